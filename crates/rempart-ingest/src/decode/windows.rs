@@ -1,0 +1,252 @@
+//! Windows events: the JSON shapes they are exported in, and their normalization.
+//!
+//! Three shapes exist in the wild and in `../shared/data`:
+//! - evtx_dump / the `evtx` crate: `{"Event": {"System": {…}, "EventData": {…}}}`, with XML
+//!   attributes under `#attributes`;
+//! - Winlogbeat: `{"winlog": {"channel", "event_id", "provider_name", "event_data": {…}}}`;
+//! - flat exports (NXLog, the OTRF data sets): every field at the top level, with `EventID`,
+//!   `Channel`, `SourceName`/`ProviderName`, `Hostname`.
+//!
+//! All three normalize through one function reading the event data and the system fields.
+
+use jiff::Timestamp;
+use rempart_model::{Event, Format, Normalized, Severity};
+use serde_json::{Map, Value};
+
+use super::fields::{ip, lookup, port, split_domain_user, text, uint, value_text, value_uint};
+use super::time;
+
+/// Whether a JSON object is a Windows event in one of the known shapes.
+pub fn is_windows_json(map: &Map<String, Value>) -> bool {
+    if let Some(Value::Object(event)) = map.get("Event") {
+        return event.contains_key("System");
+    }
+    if matches!(map.get("winlog"), Some(Value::Object(_))) {
+        return true;
+    }
+    map.contains_key("EventID")
+        && (map.contains_key("Channel")
+            || map.contains_key("SourceName")
+            || map.contains_key("ProviderName")
+            || map.contains_key("Computer")
+            || map.contains_key("Hostname"))
+}
+
+/// The parts of a Windows event that normalization reads, whatever the export shape.
+struct Parts<'a> {
+    system: System,
+    /// `EventData` (or the single child of `UserData`), or the whole flat record.
+    data: Option<&'a Map<String, Value>>,
+}
+
+#[derive(Default)]
+struct System {
+    time: Option<Timestamp>,
+    event_id: Option<u64>,
+    channel: Option<String>,
+    provider: Option<String>,
+    computer: Option<String>,
+    level: Option<u64>,
+    user_sid: Option<String>,
+    process_id: Option<u64>,
+}
+
+/// Decodes a Windows event exported as JSON.
+pub fn from_json(map: Map<String, Value>, now: Timestamp) -> Event {
+    let parts = parts(&map);
+    let time = parts.system.time.unwrap_or(now);
+    let normalized = normalize(&parts);
+    let mut event = Event::new(Format::WindowsJson, time, now, Map::new());
+    event.normalized = normalized;
+    event.fields = map;
+    event
+}
+
+/// Normalizes a record as the `evtx` crate renders it (the evtx_dump shape). Used by the
+/// EVTX decoder, which produces exactly that shape.
+pub fn normalize_evtx_dump(map: &Map<String, Value>) -> (Option<Timestamp>, Normalized) {
+    let parts = parts(map);
+    (parts.system.time, normalize(&parts))
+}
+
+fn parts(map: &Map<String, Value>) -> Parts<'_> {
+    if let Some(Value::Object(event)) = map.get("Event") {
+        let system = event.get("System").and_then(Value::as_object).map(dump_system).unwrap_or_default();
+        let data = event
+            .get("EventData")
+            .and_then(Value::as_object)
+            .filter(|d| !d.is_empty())
+            .or_else(|| {
+                // UserData holds one element named after the event's template.
+                let user = event.get("UserData")?.as_object()?;
+                user.values().find_map(Value::as_object)
+            });
+        return Parts { system, data };
+    }
+    if let Some(Value::Object(winlog)) = map.get("winlog") {
+        let system = System {
+            time: ["@timestamp", "event.created"].iter().find_map(|k| lookup(map, k).and_then(time::from_value)),
+            event_id: uint(winlog, &["event_id"]),
+            channel: text(winlog, &["channel"]),
+            provider: text(winlog, &["provider_name"]),
+            computer: text(winlog, &["computer_name"]).or_else(|| text(map, &["host.name", "host.hostname"])),
+            level: text(map, &["log.level"]).and_then(|l| level_word(&l)),
+            user_sid: text(winlog, &["user.identifier"]),
+            process_id: uint(winlog, &["process.pid"]),
+        };
+        let data = winlog.get("event_data").and_then(Value::as_object);
+        return Parts { system, data };
+    }
+    // Flat: the OTRF / NXLog shape.
+    let system = System {
+        time: ["@timestamp", "TimeCreated", "EventTime", "UtcTime", "timestamp"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(time::from_value)),
+        event_id: uint(map, &["EventID", "EventId"]),
+        channel: text(map, &["Channel"]),
+        provider: text(map, &["SourceName", "ProviderName", "Provider_Name", "Provider"]),
+        computer: text(map, &["Hostname", "Computer", "ComputerName"]),
+        level: uint(map, &["Level"]),
+        user_sid: text(map, &["UserID"]),
+        process_id: uint(map, &["ExecutionProcessID"]),
+    };
+    Parts { system, data: Some(map) }
+}
+
+fn dump_system(sys: &Map<String, Value>) -> System {
+    let attr = |key: &str, name: &str| -> Option<&Value> { sys.get(key)?.get("#attributes")?.get(name) };
+    System {
+        time: attr("TimeCreated", "SystemTime").and_then(time::from_value),
+        // `EventID` is a number, or `{"#text": n, "#attributes": {"Qualifiers": …}}`.
+        event_id: sys.get("EventID").and_then(|v| value_uint(v).or_else(|| value_uint(v.get("#text")?))),
+        channel: sys.get("Channel").and_then(value_text),
+        provider: attr("Provider", "Name").and_then(value_text),
+        computer: sys.get("Computer").and_then(value_text),
+        level: sys.get("Level").and_then(value_uint),
+        user_sid: attr("Security", "UserID").and_then(value_text),
+        process_id: attr("Execution", "ProcessID").and_then(value_uint),
+    }
+}
+
+fn level_word(s: &str) -> Option<u64> {
+    match s.to_ascii_lowercase().as_str() {
+        "critical" => Some(1),
+        "error" => Some(2),
+        "warning" => Some(3),
+        "information" | "info" => Some(4),
+        "verbose" => Some(5),
+        _ => None,
+    }
+}
+
+fn normalize(parts: &Parts<'_>) -> Normalized {
+    let sys = &parts.system;
+    let mut n = Normalized {
+        host: sys.computer.clone(),
+        event_id: sys.event_id.and_then(|v| u32::try_from(v).ok()),
+        channel: sys.channel.clone(),
+        provider: sys.provider.clone(),
+        severity: sys.level.and_then(Severity::from_windows_level),
+        ..Normalized::default()
+    };
+    let Some(d) = parts.data else {
+        n.user = sys.user_sid.clone();
+        return n;
+    };
+    // Process: Sysmon (`Image`), Security 4688 (`NewProcessName`), others (`ProcessName`).
+    n.process = text(d, &["Image", "NewProcessName", "ProcessName", "Application", "SourceImage"]);
+    n.process_id = uint(d, &["ProcessId", "NewProcessId", "ProcessID", "SourceProcessId"]).or(sys.process_id);
+    n.command_line = text(d, &["CommandLine", "ProcessCommandLine", "ScriptBlockText"]);
+    n.parent_process = text(d, &["ParentImage", "ParentProcessName"]);
+    n.parent_process_id = uint(d, &["ParentProcessId", "CreatorProcessId"]);
+    n.parent_command_line = text(d, &["ParentCommandLine"]);
+
+    // User: the account acted upon where the event names one (logons), else the actor.
+    if let Some(target) = text(d, &["TargetUserName"]).filter(|u| !u.ends_with('$') || text(d, &["SubjectUserName"]).is_none()) {
+        n.user = Some(target);
+        n.user_domain = text(d, &["TargetDomainName"]);
+    } else if let Some(user) = text(d, &["User", "AccountName", "UserName"]) {
+        let (domain, name) = split_domain_user(&user);
+        n.user = Some(name);
+        n.user_domain = domain.or_else(|| text(d, &["Domain", "AccountDomain"]));
+    } else if let Some(subject) = text(d, &["SubjectUserName"]) {
+        n.user = Some(subject);
+        n.user_domain = text(d, &["SubjectDomainName"]);
+    } else {
+        n.user = sys.user_sid.clone();
+    }
+
+    // Network: Sysmon 3 (`SourceIp`), Security logons (`IpAddress`), WFP 5156 (`SourceAddress`).
+    n.src_ip = ip(d, &["SourceIp", "IpAddress", "SourceAddress", "ClientAddress"]);
+    n.src_port = port(d, &["SourcePort", "IpPort", "ClientPort"]);
+    n.dst_ip = ip(d, &["DestinationIp", "DestAddress", "DestinationAddress"]);
+    n.dst_port = port(d, &["DestinationPort", "DestPort"]);
+    n.protocol = text(d, &["Protocol"]);
+    if n.host.is_none() {
+        n.host = text(d, &["Hostname", "Computer", "WorkstationName"]);
+    }
+    n.message = text(d, &["Message", "RuleName"]).filter(|m| m != "-");
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn evtx_dump_shape_normalizes_sysmon_process_creation() {
+        let m = obj(json!({"Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+                "EventID": 1, "Level": 4, "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Computer": "ws1.corp.example",
+                "TimeCreated": {"#attributes": {"SystemTime": "2025-11-27T07:40:10.165324Z"}}
+            },
+            "EventData": {"Image": "C:\\Windows\\System32\\cmd.exe", "CommandLine": "cmd /c whoami",
+                          "ParentImage": "C:\\Windows\\explorer.exe", "User": "CORP\\alice", "ProcessId": 4460}
+        }}));
+        let e = from_json(m, Timestamp::UNIX_EPOCH);
+        assert_eq!(e.time.to_string(), "2025-11-27T07:40:10.165324Z");
+        let n = &e.normalized;
+        assert_eq!(n.host.as_deref(), Some("ws1.corp.example"));
+        assert_eq!(n.event_id, Some(1));
+        assert_eq!(n.user.as_deref(), Some("alice"));
+        assert_eq!(n.user_domain.as_deref(), Some("CORP"));
+        assert_eq!(n.command_line.as_deref(), Some("cmd /c whoami"));
+        assert_eq!(n.parent_process.as_deref(), Some("C:\\Windows\\explorer.exe"));
+        assert_eq!(n.process_id, Some(4460));
+    }
+
+    #[test]
+    fn security_logon_prefers_target_user_and_reads_ip() {
+        let m = obj(json!({"EventID": 4624, "Channel": "Security", "Hostname": "DC1",
+            "SubjectUserName": "DC1$", "TargetUserName": "bob", "TargetDomainName": "CORP",
+            "IpAddress": "10.0.0.5", "IpPort": "51234", "@timestamp": "2020-01-01T00:00:00Z"}));
+        assert!(is_windows_json(&m));
+        let e = from_json(m, Timestamp::UNIX_EPOCH);
+        assert_eq!(e.normalized.user.as_deref(), Some("bob"));
+        assert_eq!(e.normalized.src_ip, "10.0.0.5".parse().ok());
+        assert_eq!(e.normalized.src_port, Some(51234));
+    }
+
+    #[test]
+    fn winlogbeat_shape_is_read() {
+        let m = obj(json!({"@timestamp": "2021-05-01T10:00:00Z", "winlog": {
+            "channel": "Security", "event_id": 4688, "provider_name": "Microsoft-Windows-Security-Auditing",
+            "computer_name": "ws2", "event_data": {"NewProcessName": "C:\\x.exe", "SubjectUserName": "carol",
+            "CommandLine": "x.exe -y"}}}));
+        let e = from_json(m, Timestamp::UNIX_EPOCH);
+        assert_eq!(e.normalized.process.as_deref(), Some("C:\\x.exe"));
+        assert_eq!(e.normalized.user.as_deref(), Some("carol"));
+        assert_eq!(e.normalized.event_id, Some(4688));
+        assert_eq!(e.time.to_string(), "2021-05-01T10:00:00Z");
+    }
+}

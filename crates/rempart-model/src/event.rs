@@ -1,0 +1,276 @@
+//! The one event type every decoder produces.
+//!
+//! An [`Event`] keeps the original fields exactly as the source wrote them (`fields`) and adds
+//! normalized fields in the OCSF/ECS spirit (`normalized`), so that detection and triage can ask
+//! "which user, which host, which process" without knowing whether the event came from Sysmon,
+//! a firewall's CEF or Zeek. Normalized fields are derived; the originals stay the truth.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::{DataClass, Format};
+
+/// A unique, time-ordered event identifier (UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub Uuid);
+
+impl EventId {
+    /// A fresh identifier, ordered by creation time.
+    pub fn generate() -> Self {
+        EventId(Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(EventId)
+    }
+}
+
+/// Severity on the OCSF scale (`severity_id` 1 to 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// From a syslog severity (RFC 5424 §6.2.1: 0 emergency … 7 debug).
+    pub fn from_syslog(level: u8) -> Severity {
+        match level {
+            0 | 1 => Severity::Critical,
+            2 | 3 => Severity::High,
+            4 => Severity::Medium,
+            5 => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+
+    /// From a CEF severity: 0-10 or the names `Low`, `Medium`, `High`, `Very-High`.
+    pub fn from_cef(value: &str) -> Option<Severity> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "unknown" => None,
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "very-high" | "very high" => Some(Severity::Critical),
+            other => match other.parse::<u8>().ok()? {
+                0 => Some(Severity::Info),
+                1..=3 => Some(Severity::Low),
+                4..=6 => Some(Severity::Medium),
+                7 | 8 => Some(Severity::High),
+                9 | 10 => Some(Severity::Critical),
+                _ => None,
+            },
+        }
+    }
+
+    /// From a Windows event `Level` (1 critical, 2 error, 3 warning, 4 information, 5 verbose).
+    pub fn from_windows_level(level: u64) -> Option<Severity> {
+        match level {
+            1 => Some(Severity::Critical),
+            2 => Some(Severity::High),
+            3 => Some(Severity::Medium),
+            0 | 4 | 5 => Some(Severity::Info),
+            _ => None,
+        }
+    }
+
+    /// From a Suricata alert severity (1 highest, 3 lowest by default; 4 is sometimes used).
+    pub fn from_suricata(level: u64) -> Severity {
+        match level {
+            1 => Severity::High,
+            2 => Severity::Medium,
+            3 => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where an event came from, precisely enough to go back and look.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Origin {
+    /// The source: a file path (with the member inside an archive after `!`), `http`,
+    /// `syslog-udp://ADDR`, `syslog-tcp://ADDR`.
+    pub source: String,
+    /// Where inside the source: `line 12`, `record 4711`, `byte 1024`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// Fields normalized across formats, named in the OCSF/ECS spirit. Every field is optional:
+/// a decoder fills what its source says and nothing it would have to guess.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Normalized {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The acting process image (path or name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_process: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_process_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_command_line: Option<String>,
+    /// Windows `EventID`, Zeek stream's absence of one, CEF's signature id when numeric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<u32>,
+    /// Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`), Zeek log stream
+    /// (`conn`, `dns`), Suricata event type (`alert`, `flow`), syslog app name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Windows provider, CEF vendor/product, `suricata`, `zeek`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// A short human-readable summary: syslog message, CEF name, Suricata signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One piece of security telemetry, decoded and normalized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    /// When it happened, as the source says; the ingest time when the source does not say.
+    pub time: Timestamp,
+    /// When Rempart received it.
+    pub ingested: Timestamp,
+    pub format: Format,
+    pub origin: Origin,
+    pub class: DataClass,
+    pub normalized: Normalized,
+    /// The original fields, verbatim.
+    pub fields: Map<String, Value>,
+}
+
+impl Event {
+    /// A new event with a fresh id and no normalized fields yet.
+    pub fn new(format: Format, time: Timestamp, ingested: Timestamp, fields: Map<String, Value>) -> Self {
+        Event {
+            id: EventId::generate(),
+            time,
+            ingested,
+            format,
+            origin: Origin::default(),
+            class: DataClass::default(),
+            normalized: Normalized::default(),
+            fields,
+        }
+    }
+
+    /// An original field by a dotted path (`Event.System.Computer`, `winlog.event_data.User`).
+    /// A key that itself contains dots is found before its dotted reading.
+    pub fn field(&self, path: &str) -> Option<&Value> {
+        lookup_path(&self.fields, path)
+    }
+}
+
+/// Looks up `path` in `map`: the whole path as one key first, then every split at a dot, the
+/// shortest head first (`a.b.c` tries `a.b.c`, then `a` → `b.c`, then `a.b` → `c`).
+pub fn lookup_path<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    path.match_indices('.').find_map(|(i, _)| match map.get(&path[..i])? {
+        Value::Object(inner) => lookup_path(inner, &path[i + 1..]),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(fields: Value) -> Event {
+        let Value::Object(map) = fields else {
+            panic!("test fixture must be an object")
+        };
+        Event::new(Format::Json, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map)
+    }
+
+    #[test]
+    fn field_lookup_follows_dotted_paths_and_prefers_literal_keys() {
+        let e = event(json!({"a": {"b": {"c": 1}}, "a.b": 2, "x.y": {"z": 3}}));
+        assert_eq!(e.field("a.b"), Some(&json!(2)));
+        assert_eq!(e.field("a.b.c"), Some(&json!(1)));
+        assert_eq!(e.field("x.y.z"), Some(&json!(3)));
+        assert_eq!(e.field("a.q"), None);
+    }
+
+    #[test]
+    fn event_ids_are_time_ordered() {
+        let a = EventId::generate();
+        let b = EventId::generate();
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<EventId>().ok(), Some(a));
+    }
+
+    #[test]
+    fn severities_map_from_each_scale() {
+        assert_eq!(Severity::from_syslog(0), Severity::Critical);
+        assert_eq!(Severity::from_syslog(6), Severity::Info);
+        assert_eq!(Severity::from_cef("Very-High"), Some(Severity::Critical));
+        assert_eq!(Severity::from_cef("7"), Some(Severity::High));
+        assert_eq!(Severity::from_cef("11"), None);
+        assert_eq!(Severity::from_windows_level(2), Some(Severity::High));
+        assert_eq!(Severity::from_suricata(1), Severity::High);
+    }
+
+    #[test]
+    fn empty_normalized_fields_serialize_to_nothing() {
+        let n = Normalized::default();
+        assert_eq!(serde_json::to_string(&n).ok().as_deref(), Some("{}"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Rempart's shared vocabulary.
+//!
+//! Every other crate speaks in these types: an [`Event`] as decoded from any source, its
+//! [`Format`], its [`DataClass`] and the [`Normalized`] fields that give one name to the same
+//! idea across Windows, syslog, CEF, Suricata and Zeek. This crate does no I/O and depends on
+//! nothing that does.
+
+mod class;
+mod event;
+mod format;
+
+pub use class::{DataClass, UnknownDataClass};
+pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
+pub use format::{Format, UnknownFormat};

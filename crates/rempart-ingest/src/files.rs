@@ -71,7 +71,7 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions, now: Timestamp, out: &mut 
         decode_zip(&source, file, opts, now, 0, out);
         return;
     }
-    decode_reader(&source, reader, len, opts, now, 0, out);
+    decode_reader(&source, Box::new(Cursor::new(magic).chain(reader)), len, opts, now, 0, out);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,15 +117,18 @@ fn peek<R: Read>(reader: &mut BufReader<R>) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-fn decode_reader<R: Read>(
+/// Decodes whatever `reader` holds. Readers are boxed: archives nest, and a generic reader
+/// type would grow with every level.
+fn decode_reader(
     source: &str,
-    mut reader: BufReader<R>,
+    reader: Box<dyn Read + '_>,
     compressed_len: u64,
     opts: &DecodeOptions,
     now: Timestamp,
     depth: usize,
     out: &mut impl FnMut(Decoded),
 ) {
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let head = match peek(&mut reader) {
         Ok(h) => h,
         Err(e) => return out(Decoded::Rejected(whole(source, format!("cannot read: {e}")))),
@@ -138,7 +141,7 @@ fn decode_reader<R: Read>(
     match kind {
         Kind::Gzip => {
             let capped = Capped::new(flate2::read::MultiGzDecoder::new(rest), cap_for(compressed_len, opts));
-            decode_reader(source, BufReader::with_capacity(256 * 1024, capped), compressed_len, opts, now, depth + 1, out);
+            decode_reader(source, Box::new(capped), compressed_len, opts, now, depth + 1, out);
         }
         Kind::Tar => decode_tar(source, rest, opts, now, depth, out),
         Kind::Zip => {
@@ -161,7 +164,7 @@ fn decode_reader<R: Read>(
         }
         Kind::Text => {
             let mut decoder = StreamDecoder::new(source, opts, now);
-            if let Err(e) = decoder.read(BufReader::with_capacity(256 * 1024, rest), out) {
+            if let Err(e) = decoder.read(BufReader::with_capacity(64 * 1024, rest), out) {
                 out(Decoded::Rejected(whole(source, read_error(&e))));
             }
         }
@@ -186,10 +189,13 @@ fn decode_tar(source: &str, reader: impl Read, opts: &DecodeOptions, now: Timest
             continue;
         }
         let name = entry.path().map(|p| p.display().to_string()).unwrap_or_else(|_| format!("member {count}"));
+        if is_apple_double(&name) {
+            continue;
+        }
         let size = entry.header().size().unwrap_or(0);
         let member = format!("{source}!{name}");
         let capped = Capped::new(entry, opts.limits.max_decompressed_bytes.max(size.min(opts.limits.max_decompressed_bytes)));
-        decode_reader(&member, BufReader::with_capacity(256 * 1024, capped), size, opts, now, depth + 1, out);
+        decode_reader(&member, Box::new(capped), size, opts, now, depth + 1, out);
     }
 }
 
@@ -209,7 +215,7 @@ fn decode_zip<R: Read + Seek>(source: &str, reader: R, opts: &DecodeOptions, now
                 continue;
             }
         };
-        if !entry.is_file() {
+        if !entry.is_file() || is_apple_double(entry.name()) {
             continue;
         }
         let member = format!("{source}!{}", entry.name());
@@ -224,8 +230,14 @@ fn decode_zip<R: Read + Seek>(source: &str, reader: R, opts: &DecodeOptions, now
         }
         let compressed = entry.compressed_size();
         let capped = Capped::new(entry, cap);
-        decode_reader(&member, BufReader::with_capacity(256 * 1024, capped), compressed, opts, now, depth + 1, out);
+        decode_reader(&member, Box::new(capped), compressed, opts, now, depth + 1, out);
     }
+}
+
+/// macOS archivers add `__MACOSX/._name` resource forks beside every file: file-system
+/// metadata, not telemetry.
+fn is_apple_double(name: &str) -> bool {
+    name.starts_with("__MACOSX/") || name.rsplit('/').next().is_some_and(|base| base.starts_with("._"))
 }
 
 /// How much a member of `compressed` bytes may expand to: the ratio cap, never below 64 MiB

@@ -1,1 +1,146 @@
-//! placeholder
+//! Storage for Rempart behind one trait, [`Store`], with the embedded SQLite implementation
+//! ([`SqliteStore`]) and a conformance suite ([`conformance`]) that every implementation
+//! must pass: the PostgreSQL implementation runs the very same suite.
+//!
+//! Architecture invariant: an `insert_events` that returned `Ok` is durable. The HTTP and
+//! syslog sources acknowledge a sender only after it has returned.
+
+pub mod conformance;
+mod error;
+mod query;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::Timestamp;
+use rempart_model::{Event, EventId};
+use serde::{Deserialize, Serialize};
+
+pub use error::StoreError;
+pub use query::{EventQuery, FieldFilter};
+pub use sqlite::SqliteStore;
+
+/// A boxed future, so that [`Store`] can be used as `dyn Store`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Input that could not be decoded, kept with where it came from and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub id: EventId,
+    pub received: Timestamp,
+    pub source: String,
+    pub location: Option<String>,
+    pub reason: String,
+    /// The raw bytes (for an over-long line, its beginning).
+    #[serde(with = "raw_as_text")]
+    pub raw: Vec<u8>,
+}
+
+mod raw_as_text {
+    //! Raw input is shown as text where it is UTF-8, with invalid bytes replaced.
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(raw))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        String::deserialize(d).map(String::into_bytes)
+    }
+}
+
+/// The roles a token can hold. Each endpoint requires one; `admin` holds them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Analyst,
+    Approver,
+    Admin,
+    Ingest,
+    GatewayClient,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [Role::Viewer, Role::Analyst, Role::Approver, Role::Admin, Role::Ingest, Role::GatewayClient];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+            Role::Ingest => "ingest",
+            Role::GatewayClient => "gateway-client",
+        }
+    }
+
+    /// Whether a token holding `self` may use an endpoint that requires `required`.
+    /// `admin` may do everything; `analyst` and `approver` may also read what `viewer` reads.
+    pub fn grants(self, required: Role) -> bool {
+        self == required
+            || self == Role::Admin
+            || (required == Role::Viewer && matches!(self, Role::Analyst | Role::Approver))
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (expected one of viewer, analyst, approver, admin, ingest, gateway-client)"))
+    }
+}
+
+/// An API token as stored: only the SHA-256 of the secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    /// Hex SHA-256 of the token secret.
+    #[serde(skip_serializing)]
+    pub hash: String,
+    pub created: Timestamp,
+    pub revoked: bool,
+}
+
+/// Storage for everything Rempart keeps.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores events; durable once this returns `Ok`. All or nothing.
+    fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<()>>;
+    /// Stores input that could not be decoded.
+    fn quarantine<'a>(&'a self, items: &'a [Quarantined]) -> BoxFuture<'a, Result<()>>;
+    /// Events matching `query`, newest first.
+    fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>>;
+    /// One event by id.
+    fn get_event(&self, id: EventId) -> BoxFuture<'_, Result<Option<Event>>>;
+    /// How many events are stored.
+    fn count_events(&self) -> BoxFuture<'_, Result<u64>>;
+    /// Quarantined input, newest first.
+    fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>>;
+    /// How many quarantined items are stored.
+    fn count_quarantine(&self) -> BoxFuture<'_, Result<u64>>;
+    /// Deletes events that happened before `before`; returns how many.
+    fn prune_events(&self, before: Timestamp) -> BoxFuture<'_, Result<u64>>;
+    fn create_token<'a>(&'a self, token: &'a TokenRecord) -> BoxFuture<'a, Result<()>>;
+    /// The live (not revoked) token whose secret hashes to `hash`.
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>>;
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>>;
+    /// Revokes a token by id; `false` if there is no such token.
+    fn revoke_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Whether the store answers (for `/readyz`).
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+}

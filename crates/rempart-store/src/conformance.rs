@@ -1,0 +1,147 @@
+//! The conformance suite every [`Store`] implementation must pass.
+//!
+//! Each check takes a fresh, empty store. [`store_conformance!`](crate::store_conformance)
+//! expands to one `#[tokio::test]` per check for a given constructor, so that the embedded
+//! and the distributed implementations are held to exactly the same behaviour.
+
+use jiff::Timestamp;
+use rempart_model::{DataClass, Event, EventId, Format, Origin};
+use serde_json::json;
+
+use crate::{EventQuery, FieldFilter, Quarantined, Role, Store, TokenRecord};
+
+fn event(host: &str, user: &str, secs: i64, fields: serde_json::Value) -> Event {
+    let serde_json::Value::Object(map) = fields else {
+        panic!("fixture fields must be an object")
+    };
+    let time = Timestamp::from_second(secs).expect("valid fixture time");
+    let mut e = Event::new(Format::WindowsJson, time, time, map);
+    e.normalized.host = Some(host.to_owned());
+    e.normalized.user = Some(user.to_owned());
+    e.normalized.event_id = Some(4624);
+    e.origin = Origin { source: "fixture".to_owned(), location: Some(format!("line {secs}")) };
+    e.class = DataClass::Amber;
+    e
+}
+
+/// Events come back exactly as they went in.
+pub async fn round_trips_events(store: &dyn Store) {
+    let e = event("ws1", "alice", 1_700_000_000, json!({"Event": {"System": {"Computer": "ws1"}}, "x-y": [1, 2, {"z": null}]}));
+    store.insert_events(std::slice::from_ref(&e)).await.expect("insert");
+    assert_eq!(store.count_events().await.expect("count"), 1);
+    let got = store.get_event(e.id).await.expect("get").expect("present");
+    assert_eq!(got, e);
+    assert_eq!(store.get_event(EventId::generate()).await.expect("get"), None);
+}
+
+/// Time ranges are half-open, results newest first, limits respected.
+pub async fn queries_by_time_range(store: &dyn Store) {
+    let events: Vec<Event> = (0..10).map(|i| event("h", "u", 1_000 + i, json!({"i": i}))).collect();
+    store.insert_events(&events).await.expect("insert");
+    let q = EventQuery {
+        since: Some(Timestamp::from_second(1_003).expect("time")),
+        until: Some(Timestamp::from_second(1_007).expect("time")),
+        ..EventQuery::default()
+    };
+    let got = store.query_events(&q).await.expect("query");
+    let seconds: Vec<i64> = got.iter().map(|e| e.time.as_second()).collect();
+    assert_eq!(seconds, [1_006, 1_005, 1_004, 1_003]);
+    let q = EventQuery { limit: Some(3), ..EventQuery::default() };
+    assert_eq!(store.query_events(&q).await.expect("query").len(), 3);
+}
+
+/// Filters on normalized fields, original fields and columns; free text.
+pub async fn queries_by_fields_and_text(store: &dyn Store) {
+    let a = event("ws1", "alice", 1, json!({"Event": {"EventData": {"CommandLine": "mimikatz.exe sekurlsa::logonpasswords"}}}));
+    let b = event("ws2", "bob", 2, json!({"Event": {"EventData": {"CommandLine": "notepad.exe 100%_done"}}}));
+    store.insert_events(&[a.clone(), b.clone()]).await.expect("insert");
+    let by = |filters: &[&str], text: Option<&str>| EventQuery {
+        filters: filters.iter().map(|f| FieldFilter::parse(f).expect("filter")).collect(),
+        text: text.map(str::to_owned),
+        ..EventQuery::default()
+    };
+    let ids = |events: Vec<Event>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.query_events(&by(&["host=ws1"], None)).await.expect("q")), [a.id]);
+    assert_eq!(ids(store.query_events(&by(&["user=bob", "event_id=4624"], None)).await.expect("q")), [b.id]);
+    assert_eq!(ids(store.query_events(&by(&["fields.Event.EventData.CommandLine=notepad.exe 100%_done"], None)).await.expect("q")), [b.id]);
+    assert_eq!(ids(store.query_events(&by(&["format=windows-json", "host=ws2"], None)).await.expect("q")), [b.id]);
+    assert_eq!(ids(store.query_events(&by(&[], Some("MIMIKATZ"))).await.expect("q")), [a.id]);
+    // `%` and `_` in the text are literal, not wildcards.
+    assert_eq!(ids(store.query_events(&by(&[], Some("100%_"))).await.expect("q")), [b.id]);
+    assert!(store.query_events(&by(&[], Some("0%d"))).await.expect("q").is_empty());
+    assert!(FieldFilter::parse("nonsense=1").is_err());
+    assert!(FieldFilter::parse("fields.a'b=1").is_err());
+}
+
+/// Quarantined input keeps its raw bytes, source, position and reason.
+pub async fn quarantines_bad_input(store: &dyn Store) {
+    let q = Quarantined {
+        id: EventId::generate(),
+        received: Timestamp::from_second(5).expect("time"),
+        source: "a.log".to_owned(),
+        location: Some("line 7".to_owned()),
+        reason: "invalid JSON".to_owned(),
+        raw: b"{\"a\":\xff".to_vec(),
+    };
+    store.quarantine(std::slice::from_ref(&q)).await.expect("quarantine");
+    assert_eq!(store.count_quarantine().await.expect("count"), 1);
+    assert_eq!(store.list_quarantine(10).await.expect("list"), vec![q]);
+}
+
+/// Retention deletes only what is older than the cut.
+pub async fn prunes_old_events(store: &dyn Store) {
+    let events: Vec<Event> = (0..4).map(|i| event("h", "u", 100 * i, json!({}))).collect();
+    store.insert_events(&events).await.expect("insert");
+    let removed = store.prune_events(Timestamp::from_second(200).expect("time")).await.expect("prune");
+    assert_eq!(removed, 2);
+    assert_eq!(store.count_events().await.expect("count"), 2);
+}
+
+/// An insert is all or nothing: a duplicate id fails the whole batch.
+pub async fn inserts_are_atomic(store: &dyn Store) {
+    let a = event("h", "u", 1, json!({}));
+    store.insert_events(std::slice::from_ref(&a)).await.expect("insert");
+    let batch: Vec<Event> = (0..250).map(|i| event("h", "u", 10 + i, json!({}))).chain([a.clone()]).collect();
+    assert!(store.insert_events(&batch).await.is_err());
+    assert_eq!(store.count_events().await.expect("count"), 1);
+}
+
+/// Tokens are found by hash while live, and not after revocation.
+pub async fn manages_tokens(store: &dyn Store) {
+    let t = TokenRecord {
+        id: "tok_1".to_owned(),
+        name: "ci".to_owned(),
+        role: Role::Ingest,
+        hash: "ab".repeat(32),
+        created: Timestamp::from_second(1).expect("time"),
+        revoked: false,
+    };
+    store.create_token(&t).await.expect("create");
+    assert_eq!(store.find_token(&t.hash).await.expect("find"), Some(t.clone()));
+    assert_eq!(store.list_tokens().await.expect("list"), vec![t.clone()]);
+    assert!(store.revoke_token("tok_1").await.expect("revoke"));
+    assert!(!store.revoke_token("tok_missing").await.expect("revoke"));
+    assert_eq!(store.find_token(&t.hash).await.expect("find"), None);
+    store.ping().await.expect("ping");
+}
+
+/// Expands to one test per conformance check, each on a fresh store made by `$make`
+/// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
+/// for the whole test, so it can own temporary directories or database schemas).
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            round_trips_events, queries_by_time_range, queries_by_fields_and_text,
+            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens);
+    };
+    (@tests $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let fixture = $make.await;
+                $crate::conformance::$check(&fixture.store).await;
+            }
+        )*
+    };
+}

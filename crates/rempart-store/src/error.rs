@@ -1,0 +1,16 @@
+//! Store errors.
+
+/// What went wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored record `{id}` is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("cannot open store at `{path}`: {reason}")]
+    Open { path: String, reason: String },
+    #[error("migration {version} failed: {reason}")]
+    Migration { version: i64, reason: String },
+}

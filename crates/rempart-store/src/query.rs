@@ -1,0 +1,84 @@
+//! Event queries: a time range, field filters, free text.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// A filter on one field: a normalized field (`host`, `user`, `src_ip`, …) or an original
+/// field by its dotted path under `fields.` (`fields.Event.System.Channel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldFilter {
+    pub field: String,
+    pub value: String,
+}
+
+impl FieldFilter {
+    /// Reads `field=value`.
+    pub fn parse(s: &str) -> Result<FieldFilter, StoreError> {
+        let (field, value) = s
+            .split_once('=')
+            .ok_or_else(|| StoreError::InvalidQuery(format!("filter `{s}` is not `field=value`")))?;
+        let field = field.trim();
+        if field.is_empty() {
+            return Err(StoreError::InvalidQuery(format!("filter `{s}` has no field name")));
+        }
+        let filter = FieldFilter { field: field.to_owned(), value: value.to_owned() };
+        filter.json_path()?;
+        Ok(filter)
+    }
+
+    /// The column holding the field and the JSON path inside it.
+    pub(crate) fn json_path(&self) -> Result<(&'static str, String), StoreError> {
+        let valid = |p: &str| !p.is_empty() && p.split('.').all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@' | b'#')));
+        if let Some(path) = self.field.strip_prefix("fields.") {
+            if !valid(path) {
+                return Err(StoreError::InvalidQuery(format!("field path `{path}` has characters outside [A-Za-z0-9_@#-.]")));
+            }
+            // Quote each segment so names with `-` or `@` work in SQLite JSON paths.
+            let quoted: Vec<String> = path.split('.').map(|s| format!("\"{s}\"")).collect();
+            return Ok(("fields", format!("$.{}", quoted.join("."))));
+        }
+        if NORMALIZED.contains(&self.field.as_str()) {
+            return Ok(("normalized", format!("$.{}", self.field)));
+        }
+        if matches!(self.field.as_str(), "format" | "class" | "source") {
+            return Ok(("column", self.field.clone()));
+        }
+        Err(StoreError::InvalidQuery(format!(
+            "unknown field `{}`: use a normalized field ({}), `format`, `class`, `source`, or `fields.<path>`",
+            self.field,
+            NORMALIZED.join(", ")
+        )))
+    }
+}
+
+/// The normalized field names a filter may use.
+pub const NORMALIZED: &[&str] = &[
+    "host", "user", "user_domain", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "process", "process_id",
+    "command_line", "parent_process", "parent_process_id", "parent_command_line", "event_id", "channel", "provider",
+    "severity", "message",
+];
+
+/// Which events to return.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventQuery {
+    /// Events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Events before this time.
+    pub until: Option<Timestamp>,
+    /// All must match (exact value).
+    pub filters: Vec<FieldFilter>,
+    /// Case-insensitive substring anywhere in the event.
+    pub text: Option<String>,
+    /// At most this many (capped at 10,000; 100 when unset).
+    pub limit: Option<u32>,
+}
+
+impl EventQuery {
+    pub const MAX_LIMIT: u32 = 10_000;
+
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.unwrap_or(100).min(Self::MAX_LIMIT)
+    }
+}

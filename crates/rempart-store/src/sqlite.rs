@@ -1,0 +1,338 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of one connection (SQLite has one writer; queueing in the pool is
+//! cheaper than `SQLITE_BUSY` retries), reads through a pool of several. `synchronous = FULL`
+//! makes a committed transaction survive power loss, which is what "acknowledged" promises.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rempart_model::{DataClass, Event, EventId, Format, Normalized, Origin};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+use uuid::Uuid;
+
+use crate::{BoxFuture, EventQuery, Quarantined, Result, Role, Store, StoreError, TokenRecord};
+
+/// Schema migrations, applied in order, each once. Never edit a released one: add another.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r"
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        time INTEGER NOT NULL,
+        ingested INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        source TEXT NOT NULL,
+        location TEXT,
+        class TEXT NOT NULL,
+        normalized TEXT NOT NULL,
+        fields TEXT NOT NULL
+    );
+    CREATE INDEX events_time ON events (time);
+    CREATE TABLE quarantine (
+        id TEXT PRIMARY KEY,
+        received INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        location TEXT,
+        reason TEXT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    ",
+)];
+
+/// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
+/// parameters.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open { path: path.display().to_string(), reason: e.to_string() })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let store = SqliteStore {
+            reader: SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(false)).await?,
+            writer,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")
+            .execute(&self.writer)
+            .await?;
+        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(&self.writer).await?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            let mut tx = self.writer.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::Migration { version: *version, reason: e.to_string() })?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied) VALUES (?, ?)")
+                .bind(version)
+                .bind(Timestamp::now().as_second())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+fn nanos(t: Timestamp) -> i64 {
+    // Event times are clamped to what i64 nanoseconds hold (years 1677 to 2262).
+    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_second() < 0 { i64::MIN } else { i64::MAX })
+}
+
+fn from_nanos(id: &str, n: i64) -> Result<Timestamp> {
+    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
+}
+
+fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { id: id.to_owned(), reason: format!("{what}: {e}") }
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<Event> {
+    let id: String = row.try_get("id")?;
+    let uuid = Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?;
+    let format: String = row.try_get("format")?;
+    let class: String = row.try_get("class")?;
+    let normalized: String = row.try_get("normalized")?;
+    let fields: String = row.try_get("fields")?;
+    Ok(Event {
+        id: EventId(uuid),
+        time: from_nanos(&id, row.try_get("time")?)?,
+        ingested: from_nanos(&id, row.try_get("ingested")?)?,
+        format: Format::from_str(&format).map_err(|e| corrupt(&id, "format", e))?,
+        origin: Origin { source: row.try_get("source")?, location: row.try_get("location")? },
+        class: DataClass::from_str(&class).map_err(|e| corrupt(&id, "class", e))?,
+        normalized: serde_json::from_str::<Normalized>(&normalized).map_err(|e| corrupt(&id, "normalized", e))?,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt(&id, "fields", e))?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
+    let id: String = row.try_get("id")?;
+    let role: String = row.try_get("role")?;
+    Ok(TokenRecord {
+        role: Role::from_str(&role).map_err(|e| corrupt(&id, "role", e))?,
+        name: row.try_get("name")?,
+        hash: row.try_get("hash")?,
+        created: Timestamp::from_second(row.try_get("created")?).map_err(|e| corrupt(&id, "created", e))?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+        id,
+    })
+}
+
+impl Store for SqliteStore {
+    fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(());
+            }
+            // Serialize before taking the writer, so the lock is held only for SQLite's work.
+            let rows: Vec<(String, String)> = events
+                .iter()
+                .map(|e| {
+                    let n = serde_json::to_string(&e.normalized).map_err(|err| corrupt(&e.id.to_string(), "normalized", err))?;
+                    let f = serde_json::to_string(&e.fields).map_err(|err| corrupt(&e.id.to_string(), "fields", err))?;
+                    Ok((n, f))
+                })
+                .collect::<Result<_>>()?;
+            let mut tx = self.writer.begin().await?;
+            for (chunk, json) in events.chunks(ROWS_PER_STATEMENT).zip(rows.chunks(ROWS_PER_STATEMENT)) {
+                let mut qb = QueryBuilder::new("INSERT INTO events (id, time, ingested, format, source, location, class, normalized, fields) ");
+                qb.push_values(chunk.iter().zip(json), |mut b, (e, (n, f))| {
+                    b.push_bind(e.id.to_string())
+                        .push_bind(nanos(e.time))
+                        .push_bind(nanos(e.ingested))
+                        .push_bind(e.format.as_str())
+                        .push_bind(e.origin.source.as_str())
+                        .push_bind(e.origin.location.as_deref())
+                        .push_bind(e.class.as_str())
+                        .push_bind(n.as_str())
+                        .push_bind(f.as_str());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn quarantine<'a>(&'a self, items: &'a [Quarantined]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if items.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.writer.begin().await?;
+            for chunk in items.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new("INSERT INTO quarantine (id, received, source, location, reason, raw) ");
+                qb.push_values(chunk, |mut b, q| {
+                    b.push_bind(q.id.to_string())
+                        .push_bind(nanos(q.received))
+                        .push_bind(q.source.as_str())
+                        .push_bind(q.location.as_deref())
+                        .push_bind(q.reason.as_str())
+                        .push_bind(q.raw.as_slice());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>> {
+        Box::pin(async move {
+            let mut qb = QueryBuilder::new("SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE 1=1");
+            if let Some(since) = query.since {
+                qb.push(" AND time >= ").push_bind(nanos(since));
+            }
+            if let Some(until) = query.until {
+                qb.push(" AND time < ").push_bind(nanos(until));
+            }
+            for f in &query.filters {
+                let (column, path) = f.json_path()?;
+                if column == "column" {
+                    // `path` is one of a fixed set of column names checked by `json_path`.
+                    qb.push(format!(" AND {path} = ")).push_bind(f.value.clone());
+                } else {
+                    // Compare as text so `event_id=4624` matches the number 4624.
+                    qb.push(format!(" AND CAST(json_extract({column}, ")).push_bind(path).push(") AS TEXT) = ").push_bind(f.value.clone());
+                }
+            }
+            if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+                let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                qb.push(" AND (fields LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\' OR normalized LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+            }
+            qb.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.effective_limit()));
+            let rows = qb.build().fetch_all(&self.reader).await?;
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn get_event(&self, id: EventId) -> BoxFuture<'_, Result<Option<Event>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.reader)
+                .await?;
+            row.as_ref().map(event_from_row).transpose()
+        })
+    }
+
+    fn count_events(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.reader).await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT id, received, source, location, reason, raw FROM quarantine ORDER BY received DESC, id DESC LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let id: String = row.try_get("id")?;
+                    Ok(Quarantined {
+                        id: EventId(Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?),
+                        received: from_nanos(&id, row.try_get("received")?)?,
+                        source: row.try_get("source")?,
+                        location: row.try_get("location")?,
+                        reason: row.try_get("reason")?,
+                        raw: row.try_get("raw")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn count_quarantine(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.reader).await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn prune_events(&self, before: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM events WHERE time < ?").bind(nanos(before)).execute(&self.writer).await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn create_token<'a>(&'a self, token: &'a TokenRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO tokens (id, name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(&token.id)
+                .bind(&token.name)
+                .bind(token.role.as_str())
+                .bind(&token.hash)
+                .bind(token.created.as_second())
+                .bind(i64::from(token.revoked))
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens WHERE hash = ? AND revoked = 0")
+                .bind(hash)
+                .fetch_optional(&self.reader)
+                .await?;
+            row.as_ref().map(token_from_row).transpose()
+        })
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens ORDER BY created, id").fetch_all(&self.reader).await?;
+            rows.iter().map(token_from_row).collect()
+        })
+    }
+
+    fn revoke_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = ?").bind(id).execute(&self.writer).await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.reader).await?;
+            Ok(())
+        })
+    }
+}

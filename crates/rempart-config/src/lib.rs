@@ -1,1 +1,319 @@
-//! placeholder
+//! Rempart's configuration: one TOML file, `version = 1`.
+//!
+//! Loading happens in two phases. First each section is deserialized on its own into a raw
+//! form, collecting unknown keys and type errors from every section rather than stopping at
+//! the first; then the raw form is validated into [`Config`], whose fields hold no
+//! unchecked values. Every problem found is reported at once, each with its key path.
+//!
+//! Secrets are never held here in the clear: a secret is named by the environment variable or
+//! the file that holds it, and read where it is used.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The configuration, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where the embedded instance keeps its data (`rempart.db`, keys).
+    pub data_dir: Option<PathBuf>,
+    pub server: Server,
+    pub syslog: Syslog,
+    pub retention: Retention,
+    pub ingest: Ingest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Syslog {
+    pub udp: Option<SocketAddr>,
+    pub tcp: Option<SocketAddr>,
+    pub tls: Option<SyslogTls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTls {
+    pub listen: SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Events older than this many days are deleted.
+    pub events_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingest {
+    /// Events per durable write.
+    pub batch_size: usize,
+    /// For generic JSON: the field holding the event time.
+    pub timestamp_field: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: None,
+            server: Server { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 16 * 1024 * 1024 },
+            syslog: Syslog::default(),
+            retention: Retention { events_days: 180 },
+            ingest: Ingest { batch_size: 2_000, timestamp_field: None },
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path, e.g. `server.listen`; empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s) in {source_name}:\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSyslog {
+    udp: Option<String>,
+    tcp: Option<String>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    listen: String,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    events_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    batch_size: Option<i64>,
+    timestamp_field: Option<String>,
+}
+
+const SECTIONS: &[&str] = &["version", "data_dir", "server", "syslog", "retention", "ingest"];
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            problems: vec![Problem { path: String::new(), message: format!("cannot read: {e}") }],
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    /// Parses and validates configuration text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let fail = |problems: Vec<Problem>| ConfigError { source_name: source_name.to_owned(), problems };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            fail(vec![Problem { path: String::new(), message: format!("invalid TOML: {}", e.message()) }])
+        })?;
+        let mut problems = Vec::new();
+        for key in table.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+            problems.push(Problem { path: key.clone(), message: format!("unknown key (expected one of {})", SECTIONS.join(", ")) });
+        }
+        match table.get("version") {
+            Some(toml::Value::Integer(1)) => {}
+            Some(other) => problems.push(Problem { path: "version".into(), message: format!("unsupported version {other:?} (this release reads version 1)") }),
+            None => problems.push(Problem { path: "version".into(), message: "missing: write `version = 1` at the top".into() }),
+        }
+        let mut cfg = Config::default();
+        match table.get("data_dir") {
+            Some(toml::Value::String(s)) => cfg.data_dir = Some(PathBuf::from(s)),
+            Some(_) => problems.push(Problem { path: "data_dir".into(), message: "expected a string (a path)".into() }),
+            None => {}
+        }
+        let server: RawServer = section(&table, "server", &mut problems);
+        let syslog: RawSyslog = section(&table, "syslog", &mut problems);
+        let retention: RawRetention = section(&table, "retention", &mut problems);
+        let ingest: RawIngest = section(&table, "ingest", &mut problems);
+
+        if let Some(l) = server.listen {
+            if let Some(addr) = addr("server.listen", &l, &mut problems) {
+                cfg.server.listen = addr;
+            }
+        }
+        if let Some(b) = server.max_body_bytes {
+            if b < 1024 || b > 1024 * 1024 * 1024 {
+                problems.push(Problem { path: "server.max_body_bytes".into(), message: format!("{b} is outside 1024 to 1073741824") });
+            } else {
+                cfg.server.max_body_bytes = usize::try_from(b).unwrap_or(usize::MAX);
+            }
+        }
+        cfg.syslog.udp = syslog.udp.and_then(|a| addr("syslog.udp", &a, &mut problems));
+        cfg.syslog.tcp = syslog.tcp.and_then(|a| addr("syslog.tcp", &a, &mut problems));
+        if let Some(tls) = syslog.tls {
+            let listen = addr("syslog.tls.listen", &tls.listen, &mut problems);
+            for (key, file) in [("syslog.tls.cert_file", &tls.cert_file), ("syslog.tls.key_file", &tls.key_file)] {
+                if !file.is_file() {
+                    problems.push(Problem { path: key.into(), message: format!("file `{}` does not exist", file.display()) });
+                }
+            }
+            if let Some(listen) = listen {
+                cfg.syslog.tls = Some(SyslogTls { listen, cert_file: tls.cert_file, key_file: tls.key_file });
+            }
+        }
+        if let Some(days) = retention.events_days {
+            // EU AI Act Art. 19: logs of high-risk systems are kept at least six months.
+            if !(1..=36_500).contains(&days) {
+                problems.push(Problem { path: "retention.events_days".into(), message: format!("{days} is outside 1 to 36500") });
+            } else {
+                cfg.retention.events_days = u32::try_from(days).unwrap_or(180);
+            }
+        }
+        if let Some(n) = ingest.batch_size {
+            if !(1..=100_000).contains(&n) {
+                problems.push(Problem { path: "ingest.batch_size".into(), message: format!("{n} is outside 1 to 100000") });
+            } else {
+                cfg.ingest.batch_size = usize::try_from(n).unwrap_or(2_000);
+            }
+        }
+        cfg.ingest.timestamp_field = ingest.timestamp_field;
+        if problems.is_empty() { Ok(cfg) } else { Err(fail(problems)) }
+    }
+}
+
+/// Deserializes one section; its first unknown key or type error is reported, and the other
+/// sections are still read, so one run names a problem in each.
+fn section<T: DeserializeOwned + Default>(table: &toml::Table, name: &str, problems: &mut Vec<Problem>) -> T {
+    let Some(value) = table.get(name) else {
+        return T::default();
+    };
+    match value.clone().try_into::<T>() {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e.message().to_owned();
+            problems.push(Problem { path: name.to_owned(), message: msg });
+            T::default()
+        }
+    }
+}
+
+fn addr(path: &str, s: &str, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    match s.parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            problems.push(Problem { path: path.to_owned(), message: format!("`{s}` is not an address like 127.0.0.1:8080") });
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_but_versioned_file_gives_defaults() {
+        assert_eq!(Config::parse("version = 1\n", "t"), Ok(Config::default()));
+    }
+
+    #[test]
+    fn reads_every_section() {
+        let cfg = Config::parse(
+            r#"
+            version = 1
+            data_dir = "/var/lib/rempart"
+            [server]
+            listen = "0.0.0.0:9000"
+            max_body_bytes = 2048
+            [syslog]
+            udp = "127.0.0.1:5514"
+            tcp = "127.0.0.1:5514"
+            [retention]
+            events_days = 365
+            [ingest]
+            batch_size = 500
+            timestamp_field = "meta.when"
+            "#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(cfg.server.listen.port(), 9000);
+        assert_eq!(cfg.syslog.tcp, "127.0.0.1:5514".parse().ok());
+        assert_eq!(cfg.retention.events_days, 365);
+        assert_eq!(cfg.ingest.timestamp_field.as_deref(), Some("meta.when"));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let err = Config::parse(
+            r#"
+            version = 2
+            colour = "blue"
+            [server]
+            listen = "nowhere"
+            [retention]
+            events_days = 0
+            [ingest]
+            batch_sise = 10
+            "#,
+            "bad.toml",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["colour", "version", "ingest", "server.listen", "retention.events_days"], "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("5 problem(s) in bad.toml"), "{text}");
+        assert!(text.contains("batch_sise"), "{text}");
+    }
+
+    #[test]
+    fn missing_version_and_bad_toml_are_named() {
+        let err = Config::parse("[server]\n", "t").unwrap_err();
+        assert_eq!(err.problems[0].path, "version");
+        let err = Config::parse("version = ", "t").unwrap_err();
+        assert!(err.problems[0].message.starts_with("invalid TOML"));
+    }
+
+    #[test]
+    fn tls_files_must_exist() {
+        let err = Config::parse("version = 1\n[syslog.tls]\nlisten = \"127.0.0.1:6514\"\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n", "t").unwrap_err();
+        assert_eq!(err.problems.len(), 2);
+    }
+}

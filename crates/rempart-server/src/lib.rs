@@ -1,1 +1,95 @@
-//! placeholder
+//! Rempart's server: the HTTP API with authentication and roles, metrics, the syslog
+//! listeners, and the ingest pipeline that makes events durable before acknowledging them.
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0` and run
+//! the server in-process. Shutdown stops accepting, lets in-flight requests finish (an ingest
+//! request in flight is completed and acknowledged, or not acknowledged at all), flushes the
+//! syslog batches, and returns.
+
+mod api;
+pub mod auth;
+mod error;
+pub mod metrics;
+mod openapi;
+pub mod pipeline;
+pub mod syslog;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use rempart_ingest::DecodeOptions;
+use rempart_store::{Role, Store};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use error::ApiError;
+pub use openapi::OPENAPI;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub decode: Arc<DecodeOptions>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, decode: DecodeOptions) -> Self {
+        AppState { store, metrics: Arc::new(metrics::Metrics::default()), decode: Arc::new(decode) }
+    }
+}
+
+/// The API's routes, each behind the role it requires (health probes excepted).
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let with_role = |role: Role, routes: Router<AppState>| routes.route_layer(middleware::from_fn_with_state((state.clone(), role), auth::require));
+    let viewer = with_role(
+        Role::Viewer,
+        Router::new()
+            .route("/api/v1/events", get(api::query_events))
+            .route("/api/v1/events/{id}", get(api::get_event))
+            .route("/api/v1/stats", get(api::stats))
+            .route("/metrics", get(api::metrics))
+            .route("/openapi.json", get(api::openapi)),
+    );
+    let analyst = with_role(Role::Analyst, Router::new().route("/api/v1/quarantine", get(api::list_quarantine)));
+    let ingest = with_role(Role::Ingest, Router::new().route("/api/v1/events", post(api::ingest_events)));
+    let admin = with_role(
+        Role::Admin,
+        Router::new()
+            .route("/api/v1/tokens", get(api::list_tokens).post(api::create_token))
+            .route("/api/v1/tokens/{id}", delete(api::revoke_token)),
+    );
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .merge(viewer)
+        .merge(analyst)
+        .merge(ingest)
+        .merge(admin)
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .with_state(state)
+}
+
+async fn count_requests(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&vec![("route", route), ("method", method), ("status", resp.status().as_u16().to_string())])
+        .inc();
+    resp
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn run(listener: TcpListener, state: AppState, max_body_bytes: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state, max_body_bytes);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

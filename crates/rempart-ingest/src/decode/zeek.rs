@@ -142,8 +142,9 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
-            if let Ok(byte) = u8::from_str_radix(&s[i + 2..i + 4], 16) {
-                out.push(byte);
+            let digit = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (digit(b[i + 2]), digit(b[i + 3])) {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
                 i += 4;
                 continue;
             }

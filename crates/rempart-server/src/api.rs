@@ -1,0 +1,206 @@
+//! HTTP handlers.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use jiff::Timestamp;
+use rempart_ingest::{DecodeOptions, decode_bytes};
+use rempart_model::{EventId, Format};
+use rempart_store::{EventQuery, FieldFilter, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::pipeline::Batch;
+use crate::{ApiError, AppState, auth};
+
+/// Rejections listed in an ingest response; the rest are counted and quarantined.
+const LISTED_REJECTIONS: usize = 20;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestParams {
+    /// Force a format instead of detecting it.
+    format: Option<String>,
+    /// Name of the source, recorded with each event (default `http`).
+    source: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RejectionView {
+    location: Option<String>,
+    reason: String,
+}
+
+/// `POST /api/v1/events`: NDJSON, a JSON array, or any format the decoders read. Answers only
+/// once every event and rejection is durable.
+pub async fn ingest_events(State(state): State<AppState>, Query(params): Query<IngestParams>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let mut opts: DecodeOptions = (*state.decode).clone();
+    if let Some(f) = params.format.as_deref() {
+        opts.format = Some(f.parse::<Format>().map_err(|e| ApiError::BadRequest(e.to_string()))?);
+    }
+    let source = params.source.unwrap_or_else(|| "http".to_owned());
+    if source.len() > 256 {
+        return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
+    }
+    // Decoding is CPU-bound: keep it off the async workers.
+    let batch = tokio::task::spawn_blocking(move || {
+        let mut batch = Batch::default();
+        decode_bytes(&source, &body, &opts, Timestamp::now(), &mut |d| batch.push(d));
+        batch
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))?;
+    batch.commit(&*state.store, &state.metrics, "http").await?;
+    let status = if batch.events.is_empty() && !batch.rejected.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let rejections: Vec<RejectionView> = batch
+        .rejected
+        .iter()
+        .take(LISTED_REJECTIONS)
+        .map(|r| RejectionView { location: r.origin.location.clone(), reason: r.reason.clone() })
+        .collect();
+    Ok((
+        status,
+        Json(json!({
+            "accepted": batch.events.len(),
+            "rejected": batch.rejected.len(),
+            "by_format": batch.by_format(),
+            "rejections": rejections,
+        })),
+    ))
+}
+
+/// `GET /api/v1/events?since=…&until=…&filter=field=value&q=text&limit=N`. `filter` may repeat.
+pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let mut q = EventQuery::default();
+    for (key, value) in form_pairs(raw.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "since" => q.since = Some(parse_time("since", &value)?),
+            "until" => q.until = Some(parse_time("until", &value)?),
+            "filter" => q.filters.push(FieldFilter::parse(&value)?),
+            "q" => q.text = Some(value),
+            "limit" => q.limit = Some(value.parse().map_err(|_| ApiError::BadRequest(format!("`limit` `{value}` is not a number")))?),
+            other => return Err(ApiError::BadRequest(format!("unknown query parameter `{other}` (expected since, until, filter, q, limit)"))),
+        }
+    }
+    let events = state.store.query_events(&q).await?;
+    Ok(Json(json!({"count": events.len(), "events": events})))
+}
+
+fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
+    value.parse().map_err(|e| ApiError::BadRequest(format!("`{name}` `{value}` is not an RFC 3339 time: {e}")))
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs, keeping repeated keys.
+fn form_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= bytes.len() => match (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id: EventId = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not an event id")))?;
+    let event = state.store.get_event(id).await?.ok_or_else(|| ApiError::NotFound(format!("event `{id}`")))?;
+    Ok(Json(json!(event)))
+}
+
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({
+        "events": state.store.count_events().await?,
+        "quarantined": state.store.count_quarantine().await?,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<u32>,
+}
+
+pub async fn list_quarantine(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Value>, ApiError> {
+    let items = state.store.list_quarantine(p.limit.unwrap_or(100).min(10_000)).await?;
+    Ok(Json(json!({"count": items.len(), "items": items})))
+}
+
+pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"tokens": state.store.list_tokens().await?})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    name: String,
+    role: String,
+}
+
+pub async fn create_token(State(state): State<AppState>, Json(req): Json<CreateToken>) -> Result<impl IntoResponse, ApiError> {
+    let role: Role = req.role.parse().map_err(ApiError::BadRequest)?;
+    if req.name.is_empty() || req.name.len() > 128 {
+        return Err(ApiError::BadRequest("`name` must be 1 to 128 bytes".into()));
+    }
+    let (record, secret) = auth::create_token(&*state.store, &req.name, role).await?;
+    tracing::info!(token_id = %record.id, role = %record.role, "token created");
+    let mut body: BTreeMap<&str, Value> = BTreeMap::new();
+    body.insert("token", json!(record));
+    body.insert("secret", json!(secret));
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if state.store.revoke_token(&id).await? {
+        tracing::info!(token_id = %id, "token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("token `{id}`")))
+    }
+}

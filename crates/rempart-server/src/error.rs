@@ -1,0 +1,53 @@
+//! API errors and their one mapping to HTTP status codes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything an API handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed `Authorization: Bearer` token")]
+    Unauthenticated,
+    #[error("token role `{held}` may not do this (requires `{required}`)")]
+    Forbidden { held: String, required: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("store unavailable: {0}")]
+    Store(#[from] rempart_store::StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Store(rempart_store::StoreError::InvalidQuery(_)) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut resp = (status, Json(json!({"error": {"code": code, "message": self.to_string()}}))).into_response();
+        if status == StatusCode::UNAUTHORIZED
+            && let Ok(v) = "Bearer realm=\"rempart\"".parse()
+        {
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}

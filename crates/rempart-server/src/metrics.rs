@@ -1,0 +1,52 @@
+//! Prometheus metrics, served at `/metrics`. Counters are named `rempart_<thing>_total`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Events made durable, by format and source kind.
+    pub events_ingested: Family<Labels, Counter>,
+    /// Input quarantined, by source kind.
+    pub events_rejected: Family<Labels, Counter>,
+    /// HTTP requests, by route and status.
+    pub http_requests: Family<Labels, Counter>,
+    /// Requests refused for a role that does not grant the route.
+    pub auth_denied: Counter,
+    /// Time to make one batch durable, in seconds.
+    pub store_write_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let events_ingested = Family::<Labels, Counter>::default();
+        let events_rejected = Family::<Labels, Counter>::default();
+        let http_requests = Family::<Labels, Counter>::default();
+        let auth_denied = Counter::default();
+        let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register("rempart_events_ingested", "Events made durable", events_ingested.clone());
+        registry.register("rempart_events_rejected", "Input quarantined as undecodable", events_rejected.clone());
+        registry.register("rempart_http_requests", "HTTP requests served", http_requests.clone());
+        registry.register("rempart_auth_denied", "Requests refused for their token's role", auth_denied.clone());
+        registry.register("rempart_store_write_seconds", "Time to make one batch durable", store_write_seconds.clone());
+        Metrics { registry, events_ingested, events_rejected, http_requests, auth_denied, store_write_seconds }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,82 @@
+//! The OpenAPI 3.1 description of the API, served at `/openapi.json`. A test checks that
+//! every route the router serves is described here, and nothing else.
+
+/// The OpenAPI document.
+pub const OPENAPI: &str = r##"{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "Rempart API",
+    "version": "0.1.0",
+    "description": "Sovereign, auditable AI security operations. Every endpoint except /healthz and /readyz requires `Authorization: Bearer <token>` with a role that grants it: admin grants every role; analyst and approver grant viewer."
+  },
+  "components": {
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    "schemas": {
+      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+      "Normalized": {"type": "object", "properties": {
+        "host": {"type": "string"}, "user": {"type": "string"}, "user_domain": {"type": "string"},
+        "src_ip": {"type": "string"}, "src_port": {"type": "integer"}, "dst_ip": {"type": "string"}, "dst_port": {"type": "integer"},
+        "protocol": {"type": "string"}, "process": {"type": "string"}, "process_id": {"type": "integer"}, "command_line": {"type": "string"},
+        "parent_process": {"type": "string"}, "parent_process_id": {"type": "integer"}, "parent_command_line": {"type": "string"},
+        "event_id": {"type": "integer"}, "channel": {"type": "string"}, "provider": {"type": "string"},
+        "severity": {"enum": ["info", "low", "medium", "high", "critical"]}, "message": {"type": "string"}}},
+      "Event": {"type": "object", "required": ["id", "time", "ingested", "format", "origin", "class", "normalized", "fields"], "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "time": {"type": "string", "format": "date-time"},
+        "ingested": {"type": "string", "format": "date-time"},
+        "format": {"enum": ["json", "syslog-5424", "syslog-3164", "cef", "evtx", "windows-json", "suricata-eve", "zeek-tsv", "zeek-json", "auditd"]},
+        "origin": {"type": "object", "properties": {"source": {"type": "string"}, "location": {"type": "string"}}},
+        "class": {"enum": ["clear", "green", "amber", "amber-strict", "red"]},
+        "normalized": {"$ref": "#/components/schemas/Normalized"},
+        "fields": {"type": "object", "description": "The original fields, verbatim."}}},
+      "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}}}
+    },
+    "responses": {
+      "Unauthenticated": {"description": "No valid token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "The token's role does not grant this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "BadRequest": {"description": "Invalid parameters", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    }
+  },
+  "security": [{"bearer": []}],
+  "paths": {
+    "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
+    "/readyz": {"get": {"summary": "Readiness: the store answers", "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Store unavailable"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (role viewer)", "responses": {"200": {"description": "OpenMetrics text"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/openapi.json": {"get": {"summary": "This document (role viewer)", "responses": {"200": {"description": "OpenAPI 3.1"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
+    "/api/v1/events": {
+      "post": {
+        "summary": "Ingest events (role ingest). Acknowledged only once every event is durable.",
+        "parameters": [
+          {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "Force a format instead of detecting it"},
+          {"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "Source name recorded on each event (default http)"}
+        ],
+        "requestBody": {"required": true, "description": "NDJSON, a JSON array, syslog lines, CEF, Zeek TSV, auditd, or an EVTX file; capped by server.max_body_bytes", "content": {"application/x-ndjson": {}, "application/json": {}, "text/plain": {}, "application/octet-stream": {}}},
+        "responses": {
+          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
+          "413": {"description": "Body larger than the configured cap"},
+          "422": {"description": "Nothing in the body could be decoded; all of it was quarantined"},
+          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}
+        }
+      },
+      "get": {
+        "summary": "Query events, newest first (role viewer)",
+        "parameters": [
+          {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+          {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+          {"name": "filter", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true, "description": "field=value; a normalized field, format, class, source, or fields.<dotted.path>"},
+          {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Case-insensitive text anywhere in the event"},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
+        ],
+        "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {"count": {"type": "integer"}, "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}
+      }
+    },
+    "/api/v1/events/{id}": {"get": {"summary": "One event (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}, "404": {"description": "No such event"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
+    "/api/v1/stats": {"get": {"summary": "Counts of stored and quarantined events (role viewer)", "responses": {"200": {"description": "Counts"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
+    "/api/v1/quarantine": {"get": {"summary": "Quarantined input with source, position and reason (role analyst)", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}], "responses": {"200": {"description": "Items"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/tokens": {
+      "get": {"summary": "List tokens, without secrets (role admin)", "responses": {"200": {"description": "Tokens"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
+      "post": {"summary": "Create a token; the secret is returned once (role admin)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"type": "string"}}}}}}, "responses": {"201": {"description": "Created"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
+    },
+    "/api/v1/tokens/{id}": {"delete": {"summary": "Revoke a token (role admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"204": {"description": "Revoked"}, "404": {"description": "No such token"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}}
+  }
+}"##;

@@ -1,0 +1,75 @@
+//! From decoded items to durable storage, shared by the HTTP and syslog sources.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use jiff::Timestamp;
+use rempart_ingest::{Decoded, Rejection};
+use rempart_model::{Event, EventId};
+use rempart_store::{Quarantined, Store, StoreError};
+
+use crate::metrics::Metrics;
+
+/// A batch of decoded items on its way to the store.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub rejected: Vec<Rejection>,
+}
+
+impl Batch {
+    pub fn push(&mut self, item: Decoded) {
+        match item {
+            Decoded::Event(e) => self.events.push(*e),
+            Decoded::Rejected(r) => self.rejected.push(r),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len() + self.rejected.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Events per format, for summaries.
+    pub fn by_format(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        for e in &self.events {
+            *m.entry(e.format.as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Writes events then quarantine; returns only when both are durable.
+    pub async fn commit(&self, store: &dyn Store, metrics: &Metrics, source_kind: &'static str) -> Result<(), StoreError> {
+        let started = Instant::now();
+        store.insert_events(&self.events).await?;
+        store.quarantine(&quarantined(&self.rejected)).await?;
+        metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
+        for (format, n) in self.by_format() {
+            metrics.events_ingested.get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())]).inc_by(n);
+        }
+        if !self.rejected.is_empty() {
+            metrics.events_rejected.get_or_create(&vec![("source", source_kind.to_owned())]).inc_by(self.rejected.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+/// Rejections in their stored form.
+pub fn quarantined(rejected: &[Rejection]) -> Vec<Quarantined> {
+    let now = Timestamp::now();
+    rejected
+        .iter()
+        .map(|r| Quarantined {
+            id: EventId::generate(),
+            received: now,
+            source: r.origin.source.clone(),
+            location: r.origin.location.clone(),
+            reason: r.reason.clone(),
+            raw: r.raw.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,229 @@
+//! Commands, options and their dispatch.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use rempart_config::Config;
+use rempart_model::Format;
+use rempart_store::{EventQuery, FieldFilter, Role, Store};
+
+use crate::{demo, ingest, instance, serve};
+
+/// Rempart: sovereign, auditable AI security operations.
+///
+/// Ingests and normalizes security telemetry (syslog, CEF, JSON, Windows EVTX, Suricata EVE,
+/// Zeek, auditd) into an embedded store and serves it over an authenticated API.
+#[derive(Debug, Parser)]
+#[command(name = "rempart", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The instance's data directory [default: $XDG_DATA_HOME/rempart or ~/.local/share/rempart]
+    #[arg(long, global = true, env = "REMPART_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (-v info, -vv debug); REMPART_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a built-in attack scenario end to end on a fresh instance, then serve the API
+    Demo(DemoArgs),
+    /// Serve the API and the configured syslog listeners
+    Serve(ServeArgs),
+    /// Ingest files and folders (recursively; .gz, .zip, .tar.gz read in place)
+    Ingest(IngestArgs),
+    /// Query stored events
+    Events(EventsArgs),
+    /// Manage API tokens
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Work with configuration files
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Exit after the summary instead of serving the API
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Address the API listens on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML, `version = 1`); embedded defaults when absent
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address the API listens on [default: 127.0.0.1:8080, or `server.listen`]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or folders
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Decode everything as this format instead of detecting it per file
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// For generic JSON: the (dotted) field holding the event time
+    #[arg(long, value_name = "FIELD")]
+    pub timestamp_field: Option<String>,
+    /// Do not show a progress bar even on a terminal
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Events at or after this time (RFC 3339)
+    #[arg(long)]
+    pub since: Option<jiff::Timestamp>,
+    /// Events before this time (RFC 3339)
+    #[arg(long)]
+    pub until: Option<jiff::Timestamp>,
+    /// `field=value` on a normalized field, format, class, source, or fields.<dotted.path>; repeatable
+    #[arg(long = "filter", short = 'f', value_name = "FIELD=VALUE")]
+    pub filters: Vec<String>,
+    /// Case-insensitive text anywhere in the event
+    #[arg(long, short = 'q')]
+    pub text: Option<String>,
+    /// At most this many events, newest first
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token; its secret is printed once and stored only as a hash
+    Create {
+        /// viewer, analyst, approver, admin, ingest or gateway-client
+        #[arg(long)]
+        role: Role,
+        /// A name saying who or what uses it
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List tokens (never their secrets)
+    List,
+    /// Revoke a token by id
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file and report every problem in it
+    Validate { file: PathBuf },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli.data_dir.clone();
+    let json = cli.json;
+    let dir = || data_dir.clone().unwrap_or_else(instance::default_data_dir);
+    match cli.command {
+        Command::Demo(args) => demo::run(data_dir, args, json).await,
+        Command::Serve(args) => {
+            let config = match &args.config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            let data_dir = data_dir.or_else(|| config.data_dir.clone()).unwrap_or_else(instance::default_data_dir);
+            serve::run(&data_dir, config, args.listen).await
+        }
+        Command::Ingest(args) => ingest::run(&dir(), args, json).await,
+        Command::Events(args) => events(&dir(), args, json).await,
+        Command::Tokens { command } => tokens(&dir(), command, json).await,
+        Command::Config { command: ConfigCommand::Validate { file } } => {
+            let cfg = Config::load(&file)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::json!({"valid": true, "file": file}))?;
+            } else {
+                writeln!(out, "{}: valid (API on {})", file.display(), cfg.server.listen)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let query = EventQuery {
+        since: args.since,
+        until: args.until,
+        filters: args.filters.iter().map(|f| FieldFilter::parse(f)).collect::<Result<_, _>>()?,
+        text: args.text,
+        limit: Some(args.limit),
+    };
+    let events = store.query_events(&query).await?;
+    let mut out = std::io::stdout().lock();
+    for e in &events {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+        } else {
+            let n = &e.normalized;
+            writeln!(
+                out,
+                "{}  {:<13} {:<22} {:<16} {}",
+                e.time.strftime("%Y-%m-%d %H:%M:%S"),
+                e.format.as_str(),
+                n.host.as_deref().unwrap_or("-"),
+                n.user.as_deref().unwrap_or("-"),
+                n.command_line.as_deref().or(n.message.as_deref()).unwrap_or("-").chars().take(100).collect::<String>()
+            )?;
+        }
+    }
+    if !json && events.is_empty() {
+        writeln!(out, "no events match")?;
+    }
+    Ok(())
+}
+
+async fn tokens(data_dir: &std::path::Path, command: TokensCommand, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        TokensCommand::Create { role, name } => {
+            let (record, secret) = rempart_server::auth::create_token(&*store, &name, role).await.context("cannot create token")?;
+            if json {
+                writeln!(out, "{}", serde_json::json!({"id": record.id, "role": record.role, "name": record.name, "secret": secret}))?;
+            } else {
+                writeln!(out, "{secret}")?;
+                let _ = writeln!(std::io::stderr(), "created token {} with role {} (the secret above is shown only once)", record.id, record.role);
+            }
+        }
+        TokensCommand::List => {
+            let tokens = store.list_tokens().await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&tokens)?)?;
+            } else {
+                for t in tokens {
+                    writeln!(out, "{}  {:<14} {:<8} {}  {}", t.id, t.role, if t.revoked { "revoked" } else { "active" }, t.created, t.name)?;
+                }
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            if !store.revoke_token(&id).await? {
+                bail!("no token `{id}`");
+            }
+            writeln!(out, "revoked {id}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `rempart ingest`: files and folders into the embedded store.
+//!
+//! A blocking thread walks and decodes; the async side writes batches to the store as they
+//! come, so decoding and writing overlap on two cores. The summary counts only what was made
+//! durable.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::Timestamp;
+use rempart_ingest::decode::DecodeOptions;
+use rempart_ingest::files;
+use rempart_server::metrics::Metrics;
+use rempart_server::pipeline::Batch;
+use rempart_store::Store;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::cli::IngestArgs;
+use crate::instance;
+
+const BATCH: usize = 5_000;
+
+/// What an ingest run did, as printed by `--json`.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub events: u64,
+    pub rejected: u64,
+    pub by_format: BTreeMap<String, u64>,
+    /// Rejection reasons (their first words) and how often each occurred.
+    pub rejected_reasons: BTreeMap<String, u64>,
+    pub files: u64,
+    pub seconds: f64,
+    pub events_per_s: f64,
+}
+
+pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let opts = DecodeOptions { format: args.format, timestamp_field: args.timestamp_field.clone(), ..DecodeOptions::default() };
+    let show_progress = !json && !args.no_progress && std::io::stderr().is_terminal();
+    let summary = ingest_paths(&*store, &args.paths, opts, show_progress).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&summary)?)?;
+    } else {
+        print_summary(&mut out, &summary)?;
+    }
+    Ok(())
+}
+
+/// Ingests `paths` into `store`; returns the summary once everything is durable.
+pub async fn ingest_paths(store: &dyn Store, paths: &[std::path::PathBuf], opts: DecodeOptions, show_progress: bool) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let files = files::walk(paths).context("cannot list input")?;
+    let bar = if show_progress {
+        let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let file_count = files.len() as u64;
+    let decoder_bar = bar.clone();
+    let decoder = tokio::task::spawn_blocking(move || {
+        let now = Timestamp::now();
+        let mut batch = Batch::default();
+        for path in &files {
+            decoder_bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let mut closed = false;
+            files::decode_file(path, &opts, now, &mut |item| {
+                batch.push(item);
+                if batch.len() >= BATCH && !closed {
+                    closed = tx.blocking_send(std::mem::take(&mut batch)).is_err();
+                }
+            });
+            if closed {
+                return;
+            }
+            decoder_bar.inc(1);
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+    });
+    let metrics = Metrics::default();
+    let mut summary = Summary { files: file_count, ..Summary::default() };
+    while let Some(batch) = rx.recv().await {
+        batch.commit(store, &metrics, "file").await.context("cannot store events")?;
+        summary.events += batch.events.len() as u64;
+        summary.rejected += batch.rejected.len() as u64;
+        for (format, n) in batch.by_format() {
+            *summary.by_format.entry(format.to_owned()).or_default() += n;
+        }
+        for r in &batch.rejected {
+            *summary.rejected_reasons.entry(reason_class(&r.reason)).or_default() += 1;
+        }
+        bar.set_message(format!("{} events", summary.events));
+    }
+    decoder.await.context("decoder thread failed")?;
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.events_per_s = if summary.seconds > 0.0 { summary.events as f64 / summary.seconds } else { 0.0 };
+    Ok(summary)
+}
+
+/// Groups rejection reasons by their text before the first `:` (details vary per line).
+fn reason_class(reason: &str) -> String {
+    reason.split(':').next().unwrap_or(reason).trim().to_owned()
+}
+
+pub fn print_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
+    writeln!(out, "ingested {} events from {} files in {:.2} s ({:.0} events/s)", s.events, s.files, s.seconds, s.events_per_s)?;
+    for (format, n) in &s.by_format {
+        writeln!(out, "  {format:<14} {n:>10}")?;
+    }
+    if s.rejected > 0 {
+        writeln!(out, "quarantined {} (see `GET /api/v1/quarantine`):", s.rejected)?;
+        for (reason, n) in &s.rejected_reasons {
+            writeln!(out, "  {n:>6}  {reason}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `rempart serve`: the API and syslog listeners until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rempart_config::Config;
+use rempart_ingest::decode::DecodeOptions;
+use rempart_server::AppState;
+use rempart_store::Store;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::instance;
+
+pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    serve_store(store, data_dir, &config, listen.unwrap_or(config.server.listen), None).await
+}
+
+/// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
+/// bound address (for the demo's banner).
+pub async fn serve_store(store: Arc<dyn Store>, data_dir: &Path, config: &Config, listen: SocketAddr, ready: Option<&dyn Fn(SocketAddr)>) -> anyhow::Result<()> {
+    let decode = DecodeOptions { timestamp_field: config.ingest.timestamp_field.clone(), ..DecodeOptions::default() };
+    let state = AppState::new(store.clone(), decode);
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let bound = rempart_server::syslog::start(&state, &config.syslog, config.ingest.batch_size, &tracker, cancel.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    spawn_retention(&tracker, cancel.clone(), store, config.retention.events_days);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), "API listening");
+    for (kind, a) in &bound {
+        tracing::info!(%kind, addr = %a, "syslog listening");
+    }
+    if let Some(ready) = ready {
+        ready(addr);
+    }
+    let stop = cancel.clone();
+    rempart_server::run(listener, state, config.server.max_body_bytes, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        stop.cancel();
+    })
+    .await?;
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes events past retention once an hour.
+fn spawn_retention(tracker: &TaskTracker, cancel: CancellationToken, store: Arc<dyn Store>, days: u32) {
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            let cut = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(days));
+            match store.prune_events(cut).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, days, "retention pruned events"),
+                Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

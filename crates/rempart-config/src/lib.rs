@@ -64,10 +64,16 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: None,
-            server: Server { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 16 * 1024 * 1024 },
+            server: Server {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                max_body_bytes: 16 * 1024 * 1024,
+            },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
-            ingest: Ingest { batch_size: 2_000, timestamp_field: None },
+            ingest: Ingest {
+                batch_size: 2_000,
+                timestamp_field: None,
+            },
         }
     }
 }
@@ -142,30 +148,51 @@ impl Config {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: name.clone(),
-            problems: vec![Problem { path: String::new(), message: format!("cannot read: {e}") }],
+            problems: vec![Problem {
+                path: String::new(),
+                message: format!("cannot read: {e}"),
+            }],
         })?;
         Config::parse(&text, &name)
     }
 
     /// Parses and validates configuration text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<Config, ConfigError> {
-        let fail = |problems: Vec<Problem>| ConfigError { source_name: source_name.to_owned(), problems };
+        let fail = |problems: Vec<Problem>| ConfigError {
+            source_name: source_name.to_owned(),
+            problems,
+        };
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            fail(vec![Problem { path: String::new(), message: format!("invalid TOML: {}", e.message()) }])
+            fail(vec![Problem {
+                path: String::new(),
+                message: format!("invalid TOML: {}", e.message()),
+            }])
         })?;
         let mut problems = Vec::new();
         for key in table.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
-            problems.push(Problem { path: key.clone(), message: format!("unknown key (expected one of {})", SECTIONS.join(", ")) });
+            problems.push(Problem {
+                path: key.clone(),
+                message: format!("unknown key (expected one of {})", SECTIONS.join(", ")),
+            });
         }
         match table.get("version") {
             Some(toml::Value::Integer(1)) => {}
-            Some(other) => problems.push(Problem { path: "version".into(), message: format!("unsupported version {other:?} (this release reads version 1)") }),
-            None => problems.push(Problem { path: "version".into(), message: "missing: write `version = 1` at the top".into() }),
+            Some(other) => problems.push(Problem {
+                path: "version".into(),
+                message: format!("unsupported version {other:?} (this release reads version 1)"),
+            }),
+            None => problems.push(Problem {
+                path: "version".into(),
+                message: "missing: write `version = 1` at the top".into(),
+            }),
         }
         let mut cfg = Config::default();
         match table.get("data_dir") {
             Some(toml::Value::String(s)) => cfg.data_dir = Some(PathBuf::from(s)),
-            Some(_) => problems.push(Problem { path: "data_dir".into(), message: "expected a string (a path)".into() }),
+            Some(_) => problems.push(Problem {
+                path: "data_dir".into(),
+                message: "expected a string (a path)".into(),
+            }),
             None => {}
         }
         let server: RawServer = section(&table, "server", &mut problems);
@@ -173,14 +200,17 @@ impl Config {
         let retention: RawRetention = section(&table, "retention", &mut problems);
         let ingest: RawIngest = section(&table, "ingest", &mut problems);
 
-        if let Some(l) = server.listen {
-            if let Some(addr) = addr("server.listen", &l, &mut problems) {
-                cfg.server.listen = addr;
-            }
+        if let Some(l) = server.listen
+            && let Some(addr) = addr("server.listen", &l, &mut problems)
+        {
+            cfg.server.listen = addr;
         }
         if let Some(b) = server.max_body_bytes {
-            if b < 1024 || b > 1024 * 1024 * 1024 {
-                problems.push(Problem { path: "server.max_body_bytes".into(), message: format!("{b} is outside 1024 to 1073741824") });
+            if !(1024..=1024 * 1024 * 1024).contains(&b) {
+                problems.push(Problem {
+                    path: "server.max_body_bytes".into(),
+                    message: format!("{b} is outside 1024 to 1073741824"),
+                });
             } else {
                 cfg.server.max_body_bytes = usize::try_from(b).unwrap_or(usize::MAX);
             }
@@ -189,32 +219,52 @@ impl Config {
         cfg.syslog.tcp = syslog.tcp.and_then(|a| addr("syslog.tcp", &a, &mut problems));
         if let Some(tls) = syslog.tls {
             let listen = addr("syslog.tls.listen", &tls.listen, &mut problems);
-            for (key, file) in [("syslog.tls.cert_file", &tls.cert_file), ("syslog.tls.key_file", &tls.key_file)] {
+            for (key, file) in [
+                ("syslog.tls.cert_file", &tls.cert_file),
+                ("syslog.tls.key_file", &tls.key_file),
+            ] {
                 if !file.is_file() {
-                    problems.push(Problem { path: key.into(), message: format!("file `{}` does not exist", file.display()) });
+                    problems.push(Problem {
+                        path: key.into(),
+                        message: format!("file `{}` does not exist", file.display()),
+                    });
                 }
             }
             if let Some(listen) = listen {
-                cfg.syslog.tls = Some(SyslogTls { listen, cert_file: tls.cert_file, key_file: tls.key_file });
+                cfg.syslog.tls = Some(SyslogTls {
+                    listen,
+                    cert_file: tls.cert_file,
+                    key_file: tls.key_file,
+                });
             }
         }
         if let Some(days) = retention.events_days {
             // EU AI Act Art. 19: logs of high-risk systems are kept at least six months.
             if !(1..=36_500).contains(&days) {
-                problems.push(Problem { path: "retention.events_days".into(), message: format!("{days} is outside 1 to 36500") });
+                problems.push(Problem {
+                    path: "retention.events_days".into(),
+                    message: format!("{days} is outside 1 to 36500"),
+                });
             } else {
                 cfg.retention.events_days = u32::try_from(days).unwrap_or(180);
             }
         }
         if let Some(n) = ingest.batch_size {
             if !(1..=100_000).contains(&n) {
-                problems.push(Problem { path: "ingest.batch_size".into(), message: format!("{n} is outside 1 to 100000") });
+                problems.push(Problem {
+                    path: "ingest.batch_size".into(),
+                    message: format!("{n} is outside 1 to 100000"),
+                });
             } else {
                 cfg.ingest.batch_size = usize::try_from(n).unwrap_or(2_000);
             }
         }
         cfg.ingest.timestamp_field = ingest.timestamp_field;
-        if problems.is_empty() { Ok(cfg) } else { Err(fail(problems)) }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(fail(problems))
+        }
     }
 }
 
@@ -228,7 +278,10 @@ fn section<T: DeserializeOwned + Default>(table: &toml::Table, name: &str, probl
         Ok(v) => v,
         Err(e) => {
             let msg = e.message().to_owned();
-            problems.push(Problem { path: name.to_owned(), message: msg });
+            problems.push(Problem {
+                path: name.to_owned(),
+                message: msg,
+            });
             T::default()
         }
     }
@@ -238,7 +291,10 @@ fn addr(path: &str, s: &str, problems: &mut Vec<Problem>) -> Option<SocketAddr> 
     match s.parse() {
         Ok(a) => Some(a),
         Err(_) => {
-            problems.push(Problem { path: path.to_owned(), message: format!("`{s}` is not an address like 127.0.0.1:8080") });
+            problems.push(Problem {
+                path: path.to_owned(),
+                message: format!("`{s}` is not an address like 127.0.0.1:8080"),
+            });
             None
         }
     }
@@ -297,7 +353,11 @@ mod tests {
         )
         .unwrap_err();
         let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["colour", "version", "ingest", "server.listen", "retention.events_days"], "{err}");
+        assert_eq!(
+            paths,
+            ["colour", "version", "ingest", "server.listen", "retention.events_days"],
+            "{err}"
+        );
         let text = err.to_string();
         assert!(text.starts_with("5 problem(s) in bad.toml"), "{text}");
         assert!(text.contains("batch_sise"), "{text}");

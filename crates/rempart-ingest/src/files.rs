@@ -71,7 +71,15 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions, now: Timestamp, out: &mut 
         decode_zip(&source, file, opts, now, 0, out);
         return;
     }
-    decode_reader(&source, Box::new(Cursor::new(magic).chain(reader)), len, opts, now, 0, out);
+    decode_reader(
+        &source,
+        Box::new(Cursor::new(magic).chain(reader)),
+        len,
+        opts,
+        now,
+        0,
+        out,
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +144,10 @@ fn decode_reader(
     let kind = Kind::of(&head);
     let rest = Cursor::new(head).chain(reader);
     if depth > MAX_NESTING && kind != Kind::Text && kind != Kind::Evtx {
-        return out(Decoded::Rejected(whole(source, format!("archives nested more than {MAX_NESTING} deep"))));
+        return out(Decoded::Rejected(whole(
+            source,
+            format!("archives nested more than {MAX_NESTING} deep"),
+        )));
     }
     match kind {
         Kind::Gzip => {
@@ -148,8 +159,11 @@ fn decode_reader(
             // A zip inside a stream: buffer it (capped) to get the seeking it needs.
             let mut bytes = Vec::new();
             let cap = opts.limits.max_decompressed_bytes;
-            match rest.take(cap + 1).read_to_end(&mut bytes) {
-                Ok(_) if bytes.len() as u64 > cap => out(Decoded::Rejected(whole(source, format!("zip archive exceeds {cap} bytes")))),
+            match read_capped(rest, cap, &mut bytes) {
+                Ok(_) if bytes.len() as u64 > cap => out(Decoded::Rejected(whole(
+                    source,
+                    format!("zip archive exceeds {cap} bytes"),
+                ))),
                 Ok(_) => decode_zip(source, Cursor::new(bytes), opts, now, depth, out),
                 Err(e) => out(Decoded::Rejected(whole(source, read_error(&e)))),
             }
@@ -157,7 +171,7 @@ fn decode_reader(
         Kind::Evtx => {
             let cap = opts.limits.max_evtx_bytes;
             let mut bytes = Vec::new();
-            match rest.take(cap + 1).read_to_end(&mut bytes) {
+            match read_capped(rest, cap, &mut bytes) {
                 Ok(_) => decode_evtx(source, bytes, opts, now, out),
                 Err(e) => out(Decoded::Rejected(whole(source, read_error(&e)))),
             }
@@ -171,7 +185,14 @@ fn decode_reader(
     }
 }
 
-fn decode_tar(source: &str, reader: impl Read, opts: &DecodeOptions, now: Timestamp, depth: usize, out: &mut impl FnMut(Decoded)) {
+fn decode_tar(
+    source: &str,
+    reader: impl Read,
+    opts: &DecodeOptions,
+    now: Timestamp,
+    depth: usize,
+    out: &mut impl FnMut(Decoded),
+) {
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(e) => e,
@@ -179,39 +200,72 @@ fn decode_tar(source: &str, reader: impl Read, opts: &DecodeOptions, now: Timest
     };
     for (count, entry) in entries.enumerate() {
         if count >= opts.limits.max_archive_entries {
-            return out(Decoded::Rejected(whole(source, format!("tar archive has more than {} members", opts.limits.max_archive_entries))));
+            return out(Decoded::Rejected(whole(
+                source,
+                format!("tar archive has more than {} members", opts.limits.max_archive_entries),
+            )));
         }
         let entry = match entry {
             Ok(e) => e,
-            Err(e) => return out(Decoded::Rejected(whole(source, format!("unreadable tar archive after {count} members: {}", read_error(&e))))),
+            Err(e) => {
+                return out(Decoded::Rejected(whole(
+                    source,
+                    format!("unreadable tar archive after {count} members: {}", read_error(&e)),
+                )));
+            }
         };
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_else(|_| format!("member {count}"));
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| format!("member {count}"));
         if is_apple_double(&name) {
             continue;
         }
         let size = entry.header().size().unwrap_or(0);
         let member = format!("{source}!{name}");
-        let capped = Capped::new(entry, opts.limits.max_decompressed_bytes.max(size.min(opts.limits.max_decompressed_bytes)));
+        let capped = Capped::new(
+            entry,
+            opts.limits
+                .max_decompressed_bytes
+                .max(size.min(opts.limits.max_decompressed_bytes)),
+        );
         decode_reader(&member, Box::new(capped), size, opts, now, depth + 1, out);
     }
 }
 
-fn decode_zip<R: Read + Seek>(source: &str, reader: R, opts: &DecodeOptions, now: Timestamp, depth: usize, out: &mut impl FnMut(Decoded)) {
+fn decode_zip<R: Read + Seek>(
+    source: &str,
+    reader: R,
+    opts: &DecodeOptions,
+    now: Timestamp,
+    depth: usize,
+    out: &mut impl FnMut(Decoded),
+) {
     let mut archive = match zip::ZipArchive::new(reader) {
         Ok(a) => a,
         Err(e) => return out(Decoded::Rejected(whole(source, format!("unreadable zip archive: {e}")))),
     };
     if archive.len() > opts.limits.max_archive_entries {
-        return out(Decoded::Rejected(whole(source, format!("zip archive has {} members, more than the limit of {}", archive.len(), opts.limits.max_archive_entries))));
+        return out(Decoded::Rejected(whole(
+            source,
+            format!(
+                "zip archive has {} members, more than the limit of {}",
+                archive.len(),
+                opts.limits.max_archive_entries
+            ),
+        )));
     }
     for i in 0..archive.len() {
         let entry = match archive.by_index(i) {
             Ok(e) => e,
             Err(e) => {
-                out(Decoded::Rejected(whole(&format!("{source}!#{i}"), format!("unreadable zip member: {e}"))));
+                out(Decoded::Rejected(whole(
+                    &format!("{source}!#{i}"),
+                    format!("unreadable zip member: {e}"),
+                )));
                 continue;
             }
         };
@@ -221,11 +275,14 @@ fn decode_zip<R: Read + Seek>(source: &str, reader: R, opts: &DecodeOptions, now
         let member = format!("{source}!{}", entry.name());
         let cap = cap_for(entry.compressed_size(), opts);
         if entry.size() > cap {
-            out(Decoded::Rejected(whole(&member, format!(
-                "declared size {} bytes from {} compressed exceeds the decompression cap of {cap} bytes",
-                entry.size(),
-                entry.compressed_size()
-            ))));
+            out(Decoded::Rejected(whole(
+                &member,
+                format!(
+                    "declared size {} bytes from {} compressed exceeds the decompression cap of {cap} bytes",
+                    entry.size(),
+                    entry.compressed_size()
+                ),
+            )));
             continue;
         }
         let compressed = entry.compressed_size();
@@ -243,7 +300,9 @@ fn is_apple_double(name: &str) -> bool {
 /// How much a member of `compressed` bytes may expand to: the ratio cap, never below 64 MiB
 /// (small members of real exports compress very well), never above the absolute cap.
 fn cap_for(compressed: u64, opts: &DecodeOptions) -> u64 {
-    let by_ratio = compressed.saturating_mul(opts.limits.max_compression_ratio).max(64 * 1024 * 1024);
+    let by_ratio = compressed
+        .saturating_mul(opts.limits.max_compression_ratio)
+        .max(64 * 1024 * 1024);
     by_ratio.min(opts.limits.max_decompressed_bytes)
 }
 
@@ -270,15 +329,26 @@ impl<R: Read> Read for Capped<R> {
                 0 => Ok(0),
                 _ => Err(io::Error::new(
                     io::ErrorKind::FileTooLarge,
-                    format!("decompressed data exceeds the cap of {} bytes (possible decompression bomb)", self.cap),
+                    format!(
+                        "decompressed data exceeds the cap of {} bytes (possible decompression bomb)",
+                        self.cap
+                    ),
                 )),
             };
         }
-        let room = usize::try_from(self.cap - self.read).unwrap_or(usize::MAX).min(buf.len());
+        let room = usize::try_from(self.cap - self.read)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let n = self.inner.read(&mut buf[..room])?;
         self.read += n as u64;
         Ok(n)
     }
+}
+
+/// Reads at most `cap + 1` bytes, so that the caller can tell "exactly at the cap" from "over".
+#[allow(clippy::disallowed_methods, reason = "the read is bounded by `take`")]
+fn read_capped(reader: impl Read, cap: u64, into: &mut Vec<u8>) -> io::Result<usize> {
+    reader.take(cap.saturating_add(1)).read_to_end(into)
 }
 
 fn read_error(e: &io::Error) -> String {
@@ -289,5 +359,12 @@ fn read_error(e: &io::Error) -> String {
 }
 
 fn whole(source: &str, reason: String) -> Rejection {
-    Rejection { origin: Origin { source: source.to_owned(), location: None }, reason, raw: Vec::new() }
+    Rejection {
+        origin: Origin {
+            source: source.to_owned(),
+            location: None,
+        },
+        reason,
+        raw: Vec::new(),
+    }
 }

@@ -1,5 +1,11 @@
 //! Decoding the real data in `../shared/data` (override with `REMPART_DATA`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -11,7 +17,11 @@ fn data() -> PathBuf {
     let dir = std::env::var_os("REMPART_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(dir.is_dir(), "test data not found at {} (set REMPART_DATA)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "test data not found at {} (set REMPART_DATA)",
+        dir.display()
+    );
     dir
 }
 
@@ -48,9 +58,23 @@ fn every_evtx_sample_ingests_exactly_what_the_crate_reads() {
     for f in &files {
         let (events, rejected) = decode(f);
         let (ok, err) = crate_count(f);
-        assert_eq!(events.len(), ok, "{}: events vs records the evtx crate parses", f.display());
-        assert_eq!(rejected.len(), err, "{}: rejections vs evtx crate errors: {rejected:?}", f.display());
-        assert!(events.iter().all(|e| e.format == Format::Evtx && e.normalized.event_id.is_some() && e.normalized.host.is_some()));
+        assert_eq!(
+            events.len(),
+            ok,
+            "{}: events vs records the evtx crate parses",
+            f.display()
+        );
+        assert_eq!(
+            rejected.len(),
+            err,
+            "{}: rejections vs evtx crate errors: {rejected:?}",
+            f.display()
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e.format == Format::Evtx && e.normalized.event_id.is_some() && e.normalized.host.is_some())
+        );
         total += events.len();
     }
     assert!(total > 8_000, "only {total} records");
@@ -69,7 +93,11 @@ fn every_regression_json_ingests_as_windows_events_with_normalized_fields() {
         assert!(!events.is_empty(), "{}", f.display());
         for e in &events {
             assert_eq!(e.format, Format::WindowsJson, "{}", f.display());
-            assert!(e.normalized.host.is_some() && e.normalized.event_id.is_some() && e.normalized.channel.is_some(), "{}", f.display());
+            assert!(
+                e.normalized.host.is_some() && e.normalized.event_id.is_some() && e.normalized.channel.is_some(),
+                "{}",
+                f.display()
+            );
             with_cmdline += usize::from(e.normalized.command_line.is_some());
         }
         // The JSON and the EVTX beside it hold the same events.
@@ -77,11 +105,21 @@ fn every_regression_json_ingests_as_windows_events_with_normalized_fields() {
         if evtx.exists() {
             let (from_evtx, _) = decode(&evtx);
             assert_eq!(from_evtx.len(), events.len(), "{}", f.display());
-            let key = |e: &Event| (e.normalized.host.clone(), e.normalized.event_id, e.normalized.channel.clone(), e.normalized.process_id);
+            let key = |e: &Event| {
+                (
+                    e.normalized.host.clone(),
+                    e.normalized.event_id,
+                    e.normalized.channel.clone(),
+                    e.normalized.process_id,
+                )
+            };
             assert_eq!(key(&from_evtx[0]), key(&events[0]), "{}", f.display());
         }
     }
-    assert!(with_cmdline > 50, "command lines normalized on only {with_cmdline} events");
+    assert!(
+        with_cmdline > 50,
+        "command lines normalized on only {with_cmdline} events"
+    );
 }
 
 #[test]
@@ -95,7 +133,11 @@ fn otrf_archives_ingest_with_normalized_fields() {
         let (events, rejected) = decode(f);
         for r in &rejected {
             // The data set ships one truncated tar.gz; its rejection must say so and name it.
-            assert!(r.reason.contains("truncated") || r.reason.contains("unexpected end"), "{}: {r:?}", f.display());
+            assert!(
+                r.reason.contains("truncated") || r.reason.contains("unexpected end"),
+                "{}: {r:?}",
+                f.display()
+            );
             truncated.push(r.origin.source.clone());
         }
         events_total += events.len();
@@ -108,19 +150,37 @@ fn otrf_archives_ingest_with_normalized_fields() {
     assert!(rejected.is_empty());
     let create = events
         .iter()
-        .find(|e| e.normalized.event_id == Some(1) && e.normalized.channel.as_deref() == Some("Microsoft-Windows-Sysmon/Operational"))
+        .find(|e| {
+            e.normalized.event_id == Some(1)
+                && e.normalized.channel.as_deref() == Some("Microsoft-Windows-Sysmon/Operational")
+        })
         .expect("a Sysmon process creation");
     assert_eq!(create.format, Format::WindowsJson);
     assert!(create.normalized.command_line.is_some());
-    assert!(create.normalized.host.as_deref().is_some_and(|h| h.ends_with("mordor.local")));
+    assert!(
+        create
+            .normalized
+            .host
+            .as_deref()
+            .is_some_and(|h| h.ends_with("mordor.local"))
+    );
     assert!(create.normalized.user.is_some());
-    assert!(create.origin.source.ends_with(".zip!msf_record_mic_2020-06-09225055.json"));
+    assert!(
+        create
+            .origin
+            .source
+            .ends_with(".zip!msf_record_mic_2020-06-09225055.json")
+    );
 
     // The Linux data set is auditd.
     let (events, rejected) = decode(&data().join("otrf/atomic/linux/discovery/host/sh_arp_cache.zip"));
     assert!(rejected.is_empty(), "{rejected:?}");
     assert!(events.iter().all(|e| e.format == Format::Auditd));
-    assert!(events.iter().any(|e| e.normalized.command_line.as_deref() == Some("arp -a")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.normalized.command_line.as_deref() == Some("arp -a"))
+    );
 }
 
 #[test]
@@ -129,12 +189,33 @@ fn zeek_logs_ingest_as_json_and_as_tsv() {
     let (json_events, rejected) = decode(&dir.join("individual_zeek_logs/NASHUA_conn.log"));
     assert!(rejected.is_empty());
     assert!(json_events.len() > 100, "{}", json_events.len());
-    assert!(json_events.iter().all(|e| e.format == Format::ZeekJson && e.normalized.src_ip.is_some()));
+    assert!(
+        json_events
+            .iter()
+            .all(|e| e.format == Format::ZeekJson && e.normalized.src_ip.is_some())
+    );
 
     // Write the same records in Zeek's TSV form and read them back.
-    let fields = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service", "duration", "orig_bytes"];
-    let types = ["time", "string", "addr", "port", "addr", "port", "enum", "string", "interval", "count"];
-    let mut tsv = format!("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\t{}\n#types\t{}\n", fields.join("\t"), types.join("\t"));
+    let fields = [
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "proto",
+        "service",
+        "duration",
+        "orig_bytes",
+    ];
+    let types = [
+        "time", "string", "addr", "port", "addr", "port", "enum", "string", "interval", "count",
+    ];
+    let mut tsv = format!(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\t{}\n#types\t{}\n",
+        fields.join("\t"),
+        types.join("\t")
+    );
     for e in &json_events {
         let row: Vec<String> = fields
             .iter()
@@ -159,7 +240,10 @@ fn zeek_logs_ingest_as_json_and_as_tsv() {
     for (t, j) in tsv_events.iter().zip(&json_events) {
         assert_eq!(t.format, Format::ZeekTsv);
         assert_eq!(t.time, j.time);
-        assert_eq!((t.normalized.src_ip, t.normalized.dst_port), (j.normalized.src_ip, j.normalized.dst_port));
+        assert_eq!(
+            (t.normalized.src_ip, t.normalized.dst_port),
+            (j.normalized.src_ip, j.normalized.dst_port)
+        );
     }
 
     // Every log in the folder, zipped ones included.

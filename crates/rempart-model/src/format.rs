@@ -108,9 +108,6 @@ mod tests {
 
     #[test]
     fn unknown_names_are_rejected() {
-        assert_eq!(
-            "xml".parse::<Format>(),
-            Err(UnknownFormat("xml".to_owned()))
-        );
+        assert_eq!("xml".parse::<Format>(), Err(UnknownFormat("xml".to_owned())));
     }
 }

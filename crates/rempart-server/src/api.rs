@@ -30,7 +30,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }
 
 pub async fn openapi() -> impl IntoResponse {
@@ -54,7 +60,11 @@ struct RejectionView {
 
 /// `POST /api/v1/events`: NDJSON, a JSON array, or any format the decoders read. Answers only
 /// once every event and rejection is durable.
-pub async fn ingest_events(State(state): State<AppState>, Query(params): Query<IngestParams>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+pub async fn ingest_events(
+    State(state): State<AppState>,
+    Query(params): Query<IngestParams>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let mut opts: DecodeOptions = (*state.decode).clone();
     if let Some(f) = params.format.as_deref() {
         opts.format = Some(f.parse::<Format>().map_err(|e| ApiError::BadRequest(e.to_string()))?);
@@ -72,12 +82,19 @@ pub async fn ingest_events(State(state): State<AppState>, Query(params): Query<I
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))?;
     batch.commit(&*state.store, &state.metrics, "http").await?;
-    let status = if batch.events.is_empty() && !batch.rejected.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let rejections: Vec<RejectionView> = batch
         .rejected
         .iter()
         .take(LISTED_REJECTIONS)
-        .map(|r| RejectionView { location: r.origin.location.clone(), reason: r.reason.clone() })
+        .map(|r| RejectionView {
+            location: r.origin.location.clone(),
+            reason: r.reason.clone(),
+        })
         .collect();
     Ok((
         status,
@@ -99,8 +116,18 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
             "until" => q.until = Some(parse_time("until", &value)?),
             "filter" => q.filters.push(FieldFilter::parse(&value)?),
             "q" => q.text = Some(value),
-            "limit" => q.limit = Some(value.parse().map_err(|_| ApiError::BadRequest(format!("`limit` `{value}` is not a number")))?),
-            other => return Err(ApiError::BadRequest(format!("unknown query parameter `{other}` (expected since, until, filter, q, limit)"))),
+            "limit" => {
+                q.limit = Some(
+                    value
+                        .parse()
+                        .map_err(|_| ApiError::BadRequest(format!("`limit` `{value}` is not a number")))?,
+                )
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{other}` (expected since, until, filter, q, limit)"
+                )));
+            }
         }
     }
     let events = state.store.query_events(&q).await?;
@@ -108,7 +135,9 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
 }
 
 fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
-    value.parse().map_err(|e| ApiError::BadRequest(format!("`{name}` `{value}` is not an RFC 3339 time: {e}")))
+    value
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("`{name}` `{value}` is not an RFC 3339 time: {e}")))
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs, keeping repeated keys.
@@ -149,8 +178,14 @@ fn hex_digit(b: u8) -> Option<u8> {
 }
 
 pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id: EventId = id.parse().map_err(|_| ApiError::BadRequest(format!("`{id}` is not an event id")))?;
-    let event = state.store.get_event(id).await?.ok_or_else(|| ApiError::NotFound(format!("event `{id}`")))?;
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("`{id}` is not an event id")))?;
+    let event = state
+        .store
+        .get_event(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event `{id}`")))?;
     Ok(Json(json!(event)))
 }
 
@@ -167,7 +202,10 @@ pub struct ListParams {
     limit: Option<u32>,
 }
 
-pub async fn list_quarantine(State(state): State<AppState>, Query(p): Query<ListParams>) -> Result<Json<Value>, ApiError> {
+pub async fn list_quarantine(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     let items = state.store.list_quarantine(p.limit.unwrap_or(100).min(10_000)).await?;
     Ok(Json(json!({"count": items.len(), "items": items})))
 }
@@ -183,7 +221,10 @@ pub struct CreateToken {
     role: String,
 }
 
-pub async fn create_token(State(state): State<AppState>, Json(req): Json<CreateToken>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    Json(req): Json<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
     let role: Role = req.role.parse().map_err(ApiError::BadRequest)?;
     if req.name.is_empty() || req.name.len() > 128 {
         return Err(ApiError::BadRequest("`name` must be 1 to 128 bytes".into()));

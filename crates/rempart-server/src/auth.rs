@@ -24,12 +24,26 @@ pub fn hash_token(secret: &str) -> String {
 }
 
 /// Creates a token with `role`, stores its hash, and returns the record and the secret.
-pub async fn create_token(store: &dyn Store, name: &str, role: Role) -> Result<(TokenRecord, String), rempart_store::StoreError> {
+pub async fn create_token(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+) -> Result<(TokenRecord, String), rempart_store::StoreError> {
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| rempart_store::StoreError::Open { path: "OS random source".into(), reason: e.to_string() })?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| rempart_store::StoreError::Open {
+            path: "OS random source".into(),
+            reason: e.to_string(),
+        })?;
     let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
     let mut id_bytes = [0u8; 6];
-    rand::rngs::OsRng.try_fill_bytes(&mut id_bytes).map_err(|e| rempart_store::StoreError::Open { path: "OS random source".into(), reason: e.to_string() })?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut id_bytes)
+        .map_err(|e| rempart_store::StoreError::Open {
+            path: "OS random source".into(),
+            reason: e.to_string(),
+        })?;
     let record = TokenRecord {
         id: format!("tok_{}", hex::encode(id_bytes)),
         name: name.to_owned(),
@@ -47,7 +61,11 @@ pub async fn create_token(store: &dyn Store, name: &str, role: Role) -> Result<(
 pub struct Caller(pub TokenRecord);
 
 /// Middleware: the request must carry a live token whose role grants `required`.
-pub async fn require(State((state, required)): State<(AppState, Role)>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require(
+    State((state, required)): State<(AppState, Role)>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let secret = req
         .headers()
         .get(AUTHORIZATION)
@@ -56,10 +74,17 @@ pub async fn require(State((state, required)): State<(AppState, Role)>, mut req:
         .map(str::trim)
         .filter(|s| s.starts_with(TOKEN_PREFIX))
         .ok_or(ApiError::Unauthenticated)?;
-    let token = state.store.find_token(&hash_token(secret)).await?.ok_or(ApiError::Unauthenticated)?;
+    let token = state
+        .store
+        .find_token(&hash_token(secret))
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     if !token.role.grants(required) {
         state.metrics.auth_denied.inc();
-        return Err(ApiError::Forbidden { held: token.role.to_string(), required: required.to_string() });
+        return Err(ApiError::Forbidden {
+            held: token.role.to_string(),
+            required: required.to_string(),
+        });
     }
     req.extensions_mut().insert(Caller(token));
     Ok(next.run(req).await)

@@ -40,13 +40,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, decode: DecodeOptions) -> Self {
-        AppState { store, metrics: Arc::new(metrics::Metrics::default()), decode: Arc::new(decode) }
+        AppState {
+            store,
+            metrics: Arc::new(metrics::Metrics::default()),
+            decode: Arc::new(decode),
+        }
     }
 }
 
 /// The API's routes, each behind the role it requires (health probes excepted).
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let with_role = |role: Role, routes: Router<AppState>| routes.route_layer(middleware::from_fn_with_state((state.clone(), role), auth::require));
+    let with_role = |role: Role, routes: Router<AppState>| {
+        routes.route_layer(middleware::from_fn_with_state((state.clone(), role), auth::require))
+    };
     let viewer = with_role(
         Role::Viewer,
         Router::new()
@@ -56,8 +62,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/metrics", get(api::metrics))
             .route("/openapi.json", get(api::openapi)),
     );
-    let analyst = with_role(Role::Analyst, Router::new().route("/api/v1/quarantine", get(api::list_quarantine)));
-    let ingest = with_role(Role::Ingest, Router::new().route("/api/v1/events", post(api::ingest_events)));
+    let analyst = with_role(
+        Role::Analyst,
+        Router::new().route("/api/v1/quarantine", get(api::list_quarantine)),
+    );
+    let ingest = with_role(
+        Role::Ingest,
+        Router::new().route("/api/v1/events", post(api::ingest_events)),
+    );
     let admin = with_role(
         Role::Admin,
         Router::new()
@@ -76,20 +88,36 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-async fn count_requests(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().to_string();
     let resp = next.run(req).await;
     state
         .metrics
         .http_requests
-        .get_or_create(&vec![("route", route), ("method", method), ("status", resp.status().as_u16().to_string())])
+        .get_or_create(&vec![
+            ("route", route),
+            ("method", method),
+            ("status", resp.status().as_u16().to_string()),
+        ])
         .inc();
     resp
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn run(listener: TcpListener, state: AppState, max_body_bytes: usize, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(state, max_body_bytes);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

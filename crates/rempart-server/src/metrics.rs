@@ -32,12 +32,35 @@ impl Default for Metrics {
         let http_requests = Family::<Labels, Counter>::default();
         let auth_denied = Counter::default();
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register("rempart_events_ingested", "Events made durable", events_ingested.clone());
-        registry.register("rempart_events_rejected", "Input quarantined as undecodable", events_rejected.clone());
+        registry.register(
+            "rempart_events_ingested",
+            "Events made durable",
+            events_ingested.clone(),
+        );
+        registry.register(
+            "rempart_events_rejected",
+            "Input quarantined as undecodable",
+            events_rejected.clone(),
+        );
         registry.register("rempart_http_requests", "HTTP requests served", http_requests.clone());
-        registry.register("rempart_auth_denied", "Requests refused for their token's role", auth_denied.clone());
-        registry.register("rempart_store_write_seconds", "Time to make one batch durable", store_write_seconds.clone());
-        Metrics { registry, events_ingested, events_rejected, http_requests, auth_denied, store_write_seconds }
+        registry.register(
+            "rempart_auth_denied",
+            "Requests refused for their token's role",
+            auth_denied.clone(),
+        );
+        registry.register(
+            "rempart_store_write_seconds",
+            "Time to make one batch durable",
+            store_write_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            events_ingested,
+            events_rejected,
+            http_requests,
+            auth_denied,
+            store_write_seconds,
+        }
     }
 }
 

@@ -43,16 +43,27 @@ impl Batch {
     }
 
     /// Writes events then quarantine; returns only when both are durable.
-    pub async fn commit(&self, store: &dyn Store, metrics: &Metrics, source_kind: &'static str) -> Result<(), StoreError> {
+    pub async fn commit(
+        &self,
+        store: &dyn Store,
+        metrics: &Metrics,
+        source_kind: &'static str,
+    ) -> Result<(), StoreError> {
         let started = Instant::now();
         store.insert_events(&self.events).await?;
         store.quarantine(&quarantined(&self.rejected)).await?;
         metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
         for (format, n) in self.by_format() {
-            metrics.events_ingested.get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())]).inc_by(n);
+            metrics
+                .events_ingested
+                .get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())])
+                .inc_by(n);
         }
         if !self.rejected.is_empty() {
-            metrics.events_rejected.get_or_create(&vec![("source", source_kind.to_owned())]).inc_by(self.rejected.len() as u64);
+            metrics
+                .events_rejected
+                .get_or_create(&vec![("source", source_kind.to_owned())])
+                .inc_by(self.rejected.len() as u64);
         }
         Ok(())
     }

@@ -29,7 +29,12 @@ const FLUSH_AFTER: Duration = Duration::from_millis(200);
 type Item = (Decoded, &'static str);
 
 /// Starts the batch writer; returns the sender listeners feed.
-pub fn start_writer(state: AppState, batch_size: usize, tracker: &TaskTracker, cancel: CancellationToken) -> mpsc::Sender<Item> {
+pub fn start_writer(
+    state: AppState,
+    batch_size: usize,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) -> mpsc::Sender<Item> {
     let (tx, mut rx) = mpsc::channel::<Item>(batch_size.max(1) * 4);
     tracker.spawn(async move {
         let mut batch = Batch::default();
@@ -56,7 +61,9 @@ pub fn start_writer(state: AppState, batch_size: usize, tracker: &TaskTracker, c
                 while let Ok((d, _)) = rx.try_recv() {
                     batch.push(d);
                 }
-                if !batch.is_empty() && let Err(e) = batch.commit(&*state.store, &state.metrics, kind).await {
+                if !batch.is_empty()
+                    && let Err(e) = batch.commit(&*state.store, &state.metrics, kind).await
+                {
                     tracing::error!(error = %e, "final syslog batch not stored");
                 }
                 return;
@@ -75,7 +82,13 @@ fn decode_one(state: &AppState, source: &str, line: &[u8], kind: &'static str) -
 }
 
 /// Receives syslog datagrams on `socket` until cancelled.
-pub fn spawn_udp(state: AppState, socket: UdpSocket, tx: mpsc::Sender<Item>, tracker: &TaskTracker, cancel: CancellationToken) {
+pub fn spawn_udp(
+    state: AppState,
+    socket: UdpSocket,
+    tx: mpsc::Sender<Item>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
     tracker.spawn(async move {
         let local = socket.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
         let source = format!("syslog-udp://{local}");
@@ -99,11 +112,22 @@ pub fn spawn_udp(state: AppState, socket: UdpSocket, tx: mpsc::Sender<Item>, tra
 
 /// Accepts syslog connections on `listener` until cancelled; each connection is plain TCP,
 /// or TLS when `tls` is given.
-pub fn spawn_tcp(state: AppState, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, tx: mpsc::Sender<Item>, tracker: &TaskTracker, cancel: CancellationToken) {
+pub fn spawn_tcp(
+    state: AppState,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tx: mpsc::Sender<Item>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
     let conns = tracker.clone();
     tracker.spawn(async move {
         let local = listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        let (scheme, kind) = if tls.is_some() { ("syslog-tls", "syslog-tls") } else { ("syslog-tcp", "syslog-tcp") };
+        let (scheme, kind) = if tls.is_some() {
+            ("syslog-tls", "syslog-tls")
+        } else {
+            ("syslog-tcp", "syslog-tcp")
+        };
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
@@ -130,7 +154,14 @@ pub fn spawn_tcp(state: AppState, listener: TcpListener, tls: Option<tokio_rustl
 
 /// Reads RFC 6587 frames: octet-counted (`LEN SP MSG`) when a frame starts with a digit,
 /// newline-terminated otherwise.
-async fn read_frames(state: &AppState, source: &str, stream: impl AsyncRead + Unpin, tx: &mpsc::Sender<Item>, kind: &'static str, cancel: CancellationToken) -> std::io::Result<()> {
+async fn read_frames(
+    state: &AppState,
+    source: &str,
+    stream: impl AsyncRead + Unpin,
+    tx: &mpsc::Sender<Item>,
+    kind: &'static str,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut frame = Vec::with_capacity(1024);
     loop {
@@ -147,13 +178,24 @@ async fn read_frames(state: &AppState, source: &str, stream: impl AsyncRead + Un
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .filter(|&l| l <= MAX_MESSAGE)
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "octet count is not a number within 64 KiB"))?;
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "octet count is not a number within 64 KiB",
+                    )
+                })?;
             frame.resize(len, 0);
             reader.read_exact(&mut frame).await?;
         } else {
-            (&mut reader).take(MAX_MESSAGE as u64 + 1).read_until(b'\n', &mut frame).await?;
+            (&mut reader)
+                .take(MAX_MESSAGE as u64 + 1)
+                .read_until(b'\n', &mut frame)
+                .await?;
             if frame.len() > MAX_MESSAGE {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "syslog line longer than 64 KiB without a newline"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "syslog line longer than 64 KiB without a newline",
+                ));
             }
             if frame.last() == Some(&b'\n') {
                 frame.pop();
@@ -168,7 +210,10 @@ async fn read_frames(state: &AppState, source: &str, stream: impl AsyncRead + Un
 }
 
 /// Builds a TLS acceptor from PEM certificate chain and key files.
-pub fn tls_acceptor(cert_file: &std::path::Path, key_file: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+pub fn tls_acceptor(
+    cert_file: &std::path::Path,
+    key_file: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
@@ -187,25 +232,37 @@ pub fn tls_acceptor(cert_file: &std::path::Path, key_file: &std::path::Path) -> 
 
 /// Binds the listeners a configuration asks for and starts them. Returns the bound addresses
 /// (useful when a port was 0).
-pub async fn start(state: &AppState, cfg: &rempart_config::Syslog, batch_size: usize, tracker: &TaskTracker, cancel: CancellationToken) -> Result<Vec<(String, SocketAddr)>, String> {
+pub async fn start(
+    state: &AppState,
+    cfg: &rempart_config::Syslog,
+    batch_size: usize,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) -> Result<Vec<(String, SocketAddr)>, String> {
     if cfg.udp.is_none() && cfg.tcp.is_none() && cfg.tls.is_none() {
         return Ok(Vec::new());
     }
     let tx = start_writer(state.clone(), batch_size, tracker, cancel.clone());
     let mut bound = Vec::new();
     if let Some(addr) = cfg.udp {
-        let socket = UdpSocket::bind(addr).await.map_err(|e| format!("syslog UDP `{addr}`: {e}"))?;
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|e| format!("syslog UDP `{addr}`: {e}"))?;
         bound.push(("udp".to_owned(), socket.local_addr().map_err(|e| e.to_string())?));
         spawn_udp(state.clone(), socket, tx.clone(), tracker, cancel.clone());
     }
     if let Some(addr) = cfg.tcp {
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("syslog TCP `{addr}`: {e}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("syslog TCP `{addr}`: {e}"))?;
         bound.push(("tcp".to_owned(), listener.local_addr().map_err(|e| e.to_string())?));
         spawn_tcp(state.clone(), listener, None, tx.clone(), tracker, cancel.clone());
     }
     if let Some(tls) = &cfg.tls {
         let acceptor = tls_acceptor(&tls.cert_file, &tls.key_file)?;
-        let listener = TcpListener::bind(tls.listen).await.map_err(|e| format!("syslog TLS `{}`: {e}", tls.listen))?;
+        let listener = TcpListener::bind(tls.listen)
+            .await
+            .map_err(|e| format!("syslog TLS `{}`: {e}", tls.listen))?;
         bound.push(("tls".to_owned(), listener.local_addr().map_err(|e| e.to_string())?));
         spawn_tcp(state.clone(), listener, Some(acceptor), tx, tracker, cancel);
     }

@@ -1,5 +1,11 @@
 //! The API over real HTTP on loopback, with the embedded store.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -29,7 +35,13 @@ impl Server {
         let handle = tokio::spawn(rempart_server::run(listener, state, max_body, async move {
             let _ = rx.await;
         }));
-        Server { addr, store, stop: Some(tx), handle, _dir: dir }
+        Server {
+            addr,
+            store,
+            stop: Some(tx),
+            handle,
+            _dir: dir,
+        }
     }
 
     async fn token(&self, role: Role) -> String {
@@ -51,7 +63,11 @@ impl Server {
 /// Every route the router serves, with the role it requires.
 const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/events", Role::Viewer),
-    ("GET", "/api/v1/events/0190c2c5-0000-7000-8000-000000000000", Role::Viewer),
+    (
+        "GET",
+        "/api/v1/events/0190c2c5-0000-7000-8000-000000000000",
+        Role::Viewer,
+    ),
     ("GET", "/api/v1/stats", Role::Viewer),
     ("GET", "/metrics", Role::Viewer),
     ("GET", "/openapi.json", Role::Viewer),
@@ -75,7 +91,11 @@ async fn every_route_but_health_requires_a_token_and_the_right_role() {
     let server = Server::start(1 << 20).await;
     let client = reqwest::Client::new();
     for probe in ["/healthz", "/readyz"] {
-        assert_eq!(client.get(server.url(probe)).send().await.unwrap().status(), 200, "{probe}");
+        assert_eq!(
+            client.get(server.url(probe)).send().await.unwrap().status(),
+            200,
+            "{probe}"
+        );
     }
     let mut tokens = std::collections::HashMap::new();
     for role in Role::ALL {
@@ -87,10 +107,18 @@ async fn every_route_but_health_requires_a_token_and_the_right_role() {
         assert_eq!(resp.status(), 401, "{method} {path} without a token");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthenticated");
-        let resp = request(&client, method, &url).bearer_auth("rmp_not-a-real-token").send().await.unwrap();
+        let resp = request(&client, method, &url)
+            .bearer_auth("rmp_not-a-real-token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 401, "{method} {path} with a bad token");
         for role in Role::ALL {
-            let resp = request(&client, method, &url).bearer_auth(&tokens[&role]).send().await.unwrap();
+            let resp = request(&client, method, &url)
+                .bearer_auth(&tokens[&role])
+                .send()
+                .await
+                .unwrap();
             let status = resp.status().as_u16();
             if role.grants(*required) {
                 assert!(status != 401 && status != 403, "{method} {path} as {role}: {status}");
@@ -132,7 +160,13 @@ async fn ingest_stores_before_answering_and_quarantines_bad_lines() {
     let viewer = server.token(Role::Viewer).await;
     let analyst = server.token(Role::Analyst).await;
     let body = "{\"host\":\"ws1\",\"user\":\"alice\",\"@timestamp\":\"2026-01-01T00:00:00Z\",\"msg\":\"hello\"}\nnot json at all {\n{\"host\":\"ws2\",\"timestamp\":\"2026-01-01T00:00:01Z\"}\n";
-    let resp = client.post(server.url("/api/v1/events")).bearer_auth(&ingest).body(body).send().await.unwrap();
+    let resp = client
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&ingest)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let ack: Value = resp.json().await.unwrap();
     assert_eq!(ack["accepted"], 2);
@@ -153,34 +187,97 @@ async fn ingest_stores_before_answering_and_quarantines_bad_lines() {
     assert_eq!(q["events"][0]["normalized"]["user"], "alice");
     assert_eq!(q["events"][0]["fields"]["msg"], "hello");
     let id = q["events"][0]["id"].as_str().unwrap();
-    let one: Value = client.get(server.url(&format!("/api/v1/events/{id}"))).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let one: Value = client
+        .get(server.url(&format!("/api/v1/events/{id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(one["id"], id);
-    let quarantine: Value = client.get(server.url("/api/v1/quarantine")).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    let quarantine: Value = client
+        .get(server.url("/api/v1/quarantine"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(quarantine["items"][0]["raw"], "not json at all {");
     assert_eq!(quarantine["items"][0]["location"], "line 2");
 
     // A JSON array body, and a forced format.
-    let resp = client.post(server.url("/api/v1/events?source=edr")).bearer_auth(&ingest).body(r#"[{"a":1},{"b":2}]"#).send().await.unwrap();
+    let resp = client
+        .post(server.url("/api/v1/events?source=edr"))
+        .bearer_auth(&ingest)
+        .body(r#"[{"a":1},{"b":2}]"#)
+        .send()
+        .await
+        .unwrap();
     let ack: Value = resp.json().await.unwrap();
     assert_eq!(ack["accepted"], 2);
-    let resp = client.post(server.url("/api/v1/events?format=xml")).bearer_auth(&ingest).body("{}").send().await.unwrap();
+    let resp = client
+        .post(server.url("/api/v1/events?format=xml"))
+        .bearer_auth(&ingest)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     // Nothing decodable: 422, all quarantined.
-    let resp = client.post(server.url("/api/v1/events")).bearer_auth(&ingest).body("???\n").send().await.unwrap();
+    let resp = client
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&ingest)
+        .body("???\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 422);
 
     // Bad queries are 400 with a reason.
-    let resp = client.get(server.url("/api/v1/events?filter=nosuch%3D1")).bearer_auth(&viewer).send().await.unwrap();
+    let resp = client
+        .get(server.url("/api/v1/events?filter=nosuch%3D1"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("unknown field `nosuch`"));
-    let resp = client.get(server.url("/api/v1/events?since=yesterday")).bearer_auth(&viewer).send().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `nosuch`")
+    );
+    let resp = client
+        .get(server.url("/api/v1/events?since=yesterday"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
 
     // Metrics count what was ingested.
-    let metrics = client.get(server.url("/metrics")).bearer_auth(&viewer).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("rempart_events_ingested_total{format=\"json\",source=\"http\"} 4"), "{metrics}");
-    assert!(metrics.contains("rempart_events_rejected_total{source=\"http\"} 2"), "{metrics}");
+    let metrics = client
+        .get(server.url("/metrics"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rempart_events_ingested_total{format=\"json\",source=\"http\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rempart_events_rejected_total{source=\"http\"} 2"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -189,7 +286,13 @@ async fn bodies_over_the_cap_are_refused_with_413() {
     let server = Server::start(4096).await;
     let token = server.token(Role::Ingest).await;
     let body = "{\"a\":1}\n".repeat(1000);
-    let resp = reqwest::Client::new().post(server.url("/api/v1/events")).bearer_auth(&token).body(body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
     assert_eq!(server.store.count_events().await.unwrap(), 0);
     server.stop().await;
@@ -200,20 +303,61 @@ async fn tokens_are_managed_over_the_api_and_revocation_takes_effect() {
     let server = Server::start(1 << 20).await;
     let client = reqwest::Client::new();
     let admin = server.token(Role::Admin).await;
-    let resp = client.post(server.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"name": "siem", "role": "ingest"})).send().await.unwrap();
+    let resp = client
+        .post(server.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "siem", "role": "ingest"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     let created: Value = resp.json().await.unwrap();
     let secret = created["secret"].as_str().unwrap().to_owned();
     let id = created["token"]["id"].as_str().unwrap().to_owned();
     assert!(created["token"].get("hash").is_none(), "the hash is never served");
-    let listed: Value = client.get(server.url("/api/v1/tokens")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let listed: Value = client
+        .get(server.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(!listed.to_string().contains(&secret));
-    let ok = client.post(server.url("/api/v1/events")).bearer_auth(&secret).body("{\"a\":1}").send().await.unwrap();
+    let ok = client
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&secret)
+        .body("{\"a\":1}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    assert_eq!(client.delete(server.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&admin).send().await.unwrap().status(), 204);
-    let after = client.post(server.url("/api/v1/events")).bearer_auth(&secret).body("{\"a\":1}").send().await.unwrap();
+    assert_eq!(
+        client
+            .delete(server.url(&format!("/api/v1/tokens/{id}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let after = client
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&secret)
+        .body("{\"a\":1}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 401);
-    let bad = client.post(server.url("/api/v1/tokens")).bearer_auth(&admin).json(&json!({"name": "x", "role": "root"})).send().await.unwrap();
+    let bad = client
+        .post(server.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "x", "role": "root"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     server.stop().await;
 }

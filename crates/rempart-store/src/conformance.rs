@@ -4,6 +4,12 @@
 //! expands to one `#[tokio::test]` per check for a given constructor, so that the embedded
 //! and the distributed implementations are held to exactly the same behaviour.
 
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test suite: a failed expectation is a failed test"
+)]
+
 use jiff::Timestamp;
 use rempart_model::{DataClass, Event, EventId, Format, Origin};
 use serde_json::json;
@@ -19,14 +25,22 @@ fn event(host: &str, user: &str, secs: i64, fields: serde_json::Value) -> Event 
     e.normalized.host = Some(host.to_owned());
     e.normalized.user = Some(user.to_owned());
     e.normalized.event_id = Some(4624);
-    e.origin = Origin { source: "fixture".to_owned(), location: Some(format!("line {secs}")) };
+    e.origin = Origin {
+        source: "fixture".to_owned(),
+        location: Some(format!("line {secs}")),
+    };
     e.class = DataClass::Amber;
     e
 }
 
 /// Events come back exactly as they went in.
 pub async fn round_trips_events(store: &dyn Store) {
-    let e = event("ws1", "alice", 1_700_000_000, json!({"Event": {"System": {"Computer": "ws1"}}, "x-y": [1, 2, {"z": null}]}));
+    let e = event(
+        "ws1",
+        "alice",
+        1_700_000_000,
+        json!({"Event": {"System": {"Computer": "ws1"}}, "x-y": [1, 2, {"z": null}]}),
+    );
     store.insert_events(std::slice::from_ref(&e)).await.expect("insert");
     assert_eq!(store.count_events().await.expect("count"), 1);
     let got = store.get_event(e.id).await.expect("get").expect("present");
@@ -46,14 +60,27 @@ pub async fn queries_by_time_range(store: &dyn Store) {
     let got = store.query_events(&q).await.expect("query");
     let seconds: Vec<i64> = got.iter().map(|e| e.time.as_second()).collect();
     assert_eq!(seconds, [1_006, 1_005, 1_004, 1_003]);
-    let q = EventQuery { limit: Some(3), ..EventQuery::default() };
+    let q = EventQuery {
+        limit: Some(3),
+        ..EventQuery::default()
+    };
     assert_eq!(store.query_events(&q).await.expect("query").len(), 3);
 }
 
 /// Filters on normalized fields, original fields and columns; free text.
 pub async fn queries_by_fields_and_text(store: &dyn Store) {
-    let a = event("ws1", "alice", 1, json!({"Event": {"EventData": {"CommandLine": "mimikatz.exe sekurlsa::logonpasswords"}}}));
-    let b = event("ws2", "bob", 2, json!({"Event": {"EventData": {"CommandLine": "notepad.exe 100%_done"}}}));
+    let a = event(
+        "ws1",
+        "alice",
+        1,
+        json!({"Event": {"EventData": {"CommandLine": "mimikatz.exe sekurlsa::logonpasswords"}}}),
+    );
+    let b = event(
+        "ws2",
+        "bob",
+        2,
+        json!({"Event": {"EventData": {"CommandLine": "notepad.exe 100%_done"}}}),
+    );
     store.insert_events(&[a.clone(), b.clone()]).await.expect("insert");
     let by = |filters: &[&str], text: Option<&str>| EventQuery {
         filters: filters.iter().map(|f| FieldFilter::parse(f).expect("filter")).collect(),
@@ -61,13 +88,40 @@ pub async fn queries_by_fields_and_text(store: &dyn Store) {
         ..EventQuery::default()
     };
     let ids = |events: Vec<Event>| events.into_iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.query_events(&by(&["host=ws1"], None)).await.expect("q")), [a.id]);
-    assert_eq!(ids(store.query_events(&by(&["user=bob", "event_id=4624"], None)).await.expect("q")), [b.id]);
-    assert_eq!(ids(store.query_events(&by(&["fields.Event.EventData.CommandLine=notepad.exe 100%_done"], None)).await.expect("q")), [b.id]);
-    assert_eq!(ids(store.query_events(&by(&["format=windows-json", "host=ws2"], None)).await.expect("q")), [b.id]);
-    assert_eq!(ids(store.query_events(&by(&[], Some("MIMIKATZ"))).await.expect("q")), [a.id]);
+    assert_eq!(
+        ids(store.query_events(&by(&["host=ws1"], None)).await.expect("q")),
+        [a.id]
+    );
+    assert_eq!(
+        ids(store
+            .query_events(&by(&["user=bob", "event_id=4624"], None))
+            .await
+            .expect("q")),
+        [b.id]
+    );
+    assert_eq!(
+        ids(store
+            .query_events(&by(&["fields.Event.EventData.CommandLine=notepad.exe 100%_done"], None))
+            .await
+            .expect("q")),
+        [b.id]
+    );
+    assert_eq!(
+        ids(store
+            .query_events(&by(&["format=windows-json", "host=ws2"], None))
+            .await
+            .expect("q")),
+        [b.id]
+    );
+    assert_eq!(
+        ids(store.query_events(&by(&[], Some("MIMIKATZ"))).await.expect("q")),
+        [a.id]
+    );
     // `%` and `_` in the text are literal, not wildcards.
-    assert_eq!(ids(store.query_events(&by(&[], Some("100%_"))).await.expect("q")), [b.id]);
+    assert_eq!(
+        ids(store.query_events(&by(&[], Some("100%_"))).await.expect("q")),
+        [b.id]
+    );
     assert!(store.query_events(&by(&[], Some("0%d"))).await.expect("q").is_empty());
     assert!(FieldFilter::parse("nonsense=1").is_err());
     assert!(FieldFilter::parse("fields.a'b=1").is_err());
@@ -92,7 +146,10 @@ pub async fn quarantines_bad_input(store: &dyn Store) {
 pub async fn prunes_old_events(store: &dyn Store) {
     let events: Vec<Event> = (0..4).map(|i| event("h", "u", 100 * i, json!({}))).collect();
     store.insert_events(&events).await.expect("insert");
-    let removed = store.prune_events(Timestamp::from_second(200).expect("time")).await.expect("prune");
+    let removed = store
+        .prune_events(Timestamp::from_second(200).expect("time"))
+        .await
+        .expect("prune");
     assert_eq!(removed, 2);
     assert_eq!(store.count_events().await.expect("count"), 2);
 }
@@ -101,7 +158,10 @@ pub async fn prunes_old_events(store: &dyn Store) {
 pub async fn inserts_are_atomic(store: &dyn Store) {
     let a = event("h", "u", 1, json!({}));
     store.insert_events(std::slice::from_ref(&a)).await.expect("insert");
-    let batch: Vec<Event> = (0..250).map(|i| event("h", "u", 10 + i, json!({}))).chain([a.clone()]).collect();
+    let batch: Vec<Event> = (0..250)
+        .map(|i| event("h", "u", 10 + i, json!({})))
+        .chain([a.clone()])
+        .collect();
     assert!(store.insert_events(&batch).await.is_err());
     assert_eq!(store.count_events().await.expect("count"), 1);
 }

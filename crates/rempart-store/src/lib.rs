@@ -65,7 +65,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Viewer, Role::Analyst, Role::Approver, Role::Admin, Role::Ingest, Role::GatewayClient];
+    pub const ALL: [Role; 6] = [
+        Role::Viewer,
+        Role::Analyst,
+        Role::Approver,
+        Role::Admin,
+        Role::Ingest,
+        Role::GatewayClient,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,10 +104,9 @@ impl std::str::FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (expected one of viewer, analyst, approver, admin, ingest, gateway-client)"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!("unknown role `{s}` (expected one of viewer, analyst, approver, admin, ingest, gateway-client)")
+        })
     }
 }
 

@@ -23,17 +23,30 @@ impl FieldFilter {
         if field.is_empty() {
             return Err(StoreError::InvalidQuery(format!("filter `{s}` has no field name")));
         }
-        let filter = FieldFilter { field: field.to_owned(), value: value.to_owned() };
+        let filter = FieldFilter {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        };
         filter.json_path()?;
         Ok(filter)
     }
 
     /// The column holding the field and the JSON path inside it.
     pub(crate) fn json_path(&self) -> Result<(&'static str, String), StoreError> {
-        let valid = |p: &str| !p.is_empty() && p.split('.').all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@' | b'#')));
+        let valid = |p: &str| {
+            !p.is_empty()
+                && p.split('.').all(|seg| {
+                    !seg.is_empty()
+                        && seg
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@' | b'#'))
+                })
+        };
         if let Some(path) = self.field.strip_prefix("fields.") {
             if !valid(path) {
-                return Err(StoreError::InvalidQuery(format!("field path `{path}` has characters outside [A-Za-z0-9_@#-.]")));
+                return Err(StoreError::InvalidQuery(format!(
+                    "field path `{path}` has characters outside [A-Za-z0-9_@#-.]"
+                )));
             }
             // Quote each segment so names with `-` or `@` work in SQLite JSON paths.
             let quoted: Vec<String> = path.split('.').map(|s| format!("\"{s}\"")).collect();
@@ -55,9 +68,25 @@ impl FieldFilter {
 
 /// The normalized field names a filter may use.
 pub const NORMALIZED: &[&str] = &[
-    "host", "user", "user_domain", "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "process", "process_id",
-    "command_line", "parent_process", "parent_process_id", "parent_command_line", "event_id", "channel", "provider",
-    "severity", "message",
+    "host",
+    "user",
+    "user_domain",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "protocol",
+    "process",
+    "process_id",
+    "command_line",
+    "parent_process",
+    "parent_process_id",
+    "parent_command_line",
+    "event_id",
+    "channel",
+    "provider",
+    "severity",
+    "message",
 ];
 
 /// Which events to return.

@@ -66,7 +66,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open { path: path.display().to_string(), reason: e.to_string() })?;
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -75,9 +78,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let store = SqliteStore {
-            reader: SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(false)).await?,
+            reader: SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(false))
+                .await?,
             writer,
         };
         store.migrate().await?;
@@ -85,13 +94,23 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)")
-            .execute(&self.writer)
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
+        )
+        .execute(&self.writer)
+        .await?;
+        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&self.writer)
             .await?;
-        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(&self.writer).await?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             let mut tx = self.writer.begin().await?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::Migration { version: *version, reason: e.to_string() })?;
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration {
+                    version: *version,
+                    reason: e.to_string(),
+                })?;
             sqlx::query("INSERT INTO schema_migrations (version, applied) VALUES (?, ?)")
                 .bind(version)
                 .bind(Timestamp::now().as_second())
@@ -109,11 +128,17 @@ fn nanos(t: Timestamp) -> i64 {
 }
 
 fn from_nanos(id: &str, n: i64) -> Result<Timestamp> {
-    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| StoreError::Corrupt { id: id.to_owned(), reason: e.to_string() })
+    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { id: id.to_owned(), reason: format!("{what}: {e}") }
+    StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: format!("{what}: {e}"),
+    }
 }
 
 fn event_from_row(row: &SqliteRow) -> Result<Event> {
@@ -128,7 +153,10 @@ fn event_from_row(row: &SqliteRow) -> Result<Event> {
         time: from_nanos(&id, row.try_get("time")?)?,
         ingested: from_nanos(&id, row.try_get("ingested")?)?,
         format: Format::from_str(&format).map_err(|e| corrupt(&id, "format", e))?,
-        origin: Origin { source: row.try_get("source")?, location: row.try_get("location")? },
+        origin: Origin {
+            source: row.try_get("source")?,
+            location: row.try_get("location")?,
+        },
         class: DataClass::from_str(&class).map_err(|e| corrupt(&id, "class", e))?,
         normalized: serde_json::from_str::<Normalized>(&normalized).map_err(|e| corrupt(&id, "normalized", e))?,
         fields: serde_json::from_str(&fields).map_err(|e| corrupt(&id, "fields", e))?,
@@ -158,14 +186,18 @@ impl Store for SqliteStore {
             let rows: Vec<(String, String)> = events
                 .iter()
                 .map(|e| {
-                    let n = serde_json::to_string(&e.normalized).map_err(|err| corrupt(&e.id.to_string(), "normalized", err))?;
-                    let f = serde_json::to_string(&e.fields).map_err(|err| corrupt(&e.id.to_string(), "fields", err))?;
+                    let n = serde_json::to_string(&e.normalized)
+                        .map_err(|err| corrupt(&e.id.to_string(), "normalized", err))?;
+                    let f =
+                        serde_json::to_string(&e.fields).map_err(|err| corrupt(&e.id.to_string(), "fields", err))?;
                     Ok((n, f))
                 })
                 .collect::<Result<_>>()?;
             let mut tx = self.writer.begin().await?;
             for (chunk, json) in events.chunks(ROWS_PER_STATEMENT).zip(rows.chunks(ROWS_PER_STATEMENT)) {
-                let mut qb = QueryBuilder::new("INSERT INTO events (id, time, ingested, format, source, location, class, normalized, fields) ");
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO events (id, time, ingested, format, source, location, class, normalized, fields) ",
+                );
                 qb.push_values(chunk.iter().zip(json), |mut b, (e, (n, f))| {
                     b.push_bind(e.id.to_string())
                         .push_bind(nanos(e.time))
@@ -209,7 +241,9 @@ impl Store for SqliteStore {
 
     fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>> {
         Box::pin(async move {
-            let mut qb = QueryBuilder::new("SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE 1=1");
+            let mut qb = QueryBuilder::new(
+                "SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE 1=1",
+            );
             if let Some(since) = query.since {
                 qb.push(" AND time >= ").push_bind(nanos(since));
             }
@@ -223,15 +257,23 @@ impl Store for SqliteStore {
                     qb.push(format!(" AND {path} = ")).push_bind(f.value.clone());
                 } else {
                     // Compare as text so `event_id=4624` matches the number 4624.
-                    qb.push(format!(" AND CAST(json_extract({column}, ")).push_bind(path).push(") AS TEXT) = ").push_bind(f.value.clone());
+                    qb.push(format!(" AND CAST(json_extract({column}, "))
+                        .push_bind(path)
+                        .push(") AS TEXT) = ")
+                        .push_bind(f.value.clone());
                 }
             }
             if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
                 let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
                 let pattern = format!("%{escaped}%");
-                qb.push(" AND (fields LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\' OR normalized LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                qb.push(" AND (fields LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR normalized LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
             }
-            qb.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.effective_limit()));
+            qb.push(" ORDER BY time DESC, id DESC LIMIT ")
+                .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.reader).await?;
             rows.iter().map(event_from_row).collect()
         })
@@ -249,7 +291,9 @@ impl Store for SqliteStore {
 
     fn count_events(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.reader).await?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(&self.reader)
+                .await?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
@@ -278,14 +322,19 @@ impl Store for SqliteStore {
 
     fn count_quarantine(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.reader).await?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
+                .fetch_one(&self.reader)
+                .await?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
     fn prune_events(&self, before: Timestamp) -> BoxFuture<'_, Result<u64>> {
         Box::pin(async move {
-            let done = sqlx::query("DELETE FROM events WHERE time < ?").bind(nanos(before)).execute(&self.writer).await?;
+            let done = sqlx::query("DELETE FROM events WHERE time < ?")
+                .bind(nanos(before))
+                .execute(&self.writer)
+                .await?;
             Ok(done.rows_affected())
         })
     }
@@ -307,24 +356,30 @@ impl Store for SqliteStore {
 
     fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens WHERE hash = ? AND revoked = 0")
-                .bind(hash)
-                .fetch_optional(&self.reader)
-                .await?;
+            let row =
+                sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens WHERE hash = ? AND revoked = 0")
+                    .bind(hash)
+                    .fetch_optional(&self.reader)
+                    .await?;
             row.as_ref().map(token_from_row).transpose()
         })
     }
 
     fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens ORDER BY created, id").fetch_all(&self.reader).await?;
+            let rows = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens ORDER BY created, id")
+                .fetch_all(&self.reader)
+                .await?;
             rows.iter().map(token_from_row).collect()
         })
     }
 
     fn revoke_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = ?").bind(id).execute(&self.writer).await?;
+            let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = ?")
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
             Ok(done.rows_affected() > 0)
         })
     }

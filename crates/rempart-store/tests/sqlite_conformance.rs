@@ -1,5 +1,11 @@
 //! The embedded store against the conformance suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
 use rempart_store::{SqliteStore, store_conformance};
 
 struct Fixture {
@@ -22,7 +28,12 @@ async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     let path = dir.path().join("rempart.db");
     {
         let store = SqliteStore::open(&path).await.expect("open");
-        let e = rempart_model::Event::new(rempart_model::Format::Json, jiff::Timestamp::UNIX_EPOCH, jiff::Timestamp::UNIX_EPOCH, serde_json::Map::new());
+        let e = rempart_model::Event::new(
+            rempart_model::Format::Json,
+            jiff::Timestamp::UNIX_EPOCH,
+            jiff::Timestamp::UNIX_EPOCH,
+            serde_json::Map::new(),
+        );
         store.insert_events(&[e]).await.expect("insert");
     }
     let store = SqliteStore::open(&path).await.expect("reopen");

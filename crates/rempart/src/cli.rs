@@ -143,13 +143,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
             };
-            let data_dir = data_dir.or_else(|| config.data_dir.clone()).unwrap_or_else(instance::default_data_dir);
+            let data_dir = data_dir
+                .or_else(|| config.data_dir.clone())
+                .unwrap_or_else(instance::default_data_dir);
             serve::run(&data_dir, config, args.listen).await
         }
         Command::Ingest(args) => ingest::run(&dir(), args, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Tokens { command } => tokens(&dir(), command, json).await,
-        Command::Config { command: ConfigCommand::Validate { file } } => {
+        Command::Config {
+            command: ConfigCommand::Validate { file },
+        } => {
             let cfg = Config::load(&file)?;
             let mut out = std::io::stdout().lock();
             if json {
@@ -167,7 +171,11 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
     let query = EventQuery {
         since: args.since,
         until: args.until,
-        filters: args.filters.iter().map(|f| FieldFilter::parse(f)).collect::<Result<_, _>>()?,
+        filters: args
+            .filters
+            .iter()
+            .map(|f| FieldFilter::parse(f))
+            .collect::<Result<_, _>>()?,
         text: args.text,
         limit: Some(args.limit),
     };
@@ -185,7 +193,13 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
                 e.format.as_str(),
                 n.host.as_deref().unwrap_or("-"),
                 n.user.as_deref().unwrap_or("-"),
-                n.command_line.as_deref().or(n.message.as_deref()).unwrap_or("-").chars().take(100).collect::<String>()
+                n.command_line
+                    .as_deref()
+                    .or(n.message.as_deref())
+                    .unwrap_or("-")
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
             )?;
         }
     }
@@ -200,12 +214,23 @@ async fn tokens(data_dir: &std::path::Path, command: TokensCommand, json: bool) 
     let mut out = std::io::stdout().lock();
     match command {
         TokensCommand::Create { role, name } => {
-            let (record, secret) = rempart_server::auth::create_token(&*store, &name, role).await.context("cannot create token")?;
+            let (record, secret) = rempart_server::auth::create_token(&*store, &name, role)
+                .await
+                .context("cannot create token")?;
             if json {
-                writeln!(out, "{}", serde_json::json!({"id": record.id, "role": record.role, "name": record.name, "secret": secret}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"id": record.id, "role": record.role, "name": record.name, "secret": secret})
+                )?;
             } else {
                 writeln!(out, "{secret}")?;
-                let _ = writeln!(std::io::stderr(), "created token {} with role {} (the secret above is shown only once)", record.id, record.role);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "created token {} with role {} (the secret above is shown only once)",
+                    record.id,
+                    record.role
+                );
             }
         }
         TokensCommand::List => {
@@ -214,7 +239,15 @@ async fn tokens(data_dir: &std::path::Path, command: TokensCommand, json: bool) 
                 writeln!(out, "{}", serde_json::to_string(&tokens)?)?;
             } else {
                 for t in tokens {
-                    writeln!(out, "{}  {:<14} {:<8} {}  {}", t.id, t.role, if t.revoked { "revoked" } else { "active" }, t.created, t.name)?;
+                    writeln!(
+                        out,
+                        "{}  {:<14} {:<8} {}  {}",
+                        t.id,
+                        t.role,
+                        if t.revoked { "revoked" } else { "active" },
+                        t.created,
+                        t.name
+                    )?;
                 }
             }
         }

@@ -31,25 +31,46 @@ const C2: &str = "185.225.17.94";
 const EXFIL: &str = "45.137.21.9";
 
 pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
-    let dir = data_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("rempart-demo-{}", uuid::Uuid::now_v7().simple())));
+    let dir = data_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("rempart-demo-{}", uuid::Uuid::now_v7().simple())));
     if instance::db_path(&dir).exists() {
-        anyhow::bail!("`{}` already holds an instance: the demo needs a fresh one (omit --data-dir)", dir.display());
+        anyhow::bail!(
+            "`{}` already holds an instance: the demo needs a fresh one (omit --data-dir)",
+            dir.display()
+        );
     }
     let scenario = dir.join("scenario");
     let start = Timestamp::now() - SignedDuration::from_hours(3);
     write_scenario(&scenario, start).context("cannot write the scenario")?;
     let store = instance::open_store(&dir).await?;
-    let summary = ingest::ingest_paths(&*store, &[scenario.clone()], DecodeOptions::default(), false).await?;
+    let summary = ingest::ingest_paths(
+        &*store,
+        std::slice::from_ref(&scenario),
+        DecodeOptions::default(),
+        false,
+    )
+    .await?;
     let stages = attack_chain(&*store).await?;
     let (admin, secret) = rempart_server::auth::create_token(&*store, "demo", Role::Admin).await?;
 
     let mut out = std::io::stdout().lock();
     if json_out {
-        let stage_json: Vec<Value> = stages.iter().map(|(name, lines)| json!({"stage": name, "events": lines})).collect();
-        writeln!(out, "{}", json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "admin_token": secret}))?;
+        let stage_json: Vec<Value> = stages
+            .iter()
+            .map(|(name, lines)| json!({"stage": name, "events": lines}))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "admin_token": secret})
+        )?;
     } else {
         writeln!(out, "Rempart demo: a fresh instance in {}\n", dir.display())?;
-        writeln!(out, "1. Ingest: the scenario in {} (Windows JSON, syslog, CEF, Zeek TSV, Suricata EVE)", scenario.display())?;
+        writeln!(
+            out,
+            "1. Ingest: the scenario in {} (Windows JSON, syslog, CEF, Zeek TSV, Suricata EVE)",
+            scenario.display()
+        )?;
         ingest::print_summary(&mut out, &summary)?;
         writeln!(out, "\n2. The intrusion, found with queries over normalized fields:")?;
         for (name, lines) in &stages {
@@ -58,7 +79,11 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
                 writeln!(out, "      {l}")?;
             }
         }
-        writeln!(out, "\n3. API: an admin token was created for you ({}): the secret is shown once.", admin.id)?;
+        writeln!(
+            out,
+            "\n3. API: an admin token was created for you ({}): the secret is shown once.",
+            admin.id
+        )?;
         writeln!(out, "   export REMPART_TOKEN={secret}")?;
     }
     if args.no_serve {
@@ -67,8 +92,14 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let banner = |addr: SocketAddr| {
         let mut s = String::new();
         let _ = writeln!(s, "\nServing on http://{addr} until Ctrl-C. Try:");
-        let _ = writeln!(s, "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" 'http://{addr}/api/v1/events?filter=host={WS}&q=lsass'");
-        let _ = writeln!(s, "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" http://{addr}/openapi.json");
+        let _ = writeln!(
+            s,
+            "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" 'http://{addr}/api/v1/events?filter=host={WS}&q=lsass'"
+        );
+        let _ = writeln!(
+            s,
+            "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" http://{addr}/openapi.json"
+        );
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
     };
     serve::serve_store(store, &dir, &Config::default(), args.listen, Some(&banner)).await
@@ -77,16 +108,39 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
 /// The stages of the intrusion and the events each query finds, as printable lines.
 async fn attack_chain(store: &dyn Store) -> anyhow::Result<Vec<(&'static str, Vec<String>)>> {
     let stages: [(&str, &[&str], Option<&str>); 5] = [
-        ("initial access: Office spawned by Outlook", &["parent_process=C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE"], None),
-        ("execution: encoded PowerShell", &["process=C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"], Some("-enc")),
-        ("credential access: LSASS dumped", &["host=WS-FIN-07.corp.example.eu"], Some("lsass")),
-        ("lateral movement: PsExec to the file server", &["host=SRV-FILE-01.corp.example.eu"], Some("PSEXESVC")),
-        ("exfiltration: large upload to an unknown host", &["dst_ip=45.137.21.9"], None),
+        (
+            "initial access: Office spawned by Outlook",
+            &["parent_process=C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE"],
+            None,
+        ),
+        (
+            "execution: encoded PowerShell",
+            &["process=C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"],
+            Some("-enc"),
+        ),
+        (
+            "credential access: LSASS dumped",
+            &["host=WS-FIN-07.corp.example.eu"],
+            Some("lsass"),
+        ),
+        (
+            "lateral movement: PsExec to the file server",
+            &["host=SRV-FILE-01.corp.example.eu"],
+            Some("PSEXESVC"),
+        ),
+        (
+            "exfiltration: large upload to an unknown host",
+            &["dst_ip=45.137.21.9"],
+            None,
+        ),
     ];
     let mut result = Vec::new();
     for (name, filters, text) in stages {
         let q = EventQuery {
-            filters: filters.iter().map(|f| FieldFilter::parse(f)).collect::<Result<_, _>>()?,
+            filters: filters
+                .iter()
+                .map(|f| FieldFilter::parse(f))
+                .collect::<Result<_, _>>()?,
             text: text.map(str::to_owned),
             limit: Some(5),
             ..EventQuery::default()
@@ -101,8 +155,19 @@ async fn attack_chain(store: &dyn Store) -> anyhow::Result<Vec<(&'static str, Ve
                     .command_line
                     .clone()
                     .or_else(|| n.message.clone())
-                    .or_else(|| n.dst_ip.map(|ip| format!("{} -> {ip}:{}", n.src_ip.map_or_else(|| "?".to_owned(), |s| s.to_string()), n.dst_port.unwrap_or(0))))
-                    .or_else(|| n.event_id.map(|id| format!("{} event {id}", n.channel.as_deref().unwrap_or("Windows"))))
+                    .or_else(|| {
+                        n.dst_ip.map(|ip| {
+                            format!(
+                                "{} -> {ip}:{}",
+                                n.src_ip.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                                n.dst_port.unwrap_or(0)
+                            )
+                        })
+                    })
+                    .or_else(|| {
+                        n.event_id
+                            .map(|id| format!("{} event {id}", n.channel.as_deref().unwrap_or("Windows")))
+                    })
                     .unwrap_or_else(|| "-".to_owned());
                 format!(
                     "{}  {:<12} {:<28} {}",
@@ -123,7 +188,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n.max(1)
     }
 }
@@ -167,13 +235,38 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
     // Windows: benign noise on the workstations and servers, then the intrusion.
     let mut windows: Vec<(Timestamp, Value)> = Vec::new();
     let benign = [
-        ("C:\\Windows\\System32\\svchost.exe", "svchost.exe -k netsvcs -p", "C:\\Windows\\System32\\services.exe"),
-        ("C:\\Program Files\\Mozilla Firefox\\firefox.exe", "\"firefox.exe\" -contentproc", "C:\\Windows\\explorer.exe"),
-        ("C:\\Windows\\System32\\taskhostw.exe", "taskhostw.exe", "C:\\Windows\\System32\\svchost.exe"),
-        ("C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE", "\"EXCEL.EXE\" /dde", "C:\\Windows\\explorer.exe"),
-        ("C:\\Windows\\System32\\conhost.exe", "conhost.exe 0xffffffff -ForceV1", "C:\\Windows\\System32\\cmd.exe"),
+        (
+            "C:\\Windows\\System32\\svchost.exe",
+            "svchost.exe -k netsvcs -p",
+            "C:\\Windows\\System32\\services.exe",
+        ),
+        (
+            "C:\\Program Files\\Mozilla Firefox\\firefox.exe",
+            "\"firefox.exe\" -contentproc",
+            "C:\\Windows\\explorer.exe",
+        ),
+        (
+            "C:\\Windows\\System32\\taskhostw.exe",
+            "taskhostw.exe",
+            "C:\\Windows\\System32\\svchost.exe",
+        ),
+        (
+            "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE",
+            "\"EXCEL.EXE\" /dde",
+            "C:\\Windows\\explorer.exe",
+        ),
+        (
+            "C:\\Windows\\System32\\conhost.exe",
+            "conhost.exe 0xffffffff -ForceV1",
+            "C:\\Windows\\System32\\cmd.exe",
+        ),
     ];
-    let hosts = ["WS-FIN-03.corp.example.eu", "WS-FIN-07.corp.example.eu", "WS-HR-02.corp.example.eu", SRV];
+    let hosts = [
+        "WS-FIN-03.corp.example.eu",
+        "WS-FIN-07.corp.example.eu",
+        "WS-HR-02.corp.example.eu",
+        SRV,
+    ];
     let users = ["CORP\\a.schmidt", "CORP\\m.dubois", "CORP\\l.rossi", "CORP\\svc_backup"];
     for i in 0..1200u64 {
         let t = at(rng.next(170) as f64 + rng.next(60) as f64 / 60.0);
@@ -182,7 +275,10 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
             0 => {
                 let (img, cmd, parent) = benign[rng.next(benign.len() as u64) as usize];
                 let u = users[rng.next(users.len() as u64) as usize];
-                windows.push((t, sysmon(t, host, 1, process(img, cmd, parent, parent, u, 4000 + i, 700))));
+                windows.push((
+                    t,
+                    sysmon(t, host, 1, process(img, cmd, parent, parent, u, 4000 + i, 700)),
+                ));
             }
             1 => {
                 let u = users[rng.next(users.len() as u64) as usize].trim_start_matches("CORP\\");
@@ -195,15 +291,111 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
     }
     let stager = "powershell.exe -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
     let attack = [
-        (60.0, sysmon(at(60.0), WS, 1, process(word, "\"WINWORD.EXE\" /n \"C:\\Users\\m.dubois\\Downloads\\Facture_2026-11.docm\" /o \"\"", outlook, "\"OUTLOOK.EXE\"", user, 6120, 5512))),
-        (61.0, sysmon(at(61.0), WS, 1, process(ps, stager, word, "\"WINWORD.EXE\" /n", user, 6388, 6120))),
-        (61.1, sysmon(at(61.1), WS, 3, json!({"Image": ps, "User": user, "Protocol": "tcp", "SourceIp": WS_IP, "SourcePort": 50_122, "DestinationIp": C2, "DestinationPort": 443}))),
-        (75.0, sysmon(at(75.0), WS, 1, process("C:\\Users\\m.dubois\\AppData\\Local\\Temp\\pd64.exe", "pd64.exe -accepteula -ma lsass.exe C:\\Users\\Public\\l.dmp", ps, stager, user, 7010, 6388))),
-        (75.1, sysmon(at(75.1), WS, 10, json!({"SourceImage": "C:\\Users\\m.dubois\\AppData\\Local\\Temp\\pd64.exe", "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1fffff", "SourceUser": user}))),
-        (90.0, security(at(90.0), SRV, 4624, json!({"SubjectUserName": "-", "TargetUserName": "adm.dubois", "TargetDomainName": "CORP", "LogonType": 3, "IpAddress": WS_IP, "IpPort": "51234", "AuthenticationPackageName": "NTLM"}))),
-        (90.2, security(at(90.2), SRV, 7045, json!({"ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe", "ServiceType": "user mode service", "StartType": "demand start", "AccountName": "LocalSystem"}))),
-        (90.5, sysmon(at(90.5), SRV, 1, process("C:\\Windows\\System32\\cmd.exe", "cmd.exe /c \"C:\\Program Files\\7-Zip\\7z.exe\" a -pS3cr3t C:\\PerfLogs\\q4.7z \\\\SRV-FILE-01\\Finance\\*", "C:\\Windows\\PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe", "CORP\\adm.dubois", 8120, 8002))),
-        (110.0, sysmon(at(110.0), SRV, 3, json!({"Image": "C:\\Windows\\System32\\curl.exe", "User": "CORP\\adm.dubois", "Protocol": "tcp", "SourceIp": SRV_IP, "SourcePort": 52_001, "DestinationIp": EXFIL, "DestinationPort": 443}))),
+        (
+            60.0,
+            sysmon(
+                at(60.0),
+                WS,
+                1,
+                process(
+                    word,
+                    "\"WINWORD.EXE\" /n \"C:\\Users\\m.dubois\\Downloads\\Facture_2026-11.docm\" /o \"\"",
+                    outlook,
+                    "\"OUTLOOK.EXE\"",
+                    user,
+                    6120,
+                    5512,
+                ),
+            ),
+        ),
+        (
+            61.0,
+            sysmon(
+                at(61.0),
+                WS,
+                1,
+                process(ps, stager, word, "\"WINWORD.EXE\" /n", user, 6388, 6120),
+            ),
+        ),
+        (
+            61.1,
+            sysmon(
+                at(61.1),
+                WS,
+                3,
+                json!({"Image": ps, "User": user, "Protocol": "tcp", "SourceIp": WS_IP, "SourcePort": 50_122, "DestinationIp": C2, "DestinationPort": 443}),
+            ),
+        ),
+        (
+            75.0,
+            sysmon(
+                at(75.0),
+                WS,
+                1,
+                process(
+                    "C:\\Users\\m.dubois\\AppData\\Local\\Temp\\pd64.exe",
+                    "pd64.exe -accepteula -ma lsass.exe C:\\Users\\Public\\l.dmp",
+                    ps,
+                    stager,
+                    user,
+                    7010,
+                    6388,
+                ),
+            ),
+        ),
+        (
+            75.1,
+            sysmon(
+                at(75.1),
+                WS,
+                10,
+                json!({"SourceImage": "C:\\Users\\m.dubois\\AppData\\Local\\Temp\\pd64.exe", "TargetImage": "C:\\Windows\\system32\\lsass.exe", "GrantedAccess": "0x1fffff", "SourceUser": user}),
+            ),
+        ),
+        (
+            90.0,
+            security(
+                at(90.0),
+                SRV,
+                4624,
+                json!({"SubjectUserName": "-", "TargetUserName": "adm.dubois", "TargetDomainName": "CORP", "LogonType": 3, "IpAddress": WS_IP, "IpPort": "51234", "AuthenticationPackageName": "NTLM"}),
+            ),
+        ),
+        (
+            90.2,
+            security(
+                at(90.2),
+                SRV,
+                7045,
+                json!({"ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe", "ServiceType": "user mode service", "StartType": "demand start", "AccountName": "LocalSystem"}),
+            ),
+        ),
+        (
+            90.5,
+            sysmon(
+                at(90.5),
+                SRV,
+                1,
+                process(
+                    "C:\\Windows\\System32\\cmd.exe",
+                    "cmd.exe /c \"C:\\Program Files\\7-Zip\\7z.exe\" a -pS3cr3t C:\\PerfLogs\\q4.7z \\\\SRV-FILE-01\\Finance\\*",
+                    "C:\\Windows\\PSEXESVC.exe",
+                    "C:\\Windows\\PSEXESVC.exe",
+                    "CORP\\adm.dubois",
+                    8120,
+                    8002,
+                ),
+            ),
+        ),
+        (
+            110.0,
+            sysmon(
+                at(110.0),
+                SRV,
+                3,
+                json!({"Image": "C:\\Windows\\System32\\curl.exe", "User": "CORP\\adm.dubois", "Protocol": "tcp", "SourceIp": SRV_IP, "SourcePort": 52_001, "DestinationIp": EXFIL, "DestinationPort": 443}),
+            ),
+        ),
     ];
     windows.extend(attack.into_iter().map(|(m, v)| (at(m), v)));
     windows.push((at(5.0), security(at(5.0), DC, 4768, json!({"TargetUserName": "m.dubois", "TargetDomainName": "CORP", "IpAddress": "::ffff:10.20.7.41", "Status": "0x0"}))));
@@ -221,9 +413,19 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
         let t = at(rng.next(175) as f64);
         let stamp = t.strftime("%b %e %H:%M:%S");
         let line = match i % 3 {
-            0 => format!("{stamp} web-01 sshd[{}]: Accepted publickey for deploy from 10.20.2.{} port {} ssh2: ED25519 SHA256:q2v8", 2000 + i, 5 + rng.next(20), 40_000 + rng.next(20_000)),
-            1 => format!("{stamp} web-01 sudo: deploy : TTY=pts/0 ; PWD=/srv/app ; USER=root ; COMMAND=/usr/bin/systemctl restart app"),
-            _ => format!("{stamp} web-01 CRON[{}]: (root) CMD (/usr/local/bin/backup.sh)", 3000 + i),
+            0 => format!(
+                "{stamp} web-01 sshd[{}]: Accepted publickey for deploy from 10.20.2.{} port {} ssh2: ED25519 SHA256:q2v8",
+                2000 + i,
+                5 + rng.next(20),
+                40_000 + rng.next(20_000)
+            ),
+            1 => format!(
+                "{stamp} web-01 sudo: deploy : TTY=pts/0 ; PWD=/srv/app ; USER=root ; COMMAND=/usr/bin/systemctl restart app"
+            ),
+            _ => format!(
+                "{stamp} web-01 CRON[{}]: (root) CMD (/usr/local/bin/backup.sh)",
+                3000 + i
+            ),
         };
         auth.push_str(&line);
         auth.push('\n');
@@ -257,14 +459,35 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
     std::fs::write(dir.join("firewall-cef.log"), fw)?;
 
     // Zeek conn.log (TSV) on the core switch span.
-    let mut conn = String::from("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\n");
+    let mut conn = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\n",
+    );
     let mut flows: Vec<(Timestamp, String)> = (0..500u64)
         .map(|i| {
             let t = at(rng.next(175) as f64);
-            (t, format!("{}\tC{:08x}\t10.20.{}.{}\t{}\t10.20.1.12\t445\ttcp\tsmb\t{:.3}\t{}\t{}\tSF", epoch(t), i, rng.next(8), 10 + rng.next(200), 49_000 + rng.next(10_000), rng.next(5000) as f64 / 1000.0, rng.next(50_000), rng.next(500_000)))
+            (
+                t,
+                format!(
+                    "{}\tC{:08x}\t10.20.{}.{}\t{}\t10.20.1.12\t445\ttcp\tsmb\t{:.3}\t{}\t{}\tSF",
+                    epoch(t),
+                    i,
+                    rng.next(8),
+                    10 + rng.next(200),
+                    49_000 + rng.next(10_000),
+                    rng.next(5000) as f64 / 1000.0,
+                    rng.next(50_000),
+                    rng.next(500_000)
+                ),
+            )
         })
         .collect();
-    flows.push((at(110.0), format!("{}\tCexfil001\t{SRV_IP}\t52001\t{EXFIL}\t443\ttcp\tssl\t1843.220\t2147483000\t18320\tSF", epoch(at(110.0)))));
+    flows.push((
+        at(110.0),
+        format!(
+            "{}\tCexfil001\t{SRV_IP}\t52001\t{EXFIL}\t443\ttcp\tssl\t1843.220\t2147483000\t18320\tSF",
+            epoch(at(110.0))
+        ),
+    ));
     flows.sort_by_key(|(t, _)| *t);
     for (_, l) in flows {
         conn.push_str(&l);

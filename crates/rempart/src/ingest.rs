@@ -40,7 +40,11 @@ pub struct Summary {
 
 pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
-    let opts = DecodeOptions { format: args.format, timestamp_field: args.timestamp_field.clone(), ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        format: args.format,
+        timestamp_field: args.timestamp_field.clone(),
+        ..DecodeOptions::default()
+    };
     let show_progress = !json && !args.no_progress && std::io::stderr().is_terminal();
     let summary = ingest_paths(&*store, &args.paths, opts, show_progress).await?;
     let mut out = std::io::stdout().lock();
@@ -53,7 +57,12 @@ pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Resul
 }
 
 /// Ingests `paths` into `store`; returns the summary once everything is durable.
-pub async fn ingest_paths(store: &dyn Store, paths: &[std::path::PathBuf], opts: DecodeOptions, show_progress: bool) -> anyhow::Result<Summary> {
+pub async fn ingest_paths(
+    store: &dyn Store,
+    paths: &[std::path::PathBuf],
+    opts: DecodeOptions,
+    show_progress: bool,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let files = files::walk(paths).context("cannot list input")?;
     let bar = if show_progress {
@@ -73,7 +82,11 @@ pub async fn ingest_paths(store: &dyn Store, paths: &[std::path::PathBuf], opts:
         let now = Timestamp::now();
         let mut batch = Batch::default();
         for path in &files {
-            decoder_bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            decoder_bar.set_message(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
             let mut closed = false;
             files::decode_file(path, &opts, now, &mut |item| {
                 batch.push(item);
@@ -91,9 +104,15 @@ pub async fn ingest_paths(store: &dyn Store, paths: &[std::path::PathBuf], opts:
         }
     });
     let metrics = Metrics::default();
-    let mut summary = Summary { files: file_count, ..Summary::default() };
+    let mut summary = Summary {
+        files: file_count,
+        ..Summary::default()
+    };
     while let Some(batch) = rx.recv().await {
-        batch.commit(store, &metrics, "file").await.context("cannot store events")?;
+        batch
+            .commit(store, &metrics, "file")
+            .await
+            .context("cannot store events")?;
         summary.events += batch.events.len() as u64;
         summary.rejected += batch.rejected.len() as u64;
         for (format, n) in batch.by_format() {
@@ -107,7 +126,11 @@ pub async fn ingest_paths(store: &dyn Store, paths: &[std::path::PathBuf], opts:
     decoder.await.context("decoder thread failed")?;
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
-    summary.events_per_s = if summary.seconds > 0.0 { summary.events as f64 / summary.seconds } else { 0.0 };
+    summary.events_per_s = if summary.seconds > 0.0 {
+        summary.events as f64 / summary.seconds
+    } else {
+        0.0
+    };
     Ok(summary)
 }
 
@@ -117,7 +140,11 @@ fn reason_class(reason: &str) -> String {
 }
 
 pub fn print_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
-    writeln!(out, "ingested {} events from {} files in {:.2} s ({:.0} events/s)", s.events, s.files, s.seconds, s.events_per_s)?;
+    writeln!(
+        out,
+        "ingested {} events from {} files in {:.2} s ({:.0} events/s)",
+        s.events, s.files, s.seconds, s.events_per_s
+    )?;
     for (format, n) in &s.by_format {
         writeln!(out, "  {format:<14} {n:>10}")?;
     }

@@ -24,7 +24,10 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
-    let store = SqliteStore::open(&db_path(data_dir)).await.with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
+    let store = SqliteStore::open(&db_path(data_dir))
+        .await
+        .with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
     Ok(Arc::new(store))
 }

@@ -21,16 +21,33 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) ->
 
 /// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
 /// bound address (for the demo's banner).
-pub async fn serve_store(store: Arc<dyn Store>, data_dir: &Path, config: &Config, listen: SocketAddr, ready: Option<&dyn Fn(SocketAddr)>) -> anyhow::Result<()> {
-    let decode = DecodeOptions { timestamp_field: config.ingest.timestamp_field.clone(), ..DecodeOptions::default() };
+pub async fn serve_store(
+    store: Arc<dyn Store>,
+    data_dir: &Path,
+    config: &Config,
+    listen: SocketAddr,
+    ready: Option<&dyn Fn(SocketAddr)>,
+) -> anyhow::Result<()> {
+    let decode = DecodeOptions {
+        timestamp_field: config.ingest.timestamp_field.clone(),
+        ..DecodeOptions::default()
+    };
     let state = AppState::new(store.clone(), decode);
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
-    let bound = rempart_server::syslog::start(&state, &config.syslog, config.ingest.batch_size, &tracker, cancel.clone())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let bound = rempart_server::syslog::start(
+        &state,
+        &config.syslog,
+        config.ingest.batch_size,
+        &tracker,
+        cancel.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     spawn_retention(&tracker, cancel.clone(), store, config.retention.events_days);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening");
     for (kind, a) in &bound {

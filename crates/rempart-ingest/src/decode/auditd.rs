@@ -13,16 +13,41 @@ use super::fields::{text, uint};
 use super::{DecodeOptions, time};
 
 /// Fields auditd writes hex-encoded when they contain spaces or special characters.
-const HEX_FIELDS: &[&str] = &["proctitle", "cmd", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "name", "exe", "comm", "cwd"];
+const HEX_FIELDS: &[&str] = &[
+    "proctitle",
+    "cmd",
+    "a0",
+    "a1",
+    "a2",
+    "a3",
+    "a4",
+    "a5",
+    "a6",
+    "a7",
+    "name",
+    "exe",
+    "comm",
+    "cwd",
+];
 
 pub fn decode(line: &[u8], now: Timestamp, opts: &DecodeOptions) -> Result<Event, String> {
     let line = std::str::from_utf8(line).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
     let mut map = Map::new();
-    let start = line.find("msg=audit(").ok_or_else(|| "no `msg=audit(…)` stamp".to_owned())?;
-    let stamp_end = line[start..].find("):").map(|i| start + i).ok_or_else(|| "audit stamp is not closed by `):`".to_owned())?;
+    let start = line
+        .find("msg=audit(")
+        .ok_or_else(|| "no `msg=audit(…)` stamp".to_owned())?;
+    let stamp_end = line[start..]
+        .find("):")
+        .map(|i| start + i)
+        .ok_or_else(|| "audit stamp is not closed by `):`".to_owned())?;
     let stamp = &line[start + "msg=audit(".len()..stamp_end];
-    let (secs, serial) = stamp.split_once(':').ok_or_else(|| format!("audit stamp `{stamp}` has no serial"))?;
-    let time = time::epoch(secs.parse::<f64>().map_err(|_| format!("audit time `{secs}` is not a number"))?);
+    let (secs, serial) = stamp
+        .split_once(':')
+        .ok_or_else(|| format!("audit stamp `{stamp}` has no serial"))?;
+    let time = time::epoch(
+        secs.parse::<f64>()
+            .map_err(|_| format!("audit time `{secs}` is not a number"))?,
+    );
     map.insert("audit_serial".to_owned(), Value::String(serial.to_owned()));
     for (k, v) in pairs(&line[..start]).chain(pairs(&line[stamp_end + 2..])) {
         map.insert(k, Value::String(v));
@@ -42,7 +67,9 @@ pub fn decode(line: &[u8], now: Timestamp, opts: &DecodeOptions) -> Result<Event
         process: text(&map, &["exe", "comm"]),
         process_id: uint(&map, &["pid"]),
         parent_process_id: uint(&map, &["ppid"]),
-        command_line: (!args.is_empty()).then(|| args.join(" ")).or_else(|| text(&map, &["proctitle", "cmd"])),
+        command_line: (!args.is_empty())
+            .then(|| args.join(" "))
+            .or_else(|| text(&map, &["proctitle", "cmd"])),
         channel: text(&map, &["type"]),
         provider: Some("auditd".to_owned()),
         severity: Some(Severity::Info),
@@ -82,7 +109,11 @@ fn pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
             } else {
                 let end = after.find(' ').unwrap_or(after.len());
                 let raw = &after[..end];
-                let decoded = if HEX_FIELDS.contains(&key.as_str()) { decode_hex(raw) } else { None };
+                let decoded = if HEX_FIELDS.contains(&key.as_str()) {
+                    decode_hex(raw)
+                } else {
+                    None
+                };
                 (decoded.unwrap_or_else(|| raw.to_owned()), &after[end..])
             };
             rest = next;
@@ -93,10 +124,17 @@ fn pairs(s: &str) -> impl Iterator<Item = (String, String)> + '_ {
 
 /// Decodes an even-length all-hex value into text (NULs, as in `proctitle`, become spaces).
 fn decode_hex(s: &str) -> Option<String> {
-    if s.len() < 2 || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) || s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.len() < 2
+        || !s.len().is_multiple_of(2)
+        || !s.bytes().all(|b| b.is_ascii_hexdigit())
+        || s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect();
     let text: String = String::from_utf8(bytes?).ok()?.replace('\0', " ");
     Some(text)
 }
@@ -107,7 +145,12 @@ mod tests {
 
     #[test]
     fn execve_records_build_a_command_line() {
-        let e = decode(br#"type=EXECVE msg=audit(1604994496.155:92733): argc=2 a0="arp" a1="-a""#, Timestamp::UNIX_EPOCH, &DecodeOptions::default()).unwrap();
+        let e = decode(
+            br#"type=EXECVE msg=audit(1604994496.155:92733): argc=2 a0="arp" a1="-a""#,
+            Timestamp::UNIX_EPOCH,
+            &DecodeOptions::default(),
+        )
+        .unwrap();
         assert_eq!(e.normalized.command_line.as_deref(), Some("arp -a"));
         assert_eq!(e.fields["audit_serial"], "92733");
         assert_eq!(e.time.as_millisecond(), 1_604_994_496_155);
@@ -115,7 +158,12 @@ mod tests {
 
     #[test]
     fn hex_proctitle_is_decoded() {
-        let e = decode(b"type=PROCTITLE msg=audit(1.0:1): proctitle=6C73002D6C61", Timestamp::UNIX_EPOCH, &DecodeOptions::default()).unwrap();
+        let e = decode(
+            b"type=PROCTITLE msg=audit(1.0:1): proctitle=6C73002D6C61",
+            Timestamp::UNIX_EPOCH,
+            &DecodeOptions::default(),
+        )
+        .unwrap();
         assert_eq!(e.fields["proctitle"], "ls -la");
     }
 

@@ -15,7 +15,15 @@ use super::fields::{ip, port, text, uint};
 use super::{DecodeOptions, time};
 
 /// The header field names, in order.
-const HEADER: [&str; 7] = ["cef_version", "device_vendor", "device_product", "device_version", "signature_id", "name", "severity"];
+const HEADER: [&str; 7] = [
+    "cef_version",
+    "device_vendor",
+    "device_product",
+    "device_version",
+    "signature_id",
+    "name",
+    "severity",
+];
 
 /// Decodes a line that is CEF with no syslog header.
 pub fn decode_bare(line: &str, now: Timestamp, opts: &DecodeOptions) -> Result<Event, String> {
@@ -25,8 +33,15 @@ pub fn decode_bare(line: &str, now: Timestamp, opts: &DecodeOptions) -> Result<E
 }
 
 /// Builds the event from parsed CEF fields, and the syslog header it came in, if any.
-pub fn event(mut fields: Map<String, Value>, syslog: Option<(Map<String, Value>, Option<Timestamp>)>, now: Timestamp, _opts: &DecodeOptions) -> Event {
-    let cef_time = ["rt", "end", "start", "deviceReceiptTime"].iter().find_map(|k| fields.get(*k).and_then(time::from_value));
+pub fn event(
+    mut fields: Map<String, Value>,
+    syslog: Option<(Map<String, Value>, Option<Timestamp>)>,
+    now: Timestamp,
+    _opts: &DecodeOptions,
+) -> Event {
+    let cef_time = ["rt", "end", "start", "deviceReceiptTime"]
+        .iter()
+        .find_map(|k| fields.get(*k).and_then(time::from_value));
     let (header_time, syslog_host) = match &syslog {
         Some((h, t)) => (*t, text(h, &["hostname"])),
         None => (None, None),
@@ -67,9 +82,8 @@ pub fn parse(s: &str) -> Result<Map<String, Value>, String> {
     let mut fields = Map::new();
     let mut rest = body;
     for (i, name) in HEADER.iter().enumerate() {
-        let end = find_unescaped_pipe(rest).ok_or_else(|| {
-            format!("CEF header ends after {i} of 7 fields: missing `{name}`")
-        })?;
+        let end = find_unescaped_pipe(rest)
+            .ok_or_else(|| format!("CEF header ends after {i} of 7 fields: missing `{name}`"))?;
         fields.insert((*name).to_owned(), Value::String(unescape_header(&rest[..end])));
         rest = &rest[end + 1..];
     }
@@ -140,7 +154,9 @@ fn unescape_value(s: &str) -> String {
 }
 
 fn is_key(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'[' | b']'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'[' | b']'))
 }
 
 /// Splits the extension into `(key, value)` pairs.
@@ -178,7 +194,10 @@ mod tests {
 
     #[test]
     fn parses_the_specification_example() {
-        let f = parse(r"CEF:0|security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232").unwrap_or_default();
+        let f = parse(
+            r"CEF:0|security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232",
+        )
+        .unwrap_or_default();
         assert_eq!(f["device_vendor"], "security");
         assert_eq!(f["name"], "worm successfully stopped");
         assert_eq!(f["src"], "10.0.0.1");

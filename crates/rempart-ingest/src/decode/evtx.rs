@@ -21,7 +21,10 @@ pub fn is_evtx(bytes: &[u8]) -> bool {
 /// Decodes a whole EVTX file held in memory.
 pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Timestamp, out: &mut impl FnMut(Decoded)) {
     let reject = |location: &str, reason: String, raw: &[u8]| Rejection {
-        origin: Origin { source: source.to_owned(), location: Some(location.to_owned()) },
+        origin: Origin {
+            source: source.to_owned(),
+            location: Some(location.to_owned()),
+        },
         reason,
         raw: raw.to_vec(),
     };
@@ -29,7 +32,10 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
     if len > opts.limits.max_evtx_bytes {
         out(Decoded::Rejected(reject(
             "byte 0",
-            format!("EVTX file of {len} bytes exceeds the limit of {} bytes", opts.limits.max_evtx_bytes),
+            format!(
+                "EVTX file of {len} bytes exceeds the limit of {} bytes",
+                opts.limits.max_evtx_bytes
+            ),
             &[],
         )));
         return;
@@ -38,7 +44,11 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
     let mut parser = match EvtxParser::from_buffer(bytes) {
         Ok(p) => p.with_configuration(ParserSettings::new().num_threads(1)),
         Err(e) => {
-            out(Decoded::Rejected(reject("byte 0", format!("not a readable EVTX file: {e}"), &header_sample)));
+            out(Decoded::Rejected(reject(
+                "byte 0",
+                format!("not a readable EVTX file: {e}"),
+                &header_sample,
+            )));
             return;
         }
     };

@@ -73,7 +73,9 @@ pub use rempart_model::lookup_path as lookup;
 /// Splits `DOMAIN\user` into its parts; a bare name has no domain.
 pub fn split_domain_user(s: &str) -> (Option<String>, String) {
     match s.split_once('\\') {
-        Some((domain, user)) if !user.is_empty() => (Some(domain.to_owned()).filter(|d| !d.is_empty()), user.to_owned()),
+        Some((domain, user)) if !user.is_empty() => {
+            (Some(domain.to_owned()).filter(|d| !d.is_empty()), user.to_owned())
+        }
         _ => (None, s.to_owned()),
     }
 }
@@ -115,7 +117,10 @@ mod tests {
 
     #[test]
     fn domain_users_split() {
-        assert_eq!(split_domain_user("CORP\\alice"), (Some("CORP".to_owned()), "alice".to_owned()));
+        assert_eq!(
+            split_domain_user("CORP\\alice"),
+            (Some("CORP".to_owned()), "alice".to_owned())
+        );
         assert_eq!(split_domain_user("bob"), (None, "bob".to_owned()));
     }
 }

@@ -63,26 +63,65 @@ fn generic(map: Map<String, Value>, now: Timestamp, timestamp_field: Option<&str
     let time = timestamp_field
         .and_then(|f| lookup(&map, f))
         .and_then(time::from_value)
-        .or_else(|| TIME_FIELDS.iter().find_map(|f| lookup(&map, f).and_then(time::from_value)))
+        .or_else(|| {
+            TIME_FIELDS
+                .iter()
+                .find_map(|f| lookup(&map, f).and_then(time::from_value))
+        })
         .unwrap_or(now);
     let n = Normalized {
-        host: text(&map, &["host.name", "hostname", "host", "Hostname", "computer", "Computer", "device.hostname"]),
+        host: text(
+            &map,
+            &[
+                "host.name",
+                "hostname",
+                "host",
+                "Hostname",
+                "computer",
+                "Computer",
+                "device.hostname",
+            ],
+        ),
         user: text(&map, &["user.name", "user", "username", "userName", "User", "src_user"]),
         user_domain: text(&map, &["user.domain"]),
-        src_ip: ip(&map, &["source.ip", "src_ip", "srcip", "src", "client_ip", "clientIp", "sourceIPAddress", "ip"]),
+        src_ip: ip(
+            &map,
+            &[
+                "source.ip",
+                "src_ip",
+                "srcip",
+                "src",
+                "client_ip",
+                "clientIp",
+                "sourceIPAddress",
+                "ip",
+            ],
+        ),
         src_port: port(&map, &["source.port", "src_port", "srcport", "sport"]),
-        dst_ip: ip(&map, &["destination.ip", "dest_ip", "dst_ip", "dstip", "dst", "server_ip"]),
+        dst_ip: ip(
+            &map,
+            &["destination.ip", "dest_ip", "dst_ip", "dstip", "dst", "server_ip"],
+        ),
         dst_port: port(&map, &["destination.port", "dest_port", "dst_port", "dstport", "dport"]),
         protocol: text(&map, &["network.transport", "network.protocol", "proto", "protocol"]),
         process: text(&map, &["process.executable", "process.name", "process", "Image", "exe"]),
         process_id: uint(&map, &["process.pid", "pid", "ProcessId"]),
-        command_line: text(&map, &["process.command_line", "command_line", "CommandLine", "cmdline"]),
-        parent_process: text(&map, &["process.parent.executable", "process.parent.name", "ParentImage"]),
+        command_line: text(
+            &map,
+            &["process.command_line", "command_line", "CommandLine", "cmdline"],
+        ),
+        parent_process: text(
+            &map,
+            &["process.parent.executable", "process.parent.name", "ParentImage"],
+        ),
         parent_process_id: uint(&map, &["process.parent.pid", "ppid", "ParentProcessId"]),
         parent_command_line: text(&map, &["process.parent.command_line", "ParentCommandLine"]),
         event_id: uint(&map, &["event.code", "EventID", "event_id"]).and_then(|v| u32::try_from(v).ok()),
         channel: text(&map, &["event.dataset", "log.file.path", "channel", "Channel"]),
-        provider: text(&map, &["event.provider", "event.module", "observer.product", "provider"]),
+        provider: text(
+            &map,
+            &["event.provider", "event.module", "observer.product", "provider"],
+        ),
         severity: text(&map, &["log.level", "level", "severity", "event.severity"]).and_then(|s| severity_word(&s)),
         message: text(&map, &["message", "msg", "Message", "event.original"]),
     };

@@ -77,9 +77,7 @@ enum Family {
 impl Family {
     fn of_forced(format: Format) -> Option<Family> {
         match format {
-            Format::Json | Format::WindowsJson | Format::SuricataEve | Format::ZeekJson => {
-                Some(Family::Json)
-            }
+            Format::Json | Format::WindowsJson | Format::SuricataEve | Format::ZeekJson => Some(Family::Json),
             Format::Syslog5424 | Format::Syslog3164 => Some(Family::Syslog),
             Format::Cef => Some(Family::Cef),
             Format::ZeekTsv => Some(Family::ZeekTsv),
@@ -93,9 +91,7 @@ impl Family {
         let line = trim_ascii_start(line);
         match line.first()? {
             b'{' | b'[' => Some(Family::Json),
-            b'#' if line.starts_with(b"#separator") || line.starts_with(b"#fields") => {
-                Some(Family::ZeekTsv)
-            }
+            b'#' if line.starts_with(b"#separator") || line.starts_with(b"#fields") => Some(Family::ZeekTsv),
             b'<' => Some(Family::Syslog),
             _ if line.starts_with(b"CEF:") => Some(Family::Cef),
             _ if line.starts_with(b"type=") && memchr::memmem::find(line, b"msg=audit(").is_some() => {
@@ -236,7 +232,11 @@ impl<'o> StreamDecoder<'o> {
                     f
                 }
                 None => {
-                    self.reject(line, "unrecognized format: not JSON, syslog, CEF, Zeek or auditd".to_owned(), out);
+                    self.reject(
+                        line,
+                        "unrecognized format: not JSON, syslog, CEF, Zeek or auditd".to_owned(),
+                        out,
+                    );
                     return;
                 }
             },
@@ -345,7 +345,10 @@ impl<'o> StreamDecoder<'o> {
             match item {
                 Value::Object(map) => {
                     let mut event = self.json_event(map);
-                    event.origin = Origin { source: self.source.clone(), location: Some(location) };
+                    event.origin = Origin {
+                        source: self.source.clone(),
+                        location: Some(location),
+                    };
                     out(Decoded::Event(Box::new(event)));
                 }
                 other => out(Decoded::Rejected(self.rejection_at(
@@ -363,12 +366,19 @@ impl<'o> StreamDecoder<'o> {
 
     fn emit(&self, mut event: Event, out: &mut impl FnMut(Decoded)) {
         event.class = self.opts.class;
-        event.origin = Origin { source: self.source.clone(), location: Some(format!("line {}", self.line_no)) };
+        event.origin = Origin {
+            source: self.source.clone(),
+            location: Some(format!("line {}", self.line_no)),
+        };
         out(Decoded::Event(Box::new(event)));
     }
 
     fn reject(&self, line: &[u8], reason: String, out: &mut impl FnMut(Decoded)) {
-        out(Decoded::Rejected(self.rejection_at(format!("line {}", self.line_no), reason, line)));
+        out(Decoded::Rejected(self.rejection_at(
+            format!("line {}", self.line_no),
+            reason,
+            line,
+        )));
     }
 
     fn reject_long_line(&mut self, sample: &[u8], len: usize, out: &mut impl FnMut(Decoded)) {
@@ -377,12 +387,19 @@ impl<'o> StreamDecoder<'o> {
             "line of {len} bytes exceeds the limit of {} bytes",
             self.opts.limits.max_line_bytes
         );
-        out(Decoded::Rejected(self.rejection_at(format!("line {}", self.line_no), reason, sample)));
+        out(Decoded::Rejected(self.rejection_at(
+            format!("line {}", self.line_no),
+            reason,
+            sample,
+        )));
     }
 
     fn rejection_at(&self, location: String, reason: String, raw: &[u8]) -> Rejection {
         Rejection {
-            origin: Origin { source: self.source.clone(), location: Some(location) },
+            origin: Origin {
+                source: self.source.clone(),
+                location: Some(location),
+            },
             reason,
             raw: raw.to_vec(),
         }
@@ -413,7 +430,10 @@ fn drain(reader: &mut impl BufRead) -> io::Result<()> {
 
 fn line_of(doc: &[u8], offset: usize) -> u64 {
     // Skip the whitespace before the value so the line is the one it starts on.
-    let start = doc[offset..].iter().position(|b| !b.is_ascii_whitespace()).map_or(offset, |p| offset + p);
+    let start = doc[offset..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(offset, |p| offset + p);
     memchr::memchr_iter(b'\n', &doc[..start]).count() as u64
 }
 

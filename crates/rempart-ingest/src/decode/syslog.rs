@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 
 use super::{DecodeOptions, cef, time};
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Whether a line without `<PRI>` still looks like syslog: it starts with a BSD or an RFC 3339
 /// timestamp, as in `/var/log/syslog` or rsyslog files.
@@ -50,7 +52,10 @@ pub fn decode(line: &[u8], now: Timestamp, opts: &DecodeOptions) -> Result<Event
             (Format::Syslog3164, ts, msg)
         }
     };
-    if let Some(cef_start) = message.find("CEF:").filter(|&i| message[..i].trim().is_empty() || message[..i].ends_with(": ") || message[..i].ends_with(' ')) {
+    if let Some(cef_start) = message
+        .find("CEF:")
+        .filter(|&i| message[..i].trim().is_empty() || message[..i].ends_with(": ") || message[..i].ends_with(' '))
+    {
         let cef_text = message[cef_start..].to_owned();
         let fields = cef::parse(&cef_text)?;
         return Ok(cef::event(fields, Some((header, ts)), now, opts));
@@ -58,7 +63,10 @@ pub fn decode(line: &[u8], now: Timestamp, opts: &DecodeOptions) -> Result<Event
     let n = Normalized {
         host: header.get("hostname").and_then(Value::as_str).map(str::to_owned),
         process: header.get("app_name").and_then(Value::as_str).map(str::to_owned),
-        process_id: header.get("procid").and_then(Value::as_str).and_then(|p| p.parse().ok()),
+        process_id: header
+            .get("procid")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse().ok()),
         channel: header.get("app_name").and_then(Value::as_str).map(str::to_owned),
         provider: Some("syslog".to_owned()),
         severity: pri.map(|p| Severity::from_syslog((p & 7) as u8)),
@@ -76,9 +84,14 @@ fn parse_pri(s: &str) -> Result<(Option<u16>, &str), String> {
     let Some(after) = s.strip_prefix('<') else {
         return Ok((None, s));
     };
-    let close = after.find('>').filter(|&i| i <= 3).ok_or_else(|| "syslog priority `<…>` is not closed within 3 digits".to_owned())?;
+    let close = after
+        .find('>')
+        .filter(|&i| i <= 3)
+        .ok_or_else(|| "syslog priority `<…>` is not closed within 3 digits".to_owned())?;
     let digits = &after[..close];
-    let pri: u16 = digits.parse().map_err(|_| format!("syslog priority `<{digits}>` is not a number"))?;
+    let pri: u16 = digits
+        .parse()
+        .map_err(|_| format!("syslog priority `<{digits}>` is not a number"))?;
     if pri > 191 {
         return Err(format!("syslog priority {pri} is out of range (0 to 191)"));
     }
@@ -135,7 +148,9 @@ fn parse_structured_data(s: &str) -> Result<(Map<String, Value>, &str), String> 
     let mut out = Map::new();
     let mut rest = s;
     while let Some(inner) = rest.strip_prefix('[') {
-        let id_end = inner.find([' ', ']']).ok_or_else(|| "structured data element is not closed".to_owned())?;
+        let id_end = inner
+            .find([' ', ']'])
+            .ok_or_else(|| "structured data element is not closed".to_owned())?;
         let id = &inner[..id_end];
         if id.is_empty() {
             return Err("structured data element has an empty id".to_owned());
@@ -148,9 +163,13 @@ fn parse_structured_data(s: &str) -> Result<(Map<String, Value>, &str), String> 
                 cur = after;
                 break;
             }
-            let eq = cur.find('=').ok_or_else(|| format!("structured data `{id}`: parameter without `=`"))?;
+            let eq = cur
+                .find('=')
+                .ok_or_else(|| format!("structured data `{id}`: parameter without `=`"))?;
             let name = &cur[..eq];
-            let after_eq = cur[eq + 1..].strip_prefix('"').ok_or_else(|| format!("structured data `{id}`: value of `{name}` is not quoted"))?;
+            let after_eq = cur[eq + 1..]
+                .strip_prefix('"')
+                .ok_or_else(|| format!("structured data `{id}`: value of `{name}` is not quoted"))?;
             let mut value = String::new();
             let mut end = None;
             let mut chars = after_eq.char_indices();
@@ -242,7 +261,7 @@ fn bsd_timestamp(s: &str, now: Timestamp) -> (Option<Timestamp>, &str) {
     let (first, _) = token(s);
     if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
         if let Some(ts) = time::parse(first.trim_end_matches(':')) {
-            return (Some(ts), &s[first.len()..].trim_start_matches(' '));
+            return (Some(ts), s[first.len()..].trim_start_matches(' '));
         }
         return (None, s);
     }
@@ -290,14 +309,22 @@ mod tests {
     #[test]
     fn rfc5424_example_with_structured_data() {
         // RFC 5424 §6.5, example 3.
-        let e = dec(r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry..."#);
+        let e = dec(
+            r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry..."#,
+        );
         assert_eq!(e.format, Format::Syslog5424);
         assert_eq!(e.time.to_string(), "2003-10-11T22:14:15.003Z");
         assert_eq!(e.fields["facility"], 20);
         assert_eq!(e.fields["severity"], 5);
-        assert_eq!(e.fields["structured_data"]["exampleSDID@32473"]["eventSource"], "Application");
+        assert_eq!(
+            e.fields["structured_data"]["exampleSDID@32473"]["eventSource"],
+            "Application"
+        );
         assert_eq!(e.normalized.host.as_deref(), Some("mymachine.example.com"));
-        assert_eq!(e.normalized.message.as_deref(), Some("An application event log entry..."));
+        assert_eq!(
+            e.normalized.message.as_deref(),
+            Some("An application event log entry...")
+        );
     }
 
     #[test]
@@ -315,7 +342,10 @@ mod tests {
         assert_eq!(e.normalized.host.as_deref(), Some("mymachine"));
         assert_eq!(e.normalized.process.as_deref(), Some("su"));
         assert_eq!(e.normalized.severity, Some(Severity::High));
-        assert_eq!(e.normalized.message.as_deref(), Some("'su root' failed for lonvick on /dev/pts/8"));
+        assert_eq!(
+            e.normalized.message.as_deref(),
+            Some("'su root' failed for lonvick on /dev/pts/8")
+        );
     }
 
     #[test]
@@ -328,7 +358,10 @@ mod tests {
         assert_eq!(e.normalized.process.as_deref(), Some("sshd"));
         let e = dec("<189>123: *Mar  1 00:00:00.000: %SYS-5-CONFIG_I: Configured from console");
         assert_eq!(e.fields["sequence"], "123");
-        assert_eq!(e.normalized.message.as_deref(), Some("%SYS-5-CONFIG_I: Configured from console"));
+        assert_eq!(
+            e.normalized.message.as_deref(),
+            Some("%SYS-5-CONFIG_I: Configured from console")
+        );
         let e = dec("2024-05-01T10:00:00.123456+02:00 fw1 kernel: DROP IN=eth0");
         assert_eq!(e.time.to_string(), "2024-05-01T08:00:00.123456Z");
         assert_eq!(e.normalized.host.as_deref(), Some("fw1"));
@@ -339,7 +372,9 @@ mod tests {
 
     #[test]
     fn cef_inside_syslog() {
-        let e = dec("<134>Feb 10 09:00:00 fw01 CEF:0|Vendor|FW|1.0|4001|Blocked|7|src=10.1.1.1 dst=8.8.8.8 dpt=53 suser=bob");
+        let e = dec(
+            "<134>Feb 10 09:00:00 fw01 CEF:0|Vendor|FW|1.0|4001|Blocked|7|src=10.1.1.1 dst=8.8.8.8 dpt=53 suser=bob",
+        );
         assert_eq!(e.format, Format::Cef);
         assert_eq!(e.normalized.dst_port, Some(53));
         assert_eq!(e.normalized.user.as_deref(), Some("bob"));

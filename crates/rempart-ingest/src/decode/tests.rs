@@ -20,7 +20,11 @@ fn ndjson_with_a_bad_line_keeps_the_good_ones() {
     assert_eq!(events.len(), 2);
     assert_eq!(rejected.len(), 2);
     assert_eq!(rejected[0].origin.location.as_deref(), Some("line 2"));
-    assert!(rejected[0].reason.starts_with("truncated JSON"), "{}", rejected[0].reason);
+    assert!(
+        rejected[0].reason.starts_with("truncated JSON"),
+        "{}",
+        rejected[0].reason
+    );
     assert_eq!(rejected[1].origin.location.as_deref(), Some("line 4"));
     assert!(rejected[1].reason.contains("found a number"));
     assert_eq!(events[1].origin.location.as_deref(), Some("line 3"));
@@ -69,7 +73,11 @@ fn over_long_lines_are_rejected_without_losing_neighbours() {
     assert_eq!(events, 2);
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].origin.location.as_deref(), Some("line 2"));
-    assert!(rejected[0].reason.contains("10000 bytes exceeds the limit of 64"), "{}", rejected[0].reason);
+    assert!(
+        rejected[0].reason.contains("10000 bytes exceeds the limit of 64"),
+        "{}",
+        rejected[0].reason
+    );
     assert!(rejected[0].raw.len() <= REJECTED_SAMPLE_BYTES);
 }
 
@@ -104,7 +112,10 @@ fn unknown_lines_are_rejected_until_a_format_is_recognized() {
 
 #[test]
 fn forced_format_overrides_detection() {
-    let opts = DecodeOptions { format: Some(Format::Json), ..DecodeOptions::default() };
+    let opts = DecodeOptions {
+        format: Some(Format::Json),
+        ..DecodeOptions::default()
+    };
     let (events, _) = run(br#"{"EventID": 1, "Channel": "Security"}"#, &opts);
     assert_eq!(events[0].format, Format::Json);
     let (events, _) = run(br#"{"EventID": 1, "Channel": "Security"}"#, &DecodeOptions::default());
@@ -113,8 +124,14 @@ fn forced_format_overrides_detection() {
 
 #[test]
 fn configurable_timestamp_field() {
-    let opts = DecodeOptions { timestamp_field: Some("meta.when".to_owned()), ..DecodeOptions::default() };
-    let (events, _) = run(br#"{"meta": {"when": "2024-02-03T04:05:06Z"}, "timestamp": "2000-01-01T00:00:00Z"}"#, &opts);
+    let opts = DecodeOptions {
+        timestamp_field: Some("meta.when".to_owned()),
+        ..DecodeOptions::default()
+    };
+    let (events, _) = run(
+        br#"{"meta": {"when": "2024-02-03T04:05:06Z"}, "timestamp": "2000-01-01T00:00:00Z"}"#,
+        &opts,
+    );
     assert_eq!(events[0].time.to_string(), "2024-02-03T04:05:06Z");
 }
 

@@ -124,7 +124,10 @@ pub fn parse_bsd(s: &str, now: Timestamp) -> Option<Timestamp> {
     let time = parsed.to_time().ok()?;
     let at = |y: i16| -> Option<Timestamp> {
         let date = Date::new(y, month, day).ok()?;
-        date.to_datetime(time).to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+        date.to_datetime(time)
+            .to_zoned(TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
     };
     let this_year = at(year)?;
     // Allow a day of clock skew into the future before calling it last year.
@@ -147,7 +150,10 @@ mod tests {
     fn reads_rfc3339_and_its_relatives() {
         assert_eq!(parse("2020-06-10T02:50:56.537Z"), Some(ts("2020-06-10T02:50:56.537Z")));
         assert_eq!(parse("2020-06-10T04:50:56+02:00"), Some(ts("2020-06-10T02:50:56Z")));
-        assert_eq!(parse("2021-03-04T10:00:00.123456+0000"), Some(ts("2021-03-04T10:00:00.123456Z")));
+        assert_eq!(
+            parse("2021-03-04T10:00:00.123456+0000"),
+            Some(ts("2021-03-04T10:00:00.123456Z"))
+        );
         assert_eq!(parse("2020-06-10 02:50:54.631"), Some(ts("2020-06-10T02:50:54.631Z")));
         assert_eq!(parse("Oct 11 2024 22:14:15"), Some(ts("2024-10-11T22:14:15Z")));
         assert_eq!(parse("not a time"), None);
@@ -156,7 +162,12 @@ mod tests {
     #[test]
     fn reads_epochs_of_every_precision() {
         let want = ts("2020-04-30T00:06:39.824370Z");
-        for s in ["1588205199.82437", "1588205199824.37", "1588205199824370", "1588205199824370000"] {
+        for s in [
+            "1588205199.82437",
+            "1588205199824.37",
+            "1588205199824370",
+            "1588205199824370000",
+        ] {
             let got = parse(s).map(|t| t.as_microsecond());
             assert_eq!(got, Some(want.as_microsecond()), "{s}");
         }

@@ -71,7 +71,11 @@ pub fn normalize_evtx_dump(map: &Map<String, Value>) -> (Option<Timestamp>, Norm
 
 fn parts(map: &Map<String, Value>) -> Parts<'_> {
     if let Some(Value::Object(event)) = map.get("Event") {
-        let system = event.get("System").and_then(Value::as_object).map(dump_system).unwrap_or_default();
+        let system = event
+            .get("System")
+            .and_then(Value::as_object)
+            .map(dump_system)
+            .unwrap_or_default();
         let data = event
             .get("EventData")
             .and_then(Value::as_object)
@@ -85,7 +89,9 @@ fn parts(map: &Map<String, Value>) -> Parts<'_> {
     }
     if let Some(Value::Object(winlog)) = map.get("winlog") {
         let system = System {
-            time: ["@timestamp", "event.created"].iter().find_map(|k| lookup(map, k).and_then(time::from_value)),
+            time: ["@timestamp", "event.created"]
+                .iter()
+                .find_map(|k| lookup(map, k).and_then(time::from_value)),
             event_id: uint(winlog, &["event_id"]),
             channel: text(winlog, &["channel"]),
             provider: text(winlog, &["provider_name"]),
@@ -110,7 +116,10 @@ fn parts(map: &Map<String, Value>) -> Parts<'_> {
         user_sid: text(map, &["UserID"]),
         process_id: uint(map, &["ExecutionProcessID"]),
     };
-    Parts { system, data: Some(map) }
+    Parts {
+        system,
+        data: Some(map),
+    }
 }
 
 fn dump_system(sys: &Map<String, Value>) -> System {
@@ -118,7 +127,9 @@ fn dump_system(sys: &Map<String, Value>) -> System {
     System {
         time: attr("TimeCreated", "SystemTime").and_then(time::from_value),
         // `EventID` is a number, or `{"#text": n, "#attributes": {"Qualifiers": …}}`.
-        event_id: sys.get("EventID").and_then(|v| value_uint(v).or_else(|| value_uint(v.get("#text")?))),
+        event_id: sys
+            .get("EventID")
+            .and_then(|v| value_uint(v).or_else(|| value_uint(v.get("#text")?))),
         channel: sys.get("Channel").and_then(value_text),
         provider: attr("Provider", "Name").and_then(value_text),
         computer: sys.get("Computer").and_then(value_text),
@@ -154,7 +165,10 @@ fn normalize(parts: &Parts<'_>) -> Normalized {
         return n;
     };
     // Process: Sysmon (`Image`), Security 4688 (`NewProcessName`), others (`ProcessName`).
-    n.process = text(d, &["Image", "NewProcessName", "ProcessName", "Application", "SourceImage"]);
+    n.process = text(
+        d,
+        &["Image", "NewProcessName", "ProcessName", "Application", "SourceImage"],
+    );
     n.process_id = uint(d, &["ProcessId", "NewProcessId", "ProcessID", "SourceProcessId"]).or(sys.process_id);
     n.command_line = text(d, &["CommandLine", "ProcessCommandLine", "ScriptBlockText"]);
     n.parent_process = text(d, &["ParentImage", "ParentProcessName"]);
@@ -162,7 +176,9 @@ fn normalize(parts: &Parts<'_>) -> Normalized {
     n.parent_command_line = text(d, &["ParentCommandLine"]);
 
     // User: the account acted upon where the event names one (logons), else the actor.
-    if let Some(target) = text(d, &["TargetUserName"]).filter(|u| !u.ends_with('$') || text(d, &["SubjectUserName"]).is_none()) {
+    if let Some(target) =
+        text(d, &["TargetUserName"]).filter(|u| !u.ends_with('$') || text(d, &["SubjectUserName"]).is_none())
+    {
         n.user = Some(target);
         n.user_domain = text(d, &["TargetDomainName"]);
     } else if let Some(user) = text(d, &["User", "AccountName", "UserName"]) {

@@ -51,7 +51,11 @@ impl TsvState {
         }
         let values: Vec<&str> = line.split(self.separator.as_str()).collect();
         if values.len() != self.fields.len() {
-            return Err(format!("Zeek line has {} values but `#fields` names {}", values.len(), self.fields.len()));
+            return Err(format!(
+                "Zeek line has {} values but `#fields` names {}",
+                values.len(),
+                self.fields.len()
+            ));
         }
         let mut map = Map::new();
         if let Some(path) = &self.path {
@@ -62,7 +66,9 @@ impl TsvState {
                 continue;
             }
             let ty = self.types.get(i).map_or("string", String::as_str);
-            let value = self.typed(raw, ty).map_err(|why| format!("Zeek field `{name}` ({ty}): {why}"))?;
+            let value = self
+                .typed(raw, ty)
+                .map_err(|why| format!("Zeek field `{name}` ({ty}): {why}"))?;
             map.insert(name.clone(), value);
         }
         let time = map.get("ts").and_then(time::from_value).unwrap_or(now);
@@ -101,7 +107,11 @@ impl TsvState {
     fn typed(&self, raw: &str, ty: &str) -> Result<Value, String> {
         let container = ty.starts_with("set[") || ty.starts_with("vector[");
         if raw == self.empty_field {
-            return Ok(if container { Value::Array(Vec::new()) } else { Value::String(String::new()) });
+            return Ok(if container {
+                Value::Array(Vec::new())
+            } else {
+                Value::String(String::new())
+            });
         }
         if container {
             let inner = &ty[ty.find('[').map_or(0, |i| i + 1)..ty.len().saturating_sub(1)];
@@ -114,7 +124,9 @@ impl TsvState {
         Ok(match ty {
             "time" | "double" | "interval" => {
                 let f: f64 = raw.parse().map_err(|_| format!("`{raw}` is not a number"))?;
-                Number::from_f64(f).map(Value::Number).ok_or_else(|| format!("`{raw}` is not finite"))?
+                Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("`{raw}` is not finite"))?
             }
             "count" | "port" => Value::from(raw.parse::<u64>().map_err(|_| format!("`{raw}` is not a count"))?),
             "int" => Value::from(raw.parse::<i64>().map_err(|_| format!("`{raw}` is not an integer"))?),

@@ -1,0 +1,251 @@
+//! The `rempart` binary as a user runs it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn rempart(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rempart"));
+    c.arg("--data-dir").arg(data_dir).env_remove("REMPART_DATA_DIR");
+    c
+}
+
+fn data() -> PathBuf {
+    std::env::var_os("REMPART_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
+#[test]
+fn ingest_json_summary_counts_real_data_and_names_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("bad.ndjson"), "{\"a\":1}\n{broken\n").unwrap();
+    let out = rempart(dir.path())
+        .args(["ingest", "--json"])
+        .arg(data().join("otrf/compound/apt29/day1/zeek/individual_zeek_logs"))
+        .arg(data().join("evtx-attack-samples/Credential Access"))
+        .arg(input.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["by_format"]["zeek-json"].as_u64().unwrap() > 1000);
+    assert!(summary["by_format"]["evtx"].as_u64().unwrap() > 100);
+    assert_eq!(summary["rejected"], 1);
+    assert_eq!(summary["by_format"]["json"], 1);
+    let total: u64 = summary["by_format"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["events"].as_u64().unwrap(), total);
+    assert!(summary["seconds"].as_f64().unwrap() > 0.0);
+
+    // The events are queryable from the CLI.
+    let out = rempart(dir.path())
+        .args(["events", "--json", "--filter", "format=zeek-json", "--limit", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+}
+
+#[test]
+fn errors_are_one_line_with_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rempart(dir.path())
+        .args(["ingest", "/nonexistent/path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: cannot list input"), "{err}");
+    assert!(err.contains("/nonexistent/path"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "version = 1\n[server]\nlisten = \"x\"\n[retention]\nevents_days = -1\n",
+    )
+    .unwrap();
+    let out = rempart(dir.path())
+        .args(["config", "validate"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 problem(s)") && err.contains("`server.listen`") && err.contains("`retention.events_days`"),
+        "{err}"
+    );
+
+    let out = rempart(dir.path())
+        .args(["tokens", "create", "--role", "root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+}
+
+#[test]
+fn demo_runs_the_scenario_and_finds_every_stage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rempart"))
+        .args(["demo", "--no-serve", "--json"])
+        .env_remove("REMPART_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ingest"]["rejected"], 0);
+    for format in ["windows-json", "syslog-3164", "cef", "zeek-tsv", "suricata-eve"] {
+        assert!(v["ingest"]["by_format"][format].as_u64().unwrap() > 0, "{format}");
+    }
+    let stages = v["attack_chain"].as_array().unwrap();
+    assert_eq!(stages.len(), 5);
+    for s in stages {
+        assert!(
+            !s["events"].as_array().unwrap().is_empty(),
+            "stage {} found nothing",
+            s["stage"]
+        );
+    }
+    assert!(v["admin_token"].as_str().unwrap().starts_with("rmp_"));
+    std::fs::remove_dir_all(v["data_dir"].as_str().unwrap()).unwrap();
+}
+
+/// Starts `rempart serve` on an ephemeral port; returns the child and its address.
+fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = rempart(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("REMPART_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read stderr on a thread (and keep draining it, so the server never blocks on a full
+    // pipe); hand over the address from the "API listening" line.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("API listening")
+                && let Some(rest) = line.split("addr=").nth(1)
+            {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(addr) => addr,
+        Err(e) => {
+            let _ = child.kill();
+            panic!("server did not report its address: {e}");
+        }
+    };
+    (child, addr)
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = {
+        let out = rempart(dir.path())
+            .args(["tokens", "create", "--role", "ingest"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut acknowledged: Vec<u64> = Vec::new();
+    for round in 0..3u64 {
+        let (mut child, addr) = serve(dir.path());
+        let acked: Vec<u64> = rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            let mut inflight = tokio::task::JoinSet::new();
+            let mut killed = false;
+            let mut next = 0u64;
+            // Four requests in flight at a time; once some are acknowledged, kill the server
+            // while the others are still being written.
+            loop {
+                while next < 40 && inflight.len() < 4 {
+                    let first = round * 1_000_000 + next * 500;
+                    let body: String = (first..first + 500)
+                        .map(|seq| format!("{{\"seq\":{seq},\"pad\":\"{}\"}}\n", "x".repeat(200)))
+                        .collect();
+                    let req = client
+                        .post(format!("http://{addr}/api/v1/events"))
+                        .bearer_auth(&token)
+                        .body(body);
+                    inflight.spawn(async move { (first, req.send().await) });
+                    next += 1;
+                }
+                let Some(done) = inflight.join_next().await else { break };
+                if let (first, Ok(resp)) = done.unwrap()
+                    && resp.status() == 200
+                {
+                    acked.extend(first..first + 500);
+                }
+                if !killed && acked.len() >= 8 * 500 {
+                    child.kill().unwrap();
+                    killed = true;
+                }
+            }
+            assert!(killed, "the server was never killed");
+            acked
+        });
+        let _ = child.wait();
+        acknowledged.extend(acked);
+    }
+    // Restart and look for every acknowledged event.
+    let (mut child, _addr) = serve(dir.path());
+    child.kill().unwrap();
+    let _ = child.wait();
+    let stored: std::collections::HashSet<u64> = rt.block_on(async {
+        use rempart_store::Store;
+        let store = rempart_store::SqliteStore::open(&dir.path().join("rempart.db"))
+            .await
+            .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let mut until = None;
+        loop {
+            let q = rempart_store::EventQuery {
+                until,
+                limit: Some(10_000),
+                ..Default::default()
+            };
+            let page = store.query_events(&q).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                seen.insert(e.fields["seq"].as_u64().unwrap());
+            }
+            let oldest = page.last().unwrap().time;
+            if until == Some(oldest) || page.len() < 10_000 {
+                break;
+            }
+            until = Some(oldest);
+        }
+        seen
+    });
+    assert!(!acknowledged.is_empty(), "no request was acknowledged before the kill");
+    let missing: Vec<_> = acknowledged.iter().filter(|s| !stored.contains(s)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

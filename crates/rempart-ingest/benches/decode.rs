@@ -1,1 +1,181 @@
-fn main() {}
+//! Decode + normalize throughput on one core.
+//!
+//! `evtx/bare-crate` is the `evtx` crate alone rendering records to JSON values;
+//! `evtx/decode+normalize` is Rempart's EVTX path on the same file, so the difference is the
+//! cost of normalization. `ndjson/…` decodes typical 500-byte events.
+//!
+//! Run: `REMPART_DATA=../shared/data cargo bench -p rempart-ingest --bench decode`
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jiff::Timestamp;
+use rempart_ingest::decode::{DecodeOptions, Decoded, decode_bytes, decode_evtx};
+
+fn data() -> PathBuf {
+    std::env::var_os("REMPART_DATA").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
+        PathBuf::from,
+    )
+}
+
+/// The largest sample: a Security log from a DCSync run, 4,600+ records.
+fn evtx_sample() -> (PathBuf, Vec<u8>) {
+    let mut best: Option<(PathBuf, u64)> = None;
+    for entry in walk(&data().join("evtx-attack-samples")) {
+        if entry.extension().is_some_and(|e| e == "evtx") {
+            let len = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+            if best.as_ref().is_none_or(|(_, l)| len > *l) {
+                best = Some((entry, len));
+            }
+        }
+    }
+    let (path, _) = best.unwrap_or_default();
+    let bytes = std::fs::read(&path).unwrap_or_default();
+    (path, bytes)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn count_records(bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    decode_evtx(
+        "bench",
+        bytes.to_vec(),
+        &DecodeOptions::default(),
+        Timestamp::UNIX_EPOCH,
+        &mut |d| {
+            if matches!(d, Decoded::Event(_)) {
+                n += 1;
+            }
+        },
+    );
+    n
+}
+
+fn evtx(c: &mut Criterion) {
+    let (path, bytes) = evtx_sample();
+    let records = count_records(&bytes);
+    eprintln!(
+        "evtx sample: {} ({} bytes, {records} records)",
+        path.display(),
+        bytes.len()
+    );
+    let mut g = c.benchmark_group("evtx");
+    g.throughput(Throughput::Elements(records));
+    g.sample_size(20);
+    g.bench_function("bare-crate", |b| {
+        b.iter(|| {
+            let mut parser = evtx::EvtxParser::from_buffer(bytes.clone())
+                .map(|p| p.with_configuration(evtx::ParserSettings::new().num_threads(1)))
+                .ok();
+            let n = parser
+                .as_mut()
+                .map_or(0, |p| p.records_json_value().filter(Result::is_ok).count());
+            black_box(n)
+        })
+    });
+    g.bench_function("decode+normalize", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            decode_evtx(
+                "bench",
+                bytes.clone(),
+                &DecodeOptions::default(),
+                Timestamp::UNIX_EPOCH,
+                &mut |d| {
+                    n += u64::from(matches!(d, Decoded::Event(_)));
+                    black_box(d);
+                },
+            );
+            n
+        })
+    });
+    g.finish();
+}
+
+/// Typical events of about 500 bytes: a Sysmon process creation in the flat shape of
+/// collector exports, and a generic application event.
+fn ndjson_input(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let line = if i % 2 == 0 {
+            format!(
+                r#"{{"@timestamp":"2026-11-22T10:{:02}:{:02}.123Z","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"WS-FIN-{:02}.corp.example.eu","SourceName":"Microsoft-Windows-Sysmon","Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd.exe /c whoami /all","ParentImage":"C:\\Windows\\explorer.exe","User":"CORP\\user{}","ProcessId":{},"ParentProcessId":4112,"IntegrityLevel":"Medium","Hashes":"SHA256=9F1E3A5B7C9D1E3F5A7B9C1D3E5F7A9B1C3D5E7F9A1B3C5D7E9F1A3B5C7D9E1F"}}"#,
+                i / 60 % 60,
+                i % 60,
+                i % 40,
+                i % 300,
+                4000 + i
+            )
+        } else {
+            format!(
+                r#"{{"timestamp":"2026-11-22T10:00:{:02}Z","host":{{"name":"web-{:02}"}},"user":{{"name":"svc{}"}},"source":{{"ip":"10.20.{}.{}","port":{}}},"destination":{{"ip":"192.0.2.10","port":443}},"event":{{"dataset":"nginx.access","action":"request"}},"http":{{"request":{{"method":"GET"}},"response":{{"status_code":200}}}},"url":{{"path":"/api/v2/orders/{}"}},"message":"GET /api/v2/orders/{} HTTP/1.1 200 512 - Mozilla/5.0 (X11; Linux x86_64)"}}"#,
+                i % 60,
+                i % 10,
+                i % 50,
+                i % 250,
+                i % 200,
+                40_000 + i % 20_000,
+                i,
+                i
+            )
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn ndjson(c: &mut Criterion) {
+    let n = 20_000;
+    let input = ndjson_input(n);
+    eprintln!("ndjson: {n} events, {} bytes per event on average", input.len() / n);
+    let mut g = c.benchmark_group("ndjson");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(20);
+    g.bench_function("decode+normalize", |b| {
+        b.iter(|| {
+            let mut events = 0u64;
+            decode_bytes(
+                "bench",
+                &input,
+                &DecodeOptions::default(),
+                Timestamp::UNIX_EPOCH,
+                &mut |d| {
+                    events += u64::from(matches!(d, Decoded::Event(_)));
+                    black_box(d);
+                },
+            );
+            assert_eq!(events, n as u64);
+        })
+    });
+    g.bench_function("serde_json-only", |b| {
+        b.iter(|| {
+            let mut count = 0;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line).unwrap_or_default();
+                count += v.len();
+            }
+            black_box(count)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, evtx, ndjson);
+criterion_main!(benches);

@@ -20,20 +20,14 @@ fn data() -> PathBuf {
     )
 }
 
-/// The largest sample: a Security log from a DCSync run, 4,600+ records.
-fn evtx_sample() -> (PathBuf, Vec<u8>) {
-    let mut best: Option<(PathBuf, u64)> = None;
-    for entry in walk(&data().join("evtx-attack-samples")) {
-        if entry.extension().is_some_and(|e| e == "evtx") {
-            let len = std::fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
-            if best.as_ref().is_none_or(|(_, l)| len > *l) {
-                best = Some((entry, len));
-            }
-        }
-    }
-    let (path, _) = best.unwrap_or_default();
-    let bytes = std::fs::read(&path).unwrap_or_default();
-    (path, bytes)
+/// Every EVTX file of the attack samples, in memory: real logs of every size.
+fn evtx_samples() -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = walk(&data().join("evtx-attack-samples"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "evtx"))
+        .collect();
+    files.sort();
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -68,40 +62,42 @@ fn count_records(bytes: &[u8]) -> u64 {
 }
 
 fn evtx(c: &mut Criterion) {
-    let (path, bytes) = evtx_sample();
-    let records = count_records(&bytes);
-    eprintln!(
-        "evtx sample: {} ({} bytes, {records} records)",
-        path.display(),
-        bytes.len()
-    );
+    let samples = evtx_samples();
+    let records: u64 = samples.iter().map(|b| count_records(b)).sum();
+    let bytes: usize = samples.iter().map(Vec::len).sum();
+    eprintln!("evtx: {} files, {bytes} bytes, {records} records", samples.len());
     let mut g = c.benchmark_group("evtx");
     g.throughput(Throughput::Elements(records));
-    g.sample_size(20);
+    g.sample_size(10);
     g.bench_function("bare-crate", |b| {
         b.iter(|| {
-            let mut parser = evtx::EvtxParser::from_buffer(bytes.clone())
-                .map(|p| p.with_configuration(evtx::ParserSettings::new().num_threads(1)))
-                .ok();
-            let n = parser
-                .as_mut()
-                .map_or(0, |p| p.records_json_value().filter(Result::is_ok).count());
+            let mut n = 0;
+            for bytes in &samples {
+                let mut parser = evtx::EvtxParser::from_buffer(bytes.clone())
+                    .map(|p| p.with_configuration(evtx::ParserSettings::new().num_threads(1)))
+                    .ok();
+                n += parser
+                    .as_mut()
+                    .map_or(0, |p| p.records_json_value().filter(Result::is_ok).count());
+            }
             black_box(n)
         })
     });
     g.bench_function("decode+normalize", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            decode_evtx(
-                "bench",
-                bytes.clone(),
-                &DecodeOptions::default(),
-                Timestamp::UNIX_EPOCH,
-                &mut |d| {
-                    n += u64::from(matches!(d, Decoded::Event(_)));
-                    black_box(d);
-                },
-            );
+            for bytes in &samples {
+                decode_evtx(
+                    "bench",
+                    bytes.clone(),
+                    &DecodeOptions::default(),
+                    Timestamp::UNIX_EPOCH,
+                    &mut |d| {
+                        n += u64::from(matches!(d, Decoded::Event(_)));
+                        black_box(d);
+                    },
+                );
+            }
             n
         })
     });

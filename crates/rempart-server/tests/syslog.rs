@@ -91,3 +91,71 @@ async fn udp_and_tcp_with_both_framings_are_stored() {
     tracker.close();
     tracker.wait().await;
 }
+
+#[tokio::test]
+async fn tls_listener_accepts_rfc5425_octet_counted_frames() {
+    use rustls_pki_types::{CertificateDer, ServerName};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+
+    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    let state = AppState::new(store.clone(), DecodeOptions::default());
+    let cfg = rempart_config::Syslog {
+        udp: None,
+        tcp: None,
+        tls: Some(rempart_config::SyslogTls {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_file,
+            key_file,
+        }),
+    };
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let bound = rempart_server::syslog::start(&state, &cfg, 10, &tracker, cancel.clone())
+        .await
+        .unwrap();
+    let addr = bound[0].1;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(cert.cert.der().to_vec())).unwrap();
+    let client_cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let msg = format!("<165>1 2026-01-01T00:00:0{i}Z tlshost app - ID{i} - over TLS {i}");
+        tls.write_all(format!("{} {msg}", msg.len()).as_bytes()).await.unwrap();
+    }
+    tls.flush().await.unwrap();
+    assert_eq!(wait_for(&*store, 3).await, 3);
+    let events = store.query_events(&EventQuery::default()).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.origin.source.starts_with("syslog-tls://") && e.normalized.host.as_deref() == Some("tlshost"))
+    );
+
+    // A plain-text client on the TLS port is refused and stores nothing.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = plain
+        .write_all(b"<13>1 2026-01-01T00:00:00Z plain app - - sneaky\n")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.count_events().await.unwrap(), 3);
+
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}

@@ -158,6 +158,23 @@ fn serve(data_dir: &Path) -> (Child, String) {
 
 #[test]
 fn kill_9_loses_no_acknowledged_event() {
+    interrupt_mid_stream(Interrupt::Kill);
+}
+
+#[test]
+fn sigterm_drains_and_loses_no_acknowledged_event() {
+    interrupt_mid_stream(Interrupt::Term);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Interrupt {
+    Kill,
+    Term,
+}
+
+/// Streams batches from four concurrent clients, interrupts the server once some are
+/// acknowledged (three rounds), restarts it, and checks every acknowledged event is stored.
+fn interrupt_mid_stream(how: Interrupt) {
     let dir = tempfile::tempdir().unwrap();
     let token = {
         let out = rempart(dir.path())
@@ -198,14 +215,26 @@ fn kill_9_loses_no_acknowledged_event() {
                     acked.extend(first..first + 500);
                 }
                 if !killed && acked.len() >= 8 * 500 {
-                    child.kill().unwrap();
+                    match how {
+                        Interrupt::Kill => child.kill().unwrap(),
+                        Interrupt::Term => {
+                            let status = Command::new("kill")
+                                .args(["-TERM", &child.id().to_string()])
+                                .status()
+                                .unwrap();
+                            assert!(status.success());
+                        }
+                    }
                     killed = true;
                 }
             }
             assert!(killed, "the server was never killed");
             acked
         });
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if how == Interrupt::Term {
+            assert!(status.success(), "SIGTERM must end the server cleanly, got {status}");
+        }
         acknowledged.extend(acked);
     }
     // Restart and look for every acknowledged event.

@@ -41,6 +41,7 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
         return;
     }
     let header_sample = bytes[..bytes.len().min(4096)].to_vec();
+    let file_len = bytes.len() as u64;
     let mut parser = match EvtxParser::from_buffer(bytes) {
         Ok(p) => p.with_configuration(ParserSettings::new().num_threads(1)),
         Err(e) => {
@@ -52,6 +53,20 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
             return;
         }
     };
+    // The header says how many 64 KiB chunks follow its 4 KiB block; a shorter file was cut
+    // (a copy interrupted, a disk full). Say so: the crate reads what is there silently.
+    let declared = u64::from(parser.header().chunk_count);
+    let expected = 4096 + declared * 65536;
+    if file_len < expected {
+        let complete = file_len.saturating_sub(4096) / 65536;
+        out(Decoded::Rejected(reject(
+            &format!("byte {file_len}"),
+            format!(
+                "truncated EVTX file: the header declares {declared} chunks ({expected} bytes) but the file has {file_len} bytes; records of the {complete} complete chunks are kept"
+            ),
+            &[],
+        )));
+    }
     for (index, record) in parser.records_json_value().enumerate() {
         match record {
             Ok(record) => {

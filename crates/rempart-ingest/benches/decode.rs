@@ -170,6 +170,17 @@ fn ndjson(c: &mut Criterion) {
             black_box(count)
         })
     });
+    g.bench_function("sonic-into-serde_json", |b| {
+        b.iter(|| {
+            let mut count = 0;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let v: serde_json::Map<String, serde_json::Value> = sonic_rs::from_slice(line).unwrap_or_default();
+                count += v.len();
+            }
+            black_box(count)
+        })
+    });
+    g.bench_function("uuid-v7", |b| b.iter(|| black_box(uuid::Uuid::now_v7())));
     g.finish();
 }
 

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -84,7 +84,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(ingest)
         .merge(admin)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        // One cap for every body, from configuration; axum's own 2 MiB default is replaced by it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 

@@ -282,6 +282,19 @@ async fn ingest_stores_before_answering_and_quarantines_bad_lines() {
 }
 
 #[tokio::test]
+async fn bodies_up_to_the_configured_cap_are_accepted() {
+    // Larger than axum's 2 MiB default, within the configured 8 MiB.
+    let server = Server::start(8 << 20).await;
+    let token = server.token(Role::Ingest).await;
+    let body = "{\"a\":\"0123456789012345678901234567890123456789\"}\n".repeat(100_000);
+    assert!(body.len() > 4 << 20);
+    let resp = reqwest::Client::new().post(server.url("/api/v1/events")).bearer_auth(&token).body(body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(server.store.count_events().await.unwrap(), 100_000);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn bodies_over_the_cap_are_refused_with_413() {
     let server = Server::start(4096).await;
     let token = server.token(Role::Ingest).await;

@@ -13,6 +13,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use rempart_ingest::decode::{DecodeOptions, Decoded, decode_bytes, decode_evtx};
 
+/// The allocator the `rempart` binary uses, so figures match the product.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn data() -> PathBuf {
     std::env::var_os("REMPART_DATA").map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),

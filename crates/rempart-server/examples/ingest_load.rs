@@ -20,6 +20,10 @@ use rempart_ingest::DecodeOptions;
 use rempart_server::{AppState, auth};
 use rempart_store::{Role, SqliteStore, Store};
 
+/// The same allocator as the `rempart` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     events: usize,
     batch: usize,

@@ -14,6 +14,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: decoding allocates many small strings and maps per event, and glibc's malloc
+/// spent a fifth of ingest time in allocation and free (measured with `perf`, see
+/// BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);

@@ -288,7 +288,13 @@ async fn bodies_up_to_the_configured_cap_are_accepted() {
     let token = server.token(Role::Ingest).await;
     let body = "{\"a\":\"0123456789012345678901234567890123456789\"}\n".repeat(100_000);
     assert!(body.len() > 4 << 20);
-    let resp = reqwest::Client::new().post(server.url("/api/v1/events")).bearer_auth(&token).body(body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(server.store.count_events().await.unwrap(), 100_000);
     server.stop().await;

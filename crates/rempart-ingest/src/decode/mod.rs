@@ -118,7 +118,15 @@ pub struct StreamDecoder<'o> {
     /// Whether a record was already decoded line by line: after that, an incomplete line is
     /// a truncated record, not the start of a multi-line document.
     any_line_decoded: bool,
+    /// Lines met before any format was recognized, held until one is (then each is rejected
+    /// on its own) or until it is clear none will be (then the stream is rejected once).
+    unrecognized: Vec<Rejection>,
+    /// Set when the stream was rejected as a whole; its remaining lines are skipped.
+    abandoned: bool,
 }
+
+/// Non-empty lines read looking for a known format before a stream is rejected as a whole.
+const SNIFF_LINES: usize = 16;
 
 impl<'o> StreamDecoder<'o> {
     /// A decoder for the stream named `source`, stamping `now` as the ingest time.
@@ -133,6 +141,8 @@ impl<'o> StreamDecoder<'o> {
             document: None,
             document_start_line: 0,
             any_line_decoded: false,
+            unrecognized: Vec::new(),
+            abandoned: false,
         }
     }
 
@@ -221,22 +231,29 @@ impl<'o> StreamDecoder<'o> {
             return;
         }
         let line = strip_cr(line);
-        if trim_ascii_start(line).is_empty() {
+        if self.abandoned || trim_ascii_start(line).is_empty() {
             return;
         }
         let family = match self.family {
             Some(f) => f,
-            None => match Family::sniff(line) {
+            None => match Family::sniff(line).filter(|f| *f != Family::Json || plausible_json(line)) {
                 Some(f) => {
                     self.family = Some(f);
+                    for r in self.unrecognized.drain(..) {
+                        out(Decoded::Rejected(r));
+                    }
                     f
                 }
                 None => {
-                    self.reject(
-                        line,
+                    let r = self.rejection_at(
+                        format!("line {}", self.line_no),
                         "unrecognized format: not JSON, syslog, CEF, Zeek or auditd".to_owned(),
-                        out,
+                        line,
                     );
+                    self.unrecognized.push(r);
+                    if self.unrecognized.len() >= SNIFF_LINES {
+                        self.abandon(out);
+                    }
                     return;
                 }
             },
@@ -282,8 +299,36 @@ impl<'o> StreamDecoder<'o> {
         }
     }
 
-    /// Flushes a pending multi-line JSON document. Called at the end of the stream.
+    /// Rejects the whole stream once: none of its first lines is in a known format (a YAML
+    /// file, a binary, a README dropped into a log folder).
+    fn abandon(&mut self, out: &mut impl FnMut(Decoded)) {
+        let first = self.unrecognized.drain(..).next();
+        let lines = self.line_no;
+        if let Some(first) = first {
+            out(Decoded::Rejected(Rejection {
+                reason: format!(
+                    "unrecognized format: none of the first {lines} lines is JSON, syslog, CEF, Zeek or auditd; the stream was not decoded"
+                ),
+                ..first
+            }));
+        }
+        self.unrecognized.clear();
+        self.abandoned = true;
+    }
+
+    /// Ends the stream: rejects it whole if no line was in a known format, and decodes a
+    /// pending multi-line JSON document.
     pub fn finish(&mut self, out: &mut impl FnMut(Decoded)) {
+        if self.family.is_none() && !self.unrecognized.is_empty() {
+            if self.unrecognized.len() == 1 {
+                // One line (a syslog datagram, a one-line body): reject it as itself.
+                for r in self.unrecognized.drain(..) {
+                    out(Decoded::Rejected(r));
+                }
+            } else {
+                self.abandon(out);
+            }
+        }
         let Some(doc) = self.document.take() else {
             return;
         };
@@ -416,6 +461,15 @@ pub fn decode_bytes(source: &str, bytes: &[u8], opts: &DecodeOptions, now: Times
     let mut decoder = StreamDecoder::new(source, opts, now);
     // Reading from a slice cannot fail.
     let _ = decoder.read(bytes, out);
+}
+
+/// Whether a line that starts like JSON is JSON, or the start of a JSON document spread over
+/// lines, rather than, say, a YAML flow sequence.
+fn plausible_json(line: &[u8]) -> bool {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+        Ok(_) => true,
+        Err(e) => e.is_eof(),
+    }
 }
 
 fn drain(reader: &mut impl BufRead) -> io::Result<()> {

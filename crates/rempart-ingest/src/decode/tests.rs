@@ -111,6 +111,28 @@ fn unknown_lines_are_rejected_until_a_format_is_recognized() {
 }
 
 #[test]
+fn a_stream_with_no_known_format_is_rejected_once() {
+    let yaml = "title: Empire Mimikatz\nid: SDWIN-1\ntags:\n  - LSASS\nreferences: [a, b]\n- [x]\n";
+    let (events, rejected) = run(yaml.as_bytes(), &DecodeOptions::default());
+    assert!(events.is_empty());
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]
+            .reason
+            .starts_with("unrecognized format: none of the first 6 lines"),
+        "{}",
+        rejected[0].reason
+    );
+    assert_eq!(rejected[0].raw, b"title: Empire Mimikatz");
+
+    let long: String = (0..1000).map(|i| format!("key{i}: value\n")).collect();
+    let (events, rejected) = run(long.as_bytes(), &DecodeOptions::default());
+    assert!(events.is_empty());
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0].reason.contains("first 16 lines"), "{}", rejected[0].reason);
+}
+
+#[test]
 fn forced_format_overrides_detection() {
     let opts = DecodeOptions {
         format: Some(Format::Json),

@@ -4,6 +4,8 @@
 //! - evtx_dump / the `evtx` crate: `{"Event": {"System": {…}, "EventData": {…}}}`, with XML
 //!   attributes under `#attributes`;
 //! - Winlogbeat: `{"winlog": {"channel", "event_id", "provider_name", "event_data": {…}}}`;
+//! - Winlogbeat 6: `event_id`, `log_name`, `source_name`, `computer_name` and `event_data` at
+//!   the top level (older OTRF data sets);
 //! - flat exports (NXLog, the OTRF data sets): every field at the top level, with `EventID`,
 //!   `Channel`, `SourceName`/`ProviderName`, `Hostname`.
 //!
@@ -22,6 +24,9 @@ pub fn is_windows_json(map: &Map<String, Value>) -> bool {
         return event.contains_key("System");
     }
     if matches!(map.get("winlog"), Some(Value::Object(_))) {
+        return true;
+    }
+    if map.contains_key("event_id") && (map.contains_key("log_name") || map.contains_key("computer_name")) {
         return true;
     }
     map.contains_key("EventID")
@@ -102,6 +107,23 @@ fn parts(map: &Map<String, Value>) -> Parts<'_> {
         };
         let data = winlog.get("event_data").and_then(Value::as_object);
         return Parts { system, data };
+    }
+    if map.contains_key("event_id") && (map.contains_key("log_name") || map.contains_key("computer_name")) {
+        // Winlogbeat 6.
+        let system = System {
+            time: map.get("@timestamp").and_then(time::from_value),
+            event_id: uint(map, &["event_id"]),
+            channel: text(map, &["log_name"]),
+            provider: text(map, &["source_name"]),
+            computer: text(map, &["computer_name", "host.name"]),
+            level: text(map, &["level"]).and_then(|l| level_word(&l)),
+            user_sid: text(map, &["user.identifier"]),
+            process_id: uint(map, &["process_id"]),
+        };
+        return Parts {
+            system,
+            data: map.get("event_data").and_then(Value::as_object),
+        };
     }
     // Flat: the OTRF / NXLog shape.
     let system = System {
@@ -251,6 +273,27 @@ mod tests {
         assert_eq!(e.normalized.user.as_deref(), Some("bob"));
         assert_eq!(e.normalized.src_ip, "10.0.0.5".parse().ok());
         assert_eq!(e.normalized.src_port, Some(51234));
+    }
+
+    #[test]
+    fn winlogbeat_6_shape_is_read() {
+        let m = obj(
+            json!({"@timestamp": "2019-05-18T20:36:46.254Z", "event_id": 3, "log_name": "Microsoft-Windows-Sysmon/Operational",
+            "source_name": "Microsoft-Windows-Sysmon", "computer_name": "HFDC01.shire.com", "level": "Information",
+            "user": {"name": "SYSTEM", "identifier": "S-1-5-18"},
+            "event_data": {"Image": "C:\\Windows\\System32\\svchost.exe", "User": "NT AUTHORITY\\NETWORK SERVICE",
+                           "SourceIp": "172.18.39.5", "DestinationIp": "172.18.39.102", "DestinationPort": "5985"}}),
+        );
+        assert!(is_windows_json(&m));
+        let e = from_json(m, Timestamp::UNIX_EPOCH);
+        assert_eq!(e.normalized.host.as_deref(), Some("HFDC01.shire.com"));
+        assert_eq!(
+            e.normalized.channel.as_deref(),
+            Some("Microsoft-Windows-Sysmon/Operational")
+        );
+        assert_eq!(e.normalized.user.as_deref(), Some("NETWORK SERVICE"));
+        assert_eq!(e.normalized.dst_port, Some(5985));
+        assert_eq!(e.normalized.severity, Some(Severity::Info));
     }
 
     #[test]

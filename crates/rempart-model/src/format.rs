@@ -13,8 +13,10 @@ pub enum Format {
     /// specific decoder claims.
     Json,
     /// Syslog, RFC 5424.
+    #[serde(rename = "syslog-5424")]
     Syslog5424,
     /// Syslog, RFC 3164 (BSD) and the variants real devices send.
+    #[serde(rename = "syslog-3164")]
     Syslog3164,
     /// ArcSight Common Event Format, alone or inside syslog.
     Cef,
@@ -103,6 +105,14 @@ mod tests {
     fn every_format_round_trips_through_its_name() {
         for f in Format::ALL {
             assert_eq!(f.as_str().parse::<Format>(), Ok(f));
+        }
+    }
+
+    #[test]
+    fn serialized_names_are_the_cli_names() {
+        for f in Format::ALL {
+            let json = serde_json::to_string(&f).ok();
+            assert_eq!(json, Some(format!("\"{}\"", f.as_str())));
         }
     }
 

@@ -1,6 +1,6 @@
 //! API tokens and roles.
 //!
-//! A token is `rmp_` followed by 43 base62-ish characters of OS randomness (256 bits). Only
+//! A token is `rmp_` followed by 64 hex digits of OS randomness (256 bits). Only
 //! its SHA-256 is stored: with that much entropy a slow hash adds nothing, and lookups stay
 //! O(1). The secret is shown once, at creation.
 
@@ -29,23 +29,10 @@ pub async fn create_token(
     name: &str,
     role: Role,
 ) -> Result<(TokenRecord, String), rempart_store::StoreError> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| rempart_store::StoreError::Open {
-            path: "OS random source".into(),
-            reason: e.to_string(),
-        })?;
-    let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
-    let mut id_bytes = [0u8; 6];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut id_bytes)
-        .map_err(|e| rempart_store::StoreError::Open {
-            path: "OS random source".into(),
-            reason: e.to_string(),
-        })?;
+    let secret = format!("{TOKEN_PREFIX}{}", hex::encode(random::<32>()?));
+    let id = format!("tok_{}", hex::encode(random::<6>()?));
     let record = TokenRecord {
-        id: format!("tok_{}", hex::encode(id_bytes)),
+        id,
         name: name.to_owned(),
         role,
         hash: hash_token(&secret),
@@ -54,6 +41,18 @@ pub async fn create_token(
     };
     store.create_token(&record).await?;
     Ok((record, secret))
+}
+
+/// `N` bytes from the operating system's random source.
+fn random<const N: usize>() -> Result<[u8; N], rempart_store::StoreError> {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| rempart_store::StoreError::Open {
+            path: "OS random source".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(bytes)
 }
 
 /// The authenticated caller, put into request extensions by [`require`].

@@ -110,44 +110,39 @@ fn find_unescaped_pipe(s: &str) -> Option<usize> {
     None
 }
 
+/// Header fields escape `|` and `\\`.
 fn unescape_header(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some(n @ ('|' | '\\')) => out.push(n),
-                Some(n) => {
-                    out.push('\\');
-                    out.push(n);
-                }
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    unescape(s, |c| matches!(c, '|' | '\\').then_some(c))
 }
 
+/// Extension values escape `=`, `\\`, and write newlines as `\n` and `\r`.
 fn unescape_value(s: &str) -> String {
+    unescape(s, |c| match c {
+        '=' | '\\' => Some(c),
+        'n' => Some('\n'),
+        'r' => Some('\r'),
+        _ => None,
+    })
+}
+
+/// Replaces `\c` by `escaped(c)`; an escape the format does not define is kept as written.
+fn unescape(s: &str, escaped: impl Fn(char) -> Option<char>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('=') => out.push('='),
-                Some('\\') => out.push('\\'),
-                Some('n') => out.push('\n'),
-                Some('r') => out.push('\r'),
-                Some(n) => {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(n) => match escaped(n) {
+                Some(e) => out.push(e),
+                None => {
                     out.push('\\');
                     out.push(n);
                 }
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
+            },
+            None => out.push('\\'),
         }
     }
     out

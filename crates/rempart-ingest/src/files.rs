@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use rempart_model::Origin;
 
+use crate::capped::{Capped, read_capped};
 use crate::decode::{DecodeOptions, Decoded, Rejection, StreamDecoder, decode_evtx, is_evtx};
 
 /// Archives within archives are followed this deep, no deeper.
@@ -304,51 +305,6 @@ fn cap_for(compressed: u64, opts: &DecodeOptions) -> u64 {
         .saturating_mul(opts.limits.max_compression_ratio)
         .max(64 * 1024 * 1024);
     by_ratio.min(opts.limits.max_decompressed_bytes)
-}
-
-/// A reader that fails, with a clear message, once more than `cap` bytes came out of it.
-#[derive(Debug)]
-struct Capped<R> {
-    inner: R,
-    cap: u64,
-    read: u64,
-}
-
-impl<R> Capped<R> {
-    fn new(inner: R, cap: u64) -> Self {
-        Capped { inner, cap, read: 0 }
-    }
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read >= self.cap {
-            // Probe for one more byte: exactly at the cap is fine.
-            let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::FileTooLarge,
-                    format!(
-                        "decompressed data exceeds the cap of {} bytes (possible decompression bomb)",
-                        self.cap
-                    ),
-                )),
-            };
-        }
-        let room = usize::try_from(self.cap - self.read)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = self.inner.read(&mut buf[..room])?;
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
-/// Reads at most `cap + 1` bytes, so that the caller can tell "exactly at the cap" from "over".
-#[allow(clippy::disallowed_methods, reason = "the read is bounded by `take`")]
-fn read_capped(reader: impl Read, cap: u64, into: &mut Vec<u8>) -> io::Result<usize> {
-    reader.take(cap.saturating_add(1)).read_to_end(into)
 }
 
 fn read_error(e: &io::Error) -> String {

@@ -9,6 +9,7 @@
 //! Architecture invariant: nothing here is async and nothing here writes anywhere. Durability
 //! is the store's job; network listeners live in `rempart-server`.
 
+pub mod capped;
 pub mod decode;
 pub mod files;
 mod limits;

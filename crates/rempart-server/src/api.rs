@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
 use rempart_ingest::{DecodeOptions, decode_bytes};
@@ -63,8 +63,17 @@ struct RejectionView {
 pub async fn ingest_events(
     State(state): State<AppState>,
     Query(params): Query<IngestParams>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let gzipped = match encoding.as_deref() {
+        None | Some("identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(other) => return Err(ApiError::UnsupportedEncoding(other.to_owned())),
+    };
     let mut opts: DecodeOptions = (*state.decode).clone();
     if let Some(f) = params.format.as_deref() {
         opts.format = Some(f.parse::<Format>().map_err(|e| ApiError::BadRequest(e.to_string()))?);
@@ -73,14 +82,21 @@ pub async fn ingest_events(
     if source.len() > 256 {
         return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
     }
-    // Decoding is CPU-bound: keep it off the async workers.
+    let cap = state.max_inflated_bytes;
+    // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let batch = tokio::task::spawn_blocking(move || {
+        let body = if gzipped {
+            rempart_ingest::capped::gunzip(&body, cap)
+                .map_err(|e| ApiError::PayloadTooLarge(format!("gzip body: {e}")))?
+        } else {
+            body.to_vec()
+        };
         let mut batch = Batch::default();
         decode_bytes(&source, &body, &opts, Timestamp::now(), &mut |d| batch.push(d));
-        batch
+        Ok::<_, ApiError>(batch)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))?;
+    .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
     batch.commit(&*state.store, &state.metrics, "http").await?;
     let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<metrics::Metrics>,
     pub decode: Arc<DecodeOptions>,
+    /// Most bytes a `Content-Encoding: gzip` request body may inflate to.
+    pub max_inflated_bytes: u64,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             store,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
+            max_inflated_bytes: 256 * 1024 * 1024,
         }
     }
 }

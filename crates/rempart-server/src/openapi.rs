@@ -48,12 +48,14 @@ pub const OPENAPI: &str = r##"{
         "summary": "Ingest events (role ingest). Acknowledged only once every event is durable.",
         "parameters": [
           {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "Force a format instead of detecting it"},
-          {"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "Source name recorded on each event (default http)"}
+          {"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "Source name recorded on each event (default http)"},
+          {"name": "Content-Encoding", "in": "header", "schema": {"enum": ["identity", "gzip"]}, "description": "gzip bodies are inflated up to a cap (256 MiB by default)"}
         ],
         "requestBody": {"required": true, "description": "NDJSON, a JSON array, syslog lines, CEF, Zeek TSV, auditd, or an EVTX file; capped by server.max_body_bytes", "content": {"application/x-ndjson": {}, "application/json": {}, "text/plain": {}, "application/octet-stream": {}}},
         "responses": {
           "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
-          "413": {"description": "Body larger than the configured cap"},
+          "413": {"description": "Body larger than the configured cap, or a gzip body inflating past its cap"},
+          "415": {"description": "Content-Encoding other than gzip or identity"},
           "422": {"description": "Nothing in the body could be decoded; all of it was quarantined"},
           "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}
         }

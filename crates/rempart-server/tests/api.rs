@@ -301,6 +301,49 @@ async fn bodies_up_to_the_configured_cap_are_accepted() {
 }
 
 #[tokio::test]
+async fn gzip_bodies_are_inflated_within_a_cap() {
+    use std::io::Write;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    let mut state = AppState::new(store.clone(), DecodeOptions::default());
+    state.max_inflated_bytes = 1 << 20;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/v1/events", listener.local_addr().unwrap());
+    #[allow(clippy::disallowed_methods)]
+    let _server = tokio::spawn(rempart_server::run(listener, state, 1 << 20, std::future::pending()));
+    let token = auth::create_token(&*store, "t", Role::Ingest).await.unwrap().1;
+    let client = reqwest::Client::new();
+    let post = |body: Vec<u8>, encoding: &'static str| {
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let resp = post(gz(&b"{\"a\":1}\n".repeat(1000)), "gzip").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(store.count_events().await.unwrap(), 1000);
+    // A small body that inflates past the cap: refused, nothing stored.
+    let bomb = gz(&vec![b' '; 8 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    let resp = post(bomb, "gzip").await.unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("exceeds the cap"),
+        "{body}"
+    );
+    assert_eq!(store.count_events().await.unwrap(), 1000);
+    assert_eq!(post(b"x".to_vec(), "br").await.unwrap().status(), 415);
+}
+
+#[tokio::test]
 async fn bodies_over_the_cap_are_refused_with_413() {
     let server = Server::start(4096).await;
     let token = server.token(Role::Ingest).await;

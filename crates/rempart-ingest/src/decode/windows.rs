@@ -203,7 +203,7 @@ fn normalize(parts: &Parts<'_>) -> Normalized {
     {
         n.user = Some(target);
         n.user_domain = text(d, &["TargetDomainName"]);
-    } else if let Some(user) = text(d, &["User", "AccountName", "UserName"]) {
+    } else if let Some(user) = text(d, &["User", "AccountName", "UserName", "SourceUser"]) {
         let (domain, name) = split_domain_user(&user);
         n.user = Some(name);
         n.user_domain = domain.or_else(|| text(d, &["Domain", "AccountDomain"]));

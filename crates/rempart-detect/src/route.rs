@@ -1,0 +1,165 @@
+//! Logsource routing: a rule applies only to events of its logsource.
+//!
+//! Windows event IDs collide across channels (EventID 1 is a Sysmon process creation and
+//! also a dozen unrelated events elsewhere), so a Windows rule's `category` or `service` is
+//! turned into the channels and event IDs it may see, as Sigma's Windows pipelines do. A rule
+//! for another product never sees Windows events, and a Windows rule sees only Windows events.
+
+use rempart_model::{Event, Format};
+use serde_json::Value;
+
+const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
+const SECURITY: &str = "Security";
+const POWERSHELL: &str = "Microsoft-Windows-PowerShell/Operational";
+const POWERSHELL_CLASSIC: &str = "Windows PowerShell";
+
+/// Where a rule may look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Windows events on these (channel, event ids) pairs; empty ids means any id.
+    Windows(Vec<(&'static str, &'static [u64])>),
+    /// Windows events on a channel whose name starts with this prefix.
+    WindowsChannelPrefix(&'static str),
+    /// Any Windows event (a Windows logsource Rempart does not map more precisely).
+    AnyWindows,
+    /// Any event that is not a Windows event (Linux, network devices, Zeek, cloud, …).
+    NotWindows,
+}
+
+/// The route of a rule's logsource.
+pub fn route(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Route {
+    let windows = match product {
+        Some("windows") => true,
+        Some(_) => return Route::NotWindows,
+        // Sysmon-style categories without a product are Windows in SigmaHQ.
+        None => category.is_some_and(|c| windows_category(c).is_some()),
+    };
+    if !windows {
+        return Route::NotWindows;
+    }
+    if let Some(route) = category.and_then(windows_category) {
+        return route;
+    }
+    if let Some(s) = service {
+        return windows_service(s);
+    }
+    Route::AnyWindows
+}
+
+fn sysmon(ids: &'static [u64]) -> Route {
+    Route::Windows(vec![(SYSMON, ids)])
+}
+
+fn windows_category(category: &str) -> Option<Route> {
+    Some(match category {
+        "process_creation" => Route::Windows(vec![(SYSMON, &[1]), (SECURITY, &[4688])]),
+        "file_change" => sysmon(&[2]),
+        "network_connection" => Route::Windows(vec![(SYSMON, &[3]), (SECURITY, &[5156])]),
+        "sysmon_status" => sysmon(&[4, 16]),
+        "process_termination" => Route::Windows(vec![(SYSMON, &[5]), (SECURITY, &[4689])]),
+        "driver_load" => sysmon(&[6]),
+        "image_load" => sysmon(&[7]),
+        "create_remote_thread" => sysmon(&[8]),
+        "raw_access_thread" | "raw_access_read" => sysmon(&[9]),
+        "process_access" => sysmon(&[10]),
+        "file_event" => sysmon(&[11]),
+        "registry_add" | "registry_delete" => sysmon(&[12]),
+        "registry_set" => sysmon(&[13]),
+        "registry_rename" => sysmon(&[14]),
+        "registry_event" => sysmon(&[12, 13, 14]),
+        "create_stream_hash" => sysmon(&[15]),
+        "pipe_created" => sysmon(&[17, 18]),
+        "wmi_event" => sysmon(&[19, 20, 21]),
+        "dns_query" => sysmon(&[22]),
+        "file_delete" => sysmon(&[23, 26]),
+        "clipboard_change" => sysmon(&[24]),
+        "process_tampering" => sysmon(&[25]),
+        "file_delete_detected" => sysmon(&[26]),
+        "file_block_executable" => sysmon(&[27]),
+        "file_block_shredding" => sysmon(&[28]),
+        "file_executable_detected" => sysmon(&[29]),
+        "ps_module" => Route::Windows(vec![(POWERSHELL, &[4103])]),
+        "ps_script" => Route::Windows(vec![(POWERSHELL, &[4104])]),
+        "ps_classic_start" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[400])]),
+        "ps_classic_provider_start" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[600])]),
+        "ps_classic_script" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[800])]),
+        _ => return None,
+    })
+}
+
+fn windows_service(service: &str) -> Route {
+    let channel = |c: &'static str| Route::Windows(vec![(c, &[])]);
+    match service {
+        "security" => channel(SECURITY),
+        "system" => channel("System"),
+        "application" => channel("Application"),
+        "sysmon" => channel(SYSMON),
+        "powershell" => channel(POWERSHELL),
+        "powershell-classic" => channel(POWERSHELL_CLASSIC),
+        "windefend" => channel("Microsoft-Windows-Windows Defender/Operational"),
+        "taskscheduler" => channel("Microsoft-Windows-TaskScheduler/Operational"),
+        "wmi" => channel("Microsoft-Windows-WMI-Activity/Operational"),
+        "dns-server" => channel("DNS Server"),
+        "bits-client" => channel("Microsoft-Windows-Bits-Client/Operational"),
+        "codeintegrity-operational" => channel("Microsoft-Windows-CodeIntegrity/Operational"),
+        "firewall-as" => channel("Microsoft-Windows-Windows Firewall With Advanced Security/Firewall"),
+        "terminalservices-localsessionmanager" => {
+            channel("Microsoft-Windows-TerminalServices-LocalSessionManager/Operational")
+        }
+        "driver-framework" => channel("Microsoft-Windows-DriverFrameworks-UserMode/Operational"),
+        "ntlm" => channel("Microsoft-Windows-NTLM/Operational"),
+        "dns-client" => channel("Microsoft-Windows-DNS Client Events/Operational"),
+        "msexchange-management" => channel("MSExchange Management"),
+        "printservice-admin" => channel("Microsoft-Windows-PrintService/Admin"),
+        "printservice-operational" => channel("Microsoft-Windows-PrintService/Operational"),
+        "smbclient-security" => channel("Microsoft-Windows-SmbClient/Security"),
+        "openssh" => channel("OpenSSH/Operational"),
+        "shell-core" => channel("Microsoft-Windows-Shell-Core/Operational"),
+        "appxdeployment-server" => channel("Microsoft-Windows-AppXDeploymentServer/Operational"),
+        "capi2" => channel("Microsoft-Windows-CAPI2/Operational"),
+        "lsa-server" => channel("Microsoft-Windows-LSA/Operational"),
+        "applocker" => Route::WindowsChannelPrefix("Microsoft-Windows-AppLocker/"),
+        "security-mitigations" => Route::WindowsChannelPrefix("Microsoft-Windows-Security-Mitigations"),
+        _ => Route::AnyWindows,
+    }
+}
+
+fn is_windows(event: &Event) -> bool {
+    matches!(event.format, Format::Evtx | Format::WindowsJson)
+}
+
+impl Route {
+    /// Whether an event, seen through its Sigma view, is on this route.
+    pub fn admits(&self, event: &Event, view: &Value) -> bool {
+        match self {
+            Route::NotWindows => !is_windows(event),
+            Route::AnyWindows => is_windows(event),
+            Route::WindowsChannelPrefix(prefix) => {
+                is_windows(event) && channel(view).is_some_and(|c| c.starts_with(prefix))
+            }
+            Route::Windows(pairs) => {
+                if !is_windows(event) {
+                    return false;
+                }
+                let (Some(ch), id) = (channel(view), event_id(view)) else {
+                    return false;
+                };
+                pairs.iter().any(|(c, ids)| {
+                    c.eq_ignore_ascii_case(ch) && (ids.is_empty() || id.is_some_and(|i| ids.contains(&i)))
+                })
+            }
+        }
+    }
+}
+
+fn channel(view: &Value) -> Option<&str> {
+    view.get("Channel").and_then(Value::as_str)
+}
+
+fn event_id(view: &Value) -> Option<u64> {
+    match view.get("EventID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,133 @@
+//! The event as Sigma rules see it.
+//!
+//! Sigma rules for Windows name event data fields bare (`Image`, `CommandLine`) next to the
+//! system fields `EventID`, `Channel`, `Provider_Name` and `Computer`. Windows exports nest
+//! them (`Event.EventData.Image`, `winlog.event_data.Image`, `event_data.Image`), so the view
+//! lifts them to the top level, over a copy of the original fields (which stay reachable by
+//! their dotted paths). Other formats are seen through their original fields.
+
+use rempart_model::{Event, Format};
+use serde_json::{Map, Value};
+
+/// A JSON object holding the fields a Sigma rule may name for `event`.
+pub fn sigma_view(event: &Event) -> Value {
+    let mut view = event.fields.clone();
+    match event.format {
+        Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut view),
+        _ => {}
+    }
+    Value::Object(view)
+}
+
+fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
+    if let Some(Value::Object(ev)) = fields.get("Event") {
+        if let Some(Value::Object(sys)) = ev.get("System") {
+            let attr = |k: &str, name: &str| sys.get(k)?.get("#attributes")?.get(name).cloned();
+            if let Some(id) = sys.get("EventID") {
+                view.insert("EventID".into(), id.get("#text").cloned().unwrap_or_else(|| id.clone()));
+            }
+            for key in [
+                "Channel",
+                "Computer",
+                "Level",
+                "Task",
+                "Opcode",
+                "Keywords",
+                "EventRecordID",
+                "Version",
+            ] {
+                if let Some(v) = sys.get(key) {
+                    view.insert(key.into(), v.clone());
+                }
+            }
+            if let Some(name) = attr("Provider", "Name") {
+                view.insert("Provider_Name".into(), name);
+            }
+            if let Some(guid) = attr("Provider", "Guid") {
+                view.insert("Provider_Guid".into(), guid);
+            }
+        }
+        for section in ["EventData", "UserData"] {
+            if let Some(Value::Object(data)) = ev.get(section) {
+                let data = if section == "UserData" {
+                    data.values().find_map(Value::as_object).unwrap_or(data)
+                } else {
+                    data
+                };
+                lift(data, view);
+            }
+        }
+        return;
+    }
+    if let Some(Value::Object(winlog)) = fields.get("winlog") {
+        for (from, to) in [
+            ("event_id", "EventID"),
+            ("channel", "Channel"),
+            ("provider_name", "Provider_Name"),
+            ("computer_name", "Computer"),
+        ] {
+            if let Some(v) = winlog.get(from) {
+                view.insert(to.into(), v.clone());
+            }
+        }
+        if let Some(Value::Object(data)) = winlog.get("event_data") {
+            lift(data, view);
+        }
+        return;
+    }
+    if fields.contains_key("event_id") {
+        for (from, to) in [
+            ("event_id", "EventID"),
+            ("log_name", "Channel"),
+            ("source_name", "Provider_Name"),
+            ("computer_name", "Computer"),
+        ] {
+            if let Some(v) = fields.get(from) {
+                view.insert(to.into(), v.clone());
+            }
+        }
+        if let Some(Value::Object(data)) = fields.get("event_data") {
+            lift(data, view);
+        }
+        return;
+    }
+    // Flat exports already carry the data fields at the top level.
+    for (from, to) in [("SourceName", "Provider_Name"), ("Hostname", "Computer")] {
+        if !view.contains_key(to)
+            && let Some(v) = fields.get(from)
+        {
+            view.insert(to.into(), v.clone());
+        }
+    }
+}
+
+/// Copies `data` to the top level (names with spaces also without them); `Data` arrays of `{"Name": …, "#text": …}` become named
+/// fields.
+fn lift(data: &Map<String, Value>, view: &mut Map<String, Value>) {
+    for (k, v) in data {
+        if k == "Data"
+            && let Value::Array(items) = v
+        {
+            for item in items {
+                if let (Some(name), Some(text)) = (
+                    item.get("#attributes")
+                        .and_then(|a| a.get("Name"))
+                        .and_then(Value::as_str),
+                    item.get("#text"),
+                ) {
+                    view.insert(name.to_owned(), text.clone());
+                }
+            }
+            continue;
+        }
+        if k == "#attributes" {
+            continue;
+        }
+        // Defender and some other providers name data fields with spaces ("Threat Name");
+        // Sigma rules use them without ("ThreatName").
+        if k.contains(' ') {
+            view.entry(k.replace(' ', "")).or_insert_with(|| v.clone());
+        }
+        view.insert(k.clone(), v.clone());
+    }
+}

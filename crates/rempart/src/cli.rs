@@ -10,7 +10,7 @@ use rempart_config::Config;
 use rempart_model::Format;
 use rempart_store::{EventQuery, FieldFilter, Role, Store};
 
-use crate::{demo, ingest, instance, serve};
+use crate::{demo, detect, ingest, instance, serve};
 
 /// Rempart: sovereign, auditable AI security operations.
 ///
@@ -42,6 +42,13 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Query stored events
     Events(EventsArgs),
+    /// Run Sigma rules over files or stored events (a retro-hunt)
+    Hunt(HuntArgs),
+    /// Work with Sigma rules
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Manage API tokens
     Tokens {
         #[command(subcommand)]
@@ -109,6 +116,37 @@ pub struct EventsArgs {
     pub limit: u32,
 }
 
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Sigma rule files or folders (repeatable)
+    #[arg(long, short = 'r', required = true, value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Files or folders to hunt in (any format `ingest` reads)
+    #[arg(value_name = "PATH", required_unless_present = "stored")]
+    pub paths: Vec<PathBuf>,
+    /// Hunt in the instance's stored events instead of files
+    #[arg(long, conflicts_with = "paths")]
+    pub stored: bool,
+    /// With --stored: events at or after this time (RFC 3339)
+    #[arg(long, requires = "stored")]
+    pub since: Option<jiff::Timestamp>,
+    /// With --stored: events before this time (RFC 3339)
+    #[arg(long, requires = "stored")]
+    pub until: Option<jiff::Timestamp>,
+    /// Print CSV instead of a table (--json prints NDJSON, one match per line)
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rules and report every one as loaded or rejected, with file, line and reason
+    Check {
+        #[arg(required = true, value_name = "DIR")]
+        paths: Vec<PathBuf>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokensCommand {
     /// Create a token; its secret is printed once and stored only as a hash
@@ -150,6 +188,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ingest(args) => ingest::run(&dir(), args, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
+        Command::Hunt(args) => {
+            let output = if json {
+                detect::Output::Json
+            } else if args.csv {
+                detect::Output::Csv
+            } else {
+                detect::Output::Table
+            };
+            let stored = args.stored.then_some((args.since, args.until));
+            detect::hunt(&dir(), &args.rules, &args.paths, stored, output).await
+        }
+        Command::Rules {
+            command: RulesCommand::Check { paths },
+        } => detect::check(&paths, json),
         Command::Tokens { command } => tokens(&dir(), command, json).await,
         Command::Config {
             command: ConfigCommand::Validate { file },

@@ -5,6 +5,7 @@
 
 mod cli;
 mod demo;
+mod detect;
 mod ingest;
 mod instance;
 mod serve;

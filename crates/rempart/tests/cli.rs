@@ -278,3 +278,85 @@ fn interrupt_mid_stream(how: Interrupt) {
         &missing[..missing.len().min(5)]
     );
 }
+
+#[test]
+fn rules_check_reports_loaded_and_rejected_rules_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: Whoami\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    selection:\n        CommandLine|contains: whoami\n    condition: selection\nlevel: medium\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "title: Broken\nlogsource:\n    product: windows\ndetection:\n    selection:\n        CommandLine|contian: x\n    condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notyaml.yml"), "title: [unclosed\n").unwrap();
+    let out = rempart(dir.path())
+        .args(["rules", "check", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"].as_array().unwrap().len(), 1);
+    assert_eq!(report["loaded"][0]["title"], "Whoami");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    let bad = rejected
+        .iter()
+        .find(|r| r["file"].as_str().unwrap().ends_with("bad.yml"))
+        .unwrap();
+    assert!(bad["reason"].as_str().unwrap().contains("contian"), "{bad}");
+    assert_eq!(bad["line"], 1);
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r["file"].as_str().unwrap().ends_with("notyaml.yml"))
+    );
+}
+
+#[test]
+fn hunt_prints_one_json_match_per_line_from_files_and_from_the_store() {
+    let rule_dir = data().join("sigma/rules/windows/process_creation");
+    let sample = data().join("sigma/regression_data/rules/windows/process_creation");
+    let dir = tempfile::tempdir().unwrap();
+    let out = rempart(dir.path())
+        .args(["hunt", "--json", "--rules"])
+        .arg(&rule_dir)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 50, "{} matches", lines.len());
+    for m in &lines {
+        for key in ["rule_id", "rule_title", "level", "timestamp", "source", "event"] {
+            assert!(!m[key].is_null(), "missing {key}: {m}");
+        }
+    }
+    // The same hunt over stored events finds the same matches.
+    let ingest = rempart(dir.path())
+        .args(["ingest", "--json"])
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success());
+    let out = rempart(dir.path())
+        .args(["hunt", "--json", "--stored", "--rules"])
+        .arg(&rule_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), lines.len());
+    let csv = rempart(dir.path())
+        .args(["hunt", "--csv", "--stored", "--rules"])
+        .arg(&rule_dir)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), lines.len() + 1);
+}

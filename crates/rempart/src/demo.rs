@@ -51,6 +51,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     )
     .await?;
     let stages = attack_chain(&*store).await?;
+    let detections = detect(&*store).await?;
     let (admin, secret) = rempart_server::auth::create_token(&*store, "demo", Role::Admin).await?;
 
     let mut out = std::io::stdout().lock();
@@ -62,7 +63,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         writeln!(
             out,
             "{}",
-            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "admin_token": secret})
+            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "admin_token": secret})
         )?;
     } else {
         writeln!(out, "Rempart demo: a fresh instance in {}\n", dir.display())?;
@@ -81,7 +82,21 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         }
         writeln!(
             out,
-            "\n3. API: an admin token was created for you ({}): the secret is shown once.",
+            "\n3. Detection: the demo's own Sigma rules over the stored events:"
+        )?;
+        for d in &detections {
+            writeln!(
+                out,
+                "      {}  {:<8} {:<46} {}",
+                d["time"].as_str().unwrap_or("-"),
+                d["level"].as_str().unwrap_or("-"),
+                d["rule"].as_str().unwrap_or("-"),
+                d["host"].as_str().unwrap_or("-")
+            )?;
+        }
+        writeln!(
+            out,
+            "\n4. API: an admin token was created for you ({}): the secret is shown once.",
             admin.id
         )?;
         writeln!(out, "   export REMPART_TOKEN={secret}")?;
@@ -181,6 +196,108 @@ async fn attack_chain(store: &dyn Store) -> anyhow::Result<Vec<(&'static str, Ve
         result.push((name, lines));
     }
     Ok(result)
+}
+
+/// Sigma rules the demo ships (written for this scenario; SigmaHQ's set works the same way
+/// with `rempart hunt --rules`).
+const RULES: &[(&str, &str)] = &[
+    (
+        "demo/office_child_powershell.yml",
+        r"
+title: Office Application Spawning PowerShell
+id: 6b0e5c1e-7c4f-4f51-9a55-2a1d3c5d0a01
+level: high
+tags: [attack.execution, attack.t1059.001]
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        ParentImage|endswith: ['\WINWORD.EXE', '\EXCEL.EXE', '\OUTLOOK.EXE']
+        Image|endswith: '\powershell.exe'
+    condition: selection
+",
+    ),
+    (
+        "demo/encoded_powershell.yml",
+        r"
+title: Encoded PowerShell Command Line
+id: 6b0e5c1e-7c4f-4f51-9a55-2a1d3c5d0a02
+level: medium
+tags: [attack.execution, attack.t1027]
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        Image|endswith: '\powershell.exe'
+        CommandLine|contains|windash: ' -enc '
+    condition: selection
+",
+    ),
+    (
+        "demo/lsass_dump.yml",
+        r"
+title: LSASS Memory Dump with a Dumping Tool
+id: 6b0e5c1e-7c4f-4f51-9a55-2a1d3c5d0a03
+level: critical
+tags: [attack.credential-access, attack.t1003.001]
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        CommandLine|contains|all: [' -ma ', 'lsass']
+    condition: selection
+",
+    ),
+    (
+        "demo/psexec_service.yml",
+        r"
+title: PsExec Service Installed
+id: 6b0e5c1e-7c4f-4f51-9a55-2a1d3c5d0a04
+level: high
+tags: [attack.lateral-movement, attack.t1021.002]
+logsource: {product: windows, service: security}
+detection:
+    selection:
+        EventID: 7045
+        ServiceName: PSEXESVC
+    condition: selection
+",
+    ),
+    (
+        "demo/archive_with_password.yml",
+        r"
+title: Data Staged in a Password-Protected Archive
+id: 6b0e5c1e-7c4f-4f51-9a55-2a1d3c5d0a05
+level: high
+tags: [attack.collection, attack.t1560.001]
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        CommandLine|contains|all: ['7z', ' a ', ' -p']
+    condition: selection
+",
+    ),
+];
+
+/// Runs the demo's rules over every stored event; returns the matches, oldest first.
+async fn detect(store: &dyn Store) -> anyhow::Result<Vec<Value>> {
+    let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
+    if !report.rejected.is_empty() {
+        anyhow::bail!("the demo's own rules did not load: {:?}", report.rejected);
+    }
+    let events = store
+        .query_events(&EventQuery {
+            limit: Some(EventQuery::MAX_LIMIT),
+            ..EventQuery::default()
+        })
+        .await?;
+    let mut found = Vec::new();
+    for e in events.iter().rev() {
+        for m in rules.evaluate(e) {
+            found.push(
+                json!({"time": e.time.strftime("%H:%M:%S").to_string(), "level": m.level, "rule": m.rule_title,
+                              "rule_id": m.rule_id, "host": e.normalized.host, "event_id": e.id}),
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// A small deterministic generator, so the scenario is the same on every run.

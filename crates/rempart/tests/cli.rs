@@ -120,6 +120,23 @@ fn demo_runs_the_scenario_and_finds_every_stage() {
             s["stage"]
         );
     }
+    let rules: Vec<&str> = v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "Office Application Spawning PowerShell",
+            "Encoded PowerShell Command Line",
+            "LSASS Memory Dump with a Dumping Tool",
+            "PsExec Service Installed",
+            "Data Staged in a Password-Protected Archive",
+        ],
+        "each stage detected once, in order, and nothing in the benign noise"
+    );
     assert!(v["admin_token"].as_str().unwrap().starts_with("rmp_"));
     std::fs::remove_dir_all(v["data_dir"].as_str().unwrap()).unwrap();
 }

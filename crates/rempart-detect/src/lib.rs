@@ -57,12 +57,11 @@ pub struct RuleMatch {
     pub tags: Vec<String>,
 }
 
-/// Compiled detection rules.
+/// Compiled detection rules, grouped by route: an event is evaluated only by the engines
+/// whose route admits it, so a Sysmon process creation never runs the registry or Linux rules.
 pub struct RuleSet {
-    engine: Engine,
+    groups: Vec<(Route, Engine)>,
     rules: Vec<LoadedRule>,
-    /// The route of every loaded rule, by rule id (or title for rules without one).
-    routes: std::collections::HashMap<String, Route>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -76,9 +75,8 @@ impl std::fmt::Debug for RuleSet {
 impl RuleSet {
     /// Compiles the rules in `sources` (file name, YAML text), reporting each one.
     pub fn load<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> (RuleSet, LoadReport) {
-        let mut engine = Engine::new();
+        let mut groups: Vec<(Route, Engine)> = Vec::new();
         let mut report = LoadReport::default();
-        let mut routes = std::collections::HashMap::new();
         for (file, text) in sources {
             let collection = match rsigma_parser::parse_sigma_yaml(text) {
                 Ok(c) => c,
@@ -105,14 +103,17 @@ impl RuleSet {
             report.filters += collection.filters.len();
             for rule in &collection.rules {
                 let line = title_line(text, &rule.title);
-                match engine.add_rule(rule) {
+                let ls = &rule.logsource;
+                let rule_route = route(ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
+                let group = match groups.iter().position(|(r, _)| *r == rule_route) {
+                    Some(i) => i,
+                    None => {
+                        groups.push((rule_route, Engine::new()));
+                        groups.len() - 1
+                    }
+                };
+                match groups[group].1.add_rule(rule) {
                     Ok(()) => {
-                        let ls = &rule.logsource;
-                        let key = rule.id.clone().unwrap_or_else(|| rule.title.clone());
-                        routes.insert(
-                            key,
-                            route(ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref()),
-                        );
                         report.loaded.push(LoadedRule {
                             id: rule.id.clone(),
                             title: rule.title.clone(),
@@ -133,9 +134,8 @@ impl RuleSet {
         }
         (
             RuleSet {
-                engine,
+                groups,
                 rules: report.loaded.clone(),
-                routes,
             },
             report,
         )
@@ -150,13 +150,10 @@ impl RuleSet {
     pub fn evaluate(&self, event: &Event) -> Vec<RuleMatch> {
         let view = sigma_view(event);
         let json = JsonEvent::borrow(&view);
-        self.engine
-            .evaluate(&json)
-            .into_iter()
-            .filter(|m| {
-                let key = m.header.rule_id.as_deref().unwrap_or(&m.header.rule_title);
-                self.routes.get(key).is_none_or(|r| r.admits(event, &view))
-            })
+        self.groups
+            .iter()
+            .filter(|(route, _)| route.admits(event, &view))
+            .flat_map(|(_, engine)| engine.evaluate(&json))
             .map(|m| RuleMatch {
                 rule_id: m.header.rule_id.clone(),
                 rule_title: m.header.rule_title.clone(),

@@ -59,34 +59,24 @@ fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
         }
         return;
     }
-    if let Some(Value::Object(winlog)) = fields.get("winlog") {
+    // Winlogbeat 7 nests the system fields under `winlog`; Winlogbeat 6 keeps them at the top.
+    let beat = match fields.get("winlog") {
+        Some(Value::Object(winlog)) => Some((winlog, "channel", "provider_name")),
+        _ if fields.contains_key("event_id") => Some((fields, "log_name", "source_name")),
+        _ => None,
+    };
+    if let Some((system, channel, provider)) = beat {
         for (from, to) in [
             ("event_id", "EventID"),
-            ("channel", "Channel"),
-            ("provider_name", "Provider_Name"),
+            (channel, "Channel"),
+            (provider, "Provider_Name"),
             ("computer_name", "Computer"),
         ] {
-            if let Some(v) = winlog.get(from) {
+            if let Some(v) = system.get(from) {
                 view.insert(to.into(), v.clone());
             }
         }
-        if let Some(Value::Object(data)) = winlog.get("event_data") {
-            lift(data, view);
-        }
-        return;
-    }
-    if fields.contains_key("event_id") {
-        for (from, to) in [
-            ("event_id", "EventID"),
-            ("log_name", "Channel"),
-            ("source_name", "Provider_Name"),
-            ("computer_name", "Computer"),
-        ] {
-            if let Some(v) = fields.get(from) {
-                view.insert(to.into(), v.clone());
-            }
-        }
-        if let Some(Value::Object(data)) = fields.get("event_data") {
+        if let Some(Value::Object(data)) = system.get("event_data") {
             lift(data, view);
         }
         return;
@@ -129,5 +119,75 @@ fn lift(data: &Map<String, Value>, view: &mut Map<String, Value>) {
             view.entry(k.replace(' ', "")).or_insert_with(|| v.clone());
         }
         view.insert(k.clone(), v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    fn event(format: Format, fields: Value) -> Event {
+        let Value::Object(map) = fields else {
+            panic!("fixture must be an object")
+        };
+        Event::new(format, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map)
+    }
+
+    fn lifted(v: &Value) -> (Value, Value, Value, Value) {
+        (
+            v["EventID"].clone(),
+            v["Channel"].clone(),
+            v["Provider_Name"].clone(),
+            v["Image"].clone(),
+        )
+    }
+
+    #[test]
+    fn every_windows_shape_lifts_the_same_sigma_fields() {
+        let want = (
+            json!(1),
+            json!("Microsoft-Windows-Sysmon/Operational"),
+            json!("Microsoft-Windows-Sysmon"),
+            json!("C:\\x.exe"),
+        );
+        let dump = event(
+            Format::Evtx,
+            json!({"Event": {"System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}}, "EventData": {"Image": "C:\\x.exe"}}}),
+        );
+        let beat7 = event(
+            Format::WindowsJson,
+            json!({"winlog": {"event_id": 1, "channel": "Microsoft-Windows-Sysmon/Operational",
+            "provider_name": "Microsoft-Windows-Sysmon", "event_data": {"Image": "C:\\x.exe"}}}),
+        );
+        let beat6 = event(
+            Format::WindowsJson,
+            json!({"event_id": 1, "log_name": "Microsoft-Windows-Sysmon/Operational",
+            "source_name": "Microsoft-Windows-Sysmon", "event_data": {"Image": "C:\\x.exe"}}),
+        );
+        let flat = event(
+            Format::WindowsJson,
+            json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "SourceName": "Microsoft-Windows-Sysmon", "Image": "C:\\x.exe"}),
+        );
+        for e in [dump, beat7, beat6, flat] {
+            assert_eq!(lifted(&sigma_view(&e)), want, "{:?}", e.fields);
+        }
+    }
+
+    #[test]
+    fn spaced_names_gain_a_spaceless_twin_and_data_arrays_are_named() {
+        let e = event(
+            Format::Evtx,
+            json!({"Event": {"System": {"EventID": 1119}, "EventData": {
+            "Threat Name": "Virus:DOS/EICAR_Test_File",
+            "Data": [{"#attributes": {"Name": "Param1"}, "#text": "v1"}]}}}),
+        );
+        let v = sigma_view(&e);
+        assert_eq!(v["ThreatName"], "Virus:DOS/EICAR_Test_File");
+        assert_eq!(v["Threat Name"], "Virus:DOS/EICAR_Test_File");
+        assert_eq!(v["Param1"], "v1");
     }
 }

@@ -1,0 +1,86 @@
+//! Logsource routing: a rule fires only on events of its logsource.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use jiff::Timestamp;
+use rempart_detect::RuleSet;
+use rempart_model::{Event, Format};
+use serde_json::{Value, json};
+
+fn windows(channel: &str, id: u64, data: Value) -> Event {
+    let Value::Object(map) = json!({"Event": {"System": {"EventID": id, "Channel": channel}, "EventData": data}})
+    else {
+        unreachable!()
+    };
+    Event::new(Format::Evtx, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map)
+}
+
+fn titles(set: &RuleSet, e: &Event) -> Vec<String> {
+    let mut t: Vec<String> = set.evaluate(e).into_iter().map(|m| m.rule_title).collect();
+    t.sort();
+    t
+}
+
+const RULES: &str = r"
+title: Whoami Process
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {CommandLine|contains: whoami}
+    condition: selection
+---
+title: Whoami in Security Log
+logsource: {product: windows, service: security}
+detection:
+    selection: {CommandLine|contains: whoami}
+    condition: selection
+---
+title: Whoami on Linux
+logsource: {product: linux, category: process_creation}
+detection:
+    selection: {CommandLine|contains: whoami}
+    condition: selection
+---
+title: Whoami Anywhere On Windows
+logsource: {product: windows}
+detection:
+    selection: {CommandLine|contains: whoami}
+    condition: selection
+";
+
+#[test]
+fn event_id_collisions_do_not_cross_channels() {
+    let (set, report) = RuleSet::load([("rules.yml", RULES)]);
+    assert_eq!(report.loaded.len(), 4, "{:?}", report.rejected);
+    let data = json!({"CommandLine": "cmd /c whoami"});
+
+    // Sysmon 1 is a process creation.
+    assert_eq!(
+        titles(&set, &windows("Microsoft-Windows-Sysmon/Operational", 1, data.clone())),
+        ["Whoami Anywhere On Windows", "Whoami Process"]
+    );
+    // Security 4688 is a process creation too, and in the Security log.
+    assert_eq!(
+        titles(&set, &windows("Security", 4688, data.clone())),
+        ["Whoami Anywhere On Windows", "Whoami Process", "Whoami in Security Log"]
+    );
+    // EventID 1 on another channel is not a process creation.
+    assert_eq!(
+        titles(&set, &windows("Microsoft-Windows-Kernel-General", 1, data.clone())),
+        ["Whoami Anywhere On Windows"]
+    );
+    // Sysmon 11 (file creation) with the same fields is not either.
+    assert_eq!(
+        titles(&set, &windows("Microsoft-Windows-Sysmon/Operational", 11, data.clone())),
+        ["Whoami Anywhere On Windows"]
+    );
+
+    // A Linux event sees only the Linux rule.
+    let Value::Object(map) = json!({"CommandLine": "whoami", "type": "EXECVE"}) else {
+        unreachable!()
+    };
+    let linux = Event::new(Format::Auditd, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map);
+    assert_eq!(titles(&set, &linux), ["Whoami on Linux"]);
+}

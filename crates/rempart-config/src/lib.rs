@@ -23,6 +23,14 @@ pub struct Config {
     pub syslog: Syslog,
     pub retention: Retention,
     pub ingest: Ingest,
+    pub detection: Detection,
+}
+
+/// Detection on everything ingested.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Detection {
+    /// Sigma rule files or folders, loaded at start.
+    pub rules: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +82,7 @@ impl Default for Config {
                 batch_size: 2_000,
                 timestamp_field: None,
             },
+            detection: Detection::default(),
         }
     }
 }
@@ -135,12 +144,26 @@ struct RawRetention {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawDetection {
+    rules: Option<Vec<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawIngest {
     batch_size: Option<i64>,
     timestamp_field: Option<String>,
 }
 
-const SECTIONS: &[&str] = &["version", "data_dir", "server", "syslog", "retention", "ingest"];
+const SECTIONS: &[&str] = &[
+    "version",
+    "data_dir",
+    "server",
+    "syslog",
+    "retention",
+    "ingest",
+    "detection",
+];
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -199,6 +222,16 @@ impl Config {
         let syslog: RawSyslog = section(&table, "syslog", &mut problems);
         let retention: RawRetention = section(&table, "retention", &mut problems);
         let ingest: RawIngest = section(&table, "ingest", &mut problems);
+        let detection: RawDetection = section(&table, "detection", &mut problems);
+        for (i, path) in detection.rules.iter().flatten().enumerate() {
+            if !path.exists() {
+                problems.push(Problem {
+                    path: format!("detection.rules[{i}]"),
+                    message: format!("`{}` does not exist", path.display()),
+                });
+            }
+        }
+        cfg.detection.rules = detection.rules.unwrap_or_default();
 
         if let Some(l) = server.listen
             && let Some(addr) = addr("server.listen", &l, &mut problems)
@@ -326,6 +359,8 @@ mod tests {
             [ingest]
             batch_size = 500
             timestamp_field = "meta.when"
+            [detection]
+            rules = ["/"]
             "#,
             "t",
         )
@@ -334,6 +369,7 @@ mod tests {
         assert_eq!(cfg.syslog.tcp, "127.0.0.1:5514".parse().ok());
         assert_eq!(cfg.retention.events_days, 365);
         assert_eq!(cfg.ingest.timestamp_field.as_deref(), Some("meta.when"));
+        assert_eq!(cfg.detection.rules, [PathBuf::from("/")]);
     }
 
     #[test]

@@ -164,6 +164,20 @@ impl RuleSet {
     }
 }
 
+impl RuleSet {
+    /// Evaluates every event and returns the alerts raised, stamped `created`.
+    pub fn alerts(&self, events: &[Event], created: jiff::Timestamp) -> Vec<rempart_model::Alert> {
+        events
+            .iter()
+            .flat_map(|e| {
+                self.evaluate(e)
+                    .into_iter()
+                    .map(move |m| rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags))
+            })
+            .collect()
+    }
+}
+
 fn level_name(level: &rsigma_parser::Level) -> String {
     match level {
         rsigma_parser::Level::Informational => "informational",

@@ -5,10 +5,12 @@
 //! idea across Windows, syslog, CEF, Suricata and Zeek. This crate does no I/O and depends on
 //! nothing that does.
 
+mod alert;
 mod class;
 mod event;
 mod format;
 
+pub use alert::Alert;
 pub use class::{DataClass, UnknownDataClass};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
 pub use format::{Format, UnknownFormat};

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use jiff::Timestamp;
 use rempart_ingest::{DecodeOptions, decode_bytes};
 use rempart_model::{EventId, Format};
-use rempart_store::{EventQuery, FieldFilter, Role};
+use rempart_store::{AlertQuery, EventQuery, FieldFilter, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -83,6 +83,7 @@ pub async fn ingest_events(
         return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
     }
     let cap = state.max_inflated_bytes;
+    let rules = state.rules.clone();
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
@@ -93,6 +94,9 @@ pub async fn ingest_events(
         };
         let mut batch = Batch::default();
         decode_bytes(&source, &body, &opts, Timestamp::now(), &mut |d| batch.push(d));
+        if let Some(rules) = rules {
+            batch.detect(&rules);
+        }
         Ok::<_, ApiError>(batch)
     })
     .await
@@ -117,6 +121,7 @@ pub async fn ingest_events(
         Json(json!({
             "accepted": batch.events.len(),
             "rejected": batch.rejected.len(),
+            "alerts": batch.alerts.len(),
             "by_format": batch.by_format(),
             "rejections": rejections,
         })),
@@ -191,6 +196,33 @@ fn percent_decode(s: &str) -> String {
 
 fn hex_digit(b: u8) -> Option<u8> {
     (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    since: Option<String>,
+    until: Option<String>,
+    /// Minimum level.
+    level: Option<String>,
+    rule: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/alerts?since=…&until=…&level=high&rule=ID&limit=N`, newest first.
+pub async fn query_alerts(
+    State(state): State<AppState>,
+    Query(p): Query<AlertParams>,
+) -> Result<Json<Value>, ApiError> {
+    let q = AlertQuery {
+        since: p.since.as_deref().map(|s| parse_time("since", s)).transpose()?,
+        until: p.until.as_deref().map(|s| parse_time("until", s)).transpose()?,
+        min_level: p.level,
+        rule_id: p.rule,
+        limit: p.limit,
+    };
+    let alerts = state.store.query_alerts(&q).await?;
+    Ok(Json(json!({"count": alerts.len(), "alerts": alerts})))
 }
 
 pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -38,6 +38,8 @@ pub struct AppState {
     pub decode: Arc<DecodeOptions>,
     /// Most bytes a `Content-Encoding: gzip` request body may inflate to.
     pub max_inflated_bytes: u64,
+    /// Detection rules run on everything ingested, if any are configured.
+    pub rules: Option<Arc<rempart_detect::RuleSet>>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
+            rules: None,
         }
     }
 }
@@ -62,6 +65,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/events", get(api::query_events))
             .route("/api/v1/events/{id}", get(api::get_event))
             .route("/api/v1/stats", get(api::stats))
+            .route("/api/v1/alerts", get(api::query_alerts))
             .route("/metrics", get(api::metrics))
             .route("/openapi.json", get(api::openapi)),
     );

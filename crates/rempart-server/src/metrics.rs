@@ -16,6 +16,8 @@ pub struct Metrics {
     pub events_ingested: Family<Labels, Counter>,
     /// Input quarantined, by source kind.
     pub events_rejected: Family<Labels, Counter>,
+    /// Alerts raised, by level.
+    pub alerts: Family<Labels, Counter>,
     /// HTTP requests, by route and status.
     pub http_requests: Family<Labels, Counter>,
     /// Requests refused for a role that does not grant the route.
@@ -30,6 +32,7 @@ impl Default for Metrics {
         let events_ingested = Family::<Labels, Counter>::default();
         let events_rejected = Family::<Labels, Counter>::default();
         let http_requests = Family::<Labels, Counter>::default();
+        let alerts = Family::<Labels, Counter>::default();
         let auth_denied = Counter::default();
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
@@ -42,6 +45,7 @@ impl Default for Metrics {
             "Input quarantined as undecodable",
             events_rejected.clone(),
         );
+        registry.register("rempart_alerts", "Alerts raised by detection rules", alerts.clone());
         registry.register("rempart_http_requests", "HTTP requests served", http_requests.clone());
         registry.register(
             "rempart_auth_denied",
@@ -57,6 +61,7 @@ impl Default for Metrics {
             registry,
             events_ingested,
             events_rejected,
+            alerts,
             http_requests,
             auth_denied,
             store_write_seconds,

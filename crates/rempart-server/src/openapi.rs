@@ -29,6 +29,10 @@ pub const OPENAPI: &str = r##"{
         "class": {"enum": ["clear", "green", "amber", "amber-strict", "red"]},
         "normalized": {"$ref": "#/components/schemas/Normalized"},
         "fields": {"type": "object", "description": "The original fields, verbatim."}}},
+      "Alert": {"type": "object", "required": ["id", "time", "created", "rule_title", "tags", "event"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "time": {"type": "string", "format": "date-time"}, "created": {"type": "string", "format": "date-time"},
+        "rule_id": {"type": "string"}, "rule_title": {"type": "string"}, "level": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "event": {"type": "string", "format": "uuid", "description": "The matched event: GET /api/v1/events/{id}"}, "host": {"type": "string"}, "user": {"type": "string"}}},
       "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}}}
     },
     "responses": {
@@ -53,7 +57,7 @@ pub const OPENAPI: &str = r##"{
         ],
         "requestBody": {"required": true, "description": "NDJSON, a JSON array, syslog lines, CEF, Zeek TSV, auditd, or an EVTX file; capped by server.max_body_bytes", "content": {"application/x-ndjson": {}, "application/json": {}, "text/plain": {}, "application/octet-stream": {}}},
         "responses": {
-          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
+          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "alerts": {"type": "integer"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
           "413": {"description": "Body larger than the configured cap, or a gzip body inflating past its cap"},
           "415": {"description": "Content-Encoding other than gzip or identity"},
           "422": {"description": "Nothing in the body could be decoded; all of it was quarantined"},
@@ -73,6 +77,13 @@ pub const OPENAPI: &str = r##"{
       }
     },
     "/api/v1/events/{id}": {"get": {"summary": "One event (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}, "404": {"description": "No such event"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
+    "/api/v1/alerts": {"get": {"summary": "Alerts raised by detection rules on ingested events, newest first (role viewer)", "parameters": [
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "level", "in": "query", "schema": {"enum": ["informational", "low", "medium", "high", "critical"]}, "description": "This level and above"},
+        {"name": "rule", "in": "query", "schema": {"type": "string"}, "description": "A rule id"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
+      ], "responses": {"200": {"description": "Alerts", "content": {"application/json": {"schema": {"type": "object", "properties": {"count": {"type": "integer"}, "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
     "/api/v1/stats": {"get": {"summary": "Counts of stored and quarantined events (role viewer)", "responses": {"200": {"description": "Counts"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
     "/api/v1/quarantine": {"get": {"summary": "Quarantined input with source, position and reason (role analyst)", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}], "responses": {"200": {"description": "Items"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
     "/api/v1/tokens": {

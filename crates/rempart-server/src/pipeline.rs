@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use jiff::Timestamp;
+use rempart_detect::RuleSet;
 use rempart_ingest::{Decoded, Rejection};
-use rempart_model::{Event, EventId};
+use rempart_model::{Alert, Event, EventId};
 use rempart_store::{Quarantined, Store, StoreError};
 
 use crate::metrics::Metrics;
@@ -15,6 +16,8 @@ use crate::metrics::Metrics;
 pub struct Batch {
     pub events: Vec<Event>,
     pub rejected: Vec<Rejection>,
+    /// Alerts raised on `events` by [`Batch::detect`].
+    pub alerts: Vec<Alert>,
 }
 
 impl Batch {
@@ -42,7 +45,13 @@ impl Batch {
         m
     }
 
-    /// Writes events then quarantine; returns only when both are durable.
+    /// Runs detection rules over the batch's events (CPU-bound: call it off the async
+    /// workers for large batches).
+    pub fn detect(&mut self, rules: &RuleSet) {
+        self.alerts = rules.alerts(&self.events, Timestamp::now());
+    }
+
+    /// Writes events, then quarantine, then alerts; returns only when all are durable.
     pub async fn commit(
         &self,
         store: &dyn Store,
@@ -52,12 +61,19 @@ impl Batch {
         let started = Instant::now();
         store.insert_events(&self.events).await?;
         store.quarantine(&quarantined(&self.rejected)).await?;
+        store.insert_alerts(&self.alerts).await?;
         metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
         for (format, n) in self.by_format() {
             metrics
                 .events_ingested
                 .get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())])
                 .inc_by(n);
+        }
+        for a in &self.alerts {
+            metrics
+                .alerts
+                .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
+                .inc();
         }
         if !self.rejected.is_empty() {
             metrics

@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
         Role::Viewer,
     ),
     ("GET", "/api/v1/stats", Role::Viewer),
+    ("GET", "/api/v1/alerts", Role::Viewer),
     ("GET", "/metrics", Role::Viewer),
     ("GET", "/openapi.json", Role::Viewer),
     ("GET", "/api/v1/quarantine", Role::Analyst),
@@ -341,6 +342,89 @@ async fn gzip_bodies_are_inflated_within_a_cap() {
     );
     assert_eq!(store.count_events().await.unwrap(), 1000);
     assert_eq!(post(b"x".to_vec(), "br").await.unwrap().status(), 415);
+}
+
+#[tokio::test]
+async fn configured_rules_raise_alerts_on_ingested_events() {
+    let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
+    let (rules, report) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
+    assert_eq!(report.loaded.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    let mut state = AppState::new(store.clone(), DecodeOptions::default());
+    state.rules = Some(Arc::new(rules));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    #[allow(clippy::disallowed_methods)]
+    let _server = tokio::spawn(rempart_server::run(listener, state, 1 << 20, std::future::pending()));
+    let ingest = auth::create_token(&*store, "t", Role::Ingest).await.unwrap().1;
+    let viewer = auth::create_token(&*store, "t", Role::Viewer).await.unwrap().1;
+    let client = reqwest::Client::new();
+    let body = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws1","CommandLine":"cmd /c whoami","@timestamp":"2026-01-01T00:00:00Z"}
+{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws2","CommandLine":"notepad.exe","@timestamp":"2026-01-01T00:00:01Z"}
+{"EventID":1,"Channel":"Microsoft-Windows-Kernel-General","Hostname":"ws3","CommandLine":"whoami","@timestamp":"2026-01-01T00:00:02Z"}"#;
+    let ack: Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&ingest)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ack["accepted"], 3);
+    assert_eq!(ack["alerts"], 1, "only the Sysmon process creation matches: {ack}");
+    let alerts: Value = client
+        .get(format!("{base}/api/v1/alerts?level=high"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alerts["count"], 1);
+    let alert = &alerts["alerts"][0];
+    assert_eq!(alert["rule_title"], "Whoami");
+    assert_eq!(alert["host"], "ws1");
+    let event: Value = client
+        .get(format!("{base}/api/v1/events/{}", alert["event"].as_str().unwrap()))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(event["fields"]["CommandLine"], "cmd /c whoami");
+    let none: Value = client
+        .get(format!("{base}/api/v1/alerts?level=critical"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["count"], 0);
+    let bad = client
+        .get(format!("{base}/api/v1/alerts?level=severe"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rempart_alerts_total{level=\"high\"} 1"), "{metrics}");
 }
 
 #[tokio::test]

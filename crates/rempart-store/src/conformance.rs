@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use rempart_model::{DataClass, Event, EventId, Format, Origin};
 use serde_json::json;
 
-use crate::{EventQuery, FieldFilter, Quarantined, Role, Store, TokenRecord};
+use crate::{AlertQuery, EventQuery, FieldFilter, Quarantined, Role, Store, TokenRecord};
 
 fn event(host: &str, user: &str, secs: i64, fields: serde_json::Value) -> Event {
     let serde_json::Value::Object(map) = fields else {
@@ -185,6 +185,66 @@ pub async fn manages_tokens(store: &dyn Store) {
     store.ping().await.expect("ping");
 }
 
+/// Alerts round-trip and filter by time, level and rule.
+pub async fn stores_and_queries_alerts(store: &dyn Store) {
+    let e = event("ws1", "alice", 1_000, json!({}));
+    let mk = |secs: i64, level: &str, rule: &str| {
+        let mut ev = e.clone();
+        ev.time = Timestamp::from_second(secs).expect("time");
+        rempart_model::Alert::for_event(
+            &ev,
+            Timestamp::from_second(2_000).expect("time"),
+            Some(rule.to_owned()),
+            format!("rule {rule}"),
+            Some(level.to_owned()),
+            vec!["attack.t1003.001".to_owned()],
+        )
+    };
+    let alerts = [
+        mk(1_000, "low", "r1"),
+        mk(1_001, "high", "r2"),
+        mk(1_002, "critical", "r2"),
+    ];
+    store.insert_alerts(&alerts).await.expect("insert");
+    let all = store.query_alerts(&AlertQuery::default()).await.expect("query");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], alerts[2], "newest first, round-tripped");
+    let high = store
+        .query_alerts(&AlertQuery {
+            min_level: Some("high".into()),
+            ..AlertQuery::default()
+        })
+        .await
+        .expect("query");
+    assert_eq!(high.len(), 2);
+    let r1 = store
+        .query_alerts(&AlertQuery {
+            rule_id: Some("r1".into()),
+            ..AlertQuery::default()
+        })
+        .await
+        .expect("query");
+    assert_eq!(r1, vec![alerts[0].clone()]);
+    let ranged = AlertQuery {
+        since: Some(Timestamp::from_second(1_001).expect("time")),
+        until: Some(Timestamp::from_second(1_002).expect("time")),
+        ..AlertQuery::default()
+    };
+    assert_eq!(
+        store.query_alerts(&ranged).await.expect("query"),
+        vec![alerts[1].clone()]
+    );
+    assert!(
+        store
+            .query_alerts(&AlertQuery {
+                min_level: Some("severe".into()),
+                ..AlertQuery::default()
+            })
+            .await
+            .is_err()
+    );
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -193,7 +253,7 @@ macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@tests $make;
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
-            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens);
+            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

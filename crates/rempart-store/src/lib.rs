@@ -14,11 +14,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use jiff::Timestamp;
-use rempart_model::{Event, EventId};
+use rempart_model::{Alert, Event, EventId};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
-pub use query::{EventQuery, FieldFilter};
+pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
@@ -147,6 +147,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>>;
     /// Revokes a token by id; `false` if there is no such token.
     fn revoke_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Stores alerts.
+    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<()>>;
+    /// Alerts in a time range (of their events), newest first.
+    fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
 }

@@ -111,3 +111,39 @@ impl EventQuery {
         self.limit.unwrap_or(100).min(Self::MAX_LIMIT)
     }
 }
+
+/// Which alerts to return.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AlertQuery {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only alerts of this level or above (informational < low < medium < high < critical).
+    pub min_level: Option<String>,
+    /// Only alerts of this rule id.
+    pub rule_id: Option<String>,
+    /// At most this many (capped at 10,000; 100 when unset).
+    pub limit: Option<u32>,
+}
+
+/// Sigma levels, lowest first.
+pub const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
+
+impl AlertQuery {
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.unwrap_or(100).min(EventQuery::MAX_LIMIT)
+    }
+
+    /// The levels at or above `min_level`; an error for an unknown level.
+    pub(crate) fn levels(&self) -> Result<Option<&'static [&'static str]>, StoreError> {
+        match self.min_level.as_deref() {
+            None => Ok(None),
+            Some(l) => LEVELS
+                .iter()
+                .position(|x| *x == l)
+                .map(|i| Some(&LEVELS[i..]))
+                .ok_or_else(|| {
+                    StoreError::InvalidQuery(format!("unknown level `{l}` (expected one of {})", LEVELS.join(", ")))
+                }),
+        }
+    }
+}

@@ -9,17 +9,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rempart_model::{DataClass, Event, EventId, Format, Normalized, Origin};
+use rempart_model::{Alert, DataClass, Event, EventId, Format, Normalized, Origin};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::{BoxFuture, EventQuery, Quarantined, Result, Role, Store, StoreError, TokenRecord};
+use crate::{AlertQuery, BoxFuture, EventQuery, Quarantined, Result, Role, Store, StoreError, TokenRecord};
 
 /// Schema migrations, applied in order, each once. Never edit a released one: add another.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r"
     CREATE TABLE events (
         id TEXT PRIMARY KEY,
         time INTEGER NOT NULL,
@@ -49,7 +50,26 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         revoked INTEGER NOT NULL DEFAULT 0
     );
     ",
-)];
+    ),
+    (
+        2,
+        r"
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        time INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        rule_id TEXT,
+        rule_title TEXT NOT NULL,
+        level TEXT,
+        tags TEXT NOT NULL,
+        event TEXT NOT NULL,
+        host TEXT,
+        user TEXT
+    );
+    CREATE INDEX alerts_time ON alerts (time);
+    ",
+    ),
+];
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
 /// parameters.
@@ -385,6 +405,86 @@ impl Store for SqliteStore {
                 .execute(&self.writer)
                 .await?;
             Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if alerts.is_empty() {
+                return Ok(());
+            }
+            let tags: Vec<String> = alerts
+                .iter()
+                .map(|a| serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".to_owned()))
+                .collect();
+            let mut tx = self.writer.begin().await?;
+            for (chunk, tags) in alerts.chunks(ROWS_PER_STATEMENT).zip(tags.chunks(ROWS_PER_STATEMENT)) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO alerts (id, time, created, rule_id, rule_title, level, tags, event, host, user) ",
+                );
+                qb.push_values(chunk.iter().zip(tags), |mut b, (a, t)| {
+                    b.push_bind(a.id.to_string())
+                        .push_bind(nanos(a.time))
+                        .push_bind(nanos(a.created))
+                        .push_bind(a.rule_id.as_deref())
+                        .push_bind(a.rule_title.as_str())
+                        .push_bind(a.level.as_deref())
+                        .push_bind(t.as_str())
+                        .push_bind(a.event.to_string())
+                        .push_bind(a.host.as_deref())
+                        .push_bind(a.user.as_deref());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>> {
+        Box::pin(async move {
+            let mut qb = QueryBuilder::new(
+                "SELECT id, time, created, rule_id, rule_title, level, tags, event, host, user FROM alerts WHERE 1=1",
+            );
+            if let Some(since) = query.since {
+                qb.push(" AND time >= ").push_bind(nanos(since));
+            }
+            if let Some(until) = query.until {
+                qb.push(" AND time < ").push_bind(nanos(until));
+            }
+            if let Some(levels) = query.levels()? {
+                qb.push(" AND level IN (");
+                let mut sep = qb.separated(", ");
+                for l in levels {
+                    sep.push_bind(*l);
+                }
+                qb.push(")");
+            }
+            if let Some(rule) = &query.rule_id {
+                qb.push(" AND rule_id = ").push_bind(rule.clone());
+            }
+            qb.push(" ORDER BY time DESC, id DESC LIMIT ")
+                .push_bind(i64::from(query.effective_limit()));
+            let rows = qb.build().fetch_all(&self.reader).await?;
+            rows.iter()
+                .map(|row| {
+                    let id: String = row.try_get("id")?;
+                    let event: String = row.try_get("event")?;
+                    let tags: String = row.try_get("tags")?;
+                    Ok(Alert {
+                        id: EventId(Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?),
+                        time: from_nanos(&id, row.try_get("time")?)?,
+                        created: from_nanos(&id, row.try_get("created")?)?,
+                        rule_id: row.try_get("rule_id")?,
+                        rule_title: row.try_get("rule_title")?,
+                        level: row.try_get("level")?,
+                        tags: serde_json::from_str(&tags).map_err(|e| corrupt(&id, "tags", e))?,
+                        event: EventId(Uuid::parse_str(&event).map_err(|e| corrupt(&id, "event", e))?),
+                        host: row.try_get("host")?,
+                        user: row.try_get("user")?,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -44,6 +44,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Run Sigma rules over files or stored events (a retro-hunt)
     Hunt(HuntArgs),
+    /// List stored alerts, newest first
+    Alerts(AlertsArgs),
     /// Work with Sigma rules
     Rules {
         #[command(subcommand)]
@@ -79,6 +81,9 @@ pub struct ServeArgs {
     /// Address the API listens on [default: 127.0.0.1:8080, or `server.listen`]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Sigma rules run on everything ingested (added to `detection.rules`; repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +100,9 @@ pub struct IngestArgs {
     /// Do not show a progress bar even on a terminal
     #[arg(long)]
     pub no_progress: bool,
+    /// Run these Sigma rules (files or folders, repeatable) on what is ingested and store alerts
+    #[arg(long, value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +146,25 @@ pub struct HuntArgs {
     pub csv: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Alerts on events at or after this time (RFC 3339)
+    #[arg(long)]
+    pub since: Option<jiff::Timestamp>,
+    /// Alerts on events before this time (RFC 3339)
+    #[arg(long)]
+    pub until: Option<jiff::Timestamp>,
+    /// Only this level and above: informational, low, medium, high, critical
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Only this rule id
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// Load rules and report every one as loaded or rejected, with file, line and reason
@@ -177,10 +204,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(data_dir, args, json).await,
         Command::Serve(args) => {
-            let config = match &args.config {
+            let mut config = match &args.config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
             };
+            config.detection.rules.extend(args.rules);
             let data_dir = data_dir
                 .or_else(|| config.data_dir.clone())
                 .unwrap_or_else(instance::default_data_dir);
@@ -202,6 +230,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => detect::check(&paths, json),
+        Command::Alerts(args) => alerts(&dir(), args, json).await,
         Command::Tokens { command } => tokens(&dir(), command, json).await,
         Command::Config {
             command: ConfigCommand::Validate { file },
@@ -257,6 +286,38 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
     }
     if !json && events.is_empty() {
         writeln!(out, "no events match")?;
+    }
+    Ok(())
+}
+
+async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let q = rempart_store::AlertQuery {
+        since: args.since,
+        until: args.until,
+        min_level: args.level,
+        rule_id: args.rule,
+        limit: Some(args.limit),
+    };
+    let alerts = store.query_alerts(&q).await?;
+    let mut out = std::io::stdout().lock();
+    for a in &alerts {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(a)?)?;
+        } else {
+            writeln!(
+                out,
+                "{}  {:<13} {:<60} {:<24} event {}",
+                a.time.strftime("%Y-%m-%d %H:%M:%S"),
+                a.level.as_deref().unwrap_or("-"),
+                a.rule_title.chars().take(60).collect::<String>(),
+                a.host.as_deref().unwrap_or("-"),
+                a.event
+            )?;
+        }
+    }
+    if !json && alerts.is_empty() {
+        writeln!(out, "no alerts match")?;
     }
     Ok(())
 }

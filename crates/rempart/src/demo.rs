@@ -43,10 +43,18 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let start = Timestamp::now() - SignedDuration::from_hours(3);
     write_scenario(&scenario, start).context("cannot write the scenario")?;
     let store = instance::open_store(&dir).await?;
+    let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
+    anyhow::ensure!(
+        report.rejected.is_empty(),
+        "the demo's own rules did not load: {:?}",
+        report.rejected
+    );
+    let rules = std::sync::Arc::new(rules);
     let summary = ingest::ingest_paths(
         &*store,
         std::slice::from_ref(&scenario),
         DecodeOptions::default(),
+        Some(rules.clone()),
         false,
     )
     .await?;
@@ -276,28 +284,22 @@ detection:
     ),
 ];
 
-/// Runs the demo's rules over every stored event; returns the matches, oldest first.
+/// The alerts the demo's rules raised while the scenario was ingested, oldest first.
 async fn detect(store: &dyn Store) -> anyhow::Result<Vec<Value>> {
-    let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
-    if !report.rejected.is_empty() {
-        anyhow::bail!("the demo's own rules did not load: {:?}", report.rejected);
-    }
-    let events = store
-        .query_events(&EventQuery {
-            limit: Some(EventQuery::MAX_LIMIT),
-            ..EventQuery::default()
+    let mut alerts = store
+        .query_alerts(&rempart_store::AlertQuery {
+            limit: Some(1_000),
+            ..Default::default()
         })
         .await?;
-    let mut found = Vec::new();
-    for e in events.iter().rev() {
-        for m in rules.evaluate(e) {
-            found.push(
-                json!({"time": e.time.strftime("%H:%M:%S").to_string(), "level": m.level, "rule": m.rule_title,
-                              "rule_id": m.rule_id, "host": e.normalized.host, "event_id": e.id}),
-            );
-        }
-    }
-    Ok(found)
+    alerts.reverse();
+    Ok(alerts
+        .iter()
+        .map(|a| {
+            json!({"time": a.time.strftime("%H:%M:%S").to_string(), "level": a.level, "rule": a.rule_title,
+                   "rule_id": a.rule_id, "host": a.host, "event_id": a.event})
+        })
+        .collect())
 }
 
 /// A small deterministic generator, so the scenario is the same on every run.

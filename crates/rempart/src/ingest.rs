@@ -30,6 +30,8 @@ const BATCH: usize = 5_000;
 pub struct Summary {
     pub events: u64,
     pub rejected: u64,
+    /// Alerts raised (with `--rules`).
+    pub alerts: u64,
     pub by_format: BTreeMap<String, u64>,
     /// Rejection reasons (their first words) and how often each occurred.
     pub rejected_reasons: BTreeMap<String, u64>,
@@ -46,7 +48,19 @@ pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Resul
         ..DecodeOptions::default()
     };
     let show_progress = !json && !args.no_progress && std::io::stderr().is_terminal();
-    let summary = ingest_paths(&*store, &args.paths, opts, show_progress).await?;
+    let rules = if args.rules.is_empty() {
+        None
+    } else {
+        let (rules, report) = crate::detect::load_rules(&args.rules)?;
+        if !report.rejected.is_empty() {
+            tracing::warn!(
+                rejected = report.rejected.len(),
+                "some rules were rejected; see `rempart rules check`"
+            );
+        }
+        Some(std::sync::Arc::new(rules))
+    };
+    let summary = ingest_paths(&*store, &args.paths, opts, rules, show_progress).await?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&summary)?)?;
@@ -61,6 +75,7 @@ pub async fn ingest_paths(
     store: &dyn Store,
     paths: &[std::path::PathBuf],
     opts: DecodeOptions,
+    rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
@@ -81,6 +96,13 @@ pub async fn ingest_paths(
     let decoder = tokio::task::spawn_blocking(move || {
         let now = Timestamp::now();
         let mut batch = Batch::default();
+        // Detection runs here, on the decoding thread, so the writer only writes.
+        let send = |mut batch: Batch| {
+            if let Some(rules) = &rules {
+                batch.detect(rules);
+            }
+            tx.blocking_send(batch).is_err()
+        };
         for path in &files {
             decoder_bar.set_message(
                 path.file_name()
@@ -91,7 +113,7 @@ pub async fn ingest_paths(
             files::decode_file(path, &opts, now, &mut |item| {
                 batch.push(item);
                 if batch.len() >= BATCH && !closed {
-                    closed = tx.blocking_send(std::mem::take(&mut batch)).is_err();
+                    closed = send(std::mem::take(&mut batch));
                 }
             });
             if closed {
@@ -100,7 +122,7 @@ pub async fn ingest_paths(
             decoder_bar.inc(1);
         }
         if !batch.is_empty() {
-            let _ = tx.blocking_send(batch);
+            let _ = send(batch);
         }
     });
     let metrics = Metrics::default();
@@ -115,6 +137,7 @@ pub async fn ingest_paths(
             .context("cannot store events")?;
         summary.events += batch.events.len() as u64;
         summary.rejected += batch.rejected.len() as u64;
+        summary.alerts += batch.alerts.len() as u64;
         for (format, n) in batch.by_format() {
             *summary.by_format.entry(format.to_owned()).or_default() += n;
         }
@@ -147,6 +170,9 @@ pub fn print_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     )?;
     for (format, n) in &s.by_format {
         writeln!(out, "  {format:<14} {n:>10}")?;
+    }
+    if s.alerts > 0 {
+        writeln!(out, "raised {} alerts (see `rempart alerts`)", s.alerts)?;
     }
     if s.rejected > 0 {
         writeln!(out, "quarantined {} (see `GET /api/v1/quarantine`):", s.rejected)?;

@@ -32,7 +32,19 @@ pub async fn serve_store(
         timestamp_field: config.ingest.timestamp_field.clone(),
         ..DecodeOptions::default()
     };
-    let state = AppState::new(store.clone(), decode);
+    let mut state = AppState::new(store.clone(), decode);
+    if !config.detection.rules.is_empty() {
+        let (rules, report) = crate::detect::load_rules(&config.detection.rules)?;
+        tracing::info!(
+            loaded = report.loaded.len(),
+            rejected = report.rejected.len(),
+            "detection rules loaded"
+        );
+        for r in &report.rejected {
+            tracing::warn!(file = %r.file, line = r.line, reason = %r.reason, "rule rejected");
+        }
+        state.rules = Some(Arc::new(rules));
+    }
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     let bound = rempart_server::syslog::start(

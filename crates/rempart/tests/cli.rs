@@ -377,3 +377,54 @@ fn hunt_prints_one_json_match_per_line_from_files_and_from_the_store() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), lines.len() + 1);
 }
+
+#[test]
+fn ingest_with_rules_stores_alerts_listed_by_the_alerts_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let sample = data().join("sigma/regression_data/rules/windows/process_creation");
+    let out = rempart(dir.path())
+        .args(["ingest", "--json", "--rules"])
+        .arg(&rules)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let raised = summary["alerts"].as_u64().unwrap();
+    assert!(raised > 50, "{summary}");
+    // The same rules hunted over the same files find as many matches as were raised live.
+    let hunt = rempart(dir.path())
+        .args(["hunt", "--json", "--rules"])
+        .arg(&rules)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&hunt.stdout).lines().count() as u64, raised);
+    let out = rempart(dir.path())
+        .args(["alerts", "--json", "--limit", "10000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let alerts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len() as u64, raised);
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["rule_title"].is_string() && a["event"].is_string())
+    );
+    let critical = rempart(dir.path())
+        .args(["alerts", "--json", "--level", "critical", "--limit", "10000"])
+        .output()
+        .unwrap();
+    let n = String::from_utf8_lossy(&critical.stdout).lines().count();
+    assert!(n < alerts.len());
+    let bad = rempart(dir.path())
+        .args(["alerts", "--level", "severe"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -25,9 +25,15 @@ struct Server {
 
 impl Server {
     async fn start(max_body: usize) -> Server {
+        Server::start_with(max_body, |_| {}).await
+    }
+
+    /// A server whose state `configure` adjusts first (rules, caps).
+    async fn start_with(max_body: usize, configure: impl FnOnce(&mut AppState)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-        let state = AppState::new(store.clone(), DecodeOptions::default());
+        let mut state = AppState::new(store.clone(), DecodeOptions::default());
+        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -309,15 +315,9 @@ async fn gzip_bodies_are_inflated_within_a_cap() {
         e.write_all(data).unwrap();
         e.finish().unwrap()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-    let mut state = AppState::new(store.clone(), DecodeOptions::default());
-    state.max_inflated_bytes = 1 << 20;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/v1/events", listener.local_addr().unwrap());
-    #[allow(clippy::disallowed_methods)]
-    let _server = tokio::spawn(rempart_server::run(listener, state, 1 << 20, std::future::pending()));
-    let token = auth::create_token(&*store, "t", Role::Ingest).await.unwrap().1;
+    let server = Server::start_with(1 << 20, |state| state.max_inflated_bytes = 1 << 20).await;
+    let (store, url) = (server.store.clone(), server.url("/api/v1/events"));
+    let token = server.token(Role::Ingest).await;
     let client = reqwest::Client::new();
     let post = |body: Vec<u8>, encoding: &'static str| {
         client
@@ -349,16 +349,10 @@ async fn configured_rules_raise_alerts_on_ingested_events() {
     let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
     let (rules, report) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
     assert_eq!(report.loaded.len(), 1);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-    let mut state = AppState::new(store.clone(), DecodeOptions::default());
-    state.rules = Some(Arc::new(rules));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    #[allow(clippy::disallowed_methods)]
-    let _server = tokio::spawn(rempart_server::run(listener, state, 1 << 20, std::future::pending()));
-    let ingest = auth::create_token(&*store, "t", Role::Ingest).await.unwrap().1;
-    let viewer = auth::create_token(&*store, "t", Role::Viewer).await.unwrap().1;
+    let server = Server::start_with(1 << 20, |state| state.rules = Some(Arc::new(rules))).await;
+    let base = format!("http://{}", server.addr);
+    let ingest = server.token(Role::Ingest).await;
+    let viewer = server.token(Role::Viewer).await;
     let client = reqwest::Client::new();
     let body = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws1","CommandLine":"cmd /c whoami","@timestamp":"2026-01-01T00:00:00Z"}
 {"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws2","CommandLine":"notepad.exe","@timestamp":"2026-01-01T00:00:01Z"}

@@ -67,6 +67,36 @@ pub async fn queries_by_time_range(store: &dyn Store) {
     assert_eq!(store.query_events(&q).await.expect("query").len(), 3);
 }
 
+/// Keyset paging walks every event exactly once, even when many share one time.
+pub async fn pages_through_events_sharing_a_time(store: &dyn Store) {
+    let mut events: Vec<Event> = (0..25)
+        .map(|i| event("h", "u", 1_000 + i / 10, json!({"i": i})))
+        .collect();
+    events.sort_by_key(|e| e.id);
+    store.insert_events(&events).await.expect("insert");
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .query_events(&EventQuery {
+                before,
+                limit: Some(4),
+                ..EventQuery::default()
+            })
+            .await
+            .expect("query");
+        let Some(last) = page.last() else { break };
+        before = Some((last.time, last.id));
+        seen.extend(page.iter().map(|e| e.id));
+    }
+    let mut want: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    want.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, want, "every event once");
+    assert_eq!(seen.len(), 25);
+}
+
 /// Filters on normalized fields, original fields and columns; free text.
 pub async fn queries_by_fields_and_text(store: &dyn Store) {
     let a = event(
@@ -253,7 +283,8 @@ macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@tests $make;
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
-            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts);
+            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
+            pages_through_events_sharing_a_time);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

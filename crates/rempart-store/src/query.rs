@@ -100,6 +100,9 @@ pub struct EventQuery {
     pub filters: Vec<FieldFilter>,
     /// Case-insensitive substring anywhere in the event.
     pub text: Option<String>,
+    /// Only events ordered after this one, newest first: the `(time, id)` of the last event
+    /// of the previous page. Keyset paging never skips or repeats events sharing a time.
+    pub before: Option<(Timestamp, rempart_model::EventId)>,
     /// At most this many (capped at 10,000; 100 when unset).
     pub limit: Option<u32>,
 }

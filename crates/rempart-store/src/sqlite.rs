@@ -296,6 +296,15 @@ impl Store for SqliteStore {
                     .push_bind(pattern)
                     .push(" ESCAPE '\\')");
             }
+            if let Some((time, id)) = query.before {
+                // Row values compare lexicographically: strictly older, or as old with a
+                // smaller id (UUIDv7 text sorts by creation).
+                qb.push(" AND (time, id) < (")
+                    .push_bind(nanos(time))
+                    .push(", ")
+                    .push_bind(id.to_string())
+                    .push(")");
+            }
             qb.push(" ORDER BY time DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.reader).await?;

@@ -258,6 +258,7 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
             .map(|f| FieldFilter::parse(f))
             .collect::<Result<_, _>>()?,
         text: args.text,
+        before: None,
         limit: Some(args.limit),
     };
     let events = store.query_events(&query).await?;

@@ -95,28 +95,27 @@ pub async fn hunt(
     match stored {
         Some((since, until)) => {
             let store = instance::open_store(data_dir).await?;
-            let mut until = until;
+            let mut before = None;
             loop {
                 let q = EventQuery {
                     since,
                     until,
+                    before,
                     limit: Some(EventQuery::MAX_LIMIT),
                     ..EventQuery::default()
                 };
                 let page = store.query_events(&q).await?;
+                let Some(last) = page.last() else { break };
+                before = Some((last.time, last.id));
                 let full = page.len() as u32 == EventQuery::MAX_LIMIT;
-                let oldest = page.last().map(|e| e.time);
                 for e in page {
                     scanned += 1;
                     for m in set.evaluate(&e) {
                         matches.push((e.clone(), m));
                     }
                 }
-                // Pages end at a time boundary; events sharing the oldest time are re-read
-                // and skipped by never moving `until` past a page that made no progress.
-                match oldest {
-                    Some(t) if full && until != Some(t) => until = Some(t),
-                    _ => break,
+                if !full {
+                    break;
                 }
             }
         }

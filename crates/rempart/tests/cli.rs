@@ -264,10 +264,10 @@ fn interrupt_mid_stream(how: Interrupt) {
             .await
             .unwrap();
         let mut seen = std::collections::HashSet::new();
-        let mut until = None;
+        let mut before = None;
         loop {
             let q = rempart_store::EventQuery {
-                until,
+                before,
                 limit: Some(10_000),
                 ..Default::default()
             };
@@ -278,11 +278,11 @@ fn interrupt_mid_stream(how: Interrupt) {
             for e in &page {
                 seen.insert(e.fields["seq"].as_u64().unwrap());
             }
-            let oldest = page.last().unwrap().time;
-            if until == Some(oldest) || page.len() < 10_000 {
+            let last = page.last().unwrap();
+            before = Some((last.time, last.id));
+            if page.len() < 10_000 {
                 break;
             }
-            until = Some(oldest);
         }
         seen
     });

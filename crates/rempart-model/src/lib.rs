@@ -7,10 +7,12 @@
 
 mod alert;
 mod class;
+mod clock;
 mod event;
 mod format;
 
 pub use alert::Alert;
 pub use class::{DataClass, UnknownDataClass};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
 pub use format::{Format, UnknownFormat};

@@ -33,7 +33,7 @@ pub const OPENAPI: &str = r##"{
         "id": {"type": "string", "format": "uuid"}, "time": {"type": "string", "format": "date-time"}, "created": {"type": "string", "format": "date-time"},
         "rule_id": {"type": "string"}, "rule_title": {"type": "string"}, "level": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
         "event": {"type": "string", "format": "uuid", "description": "The matched event: GET /api/v1/events/{id}"}, "host": {"type": "string"}, "user": {"type": "string"}}},
-      "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}}}
+      "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client", "auditor"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}}}
     },
     "responses": {
       "Unauthenticated": {"description": "No valid token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

@@ -11,6 +11,8 @@ pub enum StoreError {
     InvalidQuery(String),
     #[error("cannot open store at `{path}`: {reason}")]
     Open { path: String, reason: String },
+    #[error("write conflict: {0}")]
+    Conflict(String),
     #[error("migration {version} failed: {reason}")]
     Migration { version: i64, reason: String },
 }

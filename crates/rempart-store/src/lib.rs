@@ -7,6 +7,7 @@
 
 pub mod conformance;
 mod error;
+mod ledger;
 mod query;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use rempart_model::{Alert, Event, EventId};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use ledger::{Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey};
 pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use sqlite::SqliteStore;
 
@@ -62,16 +64,19 @@ pub enum Role {
     Admin,
     Ingest,
     GatewayClient,
+    /// Reads the audit ledger, its proofs and exports; nothing else.
+    Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Viewer,
         Role::Analyst,
         Role::Approver,
         Role::Admin,
         Role::Ingest,
         Role::GatewayClient,
+        Role::Auditor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +87,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Ingest => "ingest",
             Role::GatewayClient => "gateway-client",
+            Role::Auditor => "auditor",
         }
     }
 
@@ -105,7 +111,9 @@ impl std::str::FromStr for Role {
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!("unknown role `{s}` (expected one of viewer, analyst, approver, admin, ingest, gateway-client)")
+            format!(
+                "unknown role `{s}` (expected one of viewer, analyst, approver, admin, ingest, gateway-client, auditor)"
+            )
         })
     }
 }

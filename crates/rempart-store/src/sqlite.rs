@@ -14,7 +14,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use uuid::Uuid;
 
-use crate::{AlertQuery, BoxFuture, EventQuery, Quarantined, Result, Role, Store, StoreError, TokenRecord};
+use crate::{
+    AlertQuery, BoxFuture, EventQuery, Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, Quarantined, Result,
+    Role, Store, StoreError, StoredCheckpoint, SubjectKey, TokenRecord,
+};
 
 /// Schema migrations, applied in order, each once. Never edit a released one: add another.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -69,6 +72,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX alerts_time ON alerts (time);
     ",
     ),
+    (
+        3,
+        r"
+    CREATE TABLE ledger (
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key_id TEXT,
+        payload_hash BLOB NOT NULL,
+        prev_hash BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL
+    );
+    CREATE TABLE ledger_payloads (
+        seq INTEGER PRIMARY KEY,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE ledger_checkpoints (
+        size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        time INTEGER NOT NULL,
+        note TEXT NOT NULL,
+        frontier BLOB NOT NULL
+    );
+    CREATE TABLE ledger_keys (
+        key_id TEXT PRIMARY KEY,
+        subject_mac TEXT,
+        wrapped BLOB,
+        created INTEGER NOT NULL,
+        erased INTEGER
+    );
+    CREATE INDEX ledger_keys_subject ON ledger_keys (subject_mac);
+    ",
+    ),
 ];
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
@@ -101,7 +138,10 @@ impl SqliteStore {
             // Fewer, larger checkpoints: each one costs an fsync under `synchronous = FULL`.
             .pragma("wal_autocheckpoint", "16384")
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Deleted content is overwritten, not left in free pages: erasing a data subject's
+            // key must actually destroy it.
+            .pragma("secure_delete", "on");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -501,6 +541,283 @@ impl Store for SqliteStore {
         Box::pin(async move {
             sqlx::query("SELECT 1").execute(&self.reader).await?;
             Ok(())
+        })
+    }
+}
+
+fn seq_i64(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| StoreError::InvalidQuery(format!("ledger sequence {seq} is out of range")))
+}
+
+fn hash_from(seq: i64, what: &str, bytes: &[u8]) -> Result<Hash> {
+    Hash::try_from(bytes).map_err(|_| corrupt(&format!("ledger {seq}"), what, "not 32 bytes"))
+}
+
+fn ledger_record_from_row(row: &SqliteRow) -> Result<LedgerRecord> {
+    let seq: i64 = row.try_get("seq")?;
+    let id = format!("ledger {seq}");
+    Ok(LedgerRecord {
+        seq: u64::try_from(seq).map_err(|e| corrupt(&id, "seq", e))?,
+        time: from_nanos(&id, row.try_get("time")?)?,
+        actor: row.try_get("actor")?,
+        kind: row.try_get("kind")?,
+        key_id: row.try_get("key_id")?,
+        payload_hash: hash_from(seq, "payload_hash", row.try_get::<&[u8], _>("payload_hash")?)?,
+        prev_hash: hash_from(seq, "prev_hash", row.try_get::<&[u8], _>("prev_hash")?)?,
+        leaf_hash: hash_from(seq, "leaf_hash", row.try_get::<&[u8], _>("leaf_hash")?)?,
+    })
+}
+
+fn subject_key_from_row(row: &SqliteRow) -> Result<SubjectKey> {
+    let key_id: String = row.try_get("key_id")?;
+    let erased: Option<i64> = row.try_get("erased")?;
+    Ok(SubjectKey {
+        subject_mac: row.try_get("subject_mac")?,
+        wrapped: row.try_get("wrapped")?,
+        created: from_nanos(&key_id, row.try_get("created")?)?,
+        erased: erased.map(|n| from_nanos(&key_id, n)).transpose()?,
+        key_id,
+    })
+}
+
+/// A uniqueness violation on append means another writer got there first.
+fn conflict_or(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("another writer appended to the ledger first ({db})"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+async fn insert_checkpoint(tx: &mut sqlx::SqliteConnection, cp: &StoredCheckpoint) -> Result<()> {
+    let frontier: Vec<u8> = cp.frontier.iter().flatten().copied().collect();
+    sqlx::query("INSERT INTO ledger_checkpoints (size, root, time, note, frontier) VALUES (?, ?, ?, ?, ?)")
+        .bind(seq_i64(cp.size)?)
+        .bind(cp.root.as_slice())
+        .bind(nanos(cp.time))
+        .bind(&cp.note)
+        .bind(frontier)
+        .execute(tx)
+        .await
+        .map_err(conflict_or)?;
+    Ok(())
+}
+
+impl LedgerStore for SqliteStore {
+    fn ledger_head(&self) -> BoxFuture<'_, Result<Option<LedgerRecord>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT * FROM ledger ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.writer)
+                .await?;
+            row.as_ref().map(ledger_record_from_row).transpose()
+        })
+    }
+
+    fn ledger_append<'a>(&'a self, append: LedgerAppend<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let Some(first) = append.entries.first() else {
+                return Ok(());
+            };
+            let mut tx = self.writer.begin().await?;
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM ledger")
+                .fetch_one(&mut *tx)
+                .await?;
+            let expected = last.map_or(0, |l| l.saturating_add(1));
+            if seq_i64(first.record.seq)? != expected {
+                return Err(StoreError::Conflict(format!(
+                    "ledger append starts at {} but the stored ledger continues at {expected}",
+                    first.record.seq
+                )));
+            }
+            for key in append.keys {
+                sqlx::query(
+                    "INSERT INTO ledger_keys (key_id, subject_mac, wrapped, created, erased) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&key.key_id)
+                .bind(key.subject_mac.as_deref())
+                .bind(key.wrapped.as_deref())
+                .bind(nanos(key.created))
+                .bind(key.erased.map(nanos))
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_or)?;
+            }
+            for chunk in append.entries.chunks(ROWS_PER_STATEMENT) {
+                let seqs = chunk
+                    .iter()
+                    .map(|e| seq_i64(e.record.seq))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO ledger (seq, time, actor, kind, key_id, payload_hash, prev_hash, leaf_hash) ",
+                );
+                qb.push_values(chunk.iter().zip(&seqs), |mut b, (e, seq)| {
+                    let r = &e.record;
+                    b.push_bind(*seq)
+                        .push_bind(nanos(r.time))
+                        .push_bind(r.actor.as_str())
+                        .push_bind(r.kind.as_str())
+                        .push_bind(r.key_id.as_deref())
+                        .push_bind(r.payload_hash.as_slice())
+                        .push_bind(r.prev_hash.as_slice())
+                        .push_bind(r.leaf_hash.as_slice());
+                });
+                qb.build().execute(&mut *tx).await.map_err(conflict_or)?;
+                let bodies: Vec<_> = chunk
+                    .iter()
+                    .zip(&seqs)
+                    .filter_map(|(e, seq)| e.payload.as_deref().map(|b| (*seq, b)))
+                    .collect();
+                if !bodies.is_empty() {
+                    let mut qb = QueryBuilder::new("INSERT INTO ledger_payloads (seq, body) ");
+                    qb.push_values(bodies, |mut b, (seq, body)| {
+                        b.push_bind(seq).push_bind(body);
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(conflict_or)?;
+                }
+            }
+            if let Some(cp) = append.checkpoint {
+                insert_checkpoint(&mut tx, cp).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn ledger_checkpoint<'a>(&'a self, checkpoint: &'a StoredCheckpoint) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await?;
+            let records: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
+                .fetch_one(&mut *tx)
+                .await?;
+            if seq_i64(checkpoint.size)? > records {
+                return Err(StoreError::Conflict(format!(
+                    "a checkpoint of size {} over a ledger of {records} records",
+                    checkpoint.size
+                )));
+            }
+            insert_checkpoint(&mut tx, checkpoint).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn ledger_entries(&self, from: u64, limit: u32) -> BoxFuture<'_, Result<Vec<LedgerEntry>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT l.*, p.body FROM ledger l LEFT JOIN ledger_payloads p ON p.seq = l.seq \
+                 WHERE l.seq >= ? ORDER BY l.seq LIMIT ?",
+            )
+            .bind(seq_i64(from)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(LedgerEntry {
+                        record: ledger_record_from_row(row)?,
+                        payload: row.try_get("body")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn ledger_leaves(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<Hash>>> {
+        Box::pin(async move {
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, leaf_hash FROM ledger WHERE seq >= ? AND seq < ? ORDER BY seq")
+                    .bind(seq_i64(from)?)
+                    .bind(seq_i64(to)?)
+                    .fetch_all(&self.reader)
+                    .await?;
+            rows.iter().map(|(seq, h)| hash_from(*seq, "leaf_hash", h)).collect()
+        })
+    }
+
+    fn ledger_checkpoints(&self) -> BoxFuture<'_, Result<Vec<StoredCheckpoint>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT size, root, time, note, frontier FROM ledger_checkpoints ORDER BY size")
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let size: i64 = row.try_get("size")?;
+                    let id = format!("checkpoint {size}");
+                    let frontier: Vec<u8> = row.try_get("frontier")?;
+                    if frontier.len() % 32 != 0 {
+                        return Err(corrupt(&id, "frontier", "not a list of 32-byte hashes"));
+                    }
+                    Ok(StoredCheckpoint {
+                        size: u64::try_from(size).map_err(|e| corrupt(&id, "size", e))?,
+                        root: hash_from(size, "root", row.try_get::<&[u8], _>("root")?)?,
+                        time: from_nanos(&id, row.try_get("time")?)?,
+                        note: row.try_get("note")?,
+                        frontier: frontier
+                            .chunks_exact(32)
+                            .map(|c| hash_from(size, "frontier", c))
+                            .collect::<Result<_>>()?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn ledger_prune_payloads(&self, below: u64) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM ledger_payloads WHERE seq < ?")
+                .bind(seq_i64(below)?)
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn ledger_subject_key<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Option<SubjectKey>>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT * FROM ledger_keys WHERE subject_mac = ? AND wrapped IS NOT NULL ORDER BY created DESC LIMIT 1",
+            )
+            .bind(subject_mac)
+            .fetch_optional(&self.writer)
+            .await?;
+            row.as_ref().map(subject_key_from_row).transpose()
+        })
+    }
+
+    fn ledger_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<Vec<SubjectKey>>> {
+        Box::pin(async move {
+            let mut keys = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(ROWS_PER_STATEMENT * 5) {
+                let mut qb = QueryBuilder::new("SELECT * FROM ledger_keys WHERE key_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&self.reader).await? {
+                    keys.push(subject_key_from_row(&row)?);
+                }
+            }
+            Ok(keys)
+        })
+    }
+
+    fn ledger_erase_subject<'a>(&'a self, subject_mac: &'a str, at: Timestamp) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE ledger_keys SET wrapped = NULL, erased = ? WHERE subject_mac = ? AND wrapped IS NOT NULL",
+            )
+            .bind(nanos(at))
+            .bind(subject_mac)
+            .execute(&self.writer)
+            .await?;
+            // The old page image still sits in the write-ahead log until a checkpoint copies the
+            // new one over it; truncate the log so the key is gone from disk, not only from view.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected())
         })
     }
 }

@@ -178,7 +178,7 @@ pub enum RulesCommand {
 pub enum TokensCommand {
     /// Create a token; its secret is printed once and stored only as a hash
     Create {
-        /// viewer, analyst, approver, admin, ingest or gateway-client
+        /// viewer, analyst, approver, admin, ingest, gateway-client or auditor
         #[arg(long)]
         role: Role,
         /// A name saying who or what uses it

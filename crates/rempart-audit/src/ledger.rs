@@ -1,0 +1,720 @@
+//! The ledger service: one writer task orders every append, seals payloads, extends the chain
+//! and the Merkle tree, and signs checkpoints; readers open payloads, build proofs and verify.
+//!
+//! Invariants:
+//! - An `append` that returned `Ok` is durable: it was committed, with its chain link, in one
+//!   transaction. One that returned `Err` left no trace; a caller must not act on it (fail
+//!   closed).
+//! - Appends are ordered by one task per process, and the store refuses any write that does not
+//!   directly continue the stored ledger, so several processes never fork it or leave a gap:
+//!   the loser of a race reloads the head and retries.
+//! - Record times never go backwards, whatever the clock does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rempart_model::Clock;
+use rempart_store::{
+    Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoreError, StoredCheckpoint, SubjectKey,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::AuditError;
+use crate::checkpoint::{Checkpoint, NoteVerifier, Signer};
+use crate::merkle::{self, Frontier};
+use crate::record::{Draft, MAX_LABEL, compute_leaf_hash, kind};
+use crate::seal::{self, Key, MasterKey};
+use crate::verify::{Anchor, Problem, Report, Verifier};
+
+/// How the ledger checkpoints and where it leaves a copy of its latest checkpoint.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// Sign a checkpoint once this many records were appended since the last one.
+    pub checkpoint_every: u64,
+    /// … or once this much time passed with records not yet under a checkpoint.
+    pub checkpoint_interval: Duration,
+    /// A file outside the store that always holds the latest signed checkpoint: a truncated or
+    /// rewritten database no longer matches it.
+    pub witness: Option<PathBuf>,
+    /// Most drafts committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            witness: None,
+            max_batch: 2048,
+        }
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub seq: u64,
+    #[serde(with = "hex_hash")]
+    pub leaf_hash: Hash,
+}
+
+mod hex_hash {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(h: &rempart_store::Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+}
+
+/// What a reader may see of a payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PayloadView {
+    /// Stored in clear (key announcements, pruning horizons, erasures).
+    Public { payload: serde_json::Value },
+    /// Sealed and opened; `record_key` opens this record alone (for an export).
+    Sealed {
+        payload: serde_json::Value,
+        #[serde(skip)]
+        record_key: Key,
+    },
+    /// The subject's key was destroyed: the payload can never be read again.
+    Erased,
+    /// Removed by retention; the record's hashes remain.
+    Pruned,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
+
+enum Command {
+    Append(Vec<Draft>, Reply<Vec<Receipt>>),
+    Checkpoint(Vec<Signer>, Reply<Option<StoredCheckpoint>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle on the ledger; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    store: Arc<dyn LedgerStore>,
+    master: MasterKey,
+    origin: String,
+    verifier: NoteVerifier,
+    clock: Arc<dyn Clock>,
+    writer: Mutex<JoinSet<()>>,
+}
+
+impl Ledger {
+    /// Opens the ledger in `store`, resuming its chain and tree, and starts the writer.
+    pub async fn open(
+        store: Arc<dyn LedgerStore>,
+        master: MasterKey,
+        signer: Signer,
+        options: LedgerOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ledger, AuditError> {
+        let state = State::load(store.as_ref(), &signer).await?;
+        let (tx, rx) = mpsc::channel(4096);
+        let origin = signer.name().to_owned();
+        let verifier = signer.verifier();
+        let writer = Writer {
+            store: Arc::clone(&store),
+            master: master.clone(),
+            signer,
+            options,
+            clock: Arc::clone(&clock),
+            state,
+        };
+        let mut tasks = JoinSet::new();
+        tasks.spawn(writer.run(rx));
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                tx,
+                store,
+                master,
+                origin,
+                verifier,
+                clock,
+                writer: Mutex::new(tasks),
+            }),
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The key that verifies this ledger's checkpoints.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.inner.verifier
+    }
+
+    pub fn store(&self) -> &Arc<dyn LedgerStore> {
+        &self.inner.store
+    }
+
+    /// Appends one record; durable when this returns `Ok`.
+    pub async fn append(&self, draft: Draft) -> Result<Receipt, AuditError> {
+        let mut receipts = self.append_all(vec![draft]).await?;
+        receipts.pop().ok_or(AuditError::Closed)
+    }
+
+    /// Appends records in this order, all or none.
+    pub async fn append_all(&self, drafts: Vec<Draft>) -> Result<Vec<Receipt>, AuditError> {
+        for d in &drafts {
+            check_label("actor", &d.actor)?;
+            check_label("kind", &d.kind)?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Append(drafts, reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        rx.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Signs a checkpoint over every record now, unless the latest already covers them all.
+    pub async fn checkpoint(&self) -> Result<Option<StoredCheckpoint>, AuditError> {
+        self.checkpoint_with(Vec::new()).await
+    }
+
+    async fn checkpoint_with(&self, extra: Vec<Signer>) -> Result<Option<StoredCheckpoint>, AuditError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Checkpoint(extra, reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        rx.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Signs a last checkpoint and stops the writer; later appends fail.
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.inner.tx.send(Command::Close(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let mut tasks = self.inner.writer.lock().await;
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Announces `next` as the ledger's signing key in a public record, and signs a checkpoint
+    /// over it with both the current and the next key, so that whoever trusts the old key
+    /// learns to trust the new one. The caller then installs `next` and reopens the ledger.
+    pub async fn announce_key(&self, actor: &str, next: &Signer) -> Result<StoredCheckpoint, AuditError> {
+        let draft = Draft::new(
+            actor,
+            kind::LEDGER_KEY,
+            serde_json::json!({"vkey": next.verifier().vkey(), "previous": self.inner.verifier.vkey()}),
+        )
+        .public();
+        self.append(draft).await?;
+        self.checkpoint_with(vec![next.clone()])
+            .await?
+            .ok_or_else(|| AuditError::Config("no checkpoint was signed for the key announcement".to_owned()))
+    }
+
+    /// Destroys every key of `subject`, after recording that it did (fail closed: no record,
+    /// no erasure). Returns how many keys were destroyed.
+    pub async fn erase_subject(&self, actor: &str, subject: &str) -> Result<u64, AuditError> {
+        let mac = self.inner.master.subject_mac(subject);
+        let draft = Draft::new(actor, kind::SUBJECT_ERASE, serde_json::json!({"subject_mac": mac})).public();
+        self.append(draft).await?;
+        let at = self.inner.clock.now();
+        Ok(self.inner.store.ledger_erase_subject(&mac, at).await?)
+    }
+
+    /// Removes the payload bodies of records older than `before` (their hashes stay), after
+    /// recording the horizon in a public record a verifier reads. Returns how many went.
+    pub async fn prune_payloads(&self, actor: &str, before: Timestamp) -> Result<u64, AuditError> {
+        let below = self.first_seq_at_or_after(before).await?;
+        if below == 0 {
+            return Ok(0);
+        }
+        let draft = Draft::new(
+            actor,
+            kind::LEDGER_PRUNE,
+            serde_json::json!({"below": below, "before": before}),
+        )
+        .public();
+        self.append(draft).await?;
+        Ok(self.inner.store.ledger_prune_payloads(below).await?)
+    }
+
+    /// The first record at or after `t` (records are in time order).
+    async fn first_seq_at_or_after(&self, t: Timestamp) -> Result<u64, AuditError> {
+        let Some(head) = self.inner.store.ledger_head().await? else {
+            return Ok(0);
+        };
+        let (mut lo, mut hi) = (0u64, head.seq + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let entry = self.inner.store.ledger_entries(mid, 1).await?;
+            match entry.first() {
+                Some(e) if e.record.time < t => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Records from `from`, at most `limit`.
+    pub async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, AuditError> {
+        Ok(self.inner.store.ledger_entries(from, limit).await?)
+    }
+
+    /// Reads a payload as far as keys and retention allow.
+    pub async fn open_payload(&self, entry: &LedgerEntry) -> Result<PayloadView, AuditError> {
+        let r = &entry.record;
+        let Some(body) = &entry.payload else {
+            return Ok(PayloadView::Pruned);
+        };
+        let Some(key_id) = &r.key_id else {
+            let payload = serde_json::from_slice(body).map_err(|e| AuditError::Unseal {
+                what: format!("record {}", r.seq),
+                reason: format!("public payload is not JSON: {e}"),
+            })?;
+            return Ok(PayloadView::Public { payload });
+        };
+        let keys = self.inner.store.ledger_keys(std::slice::from_ref(key_id)).await?;
+        let Some(wrapped) = keys.into_iter().find(|k| &k.key_id == key_id).and_then(|k| k.wrapped) else {
+            return Ok(PayloadView::Erased);
+        };
+        let subject_key = self.inner.master.unwrap(&wrapped, key_id)?;
+        let record_key = seal::record_key(&subject_key, r.seq);
+        let clear = seal::open(&record_key, r.seq, &r.kind, body).ok_or_else(|| AuditError::Unseal {
+            what: format!("record {}", r.seq),
+            reason: "the payload does not open under its key (altered)".to_owned(),
+        })?;
+        let payload = serde_json::from_slice(&clear).map_err(|e| AuditError::Unseal {
+            what: format!("record {}", r.seq),
+            reason: format!("payload is not JSON: {e}"),
+        })?;
+        Ok(PayloadView::Sealed { payload, record_key })
+    }
+
+    /// All stored checkpoints, smallest first.
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, AuditError> {
+        Ok(self.inner.store.ledger_checkpoints().await?)
+    }
+
+    /// The inclusion proof of record `seq` in the tree of the first `size` records.
+    pub async fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, AuditError> {
+        let leaves = self.leaves(size).await?;
+        let index = usize::try_from(seq).map_err(|_| AuditError::NoSuchRecord(seq))?;
+        merkle::inclusion_proof(&leaves, index).ok_or(AuditError::NoSuchRecord(seq))
+    }
+
+    /// The consistency proof between the trees of the first `old` and `new` records.
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, AuditError> {
+        let leaves = self.leaves(new).await?;
+        let m = usize::try_from(old).map_err(|_| AuditError::NoSuchRecord(old))?;
+        merkle::consistency_proof(&leaves, m)
+            .ok_or_else(|| AuditError::Config(format!("no consistency proof from size {old} to size {new}")))
+    }
+
+    async fn leaves(&self, size: u64) -> Result<Vec<Hash>, AuditError> {
+        let leaves = self.inner.store.ledger_leaves(0, size).await?;
+        if (leaves.len() as u64) < size {
+            return Err(AuditError::NoSuchRecord(size.saturating_sub(1)));
+        }
+        Ok(leaves)
+    }
+
+    /// Verifies the ledger from the start (or from the last checkpoint at or before `from`)
+    /// to its end, against its stored checkpoints and the `outside` ones. `Ok(Err(problem))`
+    /// is a ledger that fails verification; `Err` is a ledger that could not be read.
+    pub async fn verify(
+        store: &dyn LedgerStore,
+        trusted: Vec<NoteVerifier>,
+        outside: Vec<Anchor>,
+        from: Option<u64>,
+    ) -> Result<Result<Report, Problem>, AuditError> {
+        const PAGE: u32 = 8192;
+        let stored = store.ledger_checkpoints().await?;
+        let mut anchors: Vec<Anchor> = stored.iter().map(Anchor::from).collect();
+        anchors.extend(outside);
+        let start = from.and_then(|f| stored.iter().rev().find(|cp| cp.size <= f));
+        let verifier = match start {
+            Some(cp) => {
+                // Resume from a checkpoint: its signature and its saved frontier must agree.
+                let (signed, _) = match Checkpoint::open(&cp.note, &trusted) {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        return Ok(Err(Problem::BadCheckpoint {
+                            size: cp.size,
+                            reason: e.to_string(),
+                        }));
+                    }
+                };
+                let frontier = Frontier::from_parts(cp.size, cp.frontier.clone()).filter(|f| f.root() == signed.root);
+                let Some(frontier) = frontier else {
+                    return Ok(Err(Problem::BadCheckpoint {
+                        size: cp.size,
+                        reason: "its saved frontier does not hash to its signed root".to_owned(),
+                    }));
+                };
+                let prev = store
+                    .ledger_leaves(cp.size - 1, cp.size)
+                    .await?
+                    .pop()
+                    .unwrap_or([0; 32]);
+                Verifier::resume(trusted, anchors, frontier, prev)
+            }
+            None => Verifier::new(trusted, anchors),
+        };
+        let mut verifier = match verifier {
+            Ok(v) => v,
+            Err(p) => return Ok(Err(p)),
+        };
+        let mut next = start.map_or(0, |cp| cp.size);
+        loop {
+            let page = store.ledger_entries(next, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            next = last.record.seq + 1;
+            for entry in &page {
+                if let Err(p) = verifier.feed(entry) {
+                    return Ok(Err(p));
+                }
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    }
+}
+
+fn check_label(what: &str, s: &str) -> Result<(), AuditError> {
+    if s.is_empty() || s.len() > MAX_LABEL {
+        return Err(AuditError::Config(format!(
+            "record {what} must be 1 to {MAX_LABEL} bytes, not {}",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Where the chain and the tree stand.
+#[derive(Debug, Clone)]
+struct State {
+    next: u64,
+    prev: Hash,
+    last_time: Timestamp,
+    frontier: Frontier,
+    checkpointed: u64,
+}
+
+impl State {
+    async fn load(store: &dyn LedgerStore, signer: &Signer) -> Result<State, AuditError> {
+        let head = store.ledger_head().await?;
+        let checkpoints = store.ledger_checkpoints().await?;
+        let mut frontier = Frontier::new();
+        if let Some(cp) = checkpoints.last() {
+            // The saved frontier must hash to the root the checkpoint signed, or the tree we
+            // would extend is not the one that was signed.
+            let signed = note_root(&cp.note).filter(|root| *root == cp.root);
+            frontier = Frontier::from_parts(cp.size, cp.frontier.clone())
+                .filter(|f| Some(f.root()) == signed)
+                .ok_or_else(|| AuditError::Corrupt(format!("checkpoint {} does not match its saved tree", cp.size)))?;
+        }
+        let end = head.as_ref().map_or(0, |h| h.seq + 1);
+        if end < frontier.size() {
+            return Err(AuditError::Corrupt(format!(
+                "the ledger holds {end} records but its checkpoint covers {}: records were removed (run `rempart audit verify`)",
+                frontier.size()
+            )));
+        }
+        for leaf in store.ledger_leaves(frontier.size(), end).await? {
+            frontier.push(leaf);
+        }
+        if frontier.size() != end {
+            return Err(AuditError::Corrupt(format!(
+                "records are missing below {end} (run `rempart audit verify`)"
+            )));
+        }
+        tracing::debug!(records = end, key = %signer.verifier().vkey(), "ledger opened");
+        Ok(State {
+            next: end,
+            prev: head.as_ref().map_or([0; 32], |h| h.leaf_hash),
+            last_time: head.as_ref().map_or(Timestamp::UNIX_EPOCH, |h| h.time),
+            frontier,
+            checkpointed: checkpoints.last().map_or(0, |cp| cp.size),
+        })
+    }
+}
+
+fn note_root(note: &str) -> Option<Hash> {
+    use base64::Engine;
+    let line = note.lines().nth(2)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(line).ok()?;
+    Hash::try_from(bytes.as_slice()).ok()
+}
+
+struct Writer {
+    store: Arc<dyn LedgerStore>,
+    master: MasterKey,
+    signer: Signer,
+    options: LedgerOptions,
+    clock: Arc<dyn Clock>,
+    state: State,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(self.options.checkpoint_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let command = tokio::select! {
+                c = rx.recv() => c,
+                _ = tick.tick() => {
+                    if self.state.frontier.size() > self.state.checkpointed
+                        && let Err(e) = self.checkpoint_now(&[]).await
+                    {
+                        tracing::error!(error = %e, "periodic ledger checkpoint failed");
+                    }
+                    continue;
+                }
+            };
+            match command {
+                None => break,
+                Some(Command::Append(drafts, reply)) => {
+                    // Group commit: take whatever else is waiting, up to the batch limit.
+                    let mut batch = vec![(drafts, reply)];
+                    let mut count = batch[0].0.len();
+                    let mut held = None;
+                    while count < self.options.max_batch {
+                        match rx.try_recv() {
+                            Ok(Command::Append(d, r)) => {
+                                count += d.len();
+                                batch.push((d, r));
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.append_batch(batch).await;
+                    match held {
+                        Some(Command::Checkpoint(extra, reply)) => {
+                            let _ = reply.send(self.checkpoint_now(&extra).await);
+                        }
+                        Some(Command::Close(done)) => {
+                            self.close().await;
+                            let _ = done.send(());
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Command::Checkpoint(extra, reply)) => {
+                    let _ = reply.send(self.checkpoint_now(&extra).await);
+                }
+                Some(Command::Close(done)) => {
+                    self.close().await;
+                    let _ = done.send(());
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if self.state.frontier.size() > self.state.checkpointed
+            && let Err(e) = self.checkpoint_now(&[]).await
+        {
+            tracing::error!(error = %e, "final ledger checkpoint failed");
+        }
+    }
+
+    async fn append_batch(&mut self, batch: Vec<(Vec<Draft>, Reply<Vec<Receipt>>)>) {
+        let drafts: Vec<&Draft> = batch.iter().flat_map(|(d, _)| d).collect();
+        let mut result = self.commit(&drafts).await;
+        if let Err(AuditError::Store(StoreError::Conflict(reason))) = &result {
+            // Another process appended first: resume from what it wrote and try once more.
+            tracing::info!(%reason, "ledger moved on under us; reloading its head");
+            result = match State::load(self.store.as_ref(), &self.signer).await {
+                Ok(state) => {
+                    self.state = state;
+                    self.commit(&drafts).await
+                }
+                Err(e) => Err(e),
+            };
+        }
+        match result {
+            Ok(receipts) => {
+                let mut receipts = receipts.into_iter();
+                for (d, reply) in batch {
+                    let _ = reply.send(Ok(receipts.by_ref().take(d.len()).collect()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger append failed; nothing was recorded");
+                let message = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(AuditError::AppendFailed(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// Seals, chains and commits `drafts` (with a checkpoint when one is due). On failure the
+    /// in-memory state is left as it was.
+    async fn commit(&mut self, drafts: &[&Draft]) -> Result<Vec<Receipt>, AuditError> {
+        let mut state = self.state.clone();
+        let mut new_keys: Vec<SubjectKey> = Vec::new();
+        let mut keys: Vec<(String, String, Key)> = Vec::new(); // (mac, key id, key)
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut receipts = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            let now = self.clock.now();
+            let time = if now > state.last_time { now } else { state.last_time };
+            let seq = state.next;
+            let plain = serde_json::to_vec(&d.payload).map_err(|e| AuditError::Config(e.to_string()))?;
+            let (key_id, body) = if d.public {
+                (None, plain)
+            } else {
+                let subject = match &d.subject {
+                    Some(s) => s.clone(),
+                    None => format!("@ledger/{}", time.strftime("%Y-%m")),
+                };
+                let mac = self.master.subject_mac(&subject);
+                let (key_id, key) = match keys.iter().find(|(m, _, _)| *m == mac) {
+                    Some((_, id, k)) => (id.clone(), *k),
+                    None => {
+                        let (id, k) = self.subject_key(&mac, time, &mut new_keys).await?;
+                        keys.push((mac, id.clone(), k));
+                        (id, k)
+                    }
+                };
+                let body = seal::seal(&seal::record_key(&key, seq), seq, &d.kind, &plain);
+                (Some(key_id), body)
+            };
+            let mut record = LedgerRecord {
+                seq,
+                time,
+                actor: d.actor.clone(),
+                kind: d.kind.clone(),
+                key_id,
+                payload_hash: Sha256::digest(&body).into(),
+                prev_hash: state.prev,
+                leaf_hash: [0; 32],
+            };
+            record.leaf_hash = compute_leaf_hash(&record);
+            state.frontier.push(record.leaf_hash);
+            state.prev = record.leaf_hash;
+            state.next += 1;
+            state.last_time = time;
+            receipts.push(Receipt {
+                seq,
+                leaf_hash: record.leaf_hash,
+            });
+            entries.push(LedgerEntry {
+                record,
+                payload: Some(body),
+            });
+        }
+        let checkpoint = (state.frontier.size() - state.checkpointed >= self.options.checkpoint_every)
+            .then(|| self.sign(&state, &[]));
+        self.store
+            .ledger_append(LedgerAppend {
+                keys: &new_keys,
+                entries: &entries,
+                checkpoint: checkpoint.as_ref(),
+            })
+            .await?;
+        if let Some(cp) = &checkpoint {
+            state.checkpointed = cp.size;
+            self.write_witness(cp);
+        }
+        self.state = state;
+        Ok(receipts)
+    }
+
+    /// The live key of a subject, or a new one (stored with the records that first use it).
+    async fn subject_key(
+        &self,
+        mac: &str,
+        now: Timestamp,
+        new_keys: &mut Vec<SubjectKey>,
+    ) -> Result<(String, Key), AuditError> {
+        if let Some(stored) = self.store.ledger_subject_key(mac).await?
+            && let Some(wrapped) = &stored.wrapped
+        {
+            let key = self.master.unwrap(wrapped, &stored.key_id)?;
+            return Ok((stored.key_id, key));
+        }
+        let key = seal::random_key();
+        let key_id = uuid::Uuid::now_v7().simple().to_string();
+        new_keys.push(SubjectKey {
+            wrapped: Some(self.master.wrap(&key, &key_id)),
+            key_id: key_id.clone(),
+            subject_mac: Some(mac.to_owned()),
+            created: now,
+            erased: None,
+        });
+        Ok((key_id, key))
+    }
+
+    fn sign(&self, state: &State, extra: &[Signer]) -> StoredCheckpoint {
+        let checkpoint = Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size: state.frontier.size(),
+            root: state.frontier.root(),
+            time: state.last_time,
+        };
+        let mut signers = vec![&self.signer];
+        signers.extend(extra);
+        StoredCheckpoint {
+            size: checkpoint.size,
+            root: checkpoint.root,
+            time: checkpoint.time,
+            note: checkpoint.sign(&signers),
+            frontier: state.frontier.nodes().to_vec(),
+        }
+    }
+
+    async fn checkpoint_now(&mut self, extra: &[Signer]) -> Result<Option<StoredCheckpoint>, AuditError> {
+        if self.state.frontier.size() == self.state.checkpointed || self.state.frontier.size() == 0 {
+            return Ok(None);
+        }
+        let cp = self.sign(&self.state, extra);
+        let result = self.store.ledger_checkpoint(&cp).await;
+        match result {
+            Ok(()) => {
+                self.state.checkpointed = cp.size;
+                self.write_witness(&cp);
+                Ok(Some(cp))
+            }
+            Err(StoreError::Conflict(_)) => {
+                // Someone else signed this size already (another process): take theirs.
+                self.state = State::load(self.store.as_ref(), &self.signer).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_witness(&self, cp: &StoredCheckpoint) {
+        let Some(path) = &self.options.witness else { return };
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::write(&tmp, &cp.note).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            tracing::error!(path = %path.display(), error = %e, "cannot write the ledger's witness checkpoint");
+        }
+    }
+}

@@ -26,10 +26,13 @@ use tokio::task::JoinSet;
 
 use crate::AuditError;
 use crate::checkpoint::{Checkpoint, NoteVerifier, Signer};
-use crate::merkle::{self, Frontier};
+use crate::merkle::{Frontier, Tree};
 use crate::record::{Draft, MAX_LABEL, compute_leaf_hash, kind};
 use crate::seal::{self, Key, MasterKey};
 use crate::verify::{Anchor, Problem, Report, Verifier};
+
+/// How often a batch is retried after another process appended first.
+const CONFLICT_RETRIES: u32 = 32;
 
 /// How the ledger checkpoints and where it leaves a copy of its latest checkpoint.
 #[derive(Debug, Clone)]
@@ -312,25 +315,26 @@ impl Ledger {
 
     /// The inclusion proof of record `seq` in the tree of the first `size` records.
     pub async fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, AuditError> {
-        let leaves = self.leaves(size).await?;
+        let tree = self.tree(size).await?;
         let index = usize::try_from(seq).map_err(|_| AuditError::NoSuchRecord(seq))?;
-        merkle::inclusion_proof(&leaves, index).ok_or(AuditError::NoSuchRecord(seq))
+        tree.inclusion_proof(index, tree.len()).ok_or(AuditError::NoSuchRecord(seq))
     }
 
     /// The consistency proof between the trees of the first `old` and `new` records.
     pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, AuditError> {
-        let leaves = self.leaves(new).await?;
+        let tree = self.tree(new).await?;
         let m = usize::try_from(old).map_err(|_| AuditError::NoSuchRecord(old))?;
-        merkle::consistency_proof(&leaves, m)
+        tree.consistency_proof(m, tree.len())
             .ok_or_else(|| AuditError::Config(format!("no consistency proof from size {old} to size {new}")))
     }
 
-    async fn leaves(&self, size: u64) -> Result<Vec<Hash>, AuditError> {
+    /// The tree over the first `size` records.
+    pub(crate) async fn tree(&self, size: u64) -> Result<Tree, AuditError> {
         let leaves = self.inner.store.ledger_leaves(0, size).await?;
         if (leaves.len() as u64) < size {
             return Err(AuditError::NoSuchRecord(size.saturating_sub(1)));
         }
-        Ok(leaves)
+        Ok(Tree::new(leaves))
     }
 
     /// Verifies the ledger from the start (or from the last checkpoint at or before `from`)
@@ -474,7 +478,8 @@ struct Writer {
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut tick = tokio::time::interval(self.options.checkpoint_interval);
+        let period = self.options.checkpoint_interval;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let command = tokio::select! {
@@ -544,9 +549,14 @@ impl Writer {
     async fn append_batch(&mut self, batch: Vec<(Vec<Draft>, Reply<Vec<Receipt>>)>) {
         let drafts: Vec<&Draft> = batch.iter().flat_map(|(d, _)| d).collect();
         let mut result = self.commit(&drafts).await;
-        if let Err(AuditError::Store(StoreError::Conflict(reason))) = &result {
-            // Another process appended first: resume from what it wrote and try once more.
-            tracing::info!(%reason, "ledger moved on under us; reloading its head");
+        let mut attempt = 0u32;
+        while let Err(AuditError::Store(StoreError::Conflict(reason))) = &result
+            && attempt < CONFLICT_RETRIES
+        {
+            // Another process appended first: resume from what it wrote and try again.
+            tracing::debug!(%reason, "ledger moved on under us; reloading its head");
+            attempt += 1;
+            tokio::time::sleep(Duration::from_micros(u64::from(attempt) * 500)).await;
             result = match State::load(self.store.as_ref(), &self.signer).await {
                 Ok(state) => {
                     self.state = state;

@@ -39,67 +39,115 @@ fn split(n: usize) -> usize {
 
 /// MTH(D\[n\]): the root of the tree over `leaves`.
 pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
-        }
-    }
+    Tree::new(leaves.to_vec()).root(leaves.len())
 }
 
 /// The inclusion proof (audit path) of leaf `index` in the tree over `leaves`, leaf side first.
 /// `None` if `index` is not a leaf of that tree.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut path = Vec::new();
-    path_into(index, leaves, &mut path);
-    Some(path)
-}
-
-fn path_into(m: usize, d: &[Hash], out: &mut Vec<Hash>) {
-    if d.len() <= 1 {
-        return;
-    }
-    let k = split(d.len());
-    if m < k {
-        path_into(m, &d[..k], out);
-        out.push(root(&d[k..]));
-    } else {
-        path_into(m - k, &d[k..], out);
-        out.push(root(&d[..k]));
-    }
+    Tree::new(leaves.to_vec()).inclusion_proof(index, leaves.len())
 }
 
 /// The consistency proof between the tree of the first `old_size` leaves and the tree over all
 /// of `leaves`. `None` unless `0 < old_size <= leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Option<Vec<Hash>> {
-    if old_size == 0 || old_size > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    subproof_into(old_size, leaves, true, &mut proof);
-    Some(proof)
+    Tree::new(leaves.to_vec()).consistency_proof(old_size, leaves.len())
 }
 
-fn subproof_into(m: usize, d: &[Hash], complete: bool, out: &mut Vec<Hash>) {
-    let n = d.len();
-    if m == n {
-        if !complete {
-            out.push(root(d));
+/// A tree with every perfect subtree's hash precomputed (2n hashes in all), so the root of any
+/// prefix and any proof cost O(log n) lookups: an export proves each of its records without
+/// rehashing the ledger per record.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// `levels[k][i]`: the root of leaves `i * 2^k .. (i + 1) * 2^k`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|l| l.len() >= 2) {
+            let above = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            levels.push(above);
         }
-        return;
+        Tree { levels }
     }
-    let k = split(n);
-    if m <= k {
-        subproof_into(m, &d[..k], complete, out);
-        out.push(root(&d[k..]));
-    } else {
-        subproof_into(m - k, &d[k..], false, out);
-        out.push(root(&d[..k]));
+
+    pub fn len(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels[0].is_empty()
+    }
+
+    /// The root of leaves `start .. start + n`, for the ranges the RFC's recursion visits.
+    fn range_root(&self, start: usize, n: usize) -> Hash {
+        if n == 0 {
+            return empty_root();
+        }
+        if n.is_power_of_two() && start % n == 0 {
+            let level = n.trailing_zeros() as usize;
+            return self.levels[level][start / n];
+        }
+        let k = split(n);
+        node_hash(&self.range_root(start, k), &self.range_root(start + k, n - k))
+    }
+
+    /// The root of the tree over the first `size` leaves (`size <= len`).
+    pub fn root(&self, size: usize) -> Hash {
+        self.range_root(0, size.min(self.len()))
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of the first `size` leaves.
+    pub fn inclusion_proof(&self, index: usize, size: usize) -> Option<Vec<Hash>> {
+        if index >= size || size > self.len() {
+            return None;
+        }
+        let mut path = Vec::new();
+        self.path_into(index, 0, size, &mut path);
+        Some(path)
+    }
+
+    fn path_into(&self, m: usize, start: usize, n: usize, out: &mut Vec<Hash>) {
+        if n <= 1 {
+            return;
+        }
+        let k = split(n);
+        if m < k {
+            self.path_into(m, start, k, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.path_into(m - k, start + k, n - k, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+
+    /// The consistency proof from the tree of `old_size` leaves to that of `size` leaves.
+    pub fn consistency_proof(&self, old_size: usize, size: usize) -> Option<Vec<Hash>> {
+        if old_size == 0 || old_size > size || size > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.subproof_into(old_size, 0, size, true, &mut proof);
+        Some(proof)
+    }
+
+    fn subproof_into(&self, m: usize, start: usize, n: usize, complete: bool, out: &mut Vec<Hash>) {
+        if m == n {
+            if !complete {
+                out.push(self.range_root(start, n));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof_into(m, start, k, complete, out);
+            out.push(self.range_root(start + k, n - k));
+        } else {
+            self.subproof_into(m - k, start + k, n - k, false, out);
+            out.push(self.range_root(start, k));
+        }
     }
 }
 
@@ -308,6 +356,27 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// MTH straight from the RFC's definition, to hold the precomputed tree to.
+    fn naive_root(d: &[Hash]) -> Hash {
+        match d.len() {
+            0 => empty_root(),
+            1 => d[0],
+            n => {
+                let k = split(n);
+                node_hash(&naive_root(&d[..k]), &naive_root(&d[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn tree_roots_of_every_prefix_match_the_definition() {
+        let leaves: Vec<Hash> = (0u32..130).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let tree = Tree::new(leaves.clone());
+        for n in 0..=leaves.len() {
+            assert_eq!(tree.root(n), naive_root(&leaves[..n]), "prefix of {n}");
         }
     }
 

@@ -1,0 +1,497 @@
+//! The ledger on the embedded store: appends, checkpoints, restarts, concurrent writers,
+//! erasure, pruning, key rotation, export, and every kind of tampering, each detected and
+//! located.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use rempart_audit::export::ExportRange;
+use rempart_audit::merkle;
+use rempart_audit::record::compute_leaf_hash;
+use rempart_audit::{Anchor, Draft, Ledger, LedgerOptions, MasterKey, PayloadView, Problem, Report, Signer};
+use rempart_model::ManualClock;
+use rempart_store::{LedgerAppend, LedgerStore, SqliteStore};
+use serde_json::json;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    signer: Signer,
+    master: MasterKey,
+    clock: Arc<ManualClock>,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("rempart.db")).await.unwrap());
+        Fixture {
+            store,
+            signer: Signer::generate("rempart/test").unwrap(),
+            master: MasterKey::load_or_create(&dir.path().join("master.key")).unwrap(),
+            clock: Arc::new(ManualClock::new(Timestamp::from_second(1_795_000_000).unwrap())),
+            dir,
+        }
+    }
+
+    fn witness(&self) -> PathBuf {
+        self.dir.path().join("checkpoint")
+    }
+
+    async fn ledger(&self, every: u64) -> Ledger {
+        self.ledger_with(self.signer.clone(), every).await
+    }
+
+    async fn ledger_with(&self, signer: Signer, every: u64) -> Ledger {
+        let options = LedgerOptions {
+            checkpoint_every: every,
+            checkpoint_interval: Duration::from_secs(3600),
+            witness: Some(self.witness()),
+            ..LedgerOptions::default()
+        };
+        Ledger::open(
+            self.store.clone() as Arc<dyn LedgerStore>,
+            self.master.clone(),
+            signer,
+            options,
+            self.clock.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Appends `n` records (one per second), sealed, some about subjects.
+    async fn fill(&self, ledger: &Ledger, n: usize) {
+        for i in 0..n {
+            self.clock.advance(SignedDuration::from_secs(1));
+            let mut d = Draft::new("cli:test", "test.step", json!({"i": i, "note": format!("step {i}")}));
+            if i % 3 == 0 {
+                d = d.about(format!("user:u{}", i % 4));
+            }
+            ledger.append(d).await.unwrap();
+        }
+    }
+
+    async fn verify(&self, outside: Vec<Anchor>) -> Result<Report, Problem> {
+        Ledger::verify(self.store.as_ref(), vec![self.signer.verifier()], outside, None)
+            .await
+            .unwrap()
+    }
+
+    async fn sql(&self, statements: &[&str]) {
+        let url = format!("sqlite://{}", self.dir.path().join("rempart.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for s in statements {
+            sqlx::raw_sql(s).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    fn witness_anchor(&self) -> Anchor {
+        Anchor {
+            note: std::fs::read_to_string(self.witness()).unwrap(),
+            source_name: "witness".to_owned(),
+        }
+    }
+}
+
+/// A ledger of 50 records with checkpoints at 20, 40 and (on close) 50.
+async fn fifty() -> Fixture {
+    let f = Fixture::new().await;
+    let ledger = f.ledger(20).await;
+    f.fill(&ledger, 50).await;
+    ledger.close().await;
+    f
+}
+
+#[tokio::test]
+async fn appends_chain_and_checkpoint_every_n_records() {
+    let f = Fixture::new().await;
+    let ledger = f.ledger(1000).await;
+    let drafts: Vec<Draft> = (0..2500).map(|i| Draft::new("system", "test.bulk", json!({"i": i}))).collect();
+    let receipts = ledger.append_all(drafts).await.unwrap();
+    assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..2500).collect::<Vec<_>>());
+    let sizes: Vec<u64> = ledger.checkpoints().await.unwrap().iter().map(|c| c.size).collect();
+    assert_eq!(sizes, vec![2500], "one batch, one checkpoint at its end");
+    for i in 0..1500 {
+        ledger.append(Draft::new("system", "test.one", json!({"i": i}))).await.unwrap();
+    }
+    let sizes: Vec<u64> = ledger.checkpoints().await.unwrap().iter().map(|c| c.size).collect();
+    assert_eq!(sizes, vec![2500, 3500]);
+    ledger.close().await;
+    let report = f.verify(vec![f.witness_anchor()]).await.unwrap();
+    assert_eq!(report.records, 4000);
+    assert_eq!(report.checkpoints, 3, "2500, 3500 and the one signed on close");
+    assert_eq!(report.unsigned_tail, 0);
+    assert_eq!(report.signed_by, vec![f.signer.verifier().vkey()]);
+}
+
+#[tokio::test]
+async fn concurrent_callers_and_two_writers_never_fork_or_leave_a_gap() {
+    let f = Fixture::new().await;
+    // Two ledgers on one store stand for two processes.
+    let a = f.ledger(100).await;
+    let b = f.ledger(100).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..8 {
+        let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..150 {
+                let r = ledger
+                    .append(Draft::new(format!("task:{t}"), "test.race", json!({"t": t, "i": i})))
+                    .await
+                    .unwrap();
+                seqs.push(r.seq);
+            }
+            seqs
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(seqs) = tasks.join_next().await {
+        all.extend(seqs.unwrap());
+    }
+    a.close().await;
+    b.close().await;
+    all.sort_unstable();
+    let n = all.len() as u64;
+    assert_eq!(n, 1200);
+    assert_eq!(all, (0..n).collect::<Vec<_>>(), "every acknowledged record has its own seq, no gap");
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!(report.records, n);
+}
+
+#[tokio::test]
+async fn a_reopened_ledger_continues_its_chain_and_tree() {
+    let f = Fixture::new().await;
+    let first = f.ledger(7).await;
+    f.fill(&first, 30).await;
+    // No close: as after a crash, the last records are not under a checkpoint yet.
+    drop(first);
+    let second = f.ledger(7).await;
+    f.fill(&second, 30).await;
+    second.close().await;
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!(report.records, 60);
+    assert_eq!(report.unsigned_tail, 0);
+}
+
+#[tokio::test]
+async fn a_flipped_payload_byte_is_found_at_its_record() {
+    let f = fifty().await;
+    f.verify(vec![]).await.unwrap();
+    f.sql(&["UPDATE ledger_payloads SET body = CAST(substr(body, 1, 30) || x'00' || substr(body, 32) AS BLOB) WHERE seq = 17"]).await;
+    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::PayloadAltered { seq: 17 });
+}
+
+#[tokio::test]
+async fn a_deleted_record_is_found_missing() {
+    let f = fifty().await;
+    f.sql(&["DELETE FROM ledger WHERE seq = 17"]).await;
+    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::Missing { seq: 17, found: 18 });
+}
+
+#[tokio::test]
+async fn two_swapped_records_are_found() {
+    let f = fifty().await;
+    f.sql(&[
+        "UPDATE ledger SET seq = -1 WHERE seq = 17",
+        "UPDATE ledger SET seq = 17 WHERE seq = 18",
+        "UPDATE ledger SET seq = 18 WHERE seq = -1",
+        "UPDATE ledger_payloads SET seq = -1 WHERE seq = 17",
+        "UPDATE ledger_payloads SET seq = 17 WHERE seq = 18",
+        "UPDATE ledger_payloads SET seq = 18 WHERE seq = -1",
+    ])
+    .await;
+    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::Altered { seq: 17 });
+}
+
+#[tokio::test]
+async fn a_truncated_tail_is_found_by_the_checkpoints_and_by_the_witness() {
+    let f = fifty().await;
+    f.sql(&["DELETE FROM ledger WHERE seq >= 45"]).await;
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert!(matches!(err, Problem::Truncated { records: 45, size: 50, .. }), "{err}");
+
+    // Also removing the checkpoints leaves the witness file outside the database.
+    f.sql(&["DELETE FROM ledger WHERE seq >= 30", "DELETE FROM ledger_checkpoints WHERE size > 30"]).await;
+    assert!(matches!(f.verify(vec![]).await, Ok(Report { records: 30, .. })), "the database alone cannot tell");
+    let err = f.verify(vec![f.witness_anchor()]).await.unwrap_err();
+    assert_eq!(
+        err,
+        Problem::Truncated {
+            records: 30,
+            size: 50,
+            source_name: "witness".to_owned()
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_inserted_record_breaks_the_chain_where_it_was_put() {
+    let f = fifty().await;
+    // Make room at 17 (shifting 17.. up by one), then forge a record there that chains from 16
+    // correctly: the record after it can no longer follow.
+    let entries = f.store.ledger_entries(16, 1).await.unwrap();
+    let prev = entries[0].record.leaf_hash;
+    let mut forged = rempart_store::LedgerRecord {
+        seq: 17,
+        time: entries[0].record.time,
+        actor: "cli:mallory".to_owned(),
+        kind: "test.step".to_owned(),
+        key_id: None,
+        payload_hash: sha256(b"{}"),
+        prev_hash: prev,
+        leaf_hash: [0; 32],
+    };
+    forged.leaf_hash = compute_leaf_hash(&forged);
+    f.sql(&[
+        "UPDATE ledger SET seq = -seq WHERE seq >= 17",
+        "UPDATE ledger SET seq = 1 - seq WHERE seq < 0",
+        "UPDATE ledger_payloads SET seq = -seq WHERE seq >= 17",
+        "UPDATE ledger_payloads SET seq = 1 - seq WHERE seq < 0",
+        &format!(
+            "INSERT INTO ledger VALUES (17, {}, 'cli:mallory', 'test.step', NULL, x'{}', x'{}', x'{}')",
+            forged.time.as_nanosecond(),
+            hex::encode(forged.payload_hash),
+            hex::encode(forged.prev_hash),
+            hex::encode(forged.leaf_hash)
+        ),
+        "INSERT INTO ledger_payloads VALUES (17, CAST('{}' AS BLOB))",
+    ])
+    .await;
+    // Record 18 (the old 17) is where the ledger stops adding up: renumbered, its content no
+    // longer hashes to its leaf; with the leaf recomputed, its link to 17 breaks instead.
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert_eq!(err, Problem::Altered { seq: 18 });
+    let entry = f.store.ledger_entries(18, 1).await.unwrap().remove(0);
+    f.sql(&[&format!(
+        "UPDATE ledger SET leaf_hash = x'{}' WHERE seq = 18",
+        hex::encode(compute_leaf_hash(&entry.record))
+    )])
+    .await;
+    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::ChainBroken { seq: 18 });
+}
+
+#[tokio::test]
+async fn a_forged_checkpoint_signature_is_found() {
+    let f = fifty().await;
+    let cp = f.store.ledger_checkpoints().await.unwrap().remove(0);
+    let lines: Vec<&str> = cp.note.lines().collect();
+    let forged = cp.note.replacen(lines[2], &base64_of(&[9; 32]), 1);
+    f.sql(&[&format!(
+        "UPDATE ledger_checkpoints SET note = '{}' WHERE size = {}",
+        forged.replace('\'', "''"),
+        cp.size
+    )])
+    .await;
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert!(
+        matches!(&err, Problem::BadCheckpoint { size: 20, reason } if reason.contains("does not verify")),
+        "{err}"
+    );
+    // A checkpoint signed by a key nobody trusts is no better.
+    let stranger = Signer::generate("rempart/test").unwrap();
+    let mut checkpoint = rempart_audit::Checkpoint::open(&cp.note, &[f.signer.verifier()]).unwrap().0;
+    checkpoint.root = [9; 32];
+    let note = checkpoint.sign(&[&stranger]);
+    f.sql(&[&format!("UPDATE ledger_checkpoints SET note = '{}' WHERE size = 20", note.replace('\'', "''"))])
+        .await;
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert!(
+        matches!(&err, Problem::BadCheckpoint { size: 20, reason } if reason.contains("no signature by a trusted key")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_checkpoint() {
+    let f = fifty().await;
+    // An auditor kept the checkpoint of size 20.
+    let held = f.store.ledger_checkpoints().await.unwrap().remove(0);
+    assert_eq!(held.size, 20);
+
+    // Someone holding the database and the signing key rewrites record 5 and rebuilds
+    // everything after it, checkpoints included, into a ledger that verifies on its own.
+    let rewritten = Fixture {
+        dir: tempfile::tempdir().unwrap(),
+        signer: f.signer.clone(),
+        master: f.master.clone(),
+        clock: f.clock.clone(),
+        store: Arc::new(SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("r.db")).await.unwrap()),
+    };
+    let mut entries = f.store.ledger_entries(0, 1000).await.unwrap();
+    let mut prev = [0; 32];
+    let mut frontier = merkle::Frontier::new();
+    for e in &mut entries {
+        if e.record.seq == 5 {
+            e.record.actor = "cli:someone-else".to_owned();
+        }
+        e.record.prev_hash = prev;
+        e.record.leaf_hash = compute_leaf_hash(&e.record);
+        prev = e.record.leaf_hash;
+        frontier.push(prev);
+    }
+    let checkpoint = rempart_audit::Checkpoint {
+        origin: "rempart/test".to_owned(),
+        size: 50,
+        root: frontier.root(),
+        time: entries[49].record.time,
+    };
+    let stored = rempart_store::StoredCheckpoint {
+        size: 50,
+        root: checkpoint.root,
+        time: checkpoint.time,
+        note: checkpoint.sign(&[&f.signer]),
+        frontier: frontier.nodes().to_vec(),
+    };
+    rewritten
+        .store
+        .ledger_append(LedgerAppend {
+            keys: &[],
+            entries: &entries,
+            checkpoint: Some(&stored),
+        })
+        .await
+        .unwrap();
+    assert!(rewritten.verify(vec![]).await.is_ok(), "on its own, the rewrite verifies");
+
+    let err = rewritten
+        .verify(vec![Anchor {
+            note: held.note.clone(),
+            source_name: "auditor".to_owned(),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Problem::RootMismatch { size: 20, source_name, .. } if source_name == "auditor"), "{err}");
+
+    // And the consistency proof the rewritten ledger can offer does not connect to it.
+    let leaves = rewritten.store.ledger_leaves(0, 50).await.unwrap();
+    let proof = merkle::consistency_proof(&leaves, 20).unwrap();
+    assert!(!merkle::verify_consistency(20, 50, &held.root, &merkle::root(&leaves), &proof));
+    // While the genuine ledger's does.
+    let leaves = f.store.ledger_leaves(0, 50).await.unwrap();
+    let proof = merkle::consistency_proof(&leaves, 20).unwrap();
+    assert!(merkle::verify_consistency(20, 50, &held.root, &merkle::root(&leaves), &proof));
+}
+
+#[tokio::test]
+async fn erasing_a_subject_makes_its_payloads_unreadable_and_the_ledger_still_verifies() {
+    let f = Fixture::new().await;
+    let ledger = f.ledger(10).await;
+    for i in 0..12 {
+        let who = if i % 2 == 0 { "user:alice" } else { "user:bob" };
+        let d = Draft::new("cli:test", "test.about", json!({"who": who, "secret": format!("SECRET-{who}-{i}")}));
+        ledger.append(d.about(who)).await.unwrap();
+    }
+    let destroyed = ledger.erase_subject("cli:dpo", "user:alice").await.unwrap();
+    assert_eq!(destroyed, 1);
+    ledger.close().await;
+
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!(report.records, 13, "12 records and the erasure's own");
+    for e in ledger.entries(0, 100).await.unwrap() {
+        let view = ledger.open_payload(&e).await.unwrap();
+        match e.record.seq {
+            12 => assert!(matches!(view, PayloadView::Public { .. }), "the erasure record is public"),
+            s if s % 2 == 0 => assert_eq!(view, PayloadView::Erased, "record {s}"),
+            s => match view {
+                PayloadView::Sealed { payload, .. } => assert_eq!(payload["who"], "user:bob", "record {s}"),
+                other => panic!("record {s}: {other:?}"),
+            },
+        }
+    }
+    // Nothing of alice's is left in the database file in clear, nor any subject name.
+    let bytes = std::fs::read(f.dir.path().join("rempart.db")).unwrap();
+    for needle in [&b"SECRET-user:alice"[..], b"user:alice", b"SECRET-user:bob"] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{}", String::from_utf8_lossy(needle));
+    }
+}
+
+#[tokio::test]
+async fn pruned_payloads_keep_the_ledger_verifiable_but_a_removed_one_does_not() {
+    let f = fifty().await;
+    let ledger = f.ledger(20).await;
+    let cutoff = ledger.entries(25, 1).await.unwrap()[0].record.time;
+    let pruned = ledger.prune_payloads("system", cutoff).await.unwrap();
+    assert_eq!(pruned, 25);
+    ledger.close().await;
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!((report.records, report.pruned_payloads), (51, 25));
+    f.sql(&["DELETE FROM ledger_payloads WHERE seq = 30"]).await;
+    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::PayloadMissing { seq: 30 });
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_trusted_through_the_checkpoint_the_old_key_co_signed() {
+    let f = Fixture::new().await;
+    let ledger = f.ledger(10).await;
+    f.fill(&ledger, 15).await;
+    let next = Signer::generate("rempart/test").unwrap();
+    let cp = ledger.announce_key("cli:admin", &next).await.unwrap();
+    assert_eq!(cp.note.matches('\u{2014}').count(), 2, "co-signed:\n{}", cp.note);
+    ledger.close().await;
+    let ledger = f.ledger_with(next.clone(), 10).await;
+    f.fill(&ledger, 15).await;
+    ledger.close().await;
+    // An auditor who only ever knew the old key follows the rotation.
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!(report.records, 31);
+    assert!(report.signed_by.contains(&next.verifier().vkey()));
+}
+
+#[tokio::test]
+async fn an_export_carries_proofs_that_check_against_its_checkpoint() {
+    let f = fifty().await;
+    let ledger = f.ledger(20).await;
+    let held = f.store.ledger_checkpoints().await.unwrap().remove(0).note;
+    let since = ledger.entries(10, 1).await.unwrap()[0].record.time;
+    let until = ledger.entries(30, 1).await.unwrap()[0].record.time;
+    let doc = ledger
+        .export(&ExportRange {
+            since: Some(since),
+            until: Some(until),
+            previous: Some(held.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(doc.records.iter().map(|r| r.seq).collect::<Vec<_>>(), (10..30).collect::<Vec<_>>());
+    let (cp, _) = rempart_audit::Checkpoint::open(&doc.checkpoint, &[f.signer.verifier()]).unwrap();
+    for r in &doc.records {
+        let leaf: [u8; 32] = hex::decode(&r.leaf_hash).unwrap().try_into().unwrap();
+        let proof: Vec<[u8; 32]> = r
+            .inclusion_proof
+            .iter()
+            .map(|h| hex::decode(h).unwrap().try_into().unwrap())
+            .collect();
+        assert!(merkle::verify_inclusion(&leaf, r.seq, cp.size, &proof, &cp.root), "record {}", r.seq);
+        assert!(r.payload.is_some(), "record {} readable", r.seq);
+    }
+    let previous = doc.previous.unwrap();
+    let (old, _) = rempart_audit::Checkpoint::open(&previous.checkpoint, &[f.signer.verifier()]).unwrap();
+    let proof: Vec<[u8; 32]> = previous
+        .consistency_proof
+        .iter()
+        .map(|h| hex::decode(h).unwrap().try_into().unwrap())
+        .collect();
+    assert!(merkle::verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof));
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}

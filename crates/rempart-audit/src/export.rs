@@ -35,10 +35,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::AuditError;
 use crate::ledger::{Ledger, PayloadView};
 use crate::record::time_nanos;
 use crate::verify::note_size;
-use crate::AuditError;
 
 pub const FORMAT: &str = "rempart-audit-export/1";
 
@@ -112,12 +112,16 @@ impl Ledger {
                 }
                 let (status, payload, record_key) = match self.open_payload(entry).await? {
                     PayloadView::Public { payload } => ("public", Some(payload), None),
-                    PayloadView::Sealed { payload, record_key } => ("sealed", Some(payload), Some(B64.encode(record_key))),
+                    PayloadView::Sealed { payload, record_key } => {
+                        ("sealed", Some(payload), Some(B64.encode(record_key)))
+                    }
                     PayloadView::Erased => ("erased", None, None),
                     PayloadView::Pruned => ("pruned", None, None),
                 };
                 let index = usize::try_from(r.seq).map_err(|_| AuditError::NoSuchRecord(r.seq))?;
-                let proof = tree.inclusion_proof(index, tree.len()).ok_or(AuditError::NoSuchRecord(r.seq))?;
+                let proof = tree
+                    .inclusion_proof(index, tree.len())
+                    .ok_or(AuditError::NoSuchRecord(r.seq))?;
                 records.push(ExportedRecord {
                     seq: r.seq,
                     time: r.time,
@@ -139,8 +143,9 @@ impl Ledger {
         let previous = match &range.previous {
             None => None,
             Some(note) => {
-                let size = note_size(note)
-                    .ok_or_else(|| AuditError::Checkpoint("the previous checkpoint is not a checkpoint note".to_owned()))?;
+                let size = note_size(note).ok_or_else(|| {
+                    AuditError::Checkpoint("the previous checkpoint is not a checkpoint note".to_owned())
+                })?;
                 let m = usize::try_from(size).unwrap_or(usize::MAX);
                 let proof = tree.consistency_proof(m, tree.len()).ok_or_else(|| {
                     AuditError::Checkpoint(format!(

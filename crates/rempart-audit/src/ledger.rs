@@ -46,6 +46,8 @@ pub struct LedgerOptions {
     pub witness: Option<PathBuf>,
     /// Most drafts committed in one transaction.
     pub max_batch: usize,
+    /// Keys this ledger was signed with before (rotated away), trusted when verifying.
+    pub retired_keys: Vec<NoteVerifier>,
 }
 
 impl Default for LedgerOptions {
@@ -55,6 +57,7 @@ impl Default for LedgerOptions {
             checkpoint_interval: Duration::from_secs(60),
             witness: None,
             max_batch: 2048,
+            retired_keys: Vec::new(),
         }
     }
 }
@@ -114,6 +117,7 @@ struct Inner {
     master: MasterKey,
     origin: String,
     verifier: NoteVerifier,
+    retired: Vec<NoteVerifier>,
     clock: Arc<dyn Clock>,
     writer: Mutex<JoinSet<()>>,
 }
@@ -131,6 +135,7 @@ impl Ledger {
         let (tx, rx) = mpsc::channel(4096);
         let origin = signer.name().to_owned();
         let verifier = signer.verifier();
+        let retired = options.retired_keys.clone();
         let writer = Writer {
             store: Arc::clone(&store),
             master: master.clone(),
@@ -148,10 +153,24 @@ impl Ledger {
                 master,
                 origin,
                 verifier,
+                retired,
                 clock,
                 writer: Mutex::new(tasks),
             }),
         })
+    }
+
+    /// A ledger under fresh keys held only in memory, for tests and benchmarks: once dropped,
+    /// its sealed payloads can never be opened again.
+    pub async fn open_with_fresh_keys(store: Arc<dyn LedgerStore>) -> Result<Ledger, AuditError> {
+        Ledger::open(
+            store,
+            MasterKey::from_secret(&seal::random_key()),
+            Signer::generate("rempart/ephemeral")?,
+            LedgerOptions::default(),
+            Arc::new(rempart_model::SystemClock),
+        )
+        .await
     }
 
     pub fn origin(&self) -> &str {
@@ -161,6 +180,13 @@ impl Ledger {
     /// The key that verifies this ledger's checkpoints.
     pub fn verifier(&self) -> &NoteVerifier {
         &self.inner.verifier
+    }
+
+    /// Every key a verifier of this ledger should trust: the current and the retired ones.
+    pub fn trusted(&self) -> Vec<NoteVerifier> {
+        let mut keys = vec![self.inner.verifier.clone()];
+        keys.extend(self.inner.retired.iter().cloned());
+        keys
     }
 
     pub fn store(&self) -> &Arc<dyn LedgerStore> {
@@ -317,7 +343,8 @@ impl Ledger {
     pub async fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>, AuditError> {
         let tree = self.tree(size).await?;
         let index = usize::try_from(seq).map_err(|_| AuditError::NoSuchRecord(seq))?;
-        tree.inclusion_proof(index, tree.len()).ok_or(AuditError::NoSuchRecord(seq))
+        tree.inclusion_proof(index, tree.len())
+            .ok_or(AuditError::NoSuchRecord(seq))
     }
 
     /// The consistency proof between the trees of the first `old` and `new` records.

@@ -36,6 +36,7 @@ pub mod kind {
     pub const LEDGER_PRUNE: &str = "ledger.prune";
     pub const SUBJECT_ERASE: &str = "subject.erase";
     pub const RETENTION_PRUNE: &str = "retention.prune";
+    pub const AUDIT_READ: &str = "audit.read";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

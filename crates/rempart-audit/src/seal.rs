@@ -97,6 +97,17 @@ impl MasterKey {
         }
     }
 
+    /// Reads the key file, which must exist.
+    pub fn load_existing(path: &Path) -> Result<Self, AuditError> {
+        if !path.is_file() {
+            return Err(AuditError::Key {
+                path: path.display().to_string(),
+                reason: "no such file".to_owned(),
+            });
+        }
+        Self::load_or_create(path)
+    }
+
     /// A keyed MAC of a subject's name: finds its key without storing the name.
     pub fn subject_mac(&self, subject: &str) -> String {
         hex::encode(hmac(&self.mac, &[b"subject:", subject.as_bytes()]))

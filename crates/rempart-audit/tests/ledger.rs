@@ -117,13 +117,21 @@ async fn fifty() -> Fixture {
 async fn appends_chain_and_checkpoint_every_n_records() {
     let f = Fixture::new().await;
     let ledger = f.ledger(1000).await;
-    let drafts: Vec<Draft> = (0..2500).map(|i| Draft::new("system", "test.bulk", json!({"i": i}))).collect();
+    let drafts: Vec<Draft> = (0..2500)
+        .map(|i| Draft::new("system", "test.bulk", json!({"i": i})))
+        .collect();
     let receipts = ledger.append_all(drafts).await.unwrap();
-    assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..2500).collect::<Vec<_>>());
+    assert_eq!(
+        receipts.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (0..2500).collect::<Vec<_>>()
+    );
     let sizes: Vec<u64> = ledger.checkpoints().await.unwrap().iter().map(|c| c.size).collect();
     assert_eq!(sizes, vec![2500], "one batch, one checkpoint at its end");
     for i in 0..1500 {
-        ledger.append(Draft::new("system", "test.one", json!({"i": i}))).await.unwrap();
+        ledger
+            .append(Draft::new("system", "test.one", json!({"i": i})))
+            .await
+            .unwrap();
     }
     let sizes: Vec<u64> = ledger.checkpoints().await.unwrap().iter().map(|c| c.size).collect();
     assert_eq!(sizes, vec![2500, 3500]);
@@ -165,7 +173,11 @@ async fn concurrent_callers_and_two_writers_never_fork_or_leave_a_gap() {
     all.sort_unstable();
     let n = all.len() as u64;
     assert_eq!(n, 1200);
-    assert_eq!(all, (0..n).collect::<Vec<_>>(), "every acknowledged record has its own seq, no gap");
+    assert_eq!(
+        all,
+        (0..n).collect::<Vec<_>>(),
+        "every acknowledged record has its own seq, no gap"
+    );
     let report = f.verify(vec![]).await.unwrap();
     assert_eq!(report.records, n);
 }
@@ -197,7 +209,10 @@ async fn a_flipped_payload_byte_is_found_at_its_record() {
 async fn a_deleted_record_is_found_missing() {
     let f = fifty().await;
     f.sql(&["DELETE FROM ledger WHERE seq = 17"]).await;
-    assert_eq!(f.verify(vec![]).await.unwrap_err(), Problem::Missing { seq: 17, found: 18 });
+    assert_eq!(
+        f.verify(vec![]).await.unwrap_err(),
+        Problem::Missing { seq: 17, found: 18 }
+    );
 }
 
 #[tokio::test]
@@ -220,11 +235,28 @@ async fn a_truncated_tail_is_found_by_the_checkpoints_and_by_the_witness() {
     let f = fifty().await;
     f.sql(&["DELETE FROM ledger WHERE seq >= 45"]).await;
     let err = f.verify(vec![]).await.unwrap_err();
-    assert!(matches!(err, Problem::Truncated { records: 45, size: 50, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Problem::Truncated {
+                records: 45,
+                size: 50,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // Also removing the checkpoints leaves the witness file outside the database.
-    f.sql(&["DELETE FROM ledger WHERE seq >= 30", "DELETE FROM ledger_checkpoints WHERE size > 30"]).await;
-    assert!(matches!(f.verify(vec![]).await, Ok(Report { records: 30, .. })), "the database alone cannot tell");
+    f.sql(&[
+        "DELETE FROM ledger WHERE seq >= 30",
+        "DELETE FROM ledger_checkpoints WHERE size > 30",
+    ])
+    .await;
+    assert!(
+        matches!(f.verify(vec![]).await, Ok(Report { records: 30, .. })),
+        "the database alone cannot tell"
+    );
     let err = f.verify(vec![f.witness_anchor()]).await.unwrap_err();
     assert_eq!(
         err,
@@ -301,11 +333,16 @@ async fn a_forged_checkpoint_signature_is_found() {
     );
     // A checkpoint signed by a key nobody trusts is no better.
     let stranger = Signer::generate("rempart/test").unwrap();
-    let mut checkpoint = rempart_audit::Checkpoint::open(&cp.note, &[f.signer.verifier()]).unwrap().0;
+    let mut checkpoint = rempart_audit::Checkpoint::open(&cp.note, &[f.signer.verifier()])
+        .unwrap()
+        .0;
     checkpoint.root = [9; 32];
     let note = checkpoint.sign(&[&stranger]);
-    f.sql(&[&format!("UPDATE ledger_checkpoints SET note = '{}' WHERE size = 20", note.replace('\'', "''"))])
-        .await;
+    f.sql(&[&format!(
+        "UPDATE ledger_checkpoints SET note = '{}' WHERE size = 20",
+        note.replace('\'', "''")
+    )])
+    .await;
     let err = f.verify(vec![]).await.unwrap_err();
     assert!(
         matches!(&err, Problem::BadCheckpoint { size: 20, reason } if reason.contains("no signature by a trusted key")),
@@ -327,7 +364,11 @@ async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_c
         signer: f.signer.clone(),
         master: f.master.clone(),
         clock: f.clock.clone(),
-        store: Arc::new(SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("r.db")).await.unwrap()),
+        store: Arc::new(
+            SqliteStore::open(&tempfile::tempdir().unwrap().keep().join("r.db"))
+                .await
+                .unwrap(),
+        ),
     };
     let mut entries = f.store.ledger_entries(0, 1000).await.unwrap();
     let mut prev = [0; 32];
@@ -363,7 +404,10 @@ async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_c
         })
         .await
         .unwrap();
-    assert!(rewritten.verify(vec![]).await.is_ok(), "on its own, the rewrite verifies");
+    assert!(
+        rewritten.verify(vec![]).await.is_ok(),
+        "on its own, the rewrite verifies"
+    );
 
     let err = rewritten
         .verify(vec![Anchor {
@@ -372,16 +416,31 @@ async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_c
         }])
         .await
         .unwrap_err();
-    assert!(matches!(&err, Problem::RootMismatch { size: 20, source_name, .. } if source_name == "auditor"), "{err}");
+    assert!(
+        matches!(&err, Problem::RootMismatch { size: 20, source_name, .. } if source_name == "auditor"),
+        "{err}"
+    );
 
     // And the consistency proof the rewritten ledger can offer does not connect to it.
     let leaves = rewritten.store.ledger_leaves(0, 50).await.unwrap();
     let proof = merkle::consistency_proof(&leaves, 20).unwrap();
-    assert!(!merkle::verify_consistency(20, 50, &held.root, &merkle::root(&leaves), &proof));
+    assert!(!merkle::verify_consistency(
+        20,
+        50,
+        &held.root,
+        &merkle::root(&leaves),
+        &proof
+    ));
     // While the genuine ledger's does.
     let leaves = f.store.ledger_leaves(0, 50).await.unwrap();
     let proof = merkle::consistency_proof(&leaves, 20).unwrap();
-    assert!(merkle::verify_consistency(20, 50, &held.root, &merkle::root(&leaves), &proof));
+    assert!(merkle::verify_consistency(
+        20,
+        50,
+        &held.root,
+        &merkle::root(&leaves),
+        &proof
+    ));
 }
 
 #[tokio::test]
@@ -390,7 +449,11 @@ async fn erasing_a_subject_makes_its_payloads_unreadable_and_the_ledger_still_ve
     let ledger = f.ledger(10).await;
     for i in 0..12 {
         let who = if i % 2 == 0 { "user:alice" } else { "user:bob" };
-        let d = Draft::new("cli:test", "test.about", json!({"who": who, "secret": format!("SECRET-{who}-{i}")}));
+        let d = Draft::new(
+            "cli:test",
+            "test.about",
+            json!({"who": who, "secret": format!("SECRET-{who}-{i}")}),
+        );
         ledger.append(d.about(who)).await.unwrap();
     }
     let destroyed = ledger.erase_subject("cli:dpo", "user:alice").await.unwrap();
@@ -402,7 +465,10 @@ async fn erasing_a_subject_makes_its_payloads_unreadable_and_the_ledger_still_ve
     for e in ledger.entries(0, 100).await.unwrap() {
         let view = ledger.open_payload(&e).await.unwrap();
         match e.record.seq {
-            12 => assert!(matches!(view, PayloadView::Public { .. }), "the erasure record is public"),
+            12 => assert!(
+                matches!(view, PayloadView::Public { .. }),
+                "the erasure record is public"
+            ),
             s if s % 2 == 0 => assert_eq!(view, PayloadView::Erased, "record {s}"),
             s => match view {
                 PayloadView::Sealed { payload, .. } => assert_eq!(payload["who"], "user:bob", "record {s}"),
@@ -413,7 +479,11 @@ async fn erasing_a_subject_makes_its_payloads_unreadable_and_the_ledger_still_ve
     // Nothing of alice's is left in the database file in clear, nor any subject name.
     let bytes = std::fs::read(f.dir.path().join("rempart.db")).unwrap();
     for needle in [&b"SECRET-user:alice"[..], b"user:alice", b"SECRET-user:bob"] {
-        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{}", String::from_utf8_lossy(needle));
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{}",
+            String::from_utf8_lossy(needle)
+        );
     }
 }
 
@@ -464,7 +534,10 @@ async fn an_export_carries_proofs_that_check_against_its_checkpoint() {
         })
         .await
         .unwrap();
-    assert_eq!(doc.records.iter().map(|r| r.seq).collect::<Vec<_>>(), (10..30).collect::<Vec<_>>());
+    assert_eq!(
+        doc.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (10..30).collect::<Vec<_>>()
+    );
     let (cp, _) = rempart_audit::Checkpoint::open(&doc.checkpoint, &[f.signer.verifier()]).unwrap();
     for r in &doc.records {
         let leaf: [u8; 32] = hex::decode(&r.leaf_hash).unwrap().try_into().unwrap();
@@ -473,7 +546,11 @@ async fn an_export_carries_proofs_that_check_against_its_checkpoint() {
             .iter()
             .map(|h| hex::decode(h).unwrap().try_into().unwrap())
             .collect();
-        assert!(merkle::verify_inclusion(&leaf, r.seq, cp.size, &proof, &cp.root), "record {}", r.seq);
+        assert!(
+            merkle::verify_inclusion(&leaf, r.seq, cp.size, &proof, &cp.root),
+            "record {}",
+            r.seq
+        );
         assert!(r.payload.is_some(), "record {} readable", r.seq);
     }
     let previous = doc.previous.unwrap();
@@ -483,7 +560,9 @@ async fn an_export_carries_proofs_that_check_against_its_checkpoint() {
         .iter()
         .map(|h| hex::decode(h).unwrap().try_into().unwrap())
         .collect();
-    assert!(merkle::verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof));
+    assert!(merkle::verify_consistency(
+        old.size, cp.size, &old.root, &cp.root, &proof
+    ));
 }
 
 fn sha256(b: &[u8]) -> [u8; 32] {

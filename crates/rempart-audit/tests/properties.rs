@@ -26,20 +26,28 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..4, 0u8..5, proptest::option::of(0u8..6), proptest::bool::weighted(0.1), ".{0,40}").prop_map(
-        |(actor, kind, subject, public, payload)| Step {
+    (
+        0u8..4,
+        0u8..5,
+        proptest::option::of(0u8..6),
+        proptest::bool::weighted(0.1),
+        ".{0,40}",
+    )
+        .prop_map(|(actor, kind, subject, public, payload)| Step {
             actor,
             kind,
             subject,
             public,
             payload,
-        },
-    )
+        })
 }
 
 /// Writes `steps` through a real ledger on a fresh store; returns what is stored.
 fn build(steps: &[Step], every: u64) -> (Vec<LedgerEntry>, Vec<StoredCheckpoint>, Signer) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("p.db")).await.unwrap());
@@ -126,7 +134,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 /// Applies `m` at record `i`; `false` if it does not apply (nothing changed).
-fn apply(m: Mutation, i: usize, entries: &mut Vec<LedgerEntry>, checkpoints: &mut Vec<StoredCheckpoint>) -> bool {
+fn apply(m: Mutation, i: usize, entries: &mut Vec<LedgerEntry>, checkpoints: &mut [StoredCheckpoint]) -> bool {
     let n = entries.len();
     let r = &mut entries[i].record;
     match m {

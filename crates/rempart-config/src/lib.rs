@@ -24,6 +24,40 @@ pub struct Config {
     pub retention: Retention,
     pub ingest: Ingest,
     pub detection: Detection,
+    pub audit: Audit,
+}
+
+/// The audit ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// The ledger's name in its signed checkpoints; `None`: `rempart/<host name>`.
+    pub origin: Option<String>,
+    /// Ed25519 signing key (PKCS#8 PEM); `None`: `<data_dir>/keys/ledger-signing.pem`,
+    /// created on first use.
+    pub signing_key: Option<PathBuf>,
+    /// Master key wrapping the payload keys (64 hex digits); `None`:
+    /// `<data_dir>/keys/master.key`, created on first use.
+    pub master_key: Option<PathBuf>,
+    /// Sign a checkpoint every this many records …
+    pub checkpoint_every: u64,
+    /// … or every this many seconds while records wait for one.
+    pub checkpoint_interval_secs: u64,
+    /// Payloads older than this many days are pruned (hashes stay). EU AI Act Art. 19 asks
+    /// for at least six months, hence at least 183.
+    pub retention_days: u32,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            origin: None,
+            signing_key: None,
+            master_key: None,
+            checkpoint_every: 1000,
+            checkpoint_interval_secs: 60,
+            retention_days: 183,
+        }
+    }
 }
 
 /// Detection on everything ingested.
@@ -83,6 +117,7 @@ impl Default for Config {
                 timestamp_field: None,
             },
             detection: Detection::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -150,6 +185,17 @@ struct RawDetection {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawAudit {
+    origin: Option<String>,
+    signing_key: Option<PathBuf>,
+    master_key: Option<PathBuf>,
+    checkpoint_every: Option<i64>,
+    checkpoint_interval_secs: Option<i64>,
+    retention_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawIngest {
     batch_size: Option<i64>,
     timestamp_field: Option<String>,
@@ -163,6 +209,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "ingest",
     "detection",
+    "audit",
 ];
 
 impl Config {
@@ -223,6 +270,7 @@ impl Config {
         let retention: RawRetention = section(&table, "retention", &mut problems);
         let ingest: RawIngest = section(&table, "ingest", &mut problems);
         let detection: RawDetection = section(&table, "detection", &mut problems);
+        let audit: RawAudit = section(&table, "audit", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -293,12 +341,65 @@ impl Config {
             }
         }
         cfg.ingest.timestamp_field = ingest.timestamp_field;
+        cfg.audit = validate_audit(audit, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(fail(problems))
         }
     }
+}
+
+fn validate_audit(raw: RawAudit, problems: &mut Vec<Problem>) -> Audit {
+    let mut audit = Audit::default();
+    let mut bounded = |key: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>| -> Option<u64> {
+        let v = value?;
+        if range.contains(&v) {
+            u64::try_from(v).ok()
+        } else {
+            problems.push(Problem {
+                path: format!("audit.{key}"),
+                message: format!("{v} is outside {} to {}", range.start(), range.end()),
+            });
+            None
+        }
+    };
+    if let Some(n) = bounded("checkpoint_every", raw.checkpoint_every, 1..=1_000_000) {
+        audit.checkpoint_every = n;
+    }
+    if let Some(n) = bounded("checkpoint_interval_secs", raw.checkpoint_interval_secs, 1..=86_400) {
+        audit.checkpoint_interval_secs = n;
+    }
+    // EU AI Act Art. 19: at least six months.
+    if let Some(n) = bounded("retention_days", raw.retention_days, 183..=36_500) {
+        audit.retention_days = u32::try_from(n).unwrap_or(183);
+    }
+    if let Some(origin) = raw.origin {
+        if origin.is_empty() || origin.contains('+') || origin.chars().any(char::is_whitespace) {
+            problems.push(Problem {
+                path: "audit.origin".into(),
+                message: format!("`{origin}` is not a usable log name (non-empty, no spaces, no `+`)"),
+            });
+        } else {
+            audit.origin = Some(origin);
+        }
+    }
+    for (key, file) in [("signing_key", &raw.signing_key), ("master_key", &raw.master_key)] {
+        if let Some(f) = file
+            && !f.is_file()
+        {
+            problems.push(Problem {
+                path: format!("audit.{key}"),
+                message: format!(
+                    "file `{}` does not exist (only the default key files are created)",
+                    f.display()
+                ),
+            });
+        }
+    }
+    audit.signing_key = raw.signing_key;
+    audit.master_key = raw.master_key;
+    audit
 }
 
 /// Deserializes one section; its first unknown key or type error is reported, and the other

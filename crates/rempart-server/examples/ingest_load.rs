@@ -79,10 +79,13 @@ async fn main() {
         (Some(url), Some(token)) => (url.clone(), token.clone(), None),
         _ => {
             let store = Arc::new(SqliteStore::open(&dir.path().join("rempart.db")).await.unwrap());
-            let token = auth::create_token(&*store, "bench", Role::Ingest).await.unwrap().1;
+            let token = auth::create_token(&*store, &ledger(&store).await, "bench", "bench", Role::Ingest)
+                .await
+                .unwrap()
+                .1;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
-            let state = AppState::new(store.clone(), DecodeOptions::default());
+            let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
             #[allow(clippy::disallowed_methods, reason = "runs until the process exits")]
             tokio::spawn(rempart_server::run(listener, state, 64 << 20, std::future::pending()));
             (url, token, Some(store))
@@ -150,4 +153,11 @@ async fn main() {
             "every acknowledged event is stored"
         );
     }
+}
+
+/// A ledger with fresh keys on the test's store.
+async fn ledger(store: &Arc<SqliteStore>) -> rempart_audit::Ledger {
+    rempart_audit::Ledger::open_with_fresh_keys(store.clone())
+        .await
+        .unwrap()
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Extension, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use jiff::Timestamp;
@@ -101,7 +101,9 @@ pub async fn ingest_events(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
-    batch.commit(&*state.store, &state.metrics, "http").await?;
+    batch
+        .commit(&*state.store, &state.ledger, &state.metrics, "http")
+        .await?;
     let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -271,13 +273,14 @@ pub struct CreateToken {
 
 pub async fn create_token(
     State(state): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
     Json(req): Json<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     let role: Role = req.role.parse().map_err(ApiError::BadRequest)?;
     if req.name.is_empty() || req.name.len() > 128 {
         return Err(ApiError::BadRequest("`name` must be 1 to 128 bytes".into()));
     }
-    let (record, secret) = auth::create_token(&*state.store, &req.name, role).await?;
+    let (record, secret) = auth::create_token(&*state.store, &state.ledger, &caller.actor(), &req.name, role).await?;
     tracing::info!(token_id = %record.id, role = %record.role, "token created");
     let mut body: BTreeMap<&str, Value> = BTreeMap::new();
     body.insert("token", json!(record));
@@ -285,8 +288,12 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-pub async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if state.store.revoke_token(&id).await? {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if auth::revoke_token(&*state.store, &state.ledger, &caller.actor(), &id).await? {
         tracing::info!(token_id = %id, "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use jiff::Timestamp;
 use rand::TryRngCore;
+use rempart_audit::{Draft, Ledger, kind};
 use rempart_store::{Role, Store, TokenRecord};
 use sha2::{Digest, Sha256};
 
@@ -24,11 +25,14 @@ pub fn hash_token(secret: &str) -> String {
 }
 
 /// Creates a token with `role`, stores its hash, and returns the record and the secret.
+/// The creation is recorded in the ledger first: if it cannot be, no token exists.
 pub async fn create_token(
     store: &dyn Store,
+    ledger: &Ledger,
+    actor: &str,
     name: &str,
     role: Role,
-) -> Result<(TokenRecord, String), rempart_store::StoreError> {
+) -> Result<(TokenRecord, String), ApiError> {
     let secret = format!("{TOKEN_PREFIX}{}", hex::encode(random::<32>()?));
     let id = format!("tok_{}", hex::encode(random::<6>()?));
     let record = TokenRecord {
@@ -39,8 +43,27 @@ pub async fn create_token(
         created: Timestamp::now(),
         revoked: false,
     };
+    ledger
+        .append(Draft::new(
+            actor,
+            kind::TOKEN_CREATE,
+            serde_json::json!({"token": record.id, "name": record.name, "role": record.role}),
+        ))
+        .await?;
     store.create_token(&record).await?;
     Ok((record, secret))
+}
+
+/// Revokes a token, recorded in the ledger first; `false` if there is no such token.
+pub async fn revoke_token(store: &dyn Store, ledger: &Ledger, actor: &str, id: &str) -> Result<bool, ApiError> {
+    let exists = store.list_tokens().await?.iter().any(|t| t.id == id && !t.revoked);
+    if !exists {
+        return Ok(false);
+    }
+    ledger
+        .append(Draft::new(actor, kind::TOKEN_REVOKE, serde_json::json!({"token": id})))
+        .await?;
+    Ok(store.revoke_token(id).await?)
 }
 
 /// `N` bytes from the operating system's random source.
@@ -58,6 +81,13 @@ fn random<const N: usize>() -> Result<[u8; N], rempart_store::StoreError> {
 /// The authenticated caller, put into request extensions by [`require`].
 #[derive(Debug, Clone)]
 pub struct Caller(pub TokenRecord);
+
+impl Caller {
+    /// How the caller appears in ledger records.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.0.id)
+    }
+}
 
 /// Middleware: the request must carry a live token whose role grants `required`.
 pub async fn require(

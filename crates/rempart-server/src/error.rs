@@ -22,6 +22,8 @@ pub enum ApiError {
     UnsupportedEncoding(String),
     #[error("store unavailable: {0}")]
     Store(#[from] rempart_store::StoreError),
+    #[error("audit ledger: {0}")]
+    Audit(#[from] rempart_audit::AuditError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -37,6 +39,11 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             ApiError::Store(rempart_store::StoreError::InvalidQuery(_)) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Audit(rempart_audit::AuditError::NoSuchRecord(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Audit(rempart_audit::AuditError::Config(_) | rempart_audit::AuditError::Checkpoint(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            ApiError::Audit(_) => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

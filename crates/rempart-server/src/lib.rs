@@ -7,6 +7,7 @@
 //! syslog batches, and returns.
 
 mod api;
+pub mod audit;
 pub mod auth;
 mod error;
 pub mod metrics;
@@ -22,6 +23,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
+use rempart_audit::Ledger;
 use rempart_ingest::DecodeOptions;
 use rempart_store::{Role, Store};
 use tokio::net::TcpListener;
@@ -40,12 +42,15 @@ pub struct AppState {
     pub max_inflated_bytes: u64,
     /// Detection rules run on everything ingested, if any are configured.
     pub rules: Option<Arc<rempart_detect::RuleSet>>,
+    /// The audit ledger: token changes, alerts and audit reads are recorded here.
+    pub ledger: Ledger,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, decode: DecodeOptions) -> Self {
+    pub fn new(store: Arc<dyn Store>, ledger: Ledger, decode: DecodeOptions) -> Self {
         AppState {
             store,
+            ledger,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
@@ -83,6 +88,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/tokens", get(api::list_tokens).post(api::create_token))
             .route("/api/v1/tokens/{id}", delete(api::revoke_token)),
     );
+    let auditor = with_role(
+        Role::Auditor,
+        Router::new()
+            .route("/api/v1/audit/records", get(audit::records))
+            .route("/api/v1/audit/records/{seq}", get(audit::record))
+            .route("/api/v1/audit/checkpoints", get(audit::checkpoints))
+            .route("/api/v1/audit/proof/inclusion", get(audit::inclusion))
+            .route("/api/v1/audit/proof/consistency", get(audit::consistency))
+            .route("/api/v1/audit/verify", get(audit::verify))
+            .route("/api/v1/audit/export", get(audit::export)),
+    );
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -90,6 +106,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(analyst)
         .merge(ingest)
         .merge(admin)
+        .merge(auditor)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         // One cap for every body, from configuration; axum's own 2 MiB default is replaced by it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub auth_denied: Counter,
     /// Time to make one batch durable, in seconds.
     pub store_write_seconds: Histogram,
+    /// Things done whose ledger record could not be appended (alerts of stored events).
+    pub audit_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -34,6 +36,7 @@ impl Default for Metrics {
         let http_requests = Family::<Labels, Counter>::default();
         let alerts = Family::<Labels, Counter>::default();
         let auth_denied = Counter::default();
+        let audit_failures = Counter::default();
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "rempart_events_ingested",
@@ -57,8 +60,14 @@ impl Default for Metrics {
             "Time to make one batch durable",
             store_write_seconds.clone(),
         );
+        registry.register(
+            "rempart_audit_append_failures",
+            "Ledger records that could not be appended",
+            audit_failures.clone(),
+        );
         Metrics {
             registry,
+            audit_failures,
             events_ingested,
             events_rejected,
             alerts,

@@ -7,7 +7,7 @@ pub const OPENAPI: &str = r##"{
   "info": {
     "title": "Rempart API",
     "version": "0.1.0",
-    "description": "Sovereign, auditable AI security operations. Every endpoint except /healthz and /readyz requires `Authorization: Bearer <token>` with a role that grants it: admin grants every role; analyst and approver grant viewer."
+    "description": "Sovereign, auditable AI security operations. Every endpoint except /healthz and /readyz requires `Authorization: Bearer <token>` with a role that grants it: admin grants every role; analyst and approver grant viewer; auditor grants only the audit endpoints."
   },
   "components": {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -29,6 +29,10 @@ pub const OPENAPI: &str = r##"{
         "class": {"enum": ["clear", "green", "amber", "amber-strict", "red"]},
         "normalized": {"$ref": "#/components/schemas/Normalized"},
         "fields": {"type": "object", "description": "The original fields, verbatim."}}},
+      "LedgerRecord": {"type": "object", "required": ["seq", "time", "actor", "kind", "payload_hash", "prev_hash", "leaf_hash", "status"], "properties": {
+        "seq": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "kind": {"type": "string"},
+        "key_id": {"type": ["string", "null"]}, "payload_hash": {"type": "string"}, "prev_hash": {"type": "string"}, "leaf_hash": {"type": "string"},
+        "status": {"enum": ["public", "sealed", "erased", "pruned"]}, "payload": {"description": "The payload, or null when erased or pruned"}}},
       "Alert": {"type": "object", "required": ["id", "time", "created", "rule_title", "tags", "event"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "time": {"type": "string", "format": "date-time"}, "created": {"type": "string", "format": "date-time"},
         "rule_id": {"type": "string"}, "rule_title": {"type": "string"}, "level": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
@@ -90,6 +94,26 @@ pub const OPENAPI: &str = r##"{
       "get": {"summary": "List tokens, without secrets (role admin)", "responses": {"200": {"description": "Tokens"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
       "post": {"summary": "Create a token; the secret is returned once (role admin)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"type": "string"}}}}}}, "responses": {"201": {"description": "Created"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
     },
-    "/api/v1/tokens/{id}": {"delete": {"summary": "Revoke a token (role admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"204": {"description": "Revoked"}, "404": {"description": "No such token"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}}
+    "/api/v1/tokens/{id}": {"delete": {"summary": "Revoke a token (role admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"204": {"description": "Revoked"}, "404": {"description": "No such token"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/records": {"get": {"summary": "Ledger records with their payloads where keys and retention allow (role auditor). The read is itself recorded.", "parameters": [
+        {"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+      ], "responses": {"200": {"description": "Records", "content": {"application/json": {"schema": {"type": "object", "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerRecord"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "503": {"description": "The ledger could not record the read, so nothing was returned"}}}},
+    "/api/v1/audit/records/{seq}": {"get": {"summary": "One ledger record (role auditor); the read is recorded", "parameters": [{"name": "seq", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}], "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LedgerRecord"}}}}, "404": {"description": "No such record"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/checkpoints": {"get": {"summary": "Every signed checkpoint (C2SP signed notes) and the verifier keys (role auditor)", "responses": {"200": {"description": "Checkpoints", "content": {"application/json": {"schema": {"type": "object", "properties": {"origin": {"type": "string"}, "verifier_keys": {"type": "array", "items": {"type": "string"}}, "checkpoints": {"type": "array", "items": {"type": "object", "properties": {"size": {"type": "integer"}, "root": {"type": "string"}, "time": {"type": "string", "format": "date-time"}, "note": {"type": "string"}}}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/proof/inclusion": {"get": {"summary": "RFC 9162 inclusion proof of a record in the tree of the first `size` records (role auditor)", "parameters": [
+        {"name": "seq", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 0}},
+        {"name": "size", "in": "query", "schema": {"type": "integer"}, "description": "Default: the latest checkpoint's size"}
+      ], "responses": {"200": {"description": "Proof", "content": {"application/json": {"schema": {"type": "object", "properties": {"seq": {"type": "integer"}, "size": {"type": "integer"}, "leaf_hash": {"type": "string"}, "proof": {"type": "array", "items": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/proof/consistency": {"get": {"summary": "RFC 9162 consistency proof between the trees of the first `from` and `to` records (role auditor)", "parameters": [
+        {"name": "from", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1}},
+        {"name": "to", "in": "query", "schema": {"type": "integer"}, "description": "Default: the latest checkpoint's size"}
+      ], "responses": {"200": {"description": "Proof", "content": {"application/json": {"schema": {"type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "proof": {"type": "array", "items": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/verify": {"get": {"summary": "Verify the whole ledger now (role auditor)", "responses": {"200": {"description": "`ok` with a report, or the first problem found and where", "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}, "report": {"type": "object"}, "problem": {"type": "object"}, "message": {"type": "string"}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
+    "/api/v1/audit/export": {"get": {"summary": "Export records with payloads, per-record keys, inclusion proofs and a signed checkpoint (format rempart-audit-export/1), for third-party verification (role auditor); the export is recorded", "parameters": [
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "previous", "in": "query", "schema": {"type": "string"}, "description": "A checkpoint note the caller holds, base64: the export adds a consistency proof from it"}
+      ], "responses": {"200": {"description": "The export document"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}}
   }
 }"##;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use jiff::Timestamp;
+use rempart_audit::{Draft, Ledger, kind};
 use rempart_detect::RuleSet;
 use rempart_ingest::{Decoded, Rejection};
 use rempart_model::{Alert, Event, EventId};
@@ -51,10 +52,13 @@ impl Batch {
         self.alerts = rules.alerts(&self.events, Timestamp::now());
     }
 
-    /// Writes events, then quarantine, then alerts; returns only when all are durable.
+    /// Writes events, then quarantine, then alerts; returns only when all are durable. Then
+    /// records each alert in the ledger: the events are already safe, so a ledger failure is
+    /// reported (log and metric) rather than making the sender retry and duplicate them.
     pub async fn commit(
         &self,
         store: &dyn Store,
+        ledger: &Ledger,
         metrics: &Metrics,
         source_kind: &'static str,
     ) -> Result<(), StoreError> {
@@ -63,6 +67,12 @@ impl Batch {
         store.quarantine(&quarantined(&self.rejected)).await?;
         store.insert_alerts(&self.alerts).await?;
         metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
+        if !self.alerts.is_empty()
+            && let Err(e) = ledger.append_all(self.alerts.iter().map(alert_record).collect()).await
+        {
+            metrics.audit_failures.inc();
+            tracing::error!(error = %e, alerts = self.alerts.len(), "alerts stored but not recorded in the ledger");
+        }
         for (format, n) in self.by_format() {
             metrics
                 .events_ingested
@@ -82,6 +92,30 @@ impl Batch {
                 .inc_by(self.rejected.len() as u64);
         }
         Ok(())
+    }
+}
+
+/// The ledger record of a raised alert, sealed under the key of the user (else the host) it
+/// concerns, so that erasing that person erases the record's content.
+pub fn alert_record(a: &Alert) -> Draft {
+    let draft = Draft::new(
+        "detection",
+        kind::ALERT_RAISE,
+        serde_json::json!({
+            "alert": a.id,
+            "rule_id": a.rule_id,
+            "rule_title": a.rule_title,
+            "level": a.level,
+            "event": a.event,
+            "time": a.time,
+            "host": a.host,
+            "user": a.user,
+        }),
+    );
+    match (&a.user, &a.host) {
+        (Some(user), _) => draft.about(format!("user:{user}")),
+        (None, Some(host)) => draft.about(format!("host:{host}")),
+        (None, None) => draft,
     }
 }
 

@@ -54,7 +54,7 @@ pub fn start_writer(
                 if let Some(rules) = &state.rules {
                     batch.detect(rules);
                 }
-                if let Err(e) = batch.commit(&*state.store, &state.metrics, kind).await {
+                if let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await {
                     tracing::error!(error = %e, events = batch.events.len(), "syslog batch not stored");
                 }
                 batch = Batch::default();
@@ -68,7 +68,7 @@ pub fn start_writer(
                     batch.detect(rules);
                 }
                 if !batch.is_empty()
-                    && let Err(e) = batch.commit(&*state.store, &state.metrics, kind).await
+                    && let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await
                 {
                     tracing::error!(error = %e, "final syslog batch not stored");
                 }

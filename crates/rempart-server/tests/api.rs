@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 struct Server {
     addr: SocketAddr,
     store: Arc<SqliteStore>,
+    ledger: rempart_audit::Ledger,
     stop: Option<oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
@@ -32,7 +33,8 @@ impl Server {
     async fn start_with(max_body: usize, configure: impl FnOnce(&mut AppState)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-        let mut state = AppState::new(store.clone(), DecodeOptions::default());
+        let ledger = ledger(&store).await;
+        let mut state = AppState::new(store.clone(), ledger.clone(), DecodeOptions::default());
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -44,6 +46,7 @@ impl Server {
         Server {
             addr,
             store,
+            ledger,
             stop: Some(tx),
             handle,
             _dir: dir,
@@ -51,7 +54,10 @@ impl Server {
     }
 
     async fn token(&self, role: Role) -> String {
-        auth::create_token(&*self.store, "test", role).await.unwrap().1
+        auth::create_token(&*self.store, &self.ledger, "test", "test", role)
+            .await
+            .unwrap()
+            .1
     }
 
     fn url(&self, path: &str) -> String {
@@ -83,6 +89,13 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/tokens", Role::Admin),
     ("POST", "/api/v1/tokens", Role::Admin),
     ("DELETE", "/api/v1/tokens/tok_x", Role::Admin),
+    ("GET", "/api/v1/audit/records", Role::Auditor),
+    ("GET", "/api/v1/audit/records/0", Role::Auditor),
+    ("GET", "/api/v1/audit/checkpoints", Role::Auditor),
+    ("GET", "/api/v1/audit/proof/inclusion?seq=0", Role::Auditor),
+    ("GET", "/api/v1/audit/proof/consistency?from=1", Role::Auditor),
+    ("GET", "/api/v1/audit/verify", Role::Auditor),
+    ("GET", "/api/v1/audit/export", Role::Auditor),
 ];
 
 fn request(client: &reqwest::Client, method: &str, url: &str) -> reqwest::RequestBuilder {
@@ -146,9 +159,10 @@ async fn openapi_documents_exactly_the_served_routes() {
             documented.push((method.to_uppercase(), path.clone()));
         }
     }
-    let template = |p: &str| match p {
+    let template = |p: &str| match p.split('?').next().unwrap_or(p) {
         "/api/v1/events/0190c2c5-0000-7000-8000-000000000000" => "/api/v1/events/{id}".to_owned(),
         "/api/v1/tokens/tok_x" => "/api/v1/tokens/{id}".to_owned(),
+        "/api/v1/audit/records/0" => "/api/v1/audit/records/{seq}".to_owned(),
         other => other.to_owned(),
     };
     let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), template(p))).collect();
@@ -499,5 +513,149 @@ async fn tokens_are_managed_over_the_api_and_revocation_takes_effect() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    server.stop().await;
+}
+
+/// A ledger with fresh keys on the test's store.
+async fn ledger(store: &Arc<SqliteStore>) -> rempart_audit::Ledger {
+    rempart_audit::Ledger::open_with_fresh_keys(store.clone())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them() {
+    let (rules, _) = rempart_detect::RuleSet::load([(
+        "lsass.yml",
+        "title: LSASS access\nid: 5ef9853e-4d0e-4a70-846f-a9ca37d876da\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection: {sel: {CommandLine|contains: lsass}, condition: sel}\n",
+    )]);
+    let server = Server::start_with(1 << 20, |s| s.rules = Some(Arc::new(rules))).await;
+    let client = reqwest::Client::new();
+    let admin = server.token(Role::Admin).await;
+    let auditor = server.token(Role::Auditor).await;
+    let created: Value = client
+        .post(server.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "siem", "role": "ingest"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws1",
+        "User": "CORP\\alice", "CommandLine": "procdump -ma lsass.exe out.dmp", "UtcTime": "2026-11-22 10:00:00.000"});
+    let ingested: Value = client
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(created["secret"].as_str().unwrap())
+        .body(event.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ingested["alerts"], 1);
+
+    let records: Value = client
+        .get(server.url("/api/v1/audit/records"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records = records["records"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    // The two tokens the test made, the API's token, then the alert.
+    assert_eq!(kinds, ["token.create", "token.create", "token.create", "alert.raise"]);
+    let by_api = &records[2];
+    assert_eq!(by_api["payload"]["name"], "siem");
+    assert!(by_api["actor"].as_str().unwrap().starts_with("token:tok_"));
+    let alert = &records[3];
+    assert_eq!(alert["status"], "sealed");
+    assert_eq!(alert["payload"]["rule_title"], "LSASS access");
+    assert_eq!(
+        alert["payload"]["user"], "alice",
+        "the normalized user, its domain apart"
+    );
+
+    // The read itself was recorded; then everything verifies and each record is provably in the
+    // signed tree.
+    let verified: Value = client
+        .get(server.url("/api/v1/audit/verify"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["report"]["records"], 5, "four records and the audit read");
+    server.ledger.checkpoint().await.unwrap();
+    let cps: Value = client
+        .get(server.url("/api/v1/audit/checkpoints"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let vkey = rempart_audit::NoteVerifier::parse(cps["verifier_keys"][0].as_str().unwrap()).unwrap();
+    let note = cps["checkpoints"].as_array().unwrap().last().unwrap()["note"]
+        .as_str()
+        .unwrap();
+    let (cp, _) = rempart_audit::Checkpoint::open(note, &[vkey]).unwrap();
+    assert_eq!(cp.size, 5);
+    for r in &records {
+        let seq = r["seq"].as_u64().unwrap();
+        let proof: Value = client
+            .get(server.url(&format!("/api/v1/audit/proof/inclusion?seq={seq}")))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hash = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+        let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
+        assert_eq!(proof["leaf_hash"], r["leaf_hash"]);
+        assert!(rempart_audit::merkle::verify_inclusion(
+            &hash(&r["leaf_hash"]),
+            seq,
+            cp.size,
+            &path,
+            &cp.root
+        ));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nothing_is_done_that_the_ledger_cannot_record() {
+    let server = Server::start(1 << 20).await;
+    let client = reqwest::Client::new();
+    let admin = server.token(Role::Admin).await;
+    let before = server.store.list_tokens().await.unwrap().len();
+    server.ledger.close().await;
+    let resp = client
+        .post(server.url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "late", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "audit_unavailable");
+    assert_eq!(
+        server.store.list_tokens().await.unwrap().len(),
+        before,
+        "no token without its record"
+    );
     server.stop().await;
 }

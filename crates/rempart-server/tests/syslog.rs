@@ -31,7 +31,7 @@ async fn wait_for(store: &dyn Store, n: u64) -> u64 {
 async fn udp_and_tcp_with_both_framings_are_stored() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-    let state = AppState::new(store.clone(), DecodeOptions::default());
+    let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
     let cfg = rempart_config::Syslog {
         udp: Some("127.0.0.1:0".parse().unwrap()),
         tcp: Some("127.0.0.1:0".parse().unwrap()),
@@ -104,7 +104,7 @@ async fn tls_listener_accepts_rfc5425_octet_counted_frames() {
     std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
 
     let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
-    let state = AppState::new(store.clone(), DecodeOptions::default());
+    let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
     let cfg = rempart_config::Syslog {
         udp: None,
         tcp: None,
@@ -158,4 +158,11 @@ async fn tls_listener_accepts_rfc5425_octet_counted_frames() {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+}
+
+/// A ledger with fresh keys on the test's store.
+async fn ledger(store: &Arc<SqliteStore>) -> rempart_audit::Ledger {
+    rempart_audit::Ledger::open_with_fresh_keys(store.clone())
+        .await
+        .unwrap()
 }

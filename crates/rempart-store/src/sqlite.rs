@@ -745,7 +745,7 @@ impl LedgerStore for SqliteStore {
                     let size: i64 = row.try_get("size")?;
                     let id = format!("checkpoint {size}");
                     let frontier: Vec<u8> = row.try_get("frontier")?;
-                    if frontier.len() % 32 != 0 {
+                    if !frontier.len().is_multiple_of(32) {
                         return Err(corrupt(&id, "frontier", "not a list of 32-byte hashes"));
                     }
                     Ok(StoredCheckpoint {

@@ -10,7 +10,7 @@ use rempart_config::Config;
 use rempart_model::Format;
 use rempart_store::{EventQuery, FieldFilter, Role, Store};
 
-use crate::{demo, detect, ingest, instance, serve};
+use crate::{audit, demo, detect, ingest, instance, serve};
 
 /// Rempart: sovereign, auditable AI security operations.
 ///
@@ -22,6 +22,9 @@ pub struct Cli {
     /// The instance's data directory [default: $XDG_DATA_HOME/rempart or ~/.local/share/rempart]
     #[arg(long, global = true, env = "REMPART_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML, `version = 1`); embedded defaults when absent
+    #[arg(long, short, global = true, env = "REMPART_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -51,6 +54,16 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// The audit ledger: verify, show, export, checkpoints and keys
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+    /// Data-subject rights over what Rempart keeps
+    Privacy {
+        #[command(subcommand)]
+        command: audit::PrivacyCommand,
+    },
     /// Manage API tokens
     Tokens {
         #[command(subcommand)]
@@ -75,9 +88,6 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML, `version = 1`); embedded defaults when absent
-    #[arg(long, short, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Address the API listens on [default: 127.0.0.1:8080, or `server.listen`]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -198,23 +208,23 @@ pub enum ConfigCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = cli.data_dir.clone();
     let json = cli.json;
+    let config = instance::load_config(cli.config.as_deref())?;
+    let data_dir = cli.data_dir.clone().or_else(|| config.data_dir.clone());
     let dir = || data_dir.clone().unwrap_or_else(instance::default_data_dir);
     match cli.command {
         Command::Demo(args) => demo::run(data_dir, args, json).await,
         Command::Serve(args) => {
-            let mut config = match &args.config {
-                Some(path) => Config::load(path)?,
-                None => Config::default(),
-            };
+            let mut config = config;
             config.detection.rules.extend(args.rules);
             let data_dir = data_dir
                 .or_else(|| config.data_dir.clone())
                 .unwrap_or_else(instance::default_data_dir);
             serve::run(&data_dir, config, args.listen).await
         }
-        Command::Ingest(args) => ingest::run(&dir(), args, json).await,
+        Command::Ingest(args) => ingest::run(&dir(), &config, args, json).await,
+        Command::Audit { command } => audit::run(&dir(), &config, command, json).await,
+        Command::Privacy { command } => audit::privacy(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {
@@ -231,7 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: RulesCommand::Check { paths },
         } => detect::check(&paths, json),
         Command::Alerts(args) => alerts(&dir(), args, json).await,
-        Command::Tokens { command } => tokens(&dir(), command, json).await,
+        Command::Tokens { command } => tokens(&dir(), &config, command, json).await,
         Command::Config {
             command: ConfigCommand::Validate { file },
         } => {
@@ -323,14 +333,16 @@ async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> any
     Ok(())
 }
 
-async fn tokens(data_dir: &std::path::Path, command: TokensCommand, json: bool) -> anyhow::Result<()> {
+async fn tokens(data_dir: &std::path::Path, config: &Config, command: TokensCommand, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
     let mut out = std::io::stdout().lock();
     match command {
         TokensCommand::Create { role, name } => {
-            let (record, secret) = rempart_server::auth::create_token(&*store, &name, role)
-                .await
-                .context("cannot create token")?;
+            let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
+            let created =
+                rempart_server::auth::create_token(&*store, &ledger, &instance::cli_actor(), &name, role).await;
+            ledger.close().await;
+            let (record, secret) = created.context("cannot create token")?;
             if json {
                 writeln!(
                     out,
@@ -366,7 +378,10 @@ async fn tokens(data_dir: &std::path::Path, command: TokensCommand, json: bool) 
             }
         }
         TokensCommand::Revoke { id } => {
-            if !store.revoke_token(&id).await? {
+            let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
+            let revoked = rempart_server::auth::revoke_token(&*store, &ledger, &instance::cli_actor(), &id).await;
+            ledger.close().await;
+            if !revoked.context("cannot revoke token")? {
                 bail!("no token `{id}`");
             }
             writeln!(out, "revoked {id}")?;

@@ -43,6 +43,8 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let start = Timestamp::now() - SignedDuration::from_hours(3);
     write_scenario(&scenario, start).context("cannot write the scenario")?;
     let store = instance::open_store(&dir).await?;
+    let config = Config::default();
+    let ledger = instance::open_ledger(&dir, &config, store.clone()).await?;
     let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
     anyhow::ensure!(
         report.rejected.is_empty(),
@@ -52,6 +54,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let rules = std::sync::Arc::new(rules);
     let summary = ingest::ingest_paths(
         &*store,
+        &ledger,
         std::slice::from_ref(&scenario),
         DecodeOptions::default(),
         Some(rules.clone()),
@@ -60,7 +63,11 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     .await?;
     let stages = attack_chain(&*store).await?;
     let detections = detect(&*store).await?;
-    let (admin, secret) = rempart_server::auth::create_token(&*store, "demo", Role::Admin).await?;
+    let (admin, secret) = rempart_server::auth::create_token(&*store, &ledger, "demo", "demo", Role::Admin).await?;
+    ledger.checkpoint().await?;
+    let verified = rempart_audit::Ledger::verify(store.as_ref(), ledger.trusted(), Vec::new(), None)
+        .await?
+        .map_err(|p| anyhow::anyhow!("the demo's own ledger does not verify: {p}"))?;
 
     let mut out = std::io::stdout().lock();
     if json_out {
@@ -71,7 +78,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         writeln!(
             out,
             "{}",
-            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "admin_token": secret})
+            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "admin_token": secret, "audit": verified})
         )?;
     } else {
         writeln!(out, "Rempart demo: a fresh instance in {}\n", dir.display())?;
@@ -108,8 +115,16 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
             admin.id
         )?;
         writeln!(out, "   export REMPART_TOKEN={secret}")?;
+        writeln!(
+            out,
+            "\n5. Audit: every alert and the token above are in the signed ledger: {} records, verified under {}",
+            verified.records,
+            ledger.verifier().vkey()
+        )?;
+        writeln!(out, "   rempart --data-dir {} audit verify", dir.display())?;
     }
     if args.no_serve {
+        ledger.close().await;
         return Ok(());
     }
     let banner = |addr: SocketAddr| {
@@ -125,7 +140,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         );
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
     };
-    serve::serve_store(store, &dir, &Config::default(), args.listen, Some(&banner)).await
+    serve::serve_store(store, ledger, &dir, &config, args.listen, Some(&banner)).await
 }
 
 /// The stages of the intrusion and the events each query finds, as printable lines.

@@ -40,8 +40,9 @@ pub struct Summary {
     pub events_per_s: f64,
 }
 
-pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestArgs, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
+    let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
     let opts = DecodeOptions {
         format: args.format,
         timestamp_field: args.timestamp_field.clone(),
@@ -60,7 +61,9 @@ pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Resul
         }
         Some(std::sync::Arc::new(rules))
     };
-    let summary = ingest_paths(&*store, &args.paths, opts, rules, show_progress).await?;
+    let summary = ingest_paths(&*store, &ledger, &args.paths, opts, rules, show_progress).await;
+    ledger.close().await;
+    let summary = summary?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&summary)?)?;
@@ -73,6 +76,7 @@ pub async fn run(data_dir: &Path, args: IngestArgs, json: bool) -> anyhow::Resul
 /// Ingests `paths` into `store`; returns the summary once everything is durable.
 pub async fn ingest_paths(
     store: &dyn Store,
+    ledger: &rempart_audit::Ledger,
     paths: &[std::path::PathBuf],
     opts: DecodeOptions,
     rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
@@ -132,7 +136,7 @@ pub async fn ingest_paths(
     };
     while let Some(batch) = rx.recv().await {
         batch
-            .commit(store, &metrics, "file")
+            .commit(store, ledger, &metrics, "file")
             .await
             .context("cannot store events")?;
         summary.events += batch.events.len() as u64;

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use rempart_audit::{Ledger, LedgerOptions, MasterKey, NoteVerifier, Signer};
+use rempart_model::SystemClock;
 use rempart_store::SqliteStore;
 
 /// The data directory when neither `--data-dir` nor `REMPART_DATA_DIR` names one:
@@ -30,4 +32,95 @@ pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
         .await
         .with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
     Ok(Arc::new(store))
+}
+
+/// Where the ledger's keys and witness live, from configuration or the data directory.
+#[derive(Debug, Clone)]
+pub struct LedgerPaths {
+    pub signing_key: PathBuf,
+    pub master_key: PathBuf,
+    /// Public keys rotated away (`*.vkey`), still trusted for the checkpoints they signed.
+    pub retired: PathBuf,
+    /// Holds the latest signed checkpoint, outside the database.
+    pub witness: PathBuf,
+    /// Whether missing key files may be created (only at their default places).
+    pub create: bool,
+}
+
+impl LedgerPaths {
+    pub fn new(data_dir: &Path, audit: &rempart_config::Audit) -> Self {
+        let keys = data_dir.join("keys");
+        LedgerPaths {
+            create: audit.signing_key.is_none() && audit.master_key.is_none(),
+            signing_key: audit
+                .signing_key
+                .clone()
+                .unwrap_or_else(|| keys.join("ledger-signing.pem")),
+            master_key: audit.master_key.clone().unwrap_or_else(|| keys.join("master.key")),
+            retired: keys.join("retired"),
+            witness: data_dir.join("ledger-checkpoint.txt"),
+        }
+    }
+
+    /// The retired verifier keys.
+    pub fn retired_keys(&self) -> anyhow::Result<Vec<NoteVerifier>> {
+        let mut keys = Vec::new();
+        let Ok(dir) = std::fs::read_dir(&self.retired) else {
+            return Ok(keys);
+        };
+        for entry in dir {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "vkey") {
+                let text = std::fs::read_to_string(&path)?;
+                keys.push(NoteVerifier::parse(&text).with_context(|| format!("retired key `{}`", path.display()))?);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// The ledger's name in checkpoints when the configuration gives none.
+pub const DEFAULT_ORIGIN: &str = "rempart";
+
+/// Opens the audit ledger on `store`, creating its keys on first use.
+pub async fn open_ledger(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    store: Arc<SqliteStore>,
+) -> anyhow::Result<Ledger> {
+    let audit = &config.audit;
+    let paths = LedgerPaths::new(data_dir, audit);
+    let origin = audit.origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
+    let signer = Signer::load(&paths.signing_key, origin, paths.create)?;
+    let master = if paths.create {
+        MasterKey::load_or_create(&paths.master_key)?
+    } else {
+        MasterKey::load_existing(&paths.master_key)?
+    };
+    let options = LedgerOptions {
+        checkpoint_every: audit.checkpoint_every,
+        checkpoint_interval: std::time::Duration::from_secs(audit.checkpoint_interval_secs),
+        witness: Some(paths.witness.clone()),
+        retired_keys: paths.retired_keys()?,
+        ..LedgerOptions::default()
+    };
+    Ledger::open(store, master, signer, options, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the audit ledger in `{}`", data_dir.display()))
+}
+
+/// Reads the configuration named by `--config` (or `REMPART_CONFIG`), else the defaults.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<rempart_config::Config> {
+    Ok(match path {
+        Some(p) => rempart_config::Config::load(p)?,
+        None => rempart_config::Config::default(),
+    })
+}
+
+/// Who runs this command, as ledger records name them.
+pub fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
 }

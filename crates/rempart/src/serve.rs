@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use rempart_audit::{Draft, Ledger, kind};
 use rempart_config::Config;
 use rempart_ingest::decode::DecodeOptions;
 use rempart_server::AppState;
@@ -16,13 +17,23 @@ use crate::instance;
 
 pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
-    serve_store(store, data_dir, &config, listen.unwrap_or(config.server.listen), None).await
+    let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
+    serve_store(
+        store,
+        ledger,
+        data_dir,
+        &config,
+        listen.unwrap_or(config.server.listen),
+        None,
+    )
+    .await
 }
 
 /// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
 /// bound address (for the demo's banner).
 pub async fn serve_store(
     store: Arc<dyn Store>,
+    ledger: Ledger,
     data_dir: &Path,
     config: &Config,
     listen: SocketAddr,
@@ -32,7 +43,7 @@ pub async fn serve_store(
         timestamp_field: config.ingest.timestamp_field.clone(),
         ..DecodeOptions::default()
     };
-    let mut state = AppState::new(store.clone(), decode);
+    let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     if !config.detection.rules.is_empty() {
         let (rules, report) = crate::detect::load_rules(&config.detection.rules)?;
         tracing::info!(
@@ -56,11 +67,29 @@ pub async fn serve_store(
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    spawn_retention(&tracker, cancel.clone(), store, config.retention.events_days);
+    spawn_retention(
+        &tracker,
+        cancel.clone(),
+        store,
+        ledger.clone(),
+        config.retention.events_days,
+        config.audit.retention_days,
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    ledger
+        .append(
+            Draft::new(
+                "system",
+                kind::SERVER_START,
+                serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "listen": addr, "rules": config.detection.rules}),
+            )
+            .public(),
+        )
+        .await
+        .context("cannot record the start in the audit ledger")?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening");
     for (kind, a) in &bound {
         tracing::info!(%kind, addr = %a, "syslog listening");
@@ -78,12 +107,26 @@ pub async fn serve_store(
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+    if let Err(e) = ledger
+        .append(Draft::new("system", kind::SERVER_STOP, serde_json::json!({})).public())
+        .await
+    {
+        tracing::error!(error = %e, "cannot record the stop in the audit ledger");
+    }
+    ledger.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Deletes events past retention once an hour.
-fn spawn_retention(tracker: &TaskTracker, cancel: CancellationToken, store: Arc<dyn Store>, days: u32) {
+/// Deletes events, and ledger payloads (keeping their hashes), past retention once an hour.
+fn spawn_retention(
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+    store: Arc<dyn Store>,
+    ledger: Ledger,
+    days: u32,
+    audit_days: u32,
+) {
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
@@ -96,6 +139,12 @@ fn spawn_retention(tracker: &TaskTracker, cancel: CancellationToken, store: Arc<
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, days, "retention pruned events"),
                 Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+            }
+            let cut = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(audit_days));
+            match ledger.prune_payloads("system", cut).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, days = audit_days, "retention pruned ledger payloads"),
+                Err(e) => tracing::warn!(error = %e, "ledger payload pruning failed"),
             }
         }
     });

@@ -1,0 +1,58 @@
+//! Helpers shared by the binary's tests.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    reason = "tests: a failed unwrap is a failed test; each test file uses some helpers"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The binary on a given data directory.
+pub fn rempart(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rempart"));
+    c.arg("--data-dir").arg(data_dir).env_remove("REMPART_DATA_DIR");
+    c
+}
+
+pub fn data() -> PathBuf {
+    std::env::var_os("REMPART_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
+/// Starts `rempart serve` on an ephemeral port; returns the child and its address.
+pub fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = rempart(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("REMPART_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read stderr on a thread (and keep draining it, so the server never blocks on a full
+    // pipe); hand over the address from the "API listening" line.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("API listening")
+                && let Some(rest) = line.split("addr=").nth(1)
+            {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(addr) => addr,
+        Err(e) => {
+            let _ = child.kill();
+            panic!("server did not report its address: {e}");
+        }
+    };
+    (child, addr)
+}

@@ -1,0 +1,240 @@
+//! The audit ledger as a user drives it: `rempart audit …`, `rempart privacy erase`, and a
+//! server killed while it appends.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+mod common;
+use common::{data, rempart, serve};
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let out = rempart(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "rempart {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn sql(dir: &Path, statement: &str) {
+    let url = format!("sqlite://{}", dir.join("rempart.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(statement).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+#[test]
+fn verify_passes_on_a_real_ledger_and_names_the_record_a_tamper_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["viewer", "analyst", "auditor"] {
+        run(dir.path(), &["tokens", "create", "--role", role]);
+    }
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let sample =
+        data().join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
+    let ingested = json_of(&run(
+        dir.path(),
+        &[
+            "ingest",
+            "--json",
+            "--rules",
+            rules.to_str().unwrap(),
+            sample.to_str().unwrap(),
+        ],
+    ));
+    let alerts = ingested["alerts"].as_u64().unwrap();
+    assert!(alerts > 0, "{ingested}");
+
+    let report = json_of(&run(dir.path(), &["--json", "audit", "verify"]));
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["report"]["records"].as_u64().unwrap(), 3 + alerts);
+    assert_eq!(report["report"]["unsigned_tail"], 0, "each command signs on exit");
+    assert!(
+        report["report"]["outside_checkpoints"].as_u64().unwrap() >= 1,
+        "the witness file was checked"
+    );
+
+    let shown = json_of(&run(dir.path(), &["audit", "show", "1"]));
+    assert_eq!(shown["kind"], "token.create");
+    assert_eq!(shown["payload"]["role"], "analyst");
+    assert!(shown["actor"].as_str().unwrap().starts_with("cli:"));
+    let listed = String::from_utf8(run(dir.path(), &["audit", "list", "--last", "2"]).stdout).unwrap();
+    assert!(listed.contains("audit.read"), "the show above was recorded:\n{listed}");
+
+    // Flip one byte of the payload of record 2: verification fails and names it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(sql(
+        dir.path(),
+        "UPDATE ledger_payloads SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) WHERE seq = 2",
+    ));
+    let out = rempart(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ledger verification failed: the payload of record 2 was altered"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_export_verifies_with_the_standalone_verifier_and_a_held_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &["tokens", "create", "--role", "viewer"]);
+    let held = dir.path().join("held-checkpoint.txt");
+    let note = run(dir.path(), &["audit", "checkpoint"]).stdout;
+    std::fs::write(&held, &note).unwrap();
+    run(dir.path(), &["tokens", "create", "--role", "admin"]);
+    let export = dir.path().join("export.json");
+    run(
+        dir.path(),
+        &[
+            "audit",
+            "export",
+            "--previous",
+            held.to_str().unwrap(),
+            "--output",
+            export.to_str().unwrap(),
+        ],
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let kinds: Vec<&str> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["token.create", "token.create", "audit.read"]);
+    assert_eq!(doc["previous"]["checkpoint"], String::from_utf8(note).unwrap());
+    // The held checkpoint also serves `verify --checkpoint`.
+    run(dir.path(), &["audit", "verify", "--checkpoint", held.to_str().unwrap()]);
+    let vkey = String::from_utf8(run(dir.path(), &["audit", "public-key"]).stdout).unwrap();
+    assert_eq!(doc["verifier_keys"][0], vkey.trim());
+}
+
+#[test]
+fn erasing_a_subject_leaves_its_records_unreadable_and_the_ledger_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let sample =
+        data().join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
+    run(
+        dir.path(),
+        &["ingest", "--rules", rules.to_str().unwrap(), sample.to_str().unwrap()],
+    );
+    let first = json_of(&run(dir.path(), &["audit", "show", "0"]));
+    assert_eq!(first["kind"], "alert.raise");
+    assert_eq!(first["status"], "sealed");
+    let user = first["payload"]["user"].as_str().unwrap().to_owned();
+
+    let erased = json_of(&run(
+        dir.path(),
+        &["--json", "privacy", "erase", "--subject", &format!("user:{user}")],
+    ));
+    assert_eq!(erased["keys_destroyed"], 1);
+    let after = json_of(&run(dir.path(), &["audit", "show", "0"]));
+    assert_eq!(after["status"], "erased");
+    assert!(after["payload"].is_null());
+    assert_eq!(after["leaf_hash"], first["leaf_hash"], "the record itself is untouched");
+    let report = json_of(&run(dir.path(), &["--json", "audit", "verify"]));
+    assert_eq!(report["ok"], true);
+}
+
+#[test]
+fn a_rotated_signing_key_keeps_the_whole_ledger_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &["tokens", "create", "--role", "viewer"]);
+    let before = String::from_utf8(run(dir.path(), &["audit", "public-key"]).stdout).unwrap();
+    let rotated = String::from_utf8(run(dir.path(), &["audit", "rotate-key"]).stdout).unwrap();
+    assert!(rotated.contains("co-signed checkpoint"), "{rotated}");
+    let after = String::from_utf8(run(dir.path(), &["audit", "public-key"]).stdout).unwrap();
+    assert_ne!(before, after);
+    run(dir.path(), &["tokens", "create", "--role", "viewer"]);
+    let report = json_of(&run(dir.path(), &["--json", "audit", "verify"]));
+    assert_eq!(report["ok"], true);
+    let signed_by: Vec<&str> = report["report"]["signed_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        signed_by.contains(&before.trim()) && signed_by.contains(&after.trim()),
+        "{signed_by:?}"
+    );
+}
+
+/// Four clients create tokens (each recorded in the ledger before it exists) while the server
+/// is killed with SIGKILL, three times; after a restart the ledger verifies and holds a record
+/// for every token whose creation was acknowledged.
+#[test]
+fn kill_9_during_appends_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = String::from_utf8(run(dir.path(), &["tokens", "create", "--role", "admin"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut acknowledged: HashSet<String> = HashSet::new();
+    for round in 0..3 {
+        let (mut child, addr) = serve(dir.path());
+        let acked: Vec<String> = rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            let mut inflight = tokio::task::JoinSet::new();
+            let mut killed = false;
+            let mut sent = 0;
+            loop {
+                while sent < 400 && inflight.len() < 4 {
+                    let req = client
+                        .post(format!("http://{addr}/api/v1/tokens"))
+                        .bearer_auth(&admin)
+                        .json(&serde_json::json!({"name": format!("r{round}-{sent}"), "role": "viewer"}));
+                    inflight.spawn(async move { req.send().await });
+                    sent += 1;
+                }
+                let Some(done) = inflight.join_next().await else { break };
+                if let Ok(resp) = done.unwrap()
+                    && resp.status() == 201
+                    && let Ok(body) = resp.json::<Value>().await
+                {
+                    acked.push(body["token"]["id"].as_str().unwrap().to_owned());
+                }
+                if !killed && acked.len() >= 40 {
+                    child.kill().unwrap();
+                    killed = true;
+                }
+            }
+            assert!(killed, "the server was never killed");
+            acked
+        });
+        let _ = child.wait();
+        acknowledged.extend(acked);
+    }
+    assert!(acknowledged.len() >= 120);
+    let report = json_of(&run(dir.path(), &["--json", "audit", "verify"]));
+    assert_eq!(report["ok"], true, "{report}");
+    let export = json_of(&run(dir.path(), &["audit", "export"]));
+    let recorded: HashSet<String> = export["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "token.create")
+        .map(|r| r["payload"]["token"].as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<_> = acknowledged.difference(&recorded).collect();
+    assert!(missing.is_empty(), "acknowledged but not recorded: {missing:?}");
+}

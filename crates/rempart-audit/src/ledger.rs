@@ -100,6 +100,8 @@ type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
 enum Command {
     Append(Vec<Draft>, Reply<Vec<Receipt>>),
+    /// Records an erasure, then destroys the subject's keys, with nothing sealed in between.
+    Erase(Draft, String, Reply<u64>),
     Checkpoint(Vec<Signer>, Reply<Option<StoredCheckpoint>>),
     Close(oneshot::Sender<()>),
 }
@@ -118,7 +120,6 @@ struct Inner {
     origin: String,
     verifier: NoteVerifier,
     retired: Vec<NoteVerifier>,
-    clock: Arc<dyn Clock>,
     writer: Mutex<JoinSet<()>>,
 }
 
@@ -143,6 +144,7 @@ impl Ledger {
             options,
             clock: Arc::clone(&clock),
             state,
+            keys: KeyCache::default(),
         };
         let mut tasks = JoinSet::new();
         tasks.spawn(writer.run(rx));
@@ -154,7 +156,6 @@ impl Ledger {
                 origin,
                 verifier,
                 retired,
-                clock,
                 writer: Mutex::new(tasks),
             }),
         })
@@ -258,11 +259,16 @@ impl Ledger {
     /// Destroys every key of `subject`, after recording that it did (fail closed: no record,
     /// no erasure). Returns how many keys were destroyed.
     pub async fn erase_subject(&self, actor: &str, subject: &str) -> Result<u64, AuditError> {
+        check_label("actor", actor)?;
         let mac = self.inner.master.subject_mac(subject);
         let draft = Draft::new(actor, kind::SUBJECT_ERASE, serde_json::json!({"subject_mac": mac})).public();
-        self.append(draft).await?;
-        let at = self.inner.clock.now();
-        Ok(self.inner.store.ledger_erase_subject(&mac, at).await?)
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Erase(draft, mac, reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        rx.await.map_err(|_| AuditError::Closed)?
     }
 
     /// Removes the payload bodies of records older than `before` (their hashes stay), after
@@ -368,7 +374,7 @@ impl Ledger {
     /// to its end, against its stored checkpoints and the `outside` ones. `Ok(Err(problem))`
     /// is a ledger that fails verification; `Err` is a ledger that could not be read.
     pub async fn verify(
-        store: &dyn LedgerStore,
+        store: &Arc<dyn LedgerStore>,
         trusted: Vec<NoteVerifier>,
         outside: Vec<Anchor>,
         from: Option<u64>,
@@ -410,18 +416,20 @@ impl Ledger {
             Ok(v) => v,
             Err(p) => return Ok(Err(p)),
         };
+        // Read up to the head as it was after the checkpoints were read, so that no checkpoint
+        // covers more than what is read. Reading dominates (the SQLite driver's per-row cost;
+        // hashing is a tenth of it), and reading pages concurrently measured no faster on two
+        // cores, so pages are read one after the other.
+        let end = store.ledger_head().await?.map_or(0, |h| h.seq + 1);
         let mut next = start.map_or(0, |cp| cp.size);
-        loop {
+        while next < end {
             let page = store.ledger_entries(next, PAGE).await?;
             let Some(last) = page.last() else { break };
             next = last.record.seq + 1;
-            for entry in &page {
+            for entry in page.iter().take_while(|e| e.record.seq < end) {
                 if let Err(p) = verifier.feed(entry) {
                     return Ok(Err(p));
                 }
-            }
-            if page.len() < PAGE as usize {
-                break;
             }
         }
         Ok(verifier.finish())
@@ -501,6 +509,35 @@ struct Writer {
     options: LedgerOptions,
     clock: Arc<dyn Clock>,
     state: State,
+    keys: KeyCache,
+}
+
+/// Subject keys the writer sealed with recently, so a busy subject costs no store read per
+/// batch. Only for sealing: reading a payload always asks the store, so an erased key opens
+/// nothing. An erasure in this process evicts at once; one in another process is seen within
+/// [`KEY_CACHE_TTL`] (records sealed meanwhile under the erased key are unreadable too).
+#[derive(Debug, Default)]
+struct KeyCache {
+    entries: std::collections::HashMap<String, (String, Key, std::time::Instant)>,
+}
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+const KEY_CACHE_MAX: usize = 65_536;
+
+impl KeyCache {
+    fn get(&self, mac: &str) -> Option<(String, Key)> {
+        self.entries
+            .get(mac)
+            .filter(|(_, _, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(id, key, _)| (id.clone(), *key))
+    }
+
+    fn put(&mut self, mac: String, key_id: String, key: Key) {
+        if self.entries.len() >= KEY_CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(mac, (key_id, key, std::time::Instant::now()));
+    }
 }
 
 impl Writer {
@@ -550,11 +587,17 @@ impl Writer {
                             let _ = done.send(());
                             break;
                         }
+                        Some(Command::Erase(draft, mac, reply)) => {
+                            let _ = reply.send(self.erase(draft, &mac).await);
+                        }
                         _ => {}
                     }
                 }
                 Some(Command::Checkpoint(extra, reply)) => {
                     let _ = reply.send(self.checkpoint_now(&extra).await);
+                }
+                Some(Command::Erase(draft, mac, reply)) => {
+                    let _ = reply.send(self.erase(draft, &mac).await);
                 }
                 Some(Command::Close(done)) => {
                     self.close().await;
@@ -563,6 +606,15 @@ impl Writer {
                 }
             }
         }
+    }
+
+    async fn erase(&mut self, draft: Draft, mac: &str) -> Result<u64, AuditError> {
+        self.keys.entries.remove(mac);
+        let (reply, rx) = oneshot::channel();
+        self.append_batch(vec![(vec![draft], reply)]).await;
+        rx.await.map_err(|_| AuditError::Closed)??;
+        // The erasure record itself is public, so it did not put the key back in the cache.
+        Ok(self.store.ledger_erase_subject(mac, self.clock.now()).await?)
     }
 
     async fn close(&mut self) {
@@ -633,7 +685,10 @@ impl Writer {
                 let (key_id, key) = match keys.iter().find(|(m, _, _)| *m == mac) {
                     Some((_, id, k)) => (id.clone(), *k),
                     None => {
-                        let (id, k) = self.subject_key(&mac, time, &mut new_keys).await?;
+                        let (id, k) = match self.keys.get(&mac) {
+                            Some(cached) => cached,
+                            None => self.subject_key(&mac, time, &mut new_keys).await?,
+                        };
                         keys.push((mac, id.clone(), k));
                         (id, k)
                     }
@@ -679,6 +734,10 @@ impl Writer {
             self.write_witness(cp);
         }
         self.state = state;
+        // Committed: every key used (new ones included) may now be reused from memory.
+        for (mac, key_id, key) in keys {
+            self.keys.put(mac, key_id, key);
+        }
         Ok(receipts)
     }
 

@@ -177,7 +177,7 @@ async fn latest_size(ledger: &Ledger) -> Result<u64, ApiError> {
 
 /// `GET /api/v1/audit/verify`: verifies the whole ledger now.
 pub async fn verify(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let result = Ledger::verify(state.ledger.store().as_ref(), state.ledger.trusted(), Vec::new(), None).await?;
+    let result = Ledger::verify(state.ledger.store(), state.ledger.trusted(), Vec::new(), None).await?;
     Ok(Json(match result {
         Ok(report) => json!({"ok": true, "report": report}),
         Err(problem) => json!({"ok": false, "problem": problem, "message": problem.to_string()}),

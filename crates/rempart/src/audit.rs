@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -177,7 +178,7 @@ async fn verify(
         bail!("no key to verify checkpoints with: pass --trust VKEY");
     }
     let started = std::time::Instant::now();
-    let result = Ledger::verify(store.as_ref(), trusted, outside, from).await?;
+    let result = Ledger::verify(&(store.clone() as Arc<dyn LedgerStore>), trusted, outside, from).await?;
     let seconds = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
     match result {

@@ -65,7 +65,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let detections = detect(&*store).await?;
     let (admin, secret) = rempart_server::auth::create_token(&*store, &ledger, "demo", "demo", Role::Admin).await?;
     ledger.checkpoint().await?;
-    let verified = rempart_audit::Ledger::verify(store.as_ref(), ledger.trusted(), Vec::new(), None)
+    let verified = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None)
         .await?
         .map_err(|p| anyhow::anyhow!("the demo's own ledger does not verify: {p}"))?;
 

@@ -79,7 +79,7 @@ fn verify_passes_on_a_real_ledger_and_names_the_record_a_tamper_broke() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(sql(
         dir.path(),
-        "UPDATE ledger_payloads SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) WHERE seq = 2",
+        "UPDATE ledger SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) WHERE seq = 2",
     ));
     let out = rempart(dir.path()).args(["audit", "verify"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

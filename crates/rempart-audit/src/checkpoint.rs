@@ -316,4 +316,28 @@ mod tests {
         let wrong = vkey.replacen("rempart/test+", "rempart/other+", 1);
         assert!(NoteVerifier::parse(&wrong).is_err());
     }
+
+    proptest::proptest! {
+        /// Any checkpoint signs and opens to itself; any text fed to the parsers is refused or
+        /// read, never a panic.
+        #[test]
+        fn signed_checkpoints_round_trip_and_garbage_is_refused(
+            size in proptest::prelude::any::<u64>(),
+            root in proptest::prelude::any::<[u8; 32]>(),
+            secs in 0i64..4_000_000_000,
+            garbage in ".{0,200}",
+        ) {
+            let a = Signer::generate("rempart/prop").unwrap_or_else(|e| panic!("{e}"));
+            let cp = Checkpoint { origin: "rempart/prop".to_owned(), size, root, time: Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH) };
+            let note = cp.sign(&[&a]);
+            let opened = Checkpoint::open(&note, &[a.verifier()]).map(|(c, _)| c).ok();
+            proptest::prop_assert_eq!(opened, Some(cp));
+            let _ = Checkpoint::open(&garbage, &[a.verifier()]);
+            let _ = NoteVerifier::parse(&garbage);
+            // Cut inside the signed (ASCII) body and append anything.
+            let cut = note.find("\n\n").unwrap_or(0) / 2;
+            let spliced = format!("{}{garbage}", &note[..cut]);
+            proptest::prop_assert!(Checkpoint::open(&spliced, &[a.verifier()]).is_err() || spliced == note);
+        }
+    }
 }

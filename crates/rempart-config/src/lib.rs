@@ -513,4 +513,34 @@ mod tests {
         let err = Config::parse("version = 1\n[syslog.tls]\nlisten = \"127.0.0.1:6514\"\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n", "t").unwrap_err();
         assert_eq!(err.problems.len(), 2);
     }
+
+    #[test]
+    fn audit_section_is_validated_and_defaults_keep_six_months() {
+        let cfg = Config::parse("version = 1\n", "t").unwrap();
+        assert_eq!(cfg.audit.retention_days, 183);
+        assert_eq!(cfg.audit.checkpoint_every, 1000);
+        let cfg = Config::parse(
+            "version = 1\n[audit]\norigin = \"rempart/soc.example.eu\"\ncheckpoint_every = 50\nretention_days = 400\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(cfg.audit.origin.as_deref(), Some("rempart/soc.example.eu"));
+        assert_eq!((cfg.audit.checkpoint_every, cfg.audit.retention_days), (50, 400));
+        let err = Config::parse(
+            "version = 1\n[audit]\norigin = \"two words\"\nretention_days = 30\ncheckpoint_every = 0\nsigning_key = \"/nonexistent.pem\"\n",
+            "t",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "audit.checkpoint_every",
+                "audit.retention_days",
+                "audit.origin",
+                "audit.signing_key"
+            ],
+            "{err}"
+        );
+    }
 }

@@ -17,6 +17,9 @@ use serde::de::DeserializeOwned;
 /// The configuration, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The file this was read from and the SHA-256 of its text, recorded in the audit ledger
+    /// when a server starts; `None` for the embedded defaults.
+    pub source: Option<ConfigSource>,
     /// Where the embedded instance keeps its data (`rempart.db`, keys).
     pub data_dir: Option<PathBuf>,
     pub server: Server,
@@ -25,6 +28,14 @@ pub struct Config {
     pub ingest: Ingest,
     pub detection: Detection,
     pub audit: Audit,
+}
+
+/// Where a configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file's text.
+    pub sha256: String,
 }
 
 /// The audit ledger.
@@ -105,6 +116,7 @@ pub struct Ingest {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            source: None,
             data_dir: None,
             server: Server {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -223,7 +235,12 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }],
         })?;
-        Config::parse(&text, &name)
+        let mut config = Config::parse(&text, &name)?;
+        config.source = Some(ConfigSource {
+            path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+        });
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `source_name` names it in errors.

@@ -14,7 +14,10 @@ use jiff::Timestamp;
 use rempart_model::{DataClass, Event, EventId, Format, Origin};
 use serde_json::json;
 
-use crate::{AlertQuery, EventQuery, FieldFilter, Quarantined, Role, Store, TokenRecord};
+use crate::{
+    AlertQuery, EventQuery, FieldFilter, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, Quarantined, Role,
+    Store, StoreError, StoredCheckpoint, SubjectKey, TokenRecord,
+};
 
 fn event(host: &str, user: &str, secs: i64, fields: serde_json::Value) -> Event {
     let serde_json::Value::Object(map) = fields else {
@@ -278,13 +281,167 @@ pub async fn stores_and_queries_alerts(store: &dyn Store) {
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
+
+/// Ledger rows with distinct (not meaningful) hashes: the store keeps bytes, it does not check
+/// them; `rempart-audit` does.
+fn ledger_entries(from: u64, n: u64) -> Vec<LedgerEntry> {
+    (from..from + n)
+        .map(|seq| {
+            let b = u8::try_from(seq % 251).expect("small");
+            LedgerEntry {
+                record: LedgerRecord {
+                    seq,
+                    time: Timestamp::from_second(1_800_000_000 + i64::try_from(seq).expect("small")).expect("time"),
+                    actor: format!("actor:{seq}"),
+                    kind: "test.kind".to_owned(),
+                    key_id: (seq % 2 == 0).then(|| "key-1".to_owned()),
+                    payload_hash: [b; 32],
+                    prev_hash: [b.wrapping_sub(1); 32],
+                    leaf_hash: [b.wrapping_add(1); 32],
+                },
+                payload: Some(vec![b; 40 + usize::from(b)]),
+            }
+        })
+        .collect()
+}
+
+fn subject_key(id: &str, mac: &str) -> SubjectKey {
+    SubjectKey {
+        key_id: id.to_owned(),
+        subject_mac: Some(mac.to_owned()),
+        wrapped: Some(vec![7; 72]),
+        created: Timestamp::from_second(1_800_000_000).expect("time"),
+        erased: None,
+    }
+}
+
+fn checkpoint(size: u64) -> StoredCheckpoint {
+    StoredCheckpoint {
+        size,
+        root: [9; 32],
+        time: Timestamp::from_second(1_800_000_100).expect("time"),
+        note: format!("rempart/test\n{size}\nroot\n\n\u{2014} sig\n"),
+        frontier: vec![[1; 32]; usize::try_from(size.count_ones()).expect("small")],
+    }
+}
+
+async fn append(
+    store: &dyn LedgerStore,
+    keys: &[SubjectKey],
+    entries: &[LedgerEntry],
+    cp: Option<&StoredCheckpoint>,
+) -> crate::Result<()> {
+    store
+        .ledger_append(LedgerAppend {
+            keys,
+            entries,
+            checkpoint: cp,
+        })
+        .await
+}
+
+/// Ledger records, bodies, keys and checkpoints come back exactly as appended, in order.
+pub async fn ledger_round_trips_in_order(store: &dyn LedgerStore) {
+    assert_eq!(store.ledger_head().await.expect("head"), None);
+    let entries = ledger_entries(0, 5);
+    append(store, &[subject_key("key-1", "mac-a")], &entries, Some(&checkpoint(5)))
+        .await
+        .expect("append");
+    assert_eq!(
+        store.ledger_head().await.expect("head"),
+        Some(entries[4].record.clone())
+    );
+    assert_eq!(store.ledger_entries(0, 100).await.expect("entries"), entries);
+    assert_eq!(
+        store.ledger_entries(2, 2).await.expect("entries"),
+        entries[2..4].to_vec()
+    );
+    let leaves: Vec<_> = entries[1..4].iter().map(|e| e.record.leaf_hash).collect();
+    assert_eq!(store.ledger_leaves(1, 4).await.expect("leaves"), leaves);
+    assert_eq!(
+        store.ledger_checkpoints().await.expect("checkpoints"),
+        vec![checkpoint(5)]
+    );
+    let more = ledger_entries(5, 3);
+    append(store, &[], &more, None).await.expect("append");
+    store.ledger_checkpoint(&checkpoint(8)).await.expect("checkpoint");
+    let sizes: Vec<u64> = store
+        .ledger_checkpoints()
+        .await
+        .expect("checkpoints")
+        .iter()
+        .map(|c| c.size)
+        .collect();
+    assert_eq!(sizes, [5, 8]);
+}
+
+/// Only the direct continuation of the stored ledger is accepted; a refused append writes
+/// nothing, keys included.
+pub async fn ledger_refuses_a_fork_or_a_gap(store: &dyn LedgerStore) {
+    append(store, &[], &ledger_entries(0, 3), None).await.expect("append");
+    for (from, what) in [(2, "a fork"), (4, "a gap"), (0, "a rewrite")] {
+        let err = append(store, &[subject_key("key-x", "mac-x")], &ledger_entries(from, 2), None)
+            .await
+            .expect_err(what);
+        assert!(matches!(err, StoreError::Conflict(_)), "{what}: {err}");
+    }
+    assert_eq!(store.ledger_head().await.expect("head").map(|r| r.seq), Some(2));
+    assert_eq!(
+        store.ledger_subject_key("mac-x").await.expect("key"),
+        None,
+        "no key from a refused append"
+    );
+    // A checkpoint over records that do not exist, or a second one of a size, is refused.
+    assert!(matches!(
+        store.ledger_checkpoint(&checkpoint(4)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.ledger_checkpoint(&checkpoint(3)).await.expect("checkpoint");
+    assert!(matches!(
+        store.ledger_checkpoint(&checkpoint(3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// Pruning clears bodies below a sequence number and keeps every record.
+pub async fn ledger_prunes_bodies_and_keeps_records(store: &dyn LedgerStore) {
+    append(store, &[], &ledger_entries(0, 6), None).await.expect("append");
+    assert_eq!(store.ledger_prune_payloads(4).await.expect("prune"), 4);
+    let got = store.ledger_entries(0, 100).await.expect("entries");
+    assert_eq!(got.len(), 6);
+    assert!(got[..4].iter().all(|e| e.payload.is_none()));
+    assert!(got[4..].iter().all(|e| e.payload.is_some()));
+    assert_eq!(store.ledger_prune_payloads(4).await.expect("prune"), 0, "idempotent");
+}
+
+/// Erasing a subject destroys its live keys and only those.
+pub async fn ledger_erases_subject_keys(store: &dyn LedgerStore) {
+    let keys = [subject_key("key-1", "mac-a"), subject_key("key-2", "mac-b")];
+    append(store, &keys, &ledger_entries(0, 2), None).await.expect("append");
+    assert_eq!(
+        store.ledger_subject_key("mac-a").await.expect("key"),
+        Some(keys[0].clone())
+    );
+    let at = Timestamp::from_second(1_800_000_500).expect("time");
+    assert_eq!(store.ledger_erase_subject("mac-a", at).await.expect("erase"), 1);
+    assert_eq!(store.ledger_subject_key("mac-a").await.expect("key"), None);
+    assert_eq!(store.ledger_erase_subject("mac-a", at).await.expect("erase"), 0);
+    let ids = ["key-1".to_owned(), "key-2".to_owned()];
+    let mut got = store.ledger_keys(&ids).await.expect("keys");
+    got.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    assert_eq!(got[0].wrapped, None);
+    assert_eq!(got[0].erased, Some(at));
+    assert_eq!(got[1], keys[1]);
+}
+
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@tests $make;
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
-            pages_through_events_sharing_a_time);
+            pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
+            ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

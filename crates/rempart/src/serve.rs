@@ -84,7 +84,12 @@ pub async fn serve_store(
             Draft::new(
                 "system",
                 kind::SERVER_START,
-                serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "listen": addr, "rules": config.detection.rules}),
+                serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "listen": addr,
+                    "config": config.source.as_ref().map(|s| serde_json::json!({"path": s.path, "sha256": s.sha256})),
+                    "rules": config.detection.rules,
+                }),
             )
             .public(),
         )

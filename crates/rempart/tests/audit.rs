@@ -14,7 +14,7 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::{data, rempart, serve};
+use common::{data, rempart, serve, serve_with};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     let out = rempart(dir).args(args).output().unwrap();
@@ -237,4 +237,63 @@ fn kill_9_during_appends_loses_no_acknowledged_record() {
         .collect();
     let missing: Vec<_> = acknowledged.difference(&recorded).collect();
     assert!(missing.is_empty(), "acknowledged but not recorded: {missing:?}");
+}
+
+#[test]
+fn a_server_records_its_start_with_the_configuration_digest_and_its_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rempart.toml");
+    let text = "version = 1\n[audit]\norigin = \"rempart/test.example.eu\"\ncheckpoint_every = 10\n";
+    std::fs::write(&config, text).unwrap();
+    let mut command = rempart(dir.path());
+    command.env("REMPART_CONFIG", &config);
+    let (mut child, _addr) = serve_with(command);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let listed = String::from_utf8(
+        rempart(dir.path())
+            .env("REMPART_CONFIG", &config)
+            .args(["--json", "audit", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let kinds: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["server.start", "server.stop"]);
+    let start = json_of(
+        &rempart(dir.path())
+            .env("REMPART_CONFIG", &config)
+            .args(["audit", "show", "0"])
+            .output()
+            .unwrap(),
+    );
+    use sha2::Digest;
+    assert_eq!(
+        start["payload"]["config"]["sha256"],
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    );
+    // The checkpoint carries the configured origin.
+    let note = String::from_utf8(
+        rempart(dir.path())
+            .env("REMPART_CONFIG", &config)
+            .args(["audit", "checkpoint"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(note.starts_with("rempart/test.example.eu\n"), "{note}");
 }

@@ -27,7 +27,12 @@ pub fn data() -> PathBuf {
 
 /// Starts `rempart serve` on an ephemeral port; returns the child and its address.
 pub fn serve(data_dir: &Path) -> (Child, String) {
-    let mut child = rempart(data_dir)
+    serve_with(rempart(data_dir))
+}
+
+/// Starts `serve` from a prepared command (extra environment, global options).
+pub fn serve_with(mut command: Command) -> (Child, String) {
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("REMPART_LOG", "info")
         .stderr(Stdio::piped())

@@ -278,10 +278,6 @@ pub async fn stores_and_queries_alerts(store: &dyn Store) {
     );
 }
 
-/// Expands to one test per conformance check, each on a fresh store made by `$make`
-/// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
-/// for the whole test, so it can own temporary directories or database schemas).
-
 /// Ledger rows with distinct (not meaningful) hashes: the store keeps bytes, it does not check
 /// them; `rempart-audit` does.
 fn ledger_entries(from: u64, n: u64) -> Vec<LedgerEntry> {
@@ -434,6 +430,9 @@ pub async fn ledger_erases_subject_keys(store: &dyn LedgerStore) {
     assert_eq!(got[1], keys[1]);
 }
 
+/// Expands to one test per conformance check, each on a fresh store made by `$make`
+/// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
+/// for the whole test, so it can own temporary directories or database schemas).
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {

@@ -28,6 +28,8 @@ pub const MAX_LABEL: usize = 1024;
 pub mod kind {
     pub const TOKEN_CREATE: &str = "token.create";
     pub const TOKEN_REVOKE: &str = "token.revoke";
+    /// A token's first authenticated use since the server started.
+    pub const TOKEN_USE: &str = "token.use";
     pub const ALERT_RAISE: &str = "alert.raise";
     pub const SERVER_START: &str = "server.start";
     pub const SERVER_STOP: &str = "server.stop";

@@ -115,6 +115,25 @@ pub async fn require(
             required: required.to_string(),
         });
     }
+    record_first_use(&state, &token).await?;
     req.extensions_mut().insert(Caller(token));
     Ok(next.run(req).await)
+}
+
+/// Records the first authenticated use of each token in this server's life (the API's
+/// "login"), before serving it: a token whose use cannot be recorded is not served.
+async fn record_first_use(state: &AppState, token: &TokenRecord) -> Result<(), ApiError> {
+    if state.logged_in.lock().await.contains(&token.id) {
+        return Ok(());
+    }
+    state
+        .ledger
+        .append(Draft::new(
+            format!("token:{}", token.id),
+            kind::TOKEN_USE,
+            serde_json::json!({"token": token.id, "role": token.role}),
+        ))
+        .await?;
+    state.logged_in.lock().await.insert(token.id.clone());
+    Ok(())
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub rules: Option<Arc<rempart_detect::RuleSet>>,
     /// The audit ledger: token changes, alerts and audit reads are recorded here.
     pub ledger: Ledger,
+    /// Tokens whose first use since start is already recorded.
+    pub logged_in: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
         AppState {
             store,
             ledger,
+            logged_in: Arc::default(),
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,

@@ -568,12 +568,28 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         .unwrap();
     let records = records["records"].as_array().unwrap().clone();
     let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
-    // The two tokens the test made, the API's token, then the alert.
-    assert_eq!(kinds, ["token.create", "token.create", "token.create", "alert.raise"]);
-    let by_api = &records[2];
+    // The two tokens the test made; the admin's first use ("login"), then the token it made; the
+    // ingest token's first use, the alert it raised; the auditor's first use.
+    assert_eq!(
+        kinds,
+        [
+            "token.create",
+            "token.create",
+            "token.use",
+            "token.create",
+            "token.use",
+            "alert.raise",
+            "token.use"
+        ]
+    );
+    let by_api = &records[3];
     assert_eq!(by_api["payload"]["name"], "siem");
     assert!(by_api["actor"].as_str().unwrap().starts_with("token:tok_"));
-    let alert = &records[3];
+    assert_eq!(
+        records[4]["actor"],
+        format!("token:{}", created["token"]["id"].as_str().unwrap())
+    );
+    let alert = &records[5];
     assert_eq!(alert["status"], "sealed");
     assert_eq!(alert["payload"]["rule_title"], "LSASS access");
     assert_eq!(
@@ -593,7 +609,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         .await
         .unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["report"]["records"], 5, "four records and the audit read");
+    assert_eq!(verified["report"]["records"], 8, "seven records and the audit read");
     server.ledger.checkpoint().await.unwrap();
     let cps: Value = client
         .get(server.url("/api/v1/audit/checkpoints"))
@@ -609,7 +625,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         .as_str()
         .unwrap();
     let (cp, _) = rempart_audit::Checkpoint::open(note, &[vkey]).unwrap();
-    assert_eq!(cp.size, 5);
+    assert_eq!(cp.size, 8);
     for r in &records {
         let seq = r["seq"].as_u64().unwrap();
         let proof: Value = client

@@ -64,6 +64,19 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET path` with `token`; the JSON body.
+    async fn get_json(&self, path: &str, token: &str) -> Value {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -557,15 +570,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         .unwrap();
     assert_eq!(ingested["alerts"], 1);
 
-    let records: Value = client
-        .get(server.url("/api/v1/audit/records"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records: Value = server.get_json("/api/v1/audit/records", &auditor).await;
     let records = records["records"].as_array().unwrap().clone();
     let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     // The two tokens the test made; the admin's first use ("login"), then the token it made; the
@@ -599,27 +604,11 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
 
     // The read itself was recorded; then everything verifies and each record is provably in the
     // signed tree.
-    let verified: Value = client
-        .get(server.url("/api/v1/audit/verify"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified: Value = server.get_json("/api/v1/audit/verify", &auditor).await;
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(verified["report"]["records"], 8, "seven records and the audit read");
     server.ledger.checkpoint().await.unwrap();
-    let cps: Value = client
-        .get(server.url("/api/v1/audit/checkpoints"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cps: Value = server.get_json("/api/v1/audit/checkpoints", &auditor).await;
     let vkey = rempart_audit::NoteVerifier::parse(cps["verifier_keys"][0].as_str().unwrap()).unwrap();
     let note = cps["checkpoints"].as_array().unwrap().last().unwrap()["note"]
         .as_str()
@@ -628,15 +617,9 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
     assert_eq!(cp.size, 8);
     for r in &records {
         let seq = r["seq"].as_u64().unwrap();
-        let proof: Value = client
-            .get(server.url(&format!("/api/v1/audit/proof/inclusion?seq={seq}")))
-            .bearer_auth(&auditor)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let proof: Value = server
+            .get_json(&format!("/api/v1/audit/proof/inclusion?seq={seq}"), &auditor)
+            .await;
         let hash = |v: &Value| -> [u8; 32] { hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap() };
         let path: Vec<[u8; 32]> = proof["proof"].as_array().unwrap().iter().map(hash).collect();
         assert_eq!(proof["leaf_hash"], r["leaf_hash"]);

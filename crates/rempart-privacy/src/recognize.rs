@@ -1,0 +1,777 @@
+//! Recognizers: where personal data and secrets sit in free text and in structured fields.
+//!
+//! Free text is scanned with one regular expression per recognizer, each candidate checked
+//! (addresses parsed, checksums computed, context words required where a format alone is too
+//! weak), and overlapping findings resolved so that each byte belongs to at most one finding.
+//! Structured fields are recognized by name: the whole value of `TargetUserName` is a user.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv6Addr};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::PrivacyError;
+use crate::checks;
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    /// An IPv4 or IPv6 address (pseudonymized prefix-preserving).
+    Ip,
+    Email,
+    User,
+    Host,
+    /// A Windows security identifier of a domain or local account.
+    Sid,
+    Mac,
+    Phone,
+    Iban,
+    Card,
+    NationalId,
+    Person,
+    /// API keys, bearer tokens, private keys, passwords: removed, never pseudonymized.
+    Secret,
+}
+
+impl Entity {
+    pub const ALL: [Entity; 12] = [
+        Entity::Ip,
+        Entity::Email,
+        Entity::User,
+        Entity::Host,
+        Entity::Sid,
+        Entity::Mac,
+        Entity::Phone,
+        Entity::Iban,
+        Entity::Card,
+        Entity::NationalId,
+        Entity::Person,
+        Entity::Secret,
+    ];
+
+    /// The type prefix of its pseudonyms (`user_7f3a9c1d`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Entity::Ip => "ip",
+            Entity::Email => "email",
+            Entity::User => "user",
+            Entity::Host => "host",
+            Entity::Sid => "sid",
+            Entity::Mac => "mac",
+            Entity::Phone => "phone",
+            Entity::Iban => "iban",
+            Entity::Card => "card",
+            Entity::NationalId => "natid",
+            Entity::Person => "person",
+            Entity::Secret => "secret",
+        }
+    }
+
+    pub fn from_prefix(p: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.prefix() == p)
+    }
+}
+
+/// One recognized span of text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub entity: Entity,
+    /// Byte offsets in the scanned text.
+    pub start: usize,
+    pub end: usize,
+    /// Which recognizer found it.
+    pub recognizer: &'static str,
+}
+
+/// What the recognizers look for beyond their built-in patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecognizerConfig {
+    /// DNS suffixes of the institution's own hosts (`corp.example.eu`): any name under them is
+    /// a host.
+    pub internal_suffixes: Vec<String>,
+    /// Values that stay in clear (public resolvers, well-known services).
+    pub allow: Vec<String>,
+    /// Entity types not to look for.
+    pub disabled: Vec<Entity>,
+}
+
+type Check = fn(&str) -> bool;
+
+struct Pattern {
+    name: &'static str,
+    entity: Entity,
+    regex: Regex,
+    /// The capture group holding the entity (0: the whole match).
+    group: usize,
+    check: Option<Check>,
+    /// Words one of which must occur shortly before the match (case-insensitive).
+    context: &'static [&'static str],
+}
+
+/// How far before a match context words are looked for, in bytes.
+const CONTEXT_WINDOW: usize = 48;
+
+/// Accounts and authorities that are not people.
+const NOT_USERS: &[&str] = &[
+    "system",
+    "local service",
+    "network service",
+    "anonymous logon",
+    "nt authority",
+    "builtin",
+    "nt service",
+    "window manager",
+    "font driver host",
+    "public",
+    "default",
+    "default user",
+    "all users",
+    "-",
+];
+
+fn ip_check(s: &str) -> bool {
+    match s.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => !a.is_unspecified() && !a.is_broadcast(),
+        Ok(IpAddr::V6(a)) => !a.is_unspecified() && s.matches(':').count() >= 2,
+        Err(_) => false,
+    }
+}
+
+fn ipv6_check(s: &str) -> bool {
+    s.parse::<Ipv6Addr>().is_ok_and(|a| !a.is_unspecified()) && s.matches(':').count() >= 2
+}
+
+fn phone_check(s: &str) -> bool {
+    let n = s.bytes().filter(u8::is_ascii_digit).count();
+    (9..=15).contains(&n)
+}
+
+macro_rules! natid {
+    ($name:ident, $country:literal) => {
+        fn $name(s: &str) -> bool {
+            checks::national_id($country, s)
+        }
+    };
+}
+natid!(de_id, "DE");
+natid!(fr_id, "FR");
+natid!(it_id, "IT");
+natid!(es_id, "ES");
+natid!(nl_id, "NL");
+natid!(be_id, "BE");
+natid!(pl_id, "PL");
+natid!(at_id, "AT");
+natid!(pt_id, "PT");
+natid!(se_id, "SE");
+natid!(fi_id, "FI");
+natid!(dk_id, "DK");
+natid!(ie_id, "IE");
+
+/// The built-in free-text recognizers, in priority order (earlier wins an overlap of equal
+/// start).
+fn builtin() -> Result<Vec<Pattern>, regex::Error> {
+    let p = |name, entity, re: &str, group, check: Option<Check>, context: &'static [&'static str]| {
+        Ok::<_, regex::Error>(Pattern {
+            name,
+            entity,
+            regex: Regex::new(re)?,
+            group,
+            check,
+            context,
+        })
+    };
+    use Entity::*;
+    Ok(vec![
+        p(
+            "private-key",
+            Secret,
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "api-key",
+            Secret,
+            r"\b(?:AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}|rmp_[0-9a-f]{64}|glpat-[A-Za-z0-9_-]{20})\b",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "jwt",
+            Secret,
+            r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "bearer",
+            Secret,
+            r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{12,}=*)",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "url-password",
+            Secret,
+            r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^/\s:@]{1,64}:([^/\s@]{1,128})@",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "url-user",
+            User,
+            r"(?i)\b[a-z][a-z0-9+.-]{1,15}://([^/\s:@]{1,64}):[^/\s@]{1,128}@",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "query-secret",
+            Secret,
+            r"(?i)[?&](?:token|access_token|id_token|refresh_token|api_key|apikey|key|sig|signature|password|passwd|secret|client_secret|code|session|sessionid|sid)=([^&\s#'\x22]+)",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "assigned-secret",
+            Secret,
+            r#"(?i)\b(?:password|passwd|pwd|pass|secret|api[_-]?key|access[_-]?key|secret[_-]?key|auth[_-]?token|access[_-]?token|client[_-]?secret)["']?\s*[=:]\s*("[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s&,;"']{1,256})"#,
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "email",
+            Email,
+            r"(?i)\b[a-z0-9._%+-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}\b",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "iban",
+            Iban,
+            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+            0,
+            Some(checks::iban),
+            &[],
+        )?,
+        p("card", Card, r"\b(?:\d[ -]?){12,18}\d\b", 0, Some(checks::card), &[])?,
+        p(
+            "fr-nir",
+            NationalId,
+            r"\b[1-478] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
+            0,
+            Some(fr_id),
+            &[],
+        )?,
+        p(
+            "it-codice-fiscale",
+            NationalId,
+            r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b",
+            0,
+            Some(it_id),
+            &[],
+        )?,
+        p(
+            "es-dni-nie",
+            NationalId,
+            r"\b(?:\d{8}|[XYZ]\d{7})-?[A-Z]\b",
+            0,
+            Some(es_id),
+            &[],
+        )?,
+        p(
+            "fi-hetu",
+            NationalId,
+            r"\b\d{6}[-+ABCDEFYXWVU]\d{3}[0-9A-Y]\b",
+            0,
+            Some(fi_id),
+            &[],
+        )?,
+        p(
+            "be-rrn",
+            NationalId,
+            r"\b\d{2}\.\d{2}\.\d{2}-\d{3}\.\d{2}\b",
+            0,
+            Some(be_id),
+            &[],
+        )?,
+        p(
+            "be-rrn-plain",
+            NationalId,
+            r"\b\d{11}\b",
+            0,
+            Some(be_id),
+            &[
+                "rijksregister",
+                "registre national",
+                "national number",
+                "nn",
+                "insz",
+                "niss",
+            ],
+        )?,
+        p(
+            "de-steuer-id",
+            NationalId,
+            r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b",
+            0,
+            Some(de_id),
+            &["steuer", "idnr", "identifikationsnummer", "tin", "tax id"],
+        )?,
+        p("pl-pesel", NationalId, r"\b\d{11}\b", 0, Some(pl_id), &["pesel"])?,
+        p(
+            "nl-bsn",
+            NationalId,
+            r"\b\d{4}\.?\d{2}\.?\d{3}\b",
+            0,
+            Some(nl_id),
+            &["bsn", "burgerservicenummer", "sofinummer"],
+        )?,
+        p(
+            "pt-nif",
+            NationalId,
+            r"\b\d{9}\b",
+            0,
+            Some(pt_id),
+            &["nif", "contribuinte", "nipc"],
+        )?,
+        p(
+            "at-svnr",
+            NationalId,
+            r"\b\d{4} ?\d{6}\b",
+            0,
+            Some(at_id),
+            &["svnr", "sv-nr", "sozialversicherung", "versicherungsnummer"],
+        )?,
+        p(
+            "se-personnummer",
+            NationalId,
+            r"\b(?:\d{2})?\d{6}[-+]\d{4}\b",
+            0,
+            Some(se_id),
+            &["personnummer", "personnr", "pnr"],
+        )?,
+        p(
+            "dk-cpr",
+            NationalId,
+            r"\b\d{6}-\d{4}\b",
+            0,
+            Some(dk_id),
+            &["cpr", "personnummer"],
+        )?,
+        p(
+            "ie-ppsn",
+            NationalId,
+            r"\b\d{7}[A-W][ABHWTX]?\b",
+            0,
+            Some(ie_id),
+            &["pps", "ppsn", "personal public service"],
+        )?,
+        p(
+            "ipv4",
+            Ip,
+            r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
+            0,
+            Some(ip_check),
+            &[],
+        )?,
+        p(
+            "ipv6",
+            Ip,
+            r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}",
+            0,
+            Some(ipv6_check),
+            &[],
+        )?,
+        p(
+            "mac",
+            Mac,
+            r"(?i)\b[0-9a-f]{2}(?:([:-])[0-9a-f]{2})(?:[:-][0-9a-f]{2}){4}\b",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "windows-sid",
+            Sid,
+            r"\bS-1-5-21(?:-\d{1,10}){3}-\d{3,10}\b",
+            0,
+            None,
+            &[],
+        )?,
+        p(
+            "phone-international",
+            Phone,
+            r"(?:\+|\b00)[1-9]\d{0,2}(?:[ .\-/]?\(?\d{1,4}\)?){2,6}\b",
+            0,
+            Some(phone_check),
+            &[],
+        )?,
+        p(
+            "phone-fr",
+            Phone,
+            r"\b0[1-9](?:[ .-]?\d{2}){4}\b",
+            0,
+            None,
+            &["tel", "tél", "phone", "mobile", "portable", "fax"],
+        )?,
+        p(
+            "phone-national",
+            Phone,
+            r"\b0\d{2,4}[ /-]\d{3,8}(?:[ -]\d{2,5})?\b",
+            0,
+            Some(phone_check),
+            &["tel", "phone", "mobile", "telefon", "handy", "fax", "tél"],
+        )?,
+        p(
+            "domain-user",
+            User,
+            r"(?i)\b[a-z0-9][a-z0-9_.-]{0,62}(?:\\\\|\\)([a-z0-9][a-z0-9._-]{0,63})(?:\b|$)",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "home-dir",
+            User,
+            r"/(?:home|Users)/([a-z_][a-z0-9_.-]{0,31})\b",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "windows-profile",
+            User,
+            r"(?i)\b[a-z]:(?:\\\\|\\)users(?:\\\\|\\)([^\\\s\x22'/]{1,64})",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "ssh-user",
+            User,
+            r"(?:Accepted|Failed) [a-z-]+ for (?:invalid user )?([^\s]{1,64}) from",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "session-user",
+            User,
+            r"(?:session (?:opened|closed) for user|user=|USER=|by user|logname=|ruser=|acct=)\x22?([a-zA-Z0-9._-]{1,64})",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "sudo-user",
+            User,
+            r"\bsudo(?:\[\d+\])?:\s+([a-z_][a-z0-9_.-]{0,31}) :",
+            1,
+            None,
+            &[],
+        )?,
+        p(
+            "machine-account",
+            Host,
+            r"\b([A-Za-z0-9][A-Za-z0-9-]{0,14})\$",
+            0,
+            None,
+            &[],
+        )?,
+    ])
+}
+
+/// The recognizers, ready to scan.
+pub struct Recognizers {
+    patterns: Vec<Pattern>,
+    hosts: Option<Regex>,
+    allow: HashSet<String>,
+    disabled: HashSet<Entity>,
+}
+
+impl std::fmt::Debug for Recognizers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizers")
+            .field("patterns", &self.patterns.iter().map(|p| p.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recognizers {
+    pub fn new(config: &RecognizerConfig) -> Result<Self, PrivacyError> {
+        let patterns = builtin().map_err(|e| PrivacyError::Config(format!("built-in recognizer: {e}")))?;
+        let hosts = if config.internal_suffixes.is_empty() {
+            None
+        } else {
+            let alternatives: Vec<String> = config
+                .internal_suffixes
+                .iter()
+                .map(|s| regex::escape(s.trim_start_matches('.')))
+                .collect();
+            Some(
+                Regex::new(&format!(
+                    r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{})\b",
+                    alternatives.join("|")
+                ))
+                .map_err(|e| PrivacyError::Config(format!("internal suffixes: {e}")))?,
+            )
+        };
+        Ok(Recognizers {
+            patterns,
+            hosts,
+            allow: config.allow.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            disabled: config.disabled.iter().copied().collect(),
+        })
+    }
+
+    /// The internal host suffix a name ends with, if any.
+    pub fn is_internal_host(&self, name: &str) -> bool {
+        self.hosts
+            .as_ref()
+            .is_some_and(|h| h.find(name).is_some_and(|m| m.len() == name.len()))
+    }
+
+    /// Whether `value` is allow-listed (stays in clear).
+    pub fn allowed(&self, value: &str) -> bool {
+        self.allow.contains(&value.to_ascii_lowercase())
+    }
+
+    /// Every finding in `text`, in order, non-overlapping.
+    pub fn find(&self, text: &str) -> Vec<Finding> {
+        let mut found: Vec<(Finding, usize)> = Vec::new();
+        for (priority, p) in self.patterns.iter().enumerate() {
+            if self.disabled.contains(&p.entity) {
+                continue;
+            }
+            for caps in p.regex.captures_iter(text) {
+                let Some(m) = caps.get(p.group) else { continue };
+                let value = m.as_str();
+                if p.check.is_some_and(|check| !check(value)) {
+                    continue;
+                }
+                if !p.context.is_empty() && !has_context(text, m.start(), p.context) {
+                    continue;
+                }
+                if p.entity == Entity::User && NOT_USERS.contains(&value.to_ascii_lowercase().as_str()) {
+                    continue;
+                }
+                if self.allowed(value) {
+                    continue;
+                }
+                found.push((
+                    Finding {
+                        entity: p.entity,
+                        start: m.start(),
+                        end: m.end(),
+                        recognizer: p.name,
+                    },
+                    priority,
+                ));
+            }
+        }
+        if let Some(hosts) = &self.hosts
+            && !self.disabled.contains(&Entity::Host)
+        {
+            for m in hosts.find_iter(text) {
+                if !self.allowed(m.as_str()) {
+                    found.push((
+                        Finding {
+                            entity: Entity::Host,
+                            start: m.start(),
+                            end: m.end(),
+                            recognizer: "internal-host",
+                        },
+                        // After secrets and e-mail addresses, before everything else.
+                        9,
+                    ));
+                }
+            }
+        }
+        resolve(found)
+    }
+}
+
+/// Whether one of `words` occurs (as a word start) in the window before `at`.
+fn has_context(text: &str, at: usize, words: &[&str]) -> bool {
+    let mut from = at.saturating_sub(CONTEXT_WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = text[from..at].to_lowercase();
+    words.iter().any(|w| {
+        window
+            .match_indices(w)
+            .any(|(i, _)| i == 0 || !window[..i].chars().next_back().is_some_and(char::is_alphanumeric))
+    })
+}
+
+/// Keeps the earliest finding, then the higher-priority one at equal start, then the longest;
+/// drops whatever overlaps a kept one.
+fn resolve(mut found: Vec<(Finding, usize)>) -> Vec<Finding> {
+    found.sort_by(|(a, pa), (b, pb)| {
+        a.start
+            .cmp(&b.start)
+            .then(pa.cmp(pb))
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+    });
+    // A secret or e-mail that starts later but covers an earlier, lower-priority finding wins:
+    // first keep high-priority findings, then fill in the rest where they do not overlap.
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    for pass in [true, false] {
+        for (f, priority) in &found {
+            let high = *priority < 9;
+            if high != pass {
+                continue;
+            }
+            if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
+                kept.push(f.clone());
+            }
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    kept
+}
+
+/// The entity a structured field holds, by its name (the last segment of its path).
+pub fn field_entity(name: &str) -> Option<Entity> {
+    let n = name.rsplit(['.', '/']).next().unwrap_or(name).to_ascii_lowercase();
+    let n = n.replace(['_', '-'], "");
+    Some(match n.as_str() {
+        "user" | "username" | "targetusername" | "subjectusername" | "accountname" | "samaccountname" | "srcuser"
+        | "dstuser" | "suser" | "duser" | "login" | "logonuser" | "targetuser" | "callerusername" | "uname"
+        | "userid" | "upn" | "userprincipalname" => Entity::User,
+        "computer"
+        | "computername"
+        | "hostname"
+        | "host"
+        | "workstationname"
+        | "workstation"
+        | "dvchost"
+        | "shost"
+        | "dhost"
+        | "machinename"
+        | "devicename"
+        | "sourcehostname"
+        | "destinationhostname" => Entity::Host,
+        "ipaddress"
+        | "srcip"
+        | "destip"
+        | "dstip"
+        | "sourceaddress"
+        | "destinationaddress"
+        | "sourceip"
+        | "destinationip"
+        | "clientip"
+        | "remoteaddr"
+        | "remoteip"
+        | "origh"
+        | "resph"
+        | "src"
+        | "dst"
+        | "ip"
+        | "clientaddress"
+        | "sourcenetworkaddress"
+        | "ipv4"
+        | "ipv6" => Entity::Ip,
+        "email" | "mail" | "emailaddress" | "sender" | "recipient" | "mailfrom" | "rcptto" => Entity::Email,
+        "fullname" | "displayname" | "givenname" | "surname" | "firstname" | "lastname" | "personname"
+        | "commonname" => Entity::Person,
+        "password" | "passwd" | "pwd" | "secret" | "token" | "apikey" | "authorization" | "cookie" | "setcookie"
+        | "privatekey" | "clientsecret" | "accesstoken" | "refreshtoken" | "sessiontoken" => Entity::Secret,
+        "targetusersid" | "subjectusersid" | "usersid" | "sid" | "targetsid" => Entity::Sid,
+        "macaddress" | "mac" | "srcmac" | "dstmac" => Entity::Mac,
+        "phone" | "phonenumber" | "mobile" | "telephonenumber" => Entity::Phone,
+        "iban" => Entity::Iban,
+        _ => return None,
+    })
+}
+
+/// Whether a structured value holds nothing personal however its field is named.
+pub fn placeholder(value: &str) -> bool {
+    let v = value.trim();
+    v.is_empty() || v == "-" || v == "?" || NOT_USERS.contains(&v.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(Entity, String)> {
+        let r = Recognizers::new(&RecognizerConfig {
+            internal_suffixes: vec!["corp.example.eu".into()],
+            ..RecognizerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        r.find(text)
+            .into_iter()
+            .map(|f| (f.entity, text[f.start..f.end].to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn security_log_lines() {
+        assert_eq!(
+            kinds("Failed password for invalid user admin from 203.0.113.7 port 51234 ssh2"),
+            [(Entity::User, "admin".into()), (Entity::Ip, "203.0.113.7".into())]
+        );
+        assert_eq!(
+            kinds(r"CORP\alice logged on to ws-fin-07.corp.example.eu from fe80::1c2d:3e4f:5a6b:7c8d"),
+            [
+                (Entity::User, "alice".into()),
+                (Entity::Host, "ws-fin-07.corp.example.eu".into()),
+                (Entity::Ip, "fe80::1c2d:3e4f:5a6b:7c8d".into())
+            ]
+        );
+        assert_eq!(
+            kinds("GET https://bob:hunter2@api.example.com/x?access_token=abc123def&q=1 from 10.1.2.3"),
+            [
+                (Entity::User, "bob".into()),
+                (Entity::Secret, "hunter2".into()),
+                (Entity::Secret, "abc123def".into()),
+                (Entity::Ip, "10.1.2.3".into())
+            ]
+        );
+        assert_eq!(
+            kinds("mail from jean.dupont@example.fr, IBAN FR14 2004 1010 0505 0001 3M02 606, tel +33 6 12 34 56 78"),
+            [
+                (Entity::Email, "jean.dupont@example.fr".into()),
+                (Entity::Iban, "FR14 2004 1010 0505 0001 3M02 606".into()),
+                (Entity::Phone, "+33 6 12 34 56 78".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_without_a_checksum_or_context_stay() {
+        assert!(kinds("order 4111 1111 1111 1112 shipped; pid 123456789; port 443").is_empty());
+        assert_eq!(kinds("BSN 111222333")[0].0, Entity::NationalId);
+        assert!(
+            kinds("ticket 111222333").is_empty(),
+            "a valid BSN without context is not taken"
+        );
+        assert!(kinds("at 10:32:45 build 1.2.3").is_empty());
+    }
+
+    #[test]
+    fn secrets_are_found_and_structured_names_map() {
+        assert_eq!(
+            kinds("Authorization: Bearer eyJhbGciOi.eyJzdWIiOiJ.SflKxwRJSMeKKF2QT")[0].0,
+            Entity::Secret
+        );
+        assert_eq!(kinds("key AKIAIOSFODNN7EXAMPLE used")[0].1, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(field_entity("Event.EventData.TargetUserName"), Some(Entity::User));
+        assert_eq!(field_entity("id.orig_h"), Some(Entity::Ip));
+        assert_eq!(field_entity("CommandLine"), None);
+    }
+}

@@ -2,10 +2,13 @@
 pub mod checks;
 pub mod cryptopan;
 pub mod recognize;
+pub mod redact;
 
 /// What can go wrong in the privacy engine.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
     #[error("privacy configuration: {0}")]
     Config(String),
+    #[error("text of {len} bytes is larger than the {max} bytes redacted in one piece; nothing was released")]
+    TooLarge { len: usize, max: usize },
 }

@@ -1,0 +1,409 @@
+//! Pseudonymization: findings replaced by typed, keyed, deterministic pseudonyms a model can
+//! still reason with, within one pseudonymization domain.
+//!
+//! - `user_3f9a0c21de`, `person_…`, `phone_…`, `iban_…`, `card_…`, `natid_…`, `mac_…`: the type, then
+//!   the first 40 bits of HMAC-SHA256(domain key, type || 0 || normalized value) in hex;
+//! - `host_3f9a0c21de.corp.example.eu`: an internal host keeps its configured suffix;
+//! - `email_3f9a0c21de@example.fr`: the local part is pseudonymized, the mail domain kept (a
+//!   phishing sender's domain matters), unless it is internal;
+//! - `sid_3f9a0c21de-500`: the relative identifier stays (500 is the built-in Administrator);
+//! - IP addresses stay addresses (Crypto-PAn, prefix-preserving);
+//! - secrets become `[secret removed]` and are kept nowhere.
+//!
+//! The same value gives the same pseudonym inside a domain (a tenant, an incident) and an
+//! unrelated one in another domain: the domain key is derived from the master secret, the
+//! domain's name and its rotation epoch.
+
+use std::net::IpAddr;
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::PrivacyError;
+use crate::cryptopan::CryptoPan;
+use crate::recognize::{Entity, Finding, Recognizers, field_entity, placeholder};
+
+/// What a removed secret becomes.
+pub const SECRET_REMOVED: &str = "[secret removed]";
+
+/// Hex digits of a pseudonym's hash part.
+pub const TOKEN_HEX: usize = 10;
+
+/// Largest text redacted in one piece; larger input is refused rather than released unscanned.
+pub const MAX_TEXT: usize = 16 * 1024 * 1024;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// A pseudonymization domain: its name and the keys derived for it.
+#[derive(Clone)]
+pub struct Domain {
+    name: String,
+    epoch: u32,
+    key: [u8; 32],
+    pan: CryptoPan,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Domain({}#{})", self.name, self.epoch)
+    }
+}
+
+impl Domain {
+    /// Derives a domain's keys from a secret (the instance's pseudonymization secret), its name
+    /// and its key epoch (bumped to rotate).
+    pub fn derive(secret: &[u8; 32], name: &str, epoch: u32) -> Domain {
+        let key = hmac(
+            secret,
+            &[
+                b"rempart pseudonym domain\0",
+                name.as_bytes(),
+                b"\0",
+                &epoch.to_be_bytes(),
+            ],
+        );
+        let pan_key = hmac(
+            secret,
+            &[b"rempart crypto-pan\0", name.as_bytes(), b"\0", &epoch.to_be_bytes()],
+        );
+        Domain {
+            name: name.to_owned(),
+            epoch,
+            key,
+            pan: CryptoPan::new(&pan_key),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    fn hash(&self, entity: Entity, normalized: &str) -> String {
+        let h = hmac(&self.key, &[entity.prefix().as_bytes(), b"\0", normalized.as_bytes()]);
+        hex::encode(&h[..TOKEN_HEX / 2])
+    }
+}
+
+/// One value replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replacement {
+    pub entity: Entity,
+    pub original: String,
+    /// What replaced it in the output (`SECRET_REMOVED` for a secret).
+    pub pseudonym: String,
+    /// Who it is about, as erasure names it: `user:alice`, `ip:10.1.2.3`, …; `None` for secrets.
+    pub subject: Option<String>,
+    pub recognizer: &'static str,
+    /// Where: a JSON path (`$.Event.EventData.TargetUserName`) or `text`.
+    pub path: String,
+    /// Byte span in the original string at `path`.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Text or JSON with its replacements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Redacted<T> {
+    pub output: T,
+    pub replacements: Vec<Replacement>,
+}
+
+/// Recognizes and pseudonymizes, within one domain.
+#[derive(Debug)]
+pub struct Redactor {
+    recognizers: Recognizers,
+    domain: Domain,
+}
+
+fn normalize(entity: Entity, value: &str) -> String {
+    match entity {
+        Entity::User | Entity::Host | Entity::Email | Entity::Person => value.trim().to_lowercase(),
+        Entity::Mac => value.to_ascii_lowercase().replace('-', ":"),
+        Entity::Phone | Entity::Card | Entity::Iban | Entity::NationalId => value
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        Entity::Ip | Entity::Sid | Entity::Secret => value.trim().to_owned(),
+    }
+}
+
+impl Redactor {
+    pub fn new(recognizers: Recognizers, domain: Domain) -> Self {
+        Redactor { recognizers, domain }
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    pub fn recognizers(&self) -> &Recognizers {
+        &self.recognizers
+    }
+
+    /// The pseudonym of `value` as an `entity`; `None` for a value that must stay as it is
+    /// (allow-listed, a placeholder, an address that does not parse).
+    pub fn pseudonym(&self, entity: Entity, value: &str) -> Option<String> {
+        if self.recognizers.allowed(value) {
+            return None;
+        }
+        let n = normalize(entity, value);
+        Some(match entity {
+            Entity::Secret => SECRET_REMOVED.to_owned(),
+            Entity::Ip => {
+                // An address may come with a port or a zone; only a bare address is mapped.
+                let ip: IpAddr = value.trim().parse().ok()?;
+                self.domain.pan.ip(ip).to_string()
+            }
+            Entity::Host => {
+                let h = self.domain.hash(entity, &n);
+                match self.internal_suffix(&n) {
+                    Some(suffix) => format!("host_{h}.{suffix}"),
+                    None => format!("host_{h}"),
+                }
+            }
+            Entity::Email => {
+                let (local, mail_domain) = n.rsplit_once('@')?;
+                let h = self.domain.hash(entity, &n);
+                let _ = local;
+                if self.recognizers.is_internal_host(mail_domain) {
+                    let dh = self.domain.hash(Entity::Host, mail_domain);
+                    let suffix = self.internal_suffix(mail_domain).unwrap_or_default();
+                    format!("email_{h}@host_{dh}.{suffix}")
+                } else {
+                    format!("email_{h}@{mail_domain}")
+                }
+            }
+            Entity::Sid => {
+                let h = self.domain.hash(entity, &n);
+                let rid = n.rsplit('-').next().unwrap_or("0");
+                format!("sid_{h}-{rid}")
+            }
+            _ => format!("{}_{}", entity.prefix(), self.domain.hash(entity, &n)),
+        })
+    }
+
+    /// The internal suffix of a host name (the part after its first label), if it is internal.
+    fn internal_suffix(&self, host: &str) -> Option<String> {
+        if !self.recognizers.is_internal_host(host) {
+            return None;
+        }
+        host.split_once('.').map(|(_, s)| s.to_owned())
+    }
+
+    fn replacement(&self, f: &Finding, original: &str, path: &str) -> Option<Replacement> {
+        let pseudonym = self.pseudonym(f.entity, original)?;
+        let subject =
+            (f.entity != Entity::Secret).then(|| format!("{}:{}", f.entity.prefix(), normalize(f.entity, original)));
+        Some(Replacement {
+            entity: f.entity,
+            original: original.to_owned(),
+            pseudonym,
+            subject,
+            recognizer: f.recognizer,
+            path: path.to_owned(),
+            start: f.start,
+            end: f.end,
+        })
+    }
+
+    /// Redacts free text.
+    pub fn redact_text(&self, text: &str) -> Result<Redacted<String>, PrivacyError> {
+        let (output, replacements) = self.redact_str(text, "text")?;
+        Ok(Redacted { output, replacements })
+    }
+
+    fn redact_str(&self, text: &str, path: &str) -> Result<(String, Vec<Replacement>), PrivacyError> {
+        if text.len() > MAX_TEXT {
+            return Err(PrivacyError::TooLarge {
+                len: text.len(),
+                max: MAX_TEXT,
+            });
+        }
+        let findings = self.recognizers.find(text);
+        let mut out = String::with_capacity(text.len());
+        let mut replacements = Vec::with_capacity(findings.len());
+        let mut at = 0;
+        for f in &findings {
+            let original = &text[f.start..f.end];
+            let Some(r) = self.replacement(f, original, path) else {
+                continue;
+            };
+            out.push_str(&text[at..f.start]);
+            out.push_str(&r.pseudonym);
+            at = f.end;
+            replacements.push(r);
+        }
+        out.push_str(&text[at..]);
+        Ok((out, replacements))
+    }
+
+    /// Redacts a JSON value in place: fields named for an entity are replaced whole, every
+    /// other string is scanned as free text.
+    pub fn redact_json(&self, value: &mut Value) -> Result<Vec<Replacement>, PrivacyError> {
+        let mut replacements = Vec::new();
+        self.walk(value, "$", None, &mut replacements)?;
+        Ok(replacements)
+    }
+
+    fn walk(
+        &self,
+        value: &mut Value,
+        path: &str,
+        field: Option<Entity>,
+        out: &mut Vec<Replacement>,
+    ) -> Result<(), PrivacyError> {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let child = format!("{path}.{k}");
+                    self.walk(v, &child, field_entity(k), out)?;
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    self.walk(v, &format!("{path}[{i}]"), field, out)?;
+                }
+            }
+            Value::String(s) => {
+                let whole = field.filter(|e| !placeholder(s) && self.entity_fits(*e, s));
+                if let Some(entity) = whole {
+                    let f = Finding {
+                        entity,
+                        start: 0,
+                        end: s.len(),
+                        recognizer: "field-name",
+                    };
+                    if let Some(r) = self.replacement(&f, s, path) {
+                        *s = r.pseudonym.clone();
+                        out.push(r);
+                    }
+                } else {
+                    let (redacted, mut found) = self.redact_str(s, path)?;
+                    if !found.is_empty() {
+                        *s = redacted;
+                        out.append(&mut found);
+                    }
+                }
+            }
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+        }
+        Ok(())
+    }
+
+    /// Whether a structured value can be the entity its field names (an `IpAddress` field
+    /// holding `-` or a host name is scanned as text instead).
+    fn entity_fits(&self, entity: Entity, value: &str) -> bool {
+        match entity {
+            Entity::Ip => value.trim().parse::<IpAddr>().is_ok(),
+            Entity::Email => value.contains('@'),
+            Entity::User | Entity::Host | Entity::Person => {
+                value.len() <= 256 && !value.contains(char::is_whitespace) || entity == Entity::Person
+            }
+            _ => true,
+        }
+    }
+
+    /// Redacts one line: a JSON object or array is redacted as JSON (and written back compact),
+    /// anything else as text.
+    pub fn redact_line(&self, line: &str) -> Result<Redacted<String>, PrivacyError> {
+        let trimmed = line.trim_start();
+        if (trimmed.starts_with('{') || trimmed.starts_with('['))
+            && let Ok(mut value) = serde_json::from_str::<Value>(line)
+        {
+            let replacements = self.redact_json(&mut value)?;
+            let output = serde_json::to_string(&value).map_err(|e| PrivacyError::Config(e.to_string()))?;
+            return Ok(Redacted { output, replacements });
+        }
+        self.redact_text(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recognize::RecognizerConfig;
+
+    fn redactor(domain: &str) -> Redactor {
+        let r = Recognizers::new(&RecognizerConfig {
+            internal_suffixes: vec!["corp.example.eu".into()],
+            allow: vec!["8.8.8.8".into()],
+            ..RecognizerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        Redactor::new(r, Domain::derive(&[1; 32], domain, 0))
+    }
+
+    #[test]
+    fn typed_pseudonyms_keep_what_a_model_reasons_with() {
+        let r = redactor("tenant-a");
+        let out = r
+            .redact_text(r"CORP\alice on ws-fin-07.corp.example.eu mailed jean@example.fr; 10.1.2.3 -> 8.8.8.8; password=hunter2")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = &out.output;
+        assert!(
+            !text.contains("alice")
+                && !text.contains("ws-fin-07")
+                && !text.contains("jean@")
+                && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("CORP\\user_"), "{text}");
+        assert!(text.contains(".corp.example.eu"), "internal suffix kept: {text}");
+        assert!(text.contains("@example.fr"), "mail domain kept: {text}");
+        assert!(text.contains("8.8.8.8"), "allow-listed: {text}");
+        assert!(text.contains(SECRET_REMOVED), "{text}");
+        let ip = out
+            .replacements
+            .iter()
+            .find(|r| r.entity == Entity::Ip)
+            .map(|r| r.pseudonym.clone())
+            .unwrap_or_default();
+        assert!(ip.starts_with("10."), "private stays private: {ip}");
+    }
+
+    #[test]
+    fn deterministic_within_a_domain_and_unlinkable_across() {
+        let a = redactor("tenant-a");
+        let b = redactor("tenant-b");
+        let pa = a.pseudonym(Entity::User, "alice");
+        assert_eq!(
+            pa,
+            a.pseudonym(Entity::User, "Alice"),
+            "user names are case-insensitive"
+        );
+        assert_ne!(pa, b.pseudonym(Entity::User, "alice"));
+        assert_ne!(
+            a.pseudonym(Entity::Ip, "203.0.113.7"),
+            b.pseudonym(Entity::Ip, "203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn json_fields_by_name_and_free_text_in_the_rest() {
+        let r = redactor("t");
+        let mut v: Value = serde_json::from_str(
+            r#"{"Event":{"EventData":{"TargetUserName":"bob","IpAddress":"-","WorkstationName":"WS-01","CommandLine":"net use \\\\srv\\c$ /user:CORP\\bob Passw0rd"}}}"#,
+        )
+        .unwrap_or_default();
+        let reps = r.redact_json(&mut v).unwrap_or_default();
+        let data = &v["Event"]["EventData"];
+        assert!(data["TargetUserName"].as_str().unwrap_or("").starts_with("user_"));
+        assert_eq!(data["IpAddress"], "-");
+        assert!(data["WorkstationName"].as_str().unwrap_or("").starts_with("host_"));
+        assert!(!data["CommandLine"].as_str().unwrap_or("").contains("bob"), "{v}");
+        assert!(reps.iter().any(|r| r.path == "$.Event.EventData.TargetUserName"));
+    }
+}

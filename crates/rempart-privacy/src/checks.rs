@@ -31,7 +31,7 @@ pub fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    !d.is_empty() && sum % 10 == 0
+    !d.is_empty() && sum.is_multiple_of(10)
 }
 
 /// A payment card number: 13 to 19 digits, a known issuer prefix, and Luhn.

@@ -190,6 +190,11 @@ impl Ledger {
         keys
     }
 
+    /// The subject keyring this ledger seals with.
+    pub fn keyring(&self) -> crate::Keyring {
+        crate::Keyring::new(Arc::clone(&self.inner.store), self.inner.master.clone())
+    }
+
     pub fn store(&self) -> &Arc<dyn LedgerStore> {
         &self.inner.store
     }
@@ -257,10 +262,14 @@ impl Ledger {
     }
 
     /// Destroys every key of `subject`, after recording that it did (fail closed: no record,
-    /// no erasure). Returns how many keys were destroyed.
+    /// no erasure). Returns how many keys were destroyed. `subject` is a [`crate::subject_id`].
     pub async fn erase_subject(&self, actor: &str, subject: &str) -> Result<u64, AuditError> {
         check_label("actor", actor)?;
-        let mac = self.inner.master.subject_mac(subject);
+        let subject = match subject.split_once(':') {
+            Some((kind, value)) => crate::subject_id(kind, value),
+            None => subject.to_owned(),
+        };
+        let mac = self.inner.master.subject_mac(&subject);
         let draft = Draft::new(actor, kind::SUBJECT_ERASE, serde_json::json!({"subject_mac": mac})).public();
         let (reply, rx) = oneshot::channel();
         self.inner

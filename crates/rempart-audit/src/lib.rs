@@ -15,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod export;
+pub mod keys;
 pub mod ledger;
 pub mod merkle;
 pub mod record;
@@ -22,10 +23,30 @@ pub mod seal;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, NoteVerifier, Signer};
+pub use keys::Keyring;
 pub use ledger::{Ledger, LedgerOptions, PayloadView, Receipt};
 pub use record::{Draft, kind};
 pub use seal::MasterKey;
 pub use verify::{Anchor, Problem, Report, Verifier};
+
+/// The name erasure and subject keys use for a person or a thing: `user:alice`,
+/// `host:ws1.corp.example.eu`, `ip:10.1.2.3`, `phone:33612345678`. Names of accounts, hosts,
+/// mailboxes and people are case-insensitive, so lowercased; numbers (phones, cards, IBANs,
+/// national identifiers) are compacted to their letters and digits; the rest is kept as written.
+pub fn subject_id(kind: &str, value: &str) -> String {
+    let value = value.trim();
+    let normalized = match kind {
+        "user" | "host" | "email" | "person" => value.to_lowercase(),
+        "mac" => value.to_ascii_lowercase().replace('-', ":"),
+        "phone" | "card" | "iban" | "natid" => value
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+        _ => value.to_owned(),
+    };
+    format!("{kind}:{normalized}")
+}
 
 /// What can go wrong using the ledger.
 #[derive(Debug, thiserror::Error)]

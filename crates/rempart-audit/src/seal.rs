@@ -108,6 +108,11 @@ impl MasterKey {
         Self::load_or_create(path)
     }
 
+    /// A secret for another purpose (`label`), derived from the master key.
+    pub fn derive_secret(&self, label: &str) -> Key {
+        hmac(&self.mac, &[b"rempart derived secret\0", label.as_bytes()])
+    }
+
     /// A keyed MAC of a subject's name: finds its key without storing the name.
     pub fn subject_mac(&self, subject: &str) -> String {
         hex::encode(hmac(&self.mac, &[b"subject:", subject.as_bytes()]))
@@ -166,7 +171,13 @@ pub fn open(record_key: &Key, seq: u64, kind: &str, body: &[u8]) -> Option<Vec<u
     decrypt(record_key, body, &payload_aad(seq, kind))
 }
 
-fn encrypt(key: &Key, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+/// Derives a purpose-bound key from a subject key (`label` names the purpose and the item).
+pub fn derive(subject_key: &Key, label: &[&[u8]]) -> Key {
+    hmac(subject_key, label)
+}
+
+/// Encrypts with XChaCha20-Poly1305 under a random nonce: `nonce || ciphertext`.
+pub fn encrypt(key: &Key, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let mut nonce = [0u8; NONCE];
     fill_random(&mut nonce);
@@ -179,7 +190,8 @@ fn encrypt(key: &Key, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decrypt(key: &Key, body: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+/// Opens what [`encrypt`] sealed; `None` if the key, the associated data or the bytes differ.
+pub fn decrypt(key: &Key, body: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
     if body.len() < NONCE {
         return None;
     }

@@ -3,6 +3,7 @@ pub mod checks;
 pub mod cryptopan;
 pub mod recognize;
 pub mod redact;
+pub mod vault;
 
 /// What can go wrong in the privacy engine.
 #[derive(Debug, thiserror::Error)]
@@ -11,4 +12,10 @@ pub enum PrivacyError {
     Config(String),
     #[error("text of {len} bytes is larger than the {max} bytes redacted in one piece; nothing was released")]
     TooLarge { len: usize, max: usize },
+    #[error("pseudonym collision in the vault for {0:?}: nothing was released")]
+    Collision(Vec<String>),
+    #[error(transparent)]
+    Audit(#[from] rempart_audit::AuditError),
+    #[error(transparent)]
+    Store(#[from] rempart_store::StoreError),
 }

@@ -110,6 +110,12 @@ struct Pattern {
     context: &'static [&'static str],
 }
 
+/// An IPv4 address in text.
+pub const IPV4: &str = r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b";
+/// An IPv6 address in text (candidates; parsed before use).
+pub const IPV6: &str =
+    r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}";
+
 /// How far before a match context words are looked for, in bytes.
 const CONTEXT_WINDOW: usize = 48;
 

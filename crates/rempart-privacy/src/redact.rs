@@ -127,17 +127,15 @@ pub struct Redactor {
     domain: Domain,
 }
 
+/// The subject a value is about (see [`rempart_audit::subject_id`]).
+pub fn subject(entity: Entity, value: &str) -> String {
+    rempart_audit::subject_id(entity.prefix(), value)
+}
+
+/// The normalized value pseudonyms are computed from: the subject without its type.
 fn normalize(entity: Entity, value: &str) -> String {
-    match entity {
-        Entity::User | Entity::Host | Entity::Email | Entity::Person => value.trim().to_lowercase(),
-        Entity::Mac => value.to_ascii_lowercase().replace('-', ":"),
-        Entity::Phone | Entity::Card | Entity::Iban | Entity::NationalId => value
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
-            .collect(),
-        Entity::Ip | Entity::Sid | Entity::Secret => value.trim().to_owned(),
-    }
+    let s = subject(entity, value);
+    s[entity.prefix().len() + 1..].to_owned()
 }
 
 impl Redactor {

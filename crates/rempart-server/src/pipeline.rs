@@ -113,8 +113,8 @@ pub fn alert_record(a: &Alert) -> Draft {
         }),
     );
     match (&a.user, &a.host) {
-        (Some(user), _) => draft.about(format!("user:{user}")),
-        (None, Some(host)) => draft.about(format!("host:{host}")),
+        (Some(user), _) => draft.about(rempart_audit::subject_id("user", user)),
+        (None, Some(host)) => draft.about(rempart_audit::subject_id("host", host)),
         (None, None) => draft,
     }
 }

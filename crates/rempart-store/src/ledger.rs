@@ -93,6 +93,34 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     fn ledger_subject_key<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Option<SubjectKey>>>;
     /// Keys by id (erased ones included, without their key material).
     fn ledger_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<Vec<SubjectKey>>>;
+    /// Stores keys created outside a ledger append (the privacy vault's).
+    fn ledger_insert_keys<'a>(&'a self, keys: &'a [SubjectKey]) -> BoxFuture<'a, Result<()>>;
     /// Destroys every live key of the subject with this MAC; returns how many.
     fn ledger_erase_subject<'a>(&'a self, subject_mac: &'a str, at: Timestamp) -> BoxFuture<'a, Result<u64>>;
+}
+
+/// One pseudonym in the privacy vault: its original, sealed under the subject's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultEntry {
+    /// The pseudonymization domain.
+    pub domain: String,
+    /// The pseudonym exactly as it appears in pseudonymized text.
+    pub token: String,
+    /// Keyed MAC of the subject, to find (and tell apart) whose pseudonym this is.
+    pub subject_mac: String,
+    pub key_id: String,
+    /// The original, sealed.
+    pub sealed: Vec<u8>,
+    pub created: Timestamp,
+}
+
+/// Storage of the privacy vault.
+pub trait VaultStore: Send + Sync + std::fmt::Debug {
+    /// Stores entries not already there; returns the tokens that already belong to another
+    /// subject (a collision the caller must not paper over).
+    fn vault_put<'a>(&'a self, entries: &'a [VaultEntry]) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// The entries of `tokens` in `domain`.
+    fn vault_get<'a>(&'a self, domain: &'a str, tokens: &'a [String]) -> BoxFuture<'a, Result<Vec<VaultEntry>>>;
+    /// Every entry of one subject, in every domain (for a data subject's access request).
+    fn vault_subject<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Vec<VaultEntry>>>;
 }

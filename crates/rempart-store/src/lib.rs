@@ -19,7 +19,9 @@ use rempart_model::{Alert, Event, EventId};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
-pub use ledger::{Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey};
+pub use ledger::{
+    Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,
+};
 pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use sqlite::SqliteStore;
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     AlertQuery, BoxFuture, EventQuery, Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, Quarantined, Result,
-    Role, Store, StoreError, StoredCheckpoint, SubjectKey, TokenRecord,
+    Role, Store, StoreError, StoredCheckpoint, SubjectKey, TokenRecord, VaultEntry, VaultStore,
 };
 
 /// Schema migrations, applied in order, each once. Never edit a released one: add another.
@@ -101,6 +101,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
         erased INTEGER
     );
     CREATE INDEX ledger_keys_subject ON ledger_keys (subject_mac);
+    ",
+    ),
+    (
+        4,
+        r"
+    CREATE TABLE privacy_vault (
+        domain TEXT NOT NULL,
+        token TEXT NOT NULL,
+        subject_mac TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (domain, token)
+    );
+    CREATE INDEX privacy_vault_subject ON privacy_vault (subject_mac);
     ",
     ),
 ];
@@ -596,6 +611,19 @@ fn conflict_or(e: sqlx::Error) -> StoreError {
     }
 }
 
+async fn insert_key(tx: &mut sqlx::SqliteConnection, key: &SubjectKey) -> Result<()> {
+    sqlx::query("INSERT INTO ledger_keys (key_id, subject_mac, wrapped, created, erased) VALUES (?, ?, ?, ?, ?)")
+        .bind(&key.key_id)
+        .bind(key.subject_mac.as_deref())
+        .bind(key.wrapped.as_deref())
+        .bind(nanos(key.created))
+        .bind(key.erased.map(nanos))
+        .execute(tx)
+        .await
+        .map_err(conflict_or)?;
+    Ok(())
+}
+
 async fn insert_checkpoint(tx: &mut sqlx::SqliteConnection, cp: &StoredCheckpoint) -> Result<()> {
     let frontier: Vec<u8> = cp.frontier.iter().flatten().copied().collect();
     sqlx::query("INSERT INTO ledger_checkpoints (size, root, time, note, frontier) VALUES (?, ?, ?, ?, ?)")
@@ -799,6 +827,17 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn ledger_insert_keys<'a>(&'a self, keys: &'a [SubjectKey]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await?;
+            for key in keys {
+                insert_key(&mut tx, key).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     fn ledger_erase_subject<'a>(&'a self, subject_mac: &'a str, at: Timestamp) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             let done = sqlx::query(
@@ -814,6 +853,83 @@ impl LedgerStore for SqliteStore {
                 .execute(&self.writer)
                 .await?;
             Ok(done.rows_affected())
+        })
+    }
+}
+
+fn vault_from_row(row: &SqliteRow) -> Result<VaultEntry> {
+    let token: String = row.try_get("token")?;
+    Ok(VaultEntry {
+        domain: row.try_get("domain")?,
+        subject_mac: row.try_get("subject_mac")?,
+        key_id: row.try_get("key_id")?,
+        sealed: row.try_get("sealed")?,
+        created: from_nanos(&token, row.try_get("created")?)?,
+        token,
+    })
+}
+
+impl VaultStore for SqliteStore {
+    fn vault_put<'a>(&'a self, entries: &'a [VaultEntry]) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let mut collisions = Vec::new();
+            let mut tx = self.writer.begin().await?;
+            for e in entries {
+                let existing: Option<String> =
+                    sqlx::query_scalar("SELECT subject_mac FROM privacy_vault WHERE domain = ? AND token = ?")
+                        .bind(&e.domain)
+                        .bind(&e.token)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match existing {
+                    Some(mac) if mac == e.subject_mac => {}
+                    Some(_) => collisions.push(e.token.clone()),
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO privacy_vault (domain, token, subject_mac, key_id, sealed, created) VALUES (?, ?, ?, ?, ?, ?)",
+                        )
+                        .bind(&e.domain)
+                        .bind(&e.token)
+                        .bind(&e.subject_mac)
+                        .bind(&e.key_id)
+                        .bind(e.sealed.as_slice())
+                        .bind(nanos(e.created))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(collisions)
+        })
+    }
+
+    fn vault_get<'a>(&'a self, domain: &'a str, tokens: &'a [String]) -> BoxFuture<'a, Result<Vec<VaultEntry>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(tokens.len());
+            for chunk in tokens.chunks(ROWS_PER_STATEMENT * 5) {
+                let mut qb = QueryBuilder::new("SELECT * FROM privacy_vault WHERE domain = ");
+                qb.push_bind(domain).push(" AND token IN (");
+                let mut sep = qb.separated(", ");
+                for t in chunk {
+                    sep.push_bind(t.as_str());
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&self.reader).await? {
+                    out.push(vault_from_row(&row)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn vault_subject<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Vec<VaultEntry>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT * FROM privacy_vault WHERE subject_mac = ? ORDER BY domain, token")
+                .bind(subject_mac)
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter().map(vault_from_row).collect()
         })
     }
 }

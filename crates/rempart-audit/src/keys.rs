@@ -1,0 +1,78 @@
+//! The keyring of data subjects, shared by the ledger (sealed payloads) and the privacy vault
+//! (pseudonym originals): one key per subject, wrapped under the master key, found by a keyed
+//! MAC of the subject's name. Destroying a subject's keys (erasure) makes everything sealed for
+//! it unreadable, wherever it is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rempart_store::{LedgerStore, SubjectKey};
+
+use crate::AuditError;
+use crate::seal::{self, Key, MasterKey};
+
+/// Subject keys: looked up, created, opened.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    store: Arc<dyn LedgerStore>,
+    master: MasterKey,
+}
+
+impl Keyring {
+    pub fn new(store: Arc<dyn LedgerStore>, master: MasterKey) -> Self {
+        Keyring { store, master }
+    }
+
+    pub fn subject_mac(&self, subject: &str) -> String {
+        self.master.subject_mac(subject)
+    }
+
+    /// The live key of each subject, creating (and storing) the missing ones; keyed by subject.
+    pub async fn keys_for(
+        &self,
+        subjects: &[&str],
+        now: Timestamp,
+    ) -> Result<HashMap<String, (String, Key)>, AuditError> {
+        let mut out = HashMap::with_capacity(subjects.len());
+        let mut created = Vec::new();
+        for subject in subjects {
+            if out.contains_key(*subject) {
+                continue;
+            }
+            let mac = self.master.subject_mac(subject);
+            if let Some(stored) = self.store.ledger_subject_key(&mac).await?
+                && let Some(wrapped) = &stored.wrapped
+            {
+                let key = self.master.unwrap(wrapped, &stored.key_id)?;
+                out.insert((*subject).to_owned(), (stored.key_id, key));
+                continue;
+            }
+            let key = seal::random_key();
+            let key_id = uuid::Uuid::now_v7().simple().to_string();
+            created.push(SubjectKey {
+                wrapped: Some(self.master.wrap(&key, &key_id)),
+                key_id: key_id.clone(),
+                subject_mac: Some(mac),
+                created: now,
+                erased: None,
+            });
+            out.insert((*subject).to_owned(), (key_id, key));
+        }
+        if !created.is_empty() {
+            self.store.ledger_insert_keys(&created).await?;
+        }
+        Ok(out)
+    }
+
+    /// Opens keys by id; an erased (or unknown) key is absent from the answer.
+    pub async fn open(&self, key_ids: &[String]) -> Result<HashMap<String, Key>, AuditError> {
+        let mut out = HashMap::new();
+        for k in self.store.ledger_keys(key_ids).await? {
+            if let Some(wrapped) = &k.wrapped {
+                out.insert(k.key_id.clone(), self.master.unwrap(wrapped, &k.key_id)?);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,234 @@
+//! The vault: pseudonym → original, each original sealed under its data subject's key, so that
+//! re-identification works only inside Rempart, only while the subject exists, and erasing the
+//! subject (destroying its key) makes every one of its pseudonyms irreversible at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+
+use jiff::Timestamp;
+use regex::Regex;
+use rempart_audit::Keyring;
+use rempart_audit::seal::{self, Key};
+use rempart_store::{VaultEntry, VaultStore};
+use serde::Serialize;
+
+use crate::PrivacyError;
+use crate::recognize::{Entity, IPV4, IPV6};
+use crate::redact::{Domain, Replacement};
+
+/// Pseudonyms as [`crate::redact`] writes them (addresses are found separately).
+static TOKENS: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:user|person|phone|iban|card|natid|mac)_[0-9a-f]{10}\b|\bhost_[0-9a-f]{10}(?:\.[A-Za-z0-9-]+)*|\bemail_[0-9a-f]{10}@[A-Za-z0-9_.-]*[A-Za-z0-9]|\bsid_[0-9a-f]{10}-\d+",
+    )
+});
+static ADDRESSES: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| Regex::new(&format!("{IPV4}|{IPV6}")));
+
+fn regex(r: &'static LazyLock<Result<Regex, regex::Error>>) -> Result<&'static Regex, PrivacyError> {
+    r.as_ref()
+        .map_err(|e| PrivacyError::Config(format!("vault pattern: {e}")))
+}
+
+/// What a re-identification did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revealed {
+    pub output: String,
+    /// Pseudonyms turned back into originals.
+    pub revealed: Vec<String>,
+    /// Pseudonyms found but not turned back: erased subjects, or not from this domain.
+    pub unresolved: Vec<String>,
+}
+
+/// One pseudonym of a subject, for an access request (GDPR Art. 15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectRecord {
+    pub domain: String,
+    pub pseudonym: String,
+    /// `None` once the subject is erased.
+    pub original: Option<String>,
+    pub created: Timestamp,
+}
+
+/// The vault over a store and the subject keyring.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    store: Arc<dyn VaultStore>,
+    keyring: Keyring,
+}
+
+fn item_key(subject_key: &Key, domain: &str, token: &str) -> Key {
+    seal::derive(
+        subject_key,
+        &[b"rempart vault\0", domain.as_bytes(), b"\0", token.as_bytes()],
+    )
+}
+
+fn aad(domain: &str, token: &str) -> Vec<u8> {
+    [domain.as_bytes(), b"\0", token.as_bytes()].concat()
+}
+
+impl Vault {
+    pub fn new(store: Arc<dyn VaultStore>, keyring: Keyring) -> Self {
+        Vault { store, keyring }
+    }
+
+    /// Seals the originals behind `replacements` (secrets are never kept). Call it before the
+    /// pseudonymized text leaves: if it fails, the text must not be released.
+    pub async fn remember(
+        &self,
+        domain: &Domain,
+        replacements: &[Replacement],
+        now: Timestamp,
+    ) -> Result<(), PrivacyError> {
+        let mut unique: BTreeMap<&str, (&str, &str)> = BTreeMap::new(); // token → (subject, original)
+        for r in replacements {
+            if let Some(subject) = &r.subject {
+                unique
+                    .entry(r.pseudonym.as_str())
+                    .or_insert((subject.as_str(), r.original.as_str()));
+            }
+        }
+        if unique.is_empty() {
+            return Ok(());
+        }
+        let subjects: Vec<&str> = unique.values().map(|(s, _)| *s).collect();
+        let keys = self.keyring.keys_for(&subjects, now).await?;
+        let mut entries = Vec::with_capacity(unique.len());
+        for (token, (subject, original)) in unique {
+            let Some((key_id, key)) = keys.get(subject) else {
+                return Err(PrivacyError::Config(format!("no key for subject of `{token}`")));
+            };
+            entries.push(VaultEntry {
+                domain: domain.name().to_owned(),
+                token: token.to_owned(),
+                subject_mac: self.keyring.subject_mac(subject),
+                key_id: key_id.clone(),
+                sealed: seal::encrypt(
+                    &item_key(key, domain.name(), token),
+                    original.as_bytes(),
+                    &aad(domain.name(), token),
+                ),
+                created: now,
+            });
+        }
+        let collisions = self.store.vault_put(&entries).await?;
+        if collisions.is_empty() {
+            Ok(())
+        } else {
+            Err(PrivacyError::Collision(collisions))
+        }
+    }
+
+    /// The pseudonyms in `text` with where they are, longest reading of each.
+    fn candidates(text: &str) -> Result<Vec<(usize, usize)>, PrivacyError> {
+        let mut spans: Vec<(usize, usize)> = regex(&TOKENS)?.find_iter(text).map(|m| (m.start(), m.end())).collect();
+        spans.extend(regex(&ADDRESSES)?.find_iter(text).map(|m| (m.start(), m.end())));
+        spans.sort_unstable();
+        Ok(spans)
+    }
+
+    /// Turns the pseudonyms of `domain` in `text` back into their originals, as far as the
+    /// subjects still exist. The caller records the re-identification before releasing it.
+    pub async fn reveal(&self, domain: &Domain, text: &str) -> Result<Revealed, PrivacyError> {
+        let spans = Self::candidates(text)?;
+        // A host pseudonym may run into the sentence around it: try it shortened label by label.
+        let mut lookups: Vec<String> = Vec::new();
+        for &(s, e) in &spans {
+            let mut t = &text[s..e];
+            loop {
+                lookups.push(t.to_owned());
+                match t.rsplit_once('.') {
+                    Some((head, _)) if t.starts_with("host_") => t = head,
+                    _ => break,
+                }
+            }
+        }
+        lookups.sort();
+        lookups.dedup();
+        let entries = self.store.vault_get(domain.name(), &lookups).await?;
+        let key_ids: Vec<String> = entries.iter().map(|e| e.key_id.clone()).collect();
+        let keys = self.keyring.open(&key_ids).await?;
+        let mut originals: HashMap<&str, Option<String>> = HashMap::new();
+        for e in &entries {
+            let clear = keys.get(&e.key_id).and_then(|k| {
+                seal::decrypt(
+                    &item_key(k, domain.name(), &e.token),
+                    &e.sealed,
+                    &aad(domain.name(), &e.token),
+                )
+                .and_then(|b| String::from_utf8(b).ok())
+            });
+            originals.insert(e.token.as_str(), clear);
+        }
+        let mut out = String::with_capacity(text.len());
+        let (mut revealed, mut unresolved) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for (s, e) in spans {
+            if s < at {
+                continue;
+            }
+            let mut t = &text[s..e];
+            let hit = loop {
+                if let Some(o) = originals.get(t) {
+                    break Some((t.len(), o));
+                }
+                match t.rsplit_once('.') {
+                    Some((head, _)) if t.starts_with("host_") => t = head,
+                    _ => break None,
+                }
+            };
+            match hit {
+                Some((len, Some(original))) => {
+                    out.push_str(&text[at..s]);
+                    out.push_str(original);
+                    revealed.push(text[s..s + len].to_owned());
+                    at = s + len;
+                }
+                Some((len, None)) => unresolved.push(text[s..s + len].to_owned()),
+                // Not a pseudonym of this domain (an address in clear, a lookalike): left alone,
+                // and only reported if it has the shape of one of ours.
+                None if !text[s..e].contains(['.', ':']) || text[s..e].starts_with("host_") => {
+                    unresolved.push(text[s..e].to_owned());
+                }
+                None => {}
+            }
+        }
+        out.push_str(&text[at..]);
+        Ok(Revealed {
+            output: out,
+            revealed,
+            unresolved,
+        })
+    }
+
+    /// Every pseudonym of `subject` in every domain, with its original while the subject exists.
+    pub async fn subject_records(&self, subject: &str) -> Result<Vec<SubjectRecord>, PrivacyError> {
+        let entries = self.store.vault_subject(&self.keyring.subject_mac(subject)).await?;
+        let key_ids: Vec<String> = entries.iter().map(|e| e.key_id.clone()).collect();
+        let keys = self.keyring.open(&key_ids).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let original = keys.get(&e.key_id).and_then(|k| {
+                    seal::decrypt(&item_key(k, &e.domain, &e.token), &e.sealed, &aad(&e.domain, &e.token))
+                        .and_then(|b| String::from_utf8(b).ok())
+                });
+                SubjectRecord {
+                    domain: e.domain,
+                    pseudonym: e.token,
+                    original,
+                    created: e.created,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Counts per entity type, for the ledger record of a pseudonymization.
+pub fn counts(replacements: &[Replacement]) -> BTreeMap<Entity, u64> {
+    let mut m = BTreeMap::new();
+    for r in replacements {
+        *m.entry(r.entity).or_insert(0) += 1;
+    }
+    m
+}

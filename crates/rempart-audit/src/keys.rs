@@ -24,6 +24,11 @@ impl Keyring {
         Keyring { store, master }
     }
 
+    /// A secret for another purpose, derived from the master key (pseudonym domains use it).
+    pub fn derive_secret(&self, label: &str) -> Key {
+        self.master.derive_secret(label)
+    }
+
     pub fn subject_mac(&self, subject: &str) -> String {
         self.master.subject_mac(subject)
     }

@@ -190,6 +190,19 @@ impl Ledger {
         keys
     }
 
+    /// The ids of every key the subject ever had (a [`crate::subject_id`]).
+    pub async fn subject_key_ids(&self, subject: &str) -> Result<Vec<String>, AuditError> {
+        let mac = self.inner.master.subject_mac(subject);
+        Ok(self
+            .inner
+            .store
+            .ledger_subject_keys(&mac)
+            .await?
+            .into_iter()
+            .map(|k| k.key_id)
+            .collect())
+    }
+
     /// The subject keyring this ledger seals with.
     pub fn keyring(&self) -> crate::Keyring {
         crate::Keyring::new(Arc::clone(&self.inner.store), self.inner.master.clone())

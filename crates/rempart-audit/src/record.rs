@@ -39,6 +39,9 @@ pub mod kind {
     pub const SUBJECT_ERASE: &str = "subject.erase";
     pub const RETENTION_PRUNE: &str = "retention.prune";
     pub const AUDIT_READ: &str = "audit.read";
+    pub const PRIVACY_PSEUDONYMIZE: &str = "privacy.pseudonymize";
+    pub const PRIVACY_REVEAL: &str = "privacy.reveal";
+    pub const PRIVACY_EXPORT: &str = "privacy.export";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

@@ -28,6 +28,22 @@ pub struct Config {
     pub ingest: Ingest,
     pub detection: Detection,
     pub audit: Audit,
+    pub privacy: Privacy,
+}
+
+/// The privacy engine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Privacy {
+    /// DNS suffixes of the institution's own hosts: names under them are pseudonymized and keep
+    /// the suffix.
+    pub internal_suffixes: Vec<String>,
+    /// Values that stay in clear (public resolvers, well-known services).
+    pub allow: Vec<String>,
+    /// Entity types not looked for (`ip`, `email`, `user`, `host`, `sid`, `mac`, `phone`, `iban`,
+    /// `card`, `natid`, `person`; `secret` cannot be disabled).
+    pub disabled: Vec<String>,
+    /// Key epoch of every pseudonymization domain: raising it rotates all pseudonyms.
+    pub key_epoch: u32,
 }
 
 /// Where a configuration came from.
@@ -130,6 +146,7 @@ impl Default for Config {
             },
             detection: Detection::default(),
             audit: Audit::default(),
+            privacy: Privacy::default(),
         }
     }
 }
@@ -208,6 +225,15 @@ struct RawAudit {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    internal_suffixes: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    disabled: Option<Vec<String>>,
+    key_epoch: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawIngest {
     batch_size: Option<i64>,
     timestamp_field: Option<String>,
@@ -222,6 +248,7 @@ const SECTIONS: &[&str] = &[
     "ingest",
     "detection",
     "audit",
+    "privacy",
 ];
 
 impl Config {
@@ -288,6 +315,7 @@ impl Config {
         let ingest: RawIngest = section(&table, "ingest", &mut problems);
         let detection: RawDetection = section(&table, "detection", &mut problems);
         let audit: RawAudit = section(&table, "audit", &mut problems);
+        let privacy: RawPrivacy = section(&table, "privacy", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -359,12 +387,54 @@ impl Config {
         }
         cfg.ingest.timestamp_field = ingest.timestamp_field;
         cfg.audit = validate_audit(audit, &mut problems);
+        cfg.privacy = validate_privacy(privacy, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(fail(problems))
         }
     }
+}
+
+/// Entity types `privacy.disabled` may name.
+pub const PRIVACY_ENTITIES: &[&str] = &[
+    "ip", "email", "user", "host", "sid", "mac", "phone", "iban", "card", "natid", "person",
+];
+
+fn validate_privacy(raw: RawPrivacy, problems: &mut Vec<Problem>) -> Privacy {
+    let mut privacy = Privacy::default();
+    for (i, d) in raw.disabled.iter().flatten().enumerate() {
+        if !PRIVACY_ENTITIES.contains(&d.as_str()) {
+            problems.push(Problem {
+                path: format!("privacy.disabled[{i}]"),
+                message: format!(
+                    "`{d}` is not an entity type (expected one of {})",
+                    PRIVACY_ENTITIES.join(", ")
+                ),
+            });
+        }
+    }
+    for (i, s) in raw.internal_suffixes.iter().flatten().enumerate() {
+        if s.trim_start_matches('.').is_empty() || s.contains(char::is_whitespace) {
+            problems.push(Problem {
+                path: format!("privacy.internal_suffixes[{i}]"),
+                message: format!("`{s}` is not a DNS suffix"),
+            });
+        }
+    }
+    if let Some(e) = raw.key_epoch {
+        match u32::try_from(e) {
+            Ok(e) => privacy.key_epoch = e,
+            Err(_) => problems.push(Problem {
+                path: "privacy.key_epoch".into(),
+                message: format!("{e} is outside 0 to {}", u32::MAX),
+            }),
+        }
+    }
+    privacy.internal_suffixes = raw.internal_suffixes.unwrap_or_default();
+    privacy.allow = raw.allow.unwrap_or_default();
+    privacy.disabled = raw.disabled.unwrap_or_default();
+    privacy
 }
 
 fn validate_audit(raw: RawAudit, problems: &mut Vec<Problem>) -> Audit {

@@ -249,7 +249,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
         p(
             "assigned-secret",
             Secret,
-            r#"(?i)\b(?:password|passwd|pwd|pass|secret|api[_-]?key|access[_-]?key|secret[_-]?key|auth[_-]?token|access[_-]?token|client[_-]?secret)["']?\s*[=:]\s*("[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s&,;"']{1,256})"#,
+            r#"(?i)\b(?:password|passwd|secret|api[_-]?key|access[_-]?key|secret[_-]?key|auth[_-]?token|access[_-]?token|client[_-]?secret)["']?\s*[=:]\s*("[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s&,;"']{1,256})"#,
             1,
             None,
             &[],

@@ -13,7 +13,7 @@ use rempart_store::{VaultEntry, VaultStore};
 use serde::Serialize;
 
 use crate::PrivacyError;
-use crate::recognize::{Entity, IPV4, IPV6};
+use crate::recognize::{IPV4, IPV6};
 use crate::redact::{Domain, Replacement};
 
 /// Pseudonyms as [`crate::redact`] writes them (addresses are found separately).
@@ -222,13 +222,4 @@ impl Vault {
             })
             .collect())
     }
-}
-
-/// Counts per entity type, for the ledger record of a pseudonymization.
-pub fn counts(replacements: &[Replacement]) -> BTreeMap<Entity, u64> {
-    let mut m = BTreeMap::new();
-    for r in replacements {
-        *m.entry(r.entity).or_insert(0) += 1;
-    }
-    m
 }

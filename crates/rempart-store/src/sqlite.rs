@@ -809,6 +809,16 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn ledger_subject_keys<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Vec<SubjectKey>>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT * FROM ledger_keys WHERE subject_mac = ? ORDER BY created")
+                .bind(subject_mac)
+                .fetch_all(&self.reader)
+                .await?;
+            rows.iter().map(subject_key_from_row).collect()
+        })
+    }
+
     fn ledger_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<Vec<SubjectKey>>> {
         Box::pin(async move {
             let mut keys = Vec::with_capacity(ids.len());

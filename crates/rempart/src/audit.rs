@@ -61,17 +61,6 @@ pub enum AuditCommand {
     RotateKey,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum PrivacyCommand {
-    /// Erase a data subject (GDPR Art. 17): destroy its keys, so every payload sealed for it
-    /// becomes unreadable everywhere, while the ledger stays verifiable
-    Erase {
-        /// The subject, as records name it: `user:alice`, `host:ws1`, `ip:10.0.0.5`, …
-        #[arg(long)]
-        subject: String,
-    },
-}
-
 pub async fn run(data_dir: &Path, config: &Config, command: AuditCommand, json: bool) -> anyhow::Result<()> {
     match command {
         AuditCommand::Verify {
@@ -260,7 +249,7 @@ async fn list(data_dir: &Path, last: u64, json: bool) -> anyhow::Result<()> {
         } else {
             writeln!(
                 out,
-                "{:>8}  {}  {:<16} {:<28} {}",
+                "{:>8}  {}  {:<22} {:<28} {}",
                 r.seq,
                 r.time.strftime("%Y-%m-%d %H:%M:%S"),
                 r.kind,
@@ -299,27 +288,5 @@ async fn rotate(data_dir: &Path, config: &Config) -> anyhow::Result<()> {
     writeln!(out, "new signing key: {}", next.verifier().vkey())?;
     writeln!(out, "old key kept for verification in `{}`", retired.display())?;
     writeln!(out, "co-signed checkpoint of size {}", checkpoint.size)?;
-    Ok(())
-}
-
-pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, json: bool) -> anyhow::Result<()> {
-    let PrivacyCommand::Erase { subject } = command;
-    let ledger = open(data_dir, config).await?;
-    let erased = ledger.erase_subject(&instance::cli_actor(), &subject).await;
-    ledger.close().await;
-    let erased = erased?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({"subject": subject, "keys_destroyed": erased})
-        )?;
-    } else {
-        writeln!(
-            out,
-            "erased {subject}: {erased} key(s) destroyed; their payloads can no longer be read"
-        )?;
-    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use rempart_config::Config;
 use rempart_model::Format;
 use rempart_store::{EventQuery, FieldFilter, Role, Store};
 
-use crate::{audit, demo, detect, ingest, instance, serve};
+use crate::{audit, demo, detect, ingest, instance, privacy, serve};
 
 /// Rempart: sovereign, auditable AI security operations.
 ///
@@ -59,10 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
-    /// Data-subject rights over what Rempart keeps
+    /// Pseudonymize standard input (text or NDJSON) to standard output, or re-identify it
+    Redact(privacy::RedactArgs),
+    /// Data-subject rights over what Rempart keeps: erasure and access
     Privacy {
         #[command(subcommand)]
-        command: audit::PrivacyCommand,
+        command: privacy::PrivacyCommand,
     },
     /// Manage API tokens
     Tokens {
@@ -224,7 +226,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ingest(args) => ingest::run(&dir(), &config, args, json).await,
         Command::Audit { command } => audit::run(&dir(), &config, command, json).await,
-        Command::Privacy { command } => audit::privacy(&dir(), &config, command, json).await,
+        Command::Redact(args) => privacy::redact(&dir(), &config, args).await,
+        Command::Privacy { command } => privacy::privacy(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {

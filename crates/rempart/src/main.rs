@@ -9,6 +9,7 @@ mod demo;
 mod detect;
 mod ingest;
 mod instance;
+mod privacy;
 mod serve;
 
 use std::io::Write;

@@ -1,0 +1,225 @@
+//! `rempart redact` and `rempart privacy …`: the privacy engine from the command line.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use rempart_audit::{Draft, Ledger, PayloadView, kind};
+use rempart_config::Config;
+use rempart_privacy::redact::Redactor;
+use rempart_privacy::vault::Vault;
+use rempart_store::VaultStore;
+
+use crate::instance;
+
+/// Lines redacted, and their originals sealed in the vault, before any of them is written.
+const BATCH: usize = 1000;
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Pseudonymization domain (a tenant, an incident): the same value gets the same pseudonym
+    /// inside one domain and unrelated ones across domains
+    #[arg(long, default_value = "default")]
+    pub domain: String,
+    /// Turn pseudonyms of the domain back into originals (recorded in the audit ledger)
+    #[arg(long, conflicts_with = "explain")]
+    pub reveal: bool,
+    /// Instead of the redacted text, print what was found where: one JSON object per finding
+    /// (line, path, type, byte span, recognizer, pseudonym), never the original
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Erase a data subject (GDPR Art. 17): destroy its keys, so every pseudonym and every ledger
+    /// payload sealed for it becomes irreversible everywhere, while the ledger stays verifiable
+    Erase {
+        /// The subject: `user:alice`, `host:ws1.corp.example.eu`, `ip:10.0.0.5`, `email:…`, …
+        #[arg(long)]
+        subject: String,
+    },
+    /// Everything kept about a data subject (GDPR Art. 15): its pseudonyms in every domain and the
+    /// ledger records sealed for it, readable while it is not erased (recorded in the ledger)
+    Export {
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+fn redactor(ledger: &Ledger, config: &Config, domain: &str) -> anyhow::Result<Redactor> {
+    let p = &config.privacy;
+    Ok(rempart_privacy::redactor(
+        &ledger.keyring(),
+        domain,
+        p.key_epoch,
+        &p.internal_suffixes,
+        &p.allow,
+        &p.disabled,
+    )?)
+}
+
+/// `rempart redact`: standard input to standard output.
+pub async fn redact(data_dir: &Path, config: &Config, args: RedactArgs) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
+    let vault = Vault::new(store.clone() as Arc<dyn VaultStore>, ledger.keyring());
+    let result = run_redact(&ledger, &vault, config, &args).await;
+    ledger.close().await;
+    result
+}
+
+async fn run_redact(ledger: &Ledger, vault: &Vault, config: &Config, args: &RedactArgs) -> anyhow::Result<()> {
+    let redactor = redactor(ledger, config, &args.domain)?;
+    let actor = instance::cli_actor();
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut lines = stdin.lines();
+    let mut number = 0usize;
+    let mut total = std::collections::BTreeMap::new();
+    let mut revealed_total = 0usize;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for line in lines.by_ref().take(BATCH) {
+            batch.push(line.context("cannot read standard input (is it UTF-8 text?)")?);
+        }
+        if batch.is_empty() {
+            break;
+        }
+        if args.reveal {
+            let text = batch.join("\n");
+            let revealed = vault.reveal(redactor.domain(), &text).await?;
+            if !revealed.revealed.is_empty() {
+                // Recorded before anything is released.
+                ledger
+                    .append(Draft::new(
+                        &actor,
+                        kind::PRIVACY_REVEAL,
+                        serde_json::json!({"domain": args.domain, "pseudonyms": revealed.revealed}),
+                    ))
+                    .await?;
+            }
+            revealed_total += revealed.revealed.len();
+            writeln!(out, "{}", revealed.output)?;
+            continue;
+        }
+        let mut redacted = Vec::with_capacity(batch.len());
+        let mut replacements = Vec::new();
+        for line in &batch {
+            number += 1;
+            let r = redactor
+                .redact_line(line)
+                .with_context(|| format!("line {number}: not released"))?;
+            for rep in &r.replacements {
+                *total.entry(rep.entity).or_insert(0u64) += 1;
+            }
+            if args.explain {
+                for rep in &r.replacements {
+                    redacted.push(
+                        serde_json::json!({"line": number, "path": rep.path, "type": rep.entity, "start": rep.start,
+                            "end": rep.end, "recognizer": rep.recognizer, "pseudonym": rep.pseudonym})
+                        .to_string(),
+                    );
+                }
+            } else {
+                redacted.push(r.output);
+            }
+            replacements.extend(r.replacements);
+        }
+        // The originals are sealed in the vault before the pseudonymized lines leave.
+        vault
+            .remember(redactor.domain(), &replacements, jiff::Timestamp::now())
+            .await
+            .context("cannot keep the originals in the vault; nothing of this batch was released")?;
+        for l in redacted {
+            writeln!(out, "{l}")?;
+        }
+    }
+    out.flush()?;
+    if args.reveal {
+        tracing::info!(revealed = revealed_total, "re-identified");
+    } else {
+        ledger
+            .append(Draft::new(
+                &actor,
+                kind::PRIVACY_PSEUDONYMIZE,
+                serde_json::json!({"domain": args.domain, "lines": number, "found": total}),
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir).await?;
+    let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
+    let result = match command {
+        PrivacyCommand::Erase { subject } => erase(&ledger, &subject, json).await,
+        PrivacyCommand::Export { subject } => {
+            let vault = Vault::new(store.clone() as Arc<dyn VaultStore>, ledger.keyring());
+            export(&ledger, &vault, &subject).await
+        }
+    };
+    ledger.close().await;
+    result
+}
+
+async fn erase(ledger: &Ledger, subject: &str, json: bool) -> anyhow::Result<()> {
+    if !subject.contains(':') {
+        bail!("`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice or ip:10.0.0.5");
+    }
+    let erased = ledger.erase_subject(&instance::cli_actor(), subject).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"subject": subject, "keys_destroyed": erased})
+        )?;
+    } else {
+        writeln!(
+            out,
+            "erased {subject}: {erased} key(s) destroyed; its pseudonyms and sealed records can no longer be read"
+        )?;
+    }
+    Ok(())
+}
+
+async fn export(ledger: &Ledger, vault: &Vault, subject: &str) -> anyhow::Result<()> {
+    let subject = match subject.split_once(':') {
+        Some((kind, value)) => rempart_audit::subject_id(kind, value),
+        None => bail!("`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"),
+    };
+    ledger
+        .append(Draft::new(
+            instance::cli_actor(),
+            kind::PRIVACY_EXPORT,
+            serde_json::json!({"subject_mac": ledger.keyring().subject_mac(&subject)}),
+        ))
+        .await?;
+    let pseudonyms = vault.subject_records(&subject).await?;
+    // Ledger records sealed under one of the subject's keys.
+    let key_ids = ledger.subject_key_ids(&subject).await?;
+    let mut records = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = ledger.entries(from, 8192).await?;
+        let Some(last) = page.last() else { break };
+        from = last.record.seq + 1;
+        for e in page
+            .iter()
+            .filter(|e| e.record.key_id.as_ref().is_some_and(|k| key_ids.contains(k)))
+        {
+            let payload = match ledger.open_payload(e).await? {
+                PayloadView::Sealed { payload, .. } | PayloadView::Public { payload } => Some(payload),
+                PayloadView::Erased | PayloadView::Pruned => None,
+            };
+            records.push(serde_json::json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "actor": e.record.actor, "payload": payload}));
+        }
+    }
+    let doc = serde_json::json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records});
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}

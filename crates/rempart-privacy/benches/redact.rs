@@ -1,1 +1,82 @@
-fn main() {}
+//! Redaction throughput on realistic security events: Sysmon-style NDJSON (structured fields and
+//! command lines), sshd/sudo syslog lines and firewall CEF, as `rempart redact` sees them (the
+//! vault, which batches its writes, is measured end to end in BENCHMARKS.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rempart_privacy::recognize::{RecognizerConfig, Recognizers};
+use rempart_privacy::redact::{Domain, Redactor};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn sysmon(i: usize) -> String {
+    format!(
+        r#"{{"@timestamp":"2026-11-22T10:{:02}:{:02}.123Z","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"WS-{:03}.corp.example.eu","Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd.exe /c net use \\\\files.corp.example.eu\\share /user:CORP\\user{}","ParentImage":"C:\\Windows\\explorer.exe","User":"CORP\\user{}","SourceIp":"10.{}.{}.{}","DestinationIp":"203.0.113.{}","ProcessId":{},"Hashes":"SHA256=9F1E3A5B7C9D1E3F5A7B9C1D3E5F7A9B1C3D5E7F9A1B3C5D7E9F1A3B5C7D9E1F"}}"#,
+        i / 60 % 60,
+        i % 60,
+        i % 500,
+        i % 300,
+        i % 300,
+        i % 200,
+        i % 250,
+        i % 254 + 1,
+        i % 254 + 1,
+        4000 + i
+    )
+}
+
+fn syslog(i: usize) -> String {
+    match i % 3 {
+        0 => format!(
+            "Nov 22 10:01:02 bastion sshd[{}]: Failed password for invalid user admin{} from 198.51.100.{} port 5{:04} ssh2",
+            800 + i,
+            i % 50,
+            i % 254 + 1,
+            i % 10000
+        ),
+        1 => format!(
+            "Nov 22 10:03:00 bastion sudo:    user{} : TTY=pts/0 ; PWD=/home/user{} ; USER=root ; COMMAND=/bin/systemctl restart nginx",
+            i % 300,
+            i % 300
+        ),
+        _ => format!(
+            "CEF:0|Vendor|Firewall|1.0|100|Connection blocked|5|src=10.1.{}.{} dst=192.0.2.{} spt=5{:04} dpt=443 proto=TCP suser=user{}",
+            i % 200,
+            i % 250,
+            i % 254 + 1,
+            i % 10000,
+            i % 300
+        ),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let recognizers = Recognizers::new(&RecognizerConfig {
+        internal_suffixes: vec!["corp.example.eu".into()],
+        ..RecognizerConfig::default()
+    })
+    .unwrap();
+    let redactor = Redactor::new(recognizers, Domain::derive(&[7; 32], "bench", 0));
+    for (name, lines) in [
+        ("sysmon_ndjson", (0..5000).map(sysmon).collect::<Vec<_>>()),
+        ("syslog_and_cef", (0..5000).map(syslog).collect::<Vec<_>>()),
+    ] {
+        let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+        let mut g = c.benchmark_group("redact");
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.sample_size(10);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for l in &lines {
+                    std::hint::black_box(redactor.redact_line(l).unwrap());
+                }
+            });
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -108,6 +108,96 @@ struct Pattern {
     check: Option<Check>,
     /// Words one of which must occur shortly before the match (case-insensitive).
     context: &'static [&'static str],
+    /// What a text must contain for the pattern to have a chance, checked before running it.
+    needs: Needs,
+}
+
+/// Cheap facts about a text, computed in one pass, that rule recognizers out before their
+/// regular expression runs (most strings in an event hold nothing personal).
+#[derive(Debug, Clone, Copy, Default)]
+struct Features {
+    digits: usize,
+    longest_digit_run: usize,
+    at: bool,
+    colon: bool,
+    dot: bool,
+    backslash: bool,
+    slash: bool,
+    equals: bool,
+    dash: bool,
+    dollar: bool,
+    upper: usize,
+    plus_or_zero: bool,
+}
+
+impl Features {
+    fn of(text: &str) -> Features {
+        let mut f = Features::default();
+        let mut run = 0;
+        for &b in text.as_bytes() {
+            if b.is_ascii_digit() {
+                f.digits += 1;
+                run += 1;
+                f.longest_digit_run = f.longest_digit_run.max(run);
+                continue;
+            }
+            run = 0;
+            match b {
+                b'@' => f.at = true,
+                b':' => f.colon = true,
+                b'.' => f.dot = true,
+                b'\\' => f.backslash = true,
+                b'/' => f.slash = true,
+                b'=' => f.equals = true,
+                b'-' => f.dash = true,
+                b'$' => f.dollar = true,
+                b'+' => f.plus_or_zero = true,
+                b'A'..=b'Z' => f.upper += 1,
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// What a pattern needs of a text.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    Nothing,
+    Digits(usize),
+    At,
+    Colon,
+    DotAndDigits,
+    Dot,
+    Backslash,
+    Slash,
+    Equals,
+    Dollar,
+    Upper(usize),
+    ColonOrEquals,
+    Phone,
+    Separator,
+}
+
+impl Needs {
+    fn met(self, f: &Features) -> bool {
+        match self {
+            Needs::Nothing => true,
+            Needs::Digits(n) => f.digits >= n,
+            Needs::At => f.at,
+            Needs::Colon => f.colon,
+            Needs::DotAndDigits => f.dot && f.digits >= 4,
+            Needs::Dot => f.dot,
+            Needs::Backslash => f.backslash,
+            Needs::Slash => f.slash,
+            Needs::Equals => f.equals,
+            Needs::Dollar => f.dollar,
+            Needs::Upper(n) => f.upper >= n,
+            Needs::ColonOrEquals => f.colon || f.equals,
+            Needs::Phone => f.digits >= 8 && (f.plus_or_zero || f.longest_digit_run >= 2),
+            Needs::Separator => f.colon || f.dash,
+        }
+    }
 }
 
 /// An IPv4 address in text.
@@ -178,7 +268,7 @@ natid!(ie_id, "IE");
 /// The built-in free-text recognizers, in priority order (earlier wins an overlap of equal
 /// start).
 fn builtin() -> Result<Vec<Pattern>, regex::Error> {
-    let p = |name, entity, re: &str, group, check: Option<Check>, context: &'static [&'static str]| {
+    let p = |name, entity, re: &str, group, check: Option<Check>, context: &'static [&'static str], needs| {
         Ok::<_, regex::Error>(Pattern {
             name,
             entity,
@@ -186,6 +276,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             group,
             check,
             context,
+            needs,
         })
     };
     use Entity::*;
@@ -197,6 +288,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Upper(10),
         )?,
         p(
             "api-key",
@@ -205,6 +297,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Nothing,
         )?,
         p(
             "jwt",
@@ -213,6 +306,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Dot,
         )?,
         p(
             "bearer",
@@ -221,6 +315,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Nothing,
         )?,
         p(
             "url-password",
@@ -229,6 +324,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::At,
         )?,
         p(
             "url-user",
@@ -237,6 +333,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::At,
         )?,
         p(
             "query-secret",
@@ -245,6 +342,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Equals,
         )?,
         p(
             "assigned-secret",
@@ -253,6 +351,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::ColonOrEquals,
         )?,
         p(
             "email",
@@ -261,6 +360,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::At,
         )?,
         p(
             "iban",
@@ -269,8 +369,17 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(checks::iban),
             &[],
+            Needs::Digits(10),
         )?,
-        p("card", Card, r"\b(?:\d[ -]?){12,18}\d\b", 0, Some(checks::card), &[])?,
+        p(
+            "card",
+            Card,
+            r"\b(?:\d[ -]?){12,18}\d\b",
+            0,
+            Some(checks::card),
+            &[],
+            Needs::Digits(13),
+        )?,
         p(
             "fr-nir",
             NationalId,
@@ -278,6 +387,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(fr_id),
             &[],
+            Needs::Digits(13),
         )?,
         p(
             "it-codice-fiscale",
@@ -286,6 +396,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(it_id),
             &[],
+            Needs::Upper(9),
         )?,
         p(
             "es-dni-nie",
@@ -294,6 +405,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(es_id),
             &[],
+            Needs::Digits(7),
         )?,
         p(
             "fi-hetu",
@@ -302,6 +414,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(fi_id),
             &[],
+            Needs::Digits(9),
         )?,
         p(
             "be-rrn",
@@ -310,6 +423,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(be_id),
             &[],
+            Needs::Digits(11),
         )?,
         p(
             "be-rrn-plain",
@@ -325,6 +439,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
                 "insz",
                 "niss",
             ],
+            Needs::Digits(11),
         )?,
         p(
             "de-steuer-id",
@@ -333,8 +448,17 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(de_id),
             &["steuer", "idnr", "identifikationsnummer", "tin", "tax id"],
+            Needs::Digits(11),
         )?,
-        p("pl-pesel", NationalId, r"\b\d{11}\b", 0, Some(pl_id), &["pesel"])?,
+        p(
+            "pl-pesel",
+            NationalId,
+            r"\b\d{11}\b",
+            0,
+            Some(pl_id),
+            &["pesel"],
+            Needs::Digits(11),
+        )?,
         p(
             "nl-bsn",
             NationalId,
@@ -342,6 +466,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(nl_id),
             &["bsn", "burgerservicenummer", "sofinummer"],
+            Needs::Digits(9),
         )?,
         p(
             "pt-nif",
@@ -350,6 +475,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(pt_id),
             &["nif", "contribuinte", "nipc"],
+            Needs::Digits(9),
         )?,
         p(
             "at-svnr",
@@ -358,6 +484,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(at_id),
             &["svnr", "sv-nr", "sozialversicherung", "versicherungsnummer"],
+            Needs::Digits(10),
         )?,
         p(
             "se-personnummer",
@@ -366,6 +493,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(se_id),
             &["personnummer", "personnr", "pnr"],
+            Needs::Digits(10),
         )?,
         p(
             "dk-cpr",
@@ -374,6 +502,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(dk_id),
             &["cpr", "personnummer"],
+            Needs::Digits(10),
         )?,
         p(
             "ie-ppsn",
@@ -382,6 +511,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(ie_id),
             &["pps", "ppsn", "personal public service"],
+            Needs::Digits(7),
         )?,
         p(
             "ipv4",
@@ -390,6 +520,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(ip_check),
             &[],
+            Needs::DotAndDigits,
         )?,
         p(
             "ipv6",
@@ -398,6 +529,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(ipv6_check),
             &[],
+            Needs::Colon,
         )?,
         p(
             "mac",
@@ -406,6 +538,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Separator,
         )?,
         p(
             "windows-sid",
@@ -414,6 +547,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Digits(10),
         )?,
         p(
             "phone-international",
@@ -422,6 +556,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(phone_check),
             &[],
+            Needs::Phone,
         )?,
         p(
             "phone-fr",
@@ -430,6 +565,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &["tel", "tél", "phone", "mobile", "portable", "fax"],
+            Needs::Digits(10),
         )?,
         p(
             "phone-national",
@@ -438,6 +574,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(phone_check),
             &["tel", "phone", "mobile", "telefon", "handy", "fax", "tél"],
+            Needs::Digits(7),
         )?,
         p(
             "domain-user",
@@ -446,6 +583,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Backslash,
         )?,
         p(
             "home-dir",
@@ -454,6 +592,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Slash,
         )?,
         p(
             "windows-profile",
@@ -462,6 +601,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Backslash,
         )?,
         p(
             "ssh-user",
@@ -470,6 +610,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Nothing,
         )?,
         p(
             "session-user",
@@ -478,6 +619,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Nothing,
         )?,
         p(
             "sudo-user",
@@ -486,6 +628,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             1,
             None,
             &[],
+            Needs::Nothing,
         )?,
         p(
             "machine-account",
@@ -494,6 +637,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             None,
             &[],
+            Needs::Dollar,
         )?,
     ])
 }
@@ -556,34 +700,61 @@ impl Recognizers {
     /// Every finding in `text`, in order, non-overlapping.
     pub fn find(&self, text: &str) -> Vec<Finding> {
         let mut found: Vec<(Finding, usize)> = Vec::new();
+        let features = Features::of(text);
+        let mut lower: Option<String> = None;
         for (priority, p) in self.patterns.iter().enumerate() {
-            if self.disabled.contains(&p.entity) {
+            if self.disabled.contains(&p.entity) || !p.needs.met(&features) {
                 continue;
             }
-            for caps in p.regex.captures_iter(text) {
-                let Some(m) = caps.get(p.group) else { continue };
-                let value = m.as_str();
-                if p.check.is_some_and(|check| !check(value)) {
+            if !p.context.is_empty() {
+                let lower = lower.get_or_insert_with(|| text.to_lowercase());
+                if !p.context.iter().any(|w| lower.contains(w)) {
                     continue;
                 }
-                if !p.context.is_empty() && !has_context(text, m.start(), p.context) {
-                    continue;
-                }
-                if p.entity == Entity::User && NOT_USERS.contains(&value.to_ascii_lowercase().as_str()) {
-                    continue;
-                }
-                if self.allowed(value) {
-                    continue;
+            }
+            let mut consider = |start: usize, end: usize| {
+                let value = &text[start..end];
+                if p.check.is_some_and(|check| !check(value))
+                    || (!p.context.is_empty() && !has_context(text, start, p.context))
+                    || (p.entity == Entity::User && NOT_USERS.contains(&value.to_ascii_lowercase().as_str()))
+                    || self.allowed(value)
+                {
+                    return;
                 }
                 found.push((
                     Finding {
                         entity: p.entity,
-                        start: m.start(),
-                        end: m.end(),
+                        start,
+                        end,
                         recognizer: p.name,
                     },
                     priority,
                 ));
+            };
+            if p.group == 0 {
+                // No capture groups needed: the faster search.
+                for m in p.regex.find_iter(text) {
+                    // `ws01$` is a machine account; `\\srv\c$` and `ADMIN$` are shares.
+                    if p.name == "machine-account"
+                        && (text[..m.start()].ends_with('\\')
+                            || m.len() < 3
+                            || ["admin$", "ipc$", "print$"].contains(&m.as_str().to_ascii_lowercase().as_str()))
+                    {
+                        continue;
+                    }
+                    consider(m.start(), m.end());
+                }
+            } else {
+                for caps in p.regex.captures_iter(text) {
+                    let (Some(whole), Some(m)) = (caps.get(0), caps.get(p.group)) else {
+                        continue;
+                    };
+                    // `DOMAIN\user`, not a step of a path (`C:\Windows\System32`, `\\srv\share`).
+                    if p.name == "domain-user" && in_path(text, whole.start(), m.end()) {
+                        continue;
+                    }
+                    consider(m.start(), m.end());
+                }
             }
         }
         if let Some(hosts) = &self.hosts
@@ -606,6 +777,17 @@ impl Recognizers {
         }
         resolve(found)
     }
+}
+
+/// Whether a `DOMAIN\\user` match spanning `start..end` is a step of a path instead: preceded by a
+/// separator or a drive (`C:\\Windows\\System32`, `\\\\srv\\share`), or followed by one.
+fn in_path(text: &str, start: usize, end: usize) -> bool {
+    let before = &text[..start];
+    let drive = before.len() >= 2
+        && before.ends_with(':')
+        && before.as_bytes()[before.len() - 2].is_ascii_alphabetic()
+        && (before.len() == 2 || !before.as_bytes()[before.len() - 3].is_ascii_alphanumeric());
+    drive || before.ends_with(['\\', '/', '.']) || text[end..].starts_with(['\\', '/'])
 }
 
 /// Whether one of `words` occurs (as a word start) in the window before `at`.
@@ -756,6 +938,13 @@ mod tests {
                 (Entity::Phone, "+33 6 12 34 56 78".into())
             ]
         );
+    }
+
+    #[test]
+    fn paths_are_not_accounts() {
+        assert!(kinds(r"C:\Windows\System32\cmd.exe /c copy \\srv\share\x.txt").is_empty());
+        assert_eq!(kinds(r"net use /user:CORP\bob")[0].1, "bob");
+        assert_eq!(kinds(r"C:\Users\carol\AppData\Local\Temp")[0].1, "carol");
     }
 
     #[test]

@@ -125,7 +125,13 @@ pub struct Redacted<T> {
 pub struct Redactor {
     recognizers: Recognizers,
     domain: Domain,
+    /// Pseudonyms computed lately: the same users, hosts and addresses recur in every event,
+    /// and each costs keyed hashes (32 AES blocks for an address).
+    memo: std::sync::Mutex<std::collections::HashMap<(Entity, String), Option<String>>>,
 }
+
+/// Pseudonyms remembered before the memo starts over.
+const MEMO_MAX: usize = 65_536;
 
 /// The subject a value is about (see [`rempart_audit::subject_id`]).
 pub fn subject(entity: Entity, value: &str) -> String {
@@ -140,7 +146,11 @@ fn normalize(entity: Entity, value: &str) -> String {
 
 impl Redactor {
     pub fn new(recognizers: Recognizers, domain: Domain) -> Self {
-        Redactor { recognizers, domain }
+        Redactor {
+            recognizers,
+            domain,
+            memo: std::sync::Mutex::default(),
+        }
     }
 
     pub fn domain(&self) -> &Domain {
@@ -154,6 +164,20 @@ impl Redactor {
     /// The pseudonym of `value` as an `entity`; `None` for a value that must stay as it is
     /// (allow-listed, a placeholder, an address that does not parse).
     pub fn pseudonym(&self, entity: Entity, value: &str) -> Option<String> {
+        let key = (entity, value.to_owned());
+        let mut memo = self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = memo.get(&key) {
+            return hit.clone();
+        }
+        let computed = self.compute_pseudonym(entity, value);
+        if memo.len() >= MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(key, computed.clone());
+        computed
+    }
+
+    fn compute_pseudonym(&self, entity: Entity, value: &str) -> Option<String> {
         if self.recognizers.allowed(value) {
             return None;
         }

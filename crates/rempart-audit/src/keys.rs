@@ -39,18 +39,24 @@ impl Keyring {
         subjects: &[&str],
         now: Timestamp,
     ) -> Result<HashMap<String, (String, Key)>, AuditError> {
-        let mut out = HashMap::with_capacity(subjects.len());
-        let mut created = Vec::new();
+        let mut by_mac: HashMap<String, &str> = HashMap::with_capacity(subjects.len());
         for subject in subjects {
-            if out.contains_key(*subject) {
+            by_mac.entry(self.master.subject_mac(subject)).or_insert(subject);
+        }
+        let macs: Vec<String> = by_mac.keys().cloned().collect();
+        let mut out = HashMap::with_capacity(by_mac.len());
+        for stored in self.store.ledger_live_keys(&macs).await? {
+            let (Some(mac), Some(wrapped)) = (&stored.subject_mac, &stored.wrapped) else {
                 continue;
-            }
-            let mac = self.master.subject_mac(subject);
-            if let Some(stored) = self.store.ledger_subject_key(&mac).await?
-                && let Some(wrapped) = &stored.wrapped
-            {
+            };
+            if let Some(subject) = by_mac.get(mac) {
                 let key = self.master.unwrap(wrapped, &stored.key_id)?;
-                out.insert((*subject).to_owned(), (stored.key_id, key));
+                out.insert((*subject).to_owned(), (stored.key_id.clone(), key));
+            }
+        }
+        let mut created = Vec::new();
+        for (mac, subject) in &by_mac {
+            if out.contains_key(*subject) {
                 continue;
             }
             let key = seal::random_key();
@@ -58,7 +64,7 @@ impl Keyring {
             created.push(SubjectKey {
                 wrapped: Some(self.master.wrap(&key, &key_id)),
                 key_id: key_id.clone(),
-                subject_mac: Some(mac),
+                subject_mac: Some(mac.clone()),
                 created: now,
                 erased: None,
             });

@@ -331,9 +331,11 @@ impl Redactor {
         match entity {
             Entity::Ip => value.trim().parse::<IpAddr>().is_ok(),
             Entity::Email => value.contains('@'),
-            Entity::User | Entity::Host | Entity::Person => {
-                value.len() <= 256 && !value.contains(char::is_whitespace) || entity == Entity::Person
-            }
+            // `CORP\\alice` and `alice@corp.example.eu` are scanned, so that only the account is
+            // replaced and the subject is `user:alice`.
+            Entity::User => value.len() <= 256 && !value.contains([' ', '\\', '@']),
+            Entity::Host => value.len() <= 256 && !value.contains(char::is_whitespace),
+            Entity::Person => true,
             _ => true,
         }
     }

@@ -54,7 +54,13 @@ pub struct SubjectRecord {
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     keyring: Keyring,
+    /// Pseudonyms this process has already stored (domain, pseudonym): the same users, hosts and
+    /// addresses recur in every batch, and need sealing once.
+    stored: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
 }
+
+/// Pseudonyms remembered as stored before the set starts over.
+const STORED_MAX: usize = 262_144;
 
 fn item_key(subject_key: &Key, domain: &str, token: &str) -> Key {
     seal::derive(
@@ -69,7 +75,11 @@ fn aad(domain: &str, token: &str) -> Vec<u8> {
 
 impl Vault {
     pub fn new(store: Arc<dyn VaultStore>, keyring: Keyring) -> Self {
-        Vault { store, keyring }
+        Vault {
+            store,
+            keyring,
+            stored: Arc::default(),
+        }
     }
 
     /// Seals the originals behind `replacements` (secrets are never kept). Call it before the
@@ -112,11 +122,15 @@ impl Vault {
             });
         }
         let collisions = self.store.vault_put(&entries).await?;
-        if collisions.is_empty() {
-            Ok(())
-        } else {
-            Err(PrivacyError::Collision(collisions))
+        if !collisions.is_empty() {
+            return Err(PrivacyError::Collision(collisions));
         }
+        let mut stored = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stored.len() + entries.len() > STORED_MAX {
+            stored.clear();
+        }
+        stored.extend(entries.into_iter().map(|e| (e.domain, e.token)));
+        Ok(())
     }
 
     /// The pseudonyms in `text` with where they are, longest reading of each.
@@ -201,6 +215,60 @@ impl Vault {
         })
     }
 
+    /// Re-identifies a batch of lines: JSON lines string by string (so that originals are
+    /// escaped as JSON needs), other lines as text; all in one vault lookup.
+    pub async fn reveal_lines(
+        &self,
+        domain: &Domain,
+        lines: &[String],
+    ) -> Result<(Vec<String>, Revealed), PrivacyError> {
+        enum Line {
+            Text,
+            Json(serde_json::Value),
+        }
+        let mut parsed = Vec::with_capacity(lines.len());
+        let mut pieces: Vec<String> = Vec::new();
+        for line in lines {
+            let t = line.trim_start();
+            match (t.starts_with('{') || t.starts_with('['))
+                .then(|| serde_json::from_str::<serde_json::Value>(line).ok())
+                .flatten()
+            {
+                Some(mut v) => {
+                    visit_strings(&mut v, &mut |s| pieces.push(s.clone()));
+                    parsed.push(Line::Json(v));
+                }
+                None => {
+                    pieces.push(line.clone());
+                    parsed.push(Line::Text);
+                }
+            }
+        }
+        if pieces.iter().any(|p| p.contains('\0')) {
+            return Err(PrivacyError::Config(
+                "input holds NUL characters; nothing was revealed".to_owned(),
+            ));
+        }
+        let revealed = self.reveal(domain, &pieces.join("\0")).await?;
+        let mut back = revealed.output.split('\0').map(str::to_owned);
+        let mut out = Vec::with_capacity(lines.len());
+        for line in parsed {
+            match line {
+                Line::Text => out.push(back.next().unwrap_or_default()),
+                Line::Json(mut v) => {
+                    visit_strings(&mut v, &mut |s| *s = back.next().unwrap_or_default());
+                    out.push(serde_json::to_string(&v).map_err(|e| PrivacyError::Config(e.to_string()))?);
+                }
+            }
+        }
+        if back.next().is_some() {
+            return Err(PrivacyError::Config(
+                "re-identification changed the text's shape; nothing was revealed".to_owned(),
+            ));
+        }
+        Ok((out, revealed))
+    }
+
     /// Every pseudonym of `subject` in every domain, with its original while the subject exists.
     pub async fn subject_records(&self, subject: &str) -> Result<Vec<SubjectRecord>, PrivacyError> {
         let entries = self.store.vault_subject(&self.keyring.subject_mac(subject)).await?;
@@ -221,5 +289,15 @@ impl Vault {
                 }
             })
             .collect())
+    }
+}
+
+/// Calls `f` on every string in `v`, depth first, in document order.
+fn visit_strings(v: &mut serde_json::Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| visit_strings(i, f)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|i| visit_strings(i, f)),
+        _ => {}
     }
 }

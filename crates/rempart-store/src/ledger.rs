@@ -91,6 +91,8 @@ pub trait LedgerStore: Send + Sync + std::fmt::Debug {
     fn ledger_prune_payloads(&self, below: u64) -> BoxFuture<'_, Result<u64>>;
     /// The live (not erased) key of the subject with this MAC.
     fn ledger_subject_key<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Option<SubjectKey>>>;
+    /// The live keys of several subjects at once (the newest per subject).
+    fn ledger_live_keys<'a>(&'a self, subject_macs: &'a [String]) -> BoxFuture<'a, Result<Vec<SubjectKey>>>;
     /// Every key a subject ever had (erased ones included, without their key material).
     fn ledger_subject_keys<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Vec<SubjectKey>>>;
     /// Keys by id (erased ones included, without their key material).

@@ -611,16 +611,18 @@ fn conflict_or(e: sqlx::Error) -> StoreError {
     }
 }
 
-async fn insert_key(tx: &mut sqlx::SqliteConnection, key: &SubjectKey) -> Result<()> {
-    sqlx::query("INSERT INTO ledger_keys (key_id, subject_mac, wrapped, created, erased) VALUES (?, ?, ?, ?, ?)")
-        .bind(&key.key_id)
-        .bind(key.subject_mac.as_deref())
-        .bind(key.wrapped.as_deref())
-        .bind(nanos(key.created))
-        .bind(key.erased.map(nanos))
-        .execute(tx)
-        .await
-        .map_err(conflict_or)?;
+async fn insert_keys(tx: &mut sqlx::SqliteConnection, keys: &[SubjectKey]) -> Result<()> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let mut qb = QueryBuilder::new("INSERT INTO ledger_keys (key_id, subject_mac, wrapped, created, erased) ");
+        qb.push_values(chunk, |mut b, key| {
+            b.push_bind(key.key_id.as_str())
+                .push_bind(key.subject_mac.as_deref())
+                .push_bind(key.wrapped.as_deref())
+                .push_bind(nanos(key.created))
+                .push_bind(key.erased.map(nanos));
+        });
+        qb.build().execute(&mut *tx).await.map_err(conflict_or)?;
+    }
     Ok(())
 }
 
@@ -809,6 +811,32 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn ledger_live_keys<'a>(&'a self, subject_macs: &'a [String]) -> BoxFuture<'a, Result<Vec<SubjectKey>>> {
+        Box::pin(async move {
+            let mut newest: std::collections::HashMap<String, SubjectKey> = std::collections::HashMap::new();
+            for chunk in subject_macs.chunks(ROWS_PER_STATEMENT * 5) {
+                let mut qb =
+                    QueryBuilder::new("SELECT * FROM ledger_keys WHERE wrapped IS NOT NULL AND subject_mac IN (");
+                let mut sep = qb.separated(", ");
+                for m in chunk {
+                    sep.push_bind(m.as_str());
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(&self.writer).await? {
+                    let key = subject_key_from_row(&row)?;
+                    let mac = key.subject_mac.clone().unwrap_or_default();
+                    match newest.get(&mac) {
+                        Some(k) if k.created >= key.created => {}
+                        _ => {
+                            newest.insert(mac, key);
+                        }
+                    }
+                }
+            }
+            Ok(newest.into_values().collect())
+        })
+    }
+
     fn ledger_subject_keys<'a>(&'a self, subject_mac: &'a str) -> BoxFuture<'a, Result<Vec<SubjectKey>>> {
         Box::pin(async move {
             let rows = sqlx::query("SELECT * FROM ledger_keys WHERE subject_mac = ? ORDER BY created")
@@ -840,9 +868,7 @@ impl LedgerStore for SqliteStore {
     fn ledger_insert_keys<'a>(&'a self, keys: &'a [SubjectKey]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut tx = self.writer.begin().await?;
-            for key in keys {
-                insert_key(&mut tx, key).await?;
-            }
+            insert_keys(&mut tx, keys).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -884,30 +910,50 @@ impl VaultStore for SqliteStore {
         Box::pin(async move {
             let mut collisions = Vec::new();
             let mut tx = self.writer.begin().await?;
+            // Which tokens exist already, and for whom: one query per chunk, not per token.
+            let mut existing: std::collections::HashMap<(String, String), String> = std::collections::HashMap::new();
+            for chunk in entries.chunks(ROWS_PER_STATEMENT * 4) {
+                let mut qb = QueryBuilder::new(
+                    "SELECT domain, token, subject_mac FROM privacy_vault WHERE (domain, token) IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for e in chunk {
+                    sep.push("(");
+                    sep.push_bind_unseparated(e.domain.as_str());
+                    sep.push_unseparated(", ");
+                    sep.push_bind_unseparated(e.token.as_str());
+                    sep.push_unseparated(")");
+                }
+                qb.push(")");
+                let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (d, t, m) in rows {
+                    existing.insert((d, t), m);
+                }
+            }
+            let mut fresh = Vec::new();
             for e in entries {
-                let existing: Option<String> =
-                    sqlx::query_scalar("SELECT subject_mac FROM privacy_vault WHERE domain = ? AND token = ?")
-                        .bind(&e.domain)
-                        .bind(&e.token)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match existing {
-                    Some(mac) if mac == e.subject_mac => {}
+                match existing.get(&(e.domain.clone(), e.token.clone())) {
+                    Some(mac) if *mac == e.subject_mac => {}
                     Some(_) => collisions.push(e.token.clone()),
                     None => {
-                        sqlx::query(
-                            "INSERT INTO privacy_vault (domain, token, subject_mac, key_id, sealed, created) VALUES (?, ?, ?, ?, ?, ?)",
-                        )
-                        .bind(&e.domain)
-                        .bind(&e.token)
-                        .bind(&e.subject_mac)
-                        .bind(&e.key_id)
-                        .bind(e.sealed.as_slice())
-                        .bind(nanos(e.created))
-                        .execute(&mut *tx)
-                        .await?;
+                        existing.insert((e.domain.clone(), e.token.clone()), e.subject_mac.clone());
+                        fresh.push(e);
                     }
                 }
+            }
+            for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO privacy_vault (domain, token, subject_mac, key_id, sealed, created) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.domain.as_str())
+                        .push_bind(e.token.as_str())
+                        .push_bind(e.subject_mac.as_str())
+                        .push_bind(e.key_id.as_str())
+                        .push_bind(e.sealed.as_slice())
+                        .push_bind(nanos(e.created));
+                });
+                qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(collisions)

@@ -15,7 +15,7 @@ use rempart_store::VaultStore;
 use crate::instance;
 
 /// Lines redacted, and their originals sealed in the vault, before any of them is written.
-const BATCH: usize = 1000;
+const BATCH: usize = 8192;
 
 #[derive(Debug, Args)]
 pub struct RedactArgs {
@@ -89,8 +89,7 @@ async fn run_redact(ledger: &Ledger, vault: &Vault, config: &Config, args: &Reda
             break;
         }
         if args.reveal {
-            let text = batch.join("\n");
-            let revealed = vault.reveal(redactor.domain(), &text).await?;
+            let (lines, revealed) = vault.reveal_lines(redactor.domain(), &batch).await?;
             if !revealed.revealed.is_empty() {
                 // Recorded before anything is released.
                 ledger
@@ -102,7 +101,9 @@ async fn run_redact(ledger: &Ledger, vault: &Vault, config: &Config, args: &Reda
                     .await?;
             }
             revealed_total += revealed.revealed.len();
-            writeln!(out, "{}", revealed.output)?;
+            for l in lines {
+                writeln!(out, "{l}")?;
+            }
             continue;
         }
         let mut redacted = Vec::with_capacity(batch.len());

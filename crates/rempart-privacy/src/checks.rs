@@ -34,10 +34,14 @@ pub fn luhn(d: &[u8]) -> bool {
     !d.is_empty() && sum.is_multiple_of(10)
 }
 
-/// A payment card number: 13 to 19 digits, a known issuer prefix, and Luhn.
+/// A payment card number: 12 to 19 digits (12 only for Maestro), a known issuer prefix, and
+/// Luhn.
 pub fn card(s: &str) -> bool {
     let Some(d) = digits(s) else { return false };
-    if !(13..=19).contains(&d.len()) || !luhn(&d) {
+    if !(12..=19).contains(&d.len()) || !luhn(&d) {
+        return false;
+    }
+    if d.len() == 12 && !matches!(d[0], 5 | 6) {
         return false;
     }
     let p2 = u32::from(d[0]) * 10 + u32::from(d[1]);
@@ -46,7 +50,7 @@ pub fn card(s: &str) -> bool {
         || (51..=55).contains(&p2) || (2221..=2720).contains(&p4) // Mastercard
         || p2 == 34 || p2 == 37 // American Express
         || p4 == 6011 || p2 == 65 || (644..=649).contains(&(p4 / 10)) // Discover
-        || (3528..=3589).contains(&p4) // JCB
+        || (3528..=3589).contains(&p4) || p4 == 1800 || p4 == 2131 // JCB
         || p2 == 36 || p2 == 38 || (300..=305).contains(&(p4 / 10)) // Diners
         || matches!(p2, 50 | 56..=58 | 60..=69) // Maestro and others
 }

@@ -365,7 +365,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
         p(
             "iban",
             Iban,
-            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+            r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
             0,
             Some(checks::iban),
             &[],
@@ -374,11 +374,11 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
         p(
             "card",
             Card,
-            r"\b(?:\d[ -]?){12,18}\d\b",
+            r"\b(?:\d[ -]?){11,18}\d\b",
             0,
             Some(checks::card),
             &[],
-            Needs::Digits(13),
+            Needs::Digits(12),
         )?,
         p(
             "fr-nir",
@@ -575,6 +575,24 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             Some(phone_check),
             &["tel", "phone", "mobile", "telefon", "handy", "fax", "tél"],
             Needs::Digits(7),
+        )?,
+        p(
+            "phone-nanp",
+            Phone,
+            r"(?:\+?\b1[-. ])?(?:\(\d{3}\)|\b\d{3})[-. ]\d{3}[-. ]\d{4}(?:x\d{1,5})?\b",
+            0,
+            Some(phone_check),
+            &[],
+            Needs::Digits(10),
+        )?,
+        p(
+            "phone-grouped",
+            Phone,
+            r"\b0\d{1,4}(?:[ .]\d{2,4}){2,4}\b",
+            0,
+            Some(phone_check),
+            &[],
+            Needs::Digits(9),
         )?,
         p(
             "domain-user",

@@ -197,9 +197,8 @@ impl Redactor {
                 }
             }
             Entity::Email => {
-                let (local, mail_domain) = n.rsplit_once('@')?;
+                let (_, mail_domain) = n.rsplit_once('@')?;
                 let h = self.domain.hash(entity, &n);
-                let _ = local;
                 if self.recognizers.is_internal_host(mail_domain) {
                     let dh = self.domain.hash(Entity::Host, mail_domain);
                     let suffix = self.internal_suffix(mail_domain).unwrap_or_default();

@@ -615,7 +615,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
         p(
             "windows-profile",
             User,
-            r"(?i)\b[a-z]:(?:\\\\|\\)users(?:\\\\|\\)([^\\\s\x22'/]{1,64})",
+            r"(?i)\b[a-z]:(?:\\\\|\\)users(?:\\\\|\\)([^\\\s\x22'/<>|:*?]{1,64})",
             1,
             None,
             &[],
@@ -633,11 +633,20 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
         p(
             "session-user",
             User,
-            r"(?:session (?:opened|closed) for user|user=|USER=|by user|logname=|ruser=|acct=)\x22?([a-zA-Z0-9._-]{1,64})",
+            r"(?:session (?:opened|closed) for user\s+|user=|USER=|by user\s+|logname=|ruser=|acct=)\x22?(?:[A-Za-z0-9._-]{1,64}\\{1,2})?([a-zA-Z0-9._-]{1,64})",
             1,
             None,
             &[],
             Needs::Nothing,
+        )?,
+        p(
+            "user-at-address",
+            User,
+            r"\b([a-z_][a-z0-9_.-]{0,31})@(?:\d{1,3}\.){3}\d{1,3}\b",
+            1,
+            None,
+            &[],
+            Needs::At,
         )?,
         p(
             "sudo-user",
@@ -733,7 +742,7 @@ impl Recognizers {
             let mut consider = |start: usize, end: usize| {
                 let value = &text[start..end];
                 if p.check.is_some_and(|check| !check(value))
-                    || (!p.context.is_empty() && !has_context(text, start, p.context))
+                    || (!p.context.is_empty() && !has_context(text, start, end, p.context))
                     || (p.entity == Entity::User && NOT_USERS.contains(&value.to_ascii_lowercase().as_str()))
                     || self.allowed(value)
                 {
@@ -801,20 +810,40 @@ impl Recognizers {
 /// separator or a drive (`C:\\Windows\\System32`, `\\\\srv\\share`), or followed by one.
 fn in_path(text: &str, start: usize, end: usize) -> bool {
     let before = &text[..start];
-    let drive = before.len() >= 2
-        && before.ends_with(':')
-        && before.as_bytes()[before.len() - 2].is_ascii_alphabetic()
-        && (before.len() == 2 || !before.as_bytes()[before.len() - 3].is_ascii_alphanumeric());
-    drive || before.ends_with(['\\', '/', '.']) || text[end..].starts_with(['\\', '/'])
+    if before.ends_with(['\\', '/', '.']) || text[end..].starts_with(['\\', '/']) {
+        return true;
+    }
+    // The argument the match sits in (since the last quote, `=`, ` /` or ` -` option marker):
+    // if it began as a drive or UNC path, this is a path with spaces (`C:\\Program
+    // Files\\Microsoft Office`), not an account.
+    let from = [
+        before.rfind(['"', '\'', '=']).map(|i| i + 1),
+        before.rfind(" /").map(|i| i + 2),
+        before.rfind(" -").map(|i| i + 2),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    let segment = &before[from..];
+    let drive = segment
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0].is_ascii_alphabetic() && w[1] == b':' && w[2] == b'\\');
+    drive || segment.trim_start().starts_with("\\\\")
 }
 
-/// Whether one of `words` occurs (as a word start) in the window before `at`.
-fn has_context(text: &str, at: usize, words: &[&str]) -> bool {
+/// Whether one of `words` occurs (as a word start) near the span `at..end` (before or after).
+fn has_context(text: &str, at: usize, end: usize, words: &[&str]) -> bool {
     let mut from = at.saturating_sub(CONTEXT_WINDOW);
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    let window = text[from..at].to_lowercase();
+    let mut to = (end + CONTEXT_WINDOW / 2).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let window = format!("{} {}", &text[from..at], &text[end..to]).to_lowercase();
     words.iter().any(|w| {
         window
             .match_indices(w)
@@ -851,7 +880,15 @@ fn resolve(mut found: Vec<(Finding, usize)>) -> Vec<Finding> {
 
 /// The entity a structured field holds, by its name (the last segment of its path).
 pub fn field_entity(name: &str) -> Option<Entity> {
-    let n = name.rsplit(['.', '/']).next().unwrap_or(name).to_ascii_lowercase();
+    let mut segments = name.rsplit(['.', '/']);
+    let n = segments.next().unwrap_or(name).to_ascii_lowercase();
+    // ECS and similar nest the meaning: `user.name`, `host.name`, `source.user.name`.
+    match (segments.next().map(str::to_ascii_lowercase).as_deref(), n.as_str()) {
+        (Some("user" | "account"), "name" | "id") => return Some(Entity::User),
+        (Some("host" | "observer" | "device"), "name" | "hostname") => return Some(Entity::Host),
+        (Some("user" | "account"), "fullname" | "full_name" | "displayname") => return Some(Entity::Person),
+        _ => {}
+    }
     let n = n.replace(['_', '-'], "");
     Some(match n.as_str() {
         "user" | "username" | "targetusername" | "subjectusername" | "accountname" | "samaccountname" | "srcuser"

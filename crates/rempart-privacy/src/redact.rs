@@ -290,7 +290,7 @@ impl Redactor {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     let child = format!("{path}.{k}");
-                    self.walk(v, &child, field_entity(k), out)?;
+                    self.walk(v, &child, field_entity(&child), out)?;
                 }
             }
             Value::Array(items) => {
@@ -299,6 +299,11 @@ impl Redactor {
                 }
             }
             Value::String(s) => {
+                // A machine account (`WS-01$`) in an account field is a host.
+                let field = match field {
+                    Some(Entity::User) if s.ends_with('$') && s.len() > 1 => Some(Entity::Host),
+                    other => other,
+                };
                 let whole = field.filter(|e| !placeholder(s) && self.entity_fits(*e, s));
                 if let Some(entity) = whole {
                     let f = Finding {

@@ -123,7 +123,7 @@ pub struct Redacted<T> {
 /// Recognizes and pseudonymizes, within one domain.
 #[derive(Debug)]
 pub struct Redactor {
-    recognizers: Recognizers,
+    recognizers: std::sync::Arc<Recognizers>,
     domain: Domain,
     /// Pseudonyms computed lately: the same users, hosts and addresses recur in every event,
     /// and each costs keyed hashes (32 AES blocks for an address).
@@ -145,9 +145,9 @@ fn normalize(entity: Entity, value: &str) -> String {
 }
 
 impl Redactor {
-    pub fn new(recognizers: Recognizers, domain: Domain) -> Self {
+    pub fn new(recognizers: impl Into<std::sync::Arc<Recognizers>>, domain: Domain) -> Self {
         Redactor {
-            recognizers,
+            recognizers: recognizers.into(),
             domain,
             memo: std::sync::Mutex::default(),
         }

@@ -13,6 +13,7 @@ mod error;
 pub mod metrics;
 mod openapi;
 pub mod pipeline;
+mod privacy;
 pub mod syslog;
 
 use std::future::Future;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Tokens whose first use since start is already recorded.
     pub logged_in: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The privacy engine (pseudonymization, vault, data-subject requests).
+    pub privacy: Option<Arc<rempart_privacy::Privacy>>,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             store,
             ledger,
             logged_in: Arc::default(),
+            privacy: None,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
@@ -79,7 +83,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     );
     let analyst = with_role(
         Role::Analyst,
-        Router::new().route("/api/v1/quarantine", get(api::list_quarantine)),
+        Router::new()
+            .route("/api/v1/quarantine", get(api::list_quarantine))
+            .route("/api/v1/privacy/redact", post(privacy::redact)),
+    );
+    let approver = with_role(
+        Role::Approver,
+        Router::new().route("/api/v1/privacy/reveal", post(privacy::reveal)),
     );
     let ingest = with_role(
         Role::Ingest,
@@ -89,7 +99,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Role::Admin,
         Router::new()
             .route("/api/v1/tokens", get(api::list_tokens).post(api::create_token))
-            .route("/api/v1/tokens/{id}", delete(api::revoke_token)),
+            .route("/api/v1/tokens/{id}", delete(api::revoke_token))
+            .route(
+                "/api/v1/privacy/subjects/{subject}",
+                get(privacy::subject).delete(privacy::erase),
+            ),
     );
     let auditor = with_role(
         Role::Auditor,
@@ -107,6 +121,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(api::readyz))
         .merge(viewer)
         .merge(analyst)
+        .merge(approver)
         .merge(ingest)
         .merge(admin)
         .merge(auditor)

@@ -35,6 +35,16 @@ impl Server {
         let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
         let ledger = ledger(&store).await;
         let mut state = AppState::new(store.clone(), ledger.clone(), DecodeOptions::default());
+        let privacy = rempart_privacy::Privacy::new(
+            &rempart_config::Privacy {
+                internal_suffixes: vec!["corp.example.eu".into()],
+                ..rempart_config::Privacy::default()
+            },
+            ledger.keyring(),
+            store.clone() as Arc<dyn rempart_store::VaultStore>,
+        )
+        .unwrap();
+        state.privacy = Some(Arc::new(privacy));
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -102,6 +112,10 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/tokens", Role::Admin),
     ("POST", "/api/v1/tokens", Role::Admin),
     ("DELETE", "/api/v1/tokens/tok_x", Role::Admin),
+    ("POST", "/api/v1/privacy/redact", Role::Analyst),
+    ("POST", "/api/v1/privacy/reveal", Role::Approver),
+    ("GET", "/api/v1/privacy/subjects/user:nobody", Role::Admin),
+    ("DELETE", "/api/v1/privacy/subjects/user:nobody", Role::Admin),
     ("GET", "/api/v1/audit/records", Role::Auditor),
     ("GET", "/api/v1/audit/records/0", Role::Auditor),
     ("GET", "/api/v1/audit/checkpoints", Role::Auditor),
@@ -176,6 +190,7 @@ async fn openapi_documents_exactly_the_served_routes() {
         "/api/v1/events/0190c2c5-0000-7000-8000-000000000000" => "/api/v1/events/{id}".to_owned(),
         "/api/v1/tokens/tok_x" => "/api/v1/tokens/{id}".to_owned(),
         "/api/v1/audit/records/0" => "/api/v1/audit/records/{seq}".to_owned(),
+        "/api/v1/privacy/subjects/user:nobody" => "/api/v1/privacy/subjects/{subject}".to_owned(),
         other => other.to_owned(),
     };
     let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), template(p))).collect();
@@ -656,5 +671,116 @@ async fn nothing_is_done_that_the_ledger_cannot_record() {
         before,
         "no token without its record"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_recorded() {
+    let server = Server::start(1 << 20).await;
+    let client = reqwest::Client::new();
+    let analyst = server.token(Role::Analyst).await;
+    let approver = server.token(Role::Approver).await;
+    let admin = server.token(Role::Admin).await;
+    let text = "Accepted password for alice from 203.0.113.7 port 22\n{\"TargetUserName\":\"bob\",\"Computer\":\"ws1.corp.example.eu\"}";
+    let redacted: Value = client
+        .post(server.url("/api/v1/privacy/redact?domain=inc-9"))
+        .bearer_auth(&analyst)
+        .body(text)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let output = redacted["output"].as_str().unwrap().to_owned();
+    for original in ["alice", "203.0.113.7", "bob", "ws1."] {
+        assert!(!output.contains(original), "{output}");
+    }
+    assert_eq!(redacted["found"]["user"], 2);
+    assert!(redacted["replacements"].to_string().contains("ssh-user"));
+    assert!(
+        !redacted["replacements"].to_string().contains("alice"),
+        "originals are never listed"
+    );
+
+    // An analyst may not reveal; an approver may, and it is recorded.
+    let denied = client
+        .post(server.url("/api/v1/privacy/reveal?domain=inc-9"))
+        .bearer_auth(&analyst)
+        .body(output.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let revealed: Value = client
+        .post(server.url("/api/v1/privacy/reveal?domain=inc-9"))
+        .bearer_auth(&approver)
+        .body(output.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revealed["output"], text);
+    assert_eq!(revealed["revealed"], 4);
+
+    // Access request, then erasure: alice's pseudonym no longer turns back, bob's does.
+    let report = server.get_json("/api/v1/privacy/subjects/user:alice", &admin).await;
+    assert_eq!(report["pseudonyms"][0]["original"], "alice");
+    let erased: Value = client
+        .delete(server.url("/api/v1/privacy/subjects/user:alice"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erased["keys_destroyed"], 1);
+    let after: Value = client
+        .post(server.url("/api/v1/privacy/reveal?domain=inc-9"))
+        .bearer_auth(&approver)
+        .body(output)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after_text = after["output"].as_str().unwrap();
+    assert!(
+        !after_text.contains("alice") && after_text.contains("bob"),
+        "{after_text}"
+    );
+    assert_eq!(after["unresolved"].as_array().unwrap().len(), 1);
+
+    let kinds: Vec<String> = server
+        .ledger
+        .entries(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.record.kind.clone())
+        .filter(|k| k.starts_with("privacy.") || k == "subject.erase")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "privacy.pseudonymize",
+            "privacy.reveal",
+            "privacy.export",
+            "subject.erase",
+            "privacy.reveal"
+        ]
+    );
+    let bad = client
+        .post(server.url("/api/v1/privacy/redact?domain=no%20spaces"))
+        .bearer_auth(&analyst)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     server.stop().await;
 }

@@ -140,7 +140,8 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         );
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
     };
-    serve::serve_store(store, ledger, &dir, &config, args.listen, Some(&banner)).await
+    let privacy = instance::privacy(&config, &ledger, store.clone())?;
+    serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await
 }
 
 /// The stages of the intrusion and the events each query finds, as printable lines.

@@ -124,3 +124,16 @@ pub fn cli_actor() -> String {
         .unwrap_or_else(|_| "unknown".to_owned());
     format!("cli:{user}")
 }
+
+/// The privacy engine over the instance's store and keyring.
+pub fn privacy(
+    config: &rempart_config::Config,
+    ledger: &Ledger,
+    store: Arc<SqliteStore>,
+) -> anyhow::Result<Arc<rempart_privacy::Privacy>> {
+    Ok(Arc::new(rempart_privacy::Privacy::new(
+        &config.privacy,
+        ledger.keyring(),
+        store as Arc<dyn rempart_store::VaultStore>,
+    )?))
+}

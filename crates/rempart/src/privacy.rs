@@ -6,11 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use rempart_audit::{Draft, Ledger, PayloadView, kind};
+use rempart_audit::{Draft, Ledger, kind};
 use rempart_config::Config;
-use rempart_privacy::redact::Redactor;
-use rempart_privacy::vault::Vault;
-use rempart_store::VaultStore;
+use rempart_privacy::Privacy;
 
 use crate::instance;
 
@@ -49,30 +47,25 @@ pub enum PrivacyCommand {
     },
 }
 
-fn redactor(ledger: &Ledger, config: &Config, domain: &str) -> anyhow::Result<Redactor> {
-    let p = &config.privacy;
-    Ok(rempart_privacy::redactor(
-        &ledger.keyring(),
-        domain,
-        p.key_epoch,
-        &p.internal_suffixes,
-        &p.allow,
-        &p.disabled,
-    )?)
+fn service(ledger: &Ledger, config: &Config, store: Arc<rempart_store::SqliteStore>) -> anyhow::Result<Arc<Privacy>> {
+    instance::privacy(config, ledger, store)
 }
 
 /// `rempart redact`: standard input to standard output.
 pub async fn redact(data_dir: &Path, config: &Config, args: RedactArgs) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
-    let vault = Vault::new(store.clone() as Arc<dyn VaultStore>, ledger.keyring());
-    let result = run_redact(&ledger, &vault, config, &args).await;
+    let result = match service(&ledger, config, store) {
+        Ok(privacy) => run_redact(&ledger, &privacy, &args).await,
+        Err(e) => Err(e),
+    };
     ledger.close().await;
     result
 }
 
-async fn run_redact(ledger: &Ledger, vault: &Vault, config: &Config, args: &RedactArgs) -> anyhow::Result<()> {
-    let redactor = redactor(ledger, config, &args.domain)?;
+async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> anyhow::Result<()> {
+    let redactor = privacy.redactor(&args.domain)?;
+    let vault = privacy.vault();
     let actor = instance::cli_actor();
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -158,10 +151,20 @@ pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, 
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
     let result = match command {
         PrivacyCommand::Erase { subject } => erase(&ledger, &subject, json).await,
-        PrivacyCommand::Export { subject } => {
-            let vault = Vault::new(store.clone() as Arc<dyn VaultStore>, ledger.keyring());
-            export(&ledger, &vault, &subject).await
-        }
+        PrivacyCommand::Export { subject } => match service(&ledger, config, store) {
+            Ok(privacy) => privacy
+                .subject_report(&ledger, &instance::cli_actor(), &subject)
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|doc| {
+                    Ok(writeln!(
+                        std::io::stdout().lock(),
+                        "{}",
+                        serde_json::to_string_pretty(&doc)?
+                    )?)
+                }),
+            Err(e) => Err(e),
+        },
     };
     ledger.close().await;
     result
@@ -185,42 +188,5 @@ async fn erase(ledger: &Ledger, subject: &str, json: bool) -> anyhow::Result<()>
             "erased {subject}: {erased} key(s) destroyed; its pseudonyms and sealed records can no longer be read"
         )?;
     }
-    Ok(())
-}
-
-async fn export(ledger: &Ledger, vault: &Vault, subject: &str) -> anyhow::Result<()> {
-    let subject = match subject.split_once(':') {
-        Some((kind, value)) => rempart_audit::subject_id(kind, value),
-        None => bail!("`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"),
-    };
-    ledger
-        .append(Draft::new(
-            instance::cli_actor(),
-            kind::PRIVACY_EXPORT,
-            serde_json::json!({"subject_mac": ledger.keyring().subject_mac(&subject)}),
-        ))
-        .await?;
-    let pseudonyms = vault.subject_records(&subject).await?;
-    // Ledger records sealed under one of the subject's keys.
-    let key_ids = ledger.subject_key_ids(&subject).await?;
-    let mut records = Vec::new();
-    let mut from = 0;
-    loop {
-        let page = ledger.entries(from, 8192).await?;
-        let Some(last) = page.last() else { break };
-        from = last.record.seq + 1;
-        for e in page
-            .iter()
-            .filter(|e| e.record.key_id.as_ref().is_some_and(|k| key_ids.contains(k)))
-        {
-            let payload = match ledger.open_payload(e).await? {
-                PayloadView::Sealed { payload, .. } | PayloadView::Public { payload } => Some(payload),
-                PayloadView::Erased | PayloadView::Pruned => None,
-            };
-            records.push(serde_json::json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "actor": e.record.actor, "payload": payload}));
-        }
-    }
-    let doc = serde_json::json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records});
-    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc)?)?;
     Ok(())
 }

@@ -18,9 +18,11 @@ use crate::instance;
 pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
+    let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve_store(
         store,
         ledger,
+        privacy,
         data_dir,
         &config,
         listen.unwrap_or(config.server.listen),
@@ -34,6 +36,7 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) ->
 pub async fn serve_store(
     store: Arc<dyn Store>,
     ledger: Ledger,
+    privacy: Arc<rempart_privacy::Privacy>,
     data_dir: &Path,
     config: &Config,
     listen: SocketAddr,
@@ -44,6 +47,7 @@ pub async fn serve_store(
         ..DecodeOptions::default()
     };
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    state.privacy = Some(privacy);
     if !config.detection.rules.is_empty() {
         let (rules, report) = crate::detect::load_rules(&config.detection.rules)?;
         tracing::info!(

@@ -1,0 +1,129 @@
+//! The privacy engine as one service for the CLI and the API: recognizers compiled once, a
+//! redactor per pseudonymization domain, the vault, and the data-subject requests, each
+//! recorded in the audit ledger.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rempart_audit::{Draft, Keyring, Ledger, PayloadView, kind};
+use rempart_store::VaultStore;
+use serde_json::{Value, json};
+
+use crate::PrivacyError;
+use crate::recognize::{Entity, RecognizerConfig, Recognizers};
+use crate::redact::{Domain, Redactor};
+use crate::vault::Vault;
+
+/// Longest pseudonymization domain name.
+const MAX_DOMAIN: usize = 128;
+
+/// Recognizers, redactors per domain, and the vault.
+#[derive(Debug)]
+pub struct Privacy {
+    recognizers: Arc<Recognizers>,
+    secret: [u8; 32],
+    epoch: u32,
+    vault: Vault,
+    redactors: Mutex<HashMap<String, Arc<Redactor>>>,
+}
+
+impl Privacy {
+    /// From the `[privacy]` configuration and the instance's keyring.
+    pub fn new(
+        config: &rempart_config::Privacy,
+        keyring: Keyring,
+        store: Arc<dyn VaultStore>,
+    ) -> Result<Self, PrivacyError> {
+        let disabled = config
+            .disabled
+            .iter()
+            .map(|d| {
+                Entity::from_prefix(d)
+                    .filter(|e| *e != Entity::Secret)
+                    .ok_or_else(|| PrivacyError::Config(format!("`{d}` is not an entity type that can be disabled")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let recognizers = Recognizers::new(&RecognizerConfig {
+            internal_suffixes: config.internal_suffixes.clone(),
+            allow: config.allow.clone(),
+            disabled,
+        })?;
+        Ok(Privacy {
+            recognizers: Arc::new(recognizers),
+            secret: keyring.derive_secret("pseudonym domains"),
+            epoch: config.key_epoch,
+            vault: Vault::new(store, keyring),
+            redactors: Mutex::default(),
+        })
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The redactor of a pseudonymization domain (`[A-Za-z0-9._:-]`, at most 128 bytes).
+    pub fn redactor(&self, domain: &str) -> Result<Arc<Redactor>, PrivacyError> {
+        if domain.is_empty()
+            || domain.len() > MAX_DOMAIN
+            || !domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        {
+            return Err(PrivacyError::BadRequest(format!(
+                "`{domain}` is not a domain name (1 to {MAX_DOMAIN} letters, digits, `.`, `_`, `:` or `-`)"
+            )));
+        }
+        let mut cache = self.redactors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = cache.get(domain) {
+            return Ok(Arc::clone(r));
+        }
+        let r = Arc::new(Redactor::new(
+            Arc::clone(&self.recognizers),
+            Domain::derive(&self.secret, domain, self.epoch),
+        ));
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(domain.to_owned(), Arc::clone(&r));
+        Ok(r)
+    }
+
+    /// Everything kept about a subject (GDPR Art. 15): its pseudonyms in every domain and the
+    /// ledger records sealed for it, readable while it is not erased. Recorded first.
+    pub async fn subject_report(&self, ledger: &Ledger, actor: &str, subject: &str) -> Result<Value, PrivacyError> {
+        let Some((kind_name, value)) = subject.split_once(':') else {
+            return Err(PrivacyError::BadRequest(format!(
+                "`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"
+            )));
+        };
+        let subject = rempart_audit::subject_id(kind_name, value);
+        let keyring = ledger.keyring();
+        ledger
+            .append(Draft::new(
+                actor,
+                kind::PRIVACY_EXPORT,
+                json!({"subject_mac": keyring.subject_mac(&subject)}),
+            ))
+            .await?;
+        let pseudonyms = self.vault.subject_records(&subject).await?;
+        let key_ids = ledger.subject_key_ids(&subject).await?;
+        let mut records = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = ledger.entries(from, 8192).await?;
+            let Some(last) = page.last() else { break };
+            from = last.record.seq + 1;
+            for e in page
+                .iter()
+                .filter(|e| e.record.key_id.as_ref().is_some_and(|k| key_ids.contains(k)))
+            {
+                let payload = match ledger.open_payload(e).await? {
+                    PayloadView::Sealed { payload, .. } | PayloadView::Public { payload } => Some(payload),
+                    PayloadView::Erased | PayloadView::Pruned => None,
+                };
+                records.push(json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "actor": e.record.actor, "payload": payload}));
+            }
+        }
+        Ok(json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records}))
+    }
+}

@@ -44,6 +44,12 @@ pub struct Privacy {
     pub disabled: Vec<String>,
     /// Key epoch of every pseudonymization domain: raising it rotates all pseudonyms.
     pub key_epoch: u32,
+    /// Key epochs of single domains, overriding `key_epoch` (rotating one domain).
+    pub domain_epochs: std::collections::BTreeMap<String, u32>,
+    /// Structured fields whose whole value is always an entity type (`ParentUser = "user"`).
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Structured fields never scanned (hashes, GUIDs).
+    pub skip_fields: Vec<String>,
 }
 
 /// Where a configuration came from.
@@ -230,6 +236,9 @@ struct RawPrivacy {
     allow: Option<Vec<String>>,
     disabled: Option<Vec<String>>,
     key_epoch: Option<i64>,
+    domain_epochs: Option<std::collections::BTreeMap<String, i64>>,
+    fields: Option<std::collections::BTreeMap<String, String>>,
+    skip_fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -431,6 +440,30 @@ fn validate_privacy(raw: RawPrivacy, problems: &mut Vec<Problem>) -> Privacy {
             }),
         }
     }
+    for (domain, e) in raw.domain_epochs.iter().flatten() {
+        match u32::try_from(*e) {
+            Ok(e) => {
+                privacy.domain_epochs.insert(domain.clone(), e);
+            }
+            Err(_) => problems.push(Problem {
+                path: format!("privacy.domain_epochs.{domain}"),
+                message: format!("{e} is outside 0 to {}", u32::MAX),
+            }),
+        }
+    }
+    for (field, entity) in raw.fields.iter().flatten() {
+        if !PRIVACY_ENTITIES.contains(&entity.as_str()) {
+            problems.push(Problem {
+                path: format!("privacy.fields.{field}"),
+                message: format!(
+                    "`{entity}` is not an entity type (expected one of {})",
+                    PRIVACY_ENTITIES.join(", ")
+                ),
+            });
+        }
+    }
+    privacy.fields = raw.fields.unwrap_or_default();
+    privacy.skip_fields = raw.skip_fields.unwrap_or_default();
     privacy.internal_suffixes = raw.internal_suffixes.unwrap_or_default();
     privacy.allow = raw.allow.unwrap_or_default();
     privacy.disabled = raw.disabled.unwrap_or_default();
@@ -599,6 +632,29 @@ mod tests {
     fn tls_files_must_exist() {
         let err = Config::parse("version = 1\n[syslog.tls]\nlisten = \"127.0.0.1:6514\"\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n", "t").unwrap_err();
         assert_eq!(err.problems.len(), 2);
+    }
+
+    #[test]
+    fn privacy_section_names_entity_types_and_epochs() {
+        let cfg = Config::parse(
+            "version = 1\n[privacy]\nkey_epoch = 2\ndomain_epochs = { inc-1 = 5 }\nfields = { ParentUser = \"user\" }\nskip_fields = [\"Hashes\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(cfg.privacy.key_epoch, 2);
+        assert_eq!(cfg.privacy.domain_epochs.get("inc-1"), Some(&5));
+        assert_eq!(cfg.privacy.fields.get("ParentUser").map(String::as_str), Some("user"));
+        let err = Config::parse(
+            "version = 1\n[privacy]\ndisabled = [\"secret\"]\nfields = { X = \"thing\" }\ndomain_epochs = { a = -1 }\n",
+            "t",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["privacy.disabled[0]", "privacy.domain_epochs.a", "privacy.fields.X"],
+            "{err}"
+        );
     }
 
     #[test]

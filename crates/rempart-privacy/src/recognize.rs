@@ -95,6 +95,22 @@ pub struct RecognizerConfig {
     pub allow: Vec<String>,
     /// Entity types not to look for.
     pub disabled: Vec<Entity>,
+    /// Structured fields (by name, case-insensitive) whose whole value is always this entity,
+    /// whatever the built-in field names say.
+    pub fields: Vec<(String, Entity)>,
+    /// Structured fields never scanned (hashes, GUIDs, fields known to hold nothing personal).
+    pub skip_fields: Vec<String>,
+}
+
+/// What to do with a structured field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRule {
+    /// Its whole value is this entity.
+    Whole(Entity),
+    /// Scan it as free text.
+    Scan,
+    /// Leave it as it is.
+    Skip,
 }
 
 type Check = fn(&str) -> bool;
@@ -672,6 +688,8 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
 /// The recognizers, ready to scan.
 pub struct Recognizers {
     patterns: Vec<Pattern>,
+    fields: std::collections::HashMap<String, Entity>,
+    skip_fields: HashSet<String>,
     hosts: Option<Regex>,
     allow: HashSet<String>,
     disabled: HashSet<Entity>,
@@ -706,6 +724,12 @@ impl Recognizers {
         };
         Ok(Recognizers {
             patterns,
+            fields: config
+                .fields
+                .iter()
+                .map(|(f, e)| (f.to_ascii_lowercase(), *e))
+                .collect(),
+            skip_fields: config.skip_fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
             hosts,
             allow: config.allow.iter().map(|a| a.to_ascii_lowercase()).collect(),
             disabled: config.disabled.iter().copied().collect(),
@@ -717,6 +741,19 @@ impl Recognizers {
         self.hosts
             .as_ref()
             .is_some_and(|h| h.find(name).is_some_and(|m| m.len() == name.len()))
+    }
+
+    /// The rule for a structured field at `path` (`$.Event.EventData.TargetUserName`): the
+    /// configured fields first, then the built-in names.
+    pub fn field_rule(&self, path: &str) -> FieldRule {
+        let name = path.rsplit(['.', '/']).next().unwrap_or(path).to_ascii_lowercase();
+        if self.skip_fields.contains(&name) {
+            return FieldRule::Skip;
+        }
+        if let Some(e) = self.fields.get(&name) {
+            return FieldRule::Whole(*e);
+        }
+        field_entity(path).map_or(FieldRule::Scan, FieldRule::Whole)
     }
 
     /// Whether `value` is allow-listed (stays in clear).

@@ -23,7 +23,7 @@ use sha2::Sha256;
 
 use crate::PrivacyError;
 use crate::cryptopan::CryptoPan;
-use crate::recognize::{Entity, Finding, Recognizers, field_entity, placeholder};
+use crate::recognize::{Entity, FieldRule, Finding, Recognizers, placeholder};
 
 /// What a removed secret becomes.
 pub const SECRET_REMOVED: &str = "[secret removed]";
@@ -290,7 +290,11 @@ impl Redactor {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     let child = format!("{path}.{k}");
-                    self.walk(v, &child, field_entity(&child), out)?;
+                    match self.recognizers.field_rule(&child) {
+                        FieldRule::Skip => {}
+                        FieldRule::Whole(e) => self.walk(v, &child, Some(e), out)?,
+                        FieldRule::Scan => self.walk(v, &child, None, out)?,
+                    }
                 }
             }
             Value::Array(items) => {
@@ -400,6 +404,24 @@ mod tests {
             .map(|r| r.pseudonym.clone())
             .unwrap_or_default();
         assert!(ip.starts_with("10."), "private stays private: {ip}");
+    }
+
+    #[test]
+    fn configured_fields_are_always_or_never_taken() {
+        let r = Recognizers::new(&RecognizerConfig {
+            fields: vec![("ParentUser".into(), Entity::User)],
+            skip_fields: vec!["Hashes".into(), "TargetUserName".into()],
+            ..RecognizerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = Redactor::new(r, Domain::derive(&[1; 32], "t", 0));
+        let mut v: Value =
+            serde_json::from_str(r#"{"ParentUser":"svc-root","TargetUserName":"bob","Hashes":"MD5=AB12,IP=10.1.2.3"}"#)
+                .unwrap_or_default();
+        r.redact_json(&mut v).unwrap_or_default();
+        assert!(v["ParentUser"].as_str().unwrap_or("").starts_with("user_"), "{v}");
+        assert_eq!(v["TargetUserName"], "bob", "skipped");
+        assert_eq!(v["Hashes"], "MD5=AB12,IP=10.1.2.3", "skipped, even what would be found");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub struct Privacy {
     recognizers: Arc<Recognizers>,
     secret: [u8; 32],
     epoch: u32,
+    domain_epochs: std::collections::BTreeMap<String, u32>,
     vault: Vault,
     redactors: Mutex<HashMap<String, Arc<Redactor>>>,
 }
@@ -43,15 +44,26 @@ impl Privacy {
                     .ok_or_else(|| PrivacyError::Config(format!("`{d}` is not an entity type that can be disabled")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let entity = |name: &str| {
+            Entity::from_prefix(name).ok_or_else(|| PrivacyError::Config(format!("`{name}` is not an entity type")))
+        };
+        let fields = config
+            .fields
+            .iter()
+            .map(|(f, e)| Ok((f.clone(), entity(e)?)))
+            .collect::<Result<Vec<_>, PrivacyError>>()?;
         let recognizers = Recognizers::new(&RecognizerConfig {
             internal_suffixes: config.internal_suffixes.clone(),
             allow: config.allow.clone(),
             disabled,
+            fields,
+            skip_fields: config.skip_fields.clone(),
         })?;
         Ok(Privacy {
             recognizers: Arc::new(recognizers),
             secret: keyring.derive_secret("pseudonym domains"),
             epoch: config.key_epoch,
+            domain_epochs: config.domain_epochs.clone(),
             vault: Vault::new(store, keyring),
             redactors: Mutex::default(),
         })
@@ -79,7 +91,11 @@ impl Privacy {
         }
         let r = Arc::new(Redactor::new(
             Arc::clone(&self.recognizers),
-            Domain::derive(&self.secret, domain, self.epoch),
+            Domain::derive(
+                &self.secret,
+                domain,
+                self.domain_epochs.get(domain).copied().unwrap_or(self.epoch),
+            ),
         ));
         if cache.len() >= 4096 {
             cache.clear();

@@ -136,6 +136,8 @@ struct Features {
     longest_digit_run: usize,
     at: bool,
     colon: bool,
+    colons: usize,
+    dots: usize,
     dot: bool,
     backslash: bool,
     slash: bool,
@@ -160,8 +162,14 @@ impl Features {
             run = 0;
             match b {
                 b'@' => f.at = true,
-                b':' => f.colon = true,
-                b'.' => f.dot = true,
+                b':' => {
+                    f.colon = true;
+                    f.colons += 1;
+                }
+                b'.' => {
+                    f.dot = true;
+                    f.dots += 1;
+                }
                 b'\\' => f.backslash = true,
                 b'/' => f.slash = true,
                 b'=' => f.equals = true,
@@ -182,7 +190,6 @@ enum Needs {
     Nothing,
     Digits(usize),
     At,
-    Colon,
     DotAndDigits,
     Dot,
     Backslash,
@@ -193,6 +200,10 @@ enum Needs {
     ColonOrEquals,
     Phone,
     Separator,
+    /// A run of at least this many digits.
+    Run(usize),
+    /// At least two colons (an IPv6 address).
+    Colons,
 }
 
 impl Needs {
@@ -201,8 +212,9 @@ impl Needs {
             Needs::Nothing => true,
             Needs::Digits(n) => f.digits >= n,
             Needs::At => f.at,
-            Needs::Colon => f.colon,
-            Needs::DotAndDigits => f.dot && f.digits >= 4,
+            Needs::DotAndDigits => f.dots >= 3 && f.digits >= 4,
+            Needs::Run(n) => f.longest_digit_run >= n,
+            Needs::Colons => f.colons >= 2,
             Needs::Dot => f.dot,
             Needs::Backslash => f.backslash,
             Needs::Slash => f.slash,
@@ -421,7 +433,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(es_id),
             &[],
-            Needs::Digits(7),
+            Needs::Run(7),
         )?,
         p(
             "fi-hetu",
@@ -430,7 +442,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(fi_id),
             &[],
-            Needs::Digits(9),
+            Needs::Run(6),
         )?,
         p(
             "be-rrn",
@@ -455,7 +467,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
                 "insz",
                 "niss",
             ],
-            Needs::Digits(11),
+            Needs::Run(11),
         )?,
         p(
             "de-steuer-id",
@@ -473,7 +485,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(pl_id),
             &["pesel"],
-            Needs::Digits(11),
+            Needs::Run(11),
         )?,
         p(
             "nl-bsn",
@@ -491,7 +503,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(pt_id),
             &["nif", "contribuinte", "nipc"],
-            Needs::Digits(9),
+            Needs::Run(9),
         )?,
         p(
             "at-svnr",
@@ -500,7 +512,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(at_id),
             &["svnr", "sv-nr", "sozialversicherung", "versicherungsnummer"],
-            Needs::Digits(10),
+            Needs::Run(4),
         )?,
         p(
             "se-personnummer",
@@ -509,7 +521,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(se_id),
             &["personnummer", "personnr", "pnr"],
-            Needs::Digits(10),
+            Needs::Run(6),
         )?,
         p(
             "dk-cpr",
@@ -518,7 +530,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(dk_id),
             &["cpr", "personnummer"],
-            Needs::Digits(10),
+            Needs::Run(6),
         )?,
         p(
             "ie-ppsn",
@@ -527,7 +539,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(ie_id),
             &["pps", "ppsn", "personal public service"],
-            Needs::Digits(7),
+            Needs::Run(7),
         )?,
         p(
             "ipv4",
@@ -545,7 +557,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             0,
             Some(ipv6_check),
             &[],
-            Needs::Colon,
+            Needs::Colons,
         )?,
         p(
             "mac",

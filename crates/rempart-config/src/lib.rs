@@ -98,6 +98,9 @@ impl Default for Audit {
 pub struct Detection {
     /// Sigma rule files or folders, loaded at start.
     pub rules: Vec<PathBuf>,
+    /// MITRE ATT&CK attack-pattern lookup (`attack-patterns-lookup-*.json`): alerts carry the
+    /// names and tactics of their rules' techniques.
+    pub attack: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +219,7 @@ struct RawRetention {
 #[serde(deny_unknown_fields)]
 struct RawDetection {
     rules: Option<Vec<PathBuf>>,
+    attack: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -333,6 +337,15 @@ impl Config {
                 });
             }
         }
+        if let Some(a) = &detection.attack
+            && !a.is_file()
+        {
+            problems.push(Problem {
+                path: "detection.attack".into(),
+                message: format!("file `{}` does not exist", a.display()),
+            });
+        }
+        cfg.detection.attack = detection.attack;
         cfg.detection.rules = detection.rules.unwrap_or_default();
 
         if let Some(l) = server.listen

@@ -7,6 +7,7 @@
 //!
 //! Architecture invariant: this crate does no I/O and never awaits.
 
+pub mod attack;
 mod route;
 mod view;
 
@@ -15,6 +16,7 @@ use rsigma_eval::Engine;
 use rsigma_eval::event::JsonEvent;
 use serde::Serialize;
 
+pub use attack::AttackCatalog;
 pub use route::{Route, route};
 pub use view::sigma_view;
 
@@ -62,6 +64,7 @@ pub struct RuleMatch {
 pub struct RuleSet {
     groups: Vec<(Route, Engine)>,
     rules: Vec<LoadedRule>,
+    attack: Option<AttackCatalog>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -136,6 +139,7 @@ impl RuleSet {
             RuleSet {
                 groups,
                 rules: report.loaded.clone(),
+                attack: None,
             },
             report,
         )
@@ -170,11 +174,28 @@ impl RuleSet {
         events
             .iter()
             .flat_map(|e| {
-                self.evaluate(e)
-                    .into_iter()
-                    .map(move |m| rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags))
+                self.evaluate(e).into_iter().map(move |m| {
+                    let mut alert =
+                        rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
+                    alert.techniques = self.techniques(&alert.tags);
+                    alert
+                })
             })
             .collect()
+    }
+
+    /// Resolves ATT&CK technique tags to names and tactics with `catalog` from now on.
+    pub fn with_attack(mut self, catalog: AttackCatalog) -> Self {
+        self.attack = Some(catalog);
+        self
+    }
+
+    /// The ATT&CK techniques of a rule's tags (ids only without a catalogue).
+    pub fn techniques(&self, tags: &[String]) -> Vec<rempart_model::Technique> {
+        match &self.attack {
+            Some(c) => c.resolve(tags),
+            None => AttackCatalog::default().resolve(tags),
+        }
     }
 }
 

@@ -20,6 +20,10 @@ pub struct Alert {
     pub level: Option<String>,
     /// The rule's tags (ATT&CK techniques and tactics among them).
     pub tags: Vec<String>,
+    /// The ATT&CK techniques of the tags, resolved to names and tactics when a catalogue is
+    /// loaded.
+    #[serde(default)]
+    pub techniques: Vec<Technique>,
     /// The event that matched.
     pub event: EventId,
     pub host: Option<String>,
@@ -44,9 +48,21 @@ impl Alert {
             rule_title,
             level,
             tags,
+            techniques: Vec::new(),
             event: event.id,
             host: event.normalized.host.clone(),
             user: event.normalized.user.clone(),
         }
     }
+}
+
+/// An ATT&CK technique an alert points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Technique {
+    /// `T1003.001`.
+    pub id: String,
+    /// `LSASS Memory`; `None` when the catalogue does not know the id (or none is loaded).
+    pub name: Option<String>,
+    /// `credential-access`, ….
+    pub tactics: Vec<String>,
 }

@@ -106,6 +106,7 @@ pub fn alert_record(a: &Alert) -> Draft {
             "rule_id": a.rule_id,
             "rule_title": a.rule_title,
             "level": a.level,
+            "techniques": a.techniques,
             "event": a.event,
             "time": a.time,
             "host": a.host,

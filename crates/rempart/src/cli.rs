@@ -156,6 +156,10 @@ pub struct HuntArgs {
     /// Print CSV instead of a table (--json prints NDJSON, one match per line)
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// ATT&CK lookup (`attack-patterns-lookup-*.json`) naming the techniques of rule tags
+    /// [default: `detection.attack`]
+    #[arg(long, value_name = "FILE")]
+    pub attack: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -238,7 +242,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 detect::Output::Table
             };
             let stored = args.stored.then_some((args.since, args.until));
-            detect::hunt(&dir(), &args.rules, &args.paths, stored, output).await
+            let attack = args.attack.clone().or_else(|| config.detection.attack.clone());
+            detect::hunt(&dir(), &args.rules, attack.as_deref(), &args.paths, stored, output).await
         }
         Command::Rules {
             command: RulesCommand::Check { paths },
@@ -319,13 +324,19 @@ async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> any
         if json {
             writeln!(out, "{}", serde_json::to_string(a)?)?;
         } else {
+            let technique = a
+                .techniques
+                .first()
+                .map(|t| format!("{} {}", t.id, t.name.as_deref().unwrap_or("")))
+                .unwrap_or_else(|| "-".to_owned());
             writeln!(
                 out,
-                "{}  {:<13} {:<60} {:<24} event {}",
+                "{}  {:<13} {:<60} {:<24} {:<32} event {}",
                 a.time.strftime("%Y-%m-%d %H:%M:%S"),
                 a.level.as_deref().unwrap_or("-"),
                 a.rule_title.chars().take(60).collect::<String>(),
                 a.host.as_deref().unwrap_or("-"),
+                technique.chars().take(32).collect::<String>(),
                 a.event
             )?;
         }

@@ -15,7 +15,8 @@ use serde_json::json;
 use crate::instance;
 
 /// Reads every `.yml`/`.yaml` under `paths` and compiles them.
-pub fn load_rules(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, LoadReport)> {
+/// Loads rules, resolving their ATT&CK tags with the catalogue at `attack` if one is given.
+pub fn load_rules(paths: &[PathBuf], attack: Option<&Path>) -> anyhow::Result<(RuleSet, LoadReport)> {
     let files = files::walk(paths).context("cannot list rules")?;
     let mut sources = Vec::new();
     for f in files
@@ -25,11 +26,22 @@ pub fn load_rules(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, LoadReport)> {
         let text = std::fs::read_to_string(f).with_context(|| format!("cannot read `{}`", f.display()))?;
         sources.push((f.display().to_string(), text));
     }
-    Ok(RuleSet::load(sources.iter().map(|(f, t)| (f.as_str(), t.as_str()))))
+    let (set, report) = RuleSet::load(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+    let set = match attack {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+            let catalog = rempart_detect::AttackCatalog::from_json(&text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("`{}`", path.display()))?;
+            set.with_attack(catalog)
+        }
+        None => set,
+    };
+    Ok((set, report))
 }
 
 pub fn check(paths: &[PathBuf], json_out: bool) -> anyhow::Result<()> {
-    let (_, report) = load_rules(paths)?;
+    let (_, report) = load_rules(paths, None)?;
     let mut out = std::io::stdout().lock();
     if json_out {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
@@ -68,11 +80,12 @@ pub enum Output {
 pub async fn hunt(
     data_dir: &Path,
     rules: &[PathBuf],
+    attack: Option<&Path>,
     paths: &[PathBuf],
     stored: Option<(Option<Timestamp>, Option<Timestamp>)>,
     output: Output,
 ) -> anyhow::Result<()> {
-    let (set, report) = load_rules(rules)?;
+    let (set, report) = load_rules(rules, attack)?;
     if report.loaded.is_empty() {
         anyhow::bail!(
             "no rule loaded from {} ({} rejected; see `rempart rules check`)",
@@ -144,7 +157,7 @@ pub async fn hunt(
                     Some(l) => format!("{} ({l})", e.origin.source),
                     None => e.origin.source.clone(),
                 };
-                let line = json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags,
+                let line = json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags, "techniques": set.techniques(&m.tags),
                                   "timestamp": e.time, "source": source, "event": e});
                 writeln!(out, "{line}")?;
             }

@@ -52,7 +52,7 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     let rules = if args.rules.is_empty() {
         None
     } else {
-        let (rules, report) = crate::detect::load_rules(&args.rules)?;
+        let (rules, report) = crate::detect::load_rules(&args.rules, config.detection.attack.as_deref())?;
         if !report.rejected.is_empty() {
             tracing::warn!(
                 rejected = report.rejected.len(),

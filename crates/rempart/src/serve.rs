@@ -49,7 +49,7 @@ pub async fn serve_store(
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     state.privacy = Some(privacy);
     if !config.detection.rules.is_empty() {
-        let (rules, report) = crate::detect::load_rules(&config.detection.rules)?;
+        let (rules, report) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
         tracing::info!(
             loaded = report.loaded.len(),
             rejected = report.rejected.len(),

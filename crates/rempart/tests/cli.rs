@@ -385,3 +385,69 @@ fn ingest_with_rules_stores_alerts_listed_by_the_alerts_command() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn alerts_name_their_attack_techniques_and_tactics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rempart.toml");
+    let attack = data().join("attack/attack-patterns-lookup-v18.1.json");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[detection]\nattack = {:?}\n",
+            attack.display().to_string()
+        ),
+    )
+    .unwrap();
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let sample =
+        data().join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
+    let out = rempart(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["ingest", "--rules"])
+        .arg(&rules)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rempart(dir.path()).args(["alerts", "--json"]).output().unwrap();
+    let alerts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!alerts.is_empty());
+    // BITSAdmin downloads are T1197 BITS Jobs (defense evasion, persistence).
+    let bits = alerts
+        .iter()
+        .flat_map(|a| a["techniques"].as_array().unwrap().clone())
+        .find(|t| t["id"] == "T1197")
+        .expect("a T1197 alert");
+    assert_eq!(bits["name"], "BITS Jobs");
+    assert!(
+        bits["tactics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "defense-evasion"),
+        "{bits}"
+    );
+    // Hunts name them too, given the catalogue.
+    let hunt = rempart(dir.path())
+        .args(["hunt", "--json", "--attack"])
+        .arg(&attack)
+        .arg("--rules")
+        .arg(&rules)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_str(String::from_utf8_lossy(&hunt.stdout).lines().next().unwrap()).unwrap();
+    assert!(
+        first["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"].is_string()),
+        "{first}"
+    );
+}

@@ -451,3 +451,49 @@ fn alerts_name_their_attack_techniques_and_tactics() {
         "{first}"
     );
 }
+
+/// The whole SigmaHQ rule set over EVTX-ATTACK-SAMPLES: every tactic folder yields detections
+/// (figures per folder in README.md).
+#[test]
+fn every_tactic_folder_of_the_attack_samples_yields_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = data().join("evtx-attack-samples");
+    let out = rempart(dir.path())
+        .args(["hunt", "--json", "--rules"])
+        .arg(data().join("sigma/rules"))
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut per_folder: std::collections::BTreeMap<String, (u64, std::collections::BTreeSet<String>)> =
+        std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        let source = std::path::PathBuf::from(m["source"].as_str().unwrap());
+        let relative = source.strip_prefix(&samples).unwrap_or(&source);
+        let mut parts = relative.components();
+        let folder = match (parts.next(), parts.next()) {
+            (Some(f), Some(_)) => f.as_os_str().to_string_lossy().into_owned(),
+            _ => continue,
+        };
+        let entry = per_folder.entry(folder).or_default();
+        entry.0 += 1;
+        entry.1.insert(m["rule_title"].as_str().unwrap().to_owned());
+    }
+    for tactic in [
+        "AutomatedTestingTools",
+        "Command and Control",
+        "Credential Access",
+        "Defense Evasion",
+        "Discovery",
+        "Execution",
+        "Lateral Movement",
+        "Other",
+        "Persistence",
+        "Privilege Escalation",
+    ] {
+        let (matches, rules) = per_folder.get(tactic).cloned().unwrap_or_default();
+        println!("{tactic}: {matches} matches, {} rules", rules.len());
+        assert!(matches > 0, "no detection in `{tactic}`");
+    }
+}

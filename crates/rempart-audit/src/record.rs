@@ -34,6 +34,7 @@ pub mod kind {
     pub const SERVER_START: &str = "server.start";
     pub const SERVER_STOP: &str = "server.stop";
     pub const CONFIG_LOAD: &str = "config.load";
+    pub const RULES_RELOAD: &str = "rules.reload";
     pub const LEDGER_KEY: &str = "ledger.key";
     pub const LEDGER_PRUNE: &str = "ledger.prune";
     pub const SUBJECT_ERASE: &str = "subject.erase";

@@ -83,7 +83,7 @@ pub async fn ingest_events(
         return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
     }
     let cap = state.max_inflated_bytes;
-    let rules = state.rules.clone();
+    let rules = state.rules.current();
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {

@@ -41,8 +41,9 @@ pub struct AppState {
     pub decode: Arc<DecodeOptions>,
     /// Most bytes a `Content-Encoding: gzip` request body may inflate to.
     pub max_inflated_bytes: u64,
-    /// Detection rules run on everything ingested, if any are configured.
-    pub rules: Option<Arc<rempart_detect::RuleSet>>,
+    /// Detection rules run on everything ingested, if any are configured; replaced whole when
+    /// the rule files change.
+    pub rules: ActiveRules,
     /// The audit ledger: token changes, alerts and audit reads are recorded here.
     pub ledger: Ledger,
     /// Tokens whose first use since start is already recorded.
@@ -61,8 +62,28 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
-            rules: None,
+            rules: ActiveRules::default(),
         }
+    }
+}
+
+/// The detection rules in force. A reload swaps the whole set: a batch is evaluated by one set
+/// from start to end.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveRules(Arc<std::sync::RwLock<Option<Arc<rempart_detect::RuleSet>>>>);
+
+impl ActiveRules {
+    pub fn new(rules: Option<Arc<rempart_detect::RuleSet>>) -> Self {
+        ActiveRules(Arc::new(std::sync::RwLock::new(rules)))
+    }
+
+    /// The rules now in force.
+    pub fn current(&self) -> Option<Arc<rempart_detect::RuleSet>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    pub fn replace(&self, rules: Arc<rempart_detect::RuleSet>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rules);
     }
 }
 

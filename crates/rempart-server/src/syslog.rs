@@ -51,8 +51,8 @@ pub fn start_writer(
                 () = cancel.cancelled() => false,
             };
             if !batch.is_empty() && (!more || batch.len() >= batch_size || deadline.is_elapsed()) {
-                if let Some(rules) = &state.rules {
-                    batch.detect(rules);
+                if let Some(rules) = state.rules.current() {
+                    batch.detect(&rules);
                 }
                 if let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await {
                     tracing::error!(error = %e, events = batch.events.len(), "syslog batch not stored");
@@ -64,8 +64,8 @@ pub fn start_writer(
                 while let Ok((d, _)) = rx.try_recv() {
                     batch.push(d);
                 }
-                if let Some(rules) = &state.rules {
-                    batch.detect(rules);
+                if let Some(rules) = state.rules.current() {
+                    batch.detect(&rules);
                 }
                 if !batch.is_empty()
                     && let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await

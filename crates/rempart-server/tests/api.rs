@@ -391,7 +391,10 @@ async fn configured_rules_raise_alerts_on_ingested_events() {
     let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
     let (rules, report) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
     assert_eq!(report.loaded.len(), 1);
-    let server = Server::start_with(1 << 20, |state| state.rules = Some(Arc::new(rules))).await;
+    let server = Server::start_with(1 << 20, |state| {
+        state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)))
+    })
+    .await;
     let base = format!("http://{}", server.addr);
     let ingest = server.token(Role::Ingest).await;
     let viewer = server.token(Role::Viewer).await;
@@ -557,7 +560,10 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         "lsass.yml",
         "title: LSASS access\nid: 5ef9853e-4d0e-4a70-846f-a9ca37d876da\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection: {sel: {CommandLine|contains: lsass}, condition: sel}\n",
     )]);
-    let server = Server::start_with(1 << 20, |s| s.rules = Some(Arc::new(rules))).await;
+    let server = Server::start_with(1 << 20, |s| {
+        s.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)))
+    })
+    .await;
     let client = reqwest::Client::new();
     let admin = server.token(Role::Admin).await;
     let auditor = server.token(Role::Auditor).await;

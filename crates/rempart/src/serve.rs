@@ -58,10 +58,13 @@ pub async fn serve_store(
         for r in &report.rejected {
             tracing::warn!(file = %r.file, line = r.line, reason = %r.reason, "rule rejected");
         }
-        state.rules = Some(Arc::new(rules));
+        state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)));
     }
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
+    if !config.detection.rules.is_empty() {
+        spawn_rule_reload(&tracker, cancel.clone(), &state, config);
+    }
     let bound = rempart_server::syslog::start(
         &state,
         &config.syslog,
@@ -125,6 +128,73 @@ pub async fn serve_store(
     ledger.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often rule files are checked for changes.
+const RULE_RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the rule files look like now: paths, sizes and modification times.
+fn rule_fingerprint(paths: &[std::path::PathBuf]) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut files = rempart_ingest::files::walk(paths).unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, len, modified)
+        })
+        .collect()
+}
+
+/// Reloads the rules when their files change, without a restart. A reload that loads no rule
+/// keeps the rules in force; each reload is recorded in the ledger.
+fn spawn_rule_reload(tracker: &TaskTracker, cancel: CancellationToken, state: &AppState, config: &Config) {
+    let paths = config.detection.rules.clone();
+    let attack = config.detection.attack.clone();
+    let rules = state.rules.clone();
+    let ledger = state.ledger.clone();
+    tracker.spawn(async move {
+        let mut seen = rule_fingerprint(&paths);
+        let mut tick = tokio::time::interval(RULE_RELOAD_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            let (now, paths2) = (rule_fingerprint(&paths), paths.clone());
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let attack2 = attack.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || crate::detect::load_rules(&paths2, attack2.as_deref())).await;
+            match loaded {
+                Ok(Ok((set, report))) if !report.loaded.is_empty() => {
+                    let record = Draft::new(
+                        "system",
+                        kind::RULES_RELOAD,
+                        serde_json::json!({"loaded": report.loaded.len(), "rejected": report.rejected.len()}),
+                    )
+                    .public();
+                    if let Err(e) = ledger.append(record).await {
+                        tracing::error!(error = %e, "rules changed but the reload could not be recorded; keeping the old rules");
+                        continue;
+                    }
+                    rules.replace(Arc::new(set));
+                    tracing::info!(loaded = report.loaded.len(), rejected = report.rejected.len(), "detection rules reloaded");
+                }
+                Ok(Ok((_, report))) => {
+                    tracing::warn!(rejected = report.rejected.len(), "changed rules load nothing; keeping the rules in force");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot reload rules; keeping the rules in force"),
+                Err(e) => tracing::warn!(error = %e, "rule reload failed"),
+            }
+        }
+    });
 }
 
 /// Deletes events, and ledger payloads (keeping their hashes), past retention once an hour.

@@ -497,3 +497,70 @@ fn every_tactic_folder_of_the_attack_samples_yields_detections() {
         assert!(matches > 0, "no detection in `{tactic}`");
     }
 }
+
+/// Rules reload on change without a restart: a rule added to the folder a running server
+/// watches raises alerts seconds later, and the reload is recorded in the ledger.
+#[test]
+fn rules_reload_on_change_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let rule = |title: &str, word: &str| {
+        format!(
+            "title: {title}\nid: 0c1f{:04x}-0000-4000-8000-000000000000\nlevel: high\nlogsource: {{product: windows, category: process_creation}}\ndetection: {{sel: {{CommandLine|contains: {word}}}, condition: sel}}\n",
+            word.len()
+        )
+    };
+    std::fs::write(rules.join("a.yml"), rule("Rule A", "alpha")).unwrap();
+    let config = dir.path().join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[detection]\nrules = [{:?}]\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let token = {
+        let out = rempart(dir.path())
+            .args(["tokens", "create", "--role", "ingest"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let mut command = rempart(dir.path());
+    command.env("REMPART_CONFIG", &config);
+    let (mut child, addr) = common::serve_with(command);
+    std::fs::write(rules.join("b.yml"), rule("Rule B", "bravo")).unwrap();
+    let event = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1","CommandLine":"run bravo now","UtcTime":"2026-11-22 10:00:00.000"}"#;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let raised = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..40 {
+            let v: Value = client
+                .post(format!("http://{addr}/api/v1/events"))
+                .bearer_auth(&token)
+                .body(event)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["alerts"].as_u64() == Some(1) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    });
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    assert!(raised, "the added rule never fired");
+    let listed = rempart(dir.path())
+        .env("REMPART_CONFIG", &config)
+        .args(["--json", "audit", "list", "--last", "100"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("rules.reload"));
+}

@@ -113,6 +113,14 @@ pub struct Replacement {
     pub end: usize,
 }
 
+impl Replacement {
+    /// What `--explain` and the API list for it on `line`: never the original.
+    pub fn explain(&self, line: usize) -> serde_json::Value {
+        serde_json::json!({"line": line, "path": self.path, "type": self.entity, "start": self.start,
+            "end": self.end, "recognizer": self.recognizer, "pseudonym": self.pseudonym})
+    }
+}
+
 /// Text or JSON with its replacements.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Redacted<T> {

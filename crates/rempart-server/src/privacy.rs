@@ -73,7 +73,7 @@ pub async fn redact(
     for (n, r) in results.into_iter().enumerate() {
         for rep in &r.replacements {
             *found.entry(rep.entity.prefix().to_owned()).or_insert(0) += 1;
-            listed.push(json!({"line": n + 1, "path": rep.path, "type": rep.entity, "start": rep.start, "end": rep.end, "recognizer": rep.recognizer, "pseudonym": rep.pseudonym}));
+            listed.push(rep.explain(n + 1));
         }
         all.extend(r.replacements);
         output.push(r.output);

@@ -15,7 +15,9 @@ use crate::{audit, demo, detect, ingest, instance, privacy, serve};
 /// Rempart: sovereign, auditable AI security operations.
 ///
 /// Ingests and normalizes security telemetry (syslog, CEF, JSON, Windows EVTX, Suricata EVE,
-/// Zeek, auditd) into an embedded store and serves it over an authenticated API.
+/// Zeek, auditd) into an embedded store, detects threats with Sigma rules, pseudonymizes personal
+/// data before it leaves, records everything of consequence in a signed audit ledger, and serves
+/// it all over an authenticated API.
 #[derive(Debug, Parser)]
 #[command(name = "rempart", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {

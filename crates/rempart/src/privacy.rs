@@ -110,13 +110,7 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
                 *total.entry(rep.entity).or_insert(0u64) += 1;
             }
             if args.explain {
-                for rep in &r.replacements {
-                    redacted.push(
-                        serde_json::json!({"line": number, "path": rep.path, "type": rep.entity, "start": rep.start,
-                            "end": rep.end, "recognizer": rep.recognizer, "pseudonym": rep.pseudonym})
-                        .to_string(),
-                    );
-                }
+                redacted.extend(r.replacements.iter().map(|rep| rep.explain(number).to_string()));
             } else {
                 redacted.push(r.output);
             }

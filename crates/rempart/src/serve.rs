@@ -42,6 +42,8 @@ pub async fn serve_store(
     listen: SocketAddr,
     ready: Option<&dyn Fn(SocketAddr)>,
 ) -> anyhow::Result<()> {
+    // Before anything announces the server: a signal from then on shuts it down gracefully.
+    let signalled = shutdown_signal();
     let decode = DecodeOptions {
         timestamp_field: config.ingest.timestamp_field.clone(),
         ..DecodeOptions::default()
@@ -111,7 +113,7 @@ pub async fn serve_store(
     }
     let stop = cancel.clone();
     rempart_server::run(listener, state, config.server.max_body_bytes, async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down: draining in-flight requests");
         stop.cancel();
     })
@@ -229,23 +231,44 @@ fn spawn_retention(
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled, so that a signal arriving while the server starts is not lost (nor fatal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = int => {}
+                () = term => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

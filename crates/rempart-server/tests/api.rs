@@ -74,6 +74,19 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `POST path` with `token` and a text body; the status and the JSON body.
+    async fn post_text(&self, path: &str, token: &str, body: &str) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET path` with `token`; the JSON body.
     async fn get_json(&self, path: &str, token: &str) -> Value {
         reqwest::Client::new()
@@ -688,16 +701,10 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
     let approver = server.token(Role::Approver).await;
     let admin = server.token(Role::Admin).await;
     let text = "Accepted password for alice from 203.0.113.7 port 22\n{\"TargetUserName\":\"bob\",\"Computer\":\"ws1.corp.example.eu\"}";
-    let redacted: Value = client
-        .post(server.url("/api/v1/privacy/redact?domain=inc-9"))
-        .bearer_auth(&analyst)
-        .body(text)
-        .send()
+    let redacted: Value = server
+        .post_text("/api/v1/privacy/redact?domain=inc-9", &analyst, text)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
     let output = redacted["output"].as_str().unwrap().to_owned();
     for original in ["alice", "203.0.113.7", "bob", "ws1."] {
         assert!(!output.contains(original), "{output}");
@@ -744,16 +751,10 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
         .await
         .unwrap();
     assert_eq!(erased["keys_destroyed"], 1);
-    let after: Value = client
-        .post(server.url("/api/v1/privacy/reveal?domain=inc-9"))
-        .bearer_auth(&approver)
-        .body(output)
-        .send()
+    let after: Value = server
+        .post_text("/api/v1/privacy/reveal?domain=inc-9", &approver, &output)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
     let after_text = after["output"].as_str().unwrap();
     assert!(
         !after_text.contains("alice") && after_text.contains("bob"),

@@ -254,24 +254,9 @@ fn a_server_records_its_start_with_the_configuration_digest_and_its_stop() {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
-    let listed = String::from_utf8(
-        rempart(dir.path())
-            .env("REMPART_CONFIG", &config)
-            .args(["--json", "audit", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let kinds: Vec<String> = listed
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["kind"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let mut command = rempart(dir.path());
+    command.env("REMPART_CONFIG", &config);
+    let kinds = common::ledger_kinds(command);
     assert_eq!(kinds, ["server.start", "server.stop"]);
     let start = json_of(
         &rempart(dir.path())

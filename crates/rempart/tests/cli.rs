@@ -557,10 +557,7 @@ fn rules_reload_on_change_without_a_restart() {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     assert!(raised, "the added rule never fired");
-    let listed = rempart(dir.path())
-        .env("REMPART_CONFIG", &config)
-        .args(["--json", "audit", "list", "--last", "100"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("rules.reload"));
+    let mut command = rempart(dir.path());
+    command.env("REMPART_CONFIG", &config);
+    assert!(common::ledger_kinds(command).iter().any(|k| k == "rules.reload"));
 }

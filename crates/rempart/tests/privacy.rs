@@ -118,23 +118,7 @@ fn redact_then_reveal_gives_the_input_back_and_both_are_recorded() {
         redacted.trim_end()
     );
 
-    let listed = String::from_utf8(
-        rempart(dir.path())
-            .args(["--json", "audit", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let kinds: Vec<String> = listed
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["kind"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let kinds = common::ledger_kinds(rempart(dir.path()));
     assert_eq!(
         kinds,
         ["privacy.pseudonymize", "privacy.reveal"],

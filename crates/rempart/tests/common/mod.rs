@@ -61,3 +61,22 @@ pub fn serve_with(mut command: Command) -> (Child, String) {
     };
     (child, addr)
 }
+
+/// The kinds of the ledger's records, oldest first (`audit list --json`).
+pub fn ledger_kinds(mut command: Command) -> Vec<String> {
+    let out = command
+        .args(["--json", "audit", "list", "--last", "1000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}

@@ -27,6 +27,17 @@ fn engine(state: &AppState) -> Result<&Privacy, ApiError> {
         .ok_or_else(|| ApiError::Internal("the privacy engine is not configured on this server".to_owned()))
 }
 
+/// The engine, the domain named by the request (`default` when none) and its redactor.
+fn domain(
+    state: &AppState,
+    p: DomainParams,
+) -> Result<(&Privacy, String, std::sync::Arc<rempart_privacy::redact::Redactor>), ApiError> {
+    let privacy = engine(state)?;
+    let domain = p.domain.unwrap_or_else(|| "default".to_owned());
+    let redactor = privacy.redactor(&domain)?;
+    Ok((privacy, domain, redactor))
+}
+
 fn lines(body: &Bytes) -> Result<Vec<String>, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| ApiError::BadRequest(format!("body is not UTF-8 text: {e}")))?;
     Ok(text.lines().map(str::to_owned).collect())
@@ -52,9 +63,7 @@ pub async fn redact(
     Query(p): Query<DomainParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let privacy = engine(&state)?;
-    let domain = p.domain.unwrap_or_else(|| "default".to_owned());
-    let redactor = privacy.redactor(&domain)?;
+    let (privacy, domain, redactor) = domain(&state, p)?;
     let input = lines(&body)?;
     // Recognition is CPU-bound: off the async workers.
     let worker = redactor.clone();
@@ -103,9 +112,7 @@ pub async fn reveal(
     Query(p): Query<DomainParams>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let privacy = engine(&state)?;
-    let domain = p.domain.unwrap_or_else(|| "default".to_owned());
-    let redactor = privacy.redactor(&domain)?;
+    let (privacy, domain, redactor) = domain(&state, p)?;
     let (output, revealed) = privacy.vault().reveal_lines(redactor.domain(), &lines(&body)?).await?;
     if !revealed.revealed.is_empty() {
         state

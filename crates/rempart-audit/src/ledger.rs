@@ -219,6 +219,25 @@ impl Ledger {
     }
 
     /// Appends records in this order, all or none.
+    /// Queues a record and returns without waiting for it to be committed: the receiver yields
+    /// its receipt once it is durable. Waits only while the writer's queue is full, so a caller
+    /// that must not add the commit's latency (the gateway's calls) still cannot outrun the
+    /// ledger.
+    pub async fn submit(
+        &self,
+        draft: Draft,
+    ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, AuditError>>, AuditError> {
+        check_label("actor", &draft.actor)?;
+        check_label("kind", &draft.kind)?;
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Append(vec![draft], reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        Ok(rx)
+    }
+
     pub async fn append_all(&self, drafts: Vec<Draft>) -> Result<Vec<Receipt>, AuditError> {
         for d in &drafts {
             check_label("actor", &d.actor)?;

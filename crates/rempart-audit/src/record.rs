@@ -43,6 +43,9 @@ pub mod kind {
     pub const PRIVACY_PSEUDONYMIZE: &str = "privacy.pseudonymize";
     pub const PRIVACY_REVEAL: &str = "privacy.reveal";
     pub const PRIVACY_EXPORT: &str = "privacy.export";
+    pub const GATEWAY_CALL: &str = "gateway.call";
+    pub const GATEWAY_REVOKE: &str = "gateway.revoke";
+    pub const GATEWAY_RESTORE: &str = "gateway.restore";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod gateway;
+pub use gateway::Gateway;
+
 /// The configuration, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file this was read from and the SHA-256 of its text, recorded in the audit ledger
     /// when a server starts; `None` for the embedded defaults.
@@ -29,6 +32,7 @@ pub struct Config {
     pub detection: Detection,
     pub audit: Audit,
     pub privacy: Privacy,
+    pub gateway: Gateway,
 }
 
 /// The privacy engine.
@@ -154,6 +158,7 @@ impl Default for Config {
                 timestamp_field: None,
             },
             detection: Detection::default(),
+            gateway: Gateway::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
         }
@@ -262,6 +267,7 @@ const SECTIONS: &[&str] = &[
     "detection",
     "audit",
     "privacy",
+    "gateway",
 ];
 
 impl Config {
@@ -329,6 +335,7 @@ impl Config {
         let detection: RawDetection = section(&table, "detection", &mut problems);
         let audit: RawAudit = section(&table, "audit", &mut problems);
         let privacy: RawPrivacy = section(&table, "privacy", &mut problems);
+        let gateway: gateway::RawGateway = section(&table, "gateway", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -410,6 +417,7 @@ impl Config {
         cfg.ingest.timestamp_field = ingest.timestamp_field;
         cfg.audit = validate_audit(audit, &mut problems);
         cfg.privacy = validate_privacy(privacy, &mut problems);
+        cfg.gateway = gateway::validate(gateway, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

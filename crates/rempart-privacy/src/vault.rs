@@ -49,6 +49,66 @@ pub struct SubjectRecord {
     pub created: Timestamp,
 }
 
+/// Replaces the pseudonyms at `spans` of `text` by what `lookup` knows of them: `Some(Some(o))`
+/// an original, `Some(None)` a pseudonym whose original is gone, `None` not one of ours.
+fn substitute<'a>(text: &str, spans: &[(usize, usize)], lookup: impl Fn(&str) -> Option<Option<&'a str>>) -> Revealed {
+    let mut out = String::with_capacity(text.len());
+    let (mut revealed, mut unresolved) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for &(s, e) in spans {
+        if s < at {
+            continue;
+        }
+        let mut t = &text[s..e];
+        // A host pseudonym may run into the sentence around it: try it shortened label by label.
+        let hit = loop {
+            if let Some(o) = lookup(t) {
+                break Some((t.len(), o));
+            }
+            match t.rsplit_once('.') {
+                Some((head, _)) if t.starts_with("host_") => t = head,
+                _ => break None,
+            }
+        };
+        match hit {
+            Some((len, Some(original))) => {
+                out.push_str(&text[at..s]);
+                out.push_str(original);
+                revealed.push(text[s..s + len].to_owned());
+                at = s + len;
+            }
+            Some((len, None)) => unresolved.push(text[s..s + len].to_owned()),
+            // Not a pseudonym of this domain (an address in clear, a lookalike): left alone,
+            // and only reported if it has the shape of one of ours.
+            None if !text[s..e].contains(['.', ':']) || text[s..e].starts_with("host_") => {
+                unresolved.push(text[s..e].to_owned());
+            }
+            None => {}
+        }
+    }
+    out.push_str(&text[at..]);
+    Revealed {
+        output: out,
+        revealed,
+        unresolved,
+    }
+}
+
+/// Re-identifies `text` from a mapping held in memory (pseudonym → original), such as the
+/// replacements of the request a model is answering: no vault lookup, and nothing revealed
+/// that the mapping's owner did not already hold.
+pub fn reveal_known(text: &str, known: &HashMap<String, String>) -> Result<Revealed, PrivacyError> {
+    if known.is_empty() {
+        return Ok(Revealed {
+            output: text.to_owned(),
+            revealed: Vec::new(),
+            unresolved: Vec::new(),
+        });
+    }
+    let spans = Vault::candidates(text)?;
+    Ok(substitute(text, &spans, |t| known.get(t).map(|o| Some(o.as_str()))))
+}
+
 /// The vault over a store and the subject keyring.
 #[derive(Debug, Clone)]
 pub struct Vault {
@@ -174,45 +234,7 @@ impl Vault {
             });
             originals.insert(e.token.as_str(), clear);
         }
-        let mut out = String::with_capacity(text.len());
-        let (mut revealed, mut unresolved) = (Vec::new(), Vec::new());
-        let mut at = 0;
-        for (s, e) in spans {
-            if s < at {
-                continue;
-            }
-            let mut t = &text[s..e];
-            let hit = loop {
-                if let Some(o) = originals.get(t) {
-                    break Some((t.len(), o));
-                }
-                match t.rsplit_once('.') {
-                    Some((head, _)) if t.starts_with("host_") => t = head,
-                    _ => break None,
-                }
-            };
-            match hit {
-                Some((len, Some(original))) => {
-                    out.push_str(&text[at..s]);
-                    out.push_str(original);
-                    revealed.push(text[s..s + len].to_owned());
-                    at = s + len;
-                }
-                Some((len, None)) => unresolved.push(text[s..s + len].to_owned()),
-                // Not a pseudonym of this domain (an address in clear, a lookalike): left alone,
-                // and only reported if it has the shape of one of ours.
-                None if !text[s..e].contains(['.', ':']) || text[s..e].starts_with("host_") => {
-                    unresolved.push(text[s..e].to_owned());
-                }
-                None => {}
-            }
-        }
-        out.push_str(&text[at..]);
-        Ok(Revealed {
-            output: out,
-            revealed,
-            unresolved,
-        })
+        Ok(substitute(text, &spans, |t| originals.get(t).map(Option::as_deref)))
     }
 
     /// Re-identifies a batch of lines: JSON lines string by string (so that originals are

@@ -1,0 +1,916 @@
+//! The gateway's request path: route, class, policy, quota, pseudonymization, the failover chain,
+//! validation, re-identification, recording.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use rempart_audit::{Draft, Ledger, kind};
+use rempart_config::gateway::{Jurisdiction, Provider};
+use rempart_model::DataClass;
+use rempart_privacy::Privacy;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::breaker::{Breaker, State};
+use crate::chat::{Assembler, ChatRequest, ChatResponse, Delta, OutputFormat, Usage};
+use crate::policy::{self, Verdict};
+use crate::reveal::{self, Known, StreamRevealer};
+use crate::upstream::{CallError, Upstream};
+use crate::{GatewayError, anthropic, openai};
+
+/// Prefix of the model names that select a route.
+pub const ROUTE_PREFIX: &str = "rempart/";
+/// Consecutive health failures that open a provider's circuit.
+const BREAKER_THRESHOLD: u32 = 5;
+/// How long an open circuit keeps a provider out.
+const BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
+/// Most of a redacted request or answer kept in its ledger record (the hash covers all of it).
+const MAX_RECORDED: usize = 256 * 1024;
+
+/// The wire format a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    OpenAi,
+    Anthropic,
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token's id: the pseudonymization domain is the client's own.
+    pub id: String,
+    /// The token's name: the client's settings are found by it.
+    pub name: String,
+}
+
+impl Caller {
+    fn actor(&self) -> String {
+        format!("token:{}", self.id)
+    }
+}
+
+/// One request to serve.
+#[derive(Debug)]
+pub struct Call {
+    pub caller: Caller,
+    pub format: Format,
+    /// The class the request declares (`x-rempart-data-class`), which can only raise the
+    /// client's own.
+    pub declared_class: Option<String>,
+    pub request: ChatRequest,
+}
+
+/// One provider tried and failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub provider: String,
+    pub error: String,
+    pub retries: u32,
+}
+
+/// A provider's health and state, for operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderStatus {
+    pub name: String,
+    pub kind: &'static str,
+    pub model: String,
+    pub jurisdiction: String,
+    pub max_class: DataClass,
+    pub revoked: bool,
+    pub circuit: State,
+    pub consecutive_failures: u32,
+    pub calls: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    upstream: Upstream,
+    revoked: AtomicBool,
+    breaker: Mutex<Breaker>,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Slot {
+    fn config(&self) -> &Provider {
+        &self.upstream.config
+    }
+
+    fn admit(&self) -> bool {
+        self.breaker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admit(Instant::now())
+    }
+
+    fn succeeded(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.breaker.lock().unwrap_or_else(PoisonError::into_inner).success();
+    }
+
+    fn failed(&self, e: &CallError) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut b = self.breaker.lock().unwrap_or_else(PoisonError::into_inner);
+        if e.is_health() {
+            b.failure(Instant::now());
+        } else {
+            b.release();
+        }
+        drop(b);
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+    }
+
+    fn cost(&self, u: Usage) -> f64 {
+        let p = self.config();
+        (u.input_tokens as f64 * p.price_input_per_mtok + u.output_tokens as f64 * p.price_output_per_mtok) / 1e6
+    }
+}
+
+/// A client's consumption in the current minute and day.
+#[derive(Debug, Default)]
+struct Usage_ {
+    minute: i64,
+    requests: u32,
+    day: i64,
+    tokens: u64,
+    cost: f64,
+}
+
+/// The gateway.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: rempart_config::Gateway,
+    slots: Vec<Slot>,
+    privacy: Option<Arc<Privacy>>,
+    ledger: Ledger,
+    usage: Mutex<HashMap<String, Usage_>>,
+    /// Streams being served and records being committed: shutdown waits for them.
+    tasks: tokio_util::task::TaskTracker,
+}
+
+/// What the policy and the quota allowed for one call, before any provider is tried.
+struct Plan {
+    route: String,
+    purpose: String,
+    class: DataClass,
+    verdicts: Vec<Verdict>,
+    /// The allowed providers, in chain order, with whether each receives pseudonymized data.
+    chain: Vec<(usize, bool)>,
+    clear: ChatRequest,
+    pseudonymized: Option<reveal::Pseudonymized>,
+    reidentify: bool,
+    started: Instant,
+}
+
+impl Plan {
+    fn request_for(&self, pseudonymize: bool) -> &ChatRequest {
+        match (&self.pseudonymized, pseudonymize) {
+            (Some(p), true) => &p.request,
+            _ => &self.clear,
+        }
+    }
+
+    fn known(&self, pseudonymized: bool) -> Option<&Known> {
+        self.pseudonymized
+            .as_ref()
+            .filter(|_| pseudonymized && self.reidentify)
+            .map(|p| &p.known)
+    }
+}
+
+fn sha256_json(v: &impl Serialize) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
+}
+
+/// A redacted request or answer as its ledger record keeps it: whole up to [`MAX_RECORDED`].
+fn recorded(v: &impl Serialize) -> Value {
+    let text = serde_json::to_string(v).unwrap_or_default();
+    if text.len() <= MAX_RECORDED {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    } else {
+        let mut cut = MAX_RECORDED;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]})
+    }
+}
+
+/// Checks a JSON answer against the requested format.
+fn validate(format: &OutputFormat, text: &str) -> Result<(), String> {
+    let schema = match format {
+        OutputFormat::Text => return Ok(()),
+        OutputFormat::JsonObject => None,
+        OutputFormat::JsonSchema { schema, .. } => Some(schema),
+    };
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    match schema {
+        None if v.is_object() => Ok(()),
+        None => Err("the answer is not a JSON object".into()),
+        Some(s) => {
+            let validator =
+                jsonschema::validator_for(s).map_err(|e| format!("the requested schema is invalid: {e}"))?;
+            let errors: Vec<String> = validator
+                .iter_errors(&v)
+                .take(3)
+                .map(|e| format!("{} at `{}`", e, e.instance_path()))
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("the answer does not match the schema: {}", errors.join("; ")))
+            }
+        }
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        config: rempart_config::Gateway,
+        privacy: Option<Arc<Privacy>>,
+        ledger: Ledger,
+    ) -> Result<Gateway, GatewayError> {
+        let slots = config
+            .providers
+            .iter()
+            .map(|p| {
+                Ok(Slot {
+                    revoked: AtomicBool::new(p.revoked),
+                    upstream: Upstream::new(p.clone())?,
+                    breaker: Mutex::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+                    calls: AtomicU64::new(0),
+                    failures: AtomicU64::new(0),
+                    last_error: Mutex::new(None),
+                })
+            })
+            .collect::<Result<Vec<_>, GatewayError>>()?;
+        let needs_privacy = config
+            .providers
+            .iter()
+            .any(|p| p.pseudonymize || p.jurisdiction != Jurisdiction::OnPrem);
+        if needs_privacy && privacy.is_none() {
+            return Err(GatewayError::Config(
+                "providers that receive pseudonymized data need the privacy engine".into(),
+            ));
+        }
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                config,
+                slots,
+                privacy,
+                ledger,
+                usage: Mutex::default(),
+                tasks: tokio_util::task::TaskTracker::new(),
+            }),
+        })
+    }
+
+    /// Waits for the streams being served and the records being committed (at shutdown, after
+    /// the server stopped taking requests).
+    pub async fn close(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    /// Whether any route is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.inner.config.routes.is_empty()
+    }
+
+    /// The model names a client may ask for.
+    pub fn models(&self, caller: &Caller) -> Vec<String> {
+        let client = self.inner.config.client(&caller.name);
+        self.inner
+            .config
+            .routes
+            .iter()
+            .filter(|r| client.routes.is_empty() || client.routes.contains(&r.name))
+            .map(|r| format!("{ROUTE_PREFIX}{}", r.name))
+            .collect()
+    }
+
+    /// Every provider's state.
+    pub fn providers(&self) -> Vec<ProviderStatus> {
+        let now = Instant::now();
+        self.inner
+            .slots
+            .iter()
+            .map(|s| {
+                let b = s.breaker.lock().unwrap_or_else(PoisonError::into_inner);
+                ProviderStatus {
+                    name: s.config().name.clone(),
+                    kind: s.config().kind.as_str(),
+                    model: s.config().model.clone(),
+                    jurisdiction: s.config().jurisdiction.to_string(),
+                    max_class: s.config().max_class,
+                    revoked: s.revoked.load(Ordering::Relaxed),
+                    circuit: b.state(now),
+                    consecutive_failures: b.consecutive_failures(),
+                    calls: s.calls.load(Ordering::Relaxed),
+                    failures: s.failures.load(Ordering::Relaxed),
+                    last_error: s.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Revokes (or restores) a provider at once, recorded first; `false` if there is none.
+    pub async fn set_revoked(&self, actor: &str, name: &str, revoked: bool) -> Result<bool, GatewayError> {
+        let Some(slot) = self.inner.slots.iter().find(|s| s.config().name == name) else {
+            return Ok(false);
+        };
+        let k = if revoked {
+            kind::GATEWAY_REVOKE
+        } else {
+            kind::GATEWAY_RESTORE
+        };
+        self.inner
+            .ledger
+            .append(Draft::new(actor, k, json!({"provider": name})).public())
+            .await?;
+        slot.revoked.store(revoked, Ordering::SeqCst);
+        Ok(true)
+    }
+
+    fn plan(&self, call: &Call) -> Result<Plan, GatewayError> {
+        let cfg = &self.inner.config;
+        let started = Instant::now();
+        let name = call
+            .request
+            .model
+            .strip_prefix(ROUTE_PREFIX)
+            .unwrap_or(&call.request.model);
+        let route = cfg
+            .routes
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| GatewayError::UnknownModel(call.request.model.clone()))?;
+        let client = cfg.client(&call.caller.name);
+        if !client.routes.is_empty() && !client.routes.contains(&route.name) {
+            return Err(GatewayError::UnknownModel(call.request.model.clone()));
+        }
+        let mut class = client.class.unwrap_or(cfg.default_class);
+        if let Some(label) = &call.declared_class {
+            let declared = cfg.class(label).ok_or_else(|| {
+                GatewayError::BadRequest(format!(
+                    "`x-rempart-data-class: {label}` is neither a TLP label nor a level of this institution"
+                ))
+            })?;
+            class = class.max(declared);
+        }
+        let mut verdicts = Vec::new();
+        let mut chain = Vec::new();
+        for p in &route.chain {
+            let Some(i) = self.inner.slots.iter().position(|s| &s.config().name == p) else {
+                continue;
+            };
+            let slot = &self.inner.slots[i];
+            let v = policy::decide(
+                cfg,
+                slot.config(),
+                class,
+                &route.purpose,
+                slot.revoked.load(Ordering::SeqCst),
+            );
+            if v.allowed {
+                chain.push((i, v.pseudonymize));
+            }
+            verdicts.push(v);
+        }
+        if chain.is_empty() {
+            return Err(GatewayError::Refused(verdicts));
+        }
+        self.charge_request(&call.caller.name, client)?;
+        let pseudonymized = if chain.iter().any(|(_, p)| *p) {
+            let privacy = self
+                .inner
+                .privacy
+                .as_ref()
+                .ok_or_else(|| GatewayError::Config("no privacy engine".into()))?;
+            let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
+            Some(reveal::pseudonymize(&redactor, &call.request)?)
+        } else {
+            None
+        };
+        Ok(Plan {
+            route: route.name.clone(),
+            purpose: route.purpose.clone(),
+            class,
+            verdicts,
+            chain,
+            clear: call.request.clone(),
+            pseudonymized,
+            reidentify: client.reidentify,
+            started,
+        })
+    }
+
+    /// Counts a request against the client's per-minute limit, after checking its daily token
+    /// and cost budgets.
+    fn charge_request(&self, client_name: &str, client: &rempart_config::gateway::Client) -> Result<(), GatewayError> {
+        let now = Timestamp::now().as_second();
+        let (minute, day) = (now.div_euclid(60), now.div_euclid(86_400));
+        let mut usage = self.inner.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let u = usage.entry(client_name.to_owned()).or_default();
+        if u.minute != minute {
+            u.minute = minute;
+            u.requests = 0;
+        }
+        if u.day != day {
+            u.day = day;
+            u.tokens = 0;
+            u.cost = 0.0;
+        }
+        let until_tomorrow = u64::try_from((day + 1) * 86_400 - now).unwrap_or(0);
+        if u.tokens >= client.tokens_per_day {
+            return Err(GatewayError::Quota {
+                message: format!("daily token quota of {} used up", client.tokens_per_day),
+                retry_after_secs: until_tomorrow,
+            });
+        }
+        if u.cost >= client.budget_per_day {
+            return Err(GatewayError::Quota {
+                message: format!("daily budget of {:.2} EUR used up", client.budget_per_day),
+                retry_after_secs: until_tomorrow,
+            });
+        }
+        if u.requests >= client.requests_per_minute {
+            return Err(GatewayError::Quota {
+                message: format!("more than {} requests this minute", client.requests_per_minute),
+                retry_after_secs: u64::try_from((minute + 1) * 60 - now).unwrap_or(1).max(1),
+            });
+        }
+        u.requests += 1;
+        Ok(())
+    }
+
+    fn charge_usage(&self, client_name: &str, usage: Usage, cost: f64) {
+        let mut all = self.inner.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let u = all.entry(client_name.to_owned()).or_default();
+        u.tokens = u.tokens.saturating_add(usage.input_tokens + usage.output_tokens);
+        u.cost += cost;
+    }
+
+    /// Seals the originals of the request's pseudonyms in the vault: before anything leaves.
+    async fn remember(&self, call: &Call, plan: &Plan) -> Result<(), GatewayError> {
+        if let (Some(p), Some(privacy)) = (&plan.pseudonymized, &self.inner.privacy)
+            && !p.replacements.is_empty()
+        {
+            let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
+            privacy
+                .vault()
+                .remember(redactor.domain(), &p.replacements, Timestamp::now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Serves a request whole; the answer's body in the client's format.
+    pub async fn complete(&self, call: Call) -> Result<Value, GatewayError> {
+        let plan = self.plan(&call)?;
+        self.remember(&call, &plan).await?;
+        let mut attempts = Vec::new();
+        for &(i, pseudonymize) in &plan.chain {
+            let slot = &self.inner.slots[i];
+            if slot.revoked.load(Ordering::SeqCst) {
+                attempts.push(Attempt {
+                    provider: slot.config().name.clone(),
+                    error: "revoked".into(),
+                    retries: 0,
+                });
+                continue;
+            }
+            if !slot.admit() {
+                attempts.push(Attempt {
+                    provider: slot.config().name.clone(),
+                    error: "circuit open".into(),
+                    retries: 0,
+                });
+                continue;
+            }
+            let request = plan.request_for(pseudonymize);
+            let (mut resp, retries) = match slot.upstream.complete(request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    slot.failed(&e);
+                    attempts.push(Attempt {
+                        provider: slot.config().name.clone(),
+                        error: e.to_string(),
+                        retries: 0,
+                    });
+                    continue;
+                }
+            };
+            if let Err(why) = validate(&request.format, &resp.text()) {
+                let e = CallError {
+                    status: None,
+                    message: why,
+                    retryable: false,
+                    retry_after: None,
+                };
+                slot.failed(&e);
+                attempts.push(Attempt {
+                    provider: slot.config().name.clone(),
+                    error: e.message,
+                    retries,
+                });
+                continue;
+            }
+            slot.succeeded();
+            let sent = resp.clone();
+            let json = !matches!(request.format, OutputFormat::Text);
+            let revealed = match plan.known(pseudonymize) {
+                Some(k) => reveal::reveal_response(&mut resp, k, json)?,
+                None => 0,
+            };
+            let cost = slot.cost(resp.usage);
+            self.charge_usage(&call.caller.name, resp.usage, cost);
+            self.record(
+                &call,
+                &plan,
+                Some(i),
+                pseudonymize,
+                &attempts,
+                retries,
+                Some(&sent),
+                revealed,
+                false,
+            )
+            .await?;
+            let created = Timestamp::now().as_second();
+            return Ok(match call.format {
+                Format::OpenAi => openai::render_response(&resp, &call.request.model, created),
+                Format::Anthropic => anthropic::render_response(&resp, &call.request.model),
+            });
+        }
+        self.record(&call, &plan, None, false, &attempts, 0, None, 0, false)
+            .await?;
+        Err(GatewayError::Degraded(attempts))
+    }
+
+    /// Serves a request as a stream. Returns once the first bytes for the client are ready, so
+    /// that a provider failing before then is replaced by the next one and a request nobody can
+    /// serve gets a proper error status; the receiver then yields the rest.
+    pub async fn stream(&self, call: Call) -> Result<mpsc::Receiver<String>, GatewayError> {
+        let plan = self.plan(&call)?;
+        self.remember(&call, &plan).await?;
+        let (first_tx, first_rx) = oneshot::channel();
+        let (tx, rx) = mpsc::channel(64);
+        let gw = self.clone();
+        self.inner.tasks.spawn(async move {
+            gw.drive_stream(call, plan, first_tx, tx).await;
+        });
+        match first_rx.await {
+            Ok(Ok(())) => Ok(rx),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(GatewayError::Degraded(Vec::new())),
+        }
+    }
+
+    async fn drive_stream(
+        &self,
+        call: Call,
+        plan: Plan,
+        first: oneshot::Sender<Result<(), GatewayError>>,
+        tx: mpsc::Sender<String>,
+    ) {
+        let mut first = Some(first);
+        let mut attempts = Vec::new();
+        let created = Timestamp::now().as_second();
+        let id = match call.format {
+            Format::OpenAi => format!("chatcmpl-{}", uuid_like()),
+            Format::Anthropic => format!("msg_{}", uuid_like()),
+        };
+        for &(i, pseudonymize) in &plan.chain {
+            let slot = &self.inner.slots[i];
+            let skip = if slot.revoked.load(Ordering::SeqCst) {
+                Some("revoked")
+            } else if !slot.admit() {
+                Some("circuit open")
+            } else {
+                None
+            };
+            if let Some(why) = skip {
+                attempts.push(Attempt {
+                    provider: slot.config().name.clone(),
+                    error: why.into(),
+                    retries: 0,
+                });
+                continue;
+            }
+            let request = plan.request_for(pseudonymize);
+            let known = plan.known(pseudonymize).cloned().unwrap_or_default();
+            let (mut upstream, retries) = match slot.upstream.stream(request).await {
+                Ok(s) => s,
+                Err(e) => {
+                    slot.failed(&e);
+                    attempts.push(Attempt {
+                        provider: slot.config().name.clone(),
+                        error: e.to_string(),
+                        retries: 0,
+                    });
+                    continue;
+                }
+            };
+            // A JSON answer is held until it is complete and valid.
+            let hold = !matches!(request.format, OutputFormat::Text);
+            let mut writer = Writer::new(
+                call.format,
+                id.clone(),
+                call.request.model.clone(),
+                created,
+                call.request.stream_usage,
+            );
+            let mut text = StreamRevealer::default();
+            let mut args: HashMap<usize, StreamRevealer> = HashMap::new();
+            let mut assembled = Assembler::default();
+            let mut pending = String::new();
+            let mut held_text = String::new();
+            let mut sent_any = false;
+            let mut failure: Option<CallError> = None;
+            while let Some(item) = upstream.next().await {
+                let d = match item {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                assembled.push(&d);
+                let out = match &d {
+                    Delta::Text { text: t } if hold => {
+                        held_text.push_str(t);
+                        Ok(None)
+                    }
+                    Delta::Text { text: t } => text
+                        .push(t, &known)
+                        .map(|t| (!t.is_empty()).then_some(Delta::Text { text: t })),
+                    Delta::ToolArgs { index, json } => args
+                        .entry(*index)
+                        .or_insert_with(StreamRevealer::json)
+                        .push(json, &known)
+                        .map(|j| (!j.is_empty()).then_some(Delta::ToolArgs { index: *index, json: j })),
+                    other => Ok(Some(other.clone())),
+                };
+                match out {
+                    Ok(Some(d)) => pending.push_str(&writer.write(&d)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        failure = Some(CallError {
+                            status: None,
+                            message: format!("re-identification failed: {e}"),
+                            retryable: false,
+                            retry_after: None,
+                        });
+                        break;
+                    }
+                }
+                if !pending.is_empty() {
+                    if let Some(f) = first.take() {
+                        let _ = f.send(Ok(()));
+                    }
+                    sent_any = true;
+                    if tx.send(std::mem::take(&mut pending)).await.is_err() {
+                        // The client went away; what was served is still recorded.
+                        break;
+                    }
+                }
+            }
+            if failure.is_none()
+                && hold
+                && let Err(why) = validate(&request.format, &held_text)
+            {
+                failure = Some(CallError {
+                    status: None,
+                    message: why,
+                    retryable: false,
+                    retry_after: None,
+                });
+            }
+            if let Some(e) = failure {
+                slot.failed(&e);
+                attempts.push(Attempt {
+                    provider: slot.config().name.clone(),
+                    error: e.to_string(),
+                    retries,
+                });
+                if sent_any {
+                    let _ = tx.send(writer.error(&e.to_string())).await;
+                    let _ = self
+                        .record(&call, &plan, Some(i), pseudonymize, &attempts, retries, None, 0, true)
+                        .await;
+                    return;
+                }
+                continue;
+            }
+            slot.succeeded();
+            // The rest: what was held back, then the end of the stream.
+            let mut tail = String::new();
+            if hold {
+                match reveal::reveal_json_text(&held_text, &known) {
+                    Ok((t, n)) => {
+                        text.revealed += if known.is_empty() { 0 } else { n };
+                        tail.push_str(&writer.write(&Delta::Text {
+                            text: if known.is_empty() { held_text.clone() } else { t },
+                        }));
+                    }
+                    Err(e) => tail.push_str(&writer.error(&e.to_string())),
+                }
+            } else if let Ok(t) = text.flush(&known)
+                && !t.is_empty()
+            {
+                tail.push_str(&writer.write(&Delta::Text { text: t }));
+            }
+            let mut indexes: Vec<usize> = args.keys().copied().collect();
+            indexes.sort_unstable();
+            for index in indexes {
+                if let Some(r) = args.get_mut(&index)
+                    && let Ok(j) = r.flush(&known)
+                    && !j.is_empty()
+                {
+                    tail.push_str(&writer.write(&Delta::ToolArgs { index, json: j }));
+                }
+            }
+            tail.push_str(&writer.done());
+            if let Some(f) = first.take() {
+                let _ = f.send(Ok(()));
+            }
+            let _ = tx.send(tail).await;
+            let (pid, pmodel) = upstream.ids();
+            let response = assembled.finish(pid.unwrap_or_default(), pmodel.unwrap_or_default());
+            let revealed = text.revealed + args.values().map(|a| a.revealed).sum::<usize>();
+            let cost = slot.cost(response.usage);
+            self.charge_usage(&call.caller.name, response.usage, cost);
+            if let Err(e) = self
+                .record(
+                    &call,
+                    &plan,
+                    Some(i),
+                    pseudonymize,
+                    &attempts,
+                    retries,
+                    Some(&response),
+                    revealed,
+                    true,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "gateway call could not be recorded");
+            }
+            return;
+        }
+        let _ = self
+            .record(&call, &plan, None, false, &attempts, 0, None, 0, true)
+            .await;
+        if let Some(f) = first.take() {
+            let _ = f.send(Err(GatewayError::Degraded(attempts)));
+        }
+    }
+
+    /// Queues the call's ledger record; the caller does not wait for it to be committed.
+    #[allow(clippy::too_many_arguments, reason = "one record gathers every part of a call")]
+    async fn record(
+        &self,
+        call: &Call,
+        plan: &Plan,
+        served_by: Option<usize>,
+        pseudonymized: bool,
+        attempts: &[Attempt],
+        retries: u32,
+        response: Option<&ChatResponse>,
+        revealed: usize,
+        stream: bool,
+    ) -> Result<(), GatewayError> {
+        let slot = served_by.map(|i| &self.inner.slots[i]);
+        let sent = plan.request_for(pseudonymized);
+        let usage = response.map(|r| r.usage).unwrap_or_default();
+        let payload = json!({
+            "client": call.caller.name,
+            "route": plan.route,
+            "purpose": plan.purpose,
+            "class": plan.class,
+            "declared_class": call.declared_class,
+            "format": call.format,
+            "stream": stream,
+            "policy": plan.verdicts,
+            "outcome": if slot.is_some() { "served" } else { "degraded" },
+            "provider": slot.map(|s| s.config().name.clone()),
+            "jurisdiction": slot.map(|s| s.config().jurisdiction.to_string()),
+            "provider_retention_days": slot.and_then(|s| s.config().retention_days),
+            "model": response.map(|r| r.model.clone()).or_else(|| slot.map(|s| s.config().model.clone())),
+            "attempts": attempts,
+            "retries": retries,
+            "usage": usage,
+            "cost_eur": slot.map_or(0.0, |s| s.cost(usage)),
+            "latency_ms": plan.started.elapsed().as_secs_f64() * 1000.0,
+            "pseudonymized": pseudonymized,
+            "found": plan.pseudonymized.as_ref().filter(|_| pseudonymized).map(|p| reveal::found(&p.replacements)),
+            "reidentified": revealed,
+            "request_sha256": sha256_json(sent),
+            "response_sha256": response.map(sha256_json),
+            "request": recorded(sent),
+            "response": response.map(recorded),
+        });
+        let rx = self
+            .inner
+            .ledger
+            .submit(Draft::new(call.caller.actor(), kind::GATEWAY_CALL, payload))
+            .await?;
+        self.inner.tasks.spawn(async move {
+            match rx.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "gateway call record failed"),
+                Err(_) => tracing::error!("gateway call record dropped: the ledger closed"),
+            }
+        });
+        Ok(())
+    }
+}
+
+/// 24 hex digits of randomness, for answer ids.
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut b = [0u8; 12];
+    rand::rng().fill(&mut b);
+    hex::encode(b)
+}
+
+/// Writes deltas in the client's stream format.
+enum Writer {
+    OpenAi(openai::ChunkWriter),
+    Anthropic(anthropic::EventWriter),
+}
+
+impl Writer {
+    fn new(format: Format, id: String, model: String, created: i64, usage: bool) -> Writer {
+        match format {
+            Format::OpenAi => Writer::OpenAi(openai::ChunkWriter::new(id, model, created, usage)),
+            Format::Anthropic => Writer::Anthropic(anthropic::EventWriter::new(id, model)),
+        }
+    }
+
+    fn write(&mut self, d: &Delta) -> String {
+        match self {
+            Writer::OpenAi(w) => w.write(d),
+            Writer::Anthropic(w) => w.write(d),
+        }
+    }
+
+    fn done(&mut self) -> String {
+        match self {
+            Writer::OpenAi(w) => w.done(),
+            Writer::Anthropic(w) => w.done(),
+        }
+    }
+
+    fn error(&self, message: &str) -> String {
+        match self {
+            Writer::OpenAi(w) => w.error(message),
+            Writer::Anthropic(w) => w.error(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_validated_against_the_schema() {
+        let f = OutputFormat::JsonSchema {
+            name: "v".into(),
+            schema: json!({"type": "object", "required": ["verdict"], "properties": {"verdict": {"enum": ["benign", "malicious"]}}}),
+            strict: true,
+        };
+        assert!(validate(&f, r#"{"verdict":"benign"}"#).is_ok());
+        let e = validate(&f, r#"{"verdict":"unsure"}"#).unwrap_err();
+        assert!(e.contains("/verdict"), "{e}");
+        assert!(validate(&f, "not json").unwrap_err().contains("not JSON"));
+        assert!(validate(&OutputFormat::JsonObject, "[1]").is_err());
+        assert!(validate(&OutputFormat::Text, "anything").is_ok());
+    }
+
+    #[test]
+    fn long_payloads_are_kept_truncated_with_their_size() {
+        let big = "é".repeat(MAX_RECORDED);
+        let v = recorded(&big);
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["bytes"], big.len() + 2);
+        assert!(recorded(&"small").is_string());
+    }
+}

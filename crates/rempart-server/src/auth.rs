@@ -95,11 +95,13 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // Anthropic's SDKs send the key as `x-api-key`; every other client as a bearer token.
     let secret = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|s| s.starts_with(TOKEN_PREFIX))
         .ok_or(ApiError::Unauthenticated)?;

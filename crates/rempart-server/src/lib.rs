@@ -10,6 +10,7 @@ mod api;
 pub mod audit;
 pub mod auth;
 mod error;
+pub mod gateway;
 pub mod metrics;
 mod openapi;
 pub mod pipeline;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub logged_in: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
     /// The privacy engine (pseudonymization, vault, data-subject requests).
     pub privacy: Option<Arc<rempart_privacy::Privacy>>,
+    /// The sovereignty gateway, if `[gateway]` configures routes.
+    pub gateway: Option<rempart_gateway::Gateway>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             ledger,
             logged_in: Arc::default(),
             privacy: None,
+            gateway: None,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
@@ -124,7 +128,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route(
                 "/api/v1/privacy/subjects/{subject}",
                 get(privacy::subject).delete(privacy::erase),
-            ),
+            )
+            .route("/api/v1/gateway/providers", get(gateway::providers))
+            .route("/api/v1/gateway/providers/{name}/revoke", post(gateway::revoke))
+            .route("/api/v1/gateway/providers/{name}/restore", post(gateway::restore)),
+    );
+    let gateway_client = with_role(
+        Role::GatewayClient,
+        Router::new()
+            .route("/v1/chat/completions", post(gateway::chat_completions))
+            .route("/v1/messages", post(gateway::messages))
+            .route("/v1/models", get(gateway::models)),
     );
     let auditor = with_role(
         Role::Auditor,
@@ -146,6 +160,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(ingest)
         .merge(admin)
         .merge(auditor)
+        .merge(gateway_client)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         // One cap for every body, from configuration; axum's own 2 MiB default is replaced by it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

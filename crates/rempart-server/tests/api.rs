@@ -136,6 +136,12 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/audit/proof/consistency?from=1", Role::Auditor),
     ("GET", "/api/v1/audit/verify", Role::Auditor),
     ("GET", "/api/v1/audit/export", Role::Auditor),
+    ("GET", "/api/v1/gateway/providers", Role::Admin),
+    ("POST", "/api/v1/gateway/providers/p/revoke", Role::Admin),
+    ("POST", "/api/v1/gateway/providers/p/restore", Role::Admin),
+    ("POST", "/v1/chat/completions", Role::GatewayClient),
+    ("POST", "/v1/messages", Role::GatewayClient),
+    ("GET", "/v1/models", Role::GatewayClient),
 ];
 
 fn request(client: &reqwest::Client, method: &str, url: &str) -> reqwest::RequestBuilder {
@@ -204,6 +210,8 @@ async fn openapi_documents_exactly_the_served_routes() {
         "/api/v1/tokens/tok_x" => "/api/v1/tokens/{id}".to_owned(),
         "/api/v1/audit/records/0" => "/api/v1/audit/records/{seq}".to_owned(),
         "/api/v1/privacy/subjects/user:nobody" => "/api/v1/privacy/subjects/{subject}".to_owned(),
+        "/api/v1/gateway/providers/p/revoke" => "/api/v1/gateway/providers/{name}/revoke".to_owned(),
+        "/api/v1/gateway/providers/p/restore" => "/api/v1/gateway/providers/{name}/restore".to_owned(),
         other => other.to_owned(),
     };
     let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), template(p))).collect();

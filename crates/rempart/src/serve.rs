@@ -49,7 +49,18 @@ pub async fn serve_store(
         ..DecodeOptions::default()
     };
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    if !config.gateway.routes.is_empty() {
+        let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
+            .context("cannot start the gateway")?;
+        tracing::info!(
+            providers = config.gateway.providers.len(),
+            routes = config.gateway.routes.len(),
+            "gateway ready"
+        );
+        state.gateway = Some(gateway);
+    }
     state.privacy = Some(privacy);
+    let gateway = state.gateway.clone();
     if !config.detection.rules.is_empty() {
         let (rules, report) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
         tracing::info!(
@@ -121,6 +132,9 @@ pub async fn serve_store(
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+    if let Some(g) = gateway {
+        g.close().await;
+    }
     if let Err(e) = ledger
         .append(Draft::new("system", kind::SERVER_STOP, serde_json::json!({})).public())
         .await

@@ -154,6 +154,9 @@ pub struct Provider {
     pub price_output_per_mtok: f64,
     /// Extra CA certificates (PEM) to trust for this provider, e.g. an internal CA.
     pub ca_file: Option<PathBuf>,
+    /// Consecutive failures that open the provider's circuit, and how long it then stays open.
+    pub breaker_threshold: u32,
+    pub breaker_cool_down_secs: u64,
 }
 
 /// A model name clients ask for (`rempart/NAME`), served by the first allowed, healthy provider
@@ -226,6 +229,8 @@ struct RawProvider {
     price_input_per_mtok: Option<f64>,
     price_output_per_mtok: Option<f64>,
     ca_file: Option<PathBuf>,
+    breaker_threshold: Option<i64>,
+    breaker_cool_down_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,6 +486,17 @@ pub(crate) fn validate(raw: RawGateway, problems: &mut Vec<Problem>) -> Gateway 
             price_input_per_mtok,
             price_output_per_mtok,
             ca_file: p.ca_file,
+            breaker_threshold: ck
+                .bounded(&format!("{path}.breaker_threshold"), p.breaker_threshold, 1..=1000)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(5),
+            breaker_cool_down_secs: ck
+                .bounded(
+                    &format!("{path}.breaker_cool_down_secs"),
+                    p.breaker_cool_down_secs,
+                    1..=3600,
+                )
+                .unwrap_or(30),
         });
     }
     for (i, r) in raw.routes.into_iter().flatten().enumerate() {

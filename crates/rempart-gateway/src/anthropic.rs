@@ -153,16 +153,27 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
             }
             "stream" => req.stream = v.as_bool().unwrap_or(false),
             "metadata" => req.user = v.get("user_id").and_then(Value::as_str).map(str::to_owned),
-            "output_format" => {
-                if v.get("type").and_then(Value::as_str) == Some("json_schema") {
-                    req.format = OutputFormat::JsonSchema {
-                        name: "response".into(),
-                        schema: v
-                            .get("schema")
-                            .cloned()
-                            .ok_or_else(|| bad("output_format.schema", "missing"))?,
-                        strict: true,
-                    };
+            // `output_config.format` today, `output_format` in the earlier beta; `effort` is the
+            // provider's business.
+            "output_config" | "output_format" => {
+                let (f, path) = if key == "output_config" {
+                    (v.get("format").unwrap_or(&Value::Null), "output_config.format")
+                } else {
+                    (v, "output_format")
+                };
+                match f.get("type").and_then(Value::as_str) {
+                    Some("json_schema") => {
+                        req.format = OutputFormat::JsonSchema {
+                            name: "response".into(),
+                            schema: f
+                                .get("schema")
+                                .cloned()
+                                .ok_or_else(|| bad(&format!("{path}.schema"), "missing"))?,
+                            strict: true,
+                        };
+                    }
+                    None if f.is_null() => {}
+                    _ => return Err(bad(&format!("{path}.type"), "expected json_schema")),
                 }
             }
             k if IGNORED.contains(&k) => {}

@@ -25,10 +25,6 @@ use crate::{GatewayError, anthropic, openai};
 
 /// Prefix of the model names that select a route.
 pub const ROUTE_PREFIX: &str = "rempart/";
-/// Consecutive health failures that open a provider's circuit.
-const BREAKER_THRESHOLD: u32 = 5;
-/// How long an open circuit keeps a provider out.
-const BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
 /// Most of a redacted request or answer kept in its ledger record (the hash covers all of it).
 const MAX_RECORDED: usize = 256 * 1024;
 
@@ -178,6 +174,10 @@ struct Plan {
 }
 
 impl Plan {
+    fn refused(&self) -> Vec<Verdict> {
+        self.verdicts.iter().filter(|v| !v.allowed).cloned().collect()
+    }
+
     fn request_for(&self, pseudonymize: bool) -> &ChatRequest {
         match (&self.pseudonymized, pseudonymize) {
             (Some(p), true) => &p.request,
@@ -252,7 +252,10 @@ impl Gateway {
                 Ok(Slot {
                     revoked: AtomicBool::new(p.revoked),
                     upstream: Upstream::new(p.clone())?,
-                    breaker: Mutex::new(Breaker::new(BREAKER_THRESHOLD, BREAKER_COOL_DOWN)),
+                    breaker: Mutex::new(Breaker::new(
+                        p.breaker_threshold,
+                        Duration::from_secs(p.breaker_cool_down_secs),
+                    )),
                     calls: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
                     last_error: Mutex::new(None),
@@ -560,7 +563,10 @@ impl Gateway {
         }
         self.record(&call, &plan, None, false, &attempts, 0, None, 0, false)
             .await?;
-        Err(GatewayError::Degraded(attempts))
+        Err(GatewayError::Degraded {
+            attempts,
+            refused: plan.refused(),
+        })
     }
 
     /// Serves a request as a stream. Returns once the first bytes for the client are ready, so
@@ -578,7 +584,10 @@ impl Gateway {
         match first_rx.await {
             Ok(Ok(())) => Ok(rx),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(GatewayError::Degraded(Vec::new())),
+            Err(_) => Err(GatewayError::Degraded {
+                attempts: Vec::new(),
+                refused: Vec::new(),
+            }),
         }
     }
 
@@ -778,7 +787,10 @@ impl Gateway {
             .record(&call, &plan, None, false, &attempts, 0, None, 0, true)
             .await;
         if let Some(f) = first.take() {
-            let _ = f.send(Err(GatewayError::Degraded(attempts)));
+            let _ = f.send(Err(GatewayError::Degraded {
+                attempts,
+                refused: plan.refused(),
+            }));
         }
     }
 

@@ -45,8 +45,12 @@ pub enum GatewayError {
     Refused(Vec<policy::Verdict>),
     #[error("{message}")]
     Quota { message: String, retry_after_secs: u64 },
-    #[error("degraded: no model could serve this request ({})", .0.iter().map(|a| format!("{}: {}", a.provider, a.error)).collect::<Vec<_>>().join("; "))]
-    Degraded(Vec<Attempt>),
+    #[error("degraded: no model could serve this request ({})", .attempts.iter().map(|a| format!("{}: {}", a.provider, a.error)).collect::<Vec<_>>().join("; "))]
+    Degraded {
+        attempts: Vec<Attempt>,
+        /// Providers of the route the policy did not allow, with why.
+        refused: Vec<policy::Verdict>,
+    },
     #[error("the privacy engine failed; nothing was sent: {0}")]
     Privacy(#[from] rempart_privacy::PrivacyError),
     #[error("the audit ledger is unavailable; nothing was sent: {0}")]
@@ -63,7 +67,7 @@ impl GatewayError {
             GatewayError::UnknownModel(_) => 404,
             GatewayError::Refused(_) => 403,
             GatewayError::Quota { .. } => 429,
-            GatewayError::Degraded(_) | GatewayError::Audit(_) => 503,
+            GatewayError::Degraded { .. } | GatewayError::Audit(_) => 503,
             GatewayError::Privacy(_) | GatewayError::Config(_) => 500,
         }
     }
@@ -78,7 +82,7 @@ impl GatewayError {
                     GatewayError::UnknownModel(_) => ("invalid_request_error", "model_not_found"),
                     GatewayError::Refused(_) => ("policy_refused", "policy_refused"),
                     GatewayError::Quota { .. } => ("rate_limit_error", "quota_exceeded"),
-                    GatewayError::Degraded(_) => ("rempart_degraded", "no_model_available"),
+                    GatewayError::Degraded { .. } => ("rempart_degraded", "no_model_available"),
                     GatewayError::Audit(_) => ("server_error", "audit_unavailable"),
                     GatewayError::Privacy(_) | GatewayError::Config(_) => ("server_error", "internal"),
                 };
@@ -92,7 +96,7 @@ impl GatewayError {
                     GatewayError::UnknownModel(_) => "not_found_error",
                     GatewayError::Refused(_) => "permission_error",
                     GatewayError::Quota { .. } => "rate_limit_error",
-                    GatewayError::Degraded(_) | GatewayError::Audit(_) => "overloaded_error",
+                    GatewayError::Degraded { .. } | GatewayError::Audit(_) => "overloaded_error",
                     GatewayError::Privacy(_) | GatewayError::Config(_) => "api_error",
                 };
                 let mut v = anthropic::error_body(&message, kind);
@@ -105,9 +109,10 @@ impl GatewayError {
     fn details(&self, into: &mut Value) {
         match self {
             GatewayError::Refused(verdicts) => into["policy"] = serde_json::json!(verdicts),
-            GatewayError::Degraded(attempts) => {
+            GatewayError::Degraded { attempts, refused } => {
                 into["degraded"] = Value::Bool(true);
                 into["attempts"] = serde_json::json!(attempts);
+                into["policy"] = serde_json::json!(refused);
             }
             _ => {}
         }

@@ -87,6 +87,8 @@ mod tests {
             price_input_per_mtok: 0.0,
             price_output_per_mtok: 0.0,
             ca_file: None,
+            breaker_threshold: 5,
+            breaker_cool_down_secs: 30,
         }
     }
 

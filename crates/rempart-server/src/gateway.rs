@@ -60,7 +60,10 @@ async fn serve(state: AppState, caller: auth::Caller, headers: HeaderMap, body: 
         None => None,
         Some(Ok(v)) => Some(v.trim().to_owned()),
         Some(Err(_)) => {
-            return failure(format, &GatewayError::BadRequest(format!("`{CLASS_HEADER}` is not text")));
+            return failure(
+                format,
+                &GatewayError::BadRequest(format!("`{CLASS_HEADER}` is not text")),
+            );
         }
     };
     let stream = request.stream;
@@ -77,7 +80,9 @@ async fn serve(state: AppState, caller: auth::Caller, headers: HeaderMap, body: 
         match gateway.stream(call).await {
             Ok(rx) => {
                 let body = Body::from_stream(stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+                    rx.recv()
+                        .await
+                        .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
                 }));
                 Response::builder()
                     .header(header::CONTENT_TYPE, "text/event-stream")
@@ -136,7 +141,12 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
     Ok(Json(json!({"providers": engine(&state)?.providers()})))
 }
 
-async fn set_revoked(state: &AppState, caller: &auth::Caller, name: &str, revoked: bool) -> Result<Json<Value>, ApiError> {
+async fn set_revoked(
+    state: &AppState,
+    caller: &auth::Caller,
+    name: &str,
+    revoked: bool,
+) -> Result<Json<Value>, ApiError> {
     let gateway = engine(state)?;
     match gateway.set_revoked(&caller.actor(), name, revoked).await {
         Ok(true) => Ok(Json(json!({"provider": name, "revoked": revoked}))),

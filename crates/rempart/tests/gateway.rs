@@ -1,0 +1,515 @@
+//! The sovereignty gateway end to end: `rempart serve` with a `[gateway]` configuration,
+//! providers faked on loopback in their real wire formats, and the official OpenAI and
+//! Anthropic Python SDKs as clients.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    reason = "tests: a failed unwrap is a failed test; the fakes run on the test's runtime"
+)]
+
+mod common;
+mod upstream;
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use common::{ledger_kinds, rempart, serve_with};
+use serde_json::{Value, json};
+use upstream::{Fakes, Mode};
+
+/// Personal data a provider must never receive.
+const PERSONAL: &[&str] = &["alice@corp.example", "10.1.2.3", "ws-042", "+33 6 12 34 56 78"];
+const PROMPT: &str =
+    "Failed logons for alice@corp.example from 10.1.2.3 on ws-042.corp.example; her phone is +33 6 12 34 56 78.";
+
+fn config(dir: &Path, fakes: &Fakes, extra: &str) -> std::path::PathBuf {
+    let provider = |name: &str, kind: &str, jurisdiction: &str, max_class: &str, more: &str| {
+        format!(
+            "[[gateway.providers]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"{name}-model\"\n\
+             jurisdiction = \"{jurisdiction}\"\nmax_class = \"{max_class}\"\ntimeout_secs = 2\nmax_retries = 2\n\
+             price_input_per_mtok = 2.0\nprice_output_per_mtok = 8.0\n{more}\n",
+            fakes.base_url(name)
+        )
+    };
+    let text = format!(
+        "version = 1\n[privacy]\ninternal_suffixes = [\"corp.example\"]\n\
+         [gateway]\ndefault_class = \"TLP:GREEN\"\n{extra}\n{}{}{}{}\
+         [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"openai\", \"mistral\", \"local\"]\n\
+         [[gateway.routes]]\nname = \"claude\"\npurpose = \"triage\"\nchain = [\"anthropic\", \"mistral\", \"local\"]\n\
+         [[gateway.routes]]\nname = \"abroad\"\npurpose = \"triage\"\nchain = [\"openai\", \"anthropic\"]\n",
+        provider(
+            "openai",
+            "openai",
+            "us",
+            "TLP:GREEN",
+            "breaker_threshold = 3\nbreaker_cool_down_secs = 1"
+        ),
+        provider("anthropic", "anthropic", "us", "TLP:GREEN", ""),
+        provider("mistral", "mistral", "eu", "TLP:AMBER", ""),
+        provider("local", "vllm", "on-prem", "TLP:RED", "pseudonymize = false"),
+    );
+    let path = dir.join("rempart.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Gateway {
+    child: Child,
+    addr: String,
+    dir: tempfile::TempDir,
+    client: String,
+    admin: String,
+}
+
+impl Gateway {
+    fn start(fakes: &Fakes, extra: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        config(dir.path(), fakes, extra);
+        let token = |role: &str, name: &str| {
+            let mut c = rempart(dir.path());
+            let out = c
+                .args(["--json", "tokens", "create", "--role", role, "--name", name])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let client = token("gateway-client", "soc-tool");
+        let admin = token("admin", "ops");
+        let mut c = rempart(dir.path());
+        c.arg("--config").arg(dir.path().join("rempart.toml"));
+        let (child, addr) = serve_with(c);
+        Gateway {
+            child,
+            addr,
+            dir,
+            client,
+            admin,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Runs the official SDK `sdk` on `scenario`; what it returned.
+    fn sdk(&self, sdk: &str, scenario: &str, model: &str) -> Value {
+        let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/clients.py");
+        let out = Command::new(&python)
+            .arg(&script)
+            .args([sdk, scenario])
+            .env("REMPART_URL", format!("http://{}", self.addr))
+            .env("REMPART_TOKEN", &self.client)
+            .env("REMPART_MODEL", model)
+            .env("REMPART_PROMPT", PROMPT)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {python} (set REMPART_PYTHON; scripts/test installs the SDKs): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "{sdk} {scenario}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value, class: Option<&str>) -> (u16, Value) {
+        let mut rb = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(&self.client)
+            .json(&body);
+        if let Some(c) = class {
+            rb = rb.header("x-rempart-data-class", c);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exit: {status}");
+        self.dir
+    }
+}
+
+fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+fn assert_no_personal_data(received: &str) {
+    assert!(!received.is_empty(), "the provider received nothing");
+    for p in PERSONAL {
+        assert!(!received.contains(p), "a provider received `{p}`:\n{received}");
+    }
+    // What it received instead: the pseudonyms.
+    for shape in ["email_", "host_", "phone_"] {
+        assert!(received.contains(shape), "no `{shape}` pseudonym in:\n{received}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal_data() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    let said = format!("You said: {PROMPT}");
+
+    let models = gw.sdk("openai", "models", "rempart/triage");
+    assert_eq!(
+        models["models"],
+        json!(["rempart/triage", "rempart/claude", "rempart/abroad"])
+    );
+
+    for (sdk, model, provider) in [
+        ("openai", "rempart/triage", "openai"),
+        ("anthropic", "rempart/claude", "anthropic"),
+    ] {
+        let plain = gw.sdk(sdk, "plain", model);
+        assert_eq!(plain["content"], said.as_str(), "{sdk} plain: {plain}");
+        assert_eq!(plain["model"], model);
+        let stream = gw.sdk(sdk, "stream", model);
+        assert_eq!(stream["content"], said.as_str(), "{sdk} stream: {stream}");
+        assert_eq!(
+            stream["usage"]["output_tokens"]
+                .as_u64()
+                .or(stream["usage"]["completion_tokens"].as_u64()),
+            Some(9),
+            "{stream}"
+        );
+        let tools = gw.sdk(sdk, "tools", model);
+        let args = if sdk == "openai" {
+            &tools["calls"][0]["arguments"]
+        } else {
+            &tools["calls"][0]["input"]
+        };
+        assert_eq!(args["query"], PROMPT, "{sdk} tools: {tools}");
+        assert_eq!(tools["answer"], "Tool said: known scanner");
+        let tools_stream = gw.sdk(sdk, "tools_stream", model);
+        assert_eq!(
+            tools_stream["calls"]["lookup_ip"]["query"], PROMPT,
+            "{sdk} tools_stream: {tools_stream}"
+        );
+        let structured = gw.sdk(sdk, "structured", model);
+        assert_eq!(
+            structured["parsed"],
+            json!({"verdict": "benign", "summary": PROMPT}),
+            "{sdk}: {structured}"
+        );
+        let received = fakes.received(provider);
+        assert!(received.len() >= 6, "{provider} received {} requests", received.len());
+        assert_no_personal_data(&received.join("\n"));
+    }
+    let structured = gw.sdk("openai", "structured_stream", "rempart/triage");
+    assert_eq!(
+        structured["parsed"],
+        json!({"verdict": "benign", "summary": PROMPT}),
+        "{structured}"
+    );
+    assert_no_personal_data(&fakes.all_received());
+
+    let unknown = gw.sdk("openai", "plain", "rempart/nope");
+    assert_eq!(unknown["error"]["status"], 404, "{unknown}");
+    let unknown = gw.sdk("anthropic", "plain", "rempart/nope");
+    assert_eq!(unknown["error"]["status"], 404, "{unknown}");
+    assert_eq!(unknown["error"]["body"]["error"]["type"], "not_found_error");
+
+    let dir = gw.stop();
+    let mut c = rempart(dir.path());
+    c.arg("--config").arg(dir.path().join("rempart.toml"));
+    let kinds = ledger_kinds(c);
+    let calls = kinds.iter().filter(|k| *k == "gateway.call").count();
+    assert!(calls >= 13, "{calls} gateway calls recorded: {kinds:?}");
+}
+
+/// The provider each request was served by, from the fakes' logs: how many requests each got.
+fn counts(fakes: &Fakes) -> [usize; 3] {
+    [
+        fakes.received("openai").len(),
+        fakes.received("mistral").len(),
+        fakes.received("local").len(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_retries_revocation_and_circuit_breaking() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    let ask = || chat("rempart/triage", PROMPT);
+
+    // A rate limit with `Retry-After: 0` is retried on the same provider.
+    fakes.set("openai", Mode::RateLimited(2));
+    let (status, body) = gw.post("/v1/chat/completions", ask(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&fakes), [3, 0, 0], "two 429s then an answer from openai");
+    assert_eq!(body["choices"][0]["message"]["content"], format!("You said: {PROMPT}"));
+    fakes.clear();
+
+    // A provider that is down: retried, then the next of the chain serves the same request.
+    fakes.set("openai", Mode::Status(500));
+    let (status, body) = gw.post("/v1/chat/completions", ask(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&fakes), [3, 1, 0]);
+    assert_no_personal_data(&fakes.all_received());
+    fakes.clear();
+
+    // Malformed answers and a slow provider fail over too; a 4xx is not retried.
+    for mode in [Mode::Malformed, Mode::Slow(Duration::from_secs(3)), Mode::Status(400)] {
+        fakes.set("openai", mode.clone());
+        let (status, body) = gw.post("/v1/chat/completions", ask(), None).await;
+        assert_eq!(status, 200, "{mode:?}: {body}");
+        assert_eq!(fakes.received("mistral").len(), 1, "{mode:?}");
+        fakes.clear();
+    }
+
+    // Consecutive failures open openai's circuit (threshold 3): it is then skipped...
+    fakes.set("openai", Mode::Status(503));
+    for _ in 0..2 {
+        gw.post("/v1/chat/completions", ask(), None).await;
+    }
+    fakes.clear();
+    let providers: Value = reqwest::Client::new()
+        .get(gw.url("/api/v1/gateway/providers"))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers["providers"][0]["circuit"], "open", "{providers}");
+    let (status, _) = gw.post("/v1/chat/completions", ask(), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&fakes), [0, 1, 0], "an open circuit sends nothing to openai");
+    // ...and after the cool-down one probe closes it again.
+    fakes.set("openai", Mode::Ok);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fakes.clear();
+    let (status, _) = gw.post("/v1/chat/completions", ask(), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&fakes), [1, 0, 0], "the probe went to openai");
+
+    // Streams: cut before any byte reached the client, the next provider serves; cut after,
+    // the client gets what was sent and an error event.
+    fakes.set("openai", Mode::CutBeforeAnything);
+    let mut req = ask();
+    req["stream"] = json!(true);
+    let text = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&gw.client)
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(!text.contains("\"error\""), "{text}");
+    fakes.set("openai", Mode::CutMidStream);
+    let text = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&gw.client)
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("stream_interrupted"), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+    fakes.set("openai", Mode::Ok);
+    fakes.clear();
+
+    // Revocation mid-load (the export-control case): every request is served, none by openai
+    // once the revocation is acknowledged.
+    let mut load = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let url = gw.url("/v1/chat/completions");
+        let token = gw.client.clone();
+        load.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 5)).await;
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&chat("rempart/triage", PROMPT))
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let revoked = reqwest::Client::new()
+        .post(gw.url("/api/v1/gateway/providers/openai/revoke"))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let after_revocation = fakes.received("openai").len();
+    let mut served = 0;
+    while let Some(status) = load.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+        served += 1;
+    }
+    assert_eq!(served, 40);
+    assert!(
+        fakes.received("openai").len() <= after_revocation + 2,
+        "requests in flight at most"
+    );
+    let [openai, mistral, _] = counts(&fakes);
+    assert_eq!(
+        openai + mistral,
+        40,
+        "each request served once: openai {openai}, mistral {mistral}"
+    );
+    assert!(mistral > 0);
+
+    // Nothing available at all: an explicit degraded answer naming every attempt.
+    fakes.set("mistral", Mode::Status(503));
+    fakes.set("local", Mode::Status(503));
+    let (status, body) = gw.post("/v1/chat/completions", ask(), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["type"], "rempart_degraded");
+    let attempts: Vec<&str> = body["error"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(attempts, ["mistral", "local"], "{body}");
+    assert_eq!(body["error"]["policy"][0]["reason"], "revoked", "{body}");
+
+    let dir = gw.stop();
+    let mut c = rempart(dir.path());
+    c.arg("--config").arg(dir.path().join("rempart.toml"));
+    let kinds = ledger_kinds(c);
+    assert!(kinds.contains(&"gateway.revoke".to_owned()), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_class_decides_where_a_request_may_go() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "[gateway.levels]\n\"RESTREINT UE\" = \"TLP:AMBER+STRICT\"\n");
+
+    // TLP:GREEN (the default here) may go abroad.
+    let (status, _) = gw
+        .post("/v1/chat/completions", chat("rempart/triage", PROMPT), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&fakes), [1, 0, 0]);
+    fakes.clear();
+
+    // TLP:AMBER may not leave the EU: the EU provider serves, pseudonymized.
+    let (status, body) = gw
+        .post(
+            "/v1/chat/completions",
+            chat("rempart/triage", PROMPT),
+            Some("TLP:AMBER"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&fakes), [0, 1, 0]);
+    assert_no_personal_data(&fakes.all_received());
+    fakes.clear();
+
+    // The institution's own level above AMBER stays on the premises, where it goes in clear.
+    let (status, body) = gw
+        .post(
+            "/v1/chat/completions",
+            chat("rempart/triage", PROMPT),
+            Some("RESTREINT UE"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&fakes), [0, 0, 1]);
+    assert!(fakes.received("local")[0].contains("alice@corp.example"));
+    assert_eq!(body["choices"][0]["message"]["content"], format!("You said: {PROMPT}"));
+    fakes.clear();
+
+    // A header cannot lower the class below the client's: an unknown label is refused.
+    let (status, body) = gw
+        .post("/v1/chat/completions", chat("rempart/triage", PROMPT), Some("PUBLIC"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // A route with no provider allowed for the class: refused with each reason, nothing sent.
+    let (status, body) = gw
+        .post(
+            "/v1/chat/completions",
+            chat("rempart/abroad", PROMPT),
+            Some("TLP:AMBER"),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["type"], "policy_refused");
+    let reasons = body["error"]["policy"].to_string();
+    assert!(
+        reasons.contains("TLP:AMBER is above the provider's ceiling TLP:GREEN"),
+        "{reasons}"
+    );
+    // The same refusal in Anthropic's format.
+    let (status, body) = gw
+        .post(
+            "/v1/messages",
+            json!({"model": "rempart/abroad", "max_tokens": 10, "messages": [{"role": "user", "content": PROMPT}]}),
+            Some("TLP:RED"),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "permission_error");
+    assert_eq!(counts(&fakes), [0, 0, 0]);
+    assert!(fakes.received("anthropic").is_empty());
+
+    // A schema the answer does not match is not passed on: the next provider's answer is.
+    fakes.set("openai", Mode::WrongSchema);
+    let mut req = chat("rempart/triage", PROMPT);
+    req["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "v", "strict": true, "schema": {
+        "type": "object", "required": ["verdict", "summary"], "additionalProperties": false,
+        "properties": {"verdict": {"type": "string"}, "summary": {"type": "string"}}}}});
+    let (status, body) = gw.post("/v1/chat/completions", req, None).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(answer, json!({"verdict": "benign", "summary": PROMPT}));
+    assert_eq!(counts(&fakes), [1, 1, 0]);
+    gw.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_quotas_answer_429_with_retry_after() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "[gateway.clients.soc-tool]\nrequests_per_minute = 2\n");
+    for _ in 0..2 {
+        let (status, _) = gw
+            .post("/v1/chat/completions", chat("rempart/triage", "hello"), None)
+            .await;
+        assert_eq!(status, 200);
+    }
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&gw.client)
+        .json(&chat("rempart/triage", "hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(fakes.received("openai").len(), 2, "the refused request was not sent");
+    gw.stop();
+}

@@ -1,7 +1,11 @@
 //! Property tests of the wire formats: any JSON is read without panicking, and a request written
 //! in a format reads back as the same request.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
 
 use proptest::prelude::*;
 use rempart_config::gateway::ProviderKind;
@@ -46,10 +50,16 @@ fn assistant() -> impl Strategy<Value = Message> {
         proptest::option::of(text()),
         proptest::collection::vec((id(), "[a-z_]{1,12}", arguments()), 0..3),
     )
-        .prop_filter("an assistant message says something", |(t, c)| t.is_some() || !c.is_empty())
+        .prop_filter("an assistant message says something", |(t, c)| {
+            t.is_some() || !c.is_empty()
+        })
         .prop_map(|(t, calls)| {
             let mut parts: Vec<Part> = t.into_iter().map(|text| Part::Text { text }).collect();
-            parts.extend(calls.into_iter().map(|(id, name, arguments)| Part::ToolCall { id, name, arguments }));
+            parts.extend(
+                calls
+                    .into_iter()
+                    .map(|(id, name, arguments)| Part::ToolCall { id, name, arguments }),
+            );
             Message {
                 role: Role::Assistant,
                 parts,

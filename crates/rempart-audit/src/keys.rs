@@ -17,11 +17,28 @@ use crate::seal::{self, Key, MasterKey};
 pub struct Keyring {
     store: Arc<dyn LedgerStore>,
     master: MasterKey,
+    erasures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Keyring {
     pub fn new(store: Arc<dyn LedgerStore>, master: MasterKey) -> Self {
-        Keyring { store, master }
+        Keyring {
+            store,
+            master,
+            erasures: Arc::default(),
+        }
+    }
+
+    /// Shares the erasure counter of the ledger that destroys keys.
+    pub fn with_erasures(mut self, erasures: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.erasures = erasures;
+        self
+    }
+
+    /// How many erasures this process has done through the ledger sharing this keyring: a
+    /// cache of live keys is stale once it changes.
+    pub fn erasures(&self) -> u64 {
+        self.erasures.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A secret for another purpose, derived from the master key (pseudonym domains use it).

@@ -120,6 +120,8 @@ struct Inner {
     origin: String,
     verifier: NoteVerifier,
     retired: Vec<NoteVerifier>,
+    /// Erasures done by this ledger, shared with its keyrings.
+    erasures: Arc<std::sync::atomic::AtomicU64>,
     writer: Mutex<JoinSet<()>>,
 }
 
@@ -137,8 +139,10 @@ impl Ledger {
         let origin = signer.name().to_owned();
         let verifier = signer.verifier();
         let retired = options.retired_keys.clone();
+        let erasures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = Writer {
             store: Arc::clone(&store),
+            erasures: Arc::clone(&erasures),
             master: master.clone(),
             signer,
             options,
@@ -156,6 +160,7 @@ impl Ledger {
                 origin,
                 verifier,
                 retired,
+                erasures,
                 writer: Mutex::new(tasks),
             }),
         })
@@ -206,6 +211,7 @@ impl Ledger {
     /// The subject keyring this ledger seals with.
     pub fn keyring(&self) -> crate::Keyring {
         crate::Keyring::new(Arc::clone(&self.inner.store), self.inner.master.clone())
+            .with_erasures(Arc::clone(&self.inner.erasures))
     }
 
     pub fn store(&self) -> &Arc<dyn LedgerStore> {
@@ -545,6 +551,7 @@ fn note_root(note: &str) -> Option<Hash> {
 
 struct Writer {
     store: Arc<dyn LedgerStore>,
+    erasures: Arc<std::sync::atomic::AtomicU64>,
     master: MasterKey,
     signer: Signer,
     options: LedgerOptions,
@@ -655,7 +662,9 @@ impl Writer {
         self.append_batch(vec![(vec![draft], reply)]).await;
         rx.await.map_err(|_| AuditError::Closed)??;
         // The erasure record itself is public, so it did not put the key back in the cache.
-        Ok(self.store.ledger_erase_subject(mac, self.clock.now()).await?)
+        let erased = self.store.ledger_erase_subject(mac, self.clock.now()).await?;
+        self.erasures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(erased)
     }
 
     async fn close(&mut self) {

@@ -74,6 +74,8 @@ impl std::fmt::Display for Jurisdiction {
 pub enum ProviderKind {
     /// OpenAI Chat Completions.
     OpenAi,
+    /// OpenAI's Responses API, with `store: false`.
+    OpenAiResponses,
     /// Anthropic Messages.
     Anthropic,
     /// Mistral's OpenAI-compatible API (tool-call ids of 9 letters and digits).
@@ -87,11 +89,20 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const NAMES: &[&str] = &["openai", "anthropic", "mistral", "vllm", "ollama", "llamacpp"];
+    pub const NAMES: &[&str] = &[
+        "openai",
+        "openai-responses",
+        "anthropic",
+        "mistral",
+        "vllm",
+        "ollama",
+        "llamacpp",
+    ];
 
     pub fn parse(s: &str) -> Option<ProviderKind> {
         Some(match s {
             "openai" => ProviderKind::OpenAi,
+            "openai-responses" => ProviderKind::OpenAiResponses,
             "anthropic" => ProviderKind::Anthropic,
             "mistral" => ProviderKind::Mistral,
             "vllm" => ProviderKind::Vllm,
@@ -104,6 +115,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::OpenAiResponses => "openai-responses",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Mistral => "mistral",
             ProviderKind::Vllm => "vllm",

@@ -193,21 +193,19 @@ impl Plan {
     }
 }
 
-fn sha256_json(v: &impl Serialize) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
-}
-
-/// A redacted request or answer as its ledger record keeps it: whole up to [`MAX_RECORDED`].
-fn recorded(v: &impl Serialize) -> Value {
+/// A redacted request or answer as its ledger record keeps it (whole up to [`MAX_RECORDED`]),
+/// and the SHA-256 of all of it.
+fn recorded(v: &impl Serialize) -> (Value, String) {
     let text = serde_json::to_string(v).unwrap_or_default();
+    let hash = hex::encode(Sha256::digest(text.as_bytes()));
     if text.len() <= MAX_RECORDED {
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        (serde_json::to_value(v).unwrap_or(Value::Null), hash)
     } else {
         let mut cut = MAX_RECORDED;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]})
+        (json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]}), hash)
     }
 }
 
@@ -811,6 +809,8 @@ impl Gateway {
         let slot = served_by.map(|i| &self.inner.slots[i]);
         let sent = plan.request_for(pseudonymized);
         let usage = response.map(|r| r.usage).unwrap_or_default();
+        let (request_record, request_hash) = recorded(sent);
+        let response_record = response.map(recorded);
         let payload = json!({
             "client": call.caller.name,
             "route": plan.route,
@@ -833,10 +833,10 @@ impl Gateway {
             "pseudonymized": pseudonymized,
             "found": plan.pseudonymized.as_ref().filter(|_| pseudonymized).map(|p| reveal::found(&p.replacements)),
             "reidentified": revealed,
-            "request_sha256": sha256_json(sent),
-            "response_sha256": response.map(sha256_json),
-            "request": recorded(sent),
-            "response": response.map(recorded),
+            "request_sha256": request_hash,
+            "response_sha256": response_record.as_ref().map(|r| r.1.clone()),
+            "request": request_record,
+            "response": response_record.map(|r| r.0),
         });
         let rx = self
             .inner
@@ -920,9 +920,10 @@ mod tests {
     #[test]
     fn long_payloads_are_kept_truncated_with_their_size() {
         let big = "é".repeat(MAX_RECORDED);
-        let v = recorded(&big);
+        let (v, hash) = recorded(&big);
         assert_eq!(v["truncated"], true);
         assert_eq!(v["bytes"], big.len() + 2);
-        assert!(recorded(&"small").is_string());
+        assert_eq!(hash, hex::encode(Sha256::digest(serde_json::to_string(&big).unwrap())));
+        assert!(recorded(&"small").0.is_string());
     }
 }

@@ -17,6 +17,7 @@ pub mod chat;
 mod gateway;
 pub mod openai;
 pub mod policy;
+pub mod responses;
 mod reveal;
 pub mod sse;
 pub mod upstream;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::chat::{ChatRequest, ChatResponse, Delta};
 use crate::sse;
-use crate::{GatewayError, WireError, anthropic, openai};
+use crate::{GatewayError, WireError, anthropic, openai, responses};
 
 /// Largest non-streamed answer read from a provider.
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
@@ -172,6 +172,7 @@ impl Upstream {
     fn endpoint(&self) -> String {
         match self.config.kind {
             ProviderKind::Anthropic => format!("{}/messages", self.config.base_url),
+            ProviderKind::OpenAiResponses => format!("{}/responses", self.config.base_url),
             _ => format!("{}/chat/completions", self.config.base_url),
         }
     }
@@ -179,6 +180,7 @@ impl Upstream {
     fn body(&self, req: &ChatRequest, stream: bool) -> Value {
         match self.config.kind {
             ProviderKind::Anthropic => anthropic::render_request(req, &self.config.model, stream),
+            ProviderKind::OpenAiResponses => responses::render_request(req, &self.config.model, stream),
             kind => openai::render_request(req, kind, &self.config.model, stream),
         }
     }
@@ -273,6 +275,7 @@ impl Upstream {
         })?;
         let parsed = match self.config.kind {
             ProviderKind::Anthropic => anthropic::parse_response(&v),
+            ProviderKind::OpenAiResponses => responses::parse_response(&v),
             _ => openai::parse_response(&v),
         }
         .map_err(CallError::wire)?;
@@ -289,6 +292,7 @@ impl Upstream {
                 parser: sse::Parser::default(),
                 reader: match self.config.kind {
                     ProviderKind::Anthropic => Reader::Anthropic(anthropic::EventReader::default()),
+                    ProviderKind::OpenAiResponses => Reader::Responses(responses::EventReader::default()),
                     _ => Reader::OpenAi(openai::ChunkReader::default()),
                 },
                 idle: Duration::from_secs(self.config.timeout_secs),
@@ -324,6 +328,7 @@ async fn read_capped(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, req
 enum Reader {
     OpenAi(openai::ChunkReader),
     Anthropic(anthropic::EventReader),
+    Responses(responses::EventReader),
 }
 
 type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -352,6 +357,7 @@ impl DeltaStream {
         match &self.reader {
             Reader::OpenAi(r) => (r.id.clone(), r.model.clone()),
             Reader::Anthropic(r) => (r.id.clone(), r.model.clone()),
+            Reader::Responses(r) => (r.id.clone(), r.model.clone()),
         }
     }
 
@@ -412,6 +418,21 @@ impl DeltaStream {
                     retry_after: None,
                 })?;
                 self.pending.extend(r.read(&v).map_err(CallError::wire)?);
+            }
+            Reader::Responses(r) => {
+                let v: Value = serde_json::from_str(&ev.data).map_err(|e| CallError {
+                    status: None,
+                    message: format!("stream event is not JSON: {e}"),
+                    retryable: true,
+                    retry_after: None,
+                })?;
+                self.pending.extend(r.read(&v).map_err(|e| CallError {
+                    status: None,
+                    message: e.to_string(),
+                    retryable: true,
+                    retry_after: None,
+                })?);
+                self.done = r.done;
             }
             Reader::Anthropic(r) => {
                 let v: Value = serde_json::from_str(&ev.data).map_err(|e| CallError {

@@ -114,11 +114,33 @@ pub fn reveal_known(text: &str, known: &HashMap<String, String>) -> Result<Revea
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     keyring: Keyring,
-    /// Pseudonyms this process has already stored (domain, pseudonym, subject key id): the same
-    /// users, hosts and addresses recur in every batch, and need sealing once per subject key (an
-    /// erased subject that reappears gets a new key, and its pseudonyms are sealed again).
-    stored: Arc<std::sync::Mutex<std::collections::HashSet<(String, String, String)>>>,
+    /// Pseudonyms this process has already sealed under a live key (domain, pseudonym): the
+    /// same users, hosts and addresses recur in every batch and need sealing, and a key lookup,
+    /// once. Forgotten when the keyring sees an erasure (a subject that reappears is then sealed
+    /// anew under its new key) and at least every [`STORED_TTL`] (an erasure by another
+    /// process).
+    stored: Arc<std::sync::Mutex<Stored>>,
 }
+
+#[derive(Debug)]
+struct Stored {
+    tokens: std::collections::HashSet<(String, String)>,
+    erasures: u64,
+    since: std::time::Instant,
+}
+
+impl Default for Stored {
+    fn default() -> Self {
+        Stored {
+            tokens: std::collections::HashSet::new(),
+            erasures: 0,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+/// Longest time a pseudonym is taken as sealed without asking the store again.
+const STORED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Pseudonyms remembered as stored before the set starts over.
 const STORED_MAX: usize = 262_144;
@@ -159,36 +181,41 @@ impl Vault {
                     .or_insert((subject.as_str(), r.original.as_str()));
             }
         }
+        {
+            let mut stored = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let erasures = self.keyring.erasures();
+            if stored.erasures != erasures || stored.since.elapsed() > STORED_TTL {
+                *stored = Stored {
+                    erasures,
+                    ..Stored::default()
+                };
+            }
+            let name = domain.name().to_owned();
+            unique.retain(|token, _| !stored.tokens.contains(&(name.clone(), (*token).to_owned())));
+        }
         if unique.is_empty() {
             return Ok(());
         }
         let subjects: Vec<&str> = unique.values().map(|(s, _)| *s).collect();
         let keys = self.keyring.keys_for(&subjects, now).await?;
-        let entries = {
-            let known = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut entries = Vec::with_capacity(unique.len());
-            for (token, (subject, original)) in unique {
-                let Some((key_id, key)) = keys.get(subject) else {
-                    return Err(PrivacyError::Config(format!("no key for subject of `{token}`")));
-                };
-                if known.contains(&(domain.name().to_owned(), token.to_owned(), key_id.clone())) {
-                    continue;
-                }
-                entries.push(VaultEntry {
-                    domain: domain.name().to_owned(),
-                    token: token.to_owned(),
-                    subject_mac: self.keyring.subject_mac(subject),
-                    key_id: key_id.clone(),
-                    sealed: seal::encrypt(
-                        &item_key(key, domain.name(), token),
-                        original.as_bytes(),
-                        &aad(domain.name(), token),
-                    ),
-                    created: now,
-                });
-            }
-            entries
-        };
+        let mut entries = Vec::with_capacity(unique.len());
+        for (token, (subject, original)) in unique {
+            let Some((key_id, key)) = keys.get(subject) else {
+                return Err(PrivacyError::Config(format!("no key for subject of `{token}`")));
+            };
+            entries.push(VaultEntry {
+                domain: domain.name().to_owned(),
+                token: token.to_owned(),
+                subject_mac: self.keyring.subject_mac(subject),
+                key_id: key_id.clone(),
+                sealed: seal::encrypt(
+                    &item_key(key, domain.name(), token),
+                    original.as_bytes(),
+                    &aad(domain.name(), token),
+                ),
+                created: now,
+            });
+        }
         if entries.is_empty() {
             return Ok(());
         }
@@ -197,10 +224,10 @@ impl Vault {
             return Err(PrivacyError::Collision(collisions));
         }
         let mut stored = self.stored.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if stored.len() + entries.len() > STORED_MAX {
-            stored.clear();
+        if stored.tokens.len() + entries.len() > STORED_MAX {
+            stored.tokens.clear();
         }
-        stored.extend(entries.into_iter().map(|e| (e.domain, e.token, e.key_id)));
+        stored.tokens.extend(entries.into_iter().map(|e| (e.domain, e.token)));
         Ok(())
     }
 

@@ -294,6 +294,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if auth::revoke_token(&*state.store, &state.ledger, &caller.actor(), &id).await? {
+        state.tokens.clear();
         tracing::info!(token_id = %id, "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

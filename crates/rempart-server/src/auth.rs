@@ -78,6 +78,37 @@ fn random<const N: usize>() -> Result<[u8; N], rempart_store::StoreError> {
     Ok(bytes)
 }
 
+/// How long a token found valid is trusted without asking the store again: a revocation through
+/// this server takes effect at once, one by another process (the CLI) within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Tokens found valid lately, by hash. Unknown tokens are not remembered.
+#[derive(Debug, Default)]
+pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (TokenRecord, std::time::Instant)>>);
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<TokenRecord> {
+        let cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(t, _)| t.clone())
+    }
+
+    fn put(&self, hash: String, token: TokenRecord) {
+        let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        }
+        cache.insert(hash, (token, std::time::Instant::now()));
+    }
+
+    /// Forgets every token (after a revocation).
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
 /// The authenticated caller, put into request extensions by [`require`].
 #[derive(Debug, Clone)]
 pub struct Caller(pub TokenRecord);
@@ -105,11 +136,15 @@ pub async fn require(
         .map(str::trim)
         .filter(|s| s.starts_with(TOKEN_PREFIX))
         .ok_or(ApiError::Unauthenticated)?;
-    let token = state
-        .store
-        .find_token(&hash_token(secret))
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let hash = hash_token(secret);
+    let token = match state.tokens.get(&hash) {
+        Some(t) => t,
+        None => {
+            let t = state.store.find_token(&hash).await?.ok_or(ApiError::Unauthenticated)?;
+            state.tokens.put(hash, t.clone());
+            t
+        }
+    };
     if !token.role.grants(required) {
         state.metrics.auth_denied.inc();
         return Err(ApiError::Forbidden {

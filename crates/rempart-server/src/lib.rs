@@ -49,6 +49,8 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Tokens whose first use since start is already recorded.
     pub logged_in: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Tokens recently found valid, so that a busy client costs no store query per request.
+    pub tokens: Arc<auth::TokenCache>,
     /// The privacy engine (pseudonymization, vault, data-subject requests).
     pub privacy: Option<Arc<rempart_privacy::Privacy>>,
     /// The sovereignty gateway, if `[gateway]` configures routes.
@@ -61,6 +63,7 @@ impl AppState {
             store,
             ledger,
             logged_in: Arc::default(),
+            tokens: Arc::default(),
             privacy: None,
             gateway: None,
             metrics: Arc::new(metrics::Metrics::default()),

@@ -36,7 +36,8 @@ fn config(dir: &Path, fakes: &Fakes, extra: &str) -> std::path::PathBuf {
     };
     let text = format!(
         "version = 1\n[privacy]\ninternal_suffixes = [\"corp.example\"]\n\
-         [gateway]\ndefault_class = \"TLP:GREEN\"\n{extra}\n{}{}{}{}\
+         [gateway]\ndefault_class = \"TLP:GREEN\"\n{extra}\n{}{}{}{}{}\
+         [[gateway.routes]]\nname = \"responses\"\npurpose = \"triage\"\nchain = [\"responses\"]\n\
          [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"openai\", \"mistral\", \"local\"]\n\
          [[gateway.routes]]\nname = \"claude\"\npurpose = \"triage\"\nchain = [\"anthropic\", \"mistral\", \"local\"]\n\
          [[gateway.routes]]\nname = \"abroad\"\npurpose = \"triage\"\nchain = [\"openai\", \"anthropic\"]\n",
@@ -50,6 +51,7 @@ fn config(dir: &Path, fakes: &Fakes, extra: &str) -> std::path::PathBuf {
         provider("anthropic", "anthropic", "us", "TLP:GREEN", ""),
         provider("mistral", "mistral", "eu", "TLP:AMBER", ""),
         provider("local", "vllm", "on-prem", "TLP:RED", "pseudonymize = false"),
+        provider("responses", "openai-responses", "us", "TLP:GREEN", ""),
     );
     let path = dir.join("rempart.toml");
     std::fs::write(&path, text).unwrap();
@@ -229,7 +231,7 @@ async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal
     c.arg("--config").arg(dir.path().join("rempart.toml"));
     let kinds = ledger_kinds(c);
     let calls = kinds.iter().filter(|k| *k == "gateway.call").count();
-    assert!(calls >= 13, "{calls} gateway calls recorded: {kinds:?}");
+    assert!(calls >= 19, "{calls} gateway calls recorded: {kinds:?}");
 }
 
 /// The provider each request was served by, from the fakes' logs: how many requests each got.
@@ -261,6 +263,21 @@ async fn failover_retries_revocation_and_circuit_breaking() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(counts(&fakes), [3, 1, 0]);
     assert_no_personal_data(&fakes.all_received());
+    fakes.clear();
+
+    // Anthropic's 529 (overloaded) is retried, then the next provider serves.
+    fakes.set("anthropic", Mode::Status(529));
+    let (status, body) = gw
+        .post(
+            "/v1/messages",
+            json!({"model": "rempart/claude", "max_tokens": 50, "messages": [{"role": "user", "content": PROMPT}]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["content"][0]["text"], format!("You said: {PROMPT}"));
+    assert_eq!(fakes.received("anthropic").len(), 3, "one call and two retries");
+    assert_eq!(fakes.received("mistral").len(), 1);
     fakes.clear();
 
     // Malformed answers and a slow provider fail over too; a 4xx is not retried.
@@ -512,4 +529,107 @@ async fn client_quotas_answer_429_with_retry_after() {
     assert_eq!(body["error"]["type"], "rate_limit_error");
     assert_eq!(fakes.received("openai").len(), 2, "the refused request was not sent");
     gw.stop();
+}
+
+/// What the gateway sends to an OpenAI provider and what it answers OpenAI clients, checked
+/// against OpenAI's own OpenAPI description (`../shared/data/openai/openapi.yaml.gz`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_side_follows_openai_s_openapi_description() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    let mut checks: Vec<Value> = Vec::new();
+    let tools = json!([{"type": "function", "function": {"name": "lookup_ip", "description": "Reputation",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}]);
+    let schema = json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true, "schema": {
+        "type": "object", "required": ["verdict", "summary"], "additionalProperties": false,
+        "properties": {"verdict": {"type": "string"}, "summary": {"type": "string"}}}}});
+    let mut requests = vec![
+        json!({"model": "rempart/triage", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}],
+            "temperature": 0.2, "max_tokens": 200, "stop": ["\n\n"], "seed": 7}),
+        json!({"model": "rempart/triage", "messages": [{"role": "user", "content": PROMPT}], "tools": tools, "tool_choice": "required"}),
+        json!({"model": "rempart/triage", "messages": [{"role": "user", "content": PROMPT}], "response_format": schema}),
+        json!({"model": "rempart/triage", "messages": [
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup_ip", "arguments": "{\"query\":\"10.1.2.3\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "known scanner"}], "tools": tools}),
+    ];
+    for (i, req) in requests.iter().enumerate() {
+        let (status, body) = gw.post("/v1/chat/completions", req.clone(), None).await;
+        assert_eq!(status, 200, "{body}");
+        checks.push(json!({"schema": "CreateChatCompletionResponse", "instance": body, "what": format!("answer {i}")}));
+    }
+    for (i, req) in requests.iter_mut().enumerate() {
+        req["stream"] = json!(true);
+        req["stream_options"] = json!({"include_usage": true});
+        let text = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&gw.client)
+            .json(&req)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        for data in text.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| *d != "[DONE]") {
+            let chunk: Value = serde_json::from_str(data).unwrap();
+            checks.push(json!({"schema": "CreateChatCompletionStreamResponse", "instance": chunk, "what": format!("stream {i}")}));
+        }
+    }
+    let models: Value = reqwest::Client::new()
+        .get(gw.url("/v1/models"))
+        .bearer_auth(&gw.client)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    checks.push(json!({"schema": "ListModelsResponse", "instance": models, "what": "models"}));
+    let (_, error) = gw.post("/v1/chat/completions", chat("rempart/nope", "x"), None).await;
+    checks.push(json!({"schema": "ErrorResponse", "instance": error, "what": "error"}));
+    let sent = fakes.received("openai");
+    assert_eq!(sent.len(), 8);
+    for (i, body) in sent.iter().enumerate() {
+        let v: Value = serde_json::from_str(body).unwrap();
+        checks.push(json!({"schema": "CreateChatCompletionRequest", "instance": v, "what": format!("sent upstream {i}")}));
+    }
+    gw.stop();
+
+    let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openapi_check.py");
+    let child = Command::new(&python)
+        .arg(&script)
+        .arg(common::data().join("openai/openapi.yaml.gz"))
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(checks.iter().map(|c| format!("{c}\n")).collect::<String>());
+    assert!(
+        child.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&child.stderr).to_string();
+    assert!(stderr.contains(&format!("checked {} documents, 0 violations", checks.len())), "{stderr}");
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: String) -> std::process::Output;
+}
+
+impl OutputWithStdin for Command {
+    fn output_with_stdin(&mut self, input: String) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
 }

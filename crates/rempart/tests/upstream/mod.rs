@@ -2,7 +2,7 @@
 //! format (OpenAI Chat Completions, Anthropic Messages, Mistral's tool-call id rule), records
 //! the bytes it receives, and can be told to fail the ways real providers fail.
 //!
-//! Provider `NAME` is served under `/NAME/v1`. Answers are derived from the request so that a
+//! Provider `NAME` is served under `/NAME/v1` (`/chat/completions`, `/messages`, `/responses`). Answers are derived from the request so that a
 //! test can check what went through: text is `You said: <last user text>`, a forced tool call
 //! carries `{"query": <last user text>}`, a tool result is answered `Tool said: <result>`, and
 //! a JSON Schema answer is `{"verdict": "benign", "summary": <last user text>}`.
@@ -71,6 +71,7 @@ impl Fakes {
         let app = Router::new()
             .route("/{name}/v1/chat/completions", post(openai))
             .route("/{name}/v1/messages", post(anthropic))
+            .route("/{name}/v1/responses", post(responses))
             .with_state(fakes.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         fakes
@@ -417,4 +418,70 @@ async fn anthropic(State(f): State<Fakes>, Path(name): Path<String>, body: Bytes
         "stop_reason": stop, "stop_sequence": null, "usage": {"input_tokens": 21, "output_tokens": 9}}),
     )
     .into_response()
+}
+
+async fn responses(State(f): State<Fakes>, Path(name): Path<String>, body: Bytes) -> Response {
+    let mode = match f.admit(&name, &body).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let req: Value = serde_json::from_slice(&body).unwrap();
+    if req["store"] != false {
+        return (StatusCode::BAD_REQUEST, "the gateway must send store: false").into_response();
+    }
+    let input = req["input"].as_array().cloned().unwrap_or_default();
+    let last_user = input
+        .iter()
+        .rev()
+        .find(|i| i["role"] == "user")
+        .and_then(|i| i["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let tool_result = input
+        .last()
+        .filter(|i| i["type"] == "function_call_output")
+        .map(|i| i["output"].as_str().unwrap_or_default().to_owned());
+    let forced = req["tool_choice"] == "required" || req["tool_choice"].is_object();
+    let tool = req["tools"][0]["name"].as_str().filter(|_| forced);
+    let structured = req["text"]["format"]["type"] == "json_schema";
+    let a = answer(&last_user, tool_result.as_deref(), tool, structured, &mode);
+    let item = match &a {
+        Answer::Text(t) => json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": t, "annotations": []}]}),
+        Answer::Json(v) => json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": v.to_string(), "annotations": []}]}),
+        Answer::Tool { name, args } => json!({"type": "function_call", "id": "fc_1", "call_id": "call_R7", "name": name,
+            "arguments": args.to_string(), "status": "completed"}),
+    };
+    let response = json!({"id": "resp_fake", "object": "response", "created_at": 1, "status": "completed",
+        "model": format!("{name}-model"), "output": [item],
+        "usage": {"input_tokens": 21, "output_tokens": 9, "total_tokens": 30}});
+    if req["stream"] == true {
+        let ev = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or_default());
+        let mut events = vec![ev(
+            json!({"type": "response.created", "response": {"id": "resp_fake", "model": format!("{name}-model"), "status": "in_progress", "output": []}}),
+        )];
+        match &a {
+            Answer::Text(t) => {
+                for p in pieces(t) {
+                    events.push(ev(json!({"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "item_id": "msg_1", "delta": p})));
+                }
+            }
+            Answer::Json(v) => {
+                for p in pieces(&v.to_string()) {
+                    events.push(ev(json!({"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "item_id": "msg_1", "delta": p})));
+                }
+            }
+            Answer::Tool { name, args } => {
+                events.push(ev(json!({"type": "response.output_item.added", "output_index": 0,
+                    "item": {"type": "function_call", "id": "fc_1", "call_id": "call_R7", "name": name, "arguments": ""}})));
+                for p in pieces(&args.to_string()) {
+                    events.push(ev(json!({"type": "response.function_call_arguments.delta", "output_index": 0, "item_id": "fc_1", "delta": p})));
+                }
+            }
+        }
+        events.push(ev(json!({"type": "response.completed", "response": response})));
+        return sse(events, &mode);
+    }
+    axum::Json(response).into_response()
 }

@@ -205,7 +205,10 @@ fn recorded(v: &impl Serialize) -> (Value, String) {
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        (json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]}), hash)
+        (
+            json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]}),
+            hash,
+        )
     }
 }
 

@@ -103,7 +103,12 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, WireError> {
     for item in output {
         match item.get("type").and_then(Value::as_str) {
             Some("message") => {
-                for c in item.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+                for c in item
+                    .get("content")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
                     if c.get("type").and_then(Value::as_str) == Some("output_text") {
                         let text = c.get("text").and_then(Value::as_str).unwrap_or_default();
                         match parts.last_mut() {
@@ -114,7 +119,11 @@ pub fn parse_response(v: &Value) -> Result<ChatResponse, WireError> {
                 }
             }
             Some("function_call") => parts.push(Part::ToolCall {
-                id: item.get("call_id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                id: item
+                    .get("call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 name: item.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 arguments: item.get("arguments").and_then(Value::as_str).unwrap_or("{}").to_owned(),
             }),
@@ -161,8 +170,16 @@ impl EventReader {
                 self.calls.push((output_index, index));
                 out.push(Delta::ToolStart {
                     index,
-                    id: v.pointer("/item/call_id").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    name: v.pointer("/item/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    id: v
+                        .pointer("/item/call_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    name: v
+                        .pointer("/item/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                 });
             }
             Some("response.function_call_arguments.delta") => {
@@ -214,7 +231,10 @@ mod tests {
         assert_eq!(body["store"], false);
         assert_eq!(body["instructions"], "Be brief.");
         assert_eq!(body["input"][1]["type"], "function_call");
-        assert_eq!(body["input"][2], json!({"type": "function_call_output", "call_id": "call_1", "output": "scanner"}));
+        assert_eq!(
+            body["input"][2],
+            json!({"type": "function_call_output", "call_id": "call_1", "output": "scanner"})
+        );
         assert_eq!(body["text"]["format"]["type"], "json_schema");
     }
 
@@ -228,6 +248,12 @@ mod tests {
         .unwrap();
         assert_eq!(r.finish, Finish::ToolCalls);
         assert_eq!(r.text(), "done");
-        assert_eq!(r.usage, Usage { input_tokens: 5, output_tokens: 7 });
+        assert_eq!(
+            r.usage,
+            Usage {
+                input_tokens: 5,
+                output_tokens: 7
+            }
+        );
     }
 }

@@ -170,12 +170,18 @@ async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal
     let models = gw.sdk("openai", "models", "rempart/triage");
     assert_eq!(
         models["models"],
-        json!(["rempart/triage", "rempart/claude", "rempart/abroad"])
+        json!([
+            "rempart/responses",
+            "rempart/triage",
+            "rempart/claude",
+            "rempart/abroad"
+        ])
     );
 
     for (sdk, model, provider) in [
         ("openai", "rempart/triage", "openai"),
         ("anthropic", "rempart/claude", "anthropic"),
+        ("openai", "rempart/responses", "responses"),
     ] {
         let plain = gw.sdk(sdk, "plain", model);
         assert_eq!(plain["content"], said.as_str(), "{sdk} plain: {plain}");
@@ -543,7 +549,7 @@ async fn the_openai_side_follows_openai_s_openapi_description() {
     let schema = json!({"type": "json_schema", "json_schema": {"name": "verdict", "strict": true, "schema": {
         "type": "object", "required": ["verdict", "summary"], "additionalProperties": false,
         "properties": {"verdict": {"type": "string"}, "summary": {"type": "string"}}}}});
-    let mut requests = vec![
+    let mut requests = [
         json!({"model": "rempart/triage", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}],
             "temperature": 0.2, "max_tokens": 200, "stop": ["\n\n"], "seed": 7}),
         json!({"model": "rempart/triage", "messages": [{"role": "user", "content": PROMPT}], "tools": tools, "tool_choice": "required"}),
@@ -572,7 +578,11 @@ async fn the_openai_side_follows_openai_s_openapi_description() {
             .await
             .unwrap();
         assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-        for data in text.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| *d != "[DONE]") {
+        for data in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+        {
             let chunk: Value = serde_json::from_str(data).unwrap();
             checks.push(json!({"schema": "CreateChatCompletionStreamResponse", "instance": chunk, "what": format!("stream {i}")}));
         }
@@ -593,7 +603,9 @@ async fn the_openai_side_follows_openai_s_openapi_description() {
     assert_eq!(sent.len(), 8);
     for (i, body) in sent.iter().enumerate() {
         let v: Value = serde_json::from_str(body).unwrap();
-        checks.push(json!({"schema": "CreateChatCompletionRequest", "instance": v, "what": format!("sent upstream {i}")}));
+        checks.push(
+            json!({"schema": "CreateChatCompletionRequest", "instance": v, "what": format!("sent upstream {i}")}),
+        );
     }
     gw.stop();
 
@@ -611,7 +623,10 @@ async fn the_openai_side_follows_openai_s_openapi_description() {
         String::from_utf8_lossy(&child.stderr)
     );
     let stderr = String::from_utf8_lossy(&child.stderr).to_string();
-    assert!(stderr.contains(&format!("checked {} documents, 0 violations", checks.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("checked {} documents, 0 violations", checks.len())),
+        "{stderr}"
+    );
 }
 
 trait OutputWithStdin {

@@ -14,6 +14,27 @@ import yaml
 with gzip.open(sys.argv[1]) as f:
     spec = yaml.safe_load(f)
 
+
+def nullable(node):
+    """OpenAI's description marks optional-null values with OpenAPI 3.0's `nullable: true`,
+    which JSON Schema does not know: rewrite it as JSON Schema says it."""
+    if isinstance(node, list):
+        return [nullable(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: nullable(v) for k, v in node.items()}
+    if node.pop("nullable", False) is True:
+        if isinstance(node.get("type"), str) and "$ref" not in node:
+            node["type"] = [node["type"], "null"]
+            if "enum" in node:
+                node["enum"] = list(node["enum"]) + [None]
+        else:
+            node = {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+spec = nullable(spec)
+
 validators = {}
 failures = 0
 checked = 0

@@ -450,8 +450,10 @@ async fn responses(State(f): State<Fakes>, Path(name): Path<String>, body: Bytes
             "content": [{"type": "output_text", "text": t, "annotations": []}]}),
         Answer::Json(v) => json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
             "content": [{"type": "output_text", "text": v.to_string(), "annotations": []}]}),
-        Answer::Tool { name, args } => json!({"type": "function_call", "id": "fc_1", "call_id": "call_R7", "name": name,
-            "arguments": args.to_string(), "status": "completed"}),
+        Answer::Tool { name, args } => {
+            json!({"type": "function_call", "id": "fc_1", "call_id": "call_R7", "name": name,
+            "arguments": args.to_string(), "status": "completed"})
+        }
     };
     let response = json!({"id": "resp_fake", "object": "response", "created_at": 1, "status": "completed",
         "model": format!("{name}-model"), "output": [item],

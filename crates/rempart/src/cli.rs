@@ -68,6 +68,11 @@ pub enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
+    /// The sovereignty gateway: its policy, decided from the configuration
+    Gateway {
+        #[command(subcommand)]
+        command: crate::gateway::GatewayCommand,
+    },
     /// Manage API tokens
     Tokens {
         #[command(subcommand)]
@@ -234,6 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => audit::run(&dir(), &config, command, json).await,
         Command::Redact(args) => privacy::redact(&dir(), &config, args).await,
         Command::Privacy { command } => privacy::privacy(&dir(), &config, command, json).await,
+        Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod demo;
 mod detect;
+mod gateway;
 mod ingest;
 mod instance;
 mod privacy;

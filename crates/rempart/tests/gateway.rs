@@ -648,3 +648,55 @@ impl OutputWithStdin for Command {
         out
     }
 }
+
+/// `rempart gateway policy`: the decision table from the configuration alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_table_is_printed_from_the_configuration() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &fakes, "");
+    let out = rempart(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--json", "gateway", "policy", "--route", "rempart/triage"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 5, "one row per class");
+    let allowed = |class: &str| -> Vec<String> {
+        let row = rows.iter().find(|r| r["class"] == class).unwrap();
+        row["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["allowed"] == true)
+            .map(|v| v["provider"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(allowed("TLP:CLEAR"), ["openai", "mistral", "local"]);
+    assert_eq!(allowed("TLP:GREEN"), ["openai", "mistral", "local"]);
+    assert_eq!(allowed("TLP:AMBER"), ["mistral", "local"]);
+    assert_eq!(allowed("TLP:AMBER+STRICT"), ["local"]);
+    assert_eq!(allowed("TLP:RED"), ["local"]);
+    let text = rempart(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["gateway", "policy", "--route", "abroad", "--class", "TLP:RED"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("→ refused: nothing is sent"), "{text}");
+    let bad = rempart(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["gateway", "policy", "--class", "PURPLE"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`PURPLE`"));
+}

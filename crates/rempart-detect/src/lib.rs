@@ -5,6 +5,11 @@
 //! [`RuleSet::evaluate`] matches one [`rempart_model::Event`] against every loaded rule,
 //! through [`sigma_view`], which presents the event with the field names Sigma rules use.
 //!
+//! Correlation rules (`event_count`, `value_count`, `temporal`, `temporal_ordered`, `value_sum`,
+//! `value_avg`, `value_percentile`, with group-by, aliases and chaining) run in a [`Correlator`],
+//! the state of one stream: it is fed every event with the detections [`RuleSet`] found in it,
+//! and its windows slide on the events' own times, never the wall clock.
+//!
 //! Architecture invariant: this crate does no I/O and never awaits.
 
 pub mod attack;
@@ -12,8 +17,8 @@ mod route;
 mod view;
 
 use rempart_model::Event;
-use rsigma_eval::Engine;
 use rsigma_eval::event::JsonEvent;
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, EvaluationResult};
 use serde::Serialize;
 
 pub use attack::AttackCatalog;
@@ -45,7 +50,7 @@ pub struct RejectedRule {
 pub struct LoadReport {
     pub loaded: Vec<LoadedRule>,
     pub rejected: Vec<RejectedRule>,
-    /// Correlation rules and filters parsed (evaluated in a later release).
+    /// Correlation rules that loaded.
     pub correlations: usize,
     pub filters: usize,
 }
@@ -65,6 +70,15 @@ pub struct RuleSet {
     groups: Vec<(Route, Engine)>,
     rules: Vec<LoadedRule>,
     attack: Option<AttackCatalog>,
+    /// Correlation rules, and the detection rules they refer to (by id or name).
+    correlations: Vec<rsigma_parser::CorrelationRule>,
+    referenced: Vec<rsigma_parser::SigmaRule>,
+    /// Ids of the rules and correlations that only feed correlations (`generate: false`):
+    /// with a correlator their matches raise nothing themselves.
+    silent: std::collections::HashSet<String>,
+    /// The correlation state of the live stream [`RuleSet::alerts`] is fed (created on first
+    /// use; a new rule set starts with fresh windows).
+    stream: std::sync::Mutex<Option<Correlator>>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -80,6 +94,8 @@ impl RuleSet {
     pub fn load<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> (RuleSet, LoadReport) {
         let mut groups: Vec<(Route, Engine)> = Vec::new();
         let mut report = LoadReport::default();
+        let mut correlations: Vec<(String, usize, rsigma_parser::CorrelationRule)> = Vec::new();
+        let mut all_rules: Vec<rsigma_parser::SigmaRule> = Vec::new();
         for (file, text) in sources {
             let collection = match rsigma_parser::parse_sigma_yaml(text) {
                 Ok(c) => c,
@@ -102,8 +118,26 @@ impl RuleSet {
                     reason: reason.clone(),
                 });
             }
-            report.correlations += collection.correlations.len();
             report.filters += collection.filters.len();
+            let mut collection = collection;
+            // A rule with a name but no id is known by its name: correlations refer to it so.
+            for rule in &mut collection.rules {
+                if rule.id.is_none() {
+                    rule.id.clone_from(&rule.name);
+                }
+            }
+            for corr in &mut collection.correlations {
+                if corr.id.is_none() {
+                    corr.id.clone_from(&corr.name);
+                }
+                all_rules_must_match(corr);
+            }
+            correlations.extend(
+                collection
+                    .correlations
+                    .iter()
+                    .map(|c| (file.to_owned(), title_line(text, &c.title), c.clone())),
+            );
             for rule in &collection.rules {
                 let line = title_line(text, &rule.title);
                 let ls = &rule.logsource;
@@ -117,6 +151,7 @@ impl RuleSet {
                 };
                 match groups[group].1.add_rule(rule) {
                     Ok(()) => {
+                        all_rules.push(rule.clone());
                         report.loaded.push(LoadedRule {
                             id: rule.id.clone(),
                             title: rule.title.clone(),
@@ -135,14 +170,118 @@ impl RuleSet {
                 }
             }
         }
+        // A correlation loads if it compiles and every rule it refers to loaded.
+        let mut kept = Vec::new();
+        let mut referenced: Vec<rsigma_parser::SigmaRule> = Vec::new();
+        for (file, line, corr) in correlations {
+            let refs = &corr.rules;
+            let missing: Vec<&String> = refs
+                .iter()
+                .filter(|r| {
+                    !all_rules
+                        .iter()
+                        .any(|d| d.id.as_deref() == Some(r.as_str()) || d.name.as_deref() == Some(r.as_str()))
+                        && !kept.iter().any(|c: &rsigma_parser::CorrelationRule| {
+                            c.id.as_deref() == Some(r.as_str()) || c.name.as_deref() == Some(r.as_str())
+                        })
+                })
+                .collect();
+            let check = if missing.is_empty() {
+                let mut probe = CorrelationEngine::new(CorrelationConfig::default());
+                probe.add_correlation(&corr).map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "refers to rules that did not load: {}",
+                    missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                ))
+            };
+            match check {
+                Ok(()) => {
+                    for r in refs {
+                        if let Some(d) = all_rules
+                            .iter()
+                            .find(|d| d.id.as_deref() == Some(r.as_str()) || d.name.as_deref() == Some(r.as_str()))
+                            && !referenced.iter().any(|x| x.id == d.id && x.name == d.name)
+                        {
+                            referenced.push(d.clone());
+                        }
+                    }
+                    report.correlations += 1;
+                    report.loaded.push(LoadedRule {
+                        id: corr.id.clone(),
+                        title: corr.title.clone(),
+                        level: corr.level.as_ref().map(level_name),
+                        file: file.clone(),
+                        line,
+                        tags: corr.tags.clone(),
+                    });
+                    kept.push(corr);
+                }
+                Err(reason) => report.rejected.push(RejectedRule {
+                    file,
+                    line,
+                    title: Some(corr.title.clone()),
+                    reason,
+                }),
+            }
+        }
+        // Silent: referred to only by correlations that do not `generate`.
+        let mut silent = std::collections::HashSet::new();
+        let mut generating = std::collections::HashSet::new();
+        for c in &kept {
+            for r in &c.rules {
+                let rule = all_rules
+                    .iter()
+                    .find(|d| d.id.as_deref() == Some(r.as_str()) || d.name.as_deref() == Some(r.as_str()))
+                    .and_then(|d| d.id.clone());
+                let corr = kept
+                    .iter()
+                    .find(|d| d.id.as_deref() == Some(r.as_str()) || d.name.as_deref() == Some(r.as_str()))
+                    .and_then(|d| d.id.clone());
+                let ids = rule.into_iter().chain(corr);
+                if c.generate {
+                    generating.extend(ids);
+                } else {
+                    silent.extend(ids);
+                }
+            }
+        }
+        silent.retain(|id| !generating.contains(id));
         (
             RuleSet {
                 groups,
                 rules: report.loaded.clone(),
                 attack: None,
+                correlations: kept,
+                referenced,
+                silent,
+                stream: std::sync::Mutex::new(None),
             },
             report,
         )
+    }
+
+    /// The state for correlating one stream of events; `None` without correlation rules.
+    pub fn correlator(&self) -> Option<Correlator> {
+        if self.correlations.is_empty() {
+            return None;
+        }
+        Some(self.correlator_unchecked())
+    }
+
+    fn correlator_unchecked(&self) -> Correlator {
+        // Which matches raise nothing themselves is decided by `silent`, for rules referred to by
+        // id and by name alike.
+        let config = CorrelationConfig::default();
+        let mut engine = CorrelationEngine::new(config);
+        for r in &self.referenced {
+            // Compiled once already by `load`; here only to name the rules for the correlations.
+            let _ = engine.add_rule(r);
+        }
+        for c in &self.correlations {
+            let _ = engine.add_correlation(c);
+        }
+        Correlator { engine }
     }
 
     /// The rules that loaded, in load order.
@@ -150,38 +289,111 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Every rule that matches `event`.
+    /// Every rule that matches `event` (no correlation: see [`RuleSet::evaluate_with`]).
     pub fn evaluate(&self, event: &Event) -> Vec<RuleMatch> {
+        self.evaluate_with(event, None)
+    }
+
+    /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
+    pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
         let view = sigma_view(event);
         let json = JsonEvent::borrow(&view);
-        self.groups
+        let detections: Vec<EvaluationResult> = self
+            .groups
             .iter()
             .filter(|(route, _)| route.admits(event, &view))
             .flat_map(|(_, engine)| engine.evaluate(&json))
-            .map(|m| RuleMatch {
-                rule_id: m.header.rule_id.clone(),
-                rule_title: m.header.rule_title.clone(),
-                level: m.header.level.as_ref().map(level_name),
-                tags: m.header.tags.clone(),
-            })
-            .collect()
+            .collect();
+        match correlator {
+            Some(c) => c
+                .engine
+                .process_with_detections(&json, detections, event.time.as_second())
+                .iter()
+                // Sigma: what a correlation refers to raises nothing itself unless the
+                // correlation says `generate: true`.
+                .filter(|m| !m.header.rule_id.as_ref().is_some_and(|id| self.silent.contains(id)))
+                .map(rule_match)
+                .collect(),
+            None => detections.iter().map(rule_match).collect(),
+        }
+    }
+}
+
+fn rule_match(m: &EvaluationResult) -> RuleMatch {
+    RuleMatch {
+        rule_id: m.header.rule_id.clone(),
+        rule_title: m.header.rule_title.clone(),
+        level: m.header.level.as_ref().map(level_name),
+        tags: m.header.tags.clone(),
+    }
+}
+
+/// The correlation state of one stream of events: windows per correlation rule and group,
+/// sliding on the events' times. Feed it events in time order.
+pub struct Correlator {
+    engine: CorrelationEngine,
+}
+
+impl std::fmt::Debug for Correlator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Correlator")
+            .field("states", &self.engine.state_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Correlator {
+    /// Open windows (per rule and group).
+    pub fn states(&self) -> usize {
+        self.engine.state_count()
     }
 }
 
 impl RuleSet {
-    /// Evaluates every event and returns the alerts raised, stamped `created`.
+    /// Evaluates every event of the live stream and returns the alerts raised, stamped
+    /// `created`; correlation rules see the events in time order, in this rule set's one
+    /// stream state (batches may interleave, so the state is held for the batch's duration).
     pub fn alerts(&self, events: &[Event], created: jiff::Timestamp) -> Vec<rempart_model::Alert> {
-        events
-            .iter()
-            .flat_map(|e| {
-                self.evaluate(e).into_iter().map(move |m| {
-                    let mut alert =
-                        rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
-                    alert.techniques = self.techniques(&alert.tags);
-                    alert
-                })
-            })
-            .collect()
+        if self.correlations.is_empty() {
+            return self.alerts_with(events, created, None);
+        }
+        let mut order: Vec<&Event> = events.iter().collect();
+        order.sort_by_key(|e| e.time);
+        let mut stream = self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let correlator = stream.get_or_insert_with(|| self.correlator_unchecked());
+        let mut out = Vec::new();
+        for e in order {
+            for m in self.evaluate_with(e, Some(correlator)) {
+                let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
+                alert.techniques = self.techniques(&alert.tags);
+                out.push(alert);
+            }
+        }
+        out
+    }
+
+    /// Whether correlation rules loaded.
+    pub fn has_correlations(&self) -> bool {
+        !self.correlations.is_empty()
+    }
+
+    /// Like [`RuleSet::alerts`], correlating through `correlator` (events in time order); a
+    /// correlation's alert refers to the event that completed it.
+    pub fn alerts_with(
+        &self,
+        events: &[Event],
+        created: jiff::Timestamp,
+        mut correlator: Option<&mut Correlator>,
+    ) -> Vec<rempart_model::Alert> {
+        let mut out = Vec::new();
+        for e in events {
+            for m in self.evaluate_with(e, correlator.as_deref_mut()) {
+                let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
+                alert.techniques = self.techniques(&alert.tags);
+                out.push(alert);
+            }
+        }
+        out
     }
 
     /// Resolves ATT&CK technique tags to names and tactics with `catalog` from now on.
@@ -196,6 +408,26 @@ impl RuleSet {
             Some(c) => c.resolve(tags),
             None => AttackCatalog::default().resolve(tags),
         }
+    }
+}
+
+/// Sigma: a temporal correlation without a condition fires when every rule it refers to has
+/// matched in the window. The parser writes that default as `gte: 1` (any one rule, which would
+/// make the correlation no more than its rules); it is read here as all of them. An explicit
+/// `gte: 1` is read the same way, being otherwise pointless.
+fn all_rules_must_match(corr: &mut rsigma_parser::CorrelationRule) {
+    use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationType};
+    if matches!(
+        corr.correlation_type,
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    ) && let CorrelationCondition::Threshold {
+        predicates,
+        field: None,
+        ..
+    } = &mut corr.condition
+        && predicates.as_slice() == [(ConditionOperator::Gte, 1)]
+    {
+        predicates[0].1 = u64::try_from(corr.rules.len()).unwrap_or(u64::MAX);
     }
 }
 

@@ -59,10 +59,10 @@ pub fn check(paths: &[PathBuf], json_out: bool) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{} rules loaded, {} rejected ({} correlation rules and {} filters parsed, not yet evaluated)",
+        "{} rules loaded ({} of them correlation rules), {} rejected ({} filters parsed, not yet applied)",
         report.loaded.len(),
-        report.rejected.len(),
         report.correlations,
+        report.rejected.len(),
         report.filters
     )?;
     Ok(())
@@ -105,6 +105,10 @@ pub async fn hunt(
     }
     let mut matches: Vec<(Event, rempart_detect::RuleMatch)> = Vec::new();
     let mut scanned = 0u64;
+    // Correlation rules need the events in time order: they are gathered first.
+    let mut correlator = set.correlator();
+    let correlating = correlator.is_some();
+    let mut events: Vec<Event> = Vec::new();
     match stored {
         Some((since, until)) => {
             let store = instance::open_store(data_dir).await?;
@@ -123,8 +127,12 @@ pub async fn hunt(
                 let full = page.len() as u32 == EventQuery::MAX_LIMIT;
                 for e in page {
                     scanned += 1;
-                    for m in set.evaluate(&e) {
-                        matches.push((e.clone(), m));
+                    if correlating {
+                        events.push(e);
+                    } else {
+                        for m in set.evaluate(&e) {
+                            matches.push((e.clone(), m));
+                        }
                     }
                 }
                 if !full {
@@ -140,11 +148,23 @@ pub async fn hunt(
                 files::decode_file(f, &opts, now, &mut |d| {
                     if let Decoded::Event(e) = d {
                         scanned += 1;
-                        for m in set.evaluate(&e) {
-                            matches.push(((*e).clone(), m));
+                        if correlating {
+                            events.push(*e);
+                        } else {
+                            for m in set.evaluate(&e) {
+                                matches.push(((*e).clone(), m));
+                            }
                         }
                     }
                 });
+            }
+        }
+    }
+    if let Some(c) = correlator.as_mut() {
+        events.sort_by_key(|e| e.time);
+        for e in events {
+            for m in set.evaluate_with(&e, Some(c)) {
+                matches.push((e.clone(), m));
             }
         }
     }

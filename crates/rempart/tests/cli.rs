@@ -561,3 +561,66 @@ fn rules_reload_on_change_without_a_restart() {
     command.env("REMPART_CONFIG", &config);
     assert!(common::ledger_kinds(command).iter().any(|k| k == "rules.reload"));
 }
+
+/// Correlation rules in a retro-hunt and in live ingest: windows on the events' own times,
+/// whatever order the files list them in.
+#[test]
+fn correlation_rules_fire_in_hunts_and_on_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("brute.yml");
+    std::fs::write(
+        &rules,
+        "title: Failed Logon\nname: failed_logon\nlogsource: {product: windows, service: security}\n\
+         detection:\n    selection: {EventID: 4625}\n    condition: selection\nlevel: low\n---\n\
+         title: Brute Force Against One Account\ncorrelation:\n    type: event_count\n    rules: [failed_logon]\n\
+         \x20   group-by: [TargetUserName]\n    timespan: 5m\n    condition: {gte: 5}\nlevel: high\n",
+    )
+    .unwrap();
+    // Five failures for alice within four minutes, written newest first; three for bob.
+    let mut lines: Vec<String> = (0..5)
+        .rev()
+        .map(|i| format!(r#"{{"EventID":4625,"Channel":"Security","Computer":"dc01","TargetUserName":"alice","IpAddress":"10.0.0.9","UtcTime":"2026-11-22 10:0{i}:00.000"}}"#))
+        .collect();
+    lines.extend((0..3).map(|i| format!(r#"{{"EventID":4625,"Channel":"Security","Computer":"dc01","TargetUserName":"bob","IpAddress":"10.0.0.8","UtcTime":"2026-11-22 10:0{i}:30.000"}}"#)));
+    let events = dir.path().join("security.ndjson");
+    std::fs::write(&events, lines.join("\n")).unwrap();
+    let out = rempart(dir.path())
+        .args(["hunt", "--json", "--rules"])
+        .arg(&rules)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let matches: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(matches.len(), 1, "{matches:?}");
+    assert_eq!(matches[0]["rule_title"], "Brute Force Against One Account");
+    assert_eq!(matches[0]["level"], "high");
+    assert!(
+        matches[0]["timestamp"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-22T10:04:00"),
+        "{}",
+        matches[0]
+    );
+    let out = rempart(dir.path())
+        .args(["--json", "ingest", "--rules"])
+        .arg(&rules)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["alerts"], 1, "{summary}");
+    let out = rempart(dir.path()).args(["--json", "alerts"]).output().unwrap();
+    let alerts = String::from_utf8(out.stdout).unwrap();
+    assert!(alerts.contains("Brute Force Against One Account"), "{alerts}");
+    assert!(
+        !alerts.contains("\"Failed Logon\""),
+        "the referenced rule raises nothing itself: {alerts}"
+    );
+}

@@ -1,0 +1,12 @@
+//! Threat intelligence: indicators from STIX 2.1 bundles and MISP events, matched against events
+//! through indexes (hashed sets for exact values, per-prefix-length tables for CIDR ranges,
+//! parent-domain lookups for subdomains), never a scan over the indicators per event.
+//!
+//! Architecture invariant: this crate does no I/O and never awaits.
+
+pub mod index;
+pub mod indicator;
+pub mod pattern;
+
+pub use index::{Hit, IocIndex, observables};
+pub use indicator::{Atom, Indicator, Kind};

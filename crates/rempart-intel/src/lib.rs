@@ -4,9 +4,11 @@
 //!
 //! Architecture invariant: this crate does no I/O and never awaits.
 
+pub mod import;
 pub mod index;
 pub mod indicator;
 pub mod pattern;
 
+pub use import::{Imported, Skipped, import};
 pub use index::{Hit, IocIndex, observables};
 pub use indicator::{Atom, Indicator, Kind};

@@ -37,7 +37,11 @@ pub fn import(doc: &Value, source: &str) -> Result<Imported, String> {
                 stix_object(obj, source, &mut out);
             }
         }
-        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("indicator") => {
+        // A lone STIX object: an indicator is read, anything else holds none.
+        Value::Object(o)
+            if o.get("spec_version").is_some()
+                && o.get("id").and_then(Value::as_str).is_some_and(|id| id.contains("--")) =>
+        {
             stix_object(doc, source, &mut out);
         }
         Value::Object(o) if o.contains_key("Event") => misp_event(&o["Event"], source, &mut out),

@@ -156,7 +156,7 @@ impl IocIndex {
         if found.is_empty() {
             return Vec::new();
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.sort_by_key(|f| f.0);
         let mut hits: Vec<Hit<'a>> = Vec::new();
         let mut i = 0;
         while i < found.len() {
@@ -206,7 +206,7 @@ fn table<K>(tables: &mut Vec<(u8, HashMap<K, Vec<Slot>>)>, prefix: u8) -> &mut H
         None => {
             tables.push((prefix, HashMap::new()));
             // Longest prefixes first: the most specific indicators are found first.
-            tables.sort_by(|a, b| b.0.cmp(&a.0));
+            tables.sort_by_key(|t| std::cmp::Reverse(t.0));
             tables.iter().position(|(p, _)| *p == prefix).unwrap_or(0)
         }
     };
@@ -321,6 +321,44 @@ fn classify(key: &str, s: &str, out: &mut Vec<(Kind, String)>) {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
     {
         out.push((Kind::Domain, s.trim_end_matches('.').to_ascii_lowercase()));
+    }
+}
+
+/// The alert level of an indicator hit, from the indicator's confidence (none given: high).
+pub fn level(confidence: Option<u8>) -> &'static str {
+    match confidence {
+        None => "high",
+        Some(c) if c >= 70 => "high",
+        Some(c) if c >= 30 => "medium",
+        Some(_) => "low",
+    }
+}
+
+impl IocIndex {
+    /// The alerts of every indicator hit in `events`: titled after the indicator, with its
+    /// labels, its source and the matched values as tags.
+    pub fn alerts(&self, events: &[Event], created: jiff::Timestamp) -> Vec<rempart_model::Alert> {
+        let mut out = Vec::new();
+        if self.is_empty() {
+            return out;
+        }
+        for e in events {
+            for hit in self.match_event(e) {
+                let ind = hit.indicator;
+                let mut tags = vec!["intel".to_owned(), format!("intel-source:{}", ind.source)];
+                tags.extend(ind.labels.iter().cloned());
+                tags.extend(hit.matched.iter().map(|(k, v)| format!("ioc:{}:{v}", k.as_str())));
+                out.push(rempart_model::Alert::for_event(
+                    e,
+                    created,
+                    Some(ind.id.clone()),
+                    format!("Threat intel: {}", ind.name),
+                    Some(level(ind.confidence).to_owned()),
+                    tags,
+                ));
+            }
+        }
+        out
     }
 }
 

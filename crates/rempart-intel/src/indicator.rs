@@ -157,6 +157,9 @@ impl Indicator {
     }
 }
 
+/// A `START … STOP` window.
+pub type Window = (Timestamp, Timestamp);
+
 /// Most alternatives one pattern may expand to.
 const MAX_ALTERNATIVES: usize = 256;
 
@@ -165,12 +168,16 @@ const MAX_ALTERNATIVES: usize = 256;
 /// unusable; if none is left, the reason says why. Observations joined by `AND` or
 /// `FOLLOWEDBY` must all be seen in the same event (stricter than STIX, never looser);
 /// `WITHIN` is therefore met, and `START … STOP` narrows the validity.
-pub fn alternatives(p: &Observation) -> Result<(Vec<Vec<Atom>>, Option<(Timestamp, Timestamp)>), String> {
+pub fn alternatives(p: &Observation) -> Result<(Vec<Vec<Atom>>, Option<Window>), String> {
     let mut window = None;
     let alts = observation(p, &mut window)?;
+    let first_reason = alts.iter().find_map(|a| a.as_ref().err().cloned());
     let usable: Vec<Vec<Atom>> = alts.into_iter().filter_map(Result::ok).collect();
     if usable.is_empty() {
-        return Err("no part of the pattern can be matched on single events".into());
+        return Err(format!(
+            "no part of the pattern can be matched on single events ({})",
+            first_reason.unwrap_or_else(|| "empty".into())
+        ));
     }
     Ok((usable, window))
 }
@@ -195,7 +202,7 @@ fn product(a: Vec<Alt>, b: Vec<Alt>) -> Result<Vec<Alt>, String> {
     Ok(out)
 }
 
-fn observation(p: &Observation, window: &mut Option<(Timestamp, Timestamp)>) -> Result<Vec<Alt>, String> {
+fn observation(p: &Observation, window: &mut Option<Window>) -> Result<Vec<Alt>, String> {
     match p {
         Observation::Simple(c) => comparison(c),
         Observation::Or(a, b) => {

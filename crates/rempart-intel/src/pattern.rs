@@ -635,3 +635,65 @@ mod tests {
         assert!(parse(&deep).unwrap_err().message.contains("nested"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(/[0-9]{1,2})?",
+            "[a-z]{1,10}\\.(example|org|eu)",
+            "[a-f0-9]{32}",
+            "[a-zA-Z0-9 '\\\\]{0,12}",
+        ]
+    }
+
+    fn test() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                Just("ipv4-addr:value"),
+                Just("domain-name:value"),
+                Just("file:hashes.'SHA-256'"),
+                Just("url:value")
+            ],
+            prop_oneof![Just("="), Just("!="), Just("LIKE"), Just("NOT =")],
+            value(),
+        )
+            .prop_map(|(p, op, v)| format!("{p} {op} '{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
+    }
+
+    fn observation() -> impl Strategy<Value = String> {
+        proptest::collection::vec(test(), 1..4)
+            .prop_map(|ts| format!("[{}]", ts.join(" OR ")))
+            .prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    (
+                        inner.clone(),
+                        inner.clone(),
+                        prop_oneof![Just("AND"), Just("OR"), Just("FOLLOWEDBY")]
+                    )
+                        .prop_map(|(a, b, op)| format!("({a} {op} {b})")),
+                    (inner, 1u32..100).prop_map(|(a, n)| format!("{a} WITHIN {n} SECONDS")),
+                ]
+            })
+    }
+
+    proptest! {
+        /// Every well-formed pattern parses, with its string values intact.
+        #[test]
+        fn well_formed_patterns_parse(p in observation()) {
+            prop_assert!(parse(&p).is_ok(), "{p}: {:?}", parse(&p));
+        }
+
+        /// Any text at all: an answer or an error with an offset inside it, never a panic.
+        #[test]
+        fn any_text_is_answered(s in ".{0,200}") {
+            if let Err(e) = parse(&s) {
+                prop_assert!(e.offset <= s.len());
+            }
+        }
+    }
+}

@@ -84,6 +84,7 @@ pub async fn ingest_events(
     }
     let cap = state.max_inflated_bytes;
     let rules = state.rules.current();
+    let intel = state.intel.current();
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
@@ -96,6 +97,9 @@ pub async fn ingest_events(
         decode_bytes(&source, &body, &opts, Timestamp::now(), &mut |d| batch.push(d));
         if let Some(rules) = rules {
             batch.detect(&rules);
+        }
+        if let Some(intel) = intel {
+            batch.match_intel(&intel);
         }
         Ok::<_, ApiError>(batch)
     })

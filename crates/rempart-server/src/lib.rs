@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 mod error;
 pub mod gateway;
+pub mod intel;
 pub mod metrics;
 mod openapi;
 pub mod pipeline;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenCache>,
     /// The privacy engine (pseudonymization, vault, data-subject requests).
     pub privacy: Option<Arc<rempart_privacy::Privacy>>,
+    /// Threat-intelligence indicators matched against everything ingested.
+    pub intel: intel::ActiveIntel,
     /// The sovereignty gateway, if `[gateway]` configures routes.
     pub gateway: Option<rempart_gateway::Gateway>,
 }
@@ -66,6 +69,7 @@ impl AppState {
             tokens: Arc::default(),
             privacy: None,
             gateway: None,
+            intel: intel::ActiveIntel::default(),
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,

@@ -49,7 +49,12 @@ impl Batch {
     /// Runs detection rules over the batch's events (CPU-bound: call it off the async
     /// workers for large batches).
     pub fn detect(&mut self, rules: &RuleSet) {
-        self.alerts = rules.alerts(&self.events, Timestamp::now());
+        self.alerts.extend(rules.alerts(&self.events, Timestamp::now()));
+    }
+
+    /// Matches the batch's events against threat-intelligence indicators.
+    pub fn match_intel(&mut self, index: &rempart_intel::IocIndex) {
+        self.alerts.extend(index.alerts(&self.events, Timestamp::now()));
     }
 
     /// Writes events, then quarantine, then alerts; returns only when all are durable. Then

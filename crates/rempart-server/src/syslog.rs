@@ -54,6 +54,9 @@ pub fn start_writer(
                 if let Some(rules) = state.rules.current() {
                     batch.detect(&rules);
                 }
+                if let Some(intel) = state.intel.current() {
+                    batch.match_intel(&intel);
+                }
                 if let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await {
                     tracing::error!(error = %e, events = batch.events.len(), "syslog batch not stored");
                 }
@@ -66,6 +69,9 @@ pub fn start_writer(
                 }
                 if let Some(rules) = state.rules.current() {
                     batch.detect(&rules);
+                }
+                if let Some(intel) = state.intel.current() {
+                    batch.match_intel(&intel);
                 }
                 if !batch.is_empty()
                     && let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind).await

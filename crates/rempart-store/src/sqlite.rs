@@ -124,6 +124,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE alerts ADD COLUMN techniques TEXT NOT NULL DEFAULT '[]';
     ",
     ),
+    (
+        6,
+        r"
+    CREATE TABLE intel_indicators (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        imported INTEGER NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+    ",
+    ),
 ];
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
@@ -1018,6 +1030,57 @@ impl VaultStore for SqliteStore {
                 .fetch_all(&self.reader)
                 .await?;
             rows.iter().map(vault_from_row).collect()
+        })
+    }
+}
+
+impl crate::IntelStore for SqliteStore {
+    fn intel_put<'a>(&'a self, records: &'a [crate::IntelRecord]) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let mut tx = self.writer.begin().await?;
+            for chunk in records.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new("INSERT OR REPLACE INTO intel_indicators (source, id, body, imported) ");
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.source.as_str())
+                        .push_bind(r.id.as_str())
+                        .push_bind(r.body.as_str())
+                        .push_bind(nanos(r.imported));
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(records.len() as u64)
+        })
+    }
+
+    fn intel_all(&self) -> BoxFuture<'_, Result<Vec<crate::IntelRecord>>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, String, i64)> =
+                sqlx::query_as("SELECT source, id, body, imported FROM intel_indicators ORDER BY source, id")
+                    .fetch_all(&self.reader)
+                    .await?;
+            rows.into_iter()
+                .map(|(source, id, body, imported)| {
+                    Ok(crate::IntelRecord {
+                        imported: from_nanos(&id, imported)?,
+                        source,
+                        id,
+                        body,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn intel_state(&self) -> BoxFuture<'_, Result<(u64, Option<Timestamp>)>> {
+        Box::pin(async move {
+            let (n, last): (i64, Option<i64>) = sqlx::query_as("SELECT COUNT(*), MAX(imported) FROM intel_indicators")
+                .fetch_one(&self.reader)
+                .await?;
+            Ok((
+                u64::try_from(n).unwrap_or(0),
+                last.map(|l| from_nanos("intel_indicators", l)).transpose()?,
+            ))
         })
     }
 }

@@ -70,6 +70,12 @@ pub enum Command {
         #[command(subcommand)]
         command: privacy::PrivacyCommand,
     },
+    /// Threat intelligence: import STIX 2.1 bundles and MISP events, matched against everything
+    /// ingested and in hunts
+    Intel {
+        #[command(subcommand)]
+        command: crate::intel::IntelCommand,
+    },
     /// The sovereignty gateway: its policy, decided from the configuration
     Gateway {
         #[command(subcommand)]
@@ -242,6 +248,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Redact(args) => privacy::redact(&dir(), &config, args).await,
         Command::Privacy { command } => privacy::privacy(&dir(), &config, command, json).await,
         Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
+        Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {

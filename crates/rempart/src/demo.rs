@@ -58,6 +58,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         std::slice::from_ref(&scenario),
         DecodeOptions::default(),
         Some(rules.clone()),
+        None,
         false,
     )
     .await?;

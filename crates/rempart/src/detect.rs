@@ -103,6 +103,27 @@ pub async fn hunt(
             "some rules were rejected; see `rempart rules check`"
         );
     }
+    // Indicators imported into this instance are matched in the same pass.
+    let intel = if instance::db_path(data_dir).exists() {
+        rempart_server::intel::load(&*instance::open_store(data_dir).await?).await?
+    } else {
+        rempart_intel::IocIndex::default()
+    };
+    let ioc = |e: &Event| -> Vec<rempart_detect::RuleMatch> {
+        intel
+            .match_event(e)
+            .into_iter()
+            .map(|h| rempart_detect::RuleMatch {
+                rule_id: Some(h.indicator.id.clone()),
+                rule_title: format!("Threat intel: {}", h.indicator.name),
+                level: Some(rempart_intel::index::level(h.indicator.confidence).to_owned()),
+                tags: std::iter::once("intel".to_owned())
+                    .chain(h.indicator.labels.iter().cloned())
+                    .chain(h.matched.iter().map(|(k, v)| format!("ioc:{}:{v}", k.as_str())))
+                    .collect(),
+            })
+            .collect()
+    };
     let mut matches: Vec<(Event, rempart_detect::RuleMatch)> = Vec::new();
     let mut scanned = 0u64;
     // Correlation rules need the events in time order: they are gathered first.
@@ -130,7 +151,7 @@ pub async fn hunt(
                     if correlating {
                         events.push(e);
                     } else {
-                        for m in set.evaluate(&e) {
+                        for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
                             matches.push((e.clone(), m));
                         }
                     }
@@ -151,7 +172,7 @@ pub async fn hunt(
                         if correlating {
                             events.push(*e);
                         } else {
-                            for m in set.evaluate(&e) {
+                            for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
                                 matches.push(((*e).clone(), m));
                             }
                         }
@@ -163,7 +184,7 @@ pub async fn hunt(
     if let Some(c) = correlator.as_mut() {
         events.sort_by_key(|e| e.time);
         for e in events {
-            for m in set.evaluate_with(&e, Some(c)) {
+            for m in set.evaluate_with(&e, Some(c)).into_iter().chain(ioc(&e)) {
                 matches.push((e.clone(), m));
             }
         }

@@ -30,7 +30,7 @@ const BATCH: usize = 5_000;
 pub struct Summary {
     pub events: u64,
     pub rejected: u64,
-    /// Alerts raised (with `--rules`).
+    /// Alerts raised (with `--rules`, or by imported threat-intelligence indicators).
     pub alerts: u64,
     pub by_format: BTreeMap<String, u64>,
     /// Rejection reasons (their first words) and how often each occurred.
@@ -61,7 +61,10 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
         }
         Some(std::sync::Arc::new(rules))
     };
-    let summary = ingest_paths(&*store, &ledger, &args.paths, opts, rules, show_progress).await;
+    // Indicators imported with `rempart intel import` are matched in the same pass.
+    let intel = rempart_server::intel::load(&*store).await?;
+    let intel = (!intel.is_empty()).then(|| std::sync::Arc::new(intel));
+    let summary = ingest_paths(&*store, &ledger, &args.paths, opts, rules, intel, show_progress).await;
     ledger.close().await;
     let summary = summary?;
     let mut out = std::io::stdout().lock();
@@ -80,6 +83,7 @@ pub async fn ingest_paths(
     paths: &[std::path::PathBuf],
     opts: DecodeOptions,
     rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
+    intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
@@ -104,6 +108,9 @@ pub async fn ingest_paths(
         let send = |mut batch: Batch| {
             if let Some(rules) = &rules {
                 batch.detect(rules);
+            }
+            if let Some(intel) = &intel {
+                batch.match_intel(intel);
             }
             tx.blocking_send(batch).is_err()
         };

@@ -10,6 +10,7 @@ mod detect;
 mod gateway;
 mod ingest;
 mod instance;
+mod intel;
 mod privacy;
 mod serve;
 

@@ -34,7 +34,7 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) ->
 /// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
 /// bound address (for the demo's banner).
 pub async fn serve_store(
-    store: Arc<dyn Store>,
+    store: Arc<rempart_store::SqliteStore>,
     ledger: Ledger,
     privacy: Arc<rempart_privacy::Privacy>,
     data_dir: &Path,
@@ -48,6 +48,8 @@ pub async fn serve_store(
         timestamp_field: config.ingest.timestamp_field.clone(),
         ..DecodeOptions::default()
     };
+    let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
+    let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
@@ -78,6 +80,7 @@ pub async fn serve_store(
     if !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }
+    spawn_intel_reload(&tracker, cancel.clone(), &state, intel_store).await?;
     let bound = rempart_server::syslog::start(
         &state,
         &config.syslog,
@@ -143,6 +146,46 @@ pub async fn serve_store(
     }
     ledger.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Loads the stored indicators, then checks every [`RULE_RELOAD_CHECK`] for a new import
+/// (`rempart intel import` from another process) and swaps the index whole.
+async fn spawn_intel_reload(
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+    state: &AppState,
+    store: Arc<dyn rempart_store::IntelStore>,
+) -> anyhow::Result<()> {
+    let mut seen = store.intel_state().await?;
+    let index = rempart_server::intel::load(&*store).await?;
+    if !index.is_empty() {
+        tracing::info!(indicators = index.len(), "threat-intelligence indicators loaded");
+        state.intel.replace(Arc::new(index));
+    }
+    let intel = state.intel.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(RULE_RELOAD_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            match store.intel_state().await {
+                Ok(now) if now != seen => match rempart_server::intel::load(&*store).await {
+                    Ok(index) => {
+                        seen = now;
+                        tracing::info!(indicators = index.len(), "threat-intelligence indicators reloaded");
+                        intel.replace(Arc::new(index));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot reload indicators; keeping those in force"),
+                },
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot check for new indicators"),
+            }
+        }
+    });
     Ok(())
 }
 

@@ -624,3 +624,121 @@ fn correlation_rules_fire_in_hunts_and_on_ingest() {
         "the referenced rule raises nothing itself: {alerts}"
     );
 }
+
+/// `rempart intel import` of the shared STIX reports and MISP events, then indicators matched
+/// in ingest, in hunts, and by a running server that sees the import without a restart.
+#[test]
+fn imported_indicators_raise_alerts_in_ingest_hunts_and_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rempart(dir.path())
+        .args(["--json", "intel", "import"])
+        .arg(data().join("stix/examples/threat-reports/apt1.json"))
+        .arg(data().join("misp/long_event.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let files: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(files[0]["imported"], 10, "{}", files[0]);
+    assert!(files[1]["imported"].as_u64().unwrap() > 100);
+    assert!(
+        files[1]["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !s["reason"].as_str().unwrap().is_empty())
+    );
+
+    let events = dir.path().join("net.ndjson");
+    std::fs::write(
+        &events,
+        [
+            r#"{"timestamp":"2026-11-22T10:00:00Z","src_ip":"10.1.1.5","dest_ip":"223.167.1.2","dest_port":443,"proto":"TCP","event_type":"flow"}"#,
+            r#"{"timestamp":"2026-11-22T10:00:01Z","src_ip":"10.1.1.5","dest_ip":"10.0.0.53","event_type":"dns","dns":{"rrname":"www.hugesoft.org","rrtype":"A"}}"#,
+            r#"{"timestamp":"2026-11-22T10:00:02Z","src_ip":"10.1.1.5","dest_ip":"198.51.100.1","event_type":"fileinfo","fileinfo":{"filename":"a.exe","md5":"A0DC5723D3E20E93B48A960B31C984C0"}}"#,
+            r#"{"timestamp":"2026-11-22T10:00:03Z","src_ip":"10.1.1.5","dest_ip":"198.51.100.2","event_type":"flow"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = rempart(dir.path())
+        .args(["--json", "ingest"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["alerts"], 3, "{summary}");
+    let out = rempart(dir.path()).args(["--json", "alerts"]).output().unwrap();
+    let alerts = String::from_utf8(out.stdout).unwrap();
+    assert!(alerts.contains("ioc:ip:223.167.1.2"), "{alerts}");
+    assert!(alerts.contains("ioc:domain:www.hugesoft.org"), "{alerts}");
+    assert!(alerts.contains("ioc:md5:a0dc5723d3e20e93b48a960b31c984c0"), "{alerts}");
+
+    // A hunt over the same file with an unrelated rule: the indicators match in the same pass.
+    let rules = dir.path().join("r.yml");
+    std::fs::write(
+        &rules,
+        "title: Nothing\nlogsource: {product: windows}\ndetection:\n    s: {EventID: 999999}\n    condition: s\n",
+    )
+    .unwrap();
+    let out = rempart(dir.path())
+        .args(["hunt", "--json", "--rules"])
+        .arg(&rules)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+
+    // A running server sees a new import.
+    let token = {
+        let out = rempart(dir.path())
+            .args(["tokens", "create", "--role", "ingest"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (mut child, addr) = common::serve(dir.path());
+    let fresh = dir.path().join("fresh.json");
+    std::fs::write(
+        &fresh,
+        r#"{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--0f1e2d3c-0000-4000-8000-000000000001","created":"2026-11-01T00:00:00Z","modified":"2026-11-01T00:00:00Z","name":"Fresh C2","pattern":"[ipv4-addr:value = '203.0.113.66']","pattern_type":"stix","valid_from":"2026-11-01T00:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let out = rempart(dir.path())
+        .args(["intel", "import"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let event =
+        r#"{"timestamp":"2026-11-22T11:00:00Z","src_ip":"10.1.1.9","dest_ip":"203.0.113.66","event_type":"flow"}"#;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let raised = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..40 {
+            let v: Value = client
+                .post(format!("http://{addr}/api/v1/events"))
+                .bearer_auth(&token)
+                .body(event)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["alerts"].as_u64() == Some(1) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    });
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    assert!(raised, "the running server never matched the new indicator");
+}

@@ -1,0 +1,18 @@
+//! Fuzzes the STIX pattern parser and the extraction of matchable alternatives: no input
+//! panics, errors point inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match rempart_intel::pattern::parse(text) {
+        Ok(p) => {
+            let _ = rempart_intel::indicator::alternatives(&p);
+        }
+        Err(e) => assert!(e.offset <= text.len()),
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+        let _ = rempart_intel::import(&v, "fuzz");
+    }
+});

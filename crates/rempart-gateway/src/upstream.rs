@@ -114,7 +114,8 @@ pub struct Upstream {
     key: Option<String>,
 }
 
-fn tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, GatewayError> {
+/// rustls with the system's roots and, if given, the CA certificates of a PEM file.
+pub fn tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, GatewayError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {

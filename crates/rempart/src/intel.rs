@@ -14,11 +14,18 @@ use crate::instance;
 
 #[derive(Debug, Subcommand)]
 pub enum IntelCommand {
-    /// Import STIX 2.1 bundles and MISP events (JSON files or folders): every indicator is
-    /// stored or reported skipped with its reason; one imported again replaces the old
+    /// Import STIX 2.1 bundles and MISP events (JSON files or folders), or poll a TAXII 2.1
+    /// collection (its URL, `https://…/api1/collections/ID/`): every indicator is stored or
+    /// reported skipped with its reason; one imported again replaces the old
     Import {
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required = true, value_name = "FILE|URL")]
         paths: Vec<PathBuf>,
+        /// TAXII user name (the password is read from `REMPART_TAXII_PASSWORD`)
+        #[arg(long)]
+        user: Option<String>,
+        /// Extra CA certificates (PEM) to trust for the TAXII server
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
     /// How many indicators are stored, by source
     List,
@@ -26,6 +33,11 @@ pub enum IntelCommand {
 
 /// Largest intelligence file read.
 const MAX_FILE: u64 = 512 * 1024 * 1024;
+
+enum Source {
+    File(PathBuf),
+    Taxii(String),
+}
 
 fn read_file(f: &Path, name: &str) -> anyhow::Result<rempart_intel::Imported> {
     let size = std::fs::metadata(f)
@@ -43,11 +55,15 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
     let store = instance::open_store(data_dir).await?;
     let mut out = std::io::stdout().lock();
     match command {
-        IntelCommand::Import { paths } => {
+        IntelCommand::Import { paths, user, ca_file } => {
             // In folders, the `.json` files; a file named on the command line, whatever it is.
             let mut files = Vec::new();
+            let mut collections = Vec::new();
             for p in &paths {
-                if p.is_dir() {
+                let text = p.to_string_lossy();
+                if text.starts_with("https://") || text.starts_with("http://") {
+                    collections.push(text.into_owned());
+                } else if p.is_dir() {
                     files.extend(
                         rempart_ingest::files::walk(std::slice::from_ref(p))
                             .context("cannot list input")?
@@ -62,10 +78,18 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
             let mut total = 0u64;
             let mut skipped_total = 0u64;
             let mut failed = Vec::new();
-            for f in files {
-                let name = f.display().to_string();
-                // A file that cannot be read is reported and the others are still imported.
-                let imported = match read_file(&f, &name) {
+            let mut sources: Vec<(String, Source)> = files
+                .into_iter()
+                .map(|f| (f.display().to_string(), Source::File(f)))
+                .collect();
+            sources.extend(collections.into_iter().map(|u| (u.clone(), Source::Taxii(u))));
+            for (name, src) in sources {
+                // A source that cannot be read is reported and the others are still imported.
+                let read = match src {
+                    Source::File(f) => read_file(&f, &name),
+                    Source::Taxii(url) => taxii::poll(&url, user.as_deref(), ca_file.as_deref()).await,
+                };
+                let imported = match read {
                     Ok(i) => i,
                     Err(e) => {
                         if json {
@@ -113,7 +137,11 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
                 writeln!(out, "{total} indicators imported, {skipped_total} skipped")?;
             }
             if !failed.is_empty() {
-                anyhow::bail!("{} file(s) could not be imported: {}", failed.len(), failed.join(", "));
+                anyhow::bail!(
+                    "{} source(s) could not be imported: {}",
+                    failed.len(),
+                    failed.join(", ")
+                );
             }
         }
         IntelCommand::List => {
@@ -132,4 +160,91 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
         }
     }
     Ok(())
+}
+
+mod taxii {
+    //! A TAXII 2.1 client for one collection: `GET {collection}/objects/`, page after page.
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use serde_json::{Value, json};
+
+    /// The media type of TAXII 2.1 responses.
+    const TAXII: &str = "application/taxii+json;version=2.1";
+    /// Objects asked for per page.
+    const PAGE: u32 = 1000;
+    /// Largest page read.
+    const MAX_PAGE: usize = 64 * 1024 * 1024;
+    /// Most pages followed in one poll.
+    const MAX_PAGES: usize = 10_000;
+
+    /// Every object of the collection at `url`, read as one STIX bundle.
+    pub async fn poll(
+        url: &str,
+        user: Option<&str>,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<rempart_intel::Imported> {
+        let tls = rempart_gateway::upstream::tls(ca_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let password = match user {
+            Some(_) => Some(
+                std::env::var("REMPART_TAXII_PASSWORD")
+                    .context("a TAXII user needs its password in REMPART_TAXII_PASSWORD")?,
+            ),
+            None => None,
+        };
+        let base = if url.ends_with('/') {
+            url.to_owned()
+        } else {
+            format!("{url}/")
+        };
+        let mut objects: Vec<Value> = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut rb = http
+                .get(format!("{base}objects/"))
+                .header(reqwest::header::ACCEPT, TAXII)
+                .query(&[("limit", PAGE.to_string())]);
+            if let Some(n) = &next {
+                rb = rb.query(&[("next", n)]);
+            }
+            if let (Some(u), Some(p)) = (user, &password) {
+                rb = rb.basic_auth(u, Some(p));
+            }
+            let resp = rb.send().await.with_context(|| format!("cannot reach `{base}`"))?;
+            let status = resp.status();
+            let bytes = resp.bytes().await?;
+            if bytes.len() > MAX_PAGE {
+                anyhow::bail!("a page of more than {MAX_PAGE} bytes");
+            }
+            if !status.is_success() {
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                anyhow::bail!(
+                    "the TAXII server answered {status}: {}",
+                    body.get("title").and_then(Value::as_str).unwrap_or("(no detail)")
+                );
+            }
+            let envelope: Value = serde_json::from_slice(&bytes).context("the TAXII answer is not JSON")?;
+            if let Some(objs) = envelope.get("objects").and_then(Value::as_array) {
+                objects.extend(objs.iter().cloned());
+            }
+            match (
+                envelope.get("more").and_then(Value::as_bool),
+                envelope.get("next").and_then(Value::as_str),
+            ) {
+                (Some(true), Some(n)) => next = Some(n.to_owned()),
+                _ => {
+                    let bundle = json!({"type": "bundle", "id": "bundle--taxii", "objects": objects});
+                    return rempart_intel::import(&bundle, &format!("taxii:{base}")).map_err(anyhow::Error::msg);
+                }
+            }
+        }
+        anyhow::bail!("more than {MAX_PAGES} pages")
+    }
 }

@@ -4,6 +4,9 @@
 //! also a dozen unrelated events elsewhere), so a Windows rule's `category` or `service` is
 //! turned into the channels and event IDs it may see, as Sigma's Windows pipelines do. A rule
 //! for another product never sees Windows events, and a Windows rule sees only Windows events.
+//! Zeek rules see Zeek logs of their service (`_path`), Linux rules see auditd records (and,
+//! for services such as `sshd` or `sudo`, syslog), and the generic network categories (`dns`,
+//! `proxy`, `firewall`, `webserver`) see the sources that carry them.
 
 use rempart_model::{Event, Format};
 use serde_json::Value;
@@ -22,7 +25,15 @@ pub enum Route {
     WindowsChannelPrefix(&'static str),
     /// Any Windows event (a Windows logsource Rempart does not map more precisely).
     AnyWindows,
-    /// Any event that is not a Windows event (Linux, network devices, Zeek, cloud, …).
+    /// Zeek logs, of one service (`dns`, `http`, …: the log's `_path`) or any.
+    Zeek(Option<String>),
+    /// Linux auditd records.
+    Auditd,
+    /// Syslog (a Linux service's log).
+    Syslog,
+    /// Sources of a generic category: these formats, and for Suricata these `event_type`s.
+    Category(&'static [Format], &'static [&'static str]),
+    /// Any event that is not a Windows event (network devices, cloud, applications, …).
     NotWindows,
 }
 
@@ -30,12 +41,39 @@ pub enum Route {
 pub fn route(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Route {
     let windows = match product {
         Some("windows") => true,
+        Some("zeek") => return Route::Zeek(service.map(str::to_owned)),
+        Some("linux") => {
+            return match (service, category) {
+                (Some("auditd"), _) | (None, Some(_)) => Route::Auditd,
+                (Some(_), _) => Route::Syslog,
+                (None, None) => Route::Category(&[Format::Auditd, Format::Syslog3164, Format::Syslog5424], &[]),
+            };
+        }
         Some(_) => return Route::NotWindows,
         // Sysmon-style categories without a product are Windows in SigmaHQ.
         None => category.is_some_and(|c| windows_category(c).is_some()),
     };
     if !windows {
-        return Route::NotWindows;
+        return match category {
+            Some("dns") => Route::Category(&[Format::ZeekJson, Format::ZeekTsv, Format::SuricataEve], &["dns"]),
+            Some("proxy") => Route::Category(
+                &[Format::ZeekJson, Format::ZeekTsv, Format::SuricataEve, Format::Json],
+                &["http"],
+            ),
+            Some("firewall") => Route::Category(
+                &[
+                    Format::Cef,
+                    Format::Syslog3164,
+                    Format::Syslog5424,
+                    Format::SuricataEve,
+                    Format::ZeekJson,
+                    Format::ZeekTsv,
+                ],
+                &["flow", "alert", "netflow"],
+            ),
+            Some("webserver") => Route::Category(&[Format::Syslog3164, Format::Syslog5424, Format::Json], &[]),
+            _ => Route::NotWindows,
+        };
     }
     if let Some(route) = category.and_then(windows_category) {
         return route;
@@ -133,6 +171,30 @@ impl Route {
     pub fn admits(&self, event: &Event, view: &Value) -> bool {
         match self {
             Route::NotWindows => !is_windows(event),
+            Route::Auditd => event.format == Format::Auditd,
+            Route::Syslog => matches!(event.format, Format::Syslog3164 | Format::Syslog5424),
+            Route::Zeek(service) => {
+                matches!(event.format, Format::ZeekJson | Format::ZeekTsv)
+                    && service.as_deref().is_none_or(|s| {
+                        // A log without its path (plain Zeek JSON) cannot be told apart: admitted.
+                        view.get("_path").and_then(Value::as_str).is_none_or(|p| p == s)
+                    })
+            }
+            Route::Category(formats, suricata_types) => {
+                formats.contains(&event.format)
+                    && match event.format {
+                        Format::SuricataEve => view
+                            .get("event_type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| suricata_types.contains(&t)),
+                        Format::ZeekJson | Format::ZeekTsv if !suricata_types.is_empty() => {
+                            view.get("_path").and_then(Value::as_str).is_none_or(|p| {
+                                suricata_types.contains(&p) || (p == "conn" && suricata_types.contains(&"flow"))
+                            })
+                        }
+                        _ => true,
+                    }
+            }
             Route::AnyWindows => is_windows(event),
             Route::WindowsChannelPrefix(prefix) => {
                 is_windows(event) && channel(view).is_some_and(|c| c.starts_with(prefix))

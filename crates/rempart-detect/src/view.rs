@@ -14,9 +14,36 @@ pub fn sigma_view(event: &Event) -> Value {
     let mut view = event.fields.clone();
     match event.format {
         Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut view),
-        _ => {}
+        _ => add_normalized(event, &mut view),
     }
     Value::Object(view)
+}
+
+/// Other formats gain Sigma's names for what normalization found, where their own fields do not
+/// already use them: a Linux `process_creation` rule (`Image`, `CommandLine`, `ParentImage`,
+/// `User`) then sees an auditd execution.
+fn add_normalized(event: &Event, view: &mut Map<String, Value>) {
+    let n = &event.normalized;
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v
+            && !view.contains_key(k)
+        {
+            view.insert(k.to_owned(), v);
+        }
+    };
+    let s = |v: &Option<String>| v.as_ref().map(|x| Value::String(x.clone()));
+    put("Image", s(&n.process));
+    put("CommandLine", s(&n.command_line));
+    put("ParentImage", s(&n.parent_process));
+    put("ParentCommandLine", s(&n.parent_command_line));
+    put("User", s(&n.user));
+    put("ProcessId", n.process_id.map(Value::from));
+    put("ParentProcessId", n.parent_process_id.map(Value::from));
+    put("SourceIp", n.src_ip.map(|i| Value::String(i.to_string())));
+    put("DestinationIp", n.dst_ip.map(|i| Value::String(i.to_string())));
+    put("SourcePort", n.src_port.map(Value::from));
+    put("DestinationPort", n.dst_port.map(Value::from));
+    put("Hostname", s(&n.host));
 }
 
 fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {

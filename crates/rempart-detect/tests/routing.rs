@@ -84,3 +84,66 @@ fn event_id_collisions_do_not_cross_channels() {
     let linux = Event::new(Format::Auditd, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map);
     assert_eq!(titles(&set, &linux), ["Whoami on Linux"]);
 }
+
+fn other(format: Format, data: Value) -> Event {
+    let Value::Object(map) = data else { unreachable!() };
+    Event::new(format, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map)
+}
+
+const NETWORK_RULES: &str = r"
+title: Zeek DNS To Evil
+logsource: {product: zeek, service: dns}
+detection:
+    selection: {query|endswith: '.evil.example'}
+    condition: selection
+---
+title: Any DNS To Evil
+logsource: {category: dns}
+detection:
+    selection: {query|endswith: '.evil.example'}
+    condition: selection
+---
+title: Linux Whoami By Image
+logsource: {product: linux, category: process_creation}
+detection:
+    selection: {Image|endswith: '/whoami'}
+    condition: selection
+---
+title: Sudo Failure
+logsource: {product: linux, service: sudo}
+detection:
+    keywords: ['authentication failure']
+    condition: keywords
+";
+
+#[test]
+fn non_windows_rules_see_only_their_sources_with_sigma_names_for_normalized_fields() {
+    let (set, report) = RuleSet::load([("net.yml", NETWORK_RULES)]);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let dns = other(Format::ZeekJson, json!({"_path": "dns", "query": "c2.evil.example"}));
+    assert_eq!(titles(&set, &dns), ["Any DNS To Evil", "Zeek DNS To Evil"]);
+    // The same field in a Zeek log of another service: not a DNS rule's business.
+    let http = other(Format::ZeekJson, json!({"_path": "http", "query": "c2.evil.example"}));
+    assert!(titles(&set, &http).is_empty());
+    // Suricata's DNS events are DNS for the generic category, not for Zeek's rules.
+    let eve = other(
+        Format::SuricataEve,
+        json!({"event_type": "dns", "query": "c2.evil.example"}),
+    );
+    assert_eq!(titles(&set, &eve), ["Any DNS To Evil"]);
+    // An auditd execution is a Linux process creation, named as Sigma names it.
+    let mut exec = other(Format::Auditd, json!({"type": "SYSCALL", "exe": "/usr/bin/whoami"}));
+    exec.normalized.process = Some("/usr/bin/whoami".into());
+    assert_eq!(titles(&set, &exec), ["Linux Whoami By Image"]);
+    // Sudo's log line in syslog; the same words in a Zeek log do not fire.
+    let sudo = other(
+        Format::Syslog3164,
+        json!({"app_name": "sudo", "message": "pam_unix(sudo:auth): authentication failure; user=bob"}),
+    );
+    assert_eq!(titles(&set, &sudo), ["Sudo Failure"]);
+    let zeek = other(
+        Format::ZeekJson,
+        json!({"_path": "notice", "msg": "authentication failure"}),
+    );
+    assert!(titles(&set, &zeek).is_empty());
+}

@@ -62,6 +62,8 @@ pub struct RuleMatch {
     pub rule_title: String,
     pub level: Option<String>,
     pub tags: Vec<String>,
+    /// The fields and values that matched (a correlation: its group and aggregated value).
+    pub matched: Vec<rempart_model::MatchedField>,
 }
 
 /// Compiled detection rules, grouped by route: an event is evaluated only by the engines
@@ -319,12 +321,42 @@ impl RuleSet {
     }
 }
 
+/// Most matched fields kept per match.
+const MAX_MATCHED: usize = 32;
+
 fn rule_match(m: &EvaluationResult) -> RuleMatch {
+    use rempart_model::MatchedField;
+    let mut matched: Vec<MatchedField> = Vec::new();
+    if let Some(d) = m.as_detection() {
+        for f in d.matched_fields.iter().take(MAX_MATCHED) {
+            let value = match &f.value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            let field = MatchedField::new(f.field.clone(), value);
+            if !matched.contains(&field) {
+                matched.push(field);
+            }
+        }
+    } else if let Some(c) = m.as_correlation() {
+        matched.extend(
+            c.group_key
+                .iter()
+                .take(MAX_MATCHED)
+                .map(|(k, v)| MatchedField::new(k.clone(), v.clone())),
+        );
+        matched.push(MatchedField::new(
+            format!("{:?}", c.correlation_type).to_lowercase(),
+            format!("{} in {} s", c.aggregated_value, c.timespan_secs),
+        ));
+    }
     RuleMatch {
         rule_id: m.header.rule_id.clone(),
         rule_title: m.header.rule_title.clone(),
         level: m.header.level.as_ref().map(level_name),
         tags: m.header.tags.clone(),
+        matched,
     }
 }
 
@@ -366,6 +398,7 @@ impl RuleSet {
             for m in self.evaluate_with(e, Some(correlator)) {
                 let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
                 alert.techniques = self.techniques(&alert.tags);
+                alert.matched = m.matched;
                 out.push(alert);
             }
         }
@@ -390,6 +423,7 @@ impl RuleSet {
             for m in self.evaluate_with(e, correlator.as_deref_mut()) {
                 let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
                 alert.techniques = self.techniques(&alert.tags);
+                alert.matched = m.matched;
                 out.push(alert);
             }
         }

@@ -238,5 +238,13 @@ fn alerts_of_a_correlation_carry_its_tags_and_the_completing_event() {
     assert_eq!(alerts[0].rule_title, "Brute Force Against One Account");
     assert_eq!(alerts[0].event, events[4].id);
     assert_eq!(alerts[0].level.as_deref(), Some("high"));
+    assert!(
+        alerts[0]
+            .matched
+            .iter()
+            .any(|m| m.field == "TargetUserName" && m.value == "henry"),
+        "{:?}",
+        alerts[0].matched
+    );
     assert!(alerts[0].techniques.iter().any(|t| t.id == "T1110"));
 }

@@ -348,14 +348,20 @@ impl IocIndex {
                 let mut tags = vec!["intel".to_owned(), format!("intel-source:{}", ind.source)];
                 tags.extend(ind.labels.iter().cloned());
                 tags.extend(hit.matched.iter().map(|(k, v)| format!("ioc:{}:{v}", k.as_str())));
-                out.push(rempart_model::Alert::for_event(
+                let mut alert = rempart_model::Alert::for_event(
                     e,
                     created,
                     Some(ind.id.clone()),
                     format!("Threat intel: {}", ind.name),
                     Some(level(ind.confidence).to_owned()),
                     tags,
-                ));
+                );
+                alert.matched = hit
+                    .matched
+                    .iter()
+                    .map(|(k, v)| rempart_model::MatchedField::new(format!("ioc.{}", k.as_str()), v.clone()))
+                    .collect();
+                out.push(alert);
             }
         }
         out

@@ -24,10 +24,42 @@ pub struct Alert {
     /// loaded.
     #[serde(default)]
     pub techniques: Vec<Technique>,
+    /// What matched: the fields and values the rule's selections matched, a correlation's
+    /// group and count, or an indicator's matched values.
+    #[serde(default)]
+    pub matched: Vec<MatchedField>,
     /// The event that matched.
     pub event: EventId,
     pub host: Option<String>,
     pub user: Option<String>,
+}
+
+/// One field of an event that made a rule match, with its value (shortened if long).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedField {
+    pub field: String,
+    pub value: String,
+}
+
+impl MatchedField {
+    /// Longest value kept.
+    pub const MAX_VALUE: usize = 512;
+
+    pub fn new(field: impl Into<String>, value: impl Into<String>) -> Self {
+        let mut value = value.into();
+        if value.len() > Self::MAX_VALUE {
+            let mut cut = Self::MAX_VALUE;
+            while !value.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            value.truncate(cut);
+            value.push('…');
+        }
+        MatchedField {
+            field: field.into(),
+            value,
+        }
+    }
 }
 
 impl Alert {
@@ -49,6 +81,7 @@ impl Alert {
             level,
             tags,
             techniques: Vec::new(),
+            matched: Vec::new(),
             event: event.id,
             host: event.normalized.host.clone(),
             user: event.normalized.user.clone(),

@@ -11,7 +11,7 @@ mod clock;
 mod event;
 mod format;
 
-pub use alert::{Alert, Technique};
+pub use alert::{Alert, MatchedField, Technique};
 pub use class::{DataClass, UnknownDataClass};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};

@@ -36,6 +36,7 @@ pub const OPENAPI: &str = r##"{
       "Alert": {"type": "object", "required": ["id", "time", "created", "rule_title", "tags", "event"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "time": {"type": "string", "format": "date-time"}, "created": {"type": "string", "format": "date-time"},
         "rule_id": {"type": "string"}, "rule_title": {"type": "string"}, "level": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "matched": {"type": "array", "description": "The fields and values that matched (a correlation: its group and count; an indicator: the matched values)", "items": {"type": "object", "properties": {"field": {"type": "string"}, "value": {"type": "string"}}}},
         "event": {"type": "string", "format": "uuid", "description": "The matched event: GET /api/v1/events/{id}"}, "host": {"type": "string"}, "user": {"type": "string"}}},
       "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client", "auditor"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}}}
     },

@@ -224,14 +224,19 @@ pub async fn stores_and_queries_alerts(store: &dyn Store) {
     let mk = |secs: i64, level: &str, rule: &str| {
         let mut ev = e.clone();
         ev.time = Timestamp::from_second(secs).expect("time");
-        rempart_model::Alert::for_event(
+        let mut a = rempart_model::Alert::for_event(
             &ev,
             Timestamp::from_second(2_000).expect("time"),
             Some(rule.to_owned()),
             format!("rule {rule}"),
             Some(level.to_owned()),
             vec!["attack.t1003.001".to_owned()],
-        )
+        );
+        a.matched = vec![rempart_model::MatchedField::new(
+            "CommandLine",
+            "procdump -ma lsass.exe",
+        )];
+        a
     };
     let alerts = [
         mk(1_000, "low", "r1"),

@@ -136,6 +136,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        7,
+        r"
+    ALTER TABLE alerts ADD COLUMN matched TEXT NOT NULL DEFAULT '[]';
+    ",
+    ),
 ];
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
@@ -494,21 +500,22 @@ impl Store for SqliteStore {
             if alerts.is_empty() {
                 return Ok(());
             }
-            let tags: Vec<(String, String)> = alerts
+            let tags: Vec<(String, String, String)> = alerts
                 .iter()
                 .map(|a| {
                     (
                         serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".to_owned()),
                         serde_json::to_string(&a.techniques).unwrap_or_else(|_| "[]".to_owned()),
+                        serde_json::to_string(&a.matched).unwrap_or_else(|_| "[]".to_owned()),
                     )
                 })
                 .collect();
             let mut tx = self.writer.begin().await?;
             for (chunk, tags) in alerts.chunks(ROWS_PER_STATEMENT).zip(tags.chunks(ROWS_PER_STATEMENT)) {
                 let mut qb = QueryBuilder::new(
-                    "INSERT INTO alerts (id, time, created, rule_id, rule_title, level, tags, techniques, event, host, user) ",
+                    "INSERT INTO alerts (id, time, created, rule_id, rule_title, level, tags, techniques, matched, event, host, user) ",
                 );
-                qb.push_values(chunk.iter().zip(tags), |mut b, (a, (t, techniques))| {
+                qb.push_values(chunk.iter().zip(tags), |mut b, (a, (t, techniques, matched))| {
                     b.push_bind(a.id.to_string())
                         .push_bind(nanos(a.time))
                         .push_bind(nanos(a.created))
@@ -517,6 +524,7 @@ impl Store for SqliteStore {
                         .push_bind(a.level.as_deref())
                         .push_bind(t.as_str())
                         .push_bind(techniques.as_str())
+                        .push_bind(matched.as_str())
                         .push_bind(a.event.to_string())
                         .push_bind(a.host.as_deref())
                         .push_bind(a.user.as_deref());
@@ -531,7 +539,7 @@ impl Store for SqliteStore {
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>> {
         Box::pin(async move {
             let mut qb = QueryBuilder::new(
-                "SELECT id, time, created, rule_id, rule_title, level, tags, techniques, event, host, user FROM alerts WHERE 1=1",
+                "SELECT id, time, created, rule_id, rule_title, level, tags, techniques, matched, event, host, user FROM alerts WHERE 1=1",
             );
             if let Some(since) = query.since {
                 qb.push(" AND time >= ").push_bind(nanos(since));
@@ -559,6 +567,7 @@ impl Store for SqliteStore {
                     let event: String = row.try_get("event")?;
                     let tags: String = row.try_get("tags")?;
                     let techniques: String = row.try_get("techniques")?;
+                    let matched: String = row.try_get("matched")?;
                     Ok(Alert {
                         id: EventId(Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?),
                         time: from_nanos(&id, row.try_get("time")?)?,
@@ -568,6 +577,7 @@ impl Store for SqliteStore {
                         level: row.try_get("level")?,
                         tags: serde_json::from_str(&tags).map_err(|e| corrupt(&id, "tags", e))?,
                         techniques: serde_json::from_str(&techniques).map_err(|e| corrupt(&id, "techniques", e))?,
+                        matched: serde_json::from_str(&matched).map_err(|e| corrupt(&id, "matched", e))?,
                         event: EventId(Uuid::parse_str(&event).map_err(|e| corrupt(&id, "event", e))?),
                         host: row.try_get("host")?,
                         user: row.try_get("user")?,

@@ -121,6 +121,11 @@ pub async fn hunt(
                     .chain(h.indicator.labels.iter().cloned())
                     .chain(h.matched.iter().map(|(k, v)| format!("ioc:{}:{v}", k.as_str())))
                     .collect(),
+                matched: h
+                    .matched
+                    .iter()
+                    .map(|(k, v)| rempart_model::MatchedField::new(format!("ioc.{}", k.as_str()), v.clone()))
+                    .collect(),
             })
             .collect()
     };
@@ -199,12 +204,12 @@ pub async fn hunt(
                     None => e.origin.source.clone(),
                 };
                 let line = json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags, "techniques": set.techniques(&m.tags),
-                                  "timestamp": e.time, "source": source, "event": e});
+                                  "matched": m.matched, "timestamp": e.time, "source": source, "event": e});
                 writeln!(out, "{line}")?;
             }
         }
         Output::Csv => {
-            writeln!(out, "timestamp,level,rule_id,rule_title,host,user,source")?;
+            writeln!(out, "timestamp,level,rule_id,rule_title,host,user,source,matched")?;
             for (e, m) in &matches {
                 let fields = [
                     e.time.to_string(),
@@ -214,6 +219,11 @@ pub async fn hunt(
                     e.normalized.host.clone().unwrap_or_default(),
                     e.normalized.user.clone().unwrap_or_default(),
                     e.origin.source.clone(),
+                    m.matched
+                        .iter()
+                        .map(|f| format!("{}={}", f.field, f.value))
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 ];
                 writeln!(
                     out,

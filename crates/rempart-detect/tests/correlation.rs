@@ -248,3 +248,19 @@ fn alerts_of_a_correlation_carry_its_tags_and_the_completing_event() {
     );
     assert!(alerts[0].techniques.iter().any(|t| t.id == "T1110"));
 }
+
+/// Live batches arrive in any order: an event later than others still counts in the windows
+/// that are open at its own time.
+#[test]
+fn late_events_count_in_the_windows_still_open() {
+    let rules = load();
+    let mut c = rules.correlator().unwrap();
+    let created = Timestamp::from_second(T0).unwrap();
+    let first: Vec<Event> = [0, 60, 240].iter().map(|&t| failed(t, "lara", "10.2.2.2")).collect();
+    assert!(rules.alerts_with(&first, created, Some(&mut c)).is_empty());
+    // Two failures from between those, delivered afterwards.
+    let late: Vec<Event> = [120, 180].iter().map(|&t| failed(t, "lara", "10.2.2.2")).collect();
+    let alerts = rules.alerts_with(&late, created, Some(&mut c));
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule_title, "Brute Force Against One Account");
+}

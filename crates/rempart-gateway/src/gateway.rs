@@ -101,11 +101,29 @@ impl Slot {
         &self.upstream.config
     }
 
-    fn admit(&self) -> bool {
-        self.breaker
+    /// Whether a request may go to this provider now, or why not.
+    fn ready(&self) -> Result<(), &'static str> {
+        if self.revoked.load(Ordering::SeqCst) {
+            return Err("revoked");
+        }
+        if !self
+            .breaker
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .admit(Instant::now())
+        {
+            return Err("circuit open");
+        }
+        Ok(())
+    }
+
+    /// A failed or skipped attempt at this provider.
+    fn attempt(&self, error: impl Into<String>, retries: u32) -> Attempt {
+        Attempt {
+            provider: self.config().name.clone(),
+            error: error.into(),
+            retries,
+        }
     }
 
     fn succeeded(&self) {
@@ -491,20 +509,8 @@ impl Gateway {
         let mut attempts = Vec::new();
         for &(i, pseudonymize) in &plan.chain {
             let slot = &self.inner.slots[i];
-            if slot.revoked.load(Ordering::SeqCst) {
-                attempts.push(Attempt {
-                    provider: slot.config().name.clone(),
-                    error: "revoked".into(),
-                    retries: 0,
-                });
-                continue;
-            }
-            if !slot.admit() {
-                attempts.push(Attempt {
-                    provider: slot.config().name.clone(),
-                    error: "circuit open".into(),
-                    retries: 0,
-                });
+            if let Err(why) = slot.ready() {
+                attempts.push(slot.attempt(why, 0));
                 continue;
             }
             let request = plan.request_for(pseudonymize);
@@ -512,11 +518,7 @@ impl Gateway {
                 Ok(r) => r,
                 Err(e) => {
                     slot.failed(&e);
-                    attempts.push(Attempt {
-                        provider: slot.config().name.clone(),
-                        error: e.to_string(),
-                        retries: 0,
-                    });
+                    attempts.push(slot.attempt(e.to_string(), 0));
                     continue;
                 }
             };
@@ -528,11 +530,7 @@ impl Gateway {
                     retry_after: None,
                 };
                 slot.failed(&e);
-                attempts.push(Attempt {
-                    provider: slot.config().name.clone(),
-                    error: e.message,
-                    retries,
-                });
+                attempts.push(slot.attempt(e.message, retries));
                 continue;
             }
             slot.succeeded();
@@ -608,19 +606,8 @@ impl Gateway {
         };
         for &(i, pseudonymize) in &plan.chain {
             let slot = &self.inner.slots[i];
-            let skip = if slot.revoked.load(Ordering::SeqCst) {
-                Some("revoked")
-            } else if !slot.admit() {
-                Some("circuit open")
-            } else {
-                None
-            };
-            if let Some(why) = skip {
-                attempts.push(Attempt {
-                    provider: slot.config().name.clone(),
-                    error: why.into(),
-                    retries: 0,
-                });
+            if let Err(why) = slot.ready() {
+                attempts.push(slot.attempt(why, 0));
                 continue;
             }
             let request = plan.request_for(pseudonymize);
@@ -629,11 +616,7 @@ impl Gateway {
                 Ok(s) => s,
                 Err(e) => {
                     slot.failed(&e);
-                    attempts.push(Attempt {
-                        provider: slot.config().name.clone(),
-                        error: e.to_string(),
-                        retries: 0,
-                    });
+                    attempts.push(slot.attempt(e.to_string(), 0));
                     continue;
                 }
             };
@@ -714,11 +697,7 @@ impl Gateway {
             }
             if let Some(e) = failure {
                 slot.failed(&e);
-                attempts.push(Attempt {
-                    provider: slot.config().name.clone(),
-                    error: e.to_string(),
-                    retries,
-                });
+                attempts.push(slot.attempt(e.to_string(), retries));
                 if sent_any {
                     let _ = tx.send(writer.error(&e.to_string())).await;
                     let _ = self

@@ -533,27 +533,7 @@ fn rules_reload_on_change_without_a_restart() {
     let (mut child, addr) = common::serve_with(command);
     std::fs::write(rules.join("b.yml"), rule("Rule B", "bravo")).unwrap();
     let event = r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1","CommandLine":"run bravo now","UtcTime":"2026-11-22 10:00:00.000"}"#;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let raised = rt.block_on(async {
-        let client = reqwest::Client::new();
-        for _ in 0..40 {
-            let v: Value = client
-                .post(format!("http://{addr}/api/v1/events"))
-                .bearer_auth(&token)
-                .body(event)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if v["alerts"].as_u64() == Some(1) {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        false
-    });
+    let raised = common::post_until_alerted(&addr, &token, event);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     assert!(raised, "the added rule never fired");
@@ -717,27 +697,7 @@ fn imported_indicators_raise_alerts_in_ingest_hunts_and_a_running_server() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let event =
         r#"{"timestamp":"2026-11-22T11:00:00Z","src_ip":"10.1.1.9","dest_ip":"203.0.113.66","event_type":"flow"}"#;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let raised = rt.block_on(async {
-        let client = reqwest::Client::new();
-        for _ in 0..40 {
-            let v: Value = client
-                .post(format!("http://{addr}/api/v1/events"))
-                .bearer_auth(&token)
-                .body(event)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if v["alerts"].as_u64() == Some(1) {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
-        false
-    });
+    let raised = common::post_until_alerted(&addr, &token, event);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     assert!(raised, "the running server never matched the new indicator");

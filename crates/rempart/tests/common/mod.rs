@@ -80,3 +80,29 @@ pub fn ledger_kinds(mut command: Command) -> Vec<String> {
         })
         .collect()
 }
+
+/// Posts `event` to a running server every half second, up to 20 s, until the answer says one
+/// alert was raised (a rule or an indicator that the server picks up without a restart).
+pub fn post_until_alerted(addr: &str, token: &str, event: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..40 {
+            let v: serde_json::Value = client
+                .post(format!("http://{addr}/api/v1/events"))
+                .bearer_auth(token)
+                .body(event.to_owned())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["alerts"].as_u64() == Some(1) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    })
+}

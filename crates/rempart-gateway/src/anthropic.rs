@@ -1,7 +1,7 @@
 //! Anthropic Messages on the wire, both ways. A JSON Schema answer is obtained from Claude by a
 //! forced tool whose input schema is the schema, and handed back as JSON text.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::WireError;
 use crate::chat::{
@@ -52,25 +52,15 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
     let obj = body
         .as_object()
         .ok_or_else(|| WireError::Request("the body is not a JSON object".into()))?;
+    let model = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("model", "missing"))?
+        .to_owned();
+    // Anthropic streams always carry usage.
     let mut req = ChatRequest {
-        model: obj
-            .get("model")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("model", "missing"))?
-            .to_owned(),
-        system: Vec::new(),
-        messages: Vec::new(),
-        tools: Vec::new(),
-        tool_choice: None,
-        format: OutputFormat::Text,
-        max_tokens: None,
-        temperature: None,
-        top_p: None,
-        stop: Vec::new(),
-        stream: false,
         stream_usage: true,
-        user: None,
-        extra: Map::new(),
+        ..ChatRequest::new(model)
     };
     for (key, v) in obj {
         match key.as_str() {

@@ -100,6 +100,28 @@ pub struct ChatRequest {
     pub extra: serde_json::Map<String, Value>,
 }
 
+impl ChatRequest {
+    /// A request for `model` with nothing in it yet.
+    pub fn new(model: String) -> ChatRequest {
+        ChatRequest {
+            model,
+            system: Vec::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            tool_choice: None,
+            format: OutputFormat::Text,
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            stop: Vec::new(),
+            stream: false,
+            stream_usage: false,
+            user: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
 /// Why the model stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //! providers (with each server's quirks), answers and stream chunks from providers and to clients.
 
 use rempart_config::gateway::ProviderKind;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::WireError;
@@ -79,22 +79,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
         .as_object()
         .ok_or_else(|| WireError::Request("the body is not a JSON object".into()))?;
     let model = str_field(body, "model", "$")?.to_owned();
-    let mut req = ChatRequest {
-        model,
-        system: Vec::new(),
-        messages: Vec::new(),
-        tools: Vec::new(),
-        tool_choice: None,
-        format: OutputFormat::Text,
-        max_tokens: None,
-        temperature: None,
-        top_p: None,
-        stop: Vec::new(),
-        stream: false,
-        stream_usage: false,
-        user: None,
-        extra: Map::new(),
-    };
+    let mut req = ChatRequest::new(model);
     for (key, v) in obj {
         match key.as_str() {
             "model" => {}

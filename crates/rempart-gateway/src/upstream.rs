@@ -52,9 +52,14 @@ impl CallError {
         } else {
             "transport error"
         };
+        CallError::transient(format!("{what}: {}", error_chain(e)))
+    }
+
+    /// A failure worth another try or another provider (a stall, a cut, a garbled answer).
+    fn transient(message: impl Into<String>) -> CallError {
         CallError {
             status: None,
-            message: format!("{what}: {}", error_chain(e)),
+            message: message.into(),
             retryable: true,
             retry_after: None,
         }
@@ -204,11 +209,8 @@ impl Upstream {
         let resp = if stream {
             tokio::time::timeout(Duration::from_secs(self.config.timeout_secs), send)
                 .await
-                .map_err(|_| CallError {
-                    status: None,
-                    message: format!("no response headers within {} s", self.config.timeout_secs),
-                    retryable: true,
-                    retry_after: None,
+                .map_err(|_| {
+                    CallError::transient(format!("no response headers within {} s", self.config.timeout_secs))
                 })?
         } else {
             send.await
@@ -268,12 +270,8 @@ impl Upstream {
         let bytes = read_capped(resp, MAX_RESPONSE)
             .await
             .map_err(|e| CallError::transport(&e))?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| CallError {
-            status: None,
-            message: format!("the provider's answer is not JSON: {e}"),
-            retryable: true,
-            retry_after: None,
-        })?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::transient(format!("the provider's answer is not JSON: {e}")))?;
         let parsed = match self.config.kind {
             ProviderKind::Anthropic => anthropic::parse_response(&v),
             ProviderKind::OpenAiResponses => responses::parse_response(&v),
@@ -375,20 +373,13 @@ impl DeltaStream {
             }
             let chunk = match tokio::time::timeout(self.idle, self.body.next()).await {
                 Err(_) => {
-                    return Some(Err(CallError {
-                        status: None,
-                        message: format!("stream stalled for {} s", self.idle.as_secs()),
-                        retryable: true,
-                        retry_after: None,
-                    }));
+                    return Some(Err(CallError::transient(format!(
+                        "stream stalled for {} s",
+                        self.idle.as_secs()
+                    ))));
                 }
                 Ok(None) => {
-                    return Some(Err(CallError {
-                        status: None,
-                        message: "stream ended before its end marker".into(),
-                        retryable: true,
-                        retry_after: None,
-                    }));
+                    return Some(Err(CallError::transient("stream ended before its end marker")));
                 }
                 Ok(Some(Err(e))) => return Some(Err(CallError::transport(&e))),
                 Ok(Some(Ok(c))) => c,
@@ -412,46 +403,26 @@ impl DeltaStream {
                     self.done = true;
                     return Ok(());
                 }
-                let v: Value = serde_json::from_str(&ev.data).map_err(|e| CallError {
-                    status: None,
-                    message: format!("stream chunk is not JSON: {e}"),
-                    retryable: true,
-                    retry_after: None,
-                })?;
+                let v: Value = serde_json::from_str(&ev.data)
+                    .map_err(|e| CallError::transient(format!("stream chunk is not JSON: {e}")))?;
                 self.pending.extend(r.read(&v).map_err(CallError::wire)?);
             }
             Reader::Responses(r) => {
-                let v: Value = serde_json::from_str(&ev.data).map_err(|e| CallError {
-                    status: None,
-                    message: format!("stream event is not JSON: {e}"),
-                    retryable: true,
-                    retry_after: None,
-                })?;
-                self.pending.extend(r.read(&v).map_err(|e| CallError {
-                    status: None,
-                    message: e.to_string(),
-                    retryable: true,
-                    retry_after: None,
-                })?);
+                let v: Value = serde_json::from_str(&ev.data)
+                    .map_err(|e| CallError::transient(format!("stream event is not JSON: {e}")))?;
+                self.pending
+                    .extend(r.read(&v).map_err(|e| CallError::transient(e.to_string()))?);
                 self.done = r.done;
             }
             Reader::Anthropic(r) => {
-                let v: Value = serde_json::from_str(&ev.data).map_err(|e| CallError {
-                    status: None,
-                    message: format!("stream event is not JSON: {e}"),
-                    retryable: true,
-                    retry_after: None,
-                })?;
+                let v: Value = serde_json::from_str(&ev.data)
+                    .map_err(|e| CallError::transient(format!("stream event is not JSON: {e}")))?;
                 if v.get("type").and_then(Value::as_str) == Some("message_stop") {
                     self.done = true;
                 }
-                self.pending.extend(r.read(&v).map_err(|e| CallError {
-                    status: None,
-                    message: e.to_string(),
-                    // Anthropic's in-stream `overloaded_error` is worth another provider.
-                    retryable: true,
-                    retry_after: None,
-                })?);
+                // Anthropic's in-stream `overloaded_error` is worth another provider.
+                self.pending
+                    .extend(r.read(&v).map_err(|e| CallError::transient(e.to_string()))?);
             }
         }
         Ok(())

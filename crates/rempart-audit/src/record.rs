@@ -44,6 +44,7 @@ pub mod kind {
     pub const PRIVACY_REVEAL: &str = "privacy.reveal";
     pub const PRIVACY_EXPORT: &str = "privacy.export";
     pub const GATEWAY_CALL: &str = "gateway.call";
+    pub const INTEL_IMPORT: &str = "intel.import";
     pub const GATEWAY_REVOKE: &str = "gateway.revoke";
     pub const GATEWAY_RESTORE: &str = "gateway.restore";
 }

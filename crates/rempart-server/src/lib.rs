@@ -56,6 +56,8 @@ pub struct AppState {
     pub privacy: Option<Arc<rempart_privacy::Privacy>>,
     /// Threat-intelligence indicators matched against everything ingested.
     pub intel: intel::ActiveIntel,
+    /// Where indicators are stored (the API's imports and listing).
+    pub intel_store: Option<Arc<dyn rempart_store::IntelStore>>,
     /// The sovereignty gateway, if `[gateway]` configures routes.
     pub gateway: Option<rempart_gateway::Gateway>,
 }
@@ -70,6 +72,7 @@ impl AppState {
             privacy: None,
             gateway: None,
             intel: intel::ActiveIntel::default(),
+            intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
             max_inflated_bytes: 256 * 1024 * 1024,
@@ -110,6 +113,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/events/{id}", get(api::get_event))
             .route("/api/v1/stats", get(api::stats))
             .route("/api/v1/alerts", get(api::query_alerts))
+            .route("/api/v1/intel", get(intel::list))
             .route("/metrics", get(api::metrics))
             .route("/openapi.json", get(api::openapi)),
     );
@@ -117,7 +121,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Role::Analyst,
         Router::new()
             .route("/api/v1/quarantine", get(api::list_quarantine))
-            .route("/api/v1/privacy/redact", post(privacy::redact)),
+            .route("/api/v1/privacy/redact", post(privacy::redact))
+            .route("/api/v1/intel", post(intel::import)),
     );
     let approver = with_role(
         Role::Approver,

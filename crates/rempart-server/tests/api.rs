@@ -45,6 +45,7 @@ impl Server {
         )
         .unwrap();
         state.privacy = Some(Arc::new(privacy));
+        state.intel_store = Some(store.clone() as Arc<dyn rempart_store::IntelStore>);
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -118,6 +119,8 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ),
     ("GET", "/api/v1/stats", Role::Viewer),
     ("GET", "/api/v1/alerts", Role::Viewer),
+    ("GET", "/api/v1/intel", Role::Viewer),
+    ("POST", "/api/v1/intel", Role::Analyst),
     ("GET", "/metrics", Role::Viewer),
     ("GET", "/openapi.json", Role::Viewer),
     ("GET", "/api/v1/quarantine", Role::Analyst),
@@ -797,5 +800,46 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn analysts_import_indicators_that_match_the_next_events() {
+    let server = Server::start(1 << 20).await;
+    let analyst = server.token(Role::Analyst).await;
+    let ingest = server.token(Role::Ingest).await;
+    let viewer = server.token(Role::Viewer).await;
+    let bundle = json!({"type": "bundle", "id": "bundle--1", "objects": [
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000001",
+         "created": "2026-11-01T00:00:00Z", "modified": "2026-11-01T00:00:00Z", "name": "C2 range",
+         "pattern": "[ipv4-addr:value ISSUBSET '198.51.100.0/24']", "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z"},
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000002",
+         "created": "2026-11-01T00:00:00Z", "modified": "2026-11-01T00:00:00Z", "name": "Subject line",
+         "pattern": "[email-message:subject = 'Invoice']", "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z"}]});
+    let (status, body) = server
+        .post_text("/api/v1/intel?source=feed-a", &analyst, &bundle.to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["imported"], 1);
+    assert!(
+        body["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("email-message:subject"),
+        "{body}"
+    );
+    let (status, body) = server.post_text("/api/v1/intel", &analyst, "{\"hello\": 1}").await;
+    assert_eq!(status, 400, "{body}");
+    let listed = server.get_json("/api/v1/intel", &viewer).await;
+    assert_eq!(listed["stored"], 1, "{listed}");
+    assert_eq!(listed["in_force"], 1);
+    let event =
+        r#"{"timestamp":"2026-11-22T10:00:00Z","src_ip":"10.0.0.7","dest_ip":"198.51.100.23","event_type":"flow"}"#;
+    let (status, body) = server.post_text("/api/v1/events", &ingest, event).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["alerts"], 1, "{body}");
+    let alerts = server.get_json("/api/v1/alerts", &viewer).await;
+    assert_eq!(alerts["alerts"][0]["rule_title"], "Threat intel: C2 range", "{alerts}");
+    assert_eq!(alerts["alerts"][0]["matched"][0]["value"], "198.51.100.23");
     server.stop().await;
 }

@@ -51,6 +51,7 @@ pub async fn serve_store(
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    state.intel_store = Some(intel_store.clone());
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
             .context("cannot start the gateway")?;

@@ -187,6 +187,8 @@ struct Plan {
     chain: Vec<(usize, bool)>,
     clear: ChatRequest,
     pseudonymized: Option<reveal::Pseudonymized>,
+    /// The client's pseudonymization domain, when something is pseudonymized.
+    redactor: Option<Arc<rempart_privacy::redact::Redactor>>,
     reidentify: bool,
     started: Instant,
 }
@@ -418,16 +420,16 @@ impl Gateway {
             return Err(GatewayError::Refused(verdicts));
         }
         self.charge_request(&call.caller.name, client)?;
-        let pseudonymized = if chain.iter().any(|(_, p)| *p) {
+        let (pseudonymized, redactor) = if chain.iter().any(|(_, p)| *p) {
             let privacy = self
                 .inner
                 .privacy
                 .as_ref()
                 .ok_or_else(|| GatewayError::Config("no privacy engine".into()))?;
             let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
-            Some(reveal::pseudonymize(&redactor, &call.request)?)
+            (Some(reveal::pseudonymize(&redactor, &call.request)?), Some(redactor))
         } else {
-            None
+            (None, None)
         };
         Ok(Plan {
             route: route.name.clone(),
@@ -437,6 +439,7 @@ impl Gateway {
             chain,
             clear: call.request.clone(),
             pseudonymized,
+            redactor,
             reidentify: client.reidentify,
             started,
         })
@@ -489,11 +492,10 @@ impl Gateway {
     }
 
     /// Seals the originals of the request's pseudonyms in the vault: before anything leaves.
-    async fn remember(&self, call: &Call, plan: &Plan) -> Result<(), GatewayError> {
-        if let (Some(p), Some(privacy)) = (&plan.pseudonymized, &self.inner.privacy)
+    async fn remember(&self, plan: &Plan) -> Result<(), GatewayError> {
+        if let (Some(p), Some(redactor), Some(privacy)) = (&plan.pseudonymized, &plan.redactor, &self.inner.privacy)
             && !p.replacements.is_empty()
         {
-            let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
             privacy
                 .vault()
                 .remember(redactor.domain(), &p.replacements, Timestamp::now())
@@ -505,7 +507,7 @@ impl Gateway {
     /// Serves a request whole; the answer's body in the client's format.
     pub async fn complete(&self, call: Call) -> Result<Value, GatewayError> {
         let plan = self.plan(&call)?;
-        self.remember(&call, &plan).await?;
+        self.remember(&plan).await?;
         let mut attempts = Vec::new();
         for &(i, pseudonymize) in &plan.chain {
             let slot = &self.inner.slots[i];
@@ -573,7 +575,7 @@ impl Gateway {
     /// serve gets a proper error status; the receiver then yields the rest.
     pub async fn stream(&self, call: Call) -> Result<mpsc::Receiver<String>, GatewayError> {
         let plan = self.plan(&call)?;
-        self.remember(&call, &plan).await?;
+        self.remember(&plan).await?;
         let (first_tx, first_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(64);
         let gw = self.clone();

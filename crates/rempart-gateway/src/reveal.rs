@@ -32,7 +32,7 @@ impl Known {
         self.text.is_empty()
     }
 
-    /// Counts of what was found, by type.
+    /// The mapping of a request's replacements (secrets, which have no original kept, excluded).
     pub fn from_replacements(replacements: &[Replacement]) -> Known {
         let mut k = Known::default();
         for r in replacements.iter().filter(|r| r.subject.is_some()) {

@@ -136,6 +136,20 @@ impl Gateway {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST path` with the client's token; the whole body as text (a stream, read to its end).
+    async fn post_text(&self, path: &str, body: &Value) -> String {
+        reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(&self.client)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     fn stop(mut self) -> tempfile::TempDir {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -327,29 +341,11 @@ async fn failover_retries_revocation_and_circuit_breaking() {
     fakes.set("openai", Mode::CutBeforeAnything);
     let mut req = ask();
     req["stream"] = json!(true);
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&gw.client)
-        .json(&req)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.post_text("/v1/chat/completions", &req).await;
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(!text.contains("\"error\""), "{text}");
     fakes.set("openai", Mode::CutMidStream);
-    let text = reqwest::Client::new()
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&gw.client)
-        .json(&req)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.post_text("/v1/chat/completions", &req).await;
     assert!(text.contains("stream_interrupted"), "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
     fakes.set("openai", Mode::Ok);

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub mod gateway;
+pub mod incidents;
 pub use gateway::Gateway;
+pub use incidents::{Asset, Incidents, Triage};
 
 /// The configuration, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,8 @@ pub struct Config {
     pub audit: Audit,
     pub privacy: Privacy,
     pub gateway: Gateway,
+    pub incidents: Incidents,
+    pub triage: Triage,
 }
 
 /// The privacy engine.
@@ -159,6 +163,8 @@ impl Default for Config {
             },
             detection: Detection::default(),
             gateway: Gateway::default(),
+            incidents: Incidents::default(),
+            triage: Triage::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
         }
@@ -268,6 +274,8 @@ const SECTIONS: &[&str] = &[
     "audit",
     "privacy",
     "gateway",
+    "incidents",
+    "triage",
 ];
 
 impl Config {
@@ -336,6 +344,8 @@ impl Config {
         let audit: RawAudit = section(&table, "audit", &mut problems);
         let privacy: RawPrivacy = section(&table, "privacy", &mut problems);
         let gateway: gateway::RawGateway = section(&table, "gateway", &mut problems);
+        let incidents: incidents::RawIncidents = section(&table, "incidents", &mut problems);
+        let triage: incidents::RawTriage = section(&table, "triage", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -418,6 +428,8 @@ impl Config {
         cfg.audit = validate_audit(audit, &mut problems);
         cfg.privacy = validate_privacy(privacy, &mut problems);
         cfg.gateway = gateway::validate(gateway, &mut problems);
+        cfg.incidents = incidents::validate_incidents(incidents, &mut problems);
+        cfg.triage = incidents::validate_triage(triage, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

@@ -10,9 +10,14 @@ mod class;
 mod clock;
 mod event;
 mod format;
+mod incident;
 
 pub use alert::{Alert, MatchedField, Technique};
 pub use class::{DataClass, UnknownDataClass};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
 pub use format::{Format, UnknownFormat};
+pub use incident::{
+    ActionKind, Change, Classification, Entity, EntityKind, Evidence, Feedback, Incident, IncidentSeverity,
+    IncidentStatus, Recommendation, TimelineEntry, ToolUse, TriageMode, TriageState, Verdict,
+};

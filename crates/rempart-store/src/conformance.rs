@@ -435,6 +435,161 @@ pub async fn ledger_erases_subject_keys(store: &dyn LedgerStore) {
     assert_eq!(got[1], keys[1]);
 }
 
+fn incident(secs: i64, title: &str) -> rempart_model::Incident {
+    let t = Timestamp::from_second(secs).expect("time");
+    rempart_model::Incident {
+        id: EventId::generate(),
+        title: title.to_owned(),
+        status: rempart_model::IncidentStatus::New,
+        severity: rempart_model::IncidentSeverity::High,
+        score: 70,
+        max_level: rempart_model::IncidentSeverity::High,
+        owner: None,
+        created: t,
+        updated: t,
+        first_seen: t,
+        last_seen: t,
+        alert_count: 1,
+        rules: vec![title.to_owned()],
+        entities: vec![rempart_model::Entity::new(rempart_model::EntityKind::Host, "ws1")],
+        techniques: vec!["T1003.001".into()],
+        tactics: vec!["credential-access".into()],
+        assets: Vec::new(),
+        merged_into: None,
+        history: Vec::new(),
+        triage: None,
+    }
+}
+
+/// Incidents round-trip; alerts link to them; a merge moves every alert of the merged one;
+/// merged incidents are listed only when asked for.
+pub async fn incidents_link_and_merge<S: Store + crate::IncidentStore>(store: &S) {
+    use rempart_model::IncidentStatus;
+    let e = event("ws1", "alice", 1_000, json!({}));
+    let alerts: Vec<rempart_model::Alert> = (0..3)
+        .map(|i| {
+            let mut ev = e.clone();
+            ev.time = Timestamp::from_second(1_000 + i).expect("time");
+            rempart_model::Alert::for_event(&ev, ev.time, None, format!("r{i}"), Some("high".into()), Vec::new())
+        })
+        .collect();
+    store.insert_alerts(&alerts).await.expect("alerts");
+    let mut a = incident(1_000, "first");
+    let mut b = incident(1_002, "second");
+    store
+        .incidents_write(crate::IncidentWrite {
+            incidents: &[a.clone(), b.clone()],
+            links: &[(alerts[1].id, a.id), (alerts[0].id, a.id), (alerts[2].id, b.id)],
+            moves: &[],
+        })
+        .await
+        .expect("write");
+    assert_eq!(store.incident_get(a.id).await.expect("get"), Some(a.clone()));
+    let got: Vec<EventId> = store
+        .incident_alerts(a.id, 10)
+        .await
+        .expect("alerts")
+        .iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(got, [alerts[0].id, alerts[1].id], "oldest first");
+    let listed = store
+        .incidents_list(&crate::IncidentQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [b.id, a.id],
+        "most recent first"
+    );
+
+    b.status = IncidentStatus::Merged;
+    b.merged_into = Some(a.id);
+    a.alert_count = 3;
+    store
+        .incidents_write(crate::IncidentWrite {
+            incidents: &[a.clone(), b.clone()],
+            links: &[],
+            moves: &[(b.id, a.id)],
+        })
+        .await
+        .expect("merge");
+    assert_eq!(store.incident_alerts(a.id, 10).await.expect("alerts").len(), 3);
+    assert!(store.incident_alerts(b.id, 10).await.expect("alerts").is_empty());
+    assert_eq!(store.incident_of_alert(alerts[2].id).await.expect("of"), Some(a.id));
+    let open = store
+        .incidents_list(&crate::IncidentQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(open, vec![a.clone()]);
+    let merged = store
+        .incidents_list(&crate::IncidentQuery {
+            status: vec![IncidentStatus::Merged],
+            ..crate::IncidentQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(merged, vec![b]);
+    let later = store
+        .incidents_list(&crate::IncidentQuery {
+            since: Some(Timestamp::from_second(1_001).expect("time")),
+            ..crate::IncidentQuery::default()
+        })
+        .await
+        .expect("list");
+    assert!(later.is_empty(), "`since` filters on the last alert");
+}
+
+/// Verdicts come back whole, newest first; feedback comes back with the verdict it judges.
+pub async fn verdicts_and_feedback_round_trip<S: Store + crate::IncidentStore>(store: &S) {
+    use rempart_model::{Classification, Feedback, IncidentSeverity, TriageMode, Verdict};
+    let inc = incident(1_000, "x");
+    let mk = |secs: i64, c: Classification| Verdict {
+        id: EventId::generate(),
+        incident: inc.id,
+        created: Timestamp::from_second(secs).expect("time"),
+        mode: TriageMode::Model,
+        provider: Some("local".into()),
+        model: Some("m".into()),
+        classification: c,
+        confidence: 0.75,
+        severity: IncidentSeverity::High,
+        summary: "s".into(),
+        timeline: Vec::new(),
+        techniques: vec!["T1003.001".into()],
+        entities: Vec::new(),
+        recommended_actions: Vec::new(),
+        queries: Vec::new(),
+        evidence: Vec::new(),
+        flags: Vec::new(),
+        domain: Some("triage".into()),
+        steps: 2,
+        tokens: 1234,
+    };
+    let (old, new) = (
+        mk(1_000, Classification::Benign),
+        mk(2_000, Classification::TruePositive),
+    );
+    store.verdict_put(&old).await.expect("put");
+    store.verdict_put(&new).await.expect("put");
+    assert_eq!(store.verdict_get(old.id).await.expect("get"), Some(old.clone()));
+    assert_eq!(
+        store.verdicts_of(inc.id).await.expect("of"),
+        vec![new.clone(), old.clone()]
+    );
+    let f = Feedback {
+        verdict: new.id,
+        incident: inc.id,
+        time: Timestamp::from_second(3_000).expect("time"),
+        actor: "token:a".into(),
+        agrees: false,
+        classification: Classification::FalsePositive,
+        reason: "known admin script".into(),
+    };
+    store.feedback_put(&f).await.expect("feedback");
+    assert_eq!(store.feedback_all().await.expect("all"), vec![(f, new)]);
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -445,7 +600,8 @@ macro_rules! store_conformance {
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
-            ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys);
+            ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
+            verdicts_and_feedback_round_trip);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

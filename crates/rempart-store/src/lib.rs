@@ -7,6 +7,7 @@
 
 pub mod conformance;
 mod error;
+mod incident;
 mod intel;
 mod ledger;
 mod query;
@@ -20,6 +21,7 @@ use rempart_model::{Alert, Event, EventId};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use incident::{IncidentQuery, IncidentStore, IncidentWrite};
 pub use intel::{IntelRecord, IntelStore};
 pub use ledger::{
     Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,

@@ -142,7 +142,45 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE alerts ADD COLUMN matched TEXT NOT NULL DEFAULT '[]';
     ",
     ),
+    (
+        8,
+        r"
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX incidents_last_seen ON incidents (last_seen);
+    CREATE INDEX incidents_status ON incidents (status, last_seen);
+    CREATE TABLE incident_alerts (
+        alert TEXT PRIMARY KEY,
+        incident TEXT NOT NULL
+    );
+    CREATE INDEX incident_alerts_incident ON incident_alerts (incident);
+    CREATE TABLE verdicts (
+        id TEXT PRIMARY KEY,
+        incident TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX verdicts_incident ON verdicts (incident, created);
+    CREATE TABLE verdict_feedback (
+        verdict TEXT NOT NULL,
+        incident TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX verdict_feedback_verdict ON verdict_feedback (verdict);
+    ",
+    ),
 ];
+
+mod incidents;
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
 /// parameters.
@@ -241,6 +279,31 @@ fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
         id: id.to_owned(),
         reason: format!("{what}: {e}"),
     }
+}
+
+pub(crate) const ALERT_COLUMNS: &str =
+    "id, time, created, rule_id, rule_title, level, tags, techniques, matched, event, host, user";
+
+fn alert_from_row(row: &SqliteRow) -> Result<Alert> {
+    let id: String = row.try_get("id")?;
+    let event: String = row.try_get("event")?;
+    let tags: String = row.try_get("tags")?;
+    let techniques: String = row.try_get("techniques")?;
+    let matched: String = row.try_get("matched")?;
+    Ok(Alert {
+        id: EventId(Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?),
+        time: from_nanos(&id, row.try_get("time")?)?,
+        created: from_nanos(&id, row.try_get("created")?)?,
+        rule_id: row.try_get("rule_id")?,
+        rule_title: row.try_get("rule_title")?,
+        level: row.try_get("level")?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt(&id, "tags", e))?,
+        techniques: serde_json::from_str(&techniques).map_err(|e| corrupt(&id, "techniques", e))?,
+        matched: serde_json::from_str(&matched).map_err(|e| corrupt(&id, "matched", e))?,
+        event: EventId(Uuid::parse_str(&event).map_err(|e| corrupt(&id, "event", e))?),
+        host: row.try_get("host")?,
+        user: row.try_get("user")?,
+    })
 }
 
 fn event_from_row(row: &SqliteRow) -> Result<Event> {
@@ -538,9 +601,7 @@ impl Store for SqliteStore {
 
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>> {
         Box::pin(async move {
-            let mut qb = QueryBuilder::new(
-                "SELECT id, time, created, rule_id, rule_title, level, tags, techniques, matched, event, host, user FROM alerts WHERE 1=1",
-            );
+            let mut qb = QueryBuilder::new(format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1=1"));
             if let Some(since) = query.since {
                 qb.push(" AND time >= ").push_bind(nanos(since));
             }
@@ -561,29 +622,7 @@ impl Store for SqliteStore {
             qb.push(" ORDER BY time DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.reader).await?;
-            rows.iter()
-                .map(|row| {
-                    let id: String = row.try_get("id")?;
-                    let event: String = row.try_get("event")?;
-                    let tags: String = row.try_get("tags")?;
-                    let techniques: String = row.try_get("techniques")?;
-                    let matched: String = row.try_get("matched")?;
-                    Ok(Alert {
-                        id: EventId(Uuid::parse_str(&id).map_err(|e| corrupt(&id, "id", e))?),
-                        time: from_nanos(&id, row.try_get("time")?)?,
-                        created: from_nanos(&id, row.try_get("created")?)?,
-                        rule_id: row.try_get("rule_id")?,
-                        rule_title: row.try_get("rule_title")?,
-                        level: row.try_get("level")?,
-                        tags: serde_json::from_str(&tags).map_err(|e| corrupt(&id, "tags", e))?,
-                        techniques: serde_json::from_str(&techniques).map_err(|e| corrupt(&id, "techniques", e))?,
-                        matched: serde_json::from_str(&matched).map_err(|e| corrupt(&id, "matched", e))?,
-                        event: EventId(Uuid::parse_str(&event).map_err(|e| corrupt(&id, "event", e))?),
-                        host: row.try_get("host")?,
-                        user: row.try_get("user")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(alert_from_row).collect()
         })
     }
 

@@ -1,0 +1,258 @@
+//! `[incidents]` and `[triage]`: how alerts group into incidents, the asset inventory that
+//! weighs their severity, and how the triage agent runs.
+
+use serde::Deserialize;
+
+use crate::Problem;
+
+/// How alerts group into incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incidents {
+    /// Alerts sharing an entity this close in time join one incident.
+    pub window_secs: u64,
+    /// An alert further along the ATT&CK kill chain than an incident's latest joins it over
+    /// this longer span, if it shares an entity.
+    pub kill_chain_window_secs: u64,
+    /// Entities that never link alerts (`kind:value`, e.g. a shared proxy's address
+    /// `ip:10.0.0.3` or a service account `user:svc-backup`).
+    pub ignore: Vec<String>,
+    /// The asset inventory.
+    pub assets: Vec<Asset>,
+}
+
+impl Default for Incidents {
+    fn default() -> Self {
+        Incidents {
+            window_secs: 3_600,
+            kill_chain_window_secs: 86_400,
+            ignore: Vec::new(),
+            assets: Vec::new(),
+        }
+    }
+}
+
+/// One entry of the asset inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asset {
+    /// `host`, `user` or `ip`.
+    pub kind: String,
+    /// A name (`*` matches any run of characters, case-insensitive) or, for `ip`, an address
+    /// or CIDR block.
+    pub pattern: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub criticality: String,
+    /// Free labels (`pci`, `domain-controller`), shown with the incident.
+    pub tags: Vec<String>,
+}
+
+/// The triage agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triage {
+    /// Triage new incidents (and incidents that grew) automatically.
+    pub auto: bool,
+    /// The gateway route the agent asks (`[[gateway.routes]]` name).
+    pub route: String,
+    /// Most automatic triages started per hour; on-demand triage is not limited.
+    pub per_hour: u32,
+    /// Most model turns per triage (each turn may call tools).
+    pub max_steps: u32,
+    /// Most tokens (input and output) one triage may spend.
+    pub max_tokens: u64,
+    /// Longest a triage may take, model calls and tools together.
+    pub timeout_secs: u64,
+    /// Only incidents at least this severe are triaged automatically.
+    pub min_severity: String,
+}
+
+impl Default for Triage {
+    fn default() -> Self {
+        Triage {
+            auto: true,
+            route: "triage".into(),
+            per_hour: 60,
+            max_steps: 8,
+            max_tokens: 60_000,
+            timeout_secs: 120,
+            min_severity: "low".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIncidents {
+    window_secs: Option<i64>,
+    kill_chain_window_secs: Option<i64>,
+    ignore: Option<Vec<String>>,
+    assets: Option<Vec<RawAsset>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsset {
+    kind: String,
+    #[serde(rename = "match")]
+    pattern: String,
+    criticality: String,
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTriage {
+    auto: Option<bool>,
+    route: Option<String>,
+    per_hour: Option<i64>,
+    max_steps: Option<i64>,
+    max_tokens: Option<i64>,
+    timeout_secs: Option<i64>,
+    min_severity: Option<String>,
+}
+
+const ENTITY_KINDS: &[&str] = &["host", "user", "ip", "process", "hash", "domain"];
+const CRITICALITIES: &[&str] = &["low", "medium", "high", "critical"];
+const SEVERITIES: &[&str] = &["informational", "low", "medium", "high", "critical"];
+
+fn bounded(
+    problems: &mut Vec<Problem>,
+    path: &str,
+    value: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+) -> Option<u64> {
+    let v = value?;
+    if range.contains(&v) {
+        u64::try_from(v).ok()
+    } else {
+        problems.push(Problem {
+            path: path.to_owned(),
+            message: format!("{v} is outside {} to {}", range.start(), range.end()),
+        });
+        None
+    }
+}
+
+pub(crate) fn validate_incidents(raw: RawIncidents, problems: &mut Vec<Problem>) -> Incidents {
+    let mut out = Incidents::default();
+    if let Some(n) = bounded(problems, "incidents.window_secs", raw.window_secs, 1..=7 * 86_400) {
+        out.window_secs = n;
+    }
+    if let Some(n) = bounded(
+        problems,
+        "incidents.kill_chain_window_secs",
+        raw.kill_chain_window_secs,
+        1..=30 * 86_400,
+    ) {
+        out.kill_chain_window_secs = n;
+    }
+    if out.kill_chain_window_secs < out.window_secs {
+        problems.push(Problem {
+            path: "incidents.kill_chain_window_secs".into(),
+            message: format!(
+                "{} is shorter than window_secs ({}): the kill-chain window extends the ordinary one",
+                out.kill_chain_window_secs, out.window_secs
+            ),
+        });
+    }
+    for (i, e) in raw.ignore.unwrap_or_default().into_iter().enumerate() {
+        match e.split_once(':') {
+            Some((kind, value)) if ENTITY_KINDS.contains(&kind) && !value.is_empty() => out.ignore.push(e),
+            _ => problems.push(Problem {
+                path: format!("incidents.ignore[{i}]"),
+                message: format!("`{e}` is not `kind:value` with kind one of {}", ENTITY_KINDS.join(", ")),
+            }),
+        }
+    }
+    for (i, a) in raw.assets.unwrap_or_default().into_iter().enumerate() {
+        let path = format!("incidents.assets[{i}]");
+        let mut ok = true;
+        if !["host", "user", "ip"].contains(&a.kind.as_str()) {
+            problems.push(Problem {
+                path: format!("{path}.kind"),
+                message: format!("`{}` is not host, user or ip", a.kind),
+            });
+            ok = false;
+        }
+        if !CRITICALITIES.contains(&a.criticality.as_str()) {
+            problems.push(Problem {
+                path: format!("{path}.criticality"),
+                message: format!("`{}` is not one of {}", a.criticality, CRITICALITIES.join(", ")),
+            });
+            ok = false;
+        }
+        if a.kind == "ip" && !valid_cidr(&a.pattern) {
+            problems.push(Problem {
+                path: format!("{path}.match"),
+                message: format!("`{}` is not an IP address or CIDR block", a.pattern),
+            });
+            ok = false;
+        }
+        if a.pattern.is_empty() {
+            problems.push(Problem {
+                path: format!("{path}.match"),
+                message: "empty".into(),
+            });
+            ok = false;
+        }
+        if ok {
+            out.assets.push(Asset {
+                kind: a.kind,
+                pattern: a.pattern,
+                criticality: a.criticality,
+                tags: a.tags.unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+fn valid_cidr(s: &str) -> bool {
+    let (addr, bits) = match s.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|b| b <= max))
+}
+
+pub(crate) fn validate_triage(raw: RawTriage, problems: &mut Vec<Problem>) -> Triage {
+    let mut out = Triage::default();
+    if let Some(a) = raw.auto {
+        out.auto = a;
+    }
+    if let Some(r) = raw.route {
+        if r.is_empty() {
+            problems.push(Problem {
+                path: "triage.route".into(),
+                message: "empty: name a `[[gateway.routes]]`".into(),
+            });
+        } else {
+            out.route = r;
+        }
+    }
+    if let Some(n) = bounded(problems, "triage.per_hour", raw.per_hour, 0..=100_000) {
+        out.per_hour = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = bounded(problems, "triage.max_steps", raw.max_steps, 1..=64) {
+        out.max_steps = u32::try_from(n).unwrap_or(8);
+    }
+    if let Some(n) = bounded(problems, "triage.max_tokens", raw.max_tokens, 1_000..=10_000_000) {
+        out.max_tokens = n;
+    }
+    if let Some(n) = bounded(problems, "triage.timeout_secs", raw.timeout_secs, 1..=3_600) {
+        out.timeout_secs = n;
+    }
+    if let Some(s) = raw.min_severity {
+        if SEVERITIES.contains(&s.as_str()) {
+            out.min_severity = s;
+        } else {
+            problems.push(Problem {
+                path: "triage.min_severity".into(),
+                message: format!("`{s}` is not one of {}", SEVERITIES.join(", ")),
+            });
+        }
+    }
+    out
+}

@@ -47,6 +47,18 @@ pub mod kind {
     pub const INTEL_IMPORT: &str = "intel.import";
     pub const GATEWAY_REVOKE: &str = "gateway.revoke";
     pub const GATEWAY_RESTORE: &str = "gateway.restore";
+    /// An incident was opened by correlation.
+    pub const INCIDENT_CREATE: &str = "incident.create";
+    /// Incidents were merged (the reason names the linking entity).
+    pub const INCIDENT_MERGE: &str = "incident.merge";
+    /// An analyst changed an incident's status or owner.
+    pub const INCIDENT_UPDATE: &str = "incident.update";
+    /// An analyst split alerts off an incident into a new one.
+    pub const INCIDENT_SPLIT: &str = "incident.split";
+    /// A triage verdict (model or degraded), with what was asked and what the tools ran.
+    pub const TRIAGE_VERDICT: &str = "triage.verdict";
+    /// An analyst confirmed or overrode a verdict.
+    pub const TRIAGE_FEEDBACK: &str = "triage.feedback";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

@@ -19,6 +19,8 @@ struct Pattern {
     #[serde(default)]
     tactics: Vec<String>,
     #[serde(default)]
+    description: String,
+    #[serde(default)]
     revoked: bool,
     #[serde(default)]
     deprecated: bool,
@@ -28,6 +30,7 @@ struct Pattern {
 #[derive(Debug, Clone, Default)]
 pub struct AttackCatalog {
     techniques: HashMap<String, (String, Vec<String>)>,
+    descriptions: HashMap<String, String>,
 }
 
 impl AttackCatalog {
@@ -35,13 +38,25 @@ impl AttackCatalog {
     pub fn from_json(text: &str) -> Result<Self, String> {
         let lookup: Lookup =
             serde_json::from_str(text).map_err(|e| format!("not an ATT&CK attack-pattern lookup: {e}"))?;
-        let techniques = lookup
-            .attack_patterns
-            .into_iter()
-            .filter(|p| !p.revoked && !p.deprecated)
-            .map(|p| (p.external_id.to_ascii_uppercase(), (p.name, p.tactics)))
-            .collect();
-        Ok(AttackCatalog { techniques })
+        let mut techniques = HashMap::new();
+        let mut descriptions = HashMap::new();
+        for p in lookup.attack_patterns.into_iter().filter(|p| !p.revoked && !p.deprecated) {
+            let id = p.external_id.to_ascii_uppercase();
+            descriptions.insert(id.clone(), p.description);
+            techniques.insert(id, (p.name, p.tactics));
+        }
+        Ok(AttackCatalog {
+            techniques,
+            descriptions,
+        })
+    }
+
+    /// A technique's name, tactics and description (`T1003.001`).
+    pub fn describe(&self, id: &str) -> Option<(&str, &[String], &str)> {
+        let id = id.to_ascii_uppercase();
+        let (name, tactics) = self.techniques.get(&id)?;
+        let description = self.descriptions.get(&id).map_or("", String::as_str);
+        Some((name, tactics, description))
     }
 
     pub fn len(&self) -> usize {

@@ -62,6 +62,21 @@ pub struct Call {
     pub request: ChatRequest,
 }
 
+/// A whole answer for a caller inside Rempart.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub response: ChatResponse,
+    /// The provider that answered, and its model.
+    pub provider: String,
+    pub model: String,
+    /// The pseudonymization domain of what the provider saw (`None`: it saw data in clear).
+    pub domain: Option<String>,
+    /// Whether the answer was re-identified.
+    pub revealed: bool,
+    /// Providers tried before it, and why they failed.
+    pub attempts: Vec<Attempt>,
+}
+
 /// One provider tried and failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
@@ -506,7 +521,27 @@ impl Gateway {
 
     /// Serves a request whole; the answer's body in the client's format.
     pub async fn complete(&self, call: Call) -> Result<Value, GatewayError> {
-        let plan = self.plan(&call)?;
+        let answer = self.serve(&call, None).await?;
+        let created = Timestamp::now().as_second();
+        Ok(match call.format {
+            Format::OpenAi => openai::render_response(&answer.response, &call.request.model, created),
+            Format::Anthropic => anthropic::render_response(&answer.response, &call.request.model),
+        })
+    }
+
+    /// Serves a request whole for a caller inside Rempart (the triage agent), in the gateway's
+    /// own form. With `reidentify` false the answer stays as the provider wrote it, in the
+    /// pseudonyms of [`Answer::domain`]; the caller re-identifies what it must, inside the
+    /// boundary.
+    pub async fn chat(&self, call: Call, reidentify: bool) -> Result<Answer, GatewayError> {
+        self.serve(&call, Some(reidentify)).await
+    }
+
+    async fn serve(&self, call: &Call, reidentify: Option<bool>) -> Result<Answer, GatewayError> {
+        let mut plan = self.plan(call)?;
+        if let Some(r) = reidentify {
+            plan.reidentify = r;
+        }
         self.remember(&plan).await?;
         let mut attempts = Vec::new();
         for &(i, pseudonymize) in &plan.chain {
@@ -545,7 +580,7 @@ impl Gateway {
             let cost = slot.cost(resp.usage);
             self.charge_usage(&call.caller.name, resp.usage, cost);
             self.record(
-                &call,
+                call,
                 &plan,
                 Some(i),
                 pseudonymize,
@@ -556,13 +591,21 @@ impl Gateway {
                 false,
             )
             .await?;
-            let created = Timestamp::now().as_second();
-            return Ok(match call.format {
-                Format::OpenAi => openai::render_response(&resp, &call.request.model, created),
-                Format::Anthropic => anthropic::render_response(&resp, &call.request.model),
+            let domain = plan
+                .redactor
+                .as_ref()
+                .filter(|_| pseudonymize && plan.pseudonymized.is_some())
+                .map(|r| r.domain().name().to_owned());
+            return Ok(Answer {
+                response: resp,
+                provider: slot.config().name.clone(),
+                model: slot.config().model.clone(),
+                domain,
+                revealed: revealed > 0 || plan.known(pseudonymize).is_some(),
+                attempts,
             });
         }
-        self.record(&call, &plan, None, false, &attempts, 0, None, 0, false)
+        self.record(call, &plan, None, false, &attempts, 0, None, 0, false)
             .await?;
         Err(GatewayError::Degraded {
             attempts,

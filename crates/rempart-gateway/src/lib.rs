@@ -22,7 +22,7 @@ mod reveal;
 pub mod sse;
 pub mod upstream;
 
-pub use gateway::{Attempt, Call, Caller, Format, Gateway, ProviderStatus};
+pub use gateway::{Answer, Attempt, Call, Caller, Format, Gateway, ProviderStatus};
 
 use serde_json::Value;
 

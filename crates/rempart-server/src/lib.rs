@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 mod error;
 pub mod gateway;
+pub mod incidents;
 pub mod intel;
 pub mod metrics;
 mod openapi;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub intel_store: Option<Arc<dyn rempart_store::IntelStore>>,
     /// The sovereignty gateway, if `[gateway]` configures routes.
     pub gateway: Option<rempart_gateway::Gateway>,
+    /// Incidents: correlation of everything detected, analysts' changes, triage.
+    pub incidents: Option<incidents::Incidents>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             tokens: Arc::default(),
             privacy: None,
             gateway: None,
+            incidents: None,
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),

@@ -26,6 +26,16 @@ pub struct Metrics {
     pub store_write_seconds: Histogram,
     /// Things done whose ledger record could not be appended (alerts of stored events).
     pub audit_failures: Counter,
+    /// Alerts stored but not grouped into incidents (a store error during correlation).
+    pub incident_failures: Counter,
+    /// Incidents opened by correlation.
+    pub incidents: Counter,
+    /// Triage verdicts, by mode (`model`, `degraded`) and classification.
+    pub verdicts: Family<Labels, Counter>,
+    /// Analysts' judgements of verdicts, by model, rule, verdict and whether they agreed:
+    /// agreement rate = agrees="true" / all; false-positive rejection rate = among feedback
+    /// whose analyst classification is `false_positive`, the share the verdict got right.
+    pub feedback: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,6 +47,22 @@ impl Default for Metrics {
         let alerts = Family::<Labels, Counter>::default();
         let auth_denied = Counter::default();
         let audit_failures = Counter::default();
+        let incident_failures = Counter::default();
+        let incidents = Counter::default();
+        let verdicts = Family::<Labels, Counter>::default();
+        let feedback = Family::<Labels, Counter>::default();
+        registry.register(
+            "rempart_incident_failures",
+            "Alerts stored but not grouped into incidents",
+            incident_failures.clone(),
+        );
+        registry.register("rempart_incidents", "Incidents opened by correlation", incidents.clone());
+        registry.register("rempart_triage_verdicts", "Triage verdicts by mode and classification", verdicts.clone());
+        registry.register(
+            "rempart_triage_feedback",
+            "Analysts' judgements of triage verdicts by model, rule, verdict and agreement",
+            feedback.clone(),
+        );
         let store_write_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "rempart_events_ingested",
@@ -68,6 +94,10 @@ impl Default for Metrics {
         Metrics {
             registry,
             audit_failures,
+            incident_failures,
+            incidents,
+            verdicts,
+            feedback,
             events_ingested,
             events_rejected,
             alerts,

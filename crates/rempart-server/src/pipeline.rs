@@ -58,7 +58,7 @@ impl Batch {
     }
 
     /// Writes events, then quarantine, then alerts; returns only when all are durable. Then
-    /// records each alert in the ledger: the events are already safe, so a ledger failure is
+    /// records each alert in the ledger and groups the alerts into incidents: the events are already safe, so a ledger failure is
     /// reported (log and metric) rather than making the sender retry and duplicate them.
     pub async fn commit(
         &self,
@@ -66,6 +66,7 @@ impl Batch {
         ledger: &Ledger,
         metrics: &Metrics,
         source_kind: &'static str,
+        incidents: Option<&crate::incidents::Incidents>,
     ) -> Result<(), StoreError> {
         let started = Instant::now();
         store.insert_events(&self.events).await?;
@@ -77,6 +78,18 @@ impl Batch {
         {
             metrics.audit_failures.inc();
             tracing::error!(error = %e, alerts = self.alerts.len(), "alerts stored but not recorded in the ledger");
+        }
+        // The alerts are durable: a correlation failure is reported, not retried by the sender.
+        if let Some(incidents) = incidents {
+            match incidents.observe(&self.alerts, &self.events).await {
+                Ok(update) => {
+                    metrics.incidents.inc_by(update.created() as u64);
+                }
+                Err(e) => {
+                    metrics.incident_failures.inc();
+                    tracing::error!(error = %e, alerts = self.alerts.len(), "alerts stored but not grouped into incidents");
+                }
+            }
         }
         for (format, n) in self.by_format() {
             metrics

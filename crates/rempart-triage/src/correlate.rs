@@ -88,11 +88,18 @@ pub struct Update {
     pub links: Vec<(EventId, EventId)>,
     /// Incidents merged: every alert of the first now belongs to the second.
     pub moves: Vec<(EventId, EventId)>,
+    /// Incidents this update opened.
+    pub opened: Vec<EventId>,
 }
 
 impl Update {
     pub fn is_empty(&self) -> bool {
         self.incidents.is_empty() && self.links.is_empty()
+    }
+
+    /// How many incidents this update opened.
+    pub fn created(&self) -> usize {
+        self.opened.len()
     }
 
     fn touch(&mut self, incident: &Incident) {
@@ -305,6 +312,7 @@ impl Correlator {
         let Some((target, entity, by_chain)) = candidates.first().cloned() else {
             let incident = self.create(o, now);
             update.touch(&incident);
+            update.opened.push(incident.id);
             let id = incident.id;
             self.put(incident);
             return id;

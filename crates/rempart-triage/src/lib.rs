@@ -4,12 +4,19 @@
 //!   progression; merges and splits with their reasons.
 //! - [`severity`]: rule levels, the asset inventory and spread, as one score.
 //! - [`entity`]: the hosts, users, addresses, processes, hashes and domains of an alert.
+//! - [`context`]: what the model is shown, with the incident's data fenced as quoted JSON.
+//! - [`agent`]: the model and tools loop, within step, token and time budgets.
+//! - [`verdict`]: the verdict schema, its checks, and the deterministic verdict used when no
+//!   model can answer.
 //!
 //! Everything here is pure: data and a time in, values out. The server and the CLI store the
 //! results and talk to the gateway.
 
+pub mod agent;
+pub mod context;
 pub mod correlate;
 pub mod entity;
 pub mod severity;
+pub mod verdict;
 
 pub use correlate::{Correlator, Observed, Settings, Update};

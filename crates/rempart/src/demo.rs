@@ -52,6 +52,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         report.rejected
     );
     let rules = std::sync::Arc::new(rules);
+    let incidents = instance::incidents(&config, &ledger, store.clone()).await?;
     let summary = ingest::ingest_paths(
         &*store,
         &ledger,
@@ -59,6 +60,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         DecodeOptions::default(),
         Some(rules.clone()),
         None,
+        Some(&incidents),
         false,
     )
     .await?;

@@ -64,7 +64,18 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     // Indicators imported with `rempart intel import` are matched in the same pass.
     let intel = rempart_server::intel::load(&*store).await?;
     let intel = (!intel.is_empty()).then(|| std::sync::Arc::new(intel));
-    let summary = ingest_paths(&*store, &ledger, &args.paths, opts, rules, intel, show_progress).await;
+    let incidents = instance::incidents(config, &ledger, store.clone()).await?;
+    let summary = ingest_paths(
+        &*store,
+        &ledger,
+        &args.paths,
+        opts,
+        rules,
+        intel,
+        Some(&incidents),
+        show_progress,
+    )
+    .await;
     ledger.close().await;
     let summary = summary?;
     let mut out = std::io::stdout().lock();
@@ -84,6 +95,7 @@ pub async fn ingest_paths(
     opts: DecodeOptions,
     rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
     intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
+    incidents: Option<&rempart_server::incidents::Incidents>,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
@@ -143,7 +155,7 @@ pub async fn ingest_paths(
     };
     while let Some(batch) = rx.recv().await {
         batch
-            .commit(store, ledger, &metrics, "file")
+            .commit(store, ledger, &metrics, "file", incidents)
             .await
             .context("cannot store events")?;
         summary.events += batch.events.len() as u64;

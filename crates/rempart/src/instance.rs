@@ -137,3 +137,19 @@ pub fn privacy(
         store as Arc<dyn rempart_store::VaultStore>,
     )?))
 }
+
+/// The incident service over the instance's store.
+pub async fn incidents(
+    config: &rempart_config::Config,
+    ledger: &Ledger,
+    store: Arc<SqliteStore>,
+) -> anyhow::Result<rempart_server::incidents::Incidents> {
+    rempart_server::incidents::Incidents::open(
+        store.clone() as Arc<dyn rempart_store::IncidentStore>,
+        store as Arc<dyn rempart_store::Store>,
+        ledger.clone(),
+        rempart_triage::Settings::from_config(&config.incidents),
+    )
+    .await
+    .context("cannot load the open incidents")
+}

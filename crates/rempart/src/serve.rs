@@ -49,9 +49,11 @@ pub async fn serve_store(
         ..DecodeOptions::default()
     };
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
+    let incidents = instance::incidents(config, &ledger, store.clone()).await?;
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     state.intel_store = Some(intel_store.clone());
+    state.incidents = Some(incidents);
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
             .context("cannot start the gateway")?;

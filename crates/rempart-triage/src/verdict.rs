@@ -1,0 +1,349 @@
+//! The verdict a model must write, as a JSON Schema; reading and checking what it wrote; and
+//! the deterministic verdict used when no model can answer.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use jiff::Timestamp;
+use rempart_model::{
+    ActionKind, Alert, Classification, EntityKind, Evidence, EventId, Incident, IncidentSeverity, Recommendation,
+    TimelineEntry, ToolUse, TriageMode, Verdict,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The JSON Schema of the model's answer (what `submit_verdict` takes). Every property is
+/// required and nothing else is allowed, which is what OpenAI's strict mode asks for.
+pub fn schema() -> Value {
+    let actions: Vec<&str> = ActionKind::ALL.iter().map(|a| a.as_str()).collect();
+    let severities: Vec<&str> = IncidentSeverity::ALL.iter().map(|s| s.as_str()).collect();
+    let events = json!({"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 20});
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["classification", "confidence", "severity", "summary", "timeline", "techniques",
+                     "entities", "recommended_actions", "evidence"],
+        "properties": {
+            "classification": {"type": "string", "enum": ["true_positive", "benign", "false_positive"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "severity": {"type": "string", "enum": severities},
+            "summary": {"type": "string", "maxLength": 4000},
+            "timeline": {"type": "array", "maxItems": 50, "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["time", "description", "events"],
+                "properties": {
+                    "time": {"type": "string", "maxLength": 64},
+                    "description": {"type": "string", "maxLength": 1000},
+                    "events": events.clone()
+                }
+            }},
+            "techniques": {"type": "array", "maxItems": 30,
+                           "items": {"type": "string", "pattern": "^T[0-9]{4}(\\.[0-9]{3})?$"}},
+            "entities": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 300}},
+            "recommended_actions": {"type": "array", "maxItems": 20, "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["action", "target", "reason"],
+                "properties": {
+                    "action": {"type": "string", "enum": actions},
+                    "target": {"type": "string", "maxLength": 300},
+                    "reason": {"type": "string", "maxLength": 1000}
+                }
+            }},
+            "evidence": {"type": "array", "maxItems": 50, "items": {
+                "type": "object", "additionalProperties": false,
+                "required": ["claim", "events"],
+                "properties": {
+                    "claim": {"type": "string", "maxLength": 1000},
+                    "events": events
+                }
+            }}
+        }
+    })
+}
+
+static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> =
+    LazyLock::new(|| jsonschema::validator_for(&schema()).map_err(|e| e.to_string()));
+
+/// What the model wrote, once it matched the schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelVerdict {
+    pub classification: Classification,
+    pub confidence: f64,
+    pub severity: IncidentSeverity,
+    pub summary: String,
+    pub timeline: Vec<TimelineEntry>,
+    pub techniques: Vec<String>,
+    pub entities: Vec<String>,
+    pub recommended_actions: Vec<Recommendation>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Checks a model's answer against the schema; the errors say where and why (at most five),
+/// so that the model can correct itself.
+pub fn parse(text: &str) -> Result<ModelVerdict, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let validator = VALIDATOR.as_ref().map_err(|e| format!("the verdict schema is invalid: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .take(5)
+        .map(|e| format!("{e} at `{}`", e.instance_path()))
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!("the verdict does not match the schema: {}", errors.join("; ")));
+    }
+    serde_json::from_value(v).map_err(|e| format!("the verdict cannot be read: {e}"))
+}
+
+/// A verdict's own facts besides what the model wrote.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub incident: EventId,
+    pub created: Timestamp,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub domain: Option<String>,
+    pub queries: Vec<ToolUse>,
+    pub steps: u32,
+    pub tokens: u64,
+    pub flags: Vec<String>,
+}
+
+/// The stored verdict from a model's answer. Evidence must cite events the model was shown
+/// or found with its tools: anything else is dropped and flagged `unknown_event_cited`.
+pub fn from_model(m: ModelVerdict, known_events: &HashSet<String>, p: Provenance) -> Verdict {
+    let mut flags = p.flags;
+    let mut unknown = false;
+    let mut keep_known = |events: Vec<String>| -> Vec<String> {
+        let (ok, bad): (Vec<String>, Vec<String>) = events.into_iter().partition(|e| known_events.contains(e));
+        unknown |= !bad.is_empty();
+        ok
+    };
+    let evidence: Vec<Evidence> = m
+        .evidence
+        .into_iter()
+        .map(|e| Evidence {
+            events: keep_known(e.events),
+            claim: e.claim,
+        })
+        .collect();
+    let timeline: Vec<TimelineEntry> = m
+        .timeline
+        .into_iter()
+        .map(|t| TimelineEntry {
+            events: keep_known(t.events),
+            time: t.time,
+            description: t.description,
+        })
+        .collect();
+    if unknown {
+        flags.push("unknown_event_cited".into());
+    }
+    if evidence.iter().all(|e| e.events.is_empty()) && m.classification == Classification::TruePositive {
+        flags.push("no_evidence".into());
+    }
+    Verdict {
+        id: EventId::generate(),
+        incident: p.incident,
+        created: p.created,
+        mode: TriageMode::Model,
+        provider: p.provider,
+        model: p.model,
+        classification: m.classification,
+        confidence: m.confidence.clamp(0.0, 1.0),
+        severity: m.severity,
+        summary: m.summary,
+        timeline,
+        techniques: m.techniques,
+        entities: m.entities,
+        recommended_actions: m.recommended_actions,
+        queries: p.queries,
+        evidence,
+        flags,
+        domain: p.domain,
+        steps: p.steps,
+        tokens: p.tokens,
+    }
+}
+
+/// Whether an alert comes from threat-intelligence matching.
+pub fn is_intel(alert: &Alert) -> bool {
+    alert.matched.iter().any(|m| m.field.starts_with("ioc."))
+}
+
+/// Whether an alert is a correlation (several events over a window).
+pub fn is_correlation(alert: &Alert) -> bool {
+    alert.matched.iter().any(|m| {
+        matches!(
+            m.field.as_str(),
+            "eventcount" | "valuecount" | "temporal" | "temporalordered" | "valuesum" | "valueavg" | "valuepercentile"
+        )
+    })
+}
+
+/// The verdict without a model: rule levels, intelligence hits, correlation and kill-chain
+/// spread decide; recommendations follow the tactics and entities. Always labelled
+/// `degraded` and never more than 0.7 confident.
+pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: Timestamp) -> Verdict {
+    let intel = alerts.iter().any(is_intel);
+    let correlation = alerts.iter().any(is_correlation);
+    let stages: HashSet<usize> = incident
+        .tactics
+        .iter()
+        .filter_map(|t| crate::severity::stage(t))
+        .collect();
+    let high = incident.max_level >= IncidentSeverity::High;
+    let mut reasons = Vec::new();
+    if high {
+        reasons.push(format!("a rule of level {} matched", incident.max_level));
+    }
+    if intel {
+        reasons.push("an indicator of compromise matched".to_owned());
+    }
+    if correlation {
+        reasons.push("a correlation rule completed".to_owned());
+    }
+    if stages.len() >= 2 {
+        reasons.push(format!("{} kill-chain stages on shared entities", stages.len()));
+    }
+    let signals = reasons.len();
+    let (classification, confidence) = match signals {
+        0 if incident.max_level <= IncidentSeverity::Low => (Classification::Benign, 0.4),
+        0 => (Classification::TruePositive, 0.3),
+        1 => (Classification::TruePositive, 0.5),
+        2 => (Classification::TruePositive, 0.6),
+        _ => (Classification::TruePositive, 0.7),
+    };
+    let mut actions: Vec<Recommendation> = Vec::new();
+    let mut add = |action: ActionKind, target: &str, reason: String| {
+        if !actions.iter().any(|a| a.action == action && a.target == target) {
+            actions.push(Recommendation {
+                action,
+                target: target.to_owned(),
+                reason,
+            });
+        }
+    };
+    let tactic = |t: &str| incident.tactics.iter().any(|x| x == t);
+    let entities = |k: EntityKind| incident.entities.iter().filter(move |e| e.kind == k);
+    if classification == Classification::TruePositive {
+        add(ActionKind::Notify, "on-call", "triaged without a model: an analyst should confirm".into());
+        add(ActionKind::CreateTicket, &incident.title, "track the investigation".into());
+        if tactic("credential-access") {
+            for u in entities(EntityKind::User).take(5) {
+                add(ActionKind::ResetCredentials, &u.value, "credential access was detected for this account".into());
+            }
+        }
+        if tactic("lateral-movement") || tactic("impact") || (tactic("execution") && high) {
+            for h in entities(EntityKind::Host).take(5) {
+                add(ActionKind::CollectForensics, &h.value, "collect evidence before containment".into());
+                add(ActionKind::IsolateHost, &h.value, "stop the intrusion from spreading".into());
+            }
+        }
+        if tactic("command-and-control") || tactic("exfiltration") || intel {
+            for ip in entities(EntityKind::Ip)
+                .filter(|e| e.value.parse::<std::net::IpAddr>().is_ok_and(is_public))
+                .take(5)
+            {
+                add(ActionKind::BlockIp, &ip.value, "an external address the intrusion talked to".into());
+            }
+            for d in entities(EntityKind::Domain).take(5) {
+                add(ActionKind::BlockDomain, &d.value, "a domain the intrusion contacted".into());
+            }
+        }
+    } else {
+        add(ActionKind::Monitor, &incident.title, "low-level activity only".into());
+    }
+    let evidence: Vec<Evidence> = incident
+        .rules
+        .iter()
+        .take(20)
+        .map(|rule| Evidence {
+            claim: format!("rule `{rule}` matched"),
+            events: alerts
+                .iter()
+                .filter(|a| &a.rule_title == rule)
+                .take(5)
+                .map(|a| a.event.to_string())
+                .collect(),
+        })
+        .collect();
+    let timeline = alerts
+        .iter()
+        .take(50)
+        .map(|a| TimelineEntry {
+            time: a.time.to_string(),
+            description: format!("{} ({})", a.rule_title, a.level.as_deref().unwrap_or("unknown level")),
+            events: vec![a.event.to_string()],
+        })
+        .collect();
+    let summary = if reasons.is_empty() {
+        format!(
+            "Triaged without a model. {} alert(s) from {} rule(s) at most {}: no strong signal.",
+            incident.alert_count,
+            incident.rules.len(),
+            incident.max_level
+        )
+    } else {
+        format!(
+            "Triaged without a model. {} alert(s) from {} rule(s): {}.",
+            incident.alert_count,
+            incident.rules.len(),
+            reasons.join("; ")
+        )
+    };
+    Verdict {
+        id: EventId::generate(),
+        incident: incident.id,
+        created: now,
+        mode: TriageMode::Degraded,
+        provider: None,
+        model: None,
+        classification,
+        confidence,
+        severity: incident.severity,
+        summary,
+        timeline,
+        techniques: incident.techniques.clone(),
+        entities: incident.entities.iter().map(ToString::to_string).collect(),
+        recommended_actions: actions,
+        queries: Vec::new(),
+        evidence,
+        flags,
+        domain: None,
+        steps: 0,
+        tokens: 0,
+    }
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_multicast())
+        }
+        std::net::IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_accepts_a_good_verdict_and_names_what_is_wrong() {
+        let good = json!({
+            "classification": "true_positive", "confidence": 0.9, "severity": "high",
+            "summary": "s", "timeline": [], "techniques": ["T1003.001"], "entities": [],
+            "recommended_actions": [{"action": "isolate_host", "target": "ws1", "reason": "r"}],
+            "evidence": [{"claim": "c", "events": ["e1"]}]
+        });
+        assert!(parse(&good.to_string()).is_ok());
+        let mut bad = good.clone();
+        bad["recommended_actions"][0]["action"] = json!("format_disk");
+        let err = parse(&bad.to_string()).err().unwrap_or_default();
+        assert!(err.contains("/recommended_actions/0/action"), "{err}");
+        let mut extra = good;
+        extra["execute"] = json!("rm -rf /");
+        assert!(parse(&extra.to_string()).is_err());
+        assert!(parse("not json").is_err());
+    }
+}

@@ -34,6 +34,8 @@ pub struct LoadedRule {
     pub file: String,
     pub line: usize,
     pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub falsepositives: Vec<String>,
 }
 
 /// A rule, or a document, that did not load, and why.
@@ -161,6 +163,8 @@ impl RuleSet {
                             file: file.to_owned(),
                             line,
                             tags: rule.tags.clone(),
+                            description: rule.description.clone(),
+                            falsepositives: rule.falsepositives.clone(),
                         });
                     }
                     Err(e) => report.rejected.push(RejectedRule {
@@ -216,6 +220,8 @@ impl RuleSet {
                         file: file.clone(),
                         line,
                         tags: corr.tags.clone(),
+                        description: corr.description.clone(),
+                        falsepositives: corr.falsepositives.clone(),
                     });
                     kept.push(corr);
                 }

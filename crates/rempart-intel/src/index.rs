@@ -246,6 +246,14 @@ pub fn observables(event: &Event) -> Vec<(Kind, String)> {
     out
 }
 
+/// The observables of one value given on its own (an address, a hash, a URL, an e-mail address
+/// or a domain), as an analyst or the triage agent asks about it.
+pub fn observables_of_value(value: &str) -> Vec<(Kind, String)> {
+    let mut out = Vec::new();
+    classify(DOMAIN_FIELDS[0], value, &mut out);
+    out
+}
+
 fn walk(key: &str, v: &Value, out: &mut Vec<(Kind, String)>, depth: usize) {
     if depth > 16 {
         return;

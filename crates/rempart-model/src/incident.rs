@@ -279,6 +279,9 @@ pub struct TriageState {
     pub classification: Classification,
     /// New alerts joined after this triage.
     pub stale: bool,
+    /// The verdict's warnings (`prompt_injection_suspected`, `model_unavailable`, …).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 /// Who produced a verdict.

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use rempart_audit::{Draft, Ledger, kind};
 use rempart_model::{Alert, Change, EntityKind, Event, EventId, Incident, IncidentStatus, TriageState};
 use rempart_store::{IncidentQuery, IncidentStore, IncidentWrite, Store, StoreError};
+use rempart_triage::sessions::Sessions;
 use rempart_triage::{Correlator, Observed, Settings, Update};
 use tokio::sync::{Mutex, Notify};
 
@@ -34,6 +35,8 @@ struct Inner {
     alerts: Arc<dyn Store>,
     ledger: Ledger,
     correlator: Mutex<Correlator>,
+    /// Address-to-host knowledge and recent network logons, from every event.
+    sessions: std::sync::Mutex<Sessions>,
     /// Woken when incidents are created or grow (the automatic triage waits on it).
     changed: Notify,
 }
@@ -77,6 +80,7 @@ impl Incidents {
                 alerts,
                 ledger,
                 correlator: Mutex::new(correlator),
+                sessions: std::sync::Mutex::default(),
                 changed: Notify::new(),
             }),
         })
@@ -91,20 +95,31 @@ impl Incidents {
         self.inner.changed.notified().await;
     }
 
-    /// Groups stored alerts into incidents (`events` are their events, where at hand), stores
-    /// the result and records new incidents and merges.
+    /// Learns sessions from every stored event of a batch, then groups the batch's alerts into
+    /// incidents (`events` holds their events, where at hand), stores the result and records
+    /// new incidents and merges.
     pub async fn observe(&self, alerts: &[Alert], events: &[Event]) -> Result<Update, IncidentError> {
-        if alerts.is_empty() {
-            return Ok(Update::default());
-        }
-        let by_id: HashMap<EventId, &Event> = events.iter().map(|e| (e.id, e)).collect();
-        let observed: Vec<Observed> = alerts
-            .iter()
-            .map(|a| Observed {
-                entities: rempart_triage::entity::of_alert(a, by_id.get(&a.event).copied()),
-                alert: a.clone(),
-            })
-            .collect();
+        let observed: Vec<Observed> = {
+            let mut sessions = self.inner.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for e in events {
+                sessions.observe(e);
+            }
+            if alerts.is_empty() {
+                return Ok(Update::default());
+            }
+            let by_id: HashMap<EventId, &Event> = events.iter().map(|e| (e.id, e)).collect();
+            alerts
+                .iter()
+                .map(|a| {
+                    let mut entities = rempart_triage::entity::of_alert(a, by_id.get(&a.event).copied());
+                    sessions.enrich(a, &mut entities);
+                    Observed {
+                        entities,
+                        alert: a.clone(),
+                    }
+                })
+                .collect()
+        };
         let mut correlator = self.inner.correlator.lock().await;
         let update = correlator.observe(&observed, Timestamp::now());
         self.inner

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 mod error;
 pub mod gateway;
+pub mod incident_api;
 pub mod incidents;
 pub mod intel;
 pub mod metrics;
@@ -18,6 +19,7 @@ mod openapi;
 pub mod pipeline;
 mod privacy;
 pub mod syslog;
+pub mod triage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub gateway: Option<rempart_gateway::Gateway>,
     /// Incidents: correlation of everything detected, analysts' changes, triage.
     pub incidents: Option<incidents::Incidents>,
+    /// The triage agent (with the gateway when a model route is configured).
+    pub triage: Option<triage::Triage>,
 }
 
 impl AppState {
@@ -75,6 +79,7 @@ impl AppState {
             privacy: None,
             gateway: None,
             incidents: None,
+            triage: None,
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -118,6 +123,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/stats", get(api::stats))
             .route("/api/v1/alerts", get(api::query_alerts))
             .route("/api/v1/intel", get(intel::list))
+            .route("/api/v1/incidents", get(incident_api::list))
+            .route("/api/v1/incidents/{id}", get(incident_api::show))
+            .route("/api/v1/triage/stats", get(incident_api::stats))
             .route("/metrics", get(api::metrics))
             .route("/openapi.json", get(api::openapi)),
     );
@@ -126,7 +134,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Router::new()
             .route("/api/v1/quarantine", get(api::list_quarantine))
             .route("/api/v1/privacy/redact", post(privacy::redact))
-            .route("/api/v1/intel", post(intel::import)),
+            .route("/api/v1/intel", post(intel::import))
+            .route("/api/v1/incidents/{id}", post(incident_api::update))
+            .route("/api/v1/incidents/{id}/split", post(incident_api::split))
+            .route("/api/v1/incidents/{id}/triage", post(incident_api::triage))
+            .route("/api/v1/verdicts/{id}/feedback", post(incident_api::feedback)),
     );
     let approver = with_role(
         Role::Approver,

@@ -254,7 +254,7 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
             "assets": inc.assets,
         },
         "alerts": alerts,
-        "alerts_not_shown": m.alerts.len().saturating_sub(MAX_ALERTS),
+        "alerts_not_shown": inc.alert_count.saturating_sub(m.alerts.len().min(MAX_ALERTS) as u64),
         "key_events": events,
         "entity_history": m.history,
         "attack_techniques": m.techniques,

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 const BUILTIN_USERS: &[&str] = &[
     "system",
     "local system",
+    "localsystem",
     "nt authority\\system",
     "local service",
     "network service",
@@ -78,6 +79,7 @@ pub fn user(name: &str) -> Option<String> {
 
 /// An address worth linking on: not loopback, unspecified, multicast or broadcast.
 pub fn ip(addr: IpAddr) -> Option<String> {
+    let addr = crate::sessions::canonical_ip(addr);
     let useless = match addr {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast(),

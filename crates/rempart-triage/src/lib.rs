@@ -3,6 +3,8 @@
 //! - [`correlate`]: alerts grouped into incidents by shared entities, time and kill-chain
 //!   progression; merges and splits with their reasons.
 //! - [`severity`]: rule levels, the asset inventory and spread, as one score.
+//! - [`sessions`]: which host an address belongs to and who logged on from where, learned
+//!   from every event, so that lateral movement links the source host's incident.
 //! - [`entity`]: the hosts, users, addresses, processes, hashes and domains of an alert.
 //! - [`context`]: what the model is shown, with the incident's data fenced as quoted JSON.
 //! - [`agent`]: the model and tools loop, within step, token and time budgets.
@@ -16,6 +18,7 @@ pub mod agent;
 pub mod context;
 pub mod correlate;
 pub mod entity;
+pub mod sessions;
 pub mod severity;
 pub mod verdict;
 

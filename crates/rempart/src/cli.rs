@@ -53,6 +53,12 @@ pub enum Command {
     Hunt(HuntArgs),
     /// List stored alerts, newest first
     Alerts(AlertsArgs),
+    /// Incidents: alerts grouped by shared entities and kill-chain progression; their status,
+    /// owner, triage verdicts and analysts' feedback
+    Incidents {
+        #[command(subcommand)]
+        command: Option<crate::incidents::IncidentsCommand>,
+    },
     /// Work with Sigma rules
     Rules {
         #[command(subcommand)]
@@ -249,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy { command } => privacy::privacy(&dir(), &config, command, json).await,
         Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
         Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
+        Command::Incidents { command } => crate::incidents::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {

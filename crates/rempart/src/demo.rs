@@ -66,6 +66,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     .await?;
     let stages = attack_chain(&*store).await?;
     let detections = detect(&*store).await?;
+    let triaged = triage_all(&store, &ledger, &incidents, &config).await?;
     let (admin, secret) = rempart_server::auth::create_token(&*store, &ledger, "demo", "demo", Role::Admin).await?;
     ledger.checkpoint().await?;
     let verified = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None)
@@ -81,7 +82,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         writeln!(
             out,
             "{}",
-            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "admin_token": secret, "audit": verified})
+            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "incidents": triaged.iter().map(|(i, v)| json!({"incident": i, "verdict": v})).collect::<Vec<_>>(), "admin_token": secret, "audit": verified})
         )?;
     } else {
         writeln!(out, "Rempart demo: a fresh instance in {}\n", dir.display())?;
@@ -114,13 +115,41 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         }
         writeln!(
             out,
-            "\n4. API: an admin token was created for you ({}): the secret is shown once.",
+            "\n4. Incidents: alerts grouped by shared hosts, accounts and logon sessions, then triaged{}:",
+            if triaged.iter().any(|(_, v)| v.mode == rempart_model::TriageMode::Degraded) {
+                " (degraded mode: no model is configured, so the verdict comes from rule levels, intelligence and correlation)"
+            } else {
+                ""
+            }
+        )?;
+        for (i, v) in &triaged {
+            writeln!(
+                out,
+                "   {}  {} alerts, severity {} (score {}): {}",
+                i.id, i.alert_count, i.severity, i.score, i.title
+            )?;
+            writeln!(out, "      tactics: {}", i.tactics.join(" → "))?;
+            writeln!(
+                out,
+                "      verdict: {} ({:.0}% sure, {})",
+                v.classification,
+                v.confidence * 100.0,
+                v.mode.as_str()
+            )?;
+            for a in v.recommended_actions.iter().take(6) {
+                writeln!(out, "      → {} {}", a.action, a.target)?;
+            }
+        }
+        writeln!(out, "   rempart --data-dir {} incidents show ID", dir.display())?;
+        writeln!(
+            out,
+            "\n5. API: an admin token was created for you ({}): the secret is shown once.",
             admin.id
         )?;
         writeln!(out, "   export REMPART_TOKEN={secret}")?;
         writeln!(
             out,
-            "\n5. Audit: every alert and the token above are in the signed ledger: {} records, verified under {}",
+            "\n6. Audit: every alert, incident, verdict and the token above are in the signed ledger: {} records, verified under {}",
             verified.records,
             ledger.verifier().vkey()
         )?;
@@ -145,6 +174,27 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     };
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await
+}
+
+/// Triages every open incident (a model if the configuration routes one, else degraded).
+async fn triage_all(
+    store: &std::sync::Arc<rempart_store::SqliteStore>,
+    ledger: &rempart_audit::Ledger,
+    incidents: &rempart_server::incidents::Incidents,
+    config: &Config,
+) -> anyhow::Result<Vec<(rempart_model::Incident, rempart_model::Verdict)>> {
+    let state = rempart_server::AppState::new(store.clone(), ledger.clone(), DecodeOptions::default());
+    let triage = rempart_server::triage::Triage::new(&state, incidents.clone(), None, config.triage.clone());
+    let open = incidents
+        .store()
+        .incidents_list(&rempart_store::IncidentQuery::open())
+        .await?;
+    let mut out = Vec::new();
+    for i in open {
+        let verdict = triage.triage(i.id, "demo").await?;
+        out.push((incidents.get(i.id).await?, verdict));
+    }
+    Ok(out)
 }
 
 /// The stages of the intrusion and the events each query finds, as printable lines.
@@ -399,12 +449,7 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
             "C:\\Windows\\System32\\cmd.exe",
         ),
     ];
-    let hosts = [
-        "WS-FIN-03.corp.example.eu",
-        "WS-FIN-07.corp.example.eu",
-        "WS-HR-02.corp.example.eu",
-        SRV,
-    ];
+    let hosts = ["WS-FIN-03.corp.example.eu", WS, "WS-HR-02.corp.example.eu", SRV];
     let users = ["CORP\\a.schmidt", "CORP\\m.dubois", "CORP\\l.rossi", "CORP\\svc_backup"];
     for i in 0..1200u64 {
         let t = at(rng.next(170) as f64 + rng.next(60) as f64 / 60.0);
@@ -423,7 +468,13 @@ fn write_scenario(dir: &Path, start: Timestamp) -> std::io::Result<()> {
                 windows.push((t, security(t, host, 4624, json!({"SubjectUserName": "-", "TargetUserName": u, "TargetDomainName": "CORP", "LogonType": 3, "IpAddress": format!("10.20.{}.{}", rng.next(8), 10 + rng.next(200)), "IpPort": "0", "AuthenticationPackageName": "Kerberos"}))));
             }
             _ => {
-                windows.push((t, sysmon(t, host, 3, json!({"Image": "C:\\Program Files\\Mozilla Firefox\\firefox.exe", "User": users[0], "Protocol": "tcp", "SourceIp": format!("10.20.7.{}", 10 + rng.next(100)), "SourcePort": 49_000 + rng.next(10_000), "DestinationIp": "151.101.2.132", "DestinationPort": 443}))));
+                let source = match host {
+                    WS => WS_IP,
+                    SRV => SRV_IP,
+                    "WS-FIN-03.corp.example.eu" => "10.20.7.23",
+                    _ => "10.20.4.18",
+                };
+                windows.push((t, sysmon(t, host, 3, json!({"Image": "C:\\Program Files\\Mozilla Firefox\\firefox.exe", "User": users[0], "Protocol": "tcp", "SourceIp": source, "SourcePort": 49_000 + rng.next(10_000), "DestinationIp": "151.101.2.132", "DestinationPort": 443}))));
             }
         }
     }

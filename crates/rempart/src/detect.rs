@@ -28,16 +28,18 @@ pub fn load_rules(paths: &[PathBuf], attack: Option<&Path>) -> anyhow::Result<(R
     }
     let (set, report) = RuleSet::load(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())));
     let set = match attack {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-            let catalog = rempart_detect::AttackCatalog::from_json(&text)
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("`{}`", path.display()))?;
-            set.with_attack(catalog)
-        }
+        Some(path) => set.with_attack(load_attack(path)?),
         None => set,
     };
     Ok((set, report))
+}
+
+/// Reads an ATT&CK attack-pattern lookup (`attack-patterns-lookup-*.json`).
+pub fn load_attack(path: &Path) -> anyhow::Result<rempart_detect::AttackCatalog> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    rempart_detect::AttackCatalog::from_json(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("`{}`", path.display()))
 }
 
 pub fn check(paths: &[PathBuf], json_out: bool) -> anyhow::Result<()> {

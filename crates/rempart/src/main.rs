@@ -8,6 +8,7 @@ mod cli;
 mod demo;
 mod detect;
 mod gateway;
+mod incidents;
 mod ingest;
 mod instance;
 mod intel;

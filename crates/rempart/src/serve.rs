@@ -53,7 +53,7 @@ pub async fn serve_store(
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     state.intel_store = Some(intel_store.clone());
-    state.incidents = Some(incidents);
+    state.incidents = Some(incidents.clone());
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
             .context("cannot start the gateway")?;
@@ -80,6 +80,24 @@ pub async fn serve_store(
     }
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
+    let attack = config
+        .detection
+        .attack
+        .as_deref()
+        .map(crate::detect::load_attack)
+        .transpose()?
+        .map(Arc::new);
+    let triage = rempart_server::triage::Triage::new(&state, incidents.clone(), attack, config.triage.clone());
+    if config.triage.auto {
+        tracing::info!(
+            model = triage.has_model(),
+            route = %config.triage.route,
+            per_hour = config.triage.per_hour,
+            "automatic triage on"
+        );
+        tracker.spawn(triage.clone().run_auto(cancel.clone()));
+    }
+    state.triage = Some(triage);
     if !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }

@@ -1,0 +1,668 @@
+//! Triage of incidents: the agent of `rempart-triage` wired to the sovereignty gateway (the
+//! model), the store, the intelligence index and the rules (its read-only tools), the ledger
+//! (every verdict recorded) and the incident service. Runs on demand and, for new or grown
+//! incidents, automatically within an hourly budget.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use rempart_audit::{Draft, Ledger, kind};
+use rempart_detect::AttackCatalog;
+use rempart_gateway::{Call, Caller, Format, Gateway, GatewayError};
+use rempart_model::{Alert, EntityKind, Event, EventId, Incident, IncidentSeverity, TriageMode, TriageState, Verdict};
+use rempart_store::{AlertQuery, EventQuery, FieldFilter, IncidentQuery, Store};
+use rempart_triage::agent::{self, BoxFuture, Job, Limits, Model, ModelError, Reply, ToolOutput, Tools};
+use rempart_triage::context::{self, EntityHistory, Material, TechniqueNote};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::incidents::{IncidentError, Incidents};
+use crate::intel::ActiveIntel;
+use crate::metrics::Metrics;
+use crate::{ActiveRules, AppState};
+
+/// The gateway client name of the triage agent: `[gateway.clients.triage]` sets its class,
+/// routes and quotas like any other client's.
+pub const CLIENT: &str = "triage";
+/// Days of entity history given with an incident.
+const HISTORY_DAYS: u32 = 7;
+/// Most entities whose history is given.
+const HISTORY_ENTITIES: usize = 4;
+
+#[derive(Debug)]
+struct Inner {
+    incidents: Incidents,
+    store: Arc<dyn Store>,
+    ledger: Ledger,
+    gateway: Option<Gateway>,
+    privacy: Option<Arc<rempart_privacy::Privacy>>,
+    intel: ActiveIntel,
+    rules: ActiveRules,
+    attack: Option<Arc<AttackCatalog>>,
+    config: rempart_config::Triage,
+    metrics: Arc<Metrics>,
+    /// Automatic model triages started in the last hour.
+    started: Mutex<VecDeque<Instant>>,
+    /// When a degraded incident was last retried with a model.
+    retried: Mutex<HashMap<EventId, Instant>>,
+}
+
+/// The triage service.
+#[derive(Debug, Clone)]
+pub struct Triage {
+    inner: Arc<Inner>,
+}
+
+/// How a triage is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// Store the deterministic verdict if no model answers.
+    Always,
+    /// A retry of a degraded incident: store nothing unless a model answers.
+    OnlyModel,
+}
+
+impl Triage {
+    /// From the server's state (its gateway, privacy engine, intel and rules).
+    pub fn new(
+        state: &AppState,
+        incidents: Incidents,
+        attack: Option<Arc<AttackCatalog>>,
+        config: rempart_config::Triage,
+    ) -> Triage {
+        Triage {
+            inner: Arc::new(Inner {
+                incidents,
+                store: state.store.clone(),
+                ledger: state.ledger.clone(),
+                gateway: state.gateway.clone(),
+                privacy: state.privacy.clone(),
+                intel: state.intel.clone(),
+                rules: state.rules.clone(),
+                attack,
+                config,
+                metrics: state.metrics.clone(),
+                started: Mutex::default(),
+                retried: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Whether a model route is configured (else every verdict is degraded).
+    pub fn has_model(&self) -> bool {
+        self.inner
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.is_configured() && g.models(&caller()).iter().any(|m| route_name(m) == self.inner.config.route))
+    }
+
+    /// Triages an incident now; `actor` is who asked (`triage` when automatic).
+    pub async fn triage(&self, id: EventId, actor: &str) -> Result<Verdict, IncidentError> {
+        self.run(id, actor, Fallback::Always)
+            .await?
+            .ok_or_else(|| IncidentError::Invalid(format!("incident {id} got no verdict")))
+    }
+
+    async fn run(&self, id: EventId, actor: &str, fallback: Fallback) -> Result<Option<Verdict>, IncidentError> {
+        let incident = self.inner.incidents.get(id).await?;
+        if incident.merged_into.is_some() {
+            return Err(IncidentError::Invalid(format!(
+                "incident {id} was merged into {}: triage that one",
+                incident.merged_into.map(|m| m.to_string()).unwrap_or_default()
+            )));
+        }
+        let alerts = self
+            .inner
+            .incidents
+            .store()
+            .incident_alerts(id, context::MAX_ALERTS as u32 * 4)
+            .await?;
+        let started = Instant::now();
+        let material = self.material(&incident, &alerts).await?;
+        let nonce = uuid::Uuid::now_v7().simple().to_string();
+        let ctx = context::build(
+            Material {
+                incident: &incident,
+                alerts: &alerts,
+                events: &material.events,
+                history: &material.history,
+                techniques: &material.techniques,
+            },
+            &nonce[nonce.len() - 16..],
+        );
+        tracing::debug!(incident = %id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
+        let mut flags: Vec<String> = Vec::new();
+        if !ctx.suspicious.is_empty() {
+            flags.push("prompt_injection_suspected".into());
+        }
+        let outcome = if self.has_model() {
+            let job = Job {
+                incident: id,
+                route: self.inner.config.route.clone(),
+                context: ctx,
+                limits: Limits {
+                    max_steps: self.inner.config.max_steps,
+                    max_tokens: self.inner.config.max_tokens,
+                },
+            };
+            let model = GatewayModel {
+                gateway: self.inner.gateway.clone(),
+            };
+            let tools = StoreTools { inner: &self.inner };
+            match tokio::time::timeout(
+                Duration::from_secs(self.inner.config.timeout_secs),
+                agent::run(&model, &tools, job),
+            )
+            .await
+            {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(f)) => Err((f.reason, f.unavailable)),
+                Err(_) => Err((format!("no verdict within {} s", self.inner.config.timeout_secs), false)),
+            }
+        } else {
+            Err(("no model route configured for triage".to_owned(), true))
+        };
+        let verdict = match outcome {
+            Ok(v) => v,
+            Err((_, true)) if fallback == Fallback::OnlyModel => return Ok(None),
+            Err((reason, unavailable)) => {
+                flags.push(if unavailable { "model_unavailable" } else { "model_failed" }.into());
+                let mut v = rempart_triage::verdict::degraded(&incident, &alerts, flags, Timestamp::now());
+                v.summary = format!("{} Model: {reason}.", v.summary);
+                v
+            }
+        };
+        self.record(&incident, &verdict, actor).await?;
+        Ok(Some(verdict))
+    }
+
+    async fn material(&self, incident: &Incident, alerts: &[Alert]) -> Result<Gathered, IncidentError> {
+        // The first event of each rule, then of each alert, up to the limit.
+        let mut wanted: Vec<EventId> = Vec::new();
+        let mut rules_seen: Vec<&str> = Vec::new();
+        for a in alerts {
+            if !rules_seen.contains(&a.rule_title.as_str()) {
+                rules_seen.push(&a.rule_title);
+                wanted.push(a.event);
+            }
+        }
+        for a in alerts {
+            if wanted.len() >= context::MAX_EVENTS {
+                break;
+            }
+            if !wanted.contains(&a.event) {
+                wanted.push(a.event);
+            }
+        }
+        wanted.truncate(context::MAX_EVENTS);
+        let mut events = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            if let Some(e) = self.inner.store.get_event(id).await? {
+                events.push(e);
+            }
+        }
+        let mut history = Vec::new();
+        for e in incident
+            .entities
+            .iter()
+            .filter(|e| matches!(e.kind, EntityKind::Host | EntityKind::User))
+            .take(HISTORY_ENTITIES)
+        {
+            history.push(
+                entity_history(&*self.inner.store, e.kind, &e.value, HISTORY_DAYS, incident.first_seen)
+                    .await
+                    .map_err(IncidentError::Store)?,
+            );
+        }
+        let techniques = self
+            .inner
+            .attack
+            .as_ref()
+            .map(|cat| {
+                incident
+                    .techniques
+                    .iter()
+                    .filter_map(|id| {
+                        cat.describe(id).map(|(name, tactics, description)| TechniqueNote {
+                            id: id.clone(),
+                            name: name.to_owned(),
+                            tactics: tactics.to_vec(),
+                            description: description.chars().take(600).collect(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Gathered {
+            events,
+            history,
+            techniques,
+        })
+    }
+
+    /// Stores a verdict, records it, and marks the incident.
+    async fn record(&self, incident: &Incident, v: &Verdict, actor: &str) -> Result<(), IncidentError> {
+        let mut draft = Draft::new(
+            actor,
+            kind::TRIAGE_VERDICT,
+            json!({
+                "verdict": v.id,
+                "incident": v.incident,
+                "mode": v.mode,
+                "provider": v.provider,
+                "model": v.model,
+                "classification": v.classification,
+                "confidence": v.confidence,
+                "severity": v.severity,
+                "recommended_actions": v.recommended_actions.iter().map(|a| a.action).collect::<Vec<_>>(),
+                "queries": v.queries,
+                "flags": v.flags,
+                "steps": v.steps,
+                "tokens": v.tokens,
+                "domain": v.domain,
+            }),
+        );
+        if let Some(u) = incident.entities.iter().find(|e| e.kind == EntityKind::User) {
+            draft = draft.about(rempart_audit::subject_id("user", &u.value));
+        } else if let Some(h) = incident.entities.iter().find(|e| e.kind == EntityKind::Host) {
+            draft = draft.about(rempart_audit::subject_id("host", &h.value));
+        }
+        self.inner
+            .ledger
+            .append(draft)
+            .await
+            .map_err(|e| IncidentError::Audit(e.to_string()))?;
+        self.inner.incidents.store().verdict_put(v).await?;
+        self.inner
+            .incidents
+            .triaged(
+                v.incident,
+                TriageState {
+                    verdict: v.id,
+                    time: v.created,
+                    mode: v.mode,
+                    classification: v.classification,
+                    stale: false,
+                    flags: v.flags.clone(),
+                },
+            )
+            .await?;
+        self.inner
+            .metrics
+            .verdicts
+            .get_or_create(&vec![
+                ("mode", v.mode.as_str().to_owned()),
+                ("classification", v.classification.as_str().to_owned()),
+            ])
+            .inc();
+        Ok(())
+    }
+
+    /// Triages what needs it: new incidents, incidents that grew since their verdict, and
+    /// degraded ones once a model may answer again; until `cancel`.
+    pub async fn run_auto(self, cancel: CancellationToken) {
+        let min = self
+            .inner
+            .config
+            .min_severity
+            .parse::<IncidentSeverity>()
+            .unwrap_or(IncidentSeverity::Low);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.inner.incidents.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+            // Let a burst of alerts settle into its incidents first.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let open = match self.inner.incidents.store().incidents_list(&IncidentQuery::open()).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!(error = %e, "automatic triage cannot list incidents");
+                    continue;
+                }
+            };
+            for incident in open.into_iter().filter(|i| i.severity >= min) {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let fallback = match &incident.triage {
+                    None => Fallback::Always,
+                    Some(t) if t.stale => Fallback::Always,
+                    Some(t) if t.mode == TriageMode::Degraded && self.has_model() && self.retry_due(incident.id) => {
+                        Fallback::OnlyModel
+                    }
+                    Some(_) => continue,
+                };
+                if self.has_model() && !self.take_budget() {
+                    // Over the hourly budget: only the deterministic verdict, for what has none.
+                    if incident.triage.is_none() {
+                        let alerts = self
+                            .inner
+                            .incidents
+                            .store()
+                            .incident_alerts(incident.id, context::MAX_ALERTS as u32)
+                            .await
+                            .unwrap_or_default();
+                        let v = rempart_triage::verdict::degraded(
+                            &incident,
+                            &alerts,
+                            vec!["triage_budget_exhausted".into()],
+                            Timestamp::now(),
+                        );
+                        if let Err(e) = self.record(&incident, &v, "triage").await {
+                            tracing::warn!(incident = %incident.id, error = %e, "degraded triage not recorded");
+                        }
+                    }
+                    continue;
+                }
+                if let Err(e) = self.run(incident.id, "triage", fallback).await {
+                    tracing::warn!(incident = %incident.id, error = %e, "automatic triage failed");
+                }
+            }
+        }
+    }
+
+    fn retry_due(&self, id: EventId) -> bool {
+        let mut retried = self.inner.retried.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match retried.get(&id) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                retried.insert(id, now);
+                true
+            }
+        }
+    }
+
+    /// Takes one automatic triage from the hourly budget.
+    fn take_budget(&self) -> bool {
+        let mut started = self.inner.started.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        while started.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3_600)) {
+            started.pop_front();
+        }
+        if started.len() >= self.inner.config.per_hour as usize {
+            return false;
+        }
+        started.push_back(now);
+        true
+    }
+}
+
+struct Gathered {
+    events: Vec<Event>,
+    history: Vec<EntityHistory>,
+    techniques: Vec<TechniqueNote>,
+}
+
+fn caller() -> Caller {
+    Caller {
+        id: CLIENT.into(),
+        name: CLIENT.into(),
+    }
+}
+
+fn route_name(model: &str) -> &str {
+    model.strip_prefix("rempart/").unwrap_or(model)
+}
+
+/// What an entity did over `days` before `before`.
+pub async fn entity_history(
+    store: &dyn Store,
+    kind: EntityKind,
+    value: &str,
+    days: u32,
+    before: Timestamp,
+) -> Result<EntityHistory, rempart_store::StoreError> {
+    let since = before - SignedDuration::from_hours(24 * i64::from(days));
+    let field = match kind {
+        EntityKind::Host => "host",
+        EntityKind::User => "user",
+        _ => "src_ip",
+    };
+    const CAP: u32 = 10_000;
+    let mut events = 0u64;
+    // Events store the name as the source wrote it; the entity is canonical (lower case,
+    // short host name): try the usual spellings.
+    let mut spellings = vec![value.to_owned(), value.to_ascii_uppercase()];
+    spellings.dedup();
+    for v in &spellings {
+        events += store
+            .query_events(&EventQuery {
+                since: Some(since),
+                until: Some(before),
+                filters: vec![FieldFilter {
+                    field: field.into(),
+                    value: v.clone(),
+                }],
+                limit: Some(CAP),
+                ..EventQuery::default()
+            })
+            .await?
+            .len() as u64;
+    }
+    let alerts = store
+        .query_alerts(&AlertQuery {
+            since: Some(since),
+            until: Some(before),
+            limit: Some(CAP),
+            ..AlertQuery::default()
+        })
+        .await?;
+    let mine: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| {
+            let h = a.host.as_deref().and_then(rempart_triage::entity::host);
+            let u = a.user.as_deref().and_then(rempart_triage::entity::user);
+            match kind {
+                EntityKind::Host => h.as_deref() == Some(value),
+                EntityKind::User => u.as_deref() == Some(value),
+                _ => false,
+            }
+        })
+        .collect();
+    let mut rules: Vec<String> = Vec::new();
+    for a in &mine {
+        if rules.len() < 20 && !rules.contains(&a.rule_title) {
+            rules.push(a.rule_title.clone());
+        }
+    }
+    Ok(EntityHistory {
+        entity: format!("{kind}:{value}"),
+        days,
+        events,
+        alerts: mine.len() as u64,
+        rules,
+    })
+}
+
+/// The model, through the gateway, as the `triage` client.
+struct GatewayModel {
+    gateway: Option<Gateway>,
+}
+
+impl Model for GatewayModel {
+    fn complete(&self, request: rempart_gateway::chat::ChatRequest) -> BoxFuture<'_, Result<Reply, ModelError>> {
+        Box::pin(async move {
+            let gateway = self
+                .gateway
+                .as_ref()
+                .ok_or_else(|| ModelError::Unavailable("no gateway configured".into()))?;
+            let call = Call {
+                caller: caller(),
+                format: Format::OpenAi,
+                declared_class: None,
+                request,
+            };
+            match gateway.chat(call, false).await {
+                Ok(a) => Ok(Reply {
+                    response: a.response,
+                    provider: a.provider,
+                    model: a.model,
+                    domain: a.domain,
+                }),
+                Err(
+                    e @ (GatewayError::Degraded { .. }
+                    | GatewayError::Refused(_)
+                    | GatewayError::UnknownModel(_)
+                    | GatewayError::Quota { .. }),
+                ) => Err(ModelError::Unavailable(e.to_string())),
+                Err(e) => Err(ModelError::Failed(e.to_string())),
+            }
+        })
+    }
+}
+
+/// The agent's read-only tools over the store, the intelligence and the rules.
+struct StoreTools<'a> {
+    inner: &'a Inner,
+}
+
+fn arg_str<'v>(args: &'v Value, key: &str) -> Result<&'v str, String> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("`{key}` is required (a string)"))
+}
+
+fn arg_time(args: &Value, key: &str) -> Result<Option<Timestamp>, String> {
+    match args.get(key).and_then(Value::as_str) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse::<Timestamp>()
+            .map(Some)
+            .map_err(|e| format!("`{key}` is not an RFC 3339 time: {e}")),
+    }
+}
+
+impl Tools for StoreTools<'_> {
+    fn call<'a>(&'a self, name: &'a str, args: Value) -> BoxFuture<'a, Result<ToolOutput, String>> {
+        Box::pin(async move {
+            match name {
+                "search_events" => {
+                    let mut filters = Vec::new();
+                    for f in args.get("filters").and_then(Value::as_array).into_iter().flatten() {
+                        let field = arg_str(f, "field")?;
+                        let value = arg_str(f, "value")?;
+                        filters.push(FieldFilter::parse(&format!("{field}={value}")).map_err(|e| e.to_string())?);
+                    }
+                    let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(20).clamp(1, 50);
+                    let query = EventQuery {
+                        since: arg_time(&args, "since")?,
+                        until: arg_time(&args, "until")?,
+                        filters,
+                        text: args
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned),
+                        limit: Some(u32::try_from(limit).unwrap_or(20)),
+                        ..EventQuery::default()
+                    };
+                    let events = self.inner.store.query_events(&query).await.map_err(|e| e.to_string())?;
+                    Ok(ToolOutput {
+                        events: events.iter().map(|e| e.id.to_string()).collect(),
+                        content: json!({"events": events.iter().map(context::event_json).collect::<Vec<_>>()}),
+                    })
+                }
+                "entity_history" => {
+                    let kind = match arg_str(&args, "kind")? {
+                        "host" => EntityKind::Host,
+                        "user" => EntityKind::User,
+                        "ip" => EntityKind::Ip,
+                        other => return Err(format!("`kind` `{other}` is not host, user or ip")),
+                    };
+                    let raw = arg_str(&args, "value")?;
+                    let value = match kind {
+                        EntityKind::Host => rempart_triage::entity::host(raw),
+                        EntityKind::User => rempart_triage::entity::user(raw),
+                        _ => Some(raw.to_owned()),
+                    }
+                    .ok_or_else(|| format!("`{raw}` is not a {kind} worth a history"))?;
+                    let days = args.get("days").and_then(Value::as_u64).unwrap_or(7).clamp(1, 30);
+                    let h = entity_history(
+                        &*self.inner.store,
+                        kind,
+                        &value,
+                        u32::try_from(days).unwrap_or(7),
+                        Timestamp::now(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    Ok(ToolOutput {
+                        content: serde_json::to_value(h).unwrap_or(Value::Null),
+                        events: Vec::new(),
+                    })
+                }
+                "lookup_intel" => {
+                    let value = arg_str(&args, "value")?;
+                    let observables = rempart_intel::index::observables_of_value(value);
+                    let found: Vec<Value> = match self.inner.intel.current() {
+                        Some(index) => index
+                            .matches(&observables, Timestamp::now())
+                            .iter()
+                            .map(|h| {
+                                json!({
+                                    "name": h.indicator.name,
+                                    "source": h.indicator.source,
+                                    "labels": h.indicator.labels,
+                                    "confidence": h.indicator.confidence,
+                                    "valid_until": h.indicator.valid_until.map(|t| t.to_string()),
+                                    "description": h.indicator.description.as_deref().map(|d| d.chars().take(400).collect::<String>()),
+                                })
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    Ok(ToolOutput {
+                        content: json!({"value": value, "indicators": found}),
+                        events: Vec::new(),
+                    })
+                }
+                "get_rule" => {
+                    let id = arg_str(&args, "rule_id")?;
+                    let rules = self.inner.rules.current();
+                    let rule = rules
+                        .as_ref()
+                        .and_then(|r| r.rules().iter().find(|r| r.id.as_deref() == Some(id)).cloned())
+                        .ok_or_else(|| format!("no rule with id `{id}` is loaded"))?;
+                    Ok(ToolOutput {
+                        content: json!({
+                            "id": rule.id,
+                            "title": rule.title,
+                            "level": rule.level,
+                            "tags": rule.tags,
+                            "description": rule.description,
+                            "falsepositives": rule.falsepositives,
+                        }),
+                        events: Vec::new(),
+                    })
+                }
+                other => Err(format!("there is no tool `{other}`")),
+            }
+        })
+    }
+
+    fn reveal<'a>(&'a self, domain: &'a str, arguments: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let privacy = self
+                .inner
+                .privacy
+                .as_ref()
+                .ok_or_else(|| "no privacy engine to re-identify the arguments".to_owned())?;
+            let redactor = privacy.redactor(domain).map_err(|e| e.to_string())?;
+            let (lines, _) = privacy
+                .vault()
+                .reveal_lines(redactor.domain(), &[arguments.to_owned()])
+                .await
+                .map_err(|e| e.to_string())?;
+            lines.into_iter().next().ok_or_else(|| "nothing re-identified".to_owned())
+        })
+    }
+}

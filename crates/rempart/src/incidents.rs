@@ -1,0 +1,394 @@
+//! `rempart incidents`: incidents grouped from alerts, their lifecycle, triage and feedback.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use rempart_model::{Classification, EventId, Incident, IncidentStatus, Verdict};
+use rempart_server::AppState;
+use rempart_server::incident_api;
+use rempart_server::incidents::Incidents;
+use rempart_store::IncidentQuery;
+use serde_json::json;
+
+use crate::instance;
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents, most recently active first (the default)
+    List {
+        /// Only these statuses (comma-separated): new, triaged, investigating, contained,
+        /// resolved, false_positive, merged [default: all but merged]
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<IncidentStatus>,
+        /// Only incidents active at or after this time (RFC 3339)
+        #[arg(long)]
+        since: Option<jiff::Timestamp>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One incident: entities, history, alerts and verdicts (re-identified)
+    Show {
+        id: EventId,
+        /// At most this many alerts
+        #[arg(long, default_value_t = 100)]
+        alerts: u32,
+    },
+    /// Triage an incident now: a model through the sovereignty gateway (`[triage] route`),
+    /// or, when none can answer, the deterministic verdict labelled `degraded`
+    Triage { id: EventId },
+    /// Move an incident to a status: triaged, investigating, contained, resolved,
+    /// false_positive (a closed one may be reopened as investigating)
+    Status {
+        id: EventId,
+        status: IncidentStatus,
+        /// Why (recorded in the incident's history and the audit ledger)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Give an incident an owner
+    Assign {
+        id: EventId,
+        owner: String,
+        #[arg(long, default_value = "assigned")]
+        reason: String,
+    },
+    /// Move alerts of an incident into a new incident
+    Split {
+        id: EventId,
+        /// An alert to move (repeatable)
+        #[arg(long = "alert", required = true, value_name = "ALERT_ID")]
+        alerts: Vec<EventId>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Confirm or override a triage verdict
+    Feedback {
+        verdict: EventId,
+        /// The verdict is right
+        #[arg(long, conflicts_with = "disagree", required_unless_present = "disagree")]
+        agree: bool,
+        /// The verdict is wrong (give --classification)
+        #[arg(long)]
+        disagree: bool,
+        /// The right classification: true_positive, benign or false_positive
+        #[arg(long, value_parser = parse_classification)]
+        classification: Option<Classification>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// How often analysts agree with verdicts, overall, per model and per rule
+    Stats,
+}
+
+fn parse_classification(s: &str) -> Result<Classification, String> {
+    s.parse()
+}
+
+/// The server's wiring without the server: store, ledger, privacy, gateway, rules, intel,
+/// incidents and triage, as `serve` builds them.
+pub async fn wire(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<AppState> {
+    let sqlite = instance::open_store(data_dir).await?;
+    let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
+    let privacy = instance::privacy(config, &ledger, sqlite.clone())?;
+    let incidents = instance::incidents(config, &ledger, sqlite.clone()).await?;
+    let mut state = AppState::new(
+        sqlite.clone() as Arc<dyn rempart_store::Store>,
+        ledger.clone(),
+        rempart_ingest::decode::DecodeOptions::default(),
+    );
+    if !config.gateway.routes.is_empty() {
+        state.gateway = Some(
+            rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
+                .context("cannot start the gateway")?,
+        );
+    }
+    state.privacy = Some(privacy);
+    if !config.detection.rules.is_empty() {
+        let (rules, _) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
+        state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)));
+    }
+    let intel = rempart_server::intel::load(&*sqlite).await?;
+    state.intel.replace(Arc::new(intel));
+    let attack = config
+        .detection
+        .attack
+        .as_deref()
+        .map(crate::detect::load_attack)
+        .transpose()?
+        .map(Arc::new);
+    state.triage = Some(rempart_server::triage::Triage::new(
+        &state,
+        incidents.clone(),
+        attack,
+        config.triage.clone(),
+    ));
+    state.incidents = Some(incidents);
+    Ok(state)
+}
+
+fn service(state: &AppState) -> anyhow::Result<&Incidents> {
+    state.incidents.as_ref().context("no incident service")
+}
+
+pub async fn run(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    command: Option<IncidentsCommand>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let state = wire(data_dir, config).await?;
+    let result = dispatch(&state, command, json_out).await;
+    if let Some(g) = &state.gateway {
+        g.close().await;
+    }
+    state.ledger.close().await;
+    result
+}
+
+async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out: bool) -> anyhow::Result<()> {
+    let actor = instance::cli_actor();
+    let incidents = service(state)?;
+    let mut out = std::io::stdout().lock();
+    let command = command.unwrap_or(IncidentsCommand::List {
+        status: Vec::new(),
+        since: None,
+        limit: 50,
+    });
+    match command {
+        IncidentsCommand::List { status, since, limit } => {
+            let list = incidents
+                .store()
+                .incidents_list(&IncidentQuery {
+                    status,
+                    since,
+                    limit: Some(limit),
+                })
+                .await?;
+            if json_out {
+                for i in &list {
+                    writeln!(out, "{}", serde_json::to_string(i)?)?;
+                }
+            } else {
+                print_list(&mut out, &list)?;
+            }
+        }
+        IncidentsCommand::Show { id, alerts } => {
+            let incident = incidents.get(id).await?;
+            let alerts = incidents.store().incident_alerts(id, alerts.max(1)).await?;
+            let mut verdicts = incidents.store().verdicts_of(id).await?;
+            incident_api::reveal_verdicts(state, &actor, &mut verdicts)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json_out {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"incident": incident, "alerts": alerts, "verdicts": verdicts})
+                )?;
+            } else {
+                print_incident(&mut out, &incident)?;
+                writeln!(out, "\nalerts ({} of {}):", alerts.len(), incident.alert_count)?;
+                for a in &alerts {
+                    writeln!(
+                        out,
+                        "  {}  {:<13} {}  [{}]",
+                        a.time,
+                        a.level.as_deref().unwrap_or("-"),
+                        a.rule_title,
+                        a.id
+                    )?;
+                }
+                for v in &verdicts {
+                    writeln!(out)?;
+                    print_verdict(&mut out, v)?;
+                }
+            }
+        }
+        IncidentsCommand::Triage { id } => {
+            let triage = state.triage.as_ref().context("no triage service")?;
+            let verdict = triage.triage(id, &actor).await?;
+            let mut one = [verdict];
+            incident_api::reveal_verdicts(state, &actor, &mut one)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json_out {
+                writeln!(out, "{}", serde_json::to_string(&one[0])?)?;
+            } else {
+                print_verdict(&mut out, &one[0])?;
+            }
+        }
+        IncidentsCommand::Status { id, status, reason } => {
+            let i = incidents.update(id, Some(status), None, &actor, &reason).await?;
+            report(&mut out, &i, json_out)?;
+        }
+        IncidentsCommand::Assign { id, owner, reason } => {
+            let i = incidents.update(id, None, Some(owner), &actor, &reason).await?;
+            report(&mut out, &i, json_out)?;
+        }
+        IncidentsCommand::Split { id, alerts, reason } => {
+            let (kept, split) = incidents.split(id, &alerts, &actor, &reason).await?;
+            if json_out {
+                writeln!(out, "{}", json!({"incident": kept, "split": split}))?;
+            } else {
+                writeln!(out, "{} alerts moved to new incident {}", alerts.len(), split.id)?;
+                writeln!(out, "{} keeps {} alerts", kept.id, kept.alert_count)?;
+            }
+        }
+        IncidentsCommand::Feedback {
+            verdict,
+            agree,
+            disagree: _,
+            classification,
+            reason,
+        } => {
+            let v = incidents
+                .store()
+                .verdict_get(verdict)
+                .await?
+                .with_context(|| format!("no verdict {verdict}"))?;
+            let f = incident_api::record_feedback(state, incidents, &v, &actor, agree, classification, &reason)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json_out {
+                writeln!(out, "{}", serde_json::to_string(&f)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "recorded: {} the {} verdict ({})",
+                    if f.agrees { "agrees with" } else { "overrides" },
+                    v.classification,
+                    f.classification
+                )?;
+            }
+        }
+        IncidentsCommand::Stats => {
+            let stats = incident_api::agreement(incidents)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn report(out: &mut impl Write, i: &Incident, json_out: bool) -> anyhow::Result<()> {
+    if json_out {
+        writeln!(out, "{}", serde_json::to_string(i)?)?;
+    } else {
+        writeln!(
+            out,
+            "{}  {}  owner {}",
+            i.id,
+            i.status,
+            i.owner.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+fn triage_label(i: &Incident) -> String {
+    match &i.triage {
+        None => "-".into(),
+        Some(t) => {
+            let mut s = format!("{} ({})", t.classification, t.mode.as_str());
+            if t.stale {
+                s.push_str(" stale");
+            }
+            if t.flags.iter().any(|f| f == "prompt_injection_suspected") {
+                s.push_str(" INJECTION?");
+            }
+            s
+        }
+    }
+}
+
+fn print_list(out: &mut impl Write, list: &[Incident]) -> anyhow::Result<()> {
+    if list.is_empty() {
+        writeln!(out, "no incidents")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<36}  {:<14} {:<13} {:>5} {:>6}  {:<20}  {:<28}  TITLE",
+        "ID", "STATUS", "SEVERITY", "SCORE", "ALERTS", "LAST SEEN", "TRIAGE"
+    )?;
+    for i in list {
+        let last = i.last_seen.strftime("%Y-%m-%d %H:%M:%S").to_string();
+        writeln!(
+            out,
+            "{:<36}  {:<14} {:<13} {:>5} {:>6}  {:<20}  {:<28}  {}",
+            i.id.to_string(),
+            i.status.as_str(),
+            i.severity.as_str(),
+            i.score,
+            i.alert_count,
+            last,
+            triage_label(i),
+            i.title
+        )?;
+    }
+    Ok(())
+}
+
+fn print_incident(out: &mut impl Write, i: &Incident) -> anyhow::Result<()> {
+    writeln!(out, "{}  {}", i.id, i.title)?;
+    writeln!(
+        out,
+        "status {}  severity {} (score {})  owner {}  triage {}",
+        i.status,
+        i.severity,
+        i.score,
+        i.owner.as_deref().unwrap_or("-"),
+        triage_label(i)
+    )?;
+    writeln!(out, "seen {} to {}, {} alerts", i.first_seen, i.last_seen, i.alert_count)?;
+    if let Some(m) = i.merged_into {
+        writeln!(out, "merged into {m}")?;
+    }
+    writeln!(out, "rules: {}", i.rules.join("; "))?;
+    writeln!(out, "tactics: {}", i.tactics.join(", "))?;
+    writeln!(out, "techniques: {}", i.techniques.join(", "))?;
+    let entities: Vec<String> = i.entities.iter().map(ToString::to_string).collect();
+    writeln!(out, "entities: {}", entities.join(", "))?;
+    if !i.assets.is_empty() {
+        writeln!(out, "assets: {}", i.assets.join(", "))?;
+    }
+    writeln!(out, "history:")?;
+    for h in &i.history {
+        writeln!(out, "  {}  {:<12} {:<10} {}", h.time, h.actor, h.what, h.reason)?;
+    }
+    Ok(())
+}
+
+fn print_verdict(out: &mut impl Write, v: &Verdict) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "verdict {}  {} ({:.0}% sure)  severity {}  by {}",
+        v.id,
+        v.classification,
+        v.confidence * 100.0,
+        v.severity,
+        match (&v.provider, &v.model) {
+            (Some(p), Some(m)) => format!("{p}/{m}"),
+            _ => "degraded triage (no model)".to_owned(),
+        }
+    )?;
+    if !v.flags.is_empty() {
+        writeln!(out, "  flags: {}", v.flags.join(", "))?;
+    }
+    writeln!(out, "  {}", v.summary)?;
+    for t in &v.timeline {
+        writeln!(out, "  - {}  {}", t.time, t.description)?;
+    }
+    for a in &v.recommended_actions {
+        writeln!(out, "  → {} {}: {}", a.action, a.target, a.reason)?;
+    }
+    for q in &v.queries {
+        writeln!(out, "  ran {} {} → {}", q.tool, q.arguments, q.outcome)?;
+    }
+    Ok(())
+}

@@ -40,7 +40,11 @@ impl AttackCatalog {
             serde_json::from_str(text).map_err(|e| format!("not an ATT&CK attack-pattern lookup: {e}"))?;
         let mut techniques = HashMap::new();
         let mut descriptions = HashMap::new();
-        for p in lookup.attack_patterns.into_iter().filter(|p| !p.revoked && !p.deprecated) {
+        for p in lookup
+            .attack_patterns
+            .into_iter()
+            .filter(|p| !p.revoked && !p.deprecated)
+        {
             let id = p.external_id.to_ascii_uppercase();
             descriptions.insert(id.clone(), p.description);
             techniques.insert(id, (p.name, p.tactics));

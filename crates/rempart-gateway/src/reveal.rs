@@ -58,13 +58,20 @@ pub fn found(replacements: &[Replacement]) -> BTreeMap<&'static str, u64> {
     m
 }
 
+/// Redacts a JSON object or array as JSON (written back compact), anything else as text.
 fn redact_json_text(r: &Redactor, text: &str, out: &mut Vec<Replacement>) -> Result<String, PrivacyError> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(mut v) => {
+    let t = text.trim_start();
+    let parsed = if t.starts_with('{') || t.starts_with('[') {
+        serde_json::from_str::<Value>(text).ok()
+    } else {
+        None
+    };
+    match parsed {
+        Some(mut v) => {
             out.extend(r.redact_json(&mut v)?);
             Ok(v.to_string())
         }
-        Err(_) => {
+        None => {
             let red = r.redact_text(text)?;
             out.extend(red.replacements);
             Ok(red.output)
@@ -85,12 +92,15 @@ pub fn pseudonymize(r: &Redactor, req: &ChatRequest) -> Result<Pseudonymized, Pr
     for s in &mut out.system {
         text(s, &mut reps)?;
     }
+    // A message or tool result that is a JSON document is redacted as JSON: a field named
+    // for an entity (`host`, `TargetUserName`) is replaced whole even where free-text
+    // recognizers would not know the value.
     for m in &mut out.messages {
         for p in &mut m.parts {
             match p {
-                Part::Text { text: t } => text(t, &mut reps)?,
+                Part::Text { text: t } => *t = redact_json_text(r, t, &mut reps)?,
                 Part::ToolCall { arguments, .. } => *arguments = redact_json_text(r, arguments, &mut reps)?,
-                Part::ToolResult { content, .. } => text(content, &mut reps)?,
+                Part::ToolResult { content, .. } => *content = redact_json_text(r, content, &mut reps)?,
             }
         }
     }

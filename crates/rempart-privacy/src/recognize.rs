@@ -623,6 +623,17 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             Needs::Digits(9),
         )?,
         p(
+            // `\\SRV-FILE-01\share`: the server of a UNC path (an address is left to the IP
+            // recognizers).
+            "unc-host",
+            Host,
+            r"(?:^|[^\\])\\\\([A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*)(?:\\|$|[\s\x22'])",
+            1,
+            Some(not_an_address),
+            &[],
+            Needs::Backslash,
+        )?,
+        p(
             "domain-user",
             User,
             r"(?i)\b[a-z0-9][a-z0-9_.-]{0,62}(?:\\\\|\\)([a-z0-9][a-z0-9._-]{0,63})(?:\b|$)",
@@ -695,6 +706,11 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             Needs::Dollar,
         )?,
     ])
+}
+
+/// A UNC server that is not an IPv4 address (those are the IP recognizers' own).
+fn not_an_address(v: &str) -> bool {
+    v.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 /// The recognizers, ready to scan.
@@ -1046,9 +1062,19 @@ mod tests {
 
     #[test]
     fn paths_are_not_accounts() {
-        assert!(kinds(r"C:\Windows\System32\cmd.exe /c copy \\srv\share\x.txt").is_empty());
+        // The server of a UNC path is a host; no part of a path is an account.
+        assert_eq!(
+            kinds(r"C:\Windows\System32\cmd.exe /c copy \\srv\share\x.txt"),
+            [(Entity::Host, "srv".to_owned())]
+        );
         assert_eq!(kinds(r"net use /user:CORP\bob")[0].1, "bob");
         assert_eq!(kinds(r"C:\Users\carol\AppData\Local\Temp")[0].1, "carol");
+        assert_eq!(
+            kinds(r"7z a q4.7z \\SRV-FILE-01\Finance\*")[0],
+            (Entity::Host, "SRV-FILE-01".into())
+        );
+        assert_eq!(kinds(r"net use \\fs01.corp\share")[0].1, "fs01.corp");
+        assert!(kinds(r"copy \\10.1.2.3\c$\x").iter().all(|(e, _)| *e != Entity::Host));
     }
 
     #[test]

@@ -106,7 +106,13 @@ pub async fn ingest_events(
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
     batch
-        .commit(&*state.store, &state.ledger, &state.metrics, "http", state.incidents.as_ref())
+        .commit(
+            &*state.store,
+            &state.ledger,
+            &state.metrics,
+            "http",
+            state.incidents.as_ref(),
+        )
         .await?;
     let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY

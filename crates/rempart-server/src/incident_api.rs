@@ -142,7 +142,9 @@ pub async fn show(
     if may_reveal(&caller) {
         reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
     }
-    Ok(Json(json!({"incident": incident, "alerts": alerts, "verdicts": verdicts})))
+    Ok(Json(
+        json!({"incident": incident, "alerts": alerts, "verdicts": verdicts}),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,8 +248,16 @@ pub async fn feedback(
         .verdict_get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("verdict {id}")))?;
-    let f = record_feedback(&state, service, &verdict, &caller.actor(), body.agrees, body.classification, &body.reason)
-        .await?;
+    let f = record_feedback(
+        &state,
+        service,
+        &verdict,
+        &caller.actor(),
+        body.agrees,
+        body.classification,
+        &body.reason,
+    )
+    .await?;
     Ok(Json(json!({"feedback": f})))
 }
 

@@ -100,7 +100,11 @@ impl Incidents {
     /// new incidents and merges.
     pub async fn observe(&self, alerts: &[Alert], events: &[Event]) -> Result<Update, IncidentError> {
         let observed: Vec<Observed> = {
-            let mut sessions = self.inner.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for e in events {
                 sessions.observe(e);
             }
@@ -287,7 +291,9 @@ impl Incidents {
             )));
         }
         if keep.is_empty() {
-            return Err(IncidentError::Invalid("a split must leave at least one alert behind".into()));
+            return Err(IncidentError::Invalid(
+                "a split must leave at least one alert behind".into(),
+            ));
         }
         let observe = |alerts: Vec<Alert>| async move {
             let mut out = Vec::with_capacity(alerts.len());

@@ -56,8 +56,16 @@ impl Default for Metrics {
             "Alerts stored but not grouped into incidents",
             incident_failures.clone(),
         );
-        registry.register("rempart_incidents", "Incidents opened by correlation", incidents.clone());
-        registry.register("rempart_triage_verdicts", "Triage verdicts by mode and classification", verdicts.clone());
+        registry.register(
+            "rempart_incidents",
+            "Incidents opened by correlation",
+            incidents.clone(),
+        );
+        registry.register(
+            "rempart_triage_verdicts",
+            "Triage verdicts by mode and classification",
+            verdicts.clone(),
+        );
         registry.register(
             "rempart_triage_feedback",
             "Analysts' judgements of triage verdicts by model, rule, verdict and agreement",

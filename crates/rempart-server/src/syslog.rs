@@ -57,7 +57,16 @@ pub fn start_writer(
                 if let Some(intel) = state.intel.current() {
                     batch.match_intel(&intel);
                 }
-                if let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind, state.incidents.as_ref()).await {
+                if let Err(e) = batch
+                    .commit(
+                        &*state.store,
+                        &state.ledger,
+                        &state.metrics,
+                        kind,
+                        state.incidents.as_ref(),
+                    )
+                    .await
+                {
                     tracing::error!(error = %e, events = batch.events.len(), "syslog batch not stored");
                 }
                 batch = Batch::default();
@@ -74,7 +83,15 @@ pub fn start_writer(
                     batch.match_intel(&intel);
                 }
                 if !batch.is_empty()
-                    && let Err(e) = batch.commit(&*state.store, &state.ledger, &state.metrics, kind, state.incidents.as_ref()).await
+                    && let Err(e) = batch
+                        .commit(
+                            &*state.store,
+                            &state.ledger,
+                            &state.metrics,
+                            kind,
+                            state.incidents.as_ref(),
+                        )
+                        .await
                 {
                     tracing::error!(error = %e, "final syslog batch not stored");
                 }

@@ -92,10 +92,12 @@ impl Triage {
 
     /// Whether a model route is configured (else every verdict is degraded).
     pub fn has_model(&self) -> bool {
-        self.inner
-            .gateway
-            .as_ref()
-            .is_some_and(|g| g.is_configured() && g.models(&caller()).iter().any(|m| route_name(m) == self.inner.config.route))
+        self.inner.gateway.as_ref().is_some_and(|g| {
+            g.is_configured()
+                && g.models(&caller())
+                    .iter()
+                    .any(|m| route_name(m) == self.inner.config.route)
+        })
     }
 
     /// Triages an incident now; `actor` is who asked (`triage` when automatic).
@@ -168,7 +170,14 @@ impl Triage {
             Ok(v) => v,
             Err((_, true)) if fallback == Fallback::OnlyModel => return Ok(None),
             Err((reason, unavailable)) => {
-                flags.push(if unavailable { "model_unavailable" } else { "model_failed" }.into());
+                flags.push(
+                    if unavailable {
+                        "model_unavailable"
+                    } else {
+                        "model_failed"
+                    }
+                    .into(),
+                );
                 let mut v = rempart_triage::verdict::degraded(&incident, &alerts, flags, Timestamp::now());
                 v.summary = format!("{} Model: {reason}.", v.summary);
                 v
@@ -320,7 +329,13 @@ impl Triage {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
-            let open = match self.inner.incidents.store().incidents_list(&IncidentQuery::open()).await {
+            let open = match self
+                .inner
+                .incidents
+                .store()
+                .incidents_list(&IncidentQuery::open())
+                .await
+            {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::warn!(error = %e, "automatic triage cannot list incidents");
@@ -384,7 +399,10 @@ impl Triage {
     fn take_budget(&self) -> bool {
         let mut started = self.inner.started.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        while started.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3_600)) {
+        while started
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3_600))
+        {
             started.pop_front();
         }
         if started.len() >= self.inner.config.per_hour as usize {
@@ -474,7 +492,7 @@ pub async fn entity_history(
         }
     }
     Ok(EntityHistory {
-        entity: format!("{kind}:{value}"),
+        entity: json!({ kind.as_str(): value }),
         days,
         events,
         alerts: mine.len() as u64,
@@ -662,7 +680,10 @@ impl Tools for StoreTools<'_> {
                 .reveal_lines(redactor.domain(), &[arguments.to_owned()])
                 .await
                 .map_err(|e| e.to_string())?;
-            lines.into_iter().next().ok_or_else(|| "nothing re-identified".to_owned())
+            lines
+                .into_iter()
+                .next()
+                .ok_or_else(|| "nothing re-identified".to_owned())
         })
     }
 }

@@ -99,7 +99,10 @@ impl Sessions {
                 }
             }
             Some(4624) if matches!(logon_type(e), Some(3 | 10)) => {
-                let Some(from) = logon_address(e).map(canonical_ip).filter(|ip| entity::ip(*ip).is_some()) else {
+                let Some(from) = logon_address(e)
+                    .map(canonical_ip)
+                    .filter(|ip| entity::ip(*ip).is_some())
+                else {
                     return;
                 };
                 if self.logons.len() >= MAX_KEYS {

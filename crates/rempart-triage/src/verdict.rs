@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use rempart_model::{
-    ActionKind, Alert, Classification, EntityKind, Evidence, EventId, Incident, IncidentSeverity, Recommendation,
+    ActionKind, Alert, Classification, EntityKind, EventId, Evidence, Incident, IncidentSeverity, Recommendation,
     TimelineEntry, ToolUse, TriageMode, Verdict,
 };
 use serde::Deserialize;
@@ -82,7 +82,9 @@ pub struct ModelVerdict {
 /// so that the model can correct itself.
 pub fn parse(text: &str) -> Result<ModelVerdict, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let validator = VALIDATOR.as_ref().map_err(|e| format!("the verdict schema is invalid: {e}"))?;
+    let validator = VALIDATOR
+        .as_ref()
+        .map_err(|e| format!("the verdict schema is invalid: {e}"))?;
     let errors: Vec<String> = validator
         .iter_errors(&v)
         .take(5)
@@ -226,17 +228,37 @@ pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: 
     let tactic = |t: &str| incident.tactics.iter().any(|x| x == t);
     let entities = |k: EntityKind| incident.entities.iter().filter(move |e| e.kind == k);
     if classification == Classification::TruePositive {
-        add(ActionKind::Notify, "on-call", "triaged without a model: an analyst should confirm".into());
-        add(ActionKind::CreateTicket, &incident.title, "track the investigation".into());
+        add(
+            ActionKind::Notify,
+            "on-call",
+            "triaged without a model: an analyst should confirm".into(),
+        );
+        add(
+            ActionKind::CreateTicket,
+            &incident.title,
+            "track the investigation".into(),
+        );
         if tactic("credential-access") {
             for u in entities(EntityKind::User).take(5) {
-                add(ActionKind::ResetCredentials, &u.value, "credential access was detected for this account".into());
+                add(
+                    ActionKind::ResetCredentials,
+                    &u.value,
+                    "credential access was detected for this account".into(),
+                );
             }
         }
         if tactic("lateral-movement") || tactic("impact") || (tactic("execution") && high) {
             for h in entities(EntityKind::Host).take(5) {
-                add(ActionKind::CollectForensics, &h.value, "collect evidence before containment".into());
-                add(ActionKind::IsolateHost, &h.value, "stop the intrusion from spreading".into());
+                add(
+                    ActionKind::CollectForensics,
+                    &h.value,
+                    "collect evidence before containment".into(),
+                );
+                add(
+                    ActionKind::IsolateHost,
+                    &h.value,
+                    "stop the intrusion from spreading".into(),
+                );
             }
         }
         if tactic("command-and-control") || tactic("exfiltration") || intel {
@@ -244,10 +266,18 @@ pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: 
                 .filter(|e| e.value.parse::<std::net::IpAddr>().is_ok_and(is_public))
                 .take(5)
             {
-                add(ActionKind::BlockIp, &ip.value, "an external address the intrusion talked to".into());
+                add(
+                    ActionKind::BlockIp,
+                    &ip.value,
+                    "an external address the intrusion talked to".into(),
+                );
             }
             for d in entities(EntityKind::Domain).take(5) {
-                add(ActionKind::BlockDomain, &d.value, "a domain the intrusion contacted".into());
+                add(
+                    ActionKind::BlockDomain,
+                    &d.value,
+                    "a domain the intrusion contacted".into(),
+                );
             }
         }
     } else {

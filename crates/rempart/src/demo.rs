@@ -116,7 +116,10 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         writeln!(
             out,
             "\n4. Incidents: alerts grouped by shared hosts, accounts and logon sessions, then triaged{}:",
-            if triaged.iter().any(|(_, v)| v.mode == rempart_model::TriageMode::Degraded) {
+            if triaged
+                .iter()
+                .any(|(_, v)| v.mode == rempart_model::TriageMode::Degraded)
+            {
                 " (degraded mode: no model is configured, so the verdict comes from rule levels, intelligence and correlation)"
             } else {
                 ""

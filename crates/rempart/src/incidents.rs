@@ -345,7 +345,11 @@ fn print_incident(out: &mut impl Write, i: &Incident) -> anyhow::Result<()> {
         i.owner.as_deref().unwrap_or("-"),
         triage_label(i)
     )?;
-    writeln!(out, "seen {} to {}, {} alerts", i.first_seen, i.last_seen, i.alert_count)?;
+    writeln!(
+        out,
+        "seen {} to {}, {} alerts",
+        i.first_seen, i.last_seen, i.alert_count
+    )?;
     if let Some(m) = i.merged_into {
         writeln!(out, "merged into {m}")?;
     }

@@ -373,9 +373,8 @@ pub async fn agreement(service: &Incidents) -> Result<Value, ApiError> {
             .entry(v.model.clone().unwrap_or_else(|| "degraded".into()))
             .or_default()
             .add(f, v);
-        if !rules_of.contains_key(&f.incident) {
-            let rules = service.get(f.incident).await.map(|i| i.rules).unwrap_or_default();
-            rules_of.insert(f.incident, rules);
+        if let std::collections::btree_map::Entry::Vacant(slot) = rules_of.entry(f.incident) {
+            slot.insert(service.get(f.incident).await.map(|i| i.rules).unwrap_or_default());
         }
         for r in rules_of.get(&f.incident).into_iter().flatten() {
             per_rule.entry(r.clone()).or_default().add(f, v);

@@ -46,6 +46,21 @@ impl Server {
         .unwrap();
         state.privacy = Some(Arc::new(privacy));
         state.intel_store = Some(store.clone() as Arc<dyn rempart_store::IntelStore>);
+        let incidents = rempart_server::incidents::Incidents::open(
+            store.clone() as Arc<dyn rempart_store::IncidentStore>,
+            store.clone() as Arc<dyn rempart_store::Store>,
+            ledger.clone(),
+            rempart_triage::Settings::default(),
+        )
+        .await
+        .unwrap();
+        state.triage = Some(rempart_server::triage::Triage::new(
+            &state,
+            incidents.clone(),
+            None,
+            rempart_config::Triage::default(),
+        ));
+        state.incidents = Some(incidents);
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -121,6 +136,33 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/alerts", Role::Viewer),
     ("GET", "/api/v1/intel", Role::Viewer),
     ("POST", "/api/v1/intel", Role::Analyst),
+    ("GET", "/api/v1/incidents", Role::Viewer),
+    (
+        "GET",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000",
+        Role::Viewer,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000",
+        Role::Analyst,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/split",
+        Role::Analyst,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/triage",
+        Role::Analyst,
+    ),
+    (
+        "POST",
+        "/api/v1/verdicts/0190c2c5-0000-7000-8000-000000000000/feedback",
+        Role::Analyst,
+    ),
+    ("GET", "/api/v1/triage/stats", Role::Viewer),
     ("GET", "/metrics", Role::Viewer),
     ("GET", "/openapi.json", Role::Viewer),
     ("GET", "/api/v1/quarantine", Role::Analyst),
@@ -215,6 +257,10 @@ async fn openapi_documents_exactly_the_served_routes() {
         "/api/v1/privacy/subjects/user:nobody" => "/api/v1/privacy/subjects/{subject}".to_owned(),
         "/api/v1/gateway/providers/p/revoke" => "/api/v1/gateway/providers/{name}/revoke".to_owned(),
         "/api/v1/gateway/providers/p/restore" => "/api/v1/gateway/providers/{name}/restore".to_owned(),
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000" => "/api/v1/incidents/{id}".to_owned(),
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/split" => "/api/v1/incidents/{id}/split".to_owned(),
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/triage" => "/api/v1/incidents/{id}/triage".to_owned(),
+        "/api/v1/verdicts/0190c2c5-0000-7000-8000-000000000000/feedback" => "/api/v1/verdicts/{id}/feedback".to_owned(),
         other => other.to_owned(),
     };
     let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), template(p))).collect();
@@ -619,7 +665,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
     let records = records["records"].as_array().unwrap().clone();
     let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     // The two tokens the test made; the admin's first use ("login"), then the token it made; the
-    // ingest token's first use, the alert it raised; the auditor's first use.
+    // ingest token's first use, the alert it raised and the incident it opened; the auditor's first use.
     assert_eq!(
         kinds,
         [
@@ -629,6 +675,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
             "token.create",
             "token.use",
             "alert.raise",
+            "incident.create",
             "token.use"
         ]
     );
@@ -651,7 +698,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
     // signed tree.
     let verified: Value = server.get_json("/api/v1/audit/verify", &auditor).await;
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["report"]["records"], 8, "seven records and the audit read");
+    assert_eq!(verified["report"]["records"], 9, "eight records and the audit read");
     server.ledger.checkpoint().await.unwrap();
     let cps: Value = server.get_json("/api/v1/audit/checkpoints", &auditor).await;
     let vkey = rempart_audit::NoteVerifier::parse(cps["verifier_keys"][0].as_str().unwrap()).unwrap();
@@ -659,7 +706,7 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
         .as_str()
         .unwrap();
     let (cp, _) = rempart_audit::Checkpoint::open(note, &[vkey]).unwrap();
-    assert_eq!(cp.size, 8);
+    assert_eq!(cp.size, 9);
     for r in &records {
         let seq = r["seq"].as_u64().unwrap();
         let proof: Value = server

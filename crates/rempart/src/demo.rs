@@ -58,9 +58,11 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         &ledger,
         std::slice::from_ref(&scenario),
         DecodeOptions::default(),
-        Some(rules.clone()),
-        None,
-        Some(&incidents),
+        ingest::Detection {
+            rules: Some(rules.clone()),
+            intel: None,
+            incidents: Some(&incidents),
+        },
         false,
     )
     .await?;

@@ -70,9 +70,11 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
         &ledger,
         &args.paths,
         opts,
-        rules,
-        intel,
-        Some(&incidents),
+        Detection {
+            rules,
+            intel,
+            incidents: Some(&incidents),
+        },
         show_progress,
     )
     .await;
@@ -87,17 +89,31 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     Ok(())
 }
 
+/// What runs on ingested events besides storing them.
+#[derive(Debug, Default)]
+pub struct Detection<'a> {
+    /// Sigma rules.
+    pub rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
+    /// Threat-intelligence indicators.
+    pub intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
+    /// Correlation of the alerts into incidents.
+    pub incidents: Option<&'a rempart_server::incidents::Incidents>,
+}
+
 /// Ingests `paths` into `store`; returns the summary once everything is durable.
 pub async fn ingest_paths(
     store: &dyn Store,
     ledger: &rempart_audit::Ledger,
     paths: &[std::path::PathBuf],
     opts: DecodeOptions,
-    rules: Option<std::sync::Arc<rempart_detect::RuleSet>>,
-    intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
-    incidents: Option<&rempart_server::incidents::Incidents>,
+    detection: Detection<'_>,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
+    let Detection {
+        rules,
+        intel,
+        incidents,
+    } = detection;
     let started = Instant::now();
     let files = files::walk(paths).context("cannot list input")?;
     let bar = if show_progress {

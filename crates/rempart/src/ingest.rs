@@ -32,6 +32,8 @@ pub struct Summary {
     pub rejected: u64,
     /// Alerts raised (with `--rules`, or by imported threat-intelligence indicators).
     pub alerts: u64,
+    /// Incidents the alerts opened (others joined incidents already open).
+    pub incidents: u64,
     pub by_format: BTreeMap<String, u64>,
     /// Rejection reasons (their first words) and how often each occurred.
     pub rejected_reasons: BTreeMap<String, u64>,
@@ -186,6 +188,7 @@ pub async fn ingest_paths(
         bar.set_message(format!("{} events", summary.events));
     }
     decoder.await.context("decoder thread failed")?;
+    summary.incidents = metrics.incidents.get();
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.events_per_s = if summary.seconds > 0.0 {
@@ -211,7 +214,11 @@ pub fn print_summary(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         writeln!(out, "  {format:<14} {n:>10}")?;
     }
     if s.alerts > 0 {
-        writeln!(out, "raised {} alerts (see `rempart alerts`)", s.alerts)?;
+        writeln!(
+            out,
+            "raised {} alerts, opening {} incidents (see `rempart alerts`, `rempart incidents`)",
+            s.alerts, s.incidents
+        )?;
     }
     if s.rejected > 0 {
         writeln!(out, "quarantined {} (see `GET /api/v1/quarantine`):", s.rejected)?;

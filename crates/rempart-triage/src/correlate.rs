@@ -90,6 +90,10 @@ pub struct Update {
     pub moves: Vec<(EventId, EventId)>,
     /// Incidents this update opened.
     pub opened: Vec<EventId>,
+    /// Open incidents changed, in order of first change: copied into `incidents` once, when
+    /// the batch is done.
+    touched: Vec<EventId>,
+    seen: HashSet<EventId>,
 }
 
 impl Update {
@@ -102,10 +106,9 @@ impl Update {
         self.opened.len()
     }
 
-    fn touch(&mut self, incident: &Incident) {
-        match self.incidents.iter_mut().find(|i| i.id == incident.id) {
-            Some(slot) => *slot = incident.clone(),
-            None => self.incidents.push(incident.clone()),
+    fn touch(&mut self, id: EventId) {
+        if self.seen.insert(id) {
+            self.touched.push(id);
         }
     }
 }
@@ -270,6 +273,12 @@ impl Correlator {
             let id = self.place(o, now, &mut update);
             update.links.push((o.alert.id, id));
         }
+        // Merged incidents are already in `incidents`, in their final state.
+        for id in std::mem::take(&mut update.touched) {
+            if let Some(open) = self.open.get(&id) {
+                update.incidents.push(open.incident.clone());
+            }
+        }
         self.expire();
         update
     }
@@ -311,7 +320,7 @@ impl Correlator {
         let candidates = self.candidates(o);
         let Some((target, entity, by_chain)) = candidates.first().cloned() else {
             let incident = self.create(o, now);
-            update.touch(&incident);
+            update.touch(incident.id);
             update.opened.push(incident.id);
             let id = incident.id;
             self.put(incident);
@@ -320,17 +329,19 @@ impl Correlator {
         for (other, link, _) in candidates.iter().skip(1) {
             self.merge(target, *other, link, &o.alert, now, update);
         }
-        let Some(mut open) = self.remove(target) else {
+        let Some(open) = self.open.get_mut(&target) else {
             return target;
         };
         let new_entities: Vec<&Entity> = o.entities.iter().filter(|e| !open.linking.contains(e)).collect();
-        if !new_entities.is_empty() {
+        // Process instances are many and say little to a reader: indexed, not narrated.
+        let told: Vec<&&Entity> = new_entities.iter().filter(|e| e.kind != EntityKind::Process).collect();
+        if !told.is_empty() {
             let how = if by_chain {
                 "kill-chain progression on"
             } else {
                 "shared"
             };
-            let list: Vec<String> = new_entities.iter().take(8).map(ToString::to_string).collect();
+            let list: Vec<String> = told.iter().take(8).map(ToString::to_string).collect();
             push_history(
                 &mut open.incident,
                 Change {
@@ -345,9 +356,18 @@ impl Correlator {
                 },
             );
         }
-        self.absorb_alert(&mut open.incident, o, now);
-        update.touch(&open.incident);
-        self.put(open.incident);
+        for e in new_entities {
+            if open.linking.len() >= MAX_LINKING || self.settings.ignore.contains(e) {
+                continue;
+            }
+            open.linking.insert(e.clone());
+            self.by_entity.entry(e.clone()).or_default().push(target);
+        }
+        absorb(&self.settings, &mut open.incident, o, now);
+        open.max_stage = open
+            .max_stage
+            .max(tactics_of(&o.alert).iter().filter_map(|t| severity::stage(t)).max());
+        update.touch(target);
         target
     }
 
@@ -380,50 +400,8 @@ impl Correlator {
             }],
             triage: None,
         };
-        self.absorb_alert(&mut incident, o, now);
+        absorb(&self.settings, &mut incident, o, now);
         incident
-    }
-
-    /// Adds an alert's facts to an incident and recomputes its title and severity.
-    fn absorb_alert(&self, incident: &mut Incident, o: &Observed, now: Timestamp) {
-        let a = &o.alert;
-        incident.alert_count += 1;
-        incident.first_seen = incident.first_seen.min(a.time);
-        incident.last_seen = incident.last_seen.max(a.time);
-        incident.updated = now;
-        let level = level_of(a);
-        push_capped(&mut incident.rules, &a.rule_title);
-        if level > incident.max_level || incident.title.is_empty() {
-            incident.max_level = incident.max_level.max(level);
-            incident.title.clear();
-        }
-        for t in techniques_of(a) {
-            push_capped(&mut incident.techniques, &t);
-        }
-        for t in tactics_of(a) {
-            push_capped(&mut incident.tactics, &t);
-        }
-        for e in &o.entities {
-            let of_kind = incident.entities.iter().filter(|x| x.kind == e.kind).count();
-            if of_kind < Incident::MAX_LISTED && !incident.entities.contains(e) {
-                incident.entities.push(e.clone());
-            }
-        }
-        incident.entities.sort();
-        if incident.title.is_empty() {
-            incident.title = title(&a.rule_title, &incident.entities);
-        }
-        if let Some(t) = &mut incident.triage {
-            t.stale = true;
-        }
-        self.rescore(incident);
-    }
-
-    fn rescore(&self, incident: &mut Incident) {
-        let (score, assets) = severity::score(incident, incident.max_level, &self.settings.inventory);
-        incident.score = score;
-        incident.severity = severity::of_score(score);
-        incident.assets = assets.iter().map(severity::AssetMatch::describe).collect();
     }
 
     /// Merges open incident `other` into open incident `target`.
@@ -436,7 +414,13 @@ impl Correlator {
         now: Timestamp,
         update: &mut Update,
     ) {
-        let (Some(mut t), Some(mut o)) = (self.remove(target), self.remove(other)) else {
+        if !self.open.contains_key(&target) {
+            return;
+        }
+        let Some(mut o) = self.remove(other) else {
+            return;
+        };
+        let Some(t) = self.open.get_mut(&target) else {
             return;
         };
         let reason = format!("`{}` links them through {link}", alert.rule_title);
@@ -465,12 +449,15 @@ impl Correlator {
             }
         }
         ti.entities.sort();
-        t.linking.extend(
-            o.linking
-                .iter()
-                .take(MAX_LINKING.saturating_sub(t.linking.len()))
-                .cloned(),
-        );
+        for e in &o.linking {
+            if t.linking.len() >= MAX_LINKING {
+                break;
+            }
+            if t.linking.insert(e.clone()) {
+                self.by_entity.entry(e.clone()).or_default().push(target);
+            }
+        }
+        t.max_stage = t.max_stage.max(o.max_stage);
         if let Some(tr) = &mut ti.triage {
             tr.stale = true;
         }
@@ -495,8 +482,9 @@ impl Correlator {
                 reason: format!("merged into incident {}: {reason}", ti.id),
             },
         );
-        self.rescore(&mut t.incident);
-        update.touch(&o.incident);
+        rescore(&self.settings, &mut t.incident);
+        update.touch(target);
+        update.incidents.push(o.incident);
         update.moves.push((other, target));
         // Links recorded earlier in this batch to the merged incident follow it.
         for (_, inc) in &mut update.links {
@@ -504,7 +492,6 @@ impl Correlator {
                 *inc = target;
             }
         }
-        self.put(t.incident);
     }
 
     /// Forgets incidents too quiet to take any more alerts.
@@ -542,7 +529,7 @@ impl Correlator {
             reason: format!("split from incident {}: {reason}", source.id),
         }];
         for o in rest {
-            self.absorb_alert(&mut split, o, now);
+            absorb(&self.settings, &mut split, o, now);
         }
         let mut kept = source.clone();
         kept.alert_count = 0;
@@ -557,7 +544,7 @@ impl Correlator {
             kept.last_seen = k0.alert.time;
         }
         for o in keep {
-            self.absorb_alert(&mut kept, o, now);
+            absorb(&self.settings, &mut kept, o, now);
         }
         kept.history.push(Change {
             time: now,
@@ -606,4 +593,53 @@ pub fn mark_triaged(incident: &mut Incident, state: TriageState, now: Timestamp)
     );
     incident.triage = Some(state);
     incident.updated = now;
+}
+
+/// Adds an alert's facts to an incident and recomputes its title and severity.
+fn absorb(settings: &Settings, incident: &mut Incident, o: &Observed, now: Timestamp) {
+    let a = &o.alert;
+    incident.alert_count += 1;
+    incident.first_seen = incident.first_seen.min(a.time);
+    incident.last_seen = incident.last_seen.max(a.time);
+    incident.updated = now;
+    let level = level_of(a);
+    push_capped(&mut incident.rules, &a.rule_title);
+    if level > incident.max_level || incident.title.is_empty() {
+        incident.max_level = incident.max_level.max(level);
+        incident.title.clear();
+    }
+    for t in techniques_of(a) {
+        push_capped(&mut incident.techniques, &t);
+    }
+    for t in tactics_of(a) {
+        push_capped(&mut incident.tactics, &t);
+    }
+    let mut added = false;
+    for e in &o.entities {
+        if incident.entities.binary_search(e).is_ok() {
+            continue;
+        }
+        let of_kind = incident.entities.iter().filter(|x| x.kind == e.kind).count();
+        if of_kind < Incident::MAX_LISTED {
+            incident.entities.push(e.clone());
+            added = true;
+        }
+    }
+    if added {
+        incident.entities.sort();
+    }
+    if incident.title.is_empty() {
+        incident.title = title(&a.rule_title, &incident.entities);
+    }
+    if let Some(t) = &mut incident.triage {
+        t.stale = true;
+    }
+    rescore(settings, incident);
+}
+
+fn rescore(settings: &Settings, incident: &mut Incident) {
+    let (score, assets) = severity::score(incident, incident.max_level, &settings.inventory);
+    incident.score = score;
+    incident.severity = severity::of_score(score);
+    incident.assets = assets.iter().map(severity::AssetMatch::describe).collect();
 }

@@ -101,6 +101,32 @@ fn hashes(value: &str, out: &mut BTreeSet<Entity>) {
     }
 }
 
+/// Whether an event's hashes say something about this intrusion. The image hash of a process
+/// start or a module load is the hash of `cmd.exe` or `ntdll.dll` on most alerts of a fleet:
+/// linking on it would join everything. Such hashes count only for binaries outside the
+/// system and program folders (a dropped tool); hashes of files written or detected count
+/// always.
+fn hashes_identify(e: &Event) -> bool {
+    if !matches!(e.normalized.event_id, Some(1 | 6 | 7)) {
+        return true;
+    }
+    let image = ["Image", "ImageLoaded"]
+        .iter()
+        .find_map(|f| find(&e.fields, f, 3).and_then(string))
+        .or(e.normalized.process.as_deref())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !image.is_empty()
+        && ![
+            "\\windows\\",
+            "\\program files\\",
+            "\\program files (x86)\\",
+            "\\programdata\\microsoft\\",
+        ]
+        .iter()
+        .any(|d| image.contains(d))
+}
+
 /// Depth-first search for a field by name among nested objects (Windows event data sits at
 /// different depths depending on how it was exported).
 fn find<'a>(map: &'a Map<String, Value>, name: &str, depth: u8) -> Option<&'a Value> {
@@ -150,9 +176,11 @@ pub fn of_alert(alert: &Alert, event: Option<&Event>) -> BTreeSet<Entity> {
                 }
             }
         }
-        for f in HASH_FIELDS {
-            if let Some(h) = find(&e.fields, f, 3).and_then(string) {
-                hashes(h, &mut out);
+        if hashes_identify(e) {
+            for f in HASH_FIELDS {
+                if let Some(h) = find(&e.fields, f, 3).and_then(string) {
+                    hashes(h, &mut out);
+                }
             }
         }
         for f in DOMAIN_FIELDS {

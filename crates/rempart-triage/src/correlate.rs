@@ -6,7 +6,8 @@
 //! than anything in the incident (the intrusion progressing on the same machines and
 //! accounts). An alert that links several incidents merges them into the oldest, with the
 //! linking entity as the recorded reason. A closed incident takes no more alerts: a
-//! recurrence opens a new one.
+//! recurrence opens a new one. An informational alert joins an incident it links to but
+//! never opens one: it is context, not a case.
 //!
 //! The correlator is pure: it takes alerts with their entities and a time, and returns what
 //! to store. Time is the alerts' own (event time), never the wall clock, so a retro-hunt over
@@ -23,6 +24,11 @@ use crate::severity::{self, Inventory};
 
 /// Most entities an open incident remembers for linking.
 const MAX_LINKING: usize = 10_000;
+/// How long (processing time) an incident stays open for linking after its last change, even
+/// when newer events have moved past its windows.
+const WALL_GRACE: SignedDuration = SignedDuration::from_mins(15);
+/// Most incidents kept open for linking.
+const MAX_OPEN: usize = 100_000;
 /// Most history entries an incident keeps (creation and merges are always kept).
 const MAX_HISTORY: usize = 256;
 
@@ -270,8 +276,9 @@ impl Correlator {
     pub fn observe(&mut self, alerts: &[Observed], now: Timestamp) -> Update {
         let mut update = Update::default();
         for o in alerts {
-            let id = self.place(o, now, &mut update);
-            update.links.push((o.alert.id, id));
+            if let Some(id) = self.place(o, now, &mut update) {
+                update.links.push((o.alert.id, id));
+            }
         }
         // Merged incidents are already in `incidents`, in their final state.
         for id in std::mem::take(&mut update.touched) {
@@ -279,7 +286,7 @@ impl Correlator {
                 update.incidents.push(open.incident.clone());
             }
         }
-        self.expire();
+        self.expire(now);
         update
     }
 
@@ -315,22 +322,27 @@ impl Correlator {
         out
     }
 
-    fn place(&mut self, o: &Observed, now: Timestamp, update: &mut Update) -> EventId {
+    /// Places one alert; `None` for an informational alert that joins nothing (context, not a
+    /// case: it opens no incident of its own).
+    fn place(&mut self, o: &Observed, now: Timestamp, update: &mut Update) -> Option<EventId> {
         self.watermark = self.watermark.max(Some(o.alert.time));
         let candidates = self.candidates(o);
         let Some((target, entity, by_chain)) = candidates.first().cloned() else {
+            if level_of(&o.alert) == IncidentSeverity::Informational {
+                return None;
+            }
             let incident = self.create(o, now);
             update.touch(incident.id);
             update.opened.push(incident.id);
             let id = incident.id;
             self.put(incident);
-            return id;
+            return Some(id);
         };
         for (other, link, _) in candidates.iter().skip(1) {
             self.merge(target, *other, link, &o.alert, now, update);
         }
         let Some(open) = self.open.get_mut(&target) else {
-            return target;
+            return Some(target);
         };
         let new_entities: Vec<&Entity> = o.entities.iter().filter(|e| !open.linking.contains(e)).collect();
         // Process instances are many and say little to a reader: indexed, not narrated.
@@ -368,7 +380,7 @@ impl Correlator {
             .max_stage
             .max(tactics_of(&o.alert).iter().filter_map(|t| severity::stage(t)).max());
         update.touch(target);
-        target
+        Some(target)
     }
 
     fn create(&self, o: &Observed, now: Timestamp) -> Incident {
@@ -495,15 +507,31 @@ impl Correlator {
     }
 
     /// Forgets incidents too quiet to take any more alerts.
-    fn expire(&mut self) {
+    ///
+    /// Quiet means both: its last alert lies beyond the windows before the latest alert seen
+    /// (event time), and nothing joined it for [`WALL_GRACE`] (`now`, processing time). The
+    /// second keeps an old intrusion open while a retro-ingest of its files is still feeding
+    /// it, when newer files have already moved the event-time mark on. Past [`MAX_OPEN`], the
+    /// least recently updated go first.
+    fn expire(&mut self, now: Timestamp) {
         let Some(mark) = self.watermark else { return };
         let horizon = mark - self.settings.kill_chain_window - self.settings.window;
-        let stale: Vec<EventId> = self
+        let grace = now - WALL_GRACE;
+        let mut stale: Vec<EventId> = self
             .open
             .values()
-            .filter(|o| o.incident.last_seen < horizon)
+            .filter(|o| o.incident.last_seen < horizon && o.incident.updated < grace)
             .map(|o| o.incident.id)
             .collect();
+        if self.open.len() - stale.len() > MAX_OPEN {
+            let mut by_age: Vec<(Timestamp, EventId)> = self
+                .open
+                .values()
+                .map(|o| (o.incident.updated, o.incident.id))
+                .collect();
+            by_age.sort_unstable();
+            stale.extend(by_age.iter().take(self.open.len() - MAX_OPEN).map(|(_, id)| *id));
+        }
         for id in stale {
             self.remove(id);
         }

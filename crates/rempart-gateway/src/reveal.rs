@@ -107,6 +107,37 @@ pub fn pseudonymize(r: &Redactor, req: &ChatRequest) -> Result<Pseudonymized, Pr
     if let Some(u) = &mut out.user {
         text(u, &mut reps)?;
     }
+    // What a recognizer found anywhere is personal data everywhere in the request: a host
+    // name from a `host` field, written bare in a free-text note, is replaced there too.
+    let again = |t: &mut String| {
+        let trimmed = t.trim_start();
+        if (trimmed.starts_with('{') || trimmed.starts_with('['))
+            && let Ok(mut v) = serde_json::from_str::<Value>(t)
+        {
+            // Unchanged JSON stays byte for byte as it was redacted.
+            if Redactor::replace_known(&mut v, &reps) > 0 {
+                *t = v.to_string();
+            }
+            return;
+        }
+        let mut v = Value::String(std::mem::take(t));
+        Redactor::replace_known(&mut v, &reps);
+        if let Value::String(s) = v {
+            *t = s;
+        }
+    };
+    for s in &mut out.system {
+        again(s);
+    }
+    for m in &mut out.messages {
+        for p in &mut m.parts {
+            match p {
+                Part::Text { text: t } => again(t),
+                Part::ToolCall { arguments, .. } => again(arguments),
+                Part::ToolResult { content, .. } => again(content),
+            }
+        }
+    }
     let known = Known::from_replacements(&reps);
     Ok(Pseudonymized {
         request: out,

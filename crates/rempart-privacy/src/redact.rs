@@ -356,6 +356,26 @@ impl Redactor {
         }
     }
 
+    /// Replaces, in `value`'s strings, every further occurrence of an original some recognizer
+    /// already found elsewhere (`found`): a host name recognized in a `host` field is personal
+    /// data in a free-text summary too, where no recognizer would know it. Only whole tokens
+    /// (not inside a longer name) of at least four characters are replaced. Returns how many.
+    pub fn replace_known(value: &mut Value, found: &[Replacement]) -> usize {
+        let mut known: Vec<(&str, &str)> = found
+            .iter()
+            .filter(|r| r.original.chars().count() >= 4 && r.original != r.pseudonym)
+            .map(|r| (r.original.as_str(), r.pseudonym.as_str()))
+            .collect();
+        known.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
+        known.dedup_by(|a, b| a.0 == b.0);
+        if known.is_empty() {
+            return 0;
+        }
+        let mut n = 0;
+        visit_strings(value, &mut |s| n += replace_tokens(s, &known));
+        n
+    }
+
     /// Redacts one line: a JSON object or array is redacted as JSON (and written back compact),
     /// anything else as text.
     pub fn redact_line(&self, line: &str) -> Result<Redacted<String>, PrivacyError> {
@@ -371,6 +391,56 @@ impl Redactor {
     }
 }
 
+fn visit_strings(v: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| visit_strings(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| visit_strings(x, f)),
+        _ => {}
+    }
+}
+
+/// Whether `c` continues a name (so that `ws-01` is not replaced inside `ws-012`).
+fn name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '$')
+}
+
+/// Replaces whole-token, case-insensitive occurrences of each original (longest first).
+fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
+    let mut n = 0;
+    for (original, pseudonym) in known {
+        let lower = s.to_lowercase();
+        let needle = original.to_lowercase();
+        // Lower-casing can change lengths outside ASCII: only then fall back to exact matching.
+        let (hay, pat) = if lower.len() == s.len() && needle.len() == original.len() {
+            (lower.as_str(), needle.as_str())
+        } else {
+            (s.as_str(), *original)
+        };
+        let mut spans = Vec::new();
+        let mut from = 0;
+        while let Some(i) = hay[from..].find(pat) {
+            let start = from + i;
+            let end = start + pat.len();
+            let before = s[..start].chars().next_back();
+            let after = s[end..].chars().next();
+            // A trailing dot ends a sentence, not a name.
+            let after_ok = after.is_none_or(|c| {
+                !name_char(c) || (c == '.' && s[end + 1..].chars().next().is_none_or(|d| !name_char(d)))
+            });
+            if before.is_none_or(|c| !name_char(c)) && after_ok {
+                spans.push((start, end));
+            }
+            from = end;
+        }
+        for (start, end) in spans.into_iter().rev() {
+            s.replace_range(start..end, pseudonym);
+            n += 1;
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +454,23 @@ mod tests {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         Redactor::new(r, Domain::derive(&[1; 32], domain, 0))
+    }
+
+    #[test]
+    fn a_value_found_in_a_field_is_replaced_wherever_else_it_appears() {
+        let r = redactor("tenant-a");
+        let mut v = serde_json::json!({
+            "host": "srv-file-01",
+            "note": "Copied from SRV-FILE-01. Then srv-file-01x and srv-file-012 are other hosts; srv-file-01.",
+        });
+        let found = r.redact_json(&mut v).unwrap_or_else(|e| panic!("{e}"));
+        let pseudonym = v["host"].as_str().unwrap_or_default().to_owned();
+        assert!(pseudonym.starts_with("host_"), "{v}");
+        assert_eq!(Redactor::replace_known(&mut v, &found), 2);
+        assert_eq!(
+            v["note"],
+            format!("Copied from {pseudonym}. Then srv-file-01x and srv-file-012 are other hosts; {pseudonym}.")
+        );
     }
 
     #[test]

@@ -115,26 +115,7 @@ impl Triage {
                 incident.merged_into.map(|m| m.to_string()).unwrap_or_default()
             )));
         }
-        let alerts = self
-            .inner
-            .incidents
-            .store()
-            .incident_alerts(id, context::MAX_ALERTS as u32 * 4)
-            .await?;
-        let started = Instant::now();
-        let material = self.material(&incident, &alerts).await?;
-        let nonce = uuid::Uuid::now_v7().simple().to_string();
-        let ctx = context::build(
-            Material {
-                incident: &incident,
-                alerts: &alerts,
-                events: &material.events,
-                history: &material.history,
-                techniques: &material.techniques,
-            },
-            &nonce[nonce.len() - 16..],
-        );
-        tracing::debug!(incident = %id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
+        let (alerts, ctx) = self.prepare(&incident).await?;
         let mut flags: Vec<String> = Vec::new();
         if !ctx.suspicious.is_empty() {
             flags.push("prompt_injection_suspected".into());
@@ -185,6 +166,38 @@ impl Triage {
         };
         self.record(&incident, &verdict, actor).await?;
         Ok(Some(verdict))
+    }
+
+    /// What the model would be shown for incident `id`, as Rempart writes it (before the
+    /// gateway pseudonymizes it), and the alerts it was built from.
+    pub async fn prompt(&self, id: EventId) -> Result<(Incident, Vec<Alert>, context::Context), IncidentError> {
+        let incident = self.inner.incidents.get(id).await?;
+        let (alerts, ctx) = self.prepare(&incident).await?;
+        Ok((incident, alerts, ctx))
+    }
+
+    async fn prepare(&self, incident: &Incident) -> Result<(Vec<Alert>, context::Context), IncidentError> {
+        let alerts = self
+            .inner
+            .incidents
+            .store()
+            .incident_alerts(incident.id, context::MAX_ALERTS as u32 * 4)
+            .await?;
+        let started = Instant::now();
+        let material = self.material(incident, &alerts).await?;
+        let nonce = uuid::Uuid::now_v7().simple().to_string();
+        let ctx = context::build(
+            Material {
+                incident,
+                alerts: &alerts,
+                events: &material.events,
+                history: &material.history,
+                techniques: &material.techniques,
+            },
+            &nonce[nonce.len() - 16..],
+        );
+        tracing::debug!(incident = %incident.id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
+        Ok((alerts, ctx))
     }
 
     async fn material(&self, incident: &Incident, alerts: &[Alert]) -> Result<Gathered, IncidentError> {

@@ -238,7 +238,9 @@ pub fn score(incident: &Incident, max_level: IncidentSeverity, inventory: &Inven
         .iter()
         .filter_map(|t| stage(t))
         .collect::<std::collections::BTreeSet<_>>();
+    // One rule tagged with several tactics is not a progression: stages count across rules.
     let chain = match stages.len() {
+        _ if incident.rules.len() < 2 => 0,
         0 | 1 => 0,
         2 => 5,
         _ => 10,

@@ -188,11 +188,16 @@ pub fn is_correlation(alert: &Alert) -> bool {
 pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: Timestamp) -> Verdict {
     let intel = alerts.iter().any(is_intel);
     let correlation = alerts.iter().any(is_correlation);
-    let stages: HashSet<usize> = incident
-        .tactics
-        .iter()
-        .filter_map(|t| crate::severity::stage(t))
-        .collect();
+    // One rule tagged with several tactics is not a progression: stages count across rules.
+    let stages: HashSet<usize> = if incident.rules.len() >= 2 {
+        incident
+            .tactics
+            .iter()
+            .filter_map(|t| crate::severity::stage(t))
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let high = incident.max_level >= IncidentSeverity::High;
     let mut reasons = Vec::new();
     if high {

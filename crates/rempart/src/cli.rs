@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<crate::incidents::IncidentsCommand>,
     },
+    /// Triage quality and data: evaluate on a gold set, export confirmed incidents as a
+    /// pseudonymized fine-tuning data set
+    Triage {
+        #[command(subcommand)]
+        command: crate::triage::TriageCommand,
+    },
     /// Work with Sigma rules
     Rules {
         #[command(subcommand)]
@@ -256,6 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
         Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
         Command::Incidents { command } => crate::incidents::run(&dir(), &config, command, json).await,
+        Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {
             let output = if json {

@@ -90,7 +90,12 @@ fn parse_classification(s: &str) -> Result<Classification, String> {
 
 /// The server's wiring without the server: store, ledger, privacy, gateway, rules, intel,
 /// incidents and triage, as `serve` builds them.
-pub async fn wire(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<AppState> {
+/// `rules`, when given, replaces `detection.rules` (already loaded).
+pub async fn wire(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    rules: Option<Arc<rempart_detect::RuleSet>>,
+) -> anyhow::Result<AppState> {
     let sqlite = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
     let privacy = instance::privacy(config, &ledger, sqlite.clone())?;
@@ -107,7 +112,9 @@ pub async fn wire(data_dir: &Path, config: &rempart_config::Config) -> anyhow::R
         );
     }
     state.privacy = Some(privacy);
-    if !config.detection.rules.is_empty() {
+    if rules.is_some() {
+        state.rules = rempart_server::ActiveRules::new(rules);
+    } else if !config.detection.rules.is_empty() {
         let (rules, _) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
         state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)));
     }
@@ -140,7 +147,7 @@ pub async fn run(
     command: Option<IncidentsCommand>,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let state = wire(data_dir, config).await?;
+    let state = wire(data_dir, config, None).await?;
     let result = dispatch(&state, command, json_out).await;
     if let Some(g) = &state.gateway {
         g.close().await;

@@ -14,6 +14,7 @@ mod instance;
 mod intel;
 mod privacy;
 mod serve;
+mod triage;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -35,6 +35,8 @@ enum Script {
     Loop,
     /// Answers 503.
     Down,
+    /// Calls everything a true positive and names the alerts' techniques.
+    Echo,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,19 @@ async fn complete(State(model): State<Model>, body: String) -> Response {
         ),
         Script::Obey => tool_call("submit_verdict", &verdict(&data, "benign", "close_incident"), turns),
         Script::Loop => tool_call("search_events", &json!({"text": format!("step {turns}")}), turns),
+        Script::Echo => {
+            let mut v = verdict(&data, "true_positive", "notify");
+            let mut techniques: Vec<Value> = Vec::new();
+            for a in data["alerts"].as_array().unwrap() {
+                for t in a["techniques"].as_array().unwrap() {
+                    if !techniques.contains(t) {
+                        techniques.push(t.clone());
+                    }
+                }
+            }
+            v["techniques"] = Value::Array(techniques);
+            tool_call("submit_verdict", &v, turns)
+        }
     };
     Json(answer).into_response()
 }
@@ -422,6 +437,44 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
     );
 
     server.stop();
+    // The confirmed incident becomes one training example, in a pseudonymization domain of
+    // its own: no personal data, and none of the pseudonyms the provider saw.
+    let out = tmp.path().join("dataset.jsonl");
+    let exported = rempart(&dir)
+        .args(["--json", "triage", "export-dataset", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let report: Value = serde_json::from_slice(&exported.stdout).unwrap();
+    assert_eq!(report["written"], 1, "{report}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let example: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let roles: Vec<&str> = example["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant"]);
+    let answer: Value = serde_json::from_str(example["messages"][2]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["classification"], "true_positive");
+    for p in PERSONAL {
+        assert!(!text.contains(p), "the data set holds `{p}`");
+    }
+    assert!(text.contains("host_") && text.contains("user_"));
+    let seen_upstream = data_of(&serde_json::from_str(&received[0]).unwrap());
+    let upstream_host = entity(&seen_upstream, "host");
+    assert!(upstream_host.starts_with("host_"));
+    assert!(
+        !text.contains(&upstream_host),
+        "the data set is linkable to what the provider saw"
+    );
+
     let kinds = ledger_kinds(rempart(&dir));
     assert_eq!(kinds.iter().filter(|k| *k == "triage.verdict").count(), 5, "{kinds:?}");
     assert!(kinds.contains(&"incident.create".to_owned()));
@@ -495,4 +548,62 @@ async fn injected_event_content_stays_data_and_flags_the_incident() {
     let system = body["messages"][0]["content"].as_str().unwrap();
     assert!(system.contains(doc["fence"].as_str().unwrap()));
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evaluation_harness_scores_whatever_model_is_configured() {
+    let (model, url) = Model::start().await;
+    model.script(Script::Echo);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
+             [gateway]\ndefault_class = \"TLP:AMBER\"\n\
+             [[gateway.providers]]\nname = \"analyst\"\nkind = \"openai\"\nbase_url = \"{url}\"\n\
+             model = \"fake-analyst\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
+             [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
+             [triage]\nauto = false\nmax_steps = 3\n"
+        ),
+    )
+    .unwrap();
+    let out = rempart(&dir)
+        .arg("--config")
+        .arg(&config)
+        .args(["--json", "triage", "eval", "--limit", "3", "--rules"])
+        .arg(common::data().join("sigma/rules/windows"))
+        .env("REMPART_DATA", common::data())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cases = r["per_case"].as_array().unwrap();
+    assert_eq!(r["cases"], cases.len());
+    assert_eq!(r["benign"], 3);
+    let detected: Vec<&Value> = cases.iter().filter(|c| c["incidents"].as_u64().unwrap() > 0).collect();
+    assert_eq!(r["detected"], detected.len());
+    // Every detected case went to the model, which called each one a true positive: right on
+    // every attack, wrong on every benign routine.
+    assert_eq!(r["model_verdicts"], detected.len());
+    let attacks = detected.iter().filter(|c| c["expected"] == "true_positive").count();
+    let benign = detected.len() - attacks;
+    assert!(attacks > 0 && benign > 0, "{r}");
+    assert_eq!(
+        r["verdict_accuracy"].as_f64().unwrap(),
+        attacks as f64 / detected.len() as f64
+    );
+    assert_eq!(r["false_positive_rejection"].as_f64().unwrap(), 0.0);
+    for c in &detected {
+        assert_eq!(c["verdict"], "true_positive");
+        assert_eq!(c["mode"], "model");
+        assert_eq!(c["correct"], c["expected"] == "true_positive");
+    }
+    // The OTRF case the rules detect names a technique of its metadata (T1222: the alerts'
+    // own techniques, echoed by the model, include it or they do not; the recall says which).
+    let recall = r["technique_recall"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&recall));
+    assert!(model.received().len() >= detected.len());
 }

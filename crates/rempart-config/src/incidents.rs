@@ -62,6 +62,9 @@ pub struct Triage {
     pub timeout_secs: u64,
     /// Only incidents at least this severe are triaged automatically.
     pub min_severity: String,
+    /// How often an incident triaged without a model is offered to the model again, and how
+    /// often the automatic triage looks for work when nothing wakes it.
+    pub retry_secs: u64,
 }
 
 impl Default for Triage {
@@ -74,6 +77,7 @@ impl Default for Triage {
             max_tokens: 60_000,
             timeout_secs: 120,
             min_severity: "low".into(),
+            retry_secs: 300,
         }
     }
 }
@@ -107,6 +111,7 @@ pub(crate) struct RawTriage {
     max_tokens: Option<i64>,
     timeout_secs: Option<i64>,
     min_severity: Option<String>,
+    retry_secs: Option<i64>,
 }
 
 const ENTITY_KINDS: &[&str] = &["host", "user", "ip", "process", "hash", "domain"];
@@ -243,6 +248,9 @@ pub(crate) fn validate_triage(raw: RawTriage, problems: &mut Vec<Problem>) -> Tr
     }
     if let Some(n) = bounded(problems, "triage.timeout_secs", raw.timeout_secs, 1..=3_600) {
         out.timeout_secs = n;
+    }
+    if let Some(n) = bounded(problems, "triage.retry_secs", raw.retry_secs, 1..=86_400) {
+        out.retry_secs = n;
     }
     if let Some(s) = raw.min_severity {
         if SEVERITIES.contains(&s.as_str()) {

@@ -331,11 +331,12 @@ impl Triage {
             .min_severity
             .parse::<IncidentSeverity>()
             .unwrap_or(IncidentSeverity::Low);
+        let tick = Duration::from_secs(self.inner.config.retry_secs.min(30));
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = self.inner.incidents.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                () = tokio::time::sleep(tick) => {}
             }
             // Let a burst of alerts settle into its incidents first.
             tokio::select! {
@@ -399,8 +400,12 @@ impl Triage {
     fn retry_due(&self, id: EventId) -> bool {
         let mut retried = self.inner.retried.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
+        let every = Duration::from_secs(self.inner.config.retry_secs);
+        if retried.len() > 10_000 {
+            retried.retain(|_, t| now.duration_since(*t) < every * 2);
+        }
         match retried.get(&id) {
-            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            Some(t) if now.duration_since(*t) < every => false,
             _ => {
                 retried.insert(id, now);
                 true

@@ -223,6 +223,11 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, model_url: &str) -> Server {
+        Server::start_with(dir, model_url, "auto = false")
+    }
+
+    /// With `triage` settings of the test's own.
+    fn start_with(dir: &Path, model_url: &str, triage: &str) -> Server {
         let rules = dir.join("rules");
         std::fs::create_dir_all(&rules).unwrap();
         std::fs::write(rules.join("encoded.yml"), RULE).unwrap();
@@ -237,7 +242,7 @@ impl Server {
                  model = \"fake-analyst\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
                  [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
                  [gateway.clients.triage]\nrequests_per_minute = 1000\n\
-                 [triage]\nauto = false\nmax_steps = 4\ntimeout_secs = 30\n",
+                 [triage]\n{triage}\nmax_steps = 4\ntimeout_secs = 30\n",
                 rules.display()
             ),
         )
@@ -606,4 +611,82 @@ async fn the_evaluation_harness_scores_whatever_model_is_configured() {
     let recall = r["technique_recall"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&recall));
     assert!(model.received().len() >= detected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_triage_falls_back_then_retriages_when_the_model_returns() {
+    let (model, url) = Model::start().await;
+    model.script(Script::Down);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    demo(&dir);
+    let server = Server::start_with(&dir, &url, "auto = true\nretry_secs = 1\nper_hour = 100");
+    let list = server.get(&server.viewer, "/api/v1/incidents").await;
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list["incidents"][0]["triage"]["mode"], "degraded");
+
+    // The model is down: the automatic triage tries it and stores nothing new.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while model.received().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the automatic triage never tried the model"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let shown = server.get(&server.analyst, &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(
+        shown["verdicts"].as_array().unwrap().len(),
+        1,
+        "only the demo's degraded verdict"
+    );
+
+    // The model returns: the incident is triaged again, by the model, without anyone asking.
+    model.script(Script::Investigate);
+    loop {
+        let shown = server.get(&server.analyst, &format!("/api/v1/incidents/{id}")).await;
+        if shown["incident"]["triage"]["mode"] == "model" {
+            assert_eq!(shown["verdicts"][0]["mode"], "model");
+            assert_eq!(shown["verdicts"].as_array().unwrap().len(), 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never re-triaged: {shown}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // A new incident is triaged as it opens.
+    let event = json!({"Event": {
+        "System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}, "EventID": 1,
+                   "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-HR-02.corp.example.eu",
+                   "TimeCreated": {"#attributes": {"SystemTime": "2026-11-21T10:00:00Z"}}},
+        "EventData": {"Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                      "CommandLine": "powershell.exe -enc SQBFAFgA", "User": "CORP\\e.martin"}
+    }})
+    .to_string();
+    let (addr, ingest) = (server.addr.clone(), server.ingest.clone());
+    assert!(
+        tokio::task::spawn_blocking(move || common::post_until_alerted(&addr, &ingest, &event))
+            .await
+            .unwrap()
+    );
+    loop {
+        let list = server.get(&server.viewer, "/api/v1/incidents").await;
+        let fresh = list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] != id.as_str())
+            .cloned();
+        if let Some(i) = fresh
+            && i["triage"]["mode"] == "model"
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new incident was never triaged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    server.stop();
 }

@@ -226,6 +226,8 @@ impl Triage {
             }
         }
         let mut history = Vec::new();
+        // The period's alerts are read once for every entity.
+        let recent = recent_alerts(&*self.inner.store, HISTORY_DAYS, incident.first_seen).await?;
         for e in incident
             .entities
             .iter()
@@ -233,9 +235,16 @@ impl Triage {
             .take(HISTORY_ENTITIES)
         {
             history.push(
-                entity_history(&*self.inner.store, e.kind, &e.value, HISTORY_DAYS, incident.first_seen)
-                    .await
-                    .map_err(IncidentError::Store)?,
+                entity_history(
+                    &*self.inner.store,
+                    e.kind,
+                    &e.value,
+                    HISTORY_DAYS,
+                    incident.first_seen,
+                    &recent,
+                )
+                .await
+                .map_err(IncidentError::Store)?,
             );
         }
         let techniques = self
@@ -448,50 +457,47 @@ fn route_name(model: &str) -> &str {
     model.strip_prefix("rempart/").unwrap_or(model)
 }
 
-/// What an entity did over `days` before `before`.
+/// The alerts of the `days` before `before` (at most 10,000, newest first).
+pub async fn recent_alerts(
+    store: &dyn Store,
+    days: u32,
+    before: Timestamp,
+) -> Result<Vec<Alert>, rempart_store::StoreError> {
+    store
+        .query_alerts(&AlertQuery {
+            since: Some(before - SignedDuration::from_hours(24 * i64::from(days))),
+            until: Some(before),
+            limit: Some(10_000),
+            ..AlertQuery::default()
+        })
+        .await
+}
+
+/// What an entity did over `days` before `before`: its events (counted by index) and, among
+/// `recent` (the period's alerts), its own.
 pub async fn entity_history(
     store: &dyn Store,
     kind: EntityKind,
     value: &str,
     days: u32,
     before: Timestamp,
+    recent: &[Alert],
 ) -> Result<EntityHistory, rempart_store::StoreError> {
     let since = before - SignedDuration::from_hours(24 * i64::from(days));
-    let field = match kind {
-        EntityKind::Host => "host",
-        EntityKind::User => "user",
-        _ => "src_ip",
+    let events = match kind {
+        EntityKind::Host => {
+            store
+                .count_entity_events(rempart_store::EntityField::Host, value, since, before)
+                .await?
+        }
+        EntityKind::User => {
+            store
+                .count_entity_events(rempart_store::EntityField::User, value, since, before)
+                .await?
+        }
+        _ => 0,
     };
-    const CAP: u32 = 10_000;
-    let mut events = 0u64;
-    // Events store the name as the source wrote it; the entity is canonical (lower case,
-    // short host name): try the usual spellings.
-    let mut spellings = vec![value.to_owned(), value.to_ascii_uppercase()];
-    spellings.dedup();
-    for v in &spellings {
-        events += store
-            .query_events(&EventQuery {
-                since: Some(since),
-                until: Some(before),
-                filters: vec![FieldFilter {
-                    field: field.into(),
-                    value: v.clone(),
-                }],
-                limit: Some(CAP),
-                ..EventQuery::default()
-            })
-            .await?
-            .len() as u64;
-    }
-    let alerts = store
-        .query_alerts(&AlertQuery {
-            since: Some(since),
-            until: Some(before),
-            limit: Some(CAP),
-            ..AlertQuery::default()
-        })
-        .await?;
-    let mine: Vec<&Alert> = alerts
+    let mine: Vec<&Alert> = recent
         .iter()
         .filter(|a| {
             let h = a.host.as_deref().and_then(rempart_triage::entity::host);
@@ -622,15 +628,14 @@ impl Tools for StoreTools<'_> {
                     }
                     .ok_or_else(|| format!("`{raw}` is not a {kind} worth a history"))?;
                     let days = args.get("days").and_then(Value::as_u64).unwrap_or(7).clamp(1, 30);
-                    let h = entity_history(
-                        &*self.inner.store,
-                        kind,
-                        &value,
-                        u32::try_from(days).unwrap_or(7),
-                        Timestamp::now(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    let days = u32::try_from(days).unwrap_or(7);
+                    let now = Timestamp::now();
+                    let recent = recent_alerts(&*self.inner.store, days, now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let h = entity_history(&*self.inner.store, kind, &value, days, now, &recent)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     Ok(ToolOutput {
                         content: serde_json::to_value(h).unwrap_or(Value::Null),
                         events: Vec::new(),

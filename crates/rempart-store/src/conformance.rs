@@ -590,6 +590,29 @@ pub async fn verdicts_and_feedback_round_trip<S: Store + crate::IncidentStore>(s
     assert_eq!(store.feedback_all().await.expect("all"), vec![(f, new)]);
 }
 
+/// An entity's events are counted case-insensitively, a host under any of its domains, within
+/// the half-open range.
+pub async fn counts_an_entity_s_events(store: &dyn Store) {
+    use crate::EntityField;
+    let events = [
+        event("WS-FIN-07.corp.example.eu", "Alice", 1_000, json!({})),
+        event("ws-fin-07", "alice", 1_001, json!({})),
+        event("ws-fin-070", "bob", 1_002, json!({})),
+        event("WS-FIN-07.other.example", "alice", 2_000, json!({})),
+    ];
+    store.insert_events(&events).await.expect("insert");
+    let t = |s: i64| Timestamp::from_second(s).expect("time");
+    let count = |f, v: &'static str, a, b| store.count_entity_events(f, v, t(a), t(b));
+    assert_eq!(count(EntityField::Host, "ws-fin-07", 0, 3_000).await.expect("count"), 3);
+    assert_eq!(
+        count(EntityField::Host, "ws-fin-07", 0, 2_000).await.expect("count"),
+        2,
+        "until is excluded"
+    );
+    assert_eq!(count(EntityField::User, "alice", 0, 3_000).await.expect("count"), 3);
+    assert_eq!(count(EntityField::User, "ALICE", 1_001, 3_000).await.expect("count"), 2);
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -601,7 +624,7 @@ macro_rules! store_conformance {
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
-            verdicts_and_feedback_round_trip);
+            verdicts_and_feedback_round_trip, counts_an_entity_s_events);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

@@ -60,6 +60,13 @@ mod raw_as_text {
     }
 }
 
+/// A normalized field events are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityField {
+    Host,
+    User,
+}
+
 /// The roles a token can hold. Each endpoint requires one; `admin` holds them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
@@ -149,6 +156,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn get_event(&self, id: EventId) -> BoxFuture<'_, Result<Option<Event>>>;
     /// How many events are stored.
     fn count_events(&self) -> BoxFuture<'_, Result<u64>>;
+    /// How many events in `[since, until)` name `value` as their normalized `field` (`host`
+    /// or `user`, case-insensitively; a host also under any domain, `ws-01.corp.example`), by
+    /// index: what an entity's history costs must not grow with the store.
+    fn count_entity_events<'a>(
+        &'a self,
+        field: EntityField,
+        value: &'a str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> BoxFuture<'a, Result<u64>>;
     /// Quarantined input, newest first.
     fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>>;
     /// How many quarantined items are stored.

@@ -178,6 +178,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX verdict_feedback_verdict ON verdict_feedback (verdict);
     ",
     ),
+    (
+        9,
+        r"
+    CREATE INDEX events_host ON events (json_extract(normalized, '$.host') COLLATE NOCASE, time);
+    CREATE INDEX events_user ON events (json_extract(normalized, '$.user') COLLATE NOCASE, time);
+    ",
+    ),
 ];
 
 mod incidents;
@@ -460,6 +467,47 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.reader)
                 .await?;
             row.as_ref().map(event_from_row).transpose()
+        })
+    }
+
+    fn count_entity_events<'a>(
+        &'a self,
+        field: crate::EntityField,
+        value: &'a str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            // The expressions are the indexes' own, written out so that SQLite uses them.
+            let expr = match field {
+                crate::EntityField::Host => "json_extract(normalized, '$.host')",
+                crate::EntityField::User => "json_extract(normalized, '$.user')",
+            };
+            let exact =
+                format!("SELECT COUNT(*) FROM events WHERE {expr} = ?1 COLLATE NOCASE AND time >= ?2 AND time < ?3");
+            let n: i64 = if field == crate::EntityField::Host {
+                // `value.` up to `value/` (the character after `.`): every FQDN of the host.
+                let sql = format!(
+                    "SELECT ({exact}) + (SELECT COUNT(*) FROM events WHERE {expr} >= ?4 COLLATE NOCASE \
+                     AND {expr} < ?5 COLLATE NOCASE AND time >= ?2 AND time < ?3)"
+                );
+                sqlx::query_scalar(&sql)
+                    .bind(value)
+                    .bind(nanos(since))
+                    .bind(nanos(until))
+                    .bind(format!("{value}."))
+                    .bind(format!("{value}/"))
+                    .fetch_one(&self.reader)
+                    .await?
+            } else {
+                sqlx::query_scalar(&exact)
+                    .bind(value)
+                    .bind(nanos(since))
+                    .bind(nanos(until))
+                    .fetch_one(&self.reader)
+                    .await?
+            };
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 

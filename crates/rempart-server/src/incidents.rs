@@ -192,6 +192,11 @@ impl Incidents {
             .append(record)
             .await
             .map_err(|e| IncidentError::Audit(e.to_string()))?;
+        self.write_one(&mut correlator, incident).await
+    }
+
+    /// Stores one incident and hands it to the correlator (the caller holds the lock).
+    async fn write_one(&self, correlator: &mut Correlator, incident: Incident) -> Result<Incident, IncidentError> {
         self.inner
             .store
             .incidents_write(IncidentWrite {
@@ -340,15 +345,6 @@ impl Incidents {
         let mut correlator = self.inner.correlator.lock().await;
         let mut incident = self.get(id).await?;
         rempart_triage::correlate::mark_triaged(&mut incident, state, Timestamp::now());
-        self.inner
-            .store
-            .incidents_write(IncidentWrite {
-                incidents: std::slice::from_ref(&incident),
-                links: &[],
-                moves: &[],
-            })
-            .await?;
-        correlator.replace(incident.clone());
-        Ok(incident)
+        self.write_one(&mut correlator, incident).await
     }
 }

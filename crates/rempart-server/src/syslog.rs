@@ -51,22 +51,7 @@ pub fn start_writer(
                 () = cancel.cancelled() => false,
             };
             if !batch.is_empty() && (!more || batch.len() >= batch_size || deadline.is_elapsed()) {
-                if let Some(rules) = state.rules.current() {
-                    batch.detect(&rules);
-                }
-                if let Some(intel) = state.intel.current() {
-                    batch.match_intel(&intel);
-                }
-                if let Err(e) = batch
-                    .commit(
-                        &*state.store,
-                        &state.ledger,
-                        &state.metrics,
-                        kind,
-                        state.incidents.as_ref(),
-                    )
-                    .await
-                {
+                if let Err(e) = detect_and_commit(&state, &mut batch, kind).await {
                     tracing::error!(error = %e, events = batch.events.len(), "syslog batch not stored");
                 }
                 batch = Batch::default();
@@ -76,22 +61,8 @@ pub fn start_writer(
                 while let Ok((d, _)) = rx.try_recv() {
                     batch.push(d);
                 }
-                if let Some(rules) = state.rules.current() {
-                    batch.detect(&rules);
-                }
-                if let Some(intel) = state.intel.current() {
-                    batch.match_intel(&intel);
-                }
                 if !batch.is_empty()
-                    && let Err(e) = batch
-                        .commit(
-                            &*state.store,
-                            &state.ledger,
-                            &state.metrics,
-                            kind,
-                            state.incidents.as_ref(),
-                        )
-                        .await
+                    && let Err(e) = detect_and_commit(&state, &mut batch, kind).await
                 {
                     tracing::error!(error = %e, "final syslog batch not stored");
                 }
@@ -100,6 +71,29 @@ pub fn start_writer(
         }
     });
     tx
+}
+
+/// Runs the rules and indicators in force over a batch, then makes it durable.
+async fn detect_and_commit(
+    state: &AppState,
+    batch: &mut Batch,
+    kind: &'static str,
+) -> Result<(), rempart_store::StoreError> {
+    if let Some(rules) = state.rules.current() {
+        batch.detect(&rules);
+    }
+    if let Some(intel) = state.intel.current() {
+        batch.match_intel(&intel);
+    }
+    batch
+        .commit(
+            &*state.store,
+            &state.ledger,
+            &state.metrics,
+            kind,
+            state.incidents.as_ref(),
+        )
+        .await
 }
 
 fn decode_one(state: &AppState, source: &str, line: &[u8], kind: &'static str) -> Vec<Item> {

@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<crate::incidents::IncidentsCommand>,
     },
+    /// Streaming anomaly detection: measure detectors on labelled data sets
+    Anomaly {
+        #[command(subcommand)]
+        command: crate::anomaly::AnomalyCommand,
+    },
     /// Triage quality and data: evaluate on a gold set, export confirmed incidents as a
     /// pseudonymized fine-tuning data set
     Triage {
@@ -262,6 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
         Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
         Command::Incidents { command } => crate::incidents::run(&dir(), &config, command, json).await,
+        Command::Anomaly { command } => crate::anomaly::run(command, json),
         Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {

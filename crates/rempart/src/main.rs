@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 the command failed (a one-line reason on stderr); 2 the command
 //! line itself was wrong (clap's usage error).
 
+mod anomaly;
 mod audit;
 mod cli;
 mod demo;

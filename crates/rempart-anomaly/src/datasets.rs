@@ -1,0 +1,163 @@
+//! Labelled streams for measuring detectors.
+//!
+//! DARPA 1998 as the MIDAS authors published it (`darpa_original.csv`, alone or zipped): one
+//! edge per line, `source IP,destination IP,MM/DD/YYYY-HH:MM,label`, label `-` for normal
+//! traffic and the attack's name otherwise, in time order. Ticks are minutes from the first
+//! edge, counted from 1.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// Most bytes read from a data set (a zip bomb stops here, with an error).
+const MAX_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot read `{path}`: {reason}")]
+    Io { path: String, reason: String },
+    #[error("`{path}` line {line}: {reason}")]
+    Line { path: String, line: u64, reason: String },
+}
+
+/// One labelled edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub source: u64,
+    pub destination: u64,
+    pub tick: u64,
+    pub anomaly: bool,
+}
+
+/// `172.016.112.020` (zero-padded octets, as the data set writes them) as a number.
+fn ipv4(s: &str) -> Option<u64> {
+    let mut n = 0u64;
+    let mut parts = 0;
+    for p in s.split('.') {
+        let octet: u8 = p.parse().ok()?;
+        n = n << 8 | u64::from(octet);
+        parts += 1;
+    }
+    (parts == 4).then_some(n)
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `06/01/1998-07:55` as minutes since the epoch.
+fn minutes(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once('-')?;
+    let mut d = date.split('/');
+    let (mo, da, yr): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (h, mi) = time.split_once(':')?;
+    let (h, mi): (i64, i64) = (h.parse().ok()?, mi.parse().ok()?);
+    // The published data has days past the month's end (`07/32/1998`): they roll over into
+    // the next month, as the date arithmetic below does on its own.
+    if !(1..=12).contains(&mo) || !(1..=40).contains(&da) || !(0..24).contains(&h) || !(0..60).contains(&mi) {
+        return None;
+    }
+    Some(days_from_civil(yr, mo, da) * 1_440 + h * 60 + mi)
+}
+
+/// Reads one line of the DARPA stream; `first` is the first edge's minute (set on the first line).
+pub fn darpa_line(line: &str, first: &mut Option<i64>) -> Result<Edge, String> {
+    let mut f = line.trim_end().split(',');
+    let (Some(src), Some(dst), Some(time), Some(label), None) = (f.next(), f.next(), f.next(), f.next(), f.next())
+    else {
+        return Err("expected 4 comma-separated fields: source,destination,time,label".into());
+    };
+    let source = ipv4(src).ok_or_else(|| format!("`{src}` is not an IPv4 address"))?;
+    let destination = ipv4(dst).ok_or_else(|| format!("`{dst}` is not an IPv4 address"))?;
+    let m = minutes(time).ok_or_else(|| format!("`{time}` is not MM/DD/YYYY-HH:MM"))?;
+    let start = *first.get_or_insert(m);
+    // Out-of-order lines (there are a few) count in the current tick.
+    let tick = u64::try_from(m - start).unwrap_or(0) + 1;
+    if label.is_empty() {
+        return Err("empty label (`-` marks normal traffic)".into());
+    }
+    Ok(Edge {
+        source,
+        destination,
+        tick,
+        anomaly: label != "-",
+    })
+}
+
+/// Streams the DARPA 1998 edges of `path` (CSV, or a zip holding it) to `each`; returns how
+/// many. A bad line stops with its number and why.
+pub fn darpa98(path: &Path, mut each: impl FnMut(Edge)) -> Result<u64, DatasetError> {
+    let name = path.display().to_string();
+    let io = |e: &dyn std::fmt::Display| DatasetError::Io {
+        path: name.clone(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| io(&e))?;
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| io(&e))?;
+        let index = (0..archive.len())
+            .find(|&i| archive.name_for_index(i).is_some_and(|n| n.ends_with(".csv")))
+            .ok_or_else(|| io(&"the archive holds no .csv"))?;
+        let entry = archive.by_index(index).map_err(|e| io(&e))?;
+        lines(entry.take(MAX_BYTES), &name, &mut each)
+    } else {
+        lines(file.take(MAX_BYTES), &name, &mut each)
+    }
+}
+
+fn lines(reader: impl Read, name: &str, each: &mut impl FnMut(Edge)) -> Result<u64, DatasetError> {
+    let mut first = None;
+    let mut n = 0u64;
+    for (i, line) in BufReader::with_capacity(1 << 20, reader).lines().enumerate() {
+        let line = line.map_err(|e| DatasetError::Io {
+            path: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if line.is_empty() {
+            continue;
+        }
+        let edge = darpa_line(&line, &mut first).map_err(|reason| DatasetError::Line {
+            path: name.to_owned(),
+            line: i as u64 + 1,
+            reason,
+        })?;
+        each(edge);
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_and_bad_ones_say_why() {
+        let mut first = None;
+        let e = darpa_line("172.016.112.020,192.168.001.010,06/01/1998-07:55,-", &mut first)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.source, (172 << 24) | (16 << 16) | (112 << 8) | 20);
+        assert_eq!((e.tick, e.anomaly), (1, false));
+        let later =
+            darpa_line("1.2.3.4,5.6.7.8,06/02/1998-07:56,neptune", &mut first).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((later.tick, later.anomaly), (1_442, true));
+        assert!(darpa_line("1.2.3,5.6.7.8,06/02/1998-07:56,-", &mut first).is_err());
+        assert!(darpa_line("1.2.3.4,5.6.7.8,13/02/1998-07:56,-", &mut first).is_err());
+        // `07/32` is 1 August.
+        let mut f = None;
+        darpa_line("1.2.3.4,5.6.7.8,08/01/1998-00:00,-", &mut f).unwrap_or_else(|e| panic!("{e}"));
+        let rolled = darpa_line("1.2.3.4,5.6.7.8,07/32/1998-00:00,-", &mut f).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rolled.tick, 1);
+        assert!(darpa_line("1.2.3.4,5.6.7.8,06/02/1998-07:56", &mut first).is_err());
+    }
+}

@@ -37,6 +37,8 @@ enum Script {
     Down,
     /// Calls everything a true positive and names the alerts' techniques.
     Echo,
+    /// Investigates, but takes three seconds per answer.
+    Slow,
 }
 
 #[derive(Debug)]
@@ -154,6 +156,10 @@ async fn complete(State(model): State<Model>, body: String) -> Response {
             )
                 .into_response();
         }
+        Script::Slow => {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            tool_call("submit_verdict", &verdict(&data, "true_positive", "notify"), turns)
+        }
         Script::Investigate if turns == 0 => tool_call(
             "search_events",
             &json!({"filters": [{"field": "host", "value": data["alerts"][0]["host"]}], "limit": 5}),
@@ -223,7 +229,7 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, model_url: &str) -> Server {
-        Server::start_with(dir, model_url, "auto = false")
+        Server::start_with(dir, model_url, "auto = false\ntimeout_secs = 30")
     }
 
     /// With `triage` settings of the test's own.
@@ -242,7 +248,7 @@ impl Server {
                  model = \"fake-analyst\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
                  [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
                  [gateway.clients.triage]\nrequests_per_minute = 1000\n\
-                 [triage]\n{triage}\nmax_steps = 4\ntimeout_secs = 30\n",
+                 [triage]\n{triage}\nmax_steps = 4\n",
                 rules.display()
             ),
         )
@@ -620,7 +626,11 @@ async fn automatic_triage_falls_back_then_retriages_when_the_model_returns() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("instance");
     demo(&dir);
-    let server = Server::start_with(&dir, &url, "auto = true\nretry_secs = 1\nper_hour = 100");
+    let server = Server::start_with(
+        &dir,
+        &url,
+        "auto = true\nretry_secs = 1\nper_hour = 100\ntimeout_secs = 30",
+    );
     let list = server.get(&server.viewer, "/api/v1/incidents").await;
     let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(list["incidents"][0]["triage"]["mode"], "degraded");
@@ -688,5 +698,29 @@ async fn automatic_triage_falls_back_then_retriages_when_the_model_returns() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_triage_that_outlasts_its_time_budget_falls_back() {
+    let (model, url) = Model::start().await;
+    model.script(Script::Slow);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    demo(&dir);
+    let server = Server::start_with(&dir, &url, "auto = false\ntimeout_secs = 1");
+    let list = server.get(&server.viewer, "/api/v1/incidents").await;
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    let v = server.triage(&id).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2_900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(v["mode"], "degraded");
+    assert!(v["flags"].as_array().unwrap().contains(&json!("model_failed")), "{v}");
+    assert!(v["summary"].as_str().unwrap().contains("no verdict within 1 s"), "{v}");
+    assert_eq!(model.received().len(), 1);
     server.stop();
 }

@@ -56,7 +56,8 @@ fn subject_of(incident: &Incident) -> Option<String> {
         .or_else(|| first(EntityKind::Host).map(|h| rempart_audit::subject_id("host", &h.value)))
 }
 
-fn draft(actor: &str, kind: &str, incident: &Incident, payload: serde_json::Value) -> Draft {
+/// A ledger record about an incident, sealed under its subject.
+pub(crate) fn draft(actor: &str, kind: &str, incident: &Incident, payload: serde_json::Value) -> Draft {
     let d = Draft::new(actor, kind, payload);
     match subject_of(incident) {
         Some(s) => d.about(s),

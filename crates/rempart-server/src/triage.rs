@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use rempart_audit::{Draft, Ledger, kind};
+use rempart_audit::{Ledger, kind};
 use rempart_detect::AttackCatalog;
 use rempart_gateway::{Call, Caller, Format, Gateway, GatewayError};
 use rempart_model::{Alert, EntityKind, Event, EventId, Incident, IncidentSeverity, TriageMode, TriageState, Verdict};
@@ -275,9 +275,10 @@ impl Triage {
 
     /// Stores a verdict, records it, and marks the incident.
     async fn record(&self, incident: &Incident, v: &Verdict, actor: &str) -> Result<(), IncidentError> {
-        let mut draft = Draft::new(
+        let draft = crate::incidents::draft(
             actor,
             kind::TRIAGE_VERDICT,
+            incident,
             json!({
                 "verdict": v.id,
                 "incident": v.incident,
@@ -295,11 +296,6 @@ impl Triage {
                 "domain": v.domain,
             }),
         );
-        if let Some(u) = incident.entities.iter().find(|e| e.kind == EntityKind::User) {
-            draft = draft.about(rempart_audit::subject_id("user", &u.value));
-        } else if let Some(h) = incident.entities.iter().find(|e| e.kind == EntityKind::Host) {
-            draft = draft.about(rempart_audit::subject_id("host", &h.value));
-        }
         self.inner
             .ledger
             .append(draft)

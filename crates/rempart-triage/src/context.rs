@@ -186,7 +186,7 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
 }
 
 /// Texts among `values` that look like injection attempts (each shortened).
-pub fn suspicious_in(values: &[Value]) -> Vec<String> {
+pub fn suspicious_in<'a>(values: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
     let mut strings = Vec::new();
     for v in values {
         collect_strings(v, &mut strings);
@@ -264,7 +264,7 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
     let events: Vec<Value> = m.events.iter().take(MAX_EVENTS).map(event_json).collect();
     let mut known_events: HashSet<String> = m.alerts.iter().map(|a| a.event.to_string()).collect();
     known_events.extend(m.events.iter().map(|e| e.id.to_string()));
-    let suspicious = suspicious_in(&[Value::Array(alerts.clone()), Value::Array(events.clone())]);
+    let suspicious = suspicious_in(alerts.iter().chain(&events));
     let document = json!({
         "incident": {
             "id": inc.id.to_string(),

@@ -103,10 +103,6 @@ pub struct Update {
 }
 
 impl Update {
-    pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty() && self.links.is_empty()
-    }
-
     /// How many incidents this update opened.
     pub fn created(&self) -> usize {
         self.opened.len()
@@ -213,16 +209,6 @@ impl Correlator {
     /// An open incident by id.
     pub fn get(&self, id: EventId) -> Option<&Incident> {
         self.open.get(&id).map(|o| &o.incident)
-    }
-
-    /// How many incidents are open for linking.
-    pub fn open_count(&self) -> usize {
-        self.open.len()
-    }
-
-    /// The settings' asset inventory.
-    pub fn inventory(&self) -> &Inventory {
-        &self.settings.inventory
     }
 
     /// Replaces an incident changed elsewhere (an analyst closed it, a triage finished): a
@@ -666,7 +652,7 @@ fn absorb(settings: &Settings, incident: &mut Incident, o: &Observed, now: Times
 }
 
 fn rescore(settings: &Settings, incident: &mut Incident) {
-    let (score, assets) = severity::score(incident, incident.max_level, &settings.inventory);
+    let (score, assets) = severity::score(incident, &settings.inventory);
     incident.score = score;
     incident.severity = severity::of_score(score);
     incident.assets = assets.iter().map(severity::AssetMatch::describe).collect();

@@ -77,9 +77,17 @@ pub fn user(name: &str) -> Option<String> {
     Some(bare.to_owned())
 }
 
+/// `::ffff:10.0.0.1` is `10.0.0.1`.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// An address worth linking on: not loopback, unspecified, multicast or broadcast.
 pub fn ip(addr: IpAddr) -> Option<String> {
-    let addr = crate::sessions::canonical_ip(addr);
+    let addr = canonical_ip(addr);
     let useless = match addr {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast(),

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use jiff::{SignedDuration, Timestamp};
 use rempart_model::{Alert, Entity, EntityKind, Event, Format};
 
-use crate::entity;
+use crate::entity::{self, canonical_ip};
 
 /// How long before an alert a logon to its host still explains it.
 const LOGON_SPAN: SignedDuration = SignedDuration::from_mins(30);
@@ -62,14 +62,6 @@ fn logon_address(e: &Event) -> Option<IpAddr> {
         .or_else(|| e.field("IpAddress"))
         .or_else(|| e.field("winlog.event_data.IpAddress"))?;
     v.as_str()?.parse().ok()
-}
-
-/// `::ffff:10.0.0.1` is `10.0.0.1`.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 impl Sessions {

@@ -226,7 +226,7 @@ pub fn of_score(score: u32) -> IncidentSeverity {
 /// Scores an incident: the highest rule level, plus the most critical asset involved, plus
 /// spread (more than one host or user, several kill-chain stages, several rules). Returns
 /// the score, its severity and the assets that matched.
-pub fn score(incident: &Incident, max_level: IncidentSeverity, inventory: &Inventory) -> (u32, Vec<AssetMatch>) {
+pub fn score(incident: &Incident, inventory: &Inventory) -> (u32, Vec<AssetMatch>) {
     let assets: Vec<AssetMatch> = incident.entities.iter().filter_map(|e| inventory.lookup(e)).collect();
     let asset_weight = assets.iter().map(|a| a.criticality.weight()).max().unwrap_or(0);
     let count = |k: EntityKind| incident.entities.iter().filter(|e| e.kind == k).count() as u32;
@@ -246,7 +246,7 @@ pub fn score(incident: &Incident, max_level: IncidentSeverity, inventory: &Inven
         _ => 10,
     };
     let rules = if incident.rules.len() >= 3 { 5 } else { 0 };
-    let total = (level_score(max_level) + asset_weight + spread + chain + rules).min(100);
+    let total = (level_score(incident.max_level) + asset_weight + spread + chain + rules).min(100);
     (total, assets)
 }
 

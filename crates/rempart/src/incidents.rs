@@ -88,14 +88,19 @@ fn parse_classification(s: &str) -> Result<Classification, String> {
     s.parse()
 }
 
-/// The server's wiring without the server: store, ledger, privacy, gateway, rules, intel,
-/// incidents and triage, as `serve` builds them.
-/// `rules`, when given, replaces `detection.rules` (already loaded).
-pub async fn wire(
-    data_dir: &Path,
-    config: &rempart_config::Config,
-    rules: Option<Arc<rempart_detect::RuleSet>>,
-) -> anyhow::Result<AppState> {
+/// What a command needs wired.
+#[derive(Debug)]
+pub enum Wiring {
+    /// Store, ledger, privacy engine and incidents: reading and changing records.
+    Records,
+    /// Also the triage service with the gateway, rules, indicators and ATT&CK notes; rules, when
+    /// given, replace `detection.rules` (already loaded).
+    Triage(Option<Arc<rempart_detect::RuleSet>>),
+}
+
+/// The server's wiring without the server, as `serve` builds it: store, ledger, privacy,
+/// incidents, and for [`Wiring::Triage`] the gateway, rules, intel and triage.
+pub async fn wire(data_dir: &Path, config: &rempart_config::Config, wiring: Wiring) -> anyhow::Result<AppState> {
     let sqlite = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
     let privacy = instance::privacy(config, &ledger, sqlite.clone())?;
@@ -105,6 +110,11 @@ pub async fn wire(
         ledger.clone(),
         rempart_ingest::decode::DecodeOptions::default(),
     );
+    let Wiring::Triage(rules) = wiring else {
+        state.privacy = Some(privacy);
+        state.incidents = Some(incidents);
+        return Ok(state);
+    };
     if !config.gateway.routes.is_empty() {
         state.gateway = Some(
             rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
@@ -147,7 +157,11 @@ pub async fn run(
     command: Option<IncidentsCommand>,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let state = wire(data_dir, config, None).await?;
+    let wiring = match command {
+        Some(IncidentsCommand::Triage { .. }) => Wiring::Triage(None),
+        _ => Wiring::Records,
+    };
+    let state = wire(data_dir, config, wiring).await?;
     let result = dispatch(&state, command, json_out).await;
     if let Some(g) = &state.gateway {
         g.close().await;

@@ -66,7 +66,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         TriageCommand::ExportDataset { out, domain } => {
-            let state = incidents::wire(data_dir, config, None).await?;
+            let state = incidents::wire(data_dir, config, incidents::Wiring::Triage(None)).await?;
             let result = export_dataset(&state, &out, &domain).await;
             state.ledger.close().await;
             let (written, skipped) = result?;
@@ -428,7 +428,7 @@ async fn run_case(
 ) -> anyhow::Result<CaseResult> {
     let started = Instant::now();
     let dir = scratch.join(uuid::Uuid::now_v7().simple().to_string());
-    let state = incidents::wire(&dir, config, Some(rules.clone())).await?;
+    let state = incidents::wire(&dir, config, incidents::Wiring::Triage(Some(rules.clone()))).await?;
     let service = state.incidents.clone().context("no incident service")?;
     let triage = state.triage.clone().context("no triage service")?;
     let summary = ingest::ingest_paths(

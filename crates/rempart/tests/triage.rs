@@ -429,6 +429,69 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
         .await
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    // Bad requests get a status and a reason, and change nothing.
+    let post = |path: String, body: Value| {
+        let (addr, token) = (server.addr.clone(), server.analyst.clone());
+        async move {
+            let resp = reqwest::Client::new()
+                .post(format!("http://{addr}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let verdict_id = v["id"].as_str().unwrap().to_owned();
+    for (path, body, status, says) in [
+        (
+            format!("/api/v1/verdicts/{verdict_id}/feedback"),
+            json!({"agrees": false, "reason": "wrong"}),
+            400,
+            "disagreeing needs the right `classification`",
+        ),
+        (
+            format!("/api/v1/verdicts/{verdict_id}/feedback"),
+            json!({"agrees": true, "classification": "benign", "reason": "r"}),
+            400,
+            "cannot classify it `benign`",
+        ),
+        (
+            "/api/v1/verdicts/not-a-uuid/feedback".to_owned(),
+            json!({"agrees": true, "reason": "r"}),
+            400,
+            "is not a verdict id",
+        ),
+        (
+            format!("/api/v1/verdicts/{}/feedback", "0190c2c5-0000-7000-8000-000000000000"),
+            json!({"agrees": true, "reason": "r"}),
+            404,
+            "verdict 0190c2c5",
+        ),
+        (
+            format!("/api/v1/incidents/{id}"),
+            json!({"status": "resolved", "reason": " "}),
+            400,
+            "`reason` is required",
+        ),
+        (
+            format!("/api/v1/incidents/{id}/split"),
+            json!({"alerts": ["0190c2c5-0000-7000-8000-000000000000"], "reason": "r"}),
+            409,
+            "not in incident",
+        ),
+    ] {
+        let (got, body) = post(path.clone(), body).await;
+        assert_eq!(got, status, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    let unchanged = server.get(&server.analyst, &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(unchanged["incident"]["status"], "triaged");
+    assert_eq!(unchanged["incident"]["alert_count"], 5);
+
     let stats = server.get(&server.viewer, "/api/v1/triage/stats").await;
     assert_eq!(stats["overall"]["judged"], 1);
     assert_eq!(stats["overall"]["agreement_rate"], 1.0);

@@ -16,8 +16,10 @@ use serde::de::DeserializeOwned;
 
 pub mod gateway;
 pub mod incidents;
+pub mod respond;
 pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
+pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
 
 /// The configuration, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,10 @@ pub struct Config {
     pub gateway: Gateway,
     pub incidents: Incidents,
     pub triage: Triage,
+    pub respond: Respond,
+    /// Systems response actions reach, by name.
+    pub connectors: std::collections::BTreeMap<String, Connector>,
+    pub regulatory: Regulatory,
 }
 
 /// The privacy engine.
@@ -165,6 +171,9 @@ impl Default for Config {
             gateway: Gateway::default(),
             incidents: Incidents::default(),
             triage: Triage::default(),
+            respond: Respond::default(),
+            connectors: std::collections::BTreeMap::new(),
+            regulatory: Regulatory::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
         }
@@ -276,6 +285,9 @@ const SECTIONS: &[&str] = &[
     "gateway",
     "incidents",
     "triage",
+    "respond",
+    "connectors",
+    "regulatory",
 ];
 
 impl Config {
@@ -346,6 +358,10 @@ impl Config {
         let gateway: gateway::RawGateway = section(&table, "gateway", &mut problems);
         let incidents: incidents::RawIncidents = section(&table, "incidents", &mut problems);
         let triage: incidents::RawTriage = section(&table, "triage", &mut problems);
+        let respond: respond::RawRespond = section(&table, "respond", &mut problems);
+        let connectors: std::collections::BTreeMap<String, respond::RawConnector> =
+            section(&table, "connectors", &mut problems);
+        let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -430,6 +446,9 @@ impl Config {
         cfg.gateway = gateway::validate(gateway, &mut problems);
         cfg.incidents = incidents::validate_incidents(incidents, &mut problems);
         cfg.triage = incidents::validate_triage(triage, &mut problems);
+        cfg.respond = respond::validate_respond(respond, &mut problems);
+        cfg.connectors = respond::validate_connectors(connectors, &mut problems);
+        cfg.regulatory = respond::validate_regulatory(regulatory, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

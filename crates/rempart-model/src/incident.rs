@@ -51,6 +51,17 @@ impl fmt::Display for EntityKind {
     }
 }
 
+impl FromStr for EntityKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EntityKind::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown entity kind `{s}` (expected host, user, ip, process, hash, domain)"))
+    }
+}
+
 /// A host, user, address, process or file an alert is about. Values are canonical (lower case
 /// host and user names, the shortest form of an address) so that equal things compare equal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -40,11 +40,17 @@ pub enum Criticality {
 
 impl Criticality {
     fn parse(s: &str) -> Criticality {
+        Criticality::from_name(s).unwrap_or(Criticality::Low)
+    }
+
+    /// `low`, `medium`, `high` or `critical`.
+    pub fn from_name(s: &str) -> Option<Criticality> {
         match s {
-            "critical" => Criticality::Critical,
-            "high" => Criticality::High,
-            "medium" => Criticality::Medium,
-            _ => Criticality::Low,
+            "critical" => Some(Criticality::Critical),
+            "high" => Some(Criticality::High),
+            "medium" => Some(Criticality::Medium),
+            "low" => Some(Criticality::Low),
+            _ => None,
         }
     }
 

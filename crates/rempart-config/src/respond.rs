@@ -1,0 +1,557 @@
+//! `[respond]`, `[connectors.NAME]` and `[regulatory]`: where playbooks are read from, the
+//! systems their actions reach, and which reporting regimes apply to the organisation.
+//!
+//! Secrets (webhook keys, tokens, SMTP passwords) are named by environment variable or file,
+//! never written here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::Problem;
+use crate::gateway::Secret;
+
+/// Playbooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Respond {
+    /// Playbook files or folders of them.
+    pub playbooks: Vec<PathBuf>,
+    /// How long an approval waits when its playbook gives no timeout.
+    pub approval_timeout_secs: u64,
+}
+
+impl Default for Respond {
+    fn default() -> Self {
+        Respond {
+            playbooks: Vec::new(),
+            approval_timeout_secs: 3_600,
+        }
+    }
+}
+
+/// A system actions reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connector {
+    pub name: String,
+    pub kind: ConnectorKind,
+    /// Describe what would be done instead of doing it.
+    pub dry_run: bool,
+    /// Longest one attempt may take.
+    pub timeout_secs: u64,
+}
+
+/// The message layout a chat webhook expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatFormat {
+    Slack,
+    Teams,
+    Matrix,
+}
+
+/// TLS on an SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (a relay on loopback only).
+    None,
+    /// STARTTLS after the greeting; refuse a server that does not offer it.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// What a connector is and how it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectorKind {
+    /// A JSON POST signed with HMAC-SHA256 over timestamp and body (any action).
+    Webhook { url: String, secret: Secret },
+    /// A chat message (notify).
+    Chat { url: String, format: ChatFormat },
+    /// An e-mail (notify).
+    Smtp {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        from: String,
+        to: Vec<String>,
+        username: Option<String>,
+        password: Secret,
+    },
+    /// A program run with a fixed argument list per action, no shell (firewall rules).
+    Command {
+        program: PathBuf,
+        /// Action (or `undo_<action>`) → argument templates.
+        actions: BTreeMap<String, Vec<String>>,
+    },
+    /// An EDR-style REST API (isolate_host, kill_process, quarantine_file, collect_forensics).
+    Edr { url: String, token: Secret },
+    /// A ticketing API (create_ticket).
+    Ticket { url: String, token: Secret },
+    /// A directory (LDAP / Active Directory) REST bridge (disable_account, reset_credentials).
+    Directory { url: String, token: Secret },
+}
+
+impl ConnectorKind {
+    /// The `type` it is written as.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConnectorKind::Webhook { .. } => "webhook",
+            ConnectorKind::Chat {
+                format: ChatFormat::Slack,
+                ..
+            } => "slack",
+            ConnectorKind::Chat {
+                format: ChatFormat::Teams,
+                ..
+            } => "teams",
+            ConnectorKind::Chat {
+                format: ChatFormat::Matrix,
+                ..
+            } => "matrix",
+            ConnectorKind::Smtp { .. } => "smtp",
+            ConnectorKind::Command { .. } => "command",
+            ConnectorKind::Edr { .. } => "edr",
+            ConnectorKind::Ticket { .. } => "ticket",
+            ConnectorKind::Directory { .. } => "directory",
+        }
+    }
+}
+
+/// The NIS2 category of the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nis2Entity {
+    Essential,
+    Important,
+    /// A trust service provider: the notification is due 24 hours after awareness.
+    TrustService,
+}
+
+/// Which reporting regimes apply (NIS2 Art. 23, DORA Art. 19, GDPR Art. 33).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regulatory {
+    pub nis2: Option<Nis2Entity>,
+    pub dora: bool,
+    pub gdpr: bool,
+    /// Deadlines this close are shown as due soon (and warned about).
+    pub warn_before_secs: u64,
+    /// The organisation's name and identifiers, copied into report drafts.
+    pub organisation: String,
+    pub member_state: String,
+}
+
+impl Default for Regulatory {
+    fn default() -> Self {
+        Regulatory {
+            nis2: None,
+            dora: false,
+            gdpr: true,
+            warn_before_secs: 4 * 3_600,
+            organisation: String::new(),
+            member_state: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRespond {
+    playbooks: Option<Vec<PathBuf>>,
+    approval_timeout_secs: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnector {
+    #[serde(rename = "type")]
+    kind: String,
+    url: Option<String>,
+    secret_env: Option<String>,
+    secret_file: Option<PathBuf>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<i64>,
+    tls: Option<String>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    program: Option<PathBuf>,
+    actions: Option<BTreeMap<String, Vec<String>>>,
+    dry_run: Option<bool>,
+    timeout_secs: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegulatory {
+    nis2: Option<String>,
+    dora: Option<bool>,
+    gdpr: Option<bool>,
+    warn_before_secs: Option<i64>,
+    organisation: Option<String>,
+    member_state: Option<String>,
+}
+
+/// Member states of the EU (ISO 3166-1 alpha-2; Greece as `EL`, as the EU writes it, or `GR`).
+pub const MEMBER_STATES: &[&str] = &[
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "EL", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+];
+
+pub(crate) fn validate_respond(raw: RawRespond, problems: &mut Vec<Problem>) -> Respond {
+    let mut out = Respond::default();
+    for (i, p) in raw.playbooks.unwrap_or_default().into_iter().enumerate() {
+        if !p.exists() {
+            problems.push(Problem {
+                path: format!("respond.playbooks[{i}]"),
+                message: format!("`{}` does not exist", p.display()),
+            });
+        }
+        out.playbooks.push(p);
+    }
+    if let Some(t) = raw.approval_timeout_secs {
+        if (60..=30 * 86_400).contains(&t) {
+            out.approval_timeout_secs = u64::try_from(t).unwrap_or(3_600);
+        } else {
+            problems.push(Problem {
+                path: "respond.approval_timeout_secs".into(),
+                message: format!("{t} is outside 60 to 2592000"),
+            });
+        }
+    }
+    out
+}
+
+fn secret(problems: &mut Vec<Problem>, path: &str, what: &str, env: Option<String>, file: Option<PathBuf>) -> Secret {
+    match (env, file) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem {
+                path: format!("{path}.{what}_env"),
+                message: format!("give {what}_env or {what}_file, not both"),
+            });
+            Secret::None
+        }
+        (Some(e), None) => Secret::Env(e),
+        (None, Some(f)) => {
+            if !f.is_file() {
+                problems.push(Problem {
+                    path: format!("{path}.{what}_file"),
+                    message: format!("file `{}` does not exist", f.display()),
+                });
+            }
+            Secret::File(f)
+        }
+        (None, None) => Secret::None,
+    }
+}
+
+fn http_url(problems: &mut Vec<Problem>, path: &str, url: Option<String>) -> String {
+    match url {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => u,
+        Some(u) => {
+            problems.push(Problem {
+                path: format!("{path}.url"),
+                message: format!("`{u}` is not an http:// or https:// URL"),
+            });
+            String::new()
+        }
+        None => {
+            problems.push(Problem {
+                path: format!("{path}.url"),
+                message: "missing".into(),
+            });
+            String::new()
+        }
+    }
+}
+
+/// Keys each connector type reads; any other key given is reported.
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "webhook" => &["url", "secret_env", "secret_file"],
+        "slack" | "teams" | "matrix" => &["url"],
+        "smtp" => &[
+            "host",
+            "port",
+            "tls",
+            "from",
+            "to",
+            "username",
+            "password_env",
+            "password_file",
+        ],
+        "command" => &["program", "actions"],
+        "edr" | "ticket" | "directory" => &["url", "token_env", "token_file"],
+        _ => &[],
+    }
+}
+
+fn given_keys(c: &RawConnector) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |set: bool, k: &'static str| {
+        if set {
+            out.push(k);
+        }
+    };
+    add(c.url.is_some(), "url");
+    add(c.secret_env.is_some(), "secret_env");
+    add(c.secret_file.is_some(), "secret_file");
+    add(c.token_env.is_some(), "token_env");
+    add(c.token_file.is_some(), "token_file");
+    add(c.host.is_some(), "host");
+    add(c.port.is_some(), "port");
+    add(c.tls.is_some(), "tls");
+    add(c.from.is_some(), "from");
+    add(c.to.is_some(), "to");
+    add(c.username.is_some(), "username");
+    add(c.password_env.is_some(), "password_env");
+    add(c.password_file.is_some(), "password_file");
+    add(c.program.is_some(), "program");
+    add(c.actions.is_some(), "actions");
+    out
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(crate) fn validate_connectors(
+    raw: BTreeMap<String, RawConnector>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, Connector> {
+    let mut out = BTreeMap::new();
+    for (name, c) in raw {
+        let path = format!("connectors.{name}");
+        if !valid_name(&name) {
+            problems.push(Problem {
+                path: path.clone(),
+                message: "a connector name is 1 to 64 letters, digits, `-` or `_`".into(),
+            });
+        }
+        let known = keys_of(&c.kind);
+        if known.is_empty() {
+            problems.push(Problem {
+                path: format!("{path}.type"),
+                message: format!(
+                    "`{}` is not a connector type (webhook, slack, teams, matrix, smtp, command, edr, ticket, directory)",
+                    c.kind
+                ),
+            });
+            continue;
+        }
+        for k in given_keys(&c) {
+            if !known.contains(&k) {
+                problems.push(Problem {
+                    path: format!("{path}.{k}"),
+                    message: format!("not read by a `{}` connector (it reads {})", c.kind, known.join(", ")),
+                });
+            }
+        }
+        let timeout_secs = match c.timeout_secs {
+            None => 10,
+            Some(t) if (1..=600).contains(&t) => u64::try_from(t).unwrap_or(10),
+            Some(t) => {
+                problems.push(Problem {
+                    path: format!("{path}.timeout_secs"),
+                    message: format!("{t} is outside 1 to 600"),
+                });
+                10
+            }
+        };
+        let kind = match c.kind.as_str() {
+            "webhook" => {
+                let secret = secret(problems, &path, "secret", c.secret_env, c.secret_file);
+                if secret == Secret::None {
+                    problems.push(Problem {
+                        path: format!("{path}.secret_env"),
+                        message: "a webhook is signed: give secret_env or secret_file (the HMAC key)".into(),
+                    });
+                }
+                ConnectorKind::Webhook {
+                    url: http_url(problems, &path, c.url),
+                    secret,
+                }
+            }
+            "slack" | "teams" | "matrix" => ConnectorKind::Chat {
+                url: http_url(problems, &path, c.url),
+                format: match c.kind.as_str() {
+                    "slack" => ChatFormat::Slack,
+                    "teams" => ChatFormat::Teams,
+                    _ => ChatFormat::Matrix,
+                },
+            },
+            "smtp" => {
+                let tls = match c.tls.as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("tls") => SmtpTls::Tls,
+                    Some("none") => SmtpTls::None,
+                    Some(t) => {
+                        problems.push(Problem {
+                            path: format!("{path}.tls"),
+                            message: format!("`{t}` is not none, starttls or tls"),
+                        });
+                        SmtpTls::StartTls
+                    }
+                };
+                let port = match c.port {
+                    None => match tls {
+                        SmtpTls::Tls => 465,
+                        _ => 587,
+                    },
+                    Some(p) => u16::try_from(p).ok().filter(|p| *p > 0).unwrap_or_else(|| {
+                        problems.push(Problem {
+                            path: format!("{path}.port"),
+                            message: format!("{p} is not a port"),
+                        });
+                        587
+                    }),
+                };
+                let to = c.to.unwrap_or_default();
+                if to.is_empty() {
+                    problems.push(Problem {
+                        path: format!("{path}.to"),
+                        message: "missing: name at least one recipient".into(),
+                    });
+                }
+                for (i, a) in to.iter().enumerate() {
+                    if !looks_like_mailbox(a) {
+                        problems.push(Problem {
+                            path: format!("{path}.to[{i}]"),
+                            message: format!("`{a}` is not an e-mail address"),
+                        });
+                    }
+                }
+                let from = c.from.unwrap_or_default();
+                if !looks_like_mailbox(&from) {
+                    problems.push(Problem {
+                        path: format!("{path}.from"),
+                        message: format!("`{from}` is not an e-mail address"),
+                    });
+                }
+                let password = secret(problems, &path, "password", c.password_env, c.password_file);
+                if c.username.is_some() != (password != Secret::None) {
+                    problems.push(Problem {
+                        path: format!("{path}.username"),
+                        message: "give both username and password_env (or password_file), or neither".into(),
+                    });
+                }
+                let host = c.host.unwrap_or_default();
+                if host.is_empty() {
+                    problems.push(Problem {
+                        path: format!("{path}.host"),
+                        message: "missing".into(),
+                    });
+                }
+                ConnectorKind::Smtp {
+                    host,
+                    port,
+                    tls,
+                    from,
+                    to,
+                    username: c.username,
+                    password,
+                }
+            }
+            "command" => {
+                let program = c.program.unwrap_or_default();
+                if !program.is_absolute() {
+                    problems.push(Problem {
+                        path: format!("{path}.program"),
+                        message: format!(
+                            "`{}` is not an absolute path: the program is named exactly, never looked up",
+                            program.display()
+                        ),
+                    });
+                }
+                let actions = c.actions.unwrap_or_default();
+                if actions.is_empty() {
+                    problems.push(Problem {
+                        path: format!("{path}.actions"),
+                        message: "missing: give the arguments of at least one action".into(),
+                    });
+                }
+                ConnectorKind::Command { program, actions }
+            }
+            _ => {
+                let url = http_url(problems, &path, c.url);
+                let token = secret(problems, &path, "token", c.token_env, c.token_file);
+                match c.kind.as_str() {
+                    "edr" => ConnectorKind::Edr { url, token },
+                    "ticket" => ConnectorKind::Ticket { url, token },
+                    _ => ConnectorKind::Directory { url, token },
+                }
+            }
+        };
+        // Commands change firewalls: they describe what they would do until told otherwise.
+        let dry_run = c.dry_run.unwrap_or(matches!(kind, ConnectorKind::Command { .. }));
+        out.insert(
+            name.clone(),
+            Connector {
+                name,
+                kind,
+                dry_run,
+                timeout_secs,
+            },
+        );
+    }
+    out
+}
+
+fn looks_like_mailbox(a: &str) -> bool {
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+        }
+        None => false,
+    }
+}
+
+pub(crate) fn validate_regulatory(raw: RawRegulatory, problems: &mut Vec<Problem>) -> Regulatory {
+    let mut out = Regulatory::default();
+    match raw.nis2.as_deref() {
+        None | Some("none") => {}
+        Some("essential") => out.nis2 = Some(Nis2Entity::Essential),
+        Some("important") => out.nis2 = Some(Nis2Entity::Important),
+        Some("trust_service") => out.nis2 = Some(Nis2Entity::TrustService),
+        Some(o) => problems.push(Problem {
+            path: "regulatory.nis2".into(),
+            message: format!("`{o}` is not none, essential, important or trust_service"),
+        }),
+    }
+    if let Some(d) = raw.dora {
+        out.dora = d;
+    }
+    if let Some(g) = raw.gdpr {
+        out.gdpr = g;
+    }
+    if let Some(w) = raw.warn_before_secs {
+        if (0..=7 * 86_400).contains(&w) {
+            out.warn_before_secs = u64::try_from(w).unwrap_or(0);
+        } else {
+            problems.push(Problem {
+                path: "regulatory.warn_before_secs".into(),
+                message: format!("{w} is outside 0 to 604800"),
+            });
+        }
+    }
+    out.organisation = raw.organisation.unwrap_or_default();
+    if let Some(ms) = raw.member_state {
+        if MEMBER_STATES.contains(&ms.as_str()) {
+            out.member_state = ms;
+        } else {
+            problems.push(Problem {
+                path: "regulatory.member_state".into(),
+                message: format!("`{ms}` is not an EU member state code (AT, BE, … SE)"),
+            });
+        }
+    }
+    out
+}

@@ -14,6 +14,7 @@
 
 pub mod clocks;
 pub mod condition;
+pub mod connectors;
 pub mod duration;
 pub mod playbook;
 pub mod run;

@@ -613,6 +613,115 @@ pub async fn counts_an_entity_s_events(store: &dyn Store) {
     assert_eq!(count(EntityField::User, "ALICE", 1_001, 3_000).await.expect("count"), 2);
 }
 
+/// Runs and approvals round-trip and list by incident and status; an action key begins once
+/// (again only after a failure); hourly counts see started and succeeded actions only.
+pub async fn response_runs_approvals_and_actions<S: crate::ResponseStore>(store: &S) {
+    use crate::{ActionRow, ApprovalRow, RunQuery, RunRow};
+    let t = |s: i64| Timestamp::from_second(s).expect("valid fixture time");
+    let incident = EventId::generate();
+    let run = |status: &str, secs: i64| RunRow {
+        id: EventId::generate(),
+        incident,
+        playbook: "contain".into(),
+        status: status.into(),
+        created: t(secs),
+        updated: t(secs),
+        body: json!({"status": status}),
+    };
+    let (r1, r2) = (run("completed", 100), run("waiting", 200));
+    let approval = ApprovalRow {
+        id: EventId::generate(),
+        run: r2.id,
+        status: "pending".into(),
+        created: t(200),
+        deadline: t(2_000),
+        body: json!({"step": "block"}),
+    };
+    store
+        .response_write(&[r1.clone(), r2.clone()], std::slice::from_ref(&approval))
+        .await
+        .expect("write");
+    assert_eq!(store.run_get(r1.id).await.expect("get"), Some(r1.clone()));
+    let all = store
+        .runs_list(&RunQuery {
+            incident: Some(incident),
+            status: Vec::new(),
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(all, vec![r2.clone(), r1.clone()], "newest first");
+    let waiting = store
+        .runs_list(&RunQuery {
+            incident: None,
+            status: vec!["waiting".into()],
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(waiting, vec![r2.clone()]);
+    assert_eq!(
+        store.approvals_list(Some("pending"), 10).await.expect("list"),
+        vec![approval.clone()]
+    );
+    let mut decided = approval.clone();
+    decided.status = "approved".into();
+    store
+        .response_write(&[], std::slice::from_ref(&decided))
+        .await
+        .expect("write");
+    assert!(
+        store
+            .approvals_list(Some("pending"), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(store.approval_get(approval.id).await.expect("get"), Some(decided));
+
+    let action = |key: &str, secs: i64| ActionRow {
+        key: key.into(),
+        run: r2.id,
+        playbook: "contain".into(),
+        action: "block_ip".into(),
+        time: t(secs),
+        outcome: "started".into(),
+    };
+    assert!(store.action_begin(&action("k1", 1_000)).await.expect("begin"));
+    assert!(
+        !store.action_begin(&action("k1", 1_001)).await.expect("begin"),
+        "a key begins once"
+    );
+    store.action_end("k1", "succeeded").await.expect("end");
+    assert!(
+        !store.action_begin(&action("k1", 1_002)).await.expect("begin"),
+        "a success is final"
+    );
+    assert!(store.action_begin(&action("k2", 1_100)).await.expect("begin"));
+    store.action_end("k2", "failed").await.expect("end");
+    assert!(store.action_begin(&action("k3", 10)).await.expect("begin"));
+    assert_eq!(
+        store.actions_count("contain", "block_ip", t(500)).await.expect("count"),
+        1,
+        "k1 only"
+    );
+    assert!(
+        store.action_begin(&action("k2", 1_200)).await.expect("begin"),
+        "a failure may be retried"
+    );
+    assert_eq!(
+        store.actions_count("contain", "block_ip", t(500)).await.expect("count"),
+        2
+    );
+    assert_eq!(store.actions_count("other", "block_ip", t(0)).await.expect("count"), 0);
+
+    let body = json!({"aware_at": "2026-01-01T00:00:00Z"});
+    store.assessment_put(incident, &body, t(5)).await.expect("put");
+    assert_eq!(store.assessment_get(incident).await.expect("get"), Some(body.clone()));
+    assert_eq!(store.assessments_all().await.expect("all"), vec![(incident, body)]);
+    assert_eq!(store.assessment_get(EventId::generate()).await.expect("get"), None);
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -624,7 +733,7 @@ macro_rules! store_conformance {
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
-            verdicts_and_feedback_round_trip, counts_an_entity_s_events);
+            verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

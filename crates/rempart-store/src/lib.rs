@@ -11,6 +11,7 @@ mod incident;
 mod intel;
 mod ledger;
 mod query;
+mod response;
 mod sqlite;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub use ledger::{
     Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,
 };
 pub use query::{AlertQuery, EventQuery, FieldFilter};
+pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.

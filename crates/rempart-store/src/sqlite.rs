@@ -185,9 +185,49 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX events_user ON events (json_extract(normalized, '$.user') COLLATE NOCASE, time);
     ",
     ),
+    (
+        10,
+        r"
+    CREATE TABLE playbook_runs (
+        id TEXT PRIMARY KEY,
+        incident TEXT NOT NULL,
+        playbook TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX playbook_runs_incident ON playbook_runs (incident, created);
+    CREATE INDEX playbook_runs_status ON playbook_runs (status, created);
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        run TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX approvals_status ON approvals (status, created);
+    CREATE TABLE response_actions (
+        key TEXT PRIMARY KEY,
+        run TEXT NOT NULL,
+        playbook TEXT NOT NULL,
+        action TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX response_actions_rate ON response_actions (playbook, action, time);
+    CREATE TABLE regulatory_assessments (
+        incident TEXT PRIMARY KEY,
+        updated INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    ",
+    ),
 ];
 
 mod incidents;
+mod response;
 
 /// Rows per multi-row INSERT: 9 columns × 100 rows stays far below SQLite's 32,766 bound
 /// parameters.

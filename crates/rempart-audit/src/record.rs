@@ -59,6 +59,17 @@ pub mod kind {
     pub const TRIAGE_VERDICT: &str = "triage.verdict";
     /// An analyst confirmed or overrode a verdict.
     pub const TRIAGE_FEEDBACK: &str = "triage.feedback";
+    /// A playbook run started (automatically or by a person), and how it ended.
+    pub const PLAYBOOK_RUN: &str = "playbook.run";
+    /// A response action about to be carried out, and then its outcome; an action whose
+    /// first record cannot be appended does not run.
+    pub const RESPONSE_ACTION: &str = "response.action";
+    /// A step waits for people to approve it.
+    pub const APPROVAL_REQUEST: &str = "approval.request";
+    /// An approver's vote, or a timeout.
+    pub const APPROVAL_DECISION: &str = "approval.decision";
+    /// An incident's regulatory assessment changed, or a report was recorded as sent.
+    pub const REGULATORY_UPDATE: &str = "regulatory.update";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

@@ -12,11 +12,13 @@
 //! Everything here is pure: the server executes the work a run asks for through its
 //! connectors, stores runs and approvals, and records each step in the audit ledger.
 
+pub mod approval;
 pub mod clocks;
 pub mod condition;
 pub mod connectors;
 pub mod duration;
 pub mod playbook;
+pub mod report;
 pub mod run;
 pub mod template;
 

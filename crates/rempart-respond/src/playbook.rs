@@ -627,9 +627,9 @@ fn check(raw: RawPlaybook, p: &mut Problems, cx: CheckContext<'_>) -> Playbook {
                 }
                 let timeout_secs = match timeout.as_deref().map(duration::parse) {
                     None => cx.default_approval_timeout_secs,
-                    Some(Ok(d)) if d >= Duration::from_secs(60) && d <= Duration::from_secs(30 * 86_400) => d.as_secs(),
+                    Some(Ok(d)) if d >= Duration::from_secs(1) && d <= Duration::from_secs(30 * 86_400) => d.as_secs(),
                     Some(Ok(_)) => {
-                        p.push(format!("{path}.approval.timeout"), "must be between 1m and 30d".into());
+                        p.push(format!("{path}.approval.timeout"), "must be between 1s and 30d".into());
                         cx.default_approval_timeout_secs
                     }
                     Some(Err(e)) => {
@@ -770,5 +770,37 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<PlaybookError
         }
     } else {
         files.push(path.to_path_buf());
+    }
+}
+
+impl Playbook {
+    /// What people see of a playbook: its trigger, steps, approvals and limits.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "enabled": self.enabled,
+            "dry_run": self.dry_run,
+            "trigger": self.trigger.on.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "steps": self.steps.iter().map(|s| serde_json::json!({
+                "id": s.id,
+                "action": s.action,
+                "connector": s.connector,
+                "high_impact": high_impact(s.action),
+                "conditional": s.when.is_some(),
+                "approval": s.approval,
+                "on_failure": s.on_failure,
+                "rollback": s.rollback,
+            })).collect::<Vec<_>>(),
+            "limits": {
+                "max_targets": self.limits.max_targets,
+                "per_hour": self.limits.per_hour,
+                "runs_per_hour": self.limits.runs_per_hour,
+                "critical_assets": self.limits.critical_assets,
+            },
+            "source": self.source,
+            "digest": self.digest,
+        })
     }
 }

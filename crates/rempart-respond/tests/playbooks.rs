@@ -71,7 +71,7 @@ steps:
   - id: later
     action: isolate_host
     connector: soar
-    approval: { role: boss, timeout: 5s }
+    approval: { role: boss, timeout: 0s }
     rollback: true
 "#;
     let p = problems(yaml);
@@ -87,7 +87,7 @@ steps:
         "line 12: steps[1].with.text: unknown variable `incident.secret`",
         "line 16: steps[2].when.outcome.later: `later` is not an earlier step",
         "line 20: steps[3].approval.role: `boss` is not analyst, approver or admin",
-        "line 20: steps[3].approval.timeout: must be between 1m and 30d",
+        "line 20: steps[3].approval.timeout: must be between 1s and 30d",
     ];
     for e in expect {
         assert!(p.iter().any(|m| m.contains(e)), "missing {e:?} in {p:#?}");

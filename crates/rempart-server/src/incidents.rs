@@ -39,6 +39,16 @@ struct Inner {
     sessions: std::sync::Mutex<Sessions>,
     /// Woken when incidents are created or grow (the automatic triage waits on it).
     changed: Notify,
+    /// Those told of every incident opened, grown or triaged (the response service).
+    listeners: std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedSender<IncidentEvent>>>,
+}
+
+/// What happened to an incident, as playbook triggers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentEvent {
+    Created(EventId),
+    Grown(EventId),
+    Triaged(EventId),
 }
 
 /// The incident service, shared by the HTTP API, the ingest pipeline and the CLI.
@@ -83,12 +93,36 @@ impl Incidents {
                 correlator: Mutex::new(correlator),
                 sessions: std::sync::Mutex::default(),
                 changed: Notify::new(),
+                listeners: std::sync::Mutex::default(),
             }),
         })
     }
 
     pub fn store(&self) -> &Arc<dyn IncidentStore> {
         &self.inner.store
+    }
+
+    /// Every incident opened, grown or triaged from now on.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<IncidentEvent> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(tx);
+        rx
+    }
+
+    fn tell(&self, events: &[IncidentEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut listeners = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        listeners.retain(|l| events.iter().all(|e| l.send(*e).is_ok()));
     }
 
     /// Waits until incidents are created or grow.
@@ -173,6 +207,19 @@ impl Incidents {
         }
         if !update.incidents.is_empty() {
             self.inner.changed.notify_waiters();
+            let events: Vec<IncidentEvent> = update
+                .incidents
+                .iter()
+                .filter(|i| i.status != IncidentStatus::Merged)
+                .map(|i| {
+                    if update.opened.contains(&i.id) {
+                        IncidentEvent::Created(i.id)
+                    } else {
+                        IncidentEvent::Grown(i.id)
+                    }
+                })
+                .collect();
+            self.tell(&events);
         }
         Ok(update)
     }
@@ -346,6 +393,9 @@ impl Incidents {
         let mut correlator = self.inner.correlator.lock().await;
         let mut incident = self.get(id).await?;
         rempart_triage::correlate::mark_triaged(&mut incident, state, Timestamp::now());
-        self.write_one(&mut correlator, incident).await
+        let incident = self.write_one(&mut correlator, incident).await?;
+        drop(correlator);
+        self.tell(&[IncidentEvent::Triaged(id)]);
+        Ok(incident)
     }
 }

@@ -18,6 +18,8 @@ pub mod metrics;
 mod openapi;
 pub mod pipeline;
 mod privacy;
+pub mod respond;
+pub mod respond_api;
 pub mod syslog;
 pub mod triage;
 
@@ -67,6 +69,8 @@ pub struct AppState {
     pub incidents: Option<incidents::Incidents>,
     /// The triage agent (with the gateway when a model route is configured).
     pub triage: Option<triage::Triage>,
+    /// Playbooks, approvals and regulatory clocks.
+    pub response: Option<respond::Response>,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             gateway: None,
             incidents: None,
             triage: None,
+            response: None,
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -126,6 +131,16 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/incidents", get(incident_api::list))
             .route("/api/v1/incidents/{id}", get(incident_api::show))
             .route("/api/v1/triage/stats", get(incident_api::stats))
+            .route("/api/v1/playbooks", get(respond_api::playbooks))
+            .route("/api/v1/runs", get(respond_api::runs))
+            .route("/api/v1/runs/{id}", get(respond_api::run))
+            .route("/api/v1/approvals", get(respond_api::approvals))
+            .route("/api/v1/approvals/{id}", get(respond_api::approval))
+            // Votes: the role each approval names is checked against the caller's.
+            .route("/api/v1/approvals/{id}/approve", post(respond_api::approve))
+            .route("/api/v1/approvals/{id}/reject", post(respond_api::reject))
+            .route("/api/v1/deadlines", get(respond_api::deadlines))
+            .route("/api/v1/incidents/{id}/regulatory", get(respond_api::regulatory))
             .route("/metrics", get(api::metrics))
             .route("/openapi.json", get(api::openapi)),
     );
@@ -138,7 +153,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/incidents/{id}", post(incident_api::update))
             .route("/api/v1/incidents/{id}/split", post(incident_api::split))
             .route("/api/v1/incidents/{id}/triage", post(incident_api::triage))
-            .route("/api/v1/verdicts/{id}/feedback", post(incident_api::feedback)),
+            .route("/api/v1/verdicts/{id}/feedback", post(incident_api::feedback))
+            .route("/api/v1/playbooks/{id}/run", post(respond_api::run_playbook))
+            .route("/api/v1/incidents/{id}/regulatory", post(respond_api::assess))
+            .route(
+                "/api/v1/incidents/{id}/regulatory/submissions",
+                post(respond_api::submission),
+            )
+            .route("/api/v1/incidents/{id}/reports/{report}", get(respond_api::report))
+            .route("/api/v1/incidents/{id}/report.html", get(respond_api::report_html)),
     );
     let approver = with_role(
         Role::Approver,

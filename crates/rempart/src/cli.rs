@@ -59,6 +59,16 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<crate::incidents::IncidentsCommand>,
     },
+    /// Playbooks: check them, run them on an incident (or dry-run), follow their runs
+    Playbooks {
+        #[command(subcommand)]
+        command: crate::respond::PlaybooksCommand,
+    },
+    /// The approval queue: high-impact steps wait here for people (four eyes)
+    Approvals {
+        #[command(subcommand)]
+        command: Option<crate::respond::ApprovalsCommand>,
+    },
     /// Streaming anomaly detection: measure detectors on labelled data sets
     Anomaly {
         #[command(subcommand)]
@@ -268,6 +278,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
         Command::Incidents { command } => crate::incidents::run(&dir(), &config, command, json).await,
         Command::Anomaly { command } => crate::anomaly::run(command, json),
+        Command::Playbooks { command } => crate::respond::playbooks(&dir(), &config, command, json).await,
+        Command::Approvals { command } => {
+            let command = command.unwrap_or(crate::respond::ApprovalsCommand::List {
+                status: "pending".into(),
+                limit: 100,
+            });
+            crate::respond::approvals(&dir(), &config, command, json).await
+        }
         Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), args, json).await,
         Command::Hunt(args) => {

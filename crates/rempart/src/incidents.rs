@@ -82,6 +82,60 @@ pub enum IncidentsCommand {
     },
     /// How often analysts agree with verdicts, overall, per model and per rule
     Stats,
+    /// An incident's reporting duties under NIS2, DORA and GDPR: its assessment and every
+    /// deadline with where it stands
+    Regulatory { id: EventId },
+    /// Open or change an incident's regulatory assessment (the clocks start at --aware-at,
+    /// by default when the incident opened)
+    Assess {
+        id: EventId,
+        /// When the organisation became aware of the incident (RFC 3339)
+        #[arg(long)]
+        aware_at: Option<jiff::Timestamp>,
+        /// NIS2: the incident is significant (Art. 23(3))
+        #[arg(long)]
+        nis2_significant: Option<bool>,
+        /// NIS2 trust service provider: the incident affects its trust services
+        #[arg(long)]
+        trust_services: Option<bool>,
+        /// GDPR: a personal data breach (Art. 33)
+        #[arg(long)]
+        personal_data_breach: Option<bool>,
+        /// When the organisation became aware of the breach, if later (RFC 3339)
+        #[arg(long)]
+        breach_aware_at: Option<jiff::Timestamp>,
+        /// DORA classification criteria (JSON file; see `docs/reports.md`)
+        #[arg(long, value_name = "FILE")]
+        dora: Option<std::path::PathBuf>,
+    },
+    /// Record a report as sent to its authority
+    Submitted {
+        id: EventId,
+        /// nis2_early_warning, nis2_notification, nis2_final, dora_initial, dora_intermediate,
+        /// dora_final or gdpr_notification
+        report: rempart_respond::clocks::ReportKind,
+        /// When it was sent (RFC 3339) [default: now]
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
+        /// The authority's reference
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+    /// A report draft (JSON, in the structure of its template) or, with --html, the printable
+    /// incident report
+    Report {
+        id: EventId,
+        /// The draft to write (see `submitted`)
+        #[arg(long, required_unless_present = "html", conflicts_with = "html")]
+        report: Option<rempart_respond::clocks::ReportKind>,
+        #[arg(long)]
+        html: bool,
+        /// Write to this file instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Every incident's reporting deadlines, soonest first
+    Deadlines,
 }
 
 fn parse_classification(s: &str) -> Result<Classification, String> {
@@ -161,7 +215,26 @@ pub async fn run(
         Some(IncidentsCommand::Triage { .. }) => Wiring::Triage(None),
         _ => Wiring::Records,
     };
-    let state = wire(data_dir, config, wiring).await?;
+    let regulatory = matches!(
+        command,
+        Some(
+            IncidentsCommand::Regulatory { .. }
+                | IncidentsCommand::Assess { .. }
+                | IncidentsCommand::Submitted { .. }
+                | IncidentsCommand::Report { .. }
+                | IncidentsCommand::Deadlines
+        )
+    );
+    let mut state = wire(data_dir, config, wiring).await?;
+    if regulatory {
+        let sqlite = instance::open_store(data_dir).await?;
+        state.response = Some(instance::response(
+            config,
+            &state.ledger,
+            sqlite,
+            service(&state)?.clone(),
+        )?);
+    }
     let result = dispatch(&state, command, json_out).await;
     if let Some(g) = &state.gateway {
         g.close().await;
@@ -292,6 +365,142 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
         }
+        IncidentsCommand::Regulatory { id } => {
+            let response = state.response.as_ref().context("no response service")?;
+            print_regulatory(&mut out, response, id, json_out).await?;
+        }
+        IncidentsCommand::Assess {
+            id,
+            aware_at,
+            nis2_significant,
+            trust_services,
+            personal_data_breach,
+            breach_aware_at,
+            dora,
+        } => {
+            let response = state.response.as_ref().context("no response service")?;
+            let dora = dora
+                .map(|f| {
+                    let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read `{}`", f.display()))?;
+                    serde_json::from_str::<rempart_respond::clocks::DoraCriteria>(&text)
+                        .with_context(|| format!("`{}` is not DORA criteria", f.display()))
+                })
+                .transpose()?;
+            let change = rempart_server::respond::AssessmentChange {
+                aware_at,
+                nis2_significant,
+                affects_trust_services: trust_services,
+                personal_data_breach,
+                breach_aware_at,
+                dora,
+            };
+            response.assess(id, change, &actor).await?;
+            print_regulatory(&mut out, response, id, json_out).await?;
+        }
+        IncidentsCommand::Submitted {
+            id,
+            report,
+            at,
+            reference,
+        } => {
+            let response = state.response.as_ref().context("no response service")?;
+            response.submitted(id, report, at, &reference, &actor).await?;
+            print_regulatory(&mut out, response, id, json_out).await?;
+        }
+        IncidentsCommand::Report { id, report, html, out: file } => {
+            let response = state.response.as_ref().context("no response service")?;
+            let text = match (report, html) {
+                (Some(r), _) => serde_json::to_string_pretty(&response.report_draft(id, r).await?)? + "\n",
+                (None, _) => response.report_html(id).await?,
+            };
+            match file {
+                Some(f) => std::fs::write(&f, text).with_context(|| format!("cannot write `{}`", f.display()))?,
+                None => out.write_all(text.as_bytes())?,
+            }
+        }
+        IncidentsCommand::Deadlines => {
+            let response = state.response.as_ref().context("no response service")?;
+            let all = response.all_deadlines(jiff::Timestamp::now()).await?;
+            for (incident, d) in &all {
+                if json_out {
+                    let mut v = serde_json::to_value(d)?;
+                    v["incident"] = json!(incident);
+                    writeln!(out, "{v}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {:<20} due {}{}  {:<9} {}",
+                        incident,
+                        d.report.as_str(),
+                        d.due,
+                        if d.provisional { "*" } else { " " },
+                        d.state.as_str(),
+                        d.basis
+                    )?;
+                }
+            }
+            if all.is_empty() && !json_out {
+                writeln!(out, "no reporting deadlines: assess incidents with `rempart incidents assess`")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn print_regulatory(
+    out: &mut impl Write,
+    response: &rempart_server::respond::Response,
+    id: EventId,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let (assessment, deadlines) = response.deadlines(id).await?;
+    let dora = assessment
+        .as_ref()
+        .and_then(|a| a.dora.as_ref())
+        .map(rempart_respond::clocks::dora_major);
+    if json_out {
+        writeln!(
+            out,
+            "{}",
+            json!({"incident": id, "assessment": assessment, "dora": dora, "deadlines": deadlines})
+        )?;
+        return Ok(());
+    }
+    let Some(a) = assessment else {
+        writeln!(out, "incident {id}: no regulatory assessment yet (`rempart incidents assess {id} …`)")?;
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "incident {id}: aware {}  NIS2 significant: {}  personal data breach: {}",
+        a.aware_at, a.nis2_significant, a.personal_data_breach
+    )?;
+    if let Some(d) = dora {
+        writeln!(
+            out,
+            "DORA: {} ({}; criteria met: {})",
+            if d.major { "major" } else { "not major" },
+            d.reason,
+            if d.criteria_met.is_empty() { "none".to_owned() } else { d.criteria_met.join(", ") }
+        )?;
+    }
+    if deadlines.is_empty() {
+        writeln!(out, "no report owed under the regimes configured in [regulatory]")?;
+    }
+    for d in &deadlines {
+        writeln!(
+            out,
+            "  {:<20} due {}{}  {:<9}{}  {}",
+            d.report.as_str(),
+            d.due,
+            if d.provisional { "*" } else { " " },
+            d.state.as_str(),
+            d.submitted.map(|s| format!(" sent {s}")).unwrap_or_default(),
+            d.basis
+        )?;
+    }
+    if deadlines.iter().any(|d| d.provisional) {
+        writeln!(out, "  * provisional: counted from an earlier report's deadline until that report is recorded as sent")?;
     }
     Ok(())
 }

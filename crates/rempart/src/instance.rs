@@ -153,3 +153,46 @@ pub async fn incidents(
     .await
     .context("cannot load the open incidents")
 }
+
+/// The playbooks of `[respond] playbooks`, checked against the configured connectors; any
+/// playbook that does not check is an error listing every problem (a playbook that silently
+/// did not load would be a response that silently never happens).
+pub fn playbooks(config: &rempart_config::Config) -> anyhow::Result<Vec<rempart_respond::Playbook>> {
+    let (good, errors) = rempart_respond::playbook::load_all(
+        &config.respond.playbooks,
+        rempart_respond::CheckContext {
+            connectors: &config.connectors,
+            default_approval_timeout_secs: config.respond.approval_timeout_secs,
+        },
+    );
+    if !errors.is_empty() {
+        let mut msg = format!("{} playbook file(s) do not check:", errors.len());
+        for e in &errors {
+            for p in &e.problems {
+                msg.push_str(&format!("\n  {}: {p}", e.file.display()));
+            }
+        }
+        anyhow::bail!(msg);
+    }
+    Ok(good)
+}
+
+/// The response service over the instance's store.
+pub fn response(
+    config: &rempart_config::Config,
+    ledger: &Ledger,
+    store: Arc<SqliteStore>,
+    incidents: rempart_server::incidents::Incidents,
+) -> anyhow::Result<rempart_server::respond::Response> {
+    let connectors = rempart_respond::connectors::Connectors::new(&config.connectors).map_err(anyhow::Error::msg)?;
+    Ok(rempart_server::respond::Response::new(rempart_server::respond::Parts {
+        store: store as Arc<dyn rempart_store::ResponseStore>,
+        incidents,
+        ledger: ledger.clone(),
+        connectors,
+        playbooks: playbooks(config)?,
+        inventory: rempart_triage::severity::Inventory::new(&config.incidents.assets),
+        regulatory: config.regulatory.clone(),
+        backoff: std::time::Duration::from_secs(1),
+    }))
+}

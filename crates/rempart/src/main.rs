@@ -14,6 +14,7 @@ mod ingest;
 mod instance;
 mod intel;
 mod privacy;
+mod respond;
 mod serve;
 mod triage;
 

@@ -50,6 +50,7 @@ pub async fn serve_store(
     };
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
     let incidents = instance::incidents(config, &ledger, store.clone()).await?;
+    let response = instance::response(config, &ledger, store.clone(), incidents.clone())?;
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     state.intel_store = Some(intel_store.clone());
@@ -98,6 +99,13 @@ pub async fn serve_store(
         tracker.spawn(triage.clone().run_auto(cancel.clone()));
     }
     state.triage = Some(triage);
+    tracing::info!(
+        playbooks = response.playbooks().len(),
+        connectors = config.connectors.len(),
+        "response ready"
+    );
+    tracker.spawn(response.clone().run_background(cancel.clone()));
+    state.response = Some(response);
     if !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }

@@ -86,7 +86,11 @@ pub enum ApprovalError {
     #[error("`{0}` has already voted")]
     AlreadyVoted(String),
     #[error("this approval needs the `{needed}` role or higher; `{actor}` holds `{held}`")]
-    Role { actor: String, needed: String, held: String },
+    Role {
+        actor: String,
+        needed: String,
+        held: String,
+    },
     #[error("approval {0} passed its deadline")]
     Expired(EventId),
 }
@@ -199,7 +203,10 @@ mod tests {
             a.vote("alice", "admin", true, "", now),
             Err(ApprovalError::OwnRequest("alice".into()))
         );
-        assert!(matches!(a.vote("eve", "analyst", true, "", now), Err(ApprovalError::Role { .. })));
+        assert!(matches!(
+            a.vote("eve", "analyst", true, "", now),
+            Err(ApprovalError::Role { .. })
+        ));
         assert_eq!(a.vote("bob", "approver", true, "", now), Ok(ApprovalStatus::Pending));
         assert_eq!(a.missing(), 1);
         assert_eq!(
@@ -207,17 +214,26 @@ mod tests {
             Err(ApprovalError::AlreadyVoted("bob".into()))
         );
         assert_eq!(a.vote("carol", "admin", true, "", now), Ok(ApprovalStatus::Approved));
-        assert!(matches!(a.vote("dan", "admin", false, "", now), Err(ApprovalError::Closed(..))));
+        assert!(matches!(
+            a.vote("dan", "admin", false, "", now),
+            Err(ApprovalError::Closed(..))
+        ));
     }
 
     #[test]
     fn one_rejection_rejects_and_the_deadline_expires() {
         let now = Timestamp::from_second(10).unwrap_or(Timestamp::UNIX_EPOCH);
         let mut a = approval(2);
-        assert_eq!(a.vote("bob", "approver", false, "not this one", now), Ok(ApprovalStatus::Rejected));
+        assert_eq!(
+            a.vote("bob", "approver", false, "not this one", now),
+            Ok(ApprovalStatus::Rejected)
+        );
         let mut b = approval(1);
         let late = Timestamp::from_second(61).unwrap_or(now);
-        assert!(matches!(b.vote("bob", "approver", true, "", late), Err(ApprovalError::Expired(_))));
+        assert!(matches!(
+            b.vote("bob", "approver", true, "", late),
+            Err(ApprovalError::Expired(_))
+        ));
         assert!(!b.expire(now));
         assert!(b.expire(late));
         assert_eq!(b.status, ApprovalStatus::TimedOut);

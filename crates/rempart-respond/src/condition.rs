@@ -49,7 +49,8 @@ pub enum Condition {
     AssetCriticality(Criticality),
     /// An asset of the incident carries one of these tags.
     AssetTags(Vec<String>),
-    /// One of these rules (by id) raised an alert of the incident.
+    /// One of these rules (by title, as the incident lists them; case-insensitive) raised an
+    /// alert of the incident.
     Rules(Vec<String>),
     /// An earlier step ended in one of these outcomes.
     Outcome(String, Vec<Outcome>),
@@ -87,7 +88,11 @@ impl Condition {
                 .assets
                 .iter()
                 .any(|a| a.tags.iter().any(|t| tags.iter().any(|w| w.eq_ignore_ascii_case(t)))),
-            Condition::Rules(ids) => f.incident.rules.iter().any(|r| ids.contains(r)),
+            Condition::Rules(titles) => f
+                .incident
+                .rules
+                .iter()
+                .any(|r| titles.iter().any(|t| t.eq_ignore_ascii_case(r))),
             Condition::Outcome(step, outcomes) => f.outcomes.get(step).is_some_and(|o| outcomes.contains(o)),
         }
     }

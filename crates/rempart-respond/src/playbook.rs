@@ -206,6 +206,51 @@ pub struct Step {
     pub on_failure: OnFailure,
     /// Undo this step's actions when the run rolls back.
     pub rollback: bool,
+    /// Targets never acted on (addresses or CIDR blocks for `block_ip`, name globs otherwise).
+    pub exclude: Vec<TargetPattern>,
+}
+
+/// A target a step leaves alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPattern {
+    Net(std::net::IpAddr, u8),
+    /// Lower-case glob with `*`.
+    Name(String),
+}
+
+impl TargetPattern {
+    fn parse(s: &str, kind: Option<EntityKind>) -> Result<TargetPattern, String> {
+        if kind == Some(EntityKind::Ip) {
+            let (addr, bits) = s.split_once('/').map_or((s, None), |(a, b)| (a, Some(b)));
+            let addr: std::net::IpAddr = addr
+                .parse()
+                .map_err(|_| format!("`{s}` is not an address or CIDR block"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("`{s}`: bad prefix length"))?,
+            };
+            Ok(TargetPattern::Net(addr, bits))
+        } else if s.is_empty() {
+            Err("empty pattern".into())
+        } else {
+            Ok(TargetPattern::Name(s.to_ascii_lowercase()))
+        }
+    }
+
+    /// Whether `target` matches.
+    pub fn matches(&self, target: &str) -> bool {
+        match self {
+            TargetPattern::Net(net, bits) => target
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| rempart_triage::severity::in_net(a, *net, *bits)),
+            TargetPattern::Name(p) => rempart_triage::severity::glob(p, target),
+        }
+    }
 }
 
 /// A checked playbook.
@@ -320,6 +365,7 @@ struct RawStep {
     retries: Option<u32>,
     on_failure: Option<OnFailure>,
     rollback: Option<bool>,
+    exclude: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -655,6 +701,21 @@ fn check(raw: RawPlaybook, p: &mut Problems, cx: CheckContext<'_>) -> Playbook {
                 ),
             );
         }
+        let mut exclude = Vec::new();
+        let kind = target_kind(s.action);
+        for (j, e) in s.exclude.unwrap_or_default().iter().enumerate() {
+            if kind.is_none() {
+                p.push(
+                    format!("{path}.exclude"),
+                    format!("`{}` has no targets to exclude", s.action),
+                );
+                break;
+            }
+            match TargetPattern::parse(e, kind) {
+                Ok(t) => exclude.push(t),
+                Err(m) => p.push(format!("{path}.exclude[{j}]"), m),
+            }
+        }
         let retries = s.retries.unwrap_or(2);
         if retries > 10 {
             p.push(format!("{path}.retries"), format!("{retries} is more than 10"));
@@ -669,6 +730,7 @@ fn check(raw: RawPlaybook, p: &mut Problems, cx: CheckContext<'_>) -> Playbook {
             retries,
             on_failure: s.on_failure.unwrap_or(OnFailure::Stop),
             rollback,
+            exclude,
         });
     }
     for a in limits.per_hour.keys() {

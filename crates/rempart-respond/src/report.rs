@@ -27,7 +27,11 @@ pub struct Input<'a> {
 }
 
 fn entities(i: &Incident, kind: EntityKind) -> Vec<&str> {
-    i.entities.iter().filter(|e| e.kind == kind).map(|e| e.value.as_str()).collect()
+    i.entities
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.value.as_str())
+        .collect()
 }
 
 /// Actions performed by the runs (not dry runs, not refused).
@@ -235,7 +239,11 @@ pub fn html(x: &Input<'_>) -> String {
     row(&mut h, "Incident", &format!("<code>{}</code>", esc(&i.id.to_string())));
     row(&mut h, "Severity", &esc(i.severity.as_str()));
     row(&mut h, "Status", &esc(i.status.as_str()));
-    row(&mut h, "First and last alert", &esc(&format!("{} — {}", i.first_seen, i.last_seen)));
+    row(
+        &mut h,
+        "First and last alert",
+        &esc(&format!("{} — {}", i.first_seen, i.last_seen)),
+    );
     row(&mut h, "Alerts", &i.alert_count.to_string());
     row(&mut h, "ATT&CK", &esc(&i.techniques.join(", ")));
     if !x.regulatory.organisation.is_empty() {
@@ -266,7 +274,9 @@ pub fn html(x: &Input<'_>) -> String {
                 if d.provisional { " (provisional)" } else { "" },
                 d.state.as_str(),
                 esc(d.state.as_str()),
-                d.submitted.map(|s| format!(", sent {}", esc(&s.to_string()))).unwrap_or_default(),
+                d.submitted
+                    .map(|s| format!(", sent {}", esc(&s.to_string())))
+                    .unwrap_or_default(),
                 esc(&d.basis)
             ));
         }
@@ -286,7 +296,11 @@ pub fn html(x: &Input<'_>) -> String {
         }
     }
     for r in x.runs {
-        lines.push((r.created, format!("playbook `{}` started ({})", r.playbook, r.trigger), r.requested_by.clone()));
+        lines.push((
+            r.created,
+            format!("playbook `{}` started ({})", r.playbook, r.trigger),
+            r.requested_by.clone(),
+        ));
         for a in &r.actions {
             if let Some(t) = a.time {
                 lines.push((
@@ -296,7 +310,11 @@ pub fn html(x: &Input<'_>) -> String {
                         a.action,
                         a.target.as_deref().unwrap_or(""),
                         a.state,
-                        if a.detail.is_empty() { String::new() } else { format!(": {}", a.detail) }
+                        if a.detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", a.detail)
+                        }
                     ),
                     format!("playbook:{}", r.playbook),
                 ));
@@ -314,7 +332,11 @@ pub fn html(x: &Input<'_>) -> String {
     }
     h.push_str("</table><h2>Entities</h2><table><tr><th>Kind</th><th>Value</th></tr>");
     for e in &i.entities {
-        h.push_str(&format!("<tr><td>{}</td><td>{}</td></tr>", esc(e.kind.as_str()), esc(&e.value)));
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td></tr>",
+            esc(e.kind.as_str()),
+            esc(&e.value)
+        ));
     }
     h.push_str("</table></body></html>\n");
     h

@@ -532,13 +532,20 @@ fn expand(pb: &Playbook, run: &mut Run, cx: &Context<'_>) {
     let targets: Vec<Option<String>> = match target_kind(step.action) {
         None => vec![None],
         Some(kind) => {
-            let all: Vec<&str> = cx
+            let (excluded, all): (Vec<&str>, Vec<&str>) = cx
                 .incident
                 .entities
                 .iter()
                 .filter(|e| e.kind == kind)
                 .map(|e| e.value.as_str())
-                .collect();
+                .partition(|v| step.exclude.iter().any(|x| x.matches(v)));
+            if !excluded.is_empty() {
+                run.notes.push(format!(
+                    "step `{}`: left alone by its exclude list: {}",
+                    step.id,
+                    excluded.join(", ")
+                ));
+            }
             if all.len() > pb.limits.max_targets {
                 run.notes.push(format!(
                     "step `{}`: {} {kind} targets, acting on the first {} (limits.max_targets); left: {}",

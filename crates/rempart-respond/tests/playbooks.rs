@@ -463,3 +463,30 @@ fn a_verdict_can_only_satisfy_conditions() {
     };
     assert!(!pb.trigger.when.holds(&facts));
 }
+
+#[test]
+fn excluded_targets_are_left_alone() {
+    let yaml = "id: x\ntrigger: {}\nsteps:\n  - id: b\n    action: block_ip\n    connector: firewall\n    approval: none\n    exclude: [10.0.0.0/8, 192.168.1.1]\n";
+    let pb = playbook(yaml);
+    let inc = incident(
+        S::High,
+        &[(K::Ip, "10.1.2.3"), (K::Ip, "192.168.1.1"), (K::Ip, "203.0.113.7")],
+    );
+    let inv = Inventory::default();
+    let cx = Context {
+        incident: &inc,
+        verdict: None,
+        inventory: &inv,
+    };
+    let mut run = Run::new(EventId::generate(), &pb, &inc, "manual", "alice", inc.created);
+    assert_eq!(advance(&pb, &mut run, &cx, &mut Unlimited), vec![Work::Execute(0)]);
+    assert_eq!(run.actions.len(), 1);
+    assert_eq!(run.actions[0].target.as_deref(), Some("203.0.113.7"));
+    assert!(run.notes[0].contains("10.1.2.3, 192.168.1.1"), "{:?}", run.notes);
+    let bad = problems(&yaml.replace("192.168.1.1]", "192.168.1.1/40]"));
+    assert!(
+        bad.iter()
+            .any(|p| p.contains("steps[0].exclude[1]: `192.168.1.1/40`: bad prefix length")),
+        "{bad:?}"
+    );
+}

@@ -98,11 +98,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ResponseError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, ResponseError> {
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
-        id: what.to_owned(),
-        reason: e.to_string(),
-    })
-    .map_err(ResponseError::Store)
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Corrupt {
+            id: what.to_owned(),
+            reason: e.to_string(),
+        })
+        .map_err(ResponseError::Store)
 }
 
 fn run_row(run: &Run) -> Result<RunRow, ResponseError> {
@@ -189,7 +190,11 @@ impl Response {
     }
 
     fn run_lock(&self, id: EventId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut runs = self.inner.runs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut runs = self
+            .inner
+            .runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         runs.retain(|_, l| Arc::strong_count(l) > 1);
         runs.entry(id).or_default().clone()
     }
@@ -383,8 +388,10 @@ impl Response {
         let was_final = run.status.is_final();
         let Some(pb) = self.playbook(&run.playbook).cloned() else {
             if !was_final {
-                run.notes
-                    .push(format!("playbook `{}` is no longer loaded: the run stops", run.playbook));
+                run.notes.push(format!(
+                    "playbook `{}` is no longer loaded: the run stops",
+                    run.playbook
+                ));
                 run.status = RunStatus::Failed;
                 self.save(&run, &[]).await?;
             }
@@ -411,7 +418,11 @@ impl Response {
                 let hour_ago = now.checked_sub(1.hour()).unwrap_or(now);
                 let mut counts = BTreeMap::new();
                 for action in pb.limits.per_hour.keys() {
-                    let n = self.inner.store.actions_count(&pb.id, action.as_str(), hour_ago).await?;
+                    let n = self
+                        .inner
+                        .store
+                        .actions_count(&pb.id, action.as_str(), hour_ago)
+                        .await?;
                     counts.insert(*action, n);
                 }
                 let mut budget = StoreBudget(counts);
@@ -462,7 +473,9 @@ impl Response {
                     }
                     Work::Execute(_) => {}
                     Work::Approve { step, actions, gate } => {
-                        let approval = self.request_approval(&pb, &mut run, &incident, &step, &actions, gate).await?;
+                        let approval = self
+                            .request_approval(&pb, &mut run, &incident, &step, &actions, gate)
+                            .await?;
                         self.save(&run, std::slice::from_ref(&approval)).await?;
                         continue;
                     }
@@ -563,7 +576,13 @@ impl Response {
                 match self
                     .inner
                     .incidents
-                    .update(run.incident, Some(to), None, &actor, &format!("playbook run {}", run.id))
+                    .update(
+                        run.incident,
+                        Some(to),
+                        None,
+                        &actor,
+                        &format!("playbook run {}", run.id),
+                    )
                     .await
                 {
                     Ok(_) => (Outcome::Succeeded, format!("incident moved to {to}"), 1),
@@ -593,7 +612,11 @@ impl Response {
                 }
             }
         };
-        let ended = if outcome == Outcome::Succeeded { "succeeded" } else { "failed" };
+        let ended = if outcome == Outcome::Succeeded {
+            "succeeded"
+        } else {
+            "failed"
+        };
         if let Err(e) = self.inner.store.action_end(&a.key, ended).await {
             tracing::error!(key = %a.key, error = %e, "cannot record how an action ended");
         }
@@ -784,7 +807,11 @@ impl Response {
         }
         self.save(&run, std::slice::from_ref(&approval)).await?;
         drop(held);
-        let run = if decision.is_some() { self.drive(run.id).await? } else { run };
+        let run = if decision.is_some() {
+            self.drive(run.id).await?
+        } else {
+            run
+        };
         Ok((approval, run))
     }
 
@@ -835,7 +862,10 @@ impl Response {
             .store
             .runs_list(&RunQuery {
                 incident: None,
-                status: vec![RunStatus::Running.as_str().into(), RunStatus::RollingBack.as_str().into()],
+                status: vec![
+                    RunStatus::Running.as_str().into(),
+                    RunStatus::RollingBack.as_str().into(),
+                ],
                 limit: 10_000,
             })
             .await?;
@@ -934,11 +964,16 @@ impl Response {
         if let Some(c) = change.dora {
             a.set_dora(c, now);
         }
-        self.store_assessment(&inc, &a, actor, json!({
-            "incident": incident,
-            "assessment": a,
-            "dora": dora,
-        }))
+        self.store_assessment(
+            &inc,
+            &a,
+            actor,
+            json!({
+                "incident": incident,
+                "assessment": a,
+                "dora": dora,
+            }),
+        )
         .await?;
         Ok(a)
     }
@@ -1021,7 +1056,11 @@ impl Response {
                 if p.deadlines.is_empty() {
                     "nothing".to_owned()
                 } else {
-                    p.deadlines.iter().map(|d| d.report.as_str()).collect::<Vec<_>>().join(", ")
+                    p.deadlines
+                        .iter()
+                        .map(|d| d.report.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             )));
         }

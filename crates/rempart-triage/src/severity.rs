@@ -173,7 +173,7 @@ fn host_short(v: &str) -> String {
 }
 
 /// Case-insensitive glob (`pattern` already lower case) with `*` for any run.
-fn glob(pattern: &str, value: &str) -> bool {
+pub fn glob(pattern: &str, value: &str) -> bool {
     let value = value.to_ascii_lowercase();
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
@@ -193,7 +193,8 @@ fn glob(pattern: &str, value: &str) -> bool {
     true
 }
 
-fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
+/// Whether `addr` is inside `net`/`bits`.
+pub fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (addr, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);

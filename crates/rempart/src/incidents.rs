@@ -407,7 +407,12 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
             response.submitted(id, report, at, &reference, &actor).await?;
             print_regulatory(&mut out, response, id, json_out).await?;
         }
-        IncidentsCommand::Report { id, report, html, out: file } => {
+        IncidentsCommand::Report {
+            id,
+            report,
+            html,
+            out: file,
+        } => {
             let response = state.response.as_ref().context("no response service")?;
             let text = match (report, html) {
                 (Some(r), _) => serde_json::to_string_pretty(&response.report_draft(id, r).await?)? + "\n",
@@ -440,7 +445,10 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
                 }
             }
             if all.is_empty() && !json_out {
-                writeln!(out, "no reporting deadlines: assess incidents with `rempart incidents assess`")?;
+                writeln!(
+                    out,
+                    "no reporting deadlines: assess incidents with `rempart incidents assess`"
+                )?;
             }
         }
     }
@@ -467,7 +475,10 @@ async fn print_regulatory(
         return Ok(());
     }
     let Some(a) = assessment else {
-        writeln!(out, "incident {id}: no regulatory assessment yet (`rempart incidents assess {id} …`)")?;
+        writeln!(
+            out,
+            "incident {id}: no regulatory assessment yet (`rempart incidents assess {id} …`)"
+        )?;
         return Ok(());
     };
     writeln!(
@@ -481,7 +492,11 @@ async fn print_regulatory(
             "DORA: {} ({}; criteria met: {})",
             if d.major { "major" } else { "not major" },
             d.reason,
-            if d.criteria_met.is_empty() { "none".to_owned() } else { d.criteria_met.join(", ") }
+            if d.criteria_met.is_empty() {
+                "none".to_owned()
+            } else {
+                d.criteria_met.join(", ")
+            }
         )?;
     }
     if deadlines.is_empty() {
@@ -500,7 +515,10 @@ async fn print_regulatory(
         )?;
     }
     if deadlines.iter().any(|d| d.provisional) {
-        writeln!(out, "  * provisional: counted from an earlier report's deadline until that report is recorded as sent")?;
+        writeln!(
+            out,
+            "  * provisional: counted from an earlier report's deadline until that report is recorded as sent"
+        )?;
     }
     Ok(())
 }

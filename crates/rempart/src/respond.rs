@@ -82,7 +82,11 @@ pub fn check(config: &rempart_config::Config, paths: &[PathBuf], json_out: bool)
     let mut out = std::io::stdout().lock();
     if json_out {
         for p in &good {
-            writeln!(out, "{}", json!({"file": p.source, "id": p.id, "status": "ok", "steps": p.steps.len()}))?;
+            writeln!(
+                out,
+                "{}",
+                json!({"file": p.source, "id": p.id, "status": "ok", "steps": p.steps.len()})
+            )?;
         }
         for e in &errors {
             let problems: Vec<_> = e
@@ -90,11 +94,21 @@ pub fn check(config: &rempart_config::Config, paths: &[PathBuf], json_out: bool)
                 .iter()
                 .map(|p| json!({"path": p.path, "line": p.line, "message": p.message}))
                 .collect();
-            writeln!(out, "{}", json!({"file": e.file, "status": "rejected", "problems": problems}))?;
+            writeln!(
+                out,
+                "{}",
+                json!({"file": e.file, "status": "rejected", "problems": problems})
+            )?;
         }
     } else {
         for p in &good {
-            writeln!(out, "ok        {}  {} ({} steps)", p.source.display(), p.id, p.steps.len())?;
+            writeln!(
+                out,
+                "ok        {}  {} ({} steps)",
+                p.source.display(),
+                p.id,
+                p.steps.len()
+            )?;
         }
         for e in &errors {
             for p in &e.problems {
@@ -145,13 +159,7 @@ async fn playbooks_dispatch(response: &Response, command: PlaybooksCommand, json
                     let steps: Vec<String> = p
                         .steps
                         .iter()
-                        .map(|s| {
-                            format!(
-                                "{}{}",
-                                s.action,
-                                if s.approval.is_some() { " (approval)" } else { "" }
-                            )
-                        })
+                        .map(|s| format!("{}{}", s.action, if s.approval.is_some() { " (approval)" } else { "" }))
                         .collect();
                     writeln!(
                         out,
@@ -232,11 +240,7 @@ pub fn print_run(out: &mut impl Write, r: &Run, json_out: bool) -> anyhow::Resul
             writeln!(
                 out,
                 "  {:<10} waits for approval {id}: {} × {} within {}s ({})",
-                "",
-                g.rule.approvers,
-                g.rule.role,
-                g.rule.timeout_secs,
-                g.reason
+                "", g.rule.approvers, g.rule.role, g.rule.timeout_secs, g.reason
             )?;
         } else if let (Some(g), true) = (&a.gate, r.dry_run) {
             writeln!(
@@ -277,7 +281,11 @@ fn print_approval(out: &mut impl Write, a: &Approval) -> anyhow::Result<()> {
             if v.approve { "approved" } else { "rejected" },
             v.actor,
             v.time,
-            if v.comment.is_empty() { String::new() } else { format!(": {}", v.comment) }
+            if v.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.comment)
+            }
         )?;
     }
     Ok(())

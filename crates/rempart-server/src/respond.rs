@@ -189,6 +189,15 @@ impl Response {
         self.inner.playbooks.iter().find(|p| p.id == id)
     }
 
+    /// The playbook a run follows, or why this process cannot drive it.
+    fn loaded(&self, id: &str) -> Result<&Playbook, ResponseError> {
+        self.playbook(id).ok_or_else(|| {
+            ResponseError::Invalid(format!(
+                "playbook `{id}` is not loaded by this configuration: use the configuration that lists it in `[respond] playbooks` (--config)"
+            ))
+        })
+    }
+
     fn run_lock(&self, id: EventId) -> Arc<tokio::sync::Mutex<()>> {
         let mut runs = self
             .inner
@@ -386,17 +395,9 @@ impl Response {
         let _held = lock.lock().await;
         let mut run = self.run(id).await?;
         let was_final = run.status.is_final();
-        let Some(pb) = self.playbook(&run.playbook).cloned() else {
-            if !was_final {
-                run.notes.push(format!(
-                    "playbook `{}` is no longer loaded: the run stops",
-                    run.playbook
-                ));
-                run.status = RunStatus::Failed;
-                self.save(&run, &[]).await?;
-            }
-            return Ok(run);
-        };
+        // A process whose configuration lacks the playbook leaves the run as it is: another
+        // (the server) may hold it.
+        let pb = self.loaded(&run.playbook)?.clone();
         if pb.digest != run.digest && !was_final {
             run.notes.push(format!(
                 "playbook `{}` changed since the run started; the run follows the version now loaded",
@@ -773,6 +774,7 @@ impl Response {
             }
         };
         let mut approval = self.approval(id).await?;
+        self.loaded(&approval.playbook)?;
         let lock = self.run_lock(approval.run);
         let held = lock.lock().await;
         // Read again under the run's lock: another vote may have landed meanwhile.

@@ -43,7 +43,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let start = Timestamp::now() - SignedDuration::from_hours(3);
     write_scenario(&scenario, start).context("cannot write the scenario")?;
     let store = instance::open_store(&dir).await?;
-    let config = Config::default();
+    let config = demo_config(&dir).context("cannot write the demo's playbook")?;
     let ledger = instance::open_ledger(&dir, &config, store.clone()).await?;
     let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
     anyhow::ensure!(
@@ -69,6 +69,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let stages = attack_chain(&*store).await?;
     let detections = detect(&*store).await?;
     let triaged = triage_all(&store, &ledger, &incidents, &config).await?;
+    let response = respond(&store, &ledger, &incidents, &config, &triaged).await?;
     let (admin, secret) = rempart_server::auth::create_token(&*store, &ledger, "demo", "demo", Role::Admin).await?;
     ledger.checkpoint().await?;
     let verified = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None)
@@ -84,7 +85,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         writeln!(
             out,
             "{}",
-            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "incidents": triaged.iter().map(|(i, v)| json!({"incident": i, "verdict": v})).collect::<Vec<_>>(), "admin_token": secret, "audit": verified})
+            json!({"data_dir": dir, "ingest": summary, "attack_chain": stage_json, "detections": detections, "incidents": triaged.iter().map(|(i, v)| json!({"incident": i, "verdict": v})).collect::<Vec<_>>(), "response": {"dry_run": response.dry_run, "runs": response.runs, "approvals": response.approvals, "deadlines": response.deadlines}, "admin_token": secret, "audit": verified})
         )?;
     } else {
         writeln!(out, "Rempart demo: a fresh instance in {}\n", dir.display())?;
@@ -146,15 +147,16 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
             }
         }
         writeln!(out, "   rempart --data-dir {} incidents show ID", dir.display())?;
+        print_response(&mut out, &dir, &response)?;
         writeln!(
             out,
-            "\n5. API: an admin token was created for you ({}): the secret is shown once.",
+            "\n7. API: an admin token was created for you ({}): the secret is shown once.",
             admin.id
         )?;
         writeln!(out, "   export REMPART_TOKEN={secret}")?;
         writeln!(
             out,
-            "\n6. Audit: every alert, incident, verdict and the token above are in the signed ledger: {} records, verified under {}",
+            "\n8. Audit: every alert, incident, verdict, playbook step and the token above are in the signed ledger: {} records, verified under {}",
             verified.records,
             ledger.verifier().vkey()
         )?;
@@ -179,6 +181,212 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     };
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await
+}
+
+/// The demo's playbook: page the on-call team, then isolate hosts and disable accounts, each
+/// only after approval. Its connectors describe what they would send (`dry_run`): the demo
+/// reaches no outside system.
+const PLAYBOOK: &str = r#"id: contain-intrusion
+name: Contain an intrusion
+description: Page the on-call team, then isolate the hosts and disable the accounts, each after approval.
+trigger:
+  on: [triaged]
+  when: { severity: high, classification: true_positive }
+limits: { max_targets: 5, per_hour: { isolate_host: 5, disable_account: 5 } }
+steps:
+  - id: page
+    action: notify
+    connector: soc-chat
+    with: { message: "{{ incident.severity }} incident {{ incident.id }}: {{ incident.title }} (hosts {{ incident.hosts }})" }
+  - id: isolate
+    action: isolate_host
+    connector: edr
+    approval: { role: approver, approvers: 1, timeout: 4h, on_timeout: reject }
+    rollback: true
+  - id: disable
+    action: disable_account
+    connector: directory
+    approval: { role: approver, approvers: 2, timeout: 4h, on_timeout: reject }
+  - id: escalate
+    action: notify
+    connector: soc-chat
+    when: { outcome: { isolate: [rejected, timed_out] } }
+    with: { message: "isolation of {{ incident.hosts }} refused or unanswered: escalate to the CISO" }
+"#;
+
+/// The demo's configuration: defaults, plus its playbook, connectors in dry-run mode, and the
+/// reporting regimes of an essential entity that is also a financial entity.
+fn demo_config(dir: &Path) -> anyhow::Result<Config> {
+    let playbooks = dir.join("playbooks");
+    std::fs::create_dir_all(&playbooks)?;
+    std::fs::write(playbooks.join("contain-intrusion.yml"), PLAYBOOK)?;
+    let text = format!(
+        r#"version = 1
+[respond]
+playbooks = [{playbooks:?}]
+[connectors.soc-chat]
+type = "slack"
+url = "https://hooks.slack.example/services/T000/B000/demo"
+dry_run = true
+[connectors.edr]
+type = "edr"
+url = "https://edr.corp.example.eu/api"
+dry_run = true
+[connectors.directory]
+type = "directory"
+url = "https://directory.corp.example.eu/api"
+dry_run = true
+[regulatory]
+nis2 = "essential"
+dora = true
+gdpr = true
+organisation = "Example Bank SA"
+member_state = "FR"
+"#,
+        playbooks = playbooks.display().to_string()
+    );
+    let path = dir.join("rempart.toml");
+    std::fs::write(&path, &text)?;
+    Ok(Config::load(&path)?)
+}
+
+/// What the demo's response part produced.
+struct Responded {
+    dry_run: Vec<rempart_respond::Run>,
+    runs: Vec<rempart_respond::Run>,
+    approvals: Vec<rempart_respond::approval::Approval>,
+    deadlines: Vec<(rempart_model::EventId, rempart_respond::clocks::Deadline)>,
+}
+
+/// Dry-runs the playbook, lets the verdicts trigger it for real (the page goes out as a
+/// description; isolation waits for approval), and opens the reporting clocks.
+async fn respond(
+    store: &std::sync::Arc<rempart_store::SqliteStore>,
+    ledger: &rempart_audit::Ledger,
+    incidents: &rempart_server::incidents::Incidents,
+    config: &Config,
+    triaged: &[(rempart_model::Incident, rempart_model::Verdict)],
+) -> anyhow::Result<Responded> {
+    let response = instance::response(config, ledger, store.clone(), incidents.clone())?;
+    let mut out = Responded {
+        dry_run: Vec::new(),
+        runs: Vec::new(),
+        approvals: Vec::new(),
+        deadlines: Vec::new(),
+    };
+    for (i, _) in triaged {
+        out.dry_run
+            .push(response.run_playbook("contain-intrusion", i.id, "demo", true).await?);
+        out.runs.extend(
+            response
+                .on_incident(rempart_server::incidents::IncidentEvent::Triaged(i.id))
+                .await?,
+        );
+        // The intrusion is significant (NIS2), a personal data breach (an employee's
+        // credentials were stolen) and, under DORA, major: critical services were affected
+        // through malicious unauthorised access.
+        response
+            .assess(
+                i.id,
+                rempart_server::respond::AssessmentChange {
+                    nis2_significant: Some(true),
+                    personal_data_breach: Some(true),
+                    dora: Some(rempart_respond::clocks::DoraCriteria {
+                        critical_services_affected: true,
+                        malicious_unauthorised_access: true,
+                        data_losses: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                "demo",
+            )
+            .await?;
+    }
+    out.approvals = response
+        .approvals(Some(rempart_respond::approval::ApprovalStatus::Pending), 100)
+        .await?;
+    out.deadlines = response.all_deadlines(Timestamp::now()).await?;
+    Ok(out)
+}
+
+fn print_response(out: &mut impl Write, dir: &Path, r: &Responded) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\n5. Response: playbook `contain-intrusion` ({}), its connectors in dry-run mode:",
+        dir.join("playbooks/contain-intrusion.yml").display()
+    )?;
+    for run in &r.dry_run {
+        writeln!(out, "   dry run on incident {}: what it would do", run.incident)?;
+        for a in &run.actions {
+            let gate = a
+                .gate
+                .as_ref()
+                .map(|g| format!(" — after {} × {} approves", g.rule.approvers, g.rule.role))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "      {:<8} {:<16} {:<30} {}{gate}",
+                a.step,
+                a.action.as_str(),
+                a.target.as_deref().unwrap_or("-"),
+                a.detail
+            )?;
+        }
+    }
+    for run in &r.runs {
+        writeln!(
+            out,
+            "   the verdict triggered it: run {} is {}",
+            run.id,
+            run.status.as_str()
+        )?;
+    }
+    for a in &r.approvals {
+        writeln!(
+            out,
+            "   approval {} waits: {} × {} until {:.0} to {} {}",
+            a.id,
+            a.rule.approvers,
+            a.rule.role,
+            a.deadline,
+            a.actions.first().map_or("act", |p| p.action.as_str()),
+            a.actions
+                .iter()
+                .filter_map(|p| p.target.as_deref())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    writeln!(
+        out,
+        "   rempart --data-dir {0} --config {0}/rempart.toml approvals list",
+        dir.display()
+    )?;
+    writeln!(
+        out,
+        "\n6. Reporting clocks (NIS2 essential entity, DORA financial entity, GDPR), from awareness at detection:"
+    )?;
+    for (incident, d) in &r.deadlines {
+        writeln!(
+            out,
+            "   {:<20} due {:.0}{}  {:<9} incident {incident}",
+            d.report.as_str(),
+            d.due,
+            if d.provisional { "*" } else { " " },
+            d.state.as_str()
+        )?;
+    }
+    writeln!(
+        out,
+        "   * counted from an earlier report's deadline until that report is recorded as sent"
+    )?;
+    writeln!(
+        out,
+        "   rempart --data-dir {0} --config {0}/rempart.toml incidents report ID --report nis2_early_warning",
+        dir.display()
+    )?;
+    Ok(())
 }
 
 /// Triages every open incident (a model if the configuration routes one, else degraded).

@@ -434,7 +434,7 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
                 } else {
                     writeln!(
                         out,
-                        "{}  {:<20} due {}{}  {:<9} {}",
+                        "{}  {:<20} due {:.0}{}  {:<9} {}",
                         incident,
                         d.report.as_str(),
                         d.due,
@@ -483,7 +483,7 @@ async fn print_regulatory(
     };
     writeln!(
         out,
-        "incident {id}: aware {}  NIS2 significant: {}  personal data breach: {}",
+        "incident {id}: aware {:.0}  NIS2 significant: {}  personal data breach: {}",
         a.aware_at, a.nis2_significant, a.personal_data_breach
     )?;
     if let Some(d) = dora {
@@ -505,12 +505,12 @@ async fn print_regulatory(
     for d in &deadlines {
         writeln!(
             out,
-            "  {:<20} due {}{}  {:<9}{}  {}",
+            "  {:<20} due {:.0}{}  {:<9}{}  {}",
             d.report.as_str(),
             d.due,
             if d.provisional { "*" } else { " " },
             d.state.as_str(),
-            d.submitted.map(|s| format!(" sent {s}")).unwrap_or_default(),
+            d.submitted.map(|s| format!(" sent {s:.0}")).unwrap_or_default(),
             d.basis
         )?;
     }

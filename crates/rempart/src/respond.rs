@@ -259,7 +259,7 @@ pub fn print_run(out: &mut impl Write, r: &Run, json_out: bool) -> anyhow::Resul
 fn print_approval(out: &mut impl Write, a: &Approval) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{}  {:<9} playbook {} step {}  incident {}  needs {} × {} (has {})  until {}",
+        "{}  {:<9} playbook {} step {}  incident {}  needs {} × {} (has {})  until {:.0}",
         a.id,
         a.status.as_str(),
         a.playbook,
@@ -277,7 +277,7 @@ fn print_approval(out: &mut impl Write, a: &Approval) -> anyhow::Result<()> {
     for v in &a.votes {
         writeln!(
             out,
-            "    {} by {} at {}{}",
+            "    {} by {} at {:.0}{}",
             if v.approve { "approved" } else { "rejected" },
             v.actor,
             v.time,

@@ -1,8 +1,8 @@
 //! Approvals: the people who must agree before a step runs.
 //!
 //! Four eyes: the person who asked (the requester of a manual run) cannot approve, nobody
-//! votes twice, and each approver holds at least the role the step names (`analyst` <
-//! `approver` < `admin`). One rejection rejects; the step's `approvers` approvals approve;
+//! votes twice, and each approver holds at least the role the step names (`approver` <
+//! `admin`). One rejection rejects; the step's `approvers` approvals approve;
 //! the deadline passing times the approval out.
 
 use jiff::Timestamp;
@@ -97,15 +97,14 @@ pub enum ApprovalError {
 
 fn rank(role: &str) -> u8 {
     match role {
-        "analyst" => 1,
-        "approver" => 2,
-        "admin" => 3,
+        "approver" => 1,
+        "admin" => 2,
         _ => 0,
     }
 }
 
 impl Approval {
-    /// Records a vote by `actor`, who holds `role` (`analyst`, `approver` or `admin`).
+    /// Records a vote by `actor`, who holds `role` (`approver` or `admin`).
     pub fn vote(
         &mut self,
         actor: &str,

@@ -145,7 +145,7 @@ pub enum OnTimeout {
 /// Who must approve a step.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct ApprovalRule {
-    /// The least role an approver needs: `analyst`, `approver` or `admin`.
+    /// The least role an approver needs: `approver` or `admin`.
     pub role: String,
     /// How many distinct people must approve (none of them the requester).
     pub approvers: u32,
@@ -381,7 +381,7 @@ enum RawApproval {
     },
 }
 
-const ROLES: &[&str] = &["analyst", "approver", "admin"];
+const ROLES: &[&str] = &["approver", "admin"];
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -661,7 +661,7 @@ fn check(raw: RawPlaybook, p: &mut Problems, cx: CheckContext<'_>) -> Playbook {
                 if !ROLES.contains(&role.as_str()) {
                     p.push(
                         format!("{path}.approval.role"),
-                        format!("`{role}` is not analyst, approver or admin"),
+                        format!("`{role}` is not approver or admin"),
                     );
                 }
                 let approvers = approvers.unwrap_or(1);

@@ -86,7 +86,7 @@ steps:
         "line 11: steps[1].connector: connector `firewall` (command) has no arguments for `notify` (it has block_ip)",
         "line 12: steps[1].with.text: unknown variable `incident.secret`",
         "line 16: steps[2].when.outcome.later: `later` is not an earlier step",
-        "line 20: steps[3].approval.role: `boss` is not analyst, approver or admin",
+        "line 20: steps[3].approval.role: `boss` is not approver or admin",
         "line 20: steps[3].approval.timeout: must be between 1s and 30d",
     ];
     for e in expect {

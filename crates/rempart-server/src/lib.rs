@@ -136,9 +136,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/runs/{id}", get(respond_api::run))
             .route("/api/v1/approvals", get(respond_api::approvals))
             .route("/api/v1/approvals/{id}", get(respond_api::approval))
-            // Votes: the role each approval names is checked against the caller's.
-            .route("/api/v1/approvals/{id}/approve", post(respond_api::approve))
-            .route("/api/v1/approvals/{id}/reject", post(respond_api::reject))
             .route("/api/v1/deadlines", get(respond_api::deadlines))
             .route("/api/v1/incidents/{id}/regulatory", get(respond_api::regulatory))
             .route("/metrics", get(api::metrics))
@@ -165,7 +162,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     );
     let approver = with_role(
         Role::Approver,
-        Router::new().route("/api/v1/privacy/reveal", post(privacy::reveal)),
+        Router::new()
+            .route("/api/v1/privacy/reveal", post(privacy::reveal))
+            // Votes; an approval naming `admin` also checks the caller's role against it.
+            .route("/api/v1/approvals/{id}/approve", post(respond_api::approve))
+            .route("/api/v1/approvals/{id}/reject", post(respond_api::reject)),
     );
     let ingest = with_role(
         Role::Ingest,

@@ -764,11 +764,10 @@ impl Response {
         let role_name = match role {
             Role::Admin => "admin",
             Role::Approver => "approver",
-            Role::Analyst => "analyst",
             other => {
                 return Err(ResponseError::Approval(ApprovalError::Role {
                     actor: actor.to_owned(),
-                    needed: "analyst".into(),
+                    needed: "approver".into(),
                     held: other.as_str().to_owned(),
                 }));
             }

@@ -157,8 +157,8 @@ async fn vote(
     Ok(Json(json!({"approval": approval, "run": run})))
 }
 
-/// `POST /api/v1/approvals/{id}/approve` (an analyst, approver or admin holding the role the
-/// step names; never the person who asked).
+/// `POST /api/v1/approvals/{id}/approve` (role approver, or admin where the step names admin;
+/// never the person who asked).
 pub async fn approve(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,

@@ -163,6 +163,52 @@ const ROUTES: &[(&str, &str, Role)] = &[
         Role::Analyst,
     ),
     ("GET", "/api/v1/triage/stats", Role::Viewer),
+    ("GET", "/api/v1/playbooks", Role::Viewer),
+    ("POST", "/api/v1/playbooks/contain/run", Role::Analyst),
+    ("GET", "/api/v1/runs", Role::Viewer),
+    ("GET", "/api/v1/runs/0190c2c5-0000-7000-8000-000000000000", Role::Viewer),
+    ("GET", "/api/v1/approvals", Role::Viewer),
+    (
+        "GET",
+        "/api/v1/approvals/0190c2c5-0000-7000-8000-000000000000",
+        Role::Viewer,
+    ),
+    (
+        "POST",
+        "/api/v1/approvals/0190c2c5-0000-7000-8000-000000000000/approve",
+        Role::Approver,
+    ),
+    (
+        "POST",
+        "/api/v1/approvals/0190c2c5-0000-7000-8000-000000000000/reject",
+        Role::Approver,
+    ),
+    ("GET", "/api/v1/deadlines", Role::Viewer),
+    (
+        "GET",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/regulatory",
+        Role::Viewer,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/regulatory",
+        Role::Analyst,
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/regulatory/submissions",
+        Role::Analyst,
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/reports/gdpr_notification",
+        Role::Analyst,
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/report.html",
+        Role::Analyst,
+    ),
     ("GET", "/metrics", Role::Viewer),
     ("GET", "/openapi.json", Role::Viewer),
     ("GET", "/api/v1/quarantine", Role::Analyst),
@@ -261,6 +307,10 @@ async fn openapi_documents_exactly_the_served_routes() {
         "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/split" => "/api/v1/incidents/{id}/split".to_owned(),
         "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/triage" => "/api/v1/incidents/{id}/triage".to_owned(),
         "/api/v1/verdicts/0190c2c5-0000-7000-8000-000000000000/feedback" => "/api/v1/verdicts/{id}/feedback".to_owned(),
+        "/api/v1/playbooks/contain/run" => "/api/v1/playbooks/{id}/run".to_owned(),
+        other if other.contains("0190c2c5-0000-7000-8000-000000000000") => other
+            .replace("0190c2c5-0000-7000-8000-000000000000", "{id}")
+            .replace("/gdpr_notification", "/{report}"),
         other => other.to_owned(),
     };
     let mut served: Vec<(String, String)> = ROUTES.iter().map(|(m, p, _)| ((*m).to_owned(), template(p))).collect();

@@ -448,7 +448,7 @@ impl Config {
         cfg.triage = incidents::validate_triage(triage, &mut problems);
         cfg.respond = respond::validate_respond(respond, &mut problems);
         cfg.connectors = respond::validate_connectors(connectors, &mut problems);
-        cfg.regulatory = respond::validate_regulatory(regulatory, &mut problems);
+        cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

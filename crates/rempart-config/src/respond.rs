@@ -137,6 +137,9 @@ pub struct Regulatory {
     /// The organisation's name and identifiers, copied into report drafts.
     pub organisation: String,
     pub member_state: String,
+    /// A connector that can notify (chat, e-mail, webhook): deadlines due soon or overdue
+    /// are sent there as well as logged and recorded.
+    pub notify: Option<String>,
 }
 
 impl Default for Regulatory {
@@ -148,6 +151,7 @@ impl Default for Regulatory {
             warn_before_secs: 4 * 3_600,
             organisation: String::new(),
             member_state: String::new(),
+            notify: None,
         }
     }
 }
@@ -192,6 +196,7 @@ pub(crate) struct RawRegulatory {
     warn_before_secs: Option<i64>,
     organisation: Option<String>,
     member_state: Option<String>,
+    notify: Option<String>,
 }
 
 /// Member states of the EU (ISO 3166-1 alpha-2; Greece as `EL`, as the EU writes it, or `GR`).
@@ -514,8 +519,27 @@ fn looks_like_mailbox(a: &str) -> bool {
     }
 }
 
-pub(crate) fn validate_regulatory(raw: RawRegulatory, problems: &mut Vec<Problem>) -> Regulatory {
+pub(crate) fn validate_regulatory(
+    raw: RawRegulatory,
+    connectors: &BTreeMap<String, Connector>,
+    problems: &mut Vec<Problem>,
+) -> Regulatory {
     let mut out = Regulatory::default();
+    if let Some(n) = raw.notify {
+        match connectors.get(&n).map(|c| &c.kind) {
+            None => problems.push(Problem {
+                path: "regulatory.notify".into(),
+                message: format!("`{n}` is not a configured connector"),
+            }),
+            Some(ConnectorKind::Webhook { .. } | ConnectorKind::Chat { .. } | ConnectorKind::Smtp { .. }) => {
+                out.notify = Some(n);
+            }
+            Some(k) => problems.push(Problem {
+                path: "regulatory.notify".into(),
+                message: format!("`{n}` is a `{}` connector, which cannot notify", k.type_name()),
+            }),
+        }
+    }
     match raw.nis2.as_deref() {
         None | Some("none") => {}
         Some("essential") => out.nis2 = Some(Nis2Entity::Essential),

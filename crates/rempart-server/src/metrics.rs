@@ -36,6 +36,13 @@ pub struct Metrics {
     /// agreement rate = agrees="true" / all; false-positive rejection rate = among feedback
     /// whose analyst classification is `false_positive`, the share the verdict got right.
     pub feedback: Family<Labels, Counter>,
+    /// Response actions carried out (or described, in dry runs), by action and outcome.
+    pub response_actions: Family<Labels, Counter>,
+    /// Approvals opened and decided, by status (`requested`, `approved`, `rejected`,
+    /// `timed_out`).
+    pub approvals: Family<Labels, Counter>,
+    /// Reporting deadlines warned about, by report and state (`due_soon`, `overdue`).
+    pub deadline_warnings: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,6 +58,20 @@ impl Default for Metrics {
         let incidents = Counter::default();
         let verdicts = Family::<Labels, Counter>::default();
         let feedback = Family::<Labels, Counter>::default();
+        let response_actions = Family::<Labels, Counter>::default();
+        let approvals = Family::<Labels, Counter>::default();
+        let deadline_warnings = Family::<Labels, Counter>::default();
+        registry.register(
+            "rempart_response_actions",
+            "Response actions by action and outcome",
+            response_actions.clone(),
+        );
+        registry.register("rempart_approvals", "Approvals by status", approvals.clone());
+        registry.register(
+            "rempart_regulatory_deadline_warnings",
+            "Reporting deadlines warned about, by report and state",
+            deadline_warnings.clone(),
+        );
         registry.register(
             "rempart_incident_failures",
             "Alerts stored but not grouped into incidents",
@@ -106,6 +127,9 @@ impl Default for Metrics {
             incidents,
             verdicts,
             feedback,
+            response_actions,
+            approvals,
+            deadline_warnings,
             events_ingested,
             events_rejected,
             alerts,

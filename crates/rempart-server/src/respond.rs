@@ -70,6 +70,9 @@ struct Inner {
     budget: tokio::sync::Mutex<()>,
     /// Pause before the first retry (shorter in tests).
     backoff: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Deadlines already warned about in this process: (incident, report, state).
+    warned: std::sync::Mutex<std::collections::HashSet<(EventId, clocks::ReportKind, &'static str)>>,
 }
 
 /// The response service, shared by the API, the CLI and the background tasks.
@@ -153,6 +156,7 @@ pub struct Parts {
     pub regulatory: Regulatory,
     /// Pause before the first retry of a failed action (doubling up to 8 s).
     pub backoff: Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Response {
@@ -169,6 +173,8 @@ impl Response {
                 runs: std::sync::Mutex::default(),
                 budget: tokio::sync::Mutex::new(()),
                 backoff: p.backoff,
+                metrics: p.metrics,
+                warned: std::sync::Mutex::default(),
             }),
         }
     }
@@ -470,6 +476,14 @@ impl Response {
                 match w {
                     Work::Execute(i) if reserved.contains(&i) => {
                         let (outcome, detail, attempts) = self.execute(&pb, &run, &incident, verdict.as_ref(), i).await;
+                        self.inner
+                            .metrics
+                            .response_actions
+                            .get_or_create(&vec![
+                                ("action", run.actions[i].action.as_str().to_owned()),
+                                ("outcome", outcome.as_str().to_owned()),
+                            ])
+                            .inc();
                         run.record(i, outcome, detail, attempts, Timestamp::now());
                     }
                     Work::Execute(_) => {}
@@ -729,6 +743,7 @@ impl Response {
         )
         .await?;
         tracing::info!(approval = %id, run = %run.id, step, "approval requested");
+        self.count_approval("requested");
         Ok(approval)
     }
 
@@ -802,6 +817,9 @@ impl Response {
             ApprovalStatus::TimedOut => Some(Decision::TimedOut),
             ApprovalStatus::Pending => None,
         };
+        if decision.is_some() {
+            self.count_approval(status.as_str());
+        }
         if let Some(d) = decision {
             let who: Vec<&str> = approval.votes.iter().map(|v| v.actor.as_str()).collect();
             run.decide(id, d, &format!("{status} by {}", who.join(", ")), now);
@@ -850,10 +868,96 @@ impl Response {
             .await?;
             self.save(&run, std::slice::from_ref(&approval)).await?;
             drop(held);
+            self.count_approval("timed_out");
             self.drive(run.id).await?;
             n += 1;
         }
         Ok(n)
+    }
+
+    fn count_approval(&self, status: &str) {
+        self.inner
+            .metrics
+            .approvals
+            .get_or_create(&vec![("status", status.to_owned())])
+            .inc();
+    }
+
+    /// Warns once per process about each deadline that came due soon or passed: a log line,
+    /// a ledger record, the metric, and a message through `[regulatory] notify` if set.
+    /// Returns the deadlines warned about now.
+    pub async fn warn_deadlines(&self, now: Timestamp) -> Result<Vec<(EventId, Deadline)>, ResponseError> {
+        let all = self.all_deadlines(now).await?;
+        let fresh: Vec<(EventId, Deadline)> = {
+            let mut warned = self
+                .inner
+                .warned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            all.into_iter()
+                .filter(|(i, d)| {
+                    matches!(d.state, clocks::DeadlineState::DueSoon | clocks::DeadlineState::Overdue)
+                        && warned.insert((*i, d.report, d.state.as_str()))
+                })
+                .collect()
+        };
+        for (incident_id, d) in &fresh {
+            tracing::warn!(incident = %incident_id, report = %d.report, due = %d.due, state = d.state.as_str(), "reporting deadline");
+            self.inner
+                .metrics
+                .deadline_warnings
+                .get_or_create(&vec![
+                    ("report", d.report.as_str().to_owned()),
+                    ("state", d.state.as_str().to_owned()),
+                ])
+                .inc();
+            let incident = self.inner.incidents.get(*incident_id).await?;
+            self.record(
+                &incident,
+                SYSTEM_ACTOR,
+                kind::REGULATORY_UPDATE,
+                json!({"incident": incident_id, "warning": {"report": d.report, "due": d.due, "state": d.state}}),
+            )
+            .await?;
+            if let Some(c) = &self.inner.regulatory.notify {
+                let message = format!(
+                    "{} for incident {} ({}) is {}: due {:.0} to {} ({})",
+                    d.report,
+                    incident_id,
+                    incident.title,
+                    if d.state == clocks::DeadlineState::Overdue {
+                        "OVERDUE"
+                    } else {
+                        "due soon"
+                    },
+                    d.due,
+                    d.report.recipient(),
+                    d.basis
+                );
+                let params = BTreeMap::from([
+                    ("message".to_owned(), message),
+                    (
+                        "subject".to_owned(),
+                        format!("[Rempart] {} {}", d.report, d.state.as_str()),
+                    ),
+                ]);
+                let key = format!("deadline:{incident_id}:{}:{}", d.report, d.state.as_str());
+                let req = ActionRequest {
+                    key: &key,
+                    action: ActionKind::Notify,
+                    undo: false,
+                    target: None,
+                    params: &params,
+                    incident: *incident_id,
+                    run: *incident_id,
+                    playbook: "regulatory",
+                };
+                if let Err(e) = self.inner.connectors.execute(c, &req, now).await {
+                    tracing::warn!(connector = %c, error = %e, "cannot send a deadline warning");
+                }
+            }
+        }
+        Ok(fresh)
     }
 
     /// Drives runs a restart left running (their approvals decided, actions not yet done).
@@ -884,6 +988,8 @@ impl Response {
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut clocks = tokio::time::interval(Duration::from_secs(60));
+        clocks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -896,6 +1002,11 @@ impl Response {
                 _ = tick.tick() => {
                     if let Err(e) = self.sweep(Timestamp::now()).await {
                         tracing::warn!(error = %e, "cannot time out approvals");
+                    }
+                }
+                _ = clocks.tick() => {
+                    if let Err(e) = self.warn_deadlines(Timestamp::now()).await {
+                        tracing::warn!(error = %e, "cannot check reporting deadlines");
                     }
                 }
             }
@@ -1029,6 +1140,8 @@ impl Response {
             .store
             .assessment_put(incident.id, &to_json(a)?, Timestamp::now())
             .await?;
+        // A deadline already close or passed is warned about at once.
+        self.warn_deadlines(Timestamp::now()).await?;
         Ok(())
     }
 }

@@ -267,7 +267,7 @@ async fn respond(
     config: &Config,
     triaged: &[(rempart_model::Incident, rempart_model::Verdict)],
 ) -> anyhow::Result<Responded> {
-    let response = instance::response(config, ledger, store.clone(), incidents.clone())?;
+    let response = instance::response(config, ledger, store.clone(), incidents.clone(), Default::default())?;
     let mut out = Responded {
         dry_run: Vec::new(),
         runs: Vec::new(),

@@ -233,6 +233,7 @@ pub async fn run(
             &state.ledger,
             sqlite,
             service(&state)?.clone(),
+            state.metrics.clone(),
         )?);
     }
     let result = dispatch(&state, command, json_out).await;

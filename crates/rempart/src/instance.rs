@@ -183,6 +183,7 @@ pub fn response(
     ledger: &Ledger,
     store: Arc<SqliteStore>,
     incidents: rempart_server::incidents::Incidents,
+    metrics: Arc<rempart_server::metrics::Metrics>,
 ) -> anyhow::Result<rempart_server::respond::Response> {
     let connectors = rempart_respond::connectors::Connectors::new(&config.connectors).map_err(anyhow::Error::msg)?;
     Ok(rempart_server::respond::Response::new(rempart_server::respond::Parts {
@@ -194,5 +195,6 @@ pub fn response(
         inventory: rempart_triage::severity::Inventory::new(&config.incidents.assets),
         regulatory: config.regulatory.clone(),
         backoff: std::time::Duration::from_secs(1),
+        metrics,
     }))
 }

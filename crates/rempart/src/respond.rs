@@ -128,7 +128,7 @@ async fn wire(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Resul
     let sqlite = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
     let incidents = instance::incidents(config, &ledger, sqlite.clone()).await?;
-    let response = instance::response(config, &ledger, sqlite, incidents)?;
+    let response = instance::response(config, &ledger, sqlite, incidents, Default::default())?;
     Ok((response, ledger))
 }
 

@@ -50,9 +50,10 @@ pub async fn serve_store(
     };
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
     let incidents = instance::incidents(config, &ledger, store.clone()).await?;
-    let response = instance::response(config, &ledger, store.clone(), incidents.clone())?;
+    let sqlite = store.clone();
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());
     state.incidents = Some(incidents.clone());
     if !config.gateway.routes.is_empty() {

@@ -190,7 +190,8 @@ impl Server {
                 "version = 1\n[detection]\nrules = [\"{}\"]\n[triage]\nauto = false\n\
                  [respond]\nplaybooks = [\"{}\"]\n\
                  [connectors.chat]\ntype = \"slack\"\nurl = \"http://{receiver}/chat\"\n\
-                 [connectors.soar]\ntype = \"webhook\"\nurl = \"http://{receiver}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n",
+                 [connectors.soar]\ntype = \"webhook\"\nurl = \"http://{receiver}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n\
+                 [regulatory]\nnis2 = \"essential\"\ndora = true\ngdpr = true\nnotify = \"chat\"\norganisation = \"Example Bank SA\"\nmember_state = \"FR\"\n",
                 rules.display(),
                 playbooks.display()
             ),
@@ -579,4 +580,170 @@ async fn limits_hold_under_a_burst_of_a_hundred_incidents() {
         50
     );
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reporting_clocks_warn_and_reports_are_drafted() {
+    let (receiver, raddr) = Receiver::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    let server = Server::start(&dir, &raddr);
+    server
+        .ingest(&[connection(
+            "WS-D.corp.example.eu",
+            "CORP\\d.user",
+            "10.1.4.8",
+            "203.0.113.80",
+            7777,
+        )])
+        .await;
+    // No rule fires on port 7777: this incident comes from port 4444 instead.
+    server
+        .ingest(&[connection(
+            "WS-D.corp.example.eu",
+            "CORP\\d.user",
+            "10.1.4.8",
+            "203.0.113.80",
+            4444,
+        )])
+        .await;
+    let list = server
+        .until("/api/v1/incidents", |v| v["incidents"].as_array().unwrap().len() == 1)
+        .await;
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = server
+        .call("viewer", "GET", &format!("/api/v1/incidents/{id}/regulatory"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["assessment"].is_null() && body["deadlines"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+
+    // Aware 70 hours ago: the early warning is overdue, the notifications due within 4 hours.
+    let aware = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(70);
+    let (status, body) = server
+        .call(
+            "admin",
+            "POST",
+            &format!("/api/v1/incidents/{id}/regulatory"),
+            Some(json!({"aware_at": aware, "nis2_significant": true, "personal_data_breach": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let state = |body: &Value, report: &str| {
+        body["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["report"] == report)
+            .map(|d| d["state"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(state(&body, "nis2_early_warning").as_deref(), Some("overdue"));
+    assert_eq!(state(&body, "nis2_notification").as_deref(), Some("due_soon"));
+    assert_eq!(state(&body, "gdpr_notification").as_deref(), Some("due_soon"));
+    assert_eq!(state(&body, "dora_initial"), None, "not classified under DORA");
+    let chat: Vec<String> = receiver
+        .on("/chat")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        chat.iter()
+            .any(|t| t.starts_with(&format!("nis2_early_warning for incident {id}")) && t.contains("OVERDUE")),
+        "{chat:?}"
+    );
+    assert_eq!(chat.iter().filter(|t| t.contains("due soon")).count(), 2, "{chat:?}");
+
+    // Reports sent are recorded; a report the incident does not owe is refused.
+    let (status, body) = server
+        .call(
+            "admin",
+            "POST",
+            &format!("/api/v1/incidents/{id}/regulatory/submissions"),
+            Some(json!({"report": "nis2_early_warning", "reference": "CSIRT-2026-117"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(state(&body, "nis2_early_warning").as_deref(), Some("late"));
+    let (status, _) = server
+        .call(
+            "admin",
+            "POST",
+            &format!("/api/v1/incidents/{id}/regulatory/submissions"),
+            Some(json!({"report": "dora_initial"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // DORA: major with malicious access to critical services; classified now.
+    let (status, body) = server
+        .call(
+            "admin",
+            "POST",
+            &format!("/api/v1/incidents/{id}/regulatory"),
+            Some(json!({"dora": {"critical_services_affected": true, "malicious_unauthorised_access": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dora"]["major"], true);
+    // At most 24 hours after awareness: already overdue.
+    assert_eq!(state(&body, "dora_initial").as_deref(), Some("overdue"));
+
+    // Drafts follow their templates and list what a person must complete.
+    let draft = server
+        .get("admin", &format!("/api/v1/incidents/{id}/reports/nis2_notification"))
+        .await;
+    assert_eq!(draft["report"], "nis2_notification");
+    assert_eq!(draft["organisation"]["name"], "Example Bank SA");
+    let iocs = draft["content"]["indicators_of_compromise"]["ip_addresses"]
+        .as_array()
+        .unwrap();
+    assert!(iocs.contains(&json!("203.0.113.80")), "{draft}");
+    assert!(draft["content"]["updates_early_warning"].is_string(), "{draft}");
+    assert!(!draft["to_complete"].as_array().unwrap().is_empty());
+    let (status, _) = server
+        .call(
+            "viewer",
+            "GET",
+            &format!("/api/v1/incidents/{id}/reports/gdpr_notification"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "drafts name people: analysts only");
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/incidents/{id}/report.html", server.addr))
+        .bearer_auth(&server.tokens["admin"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("<h2>Reporting deadlines</h2>") && html.contains("nis2_early_warning"),
+        "{html}"
+    );
+    assert!(html.contains("Connection to port 4444 on ws-d"), "{html}");
+    let deadlines = server.get("viewer", "/api/v1/deadlines").await;
+    assert_eq!(deadlines["deadlines"].as_array().unwrap().len(), 7, "{deadlines}");
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{}/metrics", server.addr))
+        .bearer_auth(&server.tokens["viewer"])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("rempart_regulatory_deadline_warnings_total{report=\"nis2_early_warning\",state=\"overdue\"} 1"),
+        "{metrics}"
+    );
+    server.stop();
+    let kinds = ledger_kinds(rempart(&dir));
+    assert!(
+        kinds.iter().filter(|k| *k == "regulatory.update").count() >= 4,
+        "{kinds:?}"
+    );
 }

@@ -594,16 +594,6 @@ async fn reporting_clocks_warn_and_reports_are_drafted() {
             "CORP\\d.user",
             "10.1.4.8",
             "203.0.113.80",
-            7777,
-        )])
-        .await;
-    // No rule fires on port 7777: this incident comes from port 4444 instead.
-    server
-        .ingest(&[connection(
-            "WS-D.corp.example.eu",
-            "CORP\\d.user",
-            "10.1.4.8",
-            "203.0.113.80",
             4444,
         )])
         .await;

@@ -673,6 +673,77 @@ mod tests {
     }
 
     #[test]
+    fn connectors_and_regulatory_regimes_are_checked() {
+        let cfg = Config::parse(
+            r#"
+            version = 1
+            [connectors.chat]
+            type = "teams"
+            url = "https://example.webhook.office.com/x"
+            [connectors.fw]
+            type = "command"
+            program = "/usr/sbin/nft"
+            actions.block_ip = ["add", "element", "inet", "filter", "b", "{ {{ target }} }"]
+            [regulatory]
+            nis2 = "trust_service"
+            dora = true
+            notify = "chat"
+            member_state = "DE"
+            "#,
+            "ok.toml",
+        )
+        .unwrap();
+        assert!(cfg.connectors["fw"].dry_run, "commands describe until told otherwise");
+        assert!(!cfg.connectors["chat"].dry_run);
+        assert_eq!(cfg.regulatory.nis2, Some(Nis2Entity::TrustService));
+        assert_eq!(cfg.regulatory.notify.as_deref(), Some("chat"));
+        let err = Config::parse(
+            r#"
+            version = 1
+            [connectors.hook]
+            type = "webhook"
+            url = "ftp://x"
+            program = "/bin/sh"
+            [connectors.fw]
+            type = "command"
+            program = "nft"
+            [connectors."bad name"]
+            type = "pager"
+            [connectors.mail]
+            type = "smtp"
+            host = "smtp.example.eu"
+            from = "nobody"
+            to = []
+            username = "u"
+            [regulatory]
+            nis2 = "vital"
+            notify = "fw"
+            member_state = "UK"
+            "#,
+            "bad.toml",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expect in [
+            "`connectors.hook.program`: not read by a `webhook` connector",
+            "`connectors.hook.url`: `ftp://x` is not an http:// or https:// URL",
+            "`connectors.hook.secret_env`: a webhook is signed",
+            "`connectors.fw.program`: `nft` is not an absolute path",
+            "`connectors.fw.actions`: missing",
+            "`connectors.bad name`: a connector name is",
+            "`connectors.bad name.type`: `pager` is not a connector type",
+            "`connectors.mail.to`: missing",
+            "`connectors.mail.from`: `nobody` is not an e-mail address",
+            "`connectors.mail.username`: give both username and password_env",
+            "`regulatory.nis2`: `vital` is not none, essential, important or trust_service",
+            "`regulatory.notify`: `fw` is a `command` connector, which cannot notify",
+            "`regulatory.member_state`: `UK` is not an EU member state code",
+        ] {
+            assert!(text.contains(expect), "missing {expect:?} in {text}");
+        }
+    }
+
+    #[test]
     fn missing_version_and_bad_toml_are_named() {
         let err = Config::parse("[server]\n", "t").unwrap_err();
         assert_eq!(err.problems[0].path, "version");

@@ -309,11 +309,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Validate { file },
         } => {
             let cfg = Config::load(&file)?;
+            // The playbooks it lists must check against its connectors too.
+            let playbooks = instance::playbooks(&cfg)?;
             let mut out = std::io::stdout().lock();
             if json {
-                writeln!(out, "{}", serde_json::json!({"valid": true, "file": file}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"valid": true, "file": file, "playbooks": playbooks.len(), "connectors": cfg.connectors.len()})
+                )?;
             } else {
-                writeln!(out, "{}: valid (API on {})", file.display(), cfg.server.listen)?;
+                writeln!(
+                    out,
+                    "{}: valid (API on {}; {} playbook(s), {} connector(s))",
+                    file.display(),
+                    cfg.server.listen,
+                    playbooks.len(),
+                    cfg.connectors.len()
+                )?;
             }
             Ok(())
         }

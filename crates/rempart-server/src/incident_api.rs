@@ -142,8 +142,13 @@ pub async fn show(
     if may_reveal(&caller) {
         reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
     }
+    // Reporting deadlines appear with the incident.
+    let deadlines = match &state.response {
+        Some(r) => r.deadlines(id).await.map_err(ApiError::from)?.1,
+        None => Vec::new(),
+    };
     Ok(Json(
-        json!({"incident": incident, "alerts": alerts, "verdicts": verdicts}),
+        json!({"incident": incident, "alerts": alerts, "verdicts": verdicts, "deadlines": deadlines}),
     ))
 }
 

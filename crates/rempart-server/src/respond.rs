@@ -52,6 +52,9 @@ pub enum ResponseError {
 /// The actor playbooks act as when nobody started them.
 pub const SYSTEM_ACTOR: &str = "rempart";
 
+/// Incident events handled at once by the background task.
+pub const CONCURRENT_EVENTS: usize = 8;
+
 /// Longest pause between retries of a failed action.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -980,23 +983,38 @@ impl Response {
         Ok(rows.len())
     }
 
-    /// Starts playbooks on incident events and times approvals out, until `cancel`.
+    /// Starts playbooks on incident events and times approvals out, until `cancel`. Events are
+    /// handled up to [`CONCURRENT_EVENTS`] at a time, so one slow connector does not hold back
+    /// the response to other incidents; runs, limits and action keys are safe under
+    /// concurrency (one lock per run, one for limits, keys begun once in the store).
     pub async fn run_background(self, cancel: CancellationToken) {
         let mut events = self.inner.incidents.subscribe();
         if let Err(e) = self.resume().await {
             tracing::warn!(error = %e, "cannot resume playbook runs");
         }
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EVENTS));
+        let mut handling = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut clocks = tokio::time::interval(Duration::from_secs(60));
         clocks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = cancel.cancelled() => return,
+                () = cancel.cancelled() => break,
                 event = events.recv() => {
-                    let Some(event) = event else { return };
-                    if let Err(e) = self.on_incident(event).await {
-                        tracing::warn!(error = %e, ?event, "playbooks not started");
+                    let Some(event) = event else { break };
+                    let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                    let me = self.clone();
+                    handling.spawn(async move {
+                        if let Err(e) = me.on_incident(event).await {
+                            tracing::warn!(error = %e, ?event, "playbooks not started");
+                        }
+                        drop(slot);
+                    });
+                }
+                Some(done) = handling.join_next(), if !handling.is_empty() => {
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "a playbook task failed");
                     }
                 }
                 _ = tick.tick() => {
@@ -1011,6 +1029,8 @@ impl Response {
                 }
             }
         }
+        // Actions under way finish (each within its connector's time limit) before shutdown.
+        while handling.join_next().await.is_some() {}
     }
 
     /// The regulatory assessment of an incident, if one was opened.

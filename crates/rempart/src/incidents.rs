@@ -236,7 +236,7 @@ pub async fn run(
             state.metrics.clone(),
         )?);
     }
-    let result = dispatch(&state, command, json_out).await;
+    let result = dispatch(&state, data_dir, config, command, json_out).await;
     if let Some(g) = &state.gateway {
         g.close().await;
     }
@@ -244,7 +244,13 @@ pub async fn run(
     result
 }
 
-async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out: bool) -> anyhow::Result<()> {
+async fn dispatch(
+    state: &AppState,
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    command: Option<IncidentsCommand>,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let actor = instance::cli_actor();
     let incidents = service(state)?;
     let mut out = std::io::stdout().lock();
@@ -278,14 +284,28 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
             incident_api::reveal_verdicts(state, &actor, &mut verdicts)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let deadlines = deadlines_of(data_dir, config, id).await?;
             if json_out {
                 writeln!(
                     out,
                     "{}",
-                    json!({"incident": incident, "alerts": alerts, "verdicts": verdicts})
+                    json!({"incident": incident, "alerts": alerts, "verdicts": verdicts, "deadlines": deadlines})
                 )?;
             } else {
                 print_incident(&mut out, &incident)?;
+                if !deadlines.is_empty() {
+                    writeln!(out, "\nreporting deadlines:")?;
+                    for d in &deadlines {
+                        writeln!(
+                            out,
+                            "  {:<20} due {:.0}{}  {}",
+                            d.report.as_str(),
+                            d.due,
+                            if d.provisional { "*" } else { " " },
+                            d.state.as_str()
+                        )?;
+                    }
+                }
                 writeln!(out, "\nalerts ({} of {}):", alerts.len(), incident.alert_count)?;
                 for a in &alerts {
                     writeln!(
@@ -454,6 +474,25 @@ async fn dispatch(state: &AppState, command: Option<IncidentsCommand>, json_out:
         }
     }
     Ok(())
+}
+
+/// An incident's reporting deadlines from its stored assessment, without the connectors.
+async fn deadlines_of(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    id: EventId,
+) -> anyhow::Result<Vec<rempart_respond::clocks::Deadline>> {
+    let store = instance::open_store(data_dir).await?;
+    let Some(body) = rempart_store::ResponseStore::assessment_get(&*store, id).await? else {
+        return Ok(Vec::new());
+    };
+    let a: rempart_respond::clocks::Assessment =
+        serde_json::from_value(body).context("the stored regulatory assessment does not read")?;
+    Ok(rempart_respond::clocks::deadlines(
+        &config.regulatory,
+        &a,
+        jiff::Timestamp::now(),
+    ))
 }
 
 async fn print_regulatory(

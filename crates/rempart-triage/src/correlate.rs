@@ -628,19 +628,16 @@ fn absorb(settings: &Settings, incident: &mut Incident, o: &Observed, now: Times
     for t in tactics_of(a) {
         push_capped(&mut incident.tactics, &t);
     }
-    let mut added = false;
+    // Inserted in place: the list stays sorted, so an entity the alert names twice (its own
+    // field and a session's enrichment) is listed once.
     for e in &o.entities {
-        if incident.entities.binary_search(e).is_ok() {
+        let Err(at) = incident.entities.binary_search(e) else {
             continue;
-        }
+        };
         let of_kind = incident.entities.iter().filter(|x| x.kind == e.kind).count();
         if of_kind < Incident::MAX_LISTED {
-            incident.entities.push(e.clone());
-            added = true;
+            incident.entities.insert(at, e.clone());
         }
-    }
-    if added {
-        incident.entities.sort();
     }
     if incident.title.is_empty() {
         incident.title = title(&a.rule_title, &incident.entities);

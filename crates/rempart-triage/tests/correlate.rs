@@ -249,3 +249,37 @@ fn asset_criticality_raises_severity() {
     assert_eq!(ws.severity, IncidentSeverity::Medium);
     assert_eq!(dc.severity, IncidentSeverity::High);
 }
+
+#[test]
+fn an_incident_lists_each_entity_once() {
+    let mut c = Correlator::new(Settings::default());
+    let first = with(
+        with(
+            with(
+                alert(0, "A", "high", "execution", "ws-fin-07", Some("CORP\\m.dubois")),
+                EntityKind::Host,
+                "srv-file-01",
+            ),
+            EntityKind::Ip,
+            "10.20.2.136",
+        ),
+        EntityKind::Ip,
+        "10.20.7.41",
+    );
+    // A new account (it sorts before the addresses) and a known address: the account must not
+    // hide the address from the lookup.
+    let second = with(
+        alert(5, "B", "high", "collection", "srv-file-01", Some("CORP\\adm.dubois")),
+        EntityKind::Ip,
+        "10.20.7.41",
+    );
+    c.observe(&[first], t0());
+    let update = c.observe(&[second], t0());
+    let incident = &update.incidents[0];
+    assert!(
+        incident.entities.windows(2).all(|w| w[0] < w[1]),
+        "sorted, each once: {:?}",
+        incident.entities
+    );
+    assert_eq!(incident.entities.iter().filter(|e| e.value == "10.20.7.41").count(), 1);
+}

@@ -4,6 +4,10 @@
 //! edge per line, `source IP,destination IP,MM/DD/YYYY-HH:MM,label`, label `-` for normal
 //! traffic and the attack's name otherwise, in time order. Ticks are minutes from the first
 //! edge, counted from 1.
+//!
+//! KDD Cup 99 HTTP and SMTP as ADBench publishes them (`http.csv`, `smtp.csv`, plain or
+//! gzipped): a header `f0,f1,…,label`, then one connection per line, numeric features and a
+//! label `0` (normal) or `1` (attack), in the order the connections happened.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -137,9 +141,108 @@ fn lines(reader: impl Read, name: &str, each: &mut impl FnMut(Edge)) -> Result<u
     Ok(n)
 }
 
+/// Reads one line of a labelled feature table with `features` numeric columns and a `0`/`1`
+/// label last.
+pub fn feature_line(line: &str, features: usize, out: &mut Vec<f64>) -> Result<bool, String> {
+    out.clear();
+    let mut fields = line.trim_end().split(',');
+    for j in 0..features {
+        let f = fields
+            .next()
+            .ok_or_else(|| format!("expected {} comma-separated fields, found {j}", features + 1))?;
+        let v: f64 = f
+            .trim()
+            .parse()
+            .map_err(|_| format!("field {} (`{f}`) is not a number", j + 1))?;
+        if !v.is_finite() {
+            return Err(format!("field {} (`{f}`) is not finite", j + 1));
+        }
+        out.push(v);
+    }
+    let label = match fields.next().map(str::trim) {
+        Some("0") => false,
+        Some("1") => true,
+        Some(o) => return Err(format!("label `{o}` is not 0 or 1")),
+        None => {
+            return Err(format!(
+                "expected {} comma-separated fields, found {features}",
+                features + 1
+            ));
+        }
+    };
+    if fields.next().is_some() {
+        return Err(format!("more than {} fields", features + 1));
+    }
+    Ok(label)
+}
+
+/// Streams a KDD 99 subset (`http.csv`, `smtp.csv`, or gzipped) to `each` as features and
+/// label; returns how many rows and how many features each has (from the header).
+pub fn kdd99(path: &Path, mut each: impl FnMut(&[f64], bool)) -> Result<(u64, usize), DatasetError> {
+    let name = path.display().to_string();
+    let io = |e: &dyn std::fmt::Display| DatasetError::Io {
+        path: name.clone(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| io(&e))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        Box::new(flate2::read::GzDecoder::new(file).take(MAX_BYTES))
+    } else {
+        Box::new(file.take(MAX_BYTES))
+    };
+    let mut lines = BufReader::with_capacity(1 << 20, reader).lines();
+    let header = lines.next().transpose().map_err(|e| io(&e))?.unwrap_or_default();
+    let columns: Vec<&str> = header.trim_end().split(',').collect();
+    if columns.len() < 2 || columns.last() != Some(&"label") {
+        return Err(DatasetError::Line {
+            path: name,
+            line: 1,
+            reason: format!(
+                "expected a header `f0,…,label`, found `{}`",
+                header.chars().take(80).collect::<String>()
+            ),
+        });
+    }
+    let features = columns.len() - 1;
+    let mut n = 0u64;
+    let mut row = Vec::with_capacity(features);
+    for (i, line) in lines.enumerate() {
+        let line = line.map_err(|e| io(&e))?;
+        if line.is_empty() {
+            continue;
+        }
+        let label = feature_line(&line, features, &mut row).map_err(|reason| DatasetError::Line {
+            path: name.clone(),
+            line: i as u64 + 2,
+            reason,
+        })?;
+        each(&row, label);
+        n += 1;
+    }
+    Ok((n, features))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_lines_read_and_bad_ones_say_why() {
+        let mut row = Vec::new();
+        assert_eq!(feature_line("-2.30,5.37,10.7,0", 3, &mut row), Ok(false));
+        assert_eq!(row, [-2.30, 5.37, 10.7]);
+        assert_eq!(feature_line("1,2,3,1", 3, &mut row), Ok(true));
+        for (bad, why) in [
+            ("1,2,0", "expected 4 comma-separated fields, found 3"),
+            ("1,x,3,0", "field 2 (`x`) is not a number"),
+            ("1,2,3,2", "label `2` is not 0 or 1"),
+            ("1,2,3,0,9", "more than 4 fields"),
+            ("1,inf,3,0", "field 2 (`inf`) is not finite"),
+        ] {
+            let e = feature_line(bad, 3, &mut row).err().unwrap_or_default();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn lines_read_and_bad_ones_say_why() {

@@ -1,4 +1,5 @@
-//! Streaming anomaly detection on the labelled DARPA 1998 edge stream.
+//! Streaming anomaly detection on labelled data: the DARPA 1998 edge stream and the KDD 99
+//! HTTP and SMTP connections.
 
 #![allow(
     clippy::unwrap_used,
@@ -48,4 +49,33 @@ fn a_bad_line_is_named() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: `not-an-address` is not an IPv4 address"), "{err}");
+}
+
+#[test]
+fn ecod_with_its_burst_guard_reaches_the_kdd_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (set, file, rows, target) in [
+        ("kdd-http", "http.csv.gz", 567_498, 0.99),
+        ("kdd-smtp", "smtp.csv.gz", 95_156, 0.90),
+    ] {
+        let out = rempart(tmp.path())
+            .args(["--json", "anomaly", "eval", "--dataset", set])
+            .arg(data().join("anomaly/kdd99").join(file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["detector"], "ecod");
+        assert_eq!(r["events"], rows);
+        let auc = r["roc_auc"].as_f64().unwrap();
+        assert!(auc >= target, "{set}: ROC-AUC {auc}");
+    }
+    // A detector for edges does not read feature tables.
+    let out = rempart(tmp.path())
+        .args(["anomaly", "eval", "--dataset", "kdd-smtp", "--detector", "midas"])
+        .arg(data().join("anomaly/kdd99/smtp.csv.gz"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use ecod on kdd-http and kdd-smtp"));
 }

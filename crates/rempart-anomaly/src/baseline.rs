@@ -12,7 +12,7 @@
 //! | `new_service` | services and scheduled tasks per host | a host known for a day installs one it never had |
 //! | `outbound_volume` | bytes a host sends per hour | an hour goes `volume_z` deviations above the host's usual (log scale) and past `volume_min_bytes` |
 //!
-//! Everything is keyed by canonical names (lower case), bounded (`max_keys` per table; beyond,
+//! Everything is keyed by canonical names (lower case, short host names), bounded (`max_keys` per table; beyond,
 //! new keys are not learned and never fire), and serializable for snapshots. Time comes from
 //! the events. Built-in and machine accounts (`SYSTEM`, `…$`) are not profiled.
 
@@ -218,6 +218,17 @@ fn builtin(user: &str) -> bool {
         )
 }
 
+/// A host's key: lower case, short name (`WS-07.corp.example.eu` → `ws-07`), addresses as
+/// they are.
+fn host_key(h: &str) -> String {
+    let h = h.trim().to_ascii_lowercase();
+    if h.parse::<std::net::IpAddr>().is_ok() {
+        h
+    } else {
+        h.split('.').next().unwrap_or(&h).to_owned()
+    }
+}
+
 /// Short image name: `C:\Windows\System32\cmd.exe` → `cmd.exe`.
 fn image_name(path: &str) -> String {
     path.rsplit(['\\', '/']).next().unwrap_or(path).to_ascii_lowercase()
@@ -258,7 +269,7 @@ impl Baselines {
 
     /// Learns from one observation and returns the findings it raises.
     pub fn observe(&mut self, o: &Observation<'_>) -> Vec<Finding> {
-        let host = o.host.map(str::to_ascii_lowercase);
+        let host = o.host.map(host_key);
         let user = o
             .user
             .map(|u| u.rsplit(['\\']).next().unwrap_or(u).to_ascii_lowercase())
@@ -310,7 +321,7 @@ impl Baselines {
         }
         // Any activity makes a host known.
         if let Some(h) = o.host {
-            self.host(&h.to_ascii_lowercase(), o.time);
+            self.host(&host_key(h), o.time);
         }
         out
     }

@@ -85,6 +85,7 @@ pub async fn ingest_events(
     let cap = state.max_inflated_bytes;
     let rules = state.rules.current();
     let intel = state.intel.current();
+    let anomaly = state.anomaly.clone();
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
@@ -100,6 +101,9 @@ pub async fn ingest_events(
         }
         if let Some(intel) = intel {
             batch.match_intel(&intel);
+        }
+        if let Some(anomaly) = anomaly {
+            batch.baselines(&anomaly);
         }
         Ok::<_, ApiError>(batch)
     })

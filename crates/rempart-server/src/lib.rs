@@ -6,6 +6,7 @@
 //! request in flight is completed and acknowledged, or not acknowledged at all), flushes the
 //! syslog batches, and returns.
 
+pub mod anomaly;
 mod api;
 pub mod audit;
 pub mod auth;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub triage: Option<triage::Triage>,
     /// Playbooks, approvals and regulatory clocks.
     pub response: Option<respond::Response>,
+    /// Per-entity baselines run on everything ingested.
+    pub anomaly: Option<Arc<anomaly::Anomaly>>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             incidents: None,
             triage: None,
             response: None,
+            anomaly: None,
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),

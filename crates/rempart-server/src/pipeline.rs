@@ -52,6 +52,11 @@ impl Batch {
         self.alerts.extend(rules.alerts(&self.events, Timestamp::now()));
     }
 
+    /// Runs the batch's events through the per-entity baselines.
+    pub fn baselines(&mut self, anomaly: &crate::anomaly::Anomaly) {
+        self.alerts.extend(anomaly.alerts(&self.events, Timestamp::now()));
+    }
+
     /// Matches the batch's events against threat-intelligence indicators.
     pub fn match_intel(&mut self, index: &rempart_intel::IocIndex) {
         self.alerts.extend(index.alerts(&self.events, Timestamp::now()));

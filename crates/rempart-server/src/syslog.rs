@@ -85,6 +85,9 @@ async fn detect_and_commit(
     if let Some(intel) = state.intel.current() {
         batch.match_intel(&intel);
     }
+    if let Some(anomaly) = &state.anomaly {
+        batch.baselines(anomaly);
+    }
     batch
         .commit(
             &*state.store,

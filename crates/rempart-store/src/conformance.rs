@@ -722,6 +722,21 @@ pub async fn response_runs_approvals_and_actions<S: crate::ResponseStore>(store:
     assert_eq!(store.assessment_get(EventId::generate()).await.expect("get"), None);
 }
 
+/// A detector's state round-trips and the last save wins.
+pub async fn detector_state_round_trips(store: &dyn Store) {
+    let t = Timestamp::from_second(10).expect("valid fixture time");
+    assert_eq!(store.state_get("baselines").await.expect("get"), None);
+    store.state_put("baselines", &json!({"v": 1}), t).await.expect("put");
+    store
+        .state_put("baselines", &json!({"v": 2, "hosts": {"ws": 3}}), t)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.state_get("baselines").await.expect("get"),
+        Some(json!({"v": 2, "hosts": {"ws": 3}}))
+    );
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -733,7 +748,7 @@ macro_rules! store_conformance {
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
-            verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions);
+            verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

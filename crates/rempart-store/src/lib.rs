@@ -186,4 +186,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+    /// Saves a detector's state (a snapshot) under `name`, replacing the last.
+    fn state_put<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a serde_json::Value,
+        updated: Timestamp,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// A detector's saved state.
+    fn state_get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<serde_json::Value>>>;
 }

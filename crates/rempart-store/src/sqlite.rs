@@ -224,6 +224,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        11,
+        r"
+    CREATE TABLE detector_state (
+        name TEXT PRIMARY KEY,
+        updated INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    ",
+    ),
 ];
 
 mod incidents;
@@ -389,6 +399,34 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
 }
 
 impl Store for SqliteStore {
+    fn state_put<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a serde_json::Value,
+        updated: Timestamp,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("INSERT OR REPLACE INTO detector_state (name, updated, body) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(nanos(updated))
+                .bind(state.to_string())
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn state_get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<serde_json::Value>>> {
+        Box::pin(async move {
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?;
+            body.map(|b| serde_json::from_str(&b).map_err(|e| corrupt(name, "detector state", e)))
+                .transpose()
+        })
+    }
+
     fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if events.is_empty() {

@@ -62,6 +62,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
             rules: Some(rules.clone()),
             intel: None,
             incidents: Some(&incidents),
+            anomaly: None,
         },
         false,
     )

@@ -67,6 +67,7 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     let intel = rempart_server::intel::load(&*store).await?;
     let intel = (!intel.is_empty()).then(|| std::sync::Arc::new(intel));
     let incidents = instance::incidents(config, &ledger, store.clone()).await?;
+    let anomaly = instance::anomaly(config, &*store).await;
     let summary = ingest_paths(
         &*store,
         &ledger,
@@ -76,10 +77,16 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
             rules,
             intel,
             incidents: Some(&incidents),
+            anomaly: anomaly.clone(),
         },
         show_progress,
     )
     .await;
+    if let Some(a) = &anomaly
+        && let Err(e) = a.save(&*store).await
+    {
+        tracing::warn!(error = %e, "baselines not saved");
+    }
     ledger.close().await;
     let summary = summary?;
     let mut out = std::io::stdout().lock();
@@ -100,6 +107,8 @@ pub struct Detection<'a> {
     pub intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
     /// Correlation of the alerts into incidents.
     pub incidents: Option<&'a rempart_server::incidents::Incidents>,
+    /// Per-entity baselines (their state is saved when the ingest ends).
+    pub anomaly: Option<std::sync::Arc<rempart_server::anomaly::Anomaly>>,
 }
 
 /// Ingests `paths` into `store`; returns the summary once everything is durable.
@@ -115,6 +124,7 @@ pub async fn ingest_paths(
         rules,
         intel,
         incidents,
+        anomaly,
     } = detection;
     let started = Instant::now();
     let files = files::walk(paths).context("cannot list input")?;
@@ -141,6 +151,9 @@ pub async fn ingest_paths(
             }
             if let Some(intel) = &intel {
                 batch.match_intel(intel);
+            }
+            if let Some(anomaly) = &anomaly {
+                batch.baselines(anomaly);
             }
             tx.blocking_send(batch).is_err()
         };

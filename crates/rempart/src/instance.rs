@@ -198,3 +198,22 @@ pub fn response(
         metrics,
     }))
 }
+
+/// The live anomaly detector of `[anomaly]` with its stored state; `None` when disabled.
+pub async fn anomaly(
+    config: &rempart_config::Config,
+    store: &dyn rempart_store::Store,
+) -> Option<Arc<rempart_server::anomaly::Anomaly>> {
+    let a = &config.anomaly;
+    if !a.enabled {
+        return None;
+    }
+    let params = rempart_anomaly::baseline::Params {
+        warm_up: a.warm_up,
+        min_history: a.min_history,
+        burst_min: a.burst_min,
+        volume_min_bytes: a.volume_min_bytes,
+        ..rempart_anomaly::baseline::Params::default()
+    };
+    Some(rempart_server::anomaly::Anomaly::load(store, params, a.sources.clone()).await)
+}

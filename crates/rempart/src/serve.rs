@@ -55,6 +55,7 @@ pub async fn serve_store(
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());
+    state.anomaly = instance::anomaly(config, &*store).await;
     state.incidents = Some(incidents.clone());
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
@@ -111,6 +112,27 @@ pub async fn serve_store(
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }
     spawn_intel_reload(&tracker, cancel.clone(), &state, intel_store).await?;
+    if let Some(anomaly) = state.anomaly.clone() {
+        let store = state.store.clone();
+        let cancel = cancel.clone();
+        // The baselines' state is saved every minute and when the server stops.
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                let stop = tokio::select! {
+                    () = cancel.cancelled() => true,
+                    _ = tick.tick() => false,
+                };
+                if let Err(e) = anomaly.save(&*store).await {
+                    tracing::warn!(error = %e, "baselines not saved");
+                }
+                if stop {
+                    return;
+                }
+            }
+        });
+    }
     let bound = rempart_server::syslog::start(
         &state,
         &config.syslog,

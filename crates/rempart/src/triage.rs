@@ -440,6 +440,7 @@ async fn run_case(
             rules: Some(rules.clone()),
             intel: None,
             incidents: Some(&service),
+            anomaly: None,
         },
         false,
     )

@@ -9,7 +9,7 @@
 //! source and the destination the same way, reporting the largest of the three and which it was.
 
 /// A count-min sketch of `rows × columns` float counters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CountMinSketch {
     rows: usize,
     columns: usize,
@@ -186,7 +186,7 @@ impl Midas {
 }
 
 /// MIDAS-R: decayed current counts; the edge, its source and its destination scored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MidasR {
     tick: u64,
     decay: f32,

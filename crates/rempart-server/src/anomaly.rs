@@ -2,25 +2,125 @@
 //! departure becomes an alert (rule `rempart-anomaly/<detector>`, with typical and actual in its
 //! matched fields) that joins incidents and triage like any other.
 //!
-//! The baselines' state is kept in the store (`detector_state`), loaded when a server or an
-//! ingest starts and saved every minute and at the end, so a restart does not relearn.
+//! Beside them, MIDAS-R scores three edge streams, one tick a minute of event time: source
+//! address → destination address, account → host (logons), and process → destination address
+//! (network connections). After an hour of stream, an edge, source or destination whose count
+//! this minute scores at least `edge_threshold` (and counts at least `edge_min_count`) raises
+//! an alert naming which part burst, its usual rate and this minute's count.
+//!
+//! The state is kept in the store (`detector_state`), loaded when a server or an ingest starts
+//! and saved every minute and at the end, so a restart does not relearn.
 
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Params};
+use rempart_anomaly::midas::{Burst, MidasR};
 use rempart_model::{Alert, Event, EventId, MatchedField, Technique};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The name the baselines' state is stored under.
-pub const STATE_NAME: &str = "baselines";
+pub const STATE_NAME: &str = "anomaly";
 
 /// The live detector, shared by every ingest path of a process.
 #[derive(Debug)]
 pub struct Anomaly {
-    baselines: Mutex<Baselines>,
+    state: Mutex<State>,
     /// Only events from these sources (`http`, `syslog`, a file name); all when empty.
     sources: Vec<String>,
+    edge_threshold: f32,
+    edge_min_count: f32,
+}
+
+/// Everything the live detector learns, saved and restored whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct State {
+    baselines: Baselines,
+    edges: EdgeStreams,
+}
+
+/// The three MIDAS-R edge streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct EdgeStreams {
+    network: MidasR,
+    logon: MidasR,
+    process: MidasR,
+    /// The first minute seen (tick 1).
+    first_minute: Option<i64>,
+    /// (stream, part, key) → the tick it last fired in: one alert per burst and minute.
+    fired: std::collections::HashMap<String, u64>,
+}
+
+/// Ticks (minutes) of stream before edge bursts may fire.
+const EDGE_WARM_UP_TICKS: u64 = 60;
+
+impl EdgeStreams {
+    fn new() -> EdgeStreams {
+        let p = rempart_anomaly::midas::Params::default();
+        EdgeStreams {
+            network: MidasR::new(p),
+            logon: MidasR::new(rempart_anomaly::midas::Params {
+                seed: p.seed ^ 0x11,
+                ..p
+            }),
+            process: MidasR::new(rempart_anomaly::midas::Params {
+                seed: p.seed ^ 0x22,
+                ..p
+            }),
+            first_minute: None,
+            fired: std::collections::HashMap::new(),
+        }
+    }
+}
+
+/// A stable 64-bit key of a name (FNV-1a).
+fn key(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Which edge stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Network,
+    Logon,
+    Process,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Network => "network",
+            Stream::Logon => "logon",
+            Stream::Process => "process",
+        }
+    }
+
+    fn title(self, part: Burst) -> &'static str {
+        match (self, part) {
+            (Stream::Network, Burst::Source) => "Anomaly: burst of connections from an address",
+            (Stream::Network, Burst::Destination) => "Anomaly: burst of connections to an address",
+            (Stream::Network, Burst::Edge) => "Anomaly: burst of connections between two addresses",
+            (Stream::Logon, Burst::Source) => "Anomaly: burst of logons by an account",
+            (Stream::Logon, Burst::Destination) => "Anomaly: burst of logons to a host",
+            (Stream::Logon, Burst::Edge) => "Anomaly: burst of logons by an account to a host",
+            (Stream::Process, Burst::Source) => "Anomaly: burst of connections by a program",
+            (Stream::Process, Burst::Destination) | (Stream::Process, Burst::Edge) => {
+                "Anomaly: burst of connections by a program to an address"
+            }
+        }
+    }
+
+    fn technique(self, part: Burst) -> (&'static str, &'static str, &'static str) {
+        match (self, part) {
+            (Stream::Network, Burst::Source) => ("T1046", "Network Service Discovery", "discovery"),
+            (Stream::Network, Burst::Destination) => ("T1498", "Network Denial of Service", "impact"),
+            (Stream::Logon, _) => ("T1021", "Remote Services", "lateral-movement"),
+            _ => ("T1071", "Application Layer Protocol", "command-and-control"),
+        }
+    }
 }
 
 /// A key in an event's original fields, found at any depth (Windows events nest their data
@@ -151,42 +251,126 @@ pub fn alert(e: &Event, f: &Finding, now: Timestamp) -> Alert {
 }
 
 impl Anomaly {
-    pub fn new(baselines: Baselines, sources: Vec<String>) -> Anomaly {
+    fn with_state(state: State, sources: Vec<String>, edge_threshold: f32, edge_min_count: f32) -> Anomaly {
         Anomaly {
-            baselines: Mutex::new(baselines),
+            state: Mutex::new(state),
             sources,
+            edge_threshold,
+            edge_min_count,
         }
     }
 
-    /// Fresh baselines with `params`.
+    /// Fresh detectors with `params`.
     pub fn fresh(params: Params, sources: Vec<String>) -> Anomaly {
-        Anomaly::new(Baselines::new(params), sources)
+        Anomaly::with_state(
+            State {
+                baselines: Baselines::new(params),
+                edges: EdgeStreams::new(),
+            },
+            sources,
+            EDGE_THRESHOLD,
+            EDGE_MIN_COUNT,
+        )
     }
 
-    /// Runs `events` (in time order) through the baselines; returns the alerts they raise.
+    /// Runs `events` (in time order) through the baselines and the edge streams; returns the
+    /// alerts they raise.
     pub fn alerts(&self, events: &[Event], now: Timestamp) -> Vec<Alert> {
         let mut order: Vec<&Event> = events
             .iter()
             .filter(|e| self.sources.is_empty() || self.sources.contains(&e.origin.source))
             .collect();
         order.sort_by_key(|e| e.time);
-        let mut b = self.baselines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         for e in order {
             let sender = e.normalized.src_ip.map(|a| a.to_string());
             if let Some(o) = observation(e, sender.as_deref()) {
-                for f in b.observe(&o) {
+                for f in state.baselines.observe(&o) {
                     out.push(alert(e, &f, now));
                 }
             }
+            self.edges(&mut state.edges, e, now, &mut out);
         }
         out
     }
 
+    fn edges(&self, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
+        let n = &e.normalized;
+        let minute = e.time.as_second().div_euclid(60);
+        let first = *s.first_minute.get_or_insert(minute);
+        let tick = u64::try_from(minute - first).unwrap_or(0) + 1;
+        let mut edges: Vec<(Stream, String, String)> = Vec::new();
+        if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip) {
+            edges.push((Stream::Network, src.to_string(), dst.to_string()));
+            if let Some(p) = n.process.as_deref() {
+                let image = p.rsplit(['\\', '/']).next().unwrap_or(p).to_ascii_lowercase();
+                edges.push((Stream::Process, image, dst.to_string()));
+            }
+        }
+        if n.event_id == Some(4624)
+            && let (Some(u), Some(h)) = (n.user.as_deref(), n.host.as_deref())
+            && !u.ends_with('$')
+        {
+            edges.push((Stream::Logon, u.to_ascii_lowercase(), h.to_ascii_lowercase()));
+        }
+        for (stream, u, v) in edges {
+            let m = match stream {
+                Stream::Network => &mut s.network,
+                Stream::Logon => &mut s.logon,
+                Stream::Process => &mut s.process,
+            };
+            let score = m.score(key(&u), key(&v), tick);
+            if tick <= EDGE_WARM_UP_TICKS || score.value < self.edge_threshold || score.current < self.edge_min_count {
+                continue;
+            }
+            let part = match score.burst {
+                Burst::Edge => format!("{u} → {v}"),
+                Burst::Source => u.clone(),
+                Burst::Destination => v.clone(),
+            };
+            let id = format!("{}:{}:{part}", stream.name(), score.burst.as_str());
+            if s.fired.get(&id) == Some(&tick) {
+                continue;
+            }
+            if s.fired.len() >= 100_000 {
+                s.fired.clear();
+            }
+            s.fired.insert(id, tick);
+            let (tid, tname, tactic) = stream.technique(score.burst);
+            out.push(Alert {
+                id: EventId::generate(),
+                time: e.time,
+                created: now,
+                rule_id: Some(format!("rempart-anomaly/{}_burst", stream.name())),
+                rule_title: stream.title(score.burst).to_owned(),
+                level: Some("high".to_owned()),
+                tags: vec![
+                    format!("attack.{}", tactic.replace('-', "_")),
+                    format!("attack.{}", tid.to_ascii_lowercase()),
+                ],
+                techniques: vec![Technique {
+                    id: tid.to_owned(),
+                    name: Some(tname.to_owned()),
+                    tactics: vec![tactic.to_owned()],
+                }],
+                matched: vec![
+                    MatchedField::new("anomaly.baseline", format!("{} {}", score.burst.as_str(), part)),
+                    MatchedField::new("anomaly.typical", format!("about {:.1} per minute", score.expected)),
+                    MatchedField::new("anomaly.actual", format!("{:.0} this minute", score.current)),
+                    MatchedField::new("anomaly.score", format!("{:.0}", score.value)),
+                ],
+                event: e.id,
+                host: e.normalized.host.clone(),
+                user: e.normalized.user.clone(),
+            });
+        }
+    }
+
     /// The state, for the store.
     pub fn snapshot(&self) -> Result<Value, serde_json::Error> {
-        let b = self.baselines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        serde_json::to_value(&*b)
+        let s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        serde_json::to_value(&*s)
     }
 
     /// Saves the state in the store.
@@ -202,22 +386,27 @@ impl Anomaly {
     /// longer reads, which is logged).
     pub async fn load(store: &dyn rempart_store::Store, params: Params, sources: Vec<String>) -> Arc<Anomaly> {
         let loaded = match store.state_get(STATE_NAME).await {
-            Ok(Some(v)) => match serde_json::from_value::<Baselines>(v) {
-                Ok(b) => Some(b),
+            Ok(Some(v)) => match serde_json::from_value::<State>(v) {
+                Ok(s) => Some(s),
                 Err(e) => {
-                    tracing::warn!(error = %e, "stored baselines do not read; starting fresh");
+                    tracing::warn!(error = %e, "stored anomaly state does not read; starting fresh");
                     None
                 }
             },
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read stored baselines; starting fresh");
+                tracing::warn!(error = %e, "cannot read the stored anomaly state; starting fresh");
                 None
             }
         };
         Arc::new(match loaded {
-            Some(b) => Anomaly::new(b, sources),
+            Some(s) => Anomaly::with_state(s, sources, EDGE_THRESHOLD, EDGE_MIN_COUNT),
             None => Anomaly::fresh(params, sources),
         })
     }
 }
+
+/// An edge stream's chi-squared score that raises an alert.
+pub const EDGE_THRESHOLD: f32 = 1_000.0;
+/// … and the least count this minute it applies to.
+pub const EDGE_MIN_COUNT: f32 = 30.0;

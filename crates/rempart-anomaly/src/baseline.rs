@@ -111,10 +111,13 @@ impl Detector {
         }
     }
 
-    /// Sigma-style level.
+    /// Sigma-style level. A new parent-child pair is informational (it joins incidents as
+    /// context but opens none: software changes make new pairs every day); a new program on a
+    /// host is low.
     pub fn level(self) -> &'static str {
         match self {
-            Detector::RareParentChild => "low",
+            Detector::RareParentChild => "informational",
+            Detector::RareProcess => "low",
             Detector::FailedLogonBurst | Detector::NewService | Detector::OutboundVolume => "high",
             _ => "medium",
         }

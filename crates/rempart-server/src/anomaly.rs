@@ -46,8 +46,10 @@ struct EdgeStreams {
     network: MidasR,
     logon: MidasR,
     process: MidasR,
-    /// The first minute seen (tick 1).
-    first_minute: Option<i64>,
+    /// The latest minute seen and its tick: ticks count the minutes that had events, so a
+    /// stream with gaps (an archive spanning months) keeps its rates.
+    minute: Option<i64>,
+    tick: u64,
     /// (stream, part, key) → the tick it last fired in: one alert per burst and minute.
     fired: std::collections::HashMap<String, u64>,
 }
@@ -68,10 +70,42 @@ impl EdgeStreams {
                 seed: p.seed ^ 0x22,
                 ..p
             }),
-            first_minute: None,
+            minute: None,
+            tick: 0,
             fired: std::collections::HashMap::new(),
         }
     }
+}
+
+/// Whether an address belongs in the network stream: not loopback, link-local, multicast or
+/// unspecified (machinery talking to itself is not traffic).
+fn routable(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            !(a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified() || a.is_broadcast())
+        }
+        std::net::IpAddr::V6(a) => {
+            !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Machine and built-in accounts, which log on constantly by design.
+fn builtin_account(user: &str) -> bool {
+    let u = user.rsplit('\\').next().unwrap_or(user).to_ascii_lowercase();
+    u.ends_with('$')
+        || matches!(
+            u.as_str(),
+            "system"
+                | "local service"
+                | "network service"
+                | "anonymous logon"
+                | "-"
+                | ""
+                | "dwm-1"
+                | "umfd-0"
+                | "umfd-1"
+        )
 }
 
 /// A stable 64-bit key of a name (FNV-1a).
@@ -298,10 +332,17 @@ impl Anomaly {
     fn edges(&self, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
         let n = &e.normalized;
         let minute = e.time.as_second().div_euclid(60);
-        let first = *s.first_minute.get_or_insert(minute);
-        let tick = u64::try_from(minute - first).unwrap_or(0) + 1;
+        if s.minute.is_none_or(|m| minute > m) {
+            s.minute = Some(minute);
+            s.tick += 1;
+        }
+        let tick = s.tick;
         let mut edges: Vec<(Stream, String, String)> = Vec::new();
-        if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip) {
+        if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip)
+            && src != dst
+            && routable(src)
+            && routable(dst)
+        {
             edges.push((Stream::Network, src.to_string(), dst.to_string()));
             if let Some(p) = n.process.as_deref() {
                 let image = p.rsplit(['\\', '/']).next().unwrap_or(p).to_ascii_lowercase();
@@ -310,7 +351,7 @@ impl Anomaly {
         }
         if n.event_id == Some(4624)
             && let (Some(u), Some(h)) = (n.user.as_deref(), n.host.as_deref())
-            && !u.ends_with('$')
+            && !builtin_account(u)
         {
             edges.push((Stream::Logon, u.to_ascii_lowercase(), h.to_ascii_lowercase()));
         }

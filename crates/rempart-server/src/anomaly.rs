@@ -108,11 +108,27 @@ fn builtin_account(user: &str) -> bool {
         )
 }
 
-/// A stable 64-bit key of a name (FNV-1a).
+/// A stable 64-bit key of a name, case-folded (FNV-1a).
 fn key(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The key of an address, from its bytes.
+fn ip_key(ip: std::net::IpAddr) -> u64 {
+    match ip {
+        std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => {
+            let v = u128::from(a);
+            (v as u64) ^ ((v >> 64) as u64).rotate_left(17) ^ 0x6a09_e667_f3bc_c908
+        }
+    }
+}
+
+/// `C:\Windows\System32\svchost.exe` → `svchost.exe`.
+fn image_of(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
 }
 
 /// Which edge stream.
@@ -318,7 +334,12 @@ impl Anomaly {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         for e in order {
-            let sender = e.normalized.src_ip.map(|a| a.to_string());
+            // Only a flow without a host needs its sender's address as text.
+            let sender = if e.normalized.host.is_none() && e.normalized.dst_ip.is_some() {
+                e.normalized.src_ip.map(|a| a.to_string())
+            } else {
+                None
+            };
             if let Some(o) = observation(e, sender.as_deref()) {
                 for f in state.baselines.observe(&o) {
                     out.push(alert(e, &f, now));
@@ -337,34 +358,49 @@ impl Anomaly {
             s.tick += 1;
         }
         let tick = s.tick;
-        let mut edges: Vec<(Stream, String, String)> = Vec::new();
+        // Keys are hashed in place (case-folded, addresses by their bytes); names are written
+        // out only for an alert.
+        let mut edges: [Option<(Stream, u64, u64)>; 3] = [None; 3];
         if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip)
             && src != dst
             && routable(src)
             && routable(dst)
         {
-            edges.push((Stream::Network, src.to_string(), dst.to_string()));
+            edges[0] = Some((Stream::Network, ip_key(src), ip_key(dst)));
             if let Some(p) = n.process.as_deref() {
-                let image = p.rsplit(['\\', '/']).next().unwrap_or(p).to_ascii_lowercase();
-                edges.push((Stream::Process, image, dst.to_string()));
+                edges[1] = Some((Stream::Process, key(image_of(p)), ip_key(dst)));
             }
         }
         if n.event_id == Some(4624)
             && let (Some(u), Some(h)) = (n.user.as_deref(), n.host.as_deref())
             && !builtin_account(u)
         {
-            edges.push((Stream::Logon, u.to_ascii_lowercase(), h.to_ascii_lowercase()));
+            edges[2] = Some((Stream::Logon, key(u), key(h)));
         }
-        for (stream, u, v) in edges {
+        for (stream, ku, kv) in edges.into_iter().flatten() {
             let m = match stream {
                 Stream::Network => &mut s.network,
                 Stream::Logon => &mut s.logon,
                 Stream::Process => &mut s.process,
             };
-            let score = m.score(key(&u), key(&v), tick);
+            let score = m.score(ku, kv, tick);
             if tick <= EDGE_WARM_UP_TICKS || score.value < self.edge_threshold || score.current < self.edge_min_count {
                 continue;
             }
+            let (u, v) = match stream {
+                Stream::Network => (
+                    n.src_ip.map(|a| a.to_string()).unwrap_or_default(),
+                    n.dst_ip.map(|a| a.to_string()).unwrap_or_default(),
+                ),
+                Stream::Process => (
+                    image_of(n.process.as_deref().unwrap_or_default()).to_ascii_lowercase(),
+                    n.dst_ip.map(|a| a.to_string()).unwrap_or_default(),
+                ),
+                Stream::Logon => (
+                    n.user.as_deref().unwrap_or_default().to_ascii_lowercase(),
+                    n.host.as_deref().unwrap_or_default().to_ascii_lowercase(),
+                ),
+            };
             let part = match score.burst {
                 Burst::Edge => format!("{u} → {v}"),
                 Burst::Source => u.clone(),

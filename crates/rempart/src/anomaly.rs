@@ -50,6 +50,9 @@ pub struct EvalArgs {
     /// Buckets per hash function
     #[arg(long, default_value_t = 769, value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
     pub buckets: u32,
+    /// Seed of the sketches' hash functions (runs with one seed repeat exactly)
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// MIDAS-R's decay of the current counts per tick, in (0, 1)
     #[arg(long, default_value_t = 0.6)]
     pub decay: f32,
@@ -96,6 +99,7 @@ fn edges(args: &EvalArgs, started: Instant) -> anyhow::Result<Measured> {
         rows: usize::from(args.rows),
         columns: args.buckets as usize,
         decay: args.decay,
+        seed: args.seed.unwrap_or(midas::Params::default().seed),
         ..midas::Params::default()
     };
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(edges.len());

@@ -30,6 +30,8 @@ use rempart_model::{ActionKind, EntityKind, EventId};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use rempart_gateway::upstream::error_chain;
+
 use crate::playbook::target_kind;
 use crate::template::Template;
 
@@ -607,17 +609,6 @@ async fn read_capped(mut resp: reqwest::Response) -> String {
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 async fn run_command(program: &std::path::Path, args: &[String]) -> Result<String, ConnectorError> {

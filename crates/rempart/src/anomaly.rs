@@ -100,7 +100,6 @@ fn edges(args: &EvalArgs, started: Instant) -> anyhow::Result<Measured> {
         columns: args.buckets as usize,
         decay: args.decay,
         seed: args.seed.unwrap_or(midas::Params::default().seed),
-        ..midas::Params::default()
     };
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(edges.len());
     let name = match detector {

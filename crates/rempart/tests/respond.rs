@@ -303,16 +303,23 @@ fn connection(host: &str, user: &str, src: &str, dst: &str, port: u16) -> Value 
     }})
 }
 
+/// A receiver, and a server whose connectors point at it, on a fresh instance (the temporary
+/// directory lives as long as the returned guard).
+async fn setup() -> (Receiver, tempfile::TempDir, std::path::PathBuf, Server) {
+    let (receiver, raddr) = Receiver::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    let server = Server::start(&dir, &raddr);
+    (receiver, tmp, dir, server)
+}
+
 fn pending(v: &Value) -> Vec<Value> {
     v["approvals"].as_array().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_playbook_notifies_at_once_and_blocks_only_after_a_second_person_approves() {
-    let (receiver, raddr) = Receiver::start().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("instance");
-    let server = Server::start(&dir, &raddr);
+    let (receiver, _tmp, dir, server) = setup().await;
 
     // An incident opens: the notification goes out at once, the block waits.
     server
@@ -464,10 +471,7 @@ async fn a_playbook_notifies_at_once_and_blocks_only_after_a_second_person_appro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_or_unanswered_block_never_runs_and_escalates() {
-    let (receiver, raddr) = Receiver::start().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("instance");
-    let server = Server::start(&dir, &raddr);
+    let (receiver, _tmp, dir, server) = setup().await;
 
     server
         .ingest(&[connection(
@@ -534,10 +538,7 @@ async fn a_rejected_or_unanswered_block_never_runs_and_escalates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_under_a_burst_of_a_hundred_incidents() {
-    let (receiver, raddr) = Receiver::start().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("instance");
-    let server = Server::start(&dir, &raddr);
+    let (receiver, _tmp, _dir, server) = setup().await;
     let events: Vec<Value> = (0..100)
         .map(|i| {
             connection(
@@ -584,10 +585,7 @@ async fn limits_hold_under_a_burst_of_a_hundred_incidents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reporting_clocks_warn_and_reports_are_drafted() {
-    let (receiver, raddr) = Receiver::start().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("instance");
-    let server = Server::start(&dir, &raddr);
+    let (receiver, _tmp, dir, server) = setup().await;
     server
         .ingest(&[connection(
             "WS-D.corp.example.eu",

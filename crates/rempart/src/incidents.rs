@@ -217,13 +217,7 @@ pub async fn run(
     };
     let regulatory = matches!(
         command,
-        Some(
-            IncidentsCommand::Regulatory { .. }
-                | IncidentsCommand::Assess { .. }
-                | IncidentsCommand::Submitted { .. }
-                | IncidentsCommand::Report { .. }
-                | IncidentsCommand::Deadlines
-        )
+        Some(IncidentsCommand::Assess { .. } | IncidentsCommand::Submitted { .. } | IncidentsCommand::Report { .. })
     );
     let mut state = wire(data_dir, config, wiring).await?;
     if regulatory {
@@ -284,7 +278,7 @@ async fn dispatch(
             incident_api::reveal_verdicts(state, &actor, &mut verdicts)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let deadlines = deadlines_of(data_dir, config, id).await?;
+            let (_, deadlines) = regulatory_of(data_dir, config, id).await?;
             if json_out {
                 writeln!(
                     out,
@@ -387,8 +381,7 @@ async fn dispatch(
             writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
         }
         IncidentsCommand::Regulatory { id } => {
-            let response = state.response.as_ref().context("no response service")?;
-            print_regulatory(&mut out, response, id, json_out).await?;
+            print_regulatory(&mut out, regulatory_of(data_dir, config, id).await?, id, json_out)?;
         }
         IncidentsCommand::Assess {
             id,
@@ -416,7 +409,7 @@ async fn dispatch(
                 dora,
             };
             response.assess(id, change, &actor).await?;
-            print_regulatory(&mut out, response, id, json_out).await?;
+            print_regulatory(&mut out, response.deadlines(id).await?, id, json_out)?;
         }
         IncidentsCommand::Submitted {
             id,
@@ -426,7 +419,7 @@ async fn dispatch(
         } => {
             let response = state.response.as_ref().context("no response service")?;
             response.submitted(id, report, at, &reference, &actor).await?;
-            print_regulatory(&mut out, response, id, json_out).await?;
+            print_regulatory(&mut out, response.deadlines(id).await?, id, json_out)?;
         }
         IncidentsCommand::Report {
             id,
@@ -445,8 +438,7 @@ async fn dispatch(
             }
         }
         IncidentsCommand::Deadlines => {
-            let response = state.response.as_ref().context("no response service")?;
-            let all = response.all_deadlines(jiff::Timestamp::now()).await?;
+            let all = all_deadlines(data_dir, config).await?;
             for (incident, d) in &all {
                 if json_out {
                     let mut v = serde_json::to_value(d)?;
@@ -476,32 +468,56 @@ async fn dispatch(
     Ok(())
 }
 
-/// An incident's reporting deadlines from its stored assessment, without the connectors.
-async fn deadlines_of(
+/// An incident's stored regulatory assessment and the deadlines it sets now, read from the
+/// store without the response service (so reading needs no connector secrets).
+async fn regulatory_of(
     data_dir: &Path,
     config: &rempart_config::Config,
     id: EventId,
-) -> anyhow::Result<Vec<rempart_respond::clocks::Deadline>> {
+) -> anyhow::Result<(
+    Option<rempart_respond::clocks::Assessment>,
+    Vec<rempart_respond::clocks::Deadline>,
+)> {
     let store = instance::open_store(data_dir).await?;
     let Some(body) = rempart_store::ResponseStore::assessment_get(&*store, id).await? else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
     let a: rempart_respond::clocks::Assessment =
         serde_json::from_value(body).context("the stored regulatory assessment does not read")?;
-    Ok(rempart_respond::clocks::deadlines(
-        &config.regulatory,
-        &a,
-        jiff::Timestamp::now(),
-    ))
+    let d = rempart_respond::clocks::deadlines(&config.regulatory, &a, jiff::Timestamp::now());
+    Ok((Some(a), d))
 }
 
-async fn print_regulatory(
+/// Every incident's deadlines, soonest first, from the store.
+async fn all_deadlines(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+) -> anyhow::Result<Vec<(EventId, rempart_respond::clocks::Deadline)>> {
+    let store = instance::open_store(data_dir).await?;
+    let now = jiff::Timestamp::now();
+    let mut out = Vec::new();
+    for (incident, body) in rempart_store::ResponseStore::assessments_all(&*store).await? {
+        let a: rempart_respond::clocks::Assessment = serde_json::from_value(body)
+            .with_context(|| format!("the regulatory assessment of incident {incident} does not read"))?;
+        out.extend(
+            rempart_respond::clocks::deadlines(&config.regulatory, &a, now)
+                .into_iter()
+                .map(|d| (incident, d)),
+        );
+    }
+    out.sort_by_key(|(_, d)| d.due);
+    Ok(out)
+}
+
+fn print_regulatory(
     out: &mut impl Write,
-    response: &rempart_server::respond::Response,
+    (assessment, deadlines): (
+        Option<rempart_respond::clocks::Assessment>,
+        Vec<rempart_respond::clocks::Deadline>,
+    ),
     id: EventId,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let (assessment, deadlines) = response.deadlines(id).await?;
     let dora = assessment
         .as_ref()
         .and_then(|a| a.dora.as_ref())

@@ -734,4 +734,14 @@ async fn reporting_clocks_warn_and_reports_are_drafted() {
         kinds.iter().filter(|k| *k == "regulatory.update").count() >= 4,
         "{kinds:?}"
     );
+    // Reading the clocks from the command line needs no connector secret.
+    let out = rempart(&dir)
+        .arg("--config")
+        .arg(dir.join("rempart.toml"))
+        .args(["--json", "incidents", "deadlines"])
+        .env_remove("REMPART_TEST_SOAR_KEY")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
 }

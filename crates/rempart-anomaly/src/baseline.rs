@@ -12,12 +12,14 @@
 //! | `new_service` | services and scheduled tasks per host | a host known for a day installs one it never had |
 //! | `outbound_volume` | bytes a host sends per hour | an hour goes `volume_z` deviations above the host's usual (log scale) and past `volume_min_bytes` |
 //!
-//! Everything is keyed by canonical names (lower case, short host names), bounded (`max_keys` per table; beyond,
+//! Everything is keyed by canonical names (`rempart_model::canonical`: lower-case short host
+//! names, bare account names), bounded (`max_keys` per table; beyond,
 //! new keys are not learned and never fire), and serializable for snapshots. Time comes from
 //! the events. Built-in and machine accounts (`SYSTEM`, `…$`) are not profiled.
 
 use std::collections::HashMap;
 
+use rempart_model::canonical;
 use serde::{Deserialize, Serialize};
 
 /// Tuning.
@@ -212,29 +214,14 @@ pub struct Baselines {
     volume: HashMap<String, Volume>,
 }
 
-fn builtin(user: &str) -> bool {
-    let u = user.rsplit(['\\', '/']).next().unwrap_or(user);
-    u.ends_with('$')
-        || matches!(
-            u,
-            "system" | "local service" | "network service" | "anonymous logon" | "-" | "" | "dwm-1" | "umfd-0"
-        )
+/// The file name of an image path, as written: `C:\Windows\System32\cmd.exe` → `cmd.exe`.
+pub fn image_of(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
 }
 
-/// A host's key: lower case, short name (`WS-07.corp.example.eu` → `ws-07`), addresses as
-/// they are.
-fn host_key(h: &str) -> String {
-    let h = h.trim().to_ascii_lowercase();
-    if h.parse::<std::net::IpAddr>().is_ok() {
-        h
-    } else {
-        h.split('.').next().unwrap_or(&h).to_owned()
-    }
-}
-
-/// Short image name: `C:\Windows\System32\cmd.exe` → `cmd.exe`.
+/// The file name of an image path, lower case.
 fn image_name(path: &str) -> String {
-    path.rsplit(['\\', '/']).next().unwrap_or(path).to_ascii_lowercase()
+    image_of(path).to_ascii_lowercase()
 }
 
 impl Baselines {
@@ -272,11 +259,8 @@ impl Baselines {
 
     /// Learns from one observation and returns the findings it raises.
     pub fn observe(&mut self, o: &Observation<'_>) -> Vec<Finding> {
-        let host = o.host.map(host_key);
-        let user = o
-            .user
-            .map(|u| u.rsplit(['\\']).next().unwrap_or(u).to_ascii_lowercase())
-            .filter(|u| !builtin(u));
+        let host = o.host.and_then(canonical::host);
+        let user = o.user.and_then(canonical::user);
         let mut out = Vec::new();
         match o.activity {
             Activity::Process { image, parent } => {
@@ -323,8 +307,8 @@ impl Baselines {
             }
         }
         // Any activity makes a host known.
-        if let Some(h) = o.host {
-            self.host(&host_key(h), o.time);
+        if let Some(h) = o.host.and_then(canonical::host) {
+            self.host(&h, o.time);
         }
         out
     }

@@ -118,7 +118,7 @@ const ENTITY_KINDS: &[&str] = &["host", "user", "ip", "process", "hash", "domain
 const CRITICALITIES: &[&str] = &["low", "medium", "high", "critical"];
 const SEVERITIES: &[&str] = &["informational", "low", "medium", "high", "critical"];
 
-fn bounded(
+pub(crate) fn bounded(
     problems: &mut Vec<Problem>,
     path: &str,
     value: Option<i64>,

@@ -92,26 +92,26 @@ fn validate_anomaly(raw: RawAnomaly, problems: &mut Vec<Problem>) -> Anomaly {
         out.enabled = e;
     }
     out.sources = raw.sources.unwrap_or_default();
-    let mut bounded = |key: &str, v: Option<i64>, range: std::ops::RangeInclusive<i64>, slot: &mut u64| {
+    let set = |slot: &mut u64, v: Option<u64>| {
         if let Some(v) = v {
-            if range.contains(&v) {
-                *slot = u64::try_from(v).unwrap_or(*slot);
-            } else {
-                problems.push(Problem {
-                    path: format!("anomaly.{key}"),
-                    message: format!("{v} is outside {} to {}", range.start(), range.end()),
-                });
-            }
+            *slot = v;
         }
     };
-    bounded("warm_up", raw.warm_up, 1..=10_000_000, &mut out.warm_up);
-    bounded("min_history", raw.min_history, 1..=10_000_000, &mut out.min_history);
-    bounded("burst_min", raw.burst_min, 2..=1_000_000, &mut out.burst_min);
-    bounded(
-        "volume_min_bytes",
-        raw.volume_min_bytes,
-        1..=i64::MAX,
+    set(
+        &mut out.warm_up,
+        incidents::bounded(problems, "anomaly.warm_up", raw.warm_up, 1..=10_000_000),
+    );
+    set(
+        &mut out.min_history,
+        incidents::bounded(problems, "anomaly.min_history", raw.min_history, 1..=10_000_000),
+    );
+    set(
+        &mut out.burst_min,
+        incidents::bounded(problems, "anomaly.burst_min", raw.burst_min, 2..=1_000_000),
+    );
+    set(
         &mut out.volume_min_bytes,
+        incidents::bounded(problems, "anomaly.volume_min_bytes", raw.volume_min_bytes, 1..=i64::MAX),
     );
     out
 }
@@ -790,6 +790,9 @@ mod tests {
             from = "nobody"
             to = []
             username = "u"
+            [anomaly]
+            warm_up = 0
+            burst_min = 1
             [regulatory]
             nis2 = "vital"
             notify = "fw"
@@ -813,6 +816,8 @@ mod tests {
             "`regulatory.nis2`: `vital` is not none, essential, important or trust_service",
             "`regulatory.notify`: `fw` is a `command` connector, which cannot notify",
             "`regulatory.member_state`: `UK` is not an EU member state code",
+            "`anomaly.warm_up`: 0 is outside 1 to 10000000",
+            "`anomaly.burst_min`: 1 is outside 2 to 1000000",
         ] {
             assert!(text.contains(expect), "missing {expect:?} in {text}");
         }

@@ -6,6 +6,7 @@
 //! nothing that does.
 
 mod alert;
+pub mod canonical;
 mod class;
 mod clock;
 mod event;

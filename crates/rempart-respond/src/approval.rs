@@ -32,6 +32,22 @@ impl ApprovalStatus {
     }
 }
 
+impl ApprovalStatus {
+    /// A queue filter as people write it: a status, or `all` (`None`).
+    pub fn filter(s: &str) -> Result<Option<ApprovalStatus>, String> {
+        match s {
+            "all" => Ok(None),
+            "pending" => Ok(Some(ApprovalStatus::Pending)),
+            "approved" => Ok(Some(ApprovalStatus::Approved)),
+            "rejected" => Ok(Some(ApprovalStatus::Rejected)),
+            "timed_out" => Ok(Some(ApprovalStatus::TimedOut)),
+            other => Err(format!(
+                "`{other}` is not pending, approved, rejected, timed_out or all"
+            )),
+        }
+    }
+}
+
 impl std::fmt::Display for ApprovalStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

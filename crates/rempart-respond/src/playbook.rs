@@ -794,7 +794,7 @@ pub fn load_all(paths: &[PathBuf], cx: CheckContext<'_>) -> (Vec<Playbook>, Vec<
                         file: f.clone(),
                         problems: vec![Problem {
                             path: "id".into(),
-                            line: line_of("", "id"),
+                            line: None,
                             message: format!("`{}` is also the id of {}", pb.id, first.source.display()),
                         }],
                     });

@@ -14,9 +14,9 @@
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Params};
+use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Params, image_of};
 use rempart_anomaly::midas::{Burst, MidasR};
-use rempart_model::{Alert, Event, EventId, MatchedField, Technique};
+use rempart_model::{Alert, Event, EventId, MatchedField, Technique, canonical};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -90,24 +90,6 @@ fn routable(ip: std::net::IpAddr) -> bool {
     }
 }
 
-/// Machine and built-in accounts, which log on constantly by design.
-fn builtin_account(user: &str) -> bool {
-    let u = user.rsplit('\\').next().unwrap_or(user).to_ascii_lowercase();
-    u.ends_with('$')
-        || matches!(
-            u.as_str(),
-            "system"
-                | "local service"
-                | "network service"
-                | "anonymous logon"
-                | "-"
-                | ""
-                | "dwm-1"
-                | "umfd-0"
-                | "umfd-1"
-        )
-}
-
 /// A stable 64-bit key of a name, case-folded (FNV-1a).
 fn key(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -124,11 +106,6 @@ fn ip_key(ip: std::net::IpAddr) -> u64 {
             (v as u64) ^ ((v >> 64) as u64).rotate_left(17) ^ 0x6a09_e667_f3bc_c908
         }
     }
-}
-
-/// `C:\Windows\System32\svchost.exe` → `svchost.exe`.
-fn image_of(path: &str) -> &str {
-    path.rsplit(['\\', '/']).next().unwrap_or(path)
 }
 
 /// Which edge stream.
@@ -246,14 +223,20 @@ pub fn observation<'a>(e: &'a Event, sender: Option<&'a str>) -> Option<Observat
         _ => {
             // Network flows: bytes a host sent to a public address. Flow records seldom name a
             // host: the sender's address stands for it.
-            let bytes = number(e, "orig_bytes").or_else(|| {
-                field(e, "flow")
-                    .and_then(|f| f.get("bytes_toserver"))
-                    .and_then(Value::as_u64)
-            })?;
+            // Most events land here: the cheap test first, and the byte counts only where Zeek
+            // (`orig_bytes`) and Suricata (`flow.bytes_toserver`) put them, at the top.
             if !public(n.dst_ip?) {
                 return None;
             }
+            let bytes = match e.fields.get("orig_bytes") {
+                Some(Value::Number(b)) => b.as_u64(),
+                Some(Value::String(b)) => b.trim().parse().ok(),
+                _ => e
+                    .fields
+                    .get("flow")
+                    .and_then(|f| f.get("bytes_toserver"))
+                    .and_then(Value::as_u64),
+            }?;
             return Some(Observation {
                 time: e.time.as_second(),
                 host: n.host.as_deref().or(sender),
@@ -371,10 +354,17 @@ impl Anomaly {
                 edges[1] = Some((Stream::Process, key(image_of(p)), ip_key(dst)));
             }
         }
-        if n.event_id == Some(4624)
-            && let (Some(u), Some(h)) = (n.user.as_deref(), n.host.as_deref())
-            && !builtin_account(u)
-        {
+        // Canonical names, so `CORP\\alice` and `alice` are one account; built-in and machine
+        // accounts, which log on constantly by design, are left out.
+        let logon = (n.event_id == Some(4624))
+            .then(|| {
+                Some((
+                    n.user.as_deref().and_then(canonical::user)?,
+                    n.host.as_deref().and_then(canonical::host)?,
+                ))
+            })
+            .flatten();
+        if let Some((u, h)) = &logon {
             edges[2] = Some((Stream::Logon, key(u), key(h)));
         }
         for (stream, ku, kv) in edges.into_iter().flatten() {
@@ -396,10 +386,7 @@ impl Anomaly {
                     image_of(n.process.as_deref().unwrap_or_default()).to_ascii_lowercase(),
                     n.dst_ip.map(|a| a.to_string()).unwrap_or_default(),
                 ),
-                Stream::Logon => (
-                    n.user.as_deref().unwrap_or_default().to_ascii_lowercase(),
-                    n.host.as_deref().unwrap_or_default().to_ascii_lowercase(),
-                ),
+                Stream::Logon => logon.clone().unwrap_or_default(),
             };
             let part = match score.burst {
                 Burst::Edge => format!("{u} → {v}"),

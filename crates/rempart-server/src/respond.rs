@@ -186,14 +186,6 @@ impl Response {
         &self.inner.playbooks
     }
 
-    pub fn regulatory(&self) -> &Regulatory {
-        &self.inner.regulatory
-    }
-
-    pub fn connectors(&self) -> &Connectors {
-        &self.inner.connectors
-    }
-
     fn playbook(&self, id: &str) -> Option<&Playbook> {
         self.inner.playbooks.iter().find(|p| p.id == id)
     }
@@ -241,6 +233,15 @@ impl Response {
             IncidentEvent::Grown(id) => (id, TriggerOn::Grown),
             IncidentEvent::Triaged(id) => (id, TriggerOn::Triaged),
         };
+        // Most batches grow incidents no playbook listens for: no store read for those.
+        if !self
+            .inner
+            .playbooks
+            .iter()
+            .any(|p| p.enabled && p.trigger.on.contains(&on))
+        {
+            return Ok(Vec::new());
+        }
         let incident = self.inner.incidents.get(id).await?;
         if !incident.status.is_open() {
             return Ok(Vec::new());

@@ -112,18 +112,7 @@ pub async fn approvals(
     State(state): State<AppState>,
     Query(p): Query<ApprovalsParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = match p.status.as_deref().unwrap_or("pending") {
-        "all" => None,
-        "pending" => Some(ApprovalStatus::Pending),
-        "approved" => Some(ApprovalStatus::Approved),
-        "rejected" => Some(ApprovalStatus::Rejected),
-        "timed_out" => Some(ApprovalStatus::TimedOut),
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "`{other}` is not pending, approved, rejected, timed_out or all"
-            )));
-        }
-    };
+    let status = ApprovalStatus::filter(p.status.as_deref().unwrap_or("pending")).map_err(ApiError::BadRequest)?;
     let list = response(&state)?
         .approvals(status, p.limit.unwrap_or(100).clamp(1, 10_000))
         .await?;

@@ -307,14 +307,7 @@ async fn approvals_dispatch(response: &Response, command: ApprovalsCommand, json
     let mut out = std::io::stdout().lock();
     match command {
         ApprovalsCommand::List { status, limit } => {
-            let status = match status.as_str() {
-                "all" => None,
-                "pending" => Some(ApprovalStatus::Pending),
-                "approved" => Some(ApprovalStatus::Approved),
-                "rejected" => Some(ApprovalStatus::Rejected),
-                "timed_out" => Some(ApprovalStatus::TimedOut),
-                o => anyhow::bail!("`{o}` is not pending, approved, rejected, timed_out or all"),
-            };
+            let status = ApprovalStatus::filter(&status).map_err(anyhow::Error::msg)?;
             let list = response.approvals(status, limit).await?;
             for a in &list {
                 if json_out {

@@ -257,6 +257,12 @@ impl Baselines {
         Some(h)
     }
 
+    /// Applies new thresholds to what has been learned (a changed configuration after a
+    /// restart); the counts stay.
+    pub fn set_params(&mut self, params: Params) {
+        self.params = params;
+    }
+
     /// Learns from one observation and returns the findings it raises.
     pub fn observe(&mut self, o: &Observation<'_>) -> Vec<Finding> {
         let host = o.host.and_then(canonical::host);

@@ -314,6 +314,8 @@ impl Ecod {
     }
 
     /// Each feature's part in `score` of `x`, the largest first, with the typical value.
+    /// Features are compared in their own units, so give them one scale (logs of counts, say)
+    /// when ties are to be broken meaningfully.
     pub fn explain(&self, x: &[f64], score: &Score) -> Vec<Attribution> {
         let total = score.value.max(f64::MIN_POSITIVE);
         let mut out: Vec<Attribution> = score
@@ -339,7 +341,13 @@ impl Ecod {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        // Values beyond everything seen share the largest contribution (tails are bounded by
+        // what has been learned); among equals, the one farthest from its median leads.
+        out.sort_by(|a, b| {
+            b.contribution
+                .total_cmp(&a.contribution)
+                .then_with(|| (b.actual - b.typical).abs().total_cmp(&(a.actual - a.typical).abs()))
+        });
         out
     }
 }

@@ -162,3 +162,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn among_features_beyond_everything_seen_the_farthest_leads() {
+    let mut d = Ecod::new(2, Params::default());
+    for i in 0..2_000 {
+        d.observe(&normal(i)).unwrap();
+    }
+    // Both beyond the learned range, so both tails are at their floor: the second is further out.
+    let x = [9.0, 40.0];
+    let s = d.score(&x).unwrap();
+    let why = d.explain(&x, &s);
+    assert_eq!(why[0].contribution, why[1].contribution, "{why:?}");
+    assert_eq!(why[0].feature, 1, "{why:?}");
+    let x = [90.0, 4.5];
+    let why = d.explain(&x, &d.score(&x).unwrap());
+    assert_eq!(why[0].feature, 0, "{why:?}");
+}

@@ -8,27 +8,32 @@ proptest! {
     /// Any line reads as an edge or is refused with a reason; never a panic.
     #[test]
     fn any_line_reads_or_says_why(line in ".{0,80}") {
-        let mut first = None;
+        let mut first = datasets::Ticks::default();
         if let Err(e) = datasets::darpa_line(&line, &mut first) {
             prop_assert!(!e.is_empty());
         }
     }
 
-    /// Well-formed lines read back what was written, ticks counted in minutes from the first.
+    /// Well-formed lines read back what was written; ticks number the distinct minutes in order.
     #[test]
     fn written_edges_read_back(
         a in any::<[u8; 4]>(), b in any::<[u8; 4]>(),
-        day in 1u32..=28, hour in 0u32..24, minute in 0u32..60, attack in any::<bool>(),
+        times in prop::collection::vec((1u32..=28, 0u32..24, 0u32..60), 1..40), attack in any::<bool>(),
     ) {
         let ip = |o: [u8; 4]| format!("{:03}.{:03}.{:03}.{:03}", o[0], o[1], o[2], o[3]);
-        let mut first = None;
-        datasets::darpa_line("1.1.1.1,2.2.2.2,06/01/1998-00:00,-", &mut first).unwrap();
-        let line = format!("{},{},06/{day:02}/1998-{hour:02}:{minute:02},{}", ip(a), ip(b), if attack { "smurf" } else { "-" });
-        let e = datasets::darpa_line(&line, &mut first).unwrap();
-        prop_assert_eq!(e.source, u64::from(u32::from_be_bytes(a)));
-        prop_assert_eq!(e.destination, u64::from(u32::from_be_bytes(b)));
-        prop_assert_eq!(e.tick, u64::from((day - 1) * 1_440 + hour * 60 + minute) + 1);
-        prop_assert_eq!(e.anomaly, attack);
+        let mut times = times;
+        times.sort_unstable();
+        let mut ticks = datasets::Ticks::default();
+        let mut distinct = std::collections::BTreeSet::new();
+        for (day, hour, minute) in times {
+            distinct.insert((day, hour, minute));
+            let line = format!("{},{},06/{day:02}/1998-{hour:02}:{minute:02},{}", ip(a), ip(b), if attack { "smurf" } else { "-" });
+            let e = datasets::darpa_line(&line, &mut ticks).unwrap();
+            prop_assert_eq!(e.source, u64::from(u32::from_be_bytes(a)));
+            prop_assert_eq!(e.destination, u64::from(u32::from_be_bytes(b)));
+            prop_assert_eq!(e.tick, distinct.len() as u64);
+            prop_assert_eq!(e.anomaly, attack);
+        }
     }
 
     /// ROC-AUC stays in [0, 1], and reversing the scores mirrors it.

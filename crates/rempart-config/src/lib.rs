@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod anomaly;
 pub mod gateway;
 pub mod incidents;
 pub mod respond;
+pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
 pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
 pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
@@ -44,76 +46,6 @@ pub struct Config {
     pub connectors: std::collections::BTreeMap<String, Connector>,
     pub regulatory: Regulatory,
     pub anomaly: Anomaly,
-}
-
-/// Live anomaly detection: per-entity baselines over everything ingested.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Anomaly {
-    pub enabled: bool,
-    /// Only events from these sources (`http`, `syslog`, a file's name); all when empty.
-    pub sources: Vec<String>,
-    /// Events a baseline learns before it may fire (per host for processes, overall for logons).
-    pub warm_up: u64,
-    /// Logons an account needs before its hours are judged.
-    pub min_history: u64,
-    /// Failed logons in five minutes that make a burst (and three times the usual).
-    pub burst_min: u64,
-    /// Bytes an hour below which outbound volume never fires.
-    pub volume_min_bytes: u64,
-}
-
-impl Default for Anomaly {
-    fn default() -> Self {
-        Anomaly {
-            enabled: true,
-            sources: Vec::new(),
-            warm_up: 200,
-            min_history: 30,
-            burst_min: 10,
-            volume_min_bytes: 50 * 1024 * 1024,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawAnomaly {
-    enabled: Option<bool>,
-    sources: Option<Vec<String>>,
-    warm_up: Option<i64>,
-    min_history: Option<i64>,
-    burst_min: Option<i64>,
-    volume_min_bytes: Option<i64>,
-}
-
-fn validate_anomaly(raw: RawAnomaly, problems: &mut Vec<Problem>) -> Anomaly {
-    let mut out = Anomaly::default();
-    if let Some(e) = raw.enabled {
-        out.enabled = e;
-    }
-    out.sources = raw.sources.unwrap_or_default();
-    let set = |slot: &mut u64, v: Option<u64>| {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    };
-    set(
-        &mut out.warm_up,
-        incidents::bounded(problems, "anomaly.warm_up", raw.warm_up, 1..=10_000_000),
-    );
-    set(
-        &mut out.min_history,
-        incidents::bounded(problems, "anomaly.min_history", raw.min_history, 1..=10_000_000),
-    );
-    set(
-        &mut out.burst_min,
-        incidents::bounded(problems, "anomaly.burst_min", raw.burst_min, 2..=1_000_000),
-    );
-    set(
-        &mut out.volume_min_bytes,
-        incidents::bounded(problems, "anomaly.volume_min_bytes", raw.volume_min_bytes, 1..=i64::MAX),
-    );
-    out
 }
 
 /// The privacy engine.
@@ -435,7 +367,7 @@ impl Config {
         let connectors: std::collections::BTreeMap<String, respond::RawConnector> =
             section(&table, "connectors", &mut problems);
         let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
-        let anomaly: RawAnomaly = section(&table, "anomaly", &mut problems);
+        let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -523,7 +455,7 @@ impl Config {
         cfg.respond = respond::validate_respond(respond, &mut problems);
         cfg.connectors = respond::validate_connectors(connectors, &mut problems);
         cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
-        cfg.anomaly = validate_anomaly(anomaly, &mut problems);
+        cfg.anomaly = anomaly::validate(anomaly, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

@@ -8,15 +8,29 @@
 //! this minute scores at least `edge_threshold` (and counts at least `edge_min_count`) raises
 //! an alert naming which part burst, its usual rate and this minute's count.
 //!
+//! Connection records (Zeek `conn`, Suricata `flow`) go through streaming ECOD, one model per
+//! service (protocol and destination port) over ln(duration), ln(bytes sent) and ln(bytes
+//! received): after `flow_warm_up` connections of that service, one scoring at least
+//! `flow_threshold` raises an alert naming the feature that drove the score, its typical value
+//! (the service's median) and the actual one. The burst guard keeps what scores high out of
+//! the model, so a long exfiltration does not teach itself to be normal.
+//!
+//! Which detectors run and their thresholds are set in `[anomaly]` and per source in
+//! `[anomaly.source.NAME]`.
+//!
 //! The state is kept in the store (`detector_state`), loaded when a server or an ingest starts
 //! and saved every minute and at the end, so a restart does not relearn.
 
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+
 use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Params, image_of};
+use rempart_anomaly::ecod::{self, Ecod, Tail};
 use rempart_anomaly::midas::{Burst, MidasR};
-use rempart_model::{Alert, Event, EventId, MatchedField, Technique, canonical};
+use rempart_config::AnomalyTuning;
+use rempart_model::{Alert, Event, EventId, Format, MatchedField, Technique, canonical};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,10 +41,8 @@ pub const STATE_NAME: &str = "anomaly";
 #[derive(Debug)]
 pub struct Anomaly {
     state: Mutex<State>,
-    /// Only events from these sources (`http`, `syslog`, a file name); all when empty.
-    sources: Vec<String>,
-    edge_threshold: f32,
-    edge_min_count: f32,
+    /// `[anomaly]`: sources looked at, detectors and thresholds per source.
+    config: rempart_config::Anomaly,
 }
 
 /// Everything the live detector learns, saved and restored whole.
@@ -38,6 +50,20 @@ pub struct Anomaly {
 struct State {
     baselines: Baselines,
     edges: EdgeStreams,
+    /// Absent from states saved before the flow models existed.
+    #[serde(default)]
+    flows: Flows,
+}
+
+/// The baselines' parameters of `[anomaly]`.
+fn params(c: &rempart_config::Anomaly) -> Params {
+    Params {
+        warm_up: c.warm_up,
+        min_history: c.min_history,
+        burst_min: c.burst_min,
+        volume_min_bytes: c.volume_min_bytes,
+        ..Params::default()
+    }
 }
 
 /// The three MIDAS-R edge streams.
@@ -74,6 +100,113 @@ impl EdgeStreams {
             tick: 0,
             fired: std::collections::HashMap::new(),
         }
+    }
+}
+
+/// Most services with a model of their own; connections of any further service share one.
+const MAX_FLOW_MODELS: usize = 64;
+/// The model of services beyond [`MAX_FLOW_MODELS`].
+const OTHER_SERVICES: &str = "other";
+/// Seconds of event time before the same service and sender may fire again.
+const FLOW_REFIRE_SECS: i64 = 600;
+/// The features of a connection, in the models' order.
+const FLOW_FEATURES: [&str; 3] = ["duration", "bytes sent", "bytes received"];
+
+/// Per service, an ECOD model of its connections.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+struct Flows {
+    models: BTreeMap<String, Ecod>,
+    /// (service, sender) → the second it last fired.
+    fired: HashMap<String, i64>,
+}
+
+/// A connection record's service and features (duration in seconds, bytes from the
+/// originator, bytes from the responder); `None` for anything else.
+fn flow(e: &Event) -> Option<(String, [f64; 3])> {
+    let n = &e.normalized;
+    let num = |v: Option<&Value>| -> Option<f64> {
+        match v? {
+            Value::Number(x) => x.as_f64(),
+            Value::String(s) if s == "-" || s.is_empty() => Some(0.0),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    };
+    let f = &e.fields;
+    let raw = match e.format {
+        Format::ZeekJson | Format::ZeekTsv => {
+            if n.channel.as_deref().is_some_and(|c| c != "conn") {
+                return None;
+            }
+            [
+                num(f.get("duration")).unwrap_or(0.0),
+                num(f.get("orig_bytes"))?,
+                num(f.get("resp_bytes"))?,
+            ]
+        }
+        Format::SuricataEve => {
+            if n.channel.as_deref() != Some("flow") {
+                return None;
+            }
+            let flow = f.get("flow")?;
+            [
+                num(flow.get("age")).unwrap_or(0.0),
+                num(flow.get("bytes_toserver"))?,
+                num(flow.get("bytes_toclient"))?,
+            ]
+        }
+        _ => return None,
+    };
+    if raw.iter().any(|x| !x.is_finite() || *x < 0.0) {
+        return None;
+    }
+    let proto = f
+        .get("proto")
+        .and_then(Value::as_str)
+        .unwrap_or("ip")
+        .to_ascii_lowercase();
+    let service = match n.dst_port {
+        Some(p) => format!("{proto}/{p}"),
+        None => proto,
+    };
+    // As the KDD 99 subsets the detector is measured on: ln(x + 0.1), so zero is finite.
+    Some((service, raw.map(|x| (x + 0.1).ln())))
+}
+
+/// A feature's value for people, back from its log scale.
+fn flow_value(feature: usize, logged: f64) -> String {
+    let x = (logged.exp() - 0.1).max(0.0);
+    if feature == 0 {
+        return if x < 10.0 {
+            format!("{x:.2} s")
+        } else {
+            format!("{x:.0} s")
+        };
+    }
+    let units = [("GB", 1e9), ("MB", 1e6), ("kB", 1e3)];
+    match units.iter().find(|(_, u)| x >= *u) {
+        Some((name, u)) => format!("{:.1} {name}", x / u),
+        None => format!("{x:.0} B"),
+    }
+}
+
+/// A feature list for people: `duration 0.30 s, 1.2 kB sent, 5.1 kB received`.
+fn flow_text(x: &[f64]) -> String {
+    format!(
+        "duration {}, {} sent, {} received",
+        flow_value(0, x[0]),
+        flow_value(1, x[1]),
+        flow_value(2, x[2])
+    )
+}
+
+/// The technique a connection's leading feature points to.
+fn flow_technique(feature: usize, tail: Tail) -> (&'static str, &'static str, &'static str) {
+    match (feature, tail) {
+        (1, Tail::High) => ("T1048", "Exfiltration Over Alternative Protocol", "exfiltration"),
+        (2, Tail::High) => ("T1105", "Ingress Tool Transfer", "command-and-control"),
+        (0, Tail::High) => ("T1071", "Application Layer Protocol", "command-and-control"),
+        _ => ("T1046", "Network Service Discovery", "discovery"),
     }
 }
 
@@ -284,56 +417,146 @@ pub fn alert(e: &Event, f: &Finding, now: Timestamp) -> Alert {
 }
 
 impl Anomaly {
-    fn with_state(state: State, sources: Vec<String>, edge_threshold: f32, edge_min_count: f32) -> Anomaly {
+    /// Fresh detectors set up by `config`.
+    pub fn fresh(config: &rempart_config::Anomaly) -> Anomaly {
         Anomaly {
-            state: Mutex::new(state),
-            sources,
-            edge_threshold,
-            edge_min_count,
-        }
-    }
-
-    /// Fresh detectors with `params`.
-    pub fn fresh(params: Params, sources: Vec<String>) -> Anomaly {
-        Anomaly::with_state(
-            State {
-                baselines: Baselines::new(params),
+            state: Mutex::new(State {
+                baselines: Baselines::new(params(config)),
                 edges: EdgeStreams::new(),
-            },
-            sources,
-            EDGE_THRESHOLD,
-            EDGE_MIN_COUNT,
-        )
+                flows: Flows::default(),
+            }),
+            config: config.clone(),
+        }
     }
 
     /// Runs `events` (in time order) through the baselines and the edge streams; returns the
     /// alerts they raise.
     pub fn alerts(&self, events: &[Event], now: Timestamp) -> Vec<Alert> {
+        let sources = &self.config.sources;
         let mut order: Vec<&Event> = events
             .iter()
-            .filter(|e| self.sources.is_empty() || self.sources.contains(&e.origin.source))
+            .filter(|e| sources.is_empty() || sources.contains(&e.origin.source))
             .collect();
         order.sort_by_key(|e| e.time);
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
+        let state = &mut *state;
         for e in order {
-            // Only a flow without a host needs its sender's address as text.
-            let sender = if e.normalized.host.is_none() && e.normalized.dst_ip.is_some() {
-                e.normalized.src_ip.map(|a| a.to_string())
-            } else {
-                None
-            };
-            if let Some(o) = observation(e, sender.as_deref()) {
-                for f in state.baselines.observe(&o) {
-                    out.push(alert(e, &f, now));
+            let tuning = self.config.tuning(&e.origin.source);
+            if tuning.detectors.baselines {
+                // Only a flow without a host needs its sender's address as text.
+                let sender = if e.normalized.host.is_none() && e.normalized.dst_ip.is_some() {
+                    e.normalized.src_ip.map(|a| a.to_string())
+                } else {
+                    None
+                };
+                if let Some(o) = observation(e, sender.as_deref()) {
+                    for f in state.baselines.observe(&o) {
+                        out.push(alert(e, &f, now));
+                    }
                 }
             }
-            self.edges(&mut state.edges, e, now, &mut out);
+            if tuning.detectors.edges {
+                Self::edges(tuning, &mut state.edges, e, now, &mut out);
+            }
+            if tuning.detectors.flows {
+                self.flows(tuning, &mut state.flows, e, now, &mut out);
+            }
         }
         out
     }
 
-    fn edges(&self, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
+    /// Scores a connection record against its service's model.
+    fn flows(&self, tuning: &AnomalyTuning, s: &mut Flows, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
+        let Some((service, x)) = flow(e) else { return };
+        let service = if s.models.contains_key(&service) || s.models.len() < MAX_FLOW_MODELS {
+            service
+        } else {
+            OTHER_SERVICES.to_owned()
+        };
+        let model = s.models.entry(service.clone()).or_insert_with(|| {
+            Ecod::new(
+                FLOW_FEATURES.len(),
+                ecod::Params {
+                    // Coarser than the offline evaluation's bins: a few hundred per feature
+                    // keep every model's snapshot small.
+                    bin_width: 0.05,
+                    warm_up: self.config.flow_warm_up,
+                    max_bins: 2_048,
+                    ..ecod::Params::default()
+                },
+            )
+        });
+        let warm = model.warm();
+        let Ok(score) = model.observe(&x) else { return };
+        if !warm || score.value < tuning.flow_threshold {
+            return;
+        }
+        let sender = e.normalized.src_ip.map(|a| a.to_string()).unwrap_or_default();
+        let key = format!("{service} {sender}");
+        let t = e.time.as_second();
+        if s.fired.get(&key).is_some_and(|&last| t - last < FLOW_REFIRE_SECS) {
+            return;
+        }
+        if s.fired.len() >= 100_000 {
+            s.fired.clear();
+        }
+        s.fired.insert(key, t);
+        let parts = model.explain(&x, &score);
+        let Some(lead) = parts.first() else { return };
+        let typical: Vec<f64> = {
+            let mut t = vec![0.0; FLOW_FEATURES.len()];
+            for p in &parts {
+                t[p.feature] = p.typical;
+            }
+            t
+        };
+        let (_, learned) = model.counts();
+        let direction = match lead.direction {
+            Tail::High => "high",
+            Tail::Low => "low",
+        };
+        let (tid, tname, tactic) = flow_technique(lead.feature, lead.direction);
+        out.push(Alert {
+            id: EventId::generate(),
+            time: e.time,
+            created: now,
+            rule_id: Some("rempart-anomaly/unusual_flow".to_owned()),
+            rule_title: "Anomaly: connection unlike others of its service".to_owned(),
+            level: Some("medium".to_owned()),
+            tags: vec![
+                format!("attack.{}", tactic.replace('-', "_")),
+                format!("attack.{}", tid.to_ascii_lowercase()),
+            ],
+            techniques: vec![Technique {
+                id: tid.to_owned(),
+                name: Some(tname.to_owned()),
+                tactics: vec![tactic.to_owned()],
+            }],
+            matched: vec![
+                MatchedField::new("anomaly.baseline", format!("service {service} from {sender}")),
+                MatchedField::new(
+                    "anomaly.typical",
+                    format!("{} (median of {learned} connections)", flow_text(&typical)),
+                ),
+                MatchedField::new("anomaly.actual", flow_text(&x)),
+                MatchedField::new(
+                    "anomaly.driver",
+                    format!(
+                        "{} unusually {direction} ({:.0} % of the score)",
+                        FLOW_FEATURES[lead.feature],
+                        lead.share * 100.0
+                    ),
+                ),
+                MatchedField::new("anomaly.score", format!("{:.1}", score.value)),
+            ],
+            event: e.id,
+            host: e.normalized.host.clone(),
+            user: e.normalized.user.clone(),
+        });
+    }
+
+    fn edges(tuning: &AnomalyTuning, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
         let n = &e.normalized;
         let minute = e.time.as_second().div_euclid(60);
         if s.minute.is_none_or(|m| minute > m) {
@@ -374,7 +597,10 @@ impl Anomaly {
                 Stream::Process => &mut s.process,
             };
             let score = m.score(ku, kv, tick);
-            if tick <= EDGE_WARM_UP_TICKS || score.value < self.edge_threshold || score.current < self.edge_min_count {
+            if tick <= EDGE_WARM_UP_TICKS
+                || score.value < tuning.edge_threshold
+                || score.current < tuning.edge_min_count
+            {
                 continue;
             }
             let (u, v) = match stream {
@@ -446,9 +672,10 @@ impl Anomaly {
             .map_err(|e| e.to_string())
     }
 
-    /// Loads the stored state, or starts fresh with `params` (also when the stored state no
-    /// longer reads, which is logged).
-    pub async fn load(store: &dyn rempart_store::Store, params: Params, sources: Vec<String>) -> Arc<Anomaly> {
+    /// Loads the stored state, or starts fresh as `config` says (also when the stored state no
+    /// longer reads, which is logged). The configuration's thresholds and sources apply to a
+    /// loaded state too; a flow model keeps the warm-up it was made with.
+    pub async fn load(store: &dyn rempart_store::Store, config: &rempart_config::Anomaly) -> Arc<Anomaly> {
         let loaded = match store.state_get(STATE_NAME).await {
             Ok(Some(v)) => match serde_json::from_value::<State>(v) {
                 Ok(s) => Some(s),
@@ -464,13 +691,14 @@ impl Anomaly {
             }
         };
         Arc::new(match loaded {
-            Some(s) => Anomaly::with_state(s, sources, EDGE_THRESHOLD, EDGE_MIN_COUNT),
-            None => Anomaly::fresh(params, sources),
+            Some(mut state) => {
+                state.baselines.set_params(params(config));
+                Anomaly {
+                    state: Mutex::new(state),
+                    config: config.clone(),
+                }
+            }
+            None => Anomaly::fresh(config),
         })
     }
 }
-
-/// An edge stream's chi-squared score that raises an alert.
-pub const EDGE_THRESHOLD: f32 = 1_000.0;
-/// … and the least count this minute it applies to.
-pub const EDGE_MIN_COUNT: f32 = 30.0;

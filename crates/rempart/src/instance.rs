@@ -208,12 +208,5 @@ pub async fn anomaly(
     if !a.enabled {
         return None;
     }
-    let params = rempart_anomaly::baseline::Params {
-        warm_up: a.warm_up,
-        min_history: a.min_history,
-        burst_min: a.burst_min,
-        volume_min_bytes: a.volume_min_bytes,
-        ..rempart_anomaly::baseline::Params::default()
-    };
-    Some(rempart_server::anomaly::Anomaly::load(store, params, a.sources.clone()).await)
+    Some(rempart_server::anomaly::Anomaly::load(store, a).await)
 }

@@ -85,7 +85,11 @@ const EDGE_WARM_UP_TICKS: u64 = 60;
 
 impl EdgeStreams {
     fn new() -> EdgeStreams {
-        let p = rempart_anomaly::midas::Params::default();
+        // Scored as rates: a busy server's steady traffic is not a burst.
+        let p = rempart_anomaly::midas::Params {
+            as_rate: true,
+            ..rempart_anomaly::midas::Params::default()
+        };
         EdgeStreams {
             network: MidasR::new(p),
             logon: MidasR::new(rempart_anomaly::midas::Params {
@@ -599,7 +603,7 @@ impl Anomaly {
             let score = m.score(ku, kv, tick);
             if tick <= EDGE_WARM_UP_TICKS
                 || score.value < tuning.edge_threshold
-                || score.current < tuning.edge_min_count
+                || score.this_tick < tuning.edge_min_count
             {
                 continue;
             }
@@ -647,7 +651,7 @@ impl Anomaly {
                 matched: vec![
                     MatchedField::new("anomaly.baseline", format!("{} {}", score.burst.as_str(), part)),
                     MatchedField::new("anomaly.typical", format!("about {:.1} per minute", score.expected)),
-                    MatchedField::new("anomaly.actual", format!("{:.0} this minute", score.current)),
+                    MatchedField::new("anomaly.actual", format!("{:.0} this minute", score.this_tick)),
                     MatchedField::new("anomaly.score", format!("{:.0}", score.value)),
                 ],
                 event: e.id,

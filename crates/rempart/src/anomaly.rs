@@ -56,6 +56,10 @@ pub struct EvalArgs {
     /// MIDAS-R's decay of the current counts per tick, in (0, 1)
     #[arg(long, default_value_t = 0.6)]
     pub decay: f32,
+    /// MIDAS-R: score decayed counts as rates, as the live edge streams do (steady traffic of
+    /// any volume scores near zero)
+    #[arg(long)]
+    pub as_rate: bool,
     /// ECOD: points scoring at least this after warm-up are not learned
     #[arg(long, default_value_t = 12.0)]
     pub guard: f64,
@@ -100,6 +104,7 @@ fn edges(args: &EvalArgs, started: Instant) -> anyhow::Result<Measured> {
         columns: args.buckets as usize,
         decay: args.decay,
         seed: args.seed.unwrap_or(midas::Params::default().seed),
+        as_rate: args.as_rate,
     };
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(edges.len());
     let name = match detector {

@@ -67,6 +67,28 @@ pub struct Privacy {
     pub fields: std::collections::BTreeMap<String, String>,
     /// Structured fields never scanned (hashes, GUIDs).
     pub skip_fields: Vec<String>,
+    /// The data class of events by their source, first match wins (`[[privacy.classify]]`);
+    /// events of other sources keep the class they were decoded with (`TLP:AMBER`).
+    pub classify: Vec<SourceClass>,
+}
+
+/// Events whose source (`http`, `syslog`, an HTTP `?source=`, a file's path) matches `pattern`
+/// (a case-insensitive glob, `*` for any run) are of `class`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceClass {
+    /// Lower case.
+    pub pattern: String,
+    pub class: rempart_model::DataClass,
+}
+
+impl Privacy {
+    /// The class events of `source` are of, if a rule names it.
+    pub fn class_of(&self, source: &str) -> Option<rempart_model::DataClass> {
+        self.classify
+            .iter()
+            .find(|c| rempart_model::glob(&c.pattern, source))
+            .map(|c| c.class)
+    }
 }
 
 /// Where a configuration came from.
@@ -267,6 +289,14 @@ struct RawPrivacy {
     domain_epochs: Option<std::collections::BTreeMap<String, i64>>,
     fields: Option<std::collections::BTreeMap<String, String>>,
     skip_fields: Option<Vec<String>>,
+    classify: Option<Vec<RawSourceClass>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSourceClass {
+    source: String,
+    class: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -448,8 +478,12 @@ impl Config {
         }
         cfg.ingest.timestamp_field = ingest.timestamp_field;
         cfg.audit = validate_audit(audit, &mut problems);
+        let mut privacy = privacy;
+        let classify = privacy.classify.take();
         cfg.privacy = validate_privacy(privacy, &mut problems);
         cfg.gateway = gateway::validate(gateway, &mut problems);
+        // Classes are TLP labels or the institution's levels, which `[gateway]` defines.
+        cfg.privacy.classify = validate_classify(classify.unwrap_or_default(), &cfg.gateway, &mut problems);
         cfg.incidents = incidents::validate_incidents(incidents, &mut problems);
         cfg.triage = incidents::validate_triage(triage, &mut problems);
         cfg.respond = respond::validate_respond(respond, &mut problems);
@@ -462,6 +496,34 @@ impl Config {
             Err(fail(problems))
         }
     }
+}
+
+fn validate_classify(raw: Vec<RawSourceClass>, gateway: &Gateway, problems: &mut Vec<Problem>) -> Vec<SourceClass> {
+    let mut out = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let path = format!("privacy.classify[{i}]");
+        if r.source.trim().is_empty() {
+            problems.push(Problem {
+                path: format!("{path}.source"),
+                message: "empty: name a source or a pattern such as `*/hr/*`".into(),
+            });
+            continue;
+        }
+        match gateway.class(&r.class) {
+            Some(class) => out.push(SourceClass {
+                pattern: r.source.to_ascii_lowercase(),
+                class,
+            }),
+            None => problems.push(Problem {
+                path: format!("{path}.class"),
+                message: format!(
+                    "`{}` is neither a TLP label (TLP:CLEAR, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT, TLP:RED) nor a level of `gateway.levels`",
+                    r.class
+                ),
+            }),
+        }
+    }
+    out
 }
 
 /// Entity types `privacy.disabled` may name.
@@ -767,6 +829,48 @@ mod tests {
     fn tls_files_must_exist() {
         let err = Config::parse("version = 1\n[syslog.tls]\nlisten = \"127.0.0.1:6514\"\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n", "t").unwrap_err();
         assert_eq!(err.problems.len(), 2);
+    }
+
+    #[test]
+    fn sources_are_classified_by_tlp_label_or_institution_level_first_match_first() {
+        let cfg = Config::parse(
+            r#"
+            version = 1
+            [[privacy.classify]]
+            source = "*/HR/*"
+            class = "restricted"
+            [[privacy.classify]]
+            source = "fw-*"
+            class = "TLP:GREEN"
+            [[privacy.classify]]
+            source = "*"
+            class = "amber+strict"
+            [gateway.levels]
+            restricted = "red"
+            "#,
+            "t.toml",
+        )
+        .unwrap();
+        use rempart_model::DataClass;
+        assert_eq!(cfg.privacy.class_of("/var/log/hr/payroll.json"), Some(DataClass::Red));
+        assert_eq!(cfg.privacy.class_of("fw-dmz"), Some(DataClass::Green));
+        assert_eq!(cfg.privacy.class_of("http"), Some(DataClass::AmberStrict));
+        let err = Config::parse(
+            "version = 1\n[[privacy.classify]]\nsource = \"\"\nclass = \"red\"\n[[privacy.classify]]\nsource = \"x\"\nclass = \"secret\"\n",
+            "bad.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        for expect in [
+            "`privacy.classify[0].source`: empty",
+            "`privacy.classify[1].class`: `secret` is neither a TLP label",
+        ] {
+            assert!(err.contains(expect), "missing {expect:?} in {err}");
+        }
+        let err = Config::parse("version = 1\n[[privacy.classify]]\nsource = \"y\"\n", "bad.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `class`"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod class;
 mod clock;
 mod event;
 mod format;
+mod glob;
 mod incident;
 
 pub use alert::{Alert, MatchedField, Technique};
@@ -18,6 +19,7 @@ pub use class::{DataClass, UnknownDataClass};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
 pub use format::{Format, UnknownFormat};
+pub use glob::glob;
 pub use incident::{
     ActionKind, Change, Classification, Entity, EntityKind, Evidence, Feedback, Incident, IncidentSeverity,
     IncidentStatus, Recommendation, TimelineEntry, ToolUse, TriageMode, TriageState, Verdict,

@@ -11,7 +11,9 @@ use jiff::{SignedDuration, Timestamp};
 use rempart_audit::{Ledger, kind};
 use rempart_detect::AttackCatalog;
 use rempart_gateway::{Call, Caller, Format, Gateway, GatewayError};
-use rempart_model::{Alert, EntityKind, Event, EventId, Incident, IncidentSeverity, TriageMode, TriageState, Verdict};
+use rempart_model::{
+    Alert, DataClass, EntityKind, Event, EventId, Incident, IncidentSeverity, TriageMode, TriageState, Verdict,
+};
 use rempart_store::{AlertQuery, EventQuery, FieldFilter, IncidentQuery, Store};
 use rempart_triage::agent::{self, BoxFuture, Job, Limits, Model, ModelError, Reply, ToolOutput, Tools};
 use rempart_triage::context::{self, EntityHistory, Material, TechniqueNote};
@@ -115,7 +117,10 @@ impl Triage {
                 incident.merged_into.map(|m| m.to_string()).unwrap_or_default()
             )));
         }
-        let (alerts, ctx) = self.prepare(&incident).await?;
+        let (alerts, ctx, class) = self.prepare(&incident).await?;
+        // The most restricted class of the events the model sees, raised by every event a tool
+        // returns: the gateway's policy decides by it which providers may take the request.
+        let class = std::sync::Mutex::new(class);
         let mut flags: Vec<String> = Vec::new();
         if !ctx.suspicious.is_empty() {
             flags.push("prompt_injection_suspected".into());
@@ -132,8 +137,12 @@ impl Triage {
             };
             let model = GatewayModel {
                 gateway: self.inner.gateway.clone(),
+                class: &class,
             };
-            let tools = StoreTools { inner: &self.inner };
+            let tools = StoreTools {
+                inner: &self.inner,
+                class: &class,
+            };
             match tokio::time::timeout(
                 Duration::from_secs(self.inner.config.timeout_secs),
                 agent::run(&model, &tools, job),
@@ -172,11 +181,13 @@ impl Triage {
     /// gateway pseudonymizes it), and the alerts it was built from.
     pub async fn prompt(&self, id: EventId) -> Result<(Incident, Vec<Alert>, context::Context), IncidentError> {
         let incident = self.inner.incidents.get(id).await?;
-        let (alerts, ctx) = self.prepare(&incident).await?;
+        let (alerts, ctx, _) = self.prepare(&incident).await?;
         Ok((incident, alerts, ctx))
     }
 
-    async fn prepare(&self, incident: &Incident) -> Result<(Vec<Alert>, context::Context), IncidentError> {
+    /// The incident's alerts, the model's context, and the most restricted data class of the
+    /// events in it.
+    async fn prepare(&self, incident: &Incident) -> Result<(Vec<Alert>, context::Context, DataClass), IncidentError> {
         let alerts = self
             .inner
             .incidents
@@ -185,6 +196,7 @@ impl Triage {
             .await?;
         let started = Instant::now();
         let material = self.material(incident, &alerts).await?;
+        let class = material.events.iter().map(|e| e.class).max().unwrap_or_default();
         let nonce = uuid::Uuid::now_v7().simple().to_string();
         let ctx = context::build(
             Material {
@@ -197,7 +209,7 @@ impl Triage {
             &nonce[nonce.len() - 16..],
         );
         tracing::debug!(incident = %incident.id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
-        Ok((alerts, ctx))
+        Ok((alerts, ctx, class))
     }
 
     async fn material(&self, incident: &Incident, alerts: &[Alert]) -> Result<Gathered, IncidentError> {
@@ -521,11 +533,13 @@ pub async fn entity_history(
 }
 
 /// The model, through the gateway, as the `triage` client.
-struct GatewayModel {
+struct GatewayModel<'a> {
     gateway: Option<Gateway>,
+    /// Declared on every request: the most restricted class of what the conversation holds.
+    class: &'a std::sync::Mutex<DataClass>,
 }
 
-impl Model for GatewayModel {
+impl Model for GatewayModel<'_> {
     fn complete(&self, request: rempart_gateway::chat::ChatRequest) -> BoxFuture<'_, Result<Reply, ModelError>> {
         Box::pin(async move {
             let gateway = self
@@ -535,7 +549,13 @@ impl Model for GatewayModel {
             let call = Call {
                 caller: caller(),
                 format: Format::OpenAi,
-                declared_class: None,
+                declared_class: Some(
+                    self.class
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .tlp_label()
+                        .to_owned(),
+                ),
                 request,
             };
             match gateway.chat(call, false).await {
@@ -560,6 +580,8 @@ impl Model for GatewayModel {
 /// The agent's read-only tools over the store, the intelligence and the rules.
 struct StoreTools<'a> {
     inner: &'a Inner,
+    /// Raised to the class of every event a tool returns.
+    class: &'a std::sync::Mutex<DataClass>,
 }
 
 fn arg_str<'v>(args: &'v Value, key: &str) -> Result<&'v str, String> {
@@ -604,6 +626,10 @@ impl Tools for StoreTools<'_> {
                         ..EventQuery::default()
                     };
                     let events = self.inner.store.query_events(&query).await.map_err(|e| e.to_string())?;
+                    if let Some(most) = events.iter().map(|e| e.class).max() {
+                        let mut c = self.class.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        *c = (*c).max(most);
+                    }
                     Ok(ToolOutput {
                         events: events.iter().map(|e| e.id.to_string()).collect(),
                         content: json!({"events": events.iter().map(context::event_json).collect::<Vec<_>>()}),

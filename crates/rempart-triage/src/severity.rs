@@ -172,26 +172,7 @@ fn host_short(v: &str) -> String {
     v.split('.').next().unwrap_or(v).to_owned()
 }
 
-/// Case-insensitive glob (`pattern` already lower case) with `*` for any run.
-pub fn glob(pattern: &str, value: &str) -> bool {
-    let value = value.to_ascii_lowercase();
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == value;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !value.starts_with(first) || !value[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &value[first.len()..value.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
-}
+pub use rempart_model::glob;
 
 /// Whether `addr` is inside `net`/`bits`.
 pub fn in_net(addr: IpAddr, net: IpAddr, bits: u8) -> bool {

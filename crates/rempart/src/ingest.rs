@@ -48,6 +48,7 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     let opts = DecodeOptions {
         format: args.format,
         timestamp_field: args.timestamp_field.clone(),
+        classify: instance::classify(config),
         ..DecodeOptions::default()
     };
     let show_progress = !json && !args.no_progress && std::io::stderr().is_terminal();

@@ -199,6 +199,16 @@ pub fn response(
     }))
 }
 
+/// The data class of events by source, from `[[privacy.classify]]`.
+pub fn classify(config: &rempart_config::Config) -> Vec<(String, rempart_model::DataClass)> {
+    config
+        .privacy
+        .classify
+        .iter()
+        .map(|c| (c.pattern.clone(), c.class))
+        .collect()
+}
+
 /// The live anomaly detector of `[anomaly]` with its stored state; `None` when disabled.
 pub async fn anomaly(
     config: &rempart_config::Config,

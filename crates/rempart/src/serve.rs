@@ -46,6 +46,7 @@ pub async fn serve_store(
     let signalled = shutdown_signal();
     let decode = DecodeOptions {
         timestamp_field: config.ingest.timestamp_field.clone(),
+        classify: instance::classify(config),
         ..DecodeOptions::default()
     };
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();

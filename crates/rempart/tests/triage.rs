@@ -787,3 +787,171 @@ async fn a_triage_that_outlasts_its_time_budget_falls_back() {
     assert_eq!(model.received().len(), 1);
     server.stop();
 }
+
+/// Posts `event` with `?source=` until the rule has fired on it (the server may still be
+/// loading its rules).
+async fn post_from(addr: &str, token: &str, source: &str, event: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..40 {
+        let v: Value = client
+            .post(format!("http://{addr}/api/v1/events?source={source}"))
+            .bearer_auth(token)
+            .body(event.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["alerts"].as_u64() == Some(1) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("the rule did not fire on {source}'s event");
+}
+
+fn encoded_powershell(host: &str, user: &str, time: &str) -> String {
+    json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+            "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": host,
+            "TimeCreated": {"#attributes": {"SystemTime": time}}
+        },
+        "EventData": {"Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                      "CommandLine": "powershell.exe -nop -enc SQBFAFgA", "User": user}
+    }})
+    .to_string()
+}
+
+/// `[[privacy.classify]]` makes the HR system's events TLP:RED: their incident is triaged only
+/// by the self-hosted model, while an ordinary incident goes to the first provider of the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_classified_red_is_triaged_only_by_a_provider_that_may_receive_it() {
+    let (frontier, frontier_url) = Model::start().await;
+    let (local, local_url) = Model::start().await;
+    frontier.script(Script::Echo);
+    local.script(Script::Echo);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/encoded.yml"), RULE).unwrap();
+    let config = dir.join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[detection]\nrules = [\"{}\"]\n\
+             [privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
+             [[privacy.classify]]\nsource = \"hr-*\"\nclass = \"TLP:RED\"\n\
+             [gateway]\ndefault_class = \"TLP:AMBER\"\n\
+             [[gateway.providers]]\nname = \"frontier\"\nkind = \"openai\"\nbase_url = \"{frontier_url}\"\n\
+             model = \"fake-frontier\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
+             [[gateway.providers]]\nname = \"selfhosted\"\nkind = \"openai\"\nbase_url = \"{local_url}\"\n\
+             model = \"fake-local\"\njurisdiction = \"on-prem\"\nmax_class = \"TLP:RED\"\ntimeout_secs = 5\nmax_retries = 0\n\
+             [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"frontier\", \"selfhosted\"]\n\
+             [triage]\nauto = false\nmax_steps = 3\n",
+            dir.join("rules").display()
+        ),
+    )
+    .unwrap();
+    let token = |role: &str| {
+        let out = rempart(&dir)
+            .args(["--json", "tokens", "create", "--role", role, "--name", role])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (analyst, ingest) = (token("analyst"), token("ingest"));
+    let mut c = rempart(&dir);
+    c.arg("--config").arg(&config);
+    let (mut child, addr) = serve_with(c);
+    let client = reqwest::Client::new();
+    let triage = |id: String| {
+        let (client, addr, analyst) = (client.clone(), addr.clone(), analyst.clone());
+        async move {
+            let r = client
+                .post(format!("http://{addr}/api/v1/incidents/{id}/triage"))
+                .bearer_auth(&analyst)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.json::<Value>().await.unwrap()["verdict"].clone()
+        }
+    };
+    let incidents = || {
+        let (client, addr, analyst) = (client.clone(), addr.clone(), analyst.clone());
+        async move {
+            client
+                .get(format!("http://{addr}/api/v1/incidents"))
+                .bearer_auth(&analyst)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()["incidents"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+
+    post_from(
+        &addr,
+        &ingest,
+        "hr-payroll",
+        &encoded_powershell("WS-HR-03.corp.example.eu", "CORP\\c.leroy", "2026-11-20T09:00:00Z"),
+    )
+    .await;
+    let stored: Value = client
+        .get(format!("http://{addr}/api/v1/events?limit=5"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["events"][0]["class"], "red", "{stored}");
+    let hr = incidents().await[0]["id"].as_str().unwrap().to_owned();
+    let v = triage(hr.clone()).await;
+    assert_eq!(v["mode"], "model", "{v}");
+    assert_eq!(v["provider"], "selfhosted", "{v}");
+    assert!(
+        frontier.received().is_empty(),
+        "the frontier provider saw a TLP:RED incident"
+    );
+    assert!(!local.received().is_empty());
+
+    // An ordinary source's incident (another host and account, a day later) goes to the first
+    // provider of the route.
+    post_from(
+        &addr,
+        &ingest,
+        "http",
+        &encoded_powershell("WS-OPS-11.corp.example.eu", "CORP\\n.girard", "2026-11-21T09:00:00Z"),
+    )
+    .await;
+    let list = incidents().await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let ordinary = list.iter().find(|i| i["id"].as_str() != Some(hr.as_str())).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    local.script(Script::Echo);
+    let v = triage(ordinary).await;
+    assert_eq!(v["mode"], "model", "{v}");
+    assert_eq!(v["provider"], "frontier", "{v}");
+    assert!(
+        !frontier.received().is_empty(),
+        "an ordinary incident goes to the route's first provider"
+    );
+    assert!(local.received().is_empty(), "the self-hosted model was not needed");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+}

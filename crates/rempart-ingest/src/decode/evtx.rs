@@ -28,6 +28,7 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
         reason,
         raw: raw.to_vec(),
     };
+    let class = opts.class_of(source);
     let len = bytes.len() as u64;
     if len > opts.limits.max_evtx_bytes {
         out(Decoded::Rejected(reject(
@@ -81,7 +82,7 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
                 let (time, normalized) = windows::normalize_evtx_dump(&map);
                 let mut event = Event::new(Format::Evtx, time.unwrap_or(record.timestamp), now, map);
                 event.normalized = normalized;
-                event.class = opts.class;
+                event.class = class;
                 event.origin = Origin {
                     source: source.to_owned(),
                     location: Some(format!("record {}", record.event_record_id)),

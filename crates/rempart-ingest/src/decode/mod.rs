@@ -36,9 +36,22 @@ pub struct DecodeOptions {
     /// For generic JSON: the field holding the event time (a dotted path), tried before the
     /// usual candidates (`@timestamp`, `timestamp`, `time`, …).
     pub timestamp_field: Option<String>,
-    /// The data class given to every event decoded.
+    /// The data class given to every event decoded, unless `classify` names its source.
     pub class: DataClass,
+    /// Per source, first match wins: a lower-case glob over the source's name (`http`, an HTTP
+    /// `?source=`, `syslog`, a file's path) and the class of its events.
+    pub classify: Vec<(String, DataClass)>,
     pub limits: Limits,
+}
+
+impl DecodeOptions {
+    /// The class of events from `source`.
+    pub fn class_of(&self, source: &str) -> DataClass {
+        self.classify
+            .iter()
+            .find(|(pattern, _)| rempart_model::glob(pattern, source))
+            .map_or(self.class, |(_, class)| *class)
+    }
 }
 
 /// Input that could not be decoded, kept so that nothing is lost silently.
@@ -108,6 +121,8 @@ impl Family {
 pub struct StreamDecoder<'o> {
     opts: &'o DecodeOptions,
     source: String,
+    /// The class of the stream's events, from its source.
+    class: DataClass,
     now: Timestamp,
     family: Option<Family>,
     zeek: zeek::TsvState,
@@ -131,9 +146,11 @@ const SNIFF_LINES: usize = 16;
 impl<'o> StreamDecoder<'o> {
     /// A decoder for the stream named `source`, stamping `now` as the ingest time.
     pub fn new(source: impl Into<String>, opts: &'o DecodeOptions, now: Timestamp) -> Self {
+        let source = source.into();
         StreamDecoder {
             opts,
-            source: source.into(),
+            class: opts.class_of(&source),
+            source,
             now,
             family: opts.format.and_then(Family::of_forced),
             zeek: zeek::TsvState::default(),
@@ -410,7 +427,7 @@ impl<'o> StreamDecoder<'o> {
     }
 
     fn emit(&self, mut event: Event, out: &mut impl FnMut(Decoded)) {
-        event.class = self.opts.class;
+        event.class = self.class;
         event.origin = Origin {
             source: self.source.clone(),
             location: Some(format!("line {}", self.line_no)),

@@ -171,3 +171,31 @@ fn suricata_and_zeek_json_are_classified() {
     assert_eq!(events[1].normalized.channel.as_deref(), Some("dns"));
     assert_eq!(events[1].normalized.message.as_deref(), Some("example.org"));
 }
+
+#[test]
+fn events_take_the_class_of_their_source_first_match_first() {
+    let opts = DecodeOptions {
+        classify: vec![
+            ("*/hr/*".to_owned(), DataClass::Red),
+            ("fw-*".to_owned(), DataClass::Green),
+        ],
+        ..DecodeOptions::default()
+    };
+    let line = br#"{"@timestamp":"2026-11-20T09:00:00Z","message":"x"}"#;
+    let class = |source: &str| {
+        let mut classes = Vec::new();
+        decode_bytes(source, line, &opts, Timestamp::UNIX_EPOCH, &mut |d| {
+            if let Decoded::Event(e) = d {
+                classes.push(e.class);
+            }
+        });
+        classes
+    };
+    assert_eq!(class("/var/log/HR/payroll.json"), [DataClass::Red]);
+    assert_eq!(class("fw-dmz"), [DataClass::Green]);
+    assert_eq!(
+        class("http"),
+        [DataClass::Amber],
+        "unclassified sources keep the default"
+    );
+}

@@ -17,10 +17,12 @@ use serde::de::DeserializeOwned;
 pub mod anomaly;
 pub mod gateway;
 pub mod incidents;
+pub mod intel;
 pub mod respond;
 pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
 pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
+pub use intel::{Intel, TaxiiFeed};
 pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
 
 /// The configuration, validated.
@@ -46,6 +48,8 @@ pub struct Config {
     pub connectors: std::collections::BTreeMap<String, Connector>,
     pub regulatory: Regulatory,
     pub anomaly: Anomaly,
+    /// Threat-intelligence feeds the server polls.
+    pub intel: Intel,
 }
 
 /// The privacy engine.
@@ -200,6 +204,7 @@ impl Default for Config {
             connectors: std::collections::BTreeMap::new(),
             regulatory: Regulatory::default(),
             anomaly: Anomaly::default(),
+            intel: Intel::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
         }
@@ -323,6 +328,7 @@ const SECTIONS: &[&str] = &[
     "connectors",
     "regulatory",
     "anomaly",
+    "intel",
 ];
 
 impl Config {
@@ -398,6 +404,7 @@ impl Config {
             section(&table, "connectors", &mut problems);
         let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
         let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
+        let intel: intel::RawIntel = section(&table, "intel", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -490,6 +497,7 @@ impl Config {
         cfg.connectors = respond::validate_connectors(connectors, &mut problems);
         cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
         cfg.anomaly = anomaly::validate(anomaly, &mut problems);
+        cfg.intel = intel::validate(intel, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {

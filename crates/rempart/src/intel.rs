@@ -87,7 +87,17 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
                 // A source that cannot be read is reported and the others are still imported.
                 let read = match src {
                     Source::File(f) => read_file(&f, &name),
-                    Source::Taxii(url) => taxii::poll(&url, user.as_deref(), ca_file.as_deref()).await,
+                    Source::Taxii(url) => {
+                        let login = match &user {
+                            Some(u) => Some((
+                                u.clone(),
+                                std::env::var("REMPART_TAXII_PASSWORD")
+                                    .context("a TAXII user needs its password in REMPART_TAXII_PASSWORD")?,
+                            )),
+                            None => None,
+                        };
+                        taxii::poll(&url, login, ca_file.as_deref()).await
+                    }
                 };
                 let imported = match read {
                     Ok(i) => i,
@@ -162,7 +172,7 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
     Ok(())
 }
 
-mod taxii {
+pub mod taxii {
     //! A TAXII 2.1 client for one collection: `GET {collection}/objects/`, page after page.
 
     use std::path::Path;
@@ -183,7 +193,7 @@ mod taxii {
     /// Every object of the collection at `url`, read as one STIX bundle.
     pub async fn poll(
         url: &str,
-        user: Option<&str>,
+        login: Option<(String, String)>,
         ca_file: Option<&Path>,
     ) -> anyhow::Result<rempart_intel::Imported> {
         let tls = rempart_gateway::upstream::tls(ca_file).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -192,13 +202,6 @@ mod taxii {
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let password = match user {
-            Some(_) => Some(
-                std::env::var("REMPART_TAXII_PASSWORD")
-                    .context("a TAXII user needs its password in REMPART_TAXII_PASSWORD")?,
-            ),
-            None => None,
-        };
         let base = if url.ends_with('/') {
             url.to_owned()
         } else {
@@ -214,7 +217,7 @@ mod taxii {
             if let Some(n) = &next {
                 rb = rb.query(&[("next", n)]);
             }
-            if let (Some(u), Some(p)) = (user, &password) {
+            if let Some((u, p)) = &login {
                 rb = rb.basic_auth(u, Some(p));
             }
             let resp = rb.send().await.with_context(|| format!("cannot reach `{base}`"))?;

@@ -112,6 +112,7 @@ pub async fn serve_store(
     if !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }
+    spawn_taxii_polls(&tracker, &cancel, config, intel_store.clone(), &ledger);
     spawn_intel_reload(&tracker, cancel.clone(), &state, intel_store).await?;
     if let Some(anomaly) = state.anomaly.clone() {
         let store = state.store.clone();
@@ -200,6 +201,75 @@ pub async fn serve_store(
     ledger.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Polls every `[[intel.taxii]]` collection at start and then every `every_secs`: what a poll
+/// brings is recorded (`intel.import`), then stored, and the reload task puts it in force. A
+/// failed poll is logged and retried at the next interval; the indicators in force stay.
+fn spawn_taxii_polls(
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+    config: &Config,
+    store: Arc<dyn rempart_store::IntelStore>,
+    ledger: &Ledger,
+) {
+    for feed in config.intel.taxii.clone() {
+        let (store, ledger, cancel) = (store.clone(), ledger.clone(), cancel.clone());
+        tracker.spawn(async move {
+            loop {
+                match poll_feed(&feed, &*store, &ledger).await {
+                    Ok((stored, skipped)) => {
+                        tracing::info!(collection = %feed.url, stored, skipped, "TAXII collection polled");
+                    }
+                    Err(e) => tracing::warn!(collection = %feed.url, error = %format!("{e:#}"), "TAXII poll failed"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(feed.every_secs)) => {}
+                    () = cancel.cancelled() => return,
+                }
+            }
+        });
+    }
+}
+
+async fn poll_feed(
+    feed: &rempart_config::TaxiiFeed,
+    store: &dyn rempart_store::IntelStore,
+    ledger: &Ledger,
+) -> anyhow::Result<(u64, usize)> {
+    let login = match (&feed.username, &feed.password_env) {
+        (Some(u), Some(var)) => Some((
+            u.clone(),
+            std::env::var(var).with_context(|| format!("the TAXII password variable `{var}` is not set"))?,
+        )),
+        _ => None,
+    };
+    let imported = crate::intel::taxii::poll(&feed.url, login, feed.ca_file.as_deref()).await?;
+    let now = jiff::Timestamp::now();
+    let records = imported
+        .indicators
+        .iter()
+        .map(|i| {
+            Ok(rempart_store::IntelRecord {
+                source: i.source.clone(),
+                id: i.id.clone(),
+                body: serde_json::to_string(i)?,
+                imported: now,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ledger
+        .append(
+            Draft::new(
+                "taxii",
+                kind::INTEL_IMPORT,
+                serde_json::json!({"source": feed.url, "imported": records.len(), "skipped": imported.skipped.len()}),
+            )
+            .public(),
+        )
+        .await?;
+    let stored = store.intel_put(&records).await?;
+    Ok((stored, imported.skipped.len()))
 }
 
 /// Loads the stored indicators, then checks every [`RULE_RELOAD_CHECK`] for a new import

@@ -33,9 +33,9 @@ fn medallion_bin() -> PathBuf {
     dir.join("medallion")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taxii_collection_is_polled_page_by_page() {
-    let dir = tempfile::tempdir().unwrap();
+/// Medallion on a free loopback port, its collection holding APT1's indicators (12, of which
+/// 10 can be matched on one event); returns the server and the collection's URL.
+async fn medallion_with_apt1(dir: &std::path::Path) -> (Medallion, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -43,7 +43,7 @@ async fn a_taxii_collection_is_polled_page_by_page() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     std::fs::write(
-        dir.path().join("data.json"),
+        dir.join("data.json"),
         json!({
             "/discovery": {"title": "test", "default": format!("{base}/api1/"), "api_roots": [format!("{base}/api1/")]},
             "api1": {
@@ -57,10 +57,10 @@ async fn a_taxii_collection_is_polled_page_by_page() {
     )
     .unwrap();
     std::fs::write(
-        dir.path().join("config.json"),
+        dir.join("config.json"),
         json!({
             "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                        "filename": dir.path().join("data.json")},
+                        "filename": dir.join("data.json")},
             "users": {"reader": "s3cret"},
             // Two objects per page: the client must follow `next`.
             "taxii": {"max_page_size": 2}
@@ -69,10 +69,10 @@ async fn a_taxii_collection_is_polled_page_by_page() {
     )
     .unwrap();
     let bin = medallion_bin();
-    let _server = Medallion(
+    let server = Medallion(
         Command::new(&bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg(dir.path().join("config.json"))
+            .arg(dir.join("config.json"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -118,7 +118,13 @@ async fn a_taxii_collection_is_polled_page_by_page() {
         .await
         .unwrap();
     assert_eq!(added["success_count"], 12, "{added}");
+    (server, collection)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taxii_collection_is_polled_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, collection) = medallion_with_apt1(dir.path()).await;
     let out = rempart(dir.path())
         .env("REMPART_TAXII_PASSWORD", "s3cret")
         .args(["--json", "intel", "import", "--user", "reader", &collection])
@@ -141,4 +147,49 @@ async fn a_taxii_collection_is_polled_page_by_page() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("401"), "{text}");
+}
+
+/// `rempart serve` polls `[[intel.taxii]]` on its own: at start the collection's indicators are
+/// in force, so a flow to APT1's address range alerts, and the poll is in the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_polls_a_configured_collection_and_its_indicators_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, collection) = medallion_with_apt1(dir.path()).await;
+    let instance = dir.path().join("instance");
+    std::fs::create_dir_all(&instance).unwrap();
+    let config = instance.join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[[intel.taxii]]\nurl = \"{collection}\"\nusername = \"reader\"\npassword_env = \"REMPART_TEST_TAXII\"\n"
+        ),
+    )
+    .unwrap();
+    let out = rempart(&instance)
+        .args(["--json", "tokens", "create", "--role", "ingest", "--name", "feed"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = rempart(&instance);
+    c.env("REMPART_TEST_TAXII", "s3cret").arg("--config").arg(&config);
+    let (mut child, addr) = common::serve_with(c);
+    // A Zeek connection to 223.166.12.9, inside APT1's 223.166.0.0/15.
+    let event = json!({"_path": "conn", "ts": 1_763_625_600.0, "uid": "C1", "id.orig_h": "10.0.0.5",
+        "id.orig_p": 50_000, "id.resp_h": "223.166.12.9", "id.resp_p": 443, "proto": "tcp"})
+    .to_string();
+    let alerted = tokio::task::spawn_blocking(move || common::post_until_alerted(&addr, &token, &event))
+        .await
+        .unwrap();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+    assert!(alerted, "the polled indicators were not in force");
+    let kinds = common::ledger_kinds(rempart(&instance));
+    assert!(kinds.contains(&"intel.import".to_owned()), "{kinds:?}");
+    let listed = rempart(&instance).args(["--json", "intel", "list"]).output().unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["sources"][format!("stix:taxii:{collection}")], 10, "{listed}");
 }

@@ -131,12 +131,19 @@ pub async fn hunt(
             })
             .collect()
     };
-    let mut matches: Vec<(Event, rempart_detect::RuleMatch)> = Vec::new();
+    // Each match is written out as soon as it is found (the event is not kept), then the lines
+    // are put in time order: a hunt's memory grows with its matches' text, not their events.
+    let mut lines: Vec<(Timestamp, String)> = Vec::new();
+    let mut render = |e: &Event, m: &rempart_detect::RuleMatch| -> anyhow::Result<()> {
+        lines.push((e.time, render_match(output, &set, e, m)?));
+        Ok(())
+    };
     let mut scanned = 0u64;
     // Correlation rules need the events in time order: they are gathered first.
     let mut correlator = set.correlator();
     let correlating = correlator.is_some();
     let mut events: Vec<Event> = Vec::new();
+    let mut failed: Option<anyhow::Error> = None;
     match stored {
         Some((since, until)) => {
             let store = instance::open_store(data_dir).await?;
@@ -159,7 +166,7 @@ pub async fn hunt(
                         events.push(e);
                     } else {
                         for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
-                            matches.push((e.clone(), m));
+                            render(&e, &m)?;
                         }
                     }
                 }
@@ -178,9 +185,11 @@ pub async fn hunt(
                         scanned += 1;
                         if correlating {
                             events.push(*e);
-                        } else {
+                        } else if failed.is_none() {
                             for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
-                                matches.push(((*e).clone(), m));
+                                if let Err(err) = render(&e, &m) {
+                                    failed = Some(err);
+                                }
                             }
                         }
                     }
@@ -188,89 +197,97 @@ pub async fn hunt(
             }
         }
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if let Some(c) = correlator.as_mut() {
         events.sort_by_key(|e| e.time);
         for e in events {
             for m in set.evaluate_with(&e, Some(c)).into_iter().chain(ioc(&e)) {
-                matches.push((e.clone(), m));
+                render(&e, &m)?;
             }
         }
     }
-    matches.sort_by_key(|(e, _)| e.time);
-    let mut out = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            for (e, m) in &matches {
-                let source = match &e.origin.location {
-                    Some(l) => format!("{} ({l})", e.origin.source),
-                    None => e.origin.source.clone(),
-                };
-                let line = json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags, "techniques": set.techniques(&m.tags),
-                                  "matched": m.matched, "timestamp": e.time, "source": source, "event": e});
-                writeln!(out, "{line}")?;
-            }
-        }
-        Output::Csv => {
-            writeln!(out, "timestamp,level,rule_id,rule_title,host,user,source,matched")?;
-            for (e, m) in &matches {
-                let fields = [
-                    e.time.to_string(),
-                    m.level.clone().unwrap_or_default(),
-                    m.rule_id.clone().unwrap_or_default(),
-                    m.rule_title.clone(),
-                    e.normalized.host.clone().unwrap_or_default(),
-                    e.normalized.user.clone().unwrap_or_default(),
-                    e.origin.source.clone(),
-                    m.matched
-                        .iter()
-                        .map(|f| format!("{}={}", f.field, f.value))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ];
-                writeln!(
-                    out,
-                    "{}",
-                    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
-                )?;
-            }
-        }
-        Output::Table => {
-            for (e, m) in &matches {
-                writeln!(
-                    out,
-                    "{}  {:<13} {:<60} {:<24} {}",
-                    e.time.strftime("%Y-%m-%d %H:%M:%S"),
-                    m.level.as_deref().unwrap_or("-"),
-                    m.rule_title.chars().take(60).collect::<String>(),
-                    e.normalized
-                        .host
-                        .as_deref()
-                        .unwrap_or("-")
-                        .chars()
-                        .take(24)
-                        .collect::<String>(),
-                    e.normalized
-                        .command_line
-                        .as_deref()
-                        .or(e.normalized.message.as_deref())
-                        .unwrap_or("")
-                        .chars()
-                        .take(80)
-                        .collect::<String>()
-                )?;
-            }
-            writeln!(
-                out,
-                "{} matches in {scanned} events, {} rules",
-                matches.len(),
-                report.loaded.len()
-            )?;
-        }
+    // Stable: matches of one time keep the order they were found in.
+    lines.sort_by_key(|(t, _)| *t);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if output == Output::Csv {
+        writeln!(out, "timestamp,level,rule_id,rule_title,host,user,source,matched")?;
     }
+    for (_, line) in &lines {
+        writeln!(out, "{line}")?;
+    }
+    if output == Output::Table {
+        writeln!(
+            out,
+            "{} matches in {scanned} events, {} rules",
+            lines.len(),
+            report.loaded.len()
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).
+/// One match as a line of the hunt's output.
+fn render_match(
+    output: Output,
+    set: &rempart_detect::RuleSet,
+    e: &Event,
+    m: &rempart_detect::RuleMatch,
+) -> anyhow::Result<String> {
+    Ok(match output {
+        Output::Json => {
+            let source = match &e.origin.location {
+                Some(l) => format!("{} ({l})", e.origin.source),
+                None => e.origin.source.clone(),
+            };
+            json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags, "techniques": set.techniques(&m.tags),
+                   "matched": m.matched, "timestamp": e.time, "source": source, "event": e})
+            .to_string()
+        }
+        Output::Csv => {
+            let fields = [
+                e.time.to_string(),
+                m.level.clone().unwrap_or_default(),
+                m.rule_id.clone().unwrap_or_default(),
+                m.rule_title.clone(),
+                e.normalized.host.clone().unwrap_or_default(),
+                e.normalized.user.clone().unwrap_or_default(),
+                e.origin.source.clone(),
+                m.matched
+                    .iter()
+                    .map(|f| format!("{}={}", f.field, f.value))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ];
+            fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+        }
+        Output::Table => format!(
+            "{}  {:<13} {:<60} {:<24} {}",
+            e.time.strftime("%Y-%m-%d %H:%M:%S"),
+            m.level.as_deref().unwrap_or("-"),
+            m.rule_title.chars().take(60).collect::<String>(),
+            e.normalized
+                .host
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(24)
+                .collect::<String>(),
+            e.normalized
+                .command_line
+                .as_deref()
+                .or(e.normalized.message.as_deref())
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect::<String>()
+        ),
+    })
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))

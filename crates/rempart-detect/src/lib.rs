@@ -17,13 +17,12 @@ mod route;
 mod view;
 
 use rempart_model::Event;
-use rsigma_eval::event::JsonEvent;
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, EvaluationResult};
 use serde::Serialize;
 
 pub use attack::AttackCatalog;
 pub use route::{Route, route};
-pub use view::sigma_view;
+pub use view::{SigmaView, sigma_view};
 
 /// A rule that loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -304,18 +303,17 @@ impl RuleSet {
 
     /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
     pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
-        let view = sigma_view(event);
-        let json = JsonEvent::borrow(&view);
+        let view = SigmaView::new(event);
         let detections: Vec<EvaluationResult> = self
             .groups
             .iter()
             .filter(|(route, _)| route.admits(event, &view))
-            .flat_map(|(_, engine)| engine.evaluate(&json))
+            .flat_map(|(_, engine)| engine.evaluate(&view))
             .collect();
         match correlator {
             Some(c) => c
                 .engine
-                .process_with_detections(&json, detections, event.time.as_second())
+                .process_with_detections(&view, detections, event.time.as_second())
                 .iter()
                 // Sigma: what a correlation refers to raises nothing itself unless the
                 // correlation says `generate: true`.

@@ -9,6 +9,8 @@
 //! `proxy`, `firewall`, `webserver`) see the sources that carry them.
 
 use rempart_model::{Event, Format};
+
+use crate::view::SigmaView;
 use serde_json::Value;
 
 const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
@@ -168,7 +170,7 @@ fn is_windows(event: &Event) -> bool {
 
 impl Route {
     /// Whether an event, seen through its Sigma view, is on this route.
-    pub fn admits(&self, event: &Event, view: &Value) -> bool {
+    pub fn admits(&self, event: &Event, view: &SigmaView<'_>) -> bool {
         match self {
             Route::NotWindows => !is_windows(event),
             Route::Auditd => event.format == Format::Auditd,
@@ -214,11 +216,11 @@ impl Route {
     }
 }
 
-fn channel(view: &Value) -> Option<&str> {
+fn channel<'v>(view: &'v SigmaView<'_>) -> Option<&'v str> {
     view.get("Channel").and_then(Value::as_str)
 }
 
-fn event_id(view: &Value) -> Option<u64> {
+fn event_id(view: &SigmaView<'_>) -> Option<u64> {
     match view.get("EventID")? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),

@@ -6,29 +6,177 @@
 //! lifts them to the top level, over a copy of the original fields (which stay reachable by
 //! their dotted paths). Other formats are seen through their original fields.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use rempart_model::{Event, Format};
+use rsigma_eval::event::{Event as SigmaEvent, EventValue, JsonEvent};
 use serde_json::{Map, Value};
 
-/// A JSON object holding the fields a Sigma rule may name for `event`.
+/// A JSON object holding the fields a Sigma rule may name for `event` (a copy; detection uses
+/// the borrowed [`SigmaView`], which answers the same).
 pub fn sigma_view(event: &Event) -> Value {
-    let mut view = event.fields.clone();
-    match event.format {
-        Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut view),
-        _ => add_normalized(event, &mut view),
+    SigmaView::new(event).materialize()
+}
+
+/// The event as Sigma rules see it, without copying it: Sigma's names for what the record
+/// nests or normalization found (the overlay), looked up before the record's own fields.
+///
+/// It answers every question a rule may ask exactly as the copy [`sigma_view`] would: lifted
+/// Windows fields replace top-level fields of the same name, names from normalization and
+/// spaceless twins only fill in for absent ones, and dotted paths (rare in rules) are answered
+/// from the copy, made once on first need.
+#[derive(Debug)]
+pub struct SigmaView<'a> {
+    fields: &'a Map<String, Value>,
+    /// Sorted by name, one entry per name.
+    overlay: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
+    copy: OnceCell<JsonEvent<'static>>,
+}
+
+/// The overlay while it is built: insertion order, later entries replacing earlier ones.
+struct Overlay<'a> {
+    fields: &'a Map<String, Value>,
+    entries: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
+}
+
+impl<'a> Overlay<'a> {
+    fn contains(&self, key: &str) -> bool {
+        self.fields.contains_key(key) || self.entries.iter().any(|(k, _)| k == key)
     }
-    Value::Object(view)
+
+    /// Sets `key`, over the record's field and any earlier entry of that name.
+    fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Sets `key` only if neither the record nor the overlay has it.
+    fn fill(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
+        let key = key.into();
+        if !self.contains(&key) {
+            self.entries.push((key, value));
+        }
+    }
+}
+
+impl<'a> SigmaView<'a> {
+    pub fn new(event: &'a Event) -> SigmaView<'a> {
+        let mut o = Overlay {
+            fields: &event.fields,
+            entries: Vec::new(),
+        };
+        match event.format {
+            Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut o),
+            _ => add_normalized(event, &mut o),
+        }
+        let mut overlay = o.entries;
+        overlay.sort_by(|a, b| a.0.cmp(&b.0));
+        SigmaView {
+            fields: &event.fields,
+            overlay,
+            copy: OnceCell::new(),
+        }
+    }
+
+    /// The value of a top-level name, as a rule sees it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self.overlay.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
+            Ok(i) => Some(self.overlay[i].1.as_ref()),
+            Err(_) => self.fields.get(key),
+        }
+    }
+
+    fn shadowed(&self, key: &str) -> bool {
+        self.overlay.binary_search_by(|(k, _)| k.as_ref().cmp(key)).is_ok()
+    }
+
+    /// Every top-level value, each name once.
+    fn values(&self) -> impl Iterator<Item = &Value> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| !self.shadowed(k))
+            .map(|(_, v)| v)
+            .chain(self.overlay.iter().map(|(_, v)| v.as_ref()))
+    }
+
+    /// The copy: the record's fields with the overlay applied.
+    pub fn materialize(&self) -> Value {
+        let mut view = self.fields.clone();
+        for (k, v) in &self.overlay {
+            view.insert(k.to_string(), v.as_ref().clone());
+        }
+        Value::Object(view)
+    }
+}
+
+impl SigmaEvent for SigmaView<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if let Some(v) = self.get(path) {
+            return Some(EventValue::from(v));
+        }
+        if path.contains(['.', '[', '\\']) {
+            return self
+                .copy
+                .get_or_init(|| JsonEvent::owned(self.materialize()))
+                .get_field(path);
+        }
+        None
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.values().any(|v| JsonEvent::borrow(v).any_string_value(pred))
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut out = Vec::new();
+        self.visit_string_values(&mut |s| out.push(Cow::Owned(s.to_owned())));
+        out
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        for v in self.values() {
+            match v {
+                Value::String(s) => visit(s),
+                _ => JsonEvent::borrow(v).visit_string_values(visit),
+            }
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        self.materialize()
+    }
+
+    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
+        let mut keys = Vec::new();
+        self.visit_top_level_keys(&mut |k| keys.push(Cow::Owned(k.to_owned())));
+        Some(keys)
+    }
+
+    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        for k in self.fields.keys() {
+            if !self.shadowed(k) {
+                visit(k);
+            }
+        }
+        for (k, _) in &self.overlay {
+            visit(k);
+        }
+        true
+    }
 }
 
 /// Other formats gain Sigma's names for what normalization found, where their own fields do not
 /// already use them: a Linux `process_creation` rule (`Image`, `CommandLine`, `ParentImage`,
 /// `User`) then sees an auditd execution.
-fn add_normalized(event: &Event, view: &mut Map<String, Value>) {
+fn add_normalized<'a>(event: &'a Event, o: &mut Overlay<'a>) {
     let n = &event.normalized;
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v
-            && !view.contains_key(k)
-        {
-            view.insert(k.to_owned(), v);
+    let mut put = |k: &'static str, v: Option<Value>| {
+        if let Some(v) = v {
+            o.fill(k, Cow::Owned(v));
         }
     };
     let s = |v: &Option<String>| v.as_ref().map(|x| Value::String(x.clone()));
@@ -46,12 +194,12 @@ fn add_normalized(event: &Event, view: &mut Map<String, Value>) {
     put("Hostname", s(&n.host));
 }
 
-fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
+fn lift_windows<'a>(fields: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     if let Some(Value::Object(ev)) = fields.get("Event") {
         if let Some(Value::Object(sys)) = ev.get("System") {
-            let attr = |k: &str, name: &str| sys.get(k)?.get("#attributes")?.get(name).cloned();
+            let attr = |k: &str, name: &str| sys.get(k)?.get("#attributes")?.get(name);
             if let Some(id) = sys.get("EventID") {
-                view.insert("EventID".into(), id.get("#text").cloned().unwrap_or_else(|| id.clone()));
+                o.insert("EventID", Cow::Borrowed(id.get("#text").unwrap_or(id)));
             }
             for key in [
                 "Channel",
@@ -64,14 +212,14 @@ fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
                 "Version",
             ] {
                 if let Some(v) = sys.get(key) {
-                    view.insert(key.into(), v.clone());
+                    o.insert(key, Cow::Borrowed(v));
                 }
             }
             if let Some(name) = attr("Provider", "Name") {
-                view.insert("Provider_Name".into(), name);
+                o.insert("Provider_Name", Cow::Borrowed(name));
             }
             if let Some(guid) = attr("Provider", "Guid") {
-                view.insert("Provider_Guid".into(), guid);
+                o.insert("Provider_Guid", Cow::Borrowed(guid));
             }
         }
         for section in ["EventData", "UserData"] {
@@ -81,7 +229,7 @@ fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
                 } else {
                     data
                 };
-                lift(data, view);
+                lift(data, o);
             }
         }
         return;
@@ -100,27 +248,25 @@ fn lift_windows(fields: &Map<String, Value>, view: &mut Map<String, Value>) {
             ("computer_name", "Computer"),
         ] {
             if let Some(v) = system.get(from) {
-                view.insert(to.into(), v.clone());
+                o.insert(to, Cow::Borrowed(v));
             }
         }
         if let Some(Value::Object(data)) = system.get("event_data") {
-            lift(data, view);
+            lift(data, o);
         }
         return;
     }
     // Flat exports already carry the data fields at the top level.
     for (from, to) in [("SourceName", "Provider_Name"), ("Hostname", "Computer")] {
-        if !view.contains_key(to)
-            && let Some(v) = fields.get(from)
-        {
-            view.insert(to.into(), v.clone());
+        if let Some(v) = fields.get(from) {
+            o.fill(to, Cow::Borrowed(v));
         }
     }
 }
 
-/// Copies `data` to the top level (names with spaces also without them); `Data` arrays of `{"Name": …, "#text": …}` become named
-/// fields.
-fn lift(data: &Map<String, Value>, view: &mut Map<String, Value>) {
+/// Lifts `data` to the top level (names with spaces also without them); `Data` arrays of
+/// `{"Name": …, "#text": …}` become named fields.
+fn lift<'a>(data: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     for (k, v) in data {
         if k == "Data"
             && let Value::Array(items) = v
@@ -132,7 +278,7 @@ fn lift(data: &Map<String, Value>, view: &mut Map<String, Value>) {
                         .and_then(Value::as_str),
                     item.get("#text"),
                 ) {
-                    view.insert(name.to_owned(), text.clone());
+                    o.insert(name, Cow::Borrowed(text));
                 }
             }
             continue;
@@ -143,9 +289,9 @@ fn lift(data: &Map<String, Value>, view: &mut Map<String, Value>) {
         // Defender and some other providers name data fields with spaces ("Threat Name");
         // Sigma rules use them without ("ThreatName").
         if k.contains(' ') {
-            view.entry(k.replace(' ', "")).or_insert_with(|| v.clone());
+            o.fill(k.replace(' ', ""), Cow::Borrowed(v));
         }
-        view.insert(k.clone(), v.clone());
+        o.insert(k.as_str(), Cow::Borrowed(v));
     }
 }
 

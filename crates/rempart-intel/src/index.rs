@@ -24,12 +24,49 @@ pub struct Hit<'a> {
 /// Indicators, indexed.
 #[derive(Debug, Default)]
 pub struct IocIndex {
+    /// The indicators' metadata; their atoms live in the tables below, not here (an indexed
+    /// indicator's `alternatives` are empty: the store keeps them whole).
     indicators: Vec<Indicator>,
-    /// Atoms per alternative, to know when all are seen.
-    sizes: Vec<Vec<u8>>,
-    exact: HashMap<(Kind, Box<str>), Vec<Slot>>,
-    v4: Vec<(u8, HashMap<u32, Vec<Slot>>)>,
-    v6: Vec<(u8, HashMap<u128, Vec<Slot>>)>,
+    /// Atoms per alternative, to know when all are seen: indicator `i`'s alternatives are
+    /// `sizes[size_start[i]..size_start[i + 1]]` (one flat table, not a vector per indicator).
+    sizes: Vec<u8>,
+    size_start: Vec<u32>,
+    /// Exact values per kind, looked up by `&str` without allocating.
+    exact: HashMap<Kind, HashMap<Box<str>, Slots>>,
+    v4: Vec<(u8, HashMap<u32, Slots>)>,
+    v6: Vec<(u8, HashMap<u128, Slots>)>,
+}
+
+/// The slots of one key: nearly always one, kept inline.
+#[derive(Debug, Clone)]
+enum Slots {
+    One(Slot),
+    Many(Vec<Slot>),
+}
+
+impl Slots {
+    fn push(&mut self, s: Slot) {
+        match self {
+            Slots::One(first) => *self = Slots::Many(vec![*first, s]),
+            Slots::Many(v) => v.push(s),
+        }
+    }
+
+    fn as_slice(&self) -> &[Slot] {
+        match self {
+            Slots::One(s) => std::slice::from_ref(s),
+            Slots::Many(v) => v,
+        }
+    }
+}
+
+fn put<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Slots>, key: K, slot: Slot) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(slot),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Slots::One(slot));
+        }
+    }
 }
 
 impl IocIndex {
@@ -49,17 +86,21 @@ impl IocIndex {
         self.indicators.is_empty()
     }
 
-    pub fn add(&mut self, ind: Indicator) {
+    pub fn add(&mut self, mut ind: Indicator) {
         let Ok(i) = u32::try_from(self.indicators.len()) else {
             return;
         };
-        let mut sizes = Vec::with_capacity(ind.alternatives.len());
-        for (a, alt) in ind.alternatives.iter().enumerate().take(usize::from(u16::MAX)) {
+        let Ok(start) = u32::try_from(self.sizes.len()) else {
+            return;
+        };
+        self.size_start.push(start);
+        let alternatives = std::mem::take(&mut ind.alternatives);
+        for (a, alt) in alternatives.iter().enumerate().take(usize::from(u16::MAX)) {
             let mut unique: Vec<&Atom> = alt.iter().collect();
             unique.sort_by_key(|x| format!("{x:?}"));
             unique.dedup();
             unique.truncate(usize::from(u8::MAX));
-            sizes.push(u8::try_from(unique.len()).unwrap_or(u8::MAX));
+            self.sizes.push(u8::try_from(unique.len()).unwrap_or(u8::MAX));
             for (n, atom) in unique.into_iter().enumerate() {
                 let slot = (
                     i,
@@ -68,27 +109,28 @@ impl IocIndex {
                 );
                 match atom {
                     Atom::Exact { kind, value } => {
-                        self.exact.entry((*kind, value.as_str().into())).or_default().push(slot);
+                        put(self.exact.entry(*kind).or_default(), value.as_str().into(), slot);
                     }
                     Atom::Cidr {
                         network: IpAddr::V4(n),
                         prefix,
                     } => {
-                        let table = table(&mut self.v4, *prefix);
-                        table.entry(u32::from(*n)).or_default().push(slot);
+                        put(table(&mut self.v4, *prefix), u32::from(*n), slot);
                     }
                     Atom::Cidr {
                         network: IpAddr::V6(n),
                         prefix,
                     } => {
-                        let table = table(&mut self.v6, *prefix);
-                        table.entry(u128::from(*n)).or_default().push(slot);
+                        put(table(&mut self.v6, *prefix), u128::from(*n), slot);
                     }
                 }
             }
         }
-        self.sizes.push(sizes);
         self.indicators.push(ind);
+    }
+
+    fn exact_get(&self, kind: Kind, value: &str) -> Option<&[Slot]> {
+        self.exact.get(&kind)?.get(value).map(Slots::as_slice)
     }
 
     /// The slots an observable satisfies.
@@ -101,7 +143,7 @@ impl IocIndex {
                         let a = u32::from(a);
                         for (prefix, t) in &self.v4 {
                             if let Some(slots) = t.get(&mask4(a, *prefix)) {
-                                out.extend(slots.iter().map(|s| (*s, kind, value.to_owned())));
+                                out.extend(slots.as_slice().iter().map(|s| (*s, kind, value.to_owned())));
                             }
                         }
                     }
@@ -109,7 +151,7 @@ impl IocIndex {
                         let a = u128::from(a);
                         for (prefix, t) in &self.v6 {
                             if let Some(slots) = t.get(&mask6(a, *prefix)) {
-                                out.extend(slots.iter().map(|s| (*s, kind, value.to_owned())));
+                                out.extend(slots.as_slice().iter().map(|s| (*s, kind, value.to_owned())));
                             }
                         }
                     }
@@ -121,7 +163,7 @@ impl IocIndex {
                 let d = value.trim_end_matches('.').to_ascii_lowercase();
                 let mut rest = d.as_str();
                 loop {
-                    if let Some(slots) = self.exact.get(&(kind, rest.into())) {
+                    if let Some(slots) = self.exact_get(kind, rest) {
                         out.extend(slots.iter().map(|s| (*s, kind, d.clone())));
                     }
                     match rest.split_once('.') {
@@ -131,13 +173,13 @@ impl IocIndex {
                 }
             }
             Kind::Url => {
-                if let Some(slots) = self.exact.get(&(kind, value.into())) {
+                if let Some(slots) = self.exact_get(kind, value) {
                     out.extend(slots.iter().map(|s| (*s, kind, value.to_owned())));
                 }
             }
             _ => {
                 let v = value.to_ascii_lowercase();
-                if let Some(slots) = self.exact.get(&(kind, v.as_str().into())) {
+                if let Some(slots) = self.exact_get(kind, &v) {
                     out.extend(slots.iter().map(|s| (*s, kind, v.clone())));
                 }
             }
@@ -175,7 +217,12 @@ impl IocIndex {
             }
             matched.sort();
             matched.dedup();
-            let need = self.sizes[ind as usize]
+            let start = self.size_start[ind as usize] as usize;
+            let end = self
+                .size_start
+                .get(ind as usize + 1)
+                .map_or(self.sizes.len(), |e| *e as usize);
+            let need = self.sizes[start..end]
                 .get(usize::from(alt))
                 .copied()
                 .map_or(usize::MAX, usize::from);
@@ -200,7 +247,7 @@ impl IocIndex {
     }
 }
 
-fn table<K>(tables: &mut Vec<(u8, HashMap<K, Vec<Slot>>)>, prefix: u8) -> &mut HashMap<K, Vec<Slot>> {
+fn table<K>(tables: &mut Vec<(u8, HashMap<K, Slots>)>, prefix: u8) -> &mut HashMap<K, Slots> {
     let i = match tables.iter().position(|(p, _)| *p == prefix) {
         Some(i) => i,
         None => {

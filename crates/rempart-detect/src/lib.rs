@@ -88,6 +88,10 @@ impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleSet")
             .field("rules", &self.rules.len())
+            .field(
+                "groups",
+                &self.groups.iter().map(|(r, e)| (r, e.rule_count())).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -1055,6 +1055,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn field_names_map_to_entities_in_any_case_and_spelling() {
+        for (name, want) in [
+            ("TargetUserName", Some(Entity::User)),
+            ("target_user-name", Some(Entity::User)),
+            ("source.user.name", Some(Entity::User)),
+            ("USER.ID", Some(Entity::User)),
+            ("winlog.event_data.Workstation_Name", Some(Entity::Host)),
+            ("host.hostname", Some(Entity::Host)),
+            ("user.full_name", Some(Entity::Person)),
+            ("id.orig_h", Some(Entity::Ip)),
+            ("Image", None),
+            ("a_very_long_field_name_that_is_no_known_name_at_all", None),
+            ("x.a_very_long_parent_segment_beyond_the_buffer.name", None),
+            ("Ünïcode", None),
+            ("", None),
+        ] {
+            assert_eq!(field_entity(name), want, "{name}");
+        }
+    }
+
+    #[test]
     fn the_gates_let_through_every_form_their_patterns_take() {
         assert!(contains_ignore_case(b"Authorization: BeArEr x", b"bearer"));
         assert!(!contains_ignore_case(b"Bea rer", b"bearer"));

@@ -390,16 +390,24 @@ pub fn observation<'a>(e: &'a Event, sender: Option<&'a str>) -> Option<Observat
     })
 }
 
-/// The alert a finding on event `e` becomes.
-pub fn alert(e: &Event, f: &Finding, now: Timestamp) -> Alert {
-    let (id, name, tactic) = f.detector.technique();
+/// An alert of the live detector on event `e`: rule `rempart-anomaly/<rule>`, the technique
+/// the departure most often means, what was typical and what happened in its matched fields.
+fn anomaly_alert(
+    e: &Event,
+    now: Timestamp,
+    rule: &str,
+    title: &str,
+    level: &str,
+    (id, name, tactic): (&str, &str, &str),
+    matched: Vec<MatchedField>,
+) -> Alert {
     Alert {
         id: EventId::generate(),
         time: e.time,
         created: now,
-        rule_id: Some(format!("rempart-anomaly/{}", f.detector.as_str())),
-        rule_title: f.detector.title().to_owned(),
-        level: Some(f.detector.level().to_owned()),
+        rule_id: Some(format!("rempart-anomaly/{rule}")),
+        rule_title: title.to_owned(),
+        level: Some(level.to_owned()),
         tags: vec![
             format!("attack.{}", tactic.replace('-', "_")),
             format!("attack.{}", id.to_ascii_lowercase()),
@@ -409,15 +417,28 @@ pub fn alert(e: &Event, f: &Finding, now: Timestamp) -> Alert {
             name: Some(name.to_owned()),
             tactics: vec![tactic.to_owned()],
         }],
-        matched: vec![
-            MatchedField::new("anomaly.baseline", f.entity.clone()),
-            MatchedField::new("anomaly.typical", f.typical.clone()),
-            MatchedField::new("anomaly.actual", f.actual.clone()),
-        ],
+        matched,
         event: e.id,
         host: e.normalized.host.clone(),
         user: e.normalized.user.clone(),
     }
+}
+
+/// The alert a finding on event `e` becomes.
+pub fn alert(e: &Event, f: &Finding, now: Timestamp) -> Alert {
+    anomaly_alert(
+        e,
+        now,
+        f.detector.as_str(),
+        f.detector.title(),
+        f.detector.level(),
+        f.detector.technique(),
+        vec![
+            MatchedField::new("anomaly.baseline", f.entity.clone()),
+            MatchedField::new("anomaly.typical", f.typical.clone()),
+            MatchedField::new("anomaly.actual", f.actual.clone()),
+        ],
+    )
 }
 
 impl Anomaly {
@@ -520,24 +541,14 @@ impl Anomaly {
             Tail::High => "high",
             Tail::Low => "low",
         };
-        let (tid, tname, tactic) = flow_technique(lead.feature, lead.direction);
-        out.push(Alert {
-            id: EventId::generate(),
-            time: e.time,
-            created: now,
-            rule_id: Some("rempart-anomaly/unusual_flow".to_owned()),
-            rule_title: "Anomaly: connection unlike others of its service".to_owned(),
-            level: Some("medium".to_owned()),
-            tags: vec![
-                format!("attack.{}", tactic.replace('-', "_")),
-                format!("attack.{}", tid.to_ascii_lowercase()),
-            ],
-            techniques: vec![Technique {
-                id: tid.to_owned(),
-                name: Some(tname.to_owned()),
-                tactics: vec![tactic.to_owned()],
-            }],
-            matched: vec![
+        out.push(anomaly_alert(
+            e,
+            now,
+            "unusual_flow",
+            "Anomaly: connection unlike others of its service",
+            "medium",
+            flow_technique(lead.feature, lead.direction),
+            vec![
                 MatchedField::new("anomaly.baseline", format!("service {service} from {sender}")),
                 MatchedField::new(
                     "anomaly.typical",
@@ -554,10 +565,7 @@ impl Anomaly {
                 ),
                 MatchedField::new("anomaly.score", format!("{:.1}", score.value)),
             ],
-            event: e.id,
-            host: e.normalized.host.clone(),
-            user: e.normalized.user.clone(),
-        });
+        ));
     }
 
     fn edges(tuning: &AnomalyTuning, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
@@ -631,33 +639,20 @@ impl Anomaly {
                 s.fired.clear();
             }
             s.fired.insert(id, tick);
-            let (tid, tname, tactic) = stream.technique(score.burst);
-            out.push(Alert {
-                id: EventId::generate(),
-                time: e.time,
-                created: now,
-                rule_id: Some(format!("rempart-anomaly/{}_burst", stream.name())),
-                rule_title: stream.title(score.burst).to_owned(),
-                level: Some("high".to_owned()),
-                tags: vec![
-                    format!("attack.{}", tactic.replace('-', "_")),
-                    format!("attack.{}", tid.to_ascii_lowercase()),
-                ],
-                techniques: vec![Technique {
-                    id: tid.to_owned(),
-                    name: Some(tname.to_owned()),
-                    tactics: vec![tactic.to_owned()],
-                }],
-                matched: vec![
+            out.push(anomaly_alert(
+                e,
+                now,
+                &format!("{}_burst", stream.name()),
+                stream.title(score.burst),
+                "high",
+                stream.technique(score.burst),
+                vec![
                     MatchedField::new("anomaly.baseline", format!("{} {}", score.burst.as_str(), part)),
                     MatchedField::new("anomaly.typical", format!("about {:.1} per minute", score.expected)),
                     MatchedField::new("anomaly.actual", format!("{:.0} this minute", score.this_tick)),
                     MatchedField::new("anomaly.score", format!("{:.0}", score.value)),
                 ],
-                event: e.id,
-                host: e.normalized.host.clone(),
-                user: e.normalized.user.clone(),
-            });
+            ));
         }
     }
 

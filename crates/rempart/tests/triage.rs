@@ -237,11 +237,8 @@ impl Server {
         let rules = dir.join("rules");
         std::fs::create_dir_all(&rules).unwrap();
         std::fs::write(rules.join("encoded.yml"), RULE).unwrap();
-        let config = dir.join("rempart.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 1\n[detection]\nrules = [\"{}\"]\n\
+        let text = format!(
+            "version = 1\n[detection]\nrules = [\"{}\"]\n\
                  [privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
                  [gateway]\ndefault_class = \"TLP:AMBER\"\n\
                  [[gateway.providers]]\nname = \"analyst\"\nkind = \"openai\"\nbase_url = \"{model_url}\"\n\
@@ -249,10 +246,16 @@ impl Server {
                  [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
                  [gateway.clients.triage]\nrequests_per_minute = 1000\n\
                  [triage]\n{triage}\nmax_steps = 4\n",
-                rules.display()
-            ),
-        )
-        .unwrap();
+            rules.display()
+        );
+        Server::start_config(dir, &text)
+    }
+
+    /// With a configuration of the test's own (its rules, if any, written by the test).
+    fn start_config(dir: &Path, text: &str) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("rempart.toml");
+        std::fs::write(&config, text).unwrap();
         let token = |role: &str| {
             let out = rempart(dir)
                 .args(["--json", "tokens", "create", "--role", role, "--name", role])
@@ -788,27 +791,13 @@ async fn a_triage_that_outlasts_its_time_budget_falls_back() {
     server.stop();
 }
 
-/// Posts `event` with `?source=` until the rule has fired on it (the server may still be
-/// loading its rules).
-async fn post_from(addr: &str, token: &str, source: &str, event: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..40 {
-        let v: Value = client
-            .post(format!("http://{addr}/api/v1/events?source={source}"))
-            .bearer_auth(token)
-            .body(event.to_owned())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["alerts"].as_u64() == Some(1) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    panic!("the rule did not fire on {source}'s event");
+/// Posts `event` from `source` until the rule has fired on it.
+async fn post_from(server: &Server, source: &str, event: String) {
+    let (addr, token, source) = (server.addr.clone(), server.ingest.clone(), source.to_owned());
+    let fired = tokio::task::spawn_blocking(move || common::post_until_alerted_from(&addr, &token, &source, &event))
+        .await
+        .unwrap();
+    assert!(fired, "the rule did not fire");
 }
 
 fn encoded_powershell(host: &str, user: &str, time: &str) -> String {
@@ -836,10 +825,9 @@ async fn a_source_classified_red_is_triaged_only_by_a_provider_that_may_receive_
     let dir = tmp.path().join("instance");
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(dir.join("rules/encoded.yml"), RULE).unwrap();
-    let config = dir.join("rempart.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let server = Server::start_config(
+        &dir,
+        &format!(
             "version = 1\n[detection]\nrules = [\"{}\"]\n\
              [privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
              [[privacy.classify]]\nsource = \"hr-*\"\nclass = \"TLP:RED\"\n\
@@ -852,74 +840,18 @@ async fn a_source_classified_red_is_triaged_only_by_a_provider_that_may_receive_
              [triage]\nauto = false\nmax_steps = 3\n",
             dir.join("rules").display()
         ),
-    )
-    .unwrap();
-    let token = |role: &str| {
-        let out = rempart(&dir)
-            .args(["--json", "tokens", "create", "--role", role, "--name", role])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let (analyst, ingest) = (token("analyst"), token("ingest"));
-    let mut c = rempart(&dir);
-    c.arg("--config").arg(&config);
-    let (mut child, addr) = serve_with(c);
-    let client = reqwest::Client::new();
-    let triage = |id: String| {
-        let (client, addr, analyst) = (client.clone(), addr.clone(), analyst.clone());
-        async move {
-            let r = client
-                .post(format!("http://{addr}/api/v1/incidents/{id}/triage"))
-                .bearer_auth(&analyst)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json::<Value>().await.unwrap()["verdict"].clone()
-        }
-    };
-    let incidents = || {
-        let (client, addr, analyst) = (client.clone(), addr.clone(), analyst.clone());
-        async move {
-            client
-                .get(format!("http://{addr}/api/v1/incidents"))
-                .bearer_auth(&analyst)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()["incidents"]
-                .as_array()
-                .unwrap()
-                .clone()
-        }
-    };
-
+    );
     post_from(
-        &addr,
-        &ingest,
+        &server,
         "hr-payroll",
-        &encoded_powershell("WS-HR-03.corp.example.eu", "CORP\\c.leroy", "2026-11-20T09:00:00Z"),
+        encoded_powershell("WS-HR-03.corp.example.eu", "CORP\\c.leroy", "2026-11-20T09:00:00Z"),
     )
     .await;
-    let stored: Value = client
-        .get(format!("http://{addr}/api/v1/events?limit=5"))
-        .bearer_auth(&analyst)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = server.get(&server.analyst, "/api/v1/events?limit=5").await;
     assert_eq!(stored["events"][0]["class"], "red", "{stored}");
-    let hr = incidents().await[0]["id"].as_str().unwrap().to_owned();
-    let v = triage(hr.clone()).await;
+    let incidents = server.get(&server.viewer, "/api/v1/incidents").await;
+    let hr = incidents["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let v = server.triage(&hr).await;
     assert_eq!(v["mode"], "model", "{v}");
     assert_eq!(v["provider"], "selfhosted", "{v}");
     assert!(
@@ -930,21 +862,21 @@ async fn a_source_classified_red_is_triaged_only_by_a_provider_that_may_receive_
 
     // An ordinary source's incident (another host and account, a day later) goes to the first
     // provider of the route.
+    local.script(Script::Echo);
     post_from(
-        &addr,
-        &ingest,
+        &server,
         "http",
-        &encoded_powershell("WS-OPS-11.corp.example.eu", "CORP\\n.girard", "2026-11-21T09:00:00Z"),
+        encoded_powershell("WS-OPS-11.corp.example.eu", "CORP\\n.girard", "2026-11-21T09:00:00Z"),
     )
     .await;
-    let list = incidents().await;
+    let list = server.get(&server.viewer, "/api/v1/incidents").await;
+    let list = list["incidents"].as_array().unwrap();
     assert_eq!(list.len(), 2, "{list:?}");
     let ordinary = list.iter().find(|i| i["id"].as_str() != Some(hr.as_str())).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    local.script(Script::Echo);
-    let v = triage(ordinary).await;
+    let v = server.triage(&ordinary).await;
     assert_eq!(v["mode"], "model", "{v}");
     assert_eq!(v["provider"], "frontier", "{v}");
     assert!(
@@ -952,6 +884,5 @@ async fn a_source_classified_red_is_triaged_only_by_a_provider_that_may_receive_
         "an ordinary incident goes to the route's first provider"
     );
     assert!(local.received().is_empty(), "the self-hosted model was not needed");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    assert!(child.wait().unwrap().success());
+    server.stop();
 }

@@ -84,12 +84,17 @@ pub fn ledger_kinds(mut command: Command) -> Vec<String> {
 /// Posts `event` to a running server every half second, up to 20 s, until the answer says one
 /// alert was raised (a rule or an indicator that the server picks up without a restart).
 pub fn post_until_alerted(addr: &str, token: &str, event: &str) -> bool {
+    post_until_alerted_from(addr, token, "http", event)
+}
+
+/// The same, with the events' `source`.
+pub fn post_until_alerted_from(addr: &str, token: &str, source: &str, event: &str) -> bool {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
         for _ in 0..40 {
             let v: serde_json::Value = client
-                .post(format!("http://{addr}/api/v1/events"))
+                .post(format!("http://{addr}/api/v1/events?source={source}"))
                 .bearer_auth(token)
                 .body(event.to_owned())
                 .send()

@@ -202,6 +202,10 @@ pub struct HuntArgs {
     /// [default: `detection.attack`]
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
+    /// Threads evaluating events read from files (correlation rules and --stored use one)
+    /// [default: the machine's cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -298,7 +302,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let stored = args.stored.then_some((args.since, args.until));
             let attack = args.attack.clone().or_else(|| config.detection.attack.clone());
-            detect::hunt(&dir(), &args.rules, attack.as_deref(), &args.paths, stored, output).await
+            let threads = args.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                usize::from,
+            );
+            detect::hunt(
+                &dir(),
+                &args.rules,
+                attack.as_deref(),
+                &args.paths,
+                stored,
+                output,
+                threads,
+            )
+            .await
         }
         Command::Rules {
             command: RulesCommand::Check { paths },

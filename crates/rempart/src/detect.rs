@@ -86,6 +86,7 @@ pub async fn hunt(
     paths: &[PathBuf],
     stored: Option<(Option<Timestamp>, Option<Timestamp>)>,
     output: Output,
+    threads: usize,
 ) -> anyhow::Result<()> {
     let (set, report) = load_rules(rules, attack)?;
     if report.loaded.is_empty() {
@@ -134,9 +135,12 @@ pub async fn hunt(
     // Each match is written out as soon as it is found (the event is not kept), then the lines
     // are put in time order: a hunt's memory grows with its matches' text, not their events.
     let mut lines: Vec<(Timestamp, String)> = Vec::new();
-    let mut render = |e: &Event, m: &rempart_detect::RuleMatch| -> anyhow::Result<()> {
-        lines.push((e.time, render_match(output, &set, e, m)?));
-        Ok(())
+    let evaluate = |e: &Event| -> anyhow::Result<Vec<(Timestamp, String)>> {
+        set.evaluate(e)
+            .into_iter()
+            .chain(ioc(e))
+            .map(|m| Ok((e.time, render_match(output, &set, e, &m)?)))
+            .collect()
     };
     let mut scanned = 0u64;
     // Correlation rules need the events in time order: they are gathered first.
@@ -165,9 +169,7 @@ pub async fn hunt(
                     if correlating {
                         events.push(e);
                     } else {
-                        for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
-                            render(&e, &m)?;
-                        }
+                        lines.extend(evaluate(&e)?);
                     }
                 }
                 if !full {
@@ -179,21 +181,26 @@ pub async fn hunt(
             let files = files::walk(paths).context("cannot list input")?;
             let opts = DecodeOptions::default();
             let now = Timestamp::now();
-            for f in &files {
-                files::decode_file(f, &opts, now, &mut |d| {
-                    if let Decoded::Event(e) = d {
-                        scanned += 1;
-                        if correlating {
-                            events.push(*e);
-                        } else if failed.is_none() {
-                            for m in set.evaluate(&e).into_iter().chain(ioc(&e)) {
-                                if let Err(err) = render(&e, &m) {
-                                    failed = Some(err);
+            if correlating || threads <= 1 {
+                for f in &files {
+                    files::decode_file(f, &opts, now, &mut |d| {
+                        if let Decoded::Event(e) = d {
+                            scanned += 1;
+                            if correlating {
+                                events.push(*e);
+                            } else if failed.is_none() {
+                                match evaluate(&e) {
+                                    Ok(found) => lines.extend(found),
+                                    Err(err) => failed = Some(err),
                                 }
                             }
                         }
-                    }
-                });
+                    });
+                }
+            } else {
+                let (n, found) = evaluate_parallel(&files, &opts, now, threads, &evaluate)?;
+                scanned += n;
+                lines.extend(found);
             }
         }
     }
@@ -204,7 +211,7 @@ pub async fn hunt(
         events.sort_by_key(|e| e.time);
         for e in events {
             for m in set.evaluate_with(&e, Some(c)).into_iter().chain(ioc(&e)) {
-                render(&e, &m)?;
+                lines.push((e.time, render_match(output, &set, &e, &m)?));
             }
         }
     }
@@ -230,6 +237,91 @@ pub async fn hunt(
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).
+/// Events handed to a worker at a time.
+const HUNT_BATCH: usize = 256;
+
+type Found = Vec<(Timestamp, String)>;
+
+/// Decodes `files` on this thread and evaluates the events on `threads` workers, in batches;
+/// returns how many events were read and the lines found, in the order a single thread would
+/// have found them (batches are put back in sequence).
+fn evaluate_parallel(
+    files: &[PathBuf],
+    opts: &DecodeOptions,
+    now: Timestamp,
+    threads: usize,
+    evaluate: &(dyn Fn(&Event) -> anyhow::Result<Found> + Sync),
+) -> anyhow::Result<(u64, Found)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Event>)>(threads * 2);
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out: Vec<(usize, Found)> = Vec::new();
+                    let mut failed: Option<anyhow::Error> = None;
+                    loop {
+                        let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                        let Ok((seq, batch)) = next else { break };
+                        // After a failure the worker keeps taking batches, so the reader is
+                        // never left blocked on a full channel.
+                        if failed.is_some() {
+                            continue;
+                        }
+                        let mut found = Vec::new();
+                        for e in &batch {
+                            match evaluate(e) {
+                                Ok(f) => found.extend(f),
+                                Err(err) => {
+                                    failed = Some(err);
+                                    break;
+                                }
+                            }
+                        }
+                        out.push((seq, found));
+                    }
+                    match failed {
+                        Some(e) => Err(e),
+                        None => Ok(out),
+                    }
+                })
+            })
+            .collect();
+        let mut scanned = 0u64;
+        let mut seq = 0usize;
+        let mut batch = Vec::with_capacity(HUNT_BATCH);
+        let send = |batch: Vec<Event>, seq: &mut usize| {
+            // A send fails only when every worker is gone; their errors are reported below.
+            let _ = tx.send((*seq, batch));
+            *seq += 1;
+        };
+        for f in files {
+            files::decode_file(f, opts, now, &mut |d| {
+                if let Decoded::Event(e) = d {
+                    scanned += 1;
+                    batch.push(*e);
+                    if batch.len() == HUNT_BATCH {
+                        send(std::mem::replace(&mut batch, Vec::with_capacity(HUNT_BATCH)), &mut seq);
+                    }
+                }
+            });
+        }
+        if !batch.is_empty() {
+            send(batch, &mut seq);
+        }
+        drop(tx);
+        let mut all = Vec::new();
+        for w in workers {
+            match w.join() {
+                Ok(found) => all.extend(found?),
+                Err(_) => anyhow::bail!("a hunt worker stopped unexpectedly"),
+            }
+        }
+        all.sort_by_key(|(seq, _)| *seq);
+        Ok((scanned, all.into_iter().flat_map(|(_, f)| f).collect()))
+    })
+}
+
 /// One match as a line of the hunt's output.
 fn render_match(
     output: Output,

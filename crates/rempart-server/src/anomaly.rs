@@ -169,7 +169,10 @@ fn flow(e: &Event) -> Option<(String, [f64; 3])> {
         .and_then(Value::as_str)
         .unwrap_or("ip")
         .to_ascii_lowercase();
+    // Ports of the dynamic range (RFC 6335: 49152 and up) are picked per connection, not
+    // services: they share one model per protocol rather than each taking one of the few.
     let service = match n.dst_port {
+        Some(p) if p >= 49_152 => format!("{proto}/dynamic"),
         Some(p) => format!("{proto}/{p}"),
         None => proto,
     };

@@ -395,3 +395,34 @@ fn live_flows_on_kdd_http_alert_on_attacks() {
     assert!(precision >= 0.8, "precision {precision}");
     assert!(recall >= 0.95, "recall {recall}");
 }
+
+#[test]
+fn connections_to_dynamic_ports_share_one_model() {
+    let start: Timestamp = "2026-11-20T08:00:00Z".parse().unwrap();
+    let a = Anomaly::fresh(&AnomalyConfig::default());
+    // Three thousand ordinary connections, each to another port of the dynamic range.
+    let ordinary: Vec<Event> = ordinary(start, 3_000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e.normalized.dst_port = Some(49_152 + i as u16);
+            e
+        })
+        .collect();
+    assert!(flow_alerts(&a.alerts(&ordinary, Timestamp::now())).is_empty());
+    let mut upload = conn(
+        start + SignedDuration::from_hours(3),
+        "10.0.0.7",
+        1_800.0,
+        2_000_000_000,
+        20_000,
+    );
+    upload.normalized.dst_port = Some(61_000);
+    let alerts = a.alerts(&[upload], Timestamp::now());
+    let flows = flow_alerts(&alerts);
+    assert_eq!(flows.len(), 1, "one warm model for the whole range: {alerts:#?}");
+    assert_eq!(
+        matched(flows[0], "anomaly.baseline"),
+        "service tcp/dynamic from 10.0.0.7"
+    );
+}

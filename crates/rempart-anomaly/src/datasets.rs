@@ -13,6 +13,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+pub use crate::midas::Ticks;
+
 /// Most bytes read from a data set (a zip bomb stops here, with an error).
 const MAX_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
@@ -73,25 +75,6 @@ fn minutes(s: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(yr, mo, da) * 1_440 + h * 60 + mi)
-}
-
-/// Numbers the minutes of a stream that had edges, from 1. An edge older than the latest
-/// minute (the data set has a few) counts in the current tick, as MIDAS treats it.
-#[derive(Debug, Clone, Default)]
-pub struct Ticks {
-    latest: Option<i64>,
-    tick: u64,
-}
-
-impl Ticks {
-    /// The tick of an edge at `minute`.
-    pub fn at(&mut self, minute: i64) -> u64 {
-        if self.latest.is_none_or(|l| minute > l) {
-            self.latest = Some(minute);
-            self.tick += 1;
-        }
-        self.tick
-    }
 }
 
 /// Reads one line of the DARPA stream; `ticks` numbers the minutes seen so far.

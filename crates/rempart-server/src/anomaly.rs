@@ -21,14 +21,13 @@
 //! The state is kept in the store (`detector_state`), loaded when a server or an ingest starts
 //! and saved every minute and at the end, so a restart does not relearn.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap};
-
 use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Params, image_of};
 use rempart_anomaly::ecod::{self, Ecod, Tail};
-use rempart_anomaly::midas::{Burst, MidasR};
+use rempart_anomaly::midas::{Burst, MidasR, Ticks};
 use rempart_config::AnomalyTuning;
 use rempart_model::{Alert, Event, EventId, Format, MatchedField, Technique, canonical};
 use serde::{Deserialize, Serialize};
@@ -72,10 +71,10 @@ struct EdgeStreams {
     network: MidasR,
     logon: MidasR,
     process: MidasR,
-    /// The latest minute seen and its tick: ticks count the minutes that had events, so a
-    /// stream with gaps (an archive spanning months) keeps its rates.
-    minute: Option<i64>,
-    tick: u64,
+    /// Ticks count the minutes that had events, so a stream with gaps (an archive spanning
+    /// months) keeps its rates. Flattened: the stored state keeps its `minute` and `tick` keys.
+    #[serde(flatten)]
+    ticks: Ticks,
     /// (stream, part, key) → the tick it last fired in: one alert per burst and minute.
     fired: std::collections::HashMap<String, u64>,
 }
@@ -100,8 +99,7 @@ impl EdgeStreams {
                 seed: p.seed ^ 0x22,
                 ..p
             }),
-            minute: None,
-            tick: 0,
+            ticks: Ticks::default(),
             fired: std::collections::HashMap::new(),
         }
     }
@@ -573,12 +571,7 @@ impl Anomaly {
 
     fn edges(tuning: &AnomalyTuning, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
         let n = &e.normalized;
-        let minute = e.time.as_second().div_euclid(60);
-        if s.minute.is_none_or(|m| minute > m) {
-            s.minute = Some(minute);
-            s.tick += 1;
-        }
-        let tick = s.tick;
+        let tick = s.ticks.at(e.time.as_second().div_euclid(60));
         // Keys are hashed in place (case-folded, addresses by their bytes); names are written
         // out only for an alert.
         let mut edges: [Option<(Stream, u64, u64)>; 3] = [None; 3];

@@ -62,6 +62,26 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     ))
 }
 
+/// The store's records of what an import brought (each indicator whole, as JSON), shared by
+/// the API, `rempart intel import` and a server's TAXII polls.
+pub fn records(
+    imported: &rempart_intel::Imported,
+    now: jiff::Timestamp,
+) -> Result<Vec<IntelRecord>, serde_json::Error> {
+    imported
+        .indicators
+        .iter()
+        .map(|i| {
+            Ok(IntelRecord {
+                source: i.source.clone(),
+                id: i.id.clone(),
+                body: serde_json::to_string(i)?,
+                imported: now,
+            })
+        })
+        .collect()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
@@ -85,19 +105,7 @@ pub async fn import(
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
     let imported = rempart_intel::import(&doc, &source).map_err(ApiError::BadRequest)?;
-    let now = jiff::Timestamp::now();
-    let records = imported
-        .indicators
-        .iter()
-        .map(|i| {
-            Ok(IntelRecord {
-                source: i.source.clone(),
-                id: i.id.clone(),
-                body: serde_json::to_string(i).map_err(|e| ApiError::Internal(e.to_string()))?,
-                imported: now,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let records = records(&imported, jiff::Timestamp::now()).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
         .ledger
         .append(

@@ -129,6 +129,11 @@ fn conn(t: Timestamp, src: &str, duration: f64, sent: u64, received: u64) -> Eve
     e
 }
 
+/// Half an hour, 2 GB out, an ordinary reply.
+fn upload(t: Timestamp, src: &str) -> Event {
+    conn(t, src, 1_800.0, 2_000_000_000, 20_000)
+}
+
 /// `n` ordinary HTTPS connections from twenty clients: sizes spread over two orders of
 /// magnitude each way, durations from a tenth of a second to a few seconds (a fixed
 /// pseudo-random sequence, so the test repeats exactly).
@@ -179,15 +184,7 @@ fn an_upload_unlike_its_service_fires_once_with_what_drove_it() {
     // Half an hour, 2 GB out, an ordinary reply: then four more like it within ten minutes.
     let t = start + SignedDuration::from_hours(3);
     let uploads: Vec<Event> = (0..5)
-        .map(|i| {
-            conn(
-                t + SignedDuration::from_mins(i * 2),
-                "10.0.0.7",
-                1_800.0,
-                2_000_000_000,
-                20_000,
-            )
-        })
+        .map(|i| upload(t + SignedDuration::from_mins(i * 2), "10.0.0.7"))
         .collect();
     let alerts = a.alerts(&uploads, Timestamp::now());
     let flows = flow_alerts(&alerts);
@@ -226,12 +223,9 @@ fn the_guard_keeps_repeated_uploads_out_of_the_model() {
     let t = start + SignedDuration::from_hours(3);
     let uploads: Vec<Event> = (0..200)
         .map(|i| {
-            conn(
+            upload(
                 t + SignedDuration::from_secs(i),
                 &format!("10.1.{}.{}", i / 200, i % 200 + 1),
-                1_800.0,
-                2_000_000_000,
-                20_000,
             )
         })
         .collect();
@@ -253,7 +247,7 @@ fn flows_wait_for_their_warm_up() {
     let a = Anomaly::fresh(&config);
     a.alerts(&ordinary(start, 500), Timestamp::now());
     let t = start + SignedDuration::from_hours(3);
-    let upload = conn(t, "10.0.0.7", 1_800.0, 2_000_000_000, 20_000);
+    let upload = upload(t, "10.0.0.7");
     assert!(flow_alerts(&a.alerts(&[upload], Timestamp::now())).is_empty());
 }
 
@@ -321,7 +315,7 @@ fn a_source_can_run_its_own_detectors_and_thresholds() {
             .collect()
     };
     let t = start + SignedDuration::from_hours(3);
-    let upload = || vec![conn(t, "10.0.0.7", 1_800.0, 2_000_000_000, 20_000)];
+    let upload = || vec![upload(t, "10.0.0.7")];
     for (source, fires) in [("quiet", false), ("strict", false), ("http", true)] {
         let a = Anomaly::fresh(&cfg.anomaly);
         a.alerts(&from(source, ordinary(start, 3_000)), Timestamp::now());
@@ -338,6 +332,9 @@ async fn a_state_saved_before_the_flow_models_still_loads() {
     let a = Anomaly::fresh(&AnomalyConfig::default());
     a.alerts(&steady(start), Timestamp::now());
     let mut old = a.snapshot().unwrap();
+    // The edge streams' ticks keep the keys they were stored under before.
+    assert_eq!(old["edges"]["tick"], 90, "ninety minutes of events");
+    assert!(old["edges"]["minute"].is_i64());
     old.as_object_mut().unwrap().remove("flows");
     use rempart_store::Store as _;
     store.state_put("anomaly", &old, Timestamp::now()).await.unwrap();
@@ -410,15 +407,9 @@ fn connections_to_dynamic_ports_share_one_model() {
         })
         .collect();
     assert!(flow_alerts(&a.alerts(&ordinary, Timestamp::now())).is_empty());
-    let mut upload = conn(
-        start + SignedDuration::from_hours(3),
-        "10.0.0.7",
-        1_800.0,
-        2_000_000_000,
-        20_000,
-    );
-    upload.normalized.dst_port = Some(61_000);
-    let alerts = a.alerts(&[upload], Timestamp::now());
+    let mut out = upload(start + SignedDuration::from_hours(3), "10.0.0.7");
+    out.normalized.dst_port = Some(61_000);
+    let alerts = a.alerts(&[out], Timestamp::now());
     let flows = flow_alerts(&alerts);
     assert_eq!(flows.len(), 1, "one warm model for the whole range: {alerts:#?}");
     assert_eq!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use jiff::Timestamp;
-use rempart_store::{IntelRecord, IntelStore};
+use rempart_store::IntelStore;
 use serde_json::json;
 
 use crate::instance;
@@ -111,18 +111,7 @@ pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow
                         continue;
                     }
                 };
-                let records: Vec<IntelRecord> = imported
-                    .indicators
-                    .iter()
-                    .map(|i| {
-                        Ok(IntelRecord {
-                            source: i.source.clone(),
-                            id: i.id.clone(),
-                            body: serde_json::to_string(i)?,
-                            imported: now,
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
+                let records = rempart_server::intel::records(&imported, now)?;
                 let stored = store.intel_put(&records).await?;
                 total += stored;
                 skipped_total += imported.skipped.len() as u64;

@@ -245,19 +245,7 @@ async fn poll_feed(
         _ => None,
     };
     let imported = crate::intel::taxii::poll(&feed.url, login, feed.ca_file.as_deref()).await?;
-    let now = jiff::Timestamp::now();
-    let records = imported
-        .indicators
-        .iter()
-        .map(|i| {
-            Ok(rempart_store::IntelRecord {
-                source: i.source.clone(),
-                id: i.id.clone(),
-                body: serde_json::to_string(i)?,
-                imported: now,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let records = rempart_server::intel::records(&imported, jiff::Timestamp::now())?;
     ledger
         .append(
             Draft::new(

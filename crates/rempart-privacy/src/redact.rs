@@ -136,7 +136,24 @@ pub struct Redactor {
     /// Pseudonyms computed lately: the same users, hosts and addresses recur in every event,
     /// and each costs keyed hashes (32 AES blocks for an address).
     memo: std::sync::Mutex<std::collections::HashMap<(Entity, String), Option<String>>>,
+    /// What the recognizers found in strings seen lately: telemetry repeats its values (the
+    /// same images, parents, hashes, channels and command lines in event after event), and the
+    /// findings of a string depend on nothing but the string.
+    seen: std::sync::Mutex<Seen>,
 }
+
+/// Findings by scanned string, bounded in entries and in bytes.
+#[derive(Debug, Default)]
+struct Seen {
+    findings: std::collections::HashMap<Box<str>, Box<[Finding]>>,
+    bytes: usize,
+}
+
+/// Strings remembered with their findings before the cache starts over, and their total size.
+const SEEN_MAX: usize = 16_384;
+const SEEN_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// Longer strings are scanned every time (they rarely recur, and would crowd the cache).
+const SEEN_MAX_LEN: usize = 2048;
 
 /// Pseudonyms remembered before the memo starts over.
 const MEMO_MAX: usize = 65_536;
@@ -158,6 +175,7 @@ impl Redactor {
             recognizers: recognizers.into(),
             domain,
             memo: std::sync::Mutex::default(),
+            seen: std::sync::Mutex::default(),
         }
     }
 
@@ -248,6 +266,26 @@ impl Redactor {
         })
     }
 
+    /// The recognizers' findings in `text`, from the cache when the string was seen lately.
+    fn findings(&self, text: &str) -> Vec<Finding> {
+        if text.len() > SEEN_MAX_LEN {
+            return self.recognizers.find(text);
+        }
+        let lock = || self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = lock().findings.get(text) {
+            return hit.to_vec();
+        }
+        let found = self.recognizers.find(text);
+        let mut seen = lock();
+        if seen.findings.len() >= SEEN_MAX || seen.bytes + text.len() > SEEN_MAX_BYTES {
+            seen.findings.clear();
+            seen.bytes = 0;
+        }
+        seen.bytes += text.len();
+        seen.findings.insert(text.into(), found.as_slice().into());
+        found
+    }
+
     /// Redacts free text.
     pub fn redact_text(&self, text: &str) -> Result<Redacted<String>, PrivacyError> {
         let (output, replacements) = self.redact_str(text, "text")?;
@@ -261,7 +299,7 @@ impl Redactor {
                 max: MAX_TEXT,
             });
         }
-        let findings = self.recognizers.find(text);
+        let findings = self.findings(text);
         let mut out = String::with_capacity(text.len());
         let mut replacements = Vec::with_capacity(findings.len());
         let mut at = 0;
@@ -550,5 +588,36 @@ mod tests {
         assert!(data["WorkstationName"].as_str().unwrap_or("").starts_with("host_"));
         assert!(!data["CommandLine"].as_str().unwrap_or("").contains("bob"), "{v}");
         assert!(reps.iter().any(|r| r.path == "$.Event.EventData.TargetUserName"));
+    }
+
+    #[test]
+    fn a_repeated_string_is_redacted_as_the_first_time_with_its_own_path() {
+        let r = redactor("tenant-a");
+        let line = r#"{"a":"net use \\\\srv-file-01\\share /user:CORP\\alice from 10.1.2.3","b":"net use \\\\srv-file-01\\share /user:CORP\\alice from 10.1.2.3"}"#;
+        let first = r.redact_line(line).unwrap_or_else(|e| panic!("{e}"));
+        // The second field's string comes from the cache of findings; a new redactor scans it.
+        let again = r.redact_line(line).unwrap_or_else(|e| panic!("{e}"));
+        let fresh = redactor("tenant-a").redact_line(line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, again);
+        assert_eq!(first, fresh);
+        let v: Value = serde_json::from_str(&first.output).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["a"], v["b"]);
+        assert!(
+            !first.output.contains("alice") && !first.output.contains("10.1.2.3"),
+            "{}",
+            first.output
+        );
+        let paths = |p: &str| first.replacements.iter().filter(|x| x.path == p).count();
+        assert!(
+            paths("$.a") >= 3 && paths("$.a") == paths("$.b"),
+            "{:?}",
+            first.replacements
+        );
+        // Strings beyond the cache's length limit are scanned each time, with the same result.
+        let long = format!("{} user=alice", "x".repeat(SEEN_MAX_LEN));
+        let (a, b) = (r.redact_text(&long), r.redact_text(&long));
+        let a = a.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(Some(a.clone()), b.ok());
+        assert!(a.output.contains("user=user_"), "{}", &a.output[SEEN_MAX_LEN..]);
     }
 }

@@ -135,28 +135,58 @@ pub struct Redactor {
     domain: Domain,
     /// Pseudonyms computed lately: the same users, hosts and addresses recur in every event,
     /// and each costs keyed hashes (32 AES blocks for an address).
-    memo: std::sync::Mutex<std::collections::HashMap<(Entity, String), Option<String>>>,
+    memo: std::sync::Mutex<Recent<(Entity, String), Option<String>>>,
     /// What the recognizers found in strings seen lately: telemetry repeats its values (the
     /// same images, parents, hashes, channels and command lines in event after event), and the
     /// findings of a string depend on nothing but the string.
-    seen: std::sync::Mutex<Seen>,
+    seen: std::sync::Mutex<Recent<Box<str>, Box<[Finding]>>>,
 }
 
-/// Findings by scanned string, bounded in entries and in bytes.
-#[derive(Debug, Default)]
-struct Seen {
-    findings: std::collections::HashMap<Box<str>, Box<[Finding]>>,
-    bytes: usize,
+/// What was computed lately, bounded in entries and in weight (bytes): an insert that would
+/// pass either bound starts the map over.
+#[derive(Debug)]
+struct Recent<K, V> {
+    map: std::collections::HashMap<K, V>,
+    weight: usize,
+    max_entries: usize,
+    max_weight: usize,
 }
 
+impl<K: std::hash::Hash + Eq, V> Recent<K, V> {
+    fn new(max_entries: usize, max_weight: usize) -> Self {
+        Recent {
+            map: std::collections::HashMap::new(),
+            weight: 0,
+            max_entries,
+            max_weight,
+        }
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map.get(key)
+    }
+
+    fn insert(&mut self, key: K, value: V, weight: usize) {
+        if self.map.len() >= self.max_entries || self.weight + weight > self.max_weight {
+            self.map.clear();
+            self.weight = 0;
+        }
+        self.weight += weight;
+        self.map.insert(key, value);
+    }
+}
+
+/// Pseudonyms remembered before the memo starts over.
+const MEMO_MAX: usize = 65_536;
 /// Strings remembered with their findings before the cache starts over, and their total size.
 const SEEN_MAX: usize = 16_384;
 const SEEN_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Longer strings are scanned every time (they rarely recur, and would crowd the cache).
 const SEEN_MAX_LEN: usize = 2048;
-
-/// Pseudonyms remembered before the memo starts over.
-const MEMO_MAX: usize = 65_536;
 
 /// The subject a value is about (see [`rempart_audit::subject_id`]).
 pub fn subject(entity: Entity, value: &str) -> String {
@@ -174,8 +204,8 @@ impl Redactor {
         Redactor {
             recognizers: recognizers.into(),
             domain,
-            memo: std::sync::Mutex::default(),
-            seen: std::sync::Mutex::default(),
+            memo: std::sync::Mutex::new(Recent::new(MEMO_MAX, usize::MAX)),
+            seen: std::sync::Mutex::new(Recent::new(SEEN_MAX, SEEN_MAX_BYTES)),
         }
     }
 
@@ -196,10 +226,7 @@ impl Redactor {
             return hit.clone();
         }
         let computed = self.compute_pseudonym(entity, value);
-        if memo.len() >= MEMO_MAX {
-            memo.clear();
-        }
-        memo.insert(key, computed.clone());
+        memo.insert(key, computed.clone(), 0);
         computed
     }
 
@@ -272,17 +299,11 @@ impl Redactor {
             return self.recognizers.find(text);
         }
         let lock = || self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(hit) = lock().findings.get(text) {
+        if let Some(hit) = lock().get(text) {
             return hit.to_vec();
         }
         let found = self.recognizers.find(text);
-        let mut seen = lock();
-        if seen.findings.len() >= SEEN_MAX || seen.bytes + text.len() > SEEN_MAX_BYTES {
-            seen.findings.clear();
-            seen.bytes = 0;
-        }
-        seen.bytes += text.len();
-        seen.findings.insert(text.into(), found.as_slice().into());
+        lock().insert(text.into(), found.as_slice().into(), text.len());
         found
     }
 
@@ -613,11 +634,31 @@ mod tests {
             "{:?}",
             first.replacements
         );
-        // Strings beyond the cache's length limit are scanned each time, with the same result.
+        // Strings beyond the cache's length limit are redacted alike, time after time.
         let long = format!("{} user=alice", "x".repeat(SEEN_MAX_LEN));
         let (a, b) = (r.redact_text(&long), r.redact_text(&long));
         let a = a.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(Some(a.clone()), b.ok());
         assert!(a.output.contains("user=user_"), "{}", &a.output[SEEN_MAX_LEN..]);
+    }
+
+    #[test]
+    fn what_is_remembered_stays_within_its_bounds() {
+        let mut by_count: Recent<u32, ()> = Recent::new(3, usize::MAX);
+        for k in 0..3 {
+            by_count.insert(k, (), 0);
+        }
+        assert!(by_count.get(&0).is_some() && by_count.get(&2).is_some());
+        by_count.insert(3, (), 0);
+        assert_eq!((by_count.get(&0), by_count.get(&3)), (None, Some(&())));
+        let mut by_weight: Recent<&str, ()> = Recent::new(100, 10);
+        by_weight.insert("a", (), 6);
+        by_weight.insert("b", (), 4);
+        assert!(by_weight.get("a").is_some());
+        by_weight.insert("c", (), 1);
+        assert_eq!(
+            (by_weight.get("a"), by_weight.get("c"), by_weight.weight),
+            (None, Some(&()), 1)
+        );
     }
 }

@@ -887,12 +887,14 @@ impl Recognizers {
     /// The rule for a structured field at `path` (`$.Event.EventData.TargetUserName`): the
     /// configured fields first, then the built-in names.
     pub fn field_rule(&self, path: &str) -> FieldRule {
-        let name = path.rsplit(['.', '/']).next().unwrap_or(path).to_ascii_lowercase();
-        if self.skip_fields.contains(&name) {
-            return FieldRule::Skip;
-        }
-        if let Some(e) = self.fields.get(&name) {
-            return FieldRule::Whole(*e);
+        if !self.skip_fields.is_empty() || !self.fields.is_empty() {
+            let name = path.rsplit(['.', '/']).next().unwrap_or(path).to_ascii_lowercase();
+            if self.skip_fields.contains(&name) {
+                return FieldRule::Skip;
+            }
+            if let Some(e) = self.fields.get(&name) {
+                return FieldRule::Whole(*e);
+            }
         }
         field_entity(path).map_or(FieldRule::Scan, FieldRule::Whole)
     }
@@ -1019,21 +1021,25 @@ fn in_path(text: &str, start: usize, end: usize) -> bool {
     // The argument the match sits in (since the last quote, `=`, ` /` or ` -` option marker):
     // if it began as a drive or UNC path, this is a path with spaces (`C:\\Program
     // Files\\Microsoft Office`), not an account.
-    let from = [
-        before.rfind(['"', '\'', '=']).map(|i| i + 1),
-        before.rfind(" /").map(|i| i + 2),
-        before.rfind(" -").map(|i| i + 2),
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(0);
-    let segment = &before[from..];
+    let segment = &before[argument_start(before.as_bytes())..];
     let drive = segment
         .as_bytes()
         .windows(3)
         .any(|w| w[0].is_ascii_alphabetic() && w[1] == b':' && w[2] == b'\\');
     drive || segment.trim_start().starts_with("\\\\")
+}
+
+/// Where the last argument of `before` starts: after its last quote, `=`, ` /` or ` -`, found
+/// in one backward pass that stops there (a message holds many paths, each of them checked).
+fn argument_start(before: &[u8]) -> usize {
+    (0..before.len())
+        .rev()
+        .find(|&j| match before[j] {
+            b'"' | b'\'' | b'=' => true,
+            b'/' | b'-' => j > 0 && before[j - 1] == b' ',
+            _ => false,
+        })
+        .map_or(0, |j| j + 1)
 }
 
 /// Whether one of `words` occurs (as a word start) near the span `at..end` (before or after).
@@ -1084,16 +1090,17 @@ fn resolve(mut found: Vec<(Finding, usize)>) -> Vec<Finding> {
 /// The entity a structured field holds, by its name (the last segment of its path).
 pub fn field_entity(name: &str) -> Option<Entity> {
     let mut segments = name.rsplit(['.', '/']);
-    let n = segments.next().unwrap_or(name).to_ascii_lowercase();
+    let last = segments.next().unwrap_or(name);
+    let (mut a, mut b, mut c) = ([0; FOLDED], [0; FOLDED], [0; FOLDED]);
     // ECS and similar nest the meaning: `user.name`, `host.name`, `source.user.name`.
-    match (segments.next().map(str::to_ascii_lowercase).as_deref(), n.as_str()) {
-        (Some("user" | "account"), "name" | "id") => return Some(Entity::User),
-        (Some("host" | "observer" | "device"), "name" | "hostname") => return Some(Entity::Host),
-        (Some("user" | "account"), "fullname" | "full_name" | "displayname") => return Some(Entity::Person),
+    let parent = segments.next().and_then(|p| folded(p, false, &mut a));
+    match (parent, folded(last, false, &mut b)) {
+        (Some("user" | "account"), Some("name" | "id")) => return Some(Entity::User),
+        (Some("host" | "observer" | "device"), Some("name" | "hostname")) => return Some(Entity::Host),
+        (Some("user" | "account"), Some("fullname" | "full_name" | "displayname")) => return Some(Entity::Person),
         _ => {}
     }
-    let n = n.replace(['_', '-'], "");
-    Some(match n.as_str() {
+    Some(match folded(last, true, &mut c)? {
         "user" | "username" | "targetusername" | "subjectusername" | "accountname" | "samaccountname" | "srcuser"
         | "dstuser" | "suser" | "duser" | "login" | "logonuser" | "targetuser" | "callerusername" | "uname"
         | "userid" | "upn" | "userprincipalname" => Entity::User,
@@ -1141,6 +1148,25 @@ pub fn field_entity(name: &str) -> Option<Entity> {
         "iban" => Entity::Iban,
         _ => return None,
     })
+}
+
+/// Room for a field name folded for comparison: longer than any name [`field_entity`] knows.
+const FOLDED: usize = 32;
+
+/// `segment` in ASCII lower case, without `_` and `-` if `strip`, written in `buf` (field
+/// names are looked up for every field of every event: no allocation); `None` if it does not
+/// fit, for then it is no name [`field_entity`] knows.
+fn folded<'b>(segment: &str, strip: bool, buf: &'b mut [u8; FOLDED]) -> Option<&'b str> {
+    let mut n = 0;
+    for &byte in segment.as_bytes() {
+        if strip && matches!(byte, b'_' | b'-') {
+            continue;
+        }
+        *buf.get_mut(n)? = byte.to_ascii_lowercase();
+        n += 1;
+    }
+    // Only ASCII bytes were changed or left out: what remains is whole characters.
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 /// Whether a structured value holds nothing personal however its field is named.
@@ -1375,6 +1401,18 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The backward pass finds the latest of the markers, as searching for each would.
+        #[test]
+        fn an_argument_starts_after_the_latest_marker(before in "[ /\\-=\"'a:C]{0,24}") {
+            let each = [
+                before.rfind(['"', '\'', '=']).map(|i| i + 1),
+                before.rfind(" /").map(|i| i + 2),
+                before.rfind(" -").map(|i| i + 2),
+            ];
+            let latest = each.into_iter().flatten().max().unwrap_or(0);
+            proptest::prop_assert_eq!(argument_start(before.as_bytes()), latest, "{:?}", before);
+        }
 
         /// The screening set and the searches without capture groups change nothing: the
         /// findings are those of every pattern searched on its own, with its capture groups.

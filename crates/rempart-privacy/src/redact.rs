@@ -146,7 +146,9 @@ pub struct Redactor {
 /// pass either bound starts the map over.
 #[derive(Debug)]
 struct Recent<K, V> {
-    map: std::collections::HashMap<K, V>,
+    /// Keyed with a per-process random seed (the keys are event text: no chosen collisions),
+    /// and several times faster than SipHash on the long strings the findings cache holds.
+    map: std::collections::HashMap<K, V, foldhash::fast::RandomState>,
     weight: usize,
     max_entries: usize,
     max_weight: usize,
@@ -155,7 +157,7 @@ struct Recent<K, V> {
 impl<K: std::hash::Hash + Eq, V> Recent<K, V> {
     fn new(max_entries: usize, max_weight: usize) -> Self {
         Recent {
-            map: std::collections::HashMap::new(),
+            map: std::collections::HashMap::default(),
             weight: 0,
             max_entries,
             max_weight,
@@ -310,10 +312,14 @@ impl Redactor {
     /// Redacts free text.
     pub fn redact_text(&self, text: &str) -> Result<Redacted<String>, PrivacyError> {
         let (output, replacements) = self.redact_str(text, "text")?;
-        Ok(Redacted { output, replacements })
+        Ok(Redacted {
+            output: output.unwrap_or_else(|| text.to_owned()),
+            replacements,
+        })
     }
 
-    fn redact_str(&self, text: &str, path: &str) -> Result<(String, Vec<Replacement>), PrivacyError> {
+    /// `text` redacted (`None`: nothing replaced, the text stands as it is) and what was replaced.
+    fn redact_str(&self, text: &str, path: &str) -> Result<(Option<String>, Vec<Replacement>), PrivacyError> {
         if text.len() > MAX_TEXT {
             return Err(PrivacyError::TooLarge {
                 len: text.len(),
@@ -321,6 +327,9 @@ impl Redactor {
             });
         }
         let findings = self.findings(text);
+        if findings.is_empty() {
+            return Ok((None, Vec::new()));
+        }
         let mut out = String::with_capacity(text.len());
         let mut replacements = Vec::with_capacity(findings.len());
         let mut at = 0;
@@ -335,38 +344,48 @@ impl Redactor {
             replacements.push(r);
         }
         out.push_str(&text[at..]);
-        Ok((out, replacements))
+        Ok(((!replacements.is_empty()).then_some(out), replacements))
     }
 
     /// Redacts a JSON value in place: fields named for an entity are replaced whole, every
     /// other string is scanned as free text.
     pub fn redact_json(&self, value: &mut Value) -> Result<Vec<Replacement>, PrivacyError> {
         let mut replacements = Vec::new();
-        self.walk(value, "$", None, &mut replacements)?;
+        self.walk(value, &mut String::from("$"), None, &mut replacements)?;
         Ok(replacements)
     }
 
+    /// Redacts `value`, found at `path` (`$.Event.EventData.User`): the one path buffer of a
+    /// walk, each level appending its step and taking it off again.
     fn walk(
         &self,
         value: &mut Value,
-        path: &str,
+        path: &mut String,
         field: Option<Entity>,
         out: &mut Vec<Replacement>,
     ) -> Result<(), PrivacyError> {
+        use std::fmt::Write;
+        let parent = path.len();
         match value {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
-                    let child = format!("{path}.{k}");
-                    match self.recognizers.field_rule(&child) {
-                        FieldRule::Skip => {}
-                        FieldRule::Whole(e) => self.walk(v, &child, Some(e), out)?,
-                        FieldRule::Scan => self.walk(v, &child, None, out)?,
-                    }
+                    path.push('.');
+                    path.push_str(k);
+                    let walked = match self.recognizers.field_rule(path) {
+                        FieldRule::Skip => Ok(()),
+                        FieldRule::Whole(e) => self.walk(v, path, Some(e), out),
+                        FieldRule::Scan => self.walk(v, path, None, out),
+                    };
+                    path.truncate(parent);
+                    walked?;
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter_mut().enumerate() {
-                    self.walk(v, &format!("{path}[{i}]"), field, out)?;
+                    let _ = write!(path, "[{i}]");
+                    let walked = self.walk(v, path, field, out);
+                    path.truncate(parent);
+                    walked?;
                 }
             }
             Value::String(s) => {
@@ -389,10 +408,10 @@ impl Redactor {
                     }
                 } else {
                     let (redacted, mut found) = self.redact_str(s, path)?;
-                    if !found.is_empty() {
+                    if let Some(redacted) = redacted {
                         *s = redacted;
-                        out.append(&mut found);
                     }
+                    out.append(&mut found);
                 }
             }
             Value::Number(_) | Value::Bool(_) | Value::Null => {}

@@ -67,22 +67,59 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
     let redactor = privacy.redactor(&args.domain)?;
     let vault = privacy.vault();
     let actor = instance::cli_actor();
-    let stdin = std::io::stdin().lock();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut lines = stdin.lines();
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut number = 0usize;
     let mut total = std::collections::BTreeMap::new();
     let mut revealed_total = 0usize;
-    loop {
-        let mut batch = Vec::with_capacity(BATCH);
-        for line in lines.by_ref().take(BATCH) {
-            batch.push(line.context("cannot read standard input (is it UTF-8 text?)")?);
-        }
-        if batch.is_empty() {
-            break;
+    // One input line and one batch of output, reused: a batch of lines kept as separate
+    // strings cost more in allocation than their redaction.
+    let mut line = String::new();
+    let mut batch_out: Vec<u8> = Vec::new();
+    let mut end = false;
+    while !end {
+        let mut lines = Vec::new();
+        let mut replacements = Vec::new();
+        batch_out.clear();
+        for _ in 0..BATCH {
+            line.clear();
+            if stdin
+                .read_line(&mut line)
+                .with_context(|| format!("line {}: cannot read standard input (is it UTF-8 text?)", number + 1))?
+                == 0
+            {
+                end = true;
+                break;
+            }
+            number += 1;
+            let text = line
+                .strip_suffix('\n')
+                .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+            if args.reveal {
+                lines.push(text.to_owned());
+                continue;
+            }
+            let r = redactor
+                .redact_line(text)
+                .with_context(|| format!("line {number}: not released"))?;
+            for rep in &r.replacements {
+                *total.entry(rep.entity).or_insert(0u64) += 1;
+            }
+            if args.explain {
+                for rep in &r.replacements {
+                    writeln!(batch_out, "{}", rep.explain(number))?;
+                }
+            } else {
+                batch_out.extend_from_slice(r.output.as_bytes());
+                batch_out.push(b'\n');
+            }
+            replacements.extend(r.replacements);
         }
         if args.reveal {
-            let (lines, revealed) = vault.reveal_lines(redactor.domain(), &batch).await?;
+            if lines.is_empty() {
+                break;
+            }
+            let (lines, revealed) = vault.reveal_lines(redactor.domain(), &lines).await?;
             if !revealed.revealed.is_empty() {
                 // Recorded before anything is released.
                 ledger
@@ -99,31 +136,14 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
             }
             continue;
         }
-        let mut redacted = Vec::with_capacity(batch.len());
-        let mut replacements = Vec::new();
-        for line in &batch {
-            number += 1;
-            let r = redactor
-                .redact_line(line)
-                .with_context(|| format!("line {number}: not released"))?;
-            for rep in &r.replacements {
-                *total.entry(rep.entity).or_insert(0u64) += 1;
-            }
-            if args.explain {
-                redacted.extend(r.replacements.iter().map(|rep| rep.explain(number).to_string()));
-            } else {
-                redacted.push(r.output);
-            }
-            replacements.extend(r.replacements);
-        }
         // The originals are sealed in the vault before the pseudonymized lines leave.
-        vault
-            .remember(redactor.domain(), &replacements, jiff::Timestamp::now())
-            .await
-            .context("cannot keep the originals in the vault; nothing of this batch was released")?;
-        for l in redacted {
-            writeln!(out, "{l}")?;
+        if !replacements.is_empty() {
+            vault
+                .remember(redactor.domain(), &replacements, jiff::Timestamp::now())
+                .await
+                .context("cannot keep the originals in the vault; nothing of this batch was released")?;
         }
+        out.write_all(&batch_out)?;
     }
     out.flush()?;
     if args.reveal {

@@ -1,6 +1,6 @@
 //! Storage for Rempart behind one trait, [`Store`], with the embedded SQLite implementation
 //! ([`SqliteStore`]) and a conformance suite ([`conformance`]) that every implementation
-//! must pass: the PostgreSQL implementation runs the very same suite.
+//! must pass (a PostgreSQL implementation, when there is one, is held to the very same suite).
 //!
 //! Architecture invariant: an `insert_events` that returned `Ok` is durable. The HTTP and
 //! syslog sources acknowledge a sender only after it has returned.

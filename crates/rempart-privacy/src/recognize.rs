@@ -772,7 +772,7 @@ fn after_separator(m: &str) -> usize {
 /// slower on real events). The two differ only beside a letter outside ASCII: `née4111…`
 /// has an ASCII boundary before the digits and no Unicode one. An escaped backslash (`\\b`)
 /// stays.
-fn ascii_boundaries(pattern: &str) -> String {
+pub(crate) fn ascii_boundaries(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {

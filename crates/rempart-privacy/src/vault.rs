@@ -13,16 +13,18 @@ use rempart_store::{VaultEntry, VaultStore};
 use serde::Serialize;
 
 use crate::PrivacyError;
-use crate::recognize::{IPV4, IPV6};
+use crate::recognize::{IPV4, IPV6, ascii_boundaries};
 use crate::redact::{Domain, Replacement};
 
-/// Pseudonyms as [`crate::redact`] writes them (addresses are found separately).
+/// Pseudonyms as [`crate::redact`] writes them (addresses are found separately). Word
+/// boundaries are ASCII, as the recognizers' are, so that whatever they replaced is found again.
 static TOKENS: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| {
-    Regex::new(
+    Regex::new(&ascii_boundaries(
         r"\b(?:user|person|phone|iban|card|natid|mac)_[0-9a-f]{10}\b|\bhost_[0-9a-f]{10}(?:\.[A-Za-z0-9-]+)*|\bemail_[0-9a-f]{10}@[A-Za-z0-9_.-]*[A-Za-z0-9]|\bsid_[0-9a-f]{10}-\d+",
-    )
+    ))
 });
-static ADDRESSES: LazyLock<Result<Regex, regex::Error>> = LazyLock::new(|| Regex::new(&format!("{IPV4}|{IPV6}")));
+static ADDRESSES: LazyLock<Result<Regex, regex::Error>> =
+    LazyLock::new(|| Regex::new(&ascii_boundaries(&format!("{IPV4}|{IPV6}"))));
 
 fn regex(r: &'static LazyLock<Result<Regex, regex::Error>>) -> Result<&'static Regex, PrivacyError> {
     r.as_ref()

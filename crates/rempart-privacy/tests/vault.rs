@@ -170,6 +170,8 @@ proptest! {
     fn round_trip_for_arbitrary_text(parts in proptest::collection::vec(prop_oneof![
         Just("user=alice".to_owned()),
         Just("from 192.168.1.20".to_owned()),
+        // An address right after a letter outside ASCII: found and revealed alike.
+        Just("café10.0.0.9".to_owned()),
         Just("to 2001:db8::7".to_owned()),
         Just("CORP\\\\dave".to_owned()),
         Just("mail eve@example.org".to_owned()),

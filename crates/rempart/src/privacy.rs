@@ -63,42 +63,43 @@ pub async fn redact(data_dir: &Path, config: &Config, args: RedactArgs) -> anyho
     result
 }
 
+/// Reads the next line of `input` (line `number`) into `buf` and gives it without its line
+/// ending; `None` at the end of the input.
+fn next_line<'b>(input: &mut impl BufRead, buf: &'b mut String, number: usize) -> anyhow::Result<Option<&'b str>> {
+    buf.clear();
+    let read = input
+        .read_line(buf)
+        .with_context(|| format!("line {number}: cannot read standard input (is it UTF-8 text?)"))?;
+    Ok((read > 0).then(|| {
+        buf.strip_suffix('\n')
+            .map_or(buf.as_str(), |l| l.strip_suffix('\r').unwrap_or(l))
+    }))
+}
+
 async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> anyhow::Result<()> {
     let redactor = privacy.redactor(&args.domain)?;
+    if args.reveal {
+        return run_reveal(ledger, privacy, &redactor, &args.domain).await;
+    }
     let vault = privacy.vault();
-    let actor = instance::cli_actor();
     let mut stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut number = 0usize;
     let mut total = std::collections::BTreeMap::new();
-    let mut revealed_total = 0usize;
     // One input line and one batch of output, reused: a batch of lines kept as separate
     // strings cost more in allocation than their redaction.
     let mut line = String::new();
     let mut batch_out: Vec<u8> = Vec::new();
     let mut end = false;
     while !end {
-        let mut lines = Vec::new();
         let mut replacements = Vec::new();
         batch_out.clear();
         for _ in 0..BATCH {
-            line.clear();
-            if stdin
-                .read_line(&mut line)
-                .with_context(|| format!("line {}: cannot read standard input (is it UTF-8 text?)", number + 1))?
-                == 0
-            {
+            let Some(text) = next_line(&mut stdin, &mut line, number + 1)? else {
                 end = true;
                 break;
-            }
+            };
             number += 1;
-            let text = line
-                .strip_suffix('\n')
-                .map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
-            if args.reveal {
-                lines.push(text.to_owned());
-                continue;
-            }
             let r = redactor
                 .redact_line(text)
                 .with_context(|| format!("line {number}: not released"))?;
@@ -115,27 +116,6 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
             }
             replacements.extend(r.replacements);
         }
-        if args.reveal {
-            if lines.is_empty() {
-                break;
-            }
-            let (lines, revealed) = vault.reveal_lines(redactor.domain(), &lines).await?;
-            if !revealed.revealed.is_empty() {
-                // Recorded before anything is released.
-                ledger
-                    .append(Draft::new(
-                        &actor,
-                        kind::PRIVACY_REVEAL,
-                        serde_json::json!({"domain": args.domain, "pseudonyms": revealed.revealed}),
-                    ))
-                    .await?;
-            }
-            revealed_total += revealed.revealed.len();
-            for l in lines {
-                writeln!(out, "{l}")?;
-            }
-            continue;
-        }
         // The originals are sealed in the vault before the pseudonymized lines leave.
         if !replacements.is_empty() {
             vault
@@ -146,17 +126,59 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
         out.write_all(&batch_out)?;
     }
     out.flush()?;
-    if args.reveal {
-        tracing::info!(revealed = revealed_total, "re-identified");
-    } else {
-        ledger
-            .append(Draft::new(
-                &actor,
-                kind::PRIVACY_PSEUDONYMIZE,
-                serde_json::json!({"domain": args.domain, "lines": number, "found": total}),
-            ))
-            .await?;
+    ledger
+        .append(Draft::new(
+            instance::cli_actor(),
+            kind::PRIVACY_PSEUDONYMIZE,
+            serde_json::json!({"domain": args.domain, "lines": number, "found": total}),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// `rempart redact --reveal`: pseudonyms of `domain` back to originals, batch by batch, each
+/// batch's re-identification recorded before it is written.
+async fn run_reveal(
+    ledger: &Ledger,
+    privacy: &Privacy,
+    redactor: &rempart_privacy::redact::Redactor,
+    domain: &str,
+) -> anyhow::Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut line = String::new();
+    let mut number = 0usize;
+    let mut revealed_total = 0usize;
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH {
+            let Some(text) = next_line(&mut stdin, &mut line, number + 1)? else {
+                break;
+            };
+            number += 1;
+            batch.push(text.to_owned());
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let (lines, revealed) = privacy.vault().reveal_lines(redactor.domain(), &batch).await?;
+        if !revealed.revealed.is_empty() {
+            // Recorded before anything is released.
+            ledger
+                .append(Draft::new(
+                    instance::cli_actor(),
+                    kind::PRIVACY_REVEAL,
+                    serde_json::json!({"domain": domain, "pseudonyms": revealed.revealed}),
+                ))
+                .await?;
+        }
+        revealed_total += revealed.revealed.len();
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
     }
+    out.flush()?;
+    tracing::info!(revealed = revealed_total, "re-identified");
     Ok(())
 }
 

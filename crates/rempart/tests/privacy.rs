@@ -209,3 +209,20 @@ fn a_line_too_large_to_scan_is_not_released() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: not released"), "{err}");
 }
+
+#[test]
+fn input_that_is_not_utf8_stops_with_its_line_and_releases_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = piped(
+        dir.path(),
+        &["redact"],
+        b"user=alice first line\nuser=bob \xff\xfe\nthird\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing of the batch is written");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2: cannot read standard input (is it UTF-8 text?)"),
+        "{err}"
+    );
+}

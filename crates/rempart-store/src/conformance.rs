@@ -737,6 +737,193 @@ pub async fn detector_state_round_trips(store: &dyn Store) {
     );
 }
 
+/// Replaces `alice`, as a whole word in any case, by `erased-user-1`: the kind of rewrite the
+/// privacy engine hands a sweep.
+fn erase_alice(s: &mut String) -> usize {
+    let lower = s.to_ascii_lowercase();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("alice") {
+        let (start, end) = (from + i, from + i + 5);
+        if !word(lower[..start].chars().next_back()) && !word(lower[end..].chars().next()) {
+            spans.push(start);
+        }
+        from = end;
+    }
+    for start in spans.iter().rev() {
+        s.replace_range(*start..*start + 5, "erased-user-1");
+    }
+    spans.len()
+}
+
+/// A sweep finds a subject in every table that keeps telemetry, rewrites it there (normalized
+/// fields, original fields, object keys, quarantined bytes, alert columns, incident bodies,
+/// detector state, action keys), leaves everyone else alone, keeps the entity index true, and
+/// finds nothing the second time. A dry run changes nothing.
+pub async fn sweeps_a_subject_everywhere<S>(store: &S)
+where
+    S: Store + crate::IncidentStore + crate::ResponseStore + crate::ErasureStore,
+{
+    use crate::{ActionRow, EntityField, Sweep};
+    use rempart_model::{Entity, EntityKind};
+    let t = |s: i64| Timestamp::from_second(s).expect("valid fixture time");
+    let mut hers = event(
+        "ws1",
+        "Alice",
+        1_000,
+        json!({"TargetUserName": "alice", "CommandLine": "runas /user:CORP\\alice cmd", "alice": {"logons": 3}, "Note": "malice aforethought"}),
+    );
+    hers.origin.location = Some("C:\\Users\\ALICE\\Security.evtx".to_owned());
+    let his = event("ws2", "bob", 1_001, json!({"TargetUserName": "bob", "Note": "alicea"}));
+    store.insert_events(&[hers.clone(), his.clone()]).await.expect("insert");
+    let raw = Quarantined {
+        id: EventId::generate(),
+        received: t(1_002),
+        source: "syslog".into(),
+        location: None,
+        reason: "not syslog".into(),
+        raw: b"sshd: Accepted password for alice from 10.0.0.5 \xff".to_vec(),
+    };
+    store.quarantine(std::slice::from_ref(&raw)).await.expect("quarantine");
+    let mut alert = rempart_model::Alert::for_event(&hers, t(1_003), None, "logon".into(), None, Vec::new());
+    alert.matched = vec![rempart_model::MatchedField::new("TargetUserName", "alice")];
+    store.insert_alerts(std::slice::from_ref(&alert)).await.expect("alerts");
+    let mut inc = incident(1_000, "logon by alice");
+    inc.entities.push(Entity::new(EntityKind::User, "alice"));
+    store
+        .incidents_write(crate::IncidentWrite {
+            incidents: std::slice::from_ref(&inc),
+            links: &[(alert.id, inc.id)],
+            moves: &[],
+        })
+        .await
+        .expect("incident");
+    store
+        .state_put("baselines", &json!({"users": {"bob": [1], "alice": [2]}}), t(1_004))
+        .await
+        .expect("state");
+    store
+        .action_begin(&ActionRow {
+            key: "disable:alice".into(),
+            run: inc.id,
+            playbook: "contain".into(),
+            action: "disable_user".into(),
+            time: t(1_005),
+            outcome: "started".into(),
+        })
+        .await
+        .expect("action");
+
+    let needles = ["alice".to_owned()];
+    let mut sweep = Sweep {
+        needles: &needles,
+        rewrite: &erase_alice,
+        dry_run: true,
+    };
+    let found = store.sweep(&sweep).await.expect("dry run");
+    let expected: std::collections::BTreeMap<String, u64> = [
+        "alerts",
+        "detector_state",
+        "events",
+        "incidents",
+        "quarantine",
+        "response_actions",
+    ]
+    .into_iter()
+    .map(|t| (t.to_owned(), 1))
+    .collect();
+    assert_eq!(found.rows, expected);
+    assert_eq!(found.ids["events"], [hers.id.to_string()]);
+    assert_eq!(
+        store.get_event(hers.id).await.expect("get"),
+        Some(hers.clone()),
+        "a dry run changes nothing"
+    );
+
+    sweep.dry_run = false;
+    let swept = store.sweep(&sweep).await.expect("sweep");
+    assert_eq!(swept.rows, expected);
+    assert_eq!(swept.occurrences, found.occurrences);
+    assert_eq!(swept.occurrences, 13);
+    assert!(swept.purged);
+
+    let got = store.get_event(hers.id).await.expect("get").expect("kept");
+    assert_eq!(got.normalized.user.as_deref(), Some("erased-user-1"));
+    assert_eq!(got.normalized.host.as_deref(), Some("ws1"), "other fields stay");
+    assert_eq!(
+        got.origin.location.as_deref(),
+        Some("C:\\Users\\erased-user-1\\Security.evtx")
+    );
+    assert_eq!(
+        serde_json::Value::Object(got.fields.clone()),
+        json!({"TargetUserName": "erased-user-1", "CommandLine": "runas /user:CORP\\erased-user-1 cmd", "erased-user-1": {"logons": 3}, "Note": "malice aforethought"})
+    );
+    assert_eq!(
+        store.get_event(his.id).await.expect("get"),
+        Some(his),
+        "someone else's event is untouched"
+    );
+    let q = store.list_quarantine(10).await.expect("quarantine");
+    assert_eq!(
+        String::from_utf8_lossy(&q[0].raw),
+        "sshd: Accepted password for erased-user-1 from 10.0.0.5 \u{fffd}"
+    );
+    let alerts = store.query_alerts(&AlertQuery::default()).await.expect("alerts");
+    assert_eq!(alerts[0].user.as_deref(), Some("erased-user-1"));
+    assert_eq!(alerts[0].matched[0].value, "erased-user-1");
+    let inc = store.incident_get(inc.id).await.expect("get").expect("kept");
+    assert_eq!(inc.title, "logon by erased-user-1");
+    assert!(inc.entities.contains(&Entity::new(EntityKind::User, "erased-user-1")));
+    assert_eq!(
+        store.state_get("baselines").await.expect("state"),
+        Some(json!({"users": {"bob": [1], "erased-user-1": [2]}}))
+    );
+    assert!(
+        !store
+            .action_begin(&ActionRow {
+                key: "disable:erased-user-1".into(),
+                run: inc.id,
+                playbook: "contain".into(),
+                action: "disable_user".into(),
+                time: t(1_006),
+                outcome: "started".into(),
+            })
+            .await
+            .expect("action"),
+        "the action's key was rewritten, so it is already taken"
+    );
+    let all = (t(0), t(10_000));
+    assert_eq!(
+        store
+            .count_entity_events(EntityField::User, "alice", all.0, all.1)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        store
+            .count_entity_events(EntityField::User, "erased-user-1", all.0, all.1)
+            .await
+            .expect("count"),
+        1,
+        "the entity index follows the rewrite"
+    );
+    let again = store.sweep(&sweep).await.expect("sweep again");
+    assert_eq!(again.total_rows(), 0, "{again:?}");
+    assert!(
+        store
+            .sweep(&Sweep {
+                needles: &[String::new()],
+                rewrite: &erase_alice,
+                dry_run: true,
+            })
+            .await
+            .is_err(),
+        "an empty needle would match everything"
+    );
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -748,7 +935,8 @@ macro_rules! store_conformance {
             quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
-            verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips);
+            verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,
+            sweeps_a_subject_everywhere);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

@@ -6,6 +6,7 @@
 //! syslog sources acknowledge a sender only after it has returned.
 
 pub mod conformance;
+mod erasure;
 mod error;
 mod incident;
 mod intel;
@@ -21,6 +22,7 @@ use jiff::Timestamp;
 use rempart_model::{Alert, Event, EventId};
 use serde::{Deserialize, Serialize};
 
+pub use erasure::{ErasureStore, MAX_REPORTED_IDS, Rewrite, Sweep, SweepReport, rewrite_json};
 pub use error::StoreError;
 pub use incident::{IncidentQuery, IncidentStore, IncidentWrite};
 pub use intel::{IntelRecord, IntelStore};

@@ -236,6 +236,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
+mod erasure;
 mod incidents;
 mod response;
 

@@ -38,6 +38,10 @@ pub fn subject_id(kind: &str, value: &str) -> String {
     let normalized = match kind {
         "user" | "host" | "email" | "person" => value.to_lowercase(),
         "mac" => value.to_ascii_lowercase().replace('-', ":"),
+        // One address, one subject, however it is written (`FE80:0::1`, `::ffff:10.0.0.5`).
+        "ip" => value
+            .parse::<std::net::IpAddr>()
+            .map_or_else(|_| value.to_owned(), |ip| ip.to_canonical().to_string()),
         "phone" | "card" | "iban" | "natid" => value
             .chars()
             .filter(char::is_ascii_alphanumeric)

@@ -43,6 +43,8 @@ pub mod kind {
     pub const PRIVACY_PSEUDONYMIZE: &str = "privacy.pseudonymize";
     pub const PRIVACY_REVEAL: &str = "privacy.reveal";
     pub const PRIVACY_EXPORT: &str = "privacy.export";
+    /// What an erasure rewrote in the store (counts, never values).
+    pub const PRIVACY_SWEEP: &str = "privacy.sweep";
     pub const GATEWAY_CALL: &str = "gateway.call";
     pub const INTEL_IMPORT: &str = "intel.import";
     pub const GATEWAY_REVOKE: &str = "gateway.revoke";

@@ -1,6 +1,7 @@
 //! Rempart's privacy engine.
 pub mod checks;
 pub mod cryptopan;
+pub mod erase;
 pub mod recognize;
 pub mod redact;
 pub mod service;

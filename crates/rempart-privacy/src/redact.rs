@@ -484,7 +484,7 @@ fn name_char(c: char) -> bool {
 }
 
 /// Replaces whole-token, case-insensitive occurrences of each original (longest first).
-fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
+pub(crate) fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
     let mut n = 0;
     for (original, pseudonym) in known {
         let lower = s.to_lowercase();

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rempart_audit::{Draft, Keyring, Ledger, PayloadView, kind};
-use rempart_store::VaultStore;
+use rempart_store::{ErasureStore, SweepReport, VaultStore};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::PrivacyError;
+use crate::erase::Eraser;
 use crate::recognize::{Entity, RecognizerConfig, Recognizers};
 use crate::redact::{Domain, Redactor};
 use crate::vault::Vault;
@@ -104,15 +106,17 @@ impl Privacy {
         Ok(r)
     }
 
-    /// Everything kept about a subject (GDPR Art. 15): its pseudonyms in every domain and the
-    /// ledger records sealed for it, readable while it is not erased. Recorded first.
-    pub async fn subject_report(&self, ledger: &Ledger, actor: &str, subject: &str) -> Result<Value, PrivacyError> {
-        let Some((kind_name, value)) = subject.split_once(':') else {
-            return Err(PrivacyError::BadRequest(format!(
-                "`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"
-            )));
-        };
-        let subject = rempart_audit::subject_id(kind_name, value);
+    /// Everything kept about a subject (GDPR Art. 15): its pseudonyms in every domain, the
+    /// ledger records sealed for it (readable while it is not erased), and where the store
+    /// holds it in clear (rows by table, with their ids). Recorded first.
+    pub async fn subject_report(
+        &self,
+        ledger: &Ledger,
+        store: &dyn ErasureStore,
+        actor: &str,
+        subject: &str,
+    ) -> Result<Value, PrivacyError> {
+        let subject = subject_of(subject)?;
         let keyring = ledger.keyring();
         ledger
             .append(Draft::new(
@@ -140,6 +144,102 @@ impl Privacy {
                 records.push(json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "actor": e.record.actor, "payload": payload}));
             }
         }
-        Ok(json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records}))
+        let spellings: Vec<String> = pseudonyms.iter().filter_map(|p| p.original.clone()).collect();
+        let stored = match Eraser::new(&subject, &spellings) {
+            Ok(eraser) => {
+                let rewrite = |s: &mut String| eraser.rewrite(s);
+                serde_json::to_value(store.sweep(&eraser.sweep(&rewrite, true)).await?)
+                    .map_err(|e| PrivacyError::Config(e.to_string()))?
+            }
+            Err(e) => json!({"not_searched": e.to_string()}),
+        };
+        Ok(json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records, "stored": stored}))
     }
+
+    /// Prepares the erasure of `subject` (`user:alice`, `ip:10.0.0.5`): what it is called,
+    /// read from the vault while its key still exists, and how to find it in stored text.
+    pub async fn eraser(&self, subject: &str) -> Result<Eraser, PrivacyError> {
+        let subject = subject_of(subject)?;
+        let spellings: Vec<String> = self
+            .vault
+            .subject_records(&subject)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.original)
+            .collect();
+        Eraser::new(&subject, &spellings)
+    }
+
+    /// Erases a data subject (GDPR Art. 17): rewrites its originals wherever the store keeps
+    /// them in clear, destroys its keys (its pseudonyms and sealed ledger payloads become
+    /// irreversible), sweeps once more for what arrived meanwhile, and records what was done
+    /// (counts, never values) in a public ledger record. If it stops half-way, running it again
+    /// finishes it: the sweep comes before the keys go, so the vault still knows the spellings.
+    pub async fn erase(
+        &self,
+        ledger: &Ledger,
+        store: &dyn ErasureStore,
+        actor: &str,
+        eraser: &Eraser,
+    ) -> Result<Erasure, PrivacyError> {
+        let rewrite = |s: &mut String| eraser.rewrite(s);
+        let mut swept = store.sweep(&eraser.sweep(&rewrite, false)).await?;
+        let keys_destroyed = ledger.erase_subject(actor, eraser.subject()).await?;
+        let late = store.sweep(&eraser.sweep(&rewrite, false)).await?;
+        merge(&mut swept, late);
+        let mac = ledger.keyring().subject_mac(eraser.subject());
+        ledger
+            .append(
+                Draft::new(
+                    actor,
+                    kind::PRIVACY_SWEEP,
+                    json!({"subject_mac": mac, "rows": swept.rows, "occurrences": swept.occurrences, "purged": swept.purged}),
+                )
+                .public(),
+            )
+            .await?;
+        Ok(Erasure {
+            subject: eraser.subject().to_owned(),
+            keys_destroyed,
+            replaced_by: eraser.marker(),
+            stored: swept,
+        })
+    }
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Erasure {
+    pub subject: String,
+    pub keys_destroyed: u64,
+    /// What now stands for the subject in stored telemetry.
+    pub replaced_by: String,
+    /// The rows rewritten, by table.
+    pub stored: SweepReport,
+}
+
+/// `TYPE:VALUE` as the ledger names subjects.
+fn subject_of(subject: &str) -> Result<String, PrivacyError> {
+    match subject.split_once(':') {
+        Some((kind_name, value)) if !kind_name.is_empty() && !value.trim().is_empty() => {
+            Ok(rempart_audit::subject_id(kind_name, value))
+        }
+        _ => Err(PrivacyError::BadRequest(format!(
+            "`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice or ip:10.0.0.5"
+        ))),
+    }
+}
+
+/// Adds a later sweep's rows to an earlier one's.
+fn merge(into: &mut SweepReport, later: SweepReport) {
+    for (table, n) in later.rows {
+        *into.rows.entry(table).or_default() += n;
+    }
+    into.occurrences += later.occurrences;
+    for (table, ids) in later.ids {
+        let kept = into.ids.entry(table).or_default();
+        let room = rempart_store::MAX_REPORTED_IDS.saturating_sub(kept.len());
+        kept.extend(ids.into_iter().take(room));
+    }
+    into.purged = later.purged;
 }

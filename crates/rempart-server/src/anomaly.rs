@@ -658,6 +658,20 @@ impl Anomaly {
         serde_json::to_value(&*s)
     }
 
+    /// Applies `rewrite` to every string of the state, keys included (an erasure); returns how
+    /// many occurrences it replaced.
+    pub fn rewrite(&self, rewrite: &rempart_store::Rewrite<'_>) -> Result<usize, serde_json::Error> {
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut v = serde_json::to_value(&*s)?;
+        let n = rempart_store::rewrite_json(&mut v, rewrite);
+        if n > 0 {
+            let mut fresh: State = serde_json::from_value(v)?;
+            fresh.baselines.set_params(params(&self.config));
+            *s = fresh;
+        }
+        Ok(n)
+    }
+
     /// Saves the state in the store.
     pub async fn save(&self, store: &dyn rempart_store::Store) -> Result<(), String> {
         let state = self.snapshot().map_err(|e| e.to_string())?;

@@ -98,6 +98,23 @@ impl Incidents {
         })
     }
 
+    /// Runs `work` (which may rewrite stored incidents, as an erasure does) with the correlator
+    /// held, so that no incident is written meanwhile; then the correlator takes the open
+    /// incidents back from the store and forgets what it learned of addresses and logons.
+    pub async fn rewriting<T, E: From<StoreError>>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        let mut correlator = self.inner.correlator.lock().await;
+        let out = work.await;
+        for i in self.inner.store.incidents_list(&IncidentQuery::open()).await? {
+            correlator.replace(i);
+        }
+        *self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Sessions::default();
+        out
+    }
+
     pub fn store(&self) -> &Arc<dyn IncidentStore> {
         &self.inner.store
     }

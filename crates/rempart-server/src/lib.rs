@@ -60,6 +60,8 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenCache>,
     /// The privacy engine (pseudonymization, vault, data-subject requests).
     pub privacy: Option<Arc<rempart_privacy::Privacy>>,
+    /// Where a data subject's originals are found and rewritten (access and erasure requests).
+    pub erasure: Option<Arc<dyn rempart_store::ErasureStore>>,
     /// Threat-intelligence indicators matched against everything ingested.
     pub intel: intel::ActiveIntel,
     /// Where indicators are stored (the API's imports and listing).
@@ -84,6 +86,7 @@ impl AppState {
             logged_in: Arc::default(),
             tokens: Arc::default(),
             privacy: None,
+            erasure: None,
             gateway: None,
             incidents: None,
             triage: None,

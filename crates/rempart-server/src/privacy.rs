@@ -132,6 +132,14 @@ pub async fn reveal(
     })))
 }
 
+/// The store's side of the data-subject requests.
+fn erasure_store(state: &AppState) -> Result<&dyn rempart_store::ErasureStore, ApiError> {
+    state
+        .erasure
+        .as_deref()
+        .ok_or_else(|| ApiError::Internal("this server's store cannot answer data-subject requests".to_owned()))
+}
+
 /// `GET /api/v1/privacy/subjects/{subject}`: everything kept about a data subject (GDPR Art. 15).
 pub async fn subject(
     State(state): State<AppState>,
@@ -139,22 +147,44 @@ pub async fn subject(
     Path(subject): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let privacy = engine(&state)?;
+    let store = erasure_store(&state)?;
     Ok(Json(
-        privacy.subject_report(&state.ledger, &caller.actor(), &subject).await?,
+        privacy
+            .subject_report(&state.ledger, store, &caller.actor(), &subject)
+            .await?,
     ))
 }
 
-/// `DELETE /api/v1/privacy/subjects/{subject}`: erase a data subject (GDPR Art. 17).
+/// `DELETE /api/v1/privacy/subjects/{subject}`: erase a data subject (GDPR Art. 17) from the
+/// store, the vault and the ledger, and from what this server holds in memory: the correlator
+/// is held meanwhile (no incident is written) and then takes the open incidents back from the
+/// store, and the anomaly baselines are rewritten like the stored ones.
 pub async fn erase(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,
     Path(subject): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !subject.contains(':') {
-        return Err(ApiError::BadRequest(format!(
-            "`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"
-        )));
-    }
-    let destroyed = state.ledger.erase_subject(&caller.actor(), &subject).await?;
-    Ok(Json(json!({"subject": subject, "keys_destroyed": destroyed})))
+    let privacy = engine(&state)?;
+    let store = erasure_store(&state)?;
+    let eraser = privacy.eraser(&subject).await?;
+    let actor = caller.actor();
+    let work = async {
+        if let Some(anomaly) = &state.anomaly {
+            anomaly
+                .rewrite(&|s: &mut String| eraser.rewrite(s))
+                .map_err(|e| ApiError::Internal(format!("anomaly baselines: {e}")))?;
+        }
+        let erased = privacy.erase(&state.ledger, store, &actor, &eraser).await?;
+        if let Some(anomaly) = &state.anomaly {
+            anomaly.save(state.store.as_ref()).await.map_err(ApiError::Internal)?;
+        }
+        Ok::<_, ApiError>(erased)
+    };
+    let erased = match &state.incidents {
+        Some(incidents) => incidents.rewriting(work).await?,
+        None => work.await?,
+    };
+    Ok(Json(
+        serde_json::to_value(&erased).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
 }

@@ -45,6 +45,7 @@ impl Server {
         )
         .unwrap();
         state.privacy = Some(Arc::new(privacy));
+        state.erasure = Some(store.clone() as Arc<dyn rempart_store::ErasureStore>);
         state.intel_store = Some(store.clone() as Arc<dyn rempart_store::IntelStore>);
         let incidents = rempart_server::incidents::Incidents::open(
             store.clone() as Arc<dyn rempart_store::IncidentStore>,
@@ -886,6 +887,7 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
             "privacy.reveal",
             "privacy.export",
             "subject.erase",
+            "privacy.sweep",
             "privacy.reveal"
         ]
     );
@@ -897,6 +899,85 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    server.stop().await;
+}
+
+/// Stored events, alerts and incidents as the API gives them, lower-cased.
+async fn everything(server: &Server, token: &str) -> String {
+    let mut all = String::new();
+    for path in ["/api/v1/events?limit=100", "/api/v1/alerts", "/api/v1/incidents"] {
+        all.push_str(&server.get_json(path, token).await.to_string());
+    }
+    all.to_lowercase()
+}
+
+#[tokio::test]
+async fn erasure_rewrites_stored_telemetry_and_what_the_server_holds_in_memory() {
+    let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
+    let (rules, _) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
+    let server = Server::start_with(1 << 20, |state| {
+        state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)))
+    })
+    .await;
+    let ingest = server.token(Role::Ingest).await;
+    let admin = server.token(Role::Admin).await;
+    let client = reqwest::Client::new();
+    let post = |body: &'static str| {
+        client
+            .post(server.url("/api/v1/events"))
+            .bearer_auth(&ingest)
+            .body(body)
+            .send()
+    };
+    let ack: Value = post(
+        r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws1","User":"CORP\\Alice","CommandLine":"cmd /c whoami","ParentCommandLine":"C:\\Users\\alice\\run.cmd","@timestamp":"2026-01-01T00:00:00Z"}
+{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws2","User":"CORP\\bob","CommandLine":"whoami /all","@timestamp":"2026-01-01T00:00:01Z"}"#,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ack["alerts"], 2, "{ack}");
+    let before = everything(&server, &admin).await;
+    assert!(before.contains("alice") && before.contains("bob"), "{before}");
+
+    let erased: Value = client
+        .delete(server.url("/api/v1/privacy/subjects/user:alice"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erased["stored"]["rows"]["events"], 1, "{erased}");
+    assert_eq!(erased["stored"]["rows"]["alerts"], 1, "{erased}");
+    assert!(erased["stored"]["rows"]["incidents"].as_u64().unwrap() >= 1, "{erased}");
+    assert_eq!(erased["stored"]["purged"], true);
+    let marker = erased["replaced_by"].as_str().unwrap().to_owned();
+    assert!(marker.starts_with("erased-user-"), "{marker}");
+
+    let after = everything(&server, &admin).await;
+    assert!(!after.contains("alice"), "{after}");
+    assert!(after.contains("bob") && after.contains(&marker), "{after}");
+
+    // The correlator took back the rewritten incident: growing it does not bring the name back.
+    let ack: Value = post(
+        r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"ws1","CommandLine":"whoami /priv","@timestamp":"2026-01-01T00:01:00Z"}"#,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ack["alerts"], 1, "{ack}");
+    let grown = server.get_json("/api/v1/incidents", &admin).await.to_string();
+    assert!(!grown.to_lowercase().contains("alice"), "{grown}");
+    assert!(grown.contains(&marker), "{grown}");
+
+    let report = server.get_json("/api/v1/privacy/subjects/user:alice", &admin).await;
+    assert_eq!(report["stored"]["rows"], serde_json::json!({}), "{report}");
     server.stop().await;
 }
 

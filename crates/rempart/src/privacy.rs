@@ -4,7 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use rempart_audit::{Draft, Ledger, kind};
 use rempart_config::Config;
@@ -32,15 +32,17 @@ pub struct RedactArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PrivacyCommand {
-    /// Erase a data subject (GDPR Art. 17): destroy its keys, so every pseudonym and every ledger
+    /// Erase a data subject (GDPR Art. 17): rewrite it wherever events, alerts, incidents and
+    /// detector state name it in clear, then destroy its keys, so every pseudonym and every ledger
     /// payload sealed for it becomes irreversible everywhere, while the ledger stays verifiable
     Erase {
         /// The subject: `user:alice`, `host:ws1.corp.example.eu`, `ip:10.0.0.5`, `email:…`, …
         #[arg(long)]
         subject: String,
     },
-    /// Everything kept about a data subject (GDPR Art. 15): its pseudonyms in every domain and the
-    /// ledger records sealed for it, readable while it is not erased (recorded in the ledger)
+    /// Everything kept about a data subject (GDPR Art. 15): its pseudonyms in every domain, the
+    /// ledger records sealed for it (readable while it is not erased) and the stored rows naming
+    /// it, by table (recorded in the ledger)
     Export {
         #[arg(long)]
         subject: String,
@@ -185,11 +187,11 @@ async fn run_reveal(
 pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
-    let result = match command {
-        PrivacyCommand::Erase { subject } => erase(&ledger, &subject, json).await,
-        PrivacyCommand::Export { subject } => match service(&ledger, config, store) {
-            Ok(privacy) => privacy
-                .subject_report(&ledger, &instance::cli_actor(), &subject)
+    let result = match service(&ledger, config, store.clone()) {
+        Ok(privacy) => match command {
+            PrivacyCommand::Erase { subject } => erase(&ledger, &privacy, store.as_ref(), &subject, json).await,
+            PrivacyCommand::Export { subject } => privacy
+                .subject_report(&ledger, store.as_ref(), &instance::cli_actor(), &subject)
                 .await
                 .map_err(anyhow::Error::from)
                 .and_then(|doc| {
@@ -199,29 +201,57 @@ pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, 
                         serde_json::to_string_pretty(&doc)?
                     )?)
                 }),
-            Err(e) => Err(e),
         },
+        Err(e) => Err(e),
     };
     ledger.close().await;
     result
 }
 
-async fn erase(ledger: &Ledger, subject: &str, json: bool) -> anyhow::Result<()> {
-    if !subject.contains(':') {
-        bail!("`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice or ip:10.0.0.5");
-    }
-    let erased = ledger.erase_subject(&instance::cli_actor(), subject).await?;
+async fn erase(
+    ledger: &Ledger,
+    privacy: &Privacy,
+    store: &dyn rempart_store::ErasureStore,
+    subject: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let eraser = privacy.eraser(subject).await?;
+    let erased = privacy
+        .erase(ledger, store, &instance::cli_actor(), &eraser)
+        .await
+        .with_context(|| {
+            format!(
+                "erasing {}: stopped; running the same command again finishes it",
+                eraser.subject()
+            )
+        })?;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({"subject": subject, "keys_destroyed": erased})
-        )?;
+        writeln!(out, "{}", serde_json::to_string(&erased)?)?;
+        return Ok(());
+    }
+    let tables: Vec<String> = erased.stored.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    writeln!(
+        out,
+        "erased {}: {} key(s) destroyed, so its pseudonyms and sealed records can no longer be read",
+        erased.subject, erased.keys_destroyed
+    )?;
+    if tables.is_empty() {
+        writeln!(out, "no stored event, alert or incident named it")?;
     } else {
         writeln!(
             out,
-            "erased {subject}: {erased} key(s) destroyed; its pseudonyms and sealed records can no longer be read"
+            "{} occurrence(s) in {} stored row(s) ({}) now read `{}`",
+            erased.stored.occurrences,
+            erased.stored.total_rows(),
+            tables.join(", "),
+            erased.replaced_by
+        )?;
+    }
+    if !erased.stored.purged {
+        writeln!(
+            out,
+            "warning: a reader kept the database's write-ahead log open, so old copies may remain on disk until the next checkpoint"
         )?;
     }
     Ok(())

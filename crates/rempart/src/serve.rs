@@ -52,8 +52,10 @@ pub async fn serve_store(
     let intel_store: Arc<dyn rempart_store::IntelStore> = store.clone();
     let incidents = instance::incidents(config, &ledger, store.clone()).await?;
     let sqlite = store.clone();
+    let erasure: Arc<dyn rempart_store::ErasureStore> = store.clone();
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    state.erasure = Some(erasure);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());
     state.anomaly = instance::anomaly(config, &*store).await;

@@ -226,3 +226,169 @@ fn input_that_is_not_utf8_stops_with_its_line_and_releases_nothing_of_its_batch(
         "{err}"
     );
 }
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Everything the CLI shows of stored events, alerts and incidents, lower-cased.
+fn shown(dir: &Path) -> String {
+    let mut all = String::new();
+    for args in [
+        &["--json", "events", "--limit", "1000"][..],
+        &["--json", "alerts"],
+        &["--json", "incidents", "list"],
+    ] {
+        let out = rempart(dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    all.to_lowercase()
+}
+
+/// Whether any of the instance's files holds `needle`, in any ASCII case.
+fn on_disk(dir: &Path, needle: &str) -> bool {
+    let needle = needle.to_ascii_lowercase();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn erasure_rewrites_every_stored_copy_and_leaves_none_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::data();
+    let rules = data.join("sigma/rules/windows/process_creation");
+    let sample = data.join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
+    let input = tempfile::tempdir().unwrap();
+    let log = input.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Nov 22 10:01:02 bastion sshd[811]: Accepted password for alice from 203.0.113.7 port 50022 ssh2\n\
+         Nov 22 10:01:09 bastion sshd[812]: Failed password for bob from 203.0.113.7 port 50023 ssh2\n\
+         Nov 22 10:02:00 bastion sshd[813]: Accepted publickey for carol from 198.51.100.20 port 40000 ssh2\n",
+    )
+    .unwrap();
+    let ingested = rempart(dir.path())
+        .args([
+            "ingest",
+            "--rules",
+            rules.to_str().unwrap(),
+            sample.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ingested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ingested.stderr)
+    );
+    let alerts = json_lines(&rempart(dir.path()).args(["--json", "alerts"]).output().unwrap());
+    let user = alerts[0]["user"].as_str().unwrap().to_owned();
+    let host = alerts[0]["host"].as_str().unwrap().to_owned();
+    assert!(shown(dir.path()).contains(&user.to_lowercase()));
+    assert!(on_disk(dir.path(), &user), "the fixture names the user on disk");
+
+    // The access request says where the subject is stored; the erasure rewrites exactly that.
+    let export: Value = serde_json::from_slice(
+        &rempart(dir.path())
+            .args(["privacy", "export", "--subject", &format!("user:{user}")])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let rows = export["stored"]["rows"].clone();
+    assert!(
+        rows["events"].as_u64().unwrap() >= 1 && rows["alerts"].as_u64().unwrap() >= 1,
+        "{export}"
+    );
+    let erased = json_lines(
+        &rempart(dir.path())
+            .args([
+                "--json",
+                "privacy",
+                "erase",
+                "--subject",
+                &format!("user:{}", user.to_uppercase()),
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(erased[0]["stored"]["rows"], rows, "{}", erased[0]);
+    assert_eq!(erased[0]["stored"]["purged"], true);
+    let marker = erased[0]["replaced_by"].as_str().unwrap().to_owned();
+
+    let ip = json_lines(
+        &rempart(dir.path())
+            .args(["--json", "privacy", "erase", "--subject", "ip:203.0.113.7"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ip[0]["stored"]["rows"]["events"], 2, "{}", ip[0]);
+    let address: std::net::Ipv4Addr = ip[0]["replaced_by"].as_str().unwrap().parse().unwrap();
+    assert!(
+        address.octets()[0] >= 240,
+        "a reserved address stands for it: {address}"
+    );
+
+    let after = shown(dir.path());
+    assert!(!after.contains(&user.to_lowercase()), "{after}");
+    assert!(!after.contains("203.0.113.7"), "{after}");
+    assert!(
+        after.contains(&marker) && after.contains(&address.to_string()),
+        "{after}"
+    );
+    assert!(
+        after.contains(&host.to_lowercase()) && after.contains("198.51.100.20") && after.contains("carol"),
+        "everyone and everything else stays: {after}"
+    );
+    assert!(
+        !on_disk(dir.path(), &user),
+        "no copy of the name is left in the instance's files"
+    );
+    assert!(!on_disk(dir.path(), "203.0.113.7"));
+
+    let again = json_lines(
+        &rempart(dir.path())
+            .args(["--json", "privacy", "erase", "--subject", &format!("user:{user}")])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(again[0]["stored"]["rows"], serde_json::json!({}));
+    assert_eq!(again[0]["keys_destroyed"], 0);
+    let human = rempart(dir.path())
+        .args(["privacy", "erase", "--subject", "user:jo"])
+        .output()
+        .unwrap();
+    assert_eq!(human.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&human.stderr);
+    assert!(err.contains("shorter than 3 characters"), "{err}");
+    let verified = rempart(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}

@@ -435,16 +435,15 @@ impl Gateway {
             return Err(GatewayError::Refused(verdicts));
         }
         self.charge_request(&call.caller.name, client)?;
-        let (pseudonymized, redactor) = if chain.iter().any(|(_, p)| *p) {
-            let privacy = self
-                .inner
-                .privacy
-                .as_ref()
-                .ok_or_else(|| GatewayError::Config("no privacy engine".into()))?;
-            let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
-            (Some(reveal::pseudonymize(&redactor, &call.request)?), Some(redactor))
-        } else {
-            (None, None)
+        // Pseudonymized even when every provider allowed takes it in clear: the ledger keeps
+        // the call in pseudonyms, so that erasing a data subject reaches stored prompts too.
+        let (pseudonymized, redactor) = match &self.inner.privacy {
+            Some(privacy) => {
+                let redactor = privacy.redactor(&format!("gateway.{}", call.caller.id))?;
+                (Some(reveal::pseudonymize(&redactor, &call.request)?), Some(redactor))
+            }
+            None if chain.iter().any(|(_, p)| *p) => return Err(GatewayError::Config("no privacy engine".into())),
+            None => (None, None),
         };
         Ok(Plan {
             route: route.name.clone(),
@@ -836,8 +835,25 @@ impl Gateway {
         let slot = served_by.map(|i| &self.inner.slots[i]);
         let sent = plan.request_for(pseudonymized);
         let usage = response.map(|r| r.usage).unwrap_or_default();
-        let (request_record, request_hash) = recorded(sent);
-        let response_record = response.map(recorded);
+        // The hashes are of what went and came back; the record keeps both in pseudonyms
+        // (when a privacy engine is configured), whatever form they travelled in.
+        let request_hash = recorded(sent).1;
+        let request_record = recorded(plan.request_for(true)).0;
+        let response_record = match (response, &plan.redactor) {
+            (Some(r), Some(redactor)) if !pseudonymized => {
+                let (kept, replacements) = reveal::pseudonymize_response(redactor, r)?;
+                if let Some(privacy) = &self.inner.privacy
+                    && !replacements.is_empty()
+                {
+                    privacy
+                        .vault()
+                        .remember(redactor.domain(), &replacements, Timestamp::now())
+                        .await?;
+                }
+                Some((recorded(&kept).0, recorded(r).1))
+            }
+            (r, _) => r.map(recorded),
+        };
         let payload = json!({
             "client": call.caller.name,
             "route": plan.route,
@@ -858,6 +874,7 @@ impl Gateway {
             "cost_eur": slot.map_or(0.0, |s| s.cost(usage)),
             "latency_ms": plan.started.elapsed().as_secs_f64() * 1000.0,
             "pseudonymized": pseudonymized,
+            "recorded_as": if plan.pseudonymized.is_some() { "pseudonyms" } else { "clear" },
             "found": plan.pseudonymized.as_ref().filter(|_| pseudonymized).map(|p| reveal::found(&p.replacements)),
             "reidentified": revealed,
             "request_sha256": request_hash,

@@ -80,6 +80,24 @@ fn redact_json_text(r: &Redactor, text: &str, out: &mut Vec<Replacement>) -> Res
 }
 
 /// Replaces the personal data of every text the request carries.
+/// A provider's answer with its personal data pseudonymized, for the ledger record of a call
+/// that went in clear.
+pub fn pseudonymize_response(
+    r: &Redactor,
+    resp: &ChatResponse,
+) -> Result<(ChatResponse, Vec<Replacement>), PrivacyError> {
+    let mut out = resp.clone();
+    let mut reps = Vec::new();
+    for p in &mut out.parts {
+        match p {
+            Part::Text { text: t } => *t = redact_json_text(r, t, &mut reps)?,
+            Part::ToolCall { arguments, .. } => *arguments = redact_json_text(r, arguments, &mut reps)?,
+            Part::ToolResult { content, .. } => *content = redact_json_text(r, content, &mut reps)?,
+        }
+    }
+    Ok((out, reps))
+}
+
 pub fn pseudonymize(r: &Redactor, req: &ChatRequest) -> Result<Pseudonymized, PrivacyError> {
     let mut out = req.clone();
     let mut reps = Vec::new();

@@ -16,7 +16,7 @@ use rempart_audit::seal;
 use rempart_store::Sweep;
 
 use crate::PrivacyError;
-use crate::recognize::{IPV4, IPV6, ascii_boundaries};
+use crate::recognize::{Entity, IPV4, IPV6, ascii_boundaries};
 use crate::redact::replace_tokens;
 
 /// Shortest name swept as a word: a shorter one (`jo`, `a`) would erase ordinary words.
@@ -82,9 +82,24 @@ impl Eraser {
                 "`{subject}` is not a subject: write TYPE:VALUE, e.g. user:alice"
             )));
         };
+        if Entity::from_prefix(kind).is_none_or(|e| e == Entity::Secret) {
+            let kinds: Vec<&str> = Entity::ALL
+                .iter()
+                .filter(|e| **e != Entity::Secret)
+                .map(|e| e.prefix())
+                .collect();
+            return Err(PrivacyError::BadRequest(format!(
+                "`{}` is not a type of data subject (one of {})",
+                kind.escape_debug(),
+                kinds.join(", ")
+            )));
+        }
         let value = value.trim();
-        if value.is_empty() {
-            return Err(PrivacyError::BadRequest(format!("`{subject}` names no value")));
+        if !value.chars().any(char::is_alphanumeric) {
+            return Err(PrivacyError::BadRequest(format!(
+                "`{}` names no value to erase",
+                subject.escape_debug()
+            )));
         }
         let marker = format!("erased-{kind}-{}", random_hex(4));
         let (matcher, needles) = match kind {
@@ -125,9 +140,9 @@ impl Eraser {
             }
             "phone" | "card" | "iban" | "natid" => {
                 let chars: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
-                if chars.len() < 6 {
+                if chars.len() < 6 || chars.bytes().filter(u8::is_ascii_digit).count() < 4 {
                     return Err(PrivacyError::BadRequest(format!(
-                        "`{value}` is too short to be a {kind} number"
+                        "`{value}` is not a {kind} number (at least six letters and digits, four of them digits)"
                     )));
                 }
                 // Any grouping of the number ends with its last two characters.
@@ -310,9 +325,69 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every whole-word occurrence goes, in any case, and nothing else changes: split on the
+        /// separators, the text has the same pieces in the same order, each `alice` now the marker.
+        #[test]
+        fn a_name_goes_and_nothing_else_changes(
+            pieces in proptest::collection::vec((
+                proptest::sample::select(vec!["alice", "Alice", "ALICE", "malice", "alices", "bob", "x", "alice_2", "é"]),
+                proptest::sample::select(vec![" ", "\\", "/", ",", ";", "\n", "=", ": ", "\""]),
+            ), 0..24)
+        ) {
+            let text: String = pieces.iter().map(|(w, s)| format!("{w}{s}")).collect();
+            let e = Eraser::new("user:alice", &[]).expect("eraser");
+            let mut out = text.clone();
+            let n = e.rewrite(&mut out);
+            let marker = e.marker();
+            let expected: String = pieces
+                .iter()
+                .map(|(w, s)| format!("{}{s}", if w.eq_ignore_ascii_case("alice") { marker.as_str() } else { w }))
+                .collect();
+            proptest::prop_assert_eq!(&out, &expected);
+            proptest::prop_assert_eq!(n, pieces.iter().filter(|(w, _)| w.eq_ignore_ascii_case("alice")).count());
+        }
+
+        /// An address goes wherever it stands and however it is written; its neighbours stay.
+        #[test]
+        fn an_address_goes_and_its_neighbours_stay(
+            pieces in proptest::collection::vec((
+                proptest::sample::select(vec!["10.0.0.5", "::ffff:10.0.0.5", "10.0.0.55", "110.0.0.5", "10.0.0.6", "host", "5"]),
+                proptest::sample::select(vec![" ", ":514 ", ",", "/", " from "]),
+            ), 0..16)
+        ) {
+            let text: String = pieces.iter().map(|(w, s)| format!("{w}{s}")).collect();
+            let e = Eraser::new("ip:10.0.0.5", &[]).expect("eraser");
+            let mut out = text.clone();
+            e.rewrite(&mut out);
+            let marker = e.marker();
+            let expected: String = pieces
+                .iter()
+                .map(|(w, s)| match *w {
+                    "10.0.0.5" => format!("{marker}{s}"),
+                    "::ffff:10.0.0.5" => format!("::ffff:{marker}{s}"),
+                    other => format!("{other}{s}"),
+                })
+                .collect();
+            proptest::prop_assert_eq!(out, expected);
+        }
+    }
+
     #[test]
     fn refuses_what_cannot_be_swept_safely() {
-        for bad in ["alice", "user:", "user:jo", "ip:10.0.0", "mac:00:11", "card:123"] {
+        for bad in [
+            "alice",
+            "user:",
+            "user:jo",
+            "user:\0\0\0",
+            "ip:10.0.0",
+            "mac:00:11",
+            "card:123",
+            "natid:erased",
+            "secret:hunter2",
+            "\u{2}\0:\0\0\0",
+            "team:blue",
+        ] {
             assert!(Eraser::new(bad, &[]).is_err(), "{bad}");
         }
     }

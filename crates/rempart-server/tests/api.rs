@@ -507,10 +507,12 @@ async fn gzip_bodies_are_inflated_within_a_cap() {
     assert_eq!(post(b"x".to_vec(), "br").await.unwrap().status(), 415);
 }
 
+/// A Sysmon process-creation rule for `whoami`.
+const WHOAMI: &str = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
+
 #[tokio::test]
 async fn configured_rules_raise_alerts_on_ingested_events() {
-    let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
-    let (rules, report) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
+    let (rules, report) = rempart_detect::RuleSet::load([("whoami.yml", WHOAMI)]);
     assert_eq!(report.loaded.len(), 1);
     let server = Server::start_with(1 << 20, |state| {
         state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)))
@@ -913,8 +915,7 @@ async fn everything(server: &Server, token: &str) -> String {
 
 #[tokio::test]
 async fn erasure_rewrites_stored_telemetry_and_what_the_server_holds_in_memory() {
-    let rule = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
-    let (rules, _) = rempart_detect::RuleSet::load([("whoami.yml", rule)]);
+    let (rules, _) = rempart_detect::RuleSet::load([("whoami.yml", WHOAMI)]);
     let server = Server::start_with(1 << 20, |state| {
         state.rules = rempart_server::ActiveRules::new(Some(Arc::new(rules)))
     })

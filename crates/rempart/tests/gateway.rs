@@ -100,6 +100,29 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The payload of the ledger's latest `gateway.call` record.
+    fn last_call_record(&self) -> Value {
+        let out = rempart(self.dir.path())
+            .args(["--json", "audit", "list", "--last", "1000"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let seq = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["kind"] == "gateway.call")
+            .last()
+            .expect("a gateway.call record")["seq"]
+            .as_u64()
+            .unwrap();
+        let out = rempart(self.dir.path())
+            .args(["--json", "audit", "show", &seq.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["payload"].clone()
+    }
+
     /// Runs the official SDK `sdk` on `scenario`; what it returned.
     fn sdk(&self, sdk: &str, scenario: &str, model: &str) -> Value {
         let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -457,6 +480,17 @@ async fn the_data_class_decides_where_a_request_may_go() {
     assert!(fakes.received("local")[0].contains("alice@corp.example"));
     assert_eq!(body["choices"][0]["message"]["content"], format!("You said: {PROMPT}"));
     fakes.clear();
+    // The ledger keeps that call in pseudonyms all the same (request and answer), so that an
+    // erasure reaches it: no stored prompt holds a subject in clear.
+    let record = gw.last_call_record();
+    assert_eq!(record["pseudonymized"], false, "{record}");
+    assert_eq!(record["recorded_as"], "pseudonyms");
+    assert_eq!(record["provider"], "local");
+    let kept = record.to_string();
+    for p in PERSONAL {
+        assert!(!kept.contains(p), "`{p}` in the ledger record: {kept}");
+    }
+    assert!(kept.contains("email_"), "{kept}");
 
     // A header cannot lower the class below the client's: an unknown label is refused.
     let (status, body) = gw

@@ -177,7 +177,12 @@ impl SqliteStore {
         let update = update(table);
         let mut after: i64 = 0;
         loop {
-            let mut tx = self.writer.begin().await?;
+            // A dry run only reads: it does not hold the one writer up.
+            let mut tx = if sweep.dry_run {
+                self.reader.begin().await?
+            } else {
+                self.writer.begin().await?
+            };
             let mut q = sqlx::query(&select).bind(after);
             for p in patterns {
                 q = q.bind(p);

@@ -110,8 +110,7 @@ impl Gateway {
         let seq = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["kind"] == "gateway.call")
-            .last()
+            .rfind(|r| r["kind"] == "gateway.call")
             .expect("a gateway.call record")["seq"]
             .as_u64()
             .unwrap();

@@ -17,7 +17,7 @@ use rempart_store::Sweep;
 
 use crate::PrivacyError;
 use crate::recognize::{Entity, IPV4, IPV6, ascii_boundaries};
-use crate::redact::replace_tokens;
+use crate::redact::replace_tokens_where;
 
 /// Shortest name swept as a word: a shorter one (`jo`, `a`) would erase ordinary words.
 pub const MIN_WORD: usize = 3;
@@ -48,6 +48,14 @@ pub struct Eraser {
     needles: Vec<String>,
     marker: String,
     matcher: Matcher,
+}
+
+/// Whether `c` continues a name, for an erasure: letters, digits, `_`, and `.` between labels
+/// (`alice.smith` and `ws1.corp` are other names). Unlike the redactor's rule, `-`, `@`, `\` and
+/// `$` end a name: `alice-laptop`, the account in `alice@corp.example.eu` (as the recognizers
+/// read a UPN) and the user in `…-alice@krbtgt…` all name the subject.
+fn erasure_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '.')
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -192,7 +200,7 @@ impl Eraser {
         match &self.matcher {
             Matcher::Words(words) => {
                 let known: Vec<(&str, &str)> = words.iter().map(|w| (w.as_str(), self.marker.as_str())).collect();
-                replace_tokens(s, &known)
+                replace_tokens_where(s, &known, erasure_name_char)
             }
             Matcher::Spaced(re) => {
                 let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
@@ -253,12 +261,14 @@ mod tests {
         let (out, n, m) = erase(
             "user:alice",
             &["ALICE"],
-            r"CORP\Alice logged on; /home/alice/.ssh; malice; alice.smith; alice@corp.example; alice.",
+            r"CORP\Alice logged on; /home/alice/.ssh; malice; alice.smith; alice@corp.example; alice-laptop; x.alice; alice.",
         );
-        assert_eq!(n, 3, "{out}");
+        assert_eq!(n, 5, "{out}");
         assert_eq!(
             out,
-            format!(r"CORP\{m} logged on; /home/{m}/.ssh; malice; alice.smith; alice@corp.example; {m}.")
+            format!(
+                r"CORP\{m} logged on; /home/{m}/.ssh; malice; alice.smith; {m}@corp.example; {m}-laptop; x.alice; {m}."
+            )
         );
         assert!(m.starts_with("erased-user-") && m.len() == "erased-user-".len() + 8);
     }
@@ -332,7 +342,7 @@ mod tests {
         fn a_name_goes_and_nothing_else_changes(
             pieces in proptest::collection::vec((
                 proptest::sample::select(vec!["alice", "Alice", "ALICE", "malice", "alices", "bob", "x", "alice_2", "é"]),
-                proptest::sample::select(vec![" ", "\\", "/", ",", ";", "\n", "=", ": ", "\""]),
+                proptest::sample::select(vec![" ", "\\", "/", ",", ";", "\n", "=", ": ", "\"", "-", "@", "$"]),
             ), 0..24)
         ) {
             let text: String = pieces.iter().map(|(w, s)| format!("{w}{s}")).collect();

@@ -484,7 +484,13 @@ fn name_char(c: char) -> bool {
 }
 
 /// Replaces whole-token, case-insensitive occurrences of each original (longest first).
-pub(crate) fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
+fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
+    replace_tokens_where(s, known, name_char)
+}
+
+/// Replaces case-insensitive occurrences of each original (longest first) that no character
+/// for which `name_char` holds continues on either side.
+pub(crate) fn replace_tokens_where(s: &mut String, known: &[(&str, &str)], name_char: impl Fn(char) -> bool) -> usize {
     let mut n = 0;
     for (original, pseudonym) in known {
         let lower = s.to_lowercase();

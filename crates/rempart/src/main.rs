@@ -51,8 +51,10 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(verbose: u8) {
+    // sqlx warns of every statement over a second; a sweep or a stored hunt is such a
+    // statement by design, so those warnings show from `-v` on.
     let default = match verbose {
-        0 => "warn,rempart=info",
+        0 => "warn,rempart=info,sqlx::query=error",
         1 => "info",
         _ => "debug",
     };

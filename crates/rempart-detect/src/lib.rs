@@ -13,11 +13,12 @@
 //! Architecture invariant: this crate does no I/O and never awaits.
 
 pub mod attack;
+mod prefilter;
 mod route;
 mod view;
 
 use rempart_model::Event;
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, EvaluationResult};
+use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, EvaluationResult};
 use serde::Serialize;
 
 pub use attack::AttackCatalog;
@@ -67,10 +68,14 @@ pub struct RuleMatch {
     pub matched: Vec<rempart_model::MatchedField>,
 }
 
-/// Compiled detection rules, grouped by route: an event is evaluated only by the engines
-/// whose route admits it, so a Sysmon process creation never runs the registry or Linux rules.
+/// Compiled detection rules, grouped by route: an event is evaluated only by the rules whose
+/// route admits it, so a Sysmon process creation never runs the registry or Linux rules, and
+/// among those only by the candidates the literal [`prefilter`] finds in it.
 pub struct RuleSet {
-    groups: Vec<(Route, Engine)>,
+    /// Each route's rules, a range of `compiled`.
+    groups: Vec<(Route, std::ops::Range<usize>)>,
+    compiled: Vec<CompiledRule>,
+    prefilter: prefilter::Prefilter,
     rules: Vec<LoadedRule>,
     attack: Option<AttackCatalog>,
     /// Correlation rules, and the detection rules they refer to (by id or name).
@@ -90,7 +95,7 @@ impl std::fmt::Debug for RuleSet {
             .field("rules", &self.rules.len())
             .field(
                 "groups",
-                &self.groups.iter().map(|(r, e)| (r, e.rule_count())).collect::<Vec<_>>(),
+                &self.groups.iter().map(|(r, e)| (r, e.len())).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -99,7 +104,7 @@ impl std::fmt::Debug for RuleSet {
 impl RuleSet {
     /// Compiles the rules in `sources` (file name, YAML text), reporting each one.
     pub fn load<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> (RuleSet, LoadReport) {
-        let mut groups: Vec<(Route, Engine)> = Vec::new();
+        let mut by_route: Vec<(Route, Vec<CompiledRule>)> = Vec::new();
         let mut report = LoadReport::default();
         let mut correlations: Vec<(String, usize, rsigma_parser::CorrelationRule)> = Vec::new();
         let mut all_rules: Vec<rsigma_parser::SigmaRule> = Vec::new();
@@ -149,15 +154,12 @@ impl RuleSet {
                 let line = title_line(text, &rule.title);
                 let ls = &rule.logsource;
                 let rule_route = route(ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
-                let group = match groups.iter().position(|(r, _)| *r == rule_route) {
-                    Some(i) => i,
-                    None => {
-                        groups.push((rule_route, Engine::new()));
-                        groups.len() - 1
-                    }
-                };
-                match groups[group].1.add_rule(rule) {
-                    Ok(()) => {
+                match rsigma_eval::compile_rule(rule) {
+                    Ok(compiled) => {
+                        match by_route.iter_mut().find(|(r, _)| *r == rule_route) {
+                            Some((_, rules)) => rules.push(compiled),
+                            None => by_route.push((rule_route, vec![compiled])),
+                        }
                         all_rules.push(rule.clone());
                         report.loaded.push(LoadedRule {
                             id: rule.id.clone(),
@@ -258,9 +260,20 @@ impl RuleSet {
             }
         }
         silent.retain(|id| !generating.contains(id));
+        let mut groups = Vec::with_capacity(by_route.len());
+        let mut compiled = Vec::new();
+        for (route, rules) in by_route {
+            let start = compiled.len();
+            compiled.extend(rules);
+            groups.push((route, start..compiled.len()));
+        }
+        let needs: Vec<prefilter::Need> = compiled.iter().map(prefilter::need_of_rule).collect();
+        let prefilter = prefilter::Prefilter::build(&needs);
         (
             RuleSet {
                 groups,
+                compiled,
+                prefilter,
                 rules: report.loaded.clone(),
                 attack: None,
                 correlations: kept,
@@ -305,15 +318,55 @@ impl RuleSet {
         self.evaluate_with(event, None)
     }
 
-    /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
-    pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
+    /// Every rule that matches `event`, each rule its route admits evaluated in full, without
+    /// the literal prefilter: the reference [`RuleSet::evaluate`] is held to (same matches, in
+    /// the same order), and slower.
+    pub fn evaluate_exhaustively(&self, event: &Event) -> Vec<RuleMatch> {
         let view = SigmaView::new(event);
-        let detections: Vec<EvaluationResult> = self
+        self.groups
+            .iter()
+            .filter(|(route, _)| route.admits(event, &view))
+            .flat_map(|(_, range)| range.clone())
+            .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], &view))
+            .map(|m| rule_match(&m))
+            .collect()
+    }
+
+    /// How many rules the prefilter leaves to evaluate for `event`, of those its route admits.
+    pub fn candidates(&self, event: &Event) -> (usize, usize) {
+        let view = SigmaView::new(event);
+        let admitted: Vec<_> = self
             .groups
             .iter()
             .filter(|(route, _)| route.admits(event, &view))
-            .flat_map(|(_, engine)| engine.evaluate(&view))
+            .map(|(_, range)| range.clone())
             .collect();
+        let all = admitted.iter().map(ExactSizeIterator::len).sum();
+        let candidates = self.prefilter.candidates(&view);
+        let left = admitted.into_iter().map(|r| candidates.in_range(r).count()).sum();
+        (left, all)
+    }
+
+    /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
+    pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
+        let view = SigmaView::new(event);
+        let key = route::RouteKey::of(event, &view);
+        let mut admitted = self
+            .groups
+            .iter()
+            .filter(|(route, _)| route.admits_keyed(event, &view, key))
+            .peekable();
+        let mut detections: Vec<EvaluationResult> = Vec::new();
+        if admitted.peek().is_some() {
+            let candidates = self.prefilter.candidates(&view);
+            for (_, range) in admitted {
+                detections.extend(
+                    candidates
+                        .in_range(range.clone())
+                        .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], &view)),
+                );
+            }
+        }
         match correlator {
             Some(c) => c
                 .engine

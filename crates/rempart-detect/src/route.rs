@@ -168,11 +168,34 @@ fn is_windows(event: &Event) -> bool {
     matches!(event.format, Format::Evtx | Format::WindowsJson)
 }
 
+/// What routing reads of an event, read once per event for every route.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteKey<'v> {
+    windows: bool,
+    channel: Option<&'v str>,
+    event_id: Option<u64>,
+}
+
+impl<'v> RouteKey<'v> {
+    pub(crate) fn of(event: &Event, view: &'v SigmaView<'_>) -> RouteKey<'v> {
+        let windows = is_windows(event);
+        RouteKey {
+            windows,
+            channel: if windows { channel(view) } else { None },
+            event_id: if windows { event_id(view) } else { None },
+        }
+    }
+}
+
 impl Route {
     /// Whether an event, seen through its Sigma view, is on this route.
     pub fn admits(&self, event: &Event, view: &SigmaView<'_>) -> bool {
+        self.admits_keyed(event, view, RouteKey::of(event, view))
+    }
+
+    pub(crate) fn admits_keyed(&self, event: &Event, view: &SigmaView<'_>, key: RouteKey<'_>) -> bool {
         match self {
-            Route::NotWindows => !is_windows(event),
+            Route::NotWindows => !key.windows,
             Route::Auditd => event.format == Format::Auditd,
             Route::Syslog => matches!(event.format, Format::Syslog3164 | Format::Syslog5424),
             Route::Zeek(service) => {
@@ -197,15 +220,10 @@ impl Route {
                         _ => true,
                     }
             }
-            Route::AnyWindows => is_windows(event),
-            Route::WindowsChannelPrefix(prefix) => {
-                is_windows(event) && channel(view).is_some_and(|c| c.starts_with(prefix))
-            }
+            Route::AnyWindows => key.windows,
+            Route::WindowsChannelPrefix(prefix) => key.windows && key.channel.is_some_and(|c| c.starts_with(prefix)),
             Route::Windows(pairs) => {
-                if !is_windows(event) {
-                    return false;
-                }
-                let (Some(ch), id) = (channel(view), event_id(view)) else {
+                let (true, Some(ch), id) = (key.windows, key.channel, key.event_id) else {
                     return false;
                 };
                 pairs.iter().any(|(c, ids)| {

@@ -103,6 +103,35 @@ impl<'a> SigmaView<'a> {
             .chain(self.overlay.iter().map(|(_, v)| v.as_ref()))
     }
 
+    /// Every value a rule can read, each once where the view allows: the record's fields not
+    /// shadowed by the view and the values the view made. What the view lifted is borrowed from
+    /// inside the record (`Event`, `winlog`, `event_data` or a top-level system field), so it is
+    /// already among the record's fields unless the field it came from is shadowed; only then
+    /// are the lifted values given again. Used by the literal prefilter: a value left out here
+    /// would be a match lost.
+    pub(crate) fn scan_values(&self) -> impl Iterator<Item = &Value> {
+        const LIFTED_FROM: [&str; 9] = [
+            "Event",
+            "winlog",
+            "event_data",
+            "event_id",
+            "log_name",
+            "source_name",
+            "computer_name",
+            "SourceName",
+            "Hostname",
+        ];
+        let roots_shadowed = LIFTED_FROM.iter().any(|k| self.shadowed(k));
+        self.fields
+            .iter()
+            .filter(|(k, _)| !self.shadowed(k))
+            .map(|(_, v)| v)
+            .chain(self.overlay.iter().filter_map(move |(_, v)| match v {
+                Cow::Owned(v) => Some(v),
+                Cow::Borrowed(v) => roots_shadowed.then_some(*v),
+            }))
+    }
+
     /// The copy: the record's fields with the overlay applied.
     pub fn materialize(&self) -> Value {
         let mut view = self.fields.clone();

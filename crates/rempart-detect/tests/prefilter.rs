@@ -1,0 +1,82 @@
+//! The literal prefilter leaves every match to be found: over real events and the whole SigmaHQ
+//! rule tree, [`RuleSet::evaluate`] finds exactly what evaluating every admitted rule finds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rempart_detect::RuleSet;
+use rempart_ingest::decode::{DecodeOptions, Decoded};
+
+fn data() -> PathBuf {
+    std::env::var_os("REMPART_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        PathBuf::from,
+    )
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_prefilter_loses_no_match_of_the_sigmahq_rules_on_real_events() {
+    let mut files = Vec::new();
+    for dir in ["rules", "rules-threat-hunting", "rules-emerging-threats", "rules-dfir"] {
+        walk(&data().join("sigma").join(dir), &mut files);
+    }
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let (set, report) = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+    assert!(report.loaded.len() > 3_000, "{} rules loaded", report.loaded.len());
+
+    let mut samples = Vec::new();
+    walk(&data().join("evtx-attack-samples"), &mut samples);
+    walk(&data().join("sigma/regression_data"), &mut samples);
+    samples.retain(|p| p.extension().is_some_and(|e| e == "evtx" || e == "json"));
+    let (mut events, mut matches, mut left, mut admitted) = (0usize, 0usize, 0usize, 0usize);
+    let mut differences = Vec::new();
+    for sample in &samples {
+        rempart_ingest::files::decode_file(sample, &DecodeOptions::default(), Timestamp::UNIX_EPOCH, &mut |d| {
+            if let Decoded::Event(e) = d {
+                events += 1;
+                let fast = set.evaluate(&e);
+                let reference = set.evaluate_exhaustively(&e);
+                matches += reference.len();
+                let (l, a) = set.candidates(&e);
+                left += l;
+                admitted += a;
+                if fast != reference && differences.len() < 20 {
+                    let titles =
+                        |v: &[rempart_detect::RuleMatch]| v.iter().map(|m| m.rule_title.clone()).collect::<Vec<_>>();
+                    differences.push(format!(
+                        "{}: prefiltered {:?}, exhaustive {:?}",
+                        sample.display(),
+                        titles(&fast),
+                        titles(&reference)
+                    ));
+                }
+            }
+        });
+    }
+    assert!(events > 8_000 && matches > 1_000, "{events} events, {matches} matches");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // The point of it: most admitted rules are never evaluated.
+    assert!(left * 4 < admitted, "{left} of {admitted} admitted rules evaluated");
+    eprintln!("{events} events, {matches} matches; {left} of {admitted} admitted rule evaluations left");
+}

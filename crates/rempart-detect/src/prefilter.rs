@@ -326,3 +326,172 @@ fn push_lowercase(v: &Value, out: &mut String) {
         Value::Object(map) => map.values().for_each(|i| push_lowercase(i, out)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rempart_model::{Event, Format};
+    use serde_json::{Map, Value};
+
+    use crate::RuleSet;
+
+    /// Characters that test lowercasing: ASCII of both cases, characters whose lowercase is
+    /// longer or ASCII (`İ`, the Kelvin sign), the context-dependent final sigma, wildcards
+    /// and regex syntax.
+    const ALPHABET: &[char] = &[
+        'a', 'b', 'A', 'B', 'x', '\\', '.', ' ', '-', 'Σ', 'σ', 'ς', 'İ', 'i', 'K', 'k', 'ß', 'é', 'É', '1',
+    ];
+
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(ALPHABET), 0..max).prop_map(|c| c.into_iter().collect())
+    }
+
+    fn yaml_quoted(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    /// One selection: `field|modifiers: value or list`.
+    fn selection() -> impl Strategy<Value = String> {
+        let modifier = proptest::sample::select(vec![
+            "",
+            "|contains",
+            "|startswith",
+            "|endswith",
+            "|contains|all",
+            "|contains|cased",
+            "|endswith|cased",
+            "|cased",
+            "|re",
+            "|re|i",
+            "|windash",
+            "|contains|windash",
+        ]);
+        let field = proptest::sample::select(vec!["A", "B", "C"]);
+        let value = text(6).prop_map(|v| {
+            // Keep regexes valid: only literal characters, maybe a class or a repetition.
+            v.replace('\\', "\\\\").replace('.', "\\.")
+        });
+        (
+            field,
+            modifier,
+            proptest::collection::vec(value, 1..4),
+            proptest::option::of(text(4)),
+            any::<bool>(),
+        )
+            .prop_map(|(field, modifier, values, wildcard, regex_class)| {
+                let mut values = values;
+                if let Some(w) = wildcard
+                    && !modifier.contains("|re")
+                {
+                    values.push(format!("{w}*{w}"));
+                }
+                if regex_class && modifier.contains("|re") {
+                    values.push("a[bB]+x".into());
+                }
+                let list: Vec<String> = values.iter().map(|v| format!("      - {}", yaml_quoted(v))).collect();
+                format!("    {field}{modifier}:\n{}\n", list.join("\n"))
+            })
+    }
+
+    fn rule() -> impl Strategy<Value = String> {
+        let condition = proptest::sample::select(vec![
+            "sel1",
+            "sel1 and sel2",
+            "sel1 or sel2",
+            "sel1 and not sel2",
+            "not sel1",
+            "1 of sel*",
+            "all of sel*",
+            "1 of them",
+            "(sel1 or sel2) and sel3",
+            "keywords",
+            "keywords and sel1",
+        ]);
+        (selection(), selection(), selection(), text(5), condition).prop_map(|(s1, s2, s3, keyword, condition)| {
+            format!(
+                "title: Generated\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n  product: test\ndetection:\n  sel1:\n{s1}  sel2:\n{s2}  sel3:\n{s3}  keywords:\n    - {}\n  condition: {condition}\nlevel: low\n",
+                yaml_quoted(&format!("*{keyword}*"))
+            )
+        })
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let value = prop_oneof![
+            text(12).prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            proptest::collection::vec(text(8), 0..3).prop_map(|v| Value::from(v)),
+            text(8).prop_map(|t| serde_json::json!({ "inner": t })),
+        ];
+        proptest::collection::vec((proptest::sample::select(vec!["A", "B", "C", "D"]), value), 0..5).prop_map(
+            |fields| {
+                let map: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                Event::new(
+                    Format::Json,
+                    jiff::Timestamp::UNIX_EPOCH,
+                    jiff::Timestamp::UNIX_EPOCH,
+                    map,
+                )
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Whatever the rule and the event, the prefilter keeps every rule that matches: the
+        /// prefiltered evaluation finds exactly what evaluating every rule finds.
+        #[test]
+        fn the_prefilter_never_drops_a_rule_that_matches(rules in proptest::collection::vec(rule(), 1..4), events in proptest::collection::vec(event(), 1..6)) {
+            let texts: Vec<(String, String)> = rules.iter().enumerate().map(|(i, t)| (format!("r{i}.yml"), t.clone())).collect();
+            let (set, _) = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+            for e in &events {
+                prop_assert_eq!(set.evaluate(e), set.evaluate_exhaustively(e), "event {:?}", e.fields);
+            }
+        }
+    }
+
+    #[test]
+    fn a_case_sensitive_final_sigma_still_matches() {
+        // `"ΑΣ".to_lowercase()` ends in a final sigma, `"Σ".to_lowercase()` is a plain one: the
+        // lowercased literal is not in the lowercased value, so the rule must not need it.
+        let text =
+            "title: T\nlogsource:\n  product: test\ndetection:\n  a:\n    A|contains|cased: 'ΑΣ'\n  condition: a\n";
+        let (set, report) = RuleSet::load([("t.yml", text)]);
+        assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
+        let Value::Object(map) = serde_json::json!({"A": "ΟΔΟΣ ΑΣ"}) else {
+            unreachable!()
+        };
+        let event = Event::new(
+            Format::Json,
+            jiff::Timestamp::UNIX_EPOCH,
+            jiff::Timestamp::UNIX_EPOCH,
+            map,
+        );
+        assert_eq!(set.evaluate_exhaustively(&event).len(), 1);
+        assert_eq!(set.evaluate(&event).len(), 1);
+    }
+
+    #[test]
+    fn a_rule_needs_the_literals_of_its_most_selective_part() {
+        let text = "title: T\nlogsource:\n  product: test\ndetection:\n  a:\n    Image|endswith: '\\evil.exe'\n  b:\n    CommandLine|contains:\n      - ' -enc '\n      - ' -e '\n  filter:\n    User: SYSTEM\n  condition: a and b and not filter\n";
+        let (set, report) = RuleSet::load([("t.yml", text)]);
+        assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
+        let need = super::need_of_rule(&set.compiled[0]);
+        assert_eq!(need, super::Need::AnyOf(["\\evil.exe".to_owned()].into()));
+        let event = |image: &str| {
+            let Value::Object(map) = serde_json::json!({"Image": image, "CommandLine": "x -enc y"}) else {
+                unreachable!()
+            };
+            Event::new(
+                Format::Json,
+                jiff::Timestamp::UNIX_EPOCH,
+                jiff::Timestamp::UNIX_EPOCH,
+                map,
+            )
+        };
+        assert_eq!(set.candidates(&event("C:\\EVIL.EXE")), (1, 1));
+        assert_eq!(set.candidates(&event("C:\\good.exe")), (0, 1));
+        assert_eq!(set.evaluate(&event("C:\\EVIL.EXE")).len(), 1);
+    }
+}

@@ -420,7 +420,7 @@ mod tests {
             text(12).prop_map(Value::from),
             any::<i32>().prop_map(Value::from),
             any::<bool>().prop_map(Value::from),
-            proptest::collection::vec(text(8), 0..3).prop_map(|v| Value::from(v)),
+            proptest::collection::vec(text(8), 0..3).prop_map(Value::from),
             text(8).prop_map(|t| serde_json::json!({ "inner": t })),
         ];
         proptest::collection::vec((proptest::sample::select(vec!["A", "B", "C", "D"]), value), 0..5).prop_map(

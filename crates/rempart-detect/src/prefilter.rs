@@ -2,15 +2,16 @@
 //!
 //! Most Sigma rules cannot match unless some literal of theirs occurs in the event: a rule
 //! `Image|endswith: '\rundll32.exe' and CommandLine|contains: 'javascript:'` needs both, and a
-//! rule `1 of selection_*` needs one literal of each selection. [`Need`] is that necessary
-//! condition, derived from the compiled rule: a set of literals of which at least one must
-//! occur (lowercased) somewhere in the event's values, or [`Need::Always`] when no literal is
-//! necessary (a negation, a numeric comparison, a field reference, a regular expression
-//! without a literal prefix, a literal too short to be worth indexing).
+//! rule `1 of selection_*` needs one literal of some selection. [`Need`] is that necessary
+//! condition, derived from the compiled rule: up to two clauses, each a set of literals of
+//! which at least one must occur (lowercased) somewhere in the event's values; no clause when
+//! no literal is necessary (a negation, a numeric comparison, a field reference, a regular
+//! expression without a literal prefix, a literal too short to be worth indexing).
 //!
 //! [`Prefilter`] indexes every rule's literals in one Aho-Corasick automaton. For an event,
-//! the lowercased values are scanned once; the rules whose literals occurred, and the
-//! `Always` rules, are the candidates, and only they go to `rsigma`'s matchers, which decide.
+//! the lowercased values are scanned once; the rules all of whose clauses a literal satisfied,
+//! and the rules without clauses, are the candidates, and only they go to `rsigma`'s matchers,
+//! which decide.
 //! The prefilter never decides a match, so it cannot add one; it cannot lose one either, as
 //! long as each [`Need`] is truly necessary, which is what the derivation below keeps to:
 //!
@@ -23,7 +24,8 @@
 
 use std::collections::BTreeSet;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use daachorse::DoubleArrayAhoCorasick;
+use rsigma_eval::EventValue;
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
 use rsigma_parser::{ConditionExpr, Quantifier};
@@ -35,75 +37,120 @@ use crate::view::SigmaView;
 /// so a rule that needs one is evaluated for every event its route admits.
 const MIN_LITERAL: usize = 3;
 
-/// What an event must contain for a rule (or part of one) to match.
+/// Most clauses kept per rule: a rule is a candidate when each holds.
+const CLAUSES: usize = 2;
+
+/// How selective a number compared with a field is taken to be, as a literal's length: a
+/// Windows event id is rarer than `.exe`, commoner than `\rundll32.exe`.
+const NUMBER_SCORE: usize = 6;
+
+/// One thing a clause may find in an event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Atom {
+    /// A lowercase literal somewhere in the event's values.
+    Literal(String),
+    /// A number, by its bits, among the numbers `field` holds as `rsigma` reads them.
+    Number { field: String, bits: u64 },
+}
+
+impl Atom {
+    fn score(&self) -> usize {
+        match self {
+            Atom::Literal(l) => l.len(),
+            Atom::Number { .. } => NUMBER_SCORE,
+        }
+    }
+}
+
+/// What an event must contain for a rule (or part of one) to match: every clause, each a set of
+/// lowercase literals of which at least one occurs in the event's values. No clause: nothing
+/// the prefilter can check, always evaluate. An empty clause: the part never matches (`1 of` a
+/// pattern naming no selection).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Nothing the prefilter can check: always evaluate.
-    Always,
-    /// At least one of these lowercase literals occurs in the event's values. Empty: the part
-    /// can never match (`1 of` a pattern naming no selection).
-    AnyOf(BTreeSet<String>),
+pub(crate) struct Need(Vec<BTreeSet<Atom>>);
+
+/// How selective a clause is: its shortest literal (longer is rarer), `usize::MAX` for one that
+/// never holds.
+fn score(clause: &BTreeSet<Atom>) -> usize {
+    clause.iter().map(Atom::score).min().unwrap_or(usize::MAX)
 }
 
 impl Need {
+    pub(crate) fn always() -> Need {
+        Need(Vec::new())
+    }
+
     fn literal(s: &str) -> Need {
         if s.is_empty() {
-            return Need::Always;
+            return Need::always();
         }
-        Need::AnyOf(BTreeSet::from([s.to_owned()]))
+        Need(vec![BTreeSet::from([Atom::Literal(s.to_owned())])])
     }
 
-    /// How selective the need is: its shortest literal (longer is rarer), `usize::MAX` for a
-    /// part that never matches, 0 for `Always`.
-    fn score(&self) -> usize {
-        match self {
-            Need::Always => 0,
-            Need::AnyOf(set) => set.iter().map(String::len).min().unwrap_or(usize::MAX),
+    /// `field` holds the number `n`. `rsigma` compares numbers within `f64::EPSILON`, which
+    /// for `|n| ≥ 1` is equality (no other `f64` is that close); smaller ones are not indexed.
+    fn number(field: Option<&str>, n: f64) -> Need {
+        match field {
+            Some(field) if n.is_finite() && n.abs() >= 1.0 => Need(vec![BTreeSet::from([Atom::Number {
+                field: field.to_owned(),
+                bits: n.to_bits(),
+            }])]),
+            _ => Need::always(),
         }
     }
 
-    /// Either part may match: the literals of both.
+    /// The clauses, most selective first (of two equally selective, the smaller one hits less
+    /// often), at most `CLAUSES`: leaving a clause out keeps the need necessary.
+    fn ranked(mut clauses: Vec<BTreeSet<Atom>>) -> Need {
+        clauses.sort_by(|a, b| score(b).cmp(&score(a)).then_with(|| a.len().cmp(&b.len())));
+        clauses.dedup();
+        clauses.truncate(CLAUSES);
+        Need(clauses)
+    }
+
+    /// Either part may match: one literal of each part's best clause.
     fn or(parts: impl IntoIterator<Item = Need>) -> Need {
         let mut all = BTreeSet::new();
         for part in parts {
-            match part {
-                Need::Always => return Need::Always,
-                Need::AnyOf(set) => all.extend(set),
+            match part.0.into_iter().next() {
+                None => return Need::always(),
+                Some(best) => all.extend(best),
             }
         }
-        Need::AnyOf(all)
+        Need(vec![all])
     }
 
-    /// Every part must match: the most selective part's need is enough to require.
+    /// Every part must match: every part's clauses.
     fn and(parts: impl IntoIterator<Item = Need>) -> Need {
-        parts
-            .into_iter()
-            .max_by(|a, b| {
-                a.score().cmp(&b.score()).then_with(|| match (a, b) {
-                    // Of two equally selective sets, the smaller one hits less often.
-                    (Need::AnyOf(x), Need::AnyOf(y)) => y.len().cmp(&x.len()),
-                    _ => std::cmp::Ordering::Equal,
-                })
-            })
-            .unwrap_or(Need::Always)
+        Need::ranked(parts.into_iter().flat_map(|p| p.0).collect())
     }
 }
 
-/// The need of a whole rule: any of its conditions may match.
+/// The need of a whole rule: any of its conditions may match. Clauses holding a literal too
+/// short to index are left out.
 pub(crate) fn need_of_rule(rule: &CompiledRule) -> Need {
-    let need = Need::or(rule.conditions.iter().map(|c| need_of_condition(c, rule)));
-    match need {
-        Need::AnyOf(set) if set.iter().any(|s| s.len() < MIN_LITERAL) => Need::Always,
-        need => need,
-    }
+    let Need(clauses) = match rule.conditions.as_slice() {
+        // One condition: all its clauses, not only the best one `or` keeps.
+        [condition] => need_of_condition(condition, rule),
+        conditions => Need::or(conditions.iter().map(|c| need_of_condition(c, rule))),
+    };
+    Need(
+        clauses
+            .into_iter()
+            .filter(|c| {
+                c.iter()
+                    .all(|a| !matches!(a, Atom::Literal(l) if l.len() < MIN_LITERAL))
+            })
+            .collect(),
+    )
 }
 
 fn need_of_condition(condition: &ConditionExpr, rule: &CompiledRule) -> Need {
     match condition {
         ConditionExpr::And(parts) => Need::and(parts.iter().map(|c| need_of_condition(c, rule))),
         ConditionExpr::Or(parts) => Need::or(parts.iter().map(|c| need_of_condition(c, rule))),
-        ConditionExpr::Not(_) => Need::Always,
-        ConditionExpr::Identifier(name) => rule.detections.get(name).map_or(Need::Always, need_of_detection),
+        ConditionExpr::Not(_) => Need::always(),
+        ConditionExpr::Identifier(name) => rule.detections.get(name).map_or(Need::always(), need_of_detection),
         ConditionExpr::Selector { quantifier, pattern } => {
             let named = rule
                 .detections
@@ -115,7 +162,7 @@ fn need_of_condition(condition: &ConditionExpr, rule: &CompiledRule) -> Need {
                 // `all of` no selection is true; `and` of nothing is `Always`, as it must be.
                 Quantifier::All => Need::and(named),
                 // `N of`: at least one of them matches, for N ≥ 1; `0 of` is always true.
-                Quantifier::Count(0) => Need::Always,
+                Quantifier::Count(0) => Need::always(),
                 Quantifier::Count(_) => Need::or(named),
             }
         }
@@ -124,11 +171,15 @@ fn need_of_condition(condition: &ConditionExpr, rule: &CompiledRule) -> Need {
 
 fn need_of_detection(detection: &CompiledDetection) -> Need {
     match detection {
-        CompiledDetection::AllOf(items) => Need::and(items.iter().map(|i| need_of_matcher(&i.matcher))),
+        // An item with `exists` checks presence only, whatever its matcher.
+        CompiledDetection::AllOf(items) => Need::and(items.iter().map(|i| match i.exists {
+            Some(_) => Need::always(),
+            None => need_of_matcher(&i.matcher, i.field.as_deref()),
+        })),
         CompiledDetection::AnyOf(parts) => Need::or(parts.iter().map(need_of_detection)),
-        CompiledDetection::Keywords(matcher) => need_of_matcher(matcher),
+        CompiledDetection::Keywords(matcher) => need_of_matcher(matcher, None),
         CompiledDetection::And(parts) => Need::and(parts.iter().map(need_of_detection)),
-        CompiledDetection::ArrayMatch { .. } | CompiledDetection::Conditional { .. } => Need::Always,
+        CompiledDetection::ArrayMatch { .. } | CompiledDetection::Conditional { .. } => Need::always(),
     }
 }
 
@@ -139,11 +190,12 @@ fn needle(value: &str, case_insensitive: bool) -> Need {
     } else if value.is_ascii() {
         Need::literal(&value.to_ascii_lowercase())
     } else {
-        Need::Always
+        Need::always()
     }
 }
 
-fn need_of_matcher(matcher: &CompiledMatcher) -> Need {
+/// What `matcher` needs, applied to `field` (`None`: to every string value, as keywords are).
+fn need_of_matcher(matcher: &CompiledMatcher, field: Option<&str>) -> Need {
     match matcher {
         CompiledMatcher::Exact {
             value,
@@ -170,12 +222,12 @@ fn need_of_matcher(matcher: &CompiledMatcher) -> Need {
         | CompiledMatcher::CaseInsensitiveGroup {
             children: parts,
             mode: GroupMode::Any,
-        } => Need::or(parts.iter().map(need_of_matcher)),
+        } => Need::or(parts.iter().map(|m| need_of_matcher(m, field))),
         CompiledMatcher::AllOf(parts)
         | CompiledMatcher::CaseInsensitiveGroup {
             children: parts,
             mode: GroupMode::All,
-        } => Need::and(parts.iter().map(need_of_matcher)),
+        } => Need::and(parts.iter().map(|m| need_of_matcher(m, field))),
         CompiledMatcher::Regex(re) => need_of_regex(re.as_str()),
         CompiledMatcher::RegexSetMatch { set, mode } => {
             let parts = set.patterns().iter().map(|p| need_of_regex(p));
@@ -184,7 +236,8 @@ fn need_of_matcher(matcher: &CompiledMatcher) -> Need {
                 GroupMode::All => Need::and(parts),
             }
         }
-        _ => Need::Always,
+        CompiledMatcher::NumericEq(n) => Need::number(field, *n),
+        _ => Need::always(),
     }
 }
 
@@ -194,27 +247,38 @@ fn need_of_matcher(matcher: &CompiledMatcher) -> Need {
 fn need_of_regex(pattern: &str) -> Need {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
-        return Need::Always;
+        return Need::always();
     };
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     let Some(literals) = seq.literals() else {
-        return Need::Always;
+        return Need::always();
     };
     Need::or(literals.iter().map(|l| match std::str::from_utf8(l.as_bytes()) {
         // The final sigma is the one character whose lowercase depends on its neighbours.
         Ok(text) if !text.contains('Σ') => Need::literal(&text.to_lowercase()),
-        _ => Need::Always,
+        _ => Need::always(),
     }))
 }
 
 /// The rules' literals in one automaton, and the rules without any.
-#[derive(Debug)]
 pub(crate) struct Prefilter {
-    automaton: Option<AhoCorasick>,
-    /// For each pattern of the automaton, the rules that need it.
-    rules_of: Vec<Vec<u32>>,
-    /// The rules evaluated for every event (bit per rule).
-    always: Vec<u64>,
+    automaton: Option<DoubleArrayAhoCorasick<u32>>,
+    /// For each pattern of the automaton, the rules and clauses it satisfies.
+    rules_of: Vec<Vec<(u32, u8)>>,
+    /// For each field compared with numbers: the rules and clauses each number satisfies.
+    numbers: Vec<(String, std::collections::HashMap<u64, Vec<(u32, u8)>>)>,
+    /// For each clause number, the rules that clause already holds for (a rule with fewer
+    /// clauses, or none), one bit per rule.
+    held: [Vec<u64>; CLAUSES],
+}
+
+impl std::fmt::Debug for Prefilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefilter")
+            .field("literals", &self.rules_of.len())
+            .field("number_fields", &self.numbers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The rules an event may match, one bit per rule.
@@ -232,15 +296,27 @@ impl Prefilter {
     /// Indexes the needs of rules `0..needs.len()`.
     pub(crate) fn build(needs: &[Need]) -> Prefilter {
         let words = needs.len().div_ceil(64);
-        let mut always = vec![0u64; words];
-        let mut patterns: std::collections::BTreeMap<&str, Vec<u32>> = std::collections::BTreeMap::new();
+        let mut held: [Vec<u64>; CLAUSES] = std::array::from_fn(|_| vec![0u64; words]);
+        let mut patterns: std::collections::BTreeMap<&str, Vec<(u32, u8)>> = std::collections::BTreeMap::new();
+        let mut numbers: std::collections::BTreeMap<&str, std::collections::HashMap<u64, Vec<(u32, u8)>>> =
+            std::collections::BTreeMap::new();
         for (i, need) in needs.iter().enumerate() {
-            match need {
-                Need::Always => always[i / 64] |= 1 << (i % 64),
-                Need::AnyOf(set) => {
-                    let rule = u32::try_from(i).unwrap_or(u32::MAX);
-                    for literal in set {
-                        patterns.entry(literal).or_default().push(rule);
+            let rule = u32::try_from(i).unwrap_or(u32::MAX);
+            for (c, slot) in held.iter_mut().enumerate() {
+                match need.0.get(c) {
+                    None => slot[i / 64] |= 1 << (i % 64),
+                    Some(clause) => {
+                        for atom in clause {
+                            match atom {
+                                Atom::Literal(l) => patterns.entry(l).or_default().push((rule, c as u8)),
+                                Atom::Number { field, bits } => numbers
+                                    .entry(field)
+                                    .or_default()
+                                    .entry(*bits)
+                                    .or_default()
+                                    .push((rule, c as u8)),
+                            }
+                        }
                     }
                 }
             }
@@ -248,82 +324,132 @@ impl Prefilter {
         let automaton = if patterns.is_empty() {
             None
         } else {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build(patterns.keys())
-                .ok()
+            DoubleArrayAhoCorasick::new(patterns.keys()).ok()
         };
-        if automaton.is_none() {
+        if automaton.is_none() && !patterns.is_empty() {
             // Without an automaton (none needed, or it could not be built) every rule is a
             // candidate: slower, never wrong.
-            for (i, need) in needs.iter().enumerate() {
-                if matches!(need, Need::AnyOf(_)) {
-                    always[i / 64] |= 1 << (i % 64);
-                }
+            for slot in &mut held {
+                slot.iter_mut().for_each(|w| *w = u64::MAX);
             }
         }
         Prefilter {
             automaton,
             rules_of: patterns.into_values().collect(),
-            always,
+            numbers: numbers.into_iter().map(|(f, n)| (f.to_owned(), n)).collect(),
+            held,
         }
     }
 
-    /// The rules `event`, seen through `view`, may match.
+    /// The rules `view` may match.
     pub(crate) fn candidates(&self, view: &SigmaView<'_>) -> Candidates {
-        let mut bits = self.always.clone();
-        let Some(automaton) = &self.automaton else {
-            return Candidates(bits);
-        };
-        let mut haystack = String::with_capacity(4096);
-        for v in view.scan_values() {
-            push_lowercase(v, &mut haystack);
+        let mut held = self.held.clone();
+        if let Some(automaton) = &self.automaton {
+            let mut scan = Scan {
+                automaton,
+                rules_of: &self.rules_of,
+                seen: vec![0u64; self.rules_of.len().div_ceil(64)],
+                held: &mut held,
+                buffer: String::new(),
+            };
+            for v in view.scan_values() {
+                scan.value(v);
+            }
         }
-        let mut seen = vec![0u64; self.rules_of.len().div_ceil(64)];
-        for m in automaton.find_overlapping_iter(&haystack) {
-            let p = m.pattern().as_usize();
-            let (word, bit) = (p / 64, 1 << (p % 64));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                for &r in &self.rules_of[p] {
+        let mut found = Vec::new();
+        for (field, rules) in &self.numbers {
+            found.clear();
+            if let Some(value) = rsigma_eval::Event::get_field(view, field) {
+                numbers_in(&value, &mut found);
+            }
+            for n in &found {
+                for &(r, c) in rules.get(&n.to_bits()).into_iter().flatten() {
                     let r = r as usize;
-                    bits[r / 64] |= 1 << (r % 64);
+                    held[c as usize][r / 64] |= 1 << (r % 64);
                 }
             }
+        }
+        let [first, rest @ ..] = held;
+        let mut bits = first;
+        for clause in rest {
+            bits.iter_mut().zip(clause).for_each(|(b, c)| *b &= c);
         }
         Candidates(bits)
     }
 }
 
-/// Appends every scalar under `v`, as `rsigma` reads it as a string, lowercased, each followed
-/// by a NUL (a literal spanning two values only makes a rule a candidate for nothing).
-fn push_lowercase(v: &Value, out: &mut String) {
-    match v {
-        Value::String(s) => {
-            if s.is_ascii() {
-                let start = out.len();
-                out.push_str(s);
-                out[start..].make_ascii_lowercase();
-            } else {
-                out.push_str(&s.to_lowercase());
+/// The numbers `rsigma` reads in a field's value when comparing it with a number.
+fn numbers_in(value: &EventValue<'_>, out: &mut Vec<f64>) {
+    match value {
+        EventValue::Int(n) => out.push(*n as f64),
+        EventValue::Float(f) => out.push(*f),
+        EventValue::Str(s) => out.extend(s.parse::<f64>().ok()),
+        EventValue::Array(items) => items.iter().for_each(|i| numbers_in(i, out)),
+        _ => {}
+    }
+}
+
+/// One event's scan: each scalar value, as `rsigma` reads it as a string, lowercased, searched
+/// for every literal on its own.
+struct Scan<'a> {
+    automaton: &'a DoubleArrayAhoCorasick<u32>,
+    rules_of: &'a [Vec<(u32, u8)>],
+    /// The literals found so far.
+    seen: Vec<u64>,
+    held: &'a mut [Vec<u64>; CLAUSES],
+    /// Where values that are not already lowercase are lowercased.
+    buffer: String,
+}
+
+impl Scan<'_> {
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::String(s) => {
+                if s.is_ascii() {
+                    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                        let mut buffer = std::mem::take(&mut self.buffer);
+                        buffer.clear();
+                        buffer.push_str(s);
+                        buffer.make_ascii_lowercase();
+                        self.search(&buffer);
+                        self.buffer = buffer;
+                    } else {
+                        self.search(s);
+                    }
+                } else {
+                    self.search(&s.to_lowercase());
+                }
             }
-            out.push('\0');
+            Value::Number(n) => {
+                use std::fmt::Write as _;
+                let mut buffer = std::mem::take(&mut self.buffer);
+                buffer.clear();
+                let _ = match n.as_i64() {
+                    Some(i) => write!(buffer, "{i}"),
+                    None => write!(buffer, "{}", n.as_f64().unwrap_or(f64::NAN)),
+                };
+                self.search(&buffer);
+                self.buffer = buffer;
+            }
+            Value::Bool(b) => self.search(if *b { "true" } else { "false" }),
+            Value::Null => {}
+            Value::Array(items) => items.iter().for_each(|i| self.value(i)),
+            Value::Object(map) => map.values().for_each(|i| self.value(i)),
         }
-        Value::Number(n) => {
-            use std::fmt::Write as _;
-            let _ = match n.as_i64() {
-                Some(i) => write!(out, "{i}"),
-                None => write!(out, "{}", n.as_f64().unwrap_or(f64::NAN)),
-            };
-            out.push('\0');
+    }
+
+    fn search(&mut self, lowercase: &str) {
+        for m in self.automaton.find_overlapping_iter(lowercase) {
+            let p = m.value() as usize;
+            let (word, bit) = (p / 64, 1 << (p % 64));
+            if self.seen[word] & bit == 0 {
+                self.seen[word] |= bit;
+                for &(r, c) in &self.rules_of[p] {
+                    let r = r as usize;
+                    self.held[c as usize][r / 64] |= 1 << (r % 64);
+                }
+            }
         }
-        Value::Bool(b) => {
-            out.push_str(if *b { "true" } else { "false" });
-            out.push('\0');
-        }
-        Value::Null => {}
-        Value::Array(items) => items.iter().for_each(|i| push_lowercase(i, out)),
-        Value::Object(map) => map.values().for_each(|i| push_lowercase(i, out)),
     }
 }
 
@@ -478,7 +604,11 @@ mod tests {
         let (set, report) = RuleSet::load([("t.yml", text)]);
         assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
         let need = super::need_of_rule(&set.compiled[0]);
-        assert_eq!(need, super::Need::AnyOf(["\\evil.exe".to_owned()].into()));
+        let lit = |l: &str| super::Atom::Literal(l.to_owned());
+        assert_eq!(
+            need,
+            super::Need(vec![[lit("\\evil.exe")].into(), [lit(" -enc "), lit(" -e ")].into()])
+        );
         let event = |image: &str| {
             let Value::Object(map) = serde_json::json!({"Image": image, "CommandLine": "x -enc y"}) else {
                 unreachable!()
@@ -492,6 +622,16 @@ mod tests {
         };
         assert_eq!(set.candidates(&event("C:\\EVIL.EXE")), (1, 1));
         assert_eq!(set.candidates(&event("C:\\good.exe")), (0, 1));
+        let Value::Object(map) = serde_json::json!({"Image": "C:\\evil.exe", "CommandLine": "x"}) else {
+            unreachable!()
+        };
+        let without_flag = Event::new(
+            Format::Json,
+            jiff::Timestamp::UNIX_EPOCH,
+            jiff::Timestamp::UNIX_EPOCH,
+            map,
+        );
+        assert_eq!(set.candidates(&without_flag), (0, 1), "both clauses must hold");
         assert_eq!(set.evaluate(&event("C:\\EVIL.EXE")).len(), 1);
     }
 }

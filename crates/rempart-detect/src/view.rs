@@ -34,32 +34,44 @@ pub struct SigmaView<'a> {
     copy: OnceCell<JsonEvent<'static>>,
 }
 
-/// The overlay while it is built: insertion order, later entries replacing earlier ones.
+/// The overlay while it is built: insertion order; resolved by [`Overlay::resolve`].
 struct Overlay<'a> {
     fields: &'a Map<String, Value>,
-    entries: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
+    /// Each entry with whether it only fills in (`true`) or replaces (`false`).
+    entries: Vec<(Cow<'a, str>, Cow<'a, Value>, bool)>,
 }
 
 impl<'a> Overlay<'a> {
-    fn contains(&self, key: &str) -> bool {
-        self.fields.contains_key(key) || self.entries.iter().any(|(k, _)| k == key)
-    }
-
     /// Sets `key`, over the record's field and any earlier entry of that name.
     fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
-        let key = key.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
-        }
+        self.entries.push((key.into(), value, false));
     }
 
     /// Sets `key` only if neither the record nor the overlay has it.
     fn fill(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
         let key = key.into();
-        if !self.contains(&key) {
-            self.entries.push((key, value));
+        if !self.fields.contains_key(key.as_ref()) {
+            self.entries.push((key, value, true));
         }
+    }
+
+    /// One entry per name, sorted by name: the last `insert` of a name if there is one (it
+    /// replaced whatever came before, and a later `fill` found the name taken), otherwise the
+    /// first `fill` (a later one found it taken).
+    fn resolve(mut self) -> Vec<(Cow<'a, str>, Cow<'a, Value>)> {
+        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Cow<'a, str>, Cow<'a, Value>)> = Vec::with_capacity(self.entries.len());
+        let mut entries = self.entries.into_iter().peekable();
+        while let Some((key, value, fill)) = entries.next() {
+            let mut chosen = (value, fill);
+            while let Some((_, value, fill)) = entries.next_if(|(k, _, _)| *k == key) {
+                if !fill {
+                    chosen = (value, false);
+                }
+            }
+            out.push((key, chosen.0));
+        }
+        out
     }
 }
 
@@ -73,8 +85,7 @@ impl<'a> SigmaView<'a> {
             Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut o),
             _ => add_normalized(event, &mut o),
         }
-        let mut overlay = o.entries;
-        overlay.sort_by(|a, b| a.0.cmp(&b.0));
+        let overlay = o.resolve();
         SigmaView {
             fields: &event.fields,
             overlay,

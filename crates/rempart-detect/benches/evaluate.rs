@@ -1,0 +1,92 @@
+//! Detection throughput on one core: the SigmaHQ Windows rules over the events of
+//! EVTX-ATTACK-SAMPLES, decoded beforehand, so the figure is detection alone (routing, the
+//! literal prefilter, `rsigma`'s matchers on the candidates).
+//!
+//! `windows/prefiltered` is [`RuleSet::evaluate`], what `rempart hunt` and live detection run;
+//! `windows/exhaustive` evaluates every rule each event's route admits, without the prefilter.
+//!
+//! Run: `REMPART_DATA=../shared/data cargo bench -p rempart-detect --bench evaluate`
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jiff::Timestamp;
+use rempart_detect::RuleSet;
+use rempart_ingest::decode::{DecodeOptions, Decoded};
+use rempart_model::Event;
+
+/// The allocator the `rempart` binary uses, so figures match the product.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn data() -> PathBuf {
+    std::env::var_os("REMPART_DATA").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
+        PathBuf::from,
+    )
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn rules() -> RuleSet {
+    let mut files = Vec::new();
+    walk(&data().join("sigma/rules/windows"), &mut files);
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(p).ok()?)))
+        .collect();
+    RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str()))).0
+}
+
+fn events() -> Vec<Event> {
+    let mut files = Vec::new();
+    walk(&data().join("evtx-attack-samples"), &mut files);
+    let mut events = Vec::new();
+    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "evtx")) {
+        rempart_ingest::files::decode_file(f, &DecodeOptions::default(), Timestamp::UNIX_EPOCH, &mut |d| {
+            if let Decoded::Event(e) = d {
+                events.push(*e);
+            }
+        });
+    }
+    events
+}
+
+fn evaluate(c: &mut Criterion) {
+    let set = rules();
+    let events = events();
+    assert!(events.len() > 8_000, "{} events: is REMPART_DATA set?", events.len());
+    let mut group = c.benchmark_group("windows");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.sample_size(10);
+    group.bench_function("prefiltered", |b| {
+        b.iter(|| events.iter().map(|e| set.evaluate(black_box(e)).len()).sum::<usize>());
+    });
+    group.bench_function("exhaustive", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|e| set.evaluate_exhaustively(black_box(e)).len())
+                .sum::<usize>()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, evaluate);
+criterion_main!(benches);

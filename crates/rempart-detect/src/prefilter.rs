@@ -261,12 +261,15 @@ fn need_of_regex(pattern: &str) -> Need {
 }
 
 /// The rules' literals in one automaton, and the rules without any.
+/// The rules and clauses each number (by its bits) satisfies.
+type ByNumber = std::collections::HashMap<u64, Vec<(u32, u8)>>;
+
 pub(crate) struct Prefilter {
     automaton: Option<DoubleArrayAhoCorasick<u32>>,
     /// For each pattern of the automaton, the rules and clauses it satisfies.
     rules_of: Vec<Vec<(u32, u8)>>,
     /// For each field compared with numbers: the rules and clauses each number satisfies.
-    numbers: Vec<(String, std::collections::HashMap<u64, Vec<(u32, u8)>>)>,
+    numbers: Vec<(String, ByNumber)>,
     /// For each clause number, the rules that clause already holds for (a rule with fewer
     /// clauses, or none), one bit per rule.
     held: [Vec<u64>; CLAUSES],
@@ -298,8 +301,7 @@ impl Prefilter {
         let words = needs.len().div_ceil(64);
         let mut held: [Vec<u64>; CLAUSES] = std::array::from_fn(|_| vec![0u64; words]);
         let mut patterns: std::collections::BTreeMap<&str, Vec<(u32, u8)>> = std::collections::BTreeMap::new();
-        let mut numbers: std::collections::BTreeMap<&str, std::collections::HashMap<u64, Vec<(u32, u8)>>> =
-            std::collections::BTreeMap::new();
+        let mut numbers: std::collections::BTreeMap<&str, ByNumber> = std::collections::BTreeMap::new();
         for (i, need) in needs.iter().enumerate() {
             let rule = u32::try_from(i).unwrap_or(u32::MAX);
             for (c, slot) in held.iter_mut().enumerate() {

@@ -6,30 +6,12 @@
     reason = "tests: a failed unwrap is a failed test"
 )]
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{data, walk};
 use jiff::Timestamp;
 use rempart_detect::RuleSet;
 use rempart_ingest::decode::{DecodeOptions, Decoded};
-
-fn data() -> PathBuf {
-    std::env::var_os("REMPART_DATA").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 #[test]
 fn the_prefilter_loses_no_match_of_the_sigmahq_rules_on_real_events() {

@@ -6,31 +6,18 @@
 )]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
+
+use common::walk;
 
 use jiff::Timestamp;
 use rempart_detect::RuleSet;
 use rempart_ingest::decode::{DecodeOptions, Decoded};
 
 fn sigma() -> PathBuf {
-    std::env::var_os("REMPART_DATA")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-            PathBuf::from,
-        )
-        .join("sigma")
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
+    common::data().join("sigma")
 }
 
 fn rule_files() -> Vec<(String, String)> {

@@ -3,7 +3,8 @@
 //! literal prefilter, `rsigma`'s matchers on the candidates).
 //!
 //! `windows/prefiltered` is [`RuleSet::evaluate`], what `rempart hunt` and live detection run;
-//! `windows/exhaustive` evaluates every rule each event's route admits, without the prefilter.
+//! `windows/view` builds each event's Sigma view only, `windows/candidates` routes it and runs
+//! the prefilter (no matcher); `windows/exhaustive` evaluates every rule each event's route admits, without the prefilter.
 //!
 //! Run: `REMPART_DATA=../shared/data cargo bench -p rempart-detect --bench evaluate`
 
@@ -76,6 +77,18 @@ fn evaluate(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("prefiltered", |b| {
         b.iter(|| events.iter().map(|e| set.evaluate(black_box(e)).len()).sum::<usize>());
+    });
+    // The parts of `prefiltered`, to see where its time goes.
+    group.bench_function("view", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|e| rempart_detect::SigmaView::new(black_box(e)).get("EventID").is_some() as usize)
+                .sum::<usize>()
+        });
+    });
+    group.bench_function("candidates", |b| {
+        b.iter(|| events.iter().map(|e| set.candidates(black_box(e)).0).sum::<usize>());
     });
     group.bench_function("exhaustive", |b| {
         b.iter(|| {

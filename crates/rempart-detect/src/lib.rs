@@ -72,8 +72,8 @@ pub struct RuleMatch {
 /// route admits it, so a Sysmon process creation never runs the registry or Linux rules, and
 /// among those only by the candidates the literal [`prefilter`] finds in it.
 pub struct RuleSet {
-    /// Each route's rules, a range of `compiled`.
-    groups: Vec<(Route, std::ops::Range<usize>)>,
+    /// Each route's rules.
+    groups: Vec<Group>,
     compiled: Vec<CompiledRule>,
     prefilter: prefilter::Prefilter,
     rules: Vec<LoadedRule>,
@@ -89,14 +89,29 @@ pub struct RuleSet {
     stream: std::sync::Mutex<Option<Correlator>>,
 }
 
+/// The rules of one route, a range of [`RuleSet::compiled`].
+#[derive(Debug)]
+struct Group {
+    route: Route,
+    rules: std::ops::Range<usize>,
+    /// Whether one of the rules needs a literal that may occur in any value (keywords): the
+    /// prefilter then scans every value of an event this route admits.
+    every_value: bool,
+}
+
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleSet")
             .field("rules", &self.rules.len())
             .field(
                 "groups",
-                &self.groups.iter().map(|(r, e)| (r, e.len())).collect::<Vec<_>>(),
+                &self
+                    .groups
+                    .iter()
+                    .map(|g| (&g.route, g.rules.len()))
+                    .collect::<Vec<_>>(),
             )
+            .field("prefilter", &self.prefilter)
             .finish_non_exhaustive()
     }
 }
@@ -269,6 +284,14 @@ impl RuleSet {
         }
         let needs: Vec<prefilter::Need> = compiled.iter().map(prefilter::need_of_rule).collect();
         let prefilter = prefilter::Prefilter::build(&needs);
+        let groups = groups
+            .into_iter()
+            .map(|(route, rules)| Group {
+                every_value: prefilter.reads_anywhere(rules.clone()),
+                route,
+                rules,
+            })
+            .collect();
         (
             RuleSet {
                 groups,
@@ -323,10 +346,8 @@ impl RuleSet {
     /// the same order), and slower.
     pub fn evaluate_exhaustively(&self, event: &Event) -> Vec<RuleMatch> {
         let view = SigmaView::new(event);
-        self.groups
-            .iter()
-            .filter(|(route, _)| route.admits(event, &view))
-            .flat_map(|(_, range)| range.clone())
+        self.admitted(event, &view)
+            .flat_map(|g| g.rules.clone())
             .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], &view))
             .map(|m| rule_match(&m))
             .collect()
@@ -335,34 +356,37 @@ impl RuleSet {
     /// How many rules the prefilter leaves to evaluate for `event`, of those its route admits.
     pub fn candidates(&self, event: &Event) -> (usize, usize) {
         let view = SigmaView::new(event);
-        let admitted: Vec<_> = self
-            .groups
-            .iter()
-            .filter(|(route, _)| route.admits(event, &view))
-            .map(|(_, range)| range.clone())
-            .collect();
-        let all = admitted.iter().map(ExactSizeIterator::len).sum();
-        let candidates = self.prefilter.candidates(&view);
-        let left = admitted.into_iter().map(|r| candidates.in_range(r).count()).sum();
+        let admitted: Vec<&Group> = self.admitted(event, &view).collect();
+        let all = admitted.iter().map(|g| g.rules.len()).sum();
+        let every_value = admitted.iter().any(|g| g.every_value);
+        let candidates = self.prefilter.candidates(&view, every_value);
+        let left = admitted
+            .into_iter()
+            .map(|g| candidates.in_range(g.rules.clone()).count())
+            .sum();
         (left, all)
+    }
+
+    /// The groups whose route admits `event`.
+    fn admitted<'s>(&'s self, event: &'s Event, view: &'s SigmaView<'_>) -> impl Iterator<Item = &'s Group> + 's {
+        let key = route::RouteKey::of(event, view);
+        self.groups
+            .iter()
+            .filter(move |g| g.route.admits_keyed(event, view, key))
     }
 
     /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
     pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
         let view = SigmaView::new(event);
-        let key = route::RouteKey::of(event, &view);
-        let mut admitted = self
-            .groups
-            .iter()
-            .filter(|(route, _)| route.admits_keyed(event, &view, key))
-            .peekable();
+        let admitted: Vec<&Group> = self.admitted(event, &view).collect();
         let mut detections: Vec<EvaluationResult> = Vec::new();
-        if admitted.peek().is_some() {
-            let candidates = self.prefilter.candidates(&view);
-            for (_, range) in admitted {
+        if !admitted.is_empty() {
+            let every_value = admitted.iter().any(|g| g.every_value);
+            let candidates = self.prefilter.candidates(&view, every_value);
+            for g in admitted {
                 detections.extend(
                     candidates
-                        .in_range(range.clone())
+                        .in_range(g.rules.clone())
                         .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], &view)),
                 );
             }

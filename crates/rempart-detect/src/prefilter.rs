@@ -37,6 +37,12 @@ use crate::view::SigmaView;
 /// so a rule that needs one is evaluated for every event its route admits.
 const MIN_LITERAL: usize = 3;
 
+/// Whether a literal is too short to be worth indexing. A single non-ASCII character (a
+/// Cyrillic homoglyph, an emoji) is rare in logs, unlike one or two ASCII characters.
+fn too_common(literal: &str) -> bool {
+    literal.len() < MIN_LITERAL && literal.is_ascii()
+}
+
 /// Most clauses kept per rule: a rule is a candidate when each holds.
 const CLAUSES: usize = 2;
 
@@ -47,16 +53,46 @@ const NUMBER_SCORE: usize = 6;
 /// One thing a clause may find in an event.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Atom {
-    /// A lowercase literal somewhere in the event's values.
-    Literal(String),
+    /// A lowercase literal in what `rsigma` reads of a field: the value of the view's top-level
+    /// name `field` ([`Field::Named`]), or any value ([`Field::Any`]).
+    Literal(String, Field),
     /// A number, by its bits, among the numbers `field` holds as `rsigma` reads them.
     Number { field: String, bits: u64 },
+}
+
+/// Where a literal must occur.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Field {
+    /// In the value of one of these top-level names of the view, nested values included: the
+    /// field itself, and for a path (`actor.id`, `name[0]`) also its first segment, under which
+    /// `rsigma` looks when the view has no such name.
+    Named(Vec<String>),
+    /// In any value (keywords, or a path too unusual to be sure of its root).
+    Any,
+}
+
+impl Field {
+    fn of(field: Option<&str>) -> Field {
+        let Some(field) = field else {
+            return Field::Any;
+        };
+        if !field.contains(['.', '[', '\\']) {
+            return Field::Named(vec![field.to_owned()]);
+        }
+        // A backslash escapes a dot or a bracket: the root is then not a plain prefix.
+        match field.split(['.', '[']).next() {
+            Some(root) if !root.is_empty() && !field.contains('\\') => {
+                Field::Named(vec![field.to_owned(), root.to_owned()])
+            }
+            _ => Field::Any,
+        }
+    }
 }
 
 impl Atom {
     fn score(&self) -> usize {
         match self {
-            Atom::Literal(l) => l.len(),
+            Atom::Literal(l, _) => l.len(),
             Atom::Number { .. } => NUMBER_SCORE,
         }
     }
@@ -80,11 +116,11 @@ impl Need {
         Need(Vec::new())
     }
 
-    fn literal(s: &str) -> Need {
+    fn literal(s: &str, field: Option<&str>) -> Need {
         if s.is_empty() {
             return Need::always();
         }
-        Need(vec![BTreeSet::from([Atom::Literal(s.to_owned())])])
+        Need(vec![BTreeSet::from([Atom::Literal(s.to_owned(), Field::of(field))])])
     }
 
     /// `field` holds the number `n`. `rsigma` compares numbers within `f64::EPSILON`, which
@@ -103,21 +139,37 @@ impl Need {
     /// often), at most `CLAUSES`: leaving a clause out keeps the need necessary.
     fn ranked(mut clauses: Vec<BTreeSet<Atom>>) -> Need {
         clauses.sort_by(|a, b| score(b).cmp(&score(a)).then_with(|| a.len().cmp(&b.len())));
-        clauses.dedup();
-        clauses.truncate(CLAUSES);
-        Need(clauses)
-    }
-
-    /// Either part may match: one literal of each part's best clause.
-    fn or(parts: impl IntoIterator<Item = Need>) -> Need {
-        let mut all = BTreeSet::new();
-        for part in parts {
-            match part.0.into_iter().next() {
-                None => return Need::always(),
-                Some(best) => all.extend(best),
+        let mut kept: Vec<BTreeSet<Atom>> = Vec::with_capacity(CLAUSES);
+        for clause in clauses {
+            if kept.len() == CLAUSES {
+                break;
+            }
+            if !kept.contains(&clause) {
+                kept.push(clause);
             }
         }
-        Need(vec![all])
+        Need(kept)
+    }
+
+    /// Either part may match. The `k`-th clause holds one atom of each part's `k`-th clause
+    /// (its first if it has fewer): `(a1 ∧ a2) ∨ (b1 ∧ b2)` implies `(a1 ∨ b1) ∧ (a2 ∨ b2)`.
+    /// No part: the empty clause, which never holds.
+    fn or(parts: impl IntoIterator<Item = Need>) -> Need {
+        let parts: Vec<Need> = parts.into_iter().collect();
+        if parts.iter().any(|p| p.0.is_empty()) {
+            return Need::always();
+        }
+        let width = parts.iter().map(|p| p.0.len()).max().unwrap_or(1);
+        let clauses = (0..width)
+            .map(|k| {
+                parts
+                    .iter()
+                    .flat_map(|p| p.0.get(k).unwrap_or(&p.0[0]))
+                    .cloned()
+                    .collect::<BTreeSet<Atom>>()
+            })
+            .collect();
+        Need::ranked(clauses)
     }
 
     /// Every part must match: every part's clauses.
@@ -137,10 +189,7 @@ pub(crate) fn need_of_rule(rule: &CompiledRule) -> Need {
     Need(
         clauses
             .into_iter()
-            .filter(|c| {
-                c.iter()
-                    .all(|a| !matches!(a, Atom::Literal(l) if l.len() < MIN_LITERAL))
-            })
+            .filter(|c| c.iter().all(|a| !matches!(a, Atom::Literal(l, _) if too_common(l))))
             .collect(),
     )
 }
@@ -183,12 +232,12 @@ fn need_of_detection(detection: &CompiledDetection) -> Need {
     }
 }
 
-/// The literal a string matcher needs in the lowercased haystack.
-fn needle(value: &str, case_insensitive: bool) -> Need {
+/// The literal a string matcher applied to `field` needs in the lowercased haystack.
+fn needle(value: &str, case_insensitive: bool, field: Option<&str>) -> Need {
     if case_insensitive {
-        Need::literal(value)
+        Need::literal(value, field)
     } else if value.is_ascii() {
-        Need::literal(&value.to_ascii_lowercase())
+        Need::literal(&value.to_ascii_lowercase(), field)
     } else {
         Need::always()
     }
@@ -212,12 +261,12 @@ fn need_of_matcher(matcher: &CompiledMatcher, field: Option<&str>) -> Need {
         | CompiledMatcher::EndsWith {
             value,
             case_insensitive,
-        } => needle(value, *case_insensitive),
+        } => needle(value, *case_insensitive, field),
         CompiledMatcher::AhoCorasickSet {
             needles,
             case_insensitive,
             ..
-        } => Need::or(needles.iter().map(|n| needle(n, *case_insensitive))),
+        } => Need::or(needles.iter().map(|n| needle(n, *case_insensitive, field))),
         CompiledMatcher::AnyOf(parts)
         | CompiledMatcher::CaseInsensitiveGroup {
             children: parts,
@@ -228,9 +277,9 @@ fn need_of_matcher(matcher: &CompiledMatcher, field: Option<&str>) -> Need {
             children: parts,
             mode: GroupMode::All,
         } => Need::and(parts.iter().map(|m| need_of_matcher(m, field))),
-        CompiledMatcher::Regex(re) => need_of_regex(re.as_str()),
+        CompiledMatcher::Regex(re) => need_of_regex(re.as_str(), field),
         CompiledMatcher::RegexSetMatch { set, mode } => {
-            let parts = set.patterns().iter().map(|p| need_of_regex(p));
+            let parts = set.patterns().iter().map(|p| need_of_regex(p, field));
             match mode {
                 GroupMode::Any => Need::or(parts),
                 GroupMode::All => Need::and(parts),
@@ -241,44 +290,101 @@ fn need_of_matcher(matcher: &CompiledMatcher, field: Option<&str>) -> Need {
     }
 }
 
-/// What a regular expression's matches all begin with: one of the prefixes `regex-syntax`
-/// extracts from it (flags such as `(?i)` are inline in the pattern), lowercased. A match of
-/// the expression in a value begins with one of them, so the lowercased value holds it.
-fn need_of_regex(pattern: &str) -> Need {
+/// What a regular expression's matches all contain (flags such as `(?i)` are inline in the
+/// pattern): see [`need_of_hir`].
+fn need_of_regex(pattern: &str, field: Option<&str>) -> Need {
+    match regex_syntax::Parser::new().parse(pattern) {
+        Ok(hir) => need_of_hir(&hir, field),
+        Err(_) => Need::always(),
+    }
+}
+
+/// Most parts of a concatenation looked at for literals: enough for the patterns rules write,
+/// and a bound on the work an unusual one costs at load.
+const MAX_PARTS: usize = 64;
+
+/// What every match of `hir` contains. A match of an alternation is a match of one of its
+/// branches. A match of a concatenation `c0 c1 … cn` contains a match of each tail `ci … cn`,
+/// which begins with one of the prefixes `regex-syntax` extracts from that tail: each tail
+/// gives a clause, and the most selective are kept, so that `\.exe\s+.*werfault\.exe`
+/// needs `werfault.exe` as well as `.exe`. Literals are lowercased, as the haystack is.
+fn need_of_hir(hir: &regex_syntax::hir::Hir, field: Option<&str>) -> Need {
+    use regex_syntax::hir::{Hir, HirKind};
+    match hir.kind() {
+        HirKind::Capture(c) => need_of_hir(&c.sub, field),
+        HirKind::Alternation(branches) => Need::or(branches.iter().map(|b| need_of_hir(b, field))),
+        HirKind::Concat(parts) => Need::and(
+            (0..parts.len().min(MAX_PARTS)).map(|i| need_of_prefixes(&Hir::concat(parts[i..].to_vec()), field)),
+        ),
+        _ => need_of_prefixes(hir, field),
+    }
+}
+
+/// One of the prefixes of `hir`'s matches, lowercased.
+fn need_of_prefixes(hir: &regex_syntax::hir::Hir, field: Option<&str>) -> Need {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
-        return Need::always();
-    };
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let Some(literals) = seq.literals() else {
         return Need::always();
     };
     Need::or(literals.iter().map(|l| match std::str::from_utf8(l.as_bytes()) {
         // The final sigma is the one character whose lowercase depends on its neighbours.
-        Ok(text) if !text.contains('Σ') => Need::literal(&text.to_lowercase()),
+        Ok(text) if !text.contains('Σ') => Need::literal(&text.to_lowercase(), field),
         _ => Need::always(),
     }))
 }
 
-/// The rules' literals in one automaton, and the rules without any.
 /// The rules and clauses each number (by its bits) satisfies.
 type ByNumber = std::collections::HashMap<u64, Vec<(u32, u8)>>;
 
-pub(crate) struct Prefilter {
-    automaton: Option<DoubleArrayAhoCorasick<u32>>,
+/// Literals in one automaton, each with the rules and clauses it satisfies.
+struct Literals {
+    automaton: DoubleArrayAhoCorasick<u32>,
     /// For each pattern of the automaton, the rules and clauses it satisfies.
     rules_of: Vec<Vec<(u32, u8)>>,
+}
+
+impl Literals {
+    /// `None` without literals; an error if the automaton cannot be built.
+    fn build(patterns: std::collections::BTreeMap<&str, Vec<(u32, u8)>>) -> Result<Option<Literals>, ()> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let automaton = DoubleArrayAhoCorasick::new(patterns.keys()).map_err(|_| ())?;
+        Ok(Some(Literals {
+            automaton,
+            rules_of: patterns.into_values().collect(),
+        }))
+    }
+}
+
+/// The rules' literals and numbers, indexed, and the rules without any.
+pub(crate) struct Prefilter {
+    /// The literals that must occur in the value of a named field.
+    named: Option<Literals>,
+    /// The literals that may occur in any value (keywords).
+    anywhere: Option<Literals>,
     /// For each field compared with numbers: the rules and clauses each number satisfies.
     numbers: Vec<(String, ByNumber)>,
     /// For each clause number, the rules that clause already holds for (a rule with fewer
     /// clauses, or none), one bit per rule.
     held: [Vec<u64>; CLAUSES],
+    /// The view's top-level names under which a literal of `named` must occur: the only
+    /// values `named` scans.
+    names: foldhash::HashSet<String>,
+    /// The rules with a literal of `anywhere`, one bit per rule.
+    reads_anywhere: Vec<u64>,
 }
 
 impl std::fmt::Debug for Prefilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |l: &Option<Literals>| l.as_ref().map_or(0, |l| l.rules_of.len());
+        let bytes = |l: &Option<Literals>| l.as_ref().map_or(0, |l| l.automaton.heap_bytes());
         f.debug_struct("Prefilter")
-            .field("literals", &self.rules_of.len())
+            .field("named_literals", &count(&self.named))
+            .field("named_automaton_bytes", &bytes(&self.named))
+            .field("names", &self.names.len())
+            .field("anywhere_literals", &count(&self.anywhere))
             .field("number_fields", &self.numbers.len())
             .finish_non_exhaustive()
     }
@@ -298,65 +404,86 @@ impl Candidates {
 impl Prefilter {
     /// Indexes the needs of rules `0..needs.len()`.
     pub(crate) fn build(needs: &[Need]) -> Prefilter {
+        use std::collections::BTreeMap;
         let words = needs.len().div_ceil(64);
         let mut held: [Vec<u64>; CLAUSES] = std::array::from_fn(|_| vec![0u64; words]);
-        let mut patterns: std::collections::BTreeMap<&str, Vec<(u32, u8)>> = std::collections::BTreeMap::new();
-        let mut numbers: std::collections::BTreeMap<&str, ByNumber> = std::collections::BTreeMap::new();
+        let mut named: BTreeMap<&str, Vec<(u32, u8)>> = BTreeMap::new();
+        let mut anywhere: BTreeMap<&str, Vec<(u32, u8)>> = BTreeMap::new();
+        let mut numbers: BTreeMap<&str, ByNumber> = BTreeMap::new();
+        let mut names = foldhash::HashSet::default();
+        let mut reads_anywhere = vec![0u64; words];
         for (i, need) in needs.iter().enumerate() {
             let rule = u32::try_from(i).unwrap_or(u32::MAX);
             for (c, slot) in held.iter_mut().enumerate() {
-                match need.0.get(c) {
-                    None => slot[i / 64] |= 1 << (i % 64),
-                    Some(clause) => {
-                        for atom in clause {
-                            match atom {
-                                Atom::Literal(l) => patterns.entry(l).or_default().push((rule, c as u8)),
-                                Atom::Number { field, bits } => numbers
-                                    .entry(field)
-                                    .or_default()
-                                    .entry(*bits)
-                                    .or_default()
-                                    .push((rule, c as u8)),
-                            }
+                let Some(clause) = need.0.get(c) else {
+                    slot[i / 64] |= 1 << (i % 64);
+                    continue;
+                };
+                let satisfied = (rule, c as u8);
+                for atom in clause {
+                    match atom {
+                        Atom::Literal(l, Field::Named(n)) => {
+                            named.entry(l).or_default().push(satisfied);
+                            names.extend(n.iter().cloned());
                         }
+                        Atom::Literal(l, Field::Any) => {
+                            anywhere.entry(l).or_default().push(satisfied);
+                            reads_anywhere[i / 64] |= 1 << (i % 64);
+                        }
+                        Atom::Number { field, bits } => numbers
+                            .entry(field)
+                            .or_default()
+                            .entry(*bits)
+                            .or_default()
+                            .push(satisfied),
                     }
                 }
             }
         }
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            DoubleArrayAhoCorasick::new(patterns.keys()).ok()
-        };
-        if automaton.is_none() && !patterns.is_empty() {
-            // Without an automaton (none needed, or it could not be built) every rule is a
-            // candidate: slower, never wrong.
-            for slot in &mut held {
-                slot.iter_mut().for_each(|w| *w = u64::MAX);
+        let (named, anywhere) = match (Literals::build(named), Literals::build(anywhere)) {
+            (Ok(named), Ok(anywhere)) => (named, anywhere),
+            _ => {
+                // An automaton that cannot be built makes every rule a candidate: slower,
+                // never wrong.
+                for slot in &mut held {
+                    slot.iter_mut().for_each(|w| *w = u64::MAX);
+                }
+                (None, None)
             }
-        }
+        };
         Prefilter {
-            automaton,
-            rules_of: patterns.into_values().collect(),
+            named,
+            anywhere,
             numbers: numbers.into_iter().map(|(f, n)| (f.to_owned(), n)).collect(),
             held,
+            names,
+            reads_anywhere,
         }
     }
 
-    /// The rules `view` may match.
-    pub(crate) fn candidates(&self, view: &SigmaView<'_>) -> Candidates {
+    /// Whether a rule in `rules` needs a literal that may occur in any value.
+    pub(crate) fn reads_anywhere(&self, rules: std::ops::Range<usize>) -> bool {
+        rules
+            .into_iter()
+            .any(|i| self.reads_anywhere[i / 64] & (1 << (i % 64)) != 0)
+    }
+
+    /// The rules `view` may match, among those evaluated. `every_value` when one of those
+    /// [reads anywhere](Prefilter::reads_anywhere), so that its literals are looked for in every
+    /// value; otherwise only the named fields are scanned. The candidates outside the rules
+    /// evaluated are not to be relied on.
+    pub(crate) fn candidates(&self, view: &SigmaView<'_>, every_value: bool) -> Candidates {
         let mut held = self.held.clone();
-        if let Some(automaton) = &self.automaton {
-            let mut scan = Scan {
-                automaton,
-                rules_of: &self.rules_of,
-                seen: vec![0u64; self.rules_of.len().div_ceil(64)],
-                held: &mut held,
-                buffer: String::new(),
-            };
-            for v in view.scan_values() {
-                scan.value(v);
-            }
+        let mut buffer = String::new();
+        if let Some(literals) = &self.named {
+            let mut scan = Scan::new(literals, &mut held, &mut buffer);
+            view.entries()
+                .filter(|(name, _)| self.names.contains(*name))
+                .for_each(|(_, v)| scan.value(v));
+        }
+        if let Some(literals) = self.anywhere.as_ref().filter(|_| every_value) {
+            let mut scan = Scan::new(literals, &mut held, &mut buffer);
+            view.scan_values().for_each(|v| scan.value(v));
         }
         let mut found = Vec::new();
         for (field, rules) in &self.numbers {
@@ -394,59 +521,65 @@ fn numbers_in(value: &EventValue<'_>, out: &mut Vec<f64>) {
 /// One event's scan: each scalar value, as `rsigma` reads it as a string, lowercased, searched
 /// for every literal on its own.
 struct Scan<'a> {
-    automaton: &'a DoubleArrayAhoCorasick<u32>,
-    rules_of: &'a [Vec<(u32, u8)>],
-    /// The literals found so far.
-    seen: Vec<u64>,
-    held: &'a mut [Vec<u64>; CLAUSES],
+    found: Found<'a>,
     /// Where values that are not already lowercase are lowercased.
-    buffer: String,
+    buffer: &'a mut String,
 }
 
-impl Scan<'_> {
+/// The literals found in an event so far, and the clauses they satisfy.
+struct Found<'a> {
+    literals: &'a Literals,
+    seen: Vec<u64>,
+    held: &'a mut [Vec<u64>; CLAUSES],
+}
+
+impl<'a> Scan<'a> {
+    fn new(literals: &'a Literals, held: &'a mut [Vec<u64>; CLAUSES], buffer: &'a mut String) -> Scan<'a> {
+        Scan {
+            found: Found {
+                literals,
+                seen: vec![0u64; literals.rules_of.len().div_ceil(64)],
+                held,
+            },
+            buffer,
+        }
+    }
+
     fn value(&mut self, v: &Value) {
         match v {
-            Value::String(s) => {
-                if s.is_ascii() {
-                    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                        let mut buffer = std::mem::take(&mut self.buffer);
-                        buffer.clear();
-                        buffer.push_str(s);
-                        buffer.make_ascii_lowercase();
-                        self.search(&buffer);
-                        self.buffer = buffer;
-                    } else {
-                        self.search(s);
-                    }
-                } else {
-                    self.search(&s.to_lowercase());
-                }
+            Value::String(s) if !s.is_ascii() => self.found.search(&s.to_lowercase()),
+            Value::String(s) if s.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.buffer.clear();
+                self.buffer.push_str(s);
+                self.buffer.make_ascii_lowercase();
+                self.found.search(self.buffer);
             }
+            Value::String(s) => self.found.search(s),
             Value::Number(n) => {
                 use std::fmt::Write as _;
-                let mut buffer = std::mem::take(&mut self.buffer);
-                buffer.clear();
+                self.buffer.clear();
                 let _ = match n.as_i64() {
-                    Some(i) => write!(buffer, "{i}"),
-                    None => write!(buffer, "{}", n.as_f64().unwrap_or(f64::NAN)),
+                    Some(i) => write!(self.buffer, "{i}"),
+                    None => write!(self.buffer, "{}", n.as_f64().unwrap_or(f64::NAN)),
                 };
-                self.search(&buffer);
-                self.buffer = buffer;
+                self.found.search(self.buffer);
             }
-            Value::Bool(b) => self.search(if *b { "true" } else { "false" }),
+            Value::Bool(b) => self.found.search(if *b { "true" } else { "false" }),
             Value::Null => {}
             Value::Array(items) => items.iter().for_each(|i| self.value(i)),
             Value::Object(map) => map.values().for_each(|i| self.value(i)),
         }
     }
+}
 
+impl Found<'_> {
     fn search(&mut self, lowercase: &str) {
-        for m in self.automaton.find_overlapping_iter(lowercase) {
+        for m in self.literals.automaton.find_overlapping_iter(lowercase) {
             let p = m.value() as usize;
             let (word, bit) = (p / 64, 1 << (p % 64));
             if self.seen[word] & bit == 0 {
                 self.seen[word] |= bit;
-                for &(r, c) in &self.rules_of[p] {
+                for &(r, c) in &self.literals.rules_of[p] {
                     let r = r as usize;
                     self.held[c as usize][r / 64] |= 1 << (r % 64);
                 }
@@ -494,7 +627,8 @@ mod tests {
             "|windash",
             "|contains|windash",
         ]);
-        let field = proptest::sample::select(vec!["A", "B", "C"]);
+        // `D.inner` is a path: a rule reading it reads under `D`.
+        let field = proptest::sample::select(vec!["A", "B", "C", "D.inner"]);
         let value = text(6).prop_map(|v| {
             // Keep regexes valid: only literal characters, maybe a class or a repetition.
             v.replace('\\', "\\\\").replace('.', "\\.")
@@ -606,10 +740,13 @@ mod tests {
         let (set, report) = RuleSet::load([("t.yml", text)]);
         assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
         let need = super::need_of_rule(&set.compiled[0]);
-        let lit = |l: &str| super::Atom::Literal(l.to_owned());
+        let lit = |l: &str, f: &str| super::Atom::Literal(l.to_owned(), super::Field::Named(vec![f.to_owned()]));
         assert_eq!(
             need,
-            super::Need(vec![[lit("\\evil.exe")].into(), [lit(" -enc "), lit(" -e ")].into()])
+            super::Need(vec![
+                [lit("\\evil.exe", "Image")].into(),
+                [lit(" -enc ", "CommandLine"), lit(" -e ", "CommandLine")].into()
+            ])
         );
         let event = |image: &str| {
             let Value::Object(map) = serde_json::json!({"Image": image, "CommandLine": "x -enc y"}) else {
@@ -635,5 +772,70 @@ mod tests {
         );
         assert_eq!(set.candidates(&without_flag), (0, 1), "both clauses must hold");
         assert_eq!(set.evaluate(&event("C:\\EVIL.EXE")).len(), 1);
+    }
+
+    fn json_event(fields: Value) -> Event {
+        let Value::Object(map) = fields else {
+            panic!("fixture must be an object")
+        };
+        Event::new(
+            Format::Json,
+            jiff::Timestamp::UNIX_EPOCH,
+            jiff::Timestamp::UNIX_EPOCH,
+            map,
+        )
+    }
+
+    fn one_rule(detection: &str) -> RuleSet {
+        let text = format!("title: T\nlogsource:\n  product: test\ndetection:\n{detection}");
+        let (set, report) = RuleSet::load([("t.yml", text.as_str())]);
+        assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
+        set
+    }
+
+    #[test]
+    fn a_choice_of_selections_needs_one_of_their_literals_and_one_of_their_numbers() {
+        // As SigmaHQ's "Security Eventlog Cleared": a Security event of another id has the
+        // provider's literal but neither number, and is not a candidate.
+        let set = one_rule(
+            "  a:\n    EventID: 517\n    Provider_Name: Security\n  b:\n    EventID: 1102\n    Provider_Name: Microsoft-Windows-Eventlog\n  condition: a or b\n",
+        );
+        let other =
+            json_event(serde_json::json!({"EventID": 4624, "Provider_Name": "Microsoft-Windows-Security-Auditing"}));
+        assert_eq!(set.candidates(&other), (0, 1));
+        let cleared = json_event(serde_json::json!({"EventID": 1102, "Provider_Name": "Microsoft-Windows-Eventlog"}));
+        assert_eq!(set.candidates(&cleared), (1, 1));
+        assert_eq!(set.evaluate(&cleared).len(), 1);
+        let old = json_event(serde_json::json!({"EventID": "517", "Provider_Name": "Security"}));
+        assert_eq!(
+            set.evaluate(&old).len(),
+            1,
+            "a number written as a string still matches"
+        );
+    }
+
+    #[test]
+    fn a_regex_needs_a_literal_from_inside_it_not_only_its_prefix() {
+        let set = one_rule(
+            "  a:\n    CommandLine|re: '(?i)\\.exe[\"'']?\\s+[^\"]{0,64}werfaultsecure\\.exe[\"'']?\\s+\\d{2,10}'\n  condition: a\n",
+        );
+        let plain = json_event(serde_json::json!({"CommandLine": "C:\\x.exe /c dir"}));
+        assert_eq!(set.candidates(&plain), (0, 1), ".exe alone is not enough");
+        let wsass = json_event(serde_json::json!({"CommandLine": "wsass.exe C:\\WerFaultSecure.exe 672"}));
+        assert_eq!(set.candidates(&wsass), (1, 1));
+        assert_eq!(set.evaluate(&wsass).len(), 1);
+    }
+
+    #[test]
+    fn one_non_ascii_character_is_worth_indexing() {
+        // A Cyrillic `а` among Latin letters (a homoglyph): two bytes, rare in logs.
+        let set = one_rule("  a:\n    CommandLine|contains: 'а'\n  condition: a\n");
+        assert_eq!(
+            set.candidates(&json_event(serde_json::json!({"CommandLine": "whoami"}))),
+            (0, 1)
+        );
+        let homoglyph = json_event(serde_json::json!({"CommandLine": "whоаmi"}));
+        assert_eq!(set.candidates(&homoglyph), (1, 1));
+        assert_eq!(set.evaluate(&homoglyph).len(), 1);
     }
 }

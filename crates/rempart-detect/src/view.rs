@@ -107,11 +107,16 @@ impl<'a> SigmaView<'a> {
 
     /// Every top-level value, each name once.
     fn values(&self) -> impl Iterator<Item = &Value> {
+        self.entries().map(|(_, v)| v)
+    }
+
+    /// Every top-level name with its value, each name once.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.fields
             .iter()
             .filter(|(k, _)| !self.shadowed(k))
-            .map(|(_, v)| v)
-            .chain(self.overlay.iter().map(|(_, v)| v.as_ref()))
+            .map(|(k, v)| (k.as_str(), v))
+            .chain(self.overlay.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
     }
 
     /// Every value a rule can read, each once where the view allows: the record's fields not
@@ -236,42 +241,20 @@ fn add_normalized<'a>(event: &'a Event, o: &mut Overlay<'a>) {
 
 fn lift_windows<'a>(fields: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     if let Some(Value::Object(ev)) = fields.get("Event") {
-        if let Some(Value::Object(sys)) = ev.get("System") {
-            let attr = |k: &str, name: &str| sys.get(k)?.get("#attributes")?.get(name);
-            if let Some(id) = sys.get("EventID") {
-                o.insert("EventID", Cow::Borrowed(id.get("#text").unwrap_or(id)));
-            }
-            for key in [
-                "Channel",
-                "Computer",
-                "Level",
-                "Task",
-                "Opcode",
-                "Keywords",
-                "EventRecordID",
-                "Version",
-            ] {
-                if let Some(v) = sys.get(key) {
-                    o.insert(key, Cow::Borrowed(v));
+        // Each section and system field is found by walking the record once: faster than
+        // looking each name up, as every event does.
+        let mut sections: [Option<&'a Map<String, Value>>; 2] = [None, None];
+        for (section, value) in ev {
+            match (section.as_str(), value) {
+                ("System", Value::Object(sys)) => lift_system(sys, o),
+                ("EventData", Value::Object(data)) => sections[0] = Some(data),
+                ("UserData", Value::Object(data)) => {
+                    sections[1] = Some(data.values().find_map(Value::as_object).unwrap_or(data));
                 }
-            }
-            if let Some(name) = attr("Provider", "Name") {
-                o.insert("Provider_Name", Cow::Borrowed(name));
-            }
-            if let Some(guid) = attr("Provider", "Guid") {
-                o.insert("Provider_Guid", Cow::Borrowed(guid));
+                _ => {}
             }
         }
-        for section in ["EventData", "UserData"] {
-            if let Some(Value::Object(data)) = ev.get(section) {
-                let data = if section == "UserData" {
-                    data.values().find_map(Value::as_object).unwrap_or(data)
-                } else {
-                    data
-                };
-                lift(data, o);
-            }
-        }
+        sections.into_iter().flatten().for_each(|data| lift(data, o));
         return;
     }
     // Winlogbeat 7 nests the system fields under `winlog`; Winlogbeat 6 keeps them at the top.
@@ -300,6 +283,29 @@ fn lift_windows<'a>(fields: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     for (from, to) in [("SourceName", "Provider_Name"), ("Hostname", "Computer")] {
         if let Some(v) = fields.get(from) {
             o.fill(to, Cow::Borrowed(v));
+        }
+    }
+}
+
+/// Lifts the system fields Sigma names: `EventID` (its text when it has attributes), the
+/// provider's name and GUID, and the others under their own names.
+fn lift_system<'a>(sys: &'a Map<String, Value>, o: &mut Overlay<'a>) {
+    for (key, v) in sys {
+        match key.as_str() {
+            "EventID" => o.insert("EventID", Cow::Borrowed(v.get("#text").unwrap_or(v))),
+            "Channel" | "Computer" | "Level" | "Task" | "Opcode" | "Keywords" | "EventRecordID" | "Version" => {
+                o.insert(key.as_str(), Cow::Borrowed(v));
+            }
+            "Provider" => {
+                let attr = |name: &str| v.get("#attributes")?.get(name);
+                if let Some(name) = attr("Name") {
+                    o.insert("Provider_Name", Cow::Borrowed(name));
+                }
+                if let Some(guid) = attr("Guid") {
+                    o.insert("Provider_Guid", Cow::Borrowed(guid));
+                }
+            }
+            _ => {}
         }
     }
 }

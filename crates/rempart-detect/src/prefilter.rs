@@ -138,7 +138,13 @@ impl Need {
     /// The clauses, most selective first (of two equally selective, the smaller one hits less
     /// often), at most `CLAUSES`: leaving a clause out keeps the need necessary.
     fn ranked(mut clauses: Vec<BTreeSet<Atom>>) -> Need {
-        clauses.sort_by(|a, b| score(b).cmp(&score(a)).then_with(|| a.len().cmp(&b.len())));
+        // Ties broken by the atoms themselves, so that the same rule always needs the same.
+        clauses.sort_by(|a, b| {
+            score(b)
+                .cmp(&score(a))
+                .then_with(|| a.len().cmp(&b.len()))
+                .then_with(|| a.cmp(b))
+        });
         let mut kept: Vec<BTreeSet<Atom>> = Vec::with_capacity(CLAUSES);
         for clause in clauses {
             if kept.len() == CLAUSES {
@@ -395,9 +401,26 @@ impl std::fmt::Debug for Prefilter {
 pub(crate) struct Candidates(Vec<u64>);
 
 impl Candidates {
-    /// The candidate rules in `range`, in order.
+    /// The candidate rules in `range`, in order: word by word, each set bit once.
     pub(crate) fn in_range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
-        range.filter(|&i| self.0[i / 64] & (1 << (i % 64)) != 0)
+        let (start, end) = (range.start, range.end);
+        (start / 64..end.div_ceil(64)).flat_map(move |w| {
+            let mut bits = self.0[w];
+            // Only the bits of rules in the range.
+            if w == start / 64 {
+                bits &= u64::MAX << (start % 64);
+            }
+            if w == end / 64 {
+                bits &= (1u64 << (end % 64)) - 1;
+            }
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + i
+                })
+            })
+        })
     }
 }
 
@@ -710,6 +733,18 @@ mod tests {
             for e in &events {
                 prop_assert_eq!(set.evaluate(e), set.evaluate_exhaustively(e), "event {:?}", e.fields);
             }
+        }
+    }
+
+    proptest! {
+        /// Candidates in a range, found word by word, are the set bits in it, in order.
+        #[test]
+        fn candidates_in_a_range_are_its_set_bits(words in proptest::collection::vec(any::<u64>(), 0..4), a in 0usize..257, b in 0usize..257) {
+            let bits = words.len() * 64;
+            let (start, end) = (a.min(b).min(bits), a.max(b).min(bits));
+            let candidates = super::Candidates(words.clone());
+            let naive: Vec<usize> = (start..end).filter(|&i| words[i / 64] & (1 << (i % 64)) != 0).collect();
+            prop_assert_eq!(candidates.in_range(start..end).collect::<Vec<_>>(), naive);
         }
     }
 

@@ -29,63 +29,81 @@ pub fn sigma_view(event: &Event) -> Value {
 #[derive(Debug)]
 pub struct SigmaView<'a> {
     fields: &'a Map<String, Value>,
-    /// Sorted by name, one entry per name.
-    overlay: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
+    overlay: Overlay<'a>,
     copy: OnceCell<JsonEvent<'static>>,
 }
 
-/// The overlay while it is built: insertion order; resolved by [`Overlay::resolve`].
+/// The names the view sets over the record, one entry per name in the order first set, with
+/// an index by name.
+#[derive(Debug)]
 struct Overlay<'a> {
     fields: &'a Map<String, Value>,
-    /// Each entry with whether it only fills in (`true`) or replaces (`false`).
-    entries: Vec<(Cow<'a, str>, Cow<'a, Value>, bool)>,
+    entries: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
+    index: foldhash::HashMap<Cow<'a, str>, usize>,
 }
 
 impl<'a> Overlay<'a> {
+    /// Room for `capacity` names without growing.
+    fn new(fields: &'a Map<String, Value>, capacity: usize) -> Overlay<'a> {
+        Overlay {
+            fields,
+            entries: Vec::with_capacity(capacity),
+            index: foldhash::HashMap::with_capacity_and_hasher(capacity, Default::default()),
+        }
+    }
+
     /// Sets `key`, over the record's field and any earlier entry of that name.
     fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
-        self.entries.push((key.into(), value, false));
+        use std::collections::hash_map::Entry;
+        match self.index.entry(key.into()) {
+            Entry::Occupied(e) => self.entries[*e.get()].1 = value,
+            Entry::Vacant(e) => {
+                self.entries.push((e.key().clone(), value));
+                e.insert(self.entries.len() - 1);
+            }
+        }
     }
 
     /// Sets `key` only if neither the record nor the overlay has it.
     fn fill(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
+        use std::collections::hash_map::Entry;
         let key = key.into();
-        if !self.fields.contains_key(key.as_ref()) {
-            self.entries.push((key, value, true));
+        if self.fields.contains_key(key.as_ref()) {
+            return;
+        }
+        if let Entry::Vacant(e) = self.index.entry(key) {
+            self.entries.push((e.key().clone(), value));
+            e.insert(self.entries.len() - 1);
         }
     }
 
-    /// One entry per name, sorted by name: the last `insert` of a name if there is one (it
-    /// replaced whatever came before, and a later `fill` found the name taken), otherwise the
-    /// first `fill` (a later one found it taken).
-    fn resolve(mut self) -> Vec<(Cow<'a, str>, Cow<'a, Value>)> {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Cow<'a, str>, Cow<'a, Value>)> = Vec::with_capacity(self.entries.len());
-        let mut entries = self.entries.into_iter().peekable();
-        while let Some((key, value, fill)) = entries.next() {
-            let mut chosen = (value, fill);
-            while let Some((_, value, fill)) = entries.next_if(|(k, _, _)| *k == key) {
-                if !fill {
-                    chosen = (value, false);
-                }
-            }
-            out.push((key, chosen.0));
-        }
-        out
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.index.get(key).map(|&i| self.entries[i].1.as_ref())
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Cow<'a, str>, Cow<'a, Value>)> {
+        self.entries.iter()
     }
 }
 
 impl<'a> SigmaView<'a> {
     pub fn new(event: &'a Event) -> SigmaView<'a> {
-        let mut o = Overlay {
-            fields: &event.fields,
-            entries: Vec::new(),
-        };
+        let mut overlay;
         match event.format {
-            Format::Evtx | Format::WindowsJson => lift_windows(&event.fields, &mut o),
-            _ => add_normalized(event, &mut o),
+            Format::Evtx | Format::WindowsJson => {
+                // The system fields and a typical event's data.
+                overlay = Overlay::new(&event.fields, 48);
+                lift_windows(&event.fields, &mut overlay);
+            }
+            _ => {
+                overlay = Overlay::new(&event.fields, 12);
+                add_normalized(event, &mut overlay);
+            }
         }
-        let overlay = o.resolve();
         SigmaView {
             fields: &event.fields,
             overlay,
@@ -95,14 +113,11 @@ impl<'a> SigmaView<'a> {
 
     /// The value of a top-level name, as a rule sees it.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        match self.overlay.binary_search_by(|(k, _)| k.as_ref().cmp(key)) {
-            Ok(i) => Some(self.overlay[i].1.as_ref()),
-            Err(_) => self.fields.get(key),
-        }
+        self.overlay.get(key).or_else(|| self.fields.get(key))
     }
 
     fn shadowed(&self, key: &str) -> bool {
-        self.overlay.binary_search_by(|(k, _)| k.as_ref().cmp(key)).is_ok()
+        self.overlay.contains(key)
     }
 
     /// Every top-level value, each name once.
@@ -151,7 +166,7 @@ impl<'a> SigmaView<'a> {
     /// The copy: the record's fields with the overlay applied.
     pub fn materialize(&self) -> Value {
         let mut view = self.fields.clone();
-        for (k, v) in &self.overlay {
+        for (k, v) in self.overlay.iter() {
             view.insert(k.to_string(), v.as_ref().clone());
         }
         Value::Object(view)
@@ -207,7 +222,7 @@ impl SigmaEvent for SigmaView<'_> {
                 visit(k);
             }
         }
-        for (k, _) in &self.overlay {
+        for (k, _) in self.overlay.iter() {
             visit(k);
         }
         true

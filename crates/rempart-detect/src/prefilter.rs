@@ -348,6 +348,11 @@ struct Literals {
     automaton: DoubleArrayAhoCorasick<u32>,
     /// For each pattern of the automaton, the rules and clauses it satisfies.
     rules_of: Vec<Vec<(u32, u8)>>,
+    /// Whether a literal may occur in a number written out (digits, `-`, `.`); if not,
+    /// numbers are not scanned.
+    in_numbers: bool,
+    /// Whether a literal may occur in `true` or `false`.
+    in_booleans: bool,
 }
 
 impl Literals {
@@ -357,9 +362,15 @@ impl Literals {
             return Ok(None);
         }
         let automaton = DoubleArrayAhoCorasick::new(patterns.keys()).map_err(|_| ())?;
+        let in_numbers = patterns
+            .keys()
+            .any(|l| l.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'));
+        let in_booleans = patterns.keys().any(|l| "true".contains(l) || "false".contains(l));
         Ok(Some(Literals {
             automaton,
             rules_of: patterns.into_values().collect(),
+            in_numbers,
+            in_booleans,
         }))
     }
 }
@@ -578,7 +589,7 @@ impl<'a> Scan<'a> {
                 self.found.search(self.buffer);
             }
             Value::String(s) => self.found.search(s),
-            Value::Number(n) => {
+            Value::Number(n) if self.found.literals.in_numbers => {
                 use std::fmt::Write as _;
                 self.buffer.clear();
                 let _ = match n.as_i64() {
@@ -587,8 +598,8 @@ impl<'a> Scan<'a> {
                 };
                 self.found.search(self.buffer);
             }
-            Value::Bool(b) => self.found.search(if *b { "true" } else { "false" }),
-            Value::Null => {}
+            Value::Bool(b) if self.found.literals.in_booleans => self.found.search(if *b { "true" } else { "false" }),
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
             Value::Array(items) => items.iter().for_each(|i| self.value(i)),
             Value::Object(map) => map.values().for_each(|i| self.value(i)),
         }
@@ -872,5 +883,20 @@ mod tests {
         let homoglyph = json_event(serde_json::json!({"CommandLine": "whоаmi"}));
         assert_eq!(set.candidates(&homoglyph), (1, 1));
         assert_eq!(set.evaluate(&homoglyph).len(), 1);
+    }
+
+    #[test]
+    fn numbers_and_booleans_are_scanned_as_written_out() {
+        let set = one_rule("  a:\n    A|contains: '123'\n  b:\n    B|startswith: 'tru'\n  condition: a and b\n");
+        let event = json_event(serde_json::json!({"A": -41234.5, "B": true}));
+        assert_eq!(
+            set.evaluate_exhaustively(&event).len(),
+            1,
+            "rsigma reads both as strings"
+        );
+        assert_eq!(set.candidates(&event), (1, 1));
+        assert_eq!(set.evaluate(&event).len(), 1);
+        let other = json_event(serde_json::json!({"A": 4124, "B": true}));
+        assert_eq!(set.candidates(&other), (0, 1));
     }
 }

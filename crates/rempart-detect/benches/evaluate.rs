@@ -4,9 +4,11 @@
 //!
 //! `windows/prefiltered` is [`RuleSet::evaluate`], what `rempart hunt` and live detection run;
 //! `windows/view` builds each event's Sigma view only, `windows/candidates` routes it and runs
-//! the prefilter (no matcher); `windows/exhaustive` evaluates every rule each event's route admits, without the prefilter.
+//! the prefilter (no matcher); `windows/exhaustive` evaluates every rule each event's route
+//! admits, without the prefilter.
 //!
-//! Run: `REMPART_DATA=../shared/data cargo bench -p rempart-detect --bench evaluate`
+//! Run: `cargo bench -p rempart-detect --bench evaluate` (data from `REMPART_DATA`, by default
+//! `../shared/data` beside the workspace).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -21,11 +23,15 @@ use rempart_model::Event;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `REMPART_DATA`, a relative one taken from the workspace root (where `cargo bench` is run;
+/// the bench itself runs in the crate's directory), by default `../shared/data`.
 fn data() -> PathBuf {
-    std::env::var_os("REMPART_DATA").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
-        PathBuf::from,
-    )
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("REMPART_DATA").map(PathBuf::from) {
+        Some(path) if path.is_absolute() => path,
+        Some(path) => root.join(path),
+        None => root.join("../shared/data"),
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

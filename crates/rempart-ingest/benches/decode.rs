@@ -4,7 +4,7 @@
 //! `evtx/decode+normalize` is Rempart's EVTX path on the same file, so the difference is the
 //! cost of normalization. `ndjson/…` decodes typical 500-byte events.
 //!
-//! Run: `REMPART_DATA=../shared/data cargo bench -p rempart-ingest --bench decode`
+//! Run: `cargo bench -p rempart-ingest --bench decode`
 
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -49,8 +49,10 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
         .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(p).ok()?)))
         .collect();
+    let start = Instant::now();
     let set = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str()))).0;
     println!("{set:?}");
+    println!("loaded in {:.3} s", start.elapsed().as_secs_f64());
 
     let mut files = Vec::new();
     walk(&data.join("evtx-attack-samples"), &mut files);

@@ -333,11 +333,19 @@ fn need_of_prefixes(hir: &regex_syntax::hir::Hir, field: Option<&str>) -> Need {
     let Some(literals) = seq.literals() else {
         return Need::always();
     };
-    Need::or(literals.iter().map(|l| match std::str::from_utf8(l.as_bytes()) {
-        // The final sigma is the one character whose lowercase depends on its neighbours.
-        Ok(text) if !text.contains('Σ') => Need::literal(&text.to_lowercase(), field),
-        _ => Need::always(),
-    }))
+    // One clause of the lowercased literals (case variants of `(?i)` collapse into one).
+    let field = Field::of(field);
+    let mut clause = BTreeSet::new();
+    for l in literals {
+        match std::str::from_utf8(l.as_bytes()) {
+            // The final sigma is the one character whose lowercase depends on its neighbours.
+            Ok(text) if !text.is_empty() && !text.contains('Σ') => {
+                clause.insert(Atom::Literal(text.to_lowercase(), field.clone()));
+            }
+            _ => return Need::always(),
+        }
+    }
+    Need(vec![clause])
 }
 
 /// The rules and clauses each number (by its bits) satisfies.

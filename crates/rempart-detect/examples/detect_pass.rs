@@ -10,6 +10,8 @@
 //!
 //! Data from `REMPART_DATA` (default `../shared/data`).
 
+#![allow(clippy::print_stdout, reason = "a profiling helper")]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,14 +34,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn main() {
+fn main() -> Result<(), String> {
     let repeat: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [] => 1,
-        [flag, n] if flag == "--repeat" => n.parse().unwrap_or(1),
-        _ => {
-            eprintln!("usage: detect_pass [--repeat N]");
-            std::process::exit(2);
-        }
+        [flag, n] if flag == "--repeat" => n.parse().map_err(|e| format!("--repeat {n}: {e}"))?,
+        _ => return Err("usage: detect_pass [--repeat N]".into()),
     };
     let data = std::env::var_os("REMPART_DATA").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
     let mut files = Vec::new();
@@ -65,8 +64,7 @@ fn main() {
         });
     }
     if events.is_empty() {
-        eprintln!("no events under {}: set REMPART_DATA", data.display());
-        std::process::exit(1);
+        return Err(format!("no events under {}: set REMPART_DATA", data.display()));
     }
     let (left, admitted) = events
         .iter()
@@ -91,4 +89,5 @@ fn main() {
         "{matches} matches; best of {repeat} passes: {:.0} events/s",
         events.len() as f64 / best
     );
+    Ok(())
 }

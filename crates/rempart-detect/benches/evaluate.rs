@@ -34,24 +34,9 @@ fn data() -> PathBuf {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 fn rules() -> RuleSet {
-    let mut files = Vec::new();
-    walk(&data().join("sigma/rules/windows"), &mut files);
+    let files = rempart_ingest::files::walk(&[data().join("sigma/rules/windows")])
+        .unwrap_or_else(|e| panic!("{e}: is REMPART_DATA set?"));
     let texts: Vec<(String, String)> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
@@ -61,8 +46,8 @@ fn rules() -> RuleSet {
 }
 
 fn events() -> Vec<Event> {
-    let mut files = Vec::new();
-    walk(&data().join("evtx-attack-samples"), &mut files);
+    let files = rempart_ingest::files::walk(&[data().join("evtx-attack-samples")])
+        .unwrap_or_else(|e| panic!("{e}: is REMPART_DATA set?"));
     let mut events = Vec::new();
     for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "evtx")) {
         rempart_ingest::files::decode_file(f, &DecodeOptions::default(), Timestamp::UNIX_EPOCH, &mut |d| {

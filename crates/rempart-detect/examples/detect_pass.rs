@@ -12,27 +12,12 @@
 
 #![allow(clippy::print_stdout, reason = "a profiling helper")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use jiff::Timestamp;
 use rempart_detect::RuleSet;
 use rempart_ingest::decode::{DecodeOptions, Decoded};
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
 
 fn main() -> Result<(), String> {
     let repeat: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
@@ -41,8 +26,7 @@ fn main() -> Result<(), String> {
         _ => return Err("usage: detect_pass [--repeat N]".into()),
     };
     let data = std::env::var_os("REMPART_DATA").map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from);
-    let mut files = Vec::new();
-    walk(&data.join("sigma/rules/windows"), &mut files);
+    let files = rempart_ingest::files::walk(&[data.join("sigma/rules/windows")]).map_err(|e| e.to_string())?;
     let texts: Vec<(String, String)> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
@@ -53,8 +37,7 @@ fn main() -> Result<(), String> {
     println!("{set:?}");
     println!("loaded in {:.3} s", start.elapsed().as_secs_f64());
 
-    let mut files = Vec::new();
-    walk(&data.join("evtx-attack-samples"), &mut files);
+    let files = rempart_ingest::files::walk(&[data.join("evtx-attack-samples")]).map_err(|e| e.to_string())?;
     let mut events = Vec::new();
     for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "evtx")) {
         rempart_ingest::files::decode_file(f, &DecodeOptions::default(), Timestamp::UNIX_EPOCH, &mut |d| {

@@ -356,10 +356,10 @@ impl RuleSet {
     /// How many rules the prefilter leaves to evaluate for `event`, of those its route admits.
     pub fn candidates(&self, event: &Event) -> (usize, usize) {
         let view = SigmaView::new(event);
-        let admitted: Vec<&Group> = self.admitted(event, &view).collect();
+        let Some((admitted, candidates)) = self.candidates_of(event, &view) else {
+            return (0, 0);
+        };
         let all = admitted.iter().map(|g| g.rules.len()).sum();
-        let every_value = admitted.iter().any(|g| g.every_value);
-        let candidates = self.prefilter.candidates(&view, every_value);
         let left = admitted
             .into_iter()
             .map(|g| candidates.in_range(g.rules.clone()).count())
@@ -370,19 +370,30 @@ impl RuleSet {
     /// The groups whose route admits `event`.
     fn admitted<'s>(&'s self, event: &'s Event, view: &'s SigmaView<'_>) -> impl Iterator<Item = &'s Group> + 's {
         let key = route::RouteKey::of(event, view);
-        self.groups
-            .iter()
-            .filter(move |g| g.route.admits_keyed(event, view, key))
+        self.groups.iter().filter(move |g| g.route.admits(event, view, key))
+    }
+
+    /// The groups whose route admits `event`, and the candidates the prefilter finds among
+    /// their rules; `None` when no route admits it (nothing to scan).
+    fn candidates_of<'s>(
+        &'s self,
+        event: &'s Event,
+        view: &'s SigmaView<'_>,
+    ) -> Option<(Vec<&'s Group>, prefilter::Candidates)> {
+        let admitted: Vec<&Group> = self.admitted(event, view).collect();
+        if admitted.is_empty() {
+            return None;
+        }
+        let every_value = admitted.iter().any(|g| g.every_value);
+        let candidates = self.prefilter.candidates(view, every_value);
+        Some((admitted, candidates))
     }
 
     /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
     pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
         let view = SigmaView::new(event);
-        let admitted: Vec<&Group> = self.admitted(event, &view).collect();
         let mut detections: Vec<EvaluationResult> = Vec::new();
-        if !admitted.is_empty() {
-            let every_value = admitted.iter().any(|g| g.every_value);
-            let candidates = self.prefilter.candidates(&view, every_value);
+        if let Some((admitted, candidates)) = self.candidates_of(event, &view) {
             for g in admitted {
                 detections.extend(
                     candidates

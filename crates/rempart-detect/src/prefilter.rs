@@ -73,18 +73,15 @@ pub(crate) enum Field {
 
 impl Field {
     fn of(field: Option<&str>) -> Field {
-        let Some(field) = field else {
-            return Field::Any;
-        };
-        if !field.contains(['.', '[', '\\']) {
-            return Field::Named(vec![field.to_owned()]);
-        }
-        // A backslash escapes a dot or a bracket: the root is then not a plain prefix.
-        match field.split(['.', '[']).next() {
-            Some(root) if !root.is_empty() && !field.contains('\\') => {
-                Field::Named(vec![field.to_owned(), root.to_owned()])
-            }
-            _ => Field::Any,
+        match field {
+            None => Field::Any,
+            // A backslash escapes a dot or a bracket: the root is then not a plain prefix.
+            Some(field) if field.contains('\\') => Field::Any,
+            Some(field) => match field.split(['.', '[']).next() {
+                Some(root) if root == field => Field::Named(vec![field.to_owned()]),
+                Some(root) if !root.is_empty() => Field::Named(vec![field.to_owned(), root.to_owned()]),
+                _ => Field::Any,
+            },
         }
     }
 }
@@ -415,6 +412,16 @@ impl std::fmt::Debug for Prefilter {
     }
 }
 
+/// Sets bit `i` of a bitset.
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+/// Whether bit `i` of a bitset is set.
+fn bit(bits: &[u64], i: usize) -> bool {
+    bits[i / 64] & (1 << (i % 64)) != 0
+}
+
 /// The rules an event may match, one bit per rule.
 #[derive(Debug)]
 pub(crate) struct Candidates(Vec<u64>);
@@ -458,7 +465,7 @@ impl Prefilter {
             let rule = u32::try_from(i).unwrap_or(u32::MAX);
             for (c, slot) in held.iter_mut().enumerate() {
                 let Some(clause) = need.0.get(c) else {
-                    slot[i / 64] |= 1 << (i % 64);
+                    set_bit(slot, i);
                     continue;
                 };
                 let satisfied = (rule, c as u8);
@@ -470,7 +477,7 @@ impl Prefilter {
                         }
                         Atom::Literal(l, Field::Any) => {
                             anywhere.entry(l).or_default().push(satisfied);
-                            reads_anywhere[i / 64] |= 1 << (i % 64);
+                            set_bit(&mut reads_anywhere, i);
                         }
                         Atom::Number { field, bits } => numbers
                             .entry(field)
@@ -505,9 +512,7 @@ impl Prefilter {
 
     /// Whether a rule in `rules` needs a literal that may occur in any value.
     pub(crate) fn reads_anywhere(&self, rules: std::ops::Range<usize>) -> bool {
-        rules
-            .into_iter()
-            .any(|i| self.reads_anywhere[i / 64] & (1 << (i % 64)) != 0)
+        rules.into_iter().any(|i| bit(&self.reads_anywhere, i))
     }
 
     /// The rules `view` may match, among those evaluated. `every_value` when one of those
@@ -535,8 +540,7 @@ impl Prefilter {
             }
             for n in &found {
                 for &(r, c) in rules.get(&n.to_bits()).into_iter().flatten() {
-                    let r = r as usize;
-                    held[c as usize][r / 64] |= 1 << (r % 64);
+                    set_bit(&mut held[c as usize], r as usize);
                 }
             }
         }
@@ -618,12 +622,10 @@ impl Found<'_> {
     fn search(&mut self, lowercase: &str) {
         for m in self.literals.automaton.find_overlapping_iter(lowercase) {
             let p = m.value() as usize;
-            let (word, bit) = (p / 64, 1 << (p % 64));
-            if self.seen[word] & bit == 0 {
-                self.seen[word] |= bit;
+            if !bit(&self.seen, p) {
+                set_bit(&mut self.seen, p);
                 for &(r, c) in &self.literals.rules_of[p] {
-                    let r = r as usize;
-                    self.held[c as usize][r / 64] |= 1 << (r % 64);
+                    set_bit(&mut self.held[c as usize], r as usize);
                 }
             }
         }
@@ -762,7 +764,7 @@ mod tests {
             let bits = words.len() * 64;
             let (start, end) = (a.min(b).min(bits), a.max(b).min(bits));
             let candidates = super::Candidates(words.clone());
-            let naive: Vec<usize> = (start..end).filter(|&i| words[i / 64] & (1 << (i % 64)) != 0).collect();
+            let naive: Vec<usize> = (start..end).filter(|&i| super::bit(&words, i)).collect();
             prop_assert_eq!(candidates.in_range(start..end).collect::<Vec<_>>(), naive);
         }
     }
@@ -771,28 +773,17 @@ mod tests {
     fn a_case_sensitive_final_sigma_still_matches() {
         // `"ΑΣ".to_lowercase()` ends in a final sigma, `"Σ".to_lowercase()` is a plain one: the
         // lowercased literal is not in the lowercased value, so the rule must not need it.
-        let text =
-            "title: T\nlogsource:\n  product: test\ndetection:\n  a:\n    A|contains|cased: 'ΑΣ'\n  condition: a\n";
-        let (set, report) = RuleSet::load([("t.yml", text)]);
-        assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
-        let Value::Object(map) = serde_json::json!({"A": "ΟΔΟΣ ΑΣ"}) else {
-            unreachable!()
-        };
-        let event = Event::new(
-            Format::Json,
-            jiff::Timestamp::UNIX_EPOCH,
-            jiff::Timestamp::UNIX_EPOCH,
-            map,
-        );
+        let set = one_rule("  a:\n    A|contains|cased: 'ΑΣ'\n  condition: a\n");
+        let event = json_event(serde_json::json!({"A": "ΟΔΟΣ ΑΣ"}));
         assert_eq!(set.evaluate_exhaustively(&event).len(), 1);
         assert_eq!(set.evaluate(&event).len(), 1);
     }
 
     #[test]
     fn a_rule_needs_the_literals_of_its_most_selective_part() {
-        let text = "title: T\nlogsource:\n  product: test\ndetection:\n  a:\n    Image|endswith: '\\evil.exe'\n  b:\n    CommandLine|contains:\n      - ' -enc '\n      - ' -e '\n  filter:\n    User: SYSTEM\n  condition: a and b and not filter\n";
-        let (set, report) = RuleSet::load([("t.yml", text)]);
-        assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
+        let set = one_rule(
+            "  a:\n    Image|endswith: '\\evil.exe'\n  b:\n    CommandLine|contains:\n      - ' -enc '\n      - ' -e '\n  filter:\n    User: SYSTEM\n  condition: a and b and not filter\n",
+        );
         let need = super::need_of_rule(&set.compiled[0]);
         let lit = |l: &str, f: &str| super::Atom::Literal(l.to_owned(), super::Field::Named(vec![f.to_owned()]));
         assert_eq!(
@@ -802,28 +793,10 @@ mod tests {
                 [lit(" -enc ", "CommandLine"), lit(" -e ", "CommandLine")].into()
             ])
         );
-        let event = |image: &str| {
-            let Value::Object(map) = serde_json::json!({"Image": image, "CommandLine": "x -enc y"}) else {
-                unreachable!()
-            };
-            Event::new(
-                Format::Json,
-                jiff::Timestamp::UNIX_EPOCH,
-                jiff::Timestamp::UNIX_EPOCH,
-                map,
-            )
-        };
+        let event = |image: &str| json_event(serde_json::json!({"Image": image, "CommandLine": "x -enc y"}));
         assert_eq!(set.candidates(&event("C:\\EVIL.EXE")), (1, 1));
         assert_eq!(set.candidates(&event("C:\\good.exe")), (0, 1));
-        let Value::Object(map) = serde_json::json!({"Image": "C:\\evil.exe", "CommandLine": "x"}) else {
-            unreachable!()
-        };
-        let without_flag = Event::new(
-            Format::Json,
-            jiff::Timestamp::UNIX_EPOCH,
-            jiff::Timestamp::UNIX_EPOCH,
-            map,
-        );
+        let without_flag = json_event(serde_json::json!({"Image": "C:\\evil.exe", "CommandLine": "x"}));
         assert_eq!(set.candidates(&without_flag), (0, 1), "both clauses must hold");
         assert_eq!(set.evaluate(&event("C:\\EVIL.EXE")).len(), 1);
     }

@@ -188,12 +188,9 @@ impl<'v> RouteKey<'v> {
 }
 
 impl Route {
-    /// Whether an event, seen through its Sigma view, is on this route.
-    pub fn admits(&self, event: &Event, view: &SigmaView<'_>) -> bool {
-        self.admits_keyed(event, view, RouteKey::of(event, view))
-    }
-
-    pub(crate) fn admits_keyed(&self, event: &Event, view: &SigmaView<'_>, key: RouteKey<'_>) -> bool {
+    /// Whether an event, seen through its Sigma view (its channel and event id read once into
+    /// `key`), is on this route.
+    pub(crate) fn admits(&self, event: &Event, view: &SigmaView<'_>, key: RouteKey<'_>) -> bool {
         match self {
             Route::NotWindows => !key.windows,
             Route::Auditd => event.format == Format::Auditd,

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
+use indexmap::IndexMap;
 use rempart_model::{Event, Format};
 use rsigma_eval::event::{Event as SigmaEvent, EventValue, JsonEvent};
 use serde_json::{Map, Value};
@@ -33,13 +34,11 @@ pub struct SigmaView<'a> {
     copy: OnceCell<JsonEvent<'static>>,
 }
 
-/// The names the view sets over the record, one entry per name in the order first set, with
-/// an index by name.
+/// The names the view sets over the record, one entry per name, in the order first set.
 #[derive(Debug)]
 struct Overlay<'a> {
     fields: &'a Map<String, Value>,
-    entries: Vec<(Cow<'a, str>, Cow<'a, Value>)>,
-    index: foldhash::HashMap<Cow<'a, str>, usize>,
+    entries: IndexMap<Cow<'a, str>, Cow<'a, Value>, foldhash::fast::RandomState>,
 }
 
 impl<'a> Overlay<'a> {
@@ -47,45 +46,32 @@ impl<'a> Overlay<'a> {
     fn new(fields: &'a Map<String, Value>, capacity: usize) -> Overlay<'a> {
         Overlay {
             fields,
-            entries: Vec::with_capacity(capacity),
-            index: foldhash::HashMap::with_capacity_and_hasher(capacity, Default::default()),
+            entries: IndexMap::with_capacity_and_hasher(capacity, Default::default()),
         }
     }
 
     /// Sets `key`, over the record's field and any earlier entry of that name.
     fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
-        use std::collections::hash_map::Entry;
-        match self.index.entry(key.into()) {
-            Entry::Occupied(e) => self.entries[*e.get()].1 = value,
-            Entry::Vacant(e) => {
-                self.entries.push((e.key().clone(), value));
-                e.insert(self.entries.len() - 1);
-            }
-        }
+        self.entries.insert(key.into(), value);
     }
 
     /// Sets `key` only if neither the record nor the overlay has it.
     fn fill(&mut self, key: impl Into<Cow<'a, str>>, value: Cow<'a, Value>) {
-        use std::collections::hash_map::Entry;
         let key = key.into();
-        if self.fields.contains_key(key.as_ref()) {
-            return;
-        }
-        if let Entry::Vacant(e) = self.index.entry(key) {
-            self.entries.push((e.key().clone(), value));
-            e.insert(self.entries.len() - 1);
+        if !self.fields.contains_key(key.as_ref()) {
+            self.entries.entry(key).or_insert(value);
         }
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
-        self.index.get(key).map(|&i| self.entries[i].1.as_ref())
+        self.entries.get(key).map(AsRef::as_ref)
     }
 
     fn contains(&self, key: &str) -> bool {
-        self.index.contains_key(key)
+        self.entries.contains_key(key)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &(Cow<'a, str>, Cow<'a, Value>)> {
+    fn iter(&self) -> impl Iterator<Item = (&Cow<'a, str>, &Cow<'a, Value>)> {
         self.entries.iter()
     }
 }

@@ -30,6 +30,8 @@ pub mod kind {
     pub const TOKEN_REVOKE: &str = "token.revoke";
     /// A token's first authenticated use since the server started.
     pub const TOKEN_USE: &str = "token.use";
+    /// A person opened a console session with a token (pasted, or through a one-time link).
+    pub const CONSOLE_SIGN_IN: &str = "console.sign_in";
     pub const ALERT_RAISE: &str = "alert.raise";
     pub const SERVER_START: &str = "server.start";
     pub const SERVER_STOP: &str = "server.stop";

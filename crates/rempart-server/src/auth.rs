@@ -87,7 +87,7 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 pub struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, (TokenRecord, std::time::Instant)>>);
 
 impl TokenCache {
-    fn get(&self, hash: &str) -> Option<TokenRecord> {
+    pub(crate) fn get(&self, hash: &str) -> Option<TokenRecord> {
         let cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
             .get(hash)
@@ -95,7 +95,7 @@ impl TokenCache {
             .map(|(t, _)| t.clone())
     }
 
-    fn put(&self, hash: String, token: TokenRecord) {
+    pub(crate) fn put(&self, hash: String, token: TokenRecord) {
         let mut cache = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= 10_000 {
             cache.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
@@ -120,29 +120,65 @@ impl Caller {
     }
 }
 
-/// Middleware: the request must carry a live token whose role grants `required`.
+/// Middleware: the request must carry a live token whose role grants `required`, as a bearer
+/// token or through a console session (see [`admit`]).
 pub async fn require(
     State((state, required)): State<(AppState, Role)>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    // Anthropic's SDKs send the key as `x-api-key`; every other client as a bearer token.
-    let secret = req
-        .headers()
+    let req = admit(&state, required, req).await?;
+    Ok(next.run(req).await)
+}
+
+/// The bearer secret a request carries (`Authorization: Bearer` or Anthropic's `x-api-key`).
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
-        .filter(|s| s.starts_with(TOKEN_PREFIX))
-        .ok_or(ApiError::Unauthenticated)?;
-    let hash = hash_token(secret);
-    let token = match state.tokens.get(&hash) {
-        Some(t) => t,
+}
+
+/// The live token with this hash, from the cache or the store.
+pub async fn token_by_hash(state: &AppState, hash: &str) -> Result<Option<TokenRecord>, ApiError> {
+    if let Some(t) = state.tokens.get(hash) {
+        return Ok(Some(t));
+    }
+    let Some(t) = state.store.find_token(hash).await? else {
+        return Ok(None);
+    };
+    state.tokens.put(hash.to_owned(), t.clone());
+    Ok(Some(t))
+}
+
+/// Lets a request in if its caller's role grants `required`, and puts the [`Caller`] (and the
+/// console [`Session`](crate::console::Session), if it came through one) into its extensions.
+///
+/// A bearer token wins over a session cookie. A request through a session that may change
+/// state (any method but GET and HEAD) must also come from this server's own pages: a
+/// same-origin `Origin` when the browser sends one, and the session's CSRF token as the
+/// `x-csrf-token` header or the `csrf` field of a form.
+pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result<Request, ApiError> {
+    let (token, session) = match bearer(&req) {
+        Some(secret) => {
+            if !secret.starts_with(TOKEN_PREFIX) {
+                return Err(ApiError::Unauthenticated);
+            }
+            let token = token_by_hash(state, &hash_token(secret))
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            (token, None)
+        }
         None => {
-            let t = state.store.find_token(&hash).await?.ok_or(ApiError::Unauthenticated)?;
-            state.tokens.put(hash, t.clone());
-            t
+            let session = state.console.session_of(&req).ok_or(ApiError::Unauthenticated)?;
+            let Some(token) = token_by_hash(state, &session.token_hash).await? else {
+                // The token was revoked: every session made from it is over.
+                state.console.sessions.close_token(&session.token_hash);
+                return Err(ApiError::Unauthenticated);
+            };
+            (token, Some(session))
         }
     };
     if !token.role.grants(required) {
@@ -152,9 +188,17 @@ pub async fn require(
             required: required.to_string(),
         });
     }
-    record_first_use(&state, &token).await?;
+    if let Some(session) = &session
+        && !(req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD)
+    {
+        req = crate::console::check_csrf(req, session).await?;
+    }
+    record_first_use(state, &token).await?;
     req.extensions_mut().insert(Caller(token));
-    Ok(next.run(req).await)
+    if let Some(session) = session {
+        req.extensions_mut().insert(session);
+    }
+    Ok(req)
 }
 
 /// Records the first authenticated use of each token in this server's life (the API's

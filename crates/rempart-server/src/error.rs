@@ -8,10 +8,14 @@ use serde_json::json;
 /// Everything an API handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or malformed `Authorization: Bearer` token")]
+    #[error("missing or malformed `Authorization: Bearer` token (or no console session)")]
     Unauthenticated,
     #[error("token role `{held}` may not do this (requires `{required}`)")]
     Forbidden { held: String, required: String },
+    /// A state-changing request through a console session without proof it came from the
+    /// console's own pages.
+    #[error("{0}")]
+    Csrf(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0} not found")]
@@ -32,10 +36,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Csrf(_) => (StatusCode::FORBIDDEN, "csrf"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

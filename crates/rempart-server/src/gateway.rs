@@ -141,7 +141,7 @@ pub async fn providers(State(state): State<AppState>) -> Result<Json<Value>, Api
     Ok(Json(json!({"providers": engine(&state)?.providers()})))
 }
 
-async fn set_revoked(
+pub(crate) async fn set_revoked(
     state: &AppState,
     caller: &auth::Caller,
     name: &str,

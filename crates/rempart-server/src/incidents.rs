@@ -49,6 +49,8 @@ pub enum IncidentEvent {
     Created(EventId),
     Grown(EventId),
     Triaged(EventId),
+    /// A person changed it (status, owner) or split alerts off it.
+    Changed(EventId),
 }
 
 /// The incident service, shared by the HTTP API, the ingest pipeline and the CLI.
@@ -119,7 +121,7 @@ impl Incidents {
         &self.inner.store
     }
 
-    /// Every incident opened, grown or triaged from now on.
+    /// Every incident opened, grown, triaged or changed from now on.
     pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<IncidentEvent> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.inner
@@ -330,7 +332,9 @@ impl Incidents {
                 "reason": reason,
             }),
         );
-        self.commit(incident, record).await
+        let incident = self.commit(incident, record).await?;
+        self.tell(&[IncidentEvent::Changed(id)]);
+        Ok(incident)
     }
 
     /// Splits `alerts` off incident `id` into a new incident.
@@ -402,6 +406,7 @@ impl Incidents {
                 moves: &[],
             })
             .await?;
+        self.tell(&[IncidentEvent::Changed(kept.id), IncidentEvent::Changed(split.id)]);
         Ok((kept, split))
     }
 

@@ -1,5 +1,5 @@
-//! Rempart's server: the HTTP API with authentication and roles, metrics, the syslog
-//! listeners, and the ingest pipeline that makes events durable before acknowledging them.
+//! Rempart's server: the HTTP API and the analyst console with authentication and roles,
+//! metrics, the syslog listeners, and the ingest pipeline that makes events durable before acknowledging them.
 //!
 //! [`run`] takes a bound listener and a shutdown future, so tests bind `127.0.0.1:0` and run
 //! the server in-process. Shutdown stops accepting, lets in-flight requests finish (an ingest
@@ -10,6 +10,7 @@ pub mod anomaly;
 mod api;
 pub mod audit;
 pub mod auth;
+pub mod console;
 mod error;
 pub mod gateway;
 pub mod incident_api;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub response: Option<respond::Response>,
     /// Per-entity baselines run on everything ingested.
     pub anomaly: Option<Arc<anomaly::Anomaly>>,
+    /// The console's sessions and sign-in codes.
+    pub console: Arc<console::Console>,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             triage: None,
             response: None,
             anomaly: None,
+            console: Arc::default(),
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -210,6 +214,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/audit/verify", get(audit::verify))
             .route("/api/v1/audit/export", get(audit::export)),
     );
+    let console = console::routes(&state);
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -220,7 +225,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(admin)
         .merge(auditor)
         .merge(gateway_client)
+        .merge(console)
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(state.clone(), console::security_headers))
         // One cap for every body, from configuration; axum's own 2 MiB default is replaced by it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(DefaultBodyLimit::disable())

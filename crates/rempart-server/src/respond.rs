@@ -232,6 +232,8 @@ impl Response {
             IncidentEvent::Created(id) => (id, TriggerOn::Created),
             IncidentEvent::Grown(id) => (id, TriggerOn::Grown),
             IncidentEvent::Triaged(id) => (id, TriggerOn::Triaged),
+            // People's changes trigger no playbook.
+            IncidentEvent::Changed(_) => return Ok(Vec::new()),
         };
         // Most batches grow incidents no playbook listens for: no store read for those.
         if !self

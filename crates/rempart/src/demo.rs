@@ -167,9 +167,24 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         ledger.close().await;
         return Ok(());
     }
-    let banner = |addr: SocketAddr| {
+    let token_hash = admin.hash.clone();
+    let banner = |addr: SocketAddr, state: &rempart_server::AppState| {
         let mut s = String::new();
-        let _ = writeln!(s, "\nServing on http://{addr} until Ctrl-C. Try:");
+        match state.console.sessions.sign_in_code(&token_hash) {
+            Ok(code) => {
+                let _ = writeln!(s, "\nThe console: http://{addr}/");
+                let _ = writeln!(
+                    s,
+                    "   Sign in once with this link (valid {} minutes, one use): http://{addr}/sign-in/link?code={code}",
+                    rempart_server::console::session::CODE_LIFETIME.as_secs() / 60
+                );
+                let _ = writeln!(s, "   or paste the admin token above on http://{addr}/sign-in");
+            }
+            Err(e) => {
+                let _ = writeln!(s, "\nThe console: http://{addr}/sign-in (no one-time link: {e})");
+            }
+        }
+        let _ = writeln!(s, "\nThe API, until Ctrl-C. Try:");
         let _ = writeln!(
             s,
             "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" 'http://{addr}/api/v1/events?filter=host={WS}&q=lsass'"
@@ -179,6 +194,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
             "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" http://{addr}/openapi.json"
         );
         let _ = std::io::stdout().lock().write_all(s.as_bytes());
+        let _ = std::io::stdout().lock().flush();
     };
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await
@@ -215,14 +231,24 @@ steps:
     with: { message: "isolation of {{ incident.hosts }} refused or unanswered: escalate to the CISO" }
 "#;
 
-/// The demo's configuration: defaults, plus its playbook, connectors in dry-run mode, and the
+/// The demo's configuration: defaults, plus its rules (run live by the served instance), its
+/// playbook, connectors in dry-run mode, and the
 /// reporting regimes of an essential entity that is also a financial entity.
 fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     let playbooks = dir.join("playbooks");
     std::fs::create_dir_all(&playbooks)?;
     std::fs::write(playbooks.join("contain-intrusion.yml"), PLAYBOOK)?;
+    // The served instance keeps running the demo's rules on whatever is sent to it.
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules)?;
+    for (name, text) in RULES {
+        let file = Path::new(name).file_name().unwrap_or(std::ffi::OsStr::new(name));
+        std::fs::write(rules.join(file), text)?;
+    }
     let text = format!(
         r#"version = 1
+[detection]
+rules = [{rules:?}]
 [respond]
 playbooks = [{playbooks:?}]
 [connectors.soc-chat]
@@ -244,7 +270,8 @@ gdpr = true
 organisation = "Example Bank SA"
 member_state = "FR"
 "#,
-        playbooks = playbooks.display().to_string()
+        playbooks = playbooks.display().to_string(),
+        rules = rules.display().to_string()
     );
     let path = dir.join("rempart.toml");
     std::fs::write(&path, &text)?;

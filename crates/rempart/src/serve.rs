@@ -31,8 +31,11 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) ->
     .await
 }
 
+/// Told the bound address and the server's state once the server listens.
+pub type Ready<'a> = dyn Fn(SocketAddr, &AppState) + 'a;
+
 /// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
-/// bound address (for the demo's banner).
+/// bound address and the server's state (for the demo's banner and sign-in link).
 pub async fn serve_store(
     store: Arc<rempart_store::SqliteStore>,
     ledger: Ledger,
@@ -40,7 +43,7 @@ pub async fn serve_store(
     data_dir: &Path,
     config: &Config,
     listen: SocketAddr,
-    ready: Option<&dyn Fn(SocketAddr)>,
+    ready: Option<&Ready<'_>>,
 ) -> anyhow::Result<()> {
     // Before anything announces the server: a signal from then on shuts it down gracefully.
     let signalled = shutdown_signal();
@@ -175,11 +178,12 @@ pub async fn serve_store(
         .await
         .context("cannot record the start in the audit ledger")?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening");
+    tracing::info!(url = %format!("http://{addr}/"), "console served");
     for (kind, a) in &bound {
         tracing::info!(%kind, addr = %a, "syslog listening");
     }
     if let Some(ready) = ready {
-        ready(addr);
+        ready(addr, &state);
     }
     let stop = cancel.clone();
     rempart_server::run(listener, state, config.server.max_body_bytes, async move {

@@ -239,7 +239,7 @@ fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     std::fs::create_dir_all(&playbooks)?;
     std::fs::write(playbooks.join("contain-intrusion.yml"), PLAYBOOK)?;
     // The served instance keeps running the demo's rules on whatever is sent to it.
-    let rules = dir.join("rules");
+    let rules = dir.join("demo-rules");
     std::fs::create_dir_all(&rules)?;
     for (name, text) in RULES {
         let file = Path::new(name).file_name().unwrap_or(std::ffi::OsStr::new(name));

@@ -390,6 +390,33 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
     assert_eq!(as_analyst["incident"]["triage"]["mode"], "model");
     assert_eq!(as_analyst["incident"]["status"], "triaged");
 
+    // The same in the console, in a real browser: the viewer reads what the model saw, the
+    // analyst the originals, and each page says which.
+    {
+        use common::browser::{Browser, body_text, shot, sign_in, sign_out, wait_for};
+        let base = format!("http://{}", server.addr);
+        let browser = Browser::start().await;
+        let c = &browser.client;
+        sign_in(c, &base, &server.viewer).await;
+        c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
+        let card = wait_for(c, "article.verdict-card").await.text().await.unwrap();
+        assert!(card.contains("as the model saw it"), "{card}");
+        assert!(
+            card.contains("host_") && !card.contains("fin-07") && !card.contains("dubois"),
+            "{card}"
+        );
+        shot(c, "verdict-as-viewer").await;
+        sign_out(c).await;
+        sign_in(c, &base, &server.analyst).await;
+        c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
+        let card = wait_for(c, "article.verdict-card").await.text().await.unwrap();
+        assert!(card.contains("re-identified for you"), "{card}");
+        assert!(card.contains(summary), "the analyst reads the originals: {card}");
+        assert!(body_text(c).await.contains("model"));
+        shot(c, "verdict-as-analyst").await;
+        browser.stop().await;
+    }
+
     // A verdict outside the schema (an action not in the catalogue) is sent back with the
     // reason, and the corrected one is accepted.
     model.script(Script::InvalidThenValid);

@@ -334,6 +334,9 @@ pub struct QueueParams {
 }
 
 impl QueueParams {
+    /// Incidents on the queue's first page.
+    const PAGE: u32 = 100;
+
     /// The filters as a query string (for links that keep them).
     fn query_string(&self) -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -405,7 +408,7 @@ impl QueueParams {
             limit: Some(if narrowed {
                 IncidentQuery::MAX_LIMIT
             } else {
-                self.limit.unwrap_or(200).clamp(1, IncidentQuery::MAX_LIMIT)
+                self.limit.unwrap_or(Self::PAGE).clamp(1, IncidentQuery::MAX_LIMIT)
             }),
         };
         let mut list: Vec<Incident> = incidents(state)?
@@ -422,7 +425,7 @@ impl QueueParams {
             "created" => list.sort_by_key(|i| std::cmp::Reverse(i.created)),
             _ => {}
         }
-        list.truncate(self.limit.unwrap_or(200).clamp(1, IncidentQuery::MAX_LIMIT) as usize);
+        list.truncate(self.limit.unwrap_or(Self::PAGE).clamp(1, IncidentQuery::MAX_LIMIT) as usize);
         Ok(list)
     }
 }

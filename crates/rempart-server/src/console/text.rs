@@ -106,6 +106,41 @@ mod tests {
         );
     }
 
+    /// Strips the markers `Text` writes; what is left must be plain escaped text.
+    fn without_markers(html: &str) -> String {
+        let mut out = String::new();
+        let mut rest = html;
+        while let Some(i) = rest.find("<span class=\"cc\" title=\"hidden character\">U+") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i..];
+            let end = after.find("</span>").map_or(after.len(), |e| e + "</span>".len());
+            rest = &after[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    proptest::proptest! {
+        /// Whatever a log holds, its rendering has no markup but the markers, no hidden
+        /// character, no unescaped quote; and unescaping gives back the visible text.
+        #[test]
+        fn any_text_renders_inert(s in "(?s).{0,200}", tricky in proptest::collection::vec(proptest::sample::select(vec![
+            "<", ">", "&", "\"", "'", "<script>", "</span>", "\u{202e}", "\u{2066}", "\u{200b}", "\u{e0041}",
+            "\u{1b}", "\u{0}", "\u{feff}", "![x](http://a/b)", "javascript:", "&lt;", "\u{85}",
+        ]), 0..12)) {
+            let input: String = s.chars().chain(tricky.concat().chars()).collect();
+            let html = Text::new(input.clone()).to_string();
+            let plain = without_markers(&html);
+            proptest::prop_assert!(!plain.contains('<') && !plain.contains('>'), "{}", html);
+            proptest::prop_assert!(!plain.contains('"') && !plain.contains('\''), "{}", html);
+            proptest::prop_assert!(!html.chars().any(hidden), "{}", html);
+            let visible: String = input.chars().filter(|c| !hidden(*c)).collect();
+            let back = plain.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"")
+                .replace("&#39;", "'").replace("&amp;", "&");
+            proptest::prop_assert_eq!(back, visible);
+        }
+    }
+
     #[test]
     fn short_cuts_on_characters() {
         assert_eq!(Text::short("żółw", 2).0, "żó…");

@@ -8,6 +8,8 @@
     reason = "tests: a failed unwrap is a failed test; each test file uses some helpers"
 )]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

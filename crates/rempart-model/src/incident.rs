@@ -293,6 +293,10 @@ pub struct TriageState {
     /// The verdict's warnings (`prompt_injection_suspected`, `model_unavailable`, …).
     #[serde(default)]
     pub flags: Vec<String>,
+    /// The verdict's confidence in percent, so that a list of incidents shows it without
+    /// reading every verdict (absent in incidents triaged before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
 }
 
 /// Who produced a verdict.

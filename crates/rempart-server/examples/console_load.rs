@@ -135,6 +135,7 @@ async fn fill(store: &SqliteStore) -> EventId {
                     classification: Classification::TruePositive,
                     stale: false,
                     flags: Vec::new(),
+                    confidence: Some(60),
                 }),
             });
             verdicts.push(v);

@@ -325,6 +325,7 @@ impl Triage {
                     classification: v.classification,
                     stale: false,
                     flags: v.flags.clone(),
+                    confidence: Some((v.confidence.clamp(0.0, 1.0) * 100.0).round() as u8),
                 },
             )
             .await?;

@@ -129,6 +129,7 @@ pub fn verdict(incident: &mut Incident, classification: Classification, confiden
         classification,
         stale: false,
         flags: Vec::new(),
+        confidence: Some(90),
     });
     v
 }

@@ -487,12 +487,18 @@ async fn rows(state: &AppState, list: Vec<Incident>) -> Result<Vec<Row>, ApiErro
     for i in list {
         let (verdict, injection) = match &i.triage {
             Some(t) => {
-                let confidence = store.verdict_get(t.verdict).await?.map_or(0.0, |v| v.confidence);
+                let confidence = match t.confidence {
+                    Some(c) => u32::from(c),
+                    None => store
+                        .verdict_get(t.verdict)
+                        .await?
+                        .map_or(0, |v| (v.confidence * 100.0).round() as u32),
+                };
                 (
                     Some(VerdictCell {
                         classification: t.classification.as_str(),
                         mode: t.mode.as_str(),
-                        confidence: (confidence * 100.0).round() as u32,
+                        confidence,
                         stale: t.stale,
                     }),
                     t.flags.iter().any(|f| f.contains("injection")),
@@ -582,7 +588,7 @@ fn clone_stub(i: &Incident) -> Row {
         verdict: i.triage.as_ref().map(|t| VerdictCell {
             classification: t.classification.as_str(),
             mode: t.mode.as_str(),
-            confidence: 0,
+            confidence: t.confidence.map_or(0, u32::from),
             stale: t.stale,
         }),
         injection: i

@@ -246,6 +246,28 @@ async fn the_demo_s_console_end_to_end_in_a_real_browser() {
     submit(c, form.find(Locator::Css("button")).await.unwrap()).await;
     wait_for(c, "ul.feedback").await;
     assert!(body_text(c).await.contains("the dump is confirmed by the EDR"));
+    // … and splits the exfiltration alert off into an incident of its own.
+    let staged = eval(
+        c,
+        "const r = [...document.querySelectorAll('#alerts tbody tr')].find(r => r.textContent.includes('Data Staged')); \
+         r.querySelector('input[name=alert]').click(); return r.querySelectorAll('td').length",
+    )
+    .await;
+    assert!(staged.as_u64().unwrap() > 5, "a selectable row");
+    c.find(Locator::Css("#split input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("staging is a separate intrusion")
+        .await
+        .unwrap();
+    submit(c, c.find(Locator::Css("#split button")).await.unwrap()).await;
+    let split_url = c.current_url().await.unwrap().to_string();
+    assert_ne!(split_url, incident_url, "the new incident is shown");
+    let rows = c.find_all(Locator::Css("#alerts tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "one alert moved");
+    assert!(body_text(c).await.contains("Data Staged"));
+    c.goto(&incident_url).await.unwrap();
+    assert_eq!(c.find_all(Locator::Css("#alerts tbody tr")).await.unwrap().len(), 4);
     sign_out(c).await;
 
     // Four eyes: alice approves the isolation; the disabling needs two people, alice cannot be
@@ -356,6 +378,31 @@ async fn the_demo_s_console_end_to_end_in_a_real_browser() {
     wait_for(c, "#events").await;
     assert_inert(c, "search").await;
     shot(c, "search").await;
+    sign_out(c).await;
+
+    // An administrator answers an access request for the hostile machine, then erases it.
+    sign_in(c, &base, &demo.admin).await;
+    c.goto(&format!("{base}/privacy?subject=host:ws-hostile-01"))
+        .await
+        .unwrap();
+    let report = wait_for(c, "#report").await.text().await.unwrap();
+    assert!(report.contains("incidents") || report.contains("events"), "{report}");
+    shot(c, "privacy").await;
+    let form = c.find(Locator::Css("#erase")).await.unwrap();
+    form.find(Locator::Css("input[name=confirm]"))
+        .await
+        .unwrap()
+        .send_keys("host:ws-hostile-01")
+        .await
+        .unwrap();
+    submit(c, form.find(Locator::Css("button")).await.unwrap()).await;
+    wait_for(c, "#erased").await;
+    c.goto(&format!("{base}/?status=all")).await.unwrap();
+    wait_for(c, "#queue").await;
+    assert!(
+        !body_text(c).await.to_lowercase().contains("ws-hostile-01"),
+        "erased from the queue"
+    );
     sign_out(c).await;
 
     // Auditors read the ledger: the votes and the sign-ins are there.

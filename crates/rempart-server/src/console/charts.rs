@@ -293,6 +293,44 @@ pub fn entity_graph(incident: &Incident, alerts: &[Alert]) -> Svg {
     Svg(s)
 }
 
+/// Counts of durations (minutes) in fixed bands, for a histogram.
+pub fn spread(minutes: &[f64]) -> Vec<(String, u64)> {
+    const BANDS: [(f64, &str); 7] = [
+        (5.0, "< 5 min"),
+        (15.0, "5–15 min"),
+        (60.0, "15–60 min"),
+        (240.0, "1–4 h"),
+        (1440.0, "4–24 h"),
+        (10080.0, "1–7 days"),
+        (f64::INFINITY, "> 7 days"),
+    ];
+    let mut counts = [0u64; BANDS.len()];
+    for m in minutes {
+        let i = BANDS.iter().position(|(top, _)| m < top).unwrap_or(BANDS.len() - 1);
+        counts[i] += 1;
+    }
+    BANDS
+        .iter()
+        .zip(counts)
+        .map(|((_, l), c)| ((*l).to_owned(), c))
+        .collect()
+}
+
+/// The median of durations in minutes, written for people.
+pub fn median(minutes: &[f64]) -> String {
+    if minutes.is_empty() {
+        return "none yet".into();
+    }
+    let mut v = minutes.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v[v.len() / 2];
+    if m < 60.0 {
+        format!("{m:.0} min")
+    } else {
+        format!("{:.1} h", m / 60.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,6 +134,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         Router::new()
             .route("/incidents/{id}/update", post(pages::update))
             .route("/incidents/bulk", post(pages::bulk))
+            .route("/incidents/{id}/split", post(pages::split))
             .route("/verdicts/{id}/feedback", post(pages::feedback)),
     );
     let approver = page(
@@ -144,7 +145,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         Role::Admin,
         Router::new()
             .route("/gateway", get(pages::gateway))
-            .route("/gateway/{name}/{switch}", post(pages::switch_provider)),
+            .route("/gateway/{name}/{switch}", post(pages::switch_provider))
+            .route("/privacy", get(pages::privacy))
+            .route("/privacy/erase", post(pages::erase)),
     );
     let auditor = page(Role::Auditor, Router::new().route("/audit", get(pages::audit)));
     // Any signed-in person may sign out; the role check is the weakest (`viewer` or `auditor`

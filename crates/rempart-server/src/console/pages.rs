@@ -611,6 +611,7 @@ struct Queue {
     severities: Vec<&'static str>,
     volume: charts::Svg,
     by_severity: charts::Svg,
+    by_tactic: charts::Svg,
 }
 
 #[derive(Template)]
@@ -645,6 +646,13 @@ pub async fn queue(
                 }
             }
             let by_severity = charts::hbars("By severity", &sev);
+            let mut tactics: BTreeMap<String, u64> = BTreeMap::new();
+            for i in &list {
+                for t in &i.tactics {
+                    *tactics.entry(t.clone()).or_default() += 1;
+                }
+            }
+            let by_tactic = charts::hbars("By tactic", &tactics.into_iter().collect::<Vec<_>>());
             let group_by = p.group.clone();
             let r = rows(&state, list.clone()).await?;
             let groups = group(&group_by, &list, r);
@@ -658,6 +666,7 @@ pub async fn queue(
                 severities: IncidentSeverity::ALL.iter().map(|s| s.as_str()).collect(),
                 volume,
                 by_severity,
+                by_tactic,
             }))
         }
         .await,
@@ -902,6 +911,7 @@ pub async fn feedback(
 
 #[derive(Debug)]
 struct AlertRow {
+    id: String,
     time: String,
     rule: Text,
     level: Text,
@@ -1135,6 +1145,7 @@ pub async fn incident(
                 alerts: alerts
                     .iter()
                     .map(|a| AlertRow {
+                        id: a.id.to_string(),
                         time: when(a.time),
                         rule: Text::new(a.rule_title.clone()),
                         level: Text::new(a.level.clone().unwrap_or_default()),
@@ -1850,6 +1861,10 @@ struct HealthPage {
     quarantine: Vec<(String, Text, Text)>,
     alerts_chart: charts::Svg,
     agreement: String,
+    to_triage: charts::Svg,
+    to_contain: charts::Svg,
+    medians: (String, String),
+    per_model: Vec<(Text, String, u64)>,
 }
 
 /// `GET /health`: rule hit counts and false-positive rates, sources and their silence, the
@@ -1933,7 +1948,54 @@ pub async fn health(
                     )
                 })
                 .collect();
+            // How long incidents waited for a verdict and for containment.
+            let all = match &state.incidents {
+                Some(s) => {
+                    s.store()
+                        .incidents_list(&IncidentQuery {
+                            status: IncidentStatus::ALL.to_vec(),
+                            since: Some(since),
+                            limit: Some(IncidentQuery::MAX_LIMIT),
+                        })
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let minutes = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64().max(0.0) / 60.0;
+            let triage_m: Vec<f64> = all
+                .iter()
+                .filter_map(|i| i.triage.as_ref().map(|t| minutes(i.created, t.time)))
+                .collect();
+            let contain_m: Vec<f64> = all
+                .iter()
+                .filter_map(|i| {
+                    i.history
+                        .iter()
+                        .find(|c| ["contained", "resolved"].iter().any(|s| c.what.contains(s)))
+                        .map(|c| minutes(i.created, c.time))
+                })
+                .collect();
+            let per_model = agreement["per_model"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(model, a)| {
+                            (
+                                Text::new(model.clone()),
+                                a["agreement_rate"]
+                                    .as_f64()
+                                    .map_or_else(|| "-".into(), |r| format!("{:.0} %", r * 100.0)),
+                                a["judged"].as_u64().unwrap_or(0),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             Ok(render(&HealthPage {
+                to_triage: charts::hbars("Minutes to triage", &charts::spread(&triage_m)),
+                to_contain: charts::hbars("Minutes to containment", &charts::spread(&contain_m)),
+                medians: (charts::median(&triage_m), charts::median(&contain_m)),
+                per_model,
                 page: Page::new("Rules and sources", "health", &caller, session.as_ref().map(|s| &s.0)),
                 events,
                 quarantined,
@@ -2025,6 +2087,118 @@ pub async fn audit(
                 actor: p.actor,
                 keys: ledger.trusted().iter().map(|k| Text::new(k.vkey())).collect(),
             }))
+        }
+        .await,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data subjects (administrators)
+
+#[derive(Template)]
+#[template(path = "console/privacy.html")]
+struct PrivacyPage {
+    page: Page,
+    subject: String,
+    report: Option<Text>,
+    erased: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubjectParams {
+    #[serde(default)]
+    subject: String,
+}
+
+fn pretty(v: &serde_json::Value) -> Text {
+    Text::new(serde_json::to_string_pretty(v).unwrap_or_default())
+}
+
+/// `GET /privacy?subject=TYPE:VALUE` (admin): an access request (GDPR Art. 15), through the
+/// same call as `GET /api/v1/privacy/subjects/{subject}`, recorded the same way.
+pub async fn privacy(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    session: Option<Extension<Session>>,
+    Query(p): Query<SubjectParams>,
+) -> Response {
+    page_or_error(
+        async {
+            let subject = p.subject.trim().to_owned();
+            let report = if subject.is_empty() {
+                None
+            } else {
+                let axum::Json(v) =
+                    crate::privacy::subject(State(state.clone()), Extension(caller.clone()), Path(subject.clone()))
+                        .await?;
+                Some(pretty(&v))
+            };
+            Ok(render(&PrivacyPage {
+                page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
+                subject,
+                report,
+                erased: None,
+            }))
+        }
+        .await,
+    )
+}
+
+/// `POST /privacy/erase` (admin): an erasure (GDPR Art. 17) through the same call as
+/// `DELETE /api/v1/privacy/subjects/{subject}`; the subject must be typed twice.
+pub async fn erase(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    session: Option<Extension<Session>>,
+    body: Bytes,
+) -> Response {
+    page_or_error(
+        async {
+            let pairs = form(&body);
+            let subject = field(&pairs, "subject").unwrap_or("").trim().to_owned();
+            if subject.is_empty() || field(&pairs, "confirm").map(str::trim) != Some(subject.as_str()) {
+                return Err(ApiError::BadRequest(
+                    "type the subject a second time to confirm its erasure".into(),
+                ));
+            }
+            let axum::Json(v) =
+                crate::privacy::erase(State(state.clone()), Extension(caller.clone()), Path(subject.clone())).await?;
+            Ok(render(&PrivacyPage {
+                page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
+                subject,
+                report: None,
+                erased: Some(pretty(&v)),
+            }))
+        }
+        .await,
+    )
+}
+
+/// `POST /incidents/{id}/split` (analyst): the selected alerts become an incident of their own.
+pub async fn split(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    page_or_error(
+        async {
+            let id = parse_id(&id, "incident")?;
+            let pairs = form(&body);
+            let reason = field(&pairs, "reason").unwrap_or("").trim();
+            if reason.is_empty() {
+                return Err(ApiError::BadRequest("a reason is required to split".into()));
+            }
+            let alerts = pairs
+                .iter()
+                .filter(|(k, _)| k == "alert")
+                .map(|(_, v)| parse_id(v, "alert"))
+                .collect::<Result<Vec<_>, _>>()?;
+            if alerts.is_empty() {
+                return Err(ApiError::BadRequest("select the alerts to split off".into()));
+            }
+            let (_, split) = incidents(&state)?.split(id, &alerts, &caller.actor(), reason).await?;
+            Ok(Redirect::to(&format!("/incidents/{}", split.id)).into_response())
         }
         .await,
     )

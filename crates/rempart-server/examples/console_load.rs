@@ -232,7 +232,7 @@ async fn main() {
     let (queue, queue_bytes) = time_get(&http, &format!("{base}/"), &cookie, 50).await;
     println!("queue, first page (100 of {INCIDENTS}): {queue}; {queue_bytes} bytes");
     let (filtered, filtered_bytes) = time_get(&http, &format!("{base}/?status=all&entity=ws-00042"), &cookie, 20).await;
-    println!("queue filtered by entity (reads up to 10,000): {filtered}; {filtered_bytes} bytes");
+    println!("queue filtered by entity (in the store's query): {filtered}; {filtered_bytes} bytes");
     let (page, page_bytes) = time_get(&http, &format!("{base}/incidents/{big}"), &cookie, 30).await;
     println!("incident page, {BIG} alerts: {page}; {page_bytes} bytes");
     let (_, css) = time_get(&http, &format!("{base}/assets/console.css"), &cookie, 1).await;

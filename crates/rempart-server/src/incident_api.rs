@@ -44,6 +44,16 @@ pub struct ListParams {
     status: Option<String>,
     /// Only incidents active at or after this time (RFC 3339).
     since: Option<String>,
+    /// Only incidents that began before this time (RFC 3339).
+    until: Option<String>,
+    /// Only incidents of this severity or above.
+    severity: Option<String>,
+    /// Owner, rule title, entity value, tactic: substrings, ASCII letters in any case
+    /// (`owner=-` for incidents with none).
+    owner: Option<String>,
+    rule: Option<String>,
+    entity: Option<String>,
+    tactic: Option<String>,
     limit: Option<u32>,
 }
 
@@ -56,16 +66,32 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
         .filter(|s| !s.is_empty())
         .map(|s| s.trim().parse::<IncidentStatus>().map_err(ApiError::BadRequest))
         .collect::<Result<Vec<_>, _>>()?;
-    let since = p
-        .since
-        .map(|s| {
+    let time = |s: Option<String>, what: &str| {
+        s.map(|s| {
             s.parse()
-                .map_err(|e| ApiError::BadRequest(format!("`since` is not an RFC 3339 time: {e}")))
+                .map_err(|e| ApiError::BadRequest(format!("`{what}` is not an RFC 3339 time: {e}")))
+        })
+        .transpose()
+    };
+    let min_severity = p
+        .severity
+        .map(|s| {
+            rempart_model::IncidentSeverity::from_level(&s).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown severity `{s}` (informational, low, medium, high, critical)"
+                ))
+            })
         })
         .transpose()?;
     let query = IncidentQuery {
         status,
-        since,
+        since: time(p.since, "since")?,
+        until: time(p.until, "until")?,
+        min_severity,
+        owner: p.owner,
+        rule: p.rule,
+        entity: p.entity,
+        tactic: p.tactic,
         limit: p.limit,
     };
     let list = incidents(&state)?.store().incidents_list(&query).await?;

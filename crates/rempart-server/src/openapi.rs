@@ -174,6 +174,12 @@ pub const OPENAPI: &str = r##"{
     "/api/v1/incidents": {"get": {"summary": "Incidents, most recently active first (role viewer): alerts grouped by shared hosts, accounts, addresses, process instances, hashes and domains within a time window, or along the ATT&CK kill chain; merged incidents only when asked for", "parameters": [
         {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated: new, triaged, investigating, contained, resolved, false_positive, merged (default: all but merged)"},
         {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Only incidents whose last alert is at or after this time"},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Only incidents whose first alert is before this time"},
+        {"name": "severity", "in": "query", "schema": {"type": "string", "enum": ["informational", "low", "medium", "high", "critical"]}, "description": "Only incidents of this severity or above"},
+        {"name": "owner", "in": "query", "schema": {"type": "string"}, "description": "Only incidents whose owner contains this (ASCII letters in any case); `-` for those with none"},
+        {"name": "rule", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with a rule title containing this (ASCII letters in any case)"},
+        {"name": "entity", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with an entity (host, account, address, process, file, domain) containing this (ASCII letters in any case)"},
+        {"name": "tactic", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with an ATT&CK tactic containing this"},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
       ], "responses": {"200": {"description": "Incidents", "content": {"application/json": {"schema": {"type": "object", "properties": {"incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
     "/api/v1/incidents/{id}": {

@@ -540,6 +540,118 @@ pub async fn incidents_link_and_merge<S: Store + crate::IncidentStore>(store: &S
     assert!(later.is_empty(), "`since` filters on the last alert");
 }
 
+/// Every incident filter the store applies selects exactly the incidents
+/// `IncidentQuery::admits` selects, alone and combined, over incidents of varied severities,
+/// owners, rules, entities, tactics and times (names in mixed case and beyond ASCII).
+pub async fn filters_incidents_as_the_query_says<S: Store + crate::IncidentStore>(store: &S) {
+    use rempart_model::{Entity, EntityKind, IncidentSeverity};
+    let owners = [None, Some("Ana Martin"), Some("bob"), Some("Żaneta")];
+    let rules = [
+        "LSASS Memory Dump",
+        "Encoded PowerShell",
+        "PsExec Service Installed",
+        "Kerberoasting",
+    ];
+    let tactics = ["execution", "credential-access", "lateral-movement"];
+    let mut all = Vec::new();
+    for n in 0..48i64 {
+        let mut i = incident(10_000 + n * 100, rules[(n % 4) as usize]);
+        let k = n as usize;
+        i.severity = IncidentSeverity::ALL[k % 5];
+        i.owner = owners[k % 4].map(str::to_owned);
+        i.rules = vec![rules[k % 4].to_owned(), rules[(k + 1) % 4].to_owned()];
+        i.entities = vec![
+            Entity::new(EntityKind::Host, format!("WS-{:03}.corp.example", k % 7)),
+            Entity::new(EntityKind::User, format!("user{}", k % 5)),
+        ];
+        i.tactics = vec![tactics[k % 3].to_owned()];
+        i.last_seen = i.first_seen + jiff::SignedDuration::from_secs(50);
+        all.push(i);
+    }
+    store
+        .incidents_write(crate::IncidentWrite {
+            incidents: &all,
+            links: &[],
+            moves: &[],
+        })
+        .await
+        .expect("write");
+    let queries = [
+        crate::IncidentQuery {
+            min_severity: Some(IncidentSeverity::High),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            owner: Some("ANA".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            owner: Some("-".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            owner: Some("Żan".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            rule: Some("powershell".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            entity: Some("ws-003".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            entity: Some("USER4".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            tactic: Some("credential".into()),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            until: Some(Timestamp::from_second(12_000).expect("time")),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            min_severity: Some(IncidentSeverity::Medium),
+            rule: Some("lsass".into()),
+            entity: Some("corp".into()),
+            tactic: Some("execution".into()),
+            since: Some(Timestamp::from_second(11_000).expect("time")),
+            ..Default::default()
+        },
+        crate::IncidentQuery {
+            rule: Some("no such rule".into()),
+            ..Default::default()
+        },
+    ];
+    for q in &queries {
+        let got: Vec<EventId> = store
+            .incidents_list(q)
+            .await
+            .expect("list")
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let mut want: Vec<&rempart_model::Incident> = all
+            .iter()
+            .filter(|i| q.admits(i) && q.since.is_none_or(|s| i.last_seen >= s))
+            .collect();
+        want.sort_by(|a, b| {
+            b.last_seen
+                .cmp(&a.last_seen)
+                .then(b.id.to_string().cmp(&a.id.to_string()))
+        });
+        let want: Vec<EventId> = want.iter().map(|i| i.id).take(q.effective_limit() as usize).collect();
+        assert_eq!(got, want, "{q:?}");
+    }
+    assert!(
+        !store.incidents_list(&queries[1]).await.expect("list").is_empty(),
+        "the owner filter is case-insensitive"
+    );
+}
+
 /// Verdicts come back whole, newest first; feedback comes back with the verdict it judges.
 pub async fn verdicts_and_feedback_round_trip<S: Store + crate::IncidentStore>(store: &S) {
     use rempart_model::{Classification, Feedback, IncidentSeverity, TriageMode, Verdict};
@@ -936,7 +1048,7 @@ macro_rules! store_conformance {
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
             verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,
-            sweeps_a_subject_everywhere);
+            sweeps_a_subject_everywhere, filters_incidents_as_the_query_says);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

@@ -3,7 +3,7 @@
 //! the columns queries filter on beside it.
 
 use jiff::Timestamp;
-use rempart_model::{Alert, EventId, Feedback, Incident, IncidentStatus, Verdict};
+use rempart_model::{Alert, EventId, Feedback, Incident, IncidentSeverity, IncidentStatus, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::{BoxFuture, Result};
@@ -28,6 +28,25 @@ pub struct IncidentQuery {
     /// Only incidents active (last alert) at or after this time.
     pub since: Option<Timestamp>,
     pub limit: Option<u32>,
+    /// Only incidents that began (first alert) before this time.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+    /// Only incidents of this severity or above.
+    #[serde(default)]
+    pub min_severity: Option<IncidentSeverity>,
+    /// Only incidents whose owner contains this (ASCII letters in any case); `-` for those
+    /// with none.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Only incidents with a rule title containing this (ASCII letters in any case).
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Only incidents with an entity value containing this (ASCII letters in any case).
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// Only incidents with a tactic containing this (ASCII letters in any case).
+    #[serde(default)]
+    pub tactic: Option<String>,
 }
 
 impl IncidentQuery {
@@ -42,9 +61,31 @@ impl IncidentQuery {
     pub fn open() -> IncidentQuery {
         IncidentQuery {
             status: IncidentStatus::ALL.into_iter().filter(|s| s.is_open()).collect(),
-            since: None,
             limit: Some(Self::MAX_LIMIT),
+            ..IncidentQuery::default()
         }
+    }
+
+    /// Whether `i` passes every filter but status, `since` and the limit: the reference the
+    /// stores' own filtering is held to.
+    pub fn admits(&self, i: &Incident) -> bool {
+        // ASCII folding only, as SQL's `lower()` does, so that every store filters alike.
+        let has = |hay: &str, needle: &str| hay.to_ascii_lowercase().contains(&needle.to_ascii_lowercase());
+        self.until.is_none_or(|u| i.first_seen < u)
+            && self.min_severity.is_none_or(|m| i.severity >= m)
+            && self.owner.as_deref().is_none_or(|o| match o {
+                "-" => i.owner.is_none(),
+                o => i.owner.as_deref().is_some_and(|x| has(x, o)),
+            })
+            && self.rule.as_deref().is_none_or(|r| i.rules.iter().any(|x| has(x, r)))
+            && self
+                .entity
+                .as_deref()
+                .is_none_or(|e| i.entities.iter().any(|x| has(&x.value, e)))
+            && self
+                .tactic
+                .as_deref()
+                .is_none_or(|t| i.tactics.iter().any(|x| has(x, t)))
     }
 }
 

@@ -261,6 +261,7 @@ async fn dispatch(
                     status,
                     since,
                     limit: Some(limit),
+                    ..IncidentQuery::default()
                 })
                 .await?;
             if json_out {

@@ -379,45 +379,27 @@ impl QueueParams {
             .ok_or_else(|| ApiError::BadRequest(format!("unknown severity `{}`", self.severity)))
     }
 
-    /// Whether an incident passes the filters the store does not apply.
-    fn admits(&self, i: &Incident, min: Option<IncidentSeverity>, until: Option<Timestamp>) -> bool {
-        let has = |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
-        min.is_none_or(|m| i.severity >= m)
-            && until.is_none_or(|u| i.first_seen < u)
-            && (self.owner.is_empty()
-                || i.owner.as_deref().is_some_and(|o| has(o, &self.owner))
-                || (self.owner == "-" && i.owner.is_none()))
-            && (self.rule.is_empty() || i.rules.iter().any(|r| has(r, &self.rule)))
-            && (self.entity.is_empty() || i.entities.iter().any(|e| has(&e.value, &self.entity)))
-            && (self.tactic.is_empty() || i.tactics.iter().any(|t| has(t, &self.tactic)))
-    }
-
     /// The incidents the filters select, sorted.
     async fn select(&self, state: &AppState) -> Result<Vec<Incident>, ApiError> {
-        let min = self.min_severity()?;
-        let until = parse_time(&self.until, "until")?;
-        let narrowed = min.is_some()
-            || until.is_some()
-            || [&self.owner, &self.rule, &self.entity, &self.tactic]
-                .iter()
-                .any(|s| !s.is_empty());
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let page = self.limit.unwrap_or(Self::PAGE).clamp(1, IncidentQuery::MAX_LIMIT);
         let query = IncidentQuery {
             status: self.statuses()?,
             since: parse_time(&self.since, "since")?,
-            // Filters the store does not apply read the most it returns, then narrow.
-            limit: Some(if narrowed {
-                IncidentQuery::MAX_LIMIT
+            until: parse_time(&self.until, "until")?,
+            min_severity: self.min_severity()?,
+            owner: text(&self.owner),
+            rule: text(&self.rule),
+            entity: text(&self.entity),
+            tactic: text(&self.tactic),
+            // Sorting by something else than activity needs every match before the page.
+            limit: Some(if self.sort.is_empty() || self.sort == "last_seen" {
+                page
             } else {
-                self.limit.unwrap_or(Self::PAGE).clamp(1, IncidentQuery::MAX_LIMIT)
+                IncidentQuery::MAX_LIMIT
             }),
         };
-        let mut list: Vec<Incident> = incidents(state)?
-            .store()
-            .incidents_list(&query)
-            .await?
-            .into_iter()
-            .filter(|i| self.admits(i, min, until))
-            .collect();
+        let mut list = incidents(state)?.store().incidents_list(&query).await?;
         match self.sort.as_str() {
             "severity" => list.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.last_seen.cmp(&a.last_seen))),
             "score" => list.sort_by(|a, b| b.score.cmp(&a.score).then(b.last_seen.cmp(&a.last_seen))),
@@ -425,7 +407,7 @@ impl QueueParams {
             "created" => list.sort_by_key(|i| std::cmp::Reverse(i.created)),
             _ => {}
         }
-        list.truncate(self.limit.unwrap_or(Self::PAGE).clamp(1, IncidentQuery::MAX_LIMIT) as usize);
+        list.truncate(page as usize);
         Ok(list)
     }
 }
@@ -1956,6 +1938,7 @@ pub async fn health(
                             status: IncidentStatus::ALL.to_vec(),
                             since: Some(since),
                             limit: Some(IncidentQuery::MAX_LIMIT),
+                            ..IncidentQuery::default()
                         })
                         .await?
                 }

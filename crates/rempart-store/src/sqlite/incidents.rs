@@ -1,6 +1,6 @@
 //! [`IncidentStore`] on SQLite.
 
-use rempart_model::{Alert, EventId, Feedback, Incident, IncidentStatus, Verdict};
+use rempart_model::{Alert, EventId, Feedback, Incident, IncidentSeverity, IncidentStatus, Verdict};
 use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -87,6 +87,43 @@ impl IncidentStore for SqliteStore {
             qb.push(")");
             if let Some(since) = query.since {
                 qb.push(" AND last_seen >= ").push_bind(nanos(since));
+            }
+            if let Some(until) = query.until {
+                qb.push(" AND first_seen < ").push_bind(nanos(until));
+            }
+            if let Some(min) = query.min_severity {
+                qb.push(" AND severity IN (");
+                let mut sep = qb.separated(", ");
+                for s in IncidentSeverity::ALL.into_iter().filter(|s| *s >= min) {
+                    sep.push_bind(s.as_str());
+                }
+                qb.push(")");
+            }
+            // Substrings, ASCII letters in any case (SQLite's `lower()`), as `IncidentQuery::admits`.
+            let needle = |s: &str| s.to_ascii_lowercase();
+            match query.owner.as_deref() {
+                Some("-") => {
+                    qb.push(" AND json_extract(body, '$.owner') IS NULL");
+                }
+                Some(o) => {
+                    qb.push(" AND instr(lower(json_extract(body, '$.owner')), ")
+                        .push_bind(needle(o))
+                        .push(") > 0");
+                }
+                None => {}
+            }
+            for (path, value, wanted) in [
+                ("$.rules", "value", &query.rule),
+                ("$.entities", "json_extract(value, '$.value')", &query.entity),
+                ("$.tactics", "value", &query.tactic),
+            ] {
+                if let Some(w) = wanted {
+                    qb.push(format!(
+                        " AND EXISTS (SELECT 1 FROM json_each(incidents.body, '{path}') WHERE instr(lower({value}), "
+                    ))
+                    .push_bind(needle(w))
+                    .push(") > 0)");
+                }
             }
             qb.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));

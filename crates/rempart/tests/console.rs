@@ -547,6 +547,59 @@ async fn state_changes_need_the_csrf_token_and_the_role() {
         "viewer"
     );
 
+    // Every state-changing route of the console: refused without the session's CSRF token
+    // (even for the admin), and refused to a viewer's session that carries it.
+    let any = "01a24534-0000-7000-8000-000000000000";
+    let routes = [
+        format!("/incidents/{id}/update"),
+        "/incidents/bulk".to_owned(),
+        format!("/incidents/{id}/split"),
+        format!("/verdicts/{any}/feedback"),
+        format!("/approvals/{any}/vote"),
+        "/gateway/openai/revoke".to_owned(),
+        "/privacy/erase".to_owned(),
+        "/sign-out".to_owned(),
+    ];
+    for route in &routes {
+        let send = |cookie: &str, body: String| {
+            http.post(format!("{base}{route}"))
+                .header("cookie", cookie)
+                .header("origin", &base)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        let r = send(&cookie, "reason=x&id=1&subject=user:x&confirm=user:x".into())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{route} without a CSRF token");
+        assert!(r.text().await.unwrap().contains("CSRF"), "{route}");
+        if route != "/sign-out" {
+            let r = send(&vcookie, format!("csrf={vcsrf}&reason=x")).await.unwrap();
+            assert_eq!(r.status(), 403, "{route} for a viewer");
+        }
+    }
+    // Every page: no session, no page (the browser is sent to sign in).
+    for page in [
+        "/",
+        "/queue/rows",
+        &format!("/incidents/{id}"),
+        "/approvals",
+        "/search",
+        "/health",
+        "/gateway",
+        "/privacy",
+        "/audit",
+    ] {
+        let r = http.get(format!("{base}{page}")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{page}");
+        assert!(
+            r.headers()["location"].to_str().unwrap().starts_with("/sign-in"),
+            "{page}"
+        );
+    }
+    assert_eq!(http.get(format!("{base}/live")).send().await.unwrap().status(), 401);
+
     // Revoking the token ends its sessions.
     let tokens: Value = http
         .get(format!("{base}/api/v1/tokens"))

@@ -99,6 +99,8 @@ pub struct ProviderStatus {
     pub calls: u64,
     pub failures: u64,
     pub last_error: Option<String>,
+    /// What its answers cost since the server started, at the configured prices.
+    pub cost_eur: f64,
 }
 
 #[derive(Debug)]
@@ -109,6 +111,8 @@ struct Slot {
     calls: AtomicU64,
     failures: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// What its answers cost, in millionths of a euro.
+    spent_micro_eur: AtomicU64,
 }
 
 impl Slot {
@@ -159,9 +163,18 @@ impl Slot {
         *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
     }
 
+    /// What an answer's usage costs at the provider's prices.
     fn cost(&self, u: Usage) -> f64 {
         let p = self.config();
         (u.input_tokens as f64 * p.price_input_per_mtok + u.output_tokens as f64 * p.price_output_per_mtok) / 1e6
+    }
+
+    /// [`Slot::cost`], counted in the provider's total.
+    fn charge(&self, u: Usage) -> f64 {
+        let eur = self.cost(u);
+        self.spent_micro_eur
+            .fetch_add((eur * 1e6).round() as u64, Ordering::Relaxed);
+        eur
     }
 }
 
@@ -294,6 +307,7 @@ impl Gateway {
                     )),
                     calls: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
+                    spent_micro_eur: AtomicU64::new(0),
                     last_error: Mutex::new(None),
                 })
             })
@@ -363,6 +377,7 @@ impl Gateway {
                     calls: s.calls.load(Ordering::Relaxed),
                     failures: s.failures.load(Ordering::Relaxed),
                     last_error: s.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+                    cost_eur: s.spent_micro_eur.load(Ordering::Relaxed) as f64 / 1e6,
                 }
             })
             .collect()
@@ -576,7 +591,7 @@ impl Gateway {
                 Some(k) => reveal::reveal_response(&mut resp, k, json)?,
                 None => 0,
             };
-            let cost = slot.cost(resp.usage);
+            let cost = slot.charge(resp.usage);
             self.charge_usage(&call.caller.name, resp.usage, cost);
             self.record(
                 call,
@@ -787,7 +802,7 @@ impl Gateway {
             let (pid, pmodel) = upstream.ids();
             let response = assembled.finish(pid.unwrap_or_default(), pmodel.unwrap_or_default());
             let revealed = text.revealed + args.values().map(|a| a.revealed).sum::<usize>();
-            let cost = slot.cost(response.usage);
+            let cost = slot.charge(response.usage);
             self.charge_usage(&call.caller.name, response.usage, cost);
             if let Err(e) = self
                 .record(

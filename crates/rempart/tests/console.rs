@@ -648,6 +648,7 @@ async fn an_admin_revokes_a_provider_from_the_console() {
             "version = 1\n[privacy]\ninternal_suffixes = [\"corp.example\"]\n[gateway]\ndefault_class = \"TLP:GREEN\"\n\
              [[gateway.providers]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"gpt\"\n\
              jurisdiction = \"us\"\nmax_class = \"TLP:GREEN\"\ntimeout_secs = 2\nmax_retries = 0\n\
+             price_input_per_mtok = 2000.0\nprice_output_per_mtok = 8000.0\n\
              [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"openai\"]\n",
             fakes.base_url("openai")
         ),
@@ -689,7 +690,25 @@ async fn an_admin_revokes_a_provider_from_the_console() {
     sign_in(c, &base, &admin).await;
     c.goto(&format!("{base}/gateway")).await.unwrap();
     let row = wait_for(c, "#provider-openai").await;
-    assert!(row.text().await.unwrap().contains("us"), "jurisdiction shown");
+    let text = row.text().await.unwrap();
+    let cell = |n: usize| {
+        let row = row.clone();
+        async move {
+            row.find(Locator::Css(&format!("td:nth-child({n})")))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(cell(3).await, "us", "jurisdiction");
+    assert_eq!(cell(4).await, "green", "class ceiling");
+    assert_eq!(cell(5).await, "closed", "circuit");
+    assert!(
+        cell(7).await.ends_with('€') && cell(7).await != "0.0000 €",
+        "cost: {text}"
+    );
     shot(c, "gateway").await;
     row.find(Locator::Css("button.danger"))
         .await

@@ -411,6 +411,18 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
         c.goto(&format!("{base}/incidents/{id}")).await.unwrap();
         let card = wait_for(c, "article.verdict-card").await.text().await.unwrap();
         assert!(card.contains("re-identified for you"), "{card}");
+        let seen = c
+            .find(fantoccini::Locator::Css("article.verdict-card details.as-seen p"))
+            .await
+            .unwrap()
+            .prop("textContent")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            seen.contains("host_") && !seen.contains("fin-07"),
+            "what the model saw: {seen}"
+        );
         assert!(card.contains(summary), "the analyst reads the originals: {card}");
         assert!(body_text(c).await.contains("model"));
         shot(c, "verdict-as-analyst").await;

@@ -922,6 +922,8 @@ struct VerdictView {
     /// How the text is shown: re-identified, or as the model saw it.
     shown: &'static str,
     domain: Option<Text>,
+    /// The summary as the model wrote it, in pseudonyms, beside a re-identified one.
+    as_seen: Option<Text>,
     feedback: Vec<(String, Text, &'static str, Text)>,
 }
 
@@ -976,7 +978,12 @@ fn may_reveal(role: Role) -> bool {
     matches!(role, Role::Analyst | Role::Approver | Role::Admin)
 }
 
-fn verdict_view(v: &Verdict, revealed: bool, feedback: Vec<(String, Text, &'static str, Text)>) -> VerdictView {
+fn verdict_view(
+    v: &Verdict,
+    seen: Option<&Verdict>,
+    revealed: bool,
+    feedback: Vec<(String, Text, &'static str, Text)>,
+) -> VerdictView {
     VerdictView {
         id: v.id.to_string(),
         created: when(v.created),
@@ -1033,6 +1040,9 @@ fn verdict_view(v: &Verdict, revealed: bool, feedback: Vec<(String, Text, &'stat
             (Some(_), false) => "as the model saw it: pseudonyms (your role does not re-identify)",
         },
         domain: v.domain.as_ref().map(|d| Text::new(d.clone())),
+        as_seen: seen
+            .filter(|s| revealed && s.summary != v.summary)
+            .map(|s| Text::new(s.summary.clone())),
         feedback,
     }
 }
@@ -1051,6 +1061,7 @@ pub async fn incident(
             let i = service.get(id).await?;
             let alerts = service.store().incident_alerts(id, 500).await?;
             let mut verdicts = service.store().verdicts_of(id).await?;
+            let seen = verdicts.clone();
             let revealed = may_reveal(caller.0.role);
             if revealed {
                 crate::incident_api::reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
@@ -1071,7 +1082,8 @@ pub async fn incident(
                             )
                         })
                         .collect();
-                    verdict_view(v, revealed && v.domain.is_some(), fb)
+                    let as_stored = seen.iter().find(|s| s.id == v.id);
+                    verdict_view(v, as_stored, revealed && v.domain.is_some(), fb)
                 })
                 .collect();
             let (runs, approvals, deadlines) = match &state.response {
@@ -1770,6 +1782,7 @@ struct ProviderView {
     consecutive: u32,
     calls: u64,
     last_error: Text,
+    cost: String,
 }
 
 #[derive(Template)]
@@ -1805,6 +1818,7 @@ pub async fn gateway(
                 consecutive: p.consecutive_failures,
                 calls: p.calls,
                 last_error: Text::new(p.last_error.unwrap_or_default()),
+                cost: format!("{:.4} €", p.cost_eur),
             })
             .collect(),
     })

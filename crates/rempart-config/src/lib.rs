@@ -151,7 +151,49 @@ pub struct Server {
     pub listen: SocketAddr,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// TLS on the API, gateway and console listener.
+    pub tls: Option<ServerTls>,
+    /// Serve plain HTTP on an address other than loopback (refused unless this says so).
+    pub allow_plaintext: bool,
 }
+
+/// `[server.tls]`: the listener's certificate and, optionally, client certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// PEM certificate chain, leaf first; reloaded when it changes.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); reloaded when it changes.
+    pub key_file: PathBuf,
+    /// PEM certificates of the CAs whose client certificates are accepted (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// PEM or DER certificate revocation lists of those CAs.
+    pub crl_files: Vec<PathBuf>,
+    /// Refuse connections without a client certificate (otherwise a certificate is optional
+    /// and bearer tokens and console sessions still work).
+    pub require_client_cert: bool,
+    /// Client certificates that stand for a role, by a name in their subject.
+    pub clients: Vec<CertClient>,
+}
+
+/// `[[server.tls.clients]]`: a client certificate whose subject (common name, or a DNS, e-mail
+/// or URI subject alternative name) is `subject` acts with `role` under `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertClient {
+    pub subject: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// The roles a token or a client certificate may hold.
+pub const ROLES: [&str; 7] = [
+    "viewer",
+    "analyst",
+    "approver",
+    "admin",
+    "ingest",
+    "gateway-client",
+    "auditor",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Syslog {
@@ -189,6 +231,8 @@ impl Default for Config {
             server: Server {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 max_body_bytes: 16 * 1024 * 1024,
+                tls: None,
+                allow_plaintext: false,
             },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
@@ -242,6 +286,27 @@ pub struct ConfigError {
 struct RawServer {
     listen: Option<String>,
     max_body_bytes: Option<u64>,
+    allow_plaintext: Option<bool>,
+    tls: Option<RawServerTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+    crl_files: Option<Vec<PathBuf>>,
+    require_client_cert: Option<bool>,
+    clients: Option<Vec<RawCertClient>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertClient {
+    subject: String,
+    name: String,
+    role: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -438,6 +503,74 @@ impl Config {
             } else {
                 cfg.server.max_body_bytes = usize::try_from(b).unwrap_or(usize::MAX);
             }
+        }
+        cfg.server.allow_plaintext = server.allow_plaintext.unwrap_or(false);
+        if let Some(tls) = server.tls {
+            let mut files = vec![
+                ("server.tls.cert_file".to_owned(), &tls.cert_file),
+                ("server.tls.key_file".to_owned(), &tls.key_file),
+            ];
+            if let Some(ca) = &tls.client_ca_file {
+                files.push(("server.tls.client_ca_file".to_owned(), ca));
+            }
+            for (i, crl) in tls.crl_files.iter().flatten().enumerate() {
+                files.push((format!("server.tls.crl_files[{i}]"), crl));
+            }
+            for (key, file) in files {
+                if !file.is_file() {
+                    problems.push(Problem {
+                        path: key,
+                        message: format!("file `{}` does not exist", file.display()),
+                    });
+                }
+            }
+            let require_client_cert = tls.require_client_cert.unwrap_or(false);
+            let clients = tls.clients.unwrap_or_default();
+            if tls.client_ca_file.is_none() {
+                for (key, set) in [
+                    ("server.tls.require_client_cert", require_client_cert),
+                    ("server.tls.clients", !clients.is_empty()),
+                    (
+                        "server.tls.crl_files",
+                        tls.crl_files.as_ref().is_some_and(|c| !c.is_empty()),
+                    ),
+                ] {
+                    if set {
+                        problems.push(Problem {
+                            path: key.into(),
+                            message: "client certificates need `server.tls.client_ca_file`".into(),
+                        });
+                    }
+                }
+            }
+            let mut mapped = Vec::new();
+            for (i, c) in clients.into_iter().enumerate() {
+                if !ROLES.contains(&c.role.as_str()) {
+                    problems.push(Problem {
+                        path: format!("server.tls.clients[{i}].role"),
+                        message: format!("unknown role `{}` (expected one of {})", c.role, ROLES.join(", ")),
+                    });
+                }
+                if c.subject.trim().is_empty() || c.name.trim().is_empty() {
+                    problems.push(Problem {
+                        path: format!("server.tls.clients[{i}]"),
+                        message: "`subject` and `name` must not be empty".into(),
+                    });
+                }
+                mapped.push(CertClient {
+                    subject: c.subject,
+                    name: c.name,
+                    role: c.role,
+                });
+            }
+            cfg.server.tls = Some(ServerTls {
+                cert_file: tls.cert_file,
+                key_file: tls.key_file,
+                client_ca_file: tls.client_ca_file,
+                crl_files: tls.crl_files.unwrap_or_default(),
+                require_client_cert,
+                clients: mapped,
+            });
         }
         cfg.syslog.udp = syslog.udp.and_then(|a| addr("syslog.udp", &a, &mut problems));
         cfg.syslog.tcp = syslog.tcp.and_then(|a| addr("syslog.tcp", &a, &mut problems));
@@ -831,6 +964,28 @@ mod tests {
         assert_eq!(err.problems[0].path, "version");
         let err = Config::parse("version = ", "t").unwrap_err();
         assert!(err.problems[0].message.starts_with("invalid TOML"));
+    }
+
+    #[test]
+    fn server_tls_is_checked_whole() {
+        let err = Config::parse(
+            "version = 1\n[server.tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n\
+             require_client_cert = true\n[[server.tls.clients]]\nsubject = \"fw\"\nname = \"fw\"\nrole = \"root\"\n",
+            "t",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "server.tls.cert_file",
+            "server.tls.key_file",
+            "server.tls.require_client_cert",
+            "server.tls.clients",
+            "server.tls.clients[0].role",
+        ] {
+            assert!(paths.contains(&want), "{want} not in {paths:?}");
+        }
+        let ok = Config::parse("version = 1\n[server]\nallow_plaintext = true\n", "t").unwrap();
+        assert!(ok.server.allow_plaintext && ok.server.tls.is_none());
     }
 
     #[test]

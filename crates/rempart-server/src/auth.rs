@@ -109,6 +109,16 @@ impl TokenCache {
     }
 }
 
+/// How a token (or a client certificate, whose record's id begins `cert:`) appears in ledger
+/// records.
+pub fn actor_of(token: &TokenRecord) -> String {
+    if token.id.starts_with("cert:") {
+        token.id.clone()
+    } else {
+        format!("token:{}", token.id)
+    }
+}
+
 /// The authenticated caller, put into request extensions by [`require`].
 #[derive(Debug, Clone)]
 pub struct Caller(pub TokenRecord);
@@ -116,7 +126,7 @@ pub struct Caller(pub TokenRecord);
 impl Caller {
     /// How the caller appears in ledger records.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.0.id)
+        actor_of(&self.0)
     }
 }
 
@@ -153,10 +163,31 @@ pub async fn token_by_hash(state: &AppState, hash: &str) -> Result<Option<TokenR
     Ok(Some(t))
 }
 
+/// The role a verified client certificate stands for, as a token record named after the
+/// certificate (`cert:` and the start of its fingerprint), if `[[server.tls.clients]]` maps one
+/// of its names.
+fn certificate_holder(state: &AppState, req: &Request) -> Option<TokenRecord> {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<crate::tls::Peer>>()?;
+    let cert = peer.0.cert.as_ref()?;
+    let client = state
+        .cert_clients
+        .iter()
+        .find(|c| cert.names.iter().any(|n| n == &c.subject))?;
+    Some(TokenRecord {
+        id: format!("cert:{}", &cert.fingerprint[..16]),
+        name: client.name.clone(),
+        role: client.role.parse().ok()?,
+        hash: String::new(),
+        created: Timestamp::now(),
+        revoked: false,
+    })
+}
+
 /// Lets a request in if its caller's role grants `required`, and puts the [`Caller`] (and the
 /// console [`Session`](crate::console::Session), if it came through one) into its extensions.
 ///
-/// A bearer token wins over a session cookie. A request through a session that may change
+/// A bearer token wins over a client certificate (mutual TLS, mapped by
+/// `[[server.tls.clients]]`), which wins over a session cookie. A request through a session that may change
 /// state (any method but GET and HEAD) must also come from this server's own pages: a
 /// same-origin `Origin` when the browser sends one, and the session's CSRF token as the
 /// `x-csrf-token` header or the `csrf` field of a form.
@@ -171,6 +202,7 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
                 .ok_or(ApiError::Unauthenticated)?;
             (token, None)
         }
+        None if let Some(token) = certificate_holder(state, &req) => (token, None),
         None => {
             let session = state.console.session_of(&req).ok_or(ApiError::Unauthenticated)?;
             let Some(token) = token_by_hash(state, &session.token_hash).await? else {
@@ -210,9 +242,9 @@ async fn record_first_use(state: &AppState, token: &TokenRecord) -> Result<(), A
     state
         .ledger
         .append(Draft::new(
-            format!("token:{}", token.id),
+            actor_of(token),
             kind::TOKEN_USE,
-            serde_json::json!({"token": token.id, "role": token.role}),
+            serde_json::json!({"token": token.id, "name": token.name, "role": token.role}),
         ))
         .await?;
     state.logged_in.lock().await.insert(token.id.clone());

@@ -23,6 +23,7 @@ mod privacy;
 pub mod respond;
 pub mod respond_api;
 pub mod syslog;
+pub mod tls;
 pub mod triage;
 
 use std::future::Future;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub anomaly: Option<Arc<anomaly::Anomaly>>,
     /// The console's sessions and sign-in codes.
     pub console: Arc<console::Console>,
+    /// Client certificates that stand for a role (`[[server.tls.clients]]`).
+    pub cert_clients: Arc<Vec<rempart_config::CertClient>>,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl AppState {
             response: None,
             anomaly: None,
             console: Arc::default(),
+            cert_clients: Arc::default(),
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
@@ -264,6 +268,17 @@ pub async fn run(
     max_body_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state, max_body_bytes);
+    let app = router(state, max_body_bytes).into_make_service_with_connect_info::<tls::Peer>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// [`run`] over TLS: the same service, each request knowing its client's certificate.
+pub async fn run_tls(
+    listener: tls::TlsListener,
+    state: AppState,
+    max_body_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state, max_body_bytes).into_make_service_with_connect_info::<tls::Peer>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

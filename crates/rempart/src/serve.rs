@@ -157,6 +157,39 @@ pub async fn serve_store(
         config.retention.events_days,
         config.audit.retention_days,
     );
+    // Bearer tokens, personal data and prompts must not cross a network in clear.
+    let tls = match &config.server.tls {
+        Some(settings) => Some(Arc::new(
+            rempart_server::tls::Tls::load(settings).map_err(|e| anyhow::anyhow!("`[server.tls]`: {e}"))?,
+        )),
+        None if listen.ip().is_loopback() => None,
+        None if config.server.allow_plaintext => {
+            tracing::warn!(
+                %listen,
+                "serving plain HTTP on a network address (`server.allow_plaintext = true`): tokens, personal data and prompts cross the network in clear"
+            );
+            None
+        }
+        None => anyhow::bail!(
+            "refusing to serve plain HTTP on {listen}, which is not a loopback address: configure `[server.tls]` \
+             (cert_file, key_file), or set `server.allow_plaintext = true` to accept the risk"
+        ),
+    };
+    if let Some(tls) = &tls {
+        state.console = Arc::new(rempart_server::console::Console {
+            secure: true,
+            ..rempart_server::console::Console::default()
+        });
+        state.cert_clients = Arc::new(
+            config
+                .server
+                .tls
+                .as_ref()
+                .map(|t| t.clients.clone())
+                .unwrap_or_default(),
+        );
+        spawn_tls_reload(&tracker, cancel.clone(), tls.clone());
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -177,8 +210,9 @@ pub async fn serve_store(
         )
         .await
         .context("cannot record the start in the audit ledger")?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), "API listening");
-    tracing::info!(url = %format!("http://{addr}/"), "console served");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, data_dir = %data_dir.display(), tls = tls.is_some(), "API listening");
+    tracing::info!(url = %format!("{scheme}://{addr}/"), "console served");
     for (kind, a) in &bound {
         tracing::info!(%kind, addr = %a, "syslog listening");
     }
@@ -186,12 +220,18 @@ pub async fn serve_store(
         ready(addr, &state);
     }
     let stop = cancel.clone();
-    rempart_server::run(listener, state, config.server.max_body_bytes, async move {
+    let shutdown = async move {
         signalled.await;
         tracing::info!("shutting down: draining in-flight requests");
         stop.cancel();
-    })
-    .await?;
+    };
+    match tls {
+        Some(tls) => {
+            let listener = rempart_server::tls::TlsListener::new(listener, tls);
+            rempart_server::run_tls(listener, state, config.server.max_body_bytes, shutdown).await?;
+        }
+        None => rempart_server::run(listener, state, config.server.max_body_bytes, shutdown).await?,
+    }
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
@@ -207,6 +247,28 @@ pub async fn serve_store(
     ledger.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the listener's certificate, key, CA and CRL files are checked for a change.
+const TLS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves a renewed certificate (or CA, or CRL) within [`TLS_RELOAD_EVERY`] of its files
+/// changing; a file that does not load keeps the configuration in force and is reported.
+fn spawn_tls_reload(tracker: &TaskTracker, cancel: CancellationToken, tls: Arc<rempart_server::tls::Tls>) {
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(TLS_RELOAD_EVERY);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match tls.reload_if_changed() {
+                Ok(true) => tracing::info!("TLS certificate reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "TLS files changed but do not load; the previous certificate stays in force"),
+            }
+        }
+    });
 }
 
 /// Polls every `[[intel.taxii]]` collection at start and then every `every_secs`: what a poll

@@ -206,6 +206,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     if state.console.secure {
         set(h, "strict-transport-security", "max-age=31536000; includeSubDomains");
     }
+    // Answers hold personal data, tokens and verdicts: no cache keeps them. Only the
+    // console's static assets may be cached.
+    if !h.contains_key(axum::http::header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
     resp
 }
 

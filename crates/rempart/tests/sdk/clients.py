@@ -1,7 +1,9 @@
 """Drives Rempart's gateway with the official OpenAI and Anthropic Python SDKs, unmodified.
 
 Usage: clients.py {openai|anthropic} SCENARIO, with REMPART_URL, REMPART_TOKEN, REMPART_MODEL
-and REMPART_PROMPT in the environment. Prints one JSON object: what the SDK returned.
+and REMPART_PROMPT in the environment (and REMPART_CA, a PEM file, to trust a server's TLS
+certificate the way an institution's own CA would be trusted). Prints one JSON object: what the
+SDK returned.
 """
 
 import json
@@ -18,6 +20,19 @@ HEADERS = {}
 if os.environ.get("REMPART_CLASS"):
     HEADERS["x-rempart-data-class"] = os.environ["REMPART_CLASS"]
 
+
+
+def http_client(sdk):
+    """The SDK's documented `http_client` option (its own `DefaultHttpxClient`), trusting
+    REMPART_CA when it is set."""
+    import ssl
+
+    ca = os.environ.get("REMPART_CA")
+    if not ca:
+        return None
+    return sdk.DefaultHttpxClient(verify=ssl.create_default_context(cafile=ca))
+
+
 LOOKUP = {
     "name": "lookup_ip",
     "description": "Reputation of an IP address",
@@ -33,7 +48,9 @@ class Verdict(pydantic.BaseModel):
 def run_openai(scenario):
     import openai
 
-    client = openai.OpenAI(base_url=URL + "/v1", api_key=TOKEN, max_retries=0, default_headers=HEADERS)
+    client = openai.OpenAI(
+        base_url=URL + "/v1", api_key=TOKEN, max_retries=0, default_headers=HEADERS, http_client=http_client(openai)
+    )
     messages = [{"role": "user", "content": PROMPT}]
     try:
         if scenario == "models":
@@ -99,7 +116,9 @@ def run_openai(scenario):
 def run_anthropic(scenario):
     import anthropic
 
-    client = anthropic.Anthropic(base_url=URL, api_key=TOKEN, max_retries=0, default_headers=HEADERS)
+    client = anthropic.Anthropic(
+        base_url=URL, api_key=TOKEN, max_retries=0, default_headers=HEADERS, http_client=http_client(anthropic)
+    )
     messages = [{"role": "user", "content": PROMPT}]
     tool = {"name": LOOKUP["name"], "description": LOOKUP["description"], "input_schema": LOOKUP["parameters"]}
     try:

@@ -32,6 +32,12 @@ pub mod kind {
     pub const TOKEN_USE: &str = "token.use";
     /// A person opened a console session with a token (pasted, or through a one-time link).
     pub const CONSOLE_SIGN_IN: &str = "console.sign_in";
+    /// A console sign-in the identity provider or Rempart refused, with the reason.
+    pub const CONSOLE_SIGN_IN_FAILED: &str = "console.sign_in_failed";
+    /// A person's role changed at the identity provider (seen at a refresh).
+    pub const CONSOLE_ROLE_CHANGE: &str = "console.role_change";
+    /// A console session ended: signed out, or no longer refreshed by the identity provider.
+    pub const CONSOLE_SESSION_END: &str = "console.session_end";
     pub const ALERT_RAISE: &str = "alert.raise";
     pub const SERVER_START: &str = "server.start";
     pub const SERVER_STOP: &str = "server.stop";

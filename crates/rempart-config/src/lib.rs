@@ -18,6 +18,7 @@ pub mod anomaly;
 pub mod gateway;
 pub mod incidents;
 pub mod intel;
+pub mod oidc;
 pub mod respond;
 pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
 pub use gateway::Gateway;
@@ -40,6 +41,8 @@ pub struct Config {
     pub detection: Detection,
     pub audit: Audit,
     pub privacy: Privacy,
+    /// Sign-in with the institution's OpenID provider, if configured.
+    pub oidc: Option<oidc::Oidc>,
     pub gateway: Gateway,
     pub incidents: Incidents,
     pub triage: Triage,
@@ -251,6 +254,7 @@ impl Default for Config {
             intel: Intel::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
+            oidc: None,
         }
     }
 }
@@ -394,6 +398,7 @@ const SECTIONS: &[&str] = &[
     "regulatory",
     "anomaly",
     "intel",
+    "oidc",
 ];
 
 impl Config {
@@ -470,6 +475,7 @@ impl Config {
         let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
         let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
         let intel: intel::RawIntel = section(&table, "intel", &mut problems);
+        let oidc: Option<oidc::RawOidc> = section(&table, "oidc", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
                 problems.push(Problem {
@@ -631,6 +637,7 @@ impl Config {
         cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
         cfg.anomaly = anomaly::validate(anomaly, &mut problems);
         cfg.intel = intel::validate(intel, &mut problems);
+        cfg.oidc = oidc.map(|o| oidc::validate(o, &mut problems));
         if problems.is_empty() {
             Ok(cfg)
         } else {

@@ -109,10 +109,10 @@ impl TokenCache {
     }
 }
 
-/// How a token (or a client certificate, whose record's id begins `cert:`) appears in ledger
-/// records.
+/// How a token (or a client certificate, whose record's id begins `cert:`, or a person signed
+/// in through the identity provider, `oidc:`) appears in ledger records.
 pub fn actor_of(token: &TokenRecord) -> String {
-    if token.id.starts_with("cert:") {
+    if token.id.starts_with("cert:") || token.id.starts_with("oidc:") {
         token.id.clone()
     } else {
         format!("token:{}", token.id)
@@ -163,6 +163,53 @@ pub async fn token_by_hash(state: &AppState, hash: &str) -> Result<Option<TokenR
     Ok(Some(t))
 }
 
+/// A person's session as the caller: refreshed with the provider when due; a refresh the
+/// provider refuses ends the session (recorded), and a role that changed is recorded.
+async fn person_record(state: &AppState, key: &str, person: &crate::oidc::Person) -> Result<TokenRecord, ApiError> {
+    let mut person = person.clone();
+    if let Some(oidc) = &state.oidc
+        && person.refreshed.elapsed() >= std::time::Duration::from_secs(oidc.settings().refresh_secs)
+    {
+        match oidc.refresh(&person).await {
+            Ok(fresh) => {
+                if fresh.role != person.role {
+                    state
+                        .ledger
+                        .append(Draft::new(
+                            fresh.actor(),
+                            kind::CONSOLE_ROLE_CHANGE,
+                            serde_json::json!({"sub": fresh.sub, "from": person.role, "to": fresh.role, "groups": fresh.groups}),
+                        ))
+                        .await?;
+                }
+                state.console.sessions.update_person(key, fresh.clone());
+                person = fresh;
+            }
+            Err(e) => {
+                state.console.sessions.close(key);
+                state
+                    .ledger
+                    .append(Draft::new(
+                        person.actor(),
+                        kind::CONSOLE_SESSION_END,
+                        serde_json::json!({"sub": person.sub, "reason": e.to_string()}),
+                    ))
+                    .await?;
+                tracing::info!(person = %person.name, error = %e, "console session ended by the identity provider");
+                return Err(ApiError::Unauthenticated);
+            }
+        }
+    }
+    Ok(TokenRecord {
+        id: person.actor(),
+        name: person.name.clone(),
+        role: person.role,
+        hash: String::new(),
+        created: Timestamp::now(),
+        revoked: false,
+    })
+}
+
 /// The role a verified client certificate stands for, as a token record named after the
 /// certificate (`cert:` and the start of its fingerprint), if `[[server.tls.clients]]` maps one
 /// of its names.
@@ -205,10 +252,16 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
         None if let Some(token) = certificate_holder(state, &req) => (token, None),
         None => {
             let session = state.console.session_of(&req).ok_or(ApiError::Unauthenticated)?;
-            let Some(token) = token_by_hash(state, &session.token_hash).await? else {
-                // The token was revoked: every session made from it is over.
-                state.console.sessions.close_token(&session.token_hash);
-                return Err(ApiError::Unauthenticated);
+            let token = match &session.principal {
+                crate::console::Principal::Token(hash) => {
+                    let Some(token) = token_by_hash(state, hash).await? else {
+                        // The token was revoked: every session made from it is over.
+                        state.console.sessions.close_token(hash);
+                        return Err(ApiError::Unauthenticated);
+                    };
+                    token
+                }
+                crate::console::Principal::Person(person) => person_record(state, &session.key, person).await?,
             };
             (token, Some(session))
         }

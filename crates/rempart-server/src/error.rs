@@ -31,6 +31,9 @@ pub enum ApiError {
     Store(#[from] rempart_store::StoreError),
     #[error("audit ledger: {0}")]
     Audit(#[from] rempart_audit::AuditError),
+    /// A service this request needs (the identity provider) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             ApiError::Audit(_) => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
+            ApiError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

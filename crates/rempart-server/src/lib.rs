@@ -17,6 +17,7 @@ pub mod incident_api;
 pub mod incidents;
 pub mod intel;
 pub mod metrics;
+pub mod oidc;
 mod openapi;
 pub mod pipeline;
 mod privacy;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub console: Arc<console::Console>,
     /// Client certificates that stand for a role (`[[server.tls.clients]]`).
     pub cert_clients: Arc<Vec<rempart_config::CertClient>>,
+    /// Sign-in through the institution's OpenID provider, if `[oidc]` is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 impl AppState {
@@ -100,6 +103,7 @@ impl AppState {
             anomaly: None,
             console: Arc::default(),
             cert_clients: Arc::default(),
+            oidc: None,
             intel: intel::ActiveIntel::default(),
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),

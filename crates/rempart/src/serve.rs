@@ -157,6 +157,11 @@ pub async fn serve_store(
         config.retention.events_days,
         config.audit.retention_days,
     );
+    if let Some(settings) = &config.oidc {
+        let oidc = rempart_server::oidc::Oidc::new(settings).map_err(|e| anyhow::anyhow!("`[oidc]`: {e}"))?;
+        tracing::info!(issuer = %settings.issuer, client = %settings.client_id, "console sign-in through the identity provider");
+        state.oidc = Some(Arc::new(oidc));
+    }
     // Bearer tokens, personal data and prompts must not cross a network in clear.
     let tls = match &config.server.tls {
         Some(settings) => Some(Arc::new(

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rempart_store::Role;
 
-pub use session::{Session, Sessions};
+pub use session::{Principal, Session, Sessions};
 
 use crate::{ApiError, AppState};
 
@@ -49,7 +49,7 @@ impl Console {
     }
 
     /// The `Set-Cookie` value that hands a browser session `id`.
-    fn set_cookie(&self, id: &str) -> String {
+    pub(crate) fn set_cookie(&self, id: &str) -> String {
         format!(
             "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
             session::COOKIE,
@@ -155,6 +155,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/sign-in/link", get(pages::sign_in_link))
+        .route("/sign-in/oidc", get(pages::oidc_begin))
+        .route("/sign-in/oidc/callback", get(pages::oidc_callback))
         .route("/sign-out", post(pages::sign_out))
         .route("/assets/{name}", get(asset))
         .merge(viewer)

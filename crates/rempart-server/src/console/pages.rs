@@ -161,6 +161,24 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 struct SignIn {
     next: String,
     problem: Option<String>,
+    /// The identity provider people sign in with, if one is configured.
+    provider: Option<String>,
+}
+
+impl SignIn {
+    fn next_query(&self) -> String {
+        encode(&self.next)
+    }
+}
+
+fn sign_in_page(state: &AppState, next: String, problem: Option<String>, status: StatusCode) -> Response {
+    let mut resp = render(&SignIn {
+        next,
+        problem,
+        provider: state.oidc.as_ref().map(|o| o.settings().issuer.clone()),
+    });
+    *resp.status_mut() = status;
+    resp
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,11 +197,8 @@ fn local_path(next: Option<&str>) -> String {
 }
 
 /// `GET /sign-in`.
-pub async fn sign_in_form(Query(p): Query<NextParam>) -> Response {
-    render(&SignIn {
-        next: local_path(p.next.as_deref()),
-        problem: None,
-    })
+pub async fn sign_in_form(State(state): State<AppState>, Query(p): Query<NextParam>) -> Response {
+    sign_in_page(&state, local_path(p.next.as_deref()), None, StatusCode::OK)
 }
 
 /// Where a role starts: the queue, or the ledger for auditors.
@@ -201,7 +216,11 @@ async fn open_session(state: &AppState, token_hash: &str, next: &str) -> PageRes
             required: "viewer, analyst, approver, auditor or admin".into(),
         });
     }
-    let id = state.console.sessions.open(token_hash).map_err(ApiError::Internal)?;
+    let id = state
+        .console
+        .sessions
+        .open(super::Principal::Token(token_hash.to_owned()))
+        .map_err(ApiError::Internal)?;
     state
         .ledger
         .append(rempart_audit::Draft::new(
@@ -239,23 +258,23 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
     let next = local_path(field(&pairs, "next"));
     let secret = field(&pairs, "token").unwrap_or("").trim();
     if !secret.starts_with(crate::auth::TOKEN_PREFIX) {
-        let mut resp = render(&SignIn {
+        return sign_in_page(
+            &state,
             next,
-            problem: Some("that is not a Rempart token (they begin with rmp_)".into()),
-        });
-        *resp.status_mut() = StatusCode::UNAUTHORIZED;
-        return resp;
+            Some("that is not a Rempart token (they begin with rmp_)".into()),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     match open_session(&state, &crate::auth::hash_token(secret), &next).await {
         Ok(r) => r,
         Err(ApiError::Unauthenticated) => {
             state.metrics.auth_denied.inc();
-            let mut resp = render(&SignIn {
+            sign_in_page(
+                &state,
                 next,
-                problem: Some("unknown or revoked token".into()),
-            });
-            *resp.status_mut() = StatusCode::UNAUTHORIZED;
-            resp
+                Some("unknown or revoked token".into()),
+                StatusCode::UNAUTHORIZED,
+            )
         }
         Err(e) => error_page(&e),
     }
@@ -270,19 +289,170 @@ pub struct CodeParam {
 pub async fn sign_in_link(State(state): State<AppState>, Query(p): Query<CodeParam>) -> Response {
     match state.console.sessions.redeem(&p.code) {
         Some(hash) => page_or_error(open_session(&state, &hash, "/").await),
-        None => {
-            let mut resp = render(&SignIn {
-                next: "/".into(),
-                problem: Some("this sign-in link was used already or has expired".into()),
+        None => sign_in_page(
+            &state,
+            "/".into(),
+            Some("this sign-in link was used already or has expired".into()),
+            StatusCode::UNAUTHORIZED,
+        ),
+    }
+}
+
+/// The cookie that binds an OpenID sign-in to the browser that started it. `SameSite=Lax`:
+/// the provider's redirect back is a cross-site navigation, which `Strict` cookies miss.
+const OIDC_COOKIE: &str = "rempart_oidc";
+
+/// This server's callback address, as the browser reaches it (or as configured).
+fn redirect_uri(state: &AppState, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let oidc = state
+        .oidc
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("sign-in with an identity provider (no `[oidc]` configured)".into()))?;
+    if let Some(u) = &oidc.settings().redirect_url {
+        return Ok(u.clone());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .ok_or_else(|| ApiError::BadRequest("no usable `Host` header".into()))?;
+    let scheme = if state.console.secure { "https" } else { "http" };
+    Ok(format!("{scheme}://{host}/sign-in/oidc/callback"))
+}
+
+/// `GET /sign-in/oidc`: off to the identity provider (authorization code flow with PKCE).
+pub async fn oidc_begin(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(p): Query<NextParam>,
+) -> Response {
+    page_or_error(
+        async {
+            let uri = redirect_uri(&state, &headers)?;
+            let oidc = state
+                .oidc
+                .as_ref()
+                .ok_or_else(|| ApiError::NotFound("`[oidc]`".into()))?;
+            let (to, browser) = oidc
+                .begin(&uri, &local_path(p.next.as_deref()))
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            let mut resp = Redirect::to(&to).into_response();
+            let cookie = format!(
+                "{OIDC_COOKIE}={browser}; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                crate::oidc::SIGN_IN_LIFETIME.as_secs(),
+                if state.console.secure { "; Secure" } else { "" }
+            );
+            if let Ok(v) = cookie.parse() {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/continue.html")]
+struct Continue {
+    to: String,
+    message: String,
+}
+
+/// `GET /sign-in/oidc/callback`: the provider sends the browser back with a code; the ID
+/// token is verified, the role mapped, the session opened. Every outcome is recorded.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(p): Query<CallbackParams>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return error_page(&ApiError::NotFound("`[oidc]`".into()));
+    };
+    let browser = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| super::session::cookie(h, OIDC_COOKIE))
+        .map(str::to_owned);
+    let outcome = match (&p.code, &p.state, &p.error) {
+        (_, _, Some(e)) => Err(crate::oidc::OidcError::Refused(format!(
+            "{e}: {}",
+            p.error_description.as_deref().unwrap_or("")
+        ))),
+        (Some(code), Some(st), None) => oidc.finish(st, code, browser.as_deref()).await,
+        _ => Err(crate::oidc::OidcError::Flow(
+            "the callback carries no `code` and `state`".into(),
+        )),
+    };
+    let record = |kind: &'static str, actor: String, payload: serde_json::Value| {
+        let ledger = state.ledger.clone();
+        async move { ledger.append(rempart_audit::Draft::new(actor, kind, payload)).await }
+    };
+    match outcome {
+        Ok((person, next)) => {
+            let actor = person.actor();
+            let payload = serde_json::json!({"method": "oidc", "issuer": oidc.settings().issuer, "sub": person.sub,
+                                             "name": person.name, "role": person.role, "groups": person.groups});
+            if let Err(e) = record(rempart_audit::kind::CONSOLE_SIGN_IN, actor, payload).await {
+                return error_page(&e.into());
+            }
+            let role = person.role;
+            let id = match state.console.sessions.open(super::Principal::Person(Box::new(person))) {
+                Ok(id) => id,
+                Err(e) => return error_page(&ApiError::Internal(e)),
+            };
+            let to = if next == "/" { home(role).to_owned() } else { next };
+            // A page of our own moves on to `to`: the session cookie is `SameSite=Strict`, and a
+            // redirect still belongs to the provider's cross-site navigation.
+            let mut resp = render(&Continue {
+                to,
+                message: "Signed in.".into(),
             });
-            *resp.status_mut() = StatusCode::UNAUTHORIZED;
+            for cookie in [
+                state.console.set_cookie(&id),
+                format!("{OIDC_COOKIE}=; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age=0"),
+            ] {
+                if let Ok(v) = cookie.parse() {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
             resp
+        }
+        Err(e) => {
+            state.metrics.auth_denied.inc();
+            tracing::info!(error = %e, "OpenID sign-in refused");
+            if let Err(le) = record(
+                rempart_audit::kind::CONSOLE_SIGN_IN_FAILED,
+                "oidc".into(),
+                serde_json::json!({"method": "oidc", "reason": e.to_string()}),
+            )
+            .await
+            {
+                return error_page(&le.into());
+            }
+            let status = match e {
+                crate::oidc::OidcError::NoRole { .. } => StatusCode::FORBIDDEN,
+                crate::oidc::OidcError::Provider(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            sign_in_page(&state, "/".into(), Some(format!("sign-in refused: {e}")), status)
         }
     }
 }
 
-/// `POST /sign-out`: ends the session (CSRF-checked like every other change).
+/// `POST /sign-out`: ends the session (CSRF-checked like every other change), and a person's
+/// session at the identity provider too.
 pub async fn sign_out(State(state): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
     let Some(session) = state.console.session_of(&req) else {
         return Redirect::to("/sign-in").into_response();
     };
@@ -290,7 +460,31 @@ pub async fn sign_out(State(state): State<AppState>, req: Request) -> Response {
         return error_page(&e);
     }
     state.console.sessions.close(&session.key);
-    let mut resp = Redirect::to("/sign-in").into_response();
+    let mut resp = match (&session.principal, &state.oidc) {
+        (super::Principal::Person(person), Some(oidc)) => {
+            let _ = state
+                .ledger
+                .append(rempart_audit::Draft::new(
+                    person.actor(),
+                    rempart_audit::kind::CONSOLE_SESSION_END,
+                    serde_json::json!({"sub": person.sub, "reason": "signed out"}),
+                ))
+                .await;
+            let after = redirect_uri(&state, &headers)
+                .map(|u| u.replace("/sign-in/oidc/callback", "/sign-in"))
+                .unwrap_or_default();
+            match oidc.logout_url(person, &after).await {
+                // The provider's session ends too; a page of our own goes there (the policy
+                // lets forms post only here, redirects included).
+                Some(to) => render(&Continue {
+                    to,
+                    message: "Signed out of Rempart; ending your session at the identity provider.".into(),
+                }),
+                None => Redirect::to("/sign-in").into_response(),
+            }
+        }
+        _ => Redirect::to("/sign-in").into_response(),
+    };
     if let Ok(v) = format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
         super::session::COOKIE

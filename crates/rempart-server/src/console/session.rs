@@ -25,20 +25,28 @@ pub const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Most live sessions kept; the oldest give way.
 const MAX_SESSIONS: usize = 10_000;
 
+/// Who a session stands for.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An API token, by the SHA-256 of its secret (pasted, or through a one-time link).
+    Token(String),
+    /// A person signed in through the institution's OpenID provider.
+    Person(Box<crate::oidc::Person>),
+}
+
 /// A live session, as a request sees it.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// SHA-256 of the session identifier (the cookie's value).
     pub key: String,
-    /// SHA-256 of the API token the session stands for.
-    pub token_hash: String,
+    pub principal: Principal,
     /// The token every state-changing request of this session must carry.
     pub csrf: String,
 }
 
 #[derive(Debug)]
 struct Held {
-    token_hash: String,
+    principal: Principal,
     csrf: String,
     created: Instant,
     used: Instant,
@@ -71,8 +79,8 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// Opens a session for the token whose hash is `token_hash`; returns the cookie value.
-    pub fn open(&self, token_hash: &str) -> Result<String, String> {
+    /// Opens a session for `principal`; returns the cookie value.
+    pub fn open(&self, principal: Principal) -> Result<String, String> {
         let id = secret()?;
         let now = Instant::now();
         let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -85,7 +93,7 @@ impl Sessions {
         sessions.insert(
             digest(&id),
             Held {
-                token_hash: token_hash.to_owned(),
+                principal,
                 csrf: secret()?,
                 created: now,
                 used: now,
@@ -107,7 +115,7 @@ impl Sessions {
         held.used = now;
         Some(Session {
             key,
-            token_hash: held.token_hash.clone(),
+            principal: held.principal.clone(),
             csrf: held.csrf.clone(),
         })
     }
@@ -125,7 +133,19 @@ impl Sessions {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|_, h| h.token_hash != token_hash);
+            .retain(|_, h| !matches!(&h.principal, Principal::Token(t) if t == token_hash));
+    }
+
+    /// Replaces a session's person after a refresh with the provider.
+    pub fn update_person(&self, key: &str, person: crate::oidc::Person) {
+        if let Some(h) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(key)
+        {
+            h.principal = Principal::Person(Box::new(person));
+        }
     }
 
     /// A one-time code that opens a session for the token whose hash is `token_hash`.
@@ -176,10 +196,10 @@ mod tests {
     #[test]
     fn sessions_end_by_sign_out_and_by_revocation() {
         let s = Sessions::default();
-        let a = s.open("t1").unwrap();
-        let b = s.open("t2").unwrap();
+        let a = s.open(Principal::Token("t1".into())).unwrap();
+        let b = s.open(Principal::Token("t2".into())).unwrap();
         let found = s.find(&a).unwrap();
-        assert_eq!(found.token_hash, "t1");
+        assert!(matches!(&found.principal, Principal::Token(t) if t == "t1"));
         assert_ne!(
             found.csrf,
             s.find(&b).unwrap().csrf,

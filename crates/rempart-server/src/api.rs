@@ -83,6 +83,11 @@ pub async fn ingest_events(
         return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
     }
     let cap = state.max_inflated_bytes;
+    let _slot = state
+        .decode_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(format!("decode slots: {e}")))?;
     let rules = state.rules.current();
     let intel = state.intel.current();
     let anomaly = state.anomaly.clone();

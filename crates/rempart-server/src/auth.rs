@@ -230,28 +230,27 @@ fn certificate_holder(state: &AppState, req: &Request) -> Option<TokenRecord> {
     })
 }
 
-/// Lets a request in if its caller's role grants `required`, and puts the [`Caller`] (and the
-/// console [`Session`](crate::console::Session), if it came through one) into its extensions.
-///
-/// A bearer token wins over a client certificate (mutual TLS, mapped by
-/// `[[server.tls.clients]]`), which wins over a session cookie. A request through a session that may change
-/// state (any method but GET and HEAD) must also come from this server's own pages: a
-/// same-origin `Origin` when the browser sends one, and the session's CSRF token as the
-/// `x-csrf-token` header or the `csrf` field of a form.
-pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result<Request, ApiError> {
-    let (token, session) = match bearer(&req) {
+/// Who a request comes from: a bearer token, else a mapped client certificate, else a console
+/// session (its token still live, or its person refreshed with the provider when due).
+async fn identify(
+    state: &AppState,
+    bearer: Option<String>,
+    cert: Option<TokenRecord>,
+    session: Option<crate::console::Session>,
+) -> Result<(TokenRecord, Option<crate::console::Session>), ApiError> {
+    Ok(match bearer {
         Some(secret) => {
             if !secret.starts_with(TOKEN_PREFIX) {
                 return Err(ApiError::Unauthenticated);
             }
-            let token = token_by_hash(state, &hash_token(secret))
+            let token = token_by_hash(state, &hash_token(&secret))
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             (token, None)
         }
-        None if let Some(token) = certificate_holder(state, &req) => (token, None),
+        None if let Some(token) = cert => (token, None),
         None => {
-            let session = state.console.session_of(&req).ok_or(ApiError::Unauthenticated)?;
+            let session = session.ok_or(ApiError::Unauthenticated)?;
             let token = match &session.principal {
                 crate::console::Principal::Token(hash) => {
                     let Some(token) = token_by_hash(state, hash).await? else {
@@ -265,6 +264,49 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
             };
             (token, Some(session))
         }
+    })
+}
+
+/// Lets a request in if its caller's role grants `required`, and puts the [`Caller`] (and the
+/// console [`Session`](crate::console::Session), if it came through one) into its extensions.
+///
+/// A bearer token wins over a client certificate (mutual TLS, mapped by
+/// `[[server.tls.clients]]`), which wins over a session cookie. A request through a session that may change
+/// state (any method but GET and HEAD) must also come from this server's own pages: a
+/// same-origin `Origin` when the browser sends one, and the session's CSRF token as the
+/// `x-csrf-token` header or the `csrf` field of a form.
+pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result<Request, ApiError> {
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::tls::Peer>>()
+        .map(|c| c.0.addr.ip());
+    // An address that failed too often lately gets nothing but tokens already known valid.
+    if let Some(ip) = ip
+        && let Some(wait) = state.auth_failures.blocked(ip)
+        && !bearer(&req).is_some_and(|s| state.tokens.get(&hash_token(s)).is_some())
+    {
+        return Err(ApiError::TooManyFailures(wait));
+    }
+    let presented = bearer(&req).is_some() || req.headers().contains_key(axum::http::header::COOKIE);
+    // Read what the request carries before awaiting: a request body is not `Sync`.
+    let found = identify(
+        state,
+        bearer(&req).map(str::to_owned),
+        certificate_holder(state, &req),
+        state.console.session_of(&req),
+    );
+    let (token, session) = match found.await {
+        Ok(found) => found,
+        Err(ApiError::Unauthenticated) => {
+            if presented && let Some(ip) = ip {
+                if let Some(wait) = state.auth_failures.fail(ip) {
+                    tracing::warn!(%ip, "authentication failures over the limit: address held back");
+                    return Err(ApiError::TooManyFailures(wait));
+                }
+            }
+            return Err(ApiError::Unauthenticated);
+        }
+        Err(e) => return Err(e),
     };
     if !token.role.grants(required) {
         state.metrics.auth_denied.inc();
@@ -302,4 +344,58 @@ async fn record_first_use(state: &AppState, token: &TokenRecord) -> Result<(), A
         .await?;
     state.logged_in.lock().await.insert(token.id.clone());
     Ok(())
+}
+
+/// Failed authentications per client address in a sliding minute. Past [`Failures::LIMIT`],
+/// the address is held back for the rest of its window: guessing costs time, and the store
+/// is not asked about every guess.
+#[derive(Debug)]
+pub struct Failures {
+    limit: u32,
+    seen: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        Failures::with_limit(Failures::LIMIT)
+    }
+}
+
+impl Failures {
+    /// Failures an address may have in a window, by default.
+    pub const LIMIT: u32 = 30;
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+    /// Most addresses tracked (the oldest windows are dropped first).
+    const MAX_TRACKED: usize = 100_000;
+
+    pub fn with_limit(limit: u32) -> Failures {
+        Failures {
+            limit,
+            seen: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Seconds left to wait, if the address is held back.
+    pub fn blocked(&self, ip: std::net::IpAddr) -> Option<u64> {
+        let map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (n, start) = map.get(&ip)?;
+        let elapsed = start.elapsed();
+        (*n >= self.limit && elapsed < Self::WINDOW).then(|| (Self::WINDOW - elapsed).as_secs().max(1))
+    }
+
+    /// Counts a failure; the seconds to wait if the address is now held back.
+    pub fn fail(&self, ip: std::net::IpAddr) -> Option<u64> {
+        let mut map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::MAX_TRACKED {
+            map.retain(|_, (_, start)| start.elapsed() < Self::WINDOW);
+        }
+        let now = std::time::Instant::now();
+        let slot = map.entry(ip).or_insert((0, now));
+        if slot.1.elapsed() >= Self::WINDOW {
+            *slot = (0, now);
+        }
+        slot.0 += 1;
+        let elapsed = slot.1.elapsed();
+        (slot.0 >= self.limit).then(|| Self::WINDOW.saturating_sub(elapsed).as_secs().max(1))
+    }
 }

@@ -50,8 +50,14 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<metrics::Metrics>,
     pub decode: Arc<DecodeOptions>,
-    /// Most bytes a `Content-Encoding: gzip` request body may inflate to.
+    /// Most bytes a `Content-Encoding: gzip` request body may inflate to: the body limit, so
+    /// that a compressed body costs no more memory than a plain one could.
     pub max_inflated_bytes: u64,
+    /// Ingest requests decoding at once; the others wait, so concurrent large bodies cannot
+    /// multiply memory beyond this many buffers.
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// Authentication failures by client address, to slow guessing down.
+    pub auth_failures: Arc<auth::Failures>,
     /// Detection rules run on everything ingested, if any are configured; replaced whole when
     /// the rule files change.
     pub rules: ActiveRules,
@@ -108,7 +114,11 @@ impl AppState {
             intel_store: None,
             metrics: Arc::new(metrics::Metrics::default()),
             decode: Arc::new(decode),
-            max_inflated_bytes: 256 * 1024 * 1024,
+            max_inflated_bytes: 16 * 1024 * 1024,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            )),
+            auth_failures: Arc::default(),
             rules: ActiveRules::default(),
         }
     }

@@ -246,7 +246,11 @@ fn request(client: &reqwest::Client, method: &str, url: &str) -> reqwest::Reques
 
 #[tokio::test]
 async fn every_route_but_health_requires_a_token_and_the_right_role() {
-    let server = Server::start(1 << 20).await;
+    let server = Server::start_with(1 << 20, |state| {
+        // Every route with a bad token is a lot of failed guesses from one address.
+        state.auth_failures = Arc::new(rempart_server::auth::Failures::with_limit(u32::MAX));
+    })
+    .await;
     let client = reqwest::Client::new();
     for probe in ["/healthz", "/readyz"] {
         assert_eq!(
@@ -505,6 +509,51 @@ async fn gzip_bodies_are_inflated_within_a_cap() {
     );
     assert_eq!(store.count_events().await.unwrap(), 1000);
     assert_eq!(post(b"x".to_vec(), "br").await.unwrap().status(), 415);
+}
+
+/// Guessing tokens from one address: after `Failures::LIMIT` failures in a minute the address
+/// gets 429 with `Retry-After` (before the store is asked), while a token already known valid
+/// keeps working; a request carrying no credential at all is not counted.
+#[tokio::test]
+async fn repeated_authentication_failures_hold_the_address_back() {
+    let server = Server::start(1 << 20).await;
+    let client = reqwest::Client::new();
+    let viewer = server.token(Role::Viewer).await;
+    let ok = client
+        .get(server.url("/api/v1/stats"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    for _ in 0..50 {
+        let r = client.get(server.url("/api/v1/stats")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "no credential is not a failed guess");
+    }
+    let mut statuses = Vec::new();
+    for i in 0..rempart_server::auth::Failures::LIMIT + 5 {
+        let r = client
+            .get(server.url("/api/v1/stats"))
+            .bearer_auth(format!("rmp_{i:064x}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    let limit = rempart_server::auth::Failures::LIMIT as usize;
+    assert!(statuses[..limit - 1].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[limit - 1..].iter().all(|s| *s == 429), "{statuses:?}");
+    let still = client
+        .get(server.url("/api/v1/stats"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200, "a token known valid is not held back");
+    server.stop().await;
 }
 
 /// A Sysmon process-creation rule for `whoami`.

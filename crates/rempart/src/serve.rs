@@ -58,6 +58,8 @@ pub async fn serve_store(
     let erasure: Arc<dyn rempart_store::ErasureStore> = store.clone();
     let store: Arc<dyn Store> = store;
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
+    // A compressed body may inflate to no more than a plain body may be.
+    state.max_inflated_bytes = config.server.max_body_bytes as u64;
     state.erasure = Some(erasure);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());

@@ -239,6 +239,13 @@ async fn open_session(state: &AppState, token_hash: &str, next: &str) -> PageRes
 
 /// `POST /sign-in`: a person pastes an API token; they get a session, never the token back.
 pub async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::tls::Peer>>()
+        .map(|c| c.0.addr.ip());
+    if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked(ip)) {
+        return error_page(&ApiError::TooManyFailures(wait));
+    }
     // The sign-in form is open to all: it must at least come from this server's page.
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let host = req
@@ -269,6 +276,9 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
         Ok(r) => r,
         Err(ApiError::Unauthenticated) => {
             state.metrics.auth_denied.inc();
+            if let Some(wait) = ip.and_then(|ip| state.auth_failures.fail(ip)) {
+                return error_page(&ApiError::TooManyFailures(wait));
+            }
             sign_in_page(
                 &state,
                 next,

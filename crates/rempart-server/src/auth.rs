@@ -283,7 +283,7 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
     // An address that failed too often lately gets nothing but tokens already known valid.
     if let Some(ip) = ip
         && let Some(wait) = state.auth_failures.blocked(ip)
-        && !bearer(&req).is_some_and(|s| state.tokens.get(&hash_token(s)).is_some())
+        && bearer(&req).is_none_or(|s| state.tokens.get(&hash_token(s)).is_none())
     {
         return Err(ApiError::TooManyFailures(wait));
     }
@@ -298,11 +298,12 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
     let (token, session) = match found.await {
         Ok(found) => found,
         Err(ApiError::Unauthenticated) => {
-            if presented && let Some(ip) = ip {
-                if let Some(wait) = state.auth_failures.fail(ip) {
-                    tracing::warn!(%ip, "authentication failures over the limit: address held back");
-                    return Err(ApiError::TooManyFailures(wait));
-                }
+            if presented
+                && let Some(ip) = ip
+                && let Some(wait) = state.auth_failures.fail(ip)
+            {
+                tracing::warn!(%ip, "authentication failures over the limit: address held back");
+                return Err(ApiError::TooManyFailures(wait));
             }
             return Err(ApiError::Unauthenticated);
         }

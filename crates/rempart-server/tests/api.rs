@@ -17,6 +17,10 @@ use tokio::sync::oneshot;
 
 struct Server {
     addr: SocketAddr,
+    /// `http`, or `https` when served over TLS (see [`Server::start_tls`]).
+    scheme: &'static str,
+    /// The console's sessions, to sign roles in without a browser.
+    console: Arc<rempart_server::console::Console>,
     store: Arc<SqliteStore>,
     ledger: rempart_audit::Ledger,
     stop: Option<oneshot::Sender<()>>,
@@ -31,6 +35,16 @@ impl Server {
 
     /// A server whose state `configure` adjusts first (rules, caps).
     async fn start_with(max_body: usize, configure: impl FnOnce(&mut AppState)) -> Server {
+        Server::start_full(max_body, None, configure).await
+    }
+
+    /// A server whose state `configure` adjusts first, over TLS when `tls` is given.
+    async fn start_full(
+        max_body: usize,
+        tls: Option<Arc<rempart_server::tls::Tls>>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> Server {
+        let tls_on = tls.is_some();
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
         let ledger = ledger(&store).await;
@@ -63,21 +77,43 @@ impl Server {
         ));
         state.incidents = Some(incidents);
         configure(&mut state);
+        let console = state.console.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        #[allow(clippy::disallowed_methods)]
-        let handle = tokio::spawn(rempart_server::run(listener, state, max_body, async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        #[allow(clippy::disallowed_methods)]
+        let handle = match tls {
+            Some(tls) => tokio::spawn(rempart_server::run_tls(
+                rempart_server::tls::TlsListener::new(listener, tls),
+                state,
+                max_body,
+                shutdown,
+            )),
+            None => tokio::spawn(rempart_server::run(listener, state, max_body, shutdown)),
+        };
         Server {
             addr,
+            scheme: if tls_on { "https" } else { "http" },
+            console,
             store,
             ledger,
             stop: Some(tx),
             handle,
             _dir: dir,
         }
+    }
+
+    /// A session for `token` in the console, as its cookie header.
+    fn session(&self, token: &str) -> String {
+        let id = self
+            .console
+            .sessions
+            .open(rempart_server::console::Principal::Token(auth::hash_token(token)))
+            .unwrap();
+        format!("{}={id}", rempart_server::console::session::COOKIE)
     }
 
     async fn token(&self, role: Role) -> String {
@@ -88,7 +124,11 @@ impl Server {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        match self.scheme {
+            // The certificate names `localhost`.
+            "https" => format!("https://localhost:{}{path}", self.addr.port()),
+            _ => format!("http://{}{path}", self.addr),
+        }
     }
 
     /// `POST path` with `token` and a text body; the status and the JSON body.
@@ -251,7 +291,53 @@ async fn every_route_but_health_requires_a_token_and_the_right_role() {
         state.auth_failures = Arc::new(rempart_server::auth::Failures::with_limit(u32::MAX));
     })
     .await;
-    let client = reqwest::Client::new();
+    walk_routes(&server, &reqwest::Client::new()).await;
+    server.stop().await;
+}
+
+/// The same walk over TLS (a certificate from a CA the test makes), tokens and sessions alike.
+#[tokio::test]
+async fn every_route_requires_its_role_over_tls_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let tls = rempart_server::tls::Tls::load(&rempart_config::ServerTls {
+        cert_file,
+        key_file,
+        client_ca_file: None,
+        crl_files: Vec::new(),
+        require_client_cert: false,
+        clients: Vec::new(),
+    })
+    .unwrap();
+    let server = Server::start_full(1 << 20, Some(Arc::new(tls)), |state| {
+        state.auth_failures = Arc::new(rempart_server::auth::Failures::with_limit(u32::MAX));
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    walk_routes(&server, &client).await;
+    server.stop().await;
+}
+
+/// Every route: 401 without a credential or with a bad one; for each role, by bearer token and
+/// by console session, 403 when the role does not grant the route and neither 401 nor 403 when
+/// it does (a session's state change is then refused for its missing CSRF token, never let
+/// through).
+async fn walk_routes(server: &Server, client: &reqwest::Client) {
     for probe in ["/healthz", "/readyz"] {
         assert_eq!(
             client.get(server.url(probe)).send().await.unwrap().status(),
@@ -265,31 +351,54 @@ async fn every_route_but_health_requires_a_token_and_the_right_role() {
     }
     for (method, path, required) in ROUTES {
         let url = server.url(path);
-        let resp = request(&client, method, &url).send().await.unwrap();
+        let resp = request(client, method, &url).send().await.unwrap();
         assert_eq!(resp.status(), 401, "{method} {path} without a token");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthenticated");
-        let resp = request(&client, method, &url)
+        let resp = request(client, method, &url)
             .bearer_auth("rmp_not-a-real-token")
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), 401, "{method} {path} with a bad token");
+        let resp = request(client, method, &url)
+            .header("cookie", "rempart_session=not-a-session")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{method} {path} with a bad session");
         for role in Role::ALL {
-            let resp = request(&client, method, &url)
+            let resp = request(client, method, &url)
                 .bearer_auth(&tokens[&role])
                 .send()
                 .await
                 .unwrap();
             let status = resp.status().as_u16();
+            let by_session = request(client, method, &url)
+                .header("cookie", server.session(&tokens[&role]))
+                .send()
+                .await
+                .unwrap();
+            let session_status = by_session.status().as_u16();
+            let code = by_session.json::<Value>().await.unwrap_or(Value::Null)["error"]["code"].clone();
             if role.grants(*required) {
                 assert!(status != 401 && status != 403, "{method} {path} as {role}: {status}");
+                if *method == "GET" {
+                    assert!(
+                        session_status != 401 && session_status != 403,
+                        "{method} {path} as {role} by session"
+                    );
+                } else {
+                    assert_eq!(session_status, 403, "{method} {path} as {role} by session without CSRF");
+                    assert_eq!(code, "csrf", "{method} {path} as {role} by session");
+                }
             } else {
                 assert_eq!(status, 403, "{method} {path} as {role}");
+                assert_eq!(session_status, 403, "{method} {path} as {role} by session");
+                assert_eq!(code, "forbidden", "{method} {path} as {role} by session");
             }
         }
     }
-    server.stop().await;
 }
 
 #[tokio::test]

@@ -5,8 +5,12 @@
 //! ```text
 //! gateway_load upstream --listen 127.0.0.1:9100
 //! gateway_load load --url http://127.0.0.1:8080/v1/chat/completions --token rmp_… \
-//!     --model rempart/bench --rate 2000 --seconds 20
+//!     --model rempart/bench --rate 2000 --seconds 20 [--ca ca.pem]
+//! gateway_load handshakes --url https://localhost:8443/healthz --ca ca.pem --seconds 10 --concurrency 8
 //! ```
+//!
+//! `handshakes` opens a fresh TLS connection for every request (no keep-alive) and reports how
+//! many full handshakes (with a request each) the server completed per second.
 //!
 //! `scripts/bench-gateway` runs both against `rempart serve` and against the upstream directly.
 
@@ -65,8 +69,55 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-async fn load(url: String, token: Option<String>, model: String, rate: u64, seconds: u64, max_in_flight: u64) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
+/// A client trusting the system's roots and, if given, the CA certificates of a PEM file.
+fn client(ca: Option<&str>, keep_alive: bool) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().pool_max_idle_per_host(if keep_alive { 1024 } else { 0 });
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build().unwrap()
+}
+
+async fn handshakes(url: String, ca: Option<String>, seconds: u64, concurrency: usize) {
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (url, ca, done, errors) = (url.clone(), ca.clone(), done.clone(), errors.clone());
+        workers.spawn(async move {
+            while Instant::now() < deadline {
+                // A new client per request: a new connection, a full handshake.
+                let c = client(ca.as_deref(), false);
+                match c.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => done.fetch_add(1, Ordering::Relaxed),
+                    _ => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = start.elapsed().as_secs_f64();
+    let out = json!({"url": url, "seconds": seconds, "concurrency": concurrency,
+        "handshakes": done.load(Ordering::Relaxed), "errors": errors.load(Ordering::Relaxed),
+        "per_second": done.load(Ordering::Relaxed) as f64 / elapsed});
+    println!("{out}");
+}
+
+async fn load(
+    url: String,
+    token: Option<String>,
+    model: String,
+    rate: u64,
+    seconds: u64,
+    max_in_flight: u64,
+    ca: Option<String>,
+) {
+    let client = client(ca.as_deref(), true);
     let payload = Arc::new(serde_json::to_vec(&body(&model)).unwrap());
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
@@ -151,12 +202,22 @@ async fn main() {
                 get("--rate").map_or(1000, |r| r.parse().expect("--rate N")),
                 get("--seconds").map_or(20, |s| s.parse().expect("--seconds N")),
                 get("--max-in-flight").map_or(2048, |s| s.parse().expect("--max-in-flight N")),
+                get("--ca"),
+            )
+            .await;
+        }
+        Some("handshakes") => {
+            handshakes(
+                get("--url").expect("--url"),
+                get("--ca"),
+                get("--seconds").map_or(10, |s| s.parse().expect("--seconds N")),
+                get("--concurrency").map_or(8, |s| s.parse().expect("--concurrency N")),
             )
             .await;
         }
         _ => {
             eprintln!(
-                "usage: gateway_load upstream [--listen ADDR] | load --url URL [--token T] [--model M] [--rate N] [--seconds N]"
+                "usage: gateway_load upstream [--listen ADDR] | load --url URL [--token T] [--model M] [--rate N] [--seconds N] [--ca PEM] | handshakes --url URL [--ca PEM] [--seconds N] [--concurrency N]"
             );
             std::process::exit(2);
         }

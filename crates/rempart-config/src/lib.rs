@@ -158,6 +158,9 @@ pub struct Server {
     pub tls: Option<ServerTls>,
     /// Serve plain HTTP on an address other than loopback (refused unless this says so).
     pub allow_plaintext: bool,
+    /// Requests each token, certificate or person may make per minute to the API and the
+    /// console (the gateway has its own quotas); 0 for no limit.
+    pub requests_per_minute: u32,
 }
 
 /// `[server.tls]`: the listener's certificate and, optionally, client certificates.
@@ -236,6 +239,7 @@ impl Default for Config {
                 max_body_bytes: 16 * 1024 * 1024,
                 tls: None,
                 allow_plaintext: false,
+                requests_per_minute: 6000,
             },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
@@ -291,6 +295,7 @@ struct RawServer {
     listen: Option<String>,
     max_body_bytes: Option<u64>,
     allow_plaintext: Option<bool>,
+    requests_per_minute: Option<i64>,
     tls: Option<RawServerTls>,
 }
 
@@ -511,6 +516,14 @@ impl Config {
             }
         }
         cfg.server.allow_plaintext = server.allow_plaintext.unwrap_or(false);
+        match server.requests_per_minute {
+            Some(n) if (0..=10_000_000).contains(&n) => cfg.server.requests_per_minute = n as u32,
+            Some(n) => problems.push(Problem {
+                path: "server.requests_per_minute".into(),
+                message: format!("{n} is outside 0 (no limit) to 10000000"),
+            }),
+            None => {}
+        }
         if let Some(tls) = server.tls {
             let mut files = vec![
                 ("server.tls.cert_file".to_owned(), &tls.cert_file),

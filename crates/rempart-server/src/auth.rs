@@ -309,6 +309,15 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
         }
         Err(e) => return Err(e),
     };
+    // The gateway's clients are held to its own quotas; everyone else to the per-caller rate.
+    if required != Role::GatewayClient
+        && let Some(retry) = state.rate.take(&token.id)
+    {
+        return Err(ApiError::RateLimited {
+            limit: state.rate.limit(),
+            retry,
+        });
+    }
     if !token.role.grants(required) {
         state.metrics.auth_denied.inc();
         return Err(ApiError::Forbidden {
@@ -398,5 +407,49 @@ impl Failures {
         slot.0 += 1;
         let elapsed = slot.1.elapsed();
         (slot.0 >= self.limit).then(|| Self::WINDOW.saturating_sub(elapsed).as_secs().max(1))
+    }
+}
+
+/// A token bucket per caller: `limit` requests a minute, refilled continuously, bursts up to
+/// the minute's allowance.
+#[derive(Debug)]
+pub struct RateLimit {
+    limit: u32,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimit {
+    /// `limit` requests a minute per caller; 0 for none.
+    pub fn per_minute(limit: u32) -> RateLimit {
+        RateLimit {
+            limit,
+            buckets: std::sync::Mutex::default(),
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Takes one request from `caller`'s allowance; the seconds to wait if there is none left.
+    pub fn take(&self, caller: &str) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
+        let per_sec = f64::from(self.limit) / 60.0;
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= 100_000 {
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+        }
+        let (tokens, at) = buckets.entry(caller.to_owned()).or_insert((f64::from(self.limit), now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_sec).min(f64::from(self.limit));
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(((1.0 - *tokens) / per_sec).ceil().max(1.0) as u64)
+        }
     }
 }

@@ -25,6 +25,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The caller made more requests this minute than `server.requests_per_minute`.
+    #[error("more than {limit} requests a minute from this caller: retry in {retry} s")]
+    RateLimited { limit: u32, retry: u64 },
     /// Too many failed authentications from this address lately.
     #[error("too many failed sign-ins from this address: retry in {0} s")]
     TooManyFailures(u64),
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyFailures(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             ApiError::Store(rempart_store::StoreError::InvalidQuery(_)) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
@@ -82,7 +86,7 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
         )
             .into_response();
-        if let ApiError::TooManyFailures(secs) = &self
+        if let ApiError::TooManyFailures(secs) | ApiError::RateLimited { retry: secs, .. } = &self
             && let Ok(v) = secs.to_string().parse()
         {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);

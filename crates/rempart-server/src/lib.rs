@@ -58,6 +58,8 @@ pub struct AppState {
     pub decode_slots: Arc<tokio::sync::Semaphore>,
     /// Authentication failures by client address, to slow guessing down.
     pub auth_failures: Arc<auth::Failures>,
+    /// Requests per caller per minute (the API and the console; the gateway has its quotas).
+    pub rate: Arc<auth::RateLimit>,
     /// Detection rules run on everything ingested, if any are configured; replaced whole when
     /// the rule files change.
     pub rules: ActiveRules,
@@ -119,6 +121,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             )),
             auth_failures: Arc::default(),
+            rate: Arc::new(auth::RateLimit::per_minute(6000)),
             rules: ActiveRules::default(),
         }
     }

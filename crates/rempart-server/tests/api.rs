@@ -665,6 +665,44 @@ async fn repeated_authentication_failures_hold_the_address_back() {
     server.stop().await;
 }
 
+/// Each caller gets `requests_per_minute`: past it, 429 `rate_limited` with `Retry-After`;
+/// another caller is not affected.
+#[tokio::test]
+async fn each_caller_is_held_to_its_request_rate() {
+    let server = Server::start_with(1 << 20, |state| {
+        state.rate = Arc::new(rempart_server::auth::RateLimit::per_minute(20));
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let (busy, other) = (server.token(Role::Viewer).await, server.token(Role::Viewer).await);
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let r = client
+            .get(server.url("/api/v1/stats"))
+            .bearer_auth(&busy)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if status == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    let r = client
+        .get(server.url("/api/v1/stats"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.stop().await;
+}
+
 /// A Sysmon process-creation rule for `whoami`.
 const WHOAMI: &str = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
 

@@ -60,6 +60,9 @@ pub async fn serve_store(
     let mut state = AppState::new(store.clone(), ledger.clone(), decode);
     // A compressed body may inflate to no more than a plain body may be.
     state.max_inflated_bytes = config.server.max_body_bytes as u64;
+    state.rate = Arc::new(rempart_server::auth::RateLimit::per_minute(
+        config.server.requests_per_minute,
+    ));
     state.erasure = Some(erasure);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());

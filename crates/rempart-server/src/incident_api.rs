@@ -25,7 +25,7 @@ impl From<IncidentError> for ApiError {
     }
 }
 
-fn incidents(state: &AppState) -> Result<&Incidents, ApiError> {
+pub(crate) fn incidents(state: &AppState) -> Result<&Incidents, ApiError> {
     state
         .incidents
         .as_ref()

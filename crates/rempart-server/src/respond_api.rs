@@ -37,7 +37,7 @@ impl From<ResponseError> for ApiError {
     }
 }
 
-fn response(state: &AppState) -> Result<&Response, ApiError> {
+pub(crate) fn response(state: &AppState) -> Result<&Response, ApiError> {
     state
         .response
         .as_ref()

@@ -654,17 +654,7 @@ async fn an_admin_revokes_a_provider_from_the_console() {
         ),
     )
     .unwrap();
-    let token = |role: &str, name: &str| {
-        let out = common::rempart(dir.path())
-            .args(["--json", "tokens", "create", "--role", role, "--name", name])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let token = |role: &str, name: &str| common::token(dir.path(), role, name);
     let admin = token("admin", "ops");
     let client = token("gateway-client", "soc-tool");
     let mut command = common::rempart(dir.path());

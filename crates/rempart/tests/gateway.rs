@@ -70,18 +70,7 @@ impl Gateway {
     fn start(fakes: &Fakes, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         config(dir.path(), fakes, extra);
-        let token = |role: &str, name: &str| {
-            let mut c = rempart(dir.path());
-            let out = c
-                .args(["--json", "tokens", "create", "--role", role, "--name", name])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
+        let token = |role: &str, name: &str| common::token(dir.path(), role, name);
         let client = token("gateway-client", "soc-tool");
         let admin = token("admin", "ops");
         let mut c = rempart(dir.path());

@@ -139,18 +139,6 @@ fn served_fingerprint(addr: &str) -> String {
         .to_owned()
 }
 
-fn token(dir: &Path, role: &str, name: &str) -> String {
-    let out = common::rempart(dir)
-        .args(["--json", "tokens", "create", "--role", role, "--name", name])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 const EVENT: &str = r#"{"@timestamp":"2026-12-05T08:00:00Z","EventID":4625,"Channel":"Security","Hostname":"WS-FIN-07.corp.example.eu","TargetUserName":"alice","IpAddress":"10.20.7.41"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,8 +173,8 @@ async fn every_client_speaks_tls_and_a_forwarder_needs_no_token() {
         ),
     )
     .unwrap();
-    let client = token(&dir, "gateway-client", "soc-tool");
-    let viewer = token(&dir, "viewer", "vic");
+    let client = common::token(&dir, "gateway-client", "soc-tool");
+    let viewer = common::token(&dir, "viewer", "vic");
     let mut command = common::rempart(&dir);
     command.arg("--config").arg(&config);
     let (mut child, addr) = common::serve_with(command);

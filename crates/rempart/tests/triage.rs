@@ -256,17 +256,7 @@ impl Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("rempart.toml");
         std::fs::write(&config, text).unwrap();
-        let token = |role: &str| {
-            let out = rempart(dir)
-                .args(["--json", "tokens", "create", "--role", role, "--name", role])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
+        let token = |role: &str| common::token(dir, role, role);
         let (analyst, viewer, ingest) = (token("analyst"), token("viewer"), token("ingest"));
         let mut c = rempart(dir);
         c.arg("--config").arg(&config);

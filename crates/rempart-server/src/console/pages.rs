@@ -102,26 +102,38 @@ pub fn error_page(e: &ApiError) -> Response {
     resp
 }
 
-/// A handler's result as a page: its response, or its error as a page.
-type PageResult = Result<Response, ApiError>;
+/// A page handler's error: answered as a page with the status the API would give.
+#[derive(Debug)]
+pub struct PageError(ApiError);
 
-fn page_or_error(r: PageResult) -> Response {
-    r.unwrap_or_else(|e| error_page(&e))
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(&self.0)
+    }
 }
 
-fn incidents(state: &AppState) -> Result<&crate::incidents::Incidents, ApiError> {
-    state
-        .incidents
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server keeps no incidents".into()))
+macro_rules! page_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for PageError {
+            fn from(e: $t) -> Self {
+                PageError(e.into())
+            }
+        }
+    )*};
 }
 
-fn response(state: &AppState) -> Result<&crate::respond::Response, ApiError> {
-    state
-        .response
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no playbooks".into()))
-}
+page_error_from!(
+    ApiError,
+    rempart_store::StoreError,
+    rempart_audit::AuditError,
+    crate::incidents::IncidentError,
+    crate::respond::ResponseError
+);
+
+type PageResult = Result<Response, PageError>;
+
+use crate::incident_api::incidents;
+use crate::respond_api::response;
 
 fn parse_id(s: &str, what: &str) -> Result<EventId, ApiError> {
     s.parse()
@@ -214,7 +226,8 @@ async fn open_session(state: &AppState, token_hash: &str, next: &str) -> PageRes
         return Err(ApiError::Forbidden {
             held: token.role.to_string(),
             required: "viewer, analyst, approver, auditor or admin".into(),
-        });
+        }
+        .into());
     }
     let id = state
         .console
@@ -274,7 +287,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
     }
     match open_session(&state, &crate::auth::hash_token(secret), &next).await {
         Ok(r) => r,
-        Err(ApiError::Unauthenticated) => {
+        Err(PageError(ApiError::Unauthenticated)) => {
             state.metrics.auth_denied.inc();
             if let Some(wait) = ip.and_then(|ip| state.auth_failures.fail(ip)) {
                 return error_page(&ApiError::TooManyFailures(wait));
@@ -286,7 +299,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Request) -> Response {
                 StatusCode::UNAUTHORIZED,
             )
         }
-        Err(e) => error_page(&e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -298,7 +311,9 @@ pub struct CodeParam {
 /// `GET /sign-in/link?code=…`: a one-time link (the demo prints one) opens a session.
 pub async fn sign_in_link(State(state): State<AppState>, Query(p): Query<CodeParam>) -> Response {
     match state.console.sessions.redeem(&p.code) {
-        Some(hash) => page_or_error(open_session(&state, &hash, "/").await),
+        Some(hash) => open_session(&state, &hash, "/")
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
         None => sign_in_page(
             &state,
             "/".into(),
@@ -335,31 +350,26 @@ pub async fn oidc_begin(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Query(p): Query<NextParam>,
-) -> Response {
-    page_or_error(
-        async {
-            let uri = redirect_uri(&state, &headers)?;
-            let oidc = state
-                .oidc
-                .as_ref()
-                .ok_or_else(|| ApiError::NotFound("`[oidc]`".into()))?;
-            let (to, browser) = oidc
-                .begin(&uri, &local_path(p.next.as_deref()))
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-            let mut resp = Redirect::to(&to).into_response();
-            let cookie = format!(
-                "{OIDC_COOKIE}={browser}; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                crate::oidc::SIGN_IN_LIFETIME.as_secs(),
-                if state.console.secure { "; Secure" } else { "" }
-            );
-            if let Ok(v) = cookie.parse() {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            Ok(resp)
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let uri = redirect_uri(&state, &headers)?;
+    let oidc = state
+        .oidc
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("`[oidc]`".into()))?;
+    let (to, browser) = oidc
+        .begin(&uri, &local_path(p.next.as_deref()))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut resp = Redirect::to(&to).into_response();
+    let cookie = format!(
+        "{OIDC_COOKIE}={browser}; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        crate::oidc::SIGN_IN_LIFETIME.as_secs(),
+        if state.console.secure { "; Secure" } else { "" }
+    );
+    if let Ok(v) = cookie.parse() {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
 }
 
 #[derive(Debug, Deserialize)]
@@ -813,50 +823,45 @@ pub async fn queue(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Query(p): Query<QueueParams>,
-) -> Response {
-    page_or_error(
-        async {
-            let list = p.select(&state).await?;
-            let total = list.len();
-            let volume = charts::bars(
-                "Incidents by last activity",
-                &charts::buckets(&list.iter().map(|i| i.last_seen).collect::<Vec<_>>(), 24),
-            );
-            let mut sev: Vec<(String, u64)> = IncidentSeverity::ALL
-                .iter()
-                .map(|s| (s.as_str().to_owned(), 0))
-                .collect();
-            for i in &list {
-                if let Some(slot) = sev.iter_mut().find(|(k, _)| k == i.severity.as_str()) {
-                    slot.1 += 1;
-                }
-            }
-            let by_severity = charts::hbars("By severity", &sev);
-            let mut tactics: BTreeMap<String, u64> = BTreeMap::new();
-            for i in &list {
-                for t in &i.tactics {
-                    *tactics.entry(t.clone()).or_default() += 1;
-                }
-            }
-            let by_tactic = charts::hbars("By tactic", &tactics.into_iter().collect::<Vec<_>>());
-            let group_by = p.group.clone();
-            let r = rows(&state, list.clone()).await?;
-            let groups = group(&group_by, &list, r);
-            Ok(render(&Queue {
-                page: Page::new("Queue", "queue", &caller, session.as_ref().map(|s| &s.0)),
-                query: p.query_string(),
-                p,
-                groups,
-                total,
-                statuses: IncidentStatus::ALL.iter().map(|s| s.as_str()).collect(),
-                severities: IncidentSeverity::ALL.iter().map(|s| s.as_str()).collect(),
-                volume,
-                by_severity,
-                by_tactic,
-            }))
+) -> Result<Response, PageError> {
+    let list = p.select(&state).await?;
+    let total = list.len();
+    let volume = charts::bars(
+        "Incidents by last activity",
+        &charts::buckets(&list.iter().map(|i| i.last_seen).collect::<Vec<_>>(), 24),
+    );
+    let mut sev: Vec<(String, u64)> = IncidentSeverity::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    for i in &list {
+        if let Some(slot) = sev.iter_mut().find(|(k, _)| k == i.severity.as_str()) {
+            slot.1 += 1;
         }
-        .await,
-    )
+    }
+    let by_severity = charts::hbars("By severity", &sev);
+    let mut tactics: BTreeMap<String, u64> = BTreeMap::new();
+    for i in &list {
+        for t in &i.tactics {
+            *tactics.entry(t.clone()).or_default() += 1;
+        }
+    }
+    let by_tactic = charts::hbars("By tactic", &tactics.into_iter().collect::<Vec<_>>());
+    let group_by = p.group.clone();
+    let r = rows(&state, list.clone()).await?;
+    let groups = group(&group_by, &list, r);
+    Ok(render(&Queue {
+        page: Page::new("Queue", "queue", &caller, session.as_ref().map(|s| &s.0)),
+        query: p.query_string(),
+        p,
+        groups,
+        total,
+        statuses: IncidentStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        severities: IncidentSeverity::ALL.iter().map(|s| s.as_str()).collect(),
+        volume,
+        by_severity,
+        by_tactic,
+    }))
 }
 
 /// `GET /queue/rows`: the queue's rows alone, which the page fetches when told of a change.
@@ -865,18 +870,13 @@ pub async fn queue_rows(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Query(p): Query<QueueParams>,
-) -> Response {
-    page_or_error(
-        async {
-            let list = p.select(&state).await?;
-            let r = rows(&state, list.clone()).await?;
-            Ok(render(&QueueRows {
-                page: Page::new("Queue", "queue", &caller, session.as_ref().map(|s| &s.0)),
-                groups: group(&p.group, &list, r),
-            }))
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let list = p.select(&state).await?;
+    let r = rows(&state, list.clone()).await?;
+    Ok(render(&QueueRows {
+        page: Page::new("Queue", "queue", &caller, session.as_ref().map(|s| &s.0)),
+        groups: group(&p.group, &list, r),
+    }))
 }
 
 /// `GET /live`: server-sent events, one per incident created, grown, triaged or changed; the
@@ -919,85 +919,80 @@ pub async fn bulk(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let pairs = form(&body);
-            let reason = field(&pairs, "reason").unwrap_or("").trim().to_owned();
-            if reason.is_empty() {
-                return Err(ApiError::BadRequest("a reason is required for a change".into()));
+) -> Result<Response, PageError> {
+    let pairs = form(&body);
+    let reason = field(&pairs, "reason").unwrap_or("").trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest("a reason is required for a change".into()).into());
+    }
+    let filter = field(&pairs, "filter").unwrap_or("").to_owned();
+    let ids: Vec<EventId> = if field(&pairs, "scope") == Some("matching") {
+        let p: QueueParams = serde_urlencoded_like(&filter)?;
+        let p = QueueParams {
+            limit: Some(IncidentQuery::MAX_LIMIT),
+            ..p
+        };
+        p.select(&state).await?.into_iter().map(|i| i.id).collect()
+    } else {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "id")
+            .map(|(_, v)| parse_id(v, "incident"))
+            .collect::<Result<_, _>>()?
+    };
+    if ids.is_empty() {
+        return Err(ApiError::BadRequest("no incident selected".into()).into());
+    }
+    let action = field(&pairs, "action").unwrap_or("");
+    let (status, owner) = match action {
+        "acknowledge" => (Some(IncidentStatus::Investigating), Some(caller.0.name.clone())),
+        "assign" => {
+            let owner = field(&pairs, "owner").unwrap_or("").trim().to_owned();
+            if owner.is_empty() {
+                return Err(ApiError::BadRequest("assigning needs an owner".into()).into());
             }
-            let filter = field(&pairs, "filter").unwrap_or("").to_owned();
-            let ids: Vec<EventId> = if field(&pairs, "scope") == Some("matching") {
-                let p: QueueParams = serde_urlencoded_like(&filter)?;
-                let p = QueueParams {
-                    limit: Some(IncidentQuery::MAX_LIMIT),
-                    ..p
-                };
-                p.select(&state).await?.into_iter().map(|i| i.id).collect()
-            } else {
-                pairs
-                    .iter()
-                    .filter(|(k, _)| k == "id")
-                    .map(|(_, v)| parse_id(v, "incident"))
-                    .collect::<Result<_, _>>()?
-            };
-            if ids.is_empty() {
-                return Err(ApiError::BadRequest("no incident selected".into()));
-            }
-            let action = field(&pairs, "action").unwrap_or("");
-            let (status, owner) = match action {
-                "acknowledge" => (Some(IncidentStatus::Investigating), Some(caller.0.name.clone())),
-                "assign" => {
-                    let owner = field(&pairs, "owner").unwrap_or("").trim().to_owned();
-                    if owner.is_empty() {
-                        return Err(ApiError::BadRequest("assigning needs an owner".into()));
-                    }
-                    (None, Some(owner))
-                }
-                "status" => (
-                    Some(
-                        field(&pairs, "status")
-                            .unwrap_or("")
-                            .parse::<IncidentStatus>()
-                            .map_err(ApiError::BadRequest)?,
-                    ),
-                    None,
-                ),
-                other => return Err(ApiError::BadRequest(format!("unknown bulk action `{other}`"))),
-            };
-            let service = incidents(&state)?;
-            let mut changed = 0;
-            let mut refused = Vec::new();
-            for id in ids {
-                // Acknowledging takes ownership, and moves the status on only where it may go.
-                let status = match (action, status) {
-                    ("acknowledge", Some(s)) => match service.get(id).await {
-                        Ok(i) => Some(s).filter(|s| i.status.can_move_to(*s)),
-                        Err(e) => {
-                            refused.push((id.to_string(), Text::new(ApiError::from(e).to_string())));
-                            continue;
-                        }
-                    },
-                    (_, s) => s,
-                };
-                match service
-                    .update(id, status, owner.clone(), &caller.actor(), &reason)
-                    .await
-                {
-                    Ok(_) => changed += 1,
-                    Err(e) => refused.push((id.to_string(), Text::new(ApiError::from(e).to_string()))),
-                }
-            }
-            Ok(render(&BulkDone {
-                page: Page::new("Bulk change", "queue", &caller, session.as_ref().map(|s| &s.0)),
-                changed,
-                refused,
-                back: format!("/?{filter}"),
-            }))
+            (None, Some(owner))
         }
-        .await,
-    )
+        "status" => (
+            Some(
+                field(&pairs, "status")
+                    .unwrap_or("")
+                    .parse::<IncidentStatus>()
+                    .map_err(ApiError::BadRequest)?,
+            ),
+            None,
+        ),
+        other => return Err(ApiError::BadRequest(format!("unknown bulk action `{other}`")).into()),
+    };
+    let service = incidents(&state)?;
+    let mut changed = 0;
+    let mut refused = Vec::new();
+    for id in ids {
+        // Acknowledging takes ownership, and moves the status on only where it may go.
+        let status = match (action, status) {
+            ("acknowledge", Some(s)) => match service.get(id).await {
+                Ok(i) => Some(s).filter(|s| i.status.can_move_to(*s)),
+                Err(e) => {
+                    refused.push((id.to_string(), Text::new(ApiError::from(e).to_string())));
+                    continue;
+                }
+            },
+            (_, s) => s,
+        };
+        match service
+            .update(id, status, owner.clone(), &caller.actor(), &reason)
+            .await
+        {
+            Ok(_) => changed += 1,
+            Err(e) => refused.push((id.to_string(), Text::new(ApiError::from(e).to_string()))),
+        }
+    }
+    Ok(render(&BulkDone {
+        page: Page::new("Bulk change", "queue", &caller, session.as_ref().map(|s| &s.0)),
+        changed,
+        refused,
+        back: format!("/?{filter}"),
+    }))
 }
 
 /// Reads the queue's filters back from the query string a form carried.
@@ -1025,33 +1020,28 @@ pub async fn update(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "incident")?;
-            let pairs = form(&body);
-            let reason = field(&pairs, "reason").unwrap_or("").trim();
-            if reason.is_empty() {
-                return Err(ApiError::BadRequest("a reason is required for a change".into()));
-            }
-            let status = match field(&pairs, "status").filter(|s| !s.is_empty()) {
-                Some(s) => Some(s.parse::<IncidentStatus>().map_err(ApiError::BadRequest)?),
-                None => None,
-            };
-            let owner = field(&pairs, "owner")
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(str::to_owned);
-            if status.is_none() && owner.is_none() {
-                return Err(ApiError::BadRequest("give a status, an owner or both".into()));
-            }
-            incidents(&state)?
-                .update(id, status, owner, &caller.actor(), reason)
-                .await?;
-            Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "incident")?;
+    let pairs = form(&body);
+    let reason = field(&pairs, "reason").unwrap_or("").trim();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest("a reason is required for a change".into()).into());
+    }
+    let status = match field(&pairs, "status").filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse::<IncidentStatus>().map_err(ApiError::BadRequest)?),
+        None => None,
+    };
+    let owner = field(&pairs, "owner")
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned);
+    if status.is_none() && owner.is_none() {
+        return Err(ApiError::BadRequest("give a status, an owner or both".into()).into());
+    }
+    incidents(&state)?
+        .update(id, status, owner, &caller.actor(), reason)
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
 
 /// `POST /verdicts/{id}/feedback`: an analyst confirms or overrides a verdict.
@@ -1060,36 +1050,31 @@ pub async fn feedback(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "verdict")?;
-            let pairs = form(&body);
-            let service = incidents(&state)?;
-            let verdict = service
-                .store()
-                .verdict_get(id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("verdict {id}")))?;
-            let agrees = field(&pairs, "agrees") == Some("yes");
-            let classification = field(&pairs, "classification")
-                .filter(|c| !c.is_empty())
-                .map(|c| c.parse::<Classification>().map_err(ApiError::BadRequest))
-                .transpose()?;
-            crate::incident_api::record_feedback(
-                &state,
-                service,
-                &verdict,
-                &caller.actor(),
-                agrees,
-                if agrees { None } else { classification },
-                field(&pairs, "reason").unwrap_or(""),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/incidents/{}#verdicts", verdict.incident)).into_response())
-        }
-        .await,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "verdict")?;
+    let pairs = form(&body);
+    let service = incidents(&state)?;
+    let verdict = service
+        .store()
+        .verdict_get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("verdict {id}")))?;
+    let agrees = field(&pairs, "agrees") == Some("yes");
+    let classification = field(&pairs, "classification")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<Classification>().map_err(ApiError::BadRequest))
+        .transpose()?;
+    crate::incident_api::record_feedback(
+        &state,
+        service,
+        &verdict,
+        &caller.actor(),
+        agrees,
+        if agrees { None } else { classification },
+        field(&pairs, "reason").unwrap_or(""),
     )
+    .await?;
+    Ok(Redirect::to(&format!("/incidents/{}#verdicts", verdict.incident)).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1257,157 +1242,152 @@ pub async fn incident(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Path(id): Path<String>,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "incident")?;
-            let service = incidents(&state)?;
-            let i = service.get(id).await?;
-            let alerts = service.store().incident_alerts(id, 500).await?;
-            let mut verdicts = service.store().verdicts_of(id).await?;
-            let seen = verdicts.clone();
-            let revealed = may_reveal(caller.0.role);
-            if revealed {
-                crate::incident_api::reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
-            }
-            let all_feedback = service.store().feedback_all().await?;
-            let verdict_views: Vec<VerdictView> = verdicts
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "incident")?;
+    let service = incidents(&state)?;
+    let i = service.get(id).await?;
+    let alerts = service.store().incident_alerts(id, 500).await?;
+    let mut verdicts = service.store().verdicts_of(id).await?;
+    let seen = verdicts.clone();
+    let revealed = may_reveal(caller.0.role);
+    if revealed {
+        crate::incident_api::reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
+    }
+    let all_feedback = service.store().feedback_all().await?;
+    let verdict_views: Vec<VerdictView> = verdicts
+        .iter()
+        .map(|v| {
+            let fb = all_feedback
                 .iter()
-                .map(|v| {
-                    let fb = all_feedback
-                        .iter()
-                        .filter(|(f, _)| f.verdict == v.id)
-                        .map(|(f, _)| {
-                            (
-                                when(f.time),
-                                Text::new(f.actor.clone()),
-                                f.classification.as_str(),
-                                Text::new(f.reason.clone()),
-                            )
-                        })
-                        .collect();
-                    let as_stored = seen.iter().find(|s| s.id == v.id);
-                    verdict_view(v, as_stored, revealed && v.domain.is_some(), fb)
-                })
-                .collect();
-            let (runs, approvals, deadlines) = match &state.response {
-                Some(r) => (
-                    r.runs(Some(id), 100).await?,
-                    r.approvals(None, 10_000)
-                        .await?
-                        .into_iter()
-                        .filter(|a| a.incident == id)
-                        .collect::<Vec<_>>(),
-                    r.deadlines(id).await?.1,
-                ),
-                None => (Vec::new(), Vec::new(), Vec::new()),
-            };
-            let timeline = timeline(&i, &alerts, &verdicts, &runs, &approvals);
-            let lanes = ["alert", "verdict", "analyst", "response", "approval"];
-            let points: Vec<(Timestamp, usize, String)> = timeline
-                .iter()
-                .map(|(t, item)| {
+                .filter(|(f, _)| f.verdict == v.id)
+                .map(|(f, _)| {
                     (
-                        *t,
-                        lanes.iter().position(|l| *l == item.lane).unwrap_or(0),
-                        item.text.0.clone(),
+                        when(f.time),
+                        Text::new(f.actor.clone()),
+                        f.classification.as_str(),
+                        Text::new(f.reason.clone()),
                     )
                 })
                 .collect();
-            let timeline_chart = charts::timeline(&lanes, &points);
-            let graph = charts::entity_graph(&i, &alerts);
-            Ok(render(&IncidentPage {
-                page: Page::new(
-                    format!("Incident {}", Text::short(&i.title, 60).0),
-                    "queue",
-                    &caller,
-                    session.as_ref().map(|s| &s.0),
+            let as_stored = seen.iter().find(|s| s.id == v.id);
+            verdict_view(v, as_stored, revealed && v.domain.is_some(), fb)
+        })
+        .collect();
+    let (runs, approvals, deadlines) = match &state.response {
+        Some(r) => (
+            r.runs(Some(id), 100).await?,
+            r.approvals(None, 10_000)
+                .await?
+                .into_iter()
+                .filter(|a| a.incident == id)
+                .collect::<Vec<_>>(),
+            r.deadlines(id).await?.1,
+        ),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    let timeline = timeline(&i, &alerts, &verdicts, &runs, &approvals);
+    let lanes = ["alert", "verdict", "analyst", "response", "approval"];
+    let points: Vec<(Timestamp, usize, String)> = timeline
+        .iter()
+        .map(|(t, item)| {
+            (
+                *t,
+                lanes.iter().position(|l| *l == item.lane).unwrap_or(0),
+                item.text.0.clone(),
+            )
+        })
+        .collect();
+    let timeline_chart = charts::timeline(&lanes, &points);
+    let graph = charts::entity_graph(&i, &alerts);
+    Ok(render(&IncidentPage {
+        page: Page::new(
+            format!("Incident {}", Text::short(&i.title, 60).0),
+            "queue",
+            &caller,
+            session.as_ref().map(|s| &s.0),
+        ),
+        id: i.id.to_string(),
+        title: Text::new(i.title.clone()),
+        severity: i.severity.as_str(),
+        status: i.status.as_str(),
+        owner: Text::new(i.owner.clone().unwrap_or_default()),
+        score: i.score,
+        first_seen: when(i.first_seen),
+        last_seen: when(i.last_seen),
+        alert_count: i.alert_count,
+        tactics: Text::new(i.tactics.join(" → ")),
+        techniques: Text::new(i.techniques.join(", ")),
+        assets: Text::new(i.assets.join(", ")),
+        entities: i
+            .entities
+            .iter()
+            .map(|e| (e.kind.as_str(), Text::new(e.value.clone()), encode(&e.value)))
+            .collect(),
+        alerts: alerts
+            .iter()
+            .map(|a| AlertRow {
+                id: a.id.to_string(),
+                time: when(a.time),
+                rule: Text::new(a.rule_title.clone()),
+                level: Text::new(a.level.clone().unwrap_or_default()),
+                host: Text::new(a.host.clone().unwrap_or_default()),
+                user: Text::new(a.user.clone().unwrap_or_default()),
+                matched: Text::short(
+                    &a.matched
+                        .iter()
+                        .map(|m| format!("{}={}", m.field, m.value))
+                        .collect::<Vec<_>>()
+                        .join("  "),
+                    400,
                 ),
-                id: i.id.to_string(),
-                title: Text::new(i.title.clone()),
-                severity: i.severity.as_str(),
-                status: i.status.as_str(),
-                owner: Text::new(i.owner.clone().unwrap_or_default()),
-                score: i.score,
-                first_seen: when(i.first_seen),
-                last_seen: when(i.last_seen),
-                alert_count: i.alert_count,
-                tactics: Text::new(i.tactics.join(" → ")),
-                techniques: Text::new(i.techniques.join(", ")),
-                assets: Text::new(i.assets.join(", ")),
-                entities: i
-                    .entities
-                    .iter()
-                    .map(|e| (e.kind.as_str(), Text::new(e.value.clone()), encode(&e.value)))
-                    .collect(),
-                alerts: alerts
-                    .iter()
-                    .map(|a| AlertRow {
-                        id: a.id.to_string(),
-                        time: when(a.time),
-                        rule: Text::new(a.rule_title.clone()),
-                        level: Text::new(a.level.clone().unwrap_or_default()),
-                        host: Text::new(a.host.clone().unwrap_or_default()),
-                        user: Text::new(a.user.clone().unwrap_or_default()),
-                        matched: Text::short(
-                            &a.matched
-                                .iter()
-                                .map(|m| format!("{}={}", m.field, m.value))
-                                .collect::<Vec<_>>()
-                                .join("  "),
-                            400,
-                        ),
-                        event: a.event.to_string(),
-                        techniques: Text::new(
-                            a.techniques
-                                .iter()
-                                .map(|t| {
-                                    t.name
-                                        .as_ref()
-                                        .map_or_else(|| t.id.clone(), |n| format!("{} {n}", t.id))
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        ),
-                    })
-                    .collect(),
-                verdicts: verdict_views,
-                timeline: timeline.into_iter().map(|(_, i)| i).collect(),
-                timeline_chart,
-                graph,
-                deadlines: deadlines
-                    .iter()
-                    .map(|d| DeadlineView {
-                        report: d.report.as_str(),
-                        regime: Text::new(d.regime.clone()),
-                        due: when(d.due),
-                        state: d.state.as_str(),
-                        basis: Text::new(d.basis.clone()),
-                        submitted: d.submitted.map(when),
-                    })
-                    .collect(),
-                statuses: IncidentStatus::ALL
-                    .iter()
-                    .filter(|s| i.status.can_move_to(**s))
-                    .map(|s| s.as_str())
-                    .collect(),
-                classifications: Classification::ALL.iter().map(|c| c.as_str()).collect(),
-                history: i
-                    .history
-                    .iter()
-                    .map(|c| {
-                        (
-                            when(c.time),
-                            Text::new(c.actor.clone()),
-                            Text::new(c.what.clone()),
-                            Text::new(c.reason.clone()),
-                        )
-                    })
-                    .collect(),
-            }))
-        }
-        .await,
-    )
+                event: a.event.to_string(),
+                techniques: Text::new(
+                    a.techniques
+                        .iter()
+                        .map(|t| {
+                            t.name
+                                .as_ref()
+                                .map_or_else(|| t.id.clone(), |n| format!("{} {n}", t.id))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            })
+            .collect(),
+        verdicts: verdict_views,
+        timeline: timeline.into_iter().map(|(_, i)| i).collect(),
+        timeline_chart,
+        graph,
+        deadlines: deadlines
+            .iter()
+            .map(|d| DeadlineView {
+                report: d.report.as_str(),
+                regime: Text::new(d.regime.clone()),
+                due: when(d.due),
+                state: d.state.as_str(),
+                basis: Text::new(d.basis.clone()),
+                submitted: d.submitted.map(when),
+            })
+            .collect(),
+        statuses: IncidentStatus::ALL
+            .iter()
+            .filter(|s| i.status.can_move_to(**s))
+            .map(|s| s.as_str())
+            .collect(),
+        classifications: Classification::ALL.iter().map(|c| c.as_str()).collect(),
+        history: i
+            .history
+            .iter()
+            .map(|c| {
+                (
+                    when(c.time),
+                    Text::new(c.actor.clone()),
+                    Text::new(c.what.clone()),
+                    Text::new(c.reason.clone()),
+                )
+            })
+            .collect(),
+    }))
 }
 
 /// Everything that happened to an incident on one time axis: alerts, verdicts, people's
@@ -1548,73 +1528,68 @@ pub async fn approvals(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Query(p): Query<ApprovalsParams>,
-) -> Response {
-    page_or_error(
-        async {
-            let status_s = p.status.unwrap_or_else(|| "pending".into());
-            let status = ApprovalStatus::filter(&status_s).map_err(ApiError::BadRequest)?;
-            let list = response(&state)?.approvals(status, 1000).await?;
-            let service = incidents(&state)?;
-            let mut views = Vec::with_capacity(list.len());
-            for a in list {
-                let incident = service.get(a.incident).await.ok();
-                let assets: Vec<String> = incident.as_ref().map(|i| i.assets.clone()).unwrap_or_default();
-                let critical = a
-                    .actions
-                    .iter()
-                    .filter_map(|x| x.target.as_deref())
-                    .filter(|t| assets.iter().any(|s| s.to_lowercase().contains(&t.to_lowercase())))
-                    .map(|t| Text::new(t.to_owned()))
-                    .collect();
-                views.push(ApprovalView {
-                    id: a.id.to_string(),
-                    incident: a.incident.to_string(),
-                    incident_title: Text::new(incident.map(|i| i.title).unwrap_or_default()),
-                    playbook: Text::new(a.playbook.clone()),
-                    step: Text::new(a.step.clone()),
-                    reason: Text::new(a.reason.clone()),
-                    requested_by: Text::new(a.requested_by.clone()),
-                    created: when(a.created),
-                    deadline: when(a.deadline),
-                    status: a.status.as_str(),
-                    needed: a.rule.approvers,
-                    role: Text::new(a.rule.role.clone()),
-                    targets: a.actions.iter().filter(|x| x.target.is_some()).count(),
-                    actions: a
-                        .actions
-                        .iter()
-                        .map(|x| {
-                            (
-                                x.action.as_str().to_owned(),
-                                Text::new(x.target.clone().unwrap_or_default()),
-                                Text::new(x.connector.clone().unwrap_or_default()),
-                                Text::new(x.prepared.clone()),
-                            )
-                        })
-                        .collect(),
-                    critical,
-                    votes: a
-                        .votes
-                        .iter()
-                        .map(|v| {
-                            (
-                                Text::new(v.actor.clone()),
-                                if v.approve { "approved" } else { "rejected" },
-                                Text::new(v.comment.clone()),
-                                when(v.time),
-                            )
-                        })
-                        .collect(),
-                });
-            }
-            Ok(render(&ApprovalsPage {
-                page: Page::new("Approvals", "approvals", &caller, session.as_ref().map(|s| &s.0)),
-                status: status_s,
-                approvals: views,
-            }))
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let status_s = p.status.unwrap_or_else(|| "pending".into());
+    let status = ApprovalStatus::filter(&status_s).map_err(ApiError::BadRequest)?;
+    let list = response(&state)?.approvals(status, 1000).await?;
+    let service = incidents(&state)?;
+    let mut views = Vec::with_capacity(list.len());
+    for a in list {
+        let incident = service.get(a.incident).await.ok();
+        let assets: Vec<String> = incident.as_ref().map(|i| i.assets.clone()).unwrap_or_default();
+        let critical = a
+            .actions
+            .iter()
+            .filter_map(|x| x.target.as_deref())
+            .filter(|t| assets.iter().any(|s| s.to_lowercase().contains(&t.to_lowercase())))
+            .map(|t| Text::new(t.to_owned()))
+            .collect();
+        views.push(ApprovalView {
+            id: a.id.to_string(),
+            incident: a.incident.to_string(),
+            incident_title: Text::new(incident.map(|i| i.title).unwrap_or_default()),
+            playbook: Text::new(a.playbook.clone()),
+            step: Text::new(a.step.clone()),
+            reason: Text::new(a.reason.clone()),
+            requested_by: Text::new(a.requested_by.clone()),
+            created: when(a.created),
+            deadline: when(a.deadline),
+            status: a.status.as_str(),
+            needed: a.rule.approvers,
+            role: Text::new(a.rule.role.clone()),
+            targets: a.actions.iter().filter(|x| x.target.is_some()).count(),
+            actions: a
+                .actions
+                .iter()
+                .map(|x| {
+                    (
+                        x.action.as_str().to_owned(),
+                        Text::new(x.target.clone().unwrap_or_default()),
+                        Text::new(x.connector.clone().unwrap_or_default()),
+                        Text::new(x.prepared.clone()),
+                    )
+                })
+                .collect(),
+            critical,
+            votes: a
+                .votes
+                .iter()
+                .map(|v| {
+                    (
+                        Text::new(v.actor.clone()),
+                        if v.approve { "approved" } else { "rejected" },
+                        Text::new(v.comment.clone()),
+                        when(v.time),
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(render(&ApprovalsPage {
+        page: Page::new("Approvals", "approvals", &caller, session.as_ref().map(|s| &s.0)),
+        status: status_s,
+        approvals: views,
+    }))
 }
 
 /// `POST /approvals/{id}/vote`: approve or reject with a comment; four eyes as in the API.
@@ -1623,27 +1598,22 @@ pub async fn vote(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "approval")?;
-            let pairs = form(&body);
-            let approve = match field(&pairs, "decision") {
-                Some("approve") => true,
-                Some("reject") => false,
-                _ => return Err(ApiError::BadRequest("decide `approve` or `reject`".into())),
-            };
-            let comment = field(&pairs, "comment").unwrap_or("").trim();
-            if comment.is_empty() {
-                return Err(ApiError::BadRequest("a reason is required for a vote".into()));
-            }
-            response(&state)?
-                .vote(id, &caller.actor(), caller.0.role, approve, comment)
-                .await?;
-            Ok(Redirect::to("/approvals").into_response())
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "approval")?;
+    let pairs = form(&body);
+    let approve = match field(&pairs, "decision") {
+        Some("approve") => true,
+        Some("reject") => false,
+        _ => return Err(ApiError::BadRequest("decide `approve` or `reject`".into()).into()),
+    };
+    let comment = field(&pairs, "comment").unwrap_or("").trim();
+    if comment.is_empty() {
+        return Err(ApiError::BadRequest("a reason is required for a vote".into()).into());
+    }
+    response(&state)?
+        .vote(id, &caller.actor(), caller.0.role, approve, comment)
+        .await?;
+    Ok(Redirect::to("/approvals").into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1719,131 +1689,126 @@ pub async fn search(
     session: Option<Extension<Session>>,
     Query(p): Query<SearchParams>,
     raw: axum::extract::RawQuery,
-) -> Response {
-    page_or_error(
-        async {
-            let pairs = form(raw.0.unwrap_or_default().as_bytes());
-            let include: Vec<String> = pairs.iter().filter(|(k, _)| k == "f").map(|(_, v)| v.clone()).collect();
-            let exclude: Vec<String> = pairs
+) -> Result<Response, PageError> {
+    let pairs = form(raw.0.unwrap_or_default().as_bytes());
+    let include: Vec<String> = pairs.iter().filter(|(k, _)| k == "f").map(|(_, v)| v.clone()).collect();
+    let exclude: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "nf")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let filters = include
+        .iter()
+        .map(|f| FieldFilter::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let excluded = exclude
+        .iter()
+        .map(|f| FieldFilter::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let query = EventQuery {
+        since: parse_time(&p.since, "since")?,
+        until: parse_time(&p.until, "until")?,
+        filters,
+        text: Some(p.q.trim().to_owned()).filter(|q| !q.is_empty()),
+        before: None,
+        limit: Some(p.limit.unwrap_or(500).clamp(1, 5000)),
+    };
+    let events: Vec<rempart_model::Event> = state
+        .store
+        .query_events(&query)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            !excluded
                 .iter()
-                .filter(|(k, _)| k == "nf")
-                .map(|(_, v)| v.clone())
-                .collect();
-            let filters = include
-                .iter()
-                .map(|f| FieldFilter::parse(f))
-                .collect::<Result<Vec<_>, _>>()?;
-            let excluded = exclude
-                .iter()
-                .map(|f| FieldFilter::parse(f))
-                .collect::<Result<Vec<_>, _>>()?;
-            let query = EventQuery {
-                since: parse_time(&p.since, "since")?,
-                until: parse_time(&p.until, "until")?,
-                filters,
-                text: Some(p.q.trim().to_owned()).filter(|q| !q.is_empty()),
-                before: None,
-                limit: Some(p.limit.unwrap_or(500).clamp(1, 5000)),
-            };
-            let events: Vec<rempart_model::Event> = state
-                .store
-                .query_events(&query)
-                .await?
-                .into_iter()
-                .filter(|e| {
-                    !excluded
-                        .iter()
-                        .any(|x| facet_value(e, &x.field).is_some_and(|v| v == x.value))
-                })
-                .collect();
-            let base: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "hunt").cloned().collect();
-            let link = |extra: (&str, String)| {
-                let mut s = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in base.iter().chain(std::iter::once(&(extra.0.to_owned(), extra.1))) {
-                    s.append_pair(k, v);
+                .any(|x| facet_value(e, &x.field).is_some_and(|v| v == x.value))
+        })
+        .collect();
+    let base: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "hunt").cloned().collect();
+    let link = |extra: (&str, String)| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in base.iter().chain(std::iter::once(&(extra.0.to_owned(), extra.1))) {
+            s.append_pair(k, v);
+        }
+        format!("/search?{}", s.finish())
+    };
+    let facets = FACETS
+        .iter()
+        .map(|name| {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for e in &events {
+                if let Some(v) = facet_value(e, name) {
+                    *counts.entry(v).or_default() += 1;
                 }
-                format!("/search?{}", s.finish())
-            };
-            let facets = FACETS
-                .iter()
-                .map(|name| {
-                    let mut counts: HashMap<String, usize> = HashMap::new();
-                    for e in &events {
-                        if let Some(v) = facet_value(e, name) {
-                            *counts.entry(v).or_default() += 1;
-                        }
-                    }
-                    let mut top: Vec<(String, usize)> = counts.into_iter().collect();
-                    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                    top.truncate(8);
+            }
+            let mut top: Vec<(String, usize)> = counts.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            top.truncate(8);
+            (
+                *name,
+                top.into_iter()
+                    .map(|(v, count)| FacetValue {
+                        include: link(("f", format!("{name}={v}"))),
+                        exclude: link(("nf", format!("{name}={v}"))),
+                        value: Text::short(&v, 60),
+                        count,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let histogram = charts::bars(
+        "Events over time",
+        &charts::buckets(&events.iter().map(|e| e.time).collect::<Vec<_>>(), 40),
+    );
+    let rules = state.rules.current();
+    let hunt = match (&rules, pairs.iter().any(|(k, _)| k == "hunt")) {
+        (Some(rules), true) => Some(
+            rules
+                .alerts(&events, Timestamp::now())
+                .into_iter()
+                .map(|a| {
                     (
-                        *name,
-                        top.into_iter()
-                            .map(|(v, count)| FacetValue {
-                                include: link(("f", format!("{name}={v}"))),
-                                exclude: link(("nf", format!("{name}={v}"))),
-                                value: Text::short(&v, 60),
-                                count,
-                            })
-                            .collect::<Vec<_>>(),
+                        when(a.time),
+                        Text::new(a.rule_title),
+                        Text::new(a.level.unwrap_or_default()),
+                        a.event.to_string(),
                     )
                 })
-                .filter(|(_, v)| !v.is_empty())
-                .collect();
-            let histogram = charts::bars(
-                "Events over time",
-                &charts::buckets(&events.iter().map(|e| e.time).collect::<Vec<_>>(), 40),
-            );
-            let rules = state.rules.current();
-            let hunt = match (&rules, pairs.iter().any(|(k, _)| k == "hunt")) {
-                (Some(rules), true) => Some(
-                    rules
-                        .alerts(&events, Timestamp::now())
-                        .into_iter()
-                        .map(|a| {
-                            (
-                                when(a.time),
-                                Text::new(a.rule_title),
-                                Text::new(a.level.unwrap_or_default()),
-                                a.event.to_string(),
-                            )
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            };
-            let filters_shown = include
-                .iter()
-                .map(|f| (Text::new(f.clone()), "is"))
-                .chain(exclude.iter().map(|f| (Text::new(f.clone()), "is not")))
-                .map(|(t, how)| (t, how.to_owned()))
-                .collect();
-            Ok(render(&SearchPage {
-                page: Page::new("Search", "search", &caller, session.as_ref().map(|s| &s.0)),
-                since: p.since.clone().unwrap_or_default(),
-                until: p.until.clone().unwrap_or_default(),
-                q: p.q.clone(),
-                filters: filters_shown,
-                rows: events
-                    .iter()
-                    .take(500)
-                    .map(|e| EventRow {
-                        id: e.id.to_string(),
-                        time: when(e.time),
-                        format: e.format.as_str(),
-                        host: Text::new(e.normalized.host.clone().unwrap_or_default()),
-                        user: Text::new(e.normalized.user.clone().unwrap_or_default()),
-                        summary: Text::short(&summary(e), 240),
-                    })
-                    .collect(),
-                facets,
-                histogram,
-                hunt,
-                hunt_available: rules.is_some(),
-            }))
-        }
-        .await,
-    )
+                .collect(),
+        ),
+        _ => None,
+    };
+    let filters_shown = include
+        .iter()
+        .map(|f| (Text::new(f.clone()), "is"))
+        .chain(exclude.iter().map(|f| (Text::new(f.clone()), "is not")))
+        .map(|(t, how)| (t, how.to_owned()))
+        .collect();
+    Ok(render(&SearchPage {
+        page: Page::new("Search", "search", &caller, session.as_ref().map(|s| &s.0)),
+        since: p.since.clone().unwrap_or_default(),
+        until: p.until.clone().unwrap_or_default(),
+        q: p.q.clone(),
+        filters: filters_shown,
+        rows: events
+            .iter()
+            .take(500)
+            .map(|e| EventRow {
+                id: e.id.to_string(),
+                time: when(e.time),
+                format: e.format.as_str(),
+                host: Text::new(e.normalized.host.clone().unwrap_or_default()),
+                user: Text::new(e.normalized.user.clone().unwrap_or_default()),
+                summary: Text::short(&summary(e), 240),
+            })
+            .collect(),
+        facets,
+        histogram,
+        hunt,
+        hunt_available: rules.is_some(),
+    }))
 }
 
 /// One line saying what an event is.
@@ -1916,57 +1881,52 @@ pub async fn event(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Path(id): Path<String>,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "event")?;
-            let e = state
-                .store
-                .get_event(id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
-            let n = &e.normalized;
-            let mut normalized: Vec<(&'static str, Text, String)> = Vec::new();
-            let mut put = |name: &'static str, v: Option<String>| {
-                if let Some(v) = v {
-                    normalized.push((
-                        name,
-                        Text::new(v.clone()),
-                        format!("/search?f={}", encode(&format!("{name}={v}"))),
-                    ));
-                }
-            };
-            put("host", n.host.clone());
-            put("user", n.user.clone());
-            put("user_domain", n.user_domain.clone());
-            put("src_ip", n.src_ip.map(|i| i.to_string()));
-            put("src_port", n.src_port.map(|i| i.to_string()));
-            put("dst_ip", n.dst_ip.map(|i| i.to_string()));
-            put("dst_port", n.dst_port.map(|i| i.to_string()));
-            put("protocol", n.protocol.clone());
-            put("process", n.process.clone());
-            put("process_id", n.process_id.map(|i| i.to_string()));
-            put("command_line", n.command_line.clone());
-            put("parent_process", n.parent_process.clone());
-            put("parent_command_line", n.parent_command_line.clone());
-            put("event_id", n.event_id.map(|i| i.to_string()));
-            put("channel", n.channel.clone());
-            put("provider", n.provider.clone());
-            let mut original = Vec::new();
-            flatten("", &serde_json::Value::Object(e.fields.clone()), &mut original);
-            Ok(render(&EventPage {
-                page: Page::new("Event", "search", &caller, session.as_ref().map(|s| &s.0)),
-                id: e.id.to_string(),
-                time: when(e.time),
-                ingested: when(e.ingested),
-                format: e.format.as_str(),
-                class: e.class.to_string(),
-                normalized,
-                original,
-            }))
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "event")?;
+    let e = state
+        .store
+        .get_event(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event {id}")))?;
+    let n = &e.normalized;
+    let mut normalized: Vec<(&'static str, Text, String)> = Vec::new();
+    let mut put = |name: &'static str, v: Option<String>| {
+        if let Some(v) = v {
+            normalized.push((
+                name,
+                Text::new(v.clone()),
+                format!("/search?f={}", encode(&format!("{name}={v}"))),
+            ));
         }
-        .await,
-    )
+    };
+    put("host", n.host.clone());
+    put("user", n.user.clone());
+    put("user_domain", n.user_domain.clone());
+    put("src_ip", n.src_ip.map(|i| i.to_string()));
+    put("src_port", n.src_port.map(|i| i.to_string()));
+    put("dst_ip", n.dst_ip.map(|i| i.to_string()));
+    put("dst_port", n.dst_port.map(|i| i.to_string()));
+    put("protocol", n.protocol.clone());
+    put("process", n.process.clone());
+    put("process_id", n.process_id.map(|i| i.to_string()));
+    put("command_line", n.command_line.clone());
+    put("parent_process", n.parent_process.clone());
+    put("parent_command_line", n.parent_command_line.clone());
+    put("event_id", n.event_id.map(|i| i.to_string()));
+    put("channel", n.channel.clone());
+    put("provider", n.provider.clone());
+    let mut original = Vec::new();
+    flatten("", &serde_json::Value::Object(e.fields.clone()), &mut original);
+    Ok(render(&EventPage {
+        page: Page::new("Event", "search", &caller, session.as_ref().map(|s| &s.0)),
+        id: e.id.to_string(),
+        time: when(e.time),
+        ingested: when(e.ingested),
+        format: e.format.as_str(),
+        class: e.class.to_string(),
+        normalized,
+        original,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2033,21 +1993,16 @@ pub async fn switch_provider(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((name, switch)): Path<(String, String)>,
-) -> Response {
-    page_or_error(
-        async {
-            let revoked = match switch.as_str() {
-                "revoke" => true,
-                "restore" => false,
-                other => return Err(ApiError::NotFound(format!("gateway action `{other}`"))),
-            };
-            crate::gateway::set_revoked(&state, &caller, &name, revoked)
-                .await
-                .map(drop)?;
-            Ok(Redirect::to("/gateway").into_response())
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let revoked = match switch.as_str() {
+        "revoke" => true,
+        "restore" => false,
+        other => return Err(ApiError::NotFound(format!("gateway action `{other}`")).into()),
+    };
+    crate::gateway::set_revoked(&state, &caller, &name, revoked)
+        .await
+        .map(drop)?;
+    Ok(Redirect::to("/gateway").into_response())
 }
 
 #[derive(Template)]
@@ -2073,147 +2028,142 @@ pub async fn health(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
-) -> Response {
-    page_or_error(
-        async {
-            let events = state.store.count_events().await?;
-            let quarantined = state.store.count_quarantine().await?;
-            let since = Timestamp::now() - jiff::SignedDuration::from_hours(24 * 7);
-            let alerts = state
-                .store
-                .query_alerts(&rempart_store::AlertQuery {
-                    since: Some(since),
-                    until: None,
-                    min_level: None,
-                    rule_id: None,
-                    limit: Some(10_000),
-                })
-                .await?;
-            let mut per_rule: BTreeMap<String, u64> = BTreeMap::new();
-            for a in &alerts {
-                *per_rule.entry(a.rule_title.clone()).or_default() += 1;
-            }
-            let agreement = match &state.incidents {
-                Some(s) => crate::incident_api::agreement(s).await?,
-                None => serde_json::Value::Null,
+) -> Result<Response, PageError> {
+    let events = state.store.count_events().await?;
+    let quarantined = state.store.count_quarantine().await?;
+    let since = Timestamp::now() - jiff::SignedDuration::from_hours(24 * 7);
+    let alerts = state
+        .store
+        .query_alerts(&rempart_store::AlertQuery {
+            since: Some(since),
+            until: None,
+            min_level: None,
+            rule_id: None,
+            limit: Some(10_000),
+        })
+        .await?;
+    let mut per_rule: BTreeMap<String, u64> = BTreeMap::new();
+    for a in &alerts {
+        *per_rule.entry(a.rule_title.clone()).or_default() += 1;
+    }
+    let agreement = match &state.incidents {
+        Some(s) => crate::incident_api::agreement(s).await?,
+        None => serde_json::Value::Null,
+    };
+    let mut rules: Vec<(Text, u64, String, String)> = per_rule
+        .into_iter()
+        .map(|(rule, hits)| {
+            let a = &agreement["per_rule"][&rule];
+            let judged = a["judged"].as_u64().unwrap_or(0);
+            let fp = a["false_positives"].as_u64().unwrap_or(0);
+            let rate = if judged > 0 {
+                format!("{:.0} % of {judged}", fp as f64 * 100.0 / judged as f64)
+            } else {
+                "no feedback".into()
             };
-            let mut rules: Vec<(Text, u64, String, String)> = per_rule
-                .into_iter()
-                .map(|(rule, hits)| {
-                    let a = &agreement["per_rule"][&rule];
-                    let judged = a["judged"].as_u64().unwrap_or(0);
-                    let fp = a["false_positives"].as_u64().unwrap_or(0);
-                    let rate = if judged > 0 {
-                        format!("{:.0} % of {judged}", fp as f64 * 100.0 / judged as f64)
-                    } else {
-                        "no feedback".into()
-                    };
-                    (Text::new(rule.clone()), hits, rate, encode(&rule))
+            (Text::new(rule.clone()), hits, rate, encode(&rule))
+        })
+        .collect();
+    rules.sort_by_key(|r| std::cmp::Reverse(r.1));
+    // Sources: the origins of recent events, and how long each has been silent.
+    let recent = state
+        .store
+        .query_events(&EventQuery {
+            limit: Some(10_000),
+            ..EventQuery::default()
+        })
+        .await?;
+    let mut sources: BTreeMap<String, (Timestamp, u64)> = BTreeMap::new();
+    for e in &recent {
+        let key = format!("{} {}", e.format.as_str(), e.origin.source);
+        let slot = sources.entry(key).or_insert((e.ingested, 0));
+        slot.0 = slot.0.max(e.ingested);
+        slot.1 += 1;
+    }
+    let now = Timestamp::now();
+    let sources = sources
+        .into_iter()
+        .map(|(k, (last, n))| {
+            let silent = now.duration_since(last) > jiff::SignedDuration::from_hours(1);
+            (Text::new(k), when(last), n, silent)
+        })
+        .collect();
+    let quarantine = state
+        .store
+        .list_quarantine(50)
+        .await?
+        .into_iter()
+        .map(|q| {
+            (
+                when(q.received),
+                Text::new(q.source.clone()),
+                Text::new(q.reason.clone()),
+            )
+        })
+        .collect();
+    // How long incidents waited for a verdict and for containment.
+    let all = match &state.incidents {
+        Some(s) => {
+            s.store()
+                .incidents_list(&IncidentQuery {
+                    status: IncidentStatus::ALL.to_vec(),
+                    since: Some(since),
+                    limit: Some(IncidentQuery::MAX_LIMIT),
+                    ..IncidentQuery::default()
                 })
-                .collect();
-            rules.sort_by_key(|r| std::cmp::Reverse(r.1));
-            // Sources: the origins of recent events, and how long each has been silent.
-            let recent = state
-                .store
-                .query_events(&EventQuery {
-                    limit: Some(10_000),
-                    ..EventQuery::default()
-                })
-                .await?;
-            let mut sources: BTreeMap<String, (Timestamp, u64)> = BTreeMap::new();
-            for e in &recent {
-                let key = format!("{} {}", e.format.as_str(), e.origin.source);
-                let slot = sources.entry(key).or_insert((e.ingested, 0));
-                slot.0 = slot.0.max(e.ingested);
-                slot.1 += 1;
-            }
-            let now = Timestamp::now();
-            let sources = sources
-                .into_iter()
-                .map(|(k, (last, n))| {
-                    let silent = now.duration_since(last) > jiff::SignedDuration::from_hours(1);
-                    (Text::new(k), when(last), n, silent)
-                })
-                .collect();
-            let quarantine = state
-                .store
-                .list_quarantine(50)
                 .await?
-                .into_iter()
-                .map(|q| {
+        }
+        None => Vec::new(),
+    };
+    let minutes = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64().max(0.0) / 60.0;
+    let triage_m: Vec<f64> = all
+        .iter()
+        .filter_map(|i| i.triage.as_ref().map(|t| minutes(i.created, t.time)))
+        .collect();
+    let contain_m: Vec<f64> = all
+        .iter()
+        .filter_map(|i| {
+            i.history
+                .iter()
+                .find(|c| ["contained", "resolved"].iter().any(|s| c.what.contains(s)))
+                .map(|c| minutes(i.created, c.time))
+        })
+        .collect();
+    let per_model = agreement["per_model"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(model, a)| {
                     (
-                        when(q.received),
-                        Text::new(q.source.clone()),
-                        Text::new(q.reason.clone()),
+                        Text::new(model.clone()),
+                        a["agreement_rate"]
+                            .as_f64()
+                            .map_or_else(|| "-".into(), |r| format!("{:.0} %", r * 100.0)),
+                        a["judged"].as_u64().unwrap_or(0),
                     )
                 })
-                .collect();
-            // How long incidents waited for a verdict and for containment.
-            let all = match &state.incidents {
-                Some(s) => {
-                    s.store()
-                        .incidents_list(&IncidentQuery {
-                            status: IncidentStatus::ALL.to_vec(),
-                            since: Some(since),
-                            limit: Some(IncidentQuery::MAX_LIMIT),
-                            ..IncidentQuery::default()
-                        })
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            let minutes = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64().max(0.0) / 60.0;
-            let triage_m: Vec<f64> = all
-                .iter()
-                .filter_map(|i| i.triage.as_ref().map(|t| minutes(i.created, t.time)))
-                .collect();
-            let contain_m: Vec<f64> = all
-                .iter()
-                .filter_map(|i| {
-                    i.history
-                        .iter()
-                        .find(|c| ["contained", "resolved"].iter().any(|s| c.what.contains(s)))
-                        .map(|c| minutes(i.created, c.time))
-                })
-                .collect();
-            let per_model = agreement["per_model"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(model, a)| {
-                            (
-                                Text::new(model.clone()),
-                                a["agreement_rate"]
-                                    .as_f64()
-                                    .map_or_else(|| "-".into(), |r| format!("{:.0} %", r * 100.0)),
-                                a["judged"].as_u64().unwrap_or(0),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(render(&HealthPage {
-                to_triage: charts::hbars("Minutes to triage", &charts::spread(&triage_m)),
-                to_contain: charts::hbars("Minutes to containment", &charts::spread(&contain_m)),
-                medians: (charts::median(&triage_m), charts::median(&contain_m)),
-                per_model,
-                page: Page::new("Rules and sources", "health", &caller, session.as_ref().map(|s| &s.0)),
-                events,
-                quarantined,
-                rules,
-                sources,
-                quarantine,
-                alerts_chart: charts::bars(
-                    "Alerts over the last 7 days",
-                    &charts::buckets(&alerts.iter().map(|a| a.time).collect::<Vec<_>>(), 28),
-                ),
-                agreement: agreement["overall"]["agreement_rate"]
-                    .as_f64()
-                    .map_or_else(|| "no feedback yet".into(), |r| format!("{:.0} %", r * 100.0)),
-            }))
-        }
-        .await,
-    )
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(render(&HealthPage {
+        to_triage: charts::hbars("Minutes to triage", &charts::spread(&triage_m)),
+        to_contain: charts::hbars("Minutes to containment", &charts::spread(&contain_m)),
+        medians: (charts::median(&triage_m), charts::median(&contain_m)),
+        per_model,
+        page: Page::new("Rules and sources", "health", &caller, session.as_ref().map(|s| &s.0)),
+        events,
+        quarantined,
+        rules,
+        sources,
+        quarantine,
+        alerts_chart: charts::bars(
+            "Alerts over the last 7 days",
+            &charts::buckets(&alerts.iter().map(|a| a.time).collect::<Vec<_>>(), 28),
+        ),
+        agreement: agreement["overall"]["agreement_rate"]
+            .as_f64()
+            .map_or_else(|| "no feedback yet".into(), |r| format!("{:.0} %", r * 100.0)),
+    }))
 }
 
 #[derive(Template)]
@@ -2244,53 +2194,48 @@ pub async fn audit(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Query(p): Query<AuditParams>,
-) -> Response {
-    page_or_error(
-        async {
-            let ledger = &state.ledger;
-            let result = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None).await?;
-            let (verified, verification) = match result {
-                Ok(r) => (true, Text::new(format!("{} records verified", r.records))),
-                Err(problem) => (false, Text::new(problem.to_string())),
-            };
-            let cps = ledger.checkpoints().await?;
-            let checkpoints = cps
-                .iter()
-                .rev()
-                .take(20)
-                .map(|c| (c.size, hex::encode(c.root), c.time.to_string()))
-                .collect();
-            let total = cps.last().map_or(0, |c| c.size);
-            let from = total.saturating_sub(2000);
-            let entries = ledger.entries(from, 2000).await?;
-            let records = entries
-                .iter()
-                .rev()
-                .filter(|e| p.kind.is_empty() || e.record.kind == p.kind)
-                .filter(|e| p.actor.is_empty() || e.record.actor.contains(&p.actor))
-                .take(200)
-                .map(|e| {
-                    (
-                        e.record.seq,
-                        when(e.record.time),
-                        Text::new(e.record.actor.clone()),
-                        Text::new(e.record.kind.clone()),
-                    )
-                })
-                .collect();
-            Ok(render(&AuditPage {
-                page: Page::new("Audit", "audit", &caller, session.as_ref().map(|s| &s.0)),
-                verified,
-                verification,
-                checkpoints,
-                records,
-                kind: p.kind,
-                actor: p.actor,
-                keys: ledger.trusted().iter().map(|k| Text::new(k.vkey())).collect(),
-            }))
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let ledger = &state.ledger;
+    let result = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None).await?;
+    let (verified, verification) = match result {
+        Ok(r) => (true, Text::new(format!("{} records verified", r.records))),
+        Err(problem) => (false, Text::new(problem.to_string())),
+    };
+    let cps = ledger.checkpoints().await?;
+    let checkpoints = cps
+        .iter()
+        .rev()
+        .take(20)
+        .map(|c| (c.size, hex::encode(c.root), c.time.to_string()))
+        .collect();
+    let total = cps.last().map_or(0, |c| c.size);
+    let from = total.saturating_sub(2000);
+    let entries = ledger.entries(from, 2000).await?;
+    let records = entries
+        .iter()
+        .rev()
+        .filter(|e| p.kind.is_empty() || e.record.kind == p.kind)
+        .filter(|e| p.actor.is_empty() || e.record.actor.contains(&p.actor))
+        .take(200)
+        .map(|e| {
+            (
+                e.record.seq,
+                when(e.record.time),
+                Text::new(e.record.actor.clone()),
+                Text::new(e.record.kind.clone()),
+            )
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        page: Page::new("Audit", "audit", &caller, session.as_ref().map(|s| &s.0)),
+        verified,
+        verification,
+        checkpoints,
+        records,
+        kind: p.kind,
+        actor: p.actor,
+        keys: ledger.trusted().iter().map(|k| Text::new(k.vkey())).collect(),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2322,27 +2267,21 @@ pub async fn privacy(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     Query(p): Query<SubjectParams>,
-) -> Response {
-    page_or_error(
-        async {
-            let subject = p.subject.trim().to_owned();
-            let report = if subject.is_empty() {
-                None
-            } else {
-                let axum::Json(v) =
-                    crate::privacy::subject(State(state.clone()), Extension(caller.clone()), Path(subject.clone()))
-                        .await?;
-                Some(pretty(&v))
-            };
-            Ok(render(&PrivacyPage {
-                page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
-                subject,
-                report,
-                erased: None,
-            }))
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let subject = p.subject.trim().to_owned();
+    let report = if subject.is_empty() {
+        None
+    } else {
+        let axum::Json(v) =
+            crate::privacy::subject(State(state.clone()), Extension(caller.clone()), Path(subject.clone())).await?;
+        Some(pretty(&v))
+    };
+    Ok(render(&PrivacyPage {
+        page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
+        subject,
+        report,
+        erased: None,
+    }))
 }
 
 /// `POST /privacy/erase` (admin): an erasure (GDPR Art. 17) through the same call as
@@ -2352,27 +2291,20 @@ pub async fn erase(
     Extension(caller): Extension<Caller>,
     session: Option<Extension<Session>>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let pairs = form(&body);
-            let subject = field(&pairs, "subject").unwrap_or("").trim().to_owned();
-            if subject.is_empty() || field(&pairs, "confirm").map(str::trim) != Some(subject.as_str()) {
-                return Err(ApiError::BadRequest(
-                    "type the subject a second time to confirm its erasure".into(),
-                ));
-            }
-            let axum::Json(v) =
-                crate::privacy::erase(State(state.clone()), Extension(caller.clone()), Path(subject.clone())).await?;
-            Ok(render(&PrivacyPage {
-                page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
-                subject,
-                report: None,
-                erased: Some(pretty(&v)),
-            }))
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let pairs = form(&body);
+    let subject = field(&pairs, "subject").unwrap_or("").trim().to_owned();
+    if subject.is_empty() || field(&pairs, "confirm").map(str::trim) != Some(subject.as_str()) {
+        return Err(ApiError::BadRequest("type the subject a second time to confirm its erasure".into()).into());
+    }
+    let axum::Json(v) =
+        crate::privacy::erase(State(state.clone()), Extension(caller.clone()), Path(subject.clone())).await?;
+    Ok(render(&PrivacyPage {
+        page: Page::new("Privacy", "privacy", &caller, session.as_ref().map(|s| &s.0)),
+        subject,
+        report: None,
+        erased: Some(pretty(&v)),
+    }))
 }
 
 /// `POST /incidents/{id}/split` (analyst): the selected alerts become an incident of their own.
@@ -2381,28 +2313,23 @@ pub async fn split(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    page_or_error(
-        async {
-            let id = parse_id(&id, "incident")?;
-            let pairs = form(&body);
-            let reason = field(&pairs, "reason").unwrap_or("").trim();
-            if reason.is_empty() {
-                return Err(ApiError::BadRequest("a reason is required to split".into()));
-            }
-            let alerts = pairs
-                .iter()
-                .filter(|(k, _)| k == "alert")
-                .map(|(_, v)| parse_id(v, "alert"))
-                .collect::<Result<Vec<_>, _>>()?;
-            if alerts.is_empty() {
-                return Err(ApiError::BadRequest("select the alerts to split off".into()));
-            }
-            let (_, split) = incidents(&state)?.split(id, &alerts, &caller.actor(), reason).await?;
-            Ok(Redirect::to(&format!("/incidents/{}", split.id)).into_response())
-        }
-        .await,
-    )
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "incident")?;
+    let pairs = form(&body);
+    let reason = field(&pairs, "reason").unwrap_or("").trim();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest("a reason is required to split".into()).into());
+    }
+    let alerts = pairs
+        .iter()
+        .filter(|(k, _)| k == "alert")
+        .map(|(_, v)| parse_id(v, "alert"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if alerts.is_empty() {
+        return Err(ApiError::BadRequest("select the alerts to split off".into()).into());
+    }
+    let (_, split) = incidents(&state)?.split(id, &alerts, &caller.actor(), reason).await?;
+    Ok(Redirect::to(&format!("/incidents/{}", split.id)).into_response())
 }
 
 #[cfg(test)]

@@ -27,6 +27,19 @@ pub fn data() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
 }
 
+/// Creates a token with `role` named `name` in the instance at `data_dir`; its secret.
+pub fn token(data_dir: &Path, role: &str, name: &str) -> String {
+    let out = rempart(data_dir)
+        .args(["--json", "tokens", "create", "--role", role, "--name", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Starts `rempart serve` on an ephemeral port; returns the child and its address.
 pub fn serve(data_dir: &Path) -> (Child, String) {
     serve_with(rempart(data_dir))

@@ -652,6 +652,40 @@ pub async fn filters_incidents_as_the_query_says<S: Store + crate::IncidentStore
     );
 }
 
+/// A query given a time budget is stopped past it, with `Interrupted`; within it, it answers
+/// as `query_events` does.
+pub async fn stops_a_query_past_its_budget<S: Store>(store: &S) {
+    let events: Vec<Event> = (0..2_000)
+        .map(|i| {
+            event(
+                &format!("ws{}", i % 50),
+                "alice",
+                1_000 + i,
+                json!({"CommandLine": format!("cmd.exe /c echo {i}")}),
+            )
+        })
+        .collect();
+    store.insert_events(&events).await.expect("insert");
+    let q = EventQuery {
+        text: Some("no event holds this".into()),
+        ..EventQuery::default()
+    };
+    match store.query_events_within(&q, std::time::Duration::ZERO).await {
+        Err(crate::StoreError::Interrupted(_)) => {}
+        other => panic!("a full scan with no budget was not stopped: {other:?}"),
+    }
+    let q = EventQuery {
+        text: Some("echo 1999".into()),
+        ..EventQuery::default()
+    };
+    let within = store
+        .query_events_within(&q, std::time::Duration::from_secs(30))
+        .await
+        .expect("within budget");
+    assert_eq!(within, store.query_events(&q).await.expect("query"));
+    assert_eq!(within.len(), 1);
+}
+
 /// Verdicts come back whole, newest first; feedback comes back with the verdict it judges.
 pub async fn verdicts_and_feedback_round_trip<S: Store + crate::IncidentStore>(store: &S) {
     use rempart_model::{Classification, Feedback, IncidentSeverity, TriageMode, Verdict};
@@ -1048,7 +1082,7 @@ macro_rules! store_conformance {
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
             verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,
-            sweeps_a_subject_everywhere, filters_incidents_as_the_query_says);
+            sweeps_a_subject_everywhere, filters_incidents_as_the_query_says, stops_a_query_past_its_budget);
     };
     (@tests $make:expr; $($check:ident),*) => {
         $(

@@ -15,4 +15,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("migration {version} failed: {reason}")]
     Migration { version: i64, reason: String },
+    /// A query ran past its time budget and was stopped.
+    #[error("the query ran past its {0:?} budget and was stopped: narrow it (a time range, a field filter)")]
+    Interrupted(std::time::Duration),
 }

@@ -156,6 +156,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn quarantine<'a>(&'a self, items: &'a [Quarantined]) -> BoxFuture<'a, Result<()>>;
     /// Events matching `query`, newest first.
     fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>>;
+    /// [`Store::query_events`], stopped with [`StoreError::Interrupted`] if it runs longer than
+    /// `budget` (a search with no match scans every event: people's searches must not hold a
+    /// reader, or the machine, for minutes). A store that cannot stop a query runs it whole.
+    fn query_events_within<'a>(
+        &'a self,
+        query: &'a EventQuery,
+        budget: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Vec<Event>>> {
+        let _ = budget;
+        self.query_events(query)
+    }
     /// One event by id.
     fn get_event(&self, id: EventId) -> BoxFuture<'_, Result<Option<Event>>>;
     /// How many events are stored.

@@ -492,50 +492,32 @@ impl Store for SqliteStore {
 
     fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>> {
         Box::pin(async move {
-            let mut qb = QueryBuilder::new(
-                "SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE 1=1",
-            );
-            if let Some(since) = query.since {
-                qb.push(" AND time >= ").push_bind(nanos(since));
-            }
-            if let Some(until) = query.until {
-                qb.push(" AND time < ").push_bind(nanos(until));
-            }
-            for f in &query.filters {
-                let (column, path) = f.json_path()?;
-                if column == "column" {
-                    // `path` is one of a fixed set of column names checked by `json_path`.
-                    qb.push(format!(" AND {path} = ")).push_bind(f.value.clone());
-                } else {
-                    // Compare as text so `event_id=4624` matches the number 4624.
-                    qb.push(format!(" AND CAST(json_extract({column}, "))
-                        .push_bind(path)
-                        .push(") AS TEXT) = ")
-                        .push_bind(f.value.clone());
-                }
-            }
-            if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
-                let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                let pattern = format!("%{escaped}%");
-                qb.push(" AND (fields LIKE ")
-                    .push_bind(pattern.clone())
-                    .push(" ESCAPE '\\' OR normalized LIKE ")
-                    .push_bind(pattern)
-                    .push(" ESCAPE '\\')");
-            }
-            if let Some((time, id)) = query.before {
-                // Row values compare lexicographically: strictly older, or as old with a
-                // smaller id (UUIDv7 text sorts by creation).
-                qb.push(" AND (time, id) < (")
-                    .push_bind(nanos(time))
-                    .push(", ")
-                    .push_bind(id.to_string())
-                    .push(")");
-            }
-            qb.push(" ORDER BY time DESC, id DESC LIMIT ")
-                .push_bind(i64::from(query.effective_limit()));
+            let mut qb = events_statement(query)?;
             let rows = qb.build().fetch_all(&self.reader).await?;
             rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn query_events_within<'a>(
+        &'a self,
+        query: &'a EventQuery,
+        budget: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Vec<Event>>> {
+        Box::pin(async move {
+            let mut qb = events_statement(query)?;
+            let mut conn = self.reader.acquire().await?;
+            let deadline = std::time::Instant::now() + budget;
+            // SQLite calls this every thousand virtual-machine steps; `false` stops the statement.
+            conn.lock_handle()
+                .await?
+                .set_progress_handler(1000, move || std::time::Instant::now() < deadline);
+            let rows = qb.build().fetch_all(&mut *conn).await;
+            conn.lock_handle().await?.remove_progress_handler();
+            match rows {
+                Ok(rows) => rows.iter().map(event_from_row).collect(),
+                Err(e) if interrupted(&e) => Err(StoreError::Interrupted(budget)),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 
@@ -801,6 +783,58 @@ fn subject_key_from_row(row: &SqliteRow) -> Result<SubjectKey> {
         erased: erased.map(|n| from_nanos(&key_id, n)).transpose()?,
         key_id,
     })
+}
+
+/// The statement for an event query.
+fn events_statement(query: &EventQuery) -> Result<QueryBuilder<'_, sqlx::Sqlite>> {
+    let mut qb = QueryBuilder::new(
+        "SELECT id, time, ingested, format, source, location, class, normalized, fields FROM events WHERE 1=1",
+    );
+    if let Some(since) = query.since {
+        qb.push(" AND time >= ").push_bind(nanos(since));
+    }
+    if let Some(until) = query.until {
+        qb.push(" AND time < ").push_bind(nanos(until));
+    }
+    for f in &query.filters {
+        let (column, path) = f.json_path()?;
+        if column == "column" {
+            // `path` is one of a fixed set of column names checked by `json_path`.
+            qb.push(format!(" AND {path} = ")).push_bind(f.value.clone());
+        } else {
+            // Compare as text so `event_id=4624` matches the number 4624.
+            qb.push(format!(" AND CAST(json_extract({column}, "))
+                .push_bind(path)
+                .push(") AS TEXT) = ")
+                .push_bind(f.value.clone());
+        }
+    }
+    if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        qb.push(" AND (fields LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR normalized LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some((time, id)) = query.before {
+        // Row values compare lexicographically: strictly older, or as old with a
+        // smaller id (UUIDv7 text sorts by creation).
+        qb.push(" AND (time, id) < (")
+            .push_bind(nanos(time))
+            .push(", ")
+            .push_bind(id.to_string())
+            .push(")");
+    }
+    qb.push(" ORDER BY time DESC, id DESC LIMIT ")
+        .push_bind(i64::from(query.effective_limit()));
+    Ok(qb)
+}
+
+/// Whether SQLite stopped a statement because its progress handler said so.
+fn interrupted(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("9") || db.message().contains("interrupted"))
 }
 
 /// A uniqueness violation on append means another writer got there first.

@@ -161,6 +161,10 @@ pub struct Server {
     /// Requests each token, certificate or person may make per minute to the API and the
     /// console (the gateway has its own quotas); 0 for no limit.
     pub requests_per_minute: u32,
+    /// Longest a person's event search may run before it is stopped.
+    pub query_budget_secs: u64,
+    /// People's event searches running at once (0: one per core).
+    pub concurrent_queries: u32,
 }
 
 /// `[server.tls]`: the listener's certificate and, optionally, client certificates.
@@ -240,6 +244,8 @@ impl Default for Config {
                 tls: None,
                 allow_plaintext: false,
                 requests_per_minute: 6000,
+                query_budget_secs: 10,
+                concurrent_queries: 0,
             },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
@@ -296,6 +302,8 @@ struct RawServer {
     max_body_bytes: Option<u64>,
     allow_plaintext: Option<bool>,
     requests_per_minute: Option<i64>,
+    query_budget_secs: Option<i64>,
+    concurrent_queries: Option<i64>,
     tls: Option<RawServerTls>,
 }
 
@@ -521,6 +529,22 @@ impl Config {
             Some(n) => problems.push(Problem {
                 path: "server.requests_per_minute".into(),
                 message: format!("{n} is outside 0 (no limit) to 10000000"),
+            }),
+            None => {}
+        }
+        match server.query_budget_secs {
+            Some(n) if (1..=3600).contains(&n) => cfg.server.query_budget_secs = n as u64,
+            Some(n) => problems.push(Problem {
+                path: "server.query_budget_secs".into(),
+                message: format!("{n} is outside 1 to 3600"),
+            }),
+            None => {}
+        }
+        match server.concurrent_queries {
+            Some(n) if (0..=1024).contains(&n) => cfg.server.concurrent_queries = n as u32,
+            Some(n) => problems.push(Problem {
+                path: "server.concurrent_queries".into(),
+                message: format!("{n} is outside 0 (one per core) to 1024"),
             }),
             None => {}
         }

@@ -172,7 +172,7 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
             }
         }
     }
-    let events = state.store.query_events(&q).await?;
+    let events = state.search_events(&q).await?;
     Ok(Json(json!({"count": events.len(), "events": events})))
 }
 

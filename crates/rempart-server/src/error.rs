@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The caller made more requests this minute than `server.requests_per_minute`.
     #[error("more than {limit} requests a minute from this caller: retry in {retry} s")]
     RateLimited { limit: u32, retry: u64 },
+    /// Every slot for this kind of work is taken; retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// Too many failed authentications from this address lately.
     #[error("too many failed sign-ins from this address: retry in {0} s")]
     TooManyFailures(u64),
@@ -63,6 +66,10 @@ impl ApiError {
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             ApiError::Store(rempart_store::StoreError::InvalidQuery(_)) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::Store(rempart_store::StoreError::Interrupted(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "query_budget_exceeded")
+            }
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Audit(rempart_audit::AuditError::NoSuchRecord(_)) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Audit(rempart_audit::AuditError::Config(_) | rempart_audit::AuditError::Checkpoint(_)) => {
@@ -86,7 +93,12 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
         )
             .into_response();
-        if let ApiError::TooManyFailures(secs) | ApiError::RateLimited { retry: secs, .. } = &self
+        let retry = match &self {
+            ApiError::TooManyFailures(secs) | ApiError::RateLimited { retry: secs, .. } => Some(*secs),
+            ApiError::Busy(_) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry
             && let Ok(v) = secs.to_string().parse()
         {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);

@@ -60,6 +60,10 @@ pub struct AppState {
     pub auth_failures: Arc<auth::Failures>,
     /// Requests per caller per minute (the API and the console; the gateway has its quotas).
     pub rate: Arc<auth::RateLimit>,
+    /// People's event searches (API and console) running at once; ingest never waits on them.
+    pub query_slots: Arc<tokio::sync::Semaphore>,
+    /// Longest a search may run before the store stops it.
+    pub query_budget: std::time::Duration,
     /// Detection rules run on everything ingested, if any are configured; replaced whole when
     /// the rule files change.
     pub rules: ActiveRules,
@@ -96,6 +100,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs a people's event search: it waits for a search slot (at most its budget, then
+    /// `Busy`), and the store stops it past its budget.
+    pub async fn search_events(
+        &self,
+        query: &rempart_store::EventQuery,
+    ) -> Result<Vec<rempart_model::Event>, ApiError> {
+        let _slot = tokio::time::timeout(self.query_budget, self.query_slots.acquire())
+            .await
+            .map_err(|_| ApiError::Busy("every search slot is taken: retry in a few seconds".into()))?
+            .map_err(|e| ApiError::Internal(format!("search slots: {e}")))?;
+        Ok(self.store.query_events_within(query, self.query_budget).await?)
+    }
+
     pub fn new(store: Arc<dyn Store>, ledger: Ledger, decode: DecodeOptions) -> Self {
         AppState {
             store,
@@ -122,6 +139,10 @@ impl AppState {
             )),
             auth_failures: Arc::default(),
             rate: Arc::new(auth::RateLimit::per_minute(6000)),
+            query_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+            query_budget: std::time::Duration::from_secs(10),
             rules: ActiveRules::default(),
         }
     }

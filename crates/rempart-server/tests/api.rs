@@ -703,6 +703,55 @@ async fn each_caller_is_held_to_its_request_rate() {
     server.stop().await;
 }
 
+/// People's searches are bounded: one past its time budget is stopped (422, nothing else
+/// held up), and when every search slot is taken the next waits at most the budget (503 with
+/// `Retry-After`).
+#[tokio::test]
+async fn searches_are_bounded_in_time_and_number() {
+    let server = Server::start_with(8 << 20, |state| {
+        state.query_budget = std::time::Duration::ZERO;
+    })
+    .await;
+    let ingest = server.token(Role::Ingest).await;
+    let viewer = server.token(Role::Viewer).await;
+    let body: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{{\"EventID\":1,\"Hostname\":\"ws{}\",\"CommandLine\":\"cmd.exe /c echo {i}\"}}\n",
+                i % 40
+            )
+        })
+        .collect();
+    let (status, _) = server.post_text("/api/v1/events", &ingest, &body).await;
+    assert_eq!(status, 200);
+    let r = reqwest::Client::new()
+        .get(server.url("/api/v1/events?q=no-event-holds-this"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "query_budget_exceeded", "{v}");
+    server.stop().await;
+
+    let busy = Server::start_with(1 << 20, |state| {
+        state.query_budget = std::time::Duration::from_millis(100);
+        state.query_slots = Arc::new(tokio::sync::Semaphore::new(0));
+    })
+    .await;
+    let viewer = busy.token(Role::Viewer).await;
+    let r = reqwest::Client::new()
+        .get(busy.url("/api/v1/events"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    busy.stop().await;
+}
+
 /// A Sysmon process-creation rule for `whoami`.
 const WHOAMI: &str = "title: Whoami\nid: 2b1f0c36-9a43-4a8e-8f66-3c6b1f0e5d11\nlevel: high\nlogsource: {product: windows, category: process_creation}\ndetection:\n    selection: {CommandLine|contains: whoami}\n    condition: selection\n";
 

@@ -1714,8 +1714,7 @@ pub async fn search(
         limit: Some(p.limit.unwrap_or(500).clamp(1, 5000)),
     };
     let events: Vec<rempart_model::Event> = state
-        .store
-        .query_events(&query)
+        .search_events(&query)
         .await?
         .into_iter()
         .filter(|e| {

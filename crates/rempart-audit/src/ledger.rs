@@ -41,9 +41,10 @@ pub struct LedgerOptions {
     pub checkpoint_every: u64,
     /// … or once this much time passed with records not yet under a checkpoint.
     pub checkpoint_interval: Duration,
-    /// A file outside the store that always holds the latest signed checkpoint: a truncated or
-    /// rewritten database no longer matches it.
-    pub witness: Option<PathBuf>,
+    /// Files outside the store that always hold the latest signed checkpoint (beside the data,
+    /// and on other volumes): a truncated, emptied or rolled-back database no longer matches
+    /// them.
+    pub witnesses: Vec<PathBuf>,
     /// Most drafts committed in one transaction.
     pub max_batch: usize,
     /// Keys this ledger was signed with before (rotated away), trusted when verifying.
@@ -55,7 +56,7 @@ impl Default for LedgerOptions {
         LedgerOptions {
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(60),
-            witness: None,
+            witnesses: Vec::new(),
             max_batch: 2048,
             retired_keys: Vec::new(),
         }
@@ -856,11 +857,12 @@ impl Writer {
     }
 
     fn write_witness(&self, cp: &StoredCheckpoint) {
-        let Some(path) = &self.options.witness else { return };
-        let tmp = path.with_extension("tmp");
-        let written = std::fs::write(&tmp, &cp.note).and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            tracing::error!(path = %path.display(), error = %e, "cannot write the ledger's witness checkpoint");
+        for path in &self.options.witnesses {
+            let tmp = path.with_extension("tmp");
+            let written = std::fs::write(&tmp, &cp.note).and_then(|()| std::fs::rename(&tmp, path));
+            if let Err(e) = written {
+                tracing::error!(path = %path.display(), error = %e, "cannot write the ledger's witness checkpoint");
+            }
         }
     }
 }

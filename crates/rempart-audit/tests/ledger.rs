@@ -55,7 +55,7 @@ impl Fixture {
         let options = LedgerOptions {
             checkpoint_every: every,
             checkpoint_interval: Duration::from_secs(3600),
-            witness: Some(self.witness()),
+            witnesses: vec![self.witness()],
             ..LedgerOptions::default()
         };
         Ledger::open(

@@ -124,6 +124,10 @@ pub struct Audit {
     /// Payloads older than this many days are pruned (hashes stay). EU AI Act Art. 19 asks
     /// for at least six months, hence at least 183.
     pub retention_days: u32,
+    /// More files that receive every signed checkpoint, besides the one in the data
+    /// directory: put them on other volumes, so that a rolled-back or emptied data directory
+    /// is caught by `audit verify`.
+    pub witnesses: Vec<PathBuf>,
 }
 
 impl Default for Audit {
@@ -135,6 +139,7 @@ impl Default for Audit {
             checkpoint_every: 1000,
             checkpoint_interval_secs: 60,
             retention_days: 183,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -364,6 +369,7 @@ struct RawAudit {
     checkpoint_every: Option<i64>,
     checkpoint_interval_secs: Option<i64>,
     retention_days: Option<i64>,
+    witnesses: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -800,6 +806,19 @@ fn validate_audit(raw: RawAudit, problems: &mut Vec<Problem>) -> Audit {
     if let Some(n) = bounded("retention_days", raw.retention_days, 183..=36_500) {
         audit.retention_days = u32::try_from(n).unwrap_or(183);
     }
+    for (i, w) in raw.witnesses.iter().flatten().enumerate() {
+        let dir = w
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() || w.is_dir() {
+            problems.push(Problem {
+                path: format!("audit.witnesses[{i}]"),
+                message: format!("`{}` is not a file path in an existing directory", w.display()),
+            });
+        }
+    }
+    audit.witnesses = raw.witnesses.unwrap_or_default();
     if let Some(origin) = raw.origin {
         if origin.is_empty() || origin.contains('+') || origin.chars().any(char::is_whitespace) {
             problems.push(Problem {

@@ -151,11 +151,30 @@ async fn verify(
         trusted.push(NoteVerifier::parse(&text)?);
     }
     let mut outside = Vec::new();
-    if paths.witness.is_file() {
-        outside.push(Anchor {
-            note: std::fs::read_to_string(&paths.witness)?,
-            source_name: format!("witness `{}`", paths.witness.display()),
-        });
+    let mut warnings = Vec::new();
+    let has_checkpoints = !store.ledger_checkpoints().await?.is_empty();
+    for w in &paths.witnesses {
+        if w.is_file() {
+            outside.push(Anchor {
+                note: std::fs::read_to_string(w)?,
+                source_name: format!("witness `{}`", w.display()),
+            });
+        } else if has_checkpoints {
+            warnings.push(format!(
+                "the witness `{}` is missing although the ledger has signed checkpoints: it was deleted, or this data directory was moved or restored",
+                w.display()
+            ));
+        }
+    }
+    if outside.is_empty() && checkpoints.is_empty() {
+        warnings.push(
+            "no checkpoint held outside the database was checked: an emptied or rolled-back ledger cannot be told from a genuine one. \
+             Configure `[audit] witnesses` on another volume, or pass --checkpoint FILE (an auditor's copy)"
+                .to_owned(),
+        );
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
     for c in checkpoints {
         outside.push(Anchor {
@@ -176,7 +195,7 @@ async fn verify(
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"ok": true, "report": report, "seconds": seconds})
+                    serde_json::json!({"ok": true, "report": report, "seconds": seconds, "warnings": warnings})
                 )?;
             } else {
                 writeln!(

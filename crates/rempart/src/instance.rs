@@ -41,8 +41,9 @@ pub struct LedgerPaths {
     pub master_key: PathBuf,
     /// Public keys rotated away (`*.vkey`), still trusted for the checkpoints they signed.
     pub retired: PathBuf,
-    /// Holds the latest signed checkpoint, outside the database.
-    pub witness: PathBuf,
+    /// Hold the latest signed checkpoint, outside the database: the file beside it, then the
+    /// configured ones (on other volumes).
+    pub witnesses: Vec<PathBuf>,
     /// Whether missing key files may be created (only at their default places).
     pub create: bool,
 }
@@ -58,7 +59,9 @@ impl LedgerPaths {
                 .unwrap_or_else(|| keys.join("ledger-signing.pem")),
             master_key: audit.master_key.clone().unwrap_or_else(|| keys.join("master.key")),
             retired: keys.join("retired"),
-            witness: data_dir.join("ledger-checkpoint.txt"),
+            witnesses: std::iter::once(data_dir.join("ledger-checkpoint.txt"))
+                .chain(audit.witnesses.iter().cloned())
+                .collect(),
         }
     }
 
@@ -100,7 +103,7 @@ pub async fn open_ledger(
     let options = LedgerOptions {
         checkpoint_every: audit.checkpoint_every,
         checkpoint_interval: std::time::Duration::from_secs(audit.checkpoint_interval_secs),
-        witness: Some(paths.witness.clone()),
+        witnesses: paths.witnesses.clone(),
         retired_keys: paths.retired_keys()?,
         ..LedgerOptions::default()
     };

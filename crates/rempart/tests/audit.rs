@@ -182,6 +182,85 @@ fn a_rotated_signing_key_keeps_the_whole_ledger_verifiable() {
 /// Four clients create tokens (each recorded in the ledger before it exists) while the server
 /// is killed with SIGKILL, three times; after a restart the ledger verifies and holds a record
 /// for every token whose creation was acknowledged.
+/// A data directory restored from an older copy, its witness file removed: `audit verify`
+/// says loudly that nothing outside the database was checked, and with a witness on another
+/// volume (`[audit] witnesses`) it fails, naming that witness.
+#[test]
+fn a_rolled_back_ledger_is_caught_by_a_witness_on_another_volume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, other) = (tmp.path().join("soc"), tmp.path().join("other-volume"));
+    std::fs::create_dir_all(&other).unwrap();
+    let config = tmp.path().join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[audit]\nwitnesses = [\"{}\"]\n",
+            other.join("witness.txt").display()
+        ),
+    )
+    .unwrap();
+    let with_config = |args: &[&str]| {
+        let mut full = vec!["--config", config.to_str().unwrap()];
+        full.extend_from_slice(args);
+        run(&dir, &full)
+    };
+    with_config(&["tokens", "create", "--role", "viewer", "--name", "a"]);
+    with_config(&["audit", "checkpoint"]);
+    assert!(
+        other.join("witness.txt").is_file(),
+        "the witness on the other volume is written"
+    );
+    let ok = with_config(&["--json", "audit", "verify"]);
+    assert_eq!(json_of(&ok)["warnings"], serde_json::json!([]));
+    // An older copy of the data directory…
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+    {
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    for name in ["b", "c", "d"] {
+        with_config(&["tokens", "create", "--role", "viewer", "--name", name]);
+    }
+    with_config(&["audit", "checkpoint"]);
+    // … put back, and the witness beside it taken away.
+    for f in std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+    {
+        std::fs::remove_file(f).unwrap();
+    }
+    for f in std::fs::read_dir(&copy).unwrap().map(|e| e.unwrap().path()) {
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::remove_file(dir.join("ledger-checkpoint.txt")).unwrap();
+    let alone = rempart(&dir).args(["audit", "verify"]).output().unwrap();
+    let said = String::from_utf8_lossy(&alone.stderr);
+    assert!(
+        said.contains("warning: the witness") && said.contains("is missing"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no checkpoint held outside the database was checked"),
+        "{said}"
+    );
+    let caught = rempart(&dir)
+        .args(["--config", config.to_str().unwrap(), "audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!caught.status.success(), "the rollback was not caught");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&caught.stdout),
+        String::from_utf8_lossy(&caught.stderr)
+    );
+    assert!(said.contains("other-volume"), "{said}");
+}
+
 #[test]
 fn kill_9_during_appends_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();

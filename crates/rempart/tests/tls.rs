@@ -358,3 +358,56 @@ fn plain_http_on_a_network_address_is_refused_unless_allowed() {
     let _ = child.wait();
     assert!(warned, "the risk is said at start");
 }
+
+/// With `require_client_cert`, a client without a certificate gets no connection at all, and
+/// one with a mapped certificate is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_requires_client_certificates_refuses_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("soc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = Pki::new(tmp.path());
+    pki.issue("server", "rempart.test", &["localhost"], 100);
+    pki.issue("forwarder", "forwarder-01", &[], 201);
+    let config = dir.join("rempart.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\nrequire_client_cert = true\n\
+             [[server.tls.clients]]\nsubject = \"forwarder-01\"\nname = \"fw\"\nrole = \"viewer\"\n",
+            pki.path("server.pem"),
+            pki.path("server.key"),
+            pki.path("ca.pem"),
+        ),
+    )
+    .unwrap();
+    let mut command = common::rempart(&dir);
+    command.arg("--config").arg(&config);
+    let (mut child, addr) = common::serve_with(command);
+    let url = format!("https://localhost:{}/api/v1/stats", addr.rsplit(':').next().unwrap());
+    let ca = pki.path("ca.pem");
+    let bare = curl(&["--cacert", &ca, "-w", "%{http_code}", &url]);
+    assert!(
+        !bare.status.success(),
+        "served without a certificate: {}",
+        String::from_utf8_lossy(&bare.stdout)
+    );
+    let with = curl(&[
+        "--cacert",
+        &ca,
+        "--cert",
+        &pki.path("forwarder.pem"),
+        "--key",
+        &pki.path("forwarder.key"),
+        "-w",
+        "\n%{http_code}",
+        &url,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&with.stdout).ends_with("200"),
+        "{}",
+        String::from_utf8_lossy(&with.stdout)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -145,6 +145,14 @@ pub fn check_target(kind: EntityKind, value: &str) -> Result<String, ConnectorEr
     if value.starts_with('-') {
         return refuse("starts with `-`");
     }
+    // A path segment of dots is removed by URL parsers (`users/../disable` is `disable`), even
+    // percent-encoded (`%2E%2E` is a dot segment too, per the URL standard).
+    if value.trim_matches(|c: char| c == '.' || c.is_whitespace()).is_empty() {
+        return refuse("only dots and spaces");
+    }
+    if value.chars().any(|c| c.is_control()) || value.trim() != value {
+        return refuse("control characters, or spaces at either end");
+    }
     let all = |ok: fn(u8) -> bool| value.bytes().all(ok);
     match kind {
         EntityKind::Ip => match value.parse::<IpAddr>() {
@@ -183,6 +191,65 @@ pub fn check_target(kind: EntityKind, value: &str) -> Result<String, ConnectorEr
             }
         }
     }
+}
+
+/// A target for a command's argument: nothing a shell, `ssh`'s joined remote command line,
+/// `nft`'s own parser or PowerShell would read as syntax (no spaces, quotes, `$`, `;`, `|`,
+/// `&`, `` ` ``, brackets, braces, redirections or globs). Programs join and re-parse their
+/// arguments (ssh, nft), so keeping the target one argument is not enough: it must be inert
+/// wherever a template puts it.
+fn command_safe(target: &str) -> Result<String, ConnectorError> {
+    if target
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._@-:\\".contains(&b))
+    {
+        Ok(target.to_owned())
+    } else {
+        Err(ConnectorError::Refused(format!(
+            "target `{target}` refused for a command: only letters, digits, `.`, `_`, `@`, `-`, `:` and `\\`"
+        )))
+    }
+}
+
+/// A value from telemetry or a model made harmless in a chat message: line breaks and other
+/// controls become spaces, and the markup that notifies people (`<!channel>`, `@here`,
+/// `@room`, `<@U…>`) or builds links stays text.
+pub fn chat_text(format: ChatFormat, message: &str) -> String {
+    let flat: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    // A word joiner after `@` keeps `@channel`, `@here`, `@everyone`, `@room` from pinging;
+    // addresses are defanged (`hxxp://`) so that no client links, previews or fetches them.
+    let quiet = defang(&flat.replace('@', "@\u{2060}"));
+    match format {
+        // Slack's own escaping: `<`, `>` and `&` as entities, so `<!channel>` and `<url|x>` are text.
+        ChatFormat::Slack => quiet.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        // Adaptive Card and Matrix markdown: brackets escaped, so `[x](url)` is not a link.
+        ChatFormat::Teams | ChatFormat::Matrix => {
+            let mut out = String::with_capacity(quiet.len());
+            for c in quiet.chars() {
+                if "[]()<>*_`".contains(c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
+    }
+}
+
+/// `http://` and `https://` written `hxxp://` and `hxxps://`, in any case, as security teams
+/// share indicators.
+fn defang(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.to_ascii_lowercase().find("http") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 4..];
+        let scheme = tail.starts_with("://") || tail.to_ascii_lowercase().starts_with("s://");
+        out.push_str(if scheme { "hxxp" } else { &rest[i..i + 4] });
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Percent-encodes a path segment.
@@ -404,30 +471,34 @@ impl Connectors {
                 signed: true,
                 bearer: false,
             },
-            ConnectorKind::Chat { url, format } => Prepared::Http {
-                url: url.clone(),
-                body: match format {
-                    ChatFormat::Slack => json!({ "text": message }),
-                    // Teams Workflows webhooks take an Adaptive Card in a message attachment.
-                    ChatFormat::Teams => json!({
-                        "type": "message",
-                        "attachments": [{
-                            "contentType": "application/vnd.microsoft.card.adaptive",
-                            "content": {
-                                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                                "type": "AdaptiveCard",
-                                "version": "1.4",
-                                "body": [{ "type": "TextBlock", "text": message, "wrap": true }],
-                            },
-                        }],
-                    }),
-                    // Matrix hookshot generic webhooks.
-                    ChatFormat::Matrix => json!({ "text": message, "username": "Rempart" }),
-                },
-                headers: Vec::new(),
-                signed: false,
-                bearer: false,
-            },
+            ConnectorKind::Chat { url, format } => {
+                let message = chat_text(*format, &message);
+                Prepared::Http {
+                    url: url.clone(),
+                    body: match format {
+                        // No unfurling: Slack would fetch any address in the text (a beacon).
+                        ChatFormat::Slack => json!({ "text": message, "unfurl_links": false, "unfurl_media": false }),
+                        // Teams Workflows webhooks take an Adaptive Card in a message attachment.
+                        ChatFormat::Teams => json!({
+                            "type": "message",
+                            "attachments": [{
+                                "contentType": "application/vnd.microsoft.card.adaptive",
+                                "content": {
+                                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                                    "type": "AdaptiveCard",
+                                    "version": "1.4",
+                                    "body": [{ "type": "TextBlock", "text": message, "wrap": true }],
+                                },
+                            }],
+                        }),
+                        // Matrix hookshot generic webhooks.
+                        ChatFormat::Matrix => json!({ "text": message, "username": "Rempart" }),
+                    },
+                    headers: Vec::new(),
+                    signed: false,
+                    bearer: false,
+                }
+            }
             ConnectorKind::Smtp { from, to, .. } => Prepared::Mail {
                 from: from.clone(),
                 to: to.clone(),
@@ -447,6 +518,7 @@ impl Connectors {
                 let templates = item.commands.get(&key).ok_or_else(|| {
                     ConnectorError::Refused(format!("connector `{name}` has no arguments for `{key}`"))
                 })?;
+                let target = target.map(|t| command_safe(&t)).transpose()?;
                 let mut vars = BTreeMap::new();
                 vars.insert("target", target.clone().unwrap_or_default());
                 vars.insert("action", req.action.as_str().to_owned());

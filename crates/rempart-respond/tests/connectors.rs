@@ -161,7 +161,10 @@ async fn chat_messages_take_each_service_s_format() {
         assert!(r.is_ok(), "{name}: {r:?}");
     }
     let hits = api.hits.lock().unwrap().clone();
-    assert_eq!(hits[0].body, serde_json::json!({"text": "incident 42 is high"}));
+    assert_eq!(
+        hits[0].body,
+        serde_json::json!({"text": "incident 42 is high", "unfurl_links": false, "unfurl_media": false})
+    );
     let card = &hits[1].body["attachments"][0];
     assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
     assert_eq!(card["content"]["type"], "AdaptiveCard");

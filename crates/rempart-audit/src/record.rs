@@ -69,6 +69,8 @@ pub mod kind {
     pub const TRIAGE_VERDICT: &str = "triage.verdict";
     /// An analyst confirmed or overrode a verdict.
     pub const TRIAGE_FEEDBACK: &str = "triage.feedback";
+    /// An analyst put a held model verdict in force, or set it aside.
+    pub const TRIAGE_HELD_DECISION: &str = "triage.held_decision";
     /// A playbook run started (automatically or by a person), and how it ended.
     pub const PLAYBOOK_RUN: &str = "playbook.run";
     /// A response action about to be carried out, and then its outcome; an action whose

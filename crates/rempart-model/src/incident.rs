@@ -297,6 +297,11 @@ pub struct TriageState {
     /// reading every verdict (absent in incidents triaged before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<u8>,
+    /// A model's verdict held for a person (it was flagged for injection, or it lowered what
+    /// the deterministic triage concluded): until an analyst puts it in force, this state's
+    /// deterministic verdict is the one playbook conditions read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<EventId>,
 }
 
 /// Who produced a verdict.

@@ -136,6 +136,7 @@ async fn fill(store: &SqliteStore) -> EventId {
                     stale: false,
                     flags: Vec::new(),
                     confidence: Some(60),
+                    held: None,
                 }),
             });
             verdicts.push(v);

@@ -418,3 +418,29 @@ pub async fn agreement(service: &Incidents) -> Result<Value, ApiError> {
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(agreement(incidents(&state)?).await?))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldBody {
+    /// Put the held model verdict in force (`true`) or set it aside (`false`).
+    accept: bool,
+    reason: String,
+}
+
+/// `POST /api/v1/incidents/{id}/held` (role analyst): decide on a model verdict held for review.
+pub async fn held(
+    State(state): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+    Path(id): Path<String>,
+    Json(body): Json<HeldBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "incident")?;
+    let triage = state
+        .triage
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))?;
+    let incident = triage
+        .decide_held(id, body.accept, &caller.actor(), &body.reason)
+        .await?;
+    Ok(Json(json!({"incident": incident})))
+}

@@ -203,6 +203,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/incidents/{id}", post(incident_api::update))
             .route("/api/v1/incidents/{id}/split", post(incident_api::split))
             .route("/api/v1/incidents/{id}/triage", post(incident_api::triage))
+            .route("/api/v1/incidents/{id}/held", post(incident_api::held))
             .route("/api/v1/verdicts/{id}/feedback", post(incident_api::feedback))
             .route("/api/v1/playbooks/{id}/run", post(respond_api::run_playbook))
             .route("/api/v1/incidents/{id}/regulatory", post(respond_api::assess))

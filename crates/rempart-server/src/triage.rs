@@ -57,6 +57,29 @@ pub struct Triage {
     inner: Arc<Inner>,
 }
 
+/// Whether a recorded verdict marks the incident.
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    /// It is the incident's verdict; `held` names a model's verdict waiting for a person.
+    InForce { held: Option<EventId> },
+    /// Stored and recorded, waiting for an analyst.
+    Held,
+}
+
+/// The incident's triage state for verdict `v`.
+fn state_of(v: &Verdict, held: Option<EventId>) -> TriageState {
+    TriageState {
+        verdict: v.id,
+        time: v.created,
+        mode: v.mode,
+        classification: v.classification,
+        stale: false,
+        flags: v.flags.clone(),
+        confidence: Some((v.confidence.clamp(0.0, 1.0) * 100.0).round() as u8),
+        held,
+    }
+}
+
 /// How a triage is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fallback {
@@ -157,7 +180,26 @@ impl Triage {
             Err(("no model route configured for triage".to_owned(), true))
         };
         let verdict = match outcome {
-            Ok(v) => v,
+            Ok(mut v) => {
+                // The deterministic verdict stands until a person confirms a model's that read
+                // an injection attempt or concludes less.
+                let mut det = rempart_triage::verdict::degraded(&incident, &alerts, flags.clone(), Timestamp::now());
+                if let Some(reason) = rempart_triage::verdict::must_hold(&v, &det) {
+                    v.flags.push("held_for_review".into());
+                    det.flags.push("model_verdict_held".into());
+                    det.summary = format!(
+                        "The model's verdict ({}, {:.0} % sure) is held for an analyst: {reason}. {}",
+                        v.classification,
+                        v.confidence * 100.0,
+                        det.summary
+                    );
+                    self.record(&incident, &v, actor, Effect::Held).await?;
+                    self.record(&incident, &det, actor, Effect::InForce { held: Some(v.id) })
+                        .await?;
+                    return Ok(Some(v));
+                }
+                v
+            }
             Err((_, true)) if fallback == Fallback::OnlyModel => return Ok(None),
             Err((reason, unavailable)) => {
                 flags.push(
@@ -173,8 +215,54 @@ impl Triage {
                 v
             }
         };
-        self.record(&incident, &verdict, actor).await?;
+        self.record(&incident, &verdict, actor, Effect::InForce { held: None })
+            .await?;
         Ok(Some(verdict))
+    }
+
+    /// An analyst's decision on a held model verdict: `accept` puts it in force (playbook
+    /// conditions then read it), otherwise the deterministic verdict stays and nothing is held.
+    /// Recorded either way.
+    pub async fn decide_held(
+        &self,
+        id: EventId,
+        accept: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Incident, IncidentError> {
+        if reason.trim().is_empty() {
+            return Err(IncidentError::Invalid("a reason is required".into()));
+        }
+        let incident = self.inner.incidents.get(id).await?;
+        let Some(state) = incident.triage.clone().filter(|t| t.held.is_some()) else {
+            return Err(IncidentError::Invalid(format!(
+                "incident {id} has no verdict held for review"
+            )));
+        };
+        let held = state.held.unwrap_or(state.verdict);
+        let verdict = self
+            .inner
+            .incidents
+            .store()
+            .verdict_get(held)
+            .await?
+            .ok_or_else(|| IncidentError::Invalid(format!("held verdict {held} is missing")))?;
+        self.inner
+            .ledger
+            .append(crate::incidents::draft(
+                actor,
+                kind::TRIAGE_HELD_DECISION,
+                &incident,
+                json!({"incident": id, "verdict": held, "accepted": accept, "reason": reason}),
+            ))
+            .await
+            .map_err(|e| IncidentError::Audit(e.to_string()))?;
+        let next = if accept {
+            state_of(&verdict, None)
+        } else {
+            TriageState { held: None, ..state }
+        };
+        self.inner.incidents.triaged(id, next).await
     }
 
     /// What the model would be shown for incident `id`, as Rempart writes it (before the
@@ -285,8 +373,8 @@ impl Triage {
         })
     }
 
-    /// Stores a verdict, records it, and marks the incident.
-    async fn record(&self, incident: &Incident, v: &Verdict, actor: &str) -> Result<(), IncidentError> {
+    /// Stores a verdict, records it, and (unless it is held) marks the incident with it.
+    async fn record(&self, incident: &Incident, v: &Verdict, actor: &str, effect: Effect) -> Result<(), IncidentError> {
         let draft = crate::incidents::draft(
             actor,
             kind::TRIAGE_VERDICT,
@@ -306,6 +394,7 @@ impl Triage {
                 "steps": v.steps,
                 "tokens": v.tokens,
                 "domain": v.domain,
+                "held": matches!(effect, Effect::Held),
             }),
         );
         self.inner
@@ -314,21 +403,9 @@ impl Triage {
             .await
             .map_err(|e| IncidentError::Audit(e.to_string()))?;
         self.inner.incidents.store().verdict_put(v).await?;
-        self.inner
-            .incidents
-            .triaged(
-                v.incident,
-                TriageState {
-                    verdict: v.id,
-                    time: v.created,
-                    mode: v.mode,
-                    classification: v.classification,
-                    stale: false,
-                    flags: v.flags.clone(),
-                    confidence: Some((v.confidence.clamp(0.0, 1.0) * 100.0).round() as u8),
-                },
-            )
-            .await?;
+        if let Effect::InForce { held } = effect {
+            self.inner.incidents.triaged(v.incident, state_of(v, held)).await?;
+        }
         self.inner
             .metrics
             .verdicts
@@ -402,7 +479,10 @@ impl Triage {
                             vec!["triage_budget_exhausted".into()],
                             Timestamp::now(),
                         );
-                        if let Err(e) = self.record(&incident, &v, "triage").await {
+                        if let Err(e) = self
+                            .record(&incident, &v, "triage", Effect::InForce { held: None })
+                            .await
+                        {
                             tracing::warn!(incident = %incident.id, error = %e, "degraded triage not recorded");
                         }
                     }

@@ -200,6 +200,11 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ),
     (
         "POST",
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/held",
+        Role::Analyst,
+    ),
+    (
+        "POST",
         "/api/v1/verdicts/0190c2c5-0000-7000-8000-000000000000/feedback",
         Role::Analyst,
     ),
@@ -420,6 +425,7 @@ async fn openapi_documents_exactly_the_served_routes() {
         "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000" => "/api/v1/incidents/{id}".to_owned(),
         "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/split" => "/api/v1/incidents/{id}/split".to_owned(),
         "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/triage" => "/api/v1/incidents/{id}/triage".to_owned(),
+        "/api/v1/incidents/0190c2c5-0000-7000-8000-000000000000/held" => "/api/v1/incidents/{id}/held".to_owned(),
         "/api/v1/verdicts/0190c2c5-0000-7000-8000-000000000000/feedback" => "/api/v1/verdicts/{id}/feedback".to_owned(),
         "/api/v1/playbooks/contain/run" => "/api/v1/playbooks/{id}/run".to_owned(),
         other if other.contains("0190c2c5-0000-7000-8000-000000000000") => other

@@ -182,6 +182,24 @@ pub fn is_correlation(alert: &Alert) -> bool {
     })
 }
 
+/// Why a model's verdict must wait for a person instead of taking effect: the model read text
+/// flagged as an injection attempt, or it concludes less than the deterministic triage did
+/// (a true positive called benign or a false positive, a lower severity). An obeying model
+/// then cannot switch the automated response off; `None` when the verdict may stand.
+pub fn must_hold(model: &Verdict, deterministic: &Verdict) -> Option<&'static str> {
+    if model.flags.iter().any(|f| f == "prompt_injection_suspected") {
+        Some("the model read text flagged as a prompt-injection attempt")
+    } else if deterministic.classification == Classification::TruePositive
+        && model.classification != Classification::TruePositive
+    {
+        Some("the model calls a true positive of the deterministic triage benign or a false positive")
+    } else if model.severity < deterministic.severity {
+        Some("the model lowers the severity the deterministic triage found")
+    } else {
+        None
+    }
+}
+
 /// The verdict without a model: rule levels, intelligence hits, correlation and kill-chain
 /// spread decide; recommendations follow the tactics and entities. Always labelled
 /// `degraded` and never more than 0.7 confident.
@@ -380,5 +398,47 @@ mod tests {
         extra["execute"] = json!("rm -rf /");
         assert!(parse(&extra.to_string()).is_err());
         assert!(parse("not json").is_err());
+    }
+
+    fn verdict(classification: Classification, severity: IncidentSeverity, flags: &[&str]) -> Verdict {
+        Verdict {
+            id: EventId::generate(),
+            incident: EventId::generate(),
+            created: Timestamp::UNIX_EPOCH,
+            mode: rempart_model::TriageMode::Model,
+            provider: None,
+            model: None,
+            classification,
+            confidence: 1.0,
+            severity,
+            summary: String::new(),
+            timeline: Vec::new(),
+            techniques: Vec::new(),
+            entities: Vec::new(),
+            recommended_actions: Vec::new(),
+            queries: Vec::new(),
+            evidence: Vec::new(),
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            domain: None,
+            steps: 0,
+            tokens: 0,
+        }
+    }
+
+    #[test]
+    fn a_model_verdict_waits_for_a_person_when_it_concludes_less_or_read_an_injection() {
+        use Classification::*;
+        use IncidentSeverity::*;
+        let det = verdict(TruePositive, High, &[]);
+        assert!(must_hold(&verdict(Benign, High, &[]), &det).is_some());
+        assert!(must_hold(&verdict(FalsePositive, Critical, &[]), &det).is_some());
+        assert!(must_hold(&verdict(TruePositive, Medium, &[]), &det).is_some());
+        assert!(must_hold(&verdict(TruePositive, Critical, &["prompt_injection_suspected"]), &det).is_some());
+        assert!(must_hold(&verdict(TruePositive, High, &[]), &det).is_none());
+        assert!(must_hold(&verdict(TruePositive, Critical, &[]), &det).is_none());
+        // A deterministic benign leaves the model free to agree or to call it worse.
+        let calm = verdict(Benign, Low, &[]);
+        assert!(must_hold(&verdict(FalsePositive, Low, &[]), &calm).is_none());
+        assert!(must_hold(&verdict(TruePositive, High, &[]), &calm).is_none());
     }
 }

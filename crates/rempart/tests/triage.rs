@@ -628,11 +628,39 @@ async fn injected_event_content_stays_data_and_flags_the_incident() {
             .contains(&json!("prompt_injection_suspected")),
         "{v}"
     );
+    assert!(
+        v["flags"].as_array().unwrap().contains(&json!("held_for_review")),
+        "{v}"
+    );
     let shown = server.get(&server.analyst, &format!("/api/v1/incidents/{id}")).await;
     let flags = shown["incident"]["triage"]["flags"].as_array().unwrap();
     assert!(flags.contains(&json!("prompt_injection_suspected")));
+    // The obeying verdict is held for a person: the deterministic one is in force, so a
+    // playbook gated on `true_positive` still runs.
+    let triage = &shown["incident"]["triage"];
+    assert_eq!(triage["mode"], "degraded", "{triage}");
+    assert_eq!(triage["classification"], "true_positive", "{triage}");
+    assert_eq!(triage["held"], v["id"], "{triage}");
+    assert!(
+        triage["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("model_verdict_held"))
+    );
     // Nothing closed the incident: a verdict recommends, it does not act.
     assert_eq!(shown["incident"]["status"], "triaged");
+    // An analyst sets the obeying verdict aside, with a reason; recorded, nothing held anymore.
+    let decided = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/incidents/{id}/held", server.addr))
+        .bearer_auth(&server.analyst)
+        .json(&json!({"accept": false, "reason": "the command line told the model what to say"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decided.status(), 200);
+    let shown = server.get(&server.analyst, &format!("/api/v1/incidents/{id}")).await;
+    assert!(shown["incident"]["triage"]["held"].is_null());
+    assert_eq!(shown["incident"]["triage"]["classification"], "true_positive");
 
     // The payload reached the model only as a string inside the data: the document it got has
     // exactly the four top-level keys Rempart wrote, whatever the command line claimed.

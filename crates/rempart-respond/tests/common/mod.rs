@@ -130,6 +130,7 @@ pub fn verdict(incident: &mut Incident, classification: Classification, confiden
         stale: false,
         flags: Vec::new(),
         confidence: Some(90),
+        held: None,
     });
     v
 }

@@ -135,6 +135,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             .route("/incidents/{id}/update", post(pages::update))
             .route("/incidents/bulk", post(pages::bulk))
             .route("/incidents/{id}/split", post(pages::split))
+            .route("/incidents/{id}/held", post(pages::decide_held))
             .route("/verdicts/{id}/feedback", post(pages::feedback)),
     );
     let approver = page(

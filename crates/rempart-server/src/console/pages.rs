@@ -641,6 +641,8 @@ pub struct Row {
     tactics: Text,
     verdict: Option<VerdictCell>,
     injection: bool,
+    /// A model's verdict waits for an analyst.
+    held: bool,
     clocks: Vec<Clock>,
 }
 
@@ -715,6 +717,7 @@ async fn rows(state: &AppState, list: Vec<Incident>) -> Result<Vec<Row>, ApiErro
             tactics: Text::new(i.tactics.join(" → ")),
             verdict,
             injection,
+            held: i.triage.as_ref().is_some_and(|t| t.held.is_some()),
             clocks: clocks.remove(&i.id).unwrap_or_default(),
         });
     }
@@ -791,6 +794,7 @@ fn clone_stub(i: &Incident) -> Row {
             .triage
             .as_ref()
             .is_some_and(|t| t.flags.iter().any(|f| f.contains("injection"))),
+        held: i.triage.as_ref().is_some_and(|t| t.held.is_some()),
         clocks: Vec::new(),
     }
 }
@@ -1044,6 +1048,30 @@ pub async fn update(
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
 
+/// `POST /incidents/{id}/held`: an analyst puts a held model verdict in force or sets it aside.
+pub async fn decide_held(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "incident")?;
+    let pairs = form(&body);
+    let accept = match field(&pairs, "decision") {
+        Some("accept") => true,
+        Some("reject") => false,
+        _ => return Err(ApiError::BadRequest("decide `accept` or `reject`".into()).into()),
+    };
+    let triage = state
+        .triage
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))?;
+    triage
+        .decide_held(id, accept, &caller.actor(), field(&pairs, "reason").unwrap_or(""))
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}#verdicts")).into_response())
+}
+
 /// `POST /verdicts/{id}/feedback`: an analyst confirms or overrides a verdict.
 pub async fn feedback(
     State(state): State<AppState>,
@@ -1113,6 +1141,10 @@ struct VerdictView {
     domain: Option<Text>,
     /// The summary as the model wrote it, in pseudonyms, beside a re-identified one.
     as_seen: Option<Text>,
+    /// Waiting for an analyst; the incident's verdict in force is another.
+    held: bool,
+    /// The verdict playbook conditions read.
+    in_force: bool,
     feedback: Vec<(String, Text, &'static str, Text)>,
 }
 
@@ -1232,6 +1264,8 @@ fn verdict_view(
         as_seen: seen
             .filter(|s| revealed && s.summary != v.summary)
             .map(|s| Text::new(s.summary.clone())),
+        held: false,
+        in_force: false,
         feedback,
     }
 }

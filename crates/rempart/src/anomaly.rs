@@ -179,7 +179,7 @@ fn report(
     let n = scored.len() as u64;
     let roc_auc = eval::roc_auc(&mut scored);
     let average_precision = eval::average_precision(&mut scored);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         writeln!(
             out,

@@ -94,7 +94,7 @@ pub async fn run(data_dir: &Path, config: &Config, command: AuditCommand, json: 
                 Some(path) => {
                     std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?
                 }
-                None => writeln!(std::io::stdout().lock(), "{text}")?,
+                None => writeln!(crate::out::stdout(), "{text}")?,
             }
             Ok(())
         }
@@ -106,13 +106,13 @@ pub async fn run(data_dir: &Path, config: &Config, command: AuditCommand, json: 
             let Some(cp) = latest else {
                 bail!("the ledger is empty: nothing to sign")
             };
-            write!(std::io::stdout().lock(), "{}", cp.note)?;
+            write!(crate::out::stdout(), "{}", cp.note)?;
             Ok(())
         }
         AuditCommand::PublicKey => {
             let paths = LedgerPaths::new(data_dir, &config.audit);
             let signer = Signer::load(&paths.signing_key, origin(config), paths.create)?;
-            writeln!(std::io::stdout().lock(), "{}", signer.verifier().vkey())?;
+            writeln!(crate::out::stdout(), "{}", signer.verifier().vkey())?;
             Ok(())
         }
         AuditCommand::RotateKey => rotate(data_dir, config).await,
@@ -188,7 +188,7 @@ async fn verify(
     let started = std::time::Instant::now();
     let result = Ledger::verify(&(store.clone() as Arc<dyn LedgerStore>), trusted, outside, from).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match result {
         Ok(report) => {
             if json {
@@ -241,21 +241,21 @@ async fn show(data_dir: &Path, config: &Config, seq: u64) -> anyhow::Result<()> 
         .await?;
     let shown = rempart_server::audit::record_json(&ledger, &entry).await;
     ledger.close().await;
-    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&shown?)?)?;
+    writeln!(crate::out::stdout(), "{}", serde_json::to_string_pretty(&shown?)?)?;
     Ok(())
 }
 
 async fn list(data_dir: &Path, last: u64, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
     let Some(head) = store.ledger_head().await? else {
-        writeln!(std::io::stdout().lock(), "the ledger is empty")?;
+        writeln!(crate::out::stdout(), "the ledger is empty")?;
         return Ok(());
     };
     let from = (head.seq + 1).saturating_sub(last);
     let entries = store
         .ledger_entries(from, u32::try_from(last).unwrap_or(u32::MAX))
         .await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     for e in &entries {
         let r = &e.record;
         if json {
@@ -303,7 +303,7 @@ async fn rotate(data_dir: &Path, config: &Config) -> anyhow::Result<()> {
     std::fs::write(&retired, format!("{}\n", old.vkey()))?;
     std::fs::rename(&staged, &paths.signing_key)
         .with_context(|| format!("cannot install the new key at `{}`", paths.signing_key.display()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     writeln!(out, "new signing key: {}", next.verifier().vkey())?;
     writeln!(out, "old key kept for verification in `{}`", retired.display())?;
     writeln!(out, "co-signed checkpoint of size {}", checkpoint.size)?;

@@ -328,7 +328,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&file)?;
             // The playbooks it lists must check against its connectors too.
             let playbooks = instance::playbooks(&cfg)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::out::stdout();
             if json {
                 writeln!(
                     out,
@@ -365,7 +365,7 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
         limit: Some(args.limit),
     };
     let events = store.query_events(&query).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     for e in &events {
         if json {
             writeln!(out, "{}", serde_json::to_string(e)?)?;
@@ -404,7 +404,7 @@ async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> any
         limit: Some(args.limit),
     };
     let alerts = store.query_alerts(&q).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     for a in &alerts {
         if json {
             writeln!(out, "{}", serde_json::to_string(a)?)?;
@@ -434,7 +434,7 @@ async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> any
 
 async fn tokens(data_dir: &std::path::Path, config: &Config, command: TokensCommand, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         TokensCommand::Create { role, name } => {
             let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;

@@ -77,7 +77,7 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         .await?
         .map_err(|p| anyhow::anyhow!("the demo's own ledger does not verify: {p}"))?;
 
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         let stage_json: Vec<Value> = stages
             .iter()
@@ -193,8 +193,8 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
             s,
             "   curl -H \"Authorization: Bearer $REMPART_TOKEN\" http://{addr}/openapi.json"
         );
-        let _ = std::io::stdout().lock().write_all(s.as_bytes());
-        let _ = std::io::stdout().lock().flush();
+        let _ = crate::out::stdout().write_all(s.as_bytes());
+        let _ = crate::out::stdout().flush();
     };
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await

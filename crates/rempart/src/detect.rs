@@ -44,7 +44,7 @@ pub fn load_attack(path: &Path) -> anyhow::Result<rempart_detect::AttackCatalog>
 
 pub fn check(paths: &[PathBuf], json_out: bool) -> anyhow::Result<()> {
     let (_, report) = load_rules(paths, None)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         return Ok(());
@@ -217,7 +217,7 @@ pub async fn hunt(
     }
     // Stable: matches of one time keep the order they were found in.
     lines.sort_by_key(|(t, _)| *t);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(crate::out::stdout());
     if output == Output::Csv {
         writeln!(out, "timestamp,level,rule_id,rule_title,host,user,source,matched")?;
     }

@@ -44,7 +44,7 @@ fn policy_table(config: &Config, class: Option<String>, route: Option<String>, j
             None => "no `[[gateway.routes]]` are configured".to_owned(),
         });
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     for r in routes {
         for &c in &classes {
             let verdicts: Vec<policy::Verdict> = r

@@ -247,7 +247,7 @@ async fn dispatch(
 ) -> anyhow::Result<()> {
     let actor = instance::cli_actor();
     let incidents = service(state)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     let command = command.unwrap_or(IncidentsCommand::List {
         status: Vec::new(),
         since: None,

@@ -90,7 +90,7 @@ pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestA
     }
     ledger.close().await;
     let summary = summary?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string(&summary)?)?;
     } else {

@@ -53,7 +53,7 @@ fn read_file(f: &Path, name: &str) -> anyhow::Result<rempart_intel::Imported> {
 
 pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow::Result<()> {
     let store = instance::open_store(data_dir).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         IntelCommand::Import { paths, user, ca_file } => {
             // In folders, the `.json` files; a file named on the command line, whatever it is.

@@ -13,6 +13,7 @@ mod incidents;
 mod ingest;
 mod instance;
 mod intel;
+mod out;
 mod privacy;
 mod respond;
 mod serve;

@@ -79,7 +79,7 @@ pub fn check(config: &rempart_config::Config, paths: &[PathBuf], json_out: bool)
             default_approval_timeout_secs: config.respond.approval_timeout_secs,
         },
     );
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if json_out {
         for p in &good {
             writeln!(
@@ -148,7 +148,7 @@ pub async fn playbooks(
 }
 
 async fn playbooks_dispatch(response: &Response, command: PlaybooksCommand, json_out: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         PlaybooksCommand::Check { .. } => {}
         PlaybooksCommand::List => {
@@ -304,7 +304,7 @@ pub async fn approvals(
 }
 
 async fn approvals_dispatch(response: &Response, command: ApprovalsCommand, json_out: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match command {
         ApprovalsCommand::List { status, limit } => {
             let status = ApprovalStatus::filter(&status).map_err(anyhow::Error::msg)?;

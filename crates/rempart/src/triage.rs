@@ -70,7 +70,7 @@ pub async fn run(
             let result = export_dataset(&state, &out, &domain).await;
             state.ledger.close().await;
             let (written, skipped) = result?;
-            let mut o = std::io::stdout().lock();
+            let mut o = crate::out::stdout();
             if json_out {
                 writeln!(o, "{}", json!({"written": written, "skipped": skipped, "out": out}))?;
             } else {
@@ -83,7 +83,7 @@ pub async fn run(
         }
         TriageCommand::Eval(args) => {
             let report = eval(config, args).await?;
-            let mut o = std::io::stdout().lock();
+            let mut o = crate::out::stdout();
             if json_out {
                 writeln!(o, "{}", serde_json::to_string(&report)?)?;
             } else {

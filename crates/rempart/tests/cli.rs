@@ -736,3 +736,44 @@ fn a_hunt_on_several_threads_prints_what_one_thread_prints() {
     assert!(one.len() > 100, "{} matches", one.len());
     assert_eq!(run("3"), one);
 }
+
+/// What telemetry wrote cannot drive the terminal a person reads it on: on a terminal (a real
+/// pseudo-terminal from `script`), escape sequences and bidi overrides in a command line are
+/// shown as markers; piped, the output stays as written.
+#[test]
+fn a_terminal_shows_escape_sequences_instead_of_obeying_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.json");
+    std::fs::write(
+        &file,
+        "{\"@timestamp\":\"2026-12-05T08:00:00Z\",\"EventID\":1,\"Hostname\":\"ws1\",\
+         \"CommandLine\":\"cmd.exe \\u001b]0;pwned\\u0007\\u001b[2J evil\\u202etxt.exe\"}\n",
+    )
+    .unwrap();
+    let data = dir.path().join("soc");
+    assert!(
+        rempart(&data)
+            .arg("ingest")
+            .arg(&file)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let command = format!("{} --data-dir {} events", env!("CARGO_BIN_EXE_rempart"), data.display());
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("`script` (util-linux) gives the command a pseudo-terminal");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        shown.contains("<U+001B>]0;pwned<U+0007><U+001B>[2J evil<U+202E>txt.exe"),
+        "{shown:?}"
+    );
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{202e}'));
+    let piped = rempart(&data).arg("events").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&piped.stdout).contains("\u{1b}[2J"),
+        "piped output is left as written"
+    );
+}

@@ -289,12 +289,13 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
     }
     let presented = bearer(&req).is_some() || req.headers().contains_key(axum::http::header::COOKIE);
     // Read what the request carries before awaiting: a request body is not `Sync`.
-    let found = identify(
-        state,
-        bearer(&req).map(str::to_owned),
-        certificate_holder(state, &req),
-        state.console.session_of(&req),
-    );
+    let secret = bearer(&req).map(str::to_owned);
+    // Only what wins is looked up: a bearer token, else a certificate, else a session.
+    let cert = secret.is_none().then(|| certificate_holder(state, &req)).flatten();
+    let session = (secret.is_none() && cert.is_none())
+        .then(|| state.console.session_of(&req))
+        .flatten();
+    let found = identify(state, secret, cert, session);
     let (token, session) = match found.await {
         Ok(found) => found,
         Err(ApiError::Unauthenticated) => {

@@ -98,8 +98,16 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
     Ok(Json(json!({"incidents": list})))
 }
 
+/// The triage service, if this server runs one.
+pub(crate) fn triage_service(state: &AppState) -> Result<&crate::triage::Triage, ApiError> {
+    state
+        .triage
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))
+}
+
 /// Whether a role may read verdicts re-identified (analyst, approver, admin; not viewer).
-fn may_reveal(caller: &auth::Caller) -> bool {
+pub(crate) fn may_reveal(caller: &auth::Caller) -> bool {
     matches!(caller.0.role, Role::Analyst | Role::Approver | Role::Admin)
 }
 
@@ -242,10 +250,7 @@ pub async fn triage(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
-    let triage = state
-        .triage
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))?;
+    let triage = triage_service(&state)?;
     let verdict = triage.triage(id, &caller.actor()).await?;
     let mut one = [verdict];
     if may_reveal(&caller) {
@@ -435,10 +440,7 @@ pub async fn held(
     Json(body): Json<HeldBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "incident")?;
-    let triage = state
-        .triage
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))?;
+    let triage = triage_service(&state)?;
     let incident = triage
         .decide_held(id, body.accept, &caller.actor(), &body.reason)
         .await?;

@@ -408,6 +408,7 @@ async fn the_demo_s_console_end_to_end_in_a_real_browser() {
     // Auditors read the ledger: the votes and the sign-ins are there.
     let auditor = create_token(&base, &demo.admin, "auditor", "aud").await;
     sign_in(c, &base, &auditor).await;
+    wait_for(c, "#verify").await.click().await.unwrap();
     wait_for(c, "#verification").await;
     let audit = body_text(c).await;
     assert!(audit.contains("Verified:"), "{audit}");

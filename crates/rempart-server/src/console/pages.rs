@@ -627,7 +627,7 @@ impl QueueParams {
 }
 
 /// One row of the queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Row {
     id: String,
     title: Text,
@@ -646,7 +646,7 @@ pub struct Row {
     clocks: Vec<Clock>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct VerdictCell {
     classification: &'static str,
     mode: &'static str,
@@ -747,56 +747,14 @@ fn group(by: &str, list: &[Incident], rows: Vec<Row>) -> Vec<Group> {
             groups.entry(k.clone()).or_default().push(n);
         }
     }
-    let rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
-    let mut rows = rows;
-    let mut out = Vec::new();
-    for (key, members) in groups {
-        let mut g = Vec::new();
-        for n in members {
-            // An incident under several keys is shown in full under the first, by reference
-            // under the others.
-            match rows[n].take() {
-                Some(r) => g.push(r),
-                None => g.push(Row {
-                    title: Text::new(format!("(also under another group) {}", list[n].title)),
-                    ..clone_stub(&list[n])
-                }),
-            }
-        }
-        out.push(Group {
+    // An incident under several keys is shown whole under each of them.
+    groups
+        .into_iter()
+        .map(|(key, members)| Group {
             key: Text::new(key),
-            rows: g,
-        });
-    }
-    out
-}
-
-/// A row with an incident's own columns only (no verdict lookup), for repeats in groups.
-fn clone_stub(i: &Incident) -> Row {
-    Row {
-        id: i.id.to_string(),
-        title: Text::short(&i.title, 160),
-        severity: i.severity.as_str(),
-        status: i.status.as_str(),
-        owner: Text::new(i.owner.clone().unwrap_or_default()),
-        alerts: i.alert_count,
-        score: i.score,
-        last_seen: when(i.last_seen),
-        rules: Text::short(&i.rules.join(", "), 120),
-        tactics: Text::new(i.tactics.join(" → ")),
-        verdict: i.triage.as_ref().map(|t| VerdictCell {
-            classification: t.classification.as_str(),
-            mode: t.mode.as_str(),
-            confidence: t.confidence.map_or(0, u32::from),
-            stale: t.stale,
-        }),
-        injection: i
-            .triage
-            .as_ref()
-            .is_some_and(|t| t.flags.iter().any(|f| f.contains("injection"))),
-        held: i.triage.as_ref().is_some_and(|t| t.held.is_some()),
-        clocks: Vec::new(),
-    }
+            rows: members.into_iter().map(|n| rows[n].clone()).collect(),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -1062,10 +1020,7 @@ pub async fn decide_held(
         Some("reject") => false,
         _ => return Err(ApiError::BadRequest("decide `accept` or `reject`".into()).into()),
     };
-    let triage = state
-        .triage
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))?;
+    let triage = crate::incident_api::triage_service(&state)?;
     triage
         .decide_held(id, accept, &caller.actor(), field(&pairs, "reason").unwrap_or(""))
         .await?;
@@ -1194,11 +1149,6 @@ struct IncidentPage {
     history: Vec<(String, Text, Text, Text)>,
 }
 
-/// Whether a role reads verdicts re-identified (as `GET /api/v1/incidents/{id}` decides).
-fn may_reveal(role: Role) -> bool {
-    matches!(role, Role::Analyst | Role::Approver | Role::Admin)
-}
-
 fn verdict_view(
     v: &Verdict,
     seen: Option<&Verdict>,
@@ -1283,7 +1233,7 @@ pub async fn incident(
     let alerts = service.store().incident_alerts(id, 500).await?;
     let mut verdicts = service.store().verdicts_of(id).await?;
     let seen = verdicts.clone();
-    let revealed = may_reveal(caller.0.role);
+    let revealed = crate::incident_api::may_reveal(&caller);
     if revealed {
         crate::incident_api::reveal_verdicts(&state, &caller.actor(), &mut verdicts).await?;
     }
@@ -2203,8 +2153,8 @@ pub async fn health(
 #[template(path = "console/audit.html")]
 struct AuditPage {
     page: Page,
-    verified: bool,
-    verification: Text,
+    /// The verification's outcome when asked for (it reads the whole ledger).
+    verification: Option<(bool, Text)>,
     checkpoints: Vec<(u64, String, String)>,
     records: Vec<(u64, String, Text, Text)>,
     kind: String,
@@ -2218,9 +2168,12 @@ pub struct AuditParams {
     kind: String,
     #[serde(default)]
     actor: String,
+    /// Verify the whole ledger now (`verify=1`); not on every view, since it reads it all.
+    #[serde(default)]
+    verify: String,
 }
 
-/// `GET /audit` (auditor): verification now, checkpoints, record headers by kind and actor,
+/// `GET /audit` (auditor): verification on request, checkpoints, record headers by kind and actor,
 /// and the export. Headers only: reading payloads goes through the API, which records it.
 pub async fn audit(
     State(state): State<AppState>,
@@ -2229,10 +2182,15 @@ pub async fn audit(
     Query(p): Query<AuditParams>,
 ) -> Result<Response, PageError> {
     let ledger = &state.ledger;
-    let result = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None).await?;
-    let (verified, verification) = match result {
-        Ok(r) => (true, Text::new(format!("{} records verified", r.records))),
-        Err(problem) => (false, Text::new(problem.to_string())),
+    let verification = if p.verify.is_empty() {
+        None
+    } else {
+        Some(
+            match rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None).await? {
+                Ok(r) => (true, Text::new(format!("{} records verified", r.records))),
+                Err(problem) => (false, Text::new(problem.to_string())),
+            },
+        )
     };
     let cps = ledger.checkpoints().await?;
     let checkpoints = cps
@@ -2261,7 +2219,6 @@ pub async fn audit(
         .collect();
     Ok(render(&AuditPage {
         page: Page::new("Audit", "audit", &caller, session.as_ref().map(|s| &s.0)),
-        verified,
         verification,
         checkpoints,
         records,

@@ -29,6 +29,7 @@ const TYPES: &[(&str, Entity)] = &[
     ("CREDIT_CARD", Entity::Card),
     ("IBAN_CODE", Entity::Iban),
     ("PHONE_NUMBER", Entity::Phone),
+    ("PERSON", Entity::Person),
 ];
 
 #[derive(Default, Debug)]
@@ -93,6 +94,14 @@ pub fn evaluate(path: &std::path::Path) -> (BTreeMap<&'static str, Score>, usize
                 .map(|f| (f.start, f.end))
                 .collect();
             let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
+            if std::env::var_os("PRESIDIO_MISSES").is_some() {
+                for g in gold.iter().filter(|g| !predicted.iter().any(|p| overlaps(**g, *p))) {
+                    eprintln!("missed {name}: {:?}", &full[g.0..g.1]);
+                }
+                for p in predicted.iter().filter(|p| !gold.iter().any(|g| overlaps(*g, **p))) {
+                    eprintln!("unexpected {name}: {:?}", &full[p.0..p.1]);
+                }
+            }
             score.gold += gold.len() as u64;
             score.found += gold
                 .iter()

@@ -4,6 +4,16 @@
 //! (addresses parsed, checksums computed, context words required where a format alone is too
 //! weak), and overlapping findings resolved so that each byte belongs to at most one finding.
 //! Structured fields are recognized by name: the whole value of `TargetUserName` is a user.
+//!
+//! Beside the patterns, recognizers driven by the tables of [`tables`]: credentials on command
+//! lines ([`commands`]), values named by labels and cues in the EU's main languages and fields
+//! written out in text ([`labels`]), persons named in prose from a gazetteer ([`names`]), and
+//! the host a syslog header names.
+
+mod commands;
+mod labels;
+mod names;
+pub mod tables;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
@@ -823,10 +833,51 @@ pub struct Recognizers {
     screen: RegexSet,
     fields: std::collections::HashMap<String, Entity>,
     skip_fields: HashSet<String>,
-    hosts: Option<Regex>,
+    /// Names under an internal suffix: the configured ones (any case) and the conventional
+    /// ones of [`tables::INTERNAL_SUFFIXES`] (in one case throughout, so that .NET's
+    /// `System.Management.Automation.Internal` is no host).
+    hosts: Regex,
+    /// How many of `hosts`' alternatives are configured (those come first).
+    configured_suffixes: usize,
+    syslog: Regex,
+    commands: commands::Commands,
+    labels: labels::Labels,
+    names: names::Names,
     allow: HashSet<String>,
     disabled: HashSet<Entity>,
 }
+
+/// Priorities of the table-driven recognizers' findings ([`resolve`]: below 9 is kept before
+/// anything else, in order; the rest fills in where nothing overlaps).
+const COMMAND_SECRET: usize = 3;
+const COMMAND_ACCOUNT: usize = 5;
+const LABELLED: usize = 6;
+const SYSLOG_HOST: usize = 10;
+const PERSON: usize = 95;
+const CUED: usize = 100;
+
+/// The host of a syslog header: RFC 3164 (`<13>Dec  5 10:00:01 db01 sshd[42]: …`, with or
+/// without the priority) and RFC 5424 (`<13>1 2026-12-05T10:00:01Z db01 sshd 42 - …`).
+const SYSLOG: &str = r"^(?:<\d{1,3}>)?(?:\d{1,2} )?(?:[A-Z][a-z]{2} [ 0-3]\d \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?) ([A-Za-z0-9][A-Za-z0-9._-]{0,252}) [A-Za-z0-9_./()-]{1,64}(?:\[\d{1,10}\])?(?::| \S)";
+
+/// Severity words an application log writes where syslog writes the host.
+const LOG_LEVELS: &[&str] = &[
+    "emerg",
+    "emergency",
+    "alert",
+    "crit",
+    "critical",
+    "err",
+    "error",
+    "warn",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+    "trace",
+    "fatal",
+    "severe",
+];
 
 impl std::fmt::Debug for Recognizers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -846,22 +897,22 @@ impl Recognizers {
         }
         let screen =
             RegexSet::new(&screened).map_err(|e| PrivacyError::Config(format!("screened recognizers: {e}")))?;
-        let hosts = if config.internal_suffixes.is_empty() {
-            None
-        } else {
-            let alternatives: Vec<String> = config
-                .internal_suffixes
-                .iter()
-                .map(|s| regex::escape(s.trim_start_matches('.')))
-                .collect();
-            Some(
-                Regex::new(&format!(
-                    r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{})\b",
-                    alternatives.join("|")
-                ))
-                .map_err(|e| PrivacyError::Config(format!("internal suffixes: {e}")))?,
-            )
-        };
+        let configured: Vec<String> = config
+            .internal_suffixes
+            .iter()
+            .map(|s| regex::escape(s.trim_start_matches('.')))
+            .collect();
+        let conventional = tables::INTERNAL_SUFFIXES.iter().map(|s| regex::escape(s));
+        let alternatives: Vec<String> = configured.iter().cloned().chain(conventional).collect();
+        // Each alternative in a group of its own: which one matched tells configured from
+        // conventional.
+        let groups: Vec<String> = alternatives.iter().map(|a| format!("({a})")).collect();
+        let hosts = Regex::new(&format!(
+            r"(?i)\b(?:[a-z0-9](?:[a-z0-9_-]{{0,61}}[a-z0-9])?\.)+(?:{})\b",
+            groups.join("|")
+        ))
+        .map_err(|e| PrivacyError::Config(format!("internal suffixes: {e}")))?;
+        let table = |e: String| PrivacyError::Config(format!("built-in recognizer tables: {e}"));
         Ok(Recognizers {
             patterns,
             screen,
@@ -872,16 +923,50 @@ impl Recognizers {
                 .collect(),
             skip_fields: config.skip_fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
             hosts,
+            configured_suffixes: configured.len(),
+            syslog: Regex::new(SYSLOG).map_err(|e| table(e.to_string()))?,
+            commands: commands::Commands::new().map_err(table)?,
+            labels: labels::Labels::new().map_err(table)?,
+            names: names::Names::load(),
             allow: config.allow.iter().map(|a| a.to_ascii_lowercase()).collect(),
             disabled: config.disabled.iter().copied().collect(),
         })
     }
 
-    /// The internal host suffix a name ends with, if any.
+    /// Whether a name ends with an internal suffix (configured, or conventional as
+    /// [`tables::INTERNAL_SUFFIXES`] lists them).
     pub fn is_internal_host(&self, name: &str) -> bool {
-        self.hosts
-            .as_ref()
-            .is_some_and(|h| h.find(name).is_some_and(|m| m.len() == name.len()))
+        self.internal_hosts(name)
+            .next()
+            .is_some_and(|(s, e)| s == 0 && e == name.len())
+    }
+
+    /// The spans of `text` that are names under an internal suffix.
+    fn internal_hosts<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
+        self.hosts.captures_iter(text).filter_map(move |caps| {
+            let whole = caps.get(0)?;
+            let (i, suffix) = caps.iter().skip(1).enumerate().find_map(|(i, g)| Some((i, g?)))?;
+            let name = whole.as_str();
+            if i >= self.configured_suffixes {
+                // A conventional suffix, written in one case as host names are; never the
+                // loopback name.
+                let s = suffix.as_str();
+                let one_case = s == s.to_ascii_lowercase() || s == s.to_ascii_uppercase();
+                let first = name.split('.').next().unwrap_or_default();
+                if !one_case
+                    || first.eq_ignore_ascii_case("localhost")
+                    || !name.bytes().any(|b| b.is_ascii_alphabetic())
+                {
+                    return None;
+                }
+            }
+            Some((whole.start(), whole.end()))
+        })
+    }
+
+    /// How many given names and surnames the gazetteer holds.
+    pub fn gazetteer_size(&self) -> (usize, usize) {
+        self.names.size()
     }
 
     /// The rule for a structured field at `path` (`$.Event.EventData.TargetUserName`): the
@@ -989,16 +1074,14 @@ impl Recognizers {
                 }
             }
         }
-        if let Some(hosts) = &self.hosts
-            && !self.disabled.contains(&Entity::Host)
-        {
-            for m in hosts.find_iter(text) {
-                if !self.allowed(m.as_str()) {
+        if !self.disabled.contains(&Entity::Host) {
+            for (start, end) in self.internal_hosts(text) {
+                if !self.allowed(&text[start..end]) {
                     found.push((
                         Finding {
                             entity: Entity::Host,
-                            start: m.start(),
-                            end: m.end(),
+                            start,
+                            end,
                             recognizer: "internal-host",
                         },
                         // After secrets and e-mail addresses, before everything else.
@@ -1007,7 +1090,55 @@ impl Recognizers {
                 }
             }
         }
+        self.tabled(text, &features, &mut found);
         resolve(found)
+    }
+}
+
+impl Recognizers {
+    /// The findings of the table-driven recognizers and the syslog header.
+    fn tabled(&self, text: &str, features: &Features, found: &mut Vec<(Finding, usize)>) {
+        let mut extra: Vec<commands::Found> = Vec::new();
+        if let Some(caps) = self.syslog.captures(text)
+            && let Some(h) = caps.get(1)
+            && h.as_str().parse::<IpAddr>().is_err()
+            && h.as_str() != "-"
+            && !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(h.as_str()))
+        {
+            extra.push((Entity::Host, h.start(), h.end(), "syslog-host"));
+        }
+        self.commands.find(text, &mut extra);
+        self.labels.find(text, &self.names, &mut extra);
+        if features.upper > 0 && !self.disabled.contains(&Entity::Person) {
+            self.names.find(text, &mut extra);
+        }
+        for (entity, start, end, recognizer) in extra {
+            if self.disabled.contains(&entity) || start >= end || self.allowed(&text[start..end]) {
+                continue;
+            }
+            let priority = match recognizer {
+                "command-line-secret" | "impacket-target" | "powershell-securestring" | "url-token" | "env-secret"
+                    if entity == Entity::Secret =>
+                {
+                    COMMAND_SECRET
+                }
+                "command-line-account" | "impacket-target" | "powershell-credential" => COMMAND_ACCOUNT,
+                "command-line-secret" | "powershell-securestring" | "url-token" | "env-secret" => COMMAND_SECRET,
+                "label" if !matches!(entity, Entity::User | Entity::Host | Entity::Person) => LABELLED,
+                "syslog-host" => SYSLOG_HOST,
+                "person-name" => PERSON,
+                _ => CUED,
+            };
+            found.push((
+                Finding {
+                    entity,
+                    start,
+                    end,
+                    recognizer,
+                },
+                priority,
+            ));
+        }
     }
 }
 

@@ -86,7 +86,7 @@ impl Commands {
             ),
             // `New-Object System.Net.NetworkCredential('user', 'pw')`, PSCredential alike.
             (
-                r#"(?i)(?:NetworkCredential|PSCredential)\s*\(\s*["']([^"'\s]+)["']\s*,\s*["']([^"']+)["']"#,
+                r#"(?i)(?:NetworkCredential|PSCredential)\s*\(\s*["']([^"'\s]+)["']\s*(?:,\s*["']([^"']+)["'])?"#,
                 &[User, Secret][..],
                 "powershell-credential",
             ),
@@ -183,7 +183,7 @@ impl Commands {
                     }
                     consumed[i] = true;
                 } else if let Some((slots, at)) = positional.as_mut()
-                    && !word.starts_with(['/', '-'])
+                    && !is_option(t, word)
                 {
                     place(slots, at, text, ws, we, base, out);
                 }
@@ -269,6 +269,12 @@ fn match_flag<'f>(
         }
     }
     None
+}
+
+/// Whether an argument of `tool` is an option: Windows' own tools take `/x` only (a password
+/// may start with `-`), the others `-x` too.
+fn is_option(tool: &str, arg: &str) -> bool {
+    arg.starts_with('/') || (!matches!(tool, "net" | "net1") && arg.starts_with('-'))
 }
 
 /// Puts a positional argument in its slot.

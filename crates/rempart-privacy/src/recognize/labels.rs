@@ -172,7 +172,9 @@ impl Labels {
                 continue;
             }
             let ok = match entity {
-                Entity::User => account(v_trimmed, true) && !v_trimmed.contains(['\\', '@', ' ']),
+                Entity::User => {
+                    !NOT_USERS.contains(&v_trimmed.to_lowercase().as_str()) && !v_trimmed.contains(['\\', '@', ' '])
+                }
                 Entity::Host => {
                     !v_trimmed.contains(char::is_whitespace) && v_trimmed.parse::<std::net::IpAddr>().is_err()
                 }
@@ -208,7 +210,8 @@ fn after_label(text: &str, mut at: usize) -> (usize, bool) {
             separated |= b[at] == b'\t';
             at += 1;
         }
-        if at < b.len() && matches!(b[at], b':' | b'=' | b'#' | b'>') && !separated_twice(b, at) {
+        // One separator: after it, a `#` or `=` belongs to the value (`Passwort: #4uMf…`).
+        if at < b.len() && !separated && matches!(b[at], b':' | b'=' | b'#' | b'>') && !separated_twice(b, at) {
             separated = true;
             at += 1;
             continue;
@@ -283,10 +286,10 @@ fn account(v: &str, separated: bool) -> bool {
 }
 
 /// Whether a word after a cue without a separator is a word of the sentence rather than an
-/// account: an English verb form (`user reported`, `account clicking`) that is no given name
-/// (`ahmed` stays an account).
+/// account: an English past participle (`user reported`, `account disabled`) that is no given
+/// name (`ahmed` stays an account).
 fn sentence_word(v: &str, names: &Names) -> bool {
-    let verb = v.len() >= 5 && (v.ends_with("ed") || v.ends_with("ing"));
+    let verb = v.len() >= 5 && v.ends_with("ed");
     if !verb || !v.bytes().all(|b| b.is_ascii_lowercase()) {
         return false;
     }
@@ -342,8 +345,7 @@ fn identifier(rest: &str, min_digits: usize) -> Option<&str> {
     grouped(rest, min_digits, false)
 }
 
-/// [`identifier`], with groups that may start with a letter after a space (`GB82 WEST 1234`)
-/// if `letter_groups`.
+/// [`identifier`], with groups that may start with a letter after a space if `letter_groups`.
 fn grouped(rest: &str, min_digits: usize, letter_groups: bool) -> Option<&str> {
     let b = rest.as_bytes();
     let mut end = 0;
@@ -373,16 +375,31 @@ fn grouped(rest: &str, min_digits: usize, letter_groups: bool) -> Option<&str> {
     (v.bytes().filter(u8::is_ascii_digit).count() >= min_digits).then_some(v)
 }
 
-/// An IBAN's shape: two letters, two digits, then groups of letters and digits.
+/// An IBAN's shape: two letters, two digits, then letters and digits, written together or in
+/// groups of up to four upper-case letters and digits separated by single spaces.
 fn iban(rest: &str) -> Option<&str> {
-    let v = grouped(rest, 8, true)?;
-    let b = v.as_bytes();
-    (b.len() >= 12
-        && b[0].is_ascii_alphabetic()
-        && b[1].is_ascii_alphabetic()
-        && b[2].is_ascii_digit()
-        && b[3].is_ascii_digit())
-    .then_some(v)
+    let b = rest.as_bytes();
+    if b.len() < 12
+        || !(b[0].is_ascii_uppercase() && b[1].is_ascii_uppercase() && b[2].is_ascii_digit() && b[3].is_ascii_digit())
+    {
+        return None;
+    }
+    let alnum = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let mut end = 4;
+    while end < b.len() && alnum(b[end]) {
+        end += 1;
+    }
+    // Further groups: a space, then one to four characters ending the group.
+    while end < b.len() && b[end] == b' ' {
+        let group = b[end + 1..].iter().take_while(|c| alnum(**c)).count();
+        let after = b.get(end + 1 + group);
+        if group == 0 || group > 4 || after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+            break;
+        }
+        end += 1 + group;
+    }
+    let v = &rest[..end];
+    (v.bytes().filter(|c| alnum(*c)).count() >= 12 && v.bytes().filter(u8::is_ascii_digit).count() >= 8).then_some(v)
 }
 
 /// Digits in groups (spaces or dashes between), `min..=max` digits in all.

@@ -751,6 +751,54 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             Needs::Any(&["sudo"]),
         )?,
         p(
+            // Common and combined log formats: `ip ident authuser [date]`.
+            "access-log-user",
+            User,
+            r"^\S+ \S+ ([^\s\[\]\x22-][^\s\[\]\x22]{0,63}) \[\d{2}/[A-Z][a-z]{2}/\d{4}:",
+            1,
+            None,
+            &[],
+            Needs::Any(&["/"]),
+        )?,
+        p(
+            // OpenVPN: `ip:port [common-name] Peer Connection`, `common-name/ip:port MULTI`.
+            "vpn-user",
+            User,
+            r"(?:\d{1,3}\.){3}\d{1,3}:\d{1,5} \[([^\]\s]{1,64})\] ",
+            1,
+            None,
+            &[],
+            Needs::DotAndDigits,
+        )?,
+        p(
+            "vpn-user",
+            User,
+            r"(?:^|\s)([A-Za-z0-9._@-]{1,64})/(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}\b",
+            1,
+            None,
+            &[],
+            Needs::DotAndDigits,
+        )?,
+        p(
+            // DHCP servers: dnsmasq's `DHCPACK(eth0) ip mac name`, ISC's `… to mac (name) via`.
+            "dhcp-host",
+            Host,
+            r"DHCP[A-Z]{3,8}\([^)]{1,32}\) (?:[\d.]{7,15} )?(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2} ([A-Za-z0-9][A-Za-z0-9_-]{0,62})\b",
+            1,
+            None,
+            &[],
+            Needs::Any(&["DHCP"]),
+        )?,
+        p(
+            "dhcp-host",
+            Host,
+            r"(?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2} \(([A-Za-z0-9][A-Za-z0-9_-]{0,62})\) via",
+            1,
+            None,
+            &[],
+            Needs::Any(&[" via"]),
+        )?,
+        p(
             "machine-account",
             Host,
             r"\b([A-Za-z0-9][A-Za-z0-9-]{0,14})\$",
@@ -1234,7 +1282,7 @@ pub fn field_entity(name: &str) -> Option<Entity> {
     Some(match folded(last, true, &mut c)? {
         "user" | "username" | "targetusername" | "subjectusername" | "accountname" | "samaccountname" | "srcuser"
         | "dstuser" | "suser" | "duser" | "login" | "logonuser" | "targetuser" | "callerusername" | "uname"
-        | "userid" | "upn" | "userprincipalname" => Entity::User,
+        | "userid" | "upn" | "userprincipalname" | "usrname" | "identusrname" => Entity::User,
         "computer"
         | "computername"
         | "hostname"
@@ -1247,7 +1295,10 @@ pub fn field_entity(name: &str) -> Option<Entity> {
         | "machinename"
         | "devicename"
         | "sourcehostname"
-        | "destinationhostname" => Entity::Host,
+        | "destinationhostname"
+        | "identhostname"
+        | "srchostname"
+        | "dsthostname" => Entity::Host,
         "ipaddress"
         | "srcip"
         | "destip"
@@ -1269,8 +1320,8 @@ pub fn field_entity(name: &str) -> Option<Entity> {
         | "ipv4"
         | "ipv6" => Entity::Ip,
         "email" | "mail" | "emailaddress" | "sender" | "recipient" | "mailfrom" | "rcptto" => Entity::Email,
-        "fullname" | "displayname" | "givenname" | "surname" | "firstname" | "lastname" | "personname"
-        | "commonname" => Entity::Person,
+        "fullname" | "displayname" | "userdisplayname" | "givenname" | "surname" | "firstname" | "lastname"
+        | "personname" | "commonname" => Entity::Person,
         "password" | "passwd" | "pwd" | "secret" | "token" | "apikey" | "authorization" | "cookie" | "setcookie"
         | "privatekey" | "clientsecret" | "accesstoken" | "refreshtoken" | "sessiontoken" => Entity::Secret,
         "targetusersid" | "subjectusersid" | "usersid" | "sid" | "targetsid" => Entity::Sid,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use rempart_privacy::PrivacyError;
 use rempart_privacy::redact::{Redactor, Replacement};
 use rempart_privacy::vault::reveal_known;
+#[cfg(test)]
 use serde_json::Value;
 
 use crate::chat::{ChatRequest, ChatResponse, Part};
@@ -58,25 +59,15 @@ pub fn found(replacements: &[Replacement]) -> BTreeMap<&'static str, u64> {
     m
 }
 
-/// Redacts a JSON object or array as JSON (written back compact), anything else as text.
+/// Redacts a JSON object or array as JSON, in its own bytes (only the personal values change),
+/// anything else as text.
 fn redact_json_text(r: &Redactor, text: &str, out: &mut Vec<Replacement>) -> Result<String, PrivacyError> {
-    let t = text.trim_start();
-    let parsed = if t.starts_with('{') || t.starts_with('[') {
-        serde_json::from_str::<Value>(text).ok()
-    } else {
-        None
+    let red = match r.redact_json_text(text)? {
+        Some(red) => red,
+        None => r.redact_text(text)?,
     };
-    match parsed {
-        Some(mut v) => {
-            out.extend(r.redact_json(&mut v)?);
-            Ok(v.to_string())
-        }
-        None => {
-            let red = r.redact_text(text)?;
-            out.extend(red.replacements);
-            Ok(red.output)
-        }
-    }
+    out.extend(red.replacements);
+    Ok(red.output)
 }
 
 /// Replaces the personal data of every text the request carries.
@@ -128,20 +119,9 @@ pub fn pseudonymize(r: &Redactor, req: &ChatRequest) -> Result<Pseudonymized, Pr
     // What a recognizer found anywhere is personal data everywhere in the request: a host
     // name from a `host` field, written bare in a free-text note, is replaced there too.
     let again = |t: &mut String| {
-        let trimmed = t.trim_start();
-        if (trimmed.starts_with('{') || trimmed.starts_with('['))
-            && let Ok(mut v) = serde_json::from_str::<Value>(t)
-        {
-            // Unchanged JSON stays byte for byte as it was redacted.
-            if Redactor::replace_known(&mut v, &reps) > 0 {
-                *t = v.to_string();
-            }
-            return;
-        }
-        let mut v = Value::String(std::mem::take(t));
-        Redactor::replace_known(&mut v, &reps);
-        if let Value::String(s) = v {
-            *t = s;
+        let (replaced, n) = Redactor::replace_known_text(t, &reps);
+        if n > 0 {
+            *t = replaced;
         }
     };
     for s in &mut out.system {
@@ -167,37 +147,32 @@ pub fn pseudonymize(r: &Redactor, req: &ChatRequest) -> Result<Pseudonymized, Pr
 /// Re-identifies JSON text string by string (originals escaped as JSON needs); other text as
 /// text. Returns how many pseudonyms were turned back.
 pub fn reveal_json_text(text: &str, known: &Known) -> Result<(String, usize), PrivacyError> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(mut v) => {
-            let mut n = 0;
-            let mut err = None;
-            visit(&mut v, &mut |s| match reveal_known(s, &known.text) {
-                Ok(r) => {
-                    n += r.revealed.len();
-                    *s = r.output;
-                }
-                Err(e) => err = Some(e),
-            });
-            if let Some(e) = err {
-                return Err(e);
-            }
-            Ok((v.to_string(), n))
+    let mut n = 0;
+    let mut err = None;
+    // A JSON answer keeps its bytes: only the pseudonyms in its strings are turned back.
+    let rewritten = rempart_privacy::json_text::rewrite_strings(text, |_, s| match reveal_known(s, &known.text) {
+        Ok(r) if !r.revealed.is_empty() => {
+            n += r.revealed.len();
+            vec![(0, s.len(), r.output)]
         }
-        Err(_) => {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            err = Some(e);
+            Vec::new()
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    match rewritten {
+        Some(out) => Ok((out, n)),
+        None => {
             let r = reveal_known(text, &known.json)?;
             Ok((r.output, r.revealed.len()))
         }
     }
 }
 
-fn visit(v: &mut Value, f: &mut impl FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| visit(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| visit(x, f)),
-        _ => {}
-    }
-}
 
 /// Re-identifies a complete answer; `json` when its text is a JSON document.
 pub fn reveal_response(resp: &mut ChatResponse, known: &Known, json: bool) -> Result<usize, PrivacyError> {

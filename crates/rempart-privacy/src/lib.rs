@@ -2,6 +2,7 @@
 pub mod checks;
 pub mod cryptopan;
 pub mod erase;
+pub mod json_text;
 pub mod recognize;
 pub mod redact;
 pub mod service;

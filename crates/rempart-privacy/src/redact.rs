@@ -389,34 +389,119 @@ impl Redactor {
                 }
             }
             Value::String(s) => {
-                // A machine account (`WS-01$`) in an account field is a host.
-                let field = match field {
-                    Some(Entity::User) if s.ends_with('$') && s.len() > 1 => Some(Entity::Host),
-                    other => other,
-                };
-                let whole = field.filter(|e| !placeholder(s) && self.entity_fits(*e, s));
-                if let Some(entity) = whole {
-                    let f = Finding {
-                        entity,
-                        start: 0,
-                        end: s.len(),
-                        recognizer: "field-name",
-                    };
-                    if let Some(r) = self.replacement(&f, s, path) {
-                        *s = r.pseudonym.clone();
-                        out.push(r);
-                    }
-                } else {
-                    let (redacted, mut found) = self.redact_str(s, path)?;
-                    if let Some(redacted) = redacted {
-                        *s = redacted;
-                    }
+                if let Some((redacted, mut found)) = self.redact_string(s, path, field)? {
+                    *s = redacted;
                     out.append(&mut found);
                 }
             }
             Value::Number(_) | Value::Bool(_) | Value::Null => {}
         }
         Ok(())
+    }
+
+    /// Redacts one string value found at `path` in a field whose name says it is `field`:
+    /// replaced whole when it can be that entity, scanned as text otherwise. `None`: unchanged.
+    fn redact_string(
+        &self,
+        s: &str,
+        path: &str,
+        field: Option<Entity>,
+    ) -> Result<Option<(String, Vec<Replacement>)>, PrivacyError> {
+        // A machine account (`WS-01$`) in an account field is a host.
+        let field = match field {
+            Some(Entity::User) if s.ends_with('$') && s.len() > 1 => Some(Entity::Host),
+            other => other,
+        };
+        if let Some(entity) = field.filter(|e| !placeholder(s) && self.entity_fits(*e, s)) {
+            let f = Finding {
+                entity,
+                start: 0,
+                end: s.len(),
+                recognizer: "field-name",
+            };
+            return Ok(self.replacement(&f, s, path).map(|r| (r.pseudonym.clone(), vec![r])));
+        }
+        let (redacted, found) = self.redact_str(s, path)?;
+        Ok(redacted.map(|r| (r, found)))
+    }
+
+    /// Redacts a JSON document in its own bytes: only the personal values change, every other
+    /// byte (spacing, key order, escapes, numbers) stays as written. Finds what
+    /// [`Redactor::redact_json`] finds. `None` if `text` is not a JSON object or array.
+    pub fn redact_json_text(&self, text: &str) -> Result<Option<Redacted<String>>, PrivacyError> {
+        let mut replacements = Vec::new();
+        let mut error = None;
+        let output = crate::json_text::rewrite_strings(text, |path, s| {
+            if error.is_some() {
+                return Vec::new();
+            }
+            let field = match self.rule_at(path) {
+                FieldRule::Skip => return Vec::new(),
+                FieldRule::Whole(e) => Some(e),
+                FieldRule::Scan => None,
+            };
+            match self.redact_string(s, path, field) {
+                Ok(Some((_, found))) => {
+                    let edits = found.iter().map(|r| (r.start, r.end, r.pseudonym.clone())).collect();
+                    replacements.extend(found);
+                    edits
+                }
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    error = Some(e);
+                    Vec::new()
+                }
+            }
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+        Ok(output.map(|output| Redacted { output, replacements }))
+    }
+
+    /// The rule for the string at `path` as [`Redactor::redact_json`]'s walk applies it: the
+    /// field it is the value of (an array's items are their field's), unless a field above it
+    /// is skipped.
+    fn rule_at(&self, path: &str) -> FieldRule {
+        let mut key = path;
+        while key.ends_with(']') {
+            key = key.rfind('[').map_or(key, |i| &key[..i]);
+        }
+        let mut prefix = key;
+        while let Some(i) = prefix.rfind('.') {
+            prefix = &prefix[..i];
+            while prefix.ends_with(']') {
+                prefix = prefix.rfind('[').map_or(prefix, |i| &prefix[..i]);
+            }
+            if prefix.len() > 1 && matches!(self.recognizers.field_rule(prefix), FieldRule::Skip) {
+                return FieldRule::Skip;
+            }
+        }
+        if key == "$" { FieldRule::Scan } else { self.recognizers.field_rule(key) }
+    }
+
+    /// [`Redactor::replace_known`] on text that may be a JSON document, in its own bytes.
+    pub fn replace_known_text(text: &str, found: &[Replacement]) -> (String, usize) {
+        let mut n = 0;
+        let mut replace = |s: &str| -> Option<String> {
+            let mut v = Value::String(s.to_owned());
+            let k = Redactor::replace_known(&mut v, found);
+            n += k;
+            match v {
+                Value::String(out) if k > 0 => Some(out),
+                _ => None,
+            }
+        };
+        let output = crate::json_text::rewrite_strings(text, |_, s| {
+            replace(s).map(|out| vec![(0, s.len(), out)]).unwrap_or_default()
+        });
+        match output {
+            Some(out) => (out, n),
+            None => {
+                let out = replace(text).unwrap_or_else(|| text.to_owned());
+                (out, n)
+            }
+        }
     }
 
     /// Whether a structured value can be the entity its field names (an `IpAddress` field
@@ -454,18 +539,13 @@ impl Redactor {
         n
     }
 
-    /// Redacts one line: a JSON object or array is redacted as JSON (and written back compact),
-    /// anything else as text.
+    /// Redacts one line: a JSON object or array is redacted as JSON in its own bytes, anything
+    /// else as text.
     pub fn redact_line(&self, line: &str) -> Result<Redacted<String>, PrivacyError> {
-        let trimmed = line.trim_start();
-        if (trimmed.starts_with('{') || trimmed.starts_with('['))
-            && let Ok(mut value) = serde_json::from_str::<Value>(line)
-        {
-            let replacements = self.redact_json(&mut value)?;
-            let output = serde_json::to_string(&value).map_err(|e| PrivacyError::Config(e.to_string()))?;
-            return Ok(Redacted { output, replacements });
+        match self.redact_json_text(line)? {
+            Some(redacted) => Ok(redacted),
+            None => self.redact_text(line),
         }
-        self.redact_text(line)
     }
 }
 
@@ -666,6 +746,65 @@ mod tests {
         assert_eq!(Some(a.clone()), b.ok());
         assert!(a.output.contains("user=user_"), "{}", &a.output[SEEN_MAX_LEN..]);
     }
+
+    #[test]
+    fn a_json_line_keeps_every_byte_but_its_personal_values() {
+        let r = redactor("t");
+        let line = "{\"msg\" :  \"login by user=alice from 10.1.2.3 caf\\u00e9\",\n \"n\": 1.0e2, \"host\": \"ws-01\", \"ok\": true}";
+        let out = r.redact_line(line).unwrap_or_else(|e| panic!("{e}"));
+        let alice = r.pseudonym(Entity::User, "alice").unwrap_or_default();
+        let host = r.pseudonym(Entity::Host, "ws-01").unwrap_or_default();
+        let ip = r.pseudonym(Entity::Ip, "10.1.2.3").unwrap_or_default();
+        assert_eq!(
+            out.output,
+            format!("{{\"msg\" :  \"login by user={alice} from {ip} caf\\u00e9\",\n \"n\": 1.0e2, \"host\": \"{host}\", \"ok\": true}}")
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Redacting a document in its bytes finds and replaces what redacting its parse does.
+        #[test]
+        fn redacting_in_bytes_agrees_with_redacting_the_parse(
+            fields in proptest::collection::vec((0..KEYS.len(), 0..VALUES.len(), 0..3usize), 1..8),
+            pretty in proptest::bool::ANY,
+        ) {
+            let r = redactor("t");
+            let mut doc = serde_json::Map::new();
+            for (k, v, shape) in fields {
+                let value = Value::String(VALUES[v].to_owned());
+                let value = match shape {
+                    0 => value,
+                    1 => Value::Array(vec![value, Value::from(1)]),
+                    _ => serde_json::json!({"inner": value, "user": VALUES[v]}),
+                };
+                doc.insert(KEYS[k].to_owned(), value);
+            }
+            let doc = Value::Object(doc);
+            let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) }
+                .unwrap_or_default();
+            let mut parsed = doc.clone();
+            let by_parse = r.redact_json(&mut parsed).unwrap_or_default();
+            let by_bytes = r.redact_json_text(&text).unwrap_or_default().unwrap_or_else(|| panic!("{text}"));
+            let reread: Value = serde_json::from_str(&by_bytes.output).unwrap_or_default();
+            proptest::prop_assert_eq!(reread, parsed);
+            proptest::prop_assert_eq!(by_bytes.replacements.len(), by_parse.len());
+        }
+    }
+
+    const KEYS: &[&str] = &["msg", "host", "TargetUserName", "IpAddress", "CommandLine", "Hashes", "user", "note"];
+    const VALUES: &[&str] = &[
+        "alice",
+        "-",
+        "WS-01$",
+        "10.1.2.3",
+        "net use \\\\srv\\c$ pw /user:CORP\\bob",
+        "login by user=carol from fe80::1",
+        "caf\u{e9} \"quoted\" \u{1} tab\t",
+        "ws-fin-07.corp.example.eu",
+        "The analyst Jan Kowalski called",
+    ];
 
     #[test]
     fn what_is_remembered_stays_within_its_bounds() {

@@ -113,6 +113,11 @@ impl Gateway {
 
     /// Runs the official SDK `sdk` on `scenario`; what it returned.
     fn sdk(&self, sdk: &str, scenario: &str, model: &str) -> Value {
+        self.sdk_saying(sdk, scenario, model, PROMPT)
+    }
+
+    /// [`Gateway::sdk`] with a prompt of the test's own.
+    fn sdk_saying(&self, sdk: &str, scenario: &str, model: &str, prompt: &str) -> Value {
         let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/clients.py");
         let out = Command::new(&python)
@@ -121,7 +126,7 @@ impl Gateway {
             .env("REMPART_URL", format!("http://{}", self.addr))
             .env("REMPART_TOKEN", &self.client)
             .env("REMPART_MODEL", model)
-            .env("REMPART_PROMPT", PROMPT)
+            .env("REMPART_PROMPT", prompt)
             .output()
             .unwrap_or_else(|e| {
                 panic!("cannot run {python} (set REMPART_PYTHON; scripts/test installs the SDKs): {e}")
@@ -272,6 +277,48 @@ fn counts(fakes: &Fakes) -> [usize; 3] {
         fakes.received("mistral").len(),
         fakes.received("local").len(),
     ]
+}
+
+/// Lines of each class the privacy engine recognizes beyond fields and formats (credentials on
+/// command lines, accounts and hosts in prose, persons in prose, identifiers forced by their
+/// label, the host of a syslog header), and the values that must not reach a provider.
+const CLASSES: &[(&str, &[&str])] = &[
+    ("curl -u anna.k:S3cr3t-99 https://intranet/api", &["anna.k", "S3cr3t-99"]),
+    (r"net use \\fs01\hr Winter2024! /user:CORP\pnowak", &["Winter2024!", "pnowak", "fs01"]),
+    ("mysql -u dbadmin -pHunter2x sales", &["dbadmin", "Hunter2x"]),
+    ("Login by account maria.rossi on host PC-0042 failed", &["maria.rossi", "PC-0042"]),
+    ("The analyst Jan Kowalski reviewed the alert", &["Jan Kowalski"]),
+    ("Pracownik: PESEL: 85139912345 (data nieprawidłowa)", &["85139912345"]),
+    ("<13>Dec  5 10:00:01 db01 sshd[42]: Accepted publickey", &["db01"]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_class_reaches_a_provider_pseudonymized_and_json_keeps_its_bytes() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    for (line, personal) in CLASSES {
+        fakes.clear();
+        let answer = gw.sdk_saying("openai", "plain", "rempart/triage", line);
+        assert_eq!(answer["content"], format!("You said: {line}"), "re-identified: {answer}");
+        let received = fakes.received("openai").join("\n");
+        assert!(!received.is_empty(), "{line}: nothing sent");
+        for p in *personal {
+            assert!(!received.contains(p), "{line}: the provider received `{p}`:\n{received}");
+        }
+    }
+    // A message whose text is a JSON document: only its personal values change.
+    let doc = "{\"event\" :  {\"CommandLine\": \"curl -u anna.k:S3cr3t-99 https://x\", \"n\": 1.50e3},\n \"note\": \"caf\\u00e9, user pnowak on host PC-0042\"}";
+    fakes.clear();
+    let answer = gw.sdk_saying("openai", "plain", "rempart/triage", doc);
+    assert_eq!(answer["content"], format!("You said: {doc}"));
+    let body: Value = serde_json::from_str(&fakes.received("openai")[0]).unwrap();
+    let sent = body["messages"][0]["content"].as_str().unwrap_or_default();
+    for kept in ["{\"event\" :  {\"CommandLine\": \"curl -u user_", "\", \"n\": 1.50e3},\n \"note\": \"caf\\u00e9, user user_", " on host host_"] {
+        assert!(sent.contains(kept), "`{kept}` respelled in what was sent: {sent}");
+    }
+    for p in ["anna.k", "S3cr3t-99", "pnowak", "PC-0042"] {
+        assert!(!sent.contains(p), "sent `{p}`: {sent}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

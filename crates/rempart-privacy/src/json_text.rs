@@ -1,0 +1,245 @@
+//! Rewriting the strings of a JSON document in its own bytes: each string literal is decoded,
+//! handed over with its path, and only the spans the caller replaces change; every other byte
+//! (whitespace, key order, number spellings, escapes such as `\u00e9` or `\/`) stays as sent.
+//! A message whose text is JSON reaches a provider with its personal values pseudonymized and
+//! nothing else respelled (prompt caching and request hashes depend on the bytes).
+
+/// A replacement inside one decoded string: its byte span there and what takes its place.
+pub type Edit = (usize, usize, String);
+
+/// Calls `f(path, decoded)` for every string value of the JSON document `text` (object keys are
+/// not values) and returns the document with the edits `f` asks for, or `None` if `text` is not
+/// one JSON object or array. Paths are written `$.a.b[2]`.
+pub fn rewrite_strings(text: &str, mut f: impl FnMut(&str, &str) -> Vec<Edit>) -> Option<String> {
+    let t = text.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) || serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return None;
+    }
+    let mut scan = Scan {
+        b: text.as_bytes(),
+        text,
+        at: 0,
+        edits: Vec::new(),
+    };
+    let mut path = String::from("$");
+    scan.value(&mut path, &mut f);
+    if scan.edits.is_empty() {
+        return Some(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, with) in scan.edits {
+        out.push_str(&text[at..start]);
+        out.push_str(&with);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
+/// A walk over a document serde_json has already accepted: only valid JSON reaches it.
+struct Scan<'t> {
+    b: &'t [u8],
+    text: &'t str,
+    at: usize,
+    /// Raw spans of the text and their replacements (JSON-escaped), in order.
+    edits: Vec<(usize, usize, String)>,
+}
+
+impl Scan<'_> {
+    fn ws(&mut self) {
+        while self.at < self.b.len() && matches!(self.b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self, path: &mut String, f: &mut impl FnMut(&str, &str) -> Vec<Edit>) {
+        use std::fmt::Write;
+        self.ws();
+        let Some(&c) = self.b.get(self.at) else { return };
+        let parent = path.len();
+        match c {
+            b'{' => {
+                self.at += 1;
+                loop {
+                    self.ws();
+                    match self.b.get(self.at) {
+                        Some(b'}') | None => {
+                            self.at += 1;
+                            return;
+                        }
+                        Some(b',') => {
+                            self.at += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let (key, _) = self.string();
+                    self.ws();
+                    self.at += 1; // `:`
+                    path.push('.');
+                    path.push_str(&key);
+                    self.value(path, f);
+                    path.truncate(parent);
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                let mut i = 0;
+                loop {
+                    self.ws();
+                    match self.b.get(self.at) {
+                        Some(b']') | None => {
+                            self.at += 1;
+                            return;
+                        }
+                        Some(b',') => {
+                            self.at += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let _ = write!(path, "[{i}]");
+                    self.value(path, f);
+                    path.truncate(parent);
+                    i += 1;
+                }
+            }
+            b'"' => {
+                let (decoded, map) = self.string();
+                for (s, e, with) in f(path, &decoded) {
+                    let (Some(&rs), Some(&re)) = (map.get(s), map.get(e)) else { continue };
+                    let escaped = serde_json::to_string(&with).unwrap_or_default();
+                    self.edits.push((rs, re, escaped[1..escaped.len() - 1].to_owned()));
+                }
+            }
+            _ => {
+                while self.at < self.b.len() && !matches!(self.b[self.at], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                {
+                    self.at += 1;
+                }
+            }
+        }
+    }
+
+    /// The string literal at `self.at`, decoded, and for each byte offset of the decoded string
+    /// (and its end) the offset in the text where it starts.
+    fn string(&mut self) -> (String, Vec<usize>) {
+        self.at += 1; // opening quote
+        let mut out = String::new();
+        let mut map = Vec::new();
+        loop {
+            let start = self.at;
+            match self.b.get(self.at) {
+                None => break,
+                Some(b'"') => {
+                    self.at += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    let e = self.b.get(self.at + 1).copied().unwrap_or(b'"');
+                    self.at += 2;
+                    let ch = match e {
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'u' => {
+                            let hi = self.hex4();
+                            if (0xD800..0xDC00).contains(&hi) && self.b.get(self.at) == Some(&b'\\') {
+                                self.at += 2;
+                                let lo = self.hex4();
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF))
+                                    .unwrap_or('\u{fffd}')
+                            } else {
+                                char::from_u32(hi).unwrap_or('\u{fffd}')
+                            }
+                        }
+                        other => char::from(other),
+                    };
+                    map.extend(std::iter::repeat_n(start, ch.len_utf8()));
+                    out.push(ch);
+                }
+                Some(_) => {
+                    let ch = self.text[self.at..].chars().next().unwrap_or('\u{fffd}');
+                    self.at += ch.len_utf8();
+                    map.extend(std::iter::repeat_n(start, ch.len_utf8()));
+                    out.push(ch);
+                }
+            }
+        }
+        // The end of the decoded string is the closing quote.
+        map.push(self.at.saturating_sub(1));
+        (out, map)
+    }
+
+    fn hex4(&mut self) -> u32 {
+        let digits = self.text.get(self.at..self.at + 4).unwrap_or("0000");
+        self.at += 4;
+        u32::from_str_radix(digits, 16).unwrap_or(0xFFFD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_edited_spans_change() {
+        let text = "{ \"a\" : \"x caf\\u00e9 bob\\/y\",\n  \"n\": 1.50e3, \"l\": [\"bob\", true] }";
+        let out = rewrite_strings(text, |path, s| {
+            s.match_indices("bob")
+                .map(|(i, _)| (i, i + 3, format!("user<{path}>")))
+                .collect()
+        });
+        assert_eq!(
+            out.as_deref(),
+            Some("{ \"a\" : \"x caf\\u00e9 user<$.a>\\/y\",\n  \"n\": 1.50e3, \"l\": [\"user<$.l[0]>\", true] }")
+        );
+        assert_eq!(rewrite_strings("not json", |_, _| Vec::new()), None);
+        assert_eq!(rewrite_strings("\"a string\"", |_, _| Vec::new()), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the document and its spelling, replacing every string's whole value gives
+        /// the document serde_json reads with those values, and replacing nothing gives the text.
+        #[test]
+        fn rewriting_agrees_with_a_parse(v in json_value(), pretty in proptest::bool::ANY) {
+            let doc = serde_json::json!({"k": v});
+            let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) }.unwrap_or_default();
+            proptest::prop_assert_eq!(rewrite_strings(&text, |_, _| Vec::new()), Some(text.clone()));
+            let out = rewrite_strings(&text, |_, s| vec![(0, s.len(), format!("<{s}>"))]).unwrap_or_default();
+            let mut want = doc.clone();
+            wrap(&mut want);
+            let got: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    fn wrap(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = format!("<{s}>"),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(wrap),
+            serde_json::Value::Object(o) => o.values_mut().for_each(wrap),
+            _ => {}
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            "[\\PC\\u{1}\\u{1f}\"\\\\/é😀]{0,12}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-z\"\\\\é]{0,4}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

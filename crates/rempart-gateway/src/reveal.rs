@@ -173,7 +173,6 @@ pub fn reveal_json_text(text: &str, known: &Known) -> Result<(String, usize), Pr
     }
 }
 
-
 /// Re-identifies a complete answer; `json` when its text is a JSON document.
 pub fn reveal_response(resp: &mut ChatResponse, known: &Known, json: bool) -> Result<usize, PrivacyError> {
     let mut n = 0;

@@ -108,13 +108,16 @@ impl Scan<'_> {
             b'"' => {
                 let (decoded, map) = self.string();
                 for (s, e, with) in f(path, &decoded) {
-                    let (Some(&rs), Some(&re)) = (map.get(s), map.get(e)) else { continue };
+                    let (Some(&rs), Some(&re)) = (map.get(s), map.get(e)) else {
+                        continue;
+                    };
                     let escaped = serde_json::to_string(&with).unwrap_or_default();
                     self.edits.push((rs, re, escaped[1..escaped.len() - 1].to_owned()));
                 }
             }
             _ => {
-                while self.at < self.b.len() && !matches!(self.b[self.at], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                while self.at < self.b.len()
+                    && !matches!(self.b[self.at], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
                 {
                     self.at += 1;
                 }

@@ -477,7 +477,11 @@ impl Redactor {
                 return FieldRule::Skip;
             }
         }
-        if key == "$" { FieldRule::Scan } else { self.recognizers.field_rule(key) }
+        if key == "$" {
+            FieldRule::Scan
+        } else {
+            self.recognizers.field_rule(key)
+        }
     }
 
     /// [`Redactor::replace_known`] on text that may be a JSON document, in its own bytes.
@@ -757,7 +761,9 @@ mod tests {
         let ip = r.pseudonym(Entity::Ip, "10.1.2.3").unwrap_or_default();
         assert_eq!(
             out.output,
-            format!("{{\"msg\" :  \"login by user={alice} from {ip} caf\\u00e9\",\n \"n\": 1.0e2, \"host\": \"{host}\", \"ok\": true}}")
+            format!(
+                "{{\"msg\" :  \"login by user={alice} from {ip} caf\\u00e9\",\n \"n\": 1.0e2, \"host\": \"{host}\", \"ok\": true}}"
+            )
         );
     }
 
@@ -793,7 +799,16 @@ mod tests {
         }
     }
 
-    const KEYS: &[&str] = &["msg", "host", "TargetUserName", "IpAddress", "CommandLine", "Hashes", "user", "note"];
+    const KEYS: &[&str] = &[
+        "msg",
+        "host",
+        "TargetUserName",
+        "IpAddress",
+        "CommandLine",
+        "Hashes",
+        "user",
+        "note",
+    ];
     const VALUES: &[&str] = &[
         "alice",
         "-",

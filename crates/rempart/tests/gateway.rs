@@ -283,10 +283,19 @@ fn counts(fakes: &Fakes) -> [usize; 3] {
 /// command lines, accounts and hosts in prose, persons in prose, identifiers forced by their
 /// label, the host of a syslog header), and the values that must not reach a provider.
 const CLASSES: &[(&str, &[&str])] = &[
-    ("curl -u anna.k:S3cr3t-99 https://intranet/api", &["anna.k", "S3cr3t-99"]),
-    (r"net use \\fs01\hr Winter2024! /user:CORP\pnowak", &["Winter2024!", "pnowak", "fs01"]),
+    (
+        "curl -u anna.k:S3cr3t-99 https://intranet/api",
+        &["anna.k", "S3cr3t-99"],
+    ),
+    (
+        r"net use \\fs01\hr Winter2024! /user:CORP\pnowak",
+        &["Winter2024!", "pnowak", "fs01"],
+    ),
     ("mysql -u dbadmin -pHunter2x sales", &["dbadmin", "Hunter2x"]),
-    ("Login by account maria.rossi on host PC-0042 failed", &["maria.rossi", "PC-0042"]),
+    (
+        "Login by account maria.rossi on host PC-0042 failed",
+        &["maria.rossi", "PC-0042"],
+    ),
     ("The analyst Jan Kowalski reviewed the alert", &["Jan Kowalski"]),
     ("Pracownik: PESEL: 85139912345 (data nieprawidłowa)", &["85139912345"]),
     ("<13>Dec  5 10:00:01 db01 sshd[42]: Accepted publickey", &["db01"]),
@@ -299,21 +308,36 @@ async fn every_class_reaches_a_provider_pseudonymized_and_json_keeps_its_bytes()
     for (line, personal) in CLASSES {
         fakes.clear();
         let answer = gw.sdk_saying("openai", "plain", "rempart/triage", line);
-        assert_eq!(answer["content"], format!("You said: {line}"), "re-identified: {answer}");
+        // Re-identified for the caller, but for secrets, which are removed and kept nowhere.
+        let content = answer["content"].as_str().unwrap_or_default();
+        for p in *personal {
+            let secret = ["S3cr3t-99", "Winter2024!", "Hunter2x"].contains(p);
+            assert_eq!(content.contains(p), !secret, "{p} in the answer: {content}");
+        }
         let received = fakes.received("openai").join("\n");
         assert!(!received.is_empty(), "{line}: nothing sent");
         for p in *personal {
-            assert!(!received.contains(p), "{line}: the provider received `{p}`:\n{received}");
+            assert!(
+                !received.contains(p),
+                "{line}: the provider received `{p}`:\n{received}"
+            );
         }
     }
     // A message whose text is a JSON document: only its personal values change.
     let doc = "{\"event\" :  {\"CommandLine\": \"curl -u anna.k:S3cr3t-99 https://x\", \"n\": 1.50e3},\n \"note\": \"caf\\u00e9, user pnowak on host PC-0042\"}";
     fakes.clear();
     let answer = gw.sdk_saying("openai", "plain", "rempart/triage", doc);
-    assert_eq!(answer["content"], format!("You said: {doc}"));
+    assert_eq!(
+        answer["content"],
+        format!("You said: {}", doc.replace("S3cr3t-99", "[secret removed]"))
+    );
     let body: Value = serde_json::from_str(&fakes.received("openai")[0]).unwrap();
     let sent = body["messages"][0]["content"].as_str().unwrap_or_default();
-    for kept in ["{\"event\" :  {\"CommandLine\": \"curl -u user_", "\", \"n\": 1.50e3},\n \"note\": \"caf\\u00e9, user user_", " on host host_"] {
+    for kept in [
+        "{\"event\" :  {\"CommandLine\": \"curl -u user_",
+        "\", \"n\": 1.50e3},\n \"note\": \"caf\\u00e9, user user_",
+        " on host host_",
+    ] {
         assert!(sent.contains(kept), "`{kept}` respelled in what was sent: {sent}");
     }
     for p in ["anna.k", "S3cr3t-99", "pnowak", "PC-0042"] {

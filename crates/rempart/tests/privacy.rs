@@ -141,11 +141,17 @@ fn explain_lists_findings_without_originals() {
             first["type"].as_str(),
             first["recognizer"].as_str()
         ),
-        (Some(1), Some("user"), Some("ssh-user"))
+        (Some(1), Some("host"), Some("syslog-host"))
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["line"] == 1 && f["type"] == "user" && f["recognizer"] == "ssh-user"),
+        "{text}"
     );
     assert_eq!(
         &INPUT[first["start"].as_u64().unwrap() as usize..first["end"].as_u64().unwrap() as usize],
-        "alice"
+        "bastion"
     );
     assert!(findings.iter().any(|f| f["path"] == "$.TargetUserName"));
     assert!(findings.iter().any(|f| f["type"] == "secret"));

@@ -557,7 +557,12 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
         String::from_utf8_lossy(&exported.stderr)
     );
     let report: Value = serde_json::from_slice(&exported.stdout).unwrap();
-    assert_eq!(report["written"], 1, "{report}");
+    assert_eq!(
+        report["written"],
+        1,
+        "{report} {}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
     let text = std::fs::read_to_string(&out).unwrap();
     let example: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let roles: Vec<&str> = example["messages"]

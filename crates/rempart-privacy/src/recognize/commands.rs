@@ -159,7 +159,9 @@ impl Commands {
                 tool = Some(name);
                 subcommand = None;
                 positional = None;
-            } else if let Some(t) = tool.or(Some("")) {
+            } else {
+                // Without a known program, only the program-independent flags apply.
+                let t = tool.unwrap_or("");
                 let sub = subcommand.as_deref();
                 if tool.is_some() && sub.is_none() {
                     let s = bare.to_ascii_lowercase();

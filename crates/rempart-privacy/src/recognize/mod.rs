@@ -1164,14 +1164,19 @@ impl Recognizers {
             if self.disabled.contains(&entity) || start >= end || self.allowed(&text[start..end]) {
                 continue;
             }
+            let command = matches!(
+                recognizer,
+                "command-line-secret"
+                    | "command-line-account"
+                    | "impacket-target"
+                    | "powershell-securestring"
+                    | "powershell-credential"
+                    | "url-token"
+                    | "env-secret"
+            );
             let priority = match recognizer {
-                "command-line-secret" | "impacket-target" | "powershell-securestring" | "url-token" | "env-secret"
-                    if entity == Entity::Secret =>
-                {
-                    COMMAND_SECRET
-                }
-                "command-line-account" | "impacket-target" | "powershell-credential" => COMMAND_ACCOUNT,
-                "command-line-secret" | "powershell-securestring" | "url-token" | "env-secret" => COMMAND_SECRET,
+                _ if command && entity == Entity::Secret => COMMAND_SECRET,
+                _ if command => COMMAND_ACCOUNT,
                 "label" if !matches!(entity, Entity::User | Entity::Host | Entity::Person) => LABELLED,
                 "syslog-host" => SYSLOG_HOST,
                 "person-name" => PERSON,

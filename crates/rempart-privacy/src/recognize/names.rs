@@ -102,10 +102,12 @@ impl Names {
         let mut i = 0;
         while i < words.len() {
             let w = &text[words[i].start..words[i].end];
-            let cue = i > 0 && joined(text, words[i - 1], words[i]) && self.cue(text, words[i - 1]);
-            let taken = if cue && self.name_word(w) {
+            // The cue is looked up only before a word that can be a name (most words cannot).
+            let name_word = self.name_word(w);
+            let cue = name_word && i > 0 && joined(text, words[i - 1], words[i]) && self.cue(text, words[i - 1]);
+            let taken = if cue {
                 self.extend(text, &words, i, true)
-            } else if self.name_word(w) && self.is_given(w) {
+            } else if name_word && self.is_given(w) {
                 self.extend(text, &words, i, false)
             } else {
                 None

@@ -229,6 +229,11 @@ impl Assembler {
         }
     }
 
+    /// Text and tool calls so far, in order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
     pub fn finish(self, id: String, model: String) -> ChatResponse {
         let finish = self.finish.unwrap_or(if self.calls.is_empty() {
             Finish::Stop

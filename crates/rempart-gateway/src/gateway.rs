@@ -21,7 +21,7 @@ use crate::chat::{Assembler, ChatRequest, ChatResponse, Delta, OutputFormat, Usa
 use crate::policy::{self, Verdict};
 use crate::reveal::{self, Known, StreamRevealer};
 use crate::upstream::{CallError, Upstream};
-use crate::{GatewayError, anthropic, openai};
+use crate::{GatewayError, anthropic, openai, responses};
 
 /// Prefix of the model names that select a route.
 pub const ROUTE_PREFIX: &str = "rempart/";
@@ -32,7 +32,10 @@ const MAX_RECORDED: usize = 256 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// OpenAI Chat Completions.
     OpenAi,
+    /// OpenAI Responses, stateless.
+    Responses,
     Anthropic,
 }
 
@@ -539,6 +542,13 @@ impl Gateway {
         let created = Timestamp::now().as_second();
         Ok(match call.format {
             Format::OpenAi => openai::render_response(&answer.response, &call.request.model, created),
+            Format::Responses => responses::render_response(
+                &answer.response,
+                &format!("resp_{}", uuid_like()),
+                &call.request.model,
+                created,
+                &responses::Echo::of(&call.request),
+            ),
             Format::Anthropic => anthropic::render_response(&answer.response, &call.request.model),
         })
     }
@@ -661,6 +671,7 @@ impl Gateway {
         let created = Timestamp::now().as_second();
         let id = match call.format {
             Format::OpenAi => format!("chatcmpl-{}", uuid_like()),
+            Format::Responses => format!("resp_{}", uuid_like()),
             Format::Anthropic => format!("msg_{}", uuid_like()),
         };
         for &(i, pseudonymize) in &plan.chain {
@@ -681,13 +692,7 @@ impl Gateway {
             };
             // A JSON answer is held until it is complete and valid.
             let hold = !matches!(request.format, OutputFormat::Text);
-            let mut writer = Writer::new(
-                call.format,
-                id.clone(),
-                call.request.model.clone(),
-                created,
-                call.request.stream_usage,
-            );
+            let mut writer = Writer::new(&call, id.clone(), created);
             let mut text = StreamRevealer::default();
             let mut args: HashMap<usize, StreamRevealer> = HashMap::new();
             let mut assembled = Assembler::default();
@@ -924,13 +929,21 @@ fn uuid_like() -> String {
 /// Writes deltas in the client's stream format.
 enum Writer {
     OpenAi(openai::ChunkWriter),
+    Responses(Box<responses::EventWriter>),
     Anthropic(anthropic::EventWriter),
 }
 
 impl Writer {
-    fn new(format: Format, id: String, model: String, created: i64, usage: bool) -> Writer {
-        match format {
-            Format::OpenAi => Writer::OpenAi(openai::ChunkWriter::new(id, model, created, usage)),
+    fn new(call: &Call, id: String, created: i64) -> Writer {
+        let model = call.request.model.clone();
+        match call.format {
+            Format::OpenAi => Writer::OpenAi(openai::ChunkWriter::new(id, model, created, call.request.stream_usage)),
+            Format::Responses => Writer::Responses(Box::new(responses::EventWriter::new(
+                id,
+                model,
+                created,
+                responses::Echo::of(&call.request),
+            ))),
             Format::Anthropic => Writer::Anthropic(anthropic::EventWriter::new(id, model)),
         }
     }
@@ -938,6 +951,7 @@ impl Writer {
     fn write(&mut self, d: &Delta) -> String {
         match self {
             Writer::OpenAi(w) => w.write(d),
+            Writer::Responses(w) => w.write(d),
             Writer::Anthropic(w) => w.write(d),
         }
     }
@@ -945,13 +959,15 @@ impl Writer {
     fn done(&mut self) -> String {
         match self {
             Writer::OpenAi(w) => w.done(),
+            Writer::Responses(w) => w.done(),
             Writer::Anthropic(w) => w.done(),
         }
     }
 
-    fn error(&self, message: &str) -> String {
+    fn error(&mut self, message: &str) -> String {
         match self {
             Writer::OpenAi(w) => w.error(message),
+            Writer::Responses(w) => w.error(message),
             Writer::Anthropic(w) => w.error(message),
         }
     }

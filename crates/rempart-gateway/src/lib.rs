@@ -1,7 +1,7 @@
 //! The sovereignty gateway: the one door through which Rempart and the institution's tools reach
 //! AI models.
 //!
-//! A request arrives in OpenAI or Anthropic form and is read into the gateway's own form
+//! A request arrives in OpenAI (Chat Completions or Responses) or Anthropic form and is read into the gateway's own form
 //! ([`chat`]). Its data class (the client's, raised by what the request declares) and its
 //! route's purpose decide, provider by provider, where it may go ([`policy`]); if nothing may
 //! receive it, nothing is sent. Before it leaves for a provider outside the premises its
@@ -77,7 +77,7 @@ impl GatewayError {
     pub fn body(&self, format: Format) -> Value {
         let message = self.to_string();
         match format {
-            Format::OpenAi => {
+            Format::OpenAi | Format::Responses => {
                 let (kind, code) = match self {
                     GatewayError::BadRequest(_) => ("invalid_request_error", "invalid_request"),
                     GatewayError::UnknownModel(_) => ("invalid_request_error", "model_not_found"),

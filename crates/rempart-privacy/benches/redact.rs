@@ -106,5 +106,14 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// What building the recognizers costs (every pattern compiled, the tables and the gazetteer
+/// loaded): once per process, and once per reload of the configuration.
+fn startup(c: &mut Criterion) {
+    let config = RecognizerConfig::default();
+    c.benchmark_group("recognizers")
+        .sample_size(10)
+        .bench_function("new", |b| b.iter(|| Recognizers::new(&config).unwrap()));
+}
+
+criterion_group!(benches, bench, startup);
 criterion_main!(benches);

@@ -1,5 +1,5 @@
-//! The sovereignty gateway over HTTP: OpenAI's `POST /v1/chat/completions` and `GET /v1/models`
-//! and Anthropic's `POST /v1/messages` for `gateway-client` tokens (sent as `Authorization:
+//! The sovereignty gateway over HTTP: OpenAI's `POST /v1/chat/completions`, `POST /v1/responses`
+//! and `GET /v1/models` and Anthropic's `POST /v1/messages` for `gateway-client` tokens (sent as `Authorization:
 //! Bearer` or `x-api-key`, as each SDK does), and the providers' state and revocation for
 //! administrators. Errors on the compatible endpoints come in the client's own format.
 
@@ -9,7 +9,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use rempart_gateway::{Call, Caller, Format, Gateway, GatewayError, anthropic, openai};
+use rempart_gateway::{Call, Caller, Format, Gateway, GatewayError, anthropic, openai, responses};
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState, auth};
@@ -49,6 +49,7 @@ async fn serve(state: AppState, caller: auth::Caller, headers: HeaderMap, body: 
         .and_then(|v| {
             match format {
                 Format::OpenAi => openai::parse_request(&v),
+                Format::Responses => responses::parse_request(&v),
                 Format::Anthropic => anthropic::parse_request(&v),
             }
             .map_err(GatewayError::from)
@@ -108,6 +109,17 @@ pub async fn chat_completions(
     body: Bytes,
 ) -> Response {
     serve(state, caller, headers, body, Format::OpenAi).await
+}
+
+/// `POST /v1/responses` (OpenAI Responses, stateless: nothing is stored, here or at the
+/// provider).
+pub async fn responses(
+    State(state): State<AppState>,
+    Extension(caller): Extension<auth::Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(state, caller, headers, body, Format::Responses).await
 }
 
 /// `POST /v1/messages` (Anthropic).

@@ -243,6 +243,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         Role::GatewayClient,
         Router::new()
             .route("/v1/chat/completions", post(gateway::chat_completions))
+            .route("/v1/responses", post(gateway::responses))
             .route("/v1/messages", post(gateway::messages))
             .route("/v1/models", get(gateway::models)),
     );

@@ -277,6 +277,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/v1/gateway/providers/p/revoke", Role::Admin),
     ("POST", "/api/v1/gateway/providers/p/restore", Role::Admin),
     ("POST", "/v1/chat/completions", Role::GatewayClient),
+    ("POST", "/v1/responses", Role::GatewayClient),
     ("POST", "/v1/messages", Role::GatewayClient),
     ("GET", "/v1/models", Role::GatewayClient),
 ];

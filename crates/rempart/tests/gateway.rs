@@ -212,6 +212,9 @@ async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal
         ("openai", "rempart/triage", "openai"),
         ("anthropic", "rempart/claude", "anthropic"),
         ("openai", "rempart/responses", "responses"),
+        // OpenAI's Responses API in, each provider format out.
+        ("openai-responses", "rempart/triage", "openai"),
+        ("openai-responses", "rempart/claude", "anthropic"),
     ] {
         let plain = gw.sdk(sdk, "plain", model);
         assert_eq!(plain["content"], said.as_str(), "{sdk} plain: {plain}");
@@ -226,7 +229,7 @@ async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal
             "{stream}"
         );
         let tools = gw.sdk(sdk, "tools", model);
-        let args = if sdk == "openai" {
+        let args = if sdk.starts_with("openai") {
             &tools["calls"][0]["arguments"]
         } else {
             &tools["calls"][0]["input"]
@@ -268,6 +271,139 @@ async fn official_sdks_work_through_the_gateway_and_providers_never_see_personal
     let kinds = ledger_kinds(c);
     let calls = kinds.iter().filter(|k| *k == "gateway.call").count();
     assert!(calls >= 19, "{calls} gateway calls recorded: {kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_responses_api_keeps_nothing_and_is_recorded_like_the_others() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    let plain = gw.sdk("openai-responses", "plain", "rempart/triage");
+    assert_eq!(plain["status"], "completed", "{plain}");
+    assert_eq!(plain["store"], false, "{plain}");
+    assert!(plain["id"].as_str().unwrap().starts_with("resp_"), "{plain}");
+    let record = gw.last_call_record();
+    assert_eq!(record["format"], "responses", "{record}");
+    assert_eq!(record["pseudonymized"], true, "{record}");
+
+    // The events the API defines, in its order, from creation to completion.
+    let stream = gw.sdk("openai-responses", "stream", "rempart/claude");
+    assert_eq!(stream["final"], stream["content"], "{stream}");
+    let kinds: Vec<&str> = stream["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        kinds[..4],
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added"
+        ],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds[kinds.len() - 4..],
+        [
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed"
+        ],
+        "{kinds:?}"
+    );
+
+    // Whatever would keep the exchange somewhere is refused by name, before anything leaves.
+    fakes.clear();
+    for (scenario, parameter) in [("stored", "store"), ("previous", "previous_response_id")] {
+        let refused = gw.sdk("openai-responses", scenario, "rempart/triage");
+        assert_eq!(refused["error"]["status"], 400, "{refused}");
+        let message = refused["error"]["body"]["message"]
+            .as_str()
+            .or(refused["error"]["body"]["error"]["message"].as_str())
+            .unwrap_or_default();
+        assert!(message.contains(&format!("`{parameter}`")), "{refused}");
+    }
+    assert!(fakes.all_received().is_empty(), "a refused request reached a provider");
+}
+
+/// What each inbound route of the gateway's OpenAPI document is probed with: a body in the
+/// route's own format carrying personal data in every place a client may put it (system text,
+/// the user's message, a tool call's arguments, a tool's result, the end-user id).
+fn probe(path: &str, model: &str, stream: bool) -> Value {
+    let system = "You assist the analyst Jan Kowalski (jan.kowalski@corp.example).";
+    let text = CLASSES
+        .iter()
+        .map(|(line, _)| *line)
+        .chain([PROMPT])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let args = json!({"query": "10.1.2.3", "account": "maria.rossi"}).to_string();
+    let result = "ws-042.corp.example: last logon by alice@corp.example";
+    match path {
+        "/v1/chat/completions" => json!({"model": model, "stream": stream, "user": "alice@corp.example", "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup_ip", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": result}]}),
+        "/v1/responses" => {
+            json!({"model": model, "stream": stream, "user": "alice@corp.example", "instructions": system, "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": text}]},
+            {"type": "function_call", "call_id": "call_1", "name": "lookup_ip", "arguments": args},
+            {"type": "function_call_output", "call_id": "call_1", "output": result}]})
+        }
+        "/v1/messages" => json!({"model": model, "stream": stream, "max_tokens": 64, "system": system,
+            "metadata": {"user_id": "alice@corp.example"}, "messages": [
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "lookup_ip", "input": serde_json::from_str::<Value>(&args).unwrap()}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": result}]}]}),
+        other => panic!("inbound route {other} has no probe here: every door of the gateway must be tested"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_inbound_route_pseudonymizes_what_reaches_a_provider() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    let doc: Value = serde_json::from_str(rempart_server::OPENAPI).unwrap();
+    let inbound: Vec<&String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, ops)| path.starts_with("/v1/") && ops.get("post").is_some())
+        .map(|(path, _)| path)
+        .collect();
+    assert!(inbound.len() >= 3, "{inbound:?}");
+    let mut personal: Vec<&str> = CLASSES.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    personal.extend(PERSONAL);
+    personal.extend(["jan.kowalski@corp.example", "maria.rossi"]);
+    for path in inbound {
+        for (model, provider) in [
+            ("rempart/triage", "openai"),
+            ("rempart/claude", "anthropic"),
+            ("rempart/responses", "responses"),
+        ] {
+            for stream in [false, true] {
+                fakes.clear();
+                let body = probe(path, model, stream);
+                let text = gw.post_text(path, &body).await;
+                let received = fakes.received(provider).join("\n");
+                assert!(!received.is_empty(), "{path} → {provider}: nothing sent: {text}");
+                for p in &personal {
+                    assert!(
+                        !received.contains(p),
+                        "{path} (stream {stream}) → {provider} received `{p}`:\n{received}"
+                    );
+                }
+                assert!(
+                    received.contains("email_"),
+                    "{path} → {provider}: no pseudonym in {received}"
+                );
+            }
+        }
+    }
 }
 
 /// The provider each request was served by, from the fakes' logs: how many requests each got.

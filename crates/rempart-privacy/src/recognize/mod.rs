@@ -1147,13 +1147,23 @@ impl Recognizers {
     /// The findings of the table-driven recognizers and the syslog header.
     fn tabled(&self, text: &str, features: &Features, found: &mut Vec<(Finding, usize)>) {
         let mut extra: Vec<commands::Found> = Vec::new();
-        if let Some(caps) = self.syslog.captures(text)
-            && let Some(h) = caps.get(1)
-            && h.as_str().parse::<IpAddr>().is_err()
-            && h.as_str() != "-"
-            && !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(h.as_str()))
-        {
-            extra.push((Entity::Host, h.start(), h.end(), "syslog-host"));
+        // Each line of a text may be a record of its own (logs pasted into a message).
+        let mut line_start = 0;
+        for line in text.split('\n') {
+            if let Some(caps) = self.syslog.captures(line)
+                && let Some(h) = caps.get(1)
+                && h.as_str().parse::<IpAddr>().is_err()
+                && h.as_str() != "-"
+                && !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(h.as_str()))
+            {
+                extra.push((
+                    Entity::Host,
+                    line_start + h.start(),
+                    line_start + h.end(),
+                    "syslog-host",
+                ));
+            }
+            line_start += line.len() + 1;
         }
         self.commands.find(text, &mut extra);
         self.labels.find(text, &self.names, &mut extra);
@@ -1420,6 +1430,18 @@ mod tests {
         // A time has colons and dashes, but not what an IPv6 or MAC address needs.
         let f = Features::of("2026-11-22T10:01:02.123Z");
         assert!(!Needs::Colons.met(&f, "") && !Needs::Separators(5).met(&f, ""));
+    }
+
+    #[test]
+    fn every_line_of_a_text_may_start_with_a_syslog_header() {
+        let text = "pasted by the analyst:\n<13>Dec  5 10:00:01 db01 sshd[42]: Accepted publickey\r\n\
+                    <34>1 2026-12-05T10:00:02Z mail-gw postfix 7 - - relayed\nDec  5 10:00:03 ERROR sshd[1]: x";
+        let hosts: Vec<String> = kinds(text)
+            .into_iter()
+            .filter(|(e, _)| *e == Entity::Host)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(hosts, ["db01", "mail-gw"]);
     }
 
     fn kinds(text: &str) -> Vec<(Entity, String)> {

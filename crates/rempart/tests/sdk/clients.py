@@ -1,6 +1,6 @@
 """Drives Rempart's gateway with the official OpenAI and Anthropic Python SDKs, unmodified.
 
-Usage: clients.py {openai|anthropic} SCENARIO, with REMPART_URL, REMPART_TOKEN, REMPART_MODEL
+Usage: clients.py {openai|openai-responses|anthropic} SCENARIO, with REMPART_URL, REMPART_TOKEN, REMPART_MODEL
 and REMPART_PROMPT in the environment (and REMPART_CA, a PEM file, to trust a server's TLS
 certificate the way an institution's own CA would be trusted). Prints one JSON object: what the
 SDK returned.
@@ -113,6 +113,74 @@ def run_openai(scenario):
         return {"error": {"status": e.status_code, "body": e.body}}
 
 
+def run_openai_responses(scenario):
+    """The same scenarios through OpenAI's Responses API (`client.responses`)."""
+    import openai
+
+    client = openai.OpenAI(
+        base_url=URL + "/v1", api_key=TOKEN, max_retries=0, default_headers=HEADERS, http_client=http_client(openai)
+    )
+    tool = {"type": "function", "strict": False, **LOOKUP}
+    try:
+        if scenario == "plain":
+            r = client.responses.create(model=MODEL, input=PROMPT)
+            return {
+                "id": r.id,
+                "model": r.model,
+                "content": r.output_text,
+                "status": r.status,
+                "store": r.store,
+                "usage": r.usage.model_dump(),
+            }
+        if scenario == "stream":
+            content, events, usage, kinds = "", 0, None, []
+            for e in client.responses.create(model=MODEL, input=PROMPT, stream=True):
+                events += 1
+                kinds.append(e.type)
+                if e.type == "response.output_text.delta":
+                    content += e.delta
+                if e.type == "response.completed":
+                    usage = e.response.usage.model_dump()
+                    final = e.response.output_text
+            return {"content": content, "final": final, "events": events, "kinds": kinds, "usage": usage}
+        if scenario == "tools":
+            r = client.responses.create(model=MODEL, input=PROMPT, tools=[tool], tool_choice="required")
+            calls = [o for o in r.output if o.type == "function_call"]
+            first = {
+                "status": r.status,
+                "calls": [{"id": c.call_id, "name": c.name, "arguments": json.loads(c.arguments)} for c in calls],
+            }
+            # The second turn: the whole conversation again (stateless), with the tool's result.
+            follow = (
+                [{"role": "user", "content": PROMPT}]
+                + [o.model_dump(exclude_none=True) for o in r.output]
+                + [{"type": "function_call_output", "call_id": calls[0].call_id, "output": "known scanner"}]
+            )
+            first["answer"] = client.responses.create(model=MODEL, input=follow, tools=[tool]).output_text
+            return first
+        if scenario == "tools_stream":
+            with client.responses.stream(model=MODEL, input=PROMPT, tools=[tool], tool_choice="required") as stream:
+                final = stream.get_final_response()
+            calls = {o.name: json.loads(o.arguments) for o in final.output if o.type == "function_call"}
+            return {"calls": calls, "status": final.status}
+        if scenario == "structured":
+            r = client.responses.parse(model=MODEL, input=PROMPT, text_format=Verdict)
+            return {"parsed": r.output_parsed.model_dump()}
+        if scenario == "structured_stream":
+            with client.responses.stream(model=MODEL, input=PROMPT, text_format=Verdict) as stream:
+                final = stream.get_final_response()
+            return {"parsed": final.output_parsed.model_dump()}
+        if scenario == "stored":
+            r = client.responses.create(model=MODEL, input=PROMPT, store=True)
+            return {"id": r.id}
+        if scenario == "previous":
+            r = client.responses.create(model=MODEL, input=PROMPT, previous_response_id="resp_earlier")
+            return {"id": r.id}
+        raise SystemExit(f"unknown scenario {scenario}")
+    except openai.APIStatusError as e:
+        return {"error": {"status": e.status_code, "body": e.body}}
+
+
 def run_anthropic(scenario):
     import anthropic
 
@@ -178,5 +246,6 @@ def run_anthropic(scenario):
 
 if __name__ == "__main__":
     sdk, scenario = sys.argv[1], sys.argv[2]
-    result = run_openai(scenario) if sdk == "openai" else run_anthropic(scenario)
+    run = {"openai": run_openai, "openai-responses": run_openai_responses, "anthropic": run_anthropic}[sdk]
+    result = run(scenario)
     print(json.dumps(result))

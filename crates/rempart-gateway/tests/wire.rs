@@ -1,5 +1,5 @@
-//! Property tests of the wire formats: any JSON is read without panicking, and a request written
-//! in a format reads back as the same request.
+//! Property tests of the wire formats (Chat Completions, Messages, Responses): any JSON is read
+//! without panicking, and a request written in a format reads back as the same request.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use rempart_config::gateway::ProviderKind;
 use rempart_gateway::chat::{ChatRequest, Message, OutputFormat, Part, Role, Tool, ToolChoice};
-use rempart_gateway::{anthropic, openai};
+use rempart_gateway::{anthropic, openai, responses};
 use serde_json::{Value, json};
 
 fn text() -> impl Strategy<Value = String> {
@@ -128,11 +128,23 @@ proptest! {
         prop_assert_eq!(back, req);
     }
 
+    #[test]
+    fn a_responses_request_reads_back_as_itself(mut req in request()) {
+        // The usage always ends a Responses stream.
+        req.stream_usage = true;
+        let body = responses::render_request(&req, "m", false);
+        let back = responses::parse_request(&body).unwrap();
+        prop_assert_eq!(back, req);
+    }
+
     /// Arbitrary JSON, in any position, never panics a reader.
     #[test]
     fn arbitrary_json_never_panics(v in arbitrary_json()) {
         let _ = openai::parse_request(&v);
         let _ = anthropic::parse_request(&v);
+        let _ = responses::parse_request(&v);
+        let _ = responses::parse_response(&v);
+        let _ = responses::EventReader::default().read(&v);
         let _ = openai::parse_response(&v);
         let _ = anthropic::parse_response(&v);
         let _ = openai::ChunkReader::default().read(&v);
@@ -140,6 +152,7 @@ proptest! {
         let wrapped = json!({"model": "m", "max_tokens": 5, "messages": [v.clone()], "tools": [v.clone()]});
         let _ = openai::parse_request(&wrapped);
         let _ = anthropic::parse_request(&wrapped);
+        let _ = responses::parse_request(&json!({"model": "m", "input": [v.clone()], "tools": [v.clone()], "text": v}));
     }
 }
 

@@ -4,6 +4,8 @@
 //! A message whose text is JSON reaches a provider with its personal values pseudonymized and
 //! nothing else respelled (prompt caching and request hashes depend on the bytes).
 
+use std::borrow::Cow;
+
 /// A replacement inside one decoded string: its byte span there and what takes its place.
 pub type Edit = (usize, usize, String);
 
@@ -37,6 +39,27 @@ pub fn rewrite_strings(text: &str, mut f: impl FnMut(&str, &str) -> Vec<Edit>) -
     Some(out)
 }
 
+/// Where the bytes of a decoded string are in the text: runs of it copied as they are, each
+/// `(decoded offset, text offset, false)`, and escapes, `(decoded offset, text offset of the
+/// backslash, true)`, in order; `end` is the closing quote's offset.
+struct Offsets {
+    runs: Vec<(usize, usize, bool)>,
+    end: usize,
+}
+
+impl Offsets {
+    /// The text offset of the decoded string's byte `d` (of `len`): the closing quote for its
+    /// end, an escape's backslash for any byte the escape decodes to.
+    fn in_text(&self, d: usize, len: usize) -> Option<usize> {
+        if d >= len {
+            return (d == len).then_some(self.end);
+        }
+        let i = self.runs.partition_point(|r| r.0 <= d).checked_sub(1)?;
+        let (decoded, text, escape) = self.runs[i];
+        Some(if escape { text } else { text + (d - decoded) })
+    }
+}
+
 /// A walk over a document serde_json has already accepted: only valid JSON reaches it.
 struct Scan<'t> {
     b: &'t [u8],
@@ -46,7 +69,7 @@ struct Scan<'t> {
     edits: Vec<(usize, usize, String)>,
 }
 
-impl Scan<'_> {
+impl<'t> Scan<'t> {
     fn ws(&mut self) {
         while self.at < self.b.len() && matches!(self.b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
@@ -106,9 +129,10 @@ impl Scan<'_> {
                 }
             }
             b'"' => {
-                let (decoded, map) = self.string();
+                let (decoded, offsets) = self.string();
                 for (s, e, with) in f(path, &decoded) {
-                    let (Some(&rs), Some(&re)) = (map.get(s), map.get(e)) else {
+                    let (Some(rs), Some(re)) = (offsets.in_text(s, decoded.len()), offsets.in_text(e, decoded.len()))
+                    else {
                         continue;
                     };
                     let escaped = serde_json::to_string(&with).unwrap_or_default();
@@ -125,21 +149,39 @@ impl Scan<'_> {
         }
     }
 
-    /// The string literal at `self.at`, decoded, and for each byte offset of the decoded string
-    /// (and its end) the offset in the text where it starts.
-    fn string(&mut self) -> (String, Vec<usize>) {
+    /// The string literal at `self.at`, decoded (borrowed from the text when it has no escape),
+    /// and where the bytes of the decoded string are in the text.
+    fn string(&mut self) -> (Cow<'t, str>, Offsets) {
         self.at += 1; // opening quote
-        let mut out = String::new();
-        let mut map = Vec::new();
+        let begin = self.at;
+        // Decoded only once an escape is met; until then the text is the decoded string.
+        let mut out: Option<String> = None;
+        let mut runs = Vec::new();
+        let content_end;
         loop {
-            let start = self.at;
+            let run = self.at;
+            let stop = memchr::memchr2(b'"', b'\\', &self.b[run..]).map_or(self.b.len(), |i| run + i);
+            if stop > run {
+                let decoded_at = out.as_ref().map_or(run - begin, String::len);
+                runs.push((decoded_at, run, false));
+                if let Some(o) = &mut out {
+                    o.push_str(&self.text[run..stop]);
+                }
+            }
+            self.at = stop;
             match self.b.get(self.at) {
-                None => break,
+                None => {
+                    content_end = self.at;
+                    break;
+                }
                 Some(b'"') => {
+                    content_end = self.at;
                     self.at += 1;
                     break;
                 }
-                Some(b'\\') => {
+                Some(_) => {
+                    let start = self.at;
+                    out.get_or_insert_with(|| self.text[begin..start].to_owned());
                     let e = self.b.get(self.at + 1).copied().unwrap_or(b'"');
                     self.at += 2;
                     let ch = match e {
@@ -161,20 +203,18 @@ impl Scan<'_> {
                         }
                         other => char::from(other),
                     };
-                    map.extend(std::iter::repeat_n(start, ch.len_utf8()));
-                    out.push(ch);
-                }
-                Some(_) => {
-                    let ch = self.text[self.at..].chars().next().unwrap_or('\u{fffd}');
-                    self.at += ch.len_utf8();
-                    map.extend(std::iter::repeat_n(start, ch.len_utf8()));
-                    out.push(ch);
+                    let o = out.as_mut().unwrap_or_else(|| unreachable!("set above"));
+                    runs.push((o.len(), start, true));
+                    o.push(ch);
                 }
             }
         }
+        let decoded = match out {
+            Some(o) => Cow::Owned(o),
+            None => Cow::Borrowed(&self.text[begin..content_end]),
+        };
         // The end of the decoded string is the closing quote.
-        map.push(self.at.saturating_sub(1));
-        (out, map)
+        (decoded, Offsets { runs, end: content_end })
     }
 
     fn hex4(&mut self) -> u32 {

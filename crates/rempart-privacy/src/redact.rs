@@ -187,8 +187,9 @@ const MEMO_MAX: usize = 65_536;
 /// Strings remembered with their findings before the cache starts over, and their total size.
 const SEEN_MAX: usize = 16_384;
 const SEEN_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Longer strings are scanned every time (they rarely recur, and would crowd the cache).
-const SEEN_MAX_LEN: usize = 2048;
+/// Longer strings are scanned every time (they would crowd the cache). Windows' rendered
+/// messages run to a few kilobytes and recur (a tenth of the bytes of an OTRF recording).
+const SEEN_MAX_LEN: usize = 16 * 1024;
 
 /// The subject a value is about (see [`rempart_audit::subject_id`]).
 pub fn subject(entity: Entity, value: &str) -> String {

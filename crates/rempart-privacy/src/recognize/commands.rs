@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
 use super::tables::{Carries, FLAGS, Flag, POSITIONAL, Slot};
@@ -21,12 +21,25 @@ pub(super) type Found = (Entity, usize, usize, &'static str);
 
 /// The command-line recognizers, ready to scan.
 pub(super) struct Commands {
-    /// Program names and the program-independent flags: a text holding none of them holds no
-    /// command-line credential (most strings of an event), checked in one pass.
+    /// Program names, the program-independent flags and the shapes' words: a text holding none
+    /// of them holds no command-line credential (most strings of an event), checked in one pass.
     gate: AhoCorasick,
+    /// What each of the gate's words opens.
+    opens: Vec<Opens>,
     by_tool: HashMap<&'static str, Vec<&'static Flag>>,
     any_tool: Vec<&'static Flag>,
     shapes: Vec<(Regex, &'static [Entity], &'static str)>,
+}
+
+/// What a word of the gate, found in a text, says is worth reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opens {
+    /// A program's name: its command line, if the name stands as a word or a file name.
+    Program,
+    /// A flag of any program: the command line.
+    Flag,
+    /// A word the shapes need: the shapes.
+    Shape,
 }
 
 /// Extensions a program's file name may carry.
@@ -36,40 +49,52 @@ impl Commands {
     pub(super) fn new() -> Result<Commands, String> {
         let mut by_tool: HashMap<&'static str, Vec<&'static Flag>> = HashMap::new();
         let mut any_tool = Vec::new();
-        let mut gate_words: Vec<&str> = Vec::new();
+        let mut gate_words: Vec<(&str, Opens)> = Vec::new();
         for f in FLAGS {
             for t in f.tools {
                 if *t == "*" {
                     any_tool.push(f);
-                    gate_words.extend(f.flags.iter().copied());
+                    gate_words.extend(f.flags.iter().map(|w| (*w, Opens::Flag)));
                 } else {
                     by_tool.entry(t).or_default().push(f);
-                    gate_words.push(t);
+                    gate_words.push((t, Opens::Program));
                 }
             }
         }
         for (tools, _, _) in POSITIONAL {
             for t in *tools {
                 by_tool.entry(t).or_default();
-                gate_words.push(t);
+                gate_words.push((t, Opens::Program));
             }
         }
-        // The shapes below need one of these too.
-        gate_words.extend([
-            "@",
-            "securestring",
-            "credential",
-            "pass",
-            "pwd",
-            "token",
-            "secret",
-            "key",
-        ]);
+        // Each shape below needs one of these.
+        gate_words.extend(
+            [
+                "@",
+                "securestring",
+                "credential",
+                "PASSWORD=",
+                "PASSWD=",
+                "_PWD=",
+                "TOKEN=",
+                "SECRET=",
+                "API_KEY=",
+                "APIKEY=",
+                "ACCESS_KEY=",
+            ]
+            .map(|w| (w, Opens::Shape)),
+        );
         let gate = AhoCorasickBuilder::new()
+            // A DFA: every string of every event passes through it.
+            .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&gate_words)
+            // A program's name inside another word (`sc` in `Description`) opens nothing; no
+            // name that stands alone can start inside such a word, so the matches need not
+            // overlap.
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(gate_words.iter().map(|(w, _)| w))
             .map_err(|e| format!("command-line gate: {e}"))?;
+        let opens = gate_words.iter().map(|(_, o)| *o).collect();
         use Entity::{Secret, User};
         let shapes = [
             // Impacket and its kin: `DOMAIN/user:password@target`.
@@ -114,6 +139,7 @@ impl Commands {
             .collect::<Result<_, _>>()?;
         Ok(Commands {
             gate,
+            opens,
             by_tool,
             any_tool,
             shapes,
@@ -122,10 +148,23 @@ impl Commands {
 
     /// Every credential in `text`'s command lines.
     pub(super) fn find(&self, text: &str, out: &mut Vec<Found>) {
-        if !self.gate.is_match(text) {
+        let (mut commands, mut shapes) = (false, false);
+        for m in self.gate.find_iter(text) {
+            match self.opens[m.pattern().as_usize()] {
+                Opens::Program => commands |= stands_alone(text, m.start(), m.end()),
+                Opens::Flag => commands = true,
+                Opens::Shape => shapes = true,
+            }
+            if commands && shapes {
+                break;
+            }
+        }
+        if commands {
+            self.command_line(text, 0, 0, out);
+        }
+        if !shapes {
             return;
         }
-        self.command_line(text, 0, 0, out);
         for (re, entities, name) in &self.shapes {
             for caps in re.captures_iter(text) {
                 let groups = caps.iter().skip(1).flatten();
@@ -221,6 +260,15 @@ impl Commands {
             .or_else(|| self.by_tool.get_key_value(lower.as_str()))
             .map(|(k, _)| *k)
     }
+}
+
+/// Whether the program name at `text[start..end]` stands as a word or as a file name
+/// (`net`, `"net.exe"`, `C:\\Windows\\System32\\net.exe`, `(sc`), not inside another word.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].bytes().next_back();
+    let after = text[end..].bytes().next();
+    before.is_none_or(|b| b" \t\r\n\"'`\\/(=;&|{".contains(&b))
+        && after.is_none_or(|b| b" \t\r\n\"'`.;&|)}".contains(&b))
 }
 
 /// The flag an argument is, and its value's span (`took_next`: the value is the next argument).

@@ -886,7 +886,7 @@ pub struct Recognizers {
     /// `System.Management.Automation.Internal` is no host).
     hosts: Regex,
     /// How many of `hosts`' alternatives are configured (those come first).
-    configured_suffixes: usize,
+    configured_suffixes: Vec<String>,
     syslog: Regex,
     commands: commands::Commands,
     labels: labels::Labels,
@@ -952,12 +952,11 @@ impl Recognizers {
             .collect();
         let conventional = tables::INTERNAL_SUFFIXES.iter().map(|s| regex::escape(s));
         let alternatives: Vec<String> = configured.iter().cloned().chain(conventional).collect();
-        // Each alternative in a group of its own: which one matched tells configured from
-        // conventional.
-        let groups: Vec<String> = alternatives.iter().map(|a| format!("({a})")).collect();
+        // ASCII only, and labels of any length (those over 63 bytes are cut off after the
+        // match): a bounded repetition multiplies the automaton's states.
         let hosts = Regex::new(&format!(
-            r"(?i)\b(?:[a-z0-9](?:[a-z0-9_-]{{0,61}}[a-z0-9])?\.)+(?:{})\b",
-            groups.join("|")
+            r"(?i-u)\b(?:[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?\.)+(?:{})\b",
+            alternatives.join("|")
         ))
         .map_err(|e| PrivacyError::Config(format!("internal suffixes: {e}")))?;
         let table = |e: String| PrivacyError::Config(format!("built-in recognizer tables: {e}"));
@@ -971,7 +970,11 @@ impl Recognizers {
                 .collect(),
             skip_fields: config.skip_fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
             hosts,
-            configured_suffixes: configured.len(),
+            configured_suffixes: config
+                .internal_suffixes
+                .iter()
+                .map(|s| format!(".{}", s.trim_start_matches('.').to_ascii_lowercase()))
+                .collect(),
             syslog: Regex::new(SYSLOG).map_err(|e| table(e.to_string()))?,
             commands: commands::Commands::new().map_err(table)?,
             labels: labels::Labels::new().map_err(table)?,
@@ -991,24 +994,42 @@ impl Recognizers {
 
     /// The spans of `text` that are names under an internal suffix.
     fn internal_hosts<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (usize, usize)> + 't {
-        self.hosts.captures_iter(text).filter_map(move |caps| {
-            let whole = caps.get(0)?;
-            let (i, suffix) = caps.iter().skip(1).enumerate().find_map(|(i, g)| Some((i, g?)))?;
-            let name = whole.as_str();
-            if i >= self.configured_suffixes {
+        self.hosts.find_iter(text).filter_map(move |m| {
+            // A DNS label is at most 63 bytes: the name starts after a longer one.
+            let start = m.start()
+                + m.as_str()
+                    .split('.')
+                    .scan(0, |at, label| {
+                        let begin = *at;
+                        *at += label.len() + 1;
+                        Some((begin, label.len()))
+                    })
+                    .filter(|(_, len)| *len > 63)
+                    .last()
+                    .map_or(0, |(begin, len)| begin + len + 1);
+            let name = &text[start..m.end()];
+            let lower = name.to_ascii_lowercase();
+            let configured = self.configured_suffixes.iter().any(|s| lower.ends_with(s.as_str()));
+            if !configured {
                 // A conventional suffix, written in one case as host names are; never the
                 // loopback name.
-                let s = suffix.as_str();
-                let one_case = s == s.to_ascii_lowercase() || s == s.to_ascii_uppercase();
+                let suffix = tables::INTERNAL_SUFFIXES
+                    .iter()
+                    .filter(|s| lower.ends_with(*s) && lower[..lower.len() - s.len()].ends_with('.'))
+                    .map(|s| &name[name.len() - s.len()..])
+                    .max_by_key(|s| s.len())?;
+                let one_case = suffix == suffix.to_ascii_lowercase() || suffix == suffix.to_ascii_uppercase();
                 let first = name.split('.').next().unwrap_or_default();
                 if !one_case
                     || first.eq_ignore_ascii_case("localhost")
                     || !name.bytes().any(|b| b.is_ascii_alphabetic())
+                    || !name.contains('.')
                 {
                     return None;
                 }
             }
-            Some((whole.start(), whole.end()))
+            // What remains after a long label must still be a name under the suffix.
+            (name.contains('.') && start < m.end()).then_some((start, m.end()))
         })
     }
 
@@ -1430,6 +1451,29 @@ mod tests {
         // A time has colons and dashes, but not what an IPv6 or MAC address needs.
         let f = Features::of("2026-11-22T10:01:02.123Z");
         assert!(!Needs::Colons.met(&f, "") && !Needs::Separators(5).met(&f, ""));
+    }
+
+    #[test]
+    fn an_internal_host_name_has_labels_of_at_most_63_bytes() {
+        let long = "a".repeat(64);
+        let hosts = |text: &str| -> Vec<String> {
+            kinds(text)
+                .into_iter()
+                .filter(|(e, _)| *e == Entity::Host)
+                .map(|(_, v)| v)
+                .collect()
+        };
+        assert_eq!(
+            hosts(&format!("see {long}.db01.corp.example.eu now")),
+            ["db01.corp.example.eu"]
+        );
+        assert!(hosts(&format!("see {long}.corp.example.eu now")).is_empty());
+        assert_eq!(
+            hosts("ping FS01.Corp.Example.EU and nas.LAN"),
+            ["FS01.Corp.Example.EU", "nas.LAN"]
+        );
+        // A conventional suffix counts in one case only, as host names are written.
+        assert!(hosts("the Server.Local file").is_empty());
     }
 
     #[test]

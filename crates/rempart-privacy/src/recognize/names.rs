@@ -42,8 +42,11 @@ const PARTICLES: &[&str] = &[
 pub(super) struct Names {
     given: HashSet<&'static str, foldhash::fast::FixedState>,
     surnames: HashSet<&'static str, foldhash::fast::FixedState>,
-    not_names: HashSet<&'static str>,
-    ambiguous: HashSet<&'static str>,
+    not_names: HashSet<&'static str, foldhash::fast::FixedState>,
+    ambiguous: HashSet<&'static str, foldhash::fast::FixedState>,
+    /// The cues in lower case: those written with a dot (`Dr.`) apart, without it.
+    cues: HashSet<String, foldhash::fast::FixedState>,
+    dotted_cues: HashSet<String, foldhash::fast::FixedState>,
 }
 
 fn entries(list: &'static str) -> impl Iterator<Item = &'static str> {
@@ -64,6 +67,16 @@ impl Names {
             surnames: entries(SURNAMES).collect(),
             not_names: NOT_NAMES.iter().copied().collect(),
             ambiguous: AMBIGUOUS.iter().copied().collect(),
+            cues: PERSON_CUES
+                .iter()
+                .filter(|c| !c.ends_with('.'))
+                .map(|c| c.to_lowercase())
+                .collect(),
+            dotted_cues: PERSON_CUES
+                .iter()
+                .filter_map(|c| c.strip_suffix('.'))
+                .map(str::to_lowercase)
+                .collect(),
         }
     }
 
@@ -98,6 +111,10 @@ impl Names {
 
     /// The persons named in `text`.
     pub(super) fn find(&self, text: &str, out: &mut Vec<Found>) {
+        // A name is two words or more, joined by a space (`joined`).
+        if memchr::memchr(b' ', text.as_bytes()).is_none() && !text.contains('\u{a0}') {
+            return;
+        }
         let words = words(text);
         let mut i = 0;
         while i < words.len() {
@@ -126,10 +143,16 @@ impl Names {
     fn cue(&self, text: &str, w: Word) -> bool {
         let word = &text[w.start..w.end];
         let dotted = text[w.end..].starts_with('.');
-        PERSON_CUES.iter().any(|c| match c.strip_suffix('.') {
-            Some(stem) => dotted && stem.eq_ignore_ascii_case(word),
-            None => c.eq_ignore_ascii_case(word) || c.to_lowercase() == word.to_lowercase(),
-        })
+        let look = |lower: &str| self.cues.contains(lower) || (dotted && self.dotted_cues.contains(lower));
+        // Most words are short and ASCII: folded on the stack.
+        let mut buf = [0u8; 24];
+        if word.is_ascii() && word.len() <= buf.len() {
+            let folded = &mut buf[..word.len()];
+            folded.copy_from_slice(word.as_bytes());
+            folded.make_ascii_lowercase();
+            return std::str::from_utf8(folded).is_ok_and(look);
+        }
+        look(&word.to_lowercase())
     }
 
     /// The last word of the name that starts at `words[first]`, if one does: more given names or
@@ -207,8 +230,7 @@ fn capitalized(w: &str) -> bool {
     if !first.is_uppercase() {
         return false;
     }
-    let rest: Vec<char> = chars.collect();
-    rest.is_empty() || rest.iter().any(|c| c.is_lowercase())
+    chars.clone().next().is_none() || chars.any(char::is_lowercase)
 }
 
 /// The words of `text`: runs of letters, with `'`, `’` and `-` inside them.

@@ -119,12 +119,17 @@ impl Names {
         let mut i = 0;
         while i < words.len() {
             let w = &text[words[i].start..words[i].end];
-            // The cue is looked up only before a word that can be a name (most words cannot).
-            let name_word = self.name_word(w);
-            let cue = name_word && i > 0 && joined(text, words[i - 1], words[i]) && self.cue(text, words[i - 1]);
+            // Most words are no name: the cheapest tests first, one lookup for most words.
+            let capital = capitalized(w);
+            let given = capital && self.is_given(w);
+            let cue = capital
+                && i > 0
+                && joined(text, words[i - 1], words[i])
+                && self.cue(text, words[i - 1])
+                && !self.not_names.contains(w);
             let taken = if cue {
                 self.extend(text, &words, i, true)
-            } else if name_word && self.is_given(w) {
+            } else if given && !self.not_names.contains(w) {
                 self.extend(text, &words, i, false)
             } else {
                 None

@@ -1320,11 +1320,18 @@ fn resolve(mut found: Vec<(Finding, usize)>) -> Vec<Finding> {
 
 /// The entity a structured field holds, by its name (the last segment of its path).
 pub fn field_entity(name: &str) -> Option<Entity> {
-    let mut segments = name.rsplit(['.', '/']);
-    let last = segments.next().unwrap_or(name);
+    // The last segment and its parent, split at `.` and `/` (a vectorized search: every field
+    // of every event comes through here).
+    fn split(s: &str) -> Option<(&str, &str)> {
+        memchr::memrchr2(b'.', b'/', s.as_bytes()).map(|i| (&s[..i], &s[i + 1..]))
+    }
+    let (last, parent) = match split(name) {
+        Some((before, last)) => (last, Some(split(before).map_or(before, |(_, p)| p))),
+        None => (name, None),
+    };
     let (mut a, mut b, mut c) = ([0; FOLDED], [0; FOLDED], [0; FOLDED]);
     // ECS and similar nest the meaning: `user.name`, `host.name`, `source.user.name`.
-    let parent = segments.next().and_then(|p| folded(p, false, &mut a));
+    let parent = parent.and_then(|p| folded(p, false, &mut a));
     match (parent, folded(last, false, &mut b)) {
         (Some("user" | "account"), Some("name" | "id")) => return Some(Entity::User),
         (Some("host" | "observer" | "device"), Some("name" | "hostname")) => return Some(Entity::Host),
@@ -1412,6 +1419,23 @@ pub fn placeholder(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The last segment and its parent are those `rsplit` gives.
+        #[test]
+        fn field_paths_split_as_rsplit_does(name in "[a-zA-Z_./-]{0,24}") {
+            let mut segments = name.rsplit(['.', '/']);
+            let last = segments.next().unwrap_or(&name);
+            let parent = segments.next();
+            let user = (parent.map(str::to_ascii_lowercase).as_deref(), last.to_ascii_lowercase().as_str())
+                == (Some("user"), "name");
+            if user {
+                proptest::prop_assert_eq!(field_entity(&name), Some(Entity::User));
+            }
+            let suffixed = format!("{name}.user.name");
+            proptest::prop_assert_eq!(field_entity(&suffixed), Some(Entity::User));
+        }
+    }
 
     #[test]
     fn field_names_map_to_entities_in_any_case_and_spelling() {

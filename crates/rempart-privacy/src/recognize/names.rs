@@ -238,19 +238,32 @@ fn capitalized(w: &str) -> bool {
     chars.clone().next().is_none() || chars.any(char::is_lowercase)
 }
 
-/// The words of `text`: runs of letters, with `'`, `’` and `-` inside them.
+/// The words of `text`: runs of letters, with `'`, `’` and `-` inside them. ASCII bytes are
+/// read as bytes, the rest as characters.
 fn words(text: &str) -> Vec<Word> {
+    let bytes = text.as_bytes();
+    let letter_at = |j: usize| match bytes.get(j) {
+        Some(c) if c.is_ascii() => c.is_ascii_alphabetic(),
+        Some(_) => text[j..].chars().next().is_some_and(char::is_alphabetic),
+        None => false,
+    };
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let inner =
-            matches!(c, '\'' | '’' | '-') && start.is_some() && chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
-        if c.is_alphabetic() || inner {
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let (letter, len, joiner) = if c.is_ascii() {
+            (c.is_ascii_alphabetic(), 1, c == b'\'' || c == b'-')
+        } else {
+            let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
+            (ch.is_alphabetic(), ch.len_utf8(), ch == '’')
+        };
+        if letter || (joiner && start.is_some() && letter_at(i + len)) {
             start.get_or_insert(i);
         } else if let Some(s) = start.take() {
             out.push(Word { start: s, end: i });
         }
+        i += len;
     }
     if let Some(s) = start {
         out.push(Word {
@@ -264,6 +277,35 @@ fn words(text: &str) -> Vec<Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Words as characters alone would give them: the oracle of the byte-wise reading.
+    fn words_by_chars(text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let inner = matches!(c, '\'' | '’' | '-')
+                && start.is_some()
+                && chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
+            if c.is_alphabetic() || inner {
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                out.push((s, i));
+            }
+        }
+        if let Some(s) = start {
+            out.push((s, text.len()));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_read_by_bytes_are_words_read_by_characters(text in "[a-zA-Z0-9 '’._éÖßłЖ漢\u{a0}-]{0,40}") {
+            let by_bytes: Vec<(usize, usize)> = words(&text).iter().map(|w| (w.start, w.end)).collect();
+            proptest::prop_assert_eq!(by_bytes, words_by_chars(&text));
+        }
+    }
 
     fn persons(text: &str) -> Vec<String> {
         static N: std::sync::LazyLock<Names> = std::sync::LazyLock::new(Names::load);

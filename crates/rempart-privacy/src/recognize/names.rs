@@ -121,7 +121,13 @@ impl Names {
             let w = &text[words[i].start..words[i].end];
             // Most words are no name: the cheapest tests first, one lookup for most words.
             let capital = capitalized(w);
-            let given = capital && self.is_given(w);
+            // A given name makes a name only with a surname after it: the next word, joined,
+            // is capitalized (or an initial) or a particle (`van der Berg`).
+            let followed = words.get(i + 1).is_some_and(|&next| {
+                let n = &text[next.start..next.end];
+                joined(text, words[i], next) && (capitalized(n) || PARTICLES.contains(&n))
+            });
+            let given = capital && followed && self.is_given(w);
             let cue = capital
                 && i > 0
                 && joined(text, words[i - 1], words[i])

@@ -569,7 +569,9 @@ impl Echo {
                 .cloned()
                 .unwrap_or(Value::Bool(true)),
         );
-        m.insert("user".into(), json!(req.user));
+        if let Some(user) = &req.user {
+            m.insert("user".into(), json!(user));
+        }
         Echo(m)
     }
 }
@@ -606,7 +608,7 @@ fn call_item(item_id: &str, call_id: &str, name: &str, arguments: &str, status: 
 }
 
 fn usage_object(u: Usage) -> Value {
-    json!({"input_tokens": u.input_tokens, "input_tokens_details": {"cached_tokens": 0},
+    json!({"input_tokens": u.input_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": u.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": u.input_tokens + u.output_tokens})
 }
@@ -630,8 +632,12 @@ fn response_object(
         "id": id, "object": "response", "created_at": created, "status": status, "model": model,
         "output": output, "error": null, "incomplete_details": incomplete, "metadata": {},
         "store": false, "background": false, "previous_response_id": null, "reasoning": {"effort": null, "summary": null},
-        "truncation": "disabled", "usage": end.map(|(_, u)| usage_object(u)),
+        "truncation": "disabled",
     });
+    // Usage is known once the answer is: absent from a stream's first snapshots.
+    if let Some((_, u)) = end {
+        v["usage"] = usage_object(u);
+    }
     if let Value::Object(m) = &mut v {
         m.extend(echo.0.clone());
     }

@@ -41,9 +41,11 @@ pub fn rewrite_strings(text: &str, mut f: impl FnMut(&str, &str) -> Vec<Edit>) -
 
 /// Where the bytes of a decoded string are in the text: runs of it copied as they are, each
 /// `(decoded offset, text offset, false)`, and escapes, `(decoded offset, text offset of the
-/// backslash, true)`, in order; `end` is the closing quote's offset.
+/// backslash, true)`, in order, or no runs at all for a string without escapes (most: nothing
+/// is allocated), which starts at `begin`; `end` is the closing quote's offset.
 struct Offsets {
     runs: Vec<(usize, usize, bool)>,
+    begin: usize,
     end: usize,
 }
 
@@ -53,6 +55,9 @@ impl Offsets {
     fn in_text(&self, d: usize, len: usize) -> Option<usize> {
         if d >= len {
             return (d == len).then_some(self.end);
+        }
+        if self.runs.is_empty() {
+            return Some(self.begin + d);
         }
         let i = self.runs.partition_point(|r| r.0 <= d).checked_sub(1)?;
         let (decoded, text, escape) = self.runs[i];
@@ -161,12 +166,12 @@ impl<'t> Scan<'t> {
         loop {
             let run = self.at;
             let stop = memchr::memchr2(b'"', b'\\', &self.b[run..]).map_or(self.b.len(), |i| run + i);
-            if stop > run {
-                let decoded_at = out.as_ref().map_or(run - begin, String::len);
-                runs.push((decoded_at, run, false));
-                if let Some(o) = &mut out {
-                    o.push_str(&self.text[run..stop]);
-                }
+            // Runs are kept from the first escape on; before it, offsets are the text's.
+            if stop > run
+                && let Some(o) = &mut out
+            {
+                runs.push((o.len(), run, false));
+                o.push_str(&self.text[run..stop]);
             }
             self.at = stop;
             match self.b.get(self.at) {
@@ -181,7 +186,12 @@ impl<'t> Scan<'t> {
                 }
                 Some(_) => {
                     let start = self.at;
-                    out.get_or_insert_with(|| self.text[begin..start].to_owned());
+                    if out.is_none() {
+                        out = Some(self.text[begin..start].to_owned());
+                        if start > begin {
+                            runs.push((0, begin, false));
+                        }
+                    }
                     let e = self.b.get(self.at + 1).copied().unwrap_or(b'"');
                     self.at += 2;
                     let ch = match e {
@@ -214,7 +224,14 @@ impl<'t> Scan<'t> {
             None => Cow::Borrowed(&self.text[begin..content_end]),
         };
         // The end of the decoded string is the closing quote.
-        (decoded, Offsets { runs, end: content_end })
+        (
+            decoded,
+            Offsets {
+                runs,
+                begin,
+                end: content_end,
+            },
+        )
     }
 
     fn hex4(&mut self) -> u32 {
@@ -257,6 +274,36 @@ mod tests {
             wrap(&mut want);
             let got: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// An edit inside a string (its second character) lands where that character is
+        /// written, escaped or not.
+        #[test]
+        fn an_edit_inside_a_string_replaces_that_character(v in json_value(), pretty in proptest::bool::ANY) {
+            let doc = serde_json::json!({"k": v});
+            let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) }.unwrap_or_default();
+            let second = |s: &str| s.char_indices().nth(1).map(|(i, c)| (i, i + c.len_utf8()));
+            let out = rewrite_strings(&text, |_, s| second(s).map(|(a, b)| (a, b, "#".to_owned())).into_iter().collect())
+                .unwrap_or_default();
+            let mut want = doc.clone();
+            mark_second(&mut want);
+            let got: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    fn mark_second(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let Some((i, c)) = s.char_indices().nth(1) {
+                    s.replace_range(i..i + c.len_utf8(), "#");
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(mark_second),
+            serde_json::Value::Object(o) => o.values_mut().for_each(mark_second),
+            _ => {}
         }
     }
 

@@ -7,6 +7,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
+use crate::wire::{bad, text_parts};
 
 /// The API version every request is sent with.
 pub const VERSION: &str = "2023-06-01";
@@ -17,34 +18,8 @@ const SCHEMA_TOOL: &str = "rempart_structured_answer";
 /// Parameters clients send that change nothing the gateway must honour.
 const IGNORED: &[&str] = &["top_k", "service_tier", "container", "mcp_servers", "thinking"];
 
-fn bad(path: &str, why: impl std::fmt::Display) -> WireError {
-    WireError::Request(format!("`{path}`: {why}"))
-}
-
 fn text_blocks(v: &Value, path: &str) -> Result<String, WireError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => {
-            let mut out = String::new();
-            for (i, b) in blocks.iter().enumerate() {
-                match b.get("type").and_then(Value::as_str) {
-                    Some("text") => out.push_str(
-                        b.get("text")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad(&format!("{path}[{i}].text"), "missing"))?,
-                    ),
-                    other => {
-                        return Err(bad(
-                            &format!("{path}[{i}].type"),
-                            format!("`{}` is not accepted here (text only)", other.unwrap_or("?")),
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-        _ => Err(bad(path, "expected a string or a list of text blocks")),
-    }
+    text_parts(v, path, &["text"])
 }
 
 /// Reads a client's `POST /v1/messages` body.

@@ -21,6 +21,7 @@ pub mod responses;
 mod reveal;
 pub mod sse;
 pub mod upstream;
+mod wire;
 
 pub use gateway::{Answer, Attempt, Call, Caller, Format, Gateway, ProviderStatus};
 

@@ -9,6 +9,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
+use crate::wire::{bad, str_field, text_parts};
 
 /// Sampling parameters passed through to OpenAI-compatible providers as they are.
 const PASSTHROUGH: &[&str] = &[
@@ -34,43 +35,12 @@ const IGNORED: &[&str] = &[
     "verbosity",
 ];
 
-fn bad(path: &str, why: impl std::fmt::Display) -> WireError {
-    WireError::Request(format!("`{path}`: {why}"))
-}
-
-/// The text of a `content` that is a string or a list of text parts.
+/// The text of a `content` that is a string or a list of text parts (`null`: none).
 fn content_text(v: &Value, path: &str) -> Result<String, WireError> {
-    match v {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let mut out = String::new();
-            for (i, p) in parts.iter().enumerate() {
-                match p.get("type").and_then(Value::as_str) {
-                    Some("text") => out.push_str(
-                        p.get("text")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad(&format!("{path}[{i}].text"), "missing"))?,
-                    ),
-                    Some(other) => {
-                        return Err(bad(
-                            &format!("{path}[{i}].type"),
-                            format!("`{other}` content is not accepted by the gateway (text only)"),
-                        ));
-                    }
-                    None => return Err(bad(&format!("{path}[{i}].type"), "missing")),
-                }
-            }
-            Ok(out)
-        }
-        _ => Err(bad(path, "expected a string or a list of content parts")),
+    if v.is_null() {
+        return Ok(String::new());
     }
-}
-
-fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad(&format!("{path}.{key}"), "missing or not a string"))
+    text_parts(v, path, &["text"])
 }
 
 /// Reads a client's `POST /v1/chat/completions` body.

@@ -14,6 +14,7 @@ use crate::WireError;
 use crate::chat::{
     Assembler, ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
+use crate::wire::{bad, str_field, text_parts};
 
 /// The body sent to `POST /responses` for `model`.
 pub fn render_request(req: &ChatRequest, model: &str, stream: bool) -> Value {
@@ -252,43 +253,10 @@ const IGNORED: &[&str] = &[
     "max_tool_calls",
 ];
 
-fn bad(path: &str, why: impl std::fmt::Display) -> WireError {
-    WireError::Request(format!("`{path}`: {why}"))
-}
-
-/// The text of an input message's `content`: a string or a list of text parts.
+/// The text of an input message's `content` or a tool's output: a string or a list of text
+/// parts (the model's own earlier output and refusals included).
 fn input_text(v: &Value, path: &str) -> Result<String, WireError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let mut out = String::new();
-            for (i, p) in parts.iter().enumerate() {
-                match p.get("type").and_then(Value::as_str) {
-                    Some("input_text" | "output_text" | "text") => out.push_str(
-                        p.get("text")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad(&format!("{path}[{i}].text"), "missing or not a string"))?,
-                    ),
-                    Some("refusal") => out.push_str(p.get("refusal").and_then(Value::as_str).unwrap_or_default()),
-                    Some(other) => {
-                        return Err(bad(
-                            &format!("{path}[{i}].type"),
-                            format!("`{other}` content is not accepted by the gateway (text only)"),
-                        ));
-                    }
-                    None => return Err(bad(&format!("{path}[{i}].type"), "missing")),
-                }
-            }
-            Ok(out)
-        }
-        _ => Err(bad(path, "expected a string or a list of content parts")),
-    }
-}
-
-fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad(&format!("{path}.{key}"), "missing or not a string"))
+    text_parts(v, path, &["input_text", "output_text", "text", "refusal"])
 }
 
 /// An optional number (`null` is none).

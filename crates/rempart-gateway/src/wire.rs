@@ -1,0 +1,55 @@
+//! What the readers of the client wire formats share: errors that name where a request is
+//! wrong, and text written as a string or as a list of typed parts.
+
+use serde_json::Value;
+
+use crate::WireError;
+
+/// A request error at `path` (`messages[2].content`), saying why.
+pub(crate) fn bad(path: &str, why: impl std::fmt::Display) -> WireError {
+    WireError::Request(format!("`{path}`: {why}"))
+}
+
+/// The string `v[key]`, found at `path`.
+pub(crate) fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("{path}.{key}"), "missing or not a string"))
+}
+
+/// The text of `v`: a string, or a list of parts of the types `kinds`, joined (each part's text
+/// in `text`, a `refusal` part's in `refusal`). Any other part (an image, a file, audio) is
+/// refused by its path: the gateway carries text only.
+pub(crate) fn text_parts(v: &Value, path: &str, kinds: &[&str]) -> Result<String, WireError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => {
+            let mut out = String::new();
+            for (i, p) in parts.iter().enumerate() {
+                let field = match p.get("type").and_then(Value::as_str) {
+                    Some(kind) if kinds.contains(&kind) => {
+                        if kind == "refusal" {
+                            "refusal"
+                        } else {
+                            "text"
+                        }
+                    }
+                    Some(other) => {
+                        return Err(bad(
+                            &format!("{path}[{i}].type"),
+                            format!("`{other}` content is not accepted by the gateway (text only)"),
+                        ));
+                    }
+                    None => return Err(bad(&format!("{path}[{i}].type"), "missing")),
+                };
+                out.push_str(
+                    p.get(field)
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad(&format!("{path}[{i}].{field}"), "missing or not a string"))?,
+                );
+            }
+            Ok(out)
+        }
+        _ => Err(bad(path, "expected a string or a list of text parts")),
+    }
+}

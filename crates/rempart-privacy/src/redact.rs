@@ -312,15 +312,15 @@ impl Redactor {
 
     /// Redacts free text.
     pub fn redact_text(&self, text: &str) -> Result<Redacted<String>, PrivacyError> {
-        let (output, replacements) = self.redact_str(text, "text")?;
+        let replacements = self.replacements_in(text, "text")?;
         Ok(Redacted {
-            output: output.unwrap_or_else(|| text.to_owned()),
+            output: applied(text, &replacements),
             replacements,
         })
     }
 
-    /// `text` redacted (`None`: nothing replaced, the text stands as it is) and what was replaced.
-    fn redact_str(&self, text: &str, path: &str) -> Result<(Option<String>, Vec<Replacement>), PrivacyError> {
+    /// What replaces what in `text`, in order (none: the text stands as it is).
+    fn replacements_in(&self, text: &str, path: &str) -> Result<Vec<Replacement>, PrivacyError> {
         if text.len() > MAX_TEXT {
             return Err(PrivacyError::TooLarge {
                 len: text.len(),
@@ -328,24 +328,10 @@ impl Redactor {
             });
         }
         let findings = self.findings(text);
-        if findings.is_empty() {
-            return Ok((None, Vec::new()));
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut replacements = Vec::with_capacity(findings.len());
-        let mut at = 0;
-        for f in &findings {
-            let original = &text[f.start..f.end];
-            let Some(r) = self.replacement(f, original, path) else {
-                continue;
-            };
-            out.push_str(&text[at..f.start]);
-            out.push_str(&r.pseudonym);
-            at = f.end;
-            replacements.push(r);
-        }
-        out.push_str(&text[at..]);
-        Ok(((!replacements.is_empty()).then_some(out), replacements))
+        Ok(findings
+            .iter()
+            .filter_map(|f| self.replacement(f, &text[f.start..f.end], path))
+            .collect())
     }
 
     /// Redacts a JSON value in place: fields named for an entity are replaced whole, every
@@ -390,8 +376,9 @@ impl Redactor {
                 }
             }
             Value::String(s) => {
-                if let Some((redacted, mut found)) = self.redact_string(s, path, field)? {
-                    *s = redacted;
+                let mut found = self.redact_string(s, path, field)?;
+                if !found.is_empty() {
+                    *s = applied(s, &found);
                     out.append(&mut found);
                 }
             }
@@ -400,14 +387,10 @@ impl Redactor {
         Ok(())
     }
 
-    /// Redacts one string value found at `path` in a field whose name says it is `field`:
-    /// replaced whole when it can be that entity, scanned as text otherwise. `None`: unchanged.
-    fn redact_string(
-        &self,
-        s: &str,
-        path: &str,
-        field: Option<Entity>,
-    ) -> Result<Option<(String, Vec<Replacement>)>, PrivacyError> {
+    /// What replaces what in one string value found at `path` in a field whose name says it is
+    /// `field`: the whole value when it can be that entity, else what a scan as text finds
+    /// (nothing: the value stays).
+    fn redact_string(&self, s: &str, path: &str, field: Option<Entity>) -> Result<Vec<Replacement>, PrivacyError> {
         // A machine account (`WS-01$`) in an account field is a host.
         let field = match field {
             Some(Entity::User) if s.ends_with('$') && s.len() > 1 => Some(Entity::Host),
@@ -420,10 +403,9 @@ impl Redactor {
                 end: s.len(),
                 recognizer: "field-name",
             };
-            return Ok(self.replacement(&f, s, path).map(|r| (r.pseudonym.clone(), vec![r])));
+            return Ok(self.replacement(&f, s, path).into_iter().collect());
         }
-        let (redacted, found) = self.redact_str(s, path)?;
-        Ok(redacted.map(|r| (r, found)))
+        self.replacements_in(s, path)
     }
 
     /// Redacts a JSON document in its own bytes: only the personal values change, every other
@@ -442,12 +424,11 @@ impl Redactor {
                 FieldRule::Scan => None,
             };
             match self.redact_string(s, path, field) {
-                Ok(Some((_, found))) => {
+                Ok(found) => {
                     let edits = found.iter().map(|r| (r.start, r.end, r.pseudonym.clone())).collect();
                     replacements.extend(found);
                     edits
                 }
-                Ok(None) => Vec::new(),
                 Err(e) => {
                     error = Some(e);
                     Vec::new()
@@ -552,6 +533,19 @@ impl Redactor {
             None => self.redact_text(line),
         }
     }
+}
+
+/// `text` with each replacement's span (in order, apart) taking its pseudonym.
+fn applied(text: &str, replacements: &[Replacement]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in replacements {
+        out.push_str(&text[at..r.start]);
+        out.push_str(&r.pseudonym);
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 fn visit_strings(v: &mut Value, f: &mut impl FnMut(&mut String)) {

@@ -210,6 +210,20 @@ impl Features {
     }
 }
 
+/// A set of entity types, one bit each.
+#[derive(Debug, Clone, Copy, Default)]
+struct Disabled(u32);
+
+impl Disabled {
+    fn of(entities: &[Entity]) -> Disabled {
+        Disabled(entities.iter().fold(0, |bits, e| bits | 1 << *e as u32))
+    }
+
+    fn has(self, e: Entity) -> bool {
+        self.0 & (1 << e as u32) != 0
+    }
+}
+
 /// What a pattern needs of a text.
 #[derive(Debug, Clone, Copy)]
 enum Needs {
@@ -895,7 +909,8 @@ pub struct Recognizers {
     labels: labels::Labels,
     names: names::Names,
     allow: HashSet<String>,
-    disabled: HashSet<Entity>,
+    /// The entity types not looked for, one bit each (asked for every pattern of every string).
+    disabled: Disabled,
 }
 
 /// Priorities of the table-driven recognizers' findings ([`resolve`]: below 9 is kept before
@@ -995,7 +1010,7 @@ impl Recognizers {
             labels: labels::Labels::new().map_err(table)?,
             names: names::Names::load(),
             allow: config.allow.iter().map(|a| a.to_ascii_lowercase()).collect(),
-            disabled: config.disabled.iter().copied().collect(),
+            disabled: Disabled::of(&config.disabled),
         })
     }
 
@@ -1087,7 +1102,7 @@ impl Recognizers {
         let mut lower: Option<String> = None;
         let mut screened: Option<regex::SetMatches> = None;
         for (priority, p) in self.patterns.iter().enumerate() {
-            if self.disabled.contains(&p.entity) || !p.needs.met(&features, text) {
+            if self.disabled.has(p.entity) || !p.needs.met(&features, text) {
                 continue;
             }
             if let Some(i) = p.screened
@@ -1159,7 +1174,7 @@ impl Recognizers {
                 }
             }
         }
-        if !self.disabled.contains(&Entity::Host) {
+        if !self.disabled.has(Entity::Host) {
             for (start, end) in self.internal_hosts(text) {
                 if !self.allowed(&text[start..end]) {
                     found.push((
@@ -1204,11 +1219,11 @@ impl Recognizers {
         }
         self.commands.find(text, &mut extra);
         self.labels.find(text, &self.names, &mut extra);
-        if features.upper > 0 && !self.disabled.contains(&Entity::Person) {
+        if features.upper > 0 && !self.disabled.has(Entity::Person) {
             self.names.find(text, &mut extra);
         }
         for (entity, start, end, recognizer) in extra {
-            if self.disabled.contains(&entity) || start >= end || self.allowed(&text[start..end]) {
+            if self.disabled.has(entity) || start >= end || self.allowed(&text[start..end]) {
                 continue;
             }
             let command = matches!(
@@ -1491,6 +1506,25 @@ mod tests {
         // A time has colons and dashes, but not what an IPv6 or MAC address needs.
         let f = Features::of("2026-11-22T10:01:02.123Z");
         assert!(!Needs::Colons.met(&f, "") && !Needs::Separators(5).met(&f, ""));
+    }
+
+    #[test]
+    fn a_disabled_entity_type_is_never_found() {
+        let text = "The analyst Jan Kowalski on db01.corp.example.eu mailed anna@example.org";
+        let all = Recognizers::new(&RecognizerConfig {
+            internal_suffixes: vec!["corp.example.eu".into()],
+            ..RecognizerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let some = Recognizers::new(&RecognizerConfig {
+            internal_suffixes: vec!["corp.example.eu".into()],
+            disabled: vec![Entity::Person, Entity::Host],
+            ..RecognizerConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let entities = |r: &Recognizers| r.find(text).into_iter().map(|f| f.entity).collect::<Vec<_>>();
+        assert_eq!(entities(&all), [Entity::Person, Entity::Host, Entity::Email]);
+        assert_eq!(entities(&some), [Entity::Email]);
     }
 
     #[test]

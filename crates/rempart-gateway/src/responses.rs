@@ -470,14 +470,12 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                     req.extra.insert("reasoning_effort".to_owned(), effort.clone());
                 }
             }
-            k if STATEFUL.iter().any(|(name, _)| *name == k) => {
-                if !v.is_null() {
-                    let why = STATEFUL.iter().find(|(name, _)| *name == k).map_or("", |(_, why)| why);
-                    return Err(bad(k, why));
-                }
-            }
             k if IGNORED.contains(&k) => {}
-            other => return Err(bad(other, "unknown parameter")),
+            other => match STATEFUL.iter().find(|(name, _)| *name == other) {
+                Some(_) if v.is_null() => {}
+                Some((_, why)) => return Err(bad(other, why)),
+                None => return Err(bad(other, "unknown parameter")),
+            },
         }
     }
     if !input_seen || req.messages.is_empty() {

@@ -81,6 +81,23 @@ impl<'t> Scan<'t> {
         }
     }
 
+    /// Steps over whitespace and commas to the next item of an object or array, or past its
+    /// `close`: whether an item follows.
+    fn next_item(&mut self, close: u8) -> bool {
+        loop {
+            self.ws();
+            match self.b.get(self.at) {
+                Some(&c) if c == close => {
+                    self.at += 1;
+                    return false;
+                }
+                None => return false,
+                Some(b',') => self.at += 1,
+                Some(_) => return true,
+            }
+        }
+    }
+
     fn value(&mut self, path: &mut String, f: &mut impl FnMut(&str, &str) -> Vec<Edit>) {
         use std::fmt::Write;
         self.ws();
@@ -89,19 +106,7 @@ impl<'t> Scan<'t> {
         match c {
             b'{' => {
                 self.at += 1;
-                loop {
-                    self.ws();
-                    match self.b.get(self.at) {
-                        Some(b'}') | None => {
-                            self.at += 1;
-                            return;
-                        }
-                        Some(b',') => {
-                            self.at += 1;
-                            continue;
-                        }
-                        _ => {}
-                    }
+                while self.next_item(b'}') {
                     let (key, _) = self.string();
                     self.ws();
                     self.at += 1; // `:`
@@ -114,19 +119,7 @@ impl<'t> Scan<'t> {
             b'[' => {
                 self.at += 1;
                 let mut i = 0;
-                loop {
-                    self.ws();
-                    match self.b.get(self.at) {
-                        Some(b']') | None => {
-                            self.at += 1;
-                            return;
-                        }
-                        Some(b',') => {
-                            self.at += 1;
-                            continue;
-                        }
-                        _ => {}
-                    }
+                while self.next_item(b']') {
                     let _ = write!(path, "[{i}]");
                     self.value(path, f);
                     path.truncate(parent);

@@ -96,6 +96,74 @@ pub fn rewrite_json(v: &mut serde_json::Value, rewrite: &Rewrite<'_>) -> usize {
     }
 }
 
+/// How a swept column is read and rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cell {
+    /// Plain text, possibly NULL.
+    Text,
+    /// A JSON document; its strings and object keys are rewritten.
+    Json,
+    /// Raw bytes (quarantined input): rewritten as text, invalid UTF-8 replaced.
+    Blob,
+}
+
+/// One swept column's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+}
+
+/// Hands the strings of one stored value to the sweep's rewrite; returns the value to store
+/// back (the very same when nothing changed) and how many occurrences were replaced.
+/// `what` names the table and column, for the error on a JSON column that does not decode.
+pub(crate) fn rewrite_cell(
+    cell: Cell,
+    value: Value,
+    sweep: &Sweep<'_>,
+    what: impl FnOnce() -> String,
+    id: &str,
+) -> crate::Result<(Value, usize)> {
+    Ok(match (cell, value) {
+        (Cell::Json, Value::Text(Some(text))) => {
+            let mut doc: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| crate::codec::corrupt(id, &what(), e))?;
+            let n = rewrite_json(&mut doc, sweep.rewrite);
+            (Value::Text(Some(if n > 0 { doc.to_string() } else { text })), n)
+        }
+        (_, Value::Text(mut v)) => {
+            let n = v.as_mut().map_or(0, |s| (sweep.rewrite)(s));
+            (Value::Text(v), n)
+        }
+        (_, Value::Blob(v)) => {
+            let mut n = 0;
+            let v = v.map(|raw| {
+                let mut s = String::from_utf8_lossy(&raw).into_owned();
+                n = (sweep.rewrite)(&mut s);
+                if n > 0 { s.into_bytes() } else { raw }
+            });
+            (Value::Blob(v), n)
+        }
+    })
+}
+
+/// `LIKE` patterns (escaped with `\`) for the needles, as written in text and as escaped
+/// inside JSON strings.
+pub(crate) fn like_patterns(needles: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in needles {
+        let json = serde_json::to_string(n).unwrap_or_default();
+        let escaped_json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
+        for form in [n.as_str(), escaped_json] {
+            let p = crate::codec::like_contains(form);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 pub trait ErasureStore: Send + Sync + std::fmt::Debug {
     /// Hands every stored string that may hold the subject to `sweep.rewrite` and, unless it is
     /// a dry run, writes back what changed, page by page. Old page images are then purged from
@@ -127,6 +195,12 @@ mod tests {
         );
         let keys: Vec<&String> = v["users"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
         assert_eq!(keys, ["bob", "erased", "carol"]);
+    }
+
+    #[test]
+    fn patterns_escape_like_and_json() {
+        let p = like_patterns(&["CORP\\a_b%".to_owned(), "x".to_owned()]);
+        assert_eq!(p, ["%CORP\\\\a\\_b\\%%", "%CORP\\\\\\\\a\\_b\\%%", "%x%"]);
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! Storage for Rempart behind one trait, [`Store`], with the embedded SQLite implementation
-//! ([`SqliteStore`]) and a conformance suite ([`conformance`]) that every implementation
-//! must pass (a PostgreSQL implementation, when there is one, is held to the very same suite).
+//! Storage for Rempart behind one trait, [`Store`], with two implementations held to one
+//! conformance suite ([`conformance`]): the embedded SQLite store ([`SqliteStore`]) and the
+//! PostgreSQL store a cluster shares ([`PgStore`]).
 //!
 //! Architecture invariant: an `insert_events` that returned `Ok` is durable. The HTTP and
 //! syslog sources acknowledge a sender only after it has returned.
 
+mod codec;
 pub mod conformance;
 mod erasure;
 mod error;
 mod incident;
 mod intel;
 mod ledger;
+mod postgres;
 mod query;
 mod response;
 mod sqlite;
@@ -29,6 +31,7 @@ pub use intel::{IntelRecord, IntelStore};
 pub use ledger::{
     Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,
 };
+pub use postgres::{PgSettings, PgStore, redact_url};
 pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;

@@ -27,12 +27,12 @@ impl FieldFilter {
             field: field.to_owned(),
             value: value.to_owned(),
         };
-        filter.json_path()?;
+        filter.target()?;
         Ok(filter)
     }
 
-    /// The column holding the field and the JSON path inside it.
-    pub(crate) fn json_path(&self) -> Result<(&'static str, String), StoreError> {
+    /// Where the field is stored: a column, or a path inside one of the JSON columns.
+    pub(crate) fn target(&self) -> Result<Target<'_>, StoreError> {
         let valid = |p: &str| {
             !p.is_empty()
                 && p.split('.').all(|seg| {
@@ -48,15 +48,19 @@ impl FieldFilter {
                     "field path `{path}` has characters outside [A-Za-z0-9_@#-.]"
                 )));
             }
-            // Quote each segment so names with `-` or `@` work in SQLite JSON paths.
-            let quoted: Vec<String> = path.split('.').map(|s| format!("\"{s}\"")).collect();
-            return Ok(("fields", format!("$.{}", quoted.join("."))));
+            return Ok(Target::Json {
+                column: "fields",
+                path: path.split('.').collect(),
+            });
         }
-        if NORMALIZED.contains(&self.field.as_str()) {
-            return Ok(("normalized", format!("$.{}", self.field)));
+        if let Some(name) = NORMALIZED.iter().find(|n| **n == self.field) {
+            return Ok(Target::Json {
+                column: "normalized",
+                path: vec![name],
+            });
         }
-        if matches!(self.field.as_str(), "format" | "class" | "source") {
-            return Ok(("column", self.field.clone()));
+        if let Some(column) = ["format", "class", "source"].into_iter().find(|c| *c == self.field) {
+            return Ok(Target::Column(column));
         }
         Err(StoreError::InvalidQuery(format!(
             "unknown field `{}`: use a normalized field ({}), `format`, `class`, `source`, or `fields.<path>`",
@@ -64,6 +68,14 @@ impl FieldFilter {
             NORMALIZED.join(", ")
         )))
     }
+}
+
+/// Where a filtered field is stored. Every name in it is checked: a column from a fixed set,
+/// path segments of `[A-Za-z0-9_@#-]` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Column(&'static str),
+    Json { column: &'static str, path: Vec<&'a str> },
 }
 
 /// The normalized field names a filter may use.

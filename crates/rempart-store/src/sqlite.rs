@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqlitePool};
 use uuid::Uuid;
 
+pub(crate) use crate::codec::{corrupt, from_nanos, hash_from, nanos, seq_i64};
 use crate::{
     AlertQuery, BoxFuture, EventQuery, Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, Quarantined, Result,
     Role, Store, StoreError, StoredCheckpoint, SubjectKey, TokenRecord, VaultEntry, VaultStore,
@@ -317,25 +318,6 @@ impl SqliteStore {
             tx.commit().await?;
         }
         Ok(())
-    }
-}
-
-fn nanos(t: Timestamp) -> i64 {
-    // Event times are clamped to what i64 nanoseconds hold (years 1677 to 2262).
-    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_second() < 0 { i64::MIN } else { i64::MAX })
-}
-
-fn from_nanos(id: &str, n: i64) -> Result<Timestamp> {
-    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| StoreError::Corrupt {
-        id: id.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        id: id.to_owned(),
-        reason: format!("{what}: {e}"),
     }
 }
 
@@ -743,14 +725,6 @@ impl Store for SqliteStore {
     }
 }
 
-fn seq_i64(seq: u64) -> Result<i64> {
-    i64::try_from(seq).map_err(|_| StoreError::InvalidQuery(format!("ledger sequence {seq} is out of range")))
-}
-
-fn hash_from(seq: i64, what: &str, bytes: &[u8]) -> Result<Hash> {
-    Hash::try_from(bytes).map_err(|_| corrupt(&format!("ledger {seq}"), what, "not 32 bytes"))
-}
-
 /// The ledger's columns, in the order [`ledger_record_from_row`] reads them by index (name
 /// lookups per column cost more than the rest of the decoding when verifying millions).
 /// The three hashes travel as one 96-byte value: one fewer value per hash to hand across.
@@ -797,21 +771,23 @@ fn events_statement(query: &EventQuery) -> Result<QueryBuilder<'_, sqlx::Sqlite>
         qb.push(" AND time < ").push_bind(nanos(until));
     }
     for f in &query.filters {
-        let (column, path) = f.json_path()?;
-        if column == "column" {
-            // `path` is one of a fixed set of column names checked by `json_path`.
-            qb.push(format!(" AND {path} = ")).push_bind(f.value.clone());
-        } else {
-            // Compare as text so `event_id=4624` matches the number 4624.
-            qb.push(format!(" AND CAST(json_extract({column}, "))
-                .push_bind(path)
-                .push(") AS TEXT) = ")
-                .push_bind(f.value.clone());
+        match f.target()? {
+            crate::query::Target::Column(column) => {
+                qb.push(format!(" AND {column} = ")).push_bind(f.value.clone());
+            }
+            crate::query::Target::Json { column, path } => {
+                // Quote each segment so names with `-` or `@` work in SQLite JSON paths.
+                let quoted: Vec<String> = path.iter().map(|s| format!("\"{s}\"")).collect();
+                // Compare as text so `event_id=4624` matches the number 4624.
+                qb.push(format!(" AND CAST(json_extract({column}, "))
+                    .push_bind(format!("$.{}", quoted.join(".")))
+                    .push(") AS TEXT) = ")
+                    .push_bind(f.value.clone());
+            }
         }
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
-        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
+        let pattern = crate::codec::like_contains(text);
         qb.push(" AND (fields LIKE ")
             .push_bind(pattern.clone())
             .push(" ESCAPE '\\' OR normalized LIKE ")

@@ -4,22 +4,12 @@
 
 use sqlx::Row;
 
-use super::{SqliteStore, corrupt};
-use crate::erasure::{ErasureStore, Sweep, SweepReport, rewrite_json};
+use super::SqliteStore;
+use crate::erasure::{Cell, ErasureStore, Sweep, SweepReport, Value, like_patterns, rewrite_cell};
 use crate::{BoxFuture, Result, StoreError};
 
 /// Rows read, rewritten and written back per transaction.
 const PAGE: i64 = 256;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cell {
-    /// Plain text, possibly NULL.
-    Text,
-    /// A JSON document; its strings and object keys are rewritten.
-    Json,
-    /// Raw bytes (quarantined input): rewritten as text, invalid UTF-8 replaced.
-    Blob,
-}
 
 struct Table {
     name: &'static str,
@@ -98,30 +88,6 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// `LIKE` patterns for the needles, as written in text and as escaped inside JSON strings.
-fn patterns(needles: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in needles {
-        let json = serde_json::to_string(n).unwrap_or_default();
-        let escaped_json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
-        for form in [n.as_str(), escaped_json] {
-            let mut p = String::with_capacity(form.len() + 2);
-            p.push('%');
-            for c in form.chars() {
-                if matches!(c, '%' | '_' | '\\') {
-                    p.push('\\');
-                }
-                p.push(c);
-            }
-            p.push('%');
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn select(table: &Table, patterns: usize) -> String {
     let columns: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
     let mut cond = Vec::with_capacity(columns.len() * patterns);
@@ -159,12 +125,6 @@ fn update(table: &Table) -> String {
     )
 }
 
-/// One column's value, rewritten.
-enum Value {
-    Text(Option<String>),
-    Blob(Option<Vec<u8>>),
-}
-
 impl SqliteStore {
     async fn sweep_table(
         &self,
@@ -197,32 +157,13 @@ impl SqliteStore {
                 let mut values = Vec::with_capacity(table.columns.len());
                 for (i, (column, cell)) in table.columns.iter().enumerate() {
                     let at = i + 2;
-                    values.push(match cell {
-                        Cell::Text => {
-                            let mut v: Option<String> = row.try_get(at)?;
-                            if let Some(s) = v.as_mut() {
-                                found += (sweep.rewrite)(s);
-                            }
-                            Value::Text(v)
-                        }
-                        Cell::Json => {
-                            let text: String = row.try_get(at)?;
-                            let mut doc: serde_json::Value = serde_json::from_str(&text)
-                                .map_err(|e| corrupt(&id, &format!("{} {column}", table.name), e))?;
-                            let n = rewrite_json(&mut doc, sweep.rewrite);
-                            found += n;
-                            Value::Text(Some(if n > 0 { doc.to_string() } else { text }))
-                        }
-                        Cell::Blob => {
-                            let v: Option<Vec<u8>> = row.try_get(at)?;
-                            Value::Blob(v.map(|raw| {
-                                let mut s = String::from_utf8_lossy(&raw).into_owned();
-                                let n = (sweep.rewrite)(&mut s);
-                                found += n;
-                                if n > 0 { s.into_bytes() } else { raw }
-                            }))
-                        }
-                    });
+                    let stored = match cell {
+                        Cell::Blob => Value::Blob(row.try_get(at)?),
+                        Cell::Text | Cell::Json => Value::Text(row.try_get(at)?),
+                    };
+                    let (value, n) = rewrite_cell(*cell, stored, sweep, || format!("{} {column}", table.name), &id)?;
+                    found += n;
+                    values.push(value);
                 }
                 if found == 0 {
                     continue;
@@ -278,7 +219,7 @@ impl ErasureStore for SqliteStore {
             if sweep.needles.is_empty() || sweep.needles.iter().any(String::is_empty) {
                 return Err(StoreError::InvalidQuery("a sweep needs non-empty needles".to_owned()));
             }
-            let patterns = patterns(sweep.needles);
+            let patterns = like_patterns(sweep.needles);
             let mut report = SweepReport::default();
             for table in TABLES {
                 self.sweep_table(table, sweep, &patterns, &mut report).await?;
@@ -292,12 +233,6 @@ impl ErasureStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns_escape_like_and_json() {
-        let p = patterns(&["CORP\\a_b%".to_owned(), "x".to_owned()]);
-        assert_eq!(p, ["%CORP\\\\a\\_b\\%%", "%CORP\\\\\\\\a\\_b\\%%", "%x%"]);
-    }
 
     #[test]
     fn statements_name_every_column() {

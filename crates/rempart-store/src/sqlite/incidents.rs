@@ -5,15 +5,8 @@ use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{ALERT_COLUMNS, ROWS_PER_STATEMENT, SqliteStore, alert_from_row, corrupt, nanos};
+use crate::codec::{decode, json};
 use crate::{BoxFuture, IncidentQuery, IncidentStore, IncidentWrite, Result};
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| crate::StoreError::InvalidQuery(format!("cannot encode: {e}")))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(id: &str, what: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| corrupt(id, what, e))
-}
 
 impl IncidentStore for SqliteStore {
     fn incidents_write<'a>(&'a self, write: IncidentWrite<'a>) -> BoxFuture<'a, Result<()>> {

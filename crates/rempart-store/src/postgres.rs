@@ -310,27 +310,30 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
-        if let Some(schema) = &settings.schema {
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .execute(&pool)
-                .await?;
-        }
         let store = PgStore {
             pool,
             partitions: Arc::new(Mutex::new(HashSet::new())),
         };
-        store.migrate().await?;
+        store.migrate(settings.schema.as_deref()).await?;
         Ok(store)
     }
 
-    fn migrate(&self) -> BoxFuture<'_, Result<()>> {
+    /// Creates `schema` if it is missing and applies pending migrations in it.
+    fn migrate<'a>(&'a self, schema: Option<&'a str>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await?;
-            // Processes starting together wait for the first to migrate.
+            // Processes starting together wait for the first to migrate (`IF NOT EXISTS` alone
+            // does not hold when two create the same schema or table at once).
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(LOCK_MIGRATE)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(schema) = schema {
+                // `schema` was checked to be of [a-z0-9_] only.
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied BIGINT NOT NULL)",
             )

@@ -20,11 +20,13 @@ pub mod incidents;
 pub mod intel;
 pub mod oidc;
 pub mod respond;
+pub mod store;
 pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
 pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
 pub use intel::{Intel, TaxiiFeed};
 pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
+pub use store::Store;
 
 /// The configuration, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub server: Server,
     pub syslog: Syslog,
     pub retention: Retention,
+    /// Where everything is kept: the embedded SQLite file, or a shared PostgreSQL.
+    pub store: Store,
     pub ingest: Ingest,
     pub detection: Detection,
     pub audit: Audit,
@@ -254,6 +258,7 @@ impl Default for Config {
             },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
+            store: Store::default(),
             ingest: Ingest {
                 batch_size: 2_000,
                 timestamp_field: None,
@@ -405,6 +410,7 @@ const SECTIONS: &[&str] = &[
     "server",
     "syslog",
     "retention",
+    "store",
     "ingest",
     "detection",
     "audit",
@@ -494,6 +500,7 @@ impl Config {
         let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
         let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
         let intel: intel::RawIntel = section(&table, "intel", &mut problems);
+        let store: store::RawStore = section(&table, "store", &mut problems);
         let oidc: Option<oidc::RawOidc> = section(&table, "oidc", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
@@ -680,6 +687,7 @@ impl Config {
         cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
         cfg.anomaly = anomaly::validate(anomaly, &mut problems);
         cfg.intel = intel::validate(intel, &mut problems);
+        cfg.store = store::validate(store, &mut problems);
         cfg.oidc = oidc.map(|o| oidc::validate(o, &mut problems));
         if problems.is_empty() {
             Ok(cfg)

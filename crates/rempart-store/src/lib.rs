@@ -36,6 +36,27 @@ pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
+/// Every storage trait at once: what a Rempart process opens, embedded or shared.
+/// `Arc<dyn Backend>` coerces to an `Arc` of any one of them.
+pub trait Backend:
+    Store + IncidentStore + LedgerStore + VaultStore + IntelStore + ResponseStore + ErasureStore
+{
+    /// What it is, for status and logs: `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+}
+
+impl Backend for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+impl Backend for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+}
+
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

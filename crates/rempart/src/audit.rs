@@ -69,7 +69,7 @@ pub async fn run(data_dir: &Path, config: &Config, command: AuditCommand, json: 
             trust,
         } => verify(data_dir, config, from, &checkpoint, &trust, json).await,
         AuditCommand::Show { seq } => show(data_dir, config, seq).await,
-        AuditCommand::List { last } => list(data_dir, last, json).await,
+        AuditCommand::List { last } => list(data_dir, config, last, json).await,
         AuditCommand::Export {
             since,
             until,
@@ -124,7 +124,7 @@ fn origin(config: &Config) -> &str {
 }
 
 async fn open(data_dir: &Path, config: &Config) -> anyhow::Result<Ledger> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     instance::open_ledger(data_dir, config, store).await
 }
 
@@ -136,7 +136,7 @@ async fn verify(
     trust: &[String],
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let paths = LedgerPaths::new(data_dir, &config.audit);
     let mut trusted = paths.retired_keys()?;
     if paths.signing_key.is_file() {
@@ -245,8 +245,8 @@ async fn show(data_dir: &Path, config: &Config, seq: u64) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn list(data_dir: &Path, last: u64, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+async fn list(data_dir: &Path, config: &rempart_config::Config, last: u64, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir, config).await?;
     let Some(head) = store.ledger_head().await? else {
         writeln!(crate::out::stdout(), "the ledger is empty")?;
         return Ok(());

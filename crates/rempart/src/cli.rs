@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use rempart_config::Config;
 use rempart_model::Format;
-use rempart_store::{EventQuery, FieldFilter, Role, Store};
+use rempart_store::{EventQuery, FieldFilter, Role};
 
 use crate::{audit, demo, detect, ingest, instance, privacy, serve};
 
@@ -279,7 +279,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Redact(args) => privacy::redact(&dir(), &config, args).await,
         Command::Privacy { command } => privacy::privacy(&dir(), &config, command, json).await,
         Command::Gateway { command } => crate::gateway::gateway(&config, command, json),
-        Command::Intel { command } => crate::intel::intel(&dir(), command, json).await,
+        Command::Intel { command } => crate::intel::intel(&dir(), &config, command, json).await,
         Command::Incidents { command } => crate::incidents::run(&dir(), &config, command, json).await,
         Command::Anomaly { command } => crate::anomaly::run(command, json),
         Command::Playbooks { command } => crate::respond::playbooks(&dir(), &config, command, json).await,
@@ -291,7 +291,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::respond::approvals(&dir(), &config, command, json).await
         }
         Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
-        Command::Events(args) => events(&dir(), args, json).await,
+        Command::Events(args) => events(&dir(), &config, args, json).await,
         Command::Hunt(args) => {
             let output = if json {
                 detect::Output::Json
@@ -307,7 +307,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 usize::from,
             );
             detect::hunt(
-                &dir(),
+                instance::Instance {
+                    data_dir: &dir(),
+                    config: &config,
+                },
                 &args.rules,
                 attack.as_deref(),
                 &args.paths,
@@ -320,7 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => detect::check(&paths, json),
-        Command::Alerts(args) => alerts(&dir(), args, json).await,
+        Command::Alerts(args) => alerts(&dir(), &config, args, json).await,
         Command::Tokens { command } => tokens(&dir(), &config, command, json).await,
         Command::Config {
             command: ConfigCommand::Validate { file },
@@ -350,8 +353,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+async fn events(data_dir: &std::path::Path, config: &Config, args: EventsArgs, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir, config).await?;
     let query = EventQuery {
         since: args.since,
         until: args.until,
@@ -394,8 +397,8 @@ async fn events(data_dir: &std::path::Path, args: EventsArgs, json: bool) -> any
     Ok(())
 }
 
-async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+async fn alerts(data_dir: &std::path::Path, config: &Config, args: AlertsArgs, json: bool) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir, config).await?;
     let q = rempart_store::AlertQuery {
         since: args.since,
         until: args.until,
@@ -433,7 +436,7 @@ async fn alerts(data_dir: &std::path::Path, args: AlertsArgs, json: bool) -> any
 }
 
 async fn tokens(data_dir: &std::path::Path, config: &Config, command: TokensCommand, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let mut out = crate::out::stdout();
     match command {
         TokensCommand::Create { role, name } => {

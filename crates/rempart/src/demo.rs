@@ -42,8 +42,8 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let scenario = dir.join("scenario");
     let start = Timestamp::now() - SignedDuration::from_hours(3);
     write_scenario(&scenario, start).context("cannot write the scenario")?;
-    let store = instance::open_store(&dir).await?;
     let config = demo_config(&dir).context("cannot write the demo's playbook")?;
+    let store = instance::open_store(&dir, &config).await?;
     let ledger = instance::open_ledger(&dir, &config, store.clone()).await?;
     let (rules, report) = rempart_detect::RuleSet::load(RULES.iter().copied());
     anyhow::ensure!(
@@ -289,7 +289,7 @@ struct Responded {
 /// Dry-runs the playbook, lets the verdicts trigger it for real (the page goes out as a
 /// description; isolation waits for approval), and opens the reporting clocks.
 async fn respond(
-    store: &std::sync::Arc<rempart_store::SqliteStore>,
+    store: &std::sync::Arc<dyn rempart_store::Backend>,
     ledger: &rempart_audit::Ledger,
     incidents: &rempart_server::incidents::Incidents,
     config: &Config,
@@ -419,7 +419,7 @@ fn print_response(out: &mut impl Write, dir: &Path, r: &Responded) -> anyhow::Re
 
 /// Triages every open incident (a model if the configuration routes one, else degraded).
 async fn triage_all(
-    store: &std::sync::Arc<rempart_store::SqliteStore>,
+    store: &std::sync::Arc<dyn rempart_store::Backend>,
     ledger: &rempart_audit::Ledger,
     incidents: &rempart_server::incidents::Incidents,
     config: &Config,

@@ -9,7 +9,7 @@ use rempart_detect::{LoadReport, RuleSet};
 use rempart_ingest::decode::{DecodeOptions, Decoded};
 use rempart_ingest::files;
 use rempart_model::Event;
-use rempart_store::{EventQuery, Store};
+use rempart_store::EventQuery;
 use serde_json::json;
 
 use crate::instance;
@@ -80,7 +80,7 @@ pub enum Output {
 
 /// Runs `rules` over the events of `paths`, or over stored events when `stored` is set.
 pub async fn hunt(
-    data_dir: &Path,
+    instance: instance::Instance<'_>,
     rules: &[PathBuf],
     attack: Option<&Path>,
     paths: &[PathBuf],
@@ -107,8 +107,8 @@ pub async fn hunt(
         );
     }
     // Indicators imported into this instance are matched in the same pass.
-    let intel = if instance::db_path(data_dir).exists() {
-        rempart_server::intel::load(&*instance::open_store(data_dir).await?).await?
+    let intel = if instance.exists() {
+        rempart_server::intel::load(&*instance.store().await?).await?
     } else {
         rempart_intel::IocIndex::default()
     };
@@ -150,7 +150,7 @@ pub async fn hunt(
     let mut failed: Option<anyhow::Error> = None;
     match stored {
         Some((since, until)) => {
-            let store = instance::open_store(data_dir).await?;
+            let store = instance.store().await?;
             let mut before = None;
             loop {
                 let q = EventQuery {

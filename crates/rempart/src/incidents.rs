@@ -155,7 +155,7 @@ pub enum Wiring {
 /// The server's wiring without the server, as `serve` builds it: store, ledger, privacy,
 /// incidents, and for [`Wiring::Triage`] the gateway, rules, intel and triage.
 pub async fn wire(data_dir: &Path, config: &rempart_config::Config, wiring: Wiring) -> anyhow::Result<AppState> {
-    let sqlite = instance::open_store(data_dir).await?;
+    let sqlite = instance::open_store(data_dir, config).await?;
     let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
     let privacy = instance::privacy(config, &ledger, sqlite.clone())?;
     let incidents = instance::incidents(config, &ledger, sqlite.clone()).await?;
@@ -221,7 +221,7 @@ pub async fn run(
     );
     let mut state = wire(data_dir, config, wiring).await?;
     if regulatory {
-        let sqlite = instance::open_store(data_dir).await?;
+        let sqlite = instance::open_store(data_dir, config).await?;
         state.response = Some(instance::response(
             config,
             &state.ledger,
@@ -479,7 +479,7 @@ async fn regulatory_of(
     Option<rempart_respond::clocks::Assessment>,
     Vec<rempart_respond::clocks::Deadline>,
 )> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let Some(body) = rempart_store::ResponseStore::assessment_get(&*store, id).await? else {
         return Ok((None, Vec::new()));
     };
@@ -494,7 +494,7 @@ async fn all_deadlines(
     data_dir: &Path,
     config: &rempart_config::Config,
 ) -> anyhow::Result<Vec<(EventId, rempart_respond::clocks::Deadline)>> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let now = jiff::Timestamp::now();
     let mut out = Vec::new();
     for (incident, body) in rempart_store::ResponseStore::assessments_all(&*store).await? {

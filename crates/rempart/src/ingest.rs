@@ -43,7 +43,7 @@ pub struct Summary {
 }
 
 pub async fn run(data_dir: &Path, config: &rempart_config::Config, args: IngestArgs, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
     let opts = DecodeOptions {
         format: args.format,

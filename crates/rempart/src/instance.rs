@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use rempart_audit::{Ledger, LedgerOptions, MasterKey, NoteVerifier, Signer};
 use rempart_model::SystemClock;
-use rempart_store::SqliteStore;
+use rempart_store::{Backend, PgSettings, PgStore, SqliteStore};
 
 /// The data directory when neither `--data-dir` nor `REMPART_DATA_DIR` names one:
 /// `$XDG_DATA_HOME/rempart`, else `~/.local/share/rempart`, else `./.rempart`.
@@ -25,12 +25,58 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("rempart.db")
 }
 
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
-    let store = SqliteStore::open(&db_path(data_dir))
-        .await
-        .with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+/// The instance a command works on: its data directory and configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Instance<'a> {
+    pub data_dir: &'a Path,
+    pub config: &'a rempart_config::Config,
+}
+
+impl Instance<'_> {
+    /// Whether it holds a store already (a shared one always does).
+    pub fn exists(&self) -> bool {
+        self.config.store.url.is_some() || db_path(self.data_dir).exists()
+    }
+
+    pub async fn store(&self) -> anyhow::Result<Arc<dyn Backend>> {
+        open_store(self.data_dir, self.config).await
+    }
+}
+
+/// Opens the store `[store]` names: the embedded SQLite file in `data_dir`, or the shared
+/// PostgreSQL at `store.url` (its password read from `password_file` or `password_env`).
+pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let settings = &config.store;
+    let Some(url) = &settings.url else {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
+        let store = SqliteStore::open(&db_path(data_dir))
+            .await
+            .with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
+        return Ok(Arc::new(store));
+    };
+    let password = match (&settings.password_file, &settings.password_env) {
+        (Some(file), _) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the database password from `{}`", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        (None, Some(var)) => {
+            Some(std::env::var(var).with_context(|| format!("the database password variable `{var}` is not set"))?)
+        }
+        (None, None) => None,
+    };
+    let store = PgStore::connect(&PgSettings {
+        url: url.clone(),
+        password,
+        max_connections: settings.max_connections,
+        schema: settings.schema.clone(),
+    })
+    .await
+    .with_context(|| format!("cannot open the store at `{}`", rempart_store::redact_url(url)))?;
     Ok(Arc::new(store))
 }
 
@@ -89,7 +135,7 @@ pub const DEFAULT_ORIGIN: &str = "rempart";
 pub async fn open_ledger(
     data_dir: &Path,
     config: &rempart_config::Config,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Backend>,
 ) -> anyhow::Result<Ledger> {
     let audit = &config.audit;
     let paths = LedgerPaths::new(data_dir, audit);
@@ -132,7 +178,7 @@ pub fn cli_actor() -> String {
 pub fn privacy(
     config: &rempart_config::Config,
     ledger: &Ledger,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Backend>,
 ) -> anyhow::Result<Arc<rempart_privacy::Privacy>> {
     Ok(Arc::new(rempart_privacy::Privacy::new(
         &config.privacy,
@@ -145,7 +191,7 @@ pub fn privacy(
 pub async fn incidents(
     config: &rempart_config::Config,
     ledger: &Ledger,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Backend>,
 ) -> anyhow::Result<rempart_server::incidents::Incidents> {
     rempart_server::incidents::Incidents::open(
         store.clone() as Arc<dyn rempart_store::IncidentStore>,
@@ -184,7 +230,7 @@ pub fn playbooks(config: &rempart_config::Config) -> anyhow::Result<Vec<rempart_
 pub fn response(
     config: &rempart_config::Config,
     ledger: &Ledger,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Backend>,
     incidents: rempart_server::incidents::Incidents,
     metrics: Arc<rempart_server::metrics::Metrics>,
 ) -> anyhow::Result<rempart_server::respond::Response> {

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use jiff::Timestamp;
-use rempart_store::IntelStore;
 use serde_json::json;
 
 use crate::instance;
@@ -51,8 +50,13 @@ fn read_file(f: &Path, name: &str) -> anyhow::Result<rempart_intel::Imported> {
     rempart_intel::import(&doc, name).map_err(anyhow::Error::msg)
 }
 
-pub async fn intel(data_dir: &Path, command: IntelCommand, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+pub async fn intel(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    command: IntelCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = instance::open_store(data_dir, config).await?;
     let mut out = crate::out::stdout();
     match command {
         IntelCommand::Import { paths, user, ca_file } => {

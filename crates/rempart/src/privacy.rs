@@ -49,13 +49,13 @@ pub enum PrivacyCommand {
     },
 }
 
-fn service(ledger: &Ledger, config: &Config, store: Arc<rempart_store::SqliteStore>) -> anyhow::Result<Arc<Privacy>> {
+fn service(ledger: &Ledger, config: &Config, store: Arc<dyn rempart_store::Backend>) -> anyhow::Result<Arc<Privacy>> {
     instance::privacy(config, ledger, store)
 }
 
 /// `rempart redact`: standard input to standard output.
 pub async fn redact(data_dir: &Path, config: &Config, args: RedactArgs) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
     let result = match service(&ledger, config, store) {
         Ok(privacy) => run_redact(&ledger, &privacy, &args).await,
@@ -185,7 +185,7 @@ async fn run_reveal(
 }
 
 pub async fn privacy(data_dir: &Path, config: &Config, command: PrivacyCommand, json: bool) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, config).await?;
     let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
     let result = match service(&ledger, config, store.clone()) {
         Ok(privacy) => match command {

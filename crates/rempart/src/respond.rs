@@ -125,7 +125,7 @@ pub fn check(config: &rempart_config::Config, paths: &[PathBuf], json_out: bool)
 }
 
 async fn wire(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<(Response, rempart_audit::Ledger)> {
-    let sqlite = instance::open_store(data_dir).await?;
+    let sqlite = instance::open_store(data_dir, config).await?;
     let ledger = instance::open_ledger(data_dir, config, sqlite.clone()).await?;
     let incidents = instance::incidents(config, &ledger, sqlite.clone()).await?;
     let response = instance::response(config, &ledger, sqlite, incidents, Default::default())?;

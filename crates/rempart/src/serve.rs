@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::instance;
 
 pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let store = instance::open_store(data_dir).await?;
+    let store = instance::open_store(data_dir, &config).await?;
     let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve_store(
@@ -37,7 +37,7 @@ pub type Ready<'a> = dyn Fn(SocketAddr, &AppState) + 'a;
 /// Serves `store` until a shutdown signal; prints where it listens. `ready` is told the
 /// bound address and the server's state (for the demo's banner and sign-in link).
 pub async fn serve_store(
-    store: Arc<rempart_store::SqliteStore>,
+    store: Arc<dyn rempart_store::Backend>,
     ledger: Ledger,
     privacy: Arc<rempart_privacy::Privacy>,
     data_dir: &Path,

@@ -251,7 +251,7 @@ async fn erase(
     if !erased.stored.purged {
         writeln!(
             out,
-            "warning: a reader kept the database's write-ahead log open, so old copies may remain on disk until the next checkpoint"
+            "warning: old copies may remain in the store's own files: in SQLite's write-ahead log until its next checkpoint (a reader kept it open); in PostgreSQL's write-ahead log, WAL archive and backups until they expire (docs/deployment.md)"
         )?;
     }
     Ok(())

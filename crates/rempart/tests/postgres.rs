@@ -239,3 +239,72 @@ fn a_server_on_postgresql_loses_no_acknowledged_event_to_kill_9() {
     let verify = pg.command().args(["audit", "verify"]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }
+
+/// Two processes ingesting into one shared store at the same time: each one's events and
+/// alerts are all stored, and both append to one ledger that keeps a single order and verifies
+/// (an append that loses the race to the other process resumes from the new head).
+#[test]
+fn two_processes_ingesting_at_once_keep_one_verifiable_ledger() {
+    let pg = PgInstance::new();
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let samples = [
+        data().join("sigma/regression_data/rules/windows/process_creation"),
+        data().join("evtx-attack-samples"),
+    ];
+    // The instance's keys are made once, before the two start.
+    let first = pg.command().args(["audit", "verify"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let children: Vec<_> = samples
+        .iter()
+        .map(|sample| {
+            pg.command()
+                .args(["ingest", "--json", "--rules"])
+                .arg(&rules)
+                .arg(sample)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut alerts = 0;
+    let mut events = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        alerts += summary["alerts"].as_u64().unwrap();
+        events += summary["events"].as_u64().unwrap();
+    }
+    assert!(alerts > 400, "both raised alerts: {alerts}");
+    let stored = lines(
+        &pg.command()
+            .args(["alerts", "--json", "--limit", "10000"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(stored.len() as u64, alerts, "every alert of both processes stored");
+    let out = Command::new("psql")
+        .arg(url())
+        .args(["-qAt", "-c", &format!("SELECT COUNT(*) FROM {}.events", pg.schema)])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), events.to_string());
+    let records = lines(
+        &pg.command()
+            .args(["--json", "audit", "list", "--last", "100000"])
+            .output()
+            .unwrap(),
+    );
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "one order, no gap");
+    let raised = records.iter().filter(|r| r["kind"] == "alert.raise").count() as u64;
+    assert_eq!(raised, alerts, "every alert of both processes recorded once");
+    let verify = pg.command().args(["audit", "verify"]).output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

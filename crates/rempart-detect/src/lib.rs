@@ -435,6 +435,9 @@ fn rule_match(m: &EvaluationResult) -> RuleMatch {
                 matched.push(field);
             }
         }
+        // The evaluator reports a rule's fields in no fixed order: sorted, the same event under
+        // the same rule gives the same alert in every process and every run.
+        matched.sort_by(|a, b| a.field.cmp(&b.field).then_with(|| a.value.cmp(&b.value)));
     } else if let Some(c) = m.as_correlation() {
         matched.extend(
             c.group_key

@@ -41,20 +41,11 @@ pub use sqlite::SqliteStore;
 pub trait Backend:
     Store + IncidentStore + LedgerStore + VaultStore + IntelStore + ResponseStore + ErasureStore
 {
-    /// What it is, for status and logs: `sqlite` or `postgres`.
-    fn kind(&self) -> &'static str;
 }
 
-impl Backend for SqliteStore {
-    fn kind(&self) -> &'static str {
-        "sqlite"
-    }
-}
-
-impl Backend for PgStore {
-    fn kind(&self) -> &'static str {
-        "postgres"
-    }
+impl<T> Backend for T where
+    T: Store + IncidentStore + LedgerStore + VaultStore + IntelStore + ResponseStore + ErasureStore
+{
 }
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.

@@ -374,11 +374,6 @@ impl PgStore {
         )
     }
 
-    /// The server's version, as `SHOW server_version` gives it.
-    pub async fn server_version(&self) -> Result<String> {
-        Ok(sqlx::query_scalar("SHOW server_version").fetch_one(&self.pool).await?)
-    }
-
     /// Makes sure every day of `days` has its event partition.
     async fn ensure_partitions(&self, days: &[i64]) -> Result<()> {
         let missing: Vec<i64> = {

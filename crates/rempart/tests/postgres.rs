@@ -171,38 +171,8 @@ fn a_server_on_postgresql_loses_no_acknowledged_event_to_kill_9() {
     let mut acknowledged: Vec<u64> = Vec::new();
     for round in 0..3u64 {
         let (mut child, addr) = serve_with(pg.command());
-        let acked: Vec<u64> = rt.block_on(async {
-            let client = reqwest::Client::new();
-            let mut acked = Vec::new();
-            let mut inflight = tokio::task::JoinSet::new();
-            let mut killed = false;
-            let mut next = 0u64;
-            loop {
-                while next < 40 && inflight.len() < 4 {
-                    let first = round * 1_000_000 + next * 500;
-                    let body: String = (first..first + 500)
-                        .map(|seq| format!("{{\"seq\":{seq},\"pad\":\"{}\"}}\n", "x".repeat(200)))
-                        .collect();
-                    let req = client
-                        .post(format!("http://{addr}/api/v1/events"))
-                        .bearer_auth(&token)
-                        .body(body);
-                    inflight.spawn(async move { (first, req.send().await) });
-                    next += 1;
-                }
-                let Some(done) = inflight.join_next().await else { break };
-                if let (first, Ok(resp)) = done.unwrap()
-                    && resp.status() == 200
-                {
-                    acked.extend(first..first + 500);
-                }
-                if !killed && acked.len() >= 8 * 500 {
-                    child.kill().unwrap();
-                    killed = true;
-                }
-            }
-            assert!(killed, "the server was never killed");
-            acked
+        let acked = common::stream_and_interrupt(&rt, &mut child, &addr, &token, round, |child| {
+            child.kill().unwrap();
         });
         let _ = child.wait();
         acknowledged.extend(acked);

@@ -126,3 +126,50 @@ pub fn post_until_alerted_from(addr: &str, token: &str, source: &str, event: &st
         false
     })
 }
+
+/// Four clients posting 500-event batches (`{"seq": N}` each) to a server for `round`; once
+/// eight batches are acknowledged, `interrupt` is called on the server while the others are
+/// still being written. Returns the `seq` of every acknowledged event.
+pub fn stream_and_interrupt(
+    rt: &tokio::runtime::Runtime,
+    child: &mut Child,
+    addr: &str,
+    token: &str,
+    round: u64,
+    interrupt: impl FnOnce(&mut Child),
+) -> Vec<u64> {
+    let mut interrupt = Some(interrupt);
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut acked = Vec::new();
+        let mut inflight = tokio::task::JoinSet::new();
+        let mut next = 0u64;
+        loop {
+            while next < 40 && inflight.len() < 4 {
+                let first = round * 1_000_000 + next * 500;
+                let body: String = (first..first + 500)
+                    .map(|seq| format!("{{\"seq\":{seq},\"pad\":\"{}\"}}\n", "x".repeat(200)))
+                    .collect();
+                let req = client
+                    .post(format!("http://{addr}/api/v1/events"))
+                    .bearer_auth(token)
+                    .body(body);
+                inflight.spawn(async move { (first, req.send().await) });
+                next += 1;
+            }
+            let Some(done) = inflight.join_next().await else { break };
+            if let (first, Ok(resp)) = done.unwrap()
+                && resp.status() == 200
+            {
+                acked.extend(first..first + 500);
+            }
+            if acked.len() >= 8 * 500
+                && let Some(interrupt) = interrupt.take()
+            {
+                interrupt(child);
+            }
+        }
+        assert!(interrupt.is_none(), "the server was never interrupted");
+        acked
+    })
+}

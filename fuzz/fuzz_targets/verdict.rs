@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             steps: 1,
             tokens: 0,
             flags: Vec::new(),
+            injection: Vec::new(),
         },
     );
     assert!((0.0..=1.0).contains(&v.confidence));

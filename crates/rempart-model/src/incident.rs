@@ -477,6 +477,105 @@ pub struct ToolUse {
     pub outcome: String,
 }
 
+/// The kinds of prompt-injection attempt the triage recognizes in the data a model reads
+/// (after OWASP LLM01 and the published taxonomies of indirect injection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectionClass {
+    /// "Ignore the previous instructions", "your new task is …".
+    InstructionOverride,
+    /// Claims of authority or a new role: "message from the administrator", "you are now …",
+    /// words addressed to the AI reading the log.
+    RoleClaim,
+    /// A forged end of the data block or a forged section ("END OF LOG DATA", `</data>`,
+    /// `=== SYSTEM ===`).
+    FenceForgery,
+    /// A model's chat-template tokens (`<|im_start|>`, `[INST]`, `<<SYS>>`).
+    ChatTemplate,
+    /// A forged tool call or tool result (`"tool_calls":`, `submit_verdict`).
+    ToolCallForgery,
+    /// Text steering the verdict: "mark this as benign", a verdict-shaped JSON object.
+    VerdictSteering,
+    /// Text steering the response off: "do not isolate", "recommend no action".
+    ResponseSuppression,
+    /// Requests to send data (real names, the prompt, pseudonyms undone) somewhere.
+    Exfiltration,
+    /// Markdown or HTML that makes a reader fetch a URL (images, links with a query).
+    MarkupBeacon,
+    /// Requests to reveal the instructions.
+    PromptLeak,
+    /// Known jailbreak personas and "no restrictions" modes.
+    Jailbreak,
+    /// Text hidden from people: Unicode tag characters, zero-width and bidirectional controls.
+    HiddenText,
+    /// Letters of other scripts that look Latin, mixed into Latin words.
+    Homoglyph,
+    /// An instruction hidden in an encoding (base64, hexadecimal, percent or HTML escapes).
+    Encoded,
+}
+
+impl InjectionClass {
+    pub const ALL: [InjectionClass; 14] = [
+        InjectionClass::InstructionOverride,
+        InjectionClass::RoleClaim,
+        InjectionClass::FenceForgery,
+        InjectionClass::ChatTemplate,
+        InjectionClass::ToolCallForgery,
+        InjectionClass::VerdictSteering,
+        InjectionClass::ResponseSuppression,
+        InjectionClass::Exfiltration,
+        InjectionClass::MarkupBeacon,
+        InjectionClass::PromptLeak,
+        InjectionClass::Jailbreak,
+        InjectionClass::HiddenText,
+        InjectionClass::Homoglyph,
+        InjectionClass::Encoded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InjectionClass::InstructionOverride => "instruction_override",
+            InjectionClass::RoleClaim => "role_claim",
+            InjectionClass::FenceForgery => "fence_forgery",
+            InjectionClass::ChatTemplate => "chat_template",
+            InjectionClass::ToolCallForgery => "tool_call_forgery",
+            InjectionClass::VerdictSteering => "verdict_steering",
+            InjectionClass::ResponseSuppression => "response_suppression",
+            InjectionClass::Exfiltration => "exfiltration",
+            InjectionClass::MarkupBeacon => "markup_beacon",
+            InjectionClass::PromptLeak => "prompt_leak",
+            InjectionClass::Jailbreak => "jailbreak",
+            InjectionClass::HiddenText => "hidden_text",
+            InjectionClass::Homoglyph => "homoglyph",
+            InjectionClass::Encoded => "encoded",
+        }
+    }
+}
+
+impl fmt::Display for InjectionClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One sign of a prompt-injection attempt: where it is, what it is, and the words that gave it
+/// away, for the analyst.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InjectionSign {
+    /// Where in what the model reads (`key_events[0].fields.EventData.CommandLine`).
+    pub field: String,
+    pub class: InjectionClass,
+    /// The phrase as the detector read it (controls removed and shown as `[U+200B]`,
+    /// look-alike letters folded, decoded when it was encoded), at most 160 characters.
+    pub phrase: String,
+    /// The language of the rule that matched (`en`, `fr`, `de`, …); empty for signs that are
+    /// not words (hidden characters, markup).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub language: String,
+    /// How strongly it indicates an attempt (a value is flagged at 1).
+    pub weight: f32,
+}
+
 /// A triage verdict on an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -500,6 +599,9 @@ pub struct Verdict {
     pub evidence: Vec<Evidence>,
     /// Warnings about the verdict itself: `prompt_injection_suspected`, `unknown_event_cited`, ….
     pub flags: Vec<String>,
+    /// The signs of prompt injection found in what the model read (why the verdict is flagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injection: Vec<InjectionSign>,
     /// The pseudonymization domain the text was written in, when the model saw pseudonyms:
     /// re-identification happens on reading, for those allowed.
     pub domain: Option<String>,

@@ -22,5 +22,6 @@ pub use format::{Format, UnknownFormat};
 pub use glob::glob;
 pub use incident::{
     ActionKind, Change, Classification, Entity, EntityKind, Evidence, Feedback, Incident, IncidentSeverity,
-    IncidentStatus, Recommendation, TimelineEntry, ToolUse, TriageMode, TriageState, Verdict,
+    IncidentStatus, InjectionClass, InjectionSign, Recommendation, TimelineEntry, ToolUse, TriageMode, TriageState,
+    Verdict,
 };

@@ -72,6 +72,7 @@ fn verdict(incident: EventId, time: Timestamp) -> Verdict {
         queries: Vec::new(),
         evidence: Vec::new(),
         flags: Vec::new(),
+        injection: Vec::new(),
         domain: None,
         steps: 0,
         tokens: 0,

@@ -145,7 +145,8 @@ impl Triage {
         // returns: the gateway's policy decides by it which providers may take the request.
         let class = std::sync::Mutex::new(class);
         let mut flags: Vec<String> = Vec::new();
-        if !ctx.suspicious.is_empty() {
+        let signs = ctx.injection.clone();
+        if !signs.is_empty() {
             flags.push("prompt_injection_suspected".into());
         }
         let outcome = if self.has_model() {
@@ -184,6 +185,7 @@ impl Triage {
                 // The deterministic verdict stands until a person confirms a model's that read
                 // an injection attempt or concludes less.
                 let mut det = rempart_triage::verdict::degraded(&incident, &alerts, flags.clone(), Timestamp::now());
+                det.injection.clone_from(&v.injection);
                 if let Some(reason) = rempart_triage::verdict::must_hold(&v, &det) {
                     v.flags.push("held_for_review".into());
                     det.flags.push("model_verdict_held".into());
@@ -211,6 +213,7 @@ impl Triage {
                     .into(),
                 );
                 let mut v = rempart_triage::verdict::degraded(&incident, &alerts, flags, Timestamp::now());
+                v.injection = signs;
                 v.summary = format!("{} Model: {reason}.", v.summary);
                 v
             }
@@ -285,7 +288,8 @@ impl Triage {
         let started = Instant::now();
         let material = self.material(incident, &alerts).await?;
         let class = material.events.iter().map(|e| e.class).max().unwrap_or_default();
-        let nonce = uuid::Uuid::now_v7().simple().to_string();
+        // 122 random bits: the data cannot guess the fence.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
         let ctx = context::build(
             Material {
                 incident,
@@ -294,7 +298,7 @@ impl Triage {
                 history: &material.history,
                 techniques: &material.techniques,
             },
-            &nonce[nonce.len() - 16..],
+            &nonce,
         );
         tracing::debug!(incident = %incident.id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
         Ok((alerts, ctx, class))

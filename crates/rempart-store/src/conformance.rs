@@ -708,6 +708,7 @@ pub async fn verdicts_and_feedback_round_trip<S: Store + crate::IncidentStore>(s
         queries: Vec::new(),
         evidence: Vec::new(),
         flags: Vec::new(),
+        injection: Vec::new(),
         domain: Some("triage".into()),
         steps: 2,
         tokens: 1234,

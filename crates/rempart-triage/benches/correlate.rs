@@ -166,6 +166,21 @@ fn bench(c: &mut Criterion) {
             ))
         });
     });
+    // The injection scan of one value, on values of the kinds a prompt holds (none flagged).
+    let values = [
+        "C:\\Windows\\System32\\svchost.exe -k netsvcs -p -s Schedule",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "4624",
+        "S-1-5-21-3623811015-3361044348-30300820-1013",
+        "The system cannot find the file specified.",
+    ];
+    g.bench_function("injection_scan_5_values", |b| {
+        b.iter(|| {
+            for v in values {
+                black_box(rempart_triage::injection::scan("f", black_box(v)));
+            }
+        });
+    });
     g.finish();
     let _ = EventId::generate();
 }

@@ -176,9 +176,7 @@ pub struct Job {
 pub async fn run(model: &dyn Model, tools: &dyn Tools, job: Job) -> Result<Verdict, Failure> {
     let mut known = job.context.known_events.clone();
     let mut flags: Vec<String> = Vec::new();
-    if !job.context.suspicious.is_empty() {
-        flags.push("prompt_injection_suspected".into());
-    }
+    let mut injection = job.context.injection.clone();
     let mut messages = vec![Message {
         role: Role::User,
         parts: vec![Part::Text {
@@ -260,6 +258,9 @@ pub async fn run(model: &dyn Model, tools: &dyn Tools, job: Job) -> Result<Verdi
             if name == SUBMIT {
                 match verdict::parse(&arguments) {
                     Ok(m) => {
+                        if !injection.is_empty() {
+                            flags.push("prompt_injection_suspected".into());
+                        }
                         flags.sort();
                         flags.dedup();
                         return Ok(verdict::from_model(
@@ -275,6 +276,7 @@ pub async fn run(model: &dyn Model, tools: &dyn Tools, job: Job) -> Result<Verdi
                                 steps,
                                 tokens,
                                 flags,
+                                injection,
                             },
                         ));
                     }
@@ -316,9 +318,11 @@ pub async fn run(model: &dyn Model, tools: &dyn Tools, job: Job) -> Result<Verdi
             let (content, is_error, summary) = match outcome {
                 Ok(out) => {
                     known.extend(out.events.iter().cloned());
+                    // What a tool returns is data the attacker may have written too.
+                    crate::injection::scan_value(&format!("{name} result"), &out.content, &mut injection);
                     let n = out.events.len();
                     (
-                        json!({"untrusted_data": out.content}).to_string(),
+                        json!({"untrusted_data": crate::context::neutralized(&out.content)}).to_string(),
                         false,
                         format!("{n} events"),
                     )

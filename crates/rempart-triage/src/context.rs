@@ -11,9 +11,11 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use rempart_model::{ActionKind, Alert, Event, Incident};
+use rempart_model::{ActionKind, Alert, Event, Incident, InjectionSign};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use crate::injection;
 
 /// Longest string value shown (longer ones are cut and marked).
 const MAX_VALUE: usize = 600;
@@ -61,59 +63,39 @@ pub struct Context {
     pub user: String,
     /// Event ids the model was shown: evidence may cite these (and what tools return).
     pub known_events: HashSet<String>,
-    /// Texts in the data that look like instructions to a model (the incident is flagged).
-    pub suspicious: Vec<String>,
+    /// Signs of prompt injection in the data, each with its field and phrase (the incident is
+    /// flagged when there is any).
+    pub injection: Vec<InjectionSign>,
 }
 
-/// Phrases of prompt-injection attempts, lower case. Matching is a signal for people, not a
-/// defence: the defence is that the data cannot be read as instructions and that a verdict
-/// can only recommend.
-const INJECTION_MARKERS: &[&str] = &[
-    "ignore previous instructions",
-    "ignore all previous",
-    "ignore the above",
-    "ignore prior instructions",
-    "disregard previous",
-    "disregard all",
-    "forget your instructions",
-    "new instructions",
-    "system prompt",
-    "you are now",
-    "as an ai",
-    "mark this benign",
-    "mark this as benign",
-    "mark as benign",
-    "classify this as benign",
-    "false_positive\"",
-    "\"classification\"",
-    "submit_verdict",
-    "\"tool_calls\"",
-    "\"function\"",
-    "<|im_start|>",
-    "<|im_end|>",
-    "[inst]",
-    "</data",
-    "<data",
-    "end of data",
-    "assistant:",
-    "### instruction",
-];
-
-/// Whether `text` looks like an attempt to instruct a model.
-pub fn looks_like_injection(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    INJECTION_MARKERS.iter().any(|m| lower.contains(m))
-}
-
+/// A value as the model is sent it: hidden characters (zero-width, bidirectional controls, tag
+/// characters, other controls) shown as `[U+200B]` so that nothing reaches the model that a
+/// person reading the prompt cannot see, and cut at [`MAX_VALUE`] bytes. The stored event keeps
+/// its bytes.
 fn cut(s: &str) -> Value {
-    if s.len() <= MAX_VALUE {
-        return Value::String(s.to_owned());
+    let shown = injection::show_hidden(s);
+    if shown.len() <= MAX_VALUE {
+        return Value::String(shown.into_owned());
     }
     let mut end = MAX_VALUE;
-    while !s.is_char_boundary(end) {
+    while !shown.is_char_boundary(end) {
         end -= 1;
     }
-    Value::String(format!("{}…[{} more bytes]", &s[..end], s.len() - end))
+    Value::String(format!("{}…[{} more bytes]", &shown[..end], shown.len() - end))
+}
+
+/// A copy of `v` whose strings are shown as [`cut`] shows them (tool results).
+pub fn neutralized(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(injection::show_hidden(s).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(neutralized).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| (injection::show_hidden(k).into_owned(), neutralized(x)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// A copy of an event's raw fields, nested as they are (field names tell the privacy engine
@@ -129,7 +111,7 @@ fn trimmed(v: &Value, budget: &mut usize, depth: u8) -> Value {
                 if x.is_null() {
                     continue;
                 }
-                out.insert(k.clone(), trimmed(x, budget, depth + 1));
+                out.insert(injection::show_hidden(k).into_owned(), trimmed(x, budget, depth + 1));
             }
             Value::Object(out)
         }
@@ -176,27 +158,12 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
-        _ => {}
-    }
-}
-
-/// Texts among `values` that look like injection attempts (each shortened).
-pub fn suspicious_in<'a>(values: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
-    let mut strings = Vec::new();
-    for v in values {
-        collect_strings(v, &mut strings);
-    }
-    let mut out: Vec<String> = Vec::new();
-    for s in strings.into_iter().filter(|s| looks_like_injection(s)) {
-        let short: String = s.chars().take(200).collect();
-        if !out.contains(&short) {
-            out.push(short);
-        }
+/// Signs of injection in `values`, each named by its path under `root` (`key_events[3].…`).
+/// The original values are read, before [`cut`] shows their hidden characters.
+pub fn injection_in<'a>(root: &str, values: impl IntoIterator<Item = &'a Value>) -> Vec<InjectionSign> {
+    let mut out = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        injection::scan_value(&format!("{root}[{i}]"), v, &mut out);
     }
     out
 }
@@ -264,7 +231,30 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
     let events: Vec<Value> = m.events.iter().take(MAX_EVENTS).map(event_json).collect();
     let mut known_events: HashSet<String> = m.alerts.iter().map(|a| a.event.to_string()).collect();
     known_events.extend(m.events.iter().map(|e| e.id.to_string()));
-    let suspicious = suspicious_in(alerts.iter().chain(&events));
+    // Signs are read in the stored values, whole and with their hidden characters.
+    let mut signs = injection_in(
+        "alerts",
+        m.alerts
+            .iter()
+            .take(MAX_ALERTS)
+            .map(|a| {
+                json!({
+                    "rule": a.rule_title,
+                    "matched": a.matched.iter().map(|f| json!({ f.field.as_str(): f.value })).collect::<Vec<_>>(),
+                })
+            })
+            .collect::<Vec<_>>()
+            .iter(),
+    );
+    signs.extend(injection_in(
+        "key_events",
+        m.events
+            .iter()
+            .take(MAX_EVENTS)
+            .map(|e| json!({"fields": Value::Object(e.fields.clone()), "normalized": e.normalized}))
+            .collect::<Vec<_>>()
+            .iter(),
+    ));
     let document = json!({
         "incident": {
             "id": inc.id.to_string(),
@@ -284,6 +274,18 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
         "entity_history": m.history,
         "attack_techniques": m.techniques,
     });
+    // The fence is random per triage, so the data cannot know it; should it appear in the data
+    // all the same, the data was written against this very prompt.
+    let data = document.to_string();
+    if data.contains(nonce) {
+        signs.push(InjectionSign {
+            field: "untrusted_data".into(),
+            class: rempart_model::InjectionClass::FenceForgery,
+            phrase: "the data contains this triage's own fence".into(),
+            language: String::new(),
+            weight: 1.0,
+        });
+    }
     let user = json!({
         "task": "triage this incident",
         "fence": nonce,
@@ -295,6 +297,6 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
         system: system_prompt(nonce),
         user,
         known_events,
-        suspicious,
+        injection: signs,
     }
 }

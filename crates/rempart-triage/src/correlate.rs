@@ -575,16 +575,27 @@ impl Correlator {
     }
 }
 
-/// `Rule title on ws-fin-07`.
+/// `Rule title on ws-fin-07`: one line of at most [`MAX_TITLE`] characters whatever the
+/// telemetry's names hold (a user name is written by whoever logs on, an attacker included):
+/// line breaks and other controls become spaces, hidden characters are shown (`[U+202E]`).
 fn title(rule: &str, entities: &[Entity]) -> String {
     let subject = [EntityKind::Host, EntityKind::User, EntityKind::Ip]
         .into_iter()
         .find_map(|k| entities.iter().find(|e| e.kind == k));
-    match subject {
+    let raw = match subject {
         Some(e) => format!("{rule} on {}", e.value),
         None => rule.to_owned(),
+    };
+    let shown = crate::injection::show_hidden(&raw.replace(['\r', '\n', '\t'], " ")).into_owned();
+    let mut line: String = shown.chars().take(MAX_TITLE).collect();
+    if shown.chars().count() > MAX_TITLE {
+        line.push('…');
     }
+    line
 }
+
+/// Longest incident title, in characters.
+const MAX_TITLE: usize = 200;
 
 /// Marks an incident triaged with the given state (and status `triaged` if it was new).
 pub fn mark_triaged(incident: &mut Incident, state: TriageState, now: Timestamp) {

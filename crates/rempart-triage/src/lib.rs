@@ -7,6 +7,7 @@
 //!   from every event, so that lateral movement links the source host's incident.
 //! - [`entity`]: the hosts, users, addresses, processes, hashes and domains of an alert.
 //! - [`context`]: what the model is shown, with the incident's data fenced as quoted JSON.
+//! - [`injection`]: signs of prompt injection in that data, by class, field and phrase.
 //! - [`agent`]: the model and tools loop, within step, token and time budgets.
 //! - [`verdict`]: the verdict schema, its checks, and the deterministic verdict used when no
 //!   model can answer.
@@ -18,6 +19,7 @@ pub mod agent;
 pub mod context;
 pub mod correlate;
 pub mod entity;
+pub mod injection;
 pub mod sessions;
 pub mod severity;
 pub mod verdict;

@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use rempart_model::{
-    ActionKind, Alert, Classification, EntityKind, EventId, Evidence, Incident, IncidentSeverity, Recommendation,
-    TimelineEntry, ToolUse, TriageMode, Verdict,
+    ActionKind, Alert, Classification, EntityKind, EventId, Evidence, Incident, IncidentSeverity, InjectionSign,
+    Recommendation, TimelineEntry, ToolUse, TriageMode, Verdict,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -108,6 +108,8 @@ pub struct Provenance {
     pub steps: u32,
     pub tokens: u64,
     pub flags: Vec<String>,
+    /// The signs of injection in what the model read.
+    pub injection: Vec<InjectionSign>,
 }
 
 /// The stored verdict from a model's answer. Evidence must cite events the model was shown
@@ -161,6 +163,7 @@ pub fn from_model(m: ModelVerdict, known_events: &HashSet<String>, p: Provenance
         queries: p.queries,
         evidence,
         flags,
+        injection: p.injection,
         domain: p.domain,
         steps: p.steps,
         tokens: p.tokens,
@@ -362,6 +365,7 @@ pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: 
         queries: Vec::new(),
         evidence,
         flags,
+        injection: Vec::new(),
         domain: None,
         steps: 0,
         tokens: 0,
@@ -419,6 +423,7 @@ mod tests {
             queries: Vec::new(),
             evidence: Vec::new(),
             flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            injection: Vec::new(),
             domain: None,
             steps: 0,
             tokens: 0,

@@ -94,7 +94,7 @@ fn job(max_steps: u32, max_tokens: u64) -> Job {
             system: "instructions".into(),
             user: "{}".into(),
             known_events: ["e-alert".to_owned()].into_iter().collect::<HashSet<_>>(),
-            suspicious: Vec::new(),
+            injection: Vec::new(),
         },
         limits: Limits { max_steps, max_tokens },
     }

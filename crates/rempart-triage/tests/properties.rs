@@ -47,6 +47,7 @@ fn provenance() -> verdict::Provenance {
         steps: 1,
         tokens: 0,
         flags: Vec::new(),
+        injection: Vec::new(),
     }
 }
 

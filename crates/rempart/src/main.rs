@@ -11,6 +11,7 @@ mod detect;
 mod gateway;
 mod incidents;
 mod ingest;
+mod injection;
 mod instance;
 mod intel;
 mod out;

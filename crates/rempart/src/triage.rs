@@ -42,7 +42,7 @@ pub enum TriageCommand {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Sigma rules (files or folders, repeatable)
-    #[arg(long, required = true, value_name = "DIR")]
+    #[arg(long, required_unless_present = "injection_only", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
     /// OTRF Security-Datasets `atomic` folder [default: $REMPART_DATA/otrf/atomic]
     #[arg(long, value_name = "DIR")]
@@ -56,6 +56,20 @@ pub struct EvalArgs {
     /// Leave out the benign cases
     #[arg(long)]
     pub no_benign: bool,
+    /// Seed of the generated injection corpus [default: a random one, printed]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Injection cases generated per class (15 classes)
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub injection_cases: usize,
+    /// Measure only the injection detector on the generated corpus (no gold set, no
+    /// false-flag rate)
+    #[arg(long)]
+    pub injection_only: bool,
+    /// Also read every event of the real data sets alone for signs of injection (a stricter
+    /// false-flag measure than the incidents; slower)
+    #[arg(long)]
+    pub scan_events: bool,
 }
 
 pub async fn run(
@@ -216,6 +230,17 @@ pub struct CaseResult {
     /// Techniques the verdicts named.
     pub found: Vec<String>,
     pub correct: Option<bool>,
+    /// Incidents whose triage found signs of prompt injection (on real data, false flags).
+    pub injection_flagged: u64,
+    /// Events of the case, and those whose fields alone would flag an incident.
+    pub events: u64,
+    pub events_flagged: u64,
+    /// The first signs found in events read alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_signs: Vec<rempart_model::InjectionSign>,
+    /// The first signs found, for the analyst judging whether they are false.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub injection_signs: Vec<rempart_model::InjectionSign>,
     pub seconds: f64,
     pub tokens: u64,
 }
@@ -238,9 +263,25 @@ pub struct Report {
     /// Verdicts by a model and by the degraded triage.
     pub model_verdicts: usize,
     pub degraded_verdicts: usize,
+    /// Incidents of the real data sets flagged for prompt injection, over all their incidents.
+    pub false_flags: FalseFlags,
+    /// The generated injection corpus: how many attempts the triage flags.
+    pub injection: crate::injection::CorpusReport,
     pub seconds: f64,
     pub tokens: u64,
     pub per_case: Vec<CaseResult>,
+}
+
+/// Incidents flagged for prompt injection on data that holds none meant for a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct FalseFlags {
+    pub incidents: u64,
+    pub flagged: u64,
+    pub rate: Option<f64>,
+    /// Every event of the real data sets, each read alone.
+    pub events: u64,
+    pub events_flagged: u64,
+    pub event_rate: Option<f64>,
 }
 
 fn share(num: usize, den: usize) -> Option<f64> {
@@ -425,6 +466,7 @@ async fn run_case(
     rules: &Arc<rempart_detect::RuleSet>,
     scratch: &Path,
     case: Case,
+    scan_events: bool,
 ) -> anyhow::Result<CaseResult> {
     let started = Instant::now();
     let dir = scratch.join(uuid::Uuid::now_v7().simple().to_string());
@@ -472,7 +514,44 @@ async fn run_case(
         Classification::TruePositive => c == Classification::TruePositive,
         _ => c != Classification::TruePositive,
     });
+    let flagged: Vec<&Verdict> = verdicts
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| !v.injection.is_empty())
+        .collect();
+    // Every event of the case read as the triage reads a key event: a stricter measure than
+    // the incidents, whose prompts show at most a few dozen events each.
+    let (mut events, mut events_flagged) = (0u64, 0u64);
+    let mut signs = Vec::new();
+    let mut event_signs = Vec::new();
+    if scan_events {
+        rempart_ingest::files::decode_file(
+            &case.path,
+            &rempart_ingest::decode::DecodeOptions::default(),
+            jiff::Timestamp::now(),
+            &mut |d| {
+                if let rempart_ingest::decode::Decoded::Event(e) = d {
+                    events += 1;
+                    signs.clear();
+                    rempart_triage::injection::scan_value("fields", &Value::Object(e.fields), &mut signs);
+                    events_flagged += u64::from(!signs.is_empty());
+                    if event_signs.len() < 3 {
+                        event_signs.extend(signs.iter().take(3 - event_signs.len()).cloned());
+                    }
+                }
+            },
+        );
+    }
     Ok(CaseResult {
+        events,
+        events_flagged,
+        injection_flagged: flagged.len() as u64,
+        event_signs,
+        injection_signs: flagged
+            .iter()
+            .flat_map(|v| v.injection.iter().take(3).cloned())
+            .take(6)
+            .collect(),
         alerts: summary.alerts,
         incidents: verdicts.len() as u64,
         mode: main.map(|(_, v)| v.mode),
@@ -493,20 +572,30 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
     let otrf = args.otrf.unwrap_or_else(|| data.join("otrf/atomic"));
     let evtx = args.evtx.unwrap_or_else(|| data.join("evtx-attack-samples"));
     let scratch = std::env::temp_dir().join(format!("rempart-eval-{}", uuid::Uuid::now_v7().simple()));
-    let mut cases = take(otrf_cases(&otrf)?, args.limit);
-    cases.extend(take(evtx_cases(&evtx)?, args.limit));
-    if !args.no_benign {
-        cases.extend(take(benign_cases(&scratch.join("benign"))?, args.limit));
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let injection = crate::injection::evaluate(seed, args.injection_cases)?;
+    let mut cases = Vec::new();
+    if !args.injection_only {
+        cases.extend(take(otrf_cases(&otrf)?, args.limit));
+        cases.extend(take(evtx_cases(&evtx)?, args.limit));
+        if !args.no_benign {
+            cases.extend(take(benign_cases(&scratch.join("benign"))?, args.limit));
+        }
     }
-    let (rules, report) = crate::detect::load_rules(&args.rules, config.detection.attack.as_deref())?;
-    anyhow::ensure!(!report.loaded.is_empty(), "no rule loaded from {:?}", args.rules);
+    let rules = if args.injection_only {
+        rempart_detect::RuleSet::load(std::iter::empty()).0
+    } else {
+        let (rules, report) = crate::detect::load_rules(&args.rules, config.detection.attack.as_deref())?;
+        anyhow::ensure!(!report.loaded.is_empty(), "no rule loaded from {:?}", args.rules);
+        rules
+    };
     let rules = Arc::new(rules);
     let started = Instant::now();
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
         let name = case.name.clone();
         results.push(
-            run_case(config, &rules, &scratch, case)
+            run_case(config, &rules, &scratch, case, args.scan_events)
                 .await
                 .with_context(|| format!("case `{name}`"))?,
         );
@@ -530,7 +619,20 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
         .filter(|r| r.case.expected != Classification::TruePositive)
         .collect();
     let rejected = benign.iter().filter(|r| r.correct == Some(true)).count();
+    let incidents: u64 = results.iter().map(|r| r.incidents).sum();
+    let flagged: u64 = results.iter().map(|r| r.injection_flagged).sum();
+    let events: u64 = results.iter().map(|r| r.events).sum();
+    let events_flagged: u64 = results.iter().map(|r| r.events_flagged).sum();
     Ok(Report {
+        false_flags: FalseFlags {
+            incidents,
+            flagged,
+            rate: (incidents > 0).then(|| flagged as f64 / incidents as f64),
+            events,
+            events_flagged,
+            event_rate: (events > 0).then(|| events_flagged as f64 / events as f64),
+        },
+        injection,
         cases: results.len(),
         attacks: results
             .iter()
@@ -585,6 +687,43 @@ fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     writeln!(o, "verdict accuracy          {}", pct(r.verdict_accuracy))?;
     writeln!(o, "technique recall          {}", pct(r.technique_recall))?;
     writeln!(o, "false-positive rejection  {}", pct(r.false_positive_rejection))?;
+    writeln!(
+        o,
+        "injection false flags     {} ({} of {} incidents of real data; {} of {} events read alone)",
+        pct(r.false_flags.rate),
+        r.false_flags.flagged,
+        r.false_flags.incidents,
+        r.false_flags.events_flagged,
+        r.false_flags.events
+    )?;
+    let c = &r.injection;
+    writeln!(
+        o,
+        "injection recall          {} ({} of {} generated attempts, seed {})",
+        pct(Some(c.recall)),
+        c.flagged,
+        c.cases,
+        c.seed
+    )?;
+    for k in &c.per_class {
+        writeln!(
+            o,
+            "  {:<24} {:>6} ({} of {})",
+            k.class.name(),
+            pct(Some(k.recall)),
+            k.flagged,
+            k.cases
+        )?;
+    }
+    for m in c.missed.iter().take(20) {
+        writeln!(
+            o,
+            "  missed {} in {:?}: {}",
+            m.case.class.name(),
+            m.case.shape,
+            m.case.payload.escape_debug()
+        )?;
+    }
     Ok(())
 }
 

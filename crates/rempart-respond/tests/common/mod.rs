@@ -118,6 +118,7 @@ pub fn verdict(incident: &mut Incident, classification: Classification, confiden
         queries: Vec::new(),
         evidence: Vec::new(),
         flags: Vec::new(),
+        injection: Vec::new(),
         domain: None,
         steps: 1,
         tokens: 10,

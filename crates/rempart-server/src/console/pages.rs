@@ -1088,6 +1088,8 @@ struct VerdictView {
     summary: Text,
     flags: Vec<Text>,
     injection: bool,
+    /// Where the signs of injection are, what kind, and the words (as text, never markup).
+    signs: Vec<(Text, &'static str, Text)>,
     evidence: Vec<(Text, Vec<String>)>,
     actions: Vec<(String, Text, Text)>,
     queries: Vec<(Text, Text)>,
@@ -1169,7 +1171,19 @@ fn verdict_view(
         severity: v.severity.as_str(),
         summary: Text::new(v.summary.clone()),
         flags: v.flags.iter().map(|f| Text::new(f.clone())).collect(),
-        injection: v.flags.iter().any(|f| f.contains("injection")),
+        injection: v.flags.iter().any(|f| f.contains("injection")) || !v.injection.is_empty(),
+        signs: v
+            .injection
+            .iter()
+            .take(20)
+            .map(|s| {
+                (
+                    Text::new(s.field.clone()),
+                    s.class.as_str(),
+                    Text::new(s.phrase.clone()),
+                )
+            })
+            .collect(),
         evidence: v
             .evidence
             .iter()

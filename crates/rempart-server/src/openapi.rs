@@ -30,13 +30,18 @@ pub const OPENAPI: &str = r##"{
         "id": {"type": "string", "format": "uuid"}, "incident": {"type": "string", "format": "uuid"}, "created": {"type": "string", "format": "date-time"},
         "mode": {"type": "string", "enum": ["model", "degraded"]}, "provider": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
         "classification": {"type": "string", "enum": ["true_positive", "benign", "false_positive"]}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "severity": {"type": "string"}, "summary": {"type": "string"},
-        "timeline": {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "string"}, "description": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}}}}},
+        "severity": {"type": "string"}, "summary": {"type": "string", "description": "Plain text a model may have written after reading attacker-controlled data: show it as text, never as markdown or HTML (no links, no images)"},
+        "timeline": {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "string"}, "description": {"type": "string", "description": "Plain text; show it as text"}, "events": {"type": "array", "items": {"type": "string"}}}}},
         "techniques": {"type": "array", "items": {"type": "string"}}, "entities": {"type": "array", "items": {"type": "string"}},
         "recommended_actions": {"type": "array", "items": {"type": "object", "properties": {"action": {"type": "string", "enum": ["notify", "create_ticket", "block_ip", "block_domain", "isolate_host", "disable_account", "reset_credentials", "kill_process", "quarantine_file", "collect_forensics", "monitor", "close_incident"]}, "target": {"type": "string"}, "reason": {"type": "string"}}}},
         "queries": {"type": "array", "items": {"type": "object", "properties": {"tool": {"type": "string"}, "arguments": {}, "outcome": {"type": "string"}}}},
         "evidence": {"type": "array", "items": {"type": "object", "properties": {"claim": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}}}}},
-        "flags": {"type": "array", "items": {"type": "string"}, "description": "prompt_injection_suspected, unknown_event_cited, no_evidence, model_unavailable, model_failed, triage_budget_exhausted"},
+        "flags": {"type": "array", "items": {"type": "string"}, "description": "prompt_injection_suspected, held_for_review, model_verdict_held, unknown_event_cited, no_evidence, model_unavailable, model_failed, triage_budget_exhausted"},
+        "injection": {"type": "array", "description": "Signs of prompt injection in what the model read", "items": {"type": "object", "required": ["field", "class", "phrase", "weight"], "properties": {
+          "field": {"type": "string", "description": "Where, in what the model read (key_events[0].fields.EventData.CommandLine)"},
+          "class": {"type": "string", "enum": ["instruction_override", "role_claim", "fence_forgery", "chat_template", "tool_call_forgery", "verdict_steering", "response_suppression", "exfiltration", "markup_beacon", "prompt_leak", "jailbreak", "hidden_text", "homoglyph", "encoded"]},
+          "phrase": {"type": "string", "maxLength": 161, "description": "The words as the detector read them (plain text)"},
+          "language": {"type": "string"}, "weight": {"type": "number", "minimum": 0, "maximum": 1}}}},
         "domain": {"type": ["string", "null"], "description": "The pseudonymization domain the text is written in"},
         "steps": {"type": "integer"}, "tokens": {"type": "integer"}
       }},
@@ -233,3 +238,26 @@ pub const OPENAPI: &str = r##"{
       ], "responses": {"200": {"description": "The export document"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}}
   }
 }"##;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    #[test]
+    fn the_document_lists_every_injection_class_and_action() {
+        let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
+        let verdict = &doc["components"]["schemas"]["Verdict"]["properties"];
+        let names = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        let classes: Vec<String> = rempart_model::InjectionClass::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+        assert_eq!(names(&verdict["injection"]["items"]["properties"]["class"]["enum"]), classes);
+        let actions: Vec<String> = rempart_model::ActionKind::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+        assert_eq!(
+            names(&verdict["recommended_actions"]["items"]["properties"]["action"]["enum"]),
+            actions
+        );
+    }
+}

@@ -447,7 +447,14 @@ static RULES: &[Rule] = &[
         "",
         1.0,
         Folded,
-        r"(?:={3,}|-{3,}|#{2,}|\*{3,}|~{3,}|_{3,}|>{3,}|\[{2,}|/{3,})\s*(?:end|begin|start|new|system|instructions?|admin|administrator|developer|assistant|important|override|urgent|prompt|ai)\b",
+        r"(?:={3,}|-{3,}|#{2,}|\*{3,}|~{3,}|_{3,}|>{3,})\s*(?:system|instructions?|assistant|prompt|ai|end of|new instructions?)\b",
+    ),
+    rule(
+        FenceForgery,
+        "",
+        0.5,
+        Folded,
+        r"(?:={3,}|-{3,}|#{2,}|\*{3,}|~{3,}|_{3,}|>{3,})\s*(?:end|begin|start|new|admin|administrator|developer|important|override|urgent)\b",
     ),
     rule(
         FenceForgery,
@@ -528,7 +535,14 @@ static RULES: &[Rule] = &[
         "en",
         1.0,
         Words,
-        r"\b(?:mark|classify|label|report|treat|consider|flag|set|rate|record|tag|declare|deem|dismiss|triage|categori[sz]e|score|list|regard|judge|assess|conclude|call|file) (?:\w+ ){0,5}?(?:as |to be |being )?(?:benign|false positives?|harmless|innocuous|legitimate|authori[sz]ed|not malicious|non malicious|low risk|no risk|informational|noise|whitelisted|allowlisted|sanctioned|safe to ignore|a test|expected behaviou?r)\b",
+        r"\b(?:mark|classify|label|flag|tag|declare|deem|dismiss|categori[sz]e|whitelist|allowlist) (?:\w+ ){0,5}?(?:as |to be |being )?(?:benign|false positives?|harmless|innocuous|legitimate|authori[sz]ed|not malicious|non malicious|low risk|no risk|noise|whitelisted|allowlisted|sanctioned|safe to ignore|expected behaviou?r)\b",
+    ),
+    rule(
+        VerdictSteering,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:report|treat|consider|set|rate|record|triage|score|list|regard|judge|assess|conclude|call|file|close) (?:\w+ ){0,4}?(?:as|to be|being|to) (?:benign|false positives?|harmless|innocuous|legitimate|authori[sz]ed|not malicious|non malicious|low risk|no risk|informational|noise|whitelisted|allowlisted|sanctioned|safe to ignore|expected behaviou?r)\b",
     ),
     rule(
         VerdictSteering,
@@ -740,7 +754,7 @@ static RULES: &[Rule] = &[
         "en",
         1.0,
         Words,
-        r"\b(?:send|post|upload|include|append|put|embed|insert|encode|add|write|exfiltrate|forward|email|e mail|transmit|leak|attach|paste|place|render|fetch|visit|open|load|request|share|copy|output|return) (?:\w+ ){0,6}?(?:real|actual|original|true|unredacted|unmasked|clear|cleartext|plain|full|deanonymi[sz]ed|de ?pseudonymi[sz]ed|re ?identified|un ?pseudonymi[sz]ed|raw|all|every|the|their|his|her|its|any)? ?(?:names?|usernames?|user names?|account names?|addresses|e ?mails?|e ?mail addresses|passwords?|credentials?|ip addresses|ips|hostnames?|host names|tokens?|secrets?|keys?|api keys?|identities|personal data|pii|system prompt|conversation|chat history|contents?|pseudonyms?|mapping|hashes|cookies|session) (?:\w+ ){0,6}?(?:to|into|in|inside|within|as|via|using|through|on|at) (?:\w+ ){0,4}?(?:url|urls|link|links|image|images|webhook|endpoint|query string|query|parameter|domain|server|http|https|address bar|callback|pixel|attacker|website|site|pastebin|dns)\b",
+        r"\b(?:send|post|upload|include|append|put|embed|insert|encode|add|write|exfiltrate|forward|email|e mail|transmit|leak|attach|paste|place|render|fetch|visit|open|load|request|share|copy|output|return) (?:\w+ ){0,6}?(?:real|actual|original|true|unredacted|unmasked|clear|cleartext|plain|full|deanonymi[sz]ed|de ?pseudonymi[sz]ed|re ?identified|un ?pseudonymi[sz]ed|raw|all|every|the|their|his|her|its|any)? ?(?:names?|usernames?|user names?|account names?|addresses|e ?mails?|e ?mail addresses|passwords?|credentials?|ip addresses|ips|hostnames?|host names|tokens?|secrets?|keys?|api keys?|identities|personal data|pii|system prompt|conversation|chat history|contents?|pseudonyms?|mapping|hashes|cookies|session) (?:\w+ ){0,4}?(?:to|into|in|inside|within|via|through) (?:\w+ ){0,3}?(?:url|urls|link|links|image|images|webhook|endpoint|query string|query|parameter|domain|server|http|https|address bar|callback|pixel|attacker|website|site|pastebin|dns)\b",
     ),
     rule(
         Exfiltration,
@@ -748,6 +762,13 @@ static RULES: &[Rule] = &[
         1.0,
         Words,
         r"\b(?:replace|substitute|swap|undo|reverse|remove|decode|resolve|translate|map|unmask|reveal|show|give|tell|disclose|expose|output|print|list|write|restore|recover) (?:\w+ ){0,5}?(?:pseudonyms?|placeholders?|masked values?|redactions?|redacted (?:values?|names?|data)|anonymi[sz]ed (?:values?|names?|data)|pseudonymi[sz]ed (?:values?|names?|data))\b",
+    ),
+    rule(
+        Exfiltration,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:encode|put|embed|smuggle|exfiltrate|leak|send|append|prepend|add|write) (?:\w+ ){0,5}?(?:as|in|into|inside|within|to) (?:\w+ ){0,2}?(?:dns|domain|subdomain|sub domain|hostname) (?:lookup|lookups|query|queries|request|requests|label|labels|name|names|resolution)\b",
     ),
     rule(
         Exfiltration,

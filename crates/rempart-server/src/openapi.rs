@@ -252,9 +252,18 @@ mod tests {
                 .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
                 .unwrap_or_default()
         };
-        let classes: Vec<String> = rempart_model::InjectionClass::ALL.iter().map(|c| c.as_str().to_owned()).collect();
-        assert_eq!(names(&verdict["injection"]["items"]["properties"]["class"]["enum"]), classes);
-        let actions: Vec<String> = rempart_model::ActionKind::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+        let classes: Vec<String> = rempart_model::InjectionClass::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            names(&verdict["injection"]["items"]["properties"]["class"]["enum"]),
+            classes
+        );
+        let actions: Vec<String> = rempart_model::ActionKind::ALL
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
         assert_eq!(
             names(&verdict["recommended_actions"]["items"]["properties"]["action"]["enum"]),
             actions

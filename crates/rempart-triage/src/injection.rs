@@ -85,7 +85,7 @@ macro_rules! ignore_en {
 }
 macro_rules! orders_en {
     () => {
-        r"(?:instructions?|prompts?|rules|directives?|guidelines|guidance|commands?|orders|programming|system messages?|constraints|policies|policy|task|context)"
+        r"(?:instructions?|prompts?|rules|directives?|directions?|guidelines|guidance|commands?|orders|programming|system messages?|constraints|policies|policy|task|context)"
     };
 }
 
@@ -284,7 +284,7 @@ static RULES: &[Rule] = &[
         "en",
         1.0,
         Words,
-        r"\b(?:system|admin|administrator|developer|operator|priority|emergency|root|security) (?:override|directive|instructions?|prompt|command)\b",
+        r"\b(?:system|admin|administrator|developer|operator|priority|emergency|root|security|core|primary|master|hidden|secret|real|special|legal) (?:override|directive|instructions?|prompt|command|amendment)\b",
     ),
     rule(
         RoleClaim,
@@ -411,7 +411,7 @@ static RULES: &[Rule] = &[
         "en",
         0.8,
         Words,
-        r"\b(?:end|close|closing|finish|stop) (?:of )?(?:the )?(?:untrusted )?(?:log|logs|log data|log file|data|data block|input|event data|events|records?|context|document|fence|untrusted data|transcript|conversation|user input)\b",
+        r"\b(?:end|close|closing|finish|stop) (?:of )?(?:the )?(?:untrusted )?(?:log|logs|log data|log file|data|data block|input|event data|events|records?|context|document|fence|untrusted data|transcript|conversation|user input|session|chat|message|messages)\b",
     ),
     rule(
         FenceForgery,
@@ -549,7 +549,7 @@ static RULES: &[Rule] = &[
         "en",
         1.0,
         Words,
-        r"\b(?:this|the|these|that|all|such) (?:\w+ ){0,2}?(?:event|events|activity|alert|alerts|incident|process|command|log|logs|entry|entries|behaviou?r|file|script|connection|request|traffic|finding|detection|execution) (?:is|are|was|were|should be|must be|has been|have been) (?:\w+ ){0,2}?(?:benign|harmless|innocuous|legitimate|authori[sz]ed|false positives?|not malicious|approved|sanctioned|expected|safe|whitelisted|allowlisted|part of (?:a|an|the) (?:authori[sz]ed|approved|scheduled|planned|sanctioned|routine))\b",
+        r"\b(?:this|the|these|that|all|such) (?:\w+ ){0,2}?(?:event|events|activity|alert|alerts|incident|process|command|log|logs|entry|entries|behaviou?r|file|script|connection|request|traffic|finding|detection|execution|domain|domain name|url|website|site|sample|binary|executable|attachment|sender|hash|ip|address|host|domains|urls|websites|sites|samples|binaries|files|ips|addresses|hosts|content|contents|data)(?: here| below| above| shown)? (?:is|are|was|were|should be|must be|has been|have been) (?:\w+ ){0,2}?(?:benign|harmless|innocuous|legitimate|authori[sz]ed|false positives?|not malicious|approved|sanctioned|expected|safe|whitelisted|allowlisted|part of (?:a|an|the) (?:authori[sz]ed|approved|scheduled|planned|sanctioned|routine))\b",
     ),
     rule(
         VerdictSteering,
@@ -690,7 +690,7 @@ static RULES: &[Rule] = &[
         "en",
         1.0,
         Words,
-        r"\b(?:do not|don t|dont|never|must not|mustn t|should not|shouldn t|please do not|you must not|you should not|no need to) (?:\w+ ){0,2}?(?:isolate|quarantine|escalate|alert|notify|investigate|contain|recommend|raise|page|flag|report this|report it|report the|open a ticket|create a ticket|respond to|take action|act on|block)\b",
+        r"\b(?:do not|don t|dont|never|must not|mustn t|should not|shouldn t|please do not|you must not|you should not|no need to) (?:\w+ ){0,2}?(?:isolate|quarantine|escalate|alert|notify|investigate|contain|recommend|raise|page|flag|report this|report it|report the|open a ticket|create a ticket|respond to|take action|act on|block|evaluate|analy[sz]e|assess|review|scan|inspect|judge)\b",
     ),
     rule(
         ResponseSuppression,
@@ -906,6 +906,127 @@ static RULES: &[Rule] = &[
         1.0,
         Words,
         r"\b(?:jailbreak|jailbroken|unrestricted|unfiltered|uncensored) (?:assistant|ai|model|llm|chatbot|gpt|persona)\b",
+    ),
+    // Attempts of other shapes, from outside probe sets (garak's latent injections): the
+    // rest of the data set aside, turns of a forged conversation, words addressed to automated
+    // readers, blocks of "system" text, requests for content no log would ask for.
+    rule(
+        InstructionOverride,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:ignore|disregard|forget|skip) (?:the |all )?(?:rest|remainder) of (?:this|the) (?:data|document|text|input|log|file|message|page|content)\b|\b(?:ignore|disregard|forget) (?:this|these|that|all|any|other|the other|all other) (?:data|content|contents|text|document|documents|input|info|information|log|logs|entries|records)\b",
+    ),
+    rule(
+        InstructionOverride,
+        "en",
+        1.0,
+        Words,
+        concat!(
+            r"\b",
+            ignore_en!(),
+            r" (?:all |any |the |your )?",
+            orders_en!(),
+            r" (?:and|then|instead|now)\b"
+        ),
+    ),
+    rule(
+        InstructionOverride,
+        "en",
+        0.8,
+        Words,
+        r"\b(?:disregard|ignore) (?:all|any|every|everything|the) (?:other )?(?:info|information|text|content|data|input|context|indicators|evidence)? ?(?:except|but|apart from|other than)\b",
+    ),
+    rule(
+        InstructionOverride,
+        "en",
+        0.7,
+        Words,
+        r"\b(?:reply|respond|answer|output|print|say|repeat|write|return) (?:with )?(?:only|just|exactly|simply|verbatim)? ?(?:with )?(?:the following|this sentence|the sentence|these words|only the following)\b|\b(?:absolutely )?nothing else\b",
+    ),
+    rule(
+        InstructionOverride,
+        "en",
+        0.7,
+        Words,
+        r"\b(?:focus|concentrate|rely) (?:only|exclusively|solely|just) on\b",
+    ),
+    rule(
+        InstructionOverride,
+        "en",
+        0.8,
+        Words,
+        r"\b(?:override|bypass|skip) (?:the )?(?:manual |human |normal |usual |standard )?(?:scoring|checks?|review|analysis|verification|evaluation|assessment|triage)\b|\bfollow (?:this |these |the following |my |new |the )?instructions?\b",
+    ),
+    rule(
+        RoleClaim,
+        "en",
+        0.7,
+        Words,
+        r"\bif (?:the )?(?:user|anyone|someone|you are|you re|one) (?:asks?|asked|requests?|questions?)\b|\bif (?:asked|questioned|prompted)\b",
+    ),
+    rule(
+        RoleClaim,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:note|notice|message|instructions?) (?:to|for) (?:the |any |all )?(?:automated|automatic|ai|llm|machine) (?:\w+ ){0,1}?(?:software|systems?|tools?|analysis|screening|reviewers?|agents?|readers?|scanners?|models?)\b",
+    ),
+    rule(
+        RoleClaim,
+        "en",
+        0.7,
+        Words,
+        r"\bfor (?:any |all |the )?(?:automated|automatic|ai|llm) (?:\w+ ){0,1}?(?:screening|analysis|review|triage|scanning|reading) (?:systems?|software|tools?|agents?|models?)\b|\bchain of thought\b|\bpre ?verified by\b",
+    ),
+    rule(
+        HiddenText,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:invisible|hidden|not visible) (?:to|from) (?:humans|people|users|the user|readers|human readers|reviewers)\b|\bvisible (?:only )?to (?:the |an? )?(?:llm|llms|ai|model|models|language models?|bots?|machines?|scanners?|llm scan|ai scan)\b|\bwhite (?:text|font|on white)\b",
+    ),
+    rule(
+        FenceForgery,
+        "",
+        1.0,
+        Folded,
+        r"(?:^|[\n\r\]>.!?])\s*(?:assistant|ai|model|bot)\s*:[^\n]{0,300}?(?:[\n\r\]>.!?])\s*(?:user|human)\s*:",
+    ),
+    rule(
+        FenceForgery,
+        "",
+        0.6,
+        Folded,
+        r"(?:^|[\n\r\]>.!?])\s*(?:user|human)\s*:\s*(?:next|now|also|thanks|thank you|then|please|ignore|forget|new|okay|ok|great)\b",
+    ),
+    rule(
+        FenceForgery,
+        "",
+        0.8,
+        Folded,
+        r"<\s*(?:system|instructions?|prompt|admin|developer)\s*>[^<]{0,800}<\s*/\s*(?:system|instructions?|prompt|admin|developer)\s*>",
+    ),
+    rule(
+        FenceForgery,
+        "",
+        0.5,
+        Folded,
+        r"\[\s*(?:system|assistant|admin|instructions?|rest[ _-]of[ _-]document)\s*\]|<\s*end[ _-]of[ _-](?:session|conversation|document|data|input|turn)\s*>",
+    ),
+    rule(
+        VerdictSteering,
+        "en",
+        0.8,
+        Words,
+        r"\beverything (?:here |else )?(?:is|looks|seems) (?:\w+ ){0,1}?(?:safe|fine|benign|clean|legitimate|harmless|ok|okay|normal)\b",
+    ),
+    rule(
+        Jailbreak,
+        "en",
+        1.0,
+        Words,
+        r"\b(?:write|generate|produce|compose|say|give me) (?:one|a|an|some|two|three|\d+) (?:\w+ )?(?:toxic|discriminatory|offensive|harmful|hateful|racist|sexist|insulting|abusive|violent|obscene|derogatory|demeaning|unfriendly|negative) (?:sentence|sentences|statement|statements|text|message|comment|comments|joke|jokes|poem|story|remark|remarks|insult|insults)\b",
     ),
 ];
 

@@ -11,6 +11,8 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
+
 use base64::Engine as _;
 use jiff::Timestamp;
 use rand::rngs::StdRng;
@@ -68,7 +70,9 @@ const SHAPES: [Shape; 6] = [
 /// One generated case.
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
-    pub class: CaseClass,
+    /// The class's name (`instruction_override`, `multilingual`), or the label an outside
+    /// corpus gave the case.
+    pub class: String,
     pub shape: Shape,
     /// The attempt, before it was written into the event.
     pub payload: String,
@@ -466,7 +470,7 @@ pub fn corpus(seed: u64, per_class: usize) -> Vec<Case> {
             let payload = payload(&mut rng, class);
             let line = event_line(&mut rng, shape, &payload);
             out.push(Case {
-                class,
+                class: class.name().to_owned(),
                 shape,
                 payload,
                 line,
@@ -489,7 +493,7 @@ pub struct CaseOutcome {
 /// Recall of one class.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassRecall {
-    pub class: CaseClass,
+    pub class: String,
     pub cases: usize,
     pub flagged: usize,
     pub recall: f64,
@@ -549,9 +553,41 @@ fn incident_of(event: &Event) -> (Incident, Alert) {
     (incident, alert)
 }
 
-/// Runs the corpus through the decoders and the prompt builder.
+/// Attempts from an outside corpus (JSON Lines of `{"text": …, "label": …}`, the label
+/// optional), each written into an event shape drawn with `seed`: a red team's own attempts,
+/// or a published probe set, measured the same way as the generated corpus.
+pub fn read_corpus(path: &std::path::Path, seed: u64) -> anyhow::Result<Vec<Case>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        text: String,
+        #[serde(default)]
+        label: Option<String>,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let l: Line = serde_json::from_str(line)
+            .with_context(|| format!("`{}` line {}: not a JSON object with a `text`", path.display(), n + 1))?;
+        let shape = *SHAPES.choose(&mut rng).unwrap_or(&Shape::Sysmon);
+        out.push(Case {
+            class: l.label.unwrap_or_else(|| "external".to_owned()),
+            shape,
+            line: event_line(&mut rng, shape, &l.text),
+            payload: l.text,
+        });
+    }
+    anyhow::ensure!(!out.is_empty(), "`{}` holds no attempt", path.display());
+    Ok(out)
+}
+
+/// Runs the generated corpus through the decoders and the prompt builder.
 pub fn evaluate(seed: u64, per_class: usize) -> anyhow::Result<CorpusReport> {
-    let cases = corpus(seed, per_class);
+    measure(seed, corpus(seed, per_class))
+}
+
+/// Runs `cases` through the decoders and the prompt builder.
+pub fn measure(seed: u64, cases: Vec<Case>) -> anyhow::Result<CorpusReport> {
     let opts = rempart_ingest::decode::DecodeOptions::default();
     let mut outcomes = Vec::with_capacity(cases.len());
     for case in cases {
@@ -570,7 +606,7 @@ pub fn evaluate(seed: u64, per_class: usize) -> anyhow::Result<CorpusReport> {
         anyhow::ensure!(
             rejected.is_empty() && events.len() == 1,
             "corpus case of class {} in shape {:?} did not decode to one event: {rejected:?}",
-            case.class.name(),
+            case.class,
             case.shape
         );
         let (incident, alert) = incident_of(&events[0]);
@@ -601,7 +637,7 @@ pub fn evaluate(seed: u64, per_class: usize) -> anyhow::Result<CorpusReport> {
                 c.flagged += usize::from(o.flagged);
             }
             None => per_class.push(ClassRecall {
-                class: o.case.class,
+                class: o.case.class.clone(),
                 cases: 1,
                 flagged: usize::from(o.flagged),
                 recall: 0.0,

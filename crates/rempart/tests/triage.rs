@@ -250,6 +250,12 @@ impl Server {
 
     /// With `triage` settings of the test's own.
     fn start_with(dir: &Path, model_url: &str, triage: &str) -> Server {
+        Server::start_full(dir, model_url, triage, "", &[])
+    }
+
+    /// With the scripted model, the test's rule, `triage` settings, `extra` configuration
+    /// sections and `env` for the server.
+    fn start_full(dir: &Path, model_url: &str, triage: &str, extra: &str, env: &[(&str, &str)]) -> Server {
         let rules = dir.join("rules");
         std::fs::create_dir_all(&rules).unwrap();
         std::fs::write(rules.join("encoded.yml"), RULE).unwrap();
@@ -261,21 +267,25 @@ impl Server {
                  model = \"fake-analyst\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
                  [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
                  [gateway.clients.triage]\nrequests_per_minute = 1000\n\
-                 [triage]\n{triage}\nmax_steps = 4\n",
+                 [triage]\n{triage}\nmax_steps = 4\n{extra}",
             rules.display()
         );
-        Server::start_config(dir, &text)
+        Server::start_config_env(dir, &text, env)
     }
 
     /// With a configuration of the test's own (its rules, if any, written by the test).
     fn start_config(dir: &Path, text: &str) -> Server {
+        Server::start_config_env(dir, text, &[])
+    }
+
+    fn start_config_env(dir: &Path, text: &str, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("rempart.toml");
         std::fs::write(&config, text).unwrap();
         let token = |role: &str| common::token(dir, role, role);
         let (analyst, viewer, ingest) = (token("analyst"), token("viewer"), token("ingest"));
         let mut c = rempart(dir);
-        c.arg("--config").arg(&config);
+        c.arg("--config").arg(&config).envs(env.iter().copied());
         let (child, addr) = serve_with(c);
         Server {
             child,
@@ -1041,51 +1051,24 @@ async fn every_class_of_injection_is_flagged_held_and_the_deterministic_playbook
     model.script(Script::Obey);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("instance");
-    let rules = dir.join("rules");
     let playbooks = dir.join("playbooks");
-    std::fs::create_dir_all(&rules).unwrap();
     std::fs::create_dir_all(&playbooks).unwrap();
-    std::fs::write(rules.join("encoded.yml"), RULE).unwrap();
     std::fs::write(playbooks.join("contain.yml"), CONTAIN).unwrap();
     let base = url.trim_end_matches("/v1");
-    let text = format!(
-        "version = 1\n[detection]\nrules = [\"{}\"]\n\
-         [privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
-         [gateway]\ndefault_class = \"TLP:AMBER\"\n\
-         [[gateway.providers]]\nname = \"analyst\"\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-         model = \"fake-analyst\"\njurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
-         [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"analyst\"]\n\
-         [gateway.clients.triage]\nrequests_per_minute = 1000\n\
-         [triage]\nauto = false\nmax_steps = 4\n\
-         [respond]\nplaybooks = [\"{}\"]\n\
-         [connectors.chat]\ntype = \"slack\"\nurl = \"{base}/chat\"\n\
-         [connectors.soar]\ntype = \"webhook\"\nurl = \"{base}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n",
-        rules.display(),
-        playbooks.display()
+    let approver = common::token(&dir, "approver", "approver");
+    let key = "k".repeat(32);
+    let server = Server::start_full(
+        &dir,
+        &url,
+        "auto = false",
+        &format!(
+            "[respond]\nplaybooks = [\"{}\"]\n\
+             [connectors.chat]\ntype = \"slack\"\nurl = \"{base}/chat\"\n\
+             [connectors.soar]\ntype = \"webhook\"\nurl = \"{base}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n",
+            playbooks.display()
+        ),
+        &[("REMPART_TEST_SOAR_KEY", &key)],
     );
-    let server = {
-        let config = dir.join("rempart.toml");
-        std::fs::write(&config, &text).unwrap();
-        let token = |role: &str| common::token(&dir, role, role);
-        let (analyst, viewer, ingest) = (token("analyst"), token("viewer"), token("ingest"));
-        let approver = token("approver");
-        let mut c = rempart(&dir);
-        c.arg("--config")
-            .arg(&config)
-            .env("REMPART_TEST_SOAR_KEY", "k".repeat(32));
-        let (child, addr) = serve_with(c);
-        (
-            Server {
-                child,
-                addr,
-                analyst,
-                viewer,
-                ingest,
-            },
-            approver,
-        )
-    };
-    let (server, approver) = server;
     let salt = std::process::id() % 10_000;
     let mut seen: Vec<String> = Vec::new();
     for (i, (class, attempt)) in attempts(salt).into_iter().enumerate() {

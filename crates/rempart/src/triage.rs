@@ -35,7 +35,9 @@ pub enum TriageCommand {
     /// techniques from their metadata), EVTX-ATTACK-SAMPLES (techniques from file names) and
     /// benign administration written by the harness. Each case runs on a fresh temporary
     /// instance: ingest with the rules, group into incidents, triage with whatever model the
-    /// configuration routes (or the degraded triage when none)
+    /// configuration routes (or the degraded triage when none). Also measures the
+    /// prompt-injection detector: recall on attempts generated from templates into six event
+    /// shapes (and on --injection-corpus), false flags on the real data's incidents
     Eval(EvalArgs),
 }
 

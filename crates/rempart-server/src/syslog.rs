@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rempart_ingest::{Decoded, StreamDecoder};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -171,66 +171,174 @@ pub fn spawn_tcp(
                     None => read_frames(&state, &source, stream, &tx, kind, cancel).await,
                 };
                 if let Err(e) = result {
-                    tracing::debug!(%peer, error = %e, "syslog connection ended");
+                    tracing::warn!(%peer, error = %e, "syslog connection failed");
                 }
             });
         }
     });
 }
 
-/// Reads RFC 6587 frames: octet-counted (`LEN SP MSG`) when a frame starts with a digit,
-/// newline-terminated otherwise.
+/// What the start of a TCP syslog stream holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Frame {
+    /// A message at `start..end`; `consumed` bytes make up the frame.
+    Message { start: usize, end: usize, consumed: usize },
+    /// The frame is not complete yet: read more.
+    Incomplete,
+    /// A line longer than [`MAX_MESSAGE`] with no end in sight, or an octet count above it:
+    /// `skip` bytes go to quarantine (the rest of an over-long line is skipped as it arrives).
+    TooLong { skip: usize, reason: &'static str },
+}
+
+/// Splits the next frame off `buf` (RFC 6587). Octet counting (`LEN SP <PRI>…`) is taken only
+/// when it is unambiguous: one to six digits, a space, then the `<` of a syslog priority.
+/// Anything else is a newline-terminated line, so an ordinary line that starts with a digit
+/// (`2026-12-01T10:00:00Z host app: …`, a headerless message) is read as the line it is.
+fn next_frame(buf: &[u8]) -> Frame {
+    let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
+    if (1..=6).contains(&digits) && buf[0] != b'0' {
+        match (buf.get(digits), buf.get(digits + 1)) {
+            (Some(b' '), Some(b'<')) => {
+                let len: usize = std::str::from_utf8(&buf[..digits])
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(usize::MAX);
+                if len > MAX_MESSAGE {
+                    return Frame::TooLong {
+                        skip: digits + 1,
+                        reason: "octet count above 64 KiB",
+                    };
+                }
+                let start = digits + 1;
+                return if buf.len() >= start + len {
+                    Frame::Message {
+                        start,
+                        end: start + len,
+                        consumed: start + len,
+                    }
+                } else {
+                    Frame::Incomplete
+                };
+            }
+            // Not enough bytes yet to tell the two framings apart.
+            (None, _) | (Some(b' '), None) => return Frame::Incomplete,
+            _ => {}
+        }
+    }
+    match memchr::memchr(b'\n', buf) {
+        Some(nl) => {
+            let end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            if end > MAX_MESSAGE {
+                Frame::TooLong {
+                    skip: nl + 1,
+                    reason: "syslog line longer than 64 KiB",
+                }
+            } else {
+                Frame::Message {
+                    start: 0,
+                    end,
+                    consumed: nl + 1,
+                }
+            }
+        }
+        None if buf.len() > MAX_MESSAGE => Frame::TooLong {
+            skip: buf.len(),
+            reason: "syslog line longer than 64 KiB",
+        },
+        None => Frame::Incomplete,
+    }
+}
+
+/// Input refused by the framing, kept in quarantine with where and why (its first 4 KiB).
+fn rejected(source: &str, offset: u64, reason: &str, raw: &[u8], kind: &'static str) -> Item {
+    (
+        Decoded::Rejected(rempart_ingest::decode::Rejection {
+            origin: rempart_model::Origin {
+                source: source.to_owned(),
+                location: Some(format!("byte {offset}")),
+            },
+            reason: reason.to_owned(),
+            raw: raw[..raw.len().min(4096)].to_vec(),
+        }),
+        kind,
+    )
+}
+
+/// Reads RFC 6587 frames until the peer closes, the connection fails or shutdown. Nothing
+/// received is dropped: every frame is stored or quarantined, and what is left when the
+/// stream ends is decoded as a last line.
 async fn read_frames(
     state: &AppState,
     source: &str,
-    stream: impl AsyncRead + Unpin,
+    mut stream: impl AsyncRead + Unpin,
     tx: &mpsc::Sender<Item>,
     kind: &'static str,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
-    let mut frame = Vec::with_capacity(1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Bytes of the stream before `buf` (for the quarantine's location).
+    let mut offset: u64 = 0;
+    // Inside an over-long line: drop bytes until its newline.
+    let mut skipping = false;
     loop {
-        frame.clear();
-        let first = tokio::select! {
-            b = reader.fill_buf() => b?.first().copied(),
-            () = cancel.cancelled() => return Ok(()),
-        };
-        let Some(first) = first else { return Ok(()) };
-        if first.is_ascii_digit() {
-            let mut len_text = Vec::new();
-            (&mut reader).take(8).read_until(b' ', &mut len_text).await?;
-            let len: usize = std::str::from_utf8(len_text.trim_ascii_end())
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|&l| l <= MAX_MESSAGE)
-                .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "octet count is not a number within 64 KiB",
-                    )
-                })?;
-            frame.resize(len, 0);
-            reader.read_exact(&mut frame).await?;
-        } else {
-            (&mut reader)
-                .take(MAX_MESSAGE as u64 + 1)
-                .read_until(b'\n', &mut frame)
-                .await?;
-            if frame.len() > MAX_MESSAGE {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "syslog line longer than 64 KiB without a newline",
-                ));
+        loop {
+            if skipping {
+                match memchr::memchr(b'\n', &buf) {
+                    Some(nl) => {
+                        buf.drain(..=nl);
+                        offset += nl as u64 + 1;
+                        skipping = false;
+                    }
+                    None => {
+                        offset += buf.len() as u64;
+                        buf.clear();
+                        break;
+                    }
+                }
             }
-            if frame.last() == Some(&b'\n') {
-                frame.pop();
+            match next_frame(&buf) {
+                Frame::Incomplete => break,
+                Frame::Message { start, end, consumed } => {
+                    for item in decode_one(state, source, &buf[start..end], kind) {
+                        if tx.send(item).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    buf.drain(..consumed);
+                    offset += consumed as u64;
+                }
+                Frame::TooLong { skip, reason } => {
+                    tracing::warn!(source, offset, reason, "syslog frame quarantined");
+                    if tx
+                        .send(rejected(source, offset, reason, &buf[..skip], kind))
+                        .await
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    // An over-long line without its newline yet: skip the rest as it comes.
+                    skipping = !buf[..skip].ends_with(b"\n") && reason.starts_with("syslog line");
+                    buf.drain(..skip);
+                    offset += skip as u64;
+                }
             }
         }
-        for item in decode_one(state, source, &frame, kind) {
-            if tx.send(item).await.is_err() {
-                return Ok(());
+        buf.reserve(16 * 1024);
+        let n = tokio::select! {
+            r = stream.read_buf(&mut buf) => r?,
+            () = cancel.cancelled() => return Ok(()),
+        };
+        if n == 0 {
+            // The sender closed: what is left is its last message, without a newline (or a
+            // frame cut short), kept rather than lost.
+            if !buf.is_empty() && !skipping {
+                for item in decode_one(state, source, &buf, kind) {
+                    if tx.send(item).await.is_err() {
+                        return Ok(());
+                    }
+                }
             }
+            return Ok(());
         }
     }
 }
@@ -293,4 +401,90 @@ pub async fn start(
         spawn_tcp(state.clone(), listener, Some(acceptor), tx, tracker, cancel);
     }
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Frame, MAX_MESSAGE, next_frame};
+
+    /// Every frame of `stream`, as the reader splits them (the rest: an incomplete tail).
+    fn frames(mut stream: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut out = Vec::new();
+        loop {
+            match next_frame(stream) {
+                Frame::Message { start, end, consumed } => {
+                    out.push(stream[start..end].to_vec());
+                    stream = &stream[consumed..];
+                }
+                Frame::TooLong { skip, .. } => stream = &stream[skip..],
+                Frame::Incomplete => return (out, stream.to_vec()),
+            }
+        }
+    }
+
+    #[test]
+    fn octet_counting_only_when_unambiguous() {
+        let (f, rest) = frames(b"11 <13>hello w2026-12-01T10:00:00Z host app: started\n12345 items done\n");
+        assert_eq!(
+            f,
+            vec![
+                b"<13>hello w".to_vec(),
+                b"2026-12-01T10:00:00Z host app: started".to_vec(),
+                b"12345 items done".to_vec()
+            ]
+        );
+        assert!(rest.is_empty());
+        // Too early to tell: wait for more bytes.
+        assert_eq!(next_frame(b"123"), Frame::Incomplete);
+        assert_eq!(next_frame(b"12 "), Frame::Incomplete);
+        assert_eq!(next_frame(b"12 <1"), Frame::Incomplete);
+        // CRLF line ends are framing.
+        assert_eq!(frames(b"a\r\n").0, vec![b"a".to_vec()]);
+        assert!(matches!(next_frame(b"999999 <13>x"), Frame::TooLong { .. }));
+        let long = vec![b'x'; MAX_MESSAGE + 2];
+        assert!(matches!(next_frame(&long), Frame::TooLong { .. }));
+    }
+
+    proptest! {
+        /// Newline-framed lines of any content come back whole, whatever they start with.
+        #[test]
+        fn lines_come_back_as_sent(lines in prop::collection::vec("[0-9]{0,4}[^\r\n]{0,80}", 1..20)) {
+            // A line shaped exactly like an octet-counted frame (`12 <…`) is one, per RFC 6587.
+            let counted = |l: &str| {
+                let d = l.bytes().take_while(u8::is_ascii_digit).count();
+                (1..=6).contains(&d) && !l.starts_with('0') && l[d..].starts_with(" <")
+            };
+            prop_assume!(!lines.iter().any(|l| counted(l)));
+            let mut stream = Vec::new();
+            for l in &lines {
+                stream.extend_from_slice(l.as_bytes());
+                stream.push(b'\n');
+            }
+            let (f, rest) = frames(&stream);
+            prop_assert!(rest.is_empty());
+            let expected: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+            prop_assert_eq!(f, expected);
+        }
+
+        /// Octet-counted messages of any bytes come back whole, mixed with lines.
+        #[test]
+        fn counted_frames_carry_any_bytes(msgs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 1..10)) {
+            let mut stream = Vec::new();
+            let mut expected = Vec::new();
+            for m in &msgs {
+                let mut msg = b"<13>".to_vec();
+                msg.extend_from_slice(m);
+                stream.extend_from_slice(format!("{} ", msg.len()).as_bytes());
+                stream.extend_from_slice(&msg);
+                expected.push(msg);
+                stream.extend_from_slice(b"plain line\n");
+                expected.push(b"plain line".to_vec());
+            }
+            let (f, rest) = frames(&stream);
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(f, expected);
+        }
+    }
 }

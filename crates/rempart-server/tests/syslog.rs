@@ -92,6 +92,81 @@ async fn udp_and_tcp_with_both_framings_are_stored() {
     tracker.wait().await;
 }
 
+/// Lines that start with a digit (a timestamp, a headerless message) are lines, not octet
+/// counts; an over-long line is quarantined with its reason and the lines after it are stored;
+/// the last line without a newline is kept when the sender closes. Nothing sent is lost.
+#[tokio::test]
+async fn tcp_lines_starting_with_digits_and_over_long_lines_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
+    let cfg = rempart_config::Syslog {
+        udp: None,
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        tls: None,
+    };
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let bound = rempart_server::syslog::start(&state, &cfg, 100, &tracker, cancel.clone())
+        .await
+        .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(bound[0].1).await.unwrap();
+    tcp.write_all(b"2026-12-01T10:00:00Z digithost app: first\n")
+        .await
+        .unwrap();
+    tcp.write_all(&vec![b'x'; 70 * 1024]).await.unwrap();
+    tcp.write_all(b"\n<13>Dec  1 10:00:01 digithost app: after the long line\n")
+        .await
+        .unwrap();
+    tcp.write_all(b"12345 digithost app: a count that is not one\n")
+        .await
+        .unwrap();
+    tcp.write_all(b"<13>Dec  1 10:00:02 digithost app: last, no newline")
+        .await
+        .unwrap();
+    tcp.shutdown().await.unwrap();
+    drop(tcp);
+
+    // Three events are syslog; the line `12345 …` is no known format, so it is quarantined
+    // whole (framing no longer eats it, nor what follows).
+    assert_eq!(wait_for(&*store, 3).await, 3);
+    let q = EventQuery {
+        text: Some("digithost".into()),
+        ..EventQuery::default()
+    };
+    let events = store.query_events(&q).await.unwrap();
+    let raw: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.fields).unwrap())
+        .collect();
+    for needle in ["first", "after the long line", "last, no newline"] {
+        assert!(raw.iter().any(|r| r.contains(needle)), "{needle} missing: {raw:?}");
+    }
+    let mut quarantined = Vec::new();
+    for _ in 0..100 {
+        quarantined = store.list_quarantine(10).await.unwrap();
+        if quarantined.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(quarantined.len(), 2);
+    assert!(
+        quarantined
+            .iter()
+            .any(|q| q.reason.contains("longer than 64 KiB") && q.location.as_deref() == Some("byte 42"))
+    );
+    assert!(
+        quarantined
+            .iter()
+            .any(|q| q.raw.as_slice() == b"12345 digithost app: a count that is not one")
+    );
+
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
 #[tokio::test]
 async fn tls_listener_accepts_rfc5425_octet_counted_frames() {
     use rustls_pki_types::{CertificateDer, ServerName};

@@ -158,16 +158,6 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
-/// Signs of injection in `values`, each named by its path under `root` (`key_events[3].…`).
-/// The original values are read, before [`cut`] shows their hidden characters.
-pub fn injection_in<'a>(root: &str, values: impl IntoIterator<Item = &'a Value>) -> Vec<InjectionSign> {
-    let mut out = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        injection::scan_value(&format!("{root}[{i}]"), v, &mut out);
-    }
-    out
-}
-
 /// The instructions. Nothing from the data is ever written into them.
 pub fn system_prompt(nonce: &str) -> String {
     let mut s = String::from(
@@ -231,30 +221,20 @@ pub fn build(m: Material<'_>, nonce: &str) -> Context {
     let events: Vec<Value> = m.events.iter().take(MAX_EVENTS).map(event_json).collect();
     let mut known_events: HashSet<String> = m.alerts.iter().map(|a| a.event.to_string()).collect();
     known_events.extend(m.events.iter().map(|e| e.id.to_string()));
-    // Signs are read in the stored values, whole and with their hidden characters.
-    let mut signs = injection_in(
-        "alerts",
-        m.alerts
-            .iter()
-            .take(MAX_ALERTS)
-            .map(|a| {
-                json!({
-                    "rule": a.rule_title,
-                    "matched": a.matched.iter().map(|f| json!({ f.field.as_str(): f.value })).collect::<Vec<_>>(),
-                })
-            })
-            .collect::<Vec<_>>()
-            .iter(),
-    );
-    signs.extend(injection_in(
-        "key_events",
-        m.events
-            .iter()
-            .take(MAX_EVENTS)
-            .map(|e| json!({"fields": Value::Object(e.fields.clone()), "normalized": e.normalized}))
-            .collect::<Vec<_>>()
-            .iter(),
-    ));
+    // Signs are read in the stored values, in place, whole and with their hidden characters.
+    let mut signs = Vec::new();
+    for (i, a) in m.alerts.iter().take(MAX_ALERTS).enumerate() {
+        injection::scan_text(&format!("alerts[{i}].rule"), &a.rule_title, &mut signs);
+        for f in &a.matched {
+            injection::scan_text(&format!("alerts[{i}].matched.{}", f.field), &f.value, &mut signs);
+        }
+    }
+    for (i, e) in m.events.iter().take(MAX_EVENTS).enumerate() {
+        injection::scan_map(&format!("key_events[{i}].fields"), &e.fields, &mut signs);
+        if let Ok(normalized) = serde_json::to_value(&e.normalized) {
+            injection::scan_value(&format!("key_events[{i}].normalized"), &normalized, &mut signs);
+        }
+    }
     let document = json!({
         "incident": {
             "id": inc.id.to_string(),

@@ -765,32 +765,35 @@ pub fn score(signs: &[InjectionSign]) -> f32 {
 /// `root`; only the signs of values that are flagged are kept.
 pub fn scan_value(root: &str, value: &Value, out: &mut Vec<InjectionSign>) {
     match value {
-        Value::String(s) => {
-            let signs = scan(root, s);
-            if flagged(&signs) {
-                out.extend(signs);
-            }
-        }
+        Value::String(s) => scan_text(root, s, out),
         Value::Array(items) => {
             for (i, x) in items.iter().enumerate() {
                 scan_value(&format!("{root}[{i}]"), x, out);
             }
         }
-        Value::Object(map) => {
-            for (k, x) in map {
-                let path = if root.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{root}.{k}")
-                };
-                let signs = scan(&format!("{path} (name)"), k);
-                if flagged(&signs) {
-                    out.extend(signs);
-                }
-                scan_value(&path, x, out);
-            }
-        }
+        Value::Object(map) => scan_map(root, map, out),
         _ => {}
+    }
+}
+
+/// [`scan_value`] over an object's members (an event's fields), read in place.
+pub fn scan_map(root: &str, map: &serde_json::Map<String, Value>, out: &mut Vec<InjectionSign>) {
+    for (k, x) in map {
+        let path = if root.is_empty() {
+            k.clone()
+        } else {
+            format!("{root}.{k}")
+        };
+        scan_text(&format!("{path} (name)"), k, out);
+        scan_value(&path, x, out);
+    }
+}
+
+/// The signs of one string found at `field`, kept only when they flag it.
+pub fn scan_text(field: &str, value: &str, out: &mut Vec<InjectionSign>) {
+    let signs = scan(field, value);
+    if flagged(&signs) {
+        out.extend(signs);
     }
 }
 

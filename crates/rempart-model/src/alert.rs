@@ -8,7 +8,9 @@ use crate::{Event, EventId};
 /// A rule matched an event. Alerts reference their event; they do not copy it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
-    /// Time-ordered identifier (UUIDv7), same type as event ids.
+    /// Time-ordered identifier (UUIDv7), same type as event ids, derived from the event's id
+    /// and the rule's ([`EventId::derive`]): one rule raises one alert per event, however
+    /// often the event is delivered.
     pub id: EventId,
     /// When the matched event happened.
     pub time: Timestamp,
@@ -63,7 +65,8 @@ impl MatchedField {
 }
 
 impl Alert {
-    /// An alert for `event` raised at `created`.
+    /// An alert for `event` raised at `created`, its id derived from the event and the rule
+    /// (its id, else its title).
     pub fn for_event(
         event: &Event,
         created: Timestamp,
@@ -73,7 +76,7 @@ impl Alert {
         tags: Vec<String>,
     ) -> Alert {
         Alert {
-            id: EventId::generate(),
+            id: event.id.derive(rule_id.as_deref().unwrap_or(&rule_title)),
             time: event.time,
             created,
             rule_id,

@@ -29,7 +29,7 @@ use rempart_anomaly::baseline::{Activity, Baselines, Finding, Observation, Param
 use rempart_anomaly::ecod::{self, Ecod, Tail};
 use rempart_anomaly::midas::{Burst, MidasR, Ticks};
 use rempart_config::AnomalyTuning;
-use rempart_model::{Alert, Event, EventId, Format, MatchedField, Technique, canonical};
+use rempart_model::{Alert, Event, Format, MatchedField, Technique, canonical};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -402,11 +402,12 @@ fn anomaly_alert(
     (id, name, tactic): (&str, &str, &str),
     matched: Vec<MatchedField>,
 ) -> Alert {
+    let rule_id = format!("rempart-anomaly/{rule}");
     Alert {
-        id: EventId::generate(),
+        id: e.id.derive(&rule_id),
         time: e.time,
         created: now,
-        rule_id: Some(format!("rempart-anomaly/{rule}")),
+        rule_id: Some(rule_id),
         rule_title: title.to_owned(),
         level: Some(level.to_owned()),
         tags: vec![

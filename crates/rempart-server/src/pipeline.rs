@@ -76,17 +76,17 @@ impl Batch {
         let started = Instant::now();
         store.insert_events(&self.events).await?;
         store.quarantine(&quarantined(&self.rejected)).await?;
-        store.insert_alerts(&self.alerts).await?;
+        let new = new_alerts(&self.alerts, &store.insert_alerts(&self.alerts).await?);
         metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
-        if !self.alerts.is_empty()
-            && let Err(e) = ledger.append_all(self.alerts.iter().map(alert_record).collect()).await
+        if !new.is_empty()
+            && let Err(e) = ledger.append_all(new.iter().map(alert_record).collect()).await
         {
             metrics.audit_failures.inc();
-            tracing::error!(error = %e, alerts = self.alerts.len(), "alerts stored but not recorded in the ledger");
+            tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
         }
         // The alerts are durable: a correlation failure is reported, not retried by the sender.
         if let Some(incidents) = incidents {
-            match incidents.observe(&self.alerts, &self.events).await {
+            match incidents.observe(&new, &self.events).await {
                 Ok(update) => {
                     metrics.incidents.inc_by(update.created() as u64);
                 }
@@ -102,7 +102,7 @@ impl Batch {
                 .get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())])
                 .inc_by(n);
         }
-        for a in &self.alerts {
+        for a in &new {
             metrics
                 .alerts
                 .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
@@ -116,6 +116,17 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// The alerts among `alerts` whose ids the store reported newly stored (once each), in their
+/// order: those only are recorded, counted and correlated, so that a batch delivered again
+/// raises nothing twice.
+pub fn new_alerts(alerts: &[Alert], stored: &[EventId]) -> Vec<Alert> {
+    if stored.len() == alerts.len() {
+        return alerts.to_vec();
+    }
+    let mut stored: std::collections::HashSet<EventId> = stored.iter().copied().collect();
+    alerts.iter().filter(|a| stored.remove(&a.id)).cloned().collect()
 }
 
 /// The ledger record of a raised alert, sealed under the key of the user (else the host) it

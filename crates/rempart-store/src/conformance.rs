@@ -187,16 +187,51 @@ pub async fn prunes_old_events(store: &dyn Store) {
     assert_eq!(store.count_events().await.expect("count"), 2);
 }
 
-/// An insert is all or nothing: a duplicate id fails the whole batch.
-pub async fn inserts_are_atomic(store: &dyn Store) {
+/// Inserts are idempotent: an event already stored, in a later batch or twice in one, is
+/// stored once and the rest of the batch is stored (a bus delivers a batch again when a
+/// worker died before acknowledging it).
+pub async fn inserts_are_idempotent(store: &dyn Store) {
     let a = event("h", "u", 1, json!({}));
     store.insert_events(std::slice::from_ref(&a)).await.expect("insert");
     let batch: Vec<Event> = (0..250)
         .map(|i| event("h", "u", 10 + i, json!({})))
-        .chain([a.clone()])
+        .chain([a.clone(), a.clone()])
         .collect();
-    assert!(store.insert_events(&batch).await.is_err());
-    assert_eq!(store.count_events().await.expect("count"), 1);
+    store.insert_events(&batch).await.expect("insert with a duplicate");
+    assert_eq!(store.count_events().await.expect("count"), 251);
+    store.insert_events(&batch).await.expect("insert again");
+    assert_eq!(store.count_events().await.expect("count"), 251);
+    assert_eq!(store.get_event(a.id).await.expect("get"), Some(a.clone()));
+
+    let q = Quarantined {
+        id: EventId::generate(),
+        received: Timestamp::from_second(5).expect("time"),
+        source: "s".to_owned(),
+        location: Some("line 1".to_owned()),
+        reason: "bad".to_owned(),
+        raw: b"x".to_vec(),
+    };
+    store.quarantine(&[q.clone(), q.clone()]).await.expect("quarantine");
+    store.quarantine(std::slice::from_ref(&q)).await.expect("quarantine again");
+    assert_eq!(store.count_quarantine().await.expect("count"), 1);
+
+    let alert = |rule: &str| {
+        rempart_model::Alert::for_event(
+            &a,
+            Timestamp::from_second(2).expect("time"),
+            Some(rule.to_owned()),
+            rule.to_owned(),
+            Some("high".to_owned()),
+            Vec::new(),
+        )
+    };
+    let (x, y) = (alert("rule-x"), alert("rule-y"));
+    assert_eq!(store.insert_alerts(std::slice::from_ref(&x)).await.expect("alerts"), vec![x.id]);
+    let mut again = store.insert_alerts(&[x.clone(), y.clone(), y.clone()]).await.expect("alerts");
+    again.sort();
+    assert_eq!(again, vec![y.id], "only the alert not stored before is new");
+    assert!(store.insert_alerts(&[x, y]).await.expect("alerts").is_empty());
+    assert_eq!(store.query_alerts(&AlertQuery::default()).await.expect("query").len(), 2);
 }
 
 /// Tokens are found by hash while live, and not after revocation.
@@ -223,6 +258,7 @@ pub async fn stores_and_queries_alerts(store: &dyn Store) {
     let e = event("ws1", "alice", 1_000, json!({}));
     let mk = |secs: i64, level: &str, rule: &str| {
         let mut ev = e.clone();
+        ev.id = EventId::generate();
         ev.time = Timestamp::from_second(secs).expect("time");
         let mut a = rempart_model::Alert::for_event(
             &ev,
@@ -1078,7 +1114,7 @@ macro_rules! store_conformance {
     ($make:expr) => {
         $crate::store_conformance!(@tests $make;
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
-            quarantines_bad_input, prunes_old_events, inserts_are_atomic, manages_tokens, stores_and_queries_alerts,
+            quarantines_bad_input, prunes_old_events, inserts_are_idempotent, manages_tokens, stores_and_queries_alerts,
             pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
             verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,

@@ -165,9 +165,11 @@ pub struct TokenRecord {
 
 /// Storage for everything Rempart keeps.
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Stores events; durable once this returns `Ok`. All or nothing.
+    /// Stores events; durable once this returns `Ok`. All or nothing; an event whose id is
+    /// already stored is skipped, so that a batch delivered again (a bus redelivering after a
+    /// worker died) is stored once.
     fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<()>>;
-    /// Stores input that could not be decoded.
+    /// Stores input that could not be decoded; an item whose id is already stored is skipped.
     fn quarantine<'a>(&'a self, items: &'a [Quarantined]) -> BoxFuture<'a, Result<()>>;
     /// Events matching `query`, newest first.
     fn query_events<'a>(&'a self, query: &'a EventQuery) -> BoxFuture<'a, Result<Vec<Event>>>;
@@ -208,8 +210,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>>;
     /// Revokes a token by id; `false` if there is no such token.
     fn revoke_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
-    /// Stores alerts.
-    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<()>>;
+    /// Stores alerts, skipping those whose id is already stored (alert ids derive from the rule
+    /// and the event, so a redelivered event never doubles an alert); returns the ids newly
+    /// stored, which are the only ones to record and correlate.
+    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<Vec<EventId>>>;
     /// Alerts in a time range (of their events), newest first.
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>>;
     /// Whether the store answers (for `/readyz`).

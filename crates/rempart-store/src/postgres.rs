@@ -442,7 +442,8 @@ impl PgStore {
             "INSERT INTO events (id, time, ingested, format, source, location, class, normalized, fields) \
              SELECT id, time, ingested, format, source, location, class, normalized::json, fields::json \
              FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::text[]) AS t(id, time, ingested, format, source, location, class, normalized, fields)",
+             $8::text[], $9::text[]) AS t(id, time, ingested, format, source, location, class, normalized, fields) \
+             ON CONFLICT (id, ingested) DO NOTHING",
         )
         .bind(&c.id)
         .bind(&c.time)
@@ -645,7 +646,8 @@ impl Store for PgStore {
             let raw: Vec<&[u8]> = items.iter().map(|q| q.raw.as_slice()).collect();
             sqlx::query(
                 "INSERT INTO quarantine (id, received, source, location, reason, raw) \
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])",
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[]) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(&ids)
             .bind(&received)
@@ -881,10 +883,10 @@ impl Store for PgStore {
         })
     }
 
-    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<()>> {
+    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<Vec<EventId>>> {
         Box::pin(async move {
             if alerts.is_empty() {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let ids: Vec<String> = alerts.iter().map(|a| a.id.to_string()).collect();
             let time: Vec<i64> = alerts.iter().map(|a| nanos(a.time)).collect();
@@ -898,10 +900,10 @@ impl Store for PgStore {
             let event: Vec<String> = alerts.iter().map(|a| a.event.to_string()).collect();
             let host: Vec<Option<&str>> = alerts.iter().map(|a| a.host.as_deref()).collect();
             let user: Vec<Option<&str>> = alerts.iter().map(|a| a.user.as_deref()).collect();
-            sqlx::query(&format!(
+            let stored: Vec<String> = sqlx::query_scalar(&format!(
                 "INSERT INTO alerts ({ALERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], \
                  $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-                 $12::text[])"
+                 $12::text[]) ON CONFLICT (id) DO NOTHING RETURNING id"
             ))
             .bind(&ids)
             .bind(&time)
@@ -915,9 +917,9 @@ impl Store for PgStore {
             .bind(&event)
             .bind(&host)
             .bind(&user)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-            Ok(())
+            stored.iter().map(|id| event_id(id, "id")).collect()
         })
     }
 

@@ -442,6 +442,7 @@ impl Store for SqliteStore {
                         .push_bind(n.as_str())
                         .push_bind(f.as_str());
                 });
+                qb.push(" ON CONFLICT (id) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -465,6 +466,7 @@ impl Store for SqliteStore {
                         .push_bind(q.reason.as_str())
                         .push_bind(q.raw.as_slice());
                 });
+                qb.push(" ON CONFLICT (id) DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -649,10 +651,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<()>> {
+    fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<Vec<EventId>>> {
         Box::pin(async move {
             if alerts.is_empty() {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let tags: Vec<(String, String, String)> = alerts
                 .iter()
@@ -664,6 +666,7 @@ impl Store for SqliteStore {
                     )
                 })
                 .collect();
+            let mut stored = Vec::new();
             let mut tx = self.writer.begin().await?;
             for (chunk, tags) in alerts.chunks(ROWS_PER_STATEMENT).zip(tags.chunks(ROWS_PER_STATEMENT)) {
                 let mut qb = QueryBuilder::new(
@@ -683,10 +686,13 @@ impl Store for SqliteStore {
                         .push_bind(a.host.as_deref())
                         .push_bind(a.user.as_deref());
                 });
-                qb.build().execute(&mut *tx).await?;
+                qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                for id in qb.build_query_scalar::<String>().fetch_all(&mut *tx).await? {
+                    stored.push(crate::codec::event_id(&id, "id")?);
+                }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(stored)
         })
     }
 

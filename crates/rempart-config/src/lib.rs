@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod bus;
 pub mod anomaly;
 pub mod gateway;
 pub mod incidents;
@@ -26,6 +27,7 @@ pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
 pub use intel::{Intel, TaxiiFeed};
 pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
+pub use bus::Bus;
 pub use store::Store;
 
 /// The configuration, validated.
@@ -41,6 +43,8 @@ pub struct Config {
     pub retention: Retention,
     /// Where everything is kept: the embedded SQLite file, or a shared PostgreSQL.
     pub store: Store,
+    /// The NATS JetStream bus of a cluster; `None`: one process does everything.
+    pub bus: Option<Bus>,
     pub ingest: Ingest,
     pub detection: Detection,
     pub audit: Audit,
@@ -259,6 +263,7 @@ impl Default for Config {
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
             store: Store::default(),
+            bus: None,
             ingest: Ingest {
                 batch_size: 2_000,
                 timestamp_field: None,
@@ -411,6 +416,7 @@ const SECTIONS: &[&str] = &[
     "syslog",
     "retention",
     "store",
+    "bus",
     "ingest",
     "detection",
     "audit",
@@ -501,6 +507,7 @@ impl Config {
         let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
         let intel: intel::RawIntel = section(&table, "intel", &mut problems);
         let store: store::RawStore = section(&table, "store", &mut problems);
+        let bus: Option<bus::RawBus> = section(&table, "bus", &mut problems);
         let oidc: Option<oidc::RawOidc> = section(&table, "oidc", &mut problems);
         for (i, path) in detection.rules.iter().flatten().enumerate() {
             if !path.exists() {
@@ -688,6 +695,7 @@ impl Config {
         cfg.anomaly = anomaly::validate(anomaly, &mut problems);
         cfg.intel = intel::validate(intel, &mut problems);
         cfg.store = store::validate(store, &mut problems);
+        cfg.bus = bus::validate(bus, &mut problems);
         cfg.oidc = oidc.map(|o| oidc::validate(o, &mut problems));
         if problems.is_empty() {
             Ok(cfg)

@@ -1,0 +1,634 @@
+//! The bus between the processes of a cluster: batches of events and of alerts on NATS
+//! JetStream streams, kept on the servers' disks.
+//!
+//! ```text
+//!  ingest ──publish (acked by JetStream)──► REMPART_EVENTS ──work queue "detect"──► detect workers
+//!  detect ──publish──► REMPART_ALERTS ──work queue "correlate"──► the active correlator
+//! ```
+//!
+//! A sender is told its events are stored only once JetStream has acknowledged every message
+//! of its batch (file storage; `sync_interval: always` on the servers, see `docs/deployment.md`).
+//! A consumer acknowledges a message only after what it did with it is committed in the store,
+//! and the store skips what it already holds (event ids, alert ids derived from rule and
+//! event), so a message delivered again after a worker died changes nothing. Both streams are
+//! work queues: a message is removed once acknowledged, and what is pending is the lag.
+//!
+//! Messages are JSON: [`EventBatch`] and [`AlertBatch`], each cut to the servers'
+//! `max_payload`, each with a message id (its first item's id) so that a publish retried
+//! within JetStream's duplicate window is stored once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use jiff::Timestamp;
+use rempart_model::{Alert, Event, EventId};
+use rempart_store::Quarantined;
+use serde::{Deserialize, Serialize};
+
+/// The stream holding batches of events between ingest and detection.
+pub const EVENTS_STREAM: &str = "REMPART_EVENTS";
+pub const EVENTS_SUBJECT: &str = "rempart.events";
+/// The stream holding alerts (with their events) between detection and correlation.
+pub const ALERTS_STREAM: &str = "REMPART_ALERTS";
+pub const ALERTS_SUBJECT: &str = "rempart.alerts";
+/// The durable consumer the detect workers share.
+pub const DETECT: &str = "detect";
+/// The durable consumer of the active correlator.
+pub const CORRELATE: &str = "correlate";
+
+/// How long JetStream remembers message ids to drop a duplicate publish.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long a delivered message may stay unacknowledged before it goes to another consumer
+/// (a worker killed mid-batch): the longest a batch waits after a crash.
+pub const ACK_WAIT: Duration = Duration::from_secs(15);
+/// Bytes of a message left for its envelope and headers under the servers' `max_payload`.
+const ENVELOPE: usize = 4096;
+
+/// Why the bus failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot reach the bus at {servers}: {reason}")]
+    Connect { servers: String, reason: String },
+    #[error("the bus refused or dropped the request: {0}")]
+    Bus(String),
+    #[error(
+        "{what} {id} is {bytes} bytes encoded, more than one bus message carries ({max} bytes): raise `max_payload` on the NATS servers"
+    )]
+    TooLarge {
+        what: &'static str,
+        id: EventId,
+        bytes: usize,
+        max: usize,
+    },
+    #[error("message {sequence} of stream {stream} does not decode: {reason}")]
+    Decode {
+        stream: String,
+        sequence: u64,
+        reason: String,
+    },
+    #[error("cannot read `{path}`: {reason}")]
+    Secret { path: String, reason: String },
+}
+
+fn bus_error(e: impl std::fmt::Display) -> BusError {
+    BusError::Bus(e.to_string())
+}
+
+/// A batch of events (and of what could not be decoded) as it travels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
+}
+
+/// Alerts newly stored, with the events they point at, as the correlator needs them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertBatch {
+    pub alerts: Vec<Alert>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// A quarantined item on the wire: its raw bytes exactly, in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub id: EventId,
+    pub received: Timestamp,
+    pub source: String,
+    pub location: Option<String>,
+    pub reason: String,
+    pub raw: String,
+}
+
+impl From<&Quarantined> for Rejected {
+    fn from(q: &Quarantined) -> Self {
+        Rejected {
+            id: q.id,
+            received: q.received,
+            source: q.source.clone(),
+            location: q.location.clone(),
+            reason: q.reason.clone(),
+            raw: base64::engine::general_purpose::STANDARD.encode(&q.raw),
+        }
+    }
+}
+
+impl Rejected {
+    /// The stored form; raw bytes that are not base64 are kept as the text they are.
+    pub fn into_quarantined(self) -> Quarantined {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&self.raw)
+            .unwrap_or_else(|_| self.raw.into_bytes());
+        Quarantined {
+            id: self.id,
+            received: self.received,
+            source: self.source,
+            location: self.location,
+            reason: self.reason,
+            raw,
+        }
+    }
+}
+
+/// One message to publish: its id (for JetStream's duplicate window) and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+/// Packs items, each already encoded as JSON, into messages `{"<a>":[…],"<b>":[…]}` of at
+/// most `max` bytes, in order; each item goes whole into one message.
+struct Packer {
+    max: usize,
+    sections: [&'static str; 2],
+    out: Vec<Outgoing>,
+    current: [Vec<u8>; 2],
+    first: Option<String>,
+}
+
+impl Packer {
+    fn new(max: usize, sections: [&'static str; 2]) -> Self {
+        Packer {
+            max,
+            sections,
+            out: Vec::new(),
+            current: [Vec::new(), Vec::new()],
+            first: None,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.current[0].len() + self.current[1].len() + 32
+    }
+
+    /// Whether `bytes` more go into the message being filled (an empty one takes anything).
+    fn fits(&self, bytes: usize) -> bool {
+        self.first.is_none() || self.size() + bytes <= self.max
+    }
+
+    /// Adds one unit: items of each section that must travel together; starts a new message
+    /// when the unit does not fit in this one.
+    fn push(&mut self, id: String, unit: [&[Vec<u8>]; 2]) {
+        let bytes: usize = unit.iter().flat_map(|items| items.iter()).map(|i| i.len() + 1).sum();
+        if !self.fits(bytes) {
+            self.flush();
+        }
+        for (section, items) in unit.iter().enumerate() {
+            for item in *items {
+                if !self.current[section].is_empty() {
+                    self.current[section].push(b',');
+                }
+                self.current[section].extend_from_slice(item);
+            }
+        }
+        self.first.get_or_insert(id);
+    }
+
+    fn flush(&mut self) {
+        let Some(id) = self.first.take() else {
+            return;
+        };
+        let [a, b] = std::mem::take(&mut self.current);
+        let mut body = Vec::with_capacity(a.len() + b.len() + 32);
+        body.extend_from_slice(format!("{{\"{}\":[", self.sections[0]).as_bytes());
+        body.extend_from_slice(&a);
+        body.extend_from_slice(format!("],\"{}\":[", self.sections[1]).as_bytes());
+        body.extend_from_slice(&b);
+        body.extend_from_slice(b"]}");
+        self.out.push(Outgoing { id, body });
+    }
+
+    fn finish(mut self) -> Vec<Outgoing> {
+        self.flush();
+        self.out
+    }
+}
+
+fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, BusError> {
+    serde_json::to_vec(item).map_err(|e| BusError::Bus(format!("cannot encode a message: {e}")))
+}
+
+/// Cuts events and rejections into [`EventBatch`] messages of at most `max` bytes each.
+pub fn event_messages(events: &[Event], rejected: &[Quarantined], max: usize) -> Result<Vec<Outgoing>, BusError> {
+    let budget = max.saturating_sub(ENVELOPE);
+    let mut packer = Packer::new(budget, ["events", "rejected"]);
+    for e in events {
+        let item = encode(e)?;
+        if item.len() > budget {
+            return Err(BusError::TooLarge {
+                what: "event",
+                id: e.id,
+                bytes: item.len(),
+                max,
+            });
+        }
+        packer.push(format!("e-{}", e.id), [std::slice::from_ref(&item), &[]]);
+    }
+    for q in rejected {
+        let item = encode(&Rejected::from(q))?;
+        if item.len() > budget {
+            return Err(BusError::TooLarge {
+                what: "rejected item",
+                id: q.id,
+                bytes: item.len(),
+                max,
+            });
+        }
+        packer.push(format!("q-{}", q.id), [&[], std::slice::from_ref(&item)]);
+    }
+    Ok(packer.finish())
+}
+
+/// Cuts alerts into [`AlertBatch`] messages of at most `max` bytes each, every alert in the
+/// message that carries its event.
+pub fn alert_messages(alerts: &[Alert], events: &[Event], max: usize) -> Result<Vec<Outgoing>, BusError> {
+    let budget = max.saturating_sub(ENVELOPE);
+    let by_id: std::collections::HashMap<EventId, &Event> = events.iter().map(|e| (e.id, e)).collect();
+    let mut packer = Packer::new(budget, ["alerts", "events"]);
+    // The events already in the message being filled: an event goes once into each message
+    // that has alerts about it.
+    let mut carried: std::collections::HashSet<EventId> = std::collections::HashSet::new();
+    for a in alerts {
+        let alert = encode(a)?;
+        let event = by_id.get(&a.event).map(|e| encode(e)).transpose()?;
+        let needed = alert.len() + 1 + event.as_ref().filter(|_| !carried.contains(&a.event)).map_or(0, |e| e.len() + 1);
+        if !packer.fits(needed) {
+            carried.clear();
+        }
+        let event: Vec<Vec<u8>> = event.filter(|_| !carried.contains(&a.event)).into_iter().collect();
+        let bytes = alert.len() + event.iter().map(Vec::len).sum::<usize>();
+        if bytes > budget {
+            return Err(BusError::TooLarge {
+                what: "alert",
+                id: a.id,
+                bytes,
+                max,
+            });
+        }
+        packer.push(format!("a-{}", a.id), [std::slice::from_ref(&alert), &event]);
+        carried.insert(a.event);
+    }
+    Ok(packer.finish())
+}
+
+/// A connection to the bus, its streams made sure of.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    /// The servers, as configured (for messages).
+    servers: String,
+}
+
+impl Bus {
+    /// Connects as `name` (shown in the servers' connection lists) and creates the streams
+    /// and consumers if they are missing. Reconnection after a server restart is automatic;
+    /// publishing and fetching fail meanwhile, and callers retry.
+    pub async fn connect(settings: &rempart_config::Bus, name: &str) -> Result<Bus, BusError> {
+        let servers = settings.servers.join(",");
+        let mut options = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect()
+            .max_reconnects(None);
+        if let Some(ca) = &settings.ca_file {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some(token) = token(settings)? {
+            options = options.token(token);
+        }
+        let addrs: Vec<async_nats::ServerAddr> = settings
+            .servers
+            .iter()
+            .map(|s| s.parse::<async_nats::ServerAddr>())
+            .collect::<Result<_, _>>()
+            .map_err(|e: std::io::Error| BusError::Connect {
+                servers: servers.clone(),
+                reason: e.to_string(),
+            })?;
+        let client = tokio::time::timeout(Duration::from_secs(30), options.connect(addrs))
+            .await
+            .map_err(|_| BusError::Connect {
+                servers: servers.clone(),
+                reason: "no server answered within 30 s".into(),
+            })?
+            .map_err(|e| BusError::Connect {
+                servers: servers.clone(),
+                reason: e.to_string(),
+            })?;
+        let js = jetstream::new(client.clone());
+        let bus = Bus { client, js, servers };
+        bus.check_server();
+        bus.ensure(settings).await?;
+        Ok(bus)
+    }
+
+    /// Warns about a server too old for the durability this bus relies on.
+    fn check_server(&self) {
+        let info = self.client.server_info();
+        let version: Vec<u32> = info
+            .version
+            .split(['.', '-'])
+            .take(2)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        tracing::info!(server = %info.server_name, version = %info.version, max_payload = info.max_payload, "bus connected");
+        if version.as_slice() < [2, 10].as_slice() {
+            tracing::warn!(
+                version = %info.version,
+                "the NATS server is older than 2.10: run 2.10 or later with `sync_interval: always` (docs/deployment.md)"
+            );
+        }
+    }
+
+    async fn ensure(&self, settings: &rempart_config::Bus) -> Result<(), BusError> {
+        let replicas = usize::from(settings.replicas);
+        let work_queue = |name: &str, subject: &str, max_bytes: u64, description: &str| stream::Config {
+            name: name.to_owned(),
+            subjects: vec![subject.to_owned()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            max_bytes: i64::try_from(max_bytes).unwrap_or(i64::MAX),
+            // Full: a publish is refused (and the sender told to retry), never an old batch dropped.
+            discard: stream::DiscardPolicy::New,
+            description: Some(description.to_owned()),
+            ..stream::Config::default()
+        };
+        for (config, durable) in [
+            (
+                work_queue(
+                    EVENTS_STREAM,
+                    EVENTS_SUBJECT,
+                    settings.max_bytes,
+                    "Rempart: batches of events acknowledged to senders, waiting for detection",
+                ),
+                DETECT,
+            ),
+            (
+                work_queue(
+                    ALERTS_STREAM,
+                    ALERTS_SUBJECT,
+                    settings.max_bytes / 4,
+                    "Rempart: alerts stored, waiting for incident correlation",
+                ),
+                CORRELATE,
+            ),
+        ] {
+            let name = config.name.clone();
+            let stream = self
+                .js
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| BusError::Bus(format!("stream {name}: {e}")))?;
+            stream
+                .get_or_create_consumer(
+                    durable,
+                    consumer::pull::Config {
+                        durable_name: Some(durable.to_owned()),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: ACK_WAIT,
+                        max_ack_pending: 4096,
+                        description: Some(format!("Rempart's {durable} role")),
+                        ..consumer::pull::Config::default()
+                    },
+                )
+                .await
+                .map_err(|e| BusError::Bus(format!("consumer {durable} of {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The largest message the servers accept.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload.max(64 * 1024)
+    }
+
+    /// Publishes events and rejections; returns once JetStream has stored every message.
+    pub async fn publish_events(&self, events: &[Event], rejected: &[Quarantined]) -> Result<usize, BusError> {
+        let messages = event_messages(events, rejected, self.max_payload())?;
+        self.publish(EVENTS_SUBJECT, messages).await
+    }
+
+    /// Publishes alerts with their events; returns once JetStream has stored every message.
+    pub async fn publish_alerts(&self, alerts: &[Alert], events: &[Event]) -> Result<usize, BusError> {
+        let messages = alert_messages(alerts, events, self.max_payload())?;
+        self.publish(ALERTS_SUBJECT, messages).await
+    }
+
+    async fn publish(&self, subject: &'static str, messages: Vec<Outgoing>) -> Result<usize, BusError> {
+        let n = messages.len();
+        let mut acks = Vec::with_capacity(n);
+        for m in messages {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(m.body.into())
+                .message_id(&m.id);
+            acks.push(self.js.send_publish(subject, publish).await.map_err(bus_error)?);
+        }
+        for ack in acks {
+            ack.await.map_err(bus_error)?;
+        }
+        Ok(n)
+    }
+
+    /// The work queue of `durable` (`DETECT` on the events, `CORRELATE` on the alerts).
+    pub async fn inbox(&self, durable: &'static str) -> Result<Inbox, BusError> {
+        let stream = match durable {
+            DETECT => EVENTS_STREAM,
+            _ => ALERTS_STREAM,
+        };
+        let consumer: consumer::PullConsumer = self
+            .js
+            .get_consumer_from_stream(durable, stream)
+            .await
+            .map_err(|e| BusError::Bus(format!("consumer {durable} of {stream}: {e}")))?;
+        Ok(Inbox { consumer, stream })
+    }
+
+    /// Streams and consumers as the servers see them now.
+    pub async fn status(&self) -> Result<BusStatus, BusError> {
+        let info = self.client.server_info();
+        let mut streams = Vec::new();
+        for (name, durable) in [(EVENTS_STREAM, DETECT), (ALERTS_STREAM, CORRELATE)] {
+            let mut stream = self
+                .js
+                .get_stream(name)
+                .await
+                .map_err(|e| BusError::Bus(format!("stream {name}: {e}")))?;
+            let s = stream.info().await.map_err(bus_error)?.clone();
+            let c = stream.consumer_info(durable).await.map_err(bus_error)?;
+            streams.push(StreamStatus {
+                name: name.to_owned(),
+                messages: s.state.messages,
+                bytes: s.state.bytes,
+                replicas: s.config.num_replicas,
+                consumer: ConsumerStatus {
+                    name: durable.to_owned(),
+                    pending: c.num_pending,
+                    unacknowledged: c.num_ack_pending as u64,
+                    redelivered: c.num_redelivered as u64,
+                    waiting: c.num_waiting as u64,
+                },
+            });
+        }
+        Ok(BusStatus {
+            servers: self.servers.clone(),
+            server: info.server_name,
+            version: info.version,
+            streams,
+        })
+    }
+
+    /// Whether the connection is up (for `/readyz`).
+    pub fn connected(&self) -> bool {
+        matches!(self.client.connection_state(), async_nats::connection::State::Connected)
+    }
+
+    /// Flushes what is buffered and closes the connection.
+    pub async fn close(self) {
+        let _ = self.client.flush().await;
+        let _ = self.client.drain().await;
+    }
+}
+
+fn token(settings: &rempart_config::Bus) -> Result<Option<String>, BusError> {
+    if let Some(file) = &settings.token_file {
+        return read_first_line(file).map(Some);
+    }
+    Ok(settings.token_env.as_ref().and_then(|v| std::env::var(v).ok()))
+}
+
+fn read_first_line(path: &Path) -> Result<String, BusError> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().next().unwrap_or_default().to_owned())
+        .map_err(|e| BusError::Secret {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// A durable work queue: each message goes to one of the processes fetching from it, and comes
+/// back to another if not acknowledged within [`ACK_WAIT`].
+#[derive(Debug)]
+pub struct Inbox {
+    consumer: consumer::PullConsumer,
+    stream: &'static str,
+}
+
+impl Inbox {
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    pub async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(bus_error)?;
+        let mut out = Vec::new();
+        while let Some(m) = batch.next().await {
+            out.push(Delivery {
+                message: m.map_err(bus_error)?,
+                stream: self.stream,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One message delivered from a work queue.
+#[derive(Debug)]
+pub struct Delivery {
+    message: jetstream::Message,
+    stream: &'static str,
+}
+
+impl Delivery {
+    /// The stream sequence, and how many times it has been delivered (1 the first time).
+    pub fn position(&self) -> (u64, i64) {
+        self.message
+            .info()
+            .map(|i| (i.stream_sequence, i.delivered))
+            .unwrap_or((0, 0))
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.message.payload
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(&self) -> Result<T, BusError> {
+        serde_json::from_slice(&self.message.payload).map_err(|e| BusError::Decode {
+            stream: self.stream.to_owned(),
+            sequence: self.position().0,
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn events(&self) -> Result<EventBatch, BusError> {
+        self.decode()
+    }
+
+    pub fn alerts(&self) -> Result<AlertBatch, BusError> {
+        self.decode()
+    }
+
+    /// Acknowledges, and waits for the server to confirm it: the message will not come back.
+    pub async fn ack(&self) -> Result<(), BusError> {
+        self.message.double_ack().await.map_err(bus_error)
+    }
+
+    /// Gives the message back now, to be delivered again after `delay`.
+    pub async fn retry_after(&self, delay: Duration) -> Result<(), BusError> {
+        self.message
+            .ack_with(jetstream::AckKind::Nak(Some(delay)))
+            .await
+            .map_err(bus_error)
+    }
+}
+
+/// What `rempart cluster status` shows of the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BusStatus {
+    pub servers: String,
+    /// The server this process is connected to, and its version.
+    pub server: String,
+    pub version: String,
+    pub streams: Vec<StreamStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamStatus {
+    pub name: String,
+    pub messages: u64,
+    pub bytes: u64,
+    pub replicas: usize,
+    pub consumer: ConsumerStatus,
+}
+
+/// A consumer's lag: messages not yet delivered, and delivered but not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsumerStatus {
+    pub name: String,
+    pub pending: u64,
+    pub unacknowledged: u64,
+    pub redelivered: u64,
+    /// Fetch requests waiting (the processes idle on this queue).
+    pub waiting: u64,
+}
+
+impl ConsumerStatus {
+    /// Messages not yet done.
+    pub fn lag(&self) -> u64 {
+        self.pending + self.unacknowledged
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -36,6 +36,7 @@ pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
+
 /// Every storage trait at once: what a Rempart process opens, embedded or shared.
 /// `Arc<dyn Backend>` coerces to an `Arc` of any one of them.
 pub trait Backend:
@@ -46,6 +47,24 @@ pub trait Backend:
 impl<T> Backend for T where
     T: Store + IncidentStore + LedgerStore + VaultStore + IntelStore + ResponseStore + ErasureStore
 {
+}
+
+/// A lease taken with [`Store::lease`].
+pub trait Lease: Send + Sync + std::fmt::Debug {
+    /// `Ok` while the lease is still held; an error once the session holding it is gone (the
+    /// database restarted, the connection broke), after which this process must stop doing
+    /// what the lease let it do.
+    fn check(&mut self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// The lease of the only process an embedded store has.
+#[derive(Debug)]
+struct SoleProcess;
+
+impl Lease for SoleProcess {
+    fn check(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
@@ -218,6 +237,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>>;
     /// Whether the store answers (for `/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+    /// Takes the lease `name` (the right to be the one process doing something, such as
+    /// correlating incidents) if no live process holds it; `None` if one does. It is held as
+    /// long as the returned [`Lease`] and the session behind it live: a process killed loses it
+    /// at once. The embedded store serves one process, which always holds every lease.
+    fn lease<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>>> {
+        let _ = name;
+        Box::pin(async { Ok(Some(Box::new(SoleProcess) as Box<dyn Lease>)) })
+    }
     /// Saves a detector's state (a snapshot) under `name`, replacing the last.
     fn state_put<'a>(
         &'a self,

@@ -269,6 +269,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The schema, which scopes leases (advisory locks are database-wide).
+    schema: String,
     /// Days whose event partition this process knows to exist.
     partitions: Arc<Mutex<HashSet<i64>>>,
 }
@@ -312,10 +314,17 @@ impl PgStore {
             .map_err(|e| open_error(e.to_string()))?;
         let store = PgStore {
             pool,
+            schema: settings.schema.clone().unwrap_or_default(),
             partitions: Arc::new(Mutex::new(HashSet::new())),
         };
         store.migrate(settings.schema.as_deref()).await?;
         Ok(store)
+    }
+
+    /// The advisory lock behind lease `name` (as `pg_locks` shows it: `classid << 32 | objid`),
+    /// to find which session holds it.
+    pub fn lease_key(&self, name: &str) -> i64 {
+        lease_key(&self.schema, name)
     }
 
     /// Creates `schema` if it is missing and applies pending migrations in it.
@@ -472,6 +481,32 @@ struct EventColumns<'a> {
     class: Vec<&'a str>,
     normalized: Vec<String>,
     fields: Vec<String>,
+}
+
+/// The advisory lock key of lease `name` in `schema`: FNV-1a over both, in the range no
+/// other lock of this store uses (those are small constants).
+fn lease_key(schema: &str, name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in schema.bytes().chain([0]).chain(name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes((h | (1 << 62)).to_ne_bytes())
+}
+
+/// A lease: an advisory lock held by a session of its own.
+#[derive(Debug)]
+struct PgLease {
+    conn: sqlx::PgConnection,
+}
+
+impl crate::Lease for PgLease {
+    fn check(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&mut self.conn).await?;
+            Ok(())
+        })
+    }
 }
 
 /// The partition of a day: its table name and bounds (`None`: unbounded, past what `i64`
@@ -951,6 +986,18 @@ impl Store for PgStore {
         Box::pin(async move {
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
+        })
+    }
+
+    fn lease<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Box<dyn crate::Lease>>>> {
+        Box::pin(async move {
+            // A session of its own, out of the pool: the lock lives exactly as long as it.
+            let mut conn = self.pool.acquire().await?.detach();
+            let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(self.lease_key(name))
+                .fetch_one(&mut conn)
+                .await?;
+            Ok(held.then(|| Box::new(PgLease { conn }) as Box<dyn crate::Lease>))
         })
     }
 

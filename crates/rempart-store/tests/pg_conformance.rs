@@ -297,3 +297,46 @@ async fn a_sweep_does_not_claim_the_old_copies_purged() {
     assert_eq!(report.rows["events"], 1);
     assert!(!report.purged);
 }
+
+/// A lease is held by one process at a time, per name and per schema; the next process takes
+/// it as soon as the holder's session is gone, and the holder then learns it lost it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_has_one_holder_until_its_session_ends() {
+    let f = fresh().await;
+    let other = connect_many(&f.schema, 1).await.pop().expect("one").expect("connect");
+    let mut held = f.store.lease("correlator").await.expect("lease").expect("free at first");
+    held.check().await.expect("held");
+    assert!(
+        other.lease("correlator").await.expect("lease").is_none(),
+        "a second process does not take a held lease"
+    );
+    let again = f.store.lease("correlator").await.expect("lease");
+    assert!(again.is_none(), "nor does the same process through another session");
+    assert!(other.lease("detector").await.expect("lease").is_some(), "another name is free");
+    // Another schema is another deployment: its lease of the same name is free.
+    let elsewhere = fresh().await;
+    assert!(elsewhere.store.lease("correlator").await.expect("lease").is_some());
+
+    // The holder's session ends as a killed process's would: the server ends it.
+    let admin = sqlx::PgPool::connect(&url()).await.expect("connect");
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() \
+         AND (l.classid::bigint << 32 | l.objid::bigint) = $1",
+    )
+    .bind(f.store.lease_key("correlator"))
+    .fetch_one(&admin)
+    .await
+    .expect("terminate");
+    assert_eq!(killed, 1, "exactly one session held it");
+    let mut taken = None;
+    for _ in 0..50 {
+        taken = other.lease("correlator").await.expect("lease");
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(taken.is_some(), "the next process takes the lease once the holder is gone");
+    assert!(held.check().await.is_err(), "the old holder learns it lost the lease");
+}

@@ -858,7 +858,9 @@ impl Writer {
 
     fn write_witness(&self, cp: &StoredCheckpoint) {
         for path in &self.options.witnesses {
-            let tmp = path.with_extension("tmp");
+            // A name of this process's own: processes of a cluster sharing the file never
+            // write into each other's half-written copy.
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
             let written = std::fs::write(&tmp, &cp.note).and_then(|()| std::fs::rename(&tmp, path));
             if let Err(e) = written {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the ledger's witness checkpoint");

@@ -323,8 +323,9 @@ impl Bus {
             })?;
         let js = jetstream::new(client.clone());
         let bus = Bus { client, js, servers };
-        bus.check_server();
         bus.ensure(settings).await?;
+        // Known once a server has answered.
+        bus.check_server();
         Ok(bus)
     }
 

@@ -26,6 +26,11 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await?;
+    if let Some(bus) = &state.bus
+        && !bus.connected()
+    {
+        return Err(ApiError::Busy("the bus is unreachable: reconnecting".into()));
+    }
     Ok(Json(json!({"status": "ready"})))
 }
 
@@ -88,11 +93,13 @@ pub async fn ingest_events(
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(format!("decode slots: {e}")))?;
-    let rules = state.rules.current();
-    let intel = state.intel.current();
-    let anomaly = state.anomaly.clone();
+    // In a cluster, the `detect` processes detect; here only what is decoded is handed on.
+    let here = state.bus.is_none();
+    let rules = state.rules.current().filter(|_| here);
+    let intel = state.intel.current().filter(|_| here);
+    let anomaly = state.anomaly.clone().filter(|_| here);
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
-    let batch = tokio::task::spawn_blocking(move || {
+    let mut batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
             rempart_ingest::capped::gunzip(&body, cap)
                 .map_err(|e| ApiError::PayloadTooLarge(format!("gzip body: {e}")))?
@@ -114,15 +121,20 @@ pub async fn ingest_events(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
-    batch
-        .commit(
-            &*state.store,
-            &state.ledger,
-            &state.metrics,
-            "http",
-            state.incidents.as_ref(),
-        )
-        .await?;
+    match &state.bus {
+        None => {
+            batch
+                .commit(
+                    &*state.store,
+                    &state.ledger,
+                    &state.metrics,
+                    "http",
+                    state.incidents.as_ref(),
+                )
+                .await?
+        }
+        Some(_) => batch.deliver(&state, "http").await?,
+    }
     let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

@@ -117,6 +117,12 @@ impl Incidents {
         out
     }
 
+    /// Takes the open incidents back from the store (another process may have changed them:
+    /// a correlator taking over from one that died).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        self.rewriting(async { Ok::<_, StoreError>(()) }).await
+    }
+
     pub fn store(&self) -> &Arc<dyn IncidentStore> {
         &self.inner.store
     }

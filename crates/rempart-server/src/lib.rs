@@ -10,6 +10,7 @@ pub mod anomaly;
 mod api;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod console;
 mod error;
 pub mod gateway;
@@ -91,6 +92,9 @@ pub struct AppState {
     pub response: Option<respond::Response>,
     /// Per-entity baselines run on everything ingested.
     pub anomaly: Option<Arc<anomaly::Anomaly>>,
+    /// The cluster's bus: when set, what is ingested is handed to it (and detected by the
+    /// `detect` processes) instead of being detected and stored here.
+    pub bus: Option<rempart_bus::Bus>,
     /// The console's sessions and sign-in codes.
     pub console: Arc<console::Console>,
     /// Client certificates that stand for a role (`[[server.tls.clients]]`).
@@ -126,6 +130,7 @@ impl AppState {
             triage: None,
             response: None,
             anomaly: None,
+            bus: None,
             console: Arc::default(),
             cert_clients: Arc::default(),
             oidc: None,

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -43,6 +44,13 @@ pub struct Metrics {
     pub approvals: Family<Labels, Counter>,
     /// Reporting deadlines warned about, by report and state (`due_soon`, `overdue`).
     pub deadline_warnings: Family<Labels, Counter>,
+    /// Time to have a batch stored by JetStream (a cluster's ingest), in seconds.
+    pub bus_publish_seconds: Histogram,
+    /// Bus messages done (stored and acknowledged), by stream and delivery (`first`,
+    /// `redelivered`: after a worker died or failed).
+    pub bus_messages: Family<Labels, Counter>,
+    /// Messages waiting or unacknowledged, by consumer (`detect`, `correlate`): the lag.
+    pub bus_lag: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -61,6 +69,24 @@ impl Default for Metrics {
         let response_actions = Family::<Labels, Counter>::default();
         let approvals = Family::<Labels, Counter>::default();
         let deadline_warnings = Family::<Labels, Counter>::default();
+        let bus_publish_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let bus_messages = Family::<Labels, Counter>::default();
+        let bus_lag = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rempart_bus_publish_seconds",
+            "Time to have one ingested batch stored by JetStream",
+            bus_publish_seconds.clone(),
+        );
+        registry.register(
+            "rempart_bus_messages",
+            "Bus messages done, by stream and delivery (first or redelivered)",
+            bus_messages.clone(),
+        );
+        registry.register(
+            "rempart_bus_lag",
+            "Bus messages waiting or unacknowledged, by consumer",
+            bus_lag.clone(),
+        );
         registry.register(
             "rempart_response_actions",
             "Response actions by action and outcome",
@@ -136,6 +162,9 @@ impl Default for Metrics {
             http_requests,
             auth_denied,
             store_write_seconds,
+            bus_publish_seconds,
+            bus_messages,
+            bus_lag,
         }
     }
 }

@@ -62,6 +62,52 @@ impl Batch {
         self.alerts.extend(index.alerts(&self.events, Timestamp::now()));
     }
 
+    /// Where a decoded batch goes: detected and committed here (one process), or handed to the
+    /// cluster's bus for the `detect` processes, acknowledged once JetStream has stored it.
+    pub async fn deliver(&mut self, state: &crate::AppState, source_kind: &'static str) -> Result<(), DeliverError> {
+        let Some(bus) = &state.bus else {
+            if let Some(rules) = state.rules.current() {
+                self.detect(&rules);
+            }
+            if let Some(intel) = state.intel.current() {
+                self.match_intel(&intel);
+            }
+            if let Some(anomaly) = &state.anomaly {
+                self.baselines(anomaly);
+            }
+            return Ok(self
+                .commit(
+                    &*state.store,
+                    &state.ledger,
+                    &state.metrics,
+                    source_kind,
+                    state.incidents.as_ref(),
+                )
+                .await?);
+        };
+        let started = Instant::now();
+        bus.publish_events(&self.events, &quarantined(&self.rejected)).await?;
+        state.metrics.bus_publish_seconds.observe(started.elapsed().as_secs_f64());
+        self.count(&state.metrics, source_kind);
+        Ok(())
+    }
+
+    /// Counts the batch's events and rejections by format and source.
+    fn count(&self, metrics: &Metrics, source_kind: &'static str) {
+        for (format, n) in self.by_format() {
+            metrics
+                .events_ingested
+                .get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())])
+                .inc_by(n);
+        }
+        if !self.rejected.is_empty() {
+            metrics
+                .events_rejected
+                .get_or_create(&vec![("source", source_kind.to_owned())])
+                .inc_by(self.rejected.len() as u64);
+        }
+    }
+
     /// Writes events, then quarantine, then alerts; returns only when all are durable. Then
     /// records each alert in the ledger and groups the alerts into incidents: the events are already safe, so a ledger failure is
     /// reported (log and metric) rather than making the sender retry and duplicate them.
@@ -96,25 +142,33 @@ impl Batch {
                 }
             }
         }
-        for (format, n) in self.by_format() {
-            metrics
-                .events_ingested
-                .get_or_create(&vec![("format", format.to_owned()), ("source", source_kind.to_owned())])
-                .inc_by(n);
-        }
+        self.count(metrics, source_kind);
         for a in &new {
             metrics
                 .alerts
                 .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
                 .inc();
         }
-        if !self.rejected.is_empty() {
-            metrics
-                .events_rejected
-                .get_or_create(&vec![("source", source_kind.to_owned())])
-                .inc_by(self.rejected.len() as u64);
-        }
         Ok(())
+    }
+}
+
+/// Why a batch was not delivered; the sender is not acknowledged and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] rempart_bus::BusError),
+}
+
+impl From<DeliverError> for crate::ApiError {
+    fn from(e: DeliverError) -> Self {
+        match e {
+            DeliverError::Store(e) => crate::ApiError::Store(e),
+            DeliverError::Bus(e @ rempart_bus::BusError::TooLarge { .. }) => crate::ApiError::PayloadTooLarge(e.to_string()),
+            DeliverError::Bus(e) => crate::ApiError::Busy(format!("the batch was not stored: {e}; retry")),
+        }
     }
 }
 

@@ -73,30 +73,14 @@ pub fn start_writer(
     tx
 }
 
-/// Runs the rules and indicators in force over a batch, then makes it durable.
+/// Runs the rules and indicators in force over a batch and makes it durable (or hands it to
+/// the cluster's bus).
 async fn detect_and_commit(
     state: &AppState,
     batch: &mut Batch,
     kind: &'static str,
-) -> Result<(), rempart_store::StoreError> {
-    if let Some(rules) = state.rules.current() {
-        batch.detect(&rules);
-    }
-    if let Some(intel) = state.intel.current() {
-        batch.match_intel(&intel);
-    }
-    if let Some(anomaly) = &state.anomaly {
-        batch.baselines(anomaly);
-    }
-    batch
-        .commit(
-            &*state.store,
-            &state.ledger,
-            &state.metrics,
-            kind,
-            state.incidents.as_ref(),
-        )
-        .await
+) -> Result<(), crate::pipeline::DeliverError> {
+    batch.deliver(state, kind).await
 }
 
 fn decode_one(state: &AppState, source: &str, line: &[u8], kind: &'static str) -> Vec<Item> {

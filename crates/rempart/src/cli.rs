@@ -138,6 +138,16 @@ pub struct ServeArgs {
     /// Sigma rules run on everything ingested (added to `detection.rules`; repeatable)
     #[arg(long, value_name = "DIR")]
     pub rules: Vec<PathBuf>,
+    /// What this process does: `all` (everything, one process, no bus); in a cluster sharing
+    /// `[store] url` and `[bus]`: `ingest` (API, console and syslog; batches go to the bus),
+    /// `api` (API and console), `detect` (rules on batches from the bus), `correlate`
+    /// (incidents, triage, response and retention, in the one process holding the lease)
+    #[arg(long, default_value = "all", value_name = "ROLE", value_parser = parse_role)]
+    pub role: rempart_server::cluster::Role,
+}
+
+fn parse_role(s: &str) -> Result<rempart_server::cluster::Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]
@@ -272,7 +282,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let data_dir = data_dir
                 .or_else(|| config.data_dir.clone())
                 .unwrap_or_else(instance::default_data_dir);
-            serve::run(&data_dir, config, args.listen).await
+            serve::run(&data_dir, config, args.listen, args.role).await
         }
         Command::Ingest(args) => ingest::run(&dir(), &config, args, json).await,
         Command::Audit { command } => audit::run(&dir(), &config, command, json).await,

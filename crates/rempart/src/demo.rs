@@ -197,7 +197,17 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         let _ = crate::out::stdout().flush();
     };
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
-    serve::serve_store(store, ledger, privacy, &dir, &config, args.listen, Some(&banner)).await
+    serve::serve_store(
+        store,
+        ledger,
+        privacy,
+        &dir,
+        &config,
+        args.listen,
+        rempart_server::cluster::Role::All,
+        Some(&banner),
+    )
+    .await
 }
 
 /// The demo's playbook: page the on-call team, then isolate hosts and disable accounts, each

@@ -9,13 +9,24 @@ use rempart_audit::{Draft, Ledger, kind};
 use rempart_config::Config;
 use rempart_ingest::decode::DecodeOptions;
 use rempart_server::AppState;
+use rempart_server::cluster::Role;
 use rempart_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::instance;
 
-pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>, role: Role) -> anyhow::Result<()> {
+    if role.needs_bus() {
+        anyhow::ensure!(
+            config.bus.is_some(),
+            "`--role {role}` runs one part of a cluster: configure `[bus]` (the NATS JetStream servers), or serve `--role all`"
+        );
+        anyhow::ensure!(
+            config.store.url.is_some(),
+            "`--role {role}` runs one part of a cluster, whose processes share one PostgreSQL store: configure `[store] url`"
+        );
+    }
     let store = instance::open_store(data_dir, &config).await?;
     let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
@@ -26,6 +37,7 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>) ->
         data_dir,
         &config,
         listen.unwrap_or(config.server.listen),
+        role,
         None,
     )
     .await
@@ -43,6 +55,7 @@ pub async fn serve_store(
     data_dir: &Path,
     config: &Config,
     listen: SocketAddr,
+    role: Role,
     ready: Option<&Ready<'_>>,
 ) -> anyhow::Result<()> {
     // Before anything announces the server: a signal from then on shuts it down gracefully.
@@ -66,7 +79,10 @@ pub async fn serve_store(
     state.erasure = Some(erasure);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());
-    state.anomaly = instance::anomaly(config, &*store).await;
+    let detects = matches!(role, Role::All | Role::Detect);
+    if detects {
+        state.anomaly = instance::anomaly(config, &*store).await;
+    }
     state.incidents = Some(incidents.clone());
     if !config.gateway.routes.is_empty() {
         let gateway = rempart_gateway::Gateway::new(config.gateway.clone(), Some(privacy.clone()), ledger.clone())
@@ -80,7 +96,7 @@ pub async fn serve_store(
     }
     state.privacy = Some(privacy);
     let gateway = state.gateway.clone();
-    if !config.detection.rules.is_empty() {
+    if detects && !config.detection.rules.is_empty() {
         let (rules, report) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
         tracing::info!(
             loaded = report.loaded.len(),
@@ -102,28 +118,77 @@ pub async fn serve_store(
         .transpose()?
         .map(Arc::new);
     let triage = rempart_server::triage::Triage::new(&state, incidents.clone(), attack, config.triage.clone());
-    if config.triage.auto {
-        tracing::info!(
-            model = triage.has_model(),
-            route = %config.triage.route,
-            per_hour = config.triage.per_hour,
-            "automatic triage on"
-        );
-        tracker.spawn(triage.clone().run_auto(cancel.clone()));
-    }
-    state.triage = Some(triage);
+    state.triage = Some(triage.clone());
     tracing::info!(
         playbooks = response.playbooks().len(),
         connectors = config.connectors.len(),
         "response ready"
     );
-    tracker.spawn(response.clone().run_background(cancel.clone()));
-    state.response = Some(response);
-    if !config.detection.rules.is_empty() {
+    state.response = Some(response.clone());
+    // What one process of the whole deployment does: triage, response, feeds, retention. In a
+    // cluster, the holder of the correlator lease.
+    let lead = {
+        let (tracker, cancel, config, ledger) = (tracker.clone(), cancel.clone(), config.clone(), ledger.clone());
+        let (store, intel_store) = (store.clone(), intel_store.clone());
+        move || {
+            if config.triage.auto {
+                tracing::info!(
+                    model = triage.has_model(),
+                    route = %config.triage.route,
+                    per_hour = config.triage.per_hour,
+                    "automatic triage on"
+                );
+                tracker.spawn(triage.run_auto(cancel.clone()));
+            }
+            tracker.spawn(response.run_background(cancel.clone()));
+            spawn_taxii_polls(&tracker, &cancel, &config, intel_store, &ledger);
+            spawn_retention(
+                &tracker,
+                cancel.clone(),
+                store,
+                ledger.clone(),
+                config.retention.events_days,
+                config.audit.retention_days,
+            );
+        }
+    };
+    if detects && !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }
-    spawn_taxii_polls(&tracker, &cancel, config, intel_store.clone(), &ledger);
-    spawn_intel_reload(&tracker, cancel.clone(), &state, intel_store).await?;
+    if detects {
+        spawn_intel_reload(&tracker, cancel.clone(), &state, intel_store).await?;
+    }
+    // A role that fails for good (the correlator losing its lease) stops the process.
+    let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let fail = CancellationToken::new();
+    match (role, &config.bus) {
+        (Role::All, _) => lead(),
+        (role, Some(settings)) => {
+            let name = format!("rempart-{role}-{}", std::process::id());
+            let bus = rempart_bus::Bus::connect(settings, &name)
+                .await
+                .context("cannot connect to the bus")?;
+            state.bus = Some(bus.clone());
+            tracker.spawn(rempart_server::cluster::watch_lag(state.clone(), bus.clone(), cancel.clone()));
+            match role {
+                Role::Detect => {
+                    tracker.spawn(rempart_server::cluster::detect(state.clone(), bus, cancel.clone()));
+                }
+                Role::Correlate => {
+                    let (state, cancel, failed, fail) = (state.clone(), cancel.clone(), failed.clone(), fail.clone());
+                    tracker.spawn(async move {
+                        if let Err(e) = rempart_server::cluster::correlate(state, bus, cancel, lead).await {
+                            tracing::error!(error = %e, "the correlator stopped");
+                            *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                            fail.cancel();
+                        }
+                    });
+                }
+                Role::All | Role::Ingest | Role::Api => {}
+            }
+        }
+        (role, None) => anyhow::bail!("`--role {role}` needs `[bus]`"),
+    }
     if let Some(anomaly) = state.anomaly.clone() {
         let store = state.store.clone();
         let cancel = cancel.clone();
@@ -145,23 +210,19 @@ pub async fn serve_store(
             }
         });
     }
-    let bound = rempart_server::syslog::start(
-        &state,
-        &config.syslog,
-        config.ingest.batch_size,
-        &tracker,
-        cancel.clone(),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    spawn_retention(
-        &tracker,
-        cancel.clone(),
-        store,
-        ledger.clone(),
-        config.retention.events_days,
-        config.audit.retention_days,
-    );
+    let bound = if matches!(role, Role::All | Role::Ingest) {
+        rempart_server::syslog::start(
+            &state,
+            &config.syslog,
+            config.ingest.batch_size,
+            &tracker,
+            cancel.clone(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
     if let Some(settings) = &config.oidc {
         let oidc = rempart_server::oidc::Oidc::new(settings).map_err(|e| anyhow::anyhow!("`[oidc]`: {e}"))?;
         tracing::info!(issuer = %settings.issuer, client = %settings.client_id, "console sign-in through the identity provider");
@@ -211,6 +272,7 @@ pub async fn serve_store(
                 kind::SERVER_START,
                 serde_json::json!({
                     "version": env!("CARGO_PKG_VERSION"),
+                    "role": role.as_str(),
                     "listen": addr,
                     "config": config.source.as_ref().map(|s| serde_json::json!({"path": s.path, "sha256": s.sha256})),
                     "rules": config.detection.rules,
@@ -221,7 +283,7 @@ pub async fn serve_store(
         .await
         .context("cannot record the start in the audit ledger")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, data_dir = %data_dir.display(), tls = tls.is_some(), "API listening");
+    tracing::info!(%addr, %role, data_dir = %data_dir.display(), tls = tls.is_some(), "API listening");
     tracing::info!(url = %format!("{scheme}://{addr}/"), "console served");
     for (kind, a) in &bound {
         tracing::info!(%kind, addr = %a, "syslog listening");
@@ -230,11 +292,15 @@ pub async fn serve_store(
         ready(addr, &state);
     }
     let stop = cancel.clone();
+    let failing = fail.clone();
     let shutdown = async move {
-        signalled.await;
-        tracing::info!("shutting down: draining in-flight requests");
+        tokio::select! {
+            () = signalled => tracing::info!("shutting down: draining in-flight requests"),
+            () = failing.cancelled() => tracing::error!("stopping: a role failed"),
+        }
         stop.cancel();
     };
+    let state_bus = state.bus.clone();
     match tls {
         Some(tls) => {
             let listener = rempart_server::tls::TlsListener::new(listener, tls);
@@ -255,8 +321,14 @@ pub async fn serve_store(
         tracing::error!(error = %e, "cannot record the stop in the audit ledger");
     }
     ledger.close().await;
+    if let Some(bus) = state_bus {
+        bus.close().await;
+    }
     tracing::info!("stopped");
-    Ok(())
+    match failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(()),
+    }
 }
 
 /// How often the listener's certificate, key, CA and CRL files are checked for a change.

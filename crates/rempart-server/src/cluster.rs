@@ -1,0 +1,359 @@
+//! The roles a process of a cluster runs, and the loops of the two that consume the bus.
+//!
+//! `serve --role all` (the default) is one process doing everything, on the embedded store or
+//! a shared one, with no bus. In a cluster every process shares the PostgreSQL store and the
+//! JetStream bus and serves the API and the console on its own address (reads come from the
+//! shared store); besides:
+//!
+//! - `ingest` listens for syslog too, and hands every decoded batch to the bus;
+//! - `api` serves the API and the console only (an ingest request is handed to the bus);
+//! - `detect` takes batches of events off the bus (a work queue shared by every detect
+//!   process), runs the rules, indicators and baselines, stores the events and alerts, and
+//!   passes the alerts on;
+//! - `correlate` waits for the correlator lease; the one process holding it groups alerts into
+//!   incidents and runs triage, the playbooks and retention. A standby takes over when the
+//!   holder dies; a holder that loses the lease stops.
+//!
+//! Each message is acknowledged only after what was done with it is committed; a message
+//! delivered again (its worker died first) changes nothing, because the store skips what it
+//! holds and the correlator skips alerts already in an incident.
+
+use std::time::{Duration, Instant};
+
+use rempart_bus::{Bus, CORRELATE, DETECT, Delivery};
+use rempart_model::EventId;
+use rempart_store::Quarantined;
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::pipeline::{Batch, DeliverError, alert_record, new_alerts};
+
+/// What a process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything, in one process, without a bus.
+    All,
+    /// The API and console, and the syslog listeners; ingested batches go to the bus.
+    Ingest,
+    /// The API and console; ingested batches go to the bus.
+    Api,
+    /// Detection on batches from the bus.
+    Detect,
+    /// Incident correlation, triage, response and retention, in the lease holder only.
+    Correlate,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::All, Role::Ingest, Role::Api, Role::Detect, Role::Correlate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Ingest => "ingest",
+            Role::Api => "api",
+            Role::Detect => "detect",
+            Role::Correlate => "correlate",
+        }
+    }
+
+    /// Whether this role needs the bus.
+    pub fn needs_bus(self) -> bool {
+        self != Role::All
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (all, ingest, api, detect, correlate)"))
+    }
+}
+
+/// The lease the active correlator holds.
+pub const CORRELATOR_LEASE: &str = "correlator";
+/// Messages fetched from the bus at once.
+const FETCH: usize = 16;
+/// How long a fetch waits for the first message.
+const FETCH_WAIT: Duration = Duration::from_secs(1);
+/// After a failure (store or bus unreachable), how long before a message comes back.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How often the correlator makes sure it still holds its lease, and a standby asks for it.
+const LEASE_EVERY: Duration = Duration::from_secs(2);
+
+/// Takes batches of events off the bus until cancelled: detects, stores, passes alerts on,
+/// acknowledges.
+pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
+    let inbox = loop {
+        match bus.inbox(DETECT).await {
+            Ok(inbox) => break inbox,
+            Err(e) => tracing::warn!(error = %e, "waiting for the bus"),
+        }
+        if sleep_or_cancel(&cancel, RETRY_AFTER).await {
+            return;
+        }
+    };
+    tracing::info!("detecting batches from the bus");
+    while !cancel.is_cancelled() {
+        let deliveries = tokio::select! {
+            () = cancel.cancelled() => return,
+            d = inbox.fetch(FETCH, FETCH_WAIT) => d,
+        };
+        let deliveries = match deliveries {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch from the bus");
+                sleep_or_cancel(&cancel, RETRY_AFTER).await;
+                continue;
+            }
+        };
+        for d in deliveries {
+            let outcome = detect_one(&state, &bus, &d).await;
+            settle(&state, &d, "events", outcome).await;
+        }
+    }
+}
+
+/// Acknowledges a message done, or gives it back for later.
+async fn settle(state: &AppState, d: &Delivery, stream: &'static str, outcome: Result<(), DeliverError>) {
+    let (sequence, delivered) = d.position();
+    match outcome {
+        Ok(()) => match d.ack().await {
+            Ok(()) => {
+                let delivery = if delivered > 1 { "redelivered" } else { "first" };
+                state
+                    .metrics
+                    .bus_messages
+                    .get_or_create(&vec![("stream", stream.to_owned()), ("delivery", delivery.to_owned())])
+                    .inc();
+            }
+            // Done but not acknowledged: it comes back, and is skipped as already done.
+            Err(e) => tracing::warn!(error = %e, sequence, "message done but not acknowledged"),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, sequence, delivered, "message not done; it will be delivered again");
+            if let Err(e) = d.retry_after(RETRY_AFTER).await {
+                tracing::warn!(error = %e, sequence, "cannot give the message back (it returns after the ack wait)");
+            }
+        }
+    }
+}
+
+/// One batch of events: detection, then events, quarantine and alerts stored (skipping what a
+/// previous delivery stored), the new alerts recorded in the ledger, every alert passed on.
+async fn detect_one(state: &AppState, bus: &Bus, d: &Delivery) -> Result<(), DeliverError> {
+    let wire = match d.events() {
+        Ok(wire) => wire,
+        Err(e) => return Ok(keep_undecodable(state, d, e).await?),
+    };
+    let quarantine: Vec<Quarantined> = wire
+        .rejected
+        .into_iter()
+        .map(rempart_bus::Rejected::into_quarantined)
+        .collect();
+    let mut batch = Batch {
+        events: wire.events,
+        ..Batch::default()
+    };
+    let rules = state.rules.current();
+    let intel = state.intel.current();
+    let anomaly = state.anomaly.clone();
+    let batch = tokio::task::spawn_blocking(move || {
+        if let Some(rules) = rules {
+            batch.detect(&rules);
+        }
+        if let Some(intel) = intel {
+            batch.match_intel(&intel);
+        }
+        if let Some(anomaly) = anomaly {
+            batch.baselines(&anomaly);
+        }
+        batch
+    })
+    .await
+    .map_err(|e| rempart_bus::BusError::Bus(format!("detection task failed: {e}")))?;
+    let started = Instant::now();
+    state.store.insert_events(&batch.events).await?;
+    state.store.quarantine(&quarantine).await?;
+    let stored = state.store.insert_alerts(&batch.alerts).await?;
+    state.metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
+    let new = new_alerts(&batch.alerts, &stored);
+    if !new.is_empty()
+        && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
+    {
+        state.metrics.audit_failures.inc();
+        tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
+    }
+    for a in &new {
+        state
+            .metrics
+            .alerts
+            .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
+            .inc();
+    }
+    // Every alert of the batch, not only the new ones: a previous delivery may have stored
+    // them and died before passing them on. The correlator skips those it has seen.
+    if !batch.alerts.is_empty() {
+        bus.publish_alerts(&batch.alerts, &batch.events).await?;
+    }
+    Ok(())
+}
+
+/// A message that does not decode is input like any other: kept in quarantine with its bytes.
+async fn keep_undecodable(
+    state: &AppState,
+    d: &Delivery,
+    error: rempart_bus::BusError,
+) -> Result<(), rempart_store::StoreError> {
+    let (sequence, _) = d.position();
+    tracing::error!(%error, sequence, "bus message does not decode; quarantined");
+    state
+        .store
+        .quarantine(&[Quarantined {
+            id: EventId::generate(),
+            received: jiff::Timestamp::now(),
+            source: "bus".to_owned(),
+            location: Some(format!("message {sequence}")),
+            reason: error.to_string(),
+            raw: d.payload().to_vec(),
+        }])
+        .await
+}
+
+/// Waits for the correlator lease, then (in the holder only) calls `lead` once and groups the
+/// alerts from the bus into incidents until cancelled. Returns an error when the lease is
+/// lost, so that the process stops everything it started as the holder.
+pub async fn correlate(
+    state: AppState,
+    bus: Bus,
+    cancel: CancellationToken,
+    lead: impl FnOnce(),
+) -> Result<(), String> {
+    let Some(incidents) = state.incidents.clone() else {
+        return Err("the correlate role needs the incident service".into());
+    };
+    let mut announced = false;
+    let mut lease = loop {
+        match state.store.lease(CORRELATOR_LEASE).await {
+            Ok(Some(lease)) => break lease,
+            Ok(None) if !announced => {
+                tracing::info!("standing by: another process holds the correlator lease");
+                announced = true;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot ask for the correlator lease"),
+        }
+        if sleep_or_cancel(&cancel, LEASE_EVERY).await {
+            return Ok(());
+        }
+    };
+    // What the previous holder wrote is the truth now.
+    incidents.reload().await.map_err(|e| format!("cannot load the open incidents: {e}"))?;
+    tracing::info!("this process holds the correlator lease: correlating");
+    lead();
+    let inbox = loop {
+        match bus.inbox(CORRELATE).await {
+            Ok(inbox) => break inbox,
+            Err(e) => tracing::warn!(error = %e, "waiting for the bus"),
+        }
+        if sleep_or_cancel(&cancel, RETRY_AFTER).await {
+            return Ok(());
+        }
+    };
+    let mut checked = Instant::now();
+    while !cancel.is_cancelled() {
+        if checked.elapsed() >= LEASE_EVERY {
+            lease
+                .check()
+                .await
+                .map_err(|e| format!("lost the correlator lease ({e}): stopping"))?;
+            checked = Instant::now();
+        }
+        let deliveries = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            d = inbox.fetch(FETCH * 4, FETCH_WAIT) => d,
+        };
+        let deliveries = match deliveries {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch from the bus");
+                sleep_or_cancel(&cancel, RETRY_AFTER).await;
+                continue;
+            }
+        };
+        for d in deliveries {
+            let outcome = correlate_one(&state, &incidents, &d).await;
+            settle(&state, &d, "alerts", outcome).await;
+        }
+    }
+    Ok(())
+}
+
+/// One batch of alerts: those not yet in an incident are correlated.
+async fn correlate_one(
+    state: &AppState,
+    incidents: &crate::incidents::Incidents,
+    d: &Delivery,
+) -> Result<(), DeliverError> {
+    let wire = match d.alerts() {
+        Ok(wire) => wire,
+        Err(e) => return Ok(keep_undecodable(state, d, e).await?),
+    };
+    let mut fresh = Vec::with_capacity(wire.alerts.len());
+    for a in wire.alerts {
+        if incidents.store().incident_of_alert(a.id).await?.is_none() {
+            fresh.push(a);
+        }
+    }
+    match incidents.observe(&fresh, &wire.events).await {
+        Ok(update) => {
+            state.metrics.incidents.inc_by(update.created() as u64);
+            Ok(())
+        }
+        Err(crate::incidents::IncidentError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            // Not a passing failure (the ledger refused, say): reported, not retried forever.
+            state.metrics.incident_failures.inc();
+            tracing::error!(error = %e, alerts = fresh.len(), "alerts stored but not grouped into incidents");
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the lag gauges current (every 5 s) until cancelled.
+pub async fn watch_lag(state: AppState, bus: Bus, cancel: CancellationToken) {
+    loop {
+        match bus.status().await {
+            Ok(status) => {
+                for s in &status.streams {
+                    state
+                        .metrics
+                        .bus_lag
+                        .get_or_create(&vec![("consumer", s.consumer.name.clone())])
+                        .set(i64::try_from(s.consumer.lag()).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "bus status unavailable"),
+        }
+        if sleep_or_cancel(&cancel, Duration::from_secs(5)).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps `d`; `true` if cancelled meanwhile.
+async fn sleep_or_cancel(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = cancel.cancelled() => true,
+        () = tokio::time::sleep(d) => false,
+    }
+}

@@ -256,7 +256,12 @@ pub fn alert_messages(alerts: &[Alert], events: &[Event], max: usize) -> Result<
     for a in alerts {
         let alert = encode(a)?;
         let event = by_id.get(&a.event).map(|e| encode(e)).transpose()?;
-        let needed = alert.len() + 1 + event.as_ref().filter(|_| !carried.contains(&a.event)).map_or(0, |e| e.len() + 1);
+        let needed = alert.len()
+            + 1
+            + event
+                .as_ref()
+                .filter(|_| !carried.contains(&a.event))
+                .map_or(0, |e| e.len() + 1);
         if !packer.fits(needed) {
             carried.clear();
         }

@@ -83,8 +83,13 @@ proptest! {
 #[test]
 fn an_item_larger_than_a_message_is_refused_by_name() {
     let big = event(1, 50_000);
-    let err = event_messages(std::slice::from_ref(&big), &[], 20_000).unwrap_err().to_string();
-    assert!(err.contains(&big.id.to_string()) && err.contains("max_payload"), "{err}");
+    let err = event_messages(std::slice::from_ref(&big), &[], 20_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&big.id.to_string()) && err.contains("max_payload"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub mod bus;
 pub mod anomaly;
+pub mod bus;
 pub mod gateway;
 pub mod incidents;
 pub mod intel;
@@ -23,11 +23,11 @@ pub mod oidc;
 pub mod respond;
 pub mod store;
 pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
+pub use bus::Bus;
 pub use gateway::Gateway;
 pub use incidents::{Asset, Incidents, Triage};
 pub use intel::{Intel, TaxiiFeed};
 pub use respond::{ChatFormat, Connector, ConnectorKind, Nis2Entity, Regulatory, Respond, SmtpTls};
-pub use bus::Bus;
 pub use store::Store;
 
 /// The configuration, validated.

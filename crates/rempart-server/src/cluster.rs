@@ -185,7 +185,10 @@ async fn detect_one(state: &AppState, bus: &Bus, d: &Delivery) -> Result<(), Del
     state.store.insert_events(&batch.events).await?;
     state.store.quarantine(&quarantine).await?;
     let stored = state.store.insert_alerts(&batch.alerts).await?;
-    state.metrics.store_write_seconds.observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .store_write_seconds
+        .observe(started.elapsed().as_secs_f64());
     let new = new_alerts(&batch.alerts, &stored);
     if !new.is_empty()
         && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
@@ -257,7 +260,10 @@ pub async fn correlate(
         }
     };
     // What the previous holder wrote is the truth now.
-    incidents.reload().await.map_err(|e| format!("cannot load the open incidents: {e}"))?;
+    incidents
+        .reload()
+        .await
+        .map_err(|e| format!("cannot load the open incidents: {e}"))?;
     tracing::info!("this process holds the correlator lease: correlating");
     lead();
     let inbox = loop {

@@ -87,7 +87,10 @@ impl Batch {
         };
         let started = Instant::now();
         bus.publish_events(&self.events, &quarantined(&self.rejected)).await?;
-        state.metrics.bus_publish_seconds.observe(started.elapsed().as_secs_f64());
+        state
+            .metrics
+            .bus_publish_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.count(&state.metrics, source_kind);
         Ok(())
     }
@@ -166,7 +169,9 @@ impl From<DeliverError> for crate::ApiError {
     fn from(e: DeliverError) -> Self {
         match e {
             DeliverError::Store(e) => crate::ApiError::Store(e),
-            DeliverError::Bus(e @ rempart_bus::BusError::TooLarge { .. }) => crate::ApiError::PayloadTooLarge(e.to_string()),
+            DeliverError::Bus(e @ rempart_bus::BusError::TooLarge { .. }) => {
+                crate::ApiError::PayloadTooLarge(e.to_string())
+            }
             DeliverError::Bus(e) => crate::ApiError::Busy(format!("the batch was not stored: {e}; retry")),
         }
     }

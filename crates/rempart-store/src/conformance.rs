@@ -212,7 +212,10 @@ pub async fn inserts_are_idempotent(store: &dyn Store) {
         raw: b"x".to_vec(),
     };
     store.quarantine(&[q.clone(), q.clone()]).await.expect("quarantine");
-    store.quarantine(std::slice::from_ref(&q)).await.expect("quarantine again");
+    store
+        .quarantine(std::slice::from_ref(&q))
+        .await
+        .expect("quarantine again");
     assert_eq!(store.count_quarantine().await.expect("count"), 1);
 
     let alert = |rule: &str| {
@@ -226,12 +229,21 @@ pub async fn inserts_are_idempotent(store: &dyn Store) {
         )
     };
     let (x, y) = (alert("rule-x"), alert("rule-y"));
-    assert_eq!(store.insert_alerts(std::slice::from_ref(&x)).await.expect("alerts"), vec![x.id]);
-    let mut again = store.insert_alerts(&[x.clone(), y.clone(), y.clone()]).await.expect("alerts");
+    assert_eq!(
+        store.insert_alerts(std::slice::from_ref(&x)).await.expect("alerts"),
+        vec![x.id]
+    );
+    let mut again = store
+        .insert_alerts(&[x.clone(), y.clone(), y.clone()])
+        .await
+        .expect("alerts");
     again.sort();
     assert_eq!(again, vec![y.id], "only the alert not stored before is new");
     assert!(store.insert_alerts(&[x, y]).await.expect("alerts").is_empty());
-    assert_eq!(store.query_alerts(&AlertQuery::default()).await.expect("query").len(), 2);
+    assert_eq!(
+        store.query_alerts(&AlertQuery::default()).await.expect("query").len(),
+        2
+    );
 }
 
 /// Tokens are found by hash while live, and not after revocation.

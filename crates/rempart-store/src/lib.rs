@@ -36,7 +36,6 @@ pub use query::{AlertQuery, EventQuery, FieldFilter};
 pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
-
 /// Every storage trait at once: what a Rempart process opens, embedded or shared.
 /// `Arc<dyn Backend>` coerces to an `Arc` of any one of them.
 pub trait Backend:
@@ -47,6 +46,21 @@ pub trait Backend:
 impl<T> Backend for T where
     T: Store + IncidentStore + LedgerStore + VaultStore + IntelStore + ResponseStore + ErasureStore
 {
+}
+
+/// A process of a cluster, as it records itself in the shared store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// `rempart/<role>/<pid>@<host>`, as its store sessions are named.
+    pub id: String,
+    pub role: String,
+    pub host: String,
+    pub pid: u32,
+    /// Where it serves the API.
+    pub listen: Option<String>,
+    pub started: Timestamp,
+    /// When it last said it was alive.
+    pub seen: Timestamp,
 }
 
 /// A lease taken with [`Store::lease`].
@@ -244,6 +258,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn lease<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Box<dyn Lease>>>> {
         let _ = name;
         Box::pin(async { Ok(Some(Box::new(SoleProcess) as Box<dyn Lease>)) })
+    }
+    /// The process holding lease `name` (its session's application name), if any is held by
+    /// a live process; the embedded store does not know (`None`).
+    fn lease_holder<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        let _ = name;
+        Box::pin(async { Ok(None) })
+    }
+    /// Records that a process of the cluster is alive (a server does so every few seconds);
+    /// the embedded store has one process and keeps nothing.
+    fn member_beat<'a>(&'a self, member: &'a Member) -> BoxFuture<'a, Result<()>> {
+        let _ = member;
+        Box::pin(async { Ok(()) })
+    }
+    /// Forgets a process that stopped.
+    fn member_leave<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        let _ = id;
+        Box::pin(async { Ok(()) })
+    }
+    /// The processes that have recorded themselves, with when each was last seen.
+    fn members(&self) -> BoxFuture<'_, Result<Vec<Member>>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
     /// Saves a detector's state (a snapshot) under `name`, replacing the last.
     fn state_put<'a>(

@@ -33,9 +33,10 @@ mod response;
 
 /// Schema migrations, applied in order, each once, all pending ones in one transaction.
 /// Never edit a released one: add another.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE events (
         id TEXT COLLATE "C" NOT NULL,
         time BIGINT NOT NULL,
@@ -205,7 +206,22 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         body TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    CREATE TABLE cluster_members (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        role TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        listen TEXT,
+        started BIGINT NOT NULL,
+        seen BIGINT NOT NULL
+    );
+    "#,
+    ),
+];
 
 /// Advisory lock keys (one database may hold several Rempart schemas; they only wait on
 /// each other for these short, rare steps).
@@ -233,6 +249,9 @@ pub struct PgSettings {
     /// The schema Rempart's tables live in (created if missing); the user's default
     /// `search_path` when `None`. Several instances (or test runs) can share one database.
     pub schema: Option<String>,
+    /// How this process's sessions are named in `pg_stat_activity` (`rempart/<role>/<pid>@<host>`
+    /// for a server: `rempart cluster status` lists the processes of a cluster by it).
+    pub application: String,
 }
 
 impl std::fmt::Debug for PgSettings {
@@ -292,7 +311,16 @@ impl PgStore {
         if let Some(p) = &settings.password {
             options = options.password(p);
         }
-        options = options.application_name("rempart");
+        // PostgreSQL keeps 63 bytes of it.
+        let mut application = settings.application.clone();
+        while application.len() > 63 {
+            application.pop();
+        }
+        options = options.application_name(if application.is_empty() {
+            "rempart"
+        } else {
+            &application
+        });
         if let Some(schema) = &settings.schema {
             if schema.is_empty()
                 || schema.len() > 63
@@ -998,6 +1026,73 @@ impl Store for PgStore {
                 .fetch_one(&mut conn)
                 .await?;
             Ok(held.then(|| Box::new(PgLease { conn }) as Box<dyn crate::Lease>))
+        })
+    }
+
+    fn member_beat<'a>(&'a self, member: &'a crate::Member) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO cluster_members (id, role, host, pid, listen, started, seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id) DO UPDATE SET listen = EXCLUDED.listen, seen = EXCLUDED.seen",
+            )
+            .bind(&member.id)
+            .bind(&member.role)
+            .bind(&member.host)
+            .bind(i64::from(member.pid))
+            .bind(member.listen.as_deref())
+            .bind(nanos(member.started))
+            .bind(nanos(member.seen))
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn member_leave<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM cluster_members WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn members(&self) -> BoxFuture<'_, Result<Vec<crate::Member>>> {
+        Box::pin(async move {
+            let rows =
+                sqlx::query("SELECT id, role, host, pid, listen, started, seen FROM cluster_members ORDER BY role, id")
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.iter()
+                .map(|r| {
+                    let id: String = r.try_get("id")?;
+                    Ok(crate::Member {
+                        started: from_nanos(&id, r.try_get("started")?)?,
+                        seen: from_nanos(&id, r.try_get("seen")?)?,
+                        id,
+                        role: r.try_get("role")?,
+                        host: r.try_get("host")?,
+                        pid: u32::try_from(r.try_get::<i64, _>("pid")?).unwrap_or(0),
+                        listen: r.try_get("listen")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn lease_holder<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar(
+                "SELECT a.application_name::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.database = \
+                 (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND (l.classid::bigint << 32 | l.objid::bigint) = $1 LIMIT 1",
+            )
+            .bind(self.lease_key(name))
+            .fetch_optional(&self.pool)
+            .await?)
         })
     }
 

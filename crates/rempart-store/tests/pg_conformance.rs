@@ -31,6 +31,7 @@ fn settings(schema: &str) -> PgSettings {
         password: None,
         max_connections: 4,
         schema: Some(schema.to_owned()),
+        application: "rempart/test".to_owned(),
     }
 }
 
@@ -304,7 +305,12 @@ async fn a_sweep_does_not_claim_the_old_copies_purged() {
 async fn a_lease_has_one_holder_until_its_session_ends() {
     let f = fresh().await;
     let other = connect_many(&f.schema, 1).await.pop().expect("one").expect("connect");
-    let mut held = f.store.lease("correlator").await.expect("lease").expect("free at first");
+    let mut held = f
+        .store
+        .lease("correlator")
+        .await
+        .expect("lease")
+        .expect("free at first");
     held.check().await.expect("held");
     assert!(
         other.lease("correlator").await.expect("lease").is_none(),
@@ -312,7 +318,10 @@ async fn a_lease_has_one_holder_until_its_session_ends() {
     );
     let again = f.store.lease("correlator").await.expect("lease");
     assert!(again.is_none(), "nor does the same process through another session");
-    assert!(other.lease("detector").await.expect("lease").is_some(), "another name is free");
+    assert!(
+        other.lease("detector").await.expect("lease").is_some(),
+        "another name is free"
+    );
     // Another schema is another deployment: its lease of the same name is free.
     let elsewhere = fresh().await;
     assert!(elsewhere.store.lease("correlator").await.expect("lease").is_some());
@@ -337,6 +346,60 @@ async fn a_lease_has_one_holder_until_its_session_ends() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(taken.is_some(), "the next process takes the lease once the holder is gone");
+    assert!(
+        taken.is_some(),
+        "the next process takes the lease once the holder is gone"
+    );
     assert!(held.check().await.is_err(), "the old holder learns it lost the lease");
+    assert_eq!(
+        f.store.lease_holder("correlator").await.expect("holder").as_deref(),
+        Some("rempart/test"),
+        "the holder is named by its sessions' application name"
+    );
+    drop(taken);
+    let mut gone = Some(String::new());
+    for _ in 0..50 {
+        gone = f.store.lease_holder("correlator").await.expect("holder");
+        if gone.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(gone, None, "a lease dropped has no holder");
+}
+
+/// Processes record themselves alive, and are forgotten when they leave.
+#[tokio::test]
+async fn members_beat_and_leave() {
+    let f = fresh().await;
+    let member = |id: &str, role: &str, seen: i64| rempart_store::Member {
+        id: id.to_owned(),
+        role: role.to_owned(),
+        host: "node1".to_owned(),
+        pid: 42,
+        listen: Some("127.0.0.1:8080".to_owned()),
+        started: Timestamp::from_second(100).expect("time"),
+        seen: Timestamp::from_second(seen).expect("time"),
+    };
+    f.store
+        .member_beat(&member("rempart/detect/42@node1", "detect", 110))
+        .await
+        .expect("beat");
+    f.store
+        .member_beat(&member("rempart/ingest/7@node1", "ingest", 111))
+        .await
+        .expect("beat");
+    f.store
+        .member_beat(&member("rempart/detect/42@node1", "detect", 120))
+        .await
+        .expect("beat again");
+    let members = f.store.members().await.expect("members");
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        members[0],
+        member("rempart/detect/42@node1", "detect", 120),
+        "last seen kept"
+    );
+    f.store.member_leave("rempart/detect/42@node1").await.expect("leave");
+    assert_eq!(f.store.members().await.expect("members").len(), 1);
 }

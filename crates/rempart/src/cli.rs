@@ -80,6 +80,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::triage::TriageCommand,
     },
+    /// A cluster's processes, bus and store
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster::ClusterCommand,
+    },
     /// Work with Sigma rules
     Rules {
         #[command(subcommand)]
@@ -330,6 +335,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Cluster { command } => crate::cluster::run(&dir(), &config, command, json).await,
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => detect::check(&paths, json),

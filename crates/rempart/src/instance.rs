@@ -74,10 +74,36 @@ pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> any
         password,
         max_connections: settings.max_connections,
         schema: settings.schema.clone(),
+        application: application(),
     })
     .await
     .with_context(|| format!("cannot open the store at `{}`", rempart_store::redact_url(url)))?;
     Ok(Arc::new(store))
+}
+
+/// What this process is, as its store sessions are named: `rempart/<role>/<pid>@<host>` for a
+/// server (set once by `serve`), `rempart/cli/<pid>@<host>` for any other command.
+static ROLE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names this process's role before it opens the store.
+pub fn set_role(role: &'static str) {
+    let _ = ROLE.set(role);
+}
+
+pub fn application() -> String {
+    format!(
+        "rempart/{}/{}@{}",
+        ROLE.get().copied().unwrap_or("cli"),
+        std::process::id(),
+        host()
+    )
+}
+
+/// This machine's name.
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Where the ledger's keys and witness live, from configuration or the data directory.

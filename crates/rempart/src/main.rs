@@ -6,6 +6,7 @@
 mod anomaly;
 mod audit;
 mod cli;
+mod cluster;
 mod demo;
 mod detect;
 mod gateway;

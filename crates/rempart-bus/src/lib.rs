@@ -255,7 +255,7 @@ pub fn alert_messages(alerts: &[Alert], events: &[Event], max: usize) -> Result<
     let mut carried: std::collections::HashSet<EventId> = std::collections::HashSet::new();
     for a in alerts {
         let alert = encode(a)?;
-        let event = by_id.get(&a.event).map(|e| encode(e)).transpose()?;
+        let event = by_id.get(&a.event).map(encode).transpose()?;
         let needed = alert.len()
             + 1
             + event

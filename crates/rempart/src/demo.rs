@@ -203,8 +203,10 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
         privacy,
         &dir,
         &config,
-        args.listen,
-        rempart_server::cluster::Role::All,
+        serve::Process {
+            listen: args.listen,
+            role: rempart_server::cluster::Role::All,
+        },
         Some(&banner),
     )
     .await

@@ -37,11 +37,20 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>, ro
         privacy,
         data_dir,
         &config,
-        listen.unwrap_or(config.server.listen),
-        role,
+        Process {
+            listen: listen.unwrap_or(config.server.listen),
+            role,
+        },
         None,
     )
     .await
+}
+
+/// What this process is: its role, and where it serves the API and the console.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub listen: SocketAddr,
+    pub role: Role,
 }
 
 /// Told the bound address and the server's state once the server listens.
@@ -55,8 +64,7 @@ pub async fn serve_store(
     privacy: Arc<rempart_privacy::Privacy>,
     data_dir: &Path,
     config: &Config,
-    listen: SocketAddr,
-    role: Role,
+    Process { listen, role }: Process,
     ready: Option<&Ready<'_>>,
 ) -> anyhow::Result<()> {
     // Before anything announces the server: a signal from then on shuts it down gracefully.

@@ -15,11 +15,12 @@ use crate::{audit, demo, detect, ingest, instance, privacy, serve};
 /// Rempart: sovereign, auditable AI security operations.
 ///
 /// Ingests and normalizes security telemetry (syslog, CEF, JSON, Windows EVTX, Suricata EVE,
-/// Zeek, auditd) into an embedded store, detects threats with Sigma rules, pseudonymizes personal
-/// data before it leaves, records everything of consequence in a signed audit ledger, lets any
-/// OpenAI- or Anthropic-speaking tool reach AI models only through a sovereignty gateway (policy
-/// by data class and jurisdiction, failover to self-hosted models), and serves it all over an
-/// authenticated API.
+/// Zeek, auditd) into an embedded store or a shared PostgreSQL, detects threats with Sigma rules,
+/// groups alerts into incidents that models triage, pseudonymizes personal data before it
+/// leaves, records everything of consequence in a signed audit ledger, lets any OpenAI- or
+/// Anthropic-speaking tool reach AI models only through a sovereignty gateway (policy by data
+/// class and jurisdiction, failover to self-hosted models), and serves it all over an
+/// authenticated API and console: as one process, or as a cluster of roles over NATS JetStream.
 #[derive(Debug, Parser)]
 #[command(name = "rempart", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {

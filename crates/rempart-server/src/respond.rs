@@ -88,6 +88,11 @@ pub struct Response {
 /// caller records each reserved action in the store before the budget lock is released.
 struct StoreBudget(BTreeMap<ActionKind, u64>);
 
+/// What a playbook's hourly limits are decided under, across every process of a cluster.
+fn budget_lock(playbook: &str) -> String {
+    format!("response-budget/{playbook}")
+}
+
 impl Budget for StoreBudget {
     fn take(&mut self, _: &str, action: ActionKind, per_hour: u32) -> bool {
         let n = self.0.entry(action).or_default();
@@ -269,6 +274,7 @@ impl Response {
             let now = Timestamp::now();
             let admitted = {
                 let _budget = self.inner.budget.lock().await;
+                let _shared = self.inner.store.exclusive(&budget_lock(&pb.id)).await?;
                 let hour_ago = now.checked_sub(1.hour()).unwrap_or(now);
                 let recent = self.inner.store.actions_count(&pb.id, "run", hour_ago).await?;
                 if recent >= u64::from(pb.limits.runs_per_hour) {
@@ -427,6 +433,7 @@ impl Response {
             };
             let (work, reserved) = {
                 let _budget = self.inner.budget.lock().await;
+                let _shared = self.inner.store.exclusive(&budget_lock(&pb.id)).await?;
                 let now = Timestamp::now();
                 let hour_ago = now.checked_sub(1.hour()).unwrap_or(now);
                 let mut counts = BTreeMap::new();

@@ -33,7 +33,7 @@ pub use ledger::{
 };
 pub use postgres::{PgSettings, PgStore, redact_url};
 pub use query::{AlertQuery, EventQuery, FieldFilter};
-pub use response::{ActionRow, ApprovalRow, ResponseStore, RunQuery, RunRow};
+pub use response::{ActionRow, ApprovalRow, Exclusive, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
 /// Every storage trait at once: what a Rempart process opens, embedded or shared.

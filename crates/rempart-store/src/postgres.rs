@@ -290,6 +290,9 @@ pub struct PgStore {
     pool: PgPool,
     /// The schema, which scopes leases (advisory locks are database-wide).
     schema: String,
+    /// Taken before an exclusive section's advisory lock: one waiter per process, so that
+    /// waiters cannot take every pooled session while the holder needs one more.
+    exclusive: Arc<tokio::sync::Mutex<()>>,
     /// Days whose event partition this process knows to exist.
     partitions: Arc<Mutex<HashSet<i64>>>,
 }
@@ -343,10 +346,17 @@ impl PgStore {
         let store = PgStore {
             pool,
             schema: settings.schema.clone().unwrap_or_default(),
+            exclusive: Arc::default(),
             partitions: Arc::new(Mutex::new(HashSet::new())),
         };
         store.migrate(settings.schema.as_deref()).await?;
         Ok(store)
+    }
+
+    /// Holds this process's turn for exclusive sections (see [`PgStore::exclusive`]'s trait
+    /// method).
+    pub(crate) async fn exclusive_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.exclusive.clone().lock_owned().await
     }
 
     /// The advisory lock behind lease `name` (as `pg_locks` shows it: `classid << 32 | objid`),

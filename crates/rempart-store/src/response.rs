@@ -54,6 +54,9 @@ pub struct ActionRow {
     pub outcome: String,
 }
 
+/// What [`ResponseStore::exclusive`] holds; dropping it lets the next process in.
+pub type Exclusive = Box<dyn std::any::Any + Send>;
+
 pub trait ResponseStore: Send + Sync + std::fmt::Debug {
     /// Writes runs and approvals together, all or nothing.
     fn response_write<'a>(&'a self, runs: &'a [RunRow], approvals: &'a [ApprovalRow]) -> BoxFuture<'a, Result<()>>;
@@ -71,6 +74,14 @@ pub trait ResponseStore: Send + Sync + std::fmt::Debug {
     /// Actions of `playbook` of kind `action` begun at or after `since` that did not fail
     /// (started or succeeded): what an hourly limit counts.
     fn actions_count<'a>(&'a self, playbook: &'a str, action: &'a str, since: Timestamp) -> BoxFuture<'a, Result<u64>>;
+    /// Waits until no other process holds `name`, and holds it until the returned value is
+    /// dropped: counting against an hourly limit and recording what it admits happen under it,
+    /// so that processes deciding at once cannot together overshoot the limit. The embedded
+    /// store has one process (whose own lock suffices): nothing to wait for.
+    fn exclusive<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Exclusive>> {
+        let _ = name;
+        Box::pin(async { Ok(Box::new(()) as Exclusive) })
+    }
     fn assessment_put<'a>(
         &'a self,
         incident: EventId,

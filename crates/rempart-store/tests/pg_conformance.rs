@@ -273,6 +273,54 @@ async fn an_action_key_is_claimed_by_one_process_only() {
     }
 }
 
+/// Processes admitting actions against one hourly limit at once, each counting and recording
+/// under `exclusive`: together they admit exactly the limit, round after round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_racing_on_an_hourly_limit_admit_exactly_the_limit() {
+    const LIMIT: u64 = 5;
+    let f = fresh().await;
+    let stores: Vec<Arc<PgStore>> = connect_many(&f.schema, 3)
+        .await
+        .into_iter()
+        .map(|s| Arc::new(s.expect("connect")))
+        .collect();
+    for round in 0..4 {
+        let playbook = format!("isolate-{round}");
+        let mut racing = tokio::task::JoinSet::new();
+        for (i, store) in stores.iter().cycle().take(24).enumerate() {
+            let (store, playbook) = (store.clone(), playbook.clone());
+            racing.spawn(async move {
+                let _held = store.exclusive(&format!("response-budget/{playbook}")).await.expect("exclusive");
+                let since = Timestamp::UNIX_EPOCH;
+                if store.actions_count(&playbook, "isolate_host", since).await.expect("count") >= LIMIT {
+                    return false;
+                }
+                // The decision takes a while: another process deciding meanwhile would overshoot.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                store
+                    .action_begin(&ActionRow {
+                        key: format!("{playbook}/{i}"),
+                        run: EventId::generate(),
+                        playbook: playbook.clone(),
+                        action: "isolate_host".into(),
+                        time: Timestamp::now(),
+                        outcome: "started".into(),
+                    })
+                    .await
+                    .expect("begin")
+            });
+        }
+        let admitted = racing.join_all().await.into_iter().filter(|a| *a).count() as u64;
+        assert_eq!(admitted, LIMIT, "round {round}: 24 requests from 3 processes, limit {LIMIT}");
+        let counted = f
+            .store
+            .actions_count(&playbook, "isolate_host", Timestamp::UNIX_EPOCH)
+            .await
+            .expect("count");
+        assert_eq!(counted, LIMIT);
+    }
+}
+
 /// PostgreSQL keeps old row images in its write-ahead log and backups, out of a client's
 /// reach: a sweep says so rather than claim the copies are gone.
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`ResponseStore`] on PostgreSQL. An action's key is claimed by an insert that only one
 //! process can win (`ON CONFLICT … WHERE outcome = 'failed'`), so two `respond` processes never
-//! run one action twice.
+//! run one action twice; counting against an hourly limit and recording what it admits happen
+//! under an advisory lock ([`ResponseStore::exclusive`]), so that together they never overshoot.
 
 use jiff::Timestamp;
 use rempart_model::EventId;
@@ -159,6 +160,20 @@ impl ResponseStore for PgStore {
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn exclusive<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<crate::Exclusive>> {
+        Box::pin(async move {
+            // A transaction-level lock: released when the transaction ends, which dropping it
+            // does (rolled back: it wrote nothing), and with the session if the process dies.
+            let turn = self.exclusive_turn().await;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(self.lease_key(name))
+                .execute(&mut *tx)
+                .await?;
+            Ok(Box::new((tx, turn)) as crate::Exclusive)
         })
     }
 

@@ -7,6 +7,7 @@
 
 mod codec;
 pub mod conformance;
+pub mod copy;
 mod erasure;
 mod error;
 mod incident;

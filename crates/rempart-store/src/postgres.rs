@@ -229,7 +229,7 @@ const LOCK_MIGRATE: i64 = 0x5245_4d50_0001;
 const LOCK_PARTITIONS: i64 = 0x5245_4d50_0002;
 
 /// One event partition per day of reception.
-const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+pub(crate) const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
 
 /// SQLSTATE of a row that no partition accepts (its day's was dropped by another process).
 const NO_PARTITION: &str = "23514";
@@ -353,6 +353,10 @@ impl PgStore {
         Ok(store)
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Holds this process's turn for exclusive sections (see [`PgStore::exclusive`]'s trait
     /// method).
     pub(crate) async fn exclusive_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
@@ -422,7 +426,7 @@ impl PgStore {
     }
 
     /// Makes sure every day of `days` has its event partition.
-    async fn ensure_partitions(&self, days: &[i64]) -> Result<()> {
+    pub(crate) async fn ensure_partitions(&self, days: &[i64]) -> Result<()> {
         let missing: Vec<i64> = {
             let known = self
                 .partitions

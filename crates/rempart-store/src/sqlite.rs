@@ -253,6 +253,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -290,9 +290,17 @@ async fn processes_racing_on_an_hourly_limit_admit_exactly_the_limit() {
         for (i, store) in stores.iter().cycle().take(24).enumerate() {
             let (store, playbook) = (store.clone(), playbook.clone());
             racing.spawn(async move {
-                let _held = store.exclusive(&format!("response-budget/{playbook}")).await.expect("exclusive");
+                let _held = store
+                    .exclusive(&format!("response-budget/{playbook}"))
+                    .await
+                    .expect("exclusive");
                 let since = Timestamp::UNIX_EPOCH;
-                if store.actions_count(&playbook, "isolate_host", since).await.expect("count") >= LIMIT {
+                if store
+                    .actions_count(&playbook, "isolate_host", since)
+                    .await
+                    .expect("count")
+                    >= LIMIT
+                {
                     return false;
                 }
                 // The decision takes a while: another process deciding meanwhile would overshoot.
@@ -311,7 +319,10 @@ async fn processes_racing_on_an_hourly_limit_admit_exactly_the_limit() {
             });
         }
         let admitted = racing.join_all().await.into_iter().filter(|a| *a).count() as u64;
-        assert_eq!(admitted, LIMIT, "round {round}: 24 requests from 3 processes, limit {LIMIT}");
+        assert_eq!(
+            admitted, LIMIT,
+            "round {round}: 24 requests from 3 processes, limit {LIMIT}"
+        );
         let counted = f
             .store
             .actions_count(&playbook, "isolate_host", Timestamp::UNIX_EPOCH)

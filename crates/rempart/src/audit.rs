@@ -128,7 +128,7 @@ async fn open(data_dir: &Path, config: &Config) -> anyhow::Result<Ledger> {
     instance::open_ledger(data_dir, config, store).await
 }
 
-async fn verify(
+pub(crate) async fn verify(
     data_dir: &Path,
     config: &Config,
     from: Option<u64>,

@@ -81,6 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::triage::TriageCommand,
     },
+    /// The store: copy an embedded instance into PostgreSQL
+    Store {
+        #[command(subcommand)]
+        command: crate::store::StoreCommand,
+    },
     /// A cluster's processes, bus and store
     Cluster {
         #[command(subcommand)]
@@ -336,6 +341,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Store { command } => crate::store::run(&config, command, json).await,
         Command::Cluster { command } => crate::cluster::run(&dir(), &config, command, json).await,
         Command::Rules {
             command: RulesCommand::Check { paths },

@@ -46,14 +46,23 @@ impl Instance<'_> {
 /// Opens the store `[store]` names: the embedded SQLite file in `data_dir`, or the shared
 /// PostgreSQL at `store.url` (its password read from `password_file` or `password_env`).
 pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<Arc<dyn Backend>> {
-    let settings = &config.store;
-    let Some(url) = &settings.url else {
+    if config.store.url.is_none() {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
         let store = SqliteStore::open(&db_path(data_dir))
             .await
             .with_context(|| format!("cannot open the store in `{}`", data_dir.display()))?;
         return Ok(Arc::new(store));
+    }
+    Ok(Arc::new(open_pg(config).await?))
+}
+
+/// Opens the PostgreSQL store `[store] url` names, its password read from `password_file` or
+/// `password_env`.
+pub async fn open_pg(config: &rempart_config::Config) -> anyhow::Result<PgStore> {
+    let settings = &config.store;
+    let Some(url) = &settings.url else {
+        anyhow::bail!("no PostgreSQL store configured (`[store] url`)");
     };
     let password = match (&settings.password_file, &settings.password_env) {
         (Some(file), _) => Some(
@@ -69,7 +78,7 @@ pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> any
         }
         (None, None) => None,
     };
-    let store = PgStore::connect(&PgSettings {
+    PgStore::connect(&PgSettings {
         url: url.clone(),
         password,
         max_connections: settings.max_connections,
@@ -77,8 +86,7 @@ pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> any
         application: application(),
     })
     .await
-    .with_context(|| format!("cannot open the store at `{}`", rempart_store::redact_url(url)))?;
-    Ok(Arc::new(store))
+    .with_context(|| format!("cannot open the store at `{}`", rempart_store::redact_url(url)))
 }
 
 /// What this process is, as its store sessions are named: `rempart/<role>/<pid>@<host>` for a

@@ -19,6 +19,7 @@ mod out;
 mod privacy;
 mod respond;
 mod serve;
+mod store;
 mod triage;
 
 use std::io::Write;

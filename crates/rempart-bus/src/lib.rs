@@ -14,8 +14,9 @@
 //! work queues: a message is removed once acknowledged, and what is pending is the lag.
 //!
 //! Messages are JSON: [`EventBatch`] and [`AlertBatch`], each cut to the servers'
-//! `max_payload`, each with a message id (its first item's id) so that a publish retried
-//! within JetStream's duplicate window is stored once.
+//! `max_payload`, each with a message id naming its content (its first item's id, the number
+//! of items and a digest of their ids) so that a publish retried within JetStream's duplicate
+//! window is stored once, and a message of other content is never taken for a duplicate.
 
 use std::path::Path;
 use std::time::Duration;
@@ -91,6 +92,10 @@ pub struct AlertBatch {
     pub alerts: Vec<Alert>,
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Whether these alerts may have been passed on before (the events' message was delivered
+    /// more than once): the correlator then skips those already in an incident.
+    #[serde(default)]
+    pub again: bool,
 }
 
 /// A quarantined item on the wire: its raw bytes exactly, in base64.
@@ -148,8 +153,15 @@ struct Packer {
     sections: [&'static str; 2],
     out: Vec<Outgoing>,
     current: [Vec<u8>; 2],
-    first: Option<String>,
+    /// The first unit's id, and how many units, in the message being filled.
+    first: Option<(String, usize)>,
+    /// FNV-1a over the ids of the units in the message being filled.
+    digest: u64,
+    /// More members of each message's object (`,"again":true`).
+    trailer: &'static str,
 }
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 impl Packer {
     fn new(max: usize, sections: [&'static str; 2]) -> Self {
@@ -159,6 +171,8 @@ impl Packer {
             out: Vec::new(),
             current: [Vec::new(), Vec::new()],
             first: None,
+            digest: FNV_OFFSET,
+            trailer: "",
         }
     }
 
@@ -186,20 +200,31 @@ impl Packer {
                 self.current[section].extend_from_slice(item);
             }
         }
-        self.first.get_or_insert(id);
+        for b in id.bytes().chain([0]) {
+            self.digest = (self.digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        match &mut self.first {
+            Some((_, n)) => *n += 1,
+            None => self.first = Some((id, 1)),
+        }
     }
 
     fn flush(&mut self) {
-        let Some(id) = self.first.take() else {
+        let Some((first, n)) = self.first.take() else {
             return;
         };
+        // Named by everything it carries: the same content is the same message (a publish
+        // retried is dropped by JetStream as a duplicate), and different content never is.
+        let id = format!("{first}-{n}-{:016x}", std::mem::replace(&mut self.digest, FNV_OFFSET));
         let [a, b] = std::mem::take(&mut self.current);
         let mut body = Vec::with_capacity(a.len() + b.len() + 32);
         body.extend_from_slice(format!("{{\"{}\":[", self.sections[0]).as_bytes());
         body.extend_from_slice(&a);
         body.extend_from_slice(format!("],\"{}\":[", self.sections[1]).as_bytes());
         body.extend_from_slice(&b);
-        body.extend_from_slice(b"]}");
+        body.push(b']');
+        body.extend_from_slice(self.trailer.as_bytes());
+        body.push(b'}');
         self.out.push(Outgoing { id, body });
     }
 
@@ -246,10 +271,11 @@ pub fn event_messages(events: &[Event], rejected: &[Quarantined], max: usize) ->
 
 /// Cuts alerts into [`AlertBatch`] messages of at most `max` bytes each, every alert in the
 /// message that carries its event.
-pub fn alert_messages(alerts: &[Alert], events: &[Event], max: usize) -> Result<Vec<Outgoing>, BusError> {
+pub fn alert_messages(alerts: &[Alert], events: &[Event], again: bool, max: usize) -> Result<Vec<Outgoing>, BusError> {
     let budget = max.saturating_sub(ENVELOPE);
     let by_id: std::collections::HashMap<EventId, &Event> = events.iter().map(|e| (e.id, e)).collect();
     let mut packer = Packer::new(budget, ["alerts", "events"]);
+    packer.trailer = if again { ",\"again\":true" } else { "" };
     // The events already in the message being filled: an event goes once into each message
     // that has alerts about it.
     let mut carried: std::collections::HashSet<EventId> = std::collections::HashSet::new();
@@ -422,9 +448,10 @@ impl Bus {
         self.publish(EVENTS_SUBJECT, messages).await
     }
 
-    /// Publishes alerts with their events; returns once JetStream has stored every message.
-    pub async fn publish_alerts(&self, alerts: &[Alert], events: &[Event]) -> Result<usize, BusError> {
-        let messages = alert_messages(alerts, events, self.max_payload())?;
+    /// Publishes alerts with their events (`again`: they may have been published before);
+    /// returns once JetStream has stored every message.
+    pub async fn publish_alerts(&self, alerts: &[Alert], events: &[Event], again: bool) -> Result<usize, BusError> {
+        let messages = alert_messages(alerts, events, again, self.max_payload())?;
         self.publish(ALERTS_SUBJECT, messages).await
     }
 

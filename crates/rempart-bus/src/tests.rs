@@ -58,17 +58,19 @@ proptest! {
     fn alert_batches_carry_each_alert_with_its_event(
         picks in prop::collection::vec((0usize..12, 0usize..3), 0..80),
         max in 12_000usize..30_000,
+        again in any::<bool>(),
     ) {
         let events: Vec<Event> = (0..12).map(|i| event(i, 500 + i * 200)).collect();
         let alerts: Vec<Alert> = picks
             .iter()
             .map(|(e, r)| Alert::for_event(&events[*e], Timestamp::now(), Some(format!("r{r}")), format!("rule {r}"), None, Vec::new()))
             .collect();
-        let messages = alert_messages(&alerts, &events, max).unwrap();
+        let messages = alert_messages(&alerts, &events, again, max).unwrap();
         let mut got = Vec::new();
         for m in &messages {
             prop_assert!(m.body.len() <= max);
             let batch: AlertBatch = serde_json::from_slice(&m.body).unwrap();
+            prop_assert_eq!(batch.again, again);
             let carried: std::collections::HashSet<EventId> = batch.events.iter().map(|e| e.id).collect();
             prop_assert_eq!(carried.len(), batch.events.len(), "an event once per message");
             for a in &batch.alerts {
@@ -78,6 +80,24 @@ proptest! {
         }
         prop_assert_eq!(got, alerts);
     }
+}
+
+/// A message's id names its content: the alerts of one message are not taken for a duplicate
+/// of a message that began with the same alert but carried fewer (a batch detected again
+/// after a worker died, merged with others).
+#[test]
+fn message_ids_name_their_whole_content() {
+    let events: Vec<Event> = (0..4).map(|i| event(i, 10)).collect();
+    let alerts: Vec<Alert> = events
+        .iter()
+        .map(|e| Alert::for_event(e, Timestamp::now(), Some("r".into()), "r".into(), None, Vec::new()))
+        .collect();
+    let some = alert_messages(&alerts[..2], &events, false, 1 << 20).unwrap();
+    let all = alert_messages(&alerts, &events, false, 1 << 20).unwrap();
+    let again = alert_messages(&alerts, &events, false, 1 << 20).unwrap();
+    assert_eq!((some.len(), all.len()), (1, 1));
+    assert_ne!(some[0].id, all[0].id, "same first alert, different content");
+    assert_eq!(all[0].id, again[0].id, "the same content, the same id");
 }
 
 #[test]

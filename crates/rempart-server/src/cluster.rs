@@ -116,11 +116,24 @@ pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
                 continue;
             }
         };
-        for d in deliveries {
-            let outcome = detect_one(&state, &bus, &d).await;
-            settle(&state, &d, "events", outcome).await;
+        if deliveries.is_empty() {
+            continue;
         }
+        // Every message fetched, detected and stored together: one transaction each for
+        // events, quarantine and alerts, however many messages.
+        let outcome = detect_batch(&state, &bus, &deliveries).await;
+        settle_all(&state, &deliveries, "events", outcome).await;
     }
+}
+
+/// Settles every message with one outcome, the acknowledgements in flight together.
+async fn settle_all(state: &AppState, deliveries: &[Delivery], stream: &'static str, outcome: Result<(), DeliverError>) {
+    let outcome = outcome.map_err(|e| e.to_string());
+    futures_util::future::join_all(deliveries.iter().map(|d| {
+        let outcome = outcome.clone().map_err(|e| rempart_bus::BusError::Bus(e).into());
+        settle(state, d, stream, outcome)
+    }))
+    .await;
 }
 
 /// Acknowledges a message done, or gives it back for later.
@@ -148,22 +161,23 @@ async fn settle(state: &AppState, d: &Delivery, stream: &'static str, outcome: R
     }
 }
 
-/// One batch of events: detection, then events, quarantine and alerts stored (skipping what a
-/// previous delivery stored), the new alerts recorded in the ledger, every alert passed on.
-async fn detect_one(state: &AppState, bus: &Bus, d: &Delivery) -> Result<(), DeliverError> {
-    let wire = match d.events() {
-        Ok(wire) => wire,
-        Err(e) => return Ok(keep_undecodable(state, d, e).await?),
-    };
-    let quarantine: Vec<Quarantined> = wire
-        .rejected
-        .into_iter()
-        .map(rempart_bus::Rejected::into_quarantined)
-        .collect();
-    let mut batch = Batch {
-        events: wire.events,
-        ..Batch::default()
-    };
+/// Batches of events: detection, then events, quarantine and alerts stored (skipping what a
+/// previous delivery stored), the new alerts recorded in the ledger, every alert passed on
+/// (marked as possibly seen when a message was delivered before).
+async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> Result<(), DeliverError> {
+    let mut batch = Batch::default();
+    let mut quarantine: Vec<Quarantined> = Vec::new();
+    let mut again = false;
+    for d in deliveries {
+        match d.events() {
+            Ok(wire) => {
+                batch.events.extend(wire.events);
+                quarantine.extend(wire.rejected.into_iter().map(rempart_bus::Rejected::into_quarantined));
+                again |= d.position().1 > 1;
+            }
+            Err(e) => keep_undecodable(state, d, e).await?,
+        }
+    }
     let rules = state.rules.current();
     let intel = state.intel.current();
     let anomaly = state.anomaly.clone();
@@ -206,7 +220,7 @@ async fn detect_one(state: &AppState, bus: &Bus, d: &Delivery) -> Result<(), Del
     // Every alert of the batch, not only the new ones: a previous delivery may have stored
     // them and died before passing them on. The correlator skips those it has seen.
     if !batch.alerts.is_empty() {
-        bus.publish_alerts(&batch.alerts, &batch.events).await?;
+        bus.publish_alerts(&batch.alerts, &batch.events, again).await?;
     }
     Ok(())
 }
@@ -296,31 +310,44 @@ pub async fn correlate(
                 continue;
             }
         };
-        for d in deliveries {
-            let outcome = correlate_one(&state, &incidents, &d).await;
-            settle(&state, &d, "alerts", outcome).await;
+        if deliveries.is_empty() {
+            continue;
         }
+        let outcome = correlate_batch(&state, &incidents, &deliveries).await;
+        settle_all(&state, &deliveries, "alerts", outcome).await;
     }
     Ok(())
 }
 
-/// One batch of alerts: those not yet in an incident are correlated.
-async fn correlate_one(
+/// Batches of alerts: correlated, except those already in an incident when they may have
+/// been seen (the message, or the events' message before it, was delivered before).
+async fn correlate_batch(
     state: &AppState,
     incidents: &crate::incidents::Incidents,
-    d: &Delivery,
+    deliveries: &[Delivery],
 ) -> Result<(), DeliverError> {
-    let wire = match d.alerts() {
-        Ok(wire) => wire,
-        Err(e) => return Ok(keep_undecodable(state, d, e).await?),
-    };
-    let mut fresh = Vec::with_capacity(wire.alerts.len());
-    for a in wire.alerts {
-        if incidents.store().incident_of_alert(a.id).await?.is_none() {
-            fresh.push(a);
+    let mut fresh = Vec::new();
+    let mut events = Vec::new();
+    for d in deliveries {
+        let wire = match d.alerts() {
+            Ok(wire) => wire,
+            Err(e) => {
+                keep_undecodable(state, d, e).await?;
+                continue;
+            }
+        };
+        events.extend(wire.events);
+        if wire.again || d.position().1 > 1 {
+            for a in wire.alerts {
+                if incidents.store().incident_of_alert(a.id).await?.is_none() {
+                    fresh.push(a);
+                }
+            }
+        } else {
+            fresh.extend(wire.alerts);
         }
     }
-    match incidents.observe(&fresh, &wire.events).await {
+    match incidents.observe(&fresh, &events).await {
         Ok(update) => {
             state.metrics.incidents.inc_by(update.created() as u64);
             Ok(())

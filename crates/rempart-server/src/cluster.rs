@@ -81,8 +81,12 @@ impl std::str::FromStr for Role {
 
 /// The lease the active correlator holds.
 pub const CORRELATOR_LEASE: &str = "correlator";
-/// Messages fetched from the bus at once.
-const FETCH: usize = 16;
+/// Batches of events a detect process takes at once (each up to the servers' `max_payload`):
+/// few enough that the work spreads over the workers, enough that each store transaction is
+/// large.
+const FETCH: usize = 4;
+/// Batches of alerts the correlator takes at once.
+const CORRELATE_FETCH: usize = 64;
 /// How long a fetch waits for the first message.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// After a failure (store or bus unreachable), how long before a message comes back.
@@ -300,7 +304,7 @@ pub async fn correlate(
         }
         let deliveries = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            d = inbox.fetch(FETCH * 4, FETCH_WAIT) => d,
+            d = inbox.fetch(CORRELATE_FETCH, FETCH_WAIT) => d,
         };
         let deliveries = match deliveries {
             Ok(d) => d,

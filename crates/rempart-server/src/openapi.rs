@@ -119,12 +119,12 @@ pub const OPENAPI: &str = r##"{
   "security": [{"bearer": []}],
   "paths": {
     "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
-    "/readyz": {"get": {"summary": "Readiness: the store answers", "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Store unavailable"}}}},
+    "/readyz": {"get": {"summary": "Readiness: the store answers and, in a cluster, the bus is connected", "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Store or bus unavailable"}}}},
     "/metrics": {"get": {"summary": "Prometheus metrics (role viewer)", "responses": {"200": {"description": "OpenMetrics text"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
     "/openapi.json": {"get": {"summary": "This document (role viewer)", "responses": {"200": {"description": "OpenAPI 3.1"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
     "/api/v1/events": {
       "post": {
-        "summary": "Ingest events (role ingest). Acknowledged only once every event is durable.",
+        "summary": "Ingest events (role ingest). Acknowledged only once every event is durable: stored, or in a cluster stored by JetStream for the detect processes.",
         "parameters": [
           {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "Force a format instead of detecting it"},
           {"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "Source name recorded on each event (default http)"},
@@ -132,9 +132,10 @@ pub const OPENAPI: &str = r##"{
         ],
         "requestBody": {"required": true, "description": "NDJSON, a JSON array, syslog lines, CEF, Zeek TSV, auditd, or an EVTX file; capped by server.max_body_bytes", "content": {"application/x-ndjson": {}, "application/json": {}, "text/plain": {}, "application/octet-stream": {}}},
         "responses": {
-          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "alerts": {"type": "integer"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
-          "413": {"description": "Body larger than the configured cap, or a gzip body inflating past its cap"},
+          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "alerts": {"type": "integer", "description": "Alerts raised on the batch here (0 in a cluster, where the detect processes raise them)"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
+          "413": {"description": "Body larger than the configured cap, or a gzip body inflating past its cap, or (in a cluster) one event larger than a bus message"},
           "415": {"description": "Content-Encoding other than gzip or identity"},
+          "503": {"description": "The store, or in a cluster the bus, did not take the batch: nothing was acknowledged, retry"},
           "422": {"description": "Nothing in the body could be decoded; all of it was quarantined"},
           "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}
         }

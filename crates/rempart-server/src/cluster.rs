@@ -131,7 +131,12 @@ pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
 }
 
 /// Settles every message with one outcome, the acknowledgements in flight together.
-async fn settle_all(state: &AppState, deliveries: &[Delivery], stream: &'static str, outcome: Result<(), DeliverError>) {
+async fn settle_all(
+    state: &AppState,
+    deliveries: &[Delivery],
+    stream: &'static str,
+    outcome: Result<(), DeliverError>,
+) {
     let outcome = outcome.map_err(|e| e.to_string());
     futures_util::future::join_all(deliveries.iter().map(|d| {
         let outcome = outcome.clone().map_err(|e| rempart_bus::BusError::Bus(e).into());

@@ -29,15 +29,17 @@ impl EventId {
 
     /// The id of what `key` names about this event (an alert: the rule that matched it), the
     /// same every time for the same pair: a redelivered event raises an alert with the id it
-    /// had, which the store then skips. A UUIDv7 whose time is this id's (so such ids sort as
-    /// their events do) and whose other 74 bits are the name-based (RFC 9562 §5.5) hash of this
-    /// id and `key`.
+    /// had, which the store then skips. It keeps this id's first 12 bytes (its time, version,
+    /// counter and variant), so derived ids sort exactly as their events do, and takes the last
+    /// four from the name-based (RFC 9562 §5.5) hash of this id and `key`, which tells apart
+    /// what several keys derive from one event.
     pub fn derive(self, key: &str) -> EventId {
         let mut name = Vec::with_capacity(16 + key.len());
         name.extend_from_slice(self.0.as_bytes());
         name.extend_from_slice(key.as_bytes());
-        let mut bytes = *Uuid::new_v5(&DERIVED, &name).as_bytes();
-        bytes[..6].copy_from_slice(&self.0.as_bytes()[..6]);
+        let hash = Uuid::new_v5(&DERIVED, &name);
+        let mut bytes = *self.0.as_bytes();
+        bytes[12..].copy_from_slice(&hash.as_bytes()[12..]);
         EventId(
             uuid::Builder::from_bytes(bytes)
                 .with_version(uuid::Version::SortRand)
@@ -287,6 +289,11 @@ mod tests {
         }
         // Keys are not confused with the id they are appended to.
         assert_ne!(events[0].derive("ab"), events[0].derive("a"));
+        // Ids derived from events generated one after the other sort as the events do.
+        for pair in events.windows(2) {
+            assert!(pair[0] < pair[1]);
+            assert!(pair[0].derive("z") < pair[1].derive("a"), "{pair:?}");
+        }
     }
 
     #[test]

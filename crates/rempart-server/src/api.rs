@@ -14,7 +14,7 @@ use rempart_store::{AlertQuery, EventQuery, FieldFilter, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::pipeline::Batch;
+use crate::pipeline::{Batch, Detectors};
 use crate::{ApiError, AppState, auth};
 
 /// Rejections listed in an ingest response; the rest are counted and quarantined.
@@ -94,10 +94,10 @@ pub async fn ingest_events(
         .await
         .map_err(|e| ApiError::Internal(format!("decode slots: {e}")))?;
     // In a cluster, the `detect` processes detect; here only what is decoded is handed on.
-    let here = state.bus.is_none();
-    let rules = state.rules.current().filter(|_| here);
-    let intel = state.intel.current().filter(|_| here);
-    let anomaly = state.anomaly.clone().filter(|_| here);
+    let detectors = match state.bus {
+        None => Detectors::of(&state),
+        Some(_) => Detectors::default(),
+    };
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let mut batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
@@ -108,15 +108,7 @@ pub async fn ingest_events(
         };
         let mut batch = Batch::default();
         decode_bytes(&source, &body, &opts, Timestamp::now(), &mut |d| batch.push(d));
-        if let Some(rules) = rules {
-            batch.detect(&rules);
-        }
-        if let Some(intel) = intel {
-            batch.match_intel(&intel);
-        }
-        if let Some(anomaly) = anomaly {
-            batch.baselines(&anomaly);
-        }
+        batch.detect_with(&detectors);
         Ok::<_, ApiError>(batch)
     })
     .await

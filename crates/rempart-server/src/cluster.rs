@@ -26,7 +26,7 @@ use rempart_store::Quarantined;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::pipeline::{Batch, DeliverError, alert_record, new_alerts};
+use crate::pipeline::{Batch, DeliverError, Detectors, alert_record, new_alerts};
 
 /// What a process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,29 +97,11 @@ const LEASE_EVERY: Duration = Duration::from_secs(2);
 /// Takes batches of events off the bus until cancelled: detects, stores, passes alerts on,
 /// acknowledges.
 pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
-    let inbox = loop {
-        match bus.inbox(DETECT).await {
-            Ok(inbox) => break inbox,
-            Err(e) => tracing::warn!(error = %e, "waiting for the bus"),
-        }
-        if sleep_or_cancel(&cancel, RETRY_AFTER).await {
-            return;
-        }
+    let Some(inbox) = inbox(&bus, DETECT, &cancel).await else {
+        return;
     };
     tracing::info!("detecting batches from the bus");
-    while !cancel.is_cancelled() {
-        let deliveries = tokio::select! {
-            () = cancel.cancelled() => return,
-            d = inbox.fetch(FETCH, FETCH_WAIT) => d,
-        };
-        let deliveries = match deliveries {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot fetch from the bus");
-                sleep_or_cancel(&cancel, RETRY_AFTER).await;
-                continue;
-            }
-        };
+    while let Some(deliveries) = next(&inbox, FETCH, &cancel).await {
         if deliveries.is_empty() {
             continue;
         }
@@ -187,19 +169,9 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
             Err(e) => keep_undecodable(state, d, e).await?,
         }
     }
-    let rules = state.rules.current();
-    let intel = state.intel.current();
-    let anomaly = state.anomaly.clone();
+    let detectors = Detectors::of(state);
     let batch = tokio::task::spawn_blocking(move || {
-        if let Some(rules) = rules {
-            batch.detect(&rules);
-        }
-        if let Some(intel) = intel {
-            batch.match_intel(&intel);
-        }
-        if let Some(anomaly) = anomaly {
-            batch.baselines(&anomaly);
-        }
+        batch.detect_with(&detectors);
         batch
     })
     .await
@@ -289,14 +261,8 @@ pub async fn correlate(
         .map_err(|e| format!("cannot load the open incidents: {e}"))?;
     tracing::info!("this process holds the correlator lease: correlating");
     lead();
-    let inbox = loop {
-        match bus.inbox(CORRELATE).await {
-            Ok(inbox) => break inbox,
-            Err(e) => tracing::warn!(error = %e, "waiting for the bus"),
-        }
-        if sleep_or_cancel(&cancel, RETRY_AFTER).await {
-            return Ok(());
-        }
+    let Some(inbox) = inbox(&bus, CORRELATE, &cancel).await else {
+        return Ok(());
     };
     let mut checked = Instant::now();
     while !cancel.is_cancelled() {
@@ -307,17 +273,8 @@ pub async fn correlate(
                 .map_err(|e| format!("lost the correlator lease ({e}): stopping"))?;
             checked = Instant::now();
         }
-        let deliveries = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            d = inbox.fetch(CORRELATE_FETCH, FETCH_WAIT) => d,
-        };
-        let deliveries = match deliveries {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot fetch from the bus");
-                sleep_or_cancel(&cancel, RETRY_AFTER).await;
-                continue;
-            }
+        let Some(deliveries) = next(&inbox, CORRELATE_FETCH, &cancel).await else {
+            return Ok(());
         };
         if deliveries.is_empty() {
             continue;
@@ -356,6 +313,10 @@ async fn correlate_batch(
             fresh.extend(wire.alerts);
         }
     }
+    // Analysts may have changed incidents through other processes meanwhile.
+    if !fresh.is_empty() {
+        incidents.refresh().await?;
+    }
     match incidents.observe(&fresh, &events).await {
         Ok(update) => {
             state.metrics.incidents.inc_by(update.created() as u64);
@@ -388,6 +349,35 @@ pub async fn watch_lag(state: AppState, bus: Bus, cancel: CancellationToken) {
         }
         if sleep_or_cancel(&cancel, Duration::from_secs(5)).await {
             return;
+        }
+    }
+}
+
+/// The work queue of `durable`, once the bus answers; `None` if cancelled first.
+async fn inbox(bus: &Bus, durable: &'static str, cancel: &CancellationToken) -> Option<rempart_bus::Inbox> {
+    loop {
+        match bus.inbox(durable).await {
+            Ok(inbox) => return Some(inbox),
+            Err(e) => tracing::warn!(error = %e, "waiting for the bus"),
+        }
+        if sleep_or_cancel(cancel, RETRY_AFTER).await {
+            return None;
+        }
+    }
+}
+
+/// The next messages (none if none came within the fetch wait, or the bus failed: then after
+/// a pause); `None` once cancelled.
+async fn next(inbox: &rempart_bus::Inbox, max: usize, cancel: &CancellationToken) -> Option<Vec<Delivery>> {
+    let fetched = tokio::select! {
+        () = cancel.cancelled() => return None,
+        d = inbox.fetch(max, FETCH_WAIT) => d,
+    };
+    match fetched {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot fetch from the bus");
+            (!sleep_or_cancel(cancel, RETRY_AFTER).await).then(Vec::new)
         }
     }
 }

@@ -123,6 +123,30 @@ impl Incidents {
         self.rewriting(async { Ok::<_, StoreError>(()) }).await
     }
 
+    /// Takes back from the store what other processes changed, keeping what was learned of
+    /// addresses and logons: in a cluster, analysts change incidents through any process's
+    /// API, and the correlator must not write an incident back over their change. Each open
+    /// incident held is replaced by its stored version (one closed elsewhere stops taking
+    /// alerts), and incidents the store holds open are taken in.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let mut correlator = self.inner.correlator.lock().await;
+        let stored = self.inner.store.incidents_list(&IncidentQuery::open()).await?;
+        let open: std::collections::HashSet<EventId> = stored.iter().map(|i| i.id).collect();
+        for id in correlator.open_ids() {
+            if !open.contains(&id)
+                && let Some(i) = self.inner.store.incident_get(id).await?
+            {
+                correlator.replace(i);
+            }
+        }
+        for i in stored {
+            if correlator.get(i.id).is_none_or(|held| held.updated != i.updated) {
+                correlator.replace(i);
+            }
+        }
+        Ok(())
+    }
+
     pub fn store(&self) -> &Arc<dyn IncidentStore> {
         &self.inner.store
     }

@@ -12,6 +12,25 @@ use rempart_store::{Quarantined, Store, StoreError};
 
 use crate::metrics::Metrics;
 
+/// What runs over everything ingested: the rules, indicators and baselines in force.
+#[derive(Debug, Clone, Default)]
+pub struct Detectors {
+    pub rules: Option<std::sync::Arc<RuleSet>>,
+    pub intel: Option<std::sync::Arc<rempart_intel::IocIndex>>,
+    pub anomaly: Option<std::sync::Arc<crate::anomaly::Anomaly>>,
+}
+
+impl Detectors {
+    /// Those in force in `state` now (a reload later does not change these).
+    pub fn of(state: &crate::AppState) -> Self {
+        Detectors {
+            rules: state.rules.current(),
+            intel: state.intel.current(),
+            anomaly: state.anomaly.clone(),
+        }
+    }
+}
+
 /// A batch of decoded items on its way to the store.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -46,6 +65,20 @@ impl Batch {
         m
     }
 
+    /// Runs every detector in `with` over the batch's events (CPU-bound: call it off the
+    /// async workers for large batches).
+    pub fn detect_with(&mut self, with: &Detectors) {
+        if let Some(rules) = &with.rules {
+            self.detect(rules);
+        }
+        if let Some(intel) = &with.intel {
+            self.match_intel(intel);
+        }
+        if let Some(anomaly) = &with.anomaly {
+            self.baselines(anomaly);
+        }
+    }
+
     /// Runs detection rules over the batch's events (CPU-bound: call it off the async
     /// workers for large batches).
     pub fn detect(&mut self, rules: &RuleSet) {
@@ -66,15 +99,7 @@ impl Batch {
     /// cluster's bus for the `detect` processes, acknowledged once JetStream has stored it.
     pub async fn deliver(&mut self, state: &crate::AppState, source_kind: &'static str) -> Result<(), DeliverError> {
         let Some(bus) = &state.bus else {
-            if let Some(rules) = state.rules.current() {
-                self.detect(&rules);
-            }
-            if let Some(intel) = state.intel.current() {
-                self.match_intel(&intel);
-            }
-            if let Some(anomaly) = &state.anomaly {
-                self.baselines(anomaly);
-            }
+            self.detect_with(&Detectors::of(state));
             return Ok(self
                 .commit(
                     &*state.store,

@@ -206,6 +206,11 @@ impl Correlator {
         }
     }
 
+    /// The ids of the open incidents held.
+    pub fn open_ids(&self) -> Vec<EventId> {
+        self.open.keys().copied().collect()
+    }
+
     /// An open incident by id.
     pub fn get(&self, id: EventId) -> Option<&Incident> {
         self.open.get(&id).map(|o| &o.incident)

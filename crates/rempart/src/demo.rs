@@ -614,7 +614,29 @@ async fn detect(store: &dyn Store) -> anyhow::Result<Vec<Value>> {
             ..Default::default()
         })
         .await?;
-    alerts.reverse();
+    // Oldest first; on one event, the most severe rule first (alert ids order alerts by their
+    // events, not by the rules that matched one event).
+    let rank = |level: Option<&str>| match level {
+        Some("critical") => 4,
+        Some("high") => 3,
+        Some("medium") => 2,
+        Some("low") => 1,
+        _ => 0,
+    };
+    alerts.sort_by(|a, b| {
+        (
+            a.time,
+            a.event,
+            std::cmp::Reverse(rank(a.level.as_deref())),
+            &a.rule_title,
+        )
+            .cmp(&(
+                b.time,
+                b.event,
+                std::cmp::Reverse(rank(b.level.as_deref())),
+                &b.rule_title,
+            ))
+    });
     Ok(alerts
         .iter()
         .map(|a| {

@@ -18,7 +18,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -199,30 +198,8 @@ impl Deployment {
 
     /// Starts `serve --role role`; returns the process and its address once it listens.
     fn serve(&self, role: &str) -> (Proc, String) {
-        let mut child = self
-            .command()
-            .args(["serve", "--role", role, "--listen", "127.0.0.1:0"])
-            .env("REMPART_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("API listening")
-                    && let Some(rest) = line.split("addr=").nth(1)
-                {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let child = Proc(child);
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("`serve --role {role}` did not report its address: {e}"));
-        (child, addr)
+        let (child, addr) = common::serve_args(self.command(), &["serve", "--role", role, "--listen", "127.0.0.1:0"]);
+        (Proc(child), addr)
     }
 
     fn status(&self) -> Value {

@@ -46,9 +46,15 @@ pub fn serve(data_dir: &Path) -> (Child, String) {
 }
 
 /// Starts `serve` from a prepared command (extra environment, global options).
-pub fn serve_with(mut command: Command) -> (Child, String) {
+pub fn serve_with(command: Command) -> (Child, String) {
+    serve_args(command, &["serve", "--listen", "127.0.0.1:0"])
+}
+
+/// Starts `command` with `args` (a `serve` listening on `127.0.0.1:0`); returns the child and
+/// the address it reports.
+pub fn serve_args(mut command: Command, args: &[&str]) -> (Child, String) {
     let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("REMPART_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

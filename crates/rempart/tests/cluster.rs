@@ -521,3 +521,103 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
 
     drop((detect, correlate, ingest, one));
 }
+
+/// An analyst's change made through one process's API (the ingest process) is not written
+/// over by the active correlator when the incident grows afterwards.
+#[test]
+fn an_analysts_change_through_another_process_survives_the_correlator() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(nats_dir.path());
+    let cluster = Deployment::new(Some(nats.port));
+    let token = cluster.token();
+    let analyst = {
+        let out = cluster
+            .command()
+            .args(["--json", "tokens", "create", "--role", "analyst", "--name", "alice"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (_ingest, addr) = cluster.serve("ingest");
+    let _detect = cluster.serve("detect").0;
+    let _correlate = cluster.serve("correlate").0;
+    // One event a process-creation rule raises an alert on.
+    let sample = data().join("sigma/regression_data/rules/windows/process_creation");
+    let event = std::fs::read_dir(sample.join("proc_creation_win_bitsadmin_download"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            serde_json::from_slice::<Value>(&std::fs::read(p).unwrap())
+                .unwrap()
+                .to_string()
+        })
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let post = |body: String| {
+        rt.block_on(async {
+            let r = client
+                .post(format!("http://{addr}/api/v1/events"))
+                .bearer_auth(&token)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        })
+    };
+    let incidents = || -> Vec<Value> {
+        rt.block_on(async {
+            client
+                .get(format!("http://{addr}/api/v1/incidents"))
+                .bearer_auth(&analyst)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()["incidents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+    };
+    let wait_for = |what: &str, ok: &dyn Fn(&[Value]) -> bool| -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = incidents();
+            if ok(&now) {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "{what}: {now:?}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    post(event.clone());
+    let first = wait_for("an incident", &|i| i.len() == 1);
+    let id = first[0]["id"].as_str().unwrap().to_owned();
+    // The analyst takes it, through the ingest process.
+    rt.block_on(async {
+        let r = client
+            .post(format!("http://{addr}/api/v1/incidents/{id}"))
+            .bearer_auth(&analyst)
+            .json(&serde_json::json!({"status": "investigating", "owner": "alice", "reason": "taking it"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    });
+    // The same activity again: the correlator grows the incident.
+    post(event);
+    let grown = wait_for("the incident grown", &|i| {
+        i.len() == 1 && i[0]["alert_count"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(grown[0]["id"], id.as_str());
+    assert_eq!(grown[0]["status"], "investigating", "{}", grown[0]);
+    assert_eq!(grown[0]["owner"], "alice", "{}", grown[0]);
+}

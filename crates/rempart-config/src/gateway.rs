@@ -269,17 +269,26 @@ fn is_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or("");
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+/// A provider's base URL, parsed (never pattern-matched): whether it is https, and whether
+/// its host is this machine. A user-info part (`user:pass@`) is refused: credentials go in
+/// `api_key_env`, and `http://127.0.0.1@api.example/` names `api.example`, not this machine.
+fn base_url(text: &str) -> Result<(bool, bool), String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("holds a user-info part (`user@`): give credentials in `api_key_env`".into());
+    }
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => return Err(format!("`{other}://` is not an http:// or https:// URL")),
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    Ok((https, loopback))
 }
 
 struct Checker<'a> {
@@ -421,18 +430,13 @@ pub(crate) fn validate(raw: RawGateway, problems: &mut Vec<Problem>) -> Gateway 
             continue;
         };
         let base_url = p.base_url.trim_end_matches('/').to_owned();
-        if base_url.starts_with("http://") {
-            if jurisdiction != Jurisdiction::OnPrem && !is_loopback_url(&base_url) {
-                ck.problem(
-                    format!("{path}.base_url"),
-                    "a provider outside the premises must be reached over https://",
-                );
-            }
-        } else if !base_url.starts_with("https://") {
-            ck.problem(
+        match self::base_url(&base_url) {
+            Err(e) => ck.problem(format!("{path}.base_url"), e),
+            Ok((false, loopback)) if jurisdiction != Jurisdiction::OnPrem && !loopback => ck.problem(
                 format!("{path}.base_url"),
-                format!("`{base_url}` is not an http:// or https:// URL"),
-            );
+                "a provider outside the premises must be reached over https://",
+            ),
+            Ok(_) => {}
         }
         let pseudonymize = p.pseudonymize.unwrap_or(true);
         if !pseudonymize && jurisdiction != Jurisdiction::OnPrem {
@@ -572,5 +576,53 @@ impl Gateway {
     /// The settings of the client whose token is named `token_name`.
     pub fn client(&self, token_name: &str) -> &Client {
         self.clients.get(token_name).unwrap_or(&self.default_client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use crate::Config;
+
+    fn provider(base_url: &str, jurisdiction: &str) -> Result<Config, String> {
+        Config::parse(
+            &format!(
+                "version = 1\n[gateway]\ndefault_class = \"TLP:GREEN\"\n[[gateway.providers]]\nname = \"p\"\nkind = \"openai\"\n\
+                 base_url = \"{base_url}\"\nmodel = \"m\"\njurisdiction = \"{jurisdiction}\"\nmax_class = \"TLP:GREEN\"\n\
+                 [[gateway.routes]]\nname = \"r\"\npurpose = \"triage\"\nchain = [\"p\"]\n"
+            ),
+            "t.toml",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Provider addresses are parsed, never pattern-matched: a user-info part is refused, and
+    /// "this machine" is judged on the parsed host.
+    #[test]
+    fn provider_urls_are_judged_on_their_parsed_host() {
+        for ok in [
+            ("https://api.example/v1", "us"),
+            ("http://127.0.0.1:8000/v1", "us"),
+            ("http://127.5.6.7/v1", "eu"),
+            ("http://[::1]:11434/v1", "us"),
+            ("http://LOCALHOST:8080/v1", "eu"),
+            ("http://vllm.soc.internal:8000/v1", "on-prem"),
+        ] {
+            provider(ok.0, ok.1).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        for (bad, jurisdiction, expect) in [
+            ("http://127.0.0.1@api.example/v1", "us", "user-info"),
+            ("https://user:secret@api.example/v1", "us", "user-info"),
+            ("http://127.0.0.1.api.example/v1", "us", "over https://"),
+            ("http://localhost.api.example/v1", "eu", "over https://"),
+            ("http://api.example/v1", "eu", "over https://"),
+            ("ftp://api.example/v1", "on-prem", "not an http:// or https:// URL"),
+            ("api.example/v1", "us", "is not a URL"),
+        ] {
+            let err = provider(bad, jurisdiction).unwrap_err();
+            assert!(err.contains("gateway.providers[0].base_url") && err.contains(expect), "{bad}: {err}");
+            assert!(!err.contains("secret"), "the password is not repeated: {err}");
+        }
     }
 }

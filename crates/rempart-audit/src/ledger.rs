@@ -861,10 +861,21 @@ impl Writer {
             // A name of this process's own: processes of a cluster sharing the file never
             // write into each other's half-written copy.
             let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            let written = std::fs::write(&tmp, &cp.note).and_then(|()| std::fs::rename(&tmp, path));
+            let written = write_private(&tmp, cp.note.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
             if let Err(e) = written {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the ledger's witness checkpoint");
             }
         }
     }
+}
+
+/// Writes `content` to `path`, replacing it, readable by its owner only whatever the umask.
+fn write_private(path: &std::path::Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(content)
 }

@@ -137,7 +137,7 @@ impl MasterKey {
 /// Writes a new secret file readable by its owner only; refuses to overwrite.
 pub fn write_secret_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        rempart_store::private_dir(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -621,7 +621,10 @@ mod tests {
             ("api.example/v1", "us", "is not a URL"),
         ] {
             let err = provider(bad, jurisdiction).unwrap_err();
-            assert!(err.contains("gateway.providers[0].base_url") && err.contains(expect), "{bad}: {err}");
+            assert!(
+                err.contains("gateway.providers[0].base_url") && err.contains(expect),
+                "{bad}: {err}"
+            );
             assert!(!err.contains("secret"), "the password is not repeated: {err}");
         }
     }

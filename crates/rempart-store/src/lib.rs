@@ -64,6 +64,20 @@ pub struct Member {
     pub seen: Timestamp,
 }
 
+/// Makes `path` and its missing parents readable by their owner only (0700) whatever the
+/// umask: a data directory holds telemetry, keys and the witness. A folder that exists keeps
+/// the mode its owner gave it.
+pub fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 /// A lease taken with [`Store::lease`].
 pub trait Lease: Send + Sync + std::fmt::Debug {
     /// `Ok` while the lease is still held; an error once the session holding it is gone (the

@@ -252,19 +252,44 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+/// Makes the database file if it is missing, readable and writable by its owner only, and
+/// takes group and other access away from the files SQLite keeps beside it.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(path)?);
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
     }
 
-    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    /// Opens (creating if needed) the database file at `path` and applies migrations. The
+    /// file is its owner's only (0600, and SQLite gives its WAL and shared-memory files the
+    /// same mode), whatever the umask; a folder made for it is 0700.
     pub async fn open(path: &Path) -> Result<Self> {
+        let open_error = |e: std::io::Error| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            crate::private_dir(parent).map_err(open_error)?;
         }
+        private_files(path).map_err(open_error)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -47,7 +47,7 @@ impl Instance<'_> {
 /// PostgreSQL at `store.url` (its password read from `password_file` or `password_env`).
 pub async fn open_store(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<Arc<dyn Backend>> {
     if config.store.url.is_none() {
-        std::fs::create_dir_all(data_dir)
+        rempart_store::private_dir(data_dir)
             .with_context(|| format!("cannot create data directory `{}`", data_dir.display()))?;
         let store = SqliteStore::open(&db_path(data_dir))
             .await

@@ -743,3 +743,42 @@ fn a_terminal_shows_escape_sequences_instead_of_obeying_them() {
         "piped output is left as written"
     );
 }
+
+/// Under a permissive umask (022), the data directory, the store with its WAL, the keys and the
+/// witness are still their owner's only: telemetry in clear is not readable by other local users.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_its_owners_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("instance");
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask 022; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_rempart"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--json", "tokens", "create", "--role", "viewer", "--name", "modes"])
+        .env_remove("REMPART_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    assert_eq!(mode(&dir.join("keys")), 0o700, "the keys' directory");
+    let mut files = vec![dir.join("rempart.db"), dir.join("ledger-checkpoint.txt")];
+    for entry in std::fs::read_dir(dir.join("keys")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    for side in ["rempart.db-wal", "rempart.db-shm"] {
+        if dir.join(side).exists() {
+            files.push(dir.join(side));
+        }
+    }
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+}

@@ -101,8 +101,12 @@ pub async fn ingest_events(
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
     let mut batch = tokio::task::spawn_blocking(move || {
         let body = if gzipped {
-            rempart_ingest::capped::gunzip(&body, cap)
-                .map_err(|e| ApiError::PayloadTooLarge(format!("gzip body: {e}")))?
+            rempart_ingest::capped::gunzip(&body, cap).map_err(|e| match e.kind() {
+                // Past the cap: too large. Anything else: the body is not valid gzip, the
+                // client's error.
+                std::io::ErrorKind::FileTooLarge => ApiError::PayloadTooLarge(format!("gzip body: {e}")),
+                _ => ApiError::BadRequest(format!("gzip body does not inflate: {e}")),
+            })?
         } else {
             body.to_vec()
         };

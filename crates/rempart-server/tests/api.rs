@@ -625,6 +625,19 @@ async fn gzip_bodies_are_inflated_within_a_cap() {
     );
     assert_eq!(store.count_events().await.unwrap(), 1000);
     assert_eq!(post(b"x".to_vec(), "br").await.unwrap().status(), 415);
+    // Not gzip, or gzip cut short: the client's error (400), not a size problem.
+    let mut cut = gz(&b"{\"a\":1}\n".repeat(1000));
+    cut.truncate(cut.len() / 2);
+    for corrupt in [b"not gzip at all".to_vec(), cut] {
+        let resp = post(corrupt, "gzip").await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("does not inflate"),
+            "{body}"
+        );
+    }
+    assert_eq!(store.count_events().await.unwrap(), 1000);
 }
 
 /// Guessing tokens from one address: after `Failures::LIMIT` failures in a minute the address

@@ -72,6 +72,10 @@ impl ApiError {
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Audit(rempart_audit::AuditError::NoSuchRecord(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            // A sequence number past what a ledger can hold (above 2^63): the caller's error.
+            ApiError::Audit(rempart_audit::AuditError::Store(rempart_store::StoreError::InvalidQuery(_))) => {
+                (StatusCode::BAD_REQUEST, "invalid_query")
+            }
             ApiError::Audit(rempart_audit::AuditError::Config(_) | rempart_audit::AuditError::Checkpoint(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }

@@ -137,6 +137,24 @@ fn shell_quote(a: &str) -> String {
 
 /// Checks a target against its kind; what passes is safe in a URL path segment and as an
 /// argument (it never starts with `-`).
+/// Addresses no response acts on, whatever a log says: blocking them cuts the machine off
+/// itself or its platform (169.254.169.254), and they name no attacker.
+fn never_a_target(ip: IpAddr) -> bool {
+    let v4 = |a: std::net::Ipv4Addr| {
+        a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_broadcast() || a.is_unspecified()
+    };
+    match ip {
+        IpAddr::V4(a) => v4(a),
+        IpAddr::V6(a) => {
+            a.is_loopback()
+                || a.is_multicast()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped().is_some_and(v4)
+        }
+    }
+}
+
 pub fn check_target(kind: EntityKind, value: &str) -> Result<String, ConnectorError> {
     let refuse = |why: &str| Err(ConnectorError::Refused(format!("target `{value}` refused: {why}")));
     if value.is_empty() || value.len() > 256 {
@@ -156,6 +174,9 @@ pub fn check_target(kind: EntityKind, value: &str) -> Result<String, ConnectorEr
     let all = |ok: fn(u8) -> bool| value.bytes().all(ok);
     match kind {
         EntityKind::Ip => match value.parse::<IpAddr>() {
+            Ok(ip) if never_a_target(ip) => refuse(
+                "loopback, link-local (the cloud metadata address among them), multicast, broadcast or unspecified: never a response target",
+            ),
             Ok(ip) => Ok(ip.to_string()),
             Err(_) => refuse("not an IP address"),
         },
@@ -782,9 +803,18 @@ mod tests {
             (EntityKind::Domain, "evil.com$(id)"),
             (EntityKind::User, "bob\"; drop"),
             (EntityKind::Hash, "abc"),
+            (EntityKind::Ip, "169.254.169.254"),
+            (EntityKind::Ip, "127.0.0.1"),
+            (EntityKind::Ip, "::1"),
+            (EntityKind::Ip, "fe80::1"),
+            (EntityKind::Ip, "::ffff:169.254.169.254"),
+            (EntityKind::Ip, "255.255.255.255"),
+            (EntityKind::Ip, "224.0.0.1"),
+            (EntityKind::Ip, "0.0.0.0"),
         ] {
             assert!(check_target(k, bad).is_err(), "{k} {bad}");
         }
+        assert!(check_target(EntityKind::Ip, "203.0.113.7").is_ok());
         assert!(check_target(EntityKind::User, "CORP\\alice").is_ok());
     }
 

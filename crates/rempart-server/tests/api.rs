@@ -980,7 +980,11 @@ async fn token_changes_and_alerts_are_in_the_ledger_and_auditors_can_prove_them(
     assert_eq!(ingested["alerts"], 1);
 
     // A sequence number no ledger can reach is the caller's error, not the server's.
-    for (seq, status) in [("18446744073709551615", 400), ("9223372036854775808", 400), ("999999", 404)] {
+    for (seq, status) in [
+        ("18446744073709551615", 400),
+        ("9223372036854775808", 400),
+        ("999999", 404),
+    ] {
         let resp = reqwest::Client::new()
             .get(server.url(&format!("/api/v1/audit/records/{seq}")))
             .bearer_auth(&auditor)

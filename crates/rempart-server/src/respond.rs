@@ -567,6 +567,28 @@ impl Response {
         let (req, connector) = Self::request(run, i, false);
         let dry = run.dry_run || connector.is_some_and(|c| self.inner.connectors.dry_run(c));
         let actor = format!("playbook:{}", pb.id);
+        // One odd value taken from a log (a name with shell syntax, the metadata address) does
+        // not halt the response: that target is skipped, said so and recorded, and the run goes
+        // on with the others.
+        if let (Some(t), Some(kind)) = (a.target.as_deref(), rempart_respond::playbook::target_kind(a.action))
+            && let Err(e) = rempart_respond::connectors::check_target(kind, t)
+        {
+            let detail = e.to_string();
+            if !dry {
+                if let Err(e) = self.inner.store.action_end(&a.key, "skipped").await {
+                    tracing::error!(key = %a.key, error = %e, "cannot record how an action ended");
+                }
+                let skipped = json!({
+                    "run": run.id, "playbook": pb.id, "incident": run.incident, "step": a.step,
+                    "action": a.action, "target": a.target, "key": a.key,
+                    "phase": "end", "outcome": Outcome::Skipped, "attempts": 0, "detail": detail,
+                });
+                if let Err(e) = self.record(incident, &actor, kind::RESPONSE_ACTION, skipped).await {
+                    tracing::error!(key = %a.key, error = %e, "cannot record a skipped action in the ledger");
+                }
+            }
+            return (Outcome::Skipped, detail, 0);
+        }
         if dry {
             let what = match connector {
                 Some(c) => match self.inner.connectors.prepare(c, &req) {

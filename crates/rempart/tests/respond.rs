@@ -583,6 +583,55 @@ async fn limits_hold_under_a_burst_of_a_hundred_incidents() {
     server.stop();
 }
 
+/// A target no response may act on (the cloud metadata address, taken from a log) is skipped
+/// and said so; the step's other target is blocked and the run completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_target_is_skipped_and_the_run_goes_on() {
+    let (receiver, _tmp, _dir, server) = setup().await;
+    let host = "WS-900.corp.example.eu";
+    server
+        .ingest(&[
+            connection(host, r"CORP\mallory", "10.9.9.9", "169.254.169.254", 6666),
+            connection(host, r"CORP\mallory", "10.9.9.9", "203.0.113.77", 6666),
+        ])
+        .await;
+    let runs = server
+        .until("/api/v1/runs?limit=1000", |v| {
+            let runs = v["runs"].as_array().unwrap();
+            !runs.is_empty()
+                && runs.iter().all(|r| r["status"] == "completed")
+                && runs
+                    .iter()
+                    .flat_map(|r| r["actions"].as_array().unwrap().clone())
+                    .any(|a| a["target"] == "169.254.169.254")
+        })
+        .await;
+    let actions: Vec<Value> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["actions"].as_array().unwrap().clone())
+        .collect();
+    let of = |target: &str| {
+        actions
+            .iter()
+            .find(|a| a["target"] == target)
+            .unwrap_or_else(|| panic!("no action on {target}: {actions:?}"))
+            .clone()
+    };
+    let refused = of("169.254.169.254");
+    assert_eq!(refused["state"], "skipped", "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("never a response target"),
+        "{refused}"
+    );
+    assert_eq!(of("203.0.113.77")["state"], "succeeded", "{actions:?}");
+    let hooks = receiver.on("/hook");
+    assert!(hooks.iter().all(|h| h["target"] != "169.254.169.254"), "{hooks:?}");
+    assert!(hooks.iter().any(|h| h["target"] == "203.0.113.77"), "{hooks:?}");
+    server.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reporting_clocks_warn_and_reports_are_drafted() {
     let (receiver, _tmp, dir, server) = setup().await;

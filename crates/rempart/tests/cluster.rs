@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 use common::{data, rempart};
 use serde_json::Value;
 
-fn url() -> String {
-    std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+use common::postgres_url as url;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -184,9 +182,14 @@ impl Deployment {
     }
 
     fn token(&self) -> String {
+        self.token_for("ingest", "sender")
+    }
+
+    /// A token with `role`; its secret.
+    fn token_for(&self, role: &str, name: &str) -> String {
         let out = self
             .command()
-            .args(["--json", "tokens", "create", "--role", "ingest", "--name", "sender"])
+            .args(["--json", "tokens", "create", "--role", role, "--name", name])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -220,10 +223,7 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(url())
-            .args(["-qc", &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)])
-            .output();
+        common::drop_schema(&self.schema);
     }
 }
 
@@ -530,18 +530,7 @@ fn an_analysts_change_through_another_process_survives_the_correlator() {
     let nats = Nats::start(nats_dir.path());
     let cluster = Deployment::new(Some(nats.port));
     let token = cluster.token();
-    let analyst = {
-        let out = cluster
-            .command()
-            .args(["--json", "tokens", "create", "--role", "analyst", "--name", "alice"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let analyst = cluster.token_for("analyst", "alice");
     let (_ingest, addr) = cluster.serve("ingest");
     let _detect = cluster.serve("detect").0;
     let _correlate = cluster.serve("correlate").0;

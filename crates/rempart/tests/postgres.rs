@@ -21,9 +21,7 @@ use std::process::Command;
 use common::{data, rempart, serve_with};
 use serde_json::Value;
 
-fn url() -> String {
-    std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+use common::postgres_url as url;
 
 /// An instance whose store is a fresh schema of the test server; its schema is dropped with it.
 struct PgInstance {
@@ -54,10 +52,7 @@ impl PgInstance {
 
 impl Drop for PgInstance {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(url())
-            .args(["-qc", &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)])
-            .output();
+        common::drop_schema(&self.schema);
     }
 }
 

@@ -27,6 +27,20 @@ pub fn data() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
 }
 
+/// The PostgreSQL the tests use: `REMPART_TEST_POSTGRES`, which `scripts/test` makes sure
+/// answers (default `postgres://postgres@127.0.0.1:5432/test`).
+pub fn postgres_url() -> String {
+    std::env::var("REMPART_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Drops a test's schema and everything in it.
+pub fn drop_schema(schema: &str) {
+    let _ = Command::new("psql")
+        .arg(postgres_url())
+        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+        .output();
+}
+
 /// Creates a token with `role` named `name` in the instance at `data_dir`; its secret.
 pub fn token(data_dir: &Path, role: &str, name: &str) -> String {
     let out = rempart(data_dir)

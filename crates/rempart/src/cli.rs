@@ -44,7 +44,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a built-in attack scenario end to end on a fresh instance, then serve the API
     Demo(DemoArgs),
-    /// Serve the API and the configured syslog listeners
+    /// Serve the API, the console and the configured syslog listeners; or one role of a cluster
     Serve(ServeArgs),
     /// Ingest files and folders (recursively; .gz, .zip, .tar.gz read in place)
     Ingest(IngestArgs),

@@ -252,24 +252,48 @@ fn secret(problems: &mut Vec<Problem>, path: &str, what: &str, env: Option<Strin
     }
 }
 
-fn http_url(problems: &mut Vec<Problem>, path: &str, url: Option<String>) -> String {
-    match url {
-        Some(u) if u.starts_with("https://") || u.starts_with("http://") => u,
-        Some(u) => {
-            problems.push(Problem {
-                path: format!("{path}.url"),
-                message: format!("`{u}` is not an http:// or https:// URL"),
-            });
-            String::new()
-        }
-        None => {
-            problems.push(Problem {
-                path: format!("{path}.url"),
-                message: "missing".into(),
-            });
-            String::new()
-        }
+/// A connector's URL, parsed (never pattern-matched). Refused: a user-info part (credentials
+/// go in `*_env` / `*_file`; `http://10.0.0.1@evil.example/` names `evil.example`), a
+/// link-local host (169.254.169.254 is the cloud metadata service), and, when the requests
+/// carry a credential (`secret`: a bearer token, or a chat URL that is itself the secret),
+/// plain `http://` to anything but this machine.
+fn http_url(problems: &mut Vec<Problem>, path: &str, url: Option<String>, secret: bool) -> String {
+    let mut refuse = |message: String| {
+        problems.push(Problem {
+            path: format!("{path}.url"),
+            message,
+        });
+        String::new()
+    };
+    let Some(text) = url else {
+        return refuse("missing".into());
+    };
+    let parsed = match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => return refuse(format!("`{text}` is not an http:// or https:// URL")),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse(
+            "holds a user-info part (`user@`): give credentials in the connector's `_env` or `_file` keys".into(),
+        );
     }
+    let (loopback, link_local) = match parsed.host() {
+        Some(url::Host::Ipv4(a)) => (a.is_loopback(), a.is_link_local()),
+        Some(url::Host::Ipv6(a)) => (a.is_loopback(), (a.segments()[0] & 0xffc0) == 0xfe80),
+        Some(url::Host::Domain(d)) => (d.eq_ignore_ascii_case("localhost"), false),
+        None => (false, false),
+    };
+    if link_local {
+        return refuse(format!(
+            "`{text}` is link-local (the cloud metadata address among them): never a connector's destination"
+        ));
+    }
+    if secret && parsed.scheme() == "http" && !loopback {
+        return refuse(format!(
+            "`{text}`: this connector's requests carry a credential, which must not cross the network in clear: use https://"
+        ));
+    }
+    text
 }
 
 /// Keys each connector type reads; any other key given is reported.
@@ -379,12 +403,14 @@ pub(crate) fn validate_connectors(
                     });
                 }
                 ConnectorKind::Webhook {
-                    url: http_url(problems, &path, c.url),
+                    // The HMAC key signs; it is never sent.
+                    url: http_url(problems, &path, c.url, false),
                     secret,
                 }
             }
             "slack" | "teams" | "matrix" => ConnectorKind::Chat {
-                url: http_url(problems, &path, c.url),
+                // A chat's incoming-webhook URL is its secret.
+                url: http_url(problems, &path, c.url, true),
                 format: match c.kind.as_str() {
                     "slack" => ChatFormat::Slack,
                     "teams" => ChatFormat::Teams,
@@ -484,7 +510,7 @@ pub(crate) fn validate_connectors(
                 ConnectorKind::Command { program, actions }
             }
             _ => {
-                let url = http_url(problems, &path, c.url);
+                let url = http_url(problems, &path, c.url, true);
                 let token = secret(problems, &path, "token", c.token_env, c.token_file);
                 match c.kind.as_str() {
                     "edr" => ConnectorKind::Edr { url, token },
@@ -578,4 +604,66 @@ pub(crate) fn validate_regulatory(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod url_tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use crate::Config;
+
+    fn connector(kind: &str, url: &str) -> Result<Config, String> {
+        let secret = match kind {
+            "webhook" => "secret_env = \"K\"\n",
+            "edr" | "ticket" | "directory" => "token_env = \"T\"\n",
+            _ => "",
+        };
+        Config::parse(
+            &format!("version = 1\n[connectors.c]\ntype = \"{kind}\"\nurl = \"{url}\"\n{secret}"),
+            "t.toml",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Connector URLs are parsed: no user-info, never the metadata service, and a credential
+    /// never over plain HTTP off this machine.
+    #[test]
+    fn connector_urls_are_judged_on_their_parsed_host() {
+        for (kind, url) in [
+            ("edr", "https://edr.soc.example/api"),
+            ("edr", "http://127.0.0.1:9000/api"),
+            ("slack", "http://[::1]:8080/hook"),
+            ("webhook", "http://soar.soc.example/hook"),
+            ("teams", "https://example.webhook.office.com/x"),
+        ] {
+            connector(kind, url).unwrap_or_else(|e| panic!("{kind} {url}: {e}"));
+        }
+        for (kind, url, expect) in [
+            (
+                "edr",
+                "http://edr.soc.example/api",
+                "must not cross the network in clear",
+            ),
+            (
+                "ticket",
+                "http://127.0.0.1.evil.example/api",
+                "must not cross the network in clear",
+            ),
+            (
+                "slack",
+                "http://hooks.slack.example/T000/B000/XXXX",
+                "must not cross the network in clear",
+            ),
+            ("webhook", "http://169.254.169.254/latest/meta-data", "link-local"),
+            ("directory", "https://[fe80::1]/scim", "link-local"),
+            ("webhook", "https://10.0.0.1@evil.example/hook", "user-info"),
+            ("edr", "ftp://edr.soc.example/", "not an http:// or https:// URL"),
+        ] {
+            let err = connector(kind, url).unwrap_err();
+            assert!(
+                err.contains("connectors.c.url") && err.contains(expect),
+                "{kind} {url}: {err}"
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use incidents::bounded;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -178,6 +179,42 @@ pub struct Server {
     pub query_budget_secs: u64,
     /// People's event searches running at once (0: one per core).
     pub concurrent_queries: u32,
+    /// Limits on the listener's connections.
+    pub connections: Connections,
+}
+
+/// Limits on a listener's connections, so that clients which connect and never send, or send
+/// slowly, cannot hold the server: each limit closes what exceeds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Connections open at once; one more is closed as soon as it is accepted. The server
+    /// lowers it to what its file limit allows.
+    pub max: u32,
+    /// Connections open at once from one address (for IPv6, one /64 network).
+    pub max_per_peer: u32,
+    /// HTTP: longest wait for a request's headers, including the wait for the next request on
+    /// an idle kept-alive connection. Syslog: longest silence on a connection.
+    pub idle_secs: u64,
+    /// HTTP only: longest silence while a request body is being received.
+    pub body_secs: u64,
+}
+
+impl Connections {
+    /// The API listener's defaults.
+    pub const HTTP: Connections = Connections {
+        max: 4096,
+        max_per_peer: 256,
+        idle_secs: 30,
+        body_secs: 30,
+    };
+    /// The syslog TCP and TLS listeners' defaults: senders keep one connection open for
+    /// hours, so silence is allowed for an hour.
+    pub const SYSLOG: Connections = Connections {
+        max: 2048,
+        max_per_peer: 64,
+        idle_secs: 3600,
+        body_secs: 0,
+    };
 }
 
 /// `[server.tls]`: the listener's certificate and, optionally, client certificates.
@@ -218,11 +255,24 @@ pub const ROLES: [&str; 7] = [
     "auditor",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Syslog {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
     pub tls: Option<SyslogTls>,
+    /// Limits on the TCP and TLS listeners' connections (each listener on its own).
+    pub connections: Connections,
+}
+
+impl Default for Syslog {
+    fn default() -> Self {
+        Syslog {
+            udp: None,
+            tcp: None,
+            tls: None,
+            connections: Connections::SYSLOG,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +309,7 @@ impl Default for Config {
                 requests_per_minute: 6000,
                 query_budget_secs: 10,
                 concurrent_queries: 0,
+                connections: Connections::HTTP,
             },
             syslog: Syslog::default(),
             retention: Retention { events_days: 180 },
@@ -319,6 +370,10 @@ struct RawServer {
     requests_per_minute: Option<i64>,
     query_budget_secs: Option<i64>,
     concurrent_queries: Option<i64>,
+    max_connections: Option<i64>,
+    max_connections_per_peer: Option<i64>,
+    header_timeout_secs: Option<i64>,
+    body_timeout_secs: Option<i64>,
     tls: Option<RawServerTls>,
 }
 
@@ -347,6 +402,9 @@ struct RawSyslog {
     udp: Option<String>,
     tcp: Option<String>,
     tls: Option<RawTls>,
+    max_connections: Option<i64>,
+    max_connections_per_peer: Option<i64>,
+    idle_timeout_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -568,6 +626,40 @@ impl Config {
             }),
             None => {}
         }
+        let c = &mut cfg.server.connections;
+        if let Some(n) = bounded(
+            &mut problems,
+            "server.max_connections",
+            server.max_connections,
+            16..=1_000_000,
+        ) {
+            c.max = n as u32;
+        }
+        let per_peer = bounded(
+            &mut problems,
+            "server.max_connections_per_peer",
+            server.max_connections_per_peer,
+            1..=1_000_000,
+        );
+        if let Some(n) = per_peer {
+            c.max_per_peer = n as u32;
+        }
+        if let Some(n) = bounded(
+            &mut problems,
+            "server.header_timeout_secs",
+            server.header_timeout_secs,
+            1..=3600,
+        ) {
+            c.idle_secs = n;
+        }
+        if let Some(n) = bounded(
+            &mut problems,
+            "server.body_timeout_secs",
+            server.body_timeout_secs,
+            1..=3600,
+        ) {
+            c.body_secs = n;
+        }
         if let Some(tls) = server.tls {
             let mut files = vec![
                 ("server.tls.cert_file".to_owned(), &tls.cert_file),
@@ -637,6 +729,32 @@ impl Config {
         }
         cfg.syslog.udp = syslog.udp.and_then(|a| addr("syslog.udp", &a, &mut problems));
         cfg.syslog.tcp = syslog.tcp.and_then(|a| addr("syslog.tcp", &a, &mut problems));
+        let c = &mut cfg.syslog.connections;
+        if let Some(n) = bounded(
+            &mut problems,
+            "syslog.max_connections",
+            syslog.max_connections,
+            1..=1_000_000,
+        ) {
+            c.max = n as u32;
+        }
+        let per_peer = bounded(
+            &mut problems,
+            "syslog.max_connections_per_peer",
+            syslog.max_connections_per_peer,
+            1..=1_000_000,
+        );
+        if let Some(n) = per_peer {
+            c.max_per_peer = n as u32;
+        }
+        if let Some(n) = bounded(
+            &mut problems,
+            "syslog.idle_timeout_secs",
+            syslog.idle_timeout_secs,
+            1..=7 * 86_400,
+        ) {
+            c.idle_secs = n;
+        }
         if let Some(tls) = syslog.tls {
             let listen = addr("syslog.tls.listen", &tls.listen, &mut problems);
             for (key, file) in [
@@ -932,6 +1050,47 @@ mod tests {
         assert_eq!(cfg.retention.events_days, 365);
         assert_eq!(cfg.ingest.timestamp_field.as_deref(), Some("meta.when"));
         assert_eq!(cfg.detection.rules, [PathBuf::from("/")]);
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_bounded() {
+        let cfg = Config::parse(
+            "version = 1\n[server]\nmax_connections = 500\nmax_connections_per_peer = 20\nheader_timeout_secs = 5\nbody_timeout_secs = 7\n[syslog]\ntcp = \"127.0.0.1:5514\"\nmax_connections = 40\nmax_connections_per_peer = 4\nidle_timeout_secs = 600\n",
+            "t",
+        )
+        .unwrap();
+        let want = Connections {
+            max: 500,
+            max_per_peer: 20,
+            idle_secs: 5,
+            body_secs: 7,
+        };
+        assert_eq!(cfg.server.connections, want);
+        assert_eq!(
+            cfg.syslog.connections,
+            Connections {
+                max: 40,
+                max_per_peer: 4,
+                idle_secs: 600,
+                ..Connections::SYSLOG
+            }
+        );
+        let err = Config::parse(
+            "version = 1\n[server]\nmax_connections = 3\nheader_timeout_secs = 0\nbody_timeout_secs = 99999\n[syslog]\nmax_connections_per_peer = 0\n",
+            "t",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.max_connections",
+                "server.header_timeout_secs",
+                "server.body_timeout_secs",
+                "syslog.max_connections_per_peer"
+            ],
+            "{err}"
+        );
     }
 
     #[test]

@@ -213,7 +213,12 @@ async fn main() {
         clippy::disallowed_methods,
         reason = "the harness's server lives as long as the process"
     )]
-    tokio::spawn(rempart_server::run(listener, state, 16 << 20, std::future::pending()));
+    tokio::spawn(rempart_server::run(
+        listener,
+        state,
+        rempart_server::listen::Listen::plain(16 << 20),
+        std::future::pending(),
+    ));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

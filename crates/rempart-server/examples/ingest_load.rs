@@ -87,7 +87,12 @@ async fn main() {
             let url = format!("http://{}", listener.local_addr().unwrap());
             let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
             #[allow(clippy::disallowed_methods, reason = "runs until the process exits")]
-            tokio::spawn(rempart_server::run(listener, state, 64 << 20, std::future::pending()));
+            tokio::spawn(rempart_server::run(
+                listener,
+                state,
+                rempart_server::listen::Listen::plain(64 << 20),
+                std::future::pending(),
+            ));
             (url, token, Some(store))
         }
     };

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod incident_api;
 pub mod incidents;
 pub mod intel;
+pub mod listen;
 pub mod metrics;
 pub mod oidc;
 mod openapi;
@@ -306,24 +307,15 @@ async fn count_requests(
     resp
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests;
+/// connections are admitted and timed as [`listen`] describes.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
-    max_body_bytes: usize,
+    listen: listen::Listen,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state, max_body_bytes).into_make_service_with_connect_info::<tls::Peer>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
-
-/// [`run`] over TLS: the same service, each request knowing its client's certificate.
-pub async fn run_tls(
-    listener: tls::TlsListener,
-    state: AppState,
-    max_body_bytes: usize,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state, max_body_bytes).into_make_service_with_connect_info::<tls::Peer>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let metrics = state.metrics.clone();
+    let app = router(state, listen.max_body_bytes);
+    listen::serve(listener, app, listen, metrics, shutdown).await
 }

@@ -51,6 +51,12 @@ pub struct Metrics {
     pub bus_messages: Family<Labels, Counter>,
     /// Messages waiting or unacknowledged, by consumer (`detect`, `correlate`): the lag.
     pub bus_lag: Family<Labels, Gauge>,
+    /// Connections open, by listener (`http`, `syslog-tcp`, `syslog-tls`).
+    pub connections: Family<Labels, Gauge>,
+    /// Connections closed by a limit, by listener and reason (`full`: the listener's cap,
+    /// `peer`: the cap per address, `idle`: silent too long, `handshake`: TLS not completed,
+    /// `error`: the connection failed).
+    pub connections_closed: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -72,6 +78,18 @@ impl Default for Metrics {
         let bus_publish_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let bus_messages = Family::<Labels, Counter>::default();
         let bus_lag = Family::<Labels, Gauge>::default();
+        let connections = Family::<Labels, Gauge>::default();
+        let connections_closed = Family::<Labels, Counter>::default();
+        registry.register(
+            "rempart_connections",
+            "Connections open, by listener",
+            connections.clone(),
+        );
+        registry.register(
+            "rempart_connections_closed",
+            "Connections closed by a limit or a failure, by listener and reason",
+            connections_closed.clone(),
+        );
         registry.register(
             "rempart_bus_publish_seconds",
             "Time to have one ingested batch stored by JetStream",
@@ -165,6 +183,8 @@ impl Default for Metrics {
             bus_publish_seconds,
             bus_messages,
             bus_lag,
+            connections,
+            connections_closed,
         }
     }
 }

@@ -17,7 +17,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use rempart_config::Connections;
+
 use crate::AppState;
+use crate::listen::{Gate, HANDSHAKE_TIMEOUT};
 use crate::pipeline::Batch;
 
 /// Largest syslog message accepted over TCP (RFC 5425 requires at least 2 KiB; 64 KiB covers
@@ -121,11 +124,14 @@ pub fn spawn_udp(
 }
 
 /// Accepts syslog connections on `listener` until cancelled; each connection is plain TCP,
-/// or TLS when `tls` is given.
+/// or TLS when `tls` is given. Connections pass a [`Gate`] (the listener's cap and a cap per
+/// address); a TLS handshake must finish within [`HANDSHAKE_TIMEOUT`], and a connection silent
+/// for `limits.idle_secs` is closed (after what it sent is stored).
 pub fn spawn_tcp(
     state: AppState,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Connections,
     tx: mpsc::Sender<Item>,
     tracker: &TaskTracker,
     cancel: CancellationToken,
@@ -133,33 +139,91 @@ pub fn spawn_tcp(
     let conns = tracker.clone();
     tracker.spawn(async move {
         let local = listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        let (scheme, kind) = if tls.is_some() {
-            ("syslog-tls", "syslog-tls")
-        } else {
-            ("syslog-tcp", "syslog-tcp")
+        let kind = if tls.is_some() { "syslog-tls" } else { "syslog-tcp" };
+        let gate = Gate::new(limits.max as usize, limits.max_per_peer);
+        let idle = Duration::from_secs(limits.idle_secs);
+        let metrics = state.metrics.clone();
+        let closed = move |reason: &'static str| {
+            metrics
+                .connections_closed
+                .get_or_create(&vec![("listener", kind.to_owned()), ("reason", reason.to_owned())])
+                .inc();
         };
+        let open = state
+            .metrics
+            .connections
+            .get_or_create(&vec![("listener", kind.to_owned())])
+            .clone();
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 () = cancel.cancelled() => return,
             };
-            let Ok((stream, peer)) = accepted else { continue };
-            let source = format!("{scheme}://{local} from {peer}");
-            let (state, tx, cancel, tls) = (state.clone(), tx.clone(), cancel.clone(), tls.clone());
-            conns.spawn(async move {
-                let result = match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => read_frames(&state, &source, s, &tx, kind, cancel).await,
-                        Err(e) => Err(e),
-                    },
-                    None => read_frames(&state, &source, stream, &tx, kind, cancel).await,
-                };
-                if let Err(e) = result {
-                    tracing::warn!(%peer, error = %e, "syslog connection failed");
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(listener = kind, error = %e, "cannot accept a syslog connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
+            };
+            let permit = match gate.admit(peer.ip()) {
+                Ok(p) => p,
+                Err(refusal) => {
+                    tracing::debug!(listener = kind, %peer, reason = refusal.as_str(), "syslog connection refused");
+                    closed(refusal.as_str());
+                    continue;
+                }
+            };
+            let source = format!("{kind}://{local} from {peer}");
+            let (state, tx, cancel, tls, closed, open) = (
+                state.clone(),
+                tx.clone(),
+                cancel.clone(),
+                tls.clone(),
+                closed.clone(),
+                open.clone(),
+            );
+            conns.spawn(async move {
+                open.inc();
+                let result = match tls {
+                    Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => read_frames(&state, &source, s, &tx, kind, idle, cancel).await,
+                        Ok(Err(e)) => Err(Ended::Failed(e)),
+                        Err(_) => Err(Ended::Handshake),
+                    },
+                    None => read_frames(&state, &source, stream, &tx, kind, idle, cancel).await,
+                };
+                match result {
+                    Ok(()) => {}
+                    Err(Ended::Idle) => {
+                        tracing::debug!(%peer, listener = kind, "syslog connection closed: silent for {idle:?}");
+                        closed("idle");
+                    }
+                    Err(Ended::Handshake) => {
+                        tracing::warn!(%peer, listener = kind, "syslog TLS handshake not finished in time");
+                        closed("handshake");
+                    }
+                    Err(Ended::Failed(e)) => {
+                        tracing::warn!(%peer, listener = kind, error = %e, "syslog connection failed");
+                        closed("error");
+                    }
+                }
+                open.dec();
+                drop(permit);
             });
         }
     });
+}
+
+/// How a syslog connection ended other than by its sender closing it.
+#[derive(Debug)]
+enum Ended {
+    /// Silent longer than the idle limit.
+    Idle,
+    /// The TLS handshake did not finish in time.
+    Handshake,
+    Failed(std::io::Error),
 }
 
 /// What the start of a TCP syslog stream holds.
@@ -257,9 +321,11 @@ async fn read_frames(
     mut stream: impl AsyncRead + Unpin,
     tx: &mpsc::Sender<Item>,
     kind: &'static str,
+    idle: Duration,
     cancel: CancellationToken,
-) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+) -> Result<(), Ended> {
+    // Allocated as bytes arrive: a connection that sends nothing holds almost nothing.
+    let mut buf: Vec<u8> = Vec::new();
     // Bytes of the stream before `buf` (for the quarantine's location).
     let mut offset: u64 = 0;
     // Inside an over-long line: drop bytes until its newline.
@@ -307,9 +373,26 @@ async fn read_frames(
                 }
             }
         }
-        buf.reserve(16 * 1024);
+        if buf.is_empty() && buf.capacity() > 4 * MAX_MESSAGE {
+            // After a burst of long lines: give the memory back while waiting.
+            buf = Vec::new();
+        }
+        buf.reserve(if buf.capacity() == 0 { 2048 } else { 16 * 1024 });
         let n = tokio::select! {
-            r = stream.read_buf(&mut buf) => r?,
+            r = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => match r {
+                Ok(read) => read.map_err(Ended::Failed)?,
+                // Silent too long: what is buffered is a frame cut short, kept below.
+                Err(_) => {
+                    if !buf.is_empty() && !skipping {
+                        for item in decode_one(state, source, &buf, kind) {
+                            if tx.send(item).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    return Err(Ended::Idle);
+                }
+            },
             () = cancel.cancelled() => return Ok(()),
         };
         if n == 0 {
@@ -374,7 +457,16 @@ pub async fn start(
             .await
             .map_err(|e| format!("syslog TCP `{addr}`: {e}"))?;
         bound.push(("tcp".to_owned(), listener.local_addr().map_err(|e| e.to_string())?));
-        spawn_tcp(state.clone(), listener, None, tx.clone(), tracker, cancel.clone());
+        let limits = cfg.connections;
+        spawn_tcp(
+            state.clone(),
+            listener,
+            None,
+            limits,
+            tx.clone(),
+            tracker,
+            cancel.clone(),
+        );
     }
     if let Some(tls) = &cfg.tls {
         let acceptor = tls_acceptor(&tls.cert_file, &tls.key_file)?;
@@ -382,7 +474,15 @@ pub async fn start(
             .await
             .map_err(|e| format!("syslog TLS `{}`: {e}", tls.listen))?;
         bound.push(("tls".to_owned(), listener.local_addr().map_err(|e| e.to_string())?));
-        spawn_tcp(state.clone(), listener, Some(acceptor), tx, tracker, cancel);
+        spawn_tcp(
+            state.clone(),
+            listener,
+            Some(acceptor),
+            cfg.connections,
+            tx,
+            tracker,
+            cancel,
+        );
     }
     Ok(bound)
 }

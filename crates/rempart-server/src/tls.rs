@@ -3,36 +3,22 @@
 //! [`Tls`] holds the rustls configuration built from `[server.tls]` (TLS 1.3 and 1.2 with
 //! rustls's suites only: ECDHE with AES-GCM or ChaCha20-Poly1305) and rebuilds it when one of
 //! its files changes, so a renewed certificate is served without a restart; a file that does
-//! not load leaves the configuration in force and says why. [`TlsListener`] accepts TCP
-//! connections and completes their handshakes concurrently (each within
-//! [`HANDSHAKE_TIMEOUT`], at most [`MAX_HANDSHAKES`] at once), so a slow or silent client never
-//! holds up the others. [`Peer`] is what a request learns of its connection: the remote address
-//! and, with mutual TLS, the names and fingerprint of the client's verified certificate.
+//! not load leaves the configuration in force and says why. The listener
+//! ([`crate::listen`]) handshakes each connection in its own task, within a time limit.
+//! [`Peer`] is what a request learns of its connection: the remote address and, with mutual
+//! TLS, the names and fingerprint of the client's verified certificate.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use rempart_config::ServerTls;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-
-/// A handshake not finished in this time is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; further connections wait in the kernel's backlog.
-pub const MAX_HANDSHAKES: usize = 1024;
 
 /// The listener's TLS configuration, rebuilt when its files change.
 #[derive(Debug)]
@@ -149,79 +135,6 @@ impl Tls {
     }
 }
 
-type Handshake = Pin<Box<dyn Future<Output = Option<(TlsStream<TcpStream>, SocketAddr)>> + Send>>;
-
-/// Accepts TLS connections for `axum::serve`, handshakes running side by side.
-pub struct TlsListener {
-    tcp: TcpListener,
-    tls: Arc<Tls>,
-    pending: FuturesUnordered<Handshake>,
-}
-
-impl std::fmt::Debug for TlsListener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsListener")
-            .field("tcp", &self.tcp)
-            .field("pending", &self.pending.len())
-            .finish()
-    }
-}
-
-impl TlsListener {
-    pub fn new(tcp: TcpListener, tls: Arc<Tls>) -> TlsListener {
-        TlsListener {
-            tcp,
-            tls,
-            pending: FuturesUnordered::new(),
-        }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            tokio::select! {
-                accepted = self.tcp.accept(), if self.pending.len() < MAX_HANDSHAKES => match accepted {
-                    Ok((tcp, addr)) => {
-                        let _ = tcp.set_nodelay(true);
-                        let acceptor = TlsAcceptor::from(self.tls.current());
-                        self.pending.push(Box::pin(async move {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                Ok(Ok(stream)) => Some((stream, addr)),
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
-                                    None
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%addr, "TLS handshake timed out");
-                                    None
-                                }
-                            }
-                        }));
-                    }
-                    // Out of file descriptors and the like: the accept loop must not spin.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                },
-                Some(done) = self.pending.next(), if !self.pending.is_empty() => {
-                    if let Some(connection) = done {
-                        return connection;
-                    }
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 /// A verified client certificate, as requests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCert {
@@ -267,31 +180,4 @@ pub struct Peer {
     pub cert: Option<Arc<ClientCert>>,
     /// Whether the connection is TLS.
     pub tls: bool,
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        let cert = stream
-            .io()
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|leaf| Arc::new(ClientCert::from_der(leaf)));
-        Peer {
-            addr: *stream.remote_addr(),
-            cert,
-            tls: true,
-        }
-    }
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            cert: None,
-            tls: false,
-        }
-    }
 }

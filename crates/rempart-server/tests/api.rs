@@ -84,16 +84,12 @@ impl Server {
         let shutdown = async move {
             let _ = rx.await;
         };
-        #[allow(clippy::disallowed_methods)]
-        let handle = match tls {
-            Some(tls) => tokio::spawn(rempart_server::run_tls(
-                rempart_server::tls::TlsListener::new(listener, tls),
-                state,
-                max_body,
-                shutdown,
-            )),
-            None => tokio::spawn(rempart_server::run(listener, state, max_body, shutdown)),
+        let listen = rempart_server::listen::Listen {
+            tls,
+            ..rempart_server::listen::Listen::plain(max_body)
         };
+        #[allow(clippy::disallowed_methods)]
+        let handle = tokio::spawn(rempart_server::run(listener, state, listen, shutdown));
         Server {
             addr,
             scheme: if tls_on { "https" } else { "http" },

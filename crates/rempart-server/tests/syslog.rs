@@ -36,6 +36,7 @@ async fn udp_and_tcp_with_both_framings_are_stored() {
         udp: Some("127.0.0.1:0".parse().unwrap()),
         tcp: Some("127.0.0.1:0".parse().unwrap()),
         tls: None,
+        ..rempart_config::Syslog::default()
     };
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -104,6 +105,7 @@ async fn tcp_lines_starting_with_digits_and_over_long_lines_lose_nothing() {
         udp: None,
         tcp: Some("127.0.0.1:0".parse().unwrap()),
         tls: None,
+        ..rempart_config::Syslog::default()
     };
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -188,6 +190,7 @@ async fn tls_listener_accepts_rfc5425_octet_counted_frames() {
             cert_file,
             key_file,
         }),
+        ..rempart_config::Syslog::default()
     };
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -240,4 +243,92 @@ async fn ledger(store: &Arc<SqliteStore>) -> rempart_audit::Ledger {
     rempart_audit::Ledger::open_with_fresh_keys(store.clone())
         .await
         .unwrap()
+}
+
+/// One address may hold only its share of connections (the rest are closed at once), a
+/// connection silent for the idle limit is closed, and what it sent before falling silent,
+/// its last line without a newline included, is stored. Another address is served throughout.
+#[tokio::test]
+async fn tcp_connections_are_capped_per_address_and_closed_when_silent() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("r.db")).await.unwrap());
+    let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());
+    let cfg = rempart_config::Syslog {
+        tcp: Some("127.0.0.1:0".parse().unwrap()),
+        connections: rempart_config::Connections {
+            max: 64,
+            max_per_peer: 8,
+            idle_secs: 2,
+            body_secs: 0,
+        },
+        ..rempart_config::Syslog::default()
+    };
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let bound = rempart_server::syslog::start(&state, &cfg, 100, &tracker, cancel.clone())
+        .await
+        .unwrap();
+    let addr = bound[0].1;
+
+    // 40 silent connections from 127.0.0.1: the kernel completes each handshake, the server
+    // keeps 8 and closes the other 32 at once.
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // All read at once, well within the idle limit.
+    let reads = silent.iter_mut().map(|s| async move {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_millis(500), s.read(&mut b)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    });
+    let closed_at_once = futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count();
+    assert_eq!(closed_at_once, 32, "the per-address cap is 8 of 40");
+
+    // Another address is not held back by the first one's connections.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(addr).await.unwrap();
+    other
+        .write_all(b"<13>Dec  1 10:00:00 otherhost app: served beside the silent ones\n<13>Dec  1 10:00:01 otherhost app: then silent, no newline")
+        .await
+        .unwrap();
+
+    // The idle limit closes every silent connection, the writer's too, and keeps its last line.
+    for s in silent.iter_mut().chain(std::iter::once(&mut other)) {
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await;
+        assert!(matches!(r, Ok(Ok(0) | Err(_))), "a silent connection stays open: {r:?}");
+    }
+    assert_eq!(wait_for(&*store, 2).await, 2);
+    let events = store
+        .query_events(&EventQuery {
+            text: Some("otherhost".into()),
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    let raw = serde_json::to_string(&events.iter().map(|e| &e.fields).collect::<Vec<_>>()).unwrap();
+    assert!(raw.contains("then silent, no newline"), "{raw}");
+    let metrics = state.metrics.render();
+    assert!(
+        metrics.contains(r#"rempart_connections_closed_total{listener="syslog-tcp",reason="peer"} 32"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"rempart_connections_closed_total{listener="syslog-tcp",reason="idle"} 9"#),
+        "{metrics}"
+    );
+
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
 }

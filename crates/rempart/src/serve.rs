@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rempart_audit::{Draft, Ledger, kind};
-use rempart_config::Config;
+use rempart_config::{Config, Connections};
 use rempart_ingest::decode::DecodeOptions;
 use rempart_server::AppState;
 use rempart_server::cluster::Role;
@@ -223,16 +223,16 @@ pub async fn serve_store(
             }
         });
     }
-    let bound = if matches!(role, Role::All | Role::Ingest) {
-        rempart_server::syslog::start(
-            &state,
-            &config.syslog,
-            config.ingest.batch_size,
-            &tracker,
-            cancel.clone(),
-        )
-        .await
-        .map_err(anyhow::Error::msg)?
+    let takes_syslog = matches!(role, Role::All | Role::Ingest);
+    let (http_limits, syslog_limits) = fit_to_file_limit(config, takes_syslog);
+    let bound = if takes_syslog {
+        let syslog = rempart_config::Syslog {
+            connections: syslog_limits,
+            ..config.syslog.clone()
+        };
+        rempart_server::syslog::start(&state, &syslog, config.ingest.batch_size, &tracker, cancel.clone())
+            .await
+            .map_err(anyhow::Error::msg)?
     } else {
         Vec::new()
     };
@@ -317,13 +317,12 @@ pub async fn serve_store(
         stop.cancel();
     };
     let state_bus = state.bus.clone();
-    match tls {
-        Some(tls) => {
-            let listener = rempart_server::tls::TlsListener::new(listener, tls);
-            rempart_server::run_tls(listener, state, config.server.max_body_bytes, shutdown).await?;
-        }
-        None => rempart_server::run(listener, state, config.server.max_body_bytes, shutdown).await?,
-    }
+    let listen = rempart_server::listen::Listen {
+        tls,
+        limits: http_limits,
+        max_body_bytes: config.server.max_body_bytes,
+    };
+    rempart_server::run(listener, state, listen, shutdown).await?;
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
@@ -352,6 +351,53 @@ const TLS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves a renewed certificate (or CA, or CRL) within [`TLS_RELOAD_EVERY`] of its files
 /// changing; a file that does not load keeps the configuration in force and is reported.
+/// Files the process keeps for itself besides the listeners' connections (the store, the
+/// ledger and its witness, the bus, providers, connectors), at most a quarter of the limit.
+const FILES_KEPT: u64 = 256;
+
+/// Raises the soft limit on open files to the hard one, then lowers the API's and the syslog
+/// listeners' connection caps to their share of it, so that connections are refused by a cap
+/// the server chose (and counts) before accepting fails for want of a file descriptor.
+fn fit_to_file_limit(config: &Config, takes_syslog: bool) -> (Connections, Connections) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the limit on open files; assuming 1024");
+            1024
+        }
+    };
+    let syslog_listeners = if takes_syslog {
+        u64::from(config.syslog.tcp.is_some()) + u64::from(config.syslog.tls.is_some())
+    } else {
+        0
+    };
+    let share = limit.saturating_sub(FILES_KEPT.min(limit / 4)) / (1 + syslog_listeners);
+    let share = u32::try_from(share).unwrap_or(u32::MAX).max(1);
+    let fit = |mut c: Connections, listener: &str| {
+        if c.max > share {
+            tracing::warn!(
+                listener,
+                configured = c.max,
+                allowed = share,
+                file_limit = limit,
+                "connection cap lowered to what the limit on open files allows"
+            );
+            c.max = share;
+        }
+        c.max_per_peer = c.max_per_peer.min(c.max);
+        c
+    };
+    let http = fit(config.server.connections, "http");
+    let syslog = fit(config.syslog.connections, "syslog");
+    tracing::debug!(
+        file_limit = limit,
+        http = http.max,
+        syslog = syslog.max,
+        "connection caps"
+    );
+    (http, syslog)
+}
+
 fn spawn_tls_reload(tracker: &TaskTracker, cancel: CancellationToken, tls: Arc<rempart_server::tls::Tls>) {
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(TLS_RELOAD_EVERY);

@@ -1,0 +1,206 @@
+//! The API's listener under clients that connect and never send, or send a body one byte at a
+//! time: the server, run under a lowered limit on open files, keeps answering everyone else,
+//! closes the silent and the slow, and counts what it closed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The server's limit on open files in these tests.
+const FILE_LIMIT: u64 = 1024;
+
+/// `rempart serve` under `prlimit`, with two-second header and body timeouts.
+fn serve_limited(dir: &Path) -> (Child, String) {
+    let config = dir.join("rempart.toml");
+    std::fs::write(
+        &config,
+        "version = 1\n[server]\nheader_timeout_secs = 2\nbody_timeout_secs = 2\n",
+    )
+    .unwrap();
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--nofile={FILE_LIMIT}:{FILE_LIMIT}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_rempart"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(&config)
+        .env_remove("REMPART_DATA_DIR");
+    common::serve_args(command, &["serve", "--listen", "127.0.0.1:0"])
+}
+
+/// A client on another loopback address than the silent ones.
+fn other_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// The value of one metric line, 0 when absent.
+async fn metric(client: &reqwest::Client, addr: &str, token: &str, line: &str) -> u64 {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the server closes `s` within `within` (a read returns end of file or fails).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut b = [0u8; 1024];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut b)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            // An answer (a 4xx to a cut-off body): read on to the close.
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Four times the server's file limit in sockets that never send a byte, all from one
+/// address: the server keeps its per-address share (256) open and closes the rest at once, so
+/// it never runs out of file descriptors; a client on another address is answered at once
+/// throughout; after the two-second header timeout every silent socket is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = common::token(dir.path(), "admin", "limits");
+    let (mut child, addr) = serve_limited(dir.path());
+    let client = other_client();
+
+    let silent_count = 4 * FILE_LIMIT as usize;
+    let mut silent = Vec::with_capacity(silent_count);
+    for _ in 0..silent_count {
+        silent.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let started = Instant::now();
+    let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+
+    // 256 kept (the default per-address cap, under the 768 the file limit leaves), the rest
+    // closed as soon as accepted.
+    let refused = r#"rempart_connections_closed_total{listener="http",reason="peer"}"#;
+    let want = (silent_count - 256) as u64;
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = metric(&client, &addr, &token, refused).await;
+        if seen >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, want);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id())).unwrap().count() as u64;
+    assert!(fds < FILE_LIMIT, "{fds} files open");
+
+    // The header timeout closes every silent socket the server kept.
+    let closes = silent.iter_mut().map(|s| closed_within(s, Duration::from_secs(10)));
+    let closed = futures_util::future::join_all(closes).await;
+    assert!(closed.iter().all(|c| *c), "a silent socket stayed open");
+    let idle = metric(
+        &client,
+        &addr,
+        &token,
+        r#"rempart_connections_closed_total{listener="http",reason="idle"}"#,
+    )
+    .await;
+    assert!(idle >= 256, "{idle} closed as idle");
+    let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A body that stops half way is cut off after the two-second pause, and a body trickled a
+/// byte at a time (never pausing long enough for that) is cut off by its deadline: twice the
+/// pause plus 200,000 bytes at 64 KiB/s, so after 2 × 2 + 3 seconds, not the hours the trickle
+/// would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_trickled_bodies_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = common::token(dir.path(), "ingest", "slow");
+    let (mut child, addr) = serve_limited(dir.path());
+    let head = |length: usize| {
+        format!(
+            "POST /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled.write_all(head(1000).as_bytes()).await.unwrap();
+    stalled.write_all(b"{\"message\":\"half").await.unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut stalled, Duration::from_secs(10)).await);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+
+    let mut trickled = TcpStream::connect(&addr).await.unwrap();
+    trickled.write_all(head(200_000).as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        if trickled.write_all(b"x").await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut b = [0u8; 512];
+        // An answer, an end of file or an error: the server cut the body off.
+        if tokio::time::timeout(Duration::from_millis(500), trickled.read(&mut b))
+            .await
+            .is_ok()
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(cut_off, "a trickled body was held for {took:?}");
+    assert!(
+        took >= Duration::from_secs(6) && took < Duration::from_secs(11),
+        "{took:?}"
+    );
+
+    // Nothing of either body was stored, and the server still takes a whole one.
+    let client = other_client();
+    let stored = client
+        .post(format!("http://{addr}/api/v1/events"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-ndjson")
+        .body("{\"message\":\"whole\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

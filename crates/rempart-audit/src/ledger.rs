@@ -136,6 +136,11 @@ impl Ledger {
         clock: Arc<dyn Clock>,
     ) -> Result<Ledger, AuditError> {
         let state = State::load(store.as_ref(), &signer).await?;
+        let mut trusted = vec![signer.verifier()];
+        trusted.extend(options.retired_keys.iter().cloned());
+        for path in &options.witnesses {
+            check_witness(store.as_ref(), &state, &trusted, path).await?;
+        }
         let (tx, rx) = mpsc::channel(4096);
         let origin = signer.name().to_owned();
         let verifier = signer.verifier();
@@ -543,6 +548,90 @@ impl State {
     }
 }
 
+/// Holds the store against one witness, before anything is appended: the witness's signed
+/// checkpoint must be one the store's history passes through (same size or smaller, same root).
+/// A store shorter than the witness was rolled back, emptied or replaced; a different root
+/// means history was rewritten. Either way the ledger refuses to open, so that no writer
+/// extends the wrong history and then overwrites the evidence with a checkpoint of its own.
+async fn check_witness(
+    store: &dyn LedgerStore,
+    state: &State,
+    trusted: &[NoteVerifier],
+    path: &std::path::Path,
+) -> Result<(), AuditError> {
+    let note = match std::fs::read_to_string(path) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(AuditError::Corrupt(format!(
+                "cannot read the witness `{}`: {e}",
+                path.display()
+            )));
+        }
+    };
+    let refuse = |why: String| {
+        AuditError::Corrupt(format!(
+            "{why}. The ledger was not opened and nothing was written. Keep the witness `{}`: it is              evidence (`rempart audit verify --checkpoint` holds the store against a copy of it). If              the store was restored from a backup on purpose, move the witness away before starting              again, and say so in the incident record",
+            path.display()
+        ))
+    };
+    let (witness, _) = Checkpoint::open(&note, trusted).map_err(|e| {
+        refuse(format!(
+            "the witness `{}` is not a checkpoint signed by this ledger's keys ({e})",
+            path.display()
+        ))
+    })?;
+    let end = state.frontier.size();
+    if witness.size > end {
+        return Err(refuse(format!(
+            "the ledger holds {end} records but its witness `{}` holds a signed checkpoint of {}:              the database was rolled back, emptied or replaced",
+            path.display(),
+            witness.size
+        )));
+    }
+    if root_at(store, state, witness.size).await? != witness.root {
+        return Err(refuse(format!(
+            "the ledger's first {} records do not hash to the root its witness `{}` signed:              history was rewritten",
+            witness.size,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The Merkle root of the ledger's first `size` records (at most the ledger's size): from the
+/// nearest stored checkpoint at or below it whose saved tree matches its signed root, then the
+/// leaves after it.
+async fn root_at(store: &dyn LedgerStore, state: &State, size: u64) -> Result<Hash, AuditError> {
+    if size == state.frontier.size() {
+        return Ok(state.frontier.root());
+    }
+    let checkpoints = store.ledger_checkpoints().await?;
+    let mut frontier = checkpoints
+        .iter()
+        .rev()
+        .filter(|cp| cp.size <= size)
+        .find_map(|cp| {
+            let signed = note_root(&cp.note).filter(|root| *root == cp.root)?;
+            Frontier::from_parts(cp.size, cp.frontier.clone()).filter(|f| f.root() == signed)
+        })
+        .unwrap_or_else(Frontier::new);
+    for leaf in store.ledger_leaves(frontier.size(), size).await? {
+        frontier.push(leaf);
+    }
+    if frontier.size() != size {
+        return Err(AuditError::Corrupt(format!(
+            "records are missing below {size} (run `rempart audit verify`)"
+        )));
+    }
+    Ok(frontier.root())
+}
+
+/// The size a checkpoint note states (its second line), without checking its signature.
+fn note_size(note: &str) -> Option<u64> {
+    note.lines().nth(1)?.parse().ok()
+}
+
 fn note_root(note: &str) -> Option<Hash> {
     use base64::Engine;
     let line = note.lines().nth(2)?;
@@ -858,6 +947,13 @@ impl Writer {
 
     fn write_witness(&self, cp: &StoredCheckpoint) {
         for path in &self.options.witnesses {
+            // Only ever replaced by a later checkpoint of the same history (this ledger checked
+            // the witness when it opened and has only appended since): another process of a
+            // cluster that signed a later one first keeps its copy.
+            let held = std::fs::read_to_string(path).ok().and_then(|n| note_size(&n));
+            if held.is_some_and(|size| size > cp.size) {
+                continue;
+            }
             // A name of this process's own: processes of a cluster sharing the file never
             // write into each other's half-written copy.
             let tmp = path.with_extension(format!("tmp.{}", std::process::id()));

@@ -52,6 +52,10 @@ impl Fixture {
     }
 
     async fn ledger_with(&self, signer: Signer, every: u64) -> Ledger {
+        self.try_ledger(signer, every).await.unwrap()
+    }
+
+    async fn try_ledger(&self, signer: Signer, every: u64) -> Result<Ledger, rempart_audit::AuditError> {
         let options = LedgerOptions {
             checkpoint_every: every,
             checkpoint_interval: Duration::from_secs(3600),
@@ -66,7 +70,6 @@ impl Fixture {
             self.clock.clone(),
         )
         .await
-        .unwrap()
     }
 
     /// Appends `n` records (one per second), sealed, some about subjects.
@@ -268,6 +271,68 @@ async fn a_truncated_tail_is_found_by_the_checkpoints_and_by_the_witness() {
             size: 50,
             source_name: "witness".to_owned()
         }
+    );
+}
+
+/// The witness outside the database stops every writer at a store it does not vouch for: one
+/// rolled back (as a restored older file is), one emptied, one whose history was rewritten.
+/// Nothing is written, the witness keeps the evidence, and a genuine store opens and moves the
+/// witness on.
+#[tokio::test]
+async fn a_writer_refuses_a_store_its_witness_does_not_vouch_for() {
+    let f = fifty().await;
+    let ledger = f.try_ledger(f.signer.clone(), 20).await.unwrap();
+    f.fill(&ledger, 5).await;
+    ledger.close().await;
+    let held = std::fs::read_to_string(f.witness()).unwrap();
+    assert_eq!(held.lines().nth(1), Some("55"), "{held}");
+
+    f.sql(&[
+        "DELETE FROM ledger WHERE seq >= 30",
+        "DELETE FROM ledger_checkpoints WHERE size > 30",
+    ])
+    .await;
+    let err = f.try_ledger(f.signer.clone(), 20).await.unwrap_err().to_string();
+    assert!(
+        err.contains("holds 30 records but its witness") && err.contains("signed checkpoint of 55"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(f.store.ledger_head().await.unwrap().unwrap().seq, 29);
+    assert_eq!(std::fs::read_to_string(f.witness()).unwrap(), held);
+
+    f.sql(&["DELETE FROM ledger", "DELETE FROM ledger_checkpoints"]).await;
+    let err = f.try_ledger(f.signer.clone(), 20).await.unwrap_err().to_string();
+    assert!(err.contains("holds 0 records"), "{err}");
+    assert_eq!(std::fs::read_to_string(f.witness()).unwrap(), held);
+
+    // Another history of more records, signed by the same key, beside this witness.
+    let g = Fixture {
+        signer: f.signer.clone(),
+        ..Fixture::new().await
+    };
+    let other = g.ledger(20).await;
+    for i in 0..60 {
+        other
+            .append(Draft::new("cli:mallory", "test.step", json!({"rewritten": i})))
+            .await
+            .unwrap();
+    }
+    other.close().await;
+    std::fs::write(g.witness(), &held).unwrap();
+    let err = g.try_ledger(g.signer.clone(), 20).await.unwrap_err().to_string();
+    assert!(
+        err.contains("first 55 records do not hash to the root") && err.contains("history was rewritten"),
+        "{err}"
+    );
+
+    // A witness signed by another key is no witness of this ledger.
+    let h = fifty().await;
+    std::fs::write(h.witness(), &held).unwrap();
+    let err = h.try_ledger(h.signer.clone(), 20).await.unwrap_err().to_string();
+    assert!(
+        err.contains("is not a checkpoint signed by this ledger's keys"),
+        "{err}"
     );
 }
 

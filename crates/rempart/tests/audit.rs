@@ -261,6 +261,63 @@ fn a_rolled_back_ledger_is_caught_by_a_witness_on_another_volume() {
     assert!(said.contains("other-volume"), "{said}");
 }
 
+/// The replay: an older copy of the database put back (or a zero-length one) beside the
+/// newer witness. The next writer refuses, naming the witness, and writes nothing; so `audit
+/// verify` still fails afterwards instead of passing on a witness the writer replaced.
+#[test]
+fn a_writer_refuses_a_restored_older_or_emptied_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("soc");
+    run(&dir, &["tokens", "create", "--role", "viewer", "--name", "a"]);
+    run(&dir, &["audit", "checkpoint"]);
+    let db_files = |dir: &Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("rempart.db"))
+            .collect()
+    };
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in db_files(&dir) {
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    for name in ["b", "c", "d"] {
+        run(&dir, &["tokens", "create", "--role", "viewer", "--name", name]);
+    }
+    run(&dir, &["audit", "checkpoint"]);
+    let witness = std::fs::read_to_string(dir.join("ledger-checkpoint.txt")).unwrap();
+    for f in db_files(&dir) {
+        std::fs::remove_file(f).unwrap();
+    }
+    for f in db_files(&copy) {
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    let refuse = |dir: &Path, why: &str| {
+        let out = rempart(dir)
+            .args(["tokens", "create", "--role", "admin", "--name", "after"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a writer opened the store");
+        assert!(said.contains(why) && said.contains("ledger-checkpoint.txt"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("ledger-checkpoint.txt")).unwrap(),
+            witness,
+            "the witness was replaced"
+        );
+        let verify = rempart(dir).args(["audit", "verify"]).output().unwrap();
+        assert!(!verify.status.success(), "audit verify passes after the writer");
+    };
+    refuse(&dir, "the database was rolled back, emptied or replaced");
+
+    for f in db_files(&dir) {
+        std::fs::remove_file(f).unwrap();
+    }
+    std::fs::write(dir.join("rempart.db"), b"").unwrap();
+    refuse(&dir, "holds 0 records");
+}
+
 #[test]
 fn kill_9_during_appends_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();

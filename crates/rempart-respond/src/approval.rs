@@ -101,6 +101,10 @@ pub enum ApprovalError {
     OwnRequest(String),
     #[error("`{0}` has already voted")]
     AlreadyVoted(String),
+    #[error(
+        "`{actor}` is a token `{creator}` created after this approval was requested, and `{creator}` asked for it or voted on it: a token made for the occasion is not a second person (four eyes)"
+    )]
+    TokenAfterRequest { actor: String, creator: String },
     #[error("this approval needs the `{needed}` role or higher; `{actor}` holds `{held}`")]
     Role {
         actor: String,

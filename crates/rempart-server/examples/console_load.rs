@@ -203,9 +203,21 @@ async fn main() {
     .await
     .unwrap();
     state.incidents = Some(incidents);
-    let (record, _) = auth::create_token(&*store, &ledger, "bench", "ana", Role::Analyst)
-        .await
-        .unwrap();
+    let (record, _) = auth::create_token(
+        &*store,
+        &ledger,
+        auth::By {
+            actor: "bench",
+            person: "bench",
+        },
+        auth::NewToken {
+            name: "ana",
+            role: Role::Analyst,
+            owner: None,
+        },
+    )
+    .await
+    .unwrap();
     let code = state.console.sessions.sign_in_code(&record.hash).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -79,10 +79,22 @@ async fn main() {
         (Some(url), Some(token)) => (url.clone(), token.clone(), None),
         _ => {
             let store = Arc::new(SqliteStore::open(&dir.path().join("rempart.db")).await.unwrap());
-            let token = auth::create_token(&*store, &ledger(&store).await, "bench", "bench", Role::Ingest)
-                .await
-                .unwrap()
-                .1;
+            let token = auth::create_token(
+                &*store,
+                &ledger(&store).await,
+                auth::By {
+                    actor: "bench",
+                    person: "bench",
+                },
+                auth::NewToken {
+                    name: "bench",
+                    role: Role::Ingest,
+                    owner: None,
+                },
+            )
+            .await
+            .unwrap()
+            .1;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
             let state = AppState::new(store.clone(), ledger(&store).await, DecodeOptions::default());

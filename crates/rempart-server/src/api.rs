@@ -296,6 +296,8 @@ pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, A
 pub struct CreateToken {
     name: String,
     role: String,
+    /// The person the token acts for (approvals count people); the caller when absent.
+    owner: Option<String>,
 }
 
 pub async fn create_token(
@@ -307,7 +309,17 @@ pub async fn create_token(
     if req.name.is_empty() || req.name.len() > 128 {
         return Err(ApiError::BadRequest("`name` must be 1 to 128 bytes".into()));
     }
-    let (record, secret) = auth::create_token(&*state.store, &state.ledger, &caller.actor(), &req.name, role).await?;
+    let (actor, person) = (caller.actor(), caller.person());
+    let by = auth::By {
+        actor: &actor,
+        person: &person,
+    };
+    let new = auth::NewToken {
+        name: &req.name,
+        role,
+        owner: req.owner.as_deref(),
+    };
+    let (record, secret) = auth::create_token(&*state.store, &state.ledger, by, new).await?;
     tracing::info!(token_id = %record.id, role = %record.role, "token created");
     let mut body: BTreeMap<&str, Value> = BTreeMap::new();
     body.insert("token", json!(record));

@@ -24,30 +24,58 @@ pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Creates a token with `role`, stores its hash, and returns the record and the secret.
+/// A token to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub role: Role,
+    /// The person it acts for; the creator when `None`.
+    pub owner: Option<&'a str>,
+}
+
+/// Who creates something: the ledger's actor and the person behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub actor: &'a str,
+    pub person: &'a str,
+}
+
+/// Creates a token, stores its hash, and returns the record and the secret. The token acts
+/// for its owner (the creator unless another person is named) and remembers its creator.
 /// The creation is recorded in the ledger first: if it cannot be, no token exists.
 pub async fn create_token(
     store: &dyn Store,
     ledger: &Ledger,
-    actor: &str,
-    name: &str,
-    role: Role,
+    by: By<'_>,
+    new: NewToken<'_>,
 ) -> Result<(TokenRecord, String), ApiError> {
+    if let Some(owner) = new.owner
+        && (owner.is_empty() || owner.len() > 128 || owner.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "`owner` must be 1 to 128 bytes without control characters".into(),
+        ));
+    }
     let secret = format!("{TOKEN_PREFIX}{}", hex::encode(random::<32>()?));
     let id = format!("tok_{}", hex::encode(random::<6>()?));
     let record = TokenRecord {
         id,
-        name: name.to_owned(),
-        role,
+        name: new.name.to_owned(),
+        role: new.role,
         hash: hash_token(&secret),
         created: Timestamp::now(),
         revoked: false,
+        owner: Some(new.owner.unwrap_or(by.person).to_owned()),
+        created_by: Some(by.person.to_owned()),
     };
     ledger
         .append(Draft::new(
-            actor,
+            by.actor,
             kind::TOKEN_CREATE,
-            serde_json::json!({"token": record.id, "name": record.name, "role": record.role}),
+            serde_json::json!({
+                "token": record.id, "name": record.name, "role": record.role,
+                "owner": record.owner, "created_by": record.created_by,
+            }),
         ))
         .await?;
     store.create_token(&record).await?;
@@ -128,6 +156,20 @@ impl Caller {
     pub fn actor(&self) -> String {
         actor_of(&self.0)
     }
+
+    /// The person behind the caller, as approvals count them.
+    pub fn person(&self) -> String {
+        person_of(&self.0)
+    }
+}
+
+/// The person behind a token record: a console session's OpenID subject, a certificate's
+/// holder, or a token's owner (a token without one is a person of its own).
+pub fn person_of(token: &TokenRecord) -> String {
+    if token.id.starts_with("cert:") || token.id.starts_with("oidc:") {
+        return token.id.clone();
+    }
+    token.owner.clone().unwrap_or_else(|| format!("token:{}", token.id))
 }
 
 /// Middleware: the request must carry a live token whose role grants `required`, as a bearer
@@ -207,6 +249,8 @@ async fn person_record(state: &AppState, key: &str, person: &crate::oidc::Person
         hash: String::new(),
         created: Timestamp::now(),
         revoked: false,
+        owner: None,
+        created_by: None,
     })
 }
 
@@ -227,6 +271,8 @@ fn certificate_holder(state: &AppState, req: &Request) -> Option<TokenRecord> {
         hash: String::new(),
         created: Timestamp::now(),
         revoked: false,
+        owner: None,
+        created_by: None,
     })
 }
 

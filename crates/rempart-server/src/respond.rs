@@ -78,6 +78,40 @@ struct Inner {
     warned: std::sync::Mutex<std::collections::HashSet<(EventId, clocks::ReportKind, &'static str)>>,
 }
 
+/// Who acts on a response, as four eyes count them: the ledger's actor, the person behind it,
+/// the role they hold and, for a token, when and by whom it was created.
+#[derive(Debug, Clone)]
+pub struct Voter {
+    pub actor: String,
+    pub person: String,
+    pub role: Role,
+    pub token: Option<(Timestamp, Option<String>)>,
+}
+
+impl Voter {
+    /// An API or console caller.
+    pub fn of(caller: &crate::auth::Caller) -> Voter {
+        let t = &caller.0;
+        let is_token = !(t.id.starts_with("cert:") || t.id.starts_with("oidc:"));
+        Voter {
+            actor: caller.actor(),
+            person: caller.person(),
+            role: t.role,
+            token: is_token.then(|| (t.created, t.created_by.clone())),
+        }
+    }
+
+    /// A person acting without a token (the command line: its operating-system account).
+    pub fn person(actor: &str, role: Role) -> Voter {
+        Voter {
+            actor: actor.to_owned(),
+            person: actor.to_owned(),
+            role,
+            token: None,
+        }
+    }
+}
+
 /// The response service, shared by the API, the CLI and the background tasks.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -296,7 +330,9 @@ impl Response {
             };
             match admitted {
                 Ok(true) => {
-                    let run = self.start(pb, &incident, on.as_str(), SYSTEM_ACTOR, false).await?;
+                    let run = self
+                        .start(pb, &incident, on.as_str(), (SYSTEM_ACTOR, SYSTEM_ACTOR), false)
+                        .await?;
                     started.push(run);
                 }
                 Ok(false) => {}
@@ -320,15 +356,17 @@ impl Response {
         Ok(started)
     }
 
-    /// Runs playbook `playbook` on incident `incident` for `actor` (a dry run describes every
-    /// step and performs nothing).
+    /// Runs playbook `playbook` on incident `incident` for `who` (a dry run describes every
+    /// step and performs nothing). The run is requested by `who`'s person, who then cannot
+    /// approve its steps.
     pub async fn run_playbook(
         &self,
         playbook: &str,
         incident: EventId,
-        actor: &str,
+        who: &Voter,
         dry_run: bool,
     ) -> Result<Run, ResponseError> {
+        let actor = who.actor.as_str();
         let pb = self
             .playbook(playbook)
             .ok_or_else(|| {
@@ -344,18 +382,20 @@ impl Response {
             })?
             .clone();
         let incident = self.inner.incidents.get(incident).await?;
-        self.start(&pb, &incident, "manual", actor, dry_run).await
+        self.start(&pb, &incident, "manual", (actor, &who.person), dry_run)
+            .await
     }
 
+    /// Starts a run for `(actor, person)`: the ledger's actor, and the person who requests it.
     async fn start(
         &self,
         pb: &Playbook,
         incident: &Incident,
         trigger: &str,
-        actor: &str,
+        (actor, person): (&str, &str),
         dry_run: bool,
     ) -> Result<Run, ResponseError> {
-        let mut run = Run::new(EventId::generate(), pb, incident, trigger, actor, Timestamp::now());
+        let mut run = Run::new(EventId::generate(), pb, incident, trigger, person, Timestamp::now());
         run.dry_run |= dry_run;
         self.record(
             incident,
@@ -802,15 +842,17 @@ impl Response {
         rows.into_iter().map(|r| from_json(r.body, &r.id.to_string())).collect()
     }
 
-    /// Records `actor`'s vote; when the approval is decided, the run moves on.
+    /// Records `who`'s vote, counted for their person; when the approval is decided, the run
+    /// moves on. A token created after the approval opened, by its requester or one of its
+    /// voters, cannot vote on it (a sock puppet made for the occasion).
     pub async fn vote(
         &self,
         id: EventId,
-        actor: &str,
-        role: Role,
+        who: &Voter,
         approve: bool,
         comment: &str,
     ) -> Result<(Approval, Run), ResponseError> {
+        let (actor, role) = (who.actor.as_str(), who.role);
         let role_name = match role {
             Role::Admin => "admin",
             Role::Approver => "approver",
@@ -828,8 +870,17 @@ impl Response {
         let held = lock.lock().await;
         // Read again under the run's lock: another vote may have landed meanwhile.
         approval = self.approval(id).await?;
+        if let Some((created, Some(creator))) = &who.token
+            && created.as_second() >= approval.created.as_second()
+            && (*creator == approval.requested_by || approval.votes.iter().any(|v| v.actor == *creator))
+        {
+            return Err(ResponseError::Approval(ApprovalError::TokenAfterRequest {
+                actor: actor.to_owned(),
+                creator: creator.clone(),
+            }));
+        }
         let now = Timestamp::now();
-        let status = approval.vote(actor, role_name, approve, comment, now)?;
+        let status = approval.vote(&who.person, role_name, approve, comment, now)?;
         let mut run = self.run(approval.run).await?;
         let incident = self.inner.incidents.get(approval.incident).await?;
         self.record(
@@ -840,6 +891,7 @@ impl Response {
                 "approval": id,
                 "run": approval.run,
                 "step": approval.step,
+                "person": who.person,
                 "approve": approve,
                 "comment": comment,
                 "status": status,

@@ -113,10 +113,22 @@ impl Server {
     }
 
     async fn token(&self, role: Role) -> String {
-        auth::create_token(&*self.store, &self.ledger, "test", "test", role)
-            .await
-            .unwrap()
-            .1
+        auth::create_token(
+            &*self.store,
+            &self.ledger,
+            auth::By {
+                actor: "test",
+                person: "test",
+            },
+            auth::NewToken {
+                name: "test",
+                role,
+                owner: None,
+            },
+        )
+        .await
+        .unwrap()
+        .1
     }
 
     fn url(&self, path: &str) -> String {

@@ -255,6 +255,8 @@ pub async fn manages_tokens(store: &dyn Store) {
         hash: "ab".repeat(32),
         created: Timestamp::from_second(1).expect("time"),
         revoked: false,
+        owner: Some("alice".to_owned()),
+        created_by: Some("oidc:admin-sub".to_owned()),
     };
     store.create_token(&t).await.expect("create");
     assert_eq!(store.find_token(&t.hash).await.expect("find"), Some(t.clone()));

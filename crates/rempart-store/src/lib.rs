@@ -209,6 +209,15 @@ pub struct TokenRecord {
     pub hash: String,
     pub created: Timestamp,
     pub revoked: bool,
+    /// The person the token acts for: approvals count people, not tokens. Named when it was
+    /// created, else the person who created it; `None` for tokens from before owners existed
+    /// (each then counts as a person of its own).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The person who created it (a token made by a voter after an approval opened cannot
+    /// vote on it).
+    #[serde(default)]
+    pub created_by: Option<String>,
 }
 
 /// Storage for everything Rempart keeps.

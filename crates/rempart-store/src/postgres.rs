@@ -221,6 +221,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        3,
+        r#"
+    ALTER TABLE tokens ADD COLUMN owner TEXT;
+    ALTER TABLE tokens ADD COLUMN created_by TEXT;
+    "#,
+    ),
 ];
 
 /// Advisory lock keys (one database may hold several Rempart schemas; they only wait on
@@ -627,6 +634,8 @@ fn token_from_row(row: &PgRow) -> Result<TokenRecord> {
         hash: row.try_get("hash")?,
         created: Timestamp::from_second(row.try_get("created")?).map_err(|e| corrupt(&id, "created", e))?,
         revoked: row.try_get("revoked")?,
+        owner: row.try_get("owner")?,
+        created_by: row.try_get("created_by")?,
         id,
     })
 }
@@ -916,13 +925,15 @@ impl Store for PgStore {
 
     fn create_token<'a>(&'a self, token: &'a TokenRecord) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            sqlx::query("INSERT INTO tokens (id, name, role, hash, created, revoked) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO tokens (id, name, role, hash, created, revoked, owner, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&token.id)
                 .bind(&token.name)
                 .bind(token.role.as_str())
                 .bind(&token.hash)
                 .bind(token.created.as_second())
                 .bind(token.revoked)
+                .bind(token.owner.as_deref())
+                .bind(token.created_by.as_deref())
                 .execute(&self.pool)
                 .await?;
             Ok(())
@@ -932,7 +943,7 @@ impl Store for PgStore {
     fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT id, name, role, hash, created, revoked FROM tokens WHERE hash = $1 AND NOT revoked",
+                "SELECT id, name, role, hash, created, revoked, owner, created_by FROM tokens WHERE hash = $1 AND NOT revoked",
             )
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -943,9 +954,11 @@ impl Store for PgStore {
 
     fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens ORDER BY created, id")
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT id, name, role, hash, created, revoked, owner, created_by FROM tokens ORDER BY created, id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
             rows.iter().map(token_from_row).collect()
         })
     }

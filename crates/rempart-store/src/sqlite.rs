@@ -235,6 +235,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        12,
+        r"
+    ALTER TABLE tokens ADD COLUMN owner TEXT;
+    ALTER TABLE tokens ADD COLUMN created_by TEXT;
+    ",
+    ),
 ];
 
 mod erasure;
@@ -406,6 +413,8 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord> {
         hash: row.try_get("hash")?,
         created: Timestamp::from_second(row.try_get("created")?).map_err(|e| corrupt(&id, "created", e))?,
         revoked: row.try_get::<i64, _>("revoked")? != 0,
+        owner: row.try_get("owner")?,
+        created_by: row.try_get("created_by")?,
         id,
     })
 }
@@ -637,13 +646,15 @@ impl Store for SqliteStore {
 
     fn create_token<'a>(&'a self, token: &'a TokenRecord) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            sqlx::query("INSERT INTO tokens (id, name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO tokens (id, name, role, hash, created, revoked, owner, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&token.id)
                 .bind(&token.name)
                 .bind(token.role.as_str())
                 .bind(&token.hash)
                 .bind(token.created.as_second())
                 .bind(i64::from(token.revoked))
+                .bind(token.owner.as_deref())
+                .bind(token.created_by.as_deref())
                 .execute(&self.writer)
                 .await?;
             Ok(())
@@ -653,7 +664,7 @@ impl Store for SqliteStore {
     fn find_token<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
         Box::pin(async move {
             let row =
-                sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens WHERE hash = ? AND revoked = 0")
+                sqlx::query("SELECT id, name, role, hash, created, revoked, owner, created_by FROM tokens WHERE hash = ? AND revoked = 0")
                     .bind(hash)
                     .fetch_optional(&self.reader)
                     .await?;
@@ -663,9 +674,11 @@ impl Store for SqliteStore {
 
     fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, name, role, hash, created, revoked FROM tokens ORDER BY created, id")
-                .fetch_all(&self.reader)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT id, name, role, hash, created, revoked, owner, created_by FROM tokens ORDER BY created, id",
+            )
+            .fetch_all(&self.reader)
+            .await?;
             rows.iter().map(token_from_row).collect()
         })
     }

@@ -267,6 +267,10 @@ pub enum TokensCommand {
         /// A name saying who or what uses it
         #[arg(long, default_value = "cli")]
         name: String,
+        /// The person it acts for: approvals count people, not tokens (default: you, as
+        /// `cli:` and your operating-system account)
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// List tokens (never their secrets)
     List,
@@ -462,10 +466,23 @@ async fn tokens(data_dir: &std::path::Path, config: &Config, command: TokensComm
     let store = instance::open_store(data_dir, config).await?;
     let mut out = crate::out::stdout();
     match command {
-        TokensCommand::Create { role, name } => {
+        TokensCommand::Create { role, name, owner } => {
             let ledger = instance::open_ledger(data_dir, config, store.clone()).await?;
-            let created =
-                rempart_server::auth::create_token(&*store, &ledger, &instance::cli_actor(), &name, role).await;
+            let me = instance::cli_actor();
+            let created = rempart_server::auth::create_token(
+                &*store,
+                &ledger,
+                rempart_server::auth::By {
+                    actor: &me,
+                    person: &me,
+                },
+                rempart_server::auth::NewToken {
+                    name: &name,
+                    role,
+                    owner: owner.as_deref(),
+                },
+            )
+            .await;
             ledger.close().await;
             let (record, secret) = created.context("cannot create token")?;
             if json {

@@ -71,7 +71,20 @@ pub async fn run(data_dir: Option<PathBuf>, args: DemoArgs, json_out: bool) -> a
     let detections = detect(&*store).await?;
     let triaged = triage_all(&store, &ledger, &incidents, &config).await?;
     let response = respond(&store, &ledger, &incidents, &config, &triaged).await?;
-    let (admin, secret) = rempart_server::auth::create_token(&*store, &ledger, "demo", "demo", Role::Admin).await?;
+    let (admin, secret) = rempart_server::auth::create_token(
+        &*store,
+        &ledger,
+        rempart_server::auth::By {
+            actor: "demo",
+            person: "demo",
+        },
+        rempart_server::auth::NewToken {
+            name: "demo",
+            role: Role::Admin,
+            owner: None,
+        },
+    )
+    .await?;
     ledger.checkpoint().await?;
     let verified = rempart_audit::Ledger::verify(ledger.store(), ledger.trusted(), Vec::new(), None)
         .await?
@@ -315,8 +328,16 @@ async fn respond(
         deadlines: Vec::new(),
     };
     for (i, _) in triaged {
-        out.dry_run
-            .push(response.run_playbook("contain-intrusion", i.id, "demo", true).await?);
+        out.dry_run.push(
+            response
+                .run_playbook(
+                    "contain-intrusion",
+                    i.id,
+                    &rempart_server::respond::Voter::person("demo", rempart_store::Role::Admin),
+                    true,
+                )
+                .await?,
+        );
         out.runs.extend(
             response
                 .on_incident(rempart_server::incidents::IncidentEvent::Triaged(i.id))

@@ -201,11 +201,33 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<rempart_config::Config
 }
 
 /// Who runs this command, as ledger records name them.
+///
+/// The account is the one the process runs as (the owner of `/proc/self`), named from
+/// `/etc/passwd`: never `$USER` or `$LOGNAME`, which anyone sets to anything, so
+/// `USER=bob rempart … approve` is still the same person as without it.
 pub fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
-    format!("cli:{user}")
+    format!("cli:{}", os_account())
+}
+
+/// The name of the account this process runs as, or `uid:N` when `/etc/passwd` does not name
+/// it.
+fn os_account() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".to_owned();
+    };
+    account_name(&std::fs::read_to_string("/etc/passwd").unwrap_or_default(), uid)
+        .unwrap_or_else(|| format!("uid:{uid}"))
+}
+
+/// The account name of `uid` in a `passwd` file (`name:password:uid:…` per line).
+fn account_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// The privacy engine over the instance's store and keyring.
@@ -302,4 +324,17 @@ pub async fn anomaly(
         return None;
     }
     Some(rempart_server::anomaly::Anomaly::load(store, a).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_name;
+
+    #[test]
+    fn an_account_is_named_from_its_uid_in_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# a comment\nbroken\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(account_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(account_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(account_name(passwd, 1001), None);
+    }
 }

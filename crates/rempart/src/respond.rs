@@ -9,7 +9,7 @@ use clap::Subcommand;
 use rempart_model::EventId;
 use rempart_respond::approval::{Approval, ApprovalStatus};
 use rempart_respond::run::Run;
-use rempart_server::respond::Response;
+use rempart_server::respond::{Response, Voter};
 use rempart_store::Role;
 use serde_json::json;
 
@@ -181,7 +181,12 @@ async fn playbooks_dispatch(response: &Response, command: PlaybooksCommand, json
             dry_run,
         } => {
             let run = response
-                .run_playbook(&playbook, incident, &instance::cli_actor(), dry_run)
+                .run_playbook(
+                    &playbook,
+                    incident,
+                    &Voter::person(&instance::cli_actor(), Role::Admin),
+                    dry_run,
+                )
                 .await?;
             print_run(&mut out, &run, json_out)?;
         }
@@ -337,7 +342,12 @@ async fn vote(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let (approval, run) = response
-        .vote(id, &instance::cli_actor(), Role::Admin, approve, comment)
+        .vote(
+            id,
+            &Voter::person(&instance::cli_actor(), Role::Admin),
+            approve,
+            comment,
+        )
         .await
         .with_context(|| format!("approval {id}"))?;
     if json_out {

@@ -86,7 +86,7 @@ async fn create_token(base: &str, admin: &str, role: &str, name: &str) -> String
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/tokens"))
         .bearer_auth(admin)
-        .json(&json!({"role": role, "name": name}))
+        .json(&json!({"role": role, "name": name, "owner": name}))
         .send()
         .await
         .unwrap();

@@ -157,6 +157,19 @@ steps:
     approval: none
 "#;
 
+/// Run by hand only (triage is not automatic here): a block that two people must approve.
+const TWO_PEOPLE: &str = r#"id: two-people
+trigger:
+  on: [triaged]
+  when: { rules: ["Connection to port 4444"] }
+steps:
+  - id: block
+    action: block_ip
+    connector: soar
+    exclude: [10.0.0.0/8]
+    approval: { role: approver, approvers: 2, timeout: 30m, on_timeout: reject }
+"#;
+
 struct Server {
     child: Child,
     addr: String,
@@ -183,6 +196,7 @@ impl Server {
         )
         .unwrap();
         std::fs::write(playbooks.join("burst.yml"), BURST).unwrap();
+        std::fs::write(playbooks.join("two.yml"), TWO_PEOPLE).unwrap();
         let config = dir.join("rempart.toml");
         std::fs::write(
             &config,
@@ -215,7 +229,9 @@ impl Server {
             ("admin", "admin"),
         ] {
             let out = rempart(dir)
-                .args(["--json", "tokens", "create", "--role", role, "--name", name])
+                .args([
+                    "--json", "tokens", "create", "--role", role, "--name", name, "--owner", name,
+                ])
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -793,4 +809,145 @@ async fn reporting_clocks_warn_and_reports_are_drafted() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
+}
+
+/// The issue's replay of a sock puppet: approvals count people, not tokens. The admin who asks
+/// for a run cannot approve it with a token it creates for itself, nor with one it creates
+/// "for" someone else once the approval is open; on the command line the voter is the
+/// operating-system account, so `USER=` changes nobody; two people are needed and are enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_eyes_count_people_not_tokens() {
+    let (receiver, _tmp, dir, server) = setup().await;
+    // Token times are kept to the second, and a token made in the same second as an approval
+    // counts as made after it: the people's tokens are a second older than the approval.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    server
+        .ingest(&[connection(
+            "WS-P.corp.example.eu",
+            "CORP\\p.user",
+            "10.1.1.9",
+            "203.0.113.77",
+            4444,
+        )])
+        .await;
+    let q = server.until("/api/v1/approvals", |v| pending(v).len() == 1).await;
+    let incident = pending(&q)[0]["incident"].as_str().unwrap().to_owned();
+    let (status, body) = server
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/playbooks/two-people/run",
+            Some(json!({"incident": incident})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let q = server.until("/api/v1/approvals", |v| pending(v).len() == 2).await;
+    let approval = pending(&q).into_iter().find(|a| a["playbook"] == "two-people").unwrap();
+    assert_eq!(approval["requested_by"], "admin", "the requester is the token's person");
+    let id = approval["id"].as_str().unwrap().to_owned();
+    let approve = format!("/api/v1/approvals/{id}/approve");
+
+    // The admin makes itself an approver token: still the admin, who asked for the run.
+    let new_token = |owner: Option<&str>| {
+        let mut body = json!({"role": "approver", "name": "second pair"});
+        if let Some(o) = owner {
+            body["owner"] = json!(o);
+        }
+        body
+    };
+    let (status, body) = server
+        .call("admin", "POST", "/api/v1/tokens", Some(new_token(None)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["token"]["owner"], "admin");
+    let own = body["secret"].as_str().unwrap().to_owned();
+    // … and one "for" somebody else, made after the approval opened.
+    let (status, body) = server
+        .call("admin", "POST", "/api/v1/tokens", Some(new_token(Some("zed"))))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let puppet = body["secret"].as_str().unwrap().to_owned();
+    let vote_with = |secret: String| {
+        let url = format!("http://{}{approve}", server.addr);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(secret)
+                .json(&json!({"comment": "looks right"}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = vote_with(own).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("four eyes"),
+        "{body}"
+    );
+    let (status, body) = vote_with(puppet).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a second person"),
+        "{body}"
+    );
+
+    // On the command line, `USER` names nobody: the second vote is the same account's.
+    let cli_vote = |user: &str| {
+        rempart(&dir)
+            .arg("--config")
+            .arg(dir.join("rempart.toml"))
+            .env("REMPART_TEST_SOAR_KEY", KEY)
+            .env("USER", user)
+            .env("LOGNAME", user)
+            .args(["approvals", "approve", &id, "--comment", "ok"])
+            .output()
+            .unwrap()
+    };
+    let first = cli_vote("alice");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = cli_vote("bob");
+    assert!(
+        !second.status.success(),
+        "a second vote by the same account was counted"
+    );
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("has already voted"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let state = server.get("viewer", "/api/v1/approvals").await;
+    let votes = pending(&state).into_iter().find(|a| a["id"] == id.as_str()).unwrap()["votes"].clone();
+    let voters: Vec<&str> = votes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(voters.len(), 1, "{votes}");
+    assert!(voters[0].starts_with("cli:") && !voters[0].contains("alice"), "{votes}");
+
+    // A second person decides it.
+    let hooks = receiver.on("/hook").len();
+    let (status, body) = server
+        .call("carol", "POST", &approve, Some(json!({"comment": "agreed"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["approval"]["status"], "approved", "{body}");
+    for _ in 0..40 {
+        if receiver.on("/hook").len() > hooks {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        receiver.on("/hook").len(),
+        hooks + 1,
+        "the block went out once approved"
+    );
+    server.stop();
 }

@@ -1609,7 +1609,7 @@ pub async fn vote(
         return Err(ApiError::BadRequest("a reason is required for a vote".into()).into());
     }
     response(&state)?
-        .vote(id, &caller.actor(), caller.0.role, approve, comment)
+        .vote(id, &crate::respond::Voter::of(&caller), approve, comment)
         .await?;
     Ok(Redirect::to("/approvals").into_response())
 }

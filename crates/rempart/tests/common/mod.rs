@@ -41,10 +41,13 @@ pub fn drop_schema(schema: &str) {
         .output();
 }
 
-/// Creates a token with `role` named `name` in the instance at `data_dir`; its secret.
+/// Creates a token with `role` named `name` in the instance at `data_dir`, for the person
+/// `name`; its secret.
 pub fn token(data_dir: &Path, role: &str, name: &str) -> String {
     let out = rempart(data_dir)
-        .args(["--json", "tokens", "create", "--role", role, "--name", name])
+        .args([
+            "--json", "tokens", "create", "--role", role, "--name", name, "--owner", name,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -22,12 +22,13 @@ use tokio::net::TcpStream;
 /// The server's limit on open files in these tests.
 const FILE_LIMIT: u64 = 1024;
 
-/// `rempart serve` under `prlimit`, with two-second header and body timeouts.
-fn serve_limited(dir: &Path) -> (Child, String) {
+/// `rempart serve` under `prlimit`, with a two-second body timeout and `header_secs` to read
+/// headers.
+fn serve_limited(dir: &Path, header_secs: u64) -> (Child, String) {
     let config = dir.join("rempart.toml");
     std::fs::write(
         &config,
-        "version = 1\n[server]\nheader_timeout_secs = 2\nbody_timeout_secs = 2\n",
+        format!("version = 1\n[server]\nheader_timeout_secs = {header_secs}\nbody_timeout_secs = 2\n"),
     )
     .unwrap();
     let mut command = Command::new("prlimit");
@@ -86,12 +87,14 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 /// Four times the server's file limit in sockets that never send a byte, all from one
 /// address: the server keeps its per-address share (256) open and closes the rest at once, so
 /// it never runs out of file descriptors; a client on another address is answered at once
-/// throughout; after the two-second header timeout every silent socket is closed.
+/// throughout; after the header timeout every silent socket is closed. (The timeout is long
+/// enough, 15 s, for the server to have accepted every socket before it closes the first kept
+/// ones, so that exactly the excess is refused even on a loaded machine.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let token = common::token(dir.path(), "admin", "limits");
-    let (mut child, addr) = serve_limited(dir.path());
+    let (mut child, addr) = serve_limited(dir.path(), 15);
     let client = other_client();
 
     let silent_count = 4 * FILE_LIMIT as usize;
@@ -102,14 +105,14 @@ async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
     let started = Instant::now();
     let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 
     // 256 kept (the default per-address cap, under the 768 the file limit leaves), the rest
     // closed as soon as accepted.
     let refused = r#"rempart_connections_closed_total{listener="http",reason="peer"}"#;
     let want = (silent_count - 256) as u64;
     let mut seen = 0;
-    for _ in 0..100 {
+    for _ in 0..120 {
         seen = metric(&client, &addr, &token, refused).await;
         if seen >= want {
             break;
@@ -121,7 +124,7 @@ async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
     assert!(fds < FILE_LIMIT, "{fds} files open");
 
     // The header timeout closes every silent socket the server kept.
-    let closes = silent.iter_mut().map(|s| closed_within(s, Duration::from_secs(10)));
+    let closes = silent.iter_mut().map(|s| closed_within(s, Duration::from_secs(30)));
     let closed = futures_util::future::join_all(closes).await;
     assert!(closed.iter().all(|c| *c), "a silent socket stayed open");
     let idle = metric(
@@ -146,7 +149,7 @@ async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
 async fn stalled_and_trickled_bodies_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let token = common::token(dir.path(), "ingest", "slow");
-    let (mut child, addr) = serve_limited(dir.path());
+    let (mut child, addr) = serve_limited(dir.path(), 2);
     let head = |length: usize| {
         format!(
             "POST /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {length}\r\n\r\n"

@@ -81,8 +81,12 @@ impl Signer {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let signer = Self::generate(name)?;
-                signer.save(path).map_err(|e| key_error(e.to_string()))?;
-                Ok(signer)
+                match signer.save(path) {
+                    Ok(()) => Ok(signer),
+                    // Another process starting on the same fresh directory made it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path, name, false),
+                    Err(e) => Err(key_error(e.to_string())),
+                }
             }
             Err(e) => Err(key_error(e.to_string())),
         }

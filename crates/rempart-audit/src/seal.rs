@@ -89,9 +89,13 @@ impl MasterKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = random_key();
-                write_secret_file(path, format!("{}\n", hex::encode(secret)).as_bytes())
-                    .map_err(|e| key_error(e.to_string()))?;
-                Ok(Self::from_secret(&secret))
+                match write_secret_file(path, format!("{}\n", hex::encode(secret)).as_bytes()) {
+                    Ok(()) => Ok(Self::from_secret(&secret)),
+                    // Another process starting on the same fresh directory made it first:
+                    // its key, complete, is the one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_existing(path),
+                    Err(e) => Err(key_error(e.to_string())),
+                }
             }
             Err(e) => Err(key_error(e.to_string())),
         }
@@ -139,13 +143,25 @@ pub fn write_secret_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         rempart_store::private_dir(parent)?;
     }
+    // Written whole under a name of this process's own, then linked into place, which fails
+    // if the file exists: another process never reads a half-written key, and never has its
+    // key replaced.
+    let tmp = path.with_extension(format!(
+        "tmp.{}.{}",
+        std::process::id(),
+        hex::encode(&random_key()[..4])
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(content)?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 /// The key of one record, derived from its subject's key.
@@ -204,6 +220,36 @@ pub fn decrypt(key: &Key, body: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes starting at once on a fresh data directory all get the one key that was
+    /// written, whole, whichever wrote it (a second writer once failed with "File exists", or
+    /// read a half-written file).
+    #[test]
+    fn keys_created_at_once_are_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let master = dir.path().join("keys/master.key");
+            let signing = dir.path().join("keys/signing.pem");
+            let results: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let m = MasterKey::load_or_create(&master).unwrap();
+                            let k = crate::Signer::load(&signing, "rempart/test", true).unwrap();
+                            (m.derive_secret("probe"), k.verifier().vkey())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(results.windows(2).all(|w| w[0] == w[1]));
+            let names: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+        }
+    }
 
     #[test]
     fn a_sealed_payload_opens_only_with_its_record_key_seq_and_kind() {

@@ -70,6 +70,9 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "query_budget_exceeded")
             }
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Store(rempart_store::StoreError::Damaged(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_damaged")
+            }
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Audit(rempart_audit::AuditError::NoSuchRecord(_)) => (StatusCode::NOT_FOUND, "not_found"),
             // A sequence number past what a ledger can hold (above 2^63): the caller's error.

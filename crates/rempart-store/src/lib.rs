@@ -273,8 +273,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn insert_alerts<'a>(&'a self, alerts: &'a [Alert]) -> BoxFuture<'a, Result<Vec<EventId>>>;
     /// Alerts in a time range (of their events), newest first.
     fn query_alerts<'a>(&'a self, query: &'a AlertQuery) -> BoxFuture<'a, Result<Vec<Alert>>>;
-    /// Whether the store answers (for `/readyz`).
+    /// Whether the store answers and has reported no damage (for `/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+    /// Checks the store's files for damage (SQLite's `quick_check`), once at a server's start;
+    /// `Err(StoreError::Damaged)` names what is wrong. PostgreSQL checks its own pages.
+    fn check(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Takes the lease `name` (the right to be the one process doing something, such as
     /// correlating incidents) if no live process holds it; `None` if one does. It is held as
     /// long as the returned [`Lease`] and the session behind it live: a process killed loses it

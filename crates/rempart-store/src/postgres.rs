@@ -1039,6 +1039,11 @@ impl Store for PgStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
+            if crate::error::damage_seen() {
+                return Err(StoreError::Damaged(
+                    "a read or write found damaged pages since the server started".into(),
+                ));
+            }
             sqlx::query("SELECT 1").execute(&self.pool).await?;
             Ok(())
         })

@@ -29,6 +29,13 @@ pub async fn run(data_dir: &Path, config: Config, listen: Option<SocketAddr>, ro
     }
     instance::set_role(role.as_str());
     let store = instance::open_store(data_dir, &config).await?;
+    // Before anything is written: a damaged file is restored, not extended.
+    let started = std::time::Instant::now();
+    store
+        .check()
+        .await
+        .context("the store failed its integrity check; the server did not start")?;
+    tracing::debug!(took = ?started.elapsed(), "store integrity checked");
     let ledger = instance::open_ledger(data_dir, &config, store.clone()).await?;
     let privacy = instance::privacy(&config, &ledger, store.clone())?;
     serve_store(

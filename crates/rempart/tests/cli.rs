@@ -782,3 +782,64 @@ fn the_data_directory_is_its_owners_only_whatever_the_umask() {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
 }
+
+/// A store with damaged pages (the replay: a corrupted `events` page) is found by the
+/// integrity check `serve` runs first: the server does not start, says why and what to do,
+/// and writes nothing into the damaged file.
+#[test]
+fn a_damaged_store_is_not_served() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..3000)
+        .map(|i| format!("{}\n", json!({"message": format!("event {i} {}", "x".repeat(200))})))
+        .collect();
+    let input = dir.path().join("events.ndjson");
+    std::fs::write(&input, lines).unwrap();
+    let out = rempart(dir.path()).arg("ingest").arg(&input).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let db = dir.path().join("rempart.db");
+    // Fold the write-ahead log into the file, so that the damage lands on the events' pages.
+    let folded = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')",
+        ])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(folded.success());
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 64 * 4096, "the events are in the file, not only its log: {len}");
+    let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).unwrap();
+    file.write_all(&[0x5a; 8 * 4096]).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    let mut child = rempart(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a damaged store was served: {said}");
+    assert!(
+        said.contains("failed its integrity check") && said.contains("restore it from a backup"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        len,
+        "the damaged file was written to"
+    );
+}

@@ -286,7 +286,21 @@ async fn people_sign_in_through_the_institution_s_provider() {
         .click()
         .await
         .unwrap();
-    wait_for(c, "button[type=submit]").await.click().await.unwrap();
+    // The consent page: wait until the login form is gone (its own submit button would
+    // otherwise be found, then replaced under the click), and click again if the page is
+    // replaced under it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let on_login = c.find(Locator::Css("input[name=login]")).await.is_ok();
+        if !on_login
+            && let Ok(button) = c.find(Locator::Css("button[type=submit]")).await
+            && button.click().await.is_ok()
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consent page never came");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     wait_for(c, "#queue").await;
     assert!(body_text(c).await.contains("alice (analyst)"));
     shot(c, "oidc-signed-in").await;

@@ -140,11 +140,17 @@ impl TokenCache {
 /// How a token (or a client certificate, whose record's id begins `cert:`, or a person signed
 /// in through the identity provider, `oidc:`) appears in ledger records.
 pub fn actor_of(token: &TokenRecord) -> String {
-    if token.id.starts_with("cert:") || token.id.starts_with("oidc:") {
+    if !is_bearer_token(token) {
         token.id.clone()
     } else {
         format!("token:{}", token.id)
     }
+}
+
+/// Whether a caller's record is a token the store holds, not a client certificate's (`cert:`)
+/// or a signed-in person's (`oidc:`).
+pub fn is_bearer_token(token: &TokenRecord) -> bool {
+    !(token.id.starts_with("cert:") || token.id.starts_with("oidc:"))
 }
 
 /// The authenticated caller, put into request extensions by [`require`].
@@ -166,7 +172,7 @@ impl Caller {
 /// The person behind a token record: a console session's OpenID subject, a certificate's
 /// holder, or a token's owner (a token without one is a person of its own).
 pub fn person_of(token: &TokenRecord) -> String {
-    if token.id.starts_with("cert:") || token.id.starts_with("oidc:") {
+    if !is_bearer_token(token) {
         return token.id.clone();
     }
     token.owner.clone().unwrap_or_else(|| format!("token:{}", token.id))

@@ -304,7 +304,14 @@ impl Conn {
         let (app, idle, max_body) = (self.app.clone(), self.body, self.max_body);
         let addr = peer.addr;
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut req = req.map(|body| Body::new(Paced::new(body, idle, max_body)));
+            // A request without a body (most GETs) needs no clocks: no timers allocated for it.
+            let mut req = req.map(|body| {
+                if body.is_end_stream() {
+                    Body::new(body)
+                } else {
+                    Body::new(Paced::new(body, idle, max_body))
+                }
+            });
             req.extensions_mut().insert(ConnectInfo(peer.clone()));
             app.clone().oneshot(req)
         });

@@ -92,12 +92,11 @@ impl Voter {
     /// An API or console caller.
     pub fn of(caller: &crate::auth::Caller) -> Voter {
         let t = &caller.0;
-        let is_token = !(t.id.starts_with("cert:") || t.id.starts_with("oidc:"));
         Voter {
             actor: caller.actor(),
             person: caller.person(),
             role: t.role,
-            token: is_token.then(|| (t.created, t.created_by.clone())),
+            token: crate::auth::is_bearer_token(t).then(|| (t.created, t.created_by.clone())),
         }
     }
 

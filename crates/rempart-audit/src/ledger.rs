@@ -29,7 +29,7 @@ use crate::checkpoint::{Checkpoint, NoteVerifier, Signer};
 use crate::merkle::{Frontier, Tree};
 use crate::record::{Draft, MAX_LABEL, compute_leaf_hash, kind};
 use crate::seal::{self, Key, MasterKey};
-use crate::verify::{Anchor, Problem, Report, Verifier};
+use crate::verify::{Anchor, Problem, Report, Verifier, note_root, note_size, saved_tree};
 
 /// How often a batch is retried after another process appended first.
 const CONFLICT_RETRIES: u32 = 32;
@@ -393,9 +393,20 @@ impl Ledger {
         Ok(PayloadView::Sealed { payload, record_key })
     }
 
-    /// All stored checkpoints, smallest first.
+    /// All stored checkpoints, smallest first; an error if a stored checkpoint's own columns
+    /// (size, root, saved tree) are not what its note states, so that nobody is served a root
+    /// beside a signed note that disagrees with it.
     pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, AuditError> {
-        Ok(self.inner.store.ledger_checkpoints().await?)
+        let stored = self.inner.store.ledger_checkpoints().await?;
+        for cp in &stored {
+            saved_tree(cp).map_err(|reason| {
+                AuditError::Corrupt(format!(
+                    "stored checkpoint {}: {reason} (run `rempart audit verify`)",
+                    cp.size
+                ))
+            })?;
+        }
+        Ok(stored)
     }
 
     /// The inclusion proof of record `seq` in the tree of the first `size` records.
@@ -449,12 +460,11 @@ impl Ledger {
                         }));
                     }
                 };
-                let frontier = Frontier::from_parts(cp.size, cp.frontier.clone()).filter(|f| f.root() == signed.root);
-                let Some(frontier) = frontier else {
-                    return Ok(Err(Problem::BadCheckpoint {
-                        size: cp.size,
-                        reason: "its saved frontier does not hash to its signed root".to_owned(),
-                    }));
+                // The note was opened: its root is the one `saved_tree` holds the columns to.
+                debug_assert_eq!(note_root(&cp.note), Some(signed.root));
+                let frontier = match saved_tree(cp) {
+                    Ok(f) => f,
+                    Err(reason) => return Ok(Err(Problem::BadCheckpoint { size: cp.size, reason })),
                 };
                 let prev = store
                     .ledger_leaves(cp.size - 1, cp.size)
@@ -476,7 +486,11 @@ impl Ledger {
         let end = store.ledger_head().await?.map_or(0, |h| h.seq + 1);
         let mut next = start.map_or(0, |cp| cp.size);
         while next < end {
-            let page = store.ledger_entries(next, PAGE).await?;
+            let page = match store.ledger_entries(next, PAGE).await {
+                Ok(page) => page,
+                Err(StoreError::Corrupt { id, reason }) => return Ok(Err(Problem::Unreadable { record: id, reason })),
+                Err(e) => return Err(e.into()),
+            };
             let Some(last) = page.last() else { break };
             next = last.record.seq + 1;
             for entry in page.iter().take_while(|e| e.record.seq < end) {
@@ -484,6 +498,14 @@ impl Ledger {
                     return Ok(Err(p));
                 }
             }
+        }
+        const KEYS: usize = 512;
+        let mut keys = Vec::new();
+        for ids in verifier.key_ids().chunks(KEYS) {
+            keys.extend(store.ledger_keys(ids).await?);
+        }
+        if let Err(p) = verifier.check_keys(&keys) {
+            return Ok(Err(p));
         }
         Ok(verifier.finish())
     }
@@ -517,10 +539,12 @@ impl State {
         if let Some(cp) = checkpoints.last() {
             // The saved frontier must hash to the root the checkpoint signed, or the tree we
             // would extend is not the one that was signed.
-            let signed = note_root(&cp.note).filter(|root| *root == cp.root);
-            frontier = Frontier::from_parts(cp.size, cp.frontier.clone())
-                .filter(|f| Some(f.root()) == signed)
-                .ok_or_else(|| AuditError::Corrupt(format!("checkpoint {} does not match its saved tree", cp.size)))?;
+            frontier = saved_tree(cp).map_err(|reason| {
+                AuditError::Corrupt(format!(
+                    "stored checkpoint {}: {reason} (run `rempart audit verify`)",
+                    cp.size
+                ))
+            })?;
         }
         let end = head.as_ref().map_or(0, |h| h.seq + 1);
         if end < frontier.size() {
@@ -611,10 +635,7 @@ async fn root_at(store: &dyn LedgerStore, state: &State, size: u64) -> Result<Ha
         .iter()
         .rev()
         .filter(|cp| cp.size <= size)
-        .find_map(|cp| {
-            let signed = note_root(&cp.note).filter(|root| *root == cp.root)?;
-            Frontier::from_parts(cp.size, cp.frontier.clone()).filter(|f| f.root() == signed)
-        })
+        .find_map(|cp| saved_tree(cp).ok())
         .unwrap_or_else(Frontier::new);
     for leaf in store.ledger_leaves(frontier.size(), size).await? {
         frontier.push(leaf);
@@ -625,18 +646,6 @@ async fn root_at(store: &dyn LedgerStore, state: &State, size: u64) -> Result<Ha
         )));
     }
     Ok(frontier.root())
-}
-
-/// The size a checkpoint note states (its second line), without checking its signature.
-fn note_size(note: &str) -> Option<u64> {
-    note.lines().nth(1)?.parse().ok()
-}
-
-fn note_root(note: &str) -> Option<Hash> {
-    use base64::Engine;
-    let line = note.lines().nth(2)?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(line).ok()?;
-    Hash::try_from(bytes.as_slice()).ok()
 }
 
 struct Writer {

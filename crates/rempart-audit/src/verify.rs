@@ -6,11 +6,12 @@
 //! not pruned) hashes to its `payload_hash`. At every checkpoint: the note's signature verifies
 //! under a trusted key and its root is the Merkle root of the records so far. At the end: no
 //! checkpoint (stored or supplied from outside, such as one an auditor kept) covers more
-//! records than the ledger holds.
+//! records than the ledger holds. And for every key a payload was sealed under
+//! ([`Verifier::check_keys`]): it is still in the store, or an erasure record destroyed it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use rempart_store::{Hash, LedgerEntry, StoredCheckpoint};
+use rempart_store::{Hash, LedgerEntry, StoredCheckpoint, SubjectKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -48,6 +49,12 @@ pub enum Problem {
         signed: String,
         actual: String,
     },
+    #[error("stored record `{record}` cannot be read: {reason}")]
+    Unreadable { record: String, reason: String },
+    #[error(
+        "the key of record {seq} (key {key_id}) {reason}: its payload can no longer be read, and no erasure in the ledger accounts for it"
+    )]
+    KeyDestroyed { seq: u64, key_id: String, reason: String },
     #[error(
         "the ledger ends after {records} records, but checkpoint of size {size} ({source_name}) covers more: records {records}..{} were removed",
         size.saturating_sub(1)
@@ -68,7 +75,8 @@ impl Problem {
             | Problem::Altered { seq }
             | Problem::ChainBroken { seq }
             | Problem::PayloadAltered { seq }
-            | Problem::PayloadMissing { seq } => Some(*seq),
+            | Problem::PayloadMissing { seq }
+            | Problem::KeyDestroyed { seq, .. } => Some(*seq),
             Problem::Truncated { records, .. } => Some(*records),
             _ => None,
         }
@@ -84,6 +92,9 @@ pub struct Report {
     pub outside_checkpoints: u64,
     /// Records whose payload was pruned by retention (their hashes are still checked).
     pub pruned_payloads: u64,
+    /// Subject keys destroyed by a recorded erasure (the payloads sealed under them are unreadable
+    /// by design; their hashes are still checked).
+    pub erased_keys: u64,
     /// The largest verified checkpoint, if any.
     pub latest_checkpoint: Option<u64>,
     /// Records after the latest checkpoint: chained, but not yet under a signature.
@@ -98,6 +109,20 @@ pub struct Anchor {
     pub note: String,
     /// Where it came from, for messages: `stored`, a file name, ….
     pub source_name: String,
+    /// A stored checkpoint's own columns, held to its note once the note is verified.
+    stored: Option<StoredCheckpoint>,
+}
+
+impl Anchor {
+    /// A checkpoint held outside the store (a witness file, an auditor's copy), named
+    /// `source_name` in messages.
+    pub fn outside(note: String, source_name: impl Into<String>) -> Self {
+        Anchor {
+            note,
+            source_name: source_name.into(),
+            stored: None,
+        }
+    }
 }
 
 impl From<&StoredCheckpoint> for Anchor {
@@ -105,6 +130,7 @@ impl From<&StoredCheckpoint> for Anchor {
         Anchor {
             note: cp.note.clone(),
             source_name: "stored".to_owned(),
+            stored: Some(cp.clone()),
         }
     }
 }
@@ -124,6 +150,10 @@ pub struct Verifier {
     missing: Vec<(u64, u64)>,
     /// Where verification started: records before it are vouched for by a checkpoint.
     base: u64,
+    /// The keys payloads were sealed under: key id → the first record sealed under it.
+    keys: HashMap<String, u64>,
+    /// Subjects erased by a public erasure record: subject MAC → the last such record.
+    erasures: HashMap<String, u64>,
     report: Report,
 }
 
@@ -163,6 +193,8 @@ impl Verifier {
             prune_below: 0,
             missing: Vec::new(),
             base: next,
+            keys: HashMap::new(),
+            erasures: HashMap::new(),
             report: Report::default(),
         })
     }
@@ -206,6 +238,11 @@ impl Verifier {
                 _ => self.missing.push((r.seq, r.seq + 1)),
             },
         }
+        if let Some(k) = &r.key_id
+            && !self.keys.contains_key(k)
+        {
+            self.keys.insert(k.clone(), r.seq);
+        }
         self.report.first.get_or_insert(r.seq);
         self.report.records += 1;
         self.frontier.push(leaf);
@@ -229,6 +266,11 @@ impl Verifier {
                 if let Some(below) = value.get("below").and_then(serde_json::Value::as_u64) {
                     // Pruning may only remove payloads of records before its own announcement.
                     self.prune_below = self.prune_below.max(below.min(seq));
+                }
+            }
+            kind::SUBJECT_ERASE => {
+                if let Some(mac) = value.get("subject_mac").and_then(serde_json::Value::as_str) {
+                    self.erasures.insert(mac.to_owned(), seq);
                 }
             }
             kind::LEDGER_KEY => {
@@ -258,7 +300,13 @@ impl Verifier {
                 actual: hex::encode(actual),
             });
         }
-        if anchor.source_name == "stored" {
+        if let Some(cp) = &anchor.stored {
+            // The columns are what writers extend and the API serves: they must be what the
+            // signed note says, not only the note itself.
+            saved_tree(cp).map_err(|reason| Problem::BadCheckpoint {
+                size,
+                reason: format!("stored: {reason}"),
+            })?;
             self.report.checkpoints += 1;
         } else {
             self.report.outside_checkpoints += 1;
@@ -277,6 +325,45 @@ impl Verifier {
             if !self.trusted.contains(&k) {
                 self.trusted.push(k);
             }
+        }
+        Ok(())
+    }
+
+    /// The keys the records fed so far were sealed under, to look up in the store for
+    /// [`Verifier::check_keys`].
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
+    /// Holds the subject keys the records were sealed under (`stored`, as the store holds them)
+    /// to the ledger: each is live, or was destroyed by an erasure the ledger records after the
+    /// first record sealed under it. A key deleted or wiped by hand would make its records
+    /// read as erased, with nobody having erased anything. Names the first record affected.
+    pub fn check_keys(&mut self, stored: &[SubjectKey]) -> Result<(), Problem> {
+        let by_id: HashMap<&str, &SubjectKey> = stored.iter().map(|k| (k.key_id.as_str(), k)).collect();
+        let mut uses: Vec<(&String, u64)> = self.keys.iter().map(|(k, seq)| (k, *seq)).collect();
+        uses.sort_by_key(|(_, seq)| *seq);
+        for (key_id, first) in uses {
+            let destroyed = |reason: &str| Problem::KeyDestroyed {
+                seq: first,
+                key_id: key_id.clone(),
+                reason: reason.to_owned(),
+            };
+            let Some(key) = by_id.get(key_id.as_str()) else {
+                return Err(destroyed("is gone from the store"));
+            };
+            if key.wrapped.is_some() {
+                continue;
+            }
+            let erased_after = key
+                .subject_mac
+                .as_ref()
+                .and_then(|mac| self.erasures.get(mac))
+                .is_some_and(|erasure| *erasure > first);
+            if !erased_after {
+                return Err(destroyed("was destroyed"));
+            }
+            self.report.erased_keys += 1;
         }
         Ok(())
     }
@@ -306,4 +393,35 @@ impl Verifier {
 /// The tree size a note states (its second line), without checking anything else.
 pub fn note_size(note: &str) -> Option<u64> {
     note.lines().nth(1)?.parse().ok()
+}
+
+/// The root a note states (its third line), without checking its signature.
+pub(crate) fn note_root(note: &str) -> Option<Hash> {
+    use base64::Engine;
+    let line = note.lines().nth(2)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(line).ok()?;
+    Hash::try_from(bytes.as_slice()).ok()
+}
+
+/// A stored checkpoint's own columns held to its note: its size and root are the ones the note
+/// states, and its saved frontier (what a writer extends and a verifier resumes from) hashes to
+/// that root. Returns the frontier, or why the stored checkpoint cannot be trusted. The note's
+/// signature is checked where the note is opened.
+pub(crate) fn saved_tree(cp: &StoredCheckpoint) -> Result<Frontier, String> {
+    let Some(signed) = note_root(&cp.note) else {
+        return Err("its note states no root".to_owned());
+    };
+    if note_size(&cp.note) != Some(cp.size) {
+        return Err(format!("its size column ({}) is not the size its note states", cp.size));
+    }
+    if cp.root != signed {
+        return Err(format!(
+            "its root column ({}) is not the root its signed note states ({})",
+            hex::encode(cp.root),
+            hex::encode(signed)
+        ));
+    }
+    Frontier::from_parts(cp.size, cp.frontier.clone())
+        .filter(|f| f.root() == signed)
+        .ok_or_else(|| "its saved frontier does not hash to the root its signed note states".to_owned())
 }

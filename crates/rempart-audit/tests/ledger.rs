@@ -105,10 +105,7 @@ impl Fixture {
     }
 
     fn witness_anchor(&self) -> Anchor {
-        Anchor {
-            note: std::fs::read_to_string(self.witness()).unwrap(),
-            source_name: "witness".to_owned(),
-        }
+        Anchor::outside(std::fs::read_to_string(self.witness()).unwrap(), "witness")
     }
 }
 
@@ -460,10 +457,14 @@ async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_c
         note: checkpoint.sign(&[&f.signer]),
         frontier: frontier.nodes().to_vec(),
     };
+    // The insider copies the subject keys too, so that the rewrite reads as whole.
+    let mut key_ids: Vec<String> = entries.iter().filter_map(|e| e.record.key_id.clone()).collect();
+    key_ids.dedup();
+    let keys = f.store.ledger_keys(&key_ids).await.unwrap();
     rewritten
         .store
         .ledger_append(LedgerAppend {
-            keys: &[],
+            keys: &keys,
             entries: &entries,
             checkpoint: Some(&stored),
         })
@@ -475,10 +476,7 @@ async fn history_rewritten_and_re_signed_with_the_key_fails_against_an_earlier_c
     );
 
     let err = rewritten
-        .verify(vec![Anchor {
-            note: held.note.clone(),
-            source_name: "auditor".to_owned(),
-        }])
+        .verify(vec![Anchor::outside(held.note.clone(), "auditor")])
         .await
         .unwrap_err();
     assert!(
@@ -550,6 +548,43 @@ async fn erasing_a_subject_makes_its_payloads_unreadable_and_the_ledger_still_ve
             String::from_utf8_lossy(needle)
         );
     }
+}
+
+/// An erasure vouches only for the keys it destroyed: a subject erased, then written about again
+/// (a new key), then that new key wiped by hand to make those records read as erased too. The
+/// earlier erasure does not cover it, and verification names the first record under it.
+#[tokio::test]
+async fn an_erasure_does_not_cover_a_later_key_wiped_by_hand() {
+    let f = Fixture::new().await;
+    let ledger = f.ledger(10).await;
+    let about = |i: u32| Draft::new("cli:test", "test.about", json!({"i": i})).about("user:alice");
+    for i in 0..3 {
+        ledger.append(about(i)).await.unwrap();
+    }
+    ledger.erase_subject("cli:dpo", "user:alice").await.unwrap();
+    for i in 3..6 {
+        ledger.append(about(i)).await.unwrap();
+    }
+    ledger.close().await;
+    let report = f.verify(vec![]).await.unwrap();
+    assert_eq!((report.records, report.erased_keys), (7, 1));
+
+    f.sql(&[
+        "UPDATE ledger_keys SET wrapped = NULL, erased = 1 WHERE key_id = (SELECT key_id FROM ledger WHERE seq = 4)",
+    ])
+    .await;
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert!(
+        matches!(&err, Problem::KeyDestroyed { seq: 4, reason, .. } if reason == "was destroyed"),
+        "{err}"
+    );
+    f.sql(&["DELETE FROM ledger_keys WHERE key_id = (SELECT key_id FROM ledger WHERE seq = 0)"])
+        .await;
+    let err = f.verify(vec![]).await.unwrap_err();
+    assert!(
+        matches!(&err, Problem::KeyDestroyed { seq: 0, reason, .. } if reason == "is gone from the store"),
+        "the first record affected is named: {err}"
+    );
 }
 
 #[tokio::test]

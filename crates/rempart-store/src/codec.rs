@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 
-use crate::{Hash, Result, StoreError};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::{Hash, LedgerEntry, LedgerRecord, Result, StoreError};
 
 /// A time as stored: nanoseconds since the epoch, clamped to what `i64` holds (years 1677 to
 /// 2262).
@@ -31,6 +33,76 @@ pub(crate) fn seq_i64(seq: u64) -> Result<i64> {
 
 pub(crate) fn hash_from(seq: i64, what: &str, bytes: &[u8]) -> Result<Hash> {
     Hash::try_from(bytes).map_err(|_| corrupt(&format!("ledger {seq}"), what, "not 32 bytes"))
+}
+
+/// One column of a stored row, decoded, or an error naming the record and the column (a
+/// database error would name neither).
+fn column<'r, R, T>(row: &'r R, index: usize, id: &dyn Fn() -> String, what: &str) -> Result<T>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(index).map_err(|e| corrupt(&id(), what, e))
+}
+
+/// A ledger record from a row of `seq, time, actor, kind, key_id, payload_hash || prev_hash ||
+/// leaf_hash`, in either store. A value that does not decode names its record, so that
+/// `audit verify` can say which record was damaged.
+pub(crate) fn ledger_record<'r, R>(row: &'r R) -> Result<LedgerRecord>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    &'r [u8]: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let seq: i64 = column(row, 0, &|| "a ledger row".to_owned(), "seq")?;
+    let id = move || format!("ledger {seq}");
+    let hashes: &[u8] = column(row, 5, &id, "hashes")?;
+    Ok(LedgerRecord {
+        seq: u64::try_from(seq).map_err(|e| corrupt(&id(), "seq", e))?,
+        time: from_nanos(&id(), column(row, 1, &id, "time")?)?,
+        actor: column(row, 2, &id, "actor")?,
+        kind: column(row, 3, &id, "kind")?,
+        key_id: column(row, 4, &id, "key_id")?,
+        payload_hash: hash_from(seq, "payload_hash", hashes.get(..32).unwrap_or_default())?,
+        prev_hash: hash_from(seq, "prev_hash", hashes.get(32..64).unwrap_or_default())?,
+        leaf_hash: hash_from(seq, "leaf_hash", hashes.get(64..).unwrap_or_default())?,
+    })
+}
+
+/// A ledger record and its payload body (column 6), as [`ledger_record`] reads them.
+pub(crate) fn ledger_entry<'r, R>(row: &'r R) -> Result<LedgerEntry>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    &'r [u8]: Decode<'r, R::Database> + Type<R::Database>,
+    Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let record = ledger_record(row)?;
+    let seq = record.seq;
+    Ok(LedgerEntry {
+        payload: column(row, 6, &|| format!("ledger {seq}"), "body")?,
+        record,
+    })
+}
+
+/// A leaf hash from a row of `seq, leaf_hash`.
+pub(crate) fn ledger_leaf<'r, R>(row: &'r R) -> Result<Hash>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    &'r [u8]: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let seq: i64 = column(row, 0, &|| "a ledger row".to_owned(), "seq")?;
+    let leaf: &[u8] = column(row, 1, &|| format!("ledger {seq}"), "leaf_hash")?;
+    hash_from(seq, "leaf_hash", leaf)
 }
 
 /// A value as JSON text, for a column that keeps it so.

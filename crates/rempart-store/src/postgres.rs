@@ -1165,24 +1165,8 @@ fn json_list<T: serde::Serialize>(v: &[T]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// The ledger's columns, in the order [`ledger_record_from_row`] reads them by index.
+/// The ledger's columns, in the order [`crate::codec::ledger_record`] reads them by index.
 const LEDGER_COLUMNS: &str = "l.seq, l.time, l.actor, l.kind, l.key_id, l.payload_hash || l.prev_hash || l.leaf_hash";
-
-fn ledger_record_from_row(row: &PgRow) -> Result<LedgerRecord> {
-    let seq: i64 = row.try_get(0)?;
-    let id = || format!("ledger {seq}");
-    let hashes: &[u8] = row.try_get(5)?;
-    Ok(LedgerRecord {
-        seq: u64::try_from(seq).map_err(|e| corrupt(&id(), "seq", e))?,
-        time: from_nanos(&id(), row.try_get(1)?)?,
-        actor: row.try_get(2)?,
-        kind: row.try_get(3)?,
-        key_id: row.try_get(4)?,
-        payload_hash: hash_from(seq, "payload_hash", hashes.get(..32).unwrap_or_default())?,
-        prev_hash: hash_from(seq, "prev_hash", hashes.get(32..64).unwrap_or_default())?,
-        leaf_hash: hash_from(seq, "leaf_hash", hashes.get(64..).unwrap_or_default())?,
-    })
-}
 
 fn subject_key_from_row(row: &PgRow) -> Result<SubjectKey> {
     let key_id: String = row.try_get("key_id")?;
@@ -1244,7 +1228,7 @@ impl LedgerStore for PgStore {
             ))
             .fetch_optional(&self.pool)
             .await?;
-            row.as_ref().map(ledger_record_from_row).transpose()
+            row.as_ref().map(crate::codec::ledger_record).transpose()
         })
     }
 
@@ -1339,26 +1323,18 @@ impl LedgerStore for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(LedgerEntry {
-                        record: ledger_record_from_row(row)?,
-                        payload: row.try_get(6)?,
-                    })
-                })
-                .collect()
+            rows.iter().map(crate::codec::ledger_entry).collect()
         })
     }
 
     fn ledger_leaves(&self, from: u64, to: u64) -> BoxFuture<'_, Result<Vec<Hash>>> {
         Box::pin(async move {
-            let rows: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT seq, leaf_hash FROM ledger WHERE seq >= $1 AND seq < $2 ORDER BY seq")
-                    .bind(seq_i64(from)?)
-                    .bind(seq_i64(to)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-            rows.iter().map(|(seq, h)| hash_from(*seq, "leaf_hash", h)).collect()
+            let rows = sqlx::query("SELECT seq, leaf_hash FROM ledger WHERE seq >= $1 AND seq < $2 ORDER BY seq")
+                .bind(seq_i64(from)?)
+                .bind(seq_i64(to)?)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(crate::codec::ledger_leaf).collect()
         })
     }
 

@@ -16,6 +16,13 @@ use crate::instance::{self, LedgerPaths};
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify the ledger: chain, payload hashes, signed checkpoints; names the first bad record
+    ///
+    /// Also holds each stored checkpoint's columns to its signed note, every key a payload was
+    /// sealed under to the erasures the ledger records, and the ledger to its witness files.
+    ///
+    /// Exit status: 0 verified; 1 a problem was found, or the ledger could not be read; 3
+    /// verified, but a witness file is missing (deleted, or the data directory was moved or
+    /// restored from a backup).
     Verify {
         /// Start at the last checkpoint at or before this record (default: the first record)
         #[arg(long, value_name = "SEQ")]
@@ -152,18 +159,20 @@ pub(crate) async fn verify(
     }
     let mut outside = Vec::new();
     let mut warnings = Vec::new();
+    let mut witness_missing = None;
     let has_checkpoints = !store.ledger_checkpoints().await?.is_empty();
     for w in &paths.witnesses {
         if w.is_file() {
-            outside.push(Anchor {
-                note: std::fs::read_to_string(w)?,
-                source_name: format!("witness `{}`", w.display()),
-            });
+            outside.push(Anchor::outside(
+                std::fs::read_to_string(w)?,
+                format!("witness `{}`", w.display()),
+            ));
         } else if has_checkpoints {
-            warnings.push(format!(
+            let missing = format!(
                 "the witness `{}` is missing although the ledger has signed checkpoints: it was deleted, or this data directory was moved or restored",
                 w.display()
-            ));
+            );
+            witness_missing.get_or_insert(missing);
         }
     }
     if outside.is_empty() && checkpoints.is_empty() {
@@ -176,11 +185,13 @@ pub(crate) async fn verify(
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    // Told once, at the end, with its own exit status ([`crate::Warned`]); listed in JSON too.
+    warnings.extend(witness_missing.clone());
     for c in checkpoints {
-        outside.push(Anchor {
-            note: std::fs::read_to_string(c).with_context(|| format!("cannot read `{}`", c.display()))?,
-            source_name: format!("`{}`", c.display()),
-        });
+        outside.push(Anchor::outside(
+            std::fs::read_to_string(c).with_context(|| format!("cannot read `{}`", c.display()))?,
+            format!("`{}`", c.display()),
+        ));
     }
     if trusted.is_empty() && store.ledger_head().await?.is_some() {
         bail!("no key to verify checkpoints with: pass --trust VKEY");
@@ -200,17 +211,21 @@ pub(crate) async fn verify(
             } else {
                 writeln!(
                     out,
-                    "ledger verified: {} records from {} ({} checkpoints, {} outside), {} payloads pruned, {} records after the latest checkpoint, {:.2} s",
+                    "ledger verified: {} records from {} ({} checkpoints, {} outside), {} payloads pruned, {} subject keys erased, {} records after the latest checkpoint, {:.2} s",
                     report.records,
                     report.first.unwrap_or(0),
                     report.checkpoints,
                     report.outside_checkpoints,
                     report.pruned_payloads,
+                    report.erased_keys,
                     report.unsigned_tail,
                     seconds
                 )?;
             }
-            Ok(())
+            match witness_missing {
+                Some(missing) => Err(crate::Warned(format!("ledger verified, but {missing}")).into()),
+                None => Ok(()),
+            }
         }
         Err(problem) => {
             if json {

@@ -45,6 +45,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Warned>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "warning: {e}");
+            ExitCode::from(Warned::STATUS)
+        }
         Err(e) => {
             // One line: the error and its causes, joined.
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
@@ -52,6 +56,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command that did its work but ends on a condition its caller must act on, told by its own
+/// exit status ([`Warned::STATUS`]) rather than by failure: `audit verify` on a ledger that
+/// verifies while its witness is missing.
+#[derive(Debug)]
+pub struct Warned(pub String);
+
+impl std::fmt::Display for Warned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Warned {}
+
+impl Warned {
+    /// The exit status: 0 is success, 1 failure, 2 a usage error (clap's).
+    pub const STATUS: u8 = 3;
 }
 
 fn init_tracing(verbose: u8) {

@@ -153,6 +153,122 @@ fn erasing_a_subject_leaves_its_records_unreadable_and_the_ledger_verifiable() {
     assert_eq!(after["leaf_hash"], first["leaf_hash"], "the record itself is untouched");
     let report = json_of(&run(dir.path(), &["--json", "audit", "verify"]));
     assert_eq!(report["ok"], true);
+    assert_eq!(report["report"]["erased_keys"], 1, "{report}");
+}
+
+/// Copies a data directory (keys included) into a fresh one.
+fn copy_of(dir: &Path) -> tempfile::TempDir {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for path in std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()) {
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy_tree(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(dir, copy.path());
+    copy
+}
+
+/// What `audit verify` says of a copy of `dir` after `statement` ran on its database: it fails
+/// (status 1) and its one line of error is returned.
+fn verify_after(dir: &Path, statement: &str) -> String {
+    let copy = copy_of(dir);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(sql(copy.path(), statement));
+    let out = rempart(copy.path()).args(["audit", "verify"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "`{statement}` went unnoticed: {err}");
+    err
+}
+
+/// An insider with `sqlite3` on the database: a subject key deleted or wiped without an erasure,
+/// a stored checkpoint's root or saved tree zeroed, a record's bytes made undecodable. Each is
+/// named by `audit verify`; a server does not serve a root its signed note disagrees with.
+#[test]
+fn verify_names_keys_checkpoints_and_records_edited_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = data().join("sigma/rules/windows/process_creation");
+    let sample =
+        data().join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
+    run(
+        dir.path(),
+        &["ingest", "--rules", rules.to_str().unwrap(), sample.to_str().unwrap()],
+    );
+    run(dir.path(), &["audit", "checkpoint"]);
+    run(dir.path(), &["tokens", "create", "--role", "viewer", "--name", "later"]);
+    let first = json_of(&run(dir.path(), &["audit", "show", "0"]));
+    assert_eq!(first["status"], "sealed", "{first}");
+    let key_of_0 = "(SELECT key_id FROM ledger WHERE seq = 0)";
+
+    let err = verify_after(
+        dir.path(),
+        &format!("DELETE FROM ledger_keys WHERE key_id = {key_of_0}"),
+    );
+    assert!(
+        err.contains("the key of record 0") && err.contains("is gone from the store"),
+        "{err}"
+    );
+    let err = verify_after(
+        dir.path(),
+        &format!("UPDATE ledger_keys SET wrapped = NULL, erased = 1 WHERE key_id = {key_of_0}"),
+    );
+    assert!(
+        err.contains("the key of record 0") && err.contains("was destroyed") && err.contains("no erasure"),
+        "{err}"
+    );
+
+    let err = verify_after(dir.path(), "UPDATE ledger_checkpoints SET root = zeroblob(32)");
+    assert!(
+        err.contains("stored: its root column (0000") && err.contains("signed note"),
+        "{err}"
+    );
+    let err = verify_after(
+        dir.path(),
+        "UPDATE ledger_checkpoints SET frontier = zeroblob(length(frontier))",
+    );
+    assert!(err.contains("stored: its saved frontier does not hash"), "{err}");
+
+    let err = verify_after(dir.path(), "UPDATE ledger SET actor = x'ff00' WHERE seq = 1");
+    assert!(err.contains("stored record `ledger 1` cannot be read: actor"), "{err}");
+    let err = verify_after(dir.path(), "UPDATE ledger SET time = 'noon' WHERE seq = 2");
+    assert!(err.contains("stored record `ledger 2` cannot be read: time"), "{err}");
+
+    // The oldest checkpoint's root zeroed (the newest, which a server extends, left alone): the
+    // server starts, and its checkpoint list is refused rather than served beside the notes.
+    let copy = copy_of(dir.path());
+    run(copy.path(), &["audit", "checkpoint"]);
+    tokio::runtime::Runtime::new().unwrap().block_on(sql(
+        copy.path(),
+        "UPDATE ledger_checkpoints SET root = zeroblob(32) WHERE size = (SELECT min(size) FROM ledger_checkpoints)",
+    ));
+    let token = common::token(copy.path(), "auditor", "ines");
+    let (mut child, addr) = serve(copy.path());
+    let answer = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/api/v1/audit/checkpoints"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.0, 503, "{}", answer.1);
+    let body: Value = serde_json::from_str(&answer.1).unwrap();
+    assert!(body.get("checkpoints").is_none(), "the checkpoints were served: {body}");
+    assert_eq!(body["error"]["code"], "audit_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("its root column") && message.contains("audit verify"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -240,8 +356,13 @@ fn a_rolled_back_ledger_is_caught_by_a_witness_on_another_volume() {
     std::fs::remove_file(dir.join("ledger-checkpoint.txt")).unwrap();
     let alone = rempart(&dir).args(["audit", "verify"]).output().unwrap();
     let said = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(
+        alone.status.code(),
+        Some(3),
+        "a missing witness has its own exit status: {said}"
+    );
     assert!(
-        said.contains("warning: the witness") && said.contains("is missing"),
+        said.contains("warning: ledger verified, but the witness") && said.contains("is missing"),
         "{said}"
     );
     assert!(

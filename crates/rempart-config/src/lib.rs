@@ -491,6 +491,13 @@ const SECTIONS: &[&str] = &[
 ];
 
 impl Config {
+    /// What is valid but risky in this configuration, for the operator to hear at start and
+    /// from `config validate`: a `command` connector whose program is a shell or another
+    /// interpreter (its arguments become code).
+    pub fn warnings(&self) -> Vec<Problem> {
+        respond::connector_warnings(&self.connectors)
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();

@@ -12,13 +12,35 @@ use serde::Deserialize;
 use crate::Problem;
 use crate::gateway::Secret;
 
-/// Playbooks.
+/// Playbooks, and the addresses they never block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Respond {
     /// Playbook files or folders of them.
     pub playbooks: Vec<PathBuf>,
     /// How long an approval waits when its playbook gives no timeout.
     pub approval_timeout_secs: u64,
+    /// The institution's own address ranges (its servers, gateways, resolvers, users): never
+    /// the target of a blocking action, whatever a log says. Default: the private ranges
+    /// ([`Respond::PRIVATE`]).
+    pub own_ranges: Vec<ipnet::IpNet>,
+    /// Ranges inside `own_ranges` that may still be blocked (a guest network, a lab).
+    pub blockable_ranges: Vec<ipnet::IpNet>,
+}
+
+impl Respond {
+    /// RFC 1918, shared address space (RFC 6598) and IPv6 unique local addresses (RFC 4193):
+    /// addresses that are the institution's own when a log names them.
+    pub const PRIVATE: [&str; 5] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    ];
+
+    fn private() -> Vec<ipnet::IpNet> {
+        Self::PRIVATE.iter().filter_map(|r| r.parse().ok()).collect()
+    }
 }
 
 impl Default for Respond {
@@ -26,6 +48,8 @@ impl Default for Respond {
         Respond {
             playbooks: Vec::new(),
             approval_timeout_secs: 3_600,
+            own_ranges: Respond::private(),
+            blockable_ranges: Vec::new(),
         }
     }
 }
@@ -161,6 +185,8 @@ impl Default for Regulatory {
 pub(crate) struct RawRespond {
     playbooks: Option<Vec<PathBuf>>,
     approval_timeout_secs: Option<i64>,
+    own_ranges: Option<Vec<String>>,
+    blockable_ranges: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +250,35 @@ pub(crate) fn validate_respond(raw: RawRespond, problems: &mut Vec<Problem>) -> 
                 path: "respond.approval_timeout_secs".into(),
                 message: format!("{t} is outside 60 to 2592000"),
             });
+        }
+    }
+    if let Some(list) = raw.own_ranges {
+        out.own_ranges = ranges(problems, "respond.own_ranges", list);
+    }
+    if let Some(list) = raw.blockable_ranges {
+        out.blockable_ranges = ranges(problems, "respond.blockable_ranges", list);
+    }
+    out
+}
+
+/// Address ranges in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare address is a range
+/// of one. Host bits set (`10.1.2.3/8`) are refused: the range meant is not certain.
+fn ranges(problems: &mut Vec<Problem>, path: &str, list: Vec<String>) -> Vec<ipnet::IpNet> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, text) in list.iter().enumerate() {
+        let parsed = text
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) if net.trunc() == net => out.push(net),
+            Ok(net) => problems.push(Problem {
+                path: format!("{path}[{i}]"),
+                message: format!("`{text}` has host bits set: write `{}`", net.trunc()),
+            }),
+            Err(_) => problems.push(Problem {
+                path: format!("{path}[{i}]"),
+                message: format!("`{text}` is not an address range (`10.0.0.0/8`, `2001:db8::/32`) or an address"),
+            }),
         }
     }
     out
@@ -294,6 +349,75 @@ fn http_url(problems: &mut Vec<Problem>, path: &str, url: Option<String>, secret
         ));
     }
     text
+}
+
+/// Programs that run their arguments as code: shells, and interpreters and launchers that take a
+/// script or another program on their command line.
+const INTERPRETERS: &[&str] = &[
+    "sh",
+    "bash",
+    "dash",
+    "ash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "busybox",
+    "pwsh",
+    "powershell",
+    "cmd",
+    "python",
+    "perl",
+    "ruby",
+    "node",
+    "php",
+    "lua",
+    "tclsh",
+    "awk",
+    "gawk",
+    "env",
+    "xargs",
+    "sudo",
+    "doas",
+    "su",
+];
+
+/// Whether a program file name (`bash`, `python3.12`, `pwsh.exe`) is an interpreter's.
+fn is_interpreter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".exe").unwrap_or(&name);
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    INTERPRETERS.contains(&name) || INTERPRETERS.contains(&base)
+}
+
+/// See [`crate::Config::warnings`]: command connectors whose program (as named, or the file
+/// its link resolves to) is a shell or an interpreter.
+pub(crate) fn connector_warnings(connectors: &BTreeMap<String, Connector>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (name, c) in connectors {
+        let ConnectorKind::Command { program, .. } = &c.kind else {
+            continue;
+        };
+        let named = program.file_name().and_then(|n| n.to_str()).is_some_and(is_interpreter);
+        let resolved = std::fs::canonicalize(program)
+            .ok()
+            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(is_interpreter))
+            .unwrap_or(false);
+        if named || resolved {
+            out.push(Problem {
+                path: format!("connectors.{name}.program"),
+                message: format!(
+                    "`{}` is a shell or an interpreter: the arguments the actions give it are run as code, so the \
+                     target (taken from a log) is one quoting mistake from being a command. Name the program that \
+                     acts (e.g. /usr/sbin/nft) instead",
+                    program.display()
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Keys each connector type reads; any other key given is reported.
@@ -665,5 +789,76 @@ mod url_tests {
                 "{kind} {url}: {err}"
             );
         }
+    }
+
+    fn command(program: &str) -> Config {
+        Config::parse(
+            &format!(
+                "version = 1\n[connectors.fw]\ntype = \"command\"\nprogram = \"{program}\"\n[connectors.fw.actions]\nblock_ip = [\"-c\", \"block {{{{target}}}}\"]\n"
+            ),
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    /// A shell or an interpreter as a `command` program is valid but warned of, by its name or
+    /// by what its link resolves to; a program that acts directly is not.
+    #[test]
+    fn a_shell_as_a_command_program_is_warned_of() {
+        for program in [
+            "/bin/sh",
+            "/usr/bin/bash",
+            "/usr/bin/python3.12",
+            "/usr/bin/env",
+            "/opt/microsoft/powershell/7/pwsh",
+        ] {
+            let warnings = command(program).warnings();
+            assert!(
+                warnings.len() == 1
+                    && warnings[0].path == "connectors.fw.program"
+                    && warnings[0].message.contains("shell or an interpreter"),
+                "{program}: {warnings:?}"
+            );
+        }
+        for program in ["/usr/sbin/nft", "/usr/sbin/iptables", "/usr/bin/ssh"] {
+            assert_eq!(command(program).warnings(), Vec::new(), "{program}");
+        }
+        // A link with an innocent name, to a shell.
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("firewall-block");
+        std::os::unix::fs::symlink("/bin/sh", &link).unwrap();
+        let warnings = command(link.to_str().unwrap()).warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    /// `[respond] own_ranges` and `blockable_ranges`: CIDR ranges or single addresses, the
+    /// private ranges by default; a range with host bits set or not a range is named.
+    #[test]
+    fn own_ranges_are_parsed_and_default_to_the_private_ranges() {
+        let default = Config::parse("version = 1\n", "t.toml").unwrap();
+        let own: Vec<String> = default.respond.own_ranges.iter().map(ToString::to_string).collect();
+        assert_eq!(own, super::Respond::PRIVATE);
+        let set = Config::parse(
+            "version = 1\n[respond]\nown_ranges = [\"198.51.100.0/24\", \"2001:db8::/32\", \"203.0.113.9\"]\nblockable_ranges = [\"10.99.0.0/16\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let own: Vec<String> = set.respond.own_ranges.iter().map(ToString::to_string).collect();
+        assert_eq!(own, ["198.51.100.0/24", "2001:db8::/32", "203.0.113.9/32"]);
+        assert_eq!(set.respond.blockable_ranges[0].to_string(), "10.99.0.0/16");
+        let err = Config::parse(
+            "version = 1\n[respond]\nown_ranges = [\"10.1.2.3/8\", \"ten/8\"]\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("respond.own_ranges[0]") && err.contains("write `10.0.0.0/8`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("respond.own_ranges[1]") && err.contains("not an address range"),
+            "{err}"
+        );
     }
 }

@@ -277,10 +277,15 @@ fn validate(format: &OutputFormat, text: &str) -> Result<(), String> {
         Some(s) => {
             let validator =
                 jsonschema::validator_for(s).map_err(|e| format!("the requested schema is invalid: {e}"))?;
+            // Where and which rule, never the value: the answer's text is the completion's
+            // (with pseudonyms, or worse), and this message reaches logs and the client.
             let errors: Vec<String> = validator
                 .iter_errors(&v)
                 .take(3)
-                .map(|e| format!("{} at `{}`", e, e.instance_path()))
+                .map(|e| {
+                    let at: String = e.instance_path().to_string().chars().take(120).collect();
+                    format!("`{at}` fails `{}` (schema `{}`)", e.kind().keyword(), e.schema_path())
+                })
                 .collect();
             if errors.is_empty() {
                 Ok(())

@@ -81,6 +81,57 @@ impl CallError {
     }
 }
 
+/// What a provider's error answer says that is safe to keep: its machine-readable type, code
+/// and parameter name, in the shapes OpenAI, Anthropic, Mistral, vLLM, llama.cpp, Ollama and
+/// FastAPI validation errors use. Its message is never kept: providers quote the request in
+/// it ("… '<the prompt>' is too long", a validation error's `input`), and that text must not
+/// reach a log, the ledger, the provider status page or another client.
+fn error_summary(body: &[u8]) -> String {
+    const NOT_KEPT: &str = "its message is not kept: it may quote the request";
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return format!("the provider's error is not JSON ({NOT_KEPT})");
+    };
+    let token = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s)
+                if (1..=64).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-:[]/".contains(&b)) =>
+            {
+                Some(s.clone())
+            }
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let first = |paths: &[&str]| paths.iter().find_map(|p| token(v.pointer(p)));
+    let kind = first(&["/error/type", "/detail/0/type", "/error"]).or_else(|| {
+        // `{"type": "error", "error": {…}}` (Anthropic) names its type inside; a top-level
+        // `type` is the error's own elsewhere (Mistral, vLLM).
+        token(v.get("type")).filter(|t| t != "error")
+    });
+    let code = first(&["/error/code", "/code"]);
+    let param = first(&["/error/param", "/param"]).or_else(|| {
+        let loc = v.pointer("/detail/0/loc")?.as_array()?;
+        let joined: Vec<String> = loc.iter().filter_map(|p| token(Some(p))).collect();
+        token(Some(&Value::String(joined.join("."))))
+    });
+    let mut said = Vec::new();
+    if let Some(k) = kind {
+        said.push(format!("type `{k}`"));
+    }
+    if let Some(c) = code {
+        said.push(format!("code `{c}`"));
+    }
+    if let Some(p) = param {
+        said.push(format!("parameter `{p}`"));
+    }
+    if said.is_empty() {
+        format!("the provider's error gives no type or code ({NOT_KEPT})")
+    } else {
+        format!("provider error {} ({NOT_KEPT})", said.join(", "))
+    }
+}
+
 /// An error and its causes on one line, joined by `: `.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -223,19 +274,9 @@ impl Upstream {
         }
         let wait = retry_after(resp.headers());
         let text = read_capped(resp, 64 * 1024).await.unwrap_or_default();
-        let message = serde_json::from_slice::<Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .or_else(|| v.get("message"))
-                    .or_else(|| v.get("detail"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&text).chars().take(300).collect());
         Err(CallError {
             status: Some(status),
-            message,
+            message: error_summary(&text),
             retryable: matches!(status, 408 | 409 | 429 | 500..=599),
             retry_after: wait,
         })
@@ -432,7 +473,51 @@ impl DeltaStream {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    /// Providers' error answers that quote the request: what is kept names the error and never
+    /// the quoted text.
+    #[test]
+    fn an_error_answer_keeps_its_codes_and_never_its_message() {
+        let prompt = "Analyse host PC-SECRET-0042 for user jan.kowalski";
+        for (body, expect) in [
+            (
+                json!({"error": {"message": format!("This model's maximum context length is 8192 tokens. '{prompt}' is too long"), "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+                "type `invalid_request_error`, code `context_length_exceeded`, parameter `messages`",
+            ),
+            (
+                json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("prompt: {prompt}")}}),
+                "type `invalid_request_error`",
+            ),
+            (
+                json!({"object": "error", "message": format!("bad input {prompt}"), "type": "BadRequestError", "param": null, "code": 400}),
+                "type `BadRequestError`, code `400`",
+            ),
+            (
+                json!({"detail": [{"type": "string_too_long", "loc": ["body", "messages", 0, "content"], "msg": "too long", "input": prompt}]}),
+                "type `string_too_long`, parameter `body.messages.0.content`",
+            ),
+            (
+                json!({"error": format!("model failed on: {prompt}")}),
+                "gives no type or code",
+            ),
+            (
+                json!({"error": {"message": prompt, "type": prompt}}),
+                "gives no type or code",
+            ),
+        ] {
+            let kept = error_summary(body.to_string().as_bytes());
+            assert!(kept.contains(expect), "{body}: {kept}");
+            assert!(kept.contains("not kept"), "{kept}");
+            for word in ["PC-SECRET", "kowalski", "Analyse"] {
+                assert!(!kept.contains(word), "{body}: {kept}");
+            }
+        }
+        let kept = error_summary(format!("<html>{prompt}</html>").as_bytes());
+        assert!(!kept.contains("PC-SECRET") && kept.contains("not JSON"), "{kept}");
+    }
 
     #[test]
     fn retry_after_in_seconds_milliseconds_and_dates() {

@@ -155,6 +155,43 @@ fn never_a_target(ip: IpAddr) -> bool {
     }
 }
 
+/// The institution's own address ranges (`[respond] own_ranges`), minus those it lets be
+/// blocked (`blockable_ranges`): an attacker who writes an address of the institution's own
+/// (its resolver, its gateway, its file server) into a log must not get it blocked.
+#[derive(Debug, Clone, Default)]
+pub struct OwnRanges {
+    own: Vec<ipnet::IpNet>,
+    blockable: Vec<ipnet::IpNet>,
+}
+
+impl OwnRanges {
+    pub fn new(config: &rempart_config::Respond) -> Self {
+        OwnRanges {
+            own: config.own_ranges.clone(),
+            blockable: config.blockable_ranges.clone(),
+        }
+    }
+
+    /// Refuses a target of `action` (as [`check_target`] gave it) that blocks one of the
+    /// institution's own addresses. Actions that block nothing, or block no address, pass.
+    pub fn check(&self, action: ActionKind, target: &str) -> Result<(), ConnectorError> {
+        if action != ActionKind::BlockIp {
+            return Ok(());
+        }
+        // An IPv4-mapped IPv6 address is the IPv4 address it maps.
+        let Ok(ip) = target.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            return Ok(());
+        };
+        let within = |ranges: &[ipnet::IpNet]| ranges.iter().find(|r| r.contains(&ip)).copied();
+        match (within(&self.own), within(&self.blockable)) {
+            (Some(range), None) => Err(ConnectorError::Refused(format!(
+                "target `{target}` refused: inside `{range}`, one of the institution's own ranges (`[respond] own_ranges`; list it in `blockable_ranges` to allow blocking it)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 pub fn check_target(kind: EntityKind, value: &str) -> Result<String, ConnectorError> {
     let refuse = |why: &str| Err(ConnectorError::Refused(format!("target `{value}` refused: {why}")));
     if value.is_empty() || value.len() > 256 {
@@ -816,6 +853,50 @@ mod tests {
         }
         assert!(check_target(EntityKind::Ip, "203.0.113.7").is_ok());
         assert!(check_target(EntityKind::User, "CORP\\alice").is_ok());
+    }
+
+    /// The private ranges by default, IPv4-mapped addresses as their IPv4 address, the
+    /// blockable exceptions, and only address blocking concerned.
+    #[test]
+    fn own_ranges_are_never_blocked_unless_listed_blockable() {
+        let config = rempart_config::Config::parse(
+            "version = 1\n[respond]\nblockable_ranges = [\"10.99.0.0/16\", \"fd00:99::/32\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .respond;
+        let own = OwnRanges::new(&config);
+        for refused in [
+            "10.0.0.53",
+            "172.16.4.4",
+            "172.31.255.254",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd12:3456::1",
+            "::ffff:192.168.1.1",
+            "10.98.255.255",
+        ] {
+            let err = own.check(ActionKind::BlockIp, refused).unwrap_err().to_string();
+            assert!(err.contains("the institution's own ranges"), "{refused}: {err}");
+        }
+        for allowed in [
+            "203.0.113.7",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2001:db8::1",
+            "10.99.1.1",
+            "fd00:99::5",
+        ] {
+            assert!(own.check(ActionKind::BlockIp, allowed).is_ok(), "{allowed}");
+        }
+        assert!(
+            own.check(ActionKind::IsolateHost, "10.0.0.53").is_ok(),
+            "only blocking is concerned"
+        );
+        assert!(
+            OwnRanges::default().check(ActionKind::BlockIp, "10.0.0.53").is_ok(),
+            "nothing configured"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rempart_config::Regulatory;
 use rempart_model::{ActionKind, Classification, EventId, Incident, IncidentStatus, Verdict};
 use rempart_respond::approval::{Approval, ApprovalError, ApprovalStatus, Proposed};
 use rempart_respond::clocks::{self, Assessment, Deadline};
-use rempart_respond::connectors::{ActionRequest, Connectors};
+use rempart_respond::connectors::{ActionRequest, Connectors, OwnRanges};
 use rempart_respond::playbook::TriggerOn;
 use rempart_respond::run::{Context, Decision, Gate, Outcome, Run, RunStatus, Work, advance};
 use rempart_respond::{Budget, Playbook};
@@ -64,6 +64,8 @@ struct Inner {
     incidents: Incidents,
     ledger: Ledger,
     connectors: Connectors,
+    /// Addresses no action blocks.
+    own_ranges: OwnRanges,
     playbooks: Vec<Playbook>,
     inventory: Inventory,
     regulatory: Regulatory,
@@ -192,6 +194,8 @@ pub struct Parts {
     pub incidents: Incidents,
     pub ledger: Ledger,
     pub connectors: Connectors,
+    /// The institution's own addresses, which no action blocks (`[respond] own_ranges`).
+    pub own_ranges: OwnRanges,
     pub playbooks: Vec<Playbook>,
     pub inventory: Inventory,
     pub regulatory: Regulatory,
@@ -208,6 +212,7 @@ impl Response {
                 incidents: p.incidents,
                 ledger: p.ledger,
                 connectors: p.connectors,
+                own_ranges: p.own_ranges,
                 playbooks: p.playbooks,
                 inventory: p.inventory,
                 regulatory: p.regulatory,
@@ -606,11 +611,12 @@ impl Response {
         let (req, connector) = Self::request(run, i, false);
         let dry = run.dry_run || connector.is_some_and(|c| self.inner.connectors.dry_run(c));
         let actor = format!("playbook:{}", pb.id);
-        // One odd value taken from a log (a name with shell syntax, the metadata address) does
-        // not halt the response: that target is skipped, said so and recorded, and the run goes
-        // on with the others.
+        // One odd value taken from a log (a name with shell syntax, the metadata address, one of
+        // the institution's own addresses) does not halt the response: that target is skipped,
+        // said so and recorded, and the run goes on with the others.
         if let (Some(t), Some(kind)) = (a.target.as_deref(), rempart_respond::playbook::target_kind(a.action))
             && let Err(e) = rempart_respond::connectors::check_target(kind, t)
+                .and_then(|t| self.inner.own_ranges.check(a.action, &t))
         {
             let detail = e.to_string();
             if !dry {

@@ -358,14 +358,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&file)?;
             // The playbooks it lists must check against its connectors too.
             let playbooks = instance::playbooks(&cfg)?;
+            let warnings: Vec<String> = cfg.warnings().iter().map(ToString::to_string).collect();
             let mut out = crate::out::stdout();
             if json {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"valid": true, "file": file, "playbooks": playbooks.len(), "connectors": cfg.connectors.len()})
+                    serde_json::json!({"valid": true, "file": file, "playbooks": playbooks.len(), "connectors": cfg.connectors.len(), "warnings": warnings})
                 )?;
             } else {
+                for w in &warnings {
+                    writeln!(out, "warning: {w}")?;
+                }
                 writeln!(
                     out,
                     "{}: valid (API on {}; {} playbook(s), {} connector(s))",

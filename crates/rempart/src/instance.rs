@@ -193,11 +193,16 @@ pub async fn open_ledger(
 }
 
 /// Reads the configuration named by `--config` (or `REMPART_CONFIG`), else the defaults.
+/// What is valid but risky in it is logged as a warning.
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<rempart_config::Config> {
-    Ok(match path {
+    let config = match path {
         Some(p) => rempart_config::Config::load(p)?,
         None => rempart_config::Config::default(),
-    })
+    };
+    for w in config.warnings() {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
+    Ok(config)
 }
 
 /// Who runs this command, as ledger records name them.
@@ -296,6 +301,7 @@ pub fn response(
         incidents,
         ledger: ledger.clone(),
         connectors,
+        own_ranges: rempart_respond::connectors::OwnRanges::new(&config.respond),
         playbooks: playbooks(config)?,
         inventory: rempart_triage::severity::Inventory::new(&config.incidents.assets),
         regulatory: config.regulatory.clone(),

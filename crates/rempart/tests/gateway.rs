@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{ledger_kinds, rempart, serve_with};
+use common::{ledger_kinds, rempart};
 use serde_json::{Value, json};
 use upstream::{Fakes, Mode};
 
@@ -61,6 +61,8 @@ fn config(dir: &Path, fakes: &Fakes, extra: &str) -> std::path::PathBuf {
 struct Gateway {
     child: Child,
     addr: String,
+    /// What the server logged.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     dir: tempfile::TempDir,
     client: String,
     admin: String,
@@ -75,10 +77,11 @@ impl Gateway {
         let admin = token("admin", "ops");
         let mut c = rempart(dir.path());
         c.arg("--config").arg(dir.path().join("rempart.toml"));
-        let (child, addr) = serve_with(c);
+        let (child, addr, log) = common::serve_logged(c, &["serve", "--listen", "127.0.0.1:0"]);
         Gateway {
             child,
             addr,
+            log,
             dir,
             client,
             admin,
@@ -634,6 +637,58 @@ async fn failover_retries_revocation_and_circuit_breaking() {
     c.arg("--config").arg(dir.path().join("rempart.toml"));
     let kinds = ledger_kinds(c);
     assert!(kinds.contains(&"gateway.revoke".to_owned()), "{kinds:?}");
+}
+
+/// Providers whose error answers quote the request: the client, the server's log, the provider
+/// status page and the ledger get each error's type and code, never the quoted prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_errors_that_quote_the_prompt_are_not_passed_on() {
+    let fakes = Fakes::start().await;
+    let gw = Gateway::start(&fakes, "");
+    for name in ["openai", "mistral", "local"] {
+        fakes.set(name, Mode::Echo(400));
+    }
+    let quoted = "Quarterly review of the perimeter firewall exceptions";
+    let (status, body) = gw
+        .post("/v1/chat/completions", chat("rempart/triage", quoted), None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        fakes.all_received().contains(quoted),
+        "the providers did receive the prompt (and quoted it back)"
+    );
+    let errors: Vec<&str> = body["error"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 3, "{body}");
+    assert!(errors[0].contains("code `context_length_exceeded`"), "{errors:?}");
+    assert!(errors[1].contains("type `string_too_long`"), "{errors:?}");
+    assert!(errors[2].contains("gives no type or code"), "{errors:?}");
+    let providers = reqwest::Client::new()
+        .get(gw.url("/api/v1/gateway/providers"))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The ledger keeps the request itself, sealed, by design; its attempts must not repeat it.
+    let record = gw.last_call_record()["attempts"].to_string();
+    let log = gw.log.lock().unwrap().clone();
+    assert!(log.contains("gateway request not served"), "{log}");
+    for (what, text) in [
+        ("the answer", &body.to_string()),
+        ("the providers' status", &providers),
+        ("the ledger's attempts", &record),
+        ("the log", &log),
+    ] {
+        assert!(!text.contains("Quarterly review"), "{what} quotes the prompt: {text}");
+    }
+    gw.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -202,7 +202,7 @@ impl Server {
             &config,
             format!(
                 "version = 1\n[detection]\nrules = [\"{}\"]\n[triage]\nauto = false\n\
-                 [respond]\nplaybooks = [\"{}\"]\n\
+                 [respond]\nplaybooks = [\"{}\"]\nblockable_ranges = [\"192.168.99.0/24\"]\n\
                  [connectors.chat]\ntype = \"slack\"\nurl = \"http://{receiver}/chat\"\n\
                  [connectors.soar]\ntype = \"webhook\"\nurl = \"http://{receiver}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n\
                  [regulatory]\nnis2 = \"essential\"\ndora = true\ngdpr = true\nnotify = \"chat\"\norganisation = \"Example Bank SA\"\nmember_state = \"FR\"\n",
@@ -599,8 +599,9 @@ async fn limits_hold_under_a_burst_of_a_hundred_incidents() {
     server.stop();
 }
 
-/// A target no response may act on (the cloud metadata address, taken from a log) is skipped
-/// and said so; the step's other target is blocked and the run completes.
+/// A target no response may act on (the cloud metadata address, one of the institution's own
+/// addresses; taken from a log) is skipped and said so; the step's other targets (a public
+/// address, an own address in `blockable_ranges`) are blocked and the run completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_target_is_skipped_and_the_run_goes_on() {
     let (receiver, _tmp, _dir, server) = setup().await;
@@ -608,7 +609,9 @@ async fn a_refused_target_is_skipped_and_the_run_goes_on() {
     server
         .ingest(&[
             connection(host, r"CORP\mallory", "10.9.9.9", "169.254.169.254", 6666),
+            connection(host, r"CORP\mallory", "10.9.9.9", "192.168.7.53", 6666),
             connection(host, r"CORP\mallory", "10.9.9.9", "203.0.113.77", 6666),
+            connection(host, r"CORP\mallory", "10.9.9.9", "192.168.99.1", 6666),
         ])
         .await;
     let runs = server
@@ -619,7 +622,9 @@ async fn a_refused_target_is_skipped_and_the_run_goes_on() {
                 && runs
                     .iter()
                     .flat_map(|r| r["actions"].as_array().unwrap().clone())
-                    .any(|a| a["target"] == "169.254.169.254")
+                    .filter(|a| a["target"] == "169.254.169.254" || a["target"] == "192.168.99.1")
+                    .count()
+                    == 2
         })
         .await;
     let actions: Vec<Value> = runs["runs"]
@@ -641,10 +646,27 @@ async fn a_refused_target_is_skipped_and_the_run_goes_on() {
         refused["detail"].as_str().unwrap().contains("never a response target"),
         "{refused}"
     );
+    let own = of("192.168.7.53");
+    assert_eq!(own["state"], "skipped", "{own}");
+    assert!(
+        own["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`192.168.0.0/16`, one of the institution's own ranges"),
+        "{own}"
+    );
     assert_eq!(of("203.0.113.77")["state"], "succeeded", "{actions:?}");
+    assert_eq!(of("192.168.99.1")["state"], "succeeded", "blockable: {actions:?}");
     let hooks = receiver.on("/hook");
-    assert!(hooks.iter().all(|h| h["target"] != "169.254.169.254"), "{hooks:?}");
-    assert!(hooks.iter().any(|h| h["target"] == "203.0.113.77"), "{hooks:?}");
+    let sent: Vec<&str> = hooks.iter().filter_map(|h| h["target"].as_str()).collect();
+    assert!(
+        sent.contains(&"203.0.113.77") && sent.contains(&"192.168.99.1"),
+        "{sent:?}"
+    );
+    assert!(
+        !sent.contains(&"169.254.169.254") && !sent.contains(&"192.168.7.53"),
+        "{sent:?}"
+    );
     server.stop();
 }
 

@@ -69,7 +69,15 @@ pub fn serve_with(command: Command) -> (Child, String) {
 
 /// Starts `command` with `args` (a `serve` listening on `127.0.0.1:0`); returns the child and
 /// the address it reports.
-pub fn serve_args(mut command: Command, args: &[&str]) -> (Child, String) {
+pub fn serve_args(command: Command, args: &[&str]) -> (Child, String) {
+    let (child, addr, _) = serve_logged(command, args);
+    (child, addr)
+}
+
+/// [`serve_args`], also keeping what the server writes to its standard error (its log).
+pub fn serve_logged(mut command: Command, args: &[&str]) -> (Child, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = log.clone();
     let mut child = command
         .args(args)
         .env("REMPART_LOG", "info")
@@ -83,6 +91,10 @@ pub fn serve_args(mut command: Command, args: &[&str]) -> (Child, String) {
     // pipe); hand over the address from the "API listening" line.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = kept.lock() {
+                l.push_str(&line);
+                l.push('\n');
+            }
             if line.contains("API listening")
                 && let Some(rest) = line.split("addr=").nth(1)
             {
@@ -97,7 +109,7 @@ pub fn serve_args(mut command: Command, args: &[&str]) -> (Child, String) {
             panic!("server did not report its address: {e}");
         }
     };
-    (child, addr)
+    (child, addr, log)
 }
 
 /// The kinds of the ledger's records, oldest first (`audit list --json`).

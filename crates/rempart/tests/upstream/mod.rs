@@ -45,6 +45,9 @@ pub enum Mode {
     Malformed,
     /// Answers JSON Schema requests with JSON that does not match the schema.
     WrongSchema,
+    /// Fails with this status and an error that quotes the request, in the provider's shape
+    /// (OpenAI's, a FastAPI validation error's, Ollama's).
+    Echo(u16),
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +131,22 @@ impl Fakes {
                     json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
                 } else {
                     json!({"error": {"message": format!("fake failure {code}"), "type": "server_error"}})
+                };
+                Err((status, axum::Json(body)).into_response())
+            }
+            Mode::Echo(code) => {
+                let status = StatusCode::from_u16(code).unwrap();
+                let quoted = String::from_utf8_lossy(body).into_owned();
+                let body = match name {
+                    "mistral" => {
+                        json!({"detail": [{"type": "string_too_long", "loc": ["body", "messages", 0, "content"],
+                                                    "msg": "String should have at most 10 characters", "input": quoted}]})
+                    }
+                    "local" => json!({"error": format!("cannot process the request {quoted}")}),
+                    _ => {
+                        json!({"error": {"message": format!("This model's maximum context length is 10 tokens: {quoted}"),
+                                          "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+                    }
                 };
                 Err((status, axum::Json(body)).into_response())
             }

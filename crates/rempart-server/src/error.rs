@@ -118,3 +118,89 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// One error shape for every answer, including those no handler wrote: a body cut off by its
+/// clock (408 `body_timeout`, and the connection closed), and the framework's own refusals
+/// (a body that is not JSON, a wrong content type, an unknown route or method), which come as
+/// plain text or empty. They become `{"error": {"code", "message"}}` (with `type` on the
+/// gateway's `/v1/` routes, in Anthropic's shape on `/v1/messages`), as handlers answer.
+pub async fn uniform(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header;
+    let clock = req.extensions().get::<crate::listen::BodyClock>().cloned();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if let Some(clock) = clock
+        && clock.ran_out()
+    {
+        let mut resp = shaped(
+            &path,
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body came too slowly or paused too long: send it at once (see `server.body_timeout_secs`)",
+        );
+        resp.headers_mut()
+            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return resp;
+    }
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let plain = content_type.is_some_and(|t| t.starts_with("text/plain"));
+    let empty_api = content_type.is_none() && (path.starts_with("/api/") || path.starts_with("/v1/"));
+    if !plain && !empty_api {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        t => t.to_owned(),
+    };
+    let mut shaped = shaped(&path, status, code_of(status), &message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
+/// The machine-readable code of an answer no handler wrote, by its status.
+fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "body_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_body",
+        429 => "rate_limited",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// An error answer in the shape the route's clients read.
+fn shaped(path: &str, status: StatusCode, code: &str, message: &str) -> Response {
+    let kind = if status.is_server_error() {
+        "server_error"
+    } else {
+        "invalid_request_error"
+    };
+    let body = if path == "/v1/messages" {
+        json!({"type": "error", "error": {"type": kind, "message": message}})
+    } else if path.starts_with("/v1/") {
+        json!({"error": {"code": code, "message": message, "type": kind, "param": null}})
+    } else {
+        json!({"error": {"code": code, "message": message}})
+    };
+    (status, Json(body)).into_response()
+}

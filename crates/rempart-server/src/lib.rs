@@ -281,6 +281,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // One cap for every body, from configuration; axum's own 2 MiB default is replaced by it.
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(DefaultBodyLimit::disable())
+        // Outermost, so that every refusal above (the body cap's among them) has the one shape.
+        .layer(middleware::from_fn(error::uniform))
         .with_state(state)
 }
 

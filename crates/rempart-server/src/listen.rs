@@ -305,13 +305,15 @@ impl Conn {
         let addr = peer.addr;
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             // A request without a body (most GETs) needs no clocks: no timers allocated for it.
+            let clock = BodyClock::default();
             let mut req = req.map(|body| {
                 if body.is_end_stream() {
                     Body::new(body)
                 } else {
-                    Body::new(Paced::new(body, idle, max_body))
+                    Body::new(Paced::new(body, idle, max_body, clock.clone()))
                 }
             });
+            req.extensions_mut().insert(clock);
             req.extensions_mut().insert(ConnectInfo(peer.clone()));
             app.clone().oneshot(req)
         });
@@ -348,6 +350,22 @@ async fn closing(close: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Set when a request's body clock ran out, so that the answer says so (408) whatever the
+/// handler made of the cut-off body; in the request's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct BodyClock(Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyClock {
+    /// Whether the body was cut off for its pace.
+    pub fn ran_out(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn expire(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Why a request body was cut off.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyTimeout {
@@ -365,15 +383,17 @@ pub struct Paced {
     pause: Duration,
     gap: Pin<Box<Sleep>>,
     deadline: Pin<Box<Sleep>>,
+    clock: BodyClock,
 }
 
 impl Paced {
-    pub fn new(body: Incoming, pause: Duration, max_body: u64) -> Paced {
+    pub fn new(body: Incoming, pause: Duration, max_body: u64, clock: BodyClock) -> Paced {
         let expected = body.size_hint().exact().unwrap_or(max_body).min(max_body);
         let now = Instant::now();
         Paced {
             body,
             pause,
+            clock,
             gap: Box::pin(tokio::time::sleep_until(now + pause)),
             deadline: Box::pin(tokio::time::sleep_until(
                 now + 2 * pause + Duration::from_secs(expected / MIN_BODY_RATE),
@@ -396,9 +416,11 @@ impl HttpBody for Paced {
             return Poll::Ready(frame.map(|f| f.map_err(axum::Error::new)));
         }
         if this.gap.as_mut().poll(cx).is_ready() {
+            this.clock.expire();
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout::Paused(this.pause)))));
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
+            this.clock.expire();
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout::Slow))));
         }
         Poll::Pending

@@ -875,7 +875,60 @@ async fn bodies_over_the_cap_are_refused_with_413() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
     assert_eq!(server.store.count_events().await.unwrap(), 0);
+    server.stop().await;
+}
+
+/// The refusals no handler writes (a body that is not JSON or not the JSON asked for, a wrong
+/// content type, an unknown route or method) answer in the API's one error shape, with a code;
+/// on the gateway's routes in the shape its clients read.
+#[tokio::test]
+async fn the_framework_s_refusals_answer_in_the_api_s_error_shape() {
+    let server = Server::start(1 << 20).await;
+    let admin = server.token(Role::Admin).await;
+    let client = reqwest::Client::new();
+    let tokens = server.url("/api/v1/tokens");
+    let json = |body: &'static str| {
+        client
+            .post(&tokens)
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let cases = [
+        (json("{not json"), 400, "bad_request"),
+        (json(r#"{"name": 7}"#), 422, "invalid_body"),
+        (
+            client
+                .post(&tokens)
+                .bearer_auth(&admin)
+                .header("content-type", "text/plain")
+                .body("x"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            client.get(server.url("/api/v1/no-such-thing")).bearer_auth(&admin),
+            404,
+            "not_found",
+        ),
+        (
+            client.delete(server.url("/api/v1/stats")).bearer_auth(&admin),
+            405,
+            "method_not_allowed",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let resp = request.send().await.unwrap();
+        let got = resp.status().as_u16();
+        let kind = resp.headers().get("content-type").cloned();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+        assert_eq!(kind.unwrap(), "application/json");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty(), "{body}");
+    }
     server.stop().await;
 }
 

@@ -71,17 +71,30 @@ async fn metric(client: &reqwest::Client, addr: &str, token: &str, line: &str) -
 
 /// Whether the server closes `s` within `within` (a read returns end of file or fails).
 async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    answer_and_close(s, within).await.is_some()
+}
+
+/// What the server sent before it closed `s` within `within` (`None`: it stayed open).
+async fn answer_and_close(s: &mut TcpStream, within: Duration) -> Option<String> {
     let mut b = [0u8; 1024];
+    let mut answer = Vec::new();
     let deadline = Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, s.read(&mut b)).await {
-            Ok(Ok(0) | Err(_)) => return true,
-            // An answer (a 4xx to a cut-off body): read on to the close.
-            Ok(Ok(_)) => {}
-            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            // An answer (a 408 to a cut-off body): read on to the close.
+            Ok(Ok(n)) => answer.extend_from_slice(&b[..n]),
+            Err(_) => return None,
         }
     }
+}
+
+/// A 408 in the API's error shape, telling the client to close.
+fn assert_body_timeout(answer: &str) {
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
 }
 
 /// Four times the server's file limit in sockets that never send a byte, all from one
@@ -160,8 +173,9 @@ async fn stalled_and_trickled_bodies_are_cut_off() {
     stalled.write_all(head(1000).as_bytes()).await.unwrap();
     stalled.write_all(b"{\"message\":\"half").await.unwrap();
     let started = Instant::now();
-    assert!(closed_within(&mut stalled, Duration::from_secs(10)).await);
+    let answer = answer_and_close(&mut stalled, Duration::from_secs(10)).await;
     let took = started.elapsed();
+    assert_body_timeout(answer.as_deref().expect("the stalled body's connection was closed"));
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
         "{took:?}"
@@ -170,24 +184,28 @@ async fn stalled_and_trickled_bodies_are_cut_off() {
     let mut trickled = TcpStream::connect(&addr).await.unwrap();
     trickled.write_all(head(200_000).as_bytes()).await.unwrap();
     let started = Instant::now();
-    let mut cut_off = false;
+    let mut cut_off = None;
     while started.elapsed() < Duration::from_secs(15) {
         if trickled.write_all(b"x").await.is_err() {
-            cut_off = true;
+            cut_off = Some(String::new());
             break;
         }
         let mut b = [0u8; 512];
         // An answer, an end of file or an error: the server cut the body off.
-        if tokio::time::timeout(Duration::from_millis(500), trickled.read(&mut b))
-            .await
-            .is_ok()
-        {
-            cut_off = true;
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(500), trickled.read(&mut b)).await {
+            let n = read.unwrap_or(0);
+            let rest = answer_and_close(&mut trickled, Duration::from_secs(5))
+                .await
+                .unwrap_or_default();
+            cut_off = Some(format!("{}{rest}", String::from_utf8_lossy(&b[..n])));
             break;
         }
     }
     let took = started.elapsed();
-    assert!(cut_off, "a trickled body was held for {took:?}");
+    let answer = cut_off.unwrap_or_else(|| panic!("a trickled body was held for {took:?}"));
+    if !answer.is_empty() {
+        assert_body_timeout(&answer);
+    }
     assert!(
         took >= Duration::from_secs(6) && took < Duration::from_secs(11),
         "{took:?}"

@@ -4,6 +4,7 @@
 //! ```text
 //!  ingest ──publish (acked by JetStream)──► REMPART_EVENTS ──work queue "detect"──► detect workers
 //!  detect ──publish──► REMPART_ALERTS ──work queue "correlate"──► the active correlator
+//!  correlator ──publish──► REMPART_INCIDENTS ──work queue "respond"──► respond processes
 //! ```
 //!
 //! A sender is told its events are stored only once JetStream has acknowledged every message
@@ -35,10 +36,26 @@ pub const EVENTS_SUBJECT: &str = "rempart.events";
 /// The stream holding alerts (with their events) between detection and correlation.
 pub const ALERTS_STREAM: &str = "REMPART_ALERTS";
 pub const ALERTS_SUBJECT: &str = "rempart.alerts";
+/// The stream holding what happened to incidents (created, grown, triaged), for the playbooks.
+pub const INCIDENTS_STREAM: &str = "REMPART_INCIDENTS";
+pub const INCIDENTS_SUBJECT: &str = "rempart.incidents";
 /// The durable consumer the detect workers share.
 pub const DETECT: &str = "detect";
 /// The durable consumer of the active correlator.
 pub const CORRELATE: &str = "correlate";
+/// The durable consumer the respond processes share.
+pub const RESPOND: &str = "respond";
+
+/// Notices in one message: few, so that a burst of incidents spreads over the respond
+/// processes (a notice is about 80 bytes).
+const NOTICES_PER_MESSAGE: usize = 4;
+
+/// Each stream and the durable consumer that works it.
+const QUEUES: [(&str, &str); 3] = [
+    (EVENTS_STREAM, DETECT),
+    (ALERTS_STREAM, CORRELATE),
+    (INCIDENTS_STREAM, RESPOND),
+];
 
 /// How long JetStream remembers message ids to drop a duplicate publish.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -96,6 +113,28 @@ pub struct AlertBatch {
     /// more than once): the correlator then skips those already in an incident.
     #[serde(default)]
     pub again: bool,
+}
+
+/// What happened to an incident, as the playbooks' triggers name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Grown,
+    Triaged,
+}
+
+/// One change of one incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub incident: EventId,
+    pub change: Change,
+}
+
+/// Notices as they travel: what one correlation (or one triage) changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeBatch {
+    pub notices: Vec<Notice>,
 }
 
 /// A quarantined item on the wire: its raw bytes exactly, in base64.
@@ -396,6 +435,15 @@ impl Bus {
         for (config, durable) in [
             (
                 work_queue(
+                    INCIDENTS_STREAM,
+                    INCIDENTS_SUBJECT,
+                    settings.max_bytes / 16,
+                    "Rempart: changes of incidents, waiting for the playbooks",
+                ),
+                RESPOND,
+            ),
+            (
+                work_queue(
                     EVENTS_STREAM,
                     EVENTS_SUBJECT,
                     settings.max_bytes,
@@ -455,6 +503,25 @@ impl Bus {
         self.publish(ALERTS_SUBJECT, messages).await
     }
 
+    /// Publishes what happened to incidents, in messages of at most the servers' payload;
+    /// returns once JetStream has stored every message. Each message has an id of its own:
+    /// the same change told twice (a correlator restarted) is handled twice, and a playbook
+    /// starts once per incident whatever it is told (the store's run keys).
+    pub async fn publish_notices(&self, notices: &[Notice]) -> Result<usize, BusError> {
+        let messages = notices
+            .chunks(NOTICES_PER_MESSAGE)
+            .map(|chunk| {
+                Ok(Outgoing {
+                    id: format!("n-{}", EventId::generate()),
+                    body: encode(&NoticeBatch {
+                        notices: chunk.to_vec(),
+                    })?,
+                })
+            })
+            .collect::<Result<Vec<_>, BusError>>()?;
+        self.publish(INCIDENTS_SUBJECT, messages).await
+    }
+
     async fn publish(&self, subject: &'static str, messages: Vec<Outgoing>) -> Result<usize, BusError> {
         let n = messages.len();
         let mut acks = Vec::with_capacity(n);
@@ -470,12 +537,14 @@ impl Bus {
         Ok(n)
     }
 
-    /// The work queue of `durable` (`DETECT` on the events, `CORRELATE` on the alerts).
+    /// The work queue of `durable` (`DETECT` on the events, `CORRELATE` on the alerts,
+    /// `RESPOND` on the incidents' notices).
     pub async fn inbox(&self, durable: &'static str) -> Result<Inbox, BusError> {
-        let stream = match durable {
-            DETECT => EVENTS_STREAM,
-            _ => ALERTS_STREAM,
-        };
+        let stream = QUEUES
+            .iter()
+            .find(|(_, d)| *d == durable)
+            .map(|(s, _)| *s)
+            .ok_or_else(|| BusError::Bus(format!("no work queue `{durable}`")))?;
         let consumer: consumer::PullConsumer = self
             .js
             .get_consumer_from_stream(durable, stream)
@@ -488,7 +557,7 @@ impl Bus {
     pub async fn status(&self) -> Result<BusStatus, BusError> {
         let info = self.client.server_info();
         let mut streams = Vec::new();
-        for (name, durable) in [(EVENTS_STREAM, DETECT), (ALERTS_STREAM, CORRELATE)] {
+        for (name, durable) in QUEUES {
             let mut stream = self
                 .js
                 .get_stream(name)
@@ -609,6 +678,10 @@ impl Delivery {
     }
 
     pub fn alerts(&self) -> Result<AlertBatch, BusError> {
+        self.decode()
+    }
+
+    pub fn notices(&self) -> Result<NoticeBatch, BusError> {
         self.decode()
     }
 

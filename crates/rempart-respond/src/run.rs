@@ -231,6 +231,8 @@ pub struct Context<'a> {
     pub incident: &'a Incident,
     pub verdict: Option<&'a rempart_model::Verdict>,
     pub inventory: &'a Inventory,
+    /// The institution's own addresses, which no action blocks.
+    pub own_ranges: &'a crate::connectors::OwnRanges,
 }
 
 /// The template values of a run (see [`crate::template::VARIABLES`]), but for `step.id`,
@@ -606,6 +608,15 @@ fn expand(pb: &Playbook, run: &mut Run, cx: &Context<'_>) {
                     });
                 }
             }
+        }
+        // A target no action may take (the metadata address, one of the institution's own, a
+        // name with shell syntax) is skipped here, before any approval is asked for it or any
+        // hourly limit counts it.
+        if let (Some(t), Some(kind)) = (&target, target_kind(step.action))
+            && let Err(e) = crate::connectors::check_target(kind, t).and_then(|t| cx.own_ranges.check(step.action, &t))
+        {
+            state = Outcome::Skipped;
+            detail = e.to_string();
         }
         if state == Outcome::Pending && gate.is_some() && !run.dry_run {
             state = Outcome::AwaitingApproval;

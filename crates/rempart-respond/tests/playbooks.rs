@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use rempart_model::{ActionKind, Classification, EntityKind as K, EventId, IncidentSeverity as S};
+use rempart_respond::connectors::OwnRanges;
 use rempart_respond::run::{Budget, Context, Decision, Gate, Outcome, Run, RunStatus, Unlimited, Work, advance};
 use rempart_triage::severity::Inventory;
 
@@ -186,6 +187,7 @@ fn notify_runs_at_once_and_the_block_waits_for_approval() {
     let v = verdict(&mut inc, Classification::TruePositive, 0.9);
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: Some(&v),
         inventory: &inv,
@@ -248,6 +250,7 @@ fn a_rejected_block_takes_the_escalation_branch() {
     let v = verdict(&mut inc, Classification::TruePositive, 0.9);
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: Some(&v),
         inventory: &inv,
@@ -281,6 +284,7 @@ fn targets_beyond_the_limit_are_listed_not_acted_on() {
     let v = verdict(&mut inc, Classification::TruePositive, 0.9);
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: Some(&v),
         inventory: &inv,
@@ -313,6 +317,7 @@ fn the_hourly_limit_holds_across_runs() {
         let mut inc = incident(S::High, &[(K::Ip, ip.as_str())]);
         let v = verdict(&mut inc, Classification::TruePositive, 0.9);
         let cx = Context {
+            own_ranges: &OwnRanges::default(),
             incident: &inc,
             verdict: Some(&v),
             inventory: &inv,
@@ -333,6 +338,54 @@ fn the_hourly_limit_holds_across_runs() {
     assert_eq!((blocked, limited), (3, 2));
 }
 
+/// Targets no action may take (one of the institution's own addresses, the metadata address)
+/// are skipped when the step is expanded: no approval is asked for them and the hourly limit
+/// does not count them, so the addresses that may be blocked get the whole budget.
+#[test]
+fn refused_targets_are_skipped_before_approval_and_limits() {
+    let pb = playbook(CONTAIN);
+    let own = OwnRanges::new(&rempart_config::Respond::default());
+    let mut budget = Counted(BTreeMap::new());
+    let inv = Inventory::default();
+    let mut inc = incident(
+        S::High,
+        &[(K::Ip, "10.1.2.3"), (K::Ip, "169.254.169.254"), (K::Ip, "203.0.113.7")],
+    );
+    let v = verdict(&mut inc, Classification::TruePositive, 0.9);
+    let pb = rempart_respond::Playbook {
+        limits: rempart_respond::playbook::Limits {
+            max_targets: 3,
+            per_hour: BTreeMap::from([(ActionKind::BlockIp, 1)]),
+            ..pb.limits.clone()
+        },
+        ..pb
+    };
+    let cx = Context {
+        own_ranges: &own,
+        incident: &inc,
+        verdict: Some(&v),
+        inventory: &inv,
+    };
+    let mut run = Run::new(EventId::generate(), &pb, &inc, "triaged", "playbook", inc.created);
+    let gates = drive(&pb, &mut run, &cx, &mut budget, Some(Decision::Approved), &[]);
+    let state = |ip: &str| {
+        let a = run.actions.iter().find(|a| a.target.as_deref() == Some(ip)).unwrap();
+        (a.state, a.approval.is_some(), a.detail.clone())
+    };
+    let (own_state, asked, why) = state("10.1.2.3");
+    assert_eq!((own_state, asked), (Outcome::Skipped, false), "{why}");
+    assert!(why.contains("the institution's own ranges"), "{why}");
+    let (metadata, asked, why) = state("169.254.169.254");
+    assert_eq!((metadata, asked), (Outcome::Skipped, false), "{why}");
+    let (public, asked, _) = state("203.0.113.7");
+    assert_eq!(
+        (public, asked),
+        (Outcome::Succeeded, true),
+        "the one blockable address got the budget"
+    );
+    assert_eq!(gates.len(), 1, "one approval, for the blockable address only");
+}
+
 #[test]
 fn a_critical_asset_always_waits_for_a_person() {
     let yaml =
@@ -346,6 +399,7 @@ fn a_critical_asset_always_waits_for_a_person() {
     }]);
     let inc = incident(S::High, &[(K::Ip, "10.0.0.5"), (K::Ip, "203.0.113.7")]);
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: None,
         inventory: &inv,
@@ -391,6 +445,7 @@ steps:
     );
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: None,
         inventory: &inv,
@@ -414,6 +469,7 @@ fn a_dry_run_describes_every_step_and_opens_no_approval() {
     let v = verdict(&mut inc, Classification::TruePositive, 0.9);
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: Some(&v),
         inventory: &inv,
@@ -445,6 +501,7 @@ fn a_verdict_can_only_satisfy_conditions() {
     });
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: Some(&v),
         inventory: &inv,
@@ -474,6 +531,7 @@ fn excluded_targets_are_left_alone() {
     );
     let inv = Inventory::default();
     let cx = Context {
+        own_ranges: &OwnRanges::default(),
         incident: &inc,
         verdict: None,
         inventory: &inv,

@@ -11,8 +11,12 @@
 //!   process), runs the rules, indicators and baselines, stores the events and alerts, and
 //!   passes the alerts on;
 //! - `correlate` waits for the correlator lease; the one process holding it groups alerts into
-//!   incidents and runs triage, the playbooks and retention. A standby takes over when the
-//!   holder dies; a holder that loses the lease stops.
+//!   incidents and runs triage, approval timeouts, reporting deadlines and retention, and
+//!   tells what happened to incidents on the bus. A standby takes over when the holder dies; a
+//!   holder that loses the lease stops;
+//! - `respond` takes those changes off the bus (a work queue shared by every respond process)
+//!   and starts the playbooks they trigger. Hourly limits are counted and action keys claimed
+//!   in the store, so processes racing on one burst overshoot no limit and act once.
 //!
 //! Each message is acknowledged only after what was done with it is committed; a message
 //! delivered again (its worker died first) changes nothing, because the store skips what it
@@ -20,7 +24,7 @@
 
 use std::time::{Duration, Instant};
 
-use rempart_bus::{Bus, CORRELATE, DETECT, Delivery};
+use rempart_bus::{Bus, CORRELATE, Change, DETECT, Delivery, Notice, RESPOND};
 use rempart_model::EventId;
 use rempart_store::Quarantined;
 use tokio_util::sync::CancellationToken;
@@ -39,12 +43,21 @@ pub enum Role {
     Api,
     /// Detection on batches from the bus.
     Detect,
-    /// Incident correlation, triage, response and retention, in the lease holder only.
+    /// Incident correlation, triage, approval timeouts and retention, in the lease holder only.
     Correlate,
+    /// Playbooks started on incidents' changes from the bus.
+    Respond,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::All, Role::Ingest, Role::Api, Role::Detect, Role::Correlate];
+    pub const ALL: [Role; 6] = [
+        Role::All,
+        Role::Ingest,
+        Role::Api,
+        Role::Detect,
+        Role::Correlate,
+        Role::Respond,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +66,7 @@ impl Role {
             Role::Api => "api",
             Role::Detect => "detect",
             Role::Correlate => "correlate",
+            Role::Respond => "respond",
         }
     }
 
@@ -75,7 +89,7 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (all, ingest, api, detect, correlate)"))
+            .ok_or_else(|| format!("unknown role `{s}` (all, ingest, api, detect, correlate, respond)"))
     }
 }
 
@@ -87,6 +101,8 @@ pub const CORRELATOR_LEASE: &str = "correlator";
 const FETCH: usize = 4;
 /// Batches of alerts the correlator takes at once.
 const CORRELATE_FETCH: usize = 64;
+/// Messages of incidents' changes a respond process handles at once.
+const RESPOND_FETCH: usize = crate::respond::CONCURRENT_EVENTS;
 /// How long a fetch waits for the first message.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// After a failure (store or bus unreachable), how long before a message comes back.
@@ -330,6 +346,108 @@ async fn correlate_batch(
             Ok(())
         }
     }
+}
+
+/// Tells the respond processes, through the bus, what happens to incidents in this process
+/// (the correlator's grouping, triage's verdicts), until cancelled. Changes the bus refuses
+/// are kept and sent again; what is pending at shutdown is sent once more.
+pub async fn tell_incidents(incidents: crate::incidents::Incidents, bus: Bus, cancel: CancellationToken) {
+    let mut changes = incidents.subscribe();
+    let mut pending: Vec<Notice> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            let change = tokio::select! {
+                () = cancel.cancelled() => break,
+                change = changes.recv() => change,
+            };
+            let Some(change) = change else { break };
+            pending.extend(notice(change));
+        }
+        while let Ok(change) = changes.try_recv() {
+            pending.extend(notice(change));
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        match bus.publish_notices(&pending).await {
+            Ok(_) => pending.clear(),
+            Err(e) => {
+                tracing::warn!(error = %e, notices = pending.len(), "cannot tell the respond processes; retrying");
+                if sleep_or_cancel(&cancel, RETRY_AFTER).await {
+                    break;
+                }
+            }
+        }
+    }
+    if !pending.is_empty()
+        && let Err(e) = bus.publish_notices(&pending).await
+    {
+        tracing::error!(error = %e, notices = pending.len(), "incidents' changes not told at shutdown: their playbooks do not start");
+    }
+}
+
+/// The bus's form of a change the playbooks listen for (people's changes start none).
+fn notice(change: crate::incidents::IncidentEvent) -> Option<Notice> {
+    use crate::incidents::IncidentEvent as E;
+    let (incident, change) = match change {
+        E::Created(id) => (id, Change::Created),
+        E::Grown(id) => (id, Change::Grown),
+        E::Triaged(id) => (id, Change::Triaged),
+        E::Changed(_) => return None,
+    };
+    Some(Notice { incident, change })
+}
+
+/// Takes incidents' changes off the bus (a work queue shared by every respond process) and
+/// starts the playbooks they trigger, until cancelled; each message is acknowledged once its
+/// changes are handled. Runs a restart left running are driven first. A playbook starts once
+/// per incident whichever process is told (its run key is claimed in the store), and hourly
+/// limits are counted in the store under a lock every process shares.
+pub async fn respond(state: AppState, bus: Bus, cancel: CancellationToken) {
+    let Some(response) = state.response.clone() else {
+        tracing::error!("the respond role needs the response service");
+        return;
+    };
+    match response.resume().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(runs = n, "playbook runs resumed"),
+        Err(e) => tracing::warn!(error = %e, "cannot resume playbook runs"),
+    }
+    let Some(inbox) = inbox(&bus, RESPOND, &cancel).await else {
+        return;
+    };
+    tracing::info!("starting playbooks on incidents from the bus");
+    while let Some(deliveries) = next(&inbox, RESPOND_FETCH, &cancel).await {
+        // Together, so that one slow connector does not hold back the other incidents.
+        futures_util::future::join_all(deliveries.iter().map(|d| async {
+            let outcome = respond_to(&state, &response, d).await;
+            settle(&state, d, "incidents", outcome).await;
+        }))
+        .await;
+    }
+}
+
+/// One message of changes: the playbooks each triggers. A store that fails gives the message
+/// back; anything else (an incident since deleted, a ledger refusal) is logged and done.
+async fn respond_to(state: &AppState, response: &crate::respond::Response, d: &Delivery) -> Result<(), DeliverError> {
+    use crate::incidents::IncidentEvent as E;
+    let wire = match d.notices() {
+        Ok(wire) => wire,
+        Err(e) => return Ok(keep_undecodable(state, d, e).await?),
+    };
+    for n in wire.notices {
+        let change = match n.change {
+            Change::Created => E::Created(n.incident),
+            Change::Grown => E::Grown(n.incident),
+            Change::Triaged => E::Triaged(n.incident),
+        };
+        match response.on_incident(change).await {
+            Ok(_) => {}
+            Err(crate::respond::ResponseError::Store(e)) => return Err(e.into()),
+            Err(e) => tracing::warn!(error = %e, incident = %n.incident, "playbooks not started"),
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the lag gauges current (every 5 s) until cancelled.

@@ -474,6 +474,7 @@ impl Response {
                 incident: &incident,
                 verdict: verdict.as_ref(),
                 inventory: &self.inner.inventory,
+                own_ranges: &self.inner.own_ranges,
             };
             let (work, reserved) = {
                 let _budget = self.inner.budget.lock().await;
@@ -1072,14 +1073,39 @@ impl Response {
         Ok(rows.len())
     }
 
-    /// Starts playbooks on incident events and times approvals out, until `cancel`. Events are
-    /// handled up to [`CONCURRENT_EVENTS`] at a time, so one slow connector does not hold back
-    /// the response to other incidents; runs, limits and action keys are safe under
-    /// concurrency (one lock per run, one for limits, keys begun once in the store).
+    /// Starts playbooks on incident events and times approvals out, until `cancel`: all of the
+    /// response in one process. Events are handled up to [`CONCURRENT_EVENTS`] at a time, so
+    /// one slow connector does not hold back the response to other incidents; runs, limits
+    /// and action keys are safe under concurrency (one lock per run, one for limits, keys
+    /// begun once in the store).
     pub async fn run_background(self, cancel: CancellationToken) {
-        let mut events = self.inner.incidents.subscribe();
+        let events = self.inner.incidents.subscribe();
         if let Err(e) = self.resume().await {
             tracing::warn!(error = %e, "cannot resume playbook runs");
+        }
+        self.respond_until(Some(events), cancel).await;
+    }
+
+    /// Times approvals out and warns of reporting deadlines, until `cancel`: what a cluster's
+    /// correlator does of the response, once, while respond processes take the incidents'
+    /// changes off the bus.
+    pub async fn run_timers(self, cancel: CancellationToken) {
+        self.respond_until(None, cancel).await;
+    }
+
+    /// Handles `events` (if any) and the timers until `cancel`.
+    async fn respond_until(
+        self,
+        mut events: Option<tokio::sync::mpsc::UnboundedReceiver<IncidentEvent>>,
+        cancel: CancellationToken,
+    ) {
+        async fn next(
+            events: &mut Option<tokio::sync::mpsc::UnboundedReceiver<IncidentEvent>>,
+        ) -> Option<IncidentEvent> {
+            match events {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
         }
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EVENTS));
         let mut handling = tokio::task::JoinSet::new();
@@ -1090,7 +1116,7 @@ impl Response {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
-                event = events.recv() => {
+                event = next(&mut events) => {
                     let Some(event) = event else { break };
                     let Ok(slot) = slots.clone().acquire_owned().await else { break };
                     let me = self.clone();

@@ -152,7 +152,8 @@ pub struct ServeArgs {
     /// What this process does: `all` (everything, one process, no bus); in a cluster sharing
     /// `[store] url` and `[bus]`: `ingest` (API, console and syslog; batches go to the bus),
     /// `api` (API and console), `detect` (rules on batches from the bus), `correlate`
-    /// (incidents, triage, response and retention, in the one process holding the lease)
+    /// (incidents, triage, approval timeouts and retention, in the one process holding the
+    /// lease), `respond` (playbooks started on incidents' changes from the bus)
     #[arg(long, default_value = "all", value_name = "ROLE", value_parser = parse_role)]
     pub role: rempart_server::cluster::Role,
 }

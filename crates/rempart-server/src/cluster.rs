@@ -276,6 +276,11 @@ pub async fn correlate(
         .await
         .map_err(|e| format!("cannot load the open incidents: {e}"))?;
     tracing::info!("this process holds the correlator lease: correlating");
+    match retell(&state, &bus).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(incidents = n, "incidents told again to the respond processes"),
+        Err(e) => tracing::warn!(error = %e, "cannot tell recent incidents again"),
+    }
     lead();
     let Some(inbox) = inbox(&bus, CORRELATE, &cancel).await else {
         return Ok(());
@@ -384,6 +389,45 @@ pub async fn tell_incidents(incidents: crate::incidents::Incidents, bus: Bus, ca
     {
         tracing::error!(error = %e, notices = pending.len(), "incidents' changes not told at shutdown: their playbooks do not start");
     }
+}
+
+/// How far back a new correlator looks for incidents no playbook heard of.
+const RETELL_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// Tells the respond processes again of the open incidents of the last hour on which no
+/// playbook ran: a holder killed between correlating and telling lost those changes. Safe to
+/// repeat, since a playbook starts once per incident whatever it is told. Returns how many.
+async fn retell(state: &AppState, bus: &Bus) -> Result<usize, String> {
+    let (Some(incidents), Some(response)) = (&state.incidents, &state.response) else {
+        return Ok(0);
+    };
+    let since = jiff::Timestamp::now() - RETELL_WITHIN;
+    let open = incidents
+        .store()
+        .incidents_list(&rempart_store::IncidentQuery::open())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut notices = Vec::new();
+    for i in open.iter().filter(|i| i.created >= since) {
+        if response.has_runs(i.id).await.map_err(|e| e.to_string())? {
+            continue;
+        }
+        notices.push(Notice {
+            incident: i.id,
+            change: Change::Created,
+        });
+        if i.triage.is_some() {
+            notices.push(Notice {
+                incident: i.id,
+                change: Change::Triaged,
+            });
+        }
+    }
+    let told = notices.iter().filter(|n| n.change == Change::Created).count();
+    if !notices.is_empty() {
+        bus.publish_notices(&notices).await.map_err(|e| e.to_string())?;
+    }
+    Ok(told)
 }
 
 /// The bus's form of a change the playbooks listen for (people's changes start none).

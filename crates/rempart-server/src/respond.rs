@@ -310,36 +310,54 @@ impl Response {
                 continue;
             }
             let now = Timestamp::now();
+            // One automatic run per playbook and incident, whichever process is told and however
+            // often: its key is claimed and its run written under the playbook's lock, which
+            // every process shares. A claim without a run is a process that died in between:
+            // the run is written now, under the same id.
+            let id = incident.id.derive(&format!("run:{}", pb.id));
             let admitted = {
                 let _budget = self.inner.budget.lock().await;
                 let _shared = self.inner.store.exclusive(&budget_lock(&pb.id)).await?;
+                let key = format!("run:{}:{}", pb.id, incident.id);
+                let claimed = self
+                    .inner
+                    .store
+                    .action_begin(&ActionRow {
+                        key: key.clone(),
+                        run: incident.id,
+                        playbook: pb.id.clone(),
+                        action: "run".into(),
+                        time: now,
+                        outcome: "succeeded".into(),
+                    })
+                    .await?;
                 let hour_ago = now.checked_sub(1.hour()).unwrap_or(now);
-                let recent = self.inner.store.actions_count(&pb.id, "run", hour_ago).await?;
-                if recent >= u64::from(pb.limits.runs_per_hour) {
-                    Err(recent)
+                if claimed {
+                    // The count includes this claim.
+                    let recent = self.inner.store.actions_count(&pb.id, "run", hour_ago).await?;
+                    if recent > u64::from(pb.limits.runs_per_hour) {
+                        // Given back (a failed claim counts for nothing and may be made again).
+                        self.inner.store.action_end(&key, "failed").await?;
+                        Err(recent - 1)
+                    } else {
+                        Ok(Some(
+                            self.create(pb, &incident, on.as_str(), SYSTEM_ACTOR, false, id).await?,
+                        ))
+                    }
+                } else if self.inner.store.run_get(id).await?.is_some() {
+                    Ok(None)
                 } else {
-                    Ok(self
-                        .inner
-                        .store
-                        .action_begin(&ActionRow {
-                            key: format!("run:{}:{}", pb.id, incident.id),
-                            run: incident.id,
-                            playbook: pb.id.clone(),
-                            action: "run".into(),
-                            time: now,
-                            outcome: "succeeded".into(),
-                        })
-                        .await?)
+                    Ok(Some(
+                        self.create(pb, &incident, on.as_str(), SYSTEM_ACTOR, false, id).await?,
+                    ))
                 }
             };
             match admitted {
-                Ok(true) => {
-                    let run = self
-                        .start(pb, &incident, on.as_str(), (SYSTEM_ACTOR, SYSTEM_ACTOR), false)
-                        .await?;
+                Ok(Some(run)) => {
+                    let run = self.begin(pb, &incident, run, SYSTEM_ACTOR).await?;
                     started.push(run);
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(recent) => {
                     tracing::warn!(playbook = %pb.id, incident = %incident.id, recent, "playbook run limit reached");
                     self.record(
@@ -386,21 +404,31 @@ impl Response {
             })?
             .clone();
         let incident = self.inner.incidents.get(incident).await?;
-        self.start(&pb, &incident, "manual", (actor, &who.person), dry_run)
-            .await
+        let run = self
+            .create(&pb, &incident, "manual", &who.person, dry_run, EventId::generate())
+            .await?;
+        self.begin(&pb, &incident, run, actor).await
     }
 
-    /// Starts a run for `(actor, person)`: the ledger's actor, and the person who requests it.
-    async fn start(
+    /// Writes a new run `id` of `pb` on `incident`, requested by `person` (who then cannot
+    /// approve its steps); [`Response::begin`] records and drives it.
+    async fn create(
         &self,
         pb: &Playbook,
         incident: &Incident,
         trigger: &str,
-        (actor, person): (&str, &str),
+        person: &str,
         dry_run: bool,
+        id: EventId,
     ) -> Result<Run, ResponseError> {
-        let mut run = Run::new(EventId::generate(), pb, incident, trigger, person, Timestamp::now());
+        let mut run = Run::new(id, pb, incident, trigger, person, Timestamp::now());
         run.dry_run |= dry_run;
+        self.inner.store.response_write(&[run_row(&run)?], &[]).await?;
+        Ok(run)
+    }
+
+    /// Records a run written by [`Response::create`] in the ledger as `actor`'s, and drives it.
+    async fn begin(&self, pb: &Playbook, incident: &Incident, run: Run, actor: &str) -> Result<Run, ResponseError> {
         self.record(
             incident,
             actor,
@@ -411,13 +439,12 @@ impl Response {
                 "digest": pb.digest,
                 "incident": incident.id,
                 "verdict": run.verdict,
-                "trigger": trigger,
+                "trigger": run.trigger,
                 "dry_run": run.dry_run,
             }),
         )
         .await?;
-        self.inner.store.response_write(&[run_row(&run)?], &[]).await?;
-        tracing::info!(run = %run.id, playbook = %pb.id, incident = %incident.id, trigger, dry_run = run.dry_run, "playbook run started");
+        tracing::info!(run = %run.id, playbook = %pb.id, incident = %incident.id, trigger = %run.trigger, dry_run = run.dry_run, "playbook run started");
         self.drive(run.id).await
     }
 
@@ -1053,6 +1080,16 @@ impl Response {
         Ok(fresh)
     }
 
+    /// Whether any playbook ran, or runs, on `incident`.
+    pub async fn has_runs(&self, incident: EventId) -> Result<bool, ResponseError> {
+        let query = RunQuery {
+            incident: Some(incident),
+            status: Vec::new(),
+            limit: 1,
+        };
+        Ok(!self.inner.store.runs_list(&query).await?.is_empty())
+    }
+
     /// Drives runs a restart left running (their approvals decided, actions not yet done).
     pub async fn resume(&self) -> Result<usize, ResponseError> {
         let rows = self
@@ -1342,5 +1379,124 @@ impl ReportParts {
             deadlines: &self.deadlines,
             now: Timestamp::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a failed unwrap is a failed test")]
+
+    use std::path::Path;
+
+    use rempart_config::{ChatFormat, Connector, ConnectorKind};
+    use rempart_store::{IncidentStore, IncidentWrite, SqliteStore};
+
+    use super::*;
+
+    /// The response service on a fresh store, with one playbook that notifies (a dry-run chat
+    /// connector) on every incident created, and one open incident.
+    async fn fixture(dir: &Path) -> (Response, Arc<SqliteStore>, Incident) {
+        let store = Arc::new(SqliteStore::open(&dir.join("r.db")).await.unwrap());
+        let ledger = Ledger::open_with_fresh_keys(store.clone()).await.unwrap();
+        let incidents = Incidents::open(
+            store.clone(),
+            store.clone(),
+            ledger.clone(),
+            rempart_triage::Settings::default(),
+        )
+        .await
+        .unwrap();
+        let chat = Connector {
+            name: "chat".into(),
+            kind: ConnectorKind::Chat {
+                url: "http://127.0.0.1:9/hook".into(),
+                format: ChatFormat::Slack,
+            },
+            dry_run: true,
+            timeout_secs: 1,
+        };
+        let connectors_config = BTreeMap::from([("chat".to_owned(), chat)]);
+        let pb = rempart_respond::playbook::parse(
+            "id: page\ntrigger:\n  on: [created, grown]\nsteps:\n  - id: tell\n    action: notify\n    connector: chat\n",
+            Path::new("page.yml"),
+            rempart_respond::playbook::CheckContext {
+                connectors: &connectors_config,
+                default_approval_timeout_secs: 3_600,
+            },
+        )
+        .unwrap();
+        let now = Timestamp::now();
+        let incident = Incident {
+            id: EventId::generate(),
+            title: "Connection to port 6666".into(),
+            status: rempart_model::IncidentStatus::New,
+            severity: rempart_model::IncidentSeverity::High,
+            score: 70,
+            max_level: rempart_model::IncidentSeverity::High,
+            owner: None,
+            created: now,
+            updated: now,
+            first_seen: now,
+            last_seen: now,
+            alert_count: 1,
+            rules: vec!["Connection to port 6666".into()],
+            entities: vec![rempart_model::Entity::new(rempart_model::EntityKind::Host, "ws1")],
+            techniques: Vec::new(),
+            tactics: Vec::new(),
+            assets: Vec::new(),
+            merged_into: None,
+            history: Vec::new(),
+            triage: None,
+        };
+        store
+            .incidents_write(IncidentWrite {
+                incidents: std::slice::from_ref(&incident),
+                links: &[],
+                moves: &[],
+            })
+            .await
+            .unwrap();
+        let response = Response::new(Parts {
+            store: store.clone(),
+            incidents,
+            ledger,
+            connectors: Connectors::new(&connectors_config).unwrap(),
+            own_ranges: OwnRanges::default(),
+            playbooks: vec![pb],
+            inventory: Inventory::default(),
+            regulatory: Regulatory::default(),
+            backoff: Duration::from_millis(10),
+            metrics: Arc::default(),
+        });
+        (response, store, incident)
+    }
+
+    /// A process that claimed a run and died before writing it (the claim is in the store, the
+    /// run is not): the next process told of the incident writes the run, under the id every
+    /// process derives, and no telling after that starts another.
+    #[tokio::test]
+    async fn a_run_claimed_by_a_process_that_died_is_started_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (response, store, incident) = fixture(dir.path()).await;
+        let claimed = store
+            .action_begin(&ActionRow {
+                key: format!("run:page:{}", incident.id),
+                run: incident.id,
+                playbook: "page".into(),
+                action: "run".into(),
+                time: Timestamp::now(),
+                outcome: "succeeded".into(),
+            })
+            .await
+            .unwrap();
+        assert!(claimed);
+        let started = response.on_incident(IncidentEvent::Created(incident.id)).await.unwrap();
+        assert_eq!(started.len(), 1, "the claim without a run is made good");
+        assert_eq!(started[0].id, incident.id.derive("run:page"));
+        for again in [IncidentEvent::Created(incident.id), IncidentEvent::Grown(incident.id)] {
+            assert!(response.on_incident(again).await.unwrap().is_empty(), "{again:?}");
+        }
+        let runs = response.runs(Some(incident.id), 10).await.unwrap();
+        assert_eq!(runs.len(), 1, "{runs:?}");
     }
 }

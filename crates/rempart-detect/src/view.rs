@@ -67,6 +67,22 @@ impl<'a> Overlay<'a> {
         self.entries.get(key).map(AsRef::as_ref)
     }
 
+    /// The value of `key` as the view sees it (the overlay's, else the record's), borrowed
+    /// from the record where it can be.
+    fn lookup(&self, key: &str) -> Option<Cow<'a, Value>> {
+        self.entries
+            .get(key)
+            .cloned()
+            .or_else(|| self.fields.get(key).map(Cow::Borrowed))
+    }
+
+    /// Sets `key` if the view has no value of that name yet.
+    fn add(&mut self, key: &'static str, value: Cow<'a, Value>) {
+        if !self.fields.contains_key(key) {
+            self.entries.entry(Cow::Borrowed(key)).or_insert(value);
+        }
+    }
+
     fn contains(&self, key: &str) -> bool {
         self.entries.contains_key(key)
     }
@@ -84,6 +100,7 @@ impl<'a> SigmaView<'a> {
                 // The system fields and a typical event's data.
                 overlay = Overlay::new(&event.fields, 48);
                 lift_windows(&event.fields, &mut overlay);
+                audit::map(&mut overlay);
             }
             _ => {
                 overlay = Overlay::new(&event.fields, 12);
@@ -212,6 +229,157 @@ impl SigmaEvent for SigmaView<'_> {
             visit(k);
         }
         true
+    }
+}
+
+/// Windows' own audit events under the names SigmaHQ's rules use for the categories routed to
+/// them (as pySigma's `windows-audit` pipeline and Hayabusa's field mapping define them): a
+/// `process_creation` rule written for Sysmon event 1 then reads a Security 4688 record, a
+/// `network_connection` rule a Security 5156. Values are rewritten where the two logs write
+/// them differently (integrity levels as SIDs, process ids in hex, directions and protocols as
+/// codes). The record's own fields stay as they are, under their own names.
+mod audit {
+    use std::borrow::Cow;
+
+    use serde_json::Value;
+
+    use super::Overlay;
+
+    pub(super) fn map(o: &mut Overlay<'_>) {
+        let channel = o.lookup("Channel");
+        if !channel
+            .as_deref()
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.eq_ignore_ascii_case("Security"))
+        {
+            return;
+        }
+        match o.lookup("EventID").as_deref().and_then(number) {
+            Some(4688) => process_creation(o),
+            Some(5156) => network_connection(o),
+            _ => {}
+        }
+    }
+
+    /// A number written as a JSON number, as decimal text or as `0x` hex text.
+    pub(super) fn number(v: &Value) -> Option<u64> {
+        match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => match s.trim().strip_prefix("0x").or_else(|| s.trim().strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => s.trim().parse().ok(),
+            },
+            _ => None,
+        }
+    }
+
+    fn text<'v>(v: &'v Option<Cow<'_, Value>>) -> Option<&'v str> {
+        v.as_deref()
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && *s != "-")
+    }
+
+    /// The integrity level Sysmon names, from the mandatory label's SID.
+    pub(super) fn integrity_level(sid: &str) -> Option<&'static str> {
+        Some(match sid.trim().to_ascii_uppercase().as_str() {
+            "S-1-16-0" => "Untrusted",
+            "S-1-16-4096" => "Low",
+            "S-1-16-8192" | "S-1-16-8448" => "Medium",
+            "S-1-16-12288" => "High",
+            "S-1-16-16384" => "System",
+            "S-1-16-20480" => "Protected",
+            _ => return None,
+        })
+    }
+
+    /// Security 4688: the new process is `NewProcessName` / `NewProcessId`, its parent
+    /// `ParentProcessName` / `ProcessId`; its account the target's when the record names one
+    /// (an elevated or other-user start), else the subject's.
+    fn process_creation(o: &mut Overlay<'_>) {
+        if let Some(image) = o.lookup("NewProcessName") {
+            o.add("Image", image);
+        }
+        if let Some(parent) = o.lookup("ParentProcessName") {
+            o.add("ParentImage", parent);
+        }
+        // 4688 calls the parent's id `ProcessId`: Sigma's `ProcessId` is the new process's.
+        let parent_pid = o.lookup("ProcessId").as_deref().and_then(number);
+        let pid = o.lookup("NewProcessId").as_deref().and_then(number);
+        if let Some(pid) = pid {
+            o.insert("ProcessId", Cow::Owned(Value::from(pid)));
+        }
+        if let Some(ppid) = parent_pid {
+            o.add("ParentProcessId", Cow::Owned(Value::from(ppid)));
+        }
+        let label = o.lookup("MandatoryLabel");
+        if let Some(level) = text(&label).and_then(integrity_level) {
+            o.add("IntegrityLevel", Cow::Owned(Value::from(level)));
+        }
+        let (target, subject) = (o.lookup("TargetUserName"), o.lookup("SubjectUserName"));
+        let (who, domain) = match text(&target) {
+            Some(user) => (
+                Some(user.to_owned()),
+                text(&o.lookup("TargetDomainName")).map(str::to_owned),
+            ),
+            None => (
+                text(&subject).map(str::to_owned),
+                text(&o.lookup("SubjectDomainName")).map(str::to_owned),
+            ),
+        };
+        if let Some(user) = who {
+            let user = match domain {
+                Some(d) => format!("{d}\\{user}"),
+                None => user,
+            };
+            o.add("User", Cow::Owned(Value::from(user)));
+        }
+        let target_logon = o.lookup("TargetLogonId");
+        let logon = match target_logon.as_deref().and_then(number) {
+            Some(n) if n != 0 => target_logon,
+            _ => o.lookup("SubjectLogonId"),
+        };
+        if let Some(logon) = logon {
+            o.add("LogonId", logon);
+        }
+    }
+
+    /// Security 5156 (the filtering platform allowed a connection): addresses, ports, the
+    /// application's path, the direction (`%%14593` outbound: `Initiated`) and the protocol
+    /// number as Sysmon writes them.
+    fn network_connection(o: &mut Overlay<'_>) {
+        for (from, to) in [
+            ("Application", "Image"),
+            ("SourceAddress", "SourceIp"),
+            ("DestAddress", "DestinationIp"),
+            ("DestPort", "DestinationPort"),
+        ] {
+            if let Some(v) = o.lookup(from) {
+                o.add(to, v);
+            }
+        }
+        let direction = o.lookup("Direction");
+        if let Some(d) = text(&direction) {
+            let initiated = match d {
+                "%%14593" => Some("true"),
+                "%%14592" => Some("false"),
+                _ => None,
+            };
+            if let Some(i) = initiated {
+                o.add("Initiated", Cow::Owned(Value::from(i)));
+            }
+        }
+        let protocol = o.lookup("Protocol");
+        let name = match protocol.as_deref().and_then(number) {
+            Some(6) => Some("tcp"),
+            Some(17) => Some("udp"),
+            Some(1) => Some("icmp"),
+            Some(58) => Some("icmpv6"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            o.insert("Protocol", Cow::Owned(Value::from(name)));
+        }
     }
 }
 

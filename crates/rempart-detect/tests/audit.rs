@@ -1,0 +1,210 @@
+//! SigmaHQ's process-creation rules over Windows' own audit events. Each Sysmon event 1 of the
+//! SigmaHQ regression samples is written again as the Security 4688 record Windows writes for
+//! the same start: its field names, its integrity level as a SID, its process ids in hex, its
+//! account split into user and domain. Every rule that fires on the Sysmon event and tests only
+//! what a 4688 record carries must fire on the twin too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed unwrap is a failed test"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+mod common;
+
+use common::walk;
+use jiff::Timestamp;
+use rempart_detect::RuleSet;
+use rempart_ingest::decode::{DecodeOptions, Decoded};
+use rempart_model::{Event, Format};
+use serde_json::{Map, Value, json};
+
+/// The fields a 4688 record carries, under the names Sigma gives them.
+const CARRIED: &[&str] = &[
+    "Image",
+    "ParentImage",
+    "CommandLine",
+    "User",
+    "IntegrityLevel",
+    "LogonId",
+    "ProcessId",
+    "ParentProcessId",
+    "EventID",
+    "Channel",
+    "Computer",
+];
+
+/// The field names a rule's detection tests (`Name|modifier:` and `- Name|modifier:` lines
+/// below the search identifiers).
+fn fields_of(rule: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_detection = false;
+    let mut ident_indent = None;
+    for line in rule.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim_start().trim_start_matches("- ");
+        if indent == 0 {
+            in_detection = line.starts_with("detection:");
+            ident_indent = None;
+            continue;
+        }
+        if !in_detection || t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let ident = *ident_indent.get_or_insert(indent);
+        if indent == ident {
+            continue;
+        }
+        let name: String = t
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && t[name.len()..].starts_with(['|', ':']) {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+const SIDS: [(&str, &str); 4] = [
+    ("Low", "S-1-16-4096"),
+    ("Medium", "S-1-16-8192"),
+    ("High", "S-1-16-12288"),
+    ("System", "S-1-16-16384"),
+];
+
+/// The Security 4688 record Windows writes for the process start Sysmon recorded in `data`.
+fn twin(sysmon: &Event) -> Option<Event> {
+    let event = sysmon.fields.get("Event")?;
+    let data = event.get("EventData")?.as_object()?;
+    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let hex = |k: &str| {
+        let n = match data.get(k)? {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.parse().ok()?,
+            _ => return None,
+        };
+        Some(format!("0x{n:x}"))
+    };
+    let user = s("User");
+    let (domain, name) = user.split_once('\\').unwrap_or(("-", user.as_str()));
+    let level = s("IntegrityLevel");
+    let label = SIDS
+        .iter()
+        .find(|(l, _)| l.eq_ignore_ascii_case(&level))
+        .map_or("S-1-16-8192", |(_, sid)| sid);
+    let record = json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+            "EventID": 4688, "Channel": "Security",
+            "Computer": event["System"]["Computer"].clone(),
+        },
+        "EventData": {
+            "SubjectUserSid": "S-1-5-21-1-2-3-1001", "SubjectUserName": name, "SubjectDomainName": domain,
+            "SubjectLogonId": s("LogonId"), "NewProcessId": hex("ProcessId")?, "NewProcessName": s("Image"),
+            "TokenElevationType": "%%1936", "ProcessId": hex("ParentProcessId").unwrap_or_else(|| "0x0".into()),
+            "CommandLine": s("CommandLine"), "TargetUserSid": "S-1-0-0", "TargetUserName": "-",
+            "TargetDomainName": "-", "TargetLogonId": "0x0", "ParentProcessName": s("ParentImage"),
+            "MandatoryLabel": label,
+        }
+    }});
+    let Value::Object(map) = record else { return None };
+    Some(Event::new(Format::Evtx, sysmon.time, sysmon.ingested, map))
+}
+
+fn is_sysmon_1(e: &Event) -> bool {
+    let system = &e.fields["Event"]["System"];
+    system["Channel"] == "Microsoft-Windows-Sysmon/Operational" && system["EventID"] == 1
+}
+
+#[test]
+fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample() {
+    let sigma = common::data().join("sigma");
+    let mut files = Vec::new();
+    walk(&sigma.join("rules/windows/process_creation"), &mut files);
+    let rules: Vec<(String, String)> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let fields: BTreeMap<String, BTreeSet<String>> = rules
+        .iter()
+        .filter_map(|(_, text)| {
+            let id = text.lines().find_map(|l| l.strip_prefix("id:"))?.trim().to_owned();
+            Some((id, fields_of(text)))
+        })
+        .collect();
+    let (set, _) = RuleSet::load(rules.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+    let mut samples = Vec::new();
+    walk(
+        &sigma.join("regression_data/rules/windows/process_creation"),
+        &mut samples,
+    );
+    let (mut expected, mut missed, mut twins) = (0, Vec::new(), 0);
+    for sample in samples.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let mut events = Vec::new();
+        rempart_ingest::files::decode_file(sample, &DecodeOptions::default(), Timestamp::UNIX_EPOCH, &mut |d| {
+            if let Decoded::Event(e) = d {
+                events.push(e);
+            }
+        });
+        for sysmon in events.iter().filter(|e| is_sysmon_1(e)) {
+            let Some(twin) = twin(sysmon) else { continue };
+            twins += 1;
+            let on_twin: BTreeSet<String> = set.evaluate(&twin).into_iter().filter_map(|m| m.rule_id).collect();
+            for m in set.evaluate(sysmon) {
+                let Some(id) = m.rule_id else { continue };
+                let tested = &fields[&id];
+                if !tested.iter().all(|f| CARRIED.contains(&f.as_str())) {
+                    continue;
+                }
+                expected += 1;
+                if !on_twin.contains(&id) {
+                    missed.push(format!("{} ({}): {tested:?}", m.rule_title, sample.display()));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{twins} twins; {expected} rule matches carried over, {} missed",
+        missed.len()
+    );
+    assert!(twins > 100, "{twins} Sysmon process starts in the samples");
+    assert!(expected > 40, "{expected} rule matches to carry over");
+    assert!(
+        missed.is_empty(),
+        "{} of {expected} silent on 4688:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+}
+
+/// The values 4688 writes its own way come out as Sysmon writes them.
+#[test]
+fn a_4688_record_reads_with_sysmon_s_names_and_values() {
+    let mut map = Map::new();
+    map.insert(
+        "Event".into(),
+        json!({"System": {"EventID": 4688, "Channel": "Security"}, "EventData": {
+            "SubjectUserName": "WS01$", "SubjectDomainName": "CORP", "SubjectLogonId": "0x3e7",
+            "NewProcessId": "0x1a4", "NewProcessName": "C:\\Windows\\System32\\cmd.exe", "ProcessId": "0x2f0",
+            "TargetUserName": "alice", "TargetDomainName": "CORP", "TargetLogonId": "0x5b2c1",
+            "ParentProcessName": "C:\\Windows\\explorer.exe", "MandatoryLabel": "S-1-16-12288"}}),
+    );
+    let e = Event::new(Format::Evtx, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map);
+    let v = rempart_detect::sigma_view(&e);
+    assert_eq!(v["Image"], "C:\\Windows\\System32\\cmd.exe");
+    assert_eq!(v["ParentImage"], "C:\\Windows\\explorer.exe");
+    assert_eq!(
+        (v["ProcessId"].as_u64(), v["ParentProcessId"].as_u64()),
+        (Some(420), Some(752))
+    );
+    assert_eq!(v["IntegrityLevel"], "High");
+    assert_eq!(v["User"], "CORP\\alice", "the new process's account, not its creator's");
+    assert_eq!(v["LogonId"], "0x5b2c1");
+    assert_eq!(
+        v["NewProcessName"], "C:\\Windows\\System32\\cmd.exe",
+        "its own names stay"
+    );
+}

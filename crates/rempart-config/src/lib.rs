@@ -490,6 +490,31 @@ const SECTIONS: &[&str] = &[
     "oidc",
 ];
 
+/// A listener's connection limits from `[section]`: `max_connections` (at least `min_max`),
+/// `max_connections_per_peer`, and its idle clock `(key, value, most seconds)`, each within its
+/// bounds; what is not given keeps `c`'s default.
+fn connection_limits(
+    problems: &mut Vec<Problem>,
+    section: &str,
+    min_max: i64,
+    [max, per_peer]: [Option<i64>; 2],
+    (idle_key, idle, idle_most): (&str, Option<i64>, i64),
+    c: &mut Connections,
+) {
+    let mut key = |name: &str, v: Option<i64>, range: std::ops::RangeInclusive<i64>| {
+        bounded(problems, &format!("{section}.{name}"), v, range)
+    };
+    if let Some(n) = key("max_connections", max, min_max..=1_000_000) {
+        c.max = n as u32;
+    }
+    if let Some(n) = key("max_connections_per_peer", per_peer, 1..=1_000_000) {
+        c.max_per_peer = n as u32;
+    }
+    if let Some(n) = key(idle_key, idle, 1..=idle_most) {
+        c.idle_secs = n;
+    }
+}
+
 impl Config {
     /// What is valid but risky in this configuration, for the operator to hear at start and
     /// from `config validate`: a `command` connector whose program is a shell or another
@@ -634,31 +659,14 @@ impl Config {
             None => {}
         }
         let c = &mut cfg.server.connections;
-        if let Some(n) = bounded(
+        connection_limits(
             &mut problems,
-            "server.max_connections",
-            server.max_connections,
-            16..=1_000_000,
-        ) {
-            c.max = n as u32;
-        }
-        let per_peer = bounded(
-            &mut problems,
-            "server.max_connections_per_peer",
-            server.max_connections_per_peer,
-            1..=1_000_000,
+            "server",
+            16,
+            [server.max_connections, server.max_connections_per_peer],
+            ("header_timeout_secs", server.header_timeout_secs, 3600),
+            c,
         );
-        if let Some(n) = per_peer {
-            c.max_per_peer = n as u32;
-        }
-        if let Some(n) = bounded(
-            &mut problems,
-            "server.header_timeout_secs",
-            server.header_timeout_secs,
-            1..=3600,
-        ) {
-            c.idle_secs = n;
-        }
         if let Some(n) = bounded(
             &mut problems,
             "server.body_timeout_secs",
@@ -736,32 +744,14 @@ impl Config {
         }
         cfg.syslog.udp = syslog.udp.and_then(|a| addr("syslog.udp", &a, &mut problems));
         cfg.syslog.tcp = syslog.tcp.and_then(|a| addr("syslog.tcp", &a, &mut problems));
-        let c = &mut cfg.syslog.connections;
-        if let Some(n) = bounded(
+        connection_limits(
             &mut problems,
-            "syslog.max_connections",
-            syslog.max_connections,
-            1..=1_000_000,
-        ) {
-            c.max = n as u32;
-        }
-        let per_peer = bounded(
-            &mut problems,
-            "syslog.max_connections_per_peer",
-            syslog.max_connections_per_peer,
-            1..=1_000_000,
+            "syslog",
+            1,
+            [syslog.max_connections, syslog.max_connections_per_peer],
+            ("idle_timeout_secs", syslog.idle_timeout_secs, 7 * 86_400),
+            &mut cfg.syslog.connections,
         );
-        if let Some(n) = per_peer {
-            c.max_per_peer = n as u32;
-        }
-        if let Some(n) = bounded(
-            &mut problems,
-            "syslog.idle_timeout_secs",
-            syslog.idle_timeout_secs,
-            1..=7 * 86_400,
-        ) {
-            c.idle_secs = n;
-        }
         if let Some(tls) = syslog.tls {
             let listen = addr("syslog.tls.listen", &tls.listen, &mut problems);
             for (key, file) in [

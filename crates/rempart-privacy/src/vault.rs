@@ -311,8 +311,22 @@ impl Vault {
                 "input holds NUL characters; nothing was revealed".to_owned(),
             ));
         }
-        let revealed = self.reveal(domain, &pieces.join("\0")).await?;
+        // No text at all (no lines, or JSON lines without strings): nothing to look up, and
+        // joining nothing would give one empty piece back for no line to take.
+        let revealed = if pieces.is_empty() {
+            Revealed {
+                output: String::new(),
+                revealed: Vec::new(),
+                unresolved: Vec::new(),
+            }
+        } else {
+            self.reveal(domain, &pieces.join("\0")).await?
+        };
         let mut back = revealed.output.split('\0').map(str::to_owned);
+        if pieces.is_empty() {
+            // The one empty piece `split` makes of nothing.
+            back.next();
+        }
         let mut out = Vec::with_capacity(lines.len());
         for line in parsed {
             match line {

@@ -119,7 +119,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// One error shape for every answer, including those no handler wrote: a body cut off by its
+/// One error shape for every answer, including those no handler wrote (and a `Retry-After` on
+/// every 429 and 503): a body cut off by its
 /// clock (408 `body_timeout`, and the connection closed), and the framework's own refusals
 /// (a body that is not JSON, a wrong content type, an unknown route or method), which come as
 /// plain text or empty. They become `{"error": {"code", "message"}}` (with `type` on the
@@ -146,6 +147,17 @@ pub async fn uniform(req: axum::extract::Request, next: axum::middleware::Next) 
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
+    let mut resp = resp;
+    // Every 429 and 503 says when to come back; those that do not say it themselves (a store
+    // or ledger unavailable, a degraded gateway, a process not ready) say half a minute.
+    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
+        && !resp.headers().contains_key(header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(DEFAULT_RETRY_AFTER),
+        );
+    }
     let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let plain = content_type.is_some_and(|t| t.starts_with("text/plain"));
     let empty_api = content_type.is_none() && (path.starts_with("/api/") || path.starts_with("/v1/"));
@@ -167,6 +179,9 @@ pub async fn uniform(req: axum::extract::Request, next: axum::middleware::Next) 
     }
     shaped
 }
+
+/// Seconds a client waits before trying again after a 429 or 503 that gives no time of its own.
+const DEFAULT_RETRY_AFTER: &str = "30";
 
 /// The machine-readable code of an answer no handler wrote, by its status.
 fn code_of(status: StatusCode) -> &'static str {

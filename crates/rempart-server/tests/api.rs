@@ -1188,6 +1188,17 @@ async fn analysts_pseudonymize_approvers_reveal_admins_erase_and_all_of_it_is_re
         .unwrap();
     assert_eq!(revealed["output"], text);
     assert_eq!(revealed["revealed"], 4);
+    // Nothing to reveal is no error: an empty body, JSON without strings.
+    for (body, want) in [("", ""), ("{\"n\":1}\n[2,3]", "{\"n\":1}\n[2,3]")] {
+        let (status, answer) = server
+            .post_text("/api/v1/privacy/reveal?domain=inc-9", &approver, body)
+            .await;
+        assert_eq!(status, 200, "{body:?}: {answer}");
+        assert_eq!(
+            (answer["output"].as_str(), answer["revealed"].as_u64()),
+            (Some(want), Some(0))
+        );
+    }
 
     // Access request, then erasure: alice's pseudonym no longer turns back, bob's does.
     let report = server.get_json("/api/v1/privacy/subjects/user:alice", &admin).await;

@@ -256,11 +256,13 @@ fn verify_names_keys_checkpoints_and_records_edited_in_the_database() {
             .send()
             .await
             .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        let retry = r.headers().get("retry-after").cloned();
+        (r.status().as_u16(), r.text().await.unwrap(), retry)
     });
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer.0, 503, "{}", answer.1);
+    assert!(answer.2.is_some(), "a 503 says when to come back");
     let body: Value = serde_json::from_str(&answer.1).unwrap();
     assert!(body.get("checkpoints").is_none(), "the checkpoints were served: {body}");
     assert_eq!(body["error"]["code"], "audit_unavailable", "{body}");

@@ -871,17 +871,7 @@ fn two_respond_processes_racing_on_a_burst_hold_its_limits() {
     );
     // Both processes handled incidents' changes.
     for (_, base) in &responders {
-        let metrics = rt.block_on(async {
-            client
-                .get(format!("http://{base}/metrics"))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        });
+        let metrics = rt.block_on(common::metrics(base, &admin));
         let handled: u64 = metrics
             .lines()
             .filter(|l| l.starts_with("rempart_bus_messages_total") && l.contains("stream=\"incidents\""))

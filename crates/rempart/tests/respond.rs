@@ -801,15 +801,7 @@ async fn reporting_clocks_warn_and_reports_are_drafted() {
     assert!(html.contains("Connection to port 4444 on ws-d"), "{html}");
     let deadlines = server.get("viewer", "/api/v1/deadlines").await;
     assert_eq!(deadlines["deadlines"].as_array().unwrap().len(), 7, "{deadlines}");
-    let metrics = reqwest::Client::new()
-        .get(format!("http://{}/metrics", server.addr))
-        .bearer_auth(&server.tokens["viewer"])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&server.addr, &server.tokens["viewer"]).await;
     assert!(
         metrics
             .contains("rempart_regulatory_deadline_warnings_total{report=\"nis2_early_warning\",state=\"overdue\"} 1"),

@@ -553,15 +553,7 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
     let stats = server.get(&server.viewer, "/api/v1/triage/stats").await;
     assert_eq!(stats["overall"]["judged"], 1);
     assert_eq!(stats["overall"]["agreement_rate"], 1.0);
-    let metrics = reqwest::Client::new()
-        .get(format!("http://{}/metrics", server.addr))
-        .bearer_auth(&server.viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&server.addr, &server.viewer).await;
     assert!(metrics.contains("rempart_triage_feedback_total{"), "{metrics}");
     assert!(
         metrics.contains("rempart_triage_verdicts_total{mode=\"model\""),

@@ -64,6 +64,17 @@ impl Browser {
                 Err(e) => panic!("no WebDriver session: {e}"),
             }
         };
+        // A page that never finishes loading, or a script that never returns, fails the step
+        // within half a minute instead of the driver's five.
+        let limit = Some(Duration::from_secs(30));
+        client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                limit,
+                limit,
+                Some(Duration::ZERO),
+            ))
+            .await
+            .unwrap();
         Browser {
             driver,
             client,

@@ -208,3 +208,16 @@ pub fn stream_and_interrupt(
         acked
     })
 }
+
+/// The Prometheus text of the server at `addr` (`host:port`), read with `token`.
+pub async fn metrics(addr: &str, token: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

@@ -17,6 +17,10 @@ const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
 const SECURITY: &str = "Security";
 const POWERSHELL: &str = "Microsoft-Windows-PowerShell/Operational";
 const POWERSHELL_CLASSIC: &str = "Windows PowerShell";
+pub(crate) const DEFENDER: &str = "Microsoft-Windows-Windows Defender/Operational";
+/// Defender's detections: malware found (1006, 1116), acted on (1007, 1117) or not (1008,
+/// 1118, 1119), suspicious behaviour (1015).
+pub(crate) const DEFENDER_DETECTIONS: &[u64] = &[1006, 1007, 1008, 1015, 1116, 1117, 1118, 1119];
 
 /// Where a rule may look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,9 @@ pub enum Route {
     Category(&'static [Format], &'static [&'static str]),
     /// Any event that is not a Windows event (network devices, cloud, applications, …).
     NotWindows,
+    /// SigmaHQ's product-less `antivirus` category: Windows Defender's detections, and any
+    /// other product's log (an antivirus's syslog or CEF).
+    Antivirus,
 }
 
 /// The route of a rule's logsource.
@@ -52,6 +59,7 @@ pub fn route(product: Option<&str>, category: Option<&str>, service: Option<&str
             };
         }
         Some(_) => return Route::NotWindows,
+        None if category == Some("antivirus") => return Route::Antivirus,
         // Sysmon-style categories without a product are Windows in SigmaHQ.
         None => category.is_some_and(|c| windows_category(c).is_some()),
     };
@@ -123,6 +131,7 @@ fn windows_category(category: &str) -> Option<Route> {
         "ps_classic_start" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[400])]),
         "ps_classic_provider_start" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[600])]),
         "ps_classic_script" => Route::Windows(vec![(POWERSHELL_CLASSIC, &[800])]),
+        "antivirus" => Route::Windows(vec![(DEFENDER, DEFENDER_DETECTIONS)]),
         _ => return None,
     })
 }
@@ -136,7 +145,7 @@ fn windows_service(service: &str) -> Route {
         "sysmon" => channel(SYSMON),
         "powershell" => channel(POWERSHELL),
         "powershell-classic" => channel(POWERSHELL_CLASSIC),
-        "windefend" => channel("Microsoft-Windows-Windows Defender/Operational"),
+        "windefend" => channel(DEFENDER),
         "taskscheduler" => channel("Microsoft-Windows-TaskScheduler/Operational"),
         "wmi" => channel("Microsoft-Windows-WMI-Activity/Operational"),
         "dns-server" => channel("DNS Server"),
@@ -219,15 +228,21 @@ impl Route {
             }
             Route::AnyWindows => key.windows,
             Route::WindowsChannelPrefix(prefix) => key.windows && key.channel.is_some_and(|c| c.starts_with(prefix)),
-            Route::Windows(pairs) => {
-                let (true, Some(ch), id) = (key.windows, key.channel, key.event_id) else {
-                    return false;
-                };
-                pairs.iter().any(|(c, ids)| {
-                    c.eq_ignore_ascii_case(ch) && (ids.is_empty() || id.is_some_and(|i| ids.contains(&i)))
-                })
-            }
+            Route::Windows(pairs) => key.on(pairs),
+            Route::Antivirus => !key.windows || key.on(&[(DEFENDER, DEFENDER_DETECTIONS)]),
         }
+    }
+}
+
+impl RouteKey<'_> {
+    /// Whether a Windows event is on one of these (channel, event ids) pairs (no ids: any).
+    fn on(&self, pairs: &[(&str, &[u64])]) -> bool {
+        let (true, Some(ch), id) = (self.windows, self.channel, self.event_id) else {
+            return false;
+        };
+        pairs
+            .iter()
+            .any(|(c, ids)| c.eq_ignore_ascii_case(ch) && (ids.is_empty() || id.is_some_and(|i| ids.contains(&i))))
     }
 }
 

@@ -247,17 +247,30 @@ mod audit {
 
     pub(super) fn map(o: &mut Overlay<'_>) {
         let channel = o.lookup("Channel");
-        if !channel
-            .as_deref()
-            .and_then(Value::as_str)
-            .is_some_and(|c| c.eq_ignore_ascii_case("Security"))
-        {
+        let Some(channel) = channel.as_deref().and_then(Value::as_str) else {
             return;
+        };
+        let id = o.lookup("EventID").as_deref().and_then(number);
+        if channel.eq_ignore_ascii_case("Security") {
+            match id {
+                Some(4688) => process_creation(o),
+                Some(5156) => network_connection(o),
+                _ => {}
+            }
+        } else if channel.eq_ignore_ascii_case(crate::route::DEFENDER)
+            && id.is_some_and(|i| crate::route::DEFENDER_DETECTIONS.contains(&i))
+        {
+            antivirus(o);
         }
-        match o.lookup("EventID").as_deref().and_then(number) {
-            Some(4688) => process_creation(o),
-            Some(5156) => network_connection(o),
-            _ => {}
+    }
+
+    /// A Defender detection under the names of SigmaHQ's `antivirus` rules: `Signature` is the
+    /// threat's name, `Filename` the detected resource's path.
+    fn antivirus(o: &mut Overlay<'_>) {
+        for (from, to) in [("Threat Name", "Signature"), ("Path", "Filename")] {
+            if let Some(v) = o.lookup(from) {
+                o.add(to, v);
+            }
         }
     }
 
@@ -483,20 +496,40 @@ fn lift_system<'a>(sys: &'a Map<String, Value>, o: &mut Overlay<'a>) {
 /// `{"Name": …, "#text": …}` become named fields.
 fn lift<'a>(data: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     for (k, v) in data {
-        if k == "Data"
-            && let Value::Array(items) = v
-        {
-            for item in items {
-                if let (Some(name), Some(text)) = (
-                    item.get("#attributes")
-                        .and_then(|a| a.get("Name"))
-                        .and_then(Value::as_str),
-                    item.get("#text"),
-                ) {
-                    o.insert(name, Cow::Borrowed(text));
+        if k == "Data" {
+            match v {
+                Value::Array(items) => {
+                    // Named items become fields; unnamed ones (plain strings) stay the field
+                    // `Data` that rules over MSSQL, ESENT or installer events test.
+                    let mut unnamed = Vec::new();
+                    for item in items {
+                        match (
+                            item.get("#attributes")
+                                .and_then(|a| a.get("Name"))
+                                .and_then(Value::as_str),
+                            item.get("#text"),
+                        ) {
+                            (Some(name), Some(text)) => o.insert(name, Cow::Borrowed(text)),
+                            (None, Some(text)) => unnamed.push(text.clone()),
+                            (None, None) if !item.is_object() => unnamed.push(item.clone()),
+                            _ => {}
+                        }
+                    }
+                    if !unnamed.is_empty() {
+                        o.insert("Data", Cow::Owned(Value::Array(unnamed)));
+                    }
+                    continue;
                 }
+                // `<Data>` elements without names: the evtx crate gathers their texts as
+                // `{"#text": [...]}` (one text alone as `{"#text": "..."}`).
+                Value::Object(data) if !data.contains_key("#attributes") => {
+                    if let Some(text) = data.get("#text") {
+                        o.insert("Data", Cow::Borrowed(text));
+                        continue;
+                    }
+                }
+                _ => {}
             }
-            continue;
         }
         if k == "#attributes" {
             continue;

@@ -208,3 +208,76 @@ fn a_4688_record_reads_with_sysmon_s_names_and_values() {
         "its own names stay"
     );
 }
+
+/// A rule of SigmaHQ's, by its path under `rules/`.
+fn sigmahq(path: &str) -> RuleSet {
+    let file = common::data().join("sigma/rules").join(path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (set, report) = RuleSet::load([(file.to_str().unwrap(), text.as_str())]);
+    assert_eq!(report.loaded.len(), 1, "{:?}", report.rejected);
+    set
+}
+
+fn windows(system: Value, data: Value) -> Event {
+    let Value::Object(map) = json!({"Event": {"System": system, "EventData": data}}) else {
+        unreachable!()
+    };
+    Event::new(Format::Evtx, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, map)
+}
+
+/// SigmaHQ's product-less `antivirus` rules read Windows Defender's detections (`Signature` is
+/// the threat's name, `Filename` its path), and still any other product's log; not the same
+/// fields on another Defender event or another channel.
+#[test]
+fn antivirus_rules_read_defender_detections() {
+    let set = sigmahq("category/antivirus/av_hacktool.yml");
+    let defender = |id: u64, channel: &str| {
+        windows(
+            json!({"EventID": id, "Channel": channel,
+                   "Provider": {"#attributes": {"Name": "Microsoft-Windows-Windows Defender"}}}),
+            json!({"Threat Name": "HackTool:Win32/Mimikatz!pz", "Path": "file:_C:\\Users\\bob\\m.exe",
+                   "Severity Name": "High", "Category Name": "Tool"}),
+        )
+    };
+    let fired = |e: &Event| !set.evaluate(e).is_empty();
+    for id in [1116, 1117] {
+        assert!(
+            fired(&defender(id, "Microsoft-Windows-Windows Defender/Operational")),
+            "{id}"
+        );
+    }
+    assert!(
+        !fired(&defender(5007, "Microsoft-Windows-Windows Defender/Operational")),
+        "a settings change"
+    );
+    assert!(!fired(&defender(1116, "Application")), "another channel");
+    let Value::Object(cef) = json!({"Signature": "HackTool.Mimikatz", "Filename": "m.exe"}) else {
+        unreachable!()
+    };
+    let other = Event::new(Format::Cef, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH, cef);
+    assert!(fired(&other), "another product's antivirus log");
+}
+
+/// `<Data>` elements without names (MSSQL, ESENT, installer events) are the field `Data`: the
+/// evtx crate gathers their texts as `{"#text": [...]}`, other exports as a list.
+#[test]
+fn unnamed_data_elements_are_the_field_data() {
+    let set = sigmahq("windows/builtin/application/mssqlserver/win_mssql_xp_cmdshell_audit_log.yml");
+    let system = json!({"EventID": 33205, "Channel": "Application",
+                        "Provider": {"#attributes": {"Name": "MSSQLSERVER"}}});
+    let audit = "audit_schema_version:1\nevent_time:2026-12-05 10:00:00\naction_id:EX\nobject_name:xp_cmdshell\nstatement:EXEC xp_cmdshell 'whoami'";
+    for data in [
+        json!({"Data": {"#text": ["", audit]}}),
+        json!({"Data": {"#text": audit}}),
+        json!({"Data": [audit, ""]}),
+        json!({"Data": audit}),
+    ] {
+        let e = windows(system.clone(), data.clone());
+        assert_eq!(set.evaluate(&e).len(), 1, "{data}");
+    }
+    let quiet = windows(
+        system,
+        json!({"Data": {"#text": ["object_name:sp_who", "statement:EXEC"]}}),
+    );
+    assert!(set.evaluate(&quiet).is_empty());
+}

@@ -492,6 +492,19 @@ fn lift_system<'a>(sys: &'a Map<String, Value>, o: &mut Overlay<'a>) {
     }
 }
 
+/// A value of Windows event data as rules compare it: text without the trailing blanks some
+/// providers write (`LogonProcessName` is `NtLmSsp ` in a 4624 record, which SigmaHQ's
+/// pass-the-hash rule compares with `NtLmSsp`), as Windows' own viewer shows it. The record keeps
+/// its bytes, reachable by the field's dotted path.
+fn trimmed(v: &Value) -> Cow<'_, Value> {
+    match v {
+        Value::String(s) if s.ends_with(|c: char| c.is_ascii_whitespace()) => Cow::Owned(Value::String(
+            s.trim_end_matches(|c: char| c.is_ascii_whitespace()).to_owned(),
+        )),
+        _ => Cow::Borrowed(v),
+    }
+}
+
 /// Lifts `data` to the top level (names with spaces also without them); `Data` arrays of
 /// `{"Name": …, "#text": …}` become named fields.
 fn lift<'a>(data: &'a Map<String, Value>, o: &mut Overlay<'a>) {
@@ -509,7 +522,7 @@ fn lift<'a>(data: &'a Map<String, Value>, o: &mut Overlay<'a>) {
                                 .and_then(Value::as_str),
                             item.get("#text"),
                         ) {
-                            (Some(name), Some(text)) => o.insert(name, Cow::Borrowed(text)),
+                            (Some(name), Some(text)) => o.insert(name, trimmed(text)),
                             (None, Some(text)) => unnamed.push(text.clone()),
                             (None, None) if !item.is_object() => unnamed.push(item.clone()),
                             _ => {}
@@ -537,9 +550,9 @@ fn lift<'a>(data: &'a Map<String, Value>, o: &mut Overlay<'a>) {
         // Defender and some other providers name data fields with spaces ("Threat Name");
         // Sigma rules use them without ("ThreatName").
         if k.contains(' ') {
-            o.fill(k.replace(' ', ""), Cow::Borrowed(v));
+            o.fill(k.replace(' ', ""), trimmed(v));
         }
-        o.insert(k.as_str(), Cow::Borrowed(v));
+        o.insert(k.as_str(), trimmed(v));
     }
 }
 

@@ -281,3 +281,24 @@ fn unnamed_data_elements_are_the_field_data() {
     );
     assert!(set.evaluate(&quiet).is_empty());
 }
+
+/// Trailing blanks Windows writes into some values (`NtLmSsp ` in a 4624 logon) do not keep
+/// SigmaHQ's rules from matching; the record keeps them under its dotted path.
+#[test]
+fn trailing_blanks_in_event_data_are_not_compared() {
+    let set = sigmahq("windows/builtin/security/account_management/win_security_pass_the_hash_2.yml");
+    let logon = |process: &str| {
+        windows(
+            json!({"EventID": 4624, "Channel": "Security"}),
+            json!({"SubjectUserSid": "S-1-0-0", "LogonType": 3, "LogonProcessName": process,
+                   "KeyLength": 0, "TargetUserName": "bob"}),
+        )
+    };
+    for process in ["NtLmSsp ", "NtLmSsp", "NtLmSsp\t "] {
+        assert_eq!(set.evaluate(&logon(process)).len(), 1, "{process:?}");
+    }
+    assert!(set.evaluate(&logon("Kerberos ")).is_empty());
+    let v = rempart_detect::sigma_view(&logon("NtLmSsp "));
+    assert_eq!(v["LogonProcessName"], "NtLmSsp");
+    assert_eq!(v["Event"]["EventData"]["LogonProcessName"], "NtLmSsp ");
+}

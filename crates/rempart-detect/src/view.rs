@@ -254,6 +254,7 @@ mod audit {
         if channel.eq_ignore_ascii_case("Security") {
             match id {
                 Some(4688) => process_creation(o),
+                Some(4657) => registry(o),
                 Some(5156) => network_connection(o),
                 _ => {}
             }
@@ -355,6 +356,83 @@ mod audit {
         if let Some(logon) = logon {
             o.add("LogonId", logon);
         }
+    }
+
+    /// Security 4657 (a registry value was set or deleted) as Sysmon's registry events write
+    /// it: `TargetObject` is the value's path under `HKLM` or `HKU` (Windows writes
+    /// `\REGISTRY\MACHINE`, `\REGISTRY\USER`), `Details` the new data as Sysmon shows it
+    /// (`DWORD (0x00000001)`, `QWORD (0x00000000-0x00000001)`, `Binary Data`, `(Empty)`),
+    /// `EventType` `SetValue` or `DeleteValue`, the process as `Image` and `ProcessId`.
+    fn registry(o: &mut Overlay<'_>) {
+        let object = o.lookup("ObjectName");
+        if let Some(key) = text(&object) {
+            let key = registry_root(key);
+            let value = o.lookup("ObjectValueName");
+            let value = text(&value).unwrap_or("(Default)");
+            o.add("TargetObject", Cow::Owned(Value::from(format!("{key}\\{value}"))));
+        }
+        let operation = o.lookup("OperationType");
+        let kind = match text(&operation) {
+            Some("%%1904" | "%%1905") => Some("SetValue"),
+            Some("%%1906") => Some("DeleteValue"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            o.add("EventType", Cow::Owned(Value::from(kind)));
+        }
+        let (value_type, new) = (o.lookup("NewValueType"), o.lookup("NewValue"));
+        if let Some(details) = registry_details(text(&value_type), new.as_deref()) {
+            o.add("Details", Cow::Owned(Value::from(details)));
+        }
+        if let Some(image) = o.lookup("ProcessName") {
+            o.add("Image", image);
+        }
+        // 4657's `ProcessId` is hex; Sysmon's (and the rules') decimal.
+        if let Some(pid) = o.lookup("ProcessId").as_deref().and_then(number) {
+            o.insert("ProcessId", Cow::Owned(Value::from(pid)));
+        }
+        let (user, domain) = (o.lookup("SubjectUserName"), o.lookup("SubjectDomainName"));
+        if let Some(user) = text(&user) {
+            let user = match text(&domain) {
+                Some(d) => format!("{d}\\{user}"),
+                None => user.to_owned(),
+            };
+            o.add("User", Cow::Owned(Value::from(user)));
+        }
+    }
+
+    /// A registry path with Sysmon's root names.
+    pub(super) fn registry_root(key: &str) -> String {
+        for (native, short) in [("\\REGISTRY\\MACHINE", "HKLM"), ("\\REGISTRY\\USER", "HKU")] {
+            if key.len() >= native.len()
+                && key.is_char_boundary(native.len())
+                && key[..native.len()].eq_ignore_ascii_case(native)
+            {
+                return format!("{short}{}", &key[native.len()..]);
+            }
+        }
+        key.to_owned()
+    }
+
+    /// Registry data as Sysmon shows it, from 4657's type code and value.
+    pub(super) fn registry_details(kind: Option<&str>, value: Option<&Value>) -> Option<String> {
+        let text = match value? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let n = || number(&Value::String(text.clone()));
+        Some(match kind {
+            // REG_DWORD, REG_QWORD, REG_BINARY (the codes of msobjs.dll).
+            Some("%%1876") => format!("DWORD (0x{:08x})", n()?),
+            Some("%%1883") => {
+                let q = n()?;
+                format!("QWORD (0x{:08x}-0x{:08x})", q >> 32, q & 0xffff_ffff)
+            }
+            Some("%%1875") => "Binary Data".to_owned(),
+            _ if text.is_empty() || text == "-" => "(Empty)".to_owned(),
+            _ => text,
+        })
     }
 
     /// Security 5156 (the filtering platform allowed a connection): addresses, ports, the

@@ -113,16 +113,81 @@ fn twin(sysmon: &Event) -> Option<Event> {
     Some(Event::new(Format::Evtx, sysmon.time, sysmon.ingested, map))
 }
 
-fn is_sysmon_1(e: &Event) -> bool {
+fn is_sysmon(e: &Event, id: u64) -> bool {
     let system = &e.fields["Event"]["System"];
-    system["Channel"] == "Microsoft-Windows-Sysmon/Operational" && system["EventID"] == 1
+    system["Channel"] == "Microsoft-Windows-Sysmon/Operational" && system["EventID"] == id
 }
 
-#[test]
-fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample() {
+/// The fields a 4657 record carries, under the names Sigma gives them.
+const REGISTRY_CARRIED: &[&str] = &[
+    "TargetObject",
+    "Details",
+    "EventType",
+    "Image",
+    "ProcessId",
+    "User",
+    "EventID",
+    "Channel",
+    "Computer",
+];
+
+/// The Security 4657 record Windows writes for the registry value Sysmon saw set (event 13).
+fn registry_twin(sysmon: &Event) -> Option<Event> {
+    let event = sysmon.fields.get("Event")?;
+    let data = event.get("EventData")?.as_object()?;
+    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let target = s("TargetObject");
+    let (key, value) = target.rsplit_once('\\')?;
+    let key = if let Some(rest) = key.strip_prefix("HKLM") {
+        format!("\\REGISTRY\\MACHINE{rest}")
+    } else if let Some(rest) = key.strip_prefix("HKU") {
+        format!("\\REGISTRY\\USER{rest}")
+    } else {
+        return None;
+    };
+    let details = s("Details");
+    let hex = |t: &str| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+    let (kind, new) = if let Some(d) = details.strip_prefix("DWORD (").and_then(|d| d.strip_suffix(')')) {
+        ("%%1876", hex(d)?.to_string())
+    } else if let Some(q) = details.strip_prefix("QWORD (").and_then(|d| d.strip_suffix(')')) {
+        let (hi, lo) = q.split_once('-')?;
+        ("%%1883", ((hex(hi)? << 32) | hex(lo)?).to_string())
+    } else if details == "Binary Data" {
+        ("%%1875", "01 02 03".to_owned())
+    } else if details == "(Empty)" {
+        ("%%1873", String::new())
+    } else {
+        ("%%1873", details.clone())
+    };
+    let user = s("User");
+    let (domain, name) = user.split_once('\\').unwrap_or(("-", user.as_str()));
+    let pid = match data.get("ProcessId")? {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(t) => t.parse().ok()?,
+        _ => return None,
+    };
+    let record = json!({"Event": {
+        "System": {
+            "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+            "EventID": 4657, "Channel": "Security", "Computer": event["System"]["Computer"].clone(),
+        },
+        "EventData": {
+            "SubjectUserSid": "S-1-5-21-1-2-3-1001", "SubjectUserName": name, "SubjectDomainName": domain,
+            "SubjectLogonId": "0x3e7", "ObjectName": key, "ObjectValueName": value, "HandleId": "0x2bc",
+            "OperationType": "%%1905", "OldValueType": kind, "OldValue": "", "NewValueType": kind,
+            "NewValue": new, "ProcessId": format!("0x{pid:x}"), "ProcessName": s("Image"),
+        }
+    }});
+    let Value::Object(map) = record else { return None };
+    Some(Event::new(Format::Evtx, sysmon.time, sysmon.ingested, map))
+}
+
+/// Every rule of `dir` that fires on a Sysmon event `id` of its regression samples and tests
+/// only `carried` fields also fires on the event's audit `twin`; returns (twins, carried over).
+fn twins_fire_alike(dir: &str, id: u64, carried: &[&str], twin: fn(&Event) -> Option<Event>) -> (usize, usize) {
     let sigma = common::data().join("sigma");
     let mut files = Vec::new();
-    walk(&sigma.join("rules/windows/process_creation"), &mut files);
+    walk(&sigma.join("rules/windows").join(dir), &mut files);
     let rules: Vec<(String, String)> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
@@ -137,10 +202,7 @@ fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample()
         .collect();
     let (set, _) = RuleSet::load(rules.iter().map(|(f, t)| (f.as_str(), t.as_str())));
     let mut samples = Vec::new();
-    walk(
-        &sigma.join("regression_data/rules/windows/process_creation"),
-        &mut samples,
-    );
+    walk(&sigma.join("regression_data/rules/windows").join(dir), &mut samples);
     let (mut expected, mut missed, mut twins) = (0, Vec::new(), 0);
     for sample in samples.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
         let mut events = Vec::new();
@@ -149,14 +211,14 @@ fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample()
                 events.push(e);
             }
         });
-        for sysmon in events.iter().filter(|e| is_sysmon_1(e)) {
+        for sysmon in events.iter().filter(|e| is_sysmon(e, id)) {
             let Some(twin) = twin(sysmon) else { continue };
             twins += 1;
             let on_twin: BTreeSet<String> = set.evaluate(&twin).into_iter().filter_map(|m| m.rule_id).collect();
             for m in set.evaluate(sysmon) {
                 let Some(id) = m.rule_id else { continue };
                 let tested = &fields[&id];
-                if !tested.iter().all(|f| CARRIED.contains(&f.as_str())) {
+                if !tested.iter().all(|f| carried.contains(&f.as_str())) {
                     continue;
                 }
                 expected += 1;
@@ -167,17 +229,33 @@ fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample()
         }
     }
     eprintln!(
-        "{twins} twins; {expected} rule matches carried over, {} missed",
+        "{dir}: {twins} twins; {expected} rule matches carried over, {} missed",
         missed.len()
     );
-    assert!(twins > 100, "{twins} Sysmon process starts in the samples");
-    assert!(expected > 40, "{expected} rule matches to carry over");
     assert!(
         missed.is_empty(),
-        "{} of {expected} silent on 4688:\n{}",
+        "{} of {expected} silent on the twins:\n{}",
         missed.len(),
         missed.join("\n")
     );
+    (twins, expected)
+}
+
+/// SigmaHQ's `registry_set` rules over Security 4657: each Sysmon event 13 of the regression
+/// samples written as the 4657 record of the same change (`\REGISTRY\MACHINE` paths, the data
+/// as a type code and a value).
+#[test]
+fn registry_set_rules_fire_on_the_security_4657_twin_of_each_sysmon_sample() {
+    let (twins, expected) = twins_fire_alike("registry/registry_set", 13, REGISTRY_CARRIED, registry_twin);
+    assert!(twins >= 20, "{twins} Sysmon value changes in the samples");
+    assert!(expected >= 15, "{expected} rule matches to carry over");
+}
+
+#[test]
+fn process_creation_rules_fire_on_the_security_4688_twin_of_each_sysmon_sample() {
+    let (twins, expected) = twins_fire_alike("process_creation", 1, CARRIED, twin);
+    assert!(twins > 100, "{twins} Sysmon process starts in the samples");
+    assert!(expected > 40, "{expected} rule matches to carry over");
 }
 
 /// The values 4688 writes its own way come out as Sysmon writes them.

@@ -380,3 +380,28 @@ fn trailing_blanks_in_event_data_are_not_compared() {
     assert_eq!(v["LogonProcessName"], "NtLmSsp");
     assert_eq!(v["Event"]["EventData"]["LogonProcessName"], "NtLmSsp ");
 }
+
+/// Classic PowerShell (400, 800) writes its fields into unnamed `<Data>` elements, which
+/// SigmaHQ's `ps_classic_*` rules test as `Data`: the downgrade attack (a 2.0 engine under a
+/// newer host) is found in the third element's text.
+#[test]
+fn classic_powershell_rules_read_the_unnamed_data() {
+    let set = sigmahq("windows/powershell/powershell_classic/posh_pc_downgrade_attack.yml");
+    let start = |engine: &str, host: &str| {
+        let details = format!(
+            "\tNewEngineState=Available\r\n\tPreviousEngineState=None\r\n\r\n\tSequenceNumber=13\r\n\r\n\tHostName=ConsoleHost\r\n\tHostVersion={host}\r\n\tHostId=5cbb33bf-acf7-47cc-9242-141cd0ba9f0c\r\n\tHostApplication=powershell.exe -version 2 -c whoami\r\n\tEngineVersion={engine}\r\n"
+        );
+        windows(
+            json!({"EventID": 400, "Channel": "Windows PowerShell",
+                   "Provider": {"#attributes": {"Name": "PowerShell"}}}),
+            json!({"Data": {"#text": ["Available", "None", details]}}),
+        )
+    };
+    assert_eq!(
+        set.evaluate(&start("2.0", "5.1.19041.1")).len(),
+        1,
+        "a 2.0 engine under a 5.1 host"
+    );
+    assert!(set.evaluate(&start("5.1.19041.1", "5.1.19041.1")).is_empty());
+    assert!(set.evaluate(&start("2.0", "2.0")).is_empty(), "a real 2.0 host");
+}

@@ -168,7 +168,18 @@ impl RuleSet {
             for rule in &collection.rules {
                 let line = title_line(text, &rule.title);
                 let ls = &rule.logsource;
-                let rule_route = route(ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
+                let (product, category, service) =
+                    (ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
+                if let Some(reason) = route::unroutable(product, category, service) {
+                    report.rejected.push(RejectedRule {
+                        file: file.to_owned(),
+                        line,
+                        title: Some(rule.title.clone()),
+                        reason,
+                    });
+                    continue;
+                }
+                let rule_route = route(product, category, service);
                 match rsigma_eval::compile_rule(rule) {
                     Ok(compiled) => {
                         match by_route.iter_mut().find(|(r, _)| *r == rule_route) {

@@ -89,9 +89,33 @@ pub fn route(product: Option<&str>, category: Option<&str>, service: Option<&str
         return route;
     }
     if let Some(s) = service {
-        return windows_service(s);
+        return windows_service(s).unwrap_or(Route::AnyWindows);
     }
     Route::AnyWindows
+}
+
+/// Why a Windows rule's logsource cannot be routed, if it cannot: a category or a service that
+/// names no event log Rempart reads (`file_access` and `file_rename` come from the kernel's ETW
+/// providers, which write no channel). Such a rule is rejected with this reason rather than
+/// let loose on every Windows event, where an `EventID` alone would fire on unrelated events.
+pub fn unroutable(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Option<String> {
+    let windows = match product {
+        Some("windows") => true,
+        None => category.is_some_and(|c| windows_category(c).is_some()),
+        Some(_) => false,
+    };
+    if !windows {
+        return None;
+    }
+    match (category, service) {
+        (_, Some(s)) if category.and_then(windows_category).is_none() && windows_service(s).is_none() => Some(format!(
+            "logsource service `{s}` names no Windows event log Rempart reads: routing it to every Windows event would fire on unrelated ones"
+        )),
+        (Some(c), None) if windows_category(c).is_none() => Some(format!(
+            "logsource category `{c}` names no Windows event log Rempart reads (kernel ETW, no channel): routing it to every Windows event would fire on unrelated ones"
+        )),
+        _ => None,
+    }
 }
 
 fn sysmon(ids: &'static [u64]) -> Route {
@@ -124,6 +148,7 @@ fn windows_category(category: &str) -> Option<Route> {
         "clipboard_change" => sysmon(&[24]),
         "process_tampering" => sysmon(&[25]),
         "file_delete_detected" => sysmon(&[26]),
+        "sysmon_error" => sysmon(&[255]),
         "file_block_executable" => sysmon(&[27]),
         "file_block_shredding" => sysmon(&[28]),
         "file_executable_detected" => sysmon(&[29]),
@@ -137,9 +162,11 @@ fn windows_category(category: &str) -> Option<Route> {
     })
 }
 
-fn windows_service(service: &str) -> Route {
+/// The channel of a Windows service name (as SigmaHQ's logsources and pySigma's Windows
+/// pipeline name them); `None` for one Rempart does not know.
+fn windows_service(service: &str) -> Option<Route> {
     let channel = |c: &'static str| Route::Windows(vec![(c, &[])]);
-    match service {
+    Some(match service {
         "security" => channel(SECURITY),
         "system" => channel("System"),
         "application" => channel("Application"),
@@ -170,8 +197,20 @@ fn windows_service(service: &str) -> Route {
         "lsa-server" => channel("Microsoft-Windows-LSA/Operational"),
         "applocker" => Route::WindowsChannelPrefix("Microsoft-Windows-AppLocker/"),
         "security-mitigations" => Route::WindowsChannelPrefix("Microsoft-Windows-Security-Mitigations"),
-        _ => Route::AnyWindows,
-    }
+        "iis-configuration" => channel("Microsoft-IIS-Configuration/Operational"),
+        "smbclient-connectivity" => channel("Microsoft-Windows-SmbClient/Connectivity"),
+        "smbserver-connectivity" => channel("Microsoft-Windows-SMBServer/Connectivity"),
+        "dns-server-analytic" => channel("Microsoft-Windows-DNS-Server/Analytical"),
+        "appxpackaging-om" => channel("Microsoft-Windows-AppxPackaging/Operational"),
+        "appmodel-runtime" => channel("Microsoft-Windows-AppModel-Runtime/Admin"),
+        "microsoft-servicebus-client" => channel("Microsoft-ServiceBus-Client"),
+        "certificateservicesclient-lifecycle-system" => {
+            channel("Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational")
+        }
+        "ldap" => channel("Microsoft-Windows-LDAP-Client/Debug"),
+        "diagnosis-scripted" => channel("Microsoft-Windows-Diagnosis-Scripted/Operational"),
+        _ => return None,
+    })
 }
 
 fn is_windows(event: &Event) -> bool {

@@ -147,3 +147,64 @@ fn non_windows_rules_see_only_their_sources_with_sigma_names_for_normalized_fiel
     );
     assert!(titles(&set, &zeek).is_empty());
 }
+
+/// A Windows rule whose logsource names no event log Rempart reads (the kernel's `file_access`
+/// ETW events, an unknown service) is rejected, naming the logsource, instead of being let
+/// loose on every Windows event, where its `EventID` alone fired on unrelated events.
+#[test]
+fn a_logsource_with_no_event_log_is_rejected_by_name_not_widened() {
+    let rules = "
+title: File Access
+logsource: {product: windows, category: file_access}
+detection:
+    selection: {EventID: 1007}
+    condition: selection
+---
+title: Unknown Service
+logsource: {product: windows, service: no-such-service}
+detection:
+    selection: {EventID: 1007}
+    condition: selection
+---
+title: Sysmon Error
+logsource: {product: windows, category: sysmon_error}
+detection:
+    selection: {EventID: 255}
+    condition: selection
+---
+title: IIS Configuration
+logsource: {product: windows, service: iis-configuration}
+detection:
+    selection: {EventID: 29}
+    condition: selection
+";
+    let (set, report) = RuleSet::load([("rules.yml", rules)]);
+    let rejected: Vec<(&str, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.title.as_deref().unwrap_or_default(), r.reason.as_str()))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(
+        rejected[0].0 == "File Access" && rejected[0].1.contains("category `file_access`"),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected[1].0 == "Unknown Service" && rejected[1].1.contains("service `no-such-service`"),
+        "{rejected:?}"
+    );
+    let application = windows("Application", 1007, json!({}));
+    assert!(
+        titles(&set, &application).is_empty(),
+        "nothing fires on an unrelated event"
+    );
+    assert_eq!(
+        titles(&set, &windows("Microsoft-Windows-Sysmon/Operational", 255, json!({}))),
+        ["Sysmon Error"]
+    );
+    assert_eq!(
+        titles(&set, &windows("Microsoft-IIS-Configuration/Operational", 29, json!({}))),
+        ["IIS Configuration"]
+    );
+    assert!(titles(&set, &windows("Application", 29, json!({}))).is_empty());
+}

@@ -152,6 +152,9 @@ impl RuleSet {
                 if rule.id.is_none() {
                     rule.id.clone_from(&rule.name);
                 }
+                for detection in rule.detection.named.values_mut() {
+                    wildcard_ends(detection);
+                }
             }
             for corr in &mut collection.correlations {
                 if corr.id.is_none() {
@@ -559,6 +562,58 @@ impl RuleSet {
 /// matched in the window. The parser writes that default as `gte: 1` (any one rule, which would
 /// make the correlation no more than its rules); it is read here as all of them. An explicit
 /// `gte: 1` is read the same way, being otherwise pointless.
+/// `?` and `*` inside a `startswith` or `endswith` value are wildcards, as the Sigma
+/// specification says (and pySigma does: `'1????'` is a `1` and four characters); `rsigma-eval`
+/// 0.23 matches them literally under those two modifiers (under `contains` and with no modifier
+/// it does not). Such an item becomes the plain match it stands for, with a `*` at its open
+/// end: `startswith: 'net?user'` is `'net?user*'`. Items with other modifiers (encodings,
+/// `re`, `cidr`, …) or with values that are not strings are left as they are.
+fn wildcard_ends(detection: &mut rsigma_parser::Detection) {
+    use rsigma_parser::{Detection, Modifier, SigmaValue, SpecialChar, StringPart};
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items {
+                let modifiers = &item.field.modifiers;
+                let starts = modifiers.contains(&Modifier::StartsWith);
+                let ends = modifiers.contains(&Modifier::EndsWith);
+                let others = modifiers.iter().any(|m| {
+                    !matches!(
+                        m,
+                        Modifier::StartsWith | Modifier::EndsWith | Modifier::All | Modifier::Cased
+                    )
+                });
+                let strings = item.values.iter().all(|v| matches!(v, SigmaValue::String(_)));
+                let wild = item
+                    .values
+                    .iter()
+                    .any(|v| matches!(v, SigmaValue::String(s) if !s.is_plain()));
+                if starts == ends || others || !strings || !wild {
+                    continue;
+                }
+                for value in &mut item.values {
+                    if let SigmaValue::String(s) = value {
+                        let any = StringPart::Special(SpecialChar::WildcardMulti);
+                        if starts {
+                            s.parts.push(any);
+                            s.original.push('*');
+                        } else {
+                            s.parts.insert(0, any);
+                            s.original.insert(0, '*');
+                        }
+                    }
+                }
+                item.field
+                    .modifiers
+                    .retain(|m| !matches!(m, Modifier::StartsWith | Modifier::EndsWith));
+            }
+        }
+        Detection::AnyOf(all) | Detection::And(all) => all.iter_mut().for_each(wildcard_ends),
+        Detection::ArrayMatch { body, .. } => wildcard_ends(body),
+        Detection::Conditional { named, .. } => named.values_mut().for_each(wildcard_ends),
+        _ => {}
+    }
+}
+
 fn all_rules_must_match(corr: &mut rsigma_parser::CorrelationRule) {
     use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationType};
     if matches!(

@@ -208,3 +208,47 @@ detection:
     );
     assert!(titles(&set, &windows("Application", 29, json!({}))).is_empty());
 }
+
+/// `?` and `*` inside a value keep their meaning under `startswith`, `endswith` and `contains`
+/// (the Sigma specification's wildcards), and `\` escapes them.
+#[test]
+fn wildcards_inside_modified_values_are_wildcards() {
+    let rules = r"
+title: Starts
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {CommandLine|startswith: 'net?user *add'}
+    condition: selection
+---
+title: Ends
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {CommandLine|endswith: '.e?e'}
+    condition: selection
+---
+title: Contains
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {CommandLine|contains: 'pass*word'}
+    condition: selection
+---
+title: Escaped
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {CommandLine|endswith: 'really\?'}
+    condition: selection
+";
+    let (set, report) = RuleSet::load([("rules.yml", rules)]);
+    assert_eq!(report.loaded.len(), 4, "{:?}", report.rejected);
+    let sysmon = |cmd: &str| windows("Microsoft-Windows-Sysmon/Operational", 1, json!({"CommandLine": cmd}));
+    assert_eq!(titles(&set, &sysmon("net user bob /add")), ["Starts"]);
+    assert_eq!(titles(&set, &sysmon("netXuser bob /add then")), ["Starts"]);
+    assert_eq!(titles(&set, &sysmon("run m.exe")), ["Ends"]);
+    assert_eq!(titles(&set, &sysmon("set pass_and_word")), ["Contains"]);
+    assert_eq!(titles(&set, &sysmon("is it really?")), ["Escaped"]);
+    assert!(
+        titles(&set, &sysmon("is it reallyX")).is_empty(),
+        "an escaped ? is literal"
+    );
+    assert!(titles(&set, &sysmon("net user bob")).is_empty());
+}

@@ -111,12 +111,11 @@ fn silent_sockets() -> usize {
     count as usize
 }
 
-/// Up to 20,000 sockets that never send a byte (about 20 times the server's file limit), all from one
-/// address: the server keeps its per-address share (256) open and closes the rest at once, so
-/// it never runs out of file descriptors; a client on another address is answered at once
-/// throughout; after the header timeout every silent socket is closed. (The timeout is long
-/// enough, 15 s, for the server to have accepted every socket before it closes the first kept
-/// ones, so that exactly the excess is refused even on a loaded machine.)
+/// Up to 20,000 sockets that never send a byte (about 20 times the server's file limit), all
+/// from one address: the server keeps its per-address share (256) open and closes the rest at
+/// once, so it never runs out of file descriptors; a client on another address is answered at
+/// once throughout; after the header timeout every silent socket is closed, and each closure is
+/// counted once under its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,34 +133,28 @@ async fn idle_sockets_from_one_address_cannot_make_the_api_unreachable() {
     assert_eq!(health.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 
-    // 256 kept (the default per-address cap, under the 768 the file limit leaves), the rest
-    // closed as soon as accepted.
-    let refused = r#"rempart_connections_closed_total{listener="http",reason="peer"}"#;
-    let want = (silent_count - 256) as u64;
-    let mut seen = 0;
-    for _ in 0..120 {
-        seen = metric(&client, &addr, &token, refused).await;
-        if seen >= want {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen, want);
+    // At most 256 kept (the default per-address cap, under the 768 the file limit leaves): the
+    // server never holds more files than its limit, however many sockets come.
     let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id())).unwrap().count() as u64;
     assert!(fds < FILE_LIMIT, "{fds} files open");
 
-    // The header timeout closes every silent socket the server kept.
-    let closes = silent.iter_mut().map(|s| closed_within(s, Duration::from_secs(30)));
+    // Every silent socket is closed: the excess as soon as accepted, the kept ones by the
+    // header timeout.
+    let closes = silent.iter_mut().map(|s| closed_within(s, Duration::from_secs(90)));
     let closed = futures_util::future::join_all(closes).await;
     assert!(closed.iter().all(|c| *c), "a silent socket stayed open");
-    let idle = metric(
-        &client,
-        &addr,
-        &token,
-        r#"rempart_connections_closed_total{listener="http",reason="idle"}"#,
-    )
-    .await;
-    assert!(idle >= 256, "{idle} closed as idle");
+    let closed = |reason: &'static str| {
+        let line = format!("rempart_connections_closed_total{{listener=\"http\",reason=\"{reason}\"}}");
+        let (client, addr, token) = (&client, &addr, &token);
+        async move { metric(client, addr, token, &line).await }
+    };
+    let (refused, idle) = (closed("peer").await, closed("idle").await);
+    // Each is counted once, under its reason. (How many the server kept depends on how fast it
+    // accepted: one kept early may time out while the last are still arriving, and its place
+    // goes to a later one.)
+    assert_eq!(refused + idle, silent_count as u64, "{refused} refused, {idle} idle");
+    assert!(idle >= 256, "{idle} closed as idle: the per-address share was kept");
+    assert!(refused >= silent_count as u64 / 2, "{refused} refused at once");
     let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     child.kill().unwrap();

@@ -63,7 +63,8 @@ struct Gateway {
     addr: String,
     /// What the server logged.
     log: std::sync::Arc<std::sync::Mutex<String>>,
-    dir: tempfile::TempDir,
+    /// Taken by [`Gateway::stop`]; the server is ended when the value is dropped either way.
+    dir: Option<tempfile::TempDir>,
     client: String,
     admin: String,
 }
@@ -82,7 +83,7 @@ impl Gateway {
             child,
             addr,
             log,
-            dir,
+            dir: Some(dir),
             client,
             admin,
         }
@@ -94,7 +95,7 @@ impl Gateway {
 
     /// The payload of the ledger's latest `gateway.call` record.
     fn last_call_record(&self) -> Value {
-        let out = rempart(self.dir.path())
+        let out = rempart(self.dir())
             .args(["--json", "audit", "list", "--last", "1000"])
             .output()
             .unwrap();
@@ -106,7 +107,7 @@ impl Gateway {
             .expect("a gateway.call record")["seq"]
             .as_u64()
             .unwrap();
-        let out = rempart(self.dir.path())
+        let out = rempart(self.dir())
             .args(["--json", "audit", "show", &seq.to_string()])
             .output()
             .unwrap();
@@ -175,7 +176,21 @@ impl Gateway {
             .status();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "server exit: {status}");
-        self.dir
+        self.dir.take().unwrap()
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+}
+
+/// A test that ends without [`Gateway::stop`] (or fails) leaves no server running.
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

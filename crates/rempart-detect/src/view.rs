@@ -276,7 +276,7 @@ mod audit {
     }
 
     /// A number written as a JSON number, as decimal text or as `0x` hex text.
-    pub(super) fn number(v: &Value) -> Option<u64> {
+    fn number(v: &Value) -> Option<u64> {
         match v {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => match s.trim().strip_prefix("0x").or_else(|| s.trim().strip_prefix("0X")) {
@@ -294,8 +294,20 @@ mod audit {
             .filter(|s| !s.is_empty() && *s != "-")
     }
 
+    /// An account as Sysmon's `User` writes it (`DOMAIN\\user`), from a record's user and
+    /// domain fields; `None` when the record names no user (empty or `-`).
+    fn account(o: &Overlay<'_>, user: &str, domain: &str) -> Option<String> {
+        let user = o.lookup(user);
+        let user = text(&user)?;
+        let domain = o.lookup(domain);
+        Some(match text(&domain) {
+            Some(d) => format!("{d}\\{user}"),
+            None => user.to_owned(),
+        })
+    }
+
     /// The integrity level Sysmon names, from the mandatory label's SID.
-    pub(super) fn integrity_level(sid: &str) -> Option<&'static str> {
+    fn integrity_level(sid: &str) -> Option<&'static str> {
         Some(match sid.trim().to_ascii_uppercase().as_str() {
             "S-1-16-0" => "Untrusted",
             "S-1-16-4096" => "Low",
@@ -330,22 +342,9 @@ mod audit {
         if let Some(level) = text(&label).and_then(integrity_level) {
             o.add("IntegrityLevel", Cow::Owned(Value::from(level)));
         }
-        let (target, subject) = (o.lookup("TargetUserName"), o.lookup("SubjectUserName"));
-        let (who, domain) = match text(&target) {
-            Some(user) => (
-                Some(user.to_owned()),
-                text(&o.lookup("TargetDomainName")).map(str::to_owned),
-            ),
-            None => (
-                text(&subject).map(str::to_owned),
-                text(&o.lookup("SubjectDomainName")).map(str::to_owned),
-            ),
-        };
-        if let Some(user) = who {
-            let user = match domain {
-                Some(d) => format!("{d}\\{user}"),
-                None => user,
-            };
+        let user = account(o, "TargetUserName", "TargetDomainName")
+            .or_else(|| account(o, "SubjectUserName", "SubjectDomainName"));
+        if let Some(user) = user {
             o.add("User", Cow::Owned(Value::from(user)));
         }
         let target_logon = o.lookup("TargetLogonId");
@@ -391,18 +390,13 @@ mod audit {
         if let Some(pid) = o.lookup("ProcessId").as_deref().and_then(number) {
             o.insert("ProcessId", Cow::Owned(Value::from(pid)));
         }
-        let (user, domain) = (o.lookup("SubjectUserName"), o.lookup("SubjectDomainName"));
-        if let Some(user) = text(&user) {
-            let user = match text(&domain) {
-                Some(d) => format!("{d}\\{user}"),
-                None => user.to_owned(),
-            };
+        if let Some(user) = account(o, "SubjectUserName", "SubjectDomainName") {
             o.add("User", Cow::Owned(Value::from(user)));
         }
     }
 
     /// A registry path with Sysmon's root names.
-    pub(super) fn registry_root(key: &str) -> String {
+    fn registry_root(key: &str) -> String {
         for (native, short) in [("\\REGISTRY\\MACHINE", "HKLM"), ("\\REGISTRY\\USER", "HKU")] {
             if key.len() >= native.len()
                 && key.is_char_boundary(native.len())
@@ -415,7 +409,7 @@ mod audit {
     }
 
     /// Registry data as Sysmon shows it, from 4657's type code and value.
-    pub(super) fn registry_details(kind: Option<&str>, value: Option<&Value>) -> Option<String> {
+    fn registry_details(kind: Option<&str>, value: Option<&Value>) -> Option<String> {
         let text = match value? {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),

@@ -127,8 +127,9 @@ fn an_export_verifies_with_the_standalone_verifier_and_a_held_checkpoint() {
     assert_eq!(doc["verifier_keys"][0], vkey.trim());
 }
 
-#[test]
-fn erasing_a_subject_leaves_its_records_unreadable_and_the_ledger_verifiable() {
+/// An instance whose ledger holds sealed `alert.raise` records about a user: a SigmaHQ sample
+/// ingested with its process-creation rules.
+fn with_sealed_alerts() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let rules = data().join("sigma/rules/windows/process_creation");
     let sample =
@@ -137,6 +138,12 @@ fn erasing_a_subject_leaves_its_records_unreadable_and_the_ledger_verifiable() {
         dir.path(),
         &["ingest", "--rules", rules.to_str().unwrap(), sample.to_str().unwrap()],
     );
+    dir
+}
+
+#[test]
+fn erasing_a_subject_leaves_its_records_unreadable_and_the_ledger_verifiable() {
+    let dir = with_sealed_alerts();
     let first = json_of(&run(dir.path(), &["audit", "show", "0"]));
     assert_eq!(first["kind"], "alert.raise");
     assert_eq!(first["status"], "sealed");
@@ -192,14 +199,7 @@ fn verify_after(dir: &Path, statement: &str) -> String {
 /// named by `audit verify`; a server does not serve a root its signed note disagrees with.
 #[test]
 fn verify_names_keys_checkpoints_and_records_edited_in_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = data().join("sigma/rules/windows/process_creation");
-    let sample =
-        data().join("sigma/regression_data/rules/windows/process_creation/proc_creation_win_bitsadmin_download");
-    run(
-        dir.path(),
-        &["ingest", "--rules", rules.to_str().unwrap(), sample.to_str().unwrap()],
-    );
+    let dir = with_sealed_alerts();
     run(dir.path(), &["audit", "checkpoint"]);
     run(dir.path(), &["tokens", "create", "--role", "viewer", "--name", "later"]);
     let first = json_of(&run(dir.path(), &["audit", "show", "0"]));

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 pub use attack::AttackCatalog;
 pub use route::{Route, route};
+pub use rsigma_eval::{ConditionTrace, DetectionTrace, ItemTrace, MatchReason, RuleExplanation};
 pub use view::{SigmaView, sigma_view};
 
 /// A rule that loaded.
@@ -345,6 +346,20 @@ impl RuleSet {
         Correlator { engine }
     }
 
+    /// Whether `rule` is the id or the title of a detection rule that loaded.
+    pub fn is_detection(&self, rule: &str) -> bool {
+        self.compiled
+            .iter()
+            .any(|c| c.id.as_deref() == Some(rule) || c.title.eq_ignore_ascii_case(rule))
+    }
+
+    /// Whether `rule` is the id or the title of a correlation rule that loaded.
+    pub fn is_correlation(&self, rule: &str) -> bool {
+        self.correlations
+            .iter()
+            .any(|c| c.id.as_deref() == Some(rule) || c.title.eq_ignore_ascii_case(rule))
+    }
+
     /// The rules that loaded, in load order.
     pub fn rules(&self) -> &[LoadedRule] {
         &self.rules
@@ -428,6 +443,85 @@ impl RuleSet {
                 .collect(),
             None => detections.iter().map(rule_match).collect(),
         }
+    }
+}
+
+/// Why a rule did or did not match an event, step by step as [`RuleSet::evaluate`] decides:
+/// the rule's route and whether it admits the event, whether the literal prefilter leaves the
+/// rule to evaluate, and the rule's condition with every selection's items against the value
+/// the event's Sigma view holds under the rule's field names (absent, different, matched). An
+/// analyst sees from it a mapping gap or a routing gap for themselves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub rule_id: Option<String>,
+    pub title: String,
+    /// Where the rule was loaded from.
+    pub file: String,
+    pub line: usize,
+    /// The events the rule's logsource routes it to.
+    pub route: String,
+    /// The event's source as routing reads it (format; a Windows event's channel and id).
+    pub source: String,
+    /// Whether the route admits the event.
+    pub routed: bool,
+    /// Whether the prefilter leaves the rule to evaluate on this event (`false`: no literal the
+    /// rule needs occurs in it, so the rule cannot match and is not evaluated).
+    pub candidate: bool,
+    /// The rule's condition and selections against the event's fields, evaluated in full
+    /// whatever the route and the prefilter decided.
+    pub detection: rsigma_eval::RuleExplanation,
+    /// The verdict, as [`RuleSet::evaluate`] reports it: routed, and the condition holds.
+    pub matched: bool,
+}
+
+impl RuleSet {
+    /// Explains every loaded detection rule whose id, or else title, is `rule` against
+    /// `event`; empty when no detection rule has that id or title (a correlation rule is
+    /// explained through the rules it refers to).
+    pub fn explain(&self, rule: &str, event: &Event) -> Vec<Explanation> {
+        let view = SigmaView::new(event);
+        let key = route::RouteKey::of(event, &view);
+        let by_id = self.compiled.iter().any(|c| c.id.as_deref() == Some(rule));
+        let chosen = |c: &CompiledRule| {
+            if by_id {
+                c.id.as_deref() == Some(rule)
+            } else {
+                c.title.eq_ignore_ascii_case(rule)
+            }
+        };
+        let candidates = self.candidates_of(event, &view).map(|(_, c)| c);
+        let mut out = Vec::new();
+        for g in &self.groups {
+            for i in g.rules.clone() {
+                let compiled = &self.compiled[i];
+                if !chosen(compiled) {
+                    continue;
+                }
+                let loaded = self
+                    .rules
+                    .iter()
+                    .find(|r| r.id == compiled.id && r.title == compiled.title);
+                let routed = g.route.admits(event, &view, key);
+                let candidate = routed
+                    && candidates
+                        .as_ref()
+                        .is_some_and(|c| c.in_range(i..i + 1).next().is_some());
+                let detection = rsigma_eval::explain_rule(compiled, &view);
+                out.push(Explanation {
+                    rule_id: compiled.id.clone(),
+                    title: compiled.title.clone(),
+                    file: loaded.map(|r| r.file.clone()).unwrap_or_default(),
+                    line: loaded.map_or(0, |r| r.line),
+                    route: g.route.to_string(),
+                    source: route::describe(event, key),
+                    routed,
+                    candidate,
+                    matched: routed && detection.matched,
+                    detection,
+                });
+            }
+        }
+        out
     }
 }
 

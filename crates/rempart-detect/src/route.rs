@@ -286,6 +286,66 @@ impl RouteKey<'_> {
     }
 }
 
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let formats = |f: &mut std::fmt::Formatter<'_>, formats: &[Format]| {
+            let names: Vec<&str> = formats.iter().map(|x| x.as_str()).collect();
+            write!(f, "{}", names.join(", "))
+        };
+        match self {
+            Route::Windows(pairs) => {
+                f.write_str("Windows events: ")?;
+                for (n, (channel, ids)) in pairs.iter().enumerate() {
+                    if n > 0 {
+                        f.write_str("; ")?;
+                    }
+                    match ids {
+                        [] => write!(f, "{channel}, any event id")?,
+                        ids => {
+                            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                            write!(f, "{channel} {}", ids.join(", "))?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Route::WindowsChannelPrefix(prefix) => write!(f, "Windows events of channels {prefix}*"),
+            Route::AnyWindows => f.write_str("any Windows event"),
+            Route::Zeek(Some(service)) => write!(f, "Zeek {service} logs"),
+            Route::Zeek(None) => f.write_str("Zeek logs"),
+            Route::Auditd => f.write_str("Linux auditd records"),
+            Route::Syslog => f.write_str("syslog"),
+            Route::Category(fs, []) => formats(f, fs),
+            Route::Category(fs, kinds) => {
+                formats(f, fs)?;
+                write!(f, " (Suricata event types and Zeek logs: {})", kinds.join(", "))
+            }
+            Route::NotWindows => f.write_str("any event that is not a Windows event"),
+            Route::Antivirus => write!(
+                f,
+                "Windows Defender detections ({DEFENDER} {}) and any event that is not a Windows event",
+                DEFENDER_DETECTIONS
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// An event's source as routing reads it: its format, and a Windows event's channel and id.
+pub(crate) fn describe(event: &Event, key: RouteKey<'_>) -> String {
+    if !key.windows {
+        return event.format.as_str().to_owned();
+    }
+    let channel = key.channel.unwrap_or("no channel");
+    match key.event_id {
+        Some(id) => format!("Windows event: {channel} {id}"),
+        None => format!("Windows event: {channel}, no event id"),
+    }
+}
+
 fn channel<'v>(view: &'v SigmaView<'_>) -> Option<&'v str> {
     view.get("Channel").and_then(Value::as_str)
 }

@@ -228,6 +228,11 @@ pub struct HuntArgs {
     /// [default: the machine's cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// Instead of hunting, explain for each event in PATH why the rule with this id (or title)
+    /// did or did not match it: the events its logsource routes it to, the prefilter, and each
+    /// selection's fields against the event's values (absent, different, matched)
+    #[arg(long, value_name = "RULE", conflicts_with_all = ["stored", "csv", "threads"])]
+    pub explain_rule: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +323,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), &config, args, json).await,
+        Command::Hunt(args) if args.explain_rule.is_some() => {
+            let rule = args.explain_rule.as_deref().unwrap_or_default();
+            let attack = args.attack.clone().or_else(|| config.detection.attack.clone());
+            detect::explain(&args.rules, attack.as_deref(), rule, &args.paths, json)
+        }
         Command::Hunt(args) => {
             let output = if json {
                 detect::Output::Json

@@ -236,6 +236,243 @@ pub async fn hunt(
     Ok(())
 }
 
+/// `rempart hunt --explain-rule`: why the rule `rule` did or did not match each event of
+/// `paths`, as text or (with `json`) one explanation per line.
+pub fn explain(
+    rules: &[PathBuf],
+    attack: Option<&Path>,
+    rule: &str,
+    paths: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<()> {
+    let (set, report) = load_rules(rules, attack)?;
+    if !set.is_detection(rule) {
+        if set.is_correlation(rule) {
+            anyhow::bail!("`{rule}` is a correlation rule: explain the rules it refers to");
+        }
+        if let Some(r) = report
+            .rejected
+            .iter()
+            .find(|r| r.title.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(rule)))
+        {
+            anyhow::bail!(
+                "rule `{rule}` did not load ({}:{}): {}; it can match nothing",
+                r.file,
+                r.line,
+                r.reason
+            );
+        }
+        anyhow::bail!("no rule with id or title `{rule}` loaded from the rules given");
+    }
+    let files = files::walk(paths).context("cannot list input")?;
+    let mut out = std::io::BufWriter::new(crate::out::stdout());
+    let (mut events, mut matched) = (0u64, 0u64);
+    let mut failed: Option<anyhow::Error> = None;
+    for f in &files {
+        files::decode_file(f, &DecodeOptions::default(), Timestamp::now(), &mut |d| {
+            let Decoded::Event(e) = d else { return };
+            if failed.is_some() {
+                return;
+            }
+            events += 1;
+            for x in &set.explain(rule, &e) {
+                matched += u64::from(x.matched);
+                let written = if json {
+                    serde_json::to_writer(&mut out, x)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|()| Ok(writeln!(out)?))
+                } else {
+                    write!(out, "{}", render_explanation(x, events, f)).map_err(anyhow::Error::from)
+                };
+                if let Err(err) = written {
+                    failed = Some(err);
+                }
+            }
+        });
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !json {
+        writeln!(out, "the rule matched {matched} of {events} events")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// An explanation as indented text. Every value that comes from the event is written escaped
+/// (JSON string syntax) and cut to a readable length: an event's text cannot move the lines or
+/// colour the terminal.
+fn render_explanation(x: &rempart_detect::Explanation, n: u64, file: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let id = x.rule_id.as_deref().unwrap_or("(no id)");
+    let _ = writeln!(s, "event {n} of {}: {}", file.display(), x.source);
+    let _ = writeln!(s, "  rule {id} {:?} ({}:{})", x.title, x.file, x.line);
+    let _ = writeln!(
+        s,
+        "  route: {}: {}",
+        x.route,
+        if x.routed {
+            "admits the event"
+        } else {
+            "does not admit the event"
+        }
+    );
+    let prefilter = match (x.routed, x.candidate) {
+        (false, _) => "not consulted (not routed)",
+        (true, true) => "leaves the rule to evaluate",
+        (true, false) => "skips the rule: no literal it needs occurs in the event",
+    };
+    let _ = writeln!(s, "  prefilter: {prefilter}");
+    for (i, c) in x.detection.conditions.iter().enumerate() {
+        let _ = writeln!(s, "  condition {}: {}", i + 1, verdict(c.matched()));
+        condition_lines(&mut s, c, 4);
+    }
+    let why = match (x.routed, x.detection.matched) {
+        (true, true) => "MATCH",
+        (false, true) => "no match: the fields match but the rule's logsource does not route it to this event",
+        (true, false) => "no match: the condition does not hold",
+        (false, false) => "no match: not routed, and the condition does not hold",
+    };
+    let _ = writeln!(s, "  verdict: {why}\n");
+    s
+}
+
+fn verdict(matched: bool) -> &'static str {
+    if matched { "holds" } else { "does not hold" }
+}
+
+fn condition_lines(s: &mut String, c: &rempart_detect::ConditionTrace, indent: usize) {
+    use rempart_detect::ConditionTrace as C;
+    use std::fmt::Write as _;
+    let pad = " ".repeat(indent);
+    match c {
+        C::Selection {
+            name,
+            matched,
+            detection,
+        } => {
+            let _ = writeln!(s, "{pad}selection {name}: {}", verdict(*matched));
+            detection_lines(s, detection, indent + 2);
+        }
+        C::And { matched, children } | C::Or { matched, children } => {
+            let op = if matches!(c, C::And { .. }) { "and" } else { "or" };
+            let _ = writeln!(s, "{pad}{op}: {}", verdict(*matched));
+            for child in children {
+                condition_lines(s, child, indent + 2);
+            }
+        }
+        C::Not { matched, child } => {
+            let _ = writeln!(s, "{pad}not: {}", verdict(*matched));
+            condition_lines(s, child, indent + 2);
+        }
+        C::Quantified {
+            quantifier,
+            matched,
+            need,
+            got,
+            branches,
+        } => {
+            let _ = writeln!(
+                s,
+                "{pad}{quantifier} of ({got} of {} hold, {need} needed): {}",
+                branches.len(),
+                verdict(*matched)
+            );
+            for b in branches {
+                let _ = writeln!(s, "{pad}  selection {}: {}", b.name, verdict(b.matched));
+                detection_lines(s, &b.detection, indent + 4);
+            }
+        }
+    }
+}
+
+fn detection_lines(s: &mut String, d: &rempart_detect::DetectionTrace, indent: usize) {
+    use rempart_detect::DetectionTrace as D;
+    use std::fmt::Write as _;
+    let pad = " ".repeat(indent);
+    match d {
+        D::AllOf { items, .. } => {
+            for item in items {
+                item_line(s, item, indent);
+            }
+        }
+        D::AnyOf { matched, branches } | D::And { matched, branches } => {
+            let op = if matches!(d, D::AnyOf { .. }) {
+                "any of"
+            } else {
+                "all of"
+            };
+            let _ = writeln!(s, "{pad}{op}: {}", verdict(*matched));
+            for b in branches {
+                detection_lines(s, b, indent + 2);
+            }
+        }
+        D::Keywords { item, .. } => item_line(s, item, indent),
+        D::ArrayMatch {
+            field,
+            quantifier,
+            matched,
+            member_count,
+            matched_count,
+            ..
+        } => {
+            let _ = writeln!(
+                s,
+                "{pad}{field}: {quantifier} of its {member_count} members ({matched_count} match): {}",
+                verdict(*matched)
+            );
+        }
+        D::Conditional { matched, condition } => {
+            let _ = writeln!(s, "{pad}condition: {}", verdict(*matched));
+            condition_lines(s, condition, indent + 2);
+        }
+        D::Other { kind, matched } => {
+            let _ = writeln!(s, "{pad}{kind}: {}", verdict(*matched));
+        }
+    }
+}
+
+/// Longest event value or pattern shown, in characters.
+const SHOWN: usize = 160;
+
+fn item_line(s: &mut String, item: &rempart_detect::ItemTrace, indent: usize) {
+    use rempart_detect::MatchReason as R;
+    use std::fmt::Write as _;
+    let shown = |v: String| -> String {
+        let v: String = v.chars().take(SHOWN + 1).collect();
+        if v.chars().count() > SHOWN {
+            format!("{}…", v.chars().take(SHOWN).collect::<String>())
+        } else {
+            v
+        }
+    };
+    let field = item.field.as_deref().unwrap_or("(any value)");
+    let matcher = serde_json::to_value(item.matcher)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let pattern = item
+        .pattern
+        .as_ref()
+        .map(|p| shown(serde_json::Value::from(p.as_str()).to_string()))
+        .unwrap_or_default();
+    let actual = item.actual.as_ref().map(|v| shown(v.to_string()));
+    let reason = match item.reason {
+        R::Matched => "matched".to_owned(),
+        R::FieldAbsent => "the event has no such field".to_owned(),
+        R::ValueMismatch => format!("the event has {}", actual.as_deref().unwrap_or("another value")),
+        R::CaseMismatch => format!(
+            "the event has {} (differs only in letter case)",
+            actual.as_deref().unwrap_or("another value")
+        ),
+        R::Existence => "the field's presence is not as required".to_owned(),
+        R::NoKeywordMatch => "no value of the event contains it".to_owned(),
+    };
+    let _ = writeln!(s, "{}{field} {matcher} {pattern}: {reason}", " ".repeat(indent));
+}
+
 /// Quotes a CSV field when it needs it (RFC 4180).
 /// Events handed to a worker at a time.
 const HUNT_BATCH: usize = 256;

@@ -744,6 +744,95 @@ fn a_terminal_shows_escape_sequences_instead_of_obeying_them() {
     );
 }
 
+/// `hunt --explain-rule`: for each event, the rule's route, the prefilter and every selection's
+/// fields against the event's values, as text or NDJSON; what an event wrote (escape sequences,
+/// line breaks) is shown escaped; a rule that is not loaded is named as such.
+#[test]
+fn hunt_explains_why_a_rule_did_or_did_not_match_each_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = data().join("sigma/rules/windows/process_creation/proc_creation_win_whoami_all_execution.yml");
+    let id = "c248c896-e412-4279-8c15-1c558067b6fa";
+    assert!(std::fs::read_to_string(&rule).unwrap().contains(id));
+    let record = |cmd: &str| {
+        json!({"Event": {
+            "System": {"EventID": 4688, "Channel": "Security", "Computer": "ws1",
+                       "TimeCreated": {"#attributes": {"SystemTime": "2026-12-05T08:00:00Z"}},
+                       "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}}},
+            "EventData": {"NewProcessName": "C:\\Windows\\System32\\whoami.exe", "CommandLine": cmd,
+                          "NewProcessId": "0x2b8", "ProcessId": "0x1a4"}}})
+        .to_string()
+    };
+    let file = dir.path().join("4688.json");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            record("whoami /all"),
+            record("whoami /groups \u{1b}[2J\nverdict: MATCH")
+        ),
+    )
+    .unwrap();
+    let explain = |extra: &[&str], rule_id: &str| {
+        rempart(&dir.path().join("soc"))
+            .args(extra)
+            .arg("hunt")
+            .arg("--rules")
+            .arg(&rule)
+            .args(["--explain-rule", rule_id])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let text = explain(&[], id);
+    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("event 1 of") && text.contains("Windows event: Security 4688"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route: Windows events: Microsoft-Windows-Sysmon/Operational 1; Security 4688: admits the event"),
+        "{text}"
+    );
+    assert!(
+        text.contains("OriginalFileName exact \"whoami.exe\": the event has no such field"),
+        "{text}"
+    );
+    let verdicts = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("verdict: MATCH"))
+        .count();
+    assert_eq!(verdicts, 1, "an event's text cannot forge a verdict line: {text}");
+    assert!(
+        text.contains("the event has \"whoami /groups \\u001b[2J\\nverdict: MATCH\""),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'));
+    assert!(text.ends_with("the rule matched 1 of 2 events\n"), "{text}");
+
+    let json = explain(&["--json"], "Enumerate All Information With Whoami.EXE");
+    assert!(json.status.success());
+    let lines: Vec<Value> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["matched"].clone(), lines[1]["matched"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(lines[1]["routed"], true);
+    assert_eq!(lines[0]["rule_id"], id);
+
+    let unknown = explain(&[], "00000000-0000-0000-0000-000000000000");
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("no rule with id or title `00000000-0000-0000-0000-000000000000`")
+    );
+}
+
 /// Under a permissive umask (022), the data directory, the store with its WAL, the keys and the
 /// witness are still their owner's only: telemetry in clear is not readable by other local users.
 #[cfg(unix)]

@@ -433,8 +433,12 @@ mod audit {
     /// application's path, the direction (`%%14593` outbound: `Initiated`) and the protocol
     /// number as Sysmon writes them.
     fn network_connection(o: &mut Overlay<'_>) {
+        let application = o.lookup("Application");
+        if let Some(path) = text(&application) {
+            let image = drive_path(path).unwrap_or_else(|| path.to_owned());
+            o.add("Image", Cow::Owned(Value::from(image)));
+        }
         for (from, to) in [
-            ("Application", "Image"),
             ("SourceAddress", "SourceIp"),
             ("DestAddress", "DestinationIp"),
             ("DestPort", "DestinationPort"),
@@ -465,6 +469,23 @@ mod audit {
         if let Some(name) = name {
             o.insert("Protocol", Cow::Owned(Value::from(name)));
         }
+    }
+
+    /// A path the filtering platform writes in the kernel's form
+    /// (`\device\harddiskvolume2\windows\system32\lsass.exe`) as the rules write it, on the
+    /// system drive (`C:\windows\system32\lsass.exe`): the record does not say which letter
+    /// the volume has, and the rules' paths name the system drive (Hayabusa's conversion of the
+    /// same rules matches any volume number the same way). `None` for a path of another form.
+    fn drive_path(path: &str) -> Option<String> {
+        const VOLUME: &str = "\\device\\harddiskvolume";
+        let head = path.get(..VOLUME.len())?;
+        if !head.eq_ignore_ascii_case(VOLUME) {
+            return None;
+        }
+        let rest = &path[VOLUME.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let rest = &rest[digits..];
+        (digits > 0 && rest.starts_with('\\')).then(|| format!("C:{rest}"))
     }
 }
 

@@ -405,3 +405,44 @@ fn classic_powershell_rules_read_the_unnamed_data() {
     assert!(set.evaluate(&start("5.1.19041.1", "5.1.19041.1")).is_empty());
     assert!(set.evaluate(&start("2.0", "2.0")).is_empty(), "a real 2.0 host");
 }
+
+/// Security 5156 names the application by its kernel path (`\device\harddiskvolumeN\…`); the
+/// rules name it by its drive path. SigmaHQ's outbound Kerberos rule stays silent on lsass
+/// whatever the volume's number and the path's case, and fires on another program.
+#[test]
+fn network_connection_rules_read_the_application_of_a_5156_by_its_drive_path() {
+    let set = sigmahq("windows/network_connection/net_connection_win_susp_outbound_kerberos_connection.yml");
+    let connection = |application: &str, port: &str, direction: &str| {
+        windows(
+            json!({"EventID": 5156, "Channel": "Security",
+                   "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}}}),
+            json!({"ProcessID": 520, "Application": application, "Direction": direction,
+                   "SourceAddress": "10.0.2.17", "SourcePort": "49263", "DestAddress": "10.0.2.15",
+                   "DestPort": port, "Protocol": 6, "LayerName": "%%14611"}),
+        )
+    };
+    let fired = |e: &Event| !set.evaluate(e).is_empty();
+    for volume in [1, 2, 3, 12] {
+        for lsass in ["windows\\system32\\lsass.exe", "Windows\\System32\\LSASS.EXE"] {
+            let path = format!("\\device\\harddiskvolume{volume}\\{lsass}");
+            assert!(!fired(&connection(&path, "88", "%%14593")), "{path}");
+        }
+        let other = format!("\\device\\harddiskvolume{volume}\\users\\bob\\appdata\\rubeus.exe");
+        assert!(fired(&connection(&other, "88", "%%14593")), "{other}");
+        assert!(!fired(&connection(&other, "443", "%%14593")), "another port");
+        assert!(!fired(&connection(&other, "88", "%%14592")), "inbound");
+    }
+    // A path already in drive form, or of another form, is read as written.
+    assert!(!fired(&connection("C:\\Windows\\System32\\lsass.exe", "88", "%%14593")));
+    assert!(fired(&connection(
+        "\\device\\mup\\srv\\share\\tool.exe",
+        "88",
+        "%%14593"
+    )));
+    let view = rempart_detect::sigma_view(&connection("\\Device\\HarddiskVolume4\\tools\\x.exe", "88", "%%14593"));
+    assert_eq!(view["Image"], "C:\\tools\\x.exe");
+    assert_eq!(
+        view["Application"], "\\Device\\HarddiskVolume4\\tools\\x.exe",
+        "its own name stays"
+    );
+}

@@ -40,6 +40,9 @@ pub const ALERTS_SUBJECT: &str = "rempart.alerts";
 pub const INCIDENTS_STREAM: &str = "REMPART_INCIDENTS";
 pub const INCIDENTS_SUBJECT: &str = "rempart.incidents";
 /// The durable consumer the detect workers share.
+/// Events for Sigma correlation, one subject per partition (`rempart.sigma.<n>`).
+pub const SIGMA_STREAM: &str = "REMPART_SIGMA";
+pub const SIGMA_SUBJECTS: &str = "rempart.sigma.*";
 pub const DETECT: &str = "detect";
 /// The durable consumer of the active correlator.
 pub const CORRELATE: &str = "correlate";
@@ -56,6 +59,16 @@ const QUEUES: [(&str, &str); 3] = [
     (ALERTS_STREAM, CORRELATE),
     (INCIDENTS_STREAM, RESPOND),
 ];
+
+/// The subject of a Sigma correlation partition.
+pub fn partition_subject(partition: u32) -> String {
+    format!("rempart.sigma.{partition}")
+}
+
+/// The durable consumer of a Sigma correlation partition.
+pub fn partition_consumer(partition: u32) -> String {
+    format!("sigma-{partition}")
+}
 
 /// How long JetStream remembers message ids to drop a duplicate publish.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -353,6 +366,8 @@ pub struct Bus {
     js: jetstream::Context,
     /// The servers, as configured (for messages).
     servers: String,
+    /// Partitions of the Sigma correlation stream.
+    partitions: u32,
 }
 
 impl Bus {
@@ -392,7 +407,12 @@ impl Bus {
                 reason: e.to_string(),
             })?;
         let js = jetstream::new(client.clone());
-        let bus = Bus { client, js, servers };
+        let bus = Bus {
+            client,
+            js,
+            servers,
+            partitions: settings.correlation_partitions,
+        };
         bus.ensure(settings).await?;
         // Known once a server has answered.
         bus.check_server();
@@ -482,7 +502,64 @@ impl Bus {
                 .await
                 .map_err(|e| BusError::Bus(format!("consumer {durable} of {name}: {e}")))?;
         }
+        // Sigma correlation: one consumer per partition, each reading its own subject.
+        let stream = self
+            .js
+            .get_or_create_stream(work_queue(
+                SIGMA_STREAM,
+                SIGMA_SUBJECTS,
+                settings.max_bytes / 4,
+                "Rempart: events for the Sigma correlation rules, by partition of their groups",
+            ))
+            .await
+            .map_err(|e| BusError::Bus(format!("stream {SIGMA_STREAM}: {e}")))?;
+        for p in 0..settings.correlation_partitions {
+            let durable = partition_consumer(p);
+            stream
+                .get_or_create_consumer(
+                    &durable,
+                    consumer::pull::Config {
+                        durable_name: Some(durable.clone()),
+                        filter_subject: partition_subject(p),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: ACK_WAIT,
+                        // One message at a time, in order: its owner's windows and checkpoint
+                        // follow the partition's sequence, and a message given back is the
+                        // next one delivered.
+                        max_ack_pending: 1,
+                        description: Some(format!("Rempart's Sigma correlation, partition {p}")),
+                        ..consumer::pull::Config::default()
+                    },
+                )
+                .await
+                .map_err(|e| BusError::Bus(format!("consumer {durable} of {SIGMA_STREAM}: {e}")))?;
+        }
         Ok(())
+    }
+
+    /// Publishes the events of one Sigma correlation partition; returns once JetStream has
+    /// stored every message. Messages are named by their events and partition: the same
+    /// events sent again (their detect message was delivered twice) are dropped as duplicates.
+    pub async fn publish_partition(&self, partition: u32, events: &[Event]) -> Result<usize, BusError> {
+        let mut messages = event_messages(events, &[], self.max_payload())?;
+        for m in &mut messages {
+            m.id = format!("p{partition}-{}", m.id);
+        }
+        self.publish(&partition_subject(partition), messages).await
+    }
+
+    /// The queue of one Sigma correlation partition, read by the process that owns it.
+    pub async fn partition_inbox(&self, partition: u32) -> Result<Inbox, BusError> {
+        let durable = partition_consumer(partition);
+        let consumer: consumer::PullConsumer = self
+            .js
+            .get_consumer_from_stream(&durable, SIGMA_STREAM)
+            .await
+            .map_err(|e| BusError::Bus(format!("consumer {durable} of {SIGMA_STREAM}: {e}")))?;
+        Ok(Inbox {
+            consumer,
+            stream: SIGMA_STREAM,
+        })
     }
 
     /// The largest message the servers accept.
@@ -522,14 +599,19 @@ impl Bus {
         self.publish(INCIDENTS_SUBJECT, messages).await
     }
 
-    async fn publish(&self, subject: &'static str, messages: Vec<Outgoing>) -> Result<usize, BusError> {
+    async fn publish(&self, subject: &str, messages: Vec<Outgoing>) -> Result<usize, BusError> {
         let n = messages.len();
         let mut acks = Vec::with_capacity(n);
         for m in messages {
             let publish = jetstream::message::PublishMessage::build()
                 .payload(m.body.into())
                 .message_id(&m.id);
-            acks.push(self.js.send_publish(subject, publish).await.map_err(bus_error)?);
+            acks.push(
+                self.js
+                    .send_publish(subject.to_owned(), publish)
+                    .await
+                    .map_err(bus_error)?,
+            );
         }
         for ack in acks {
             ack.await.map_err(bus_error)?;
@@ -557,21 +639,22 @@ impl Bus {
     pub async fn status(&self) -> Result<BusStatus, BusError> {
         let info = self.client.server_info();
         let mut streams = Vec::new();
-        for (name, durable) in QUEUES {
+        let partitions = (0..self.partitions).map(|p| (SIGMA_STREAM, partition_consumer(p)));
+        for (name, durable) in QUEUES.iter().map(|(s, d)| (*s, (*d).to_owned())).chain(partitions) {
             let mut stream = self
                 .js
                 .get_stream(name)
                 .await
                 .map_err(|e| BusError::Bus(format!("stream {name}: {e}")))?;
             let s = stream.info().await.map_err(bus_error)?.clone();
-            let c = stream.consumer_info(durable).await.map_err(bus_error)?;
+            let c = stream.consumer_info(&durable).await.map_err(bus_error)?;
             streams.push(StreamStatus {
                 name: name.to_owned(),
                 messages: s.state.messages,
                 bytes: s.state.bytes,
                 replicas: s.config.num_replicas,
                 consumer: ConsumerStatus {
-                    name: durable.to_owned(),
+                    name: durable,
                     pending: c.num_pending,
                     unacknowledged: c.num_ack_pending as u64,
                     redelivered: c.num_redelivered as u64,

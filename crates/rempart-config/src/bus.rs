@@ -38,6 +38,9 @@ pub struct Bus {
     /// Most bytes the events stream holds before it refuses new batches (senders are then
     /// told to retry: nothing acknowledged is ever dropped).
     pub max_bytes: u64,
+    /// Partitions of the Sigma correlation rules' groups: each owned by one `correlate`
+    /// process at a time, which keeps their windows and checkpoints them (1–256).
+    pub correlation_partitions: u32,
 }
 
 impl Default for Bus {
@@ -49,6 +52,7 @@ impl Default for Bus {
             token_env: None,
             replicas: 1,
             max_bytes: 8 << 30,
+            correlation_partitions: 8,
         }
     }
 }
@@ -62,6 +66,7 @@ pub(crate) struct RawBus {
     token_env: Option<String>,
     replicas: Option<i64>,
     max_bytes: Option<i64>,
+    correlation_partitions: Option<i64>,
 }
 
 pub(crate) fn validate(raw: Option<RawBus>, problems: &mut Vec<Problem>) -> Option<Bus> {
@@ -126,6 +131,14 @@ pub(crate) fn validate(raw: Option<RawBus>, problems: &mut Vec<Problem>) -> Opti
     }
     if let Some(n) = bounded(problems, "bus.max_bytes", raw.max_bytes, (64 << 20)..=i64::MAX) {
         out.max_bytes = n;
+    }
+    if let Some(n) = bounded(
+        problems,
+        "bus.correlation_partitions",
+        raw.correlation_partitions,
+        1..=256,
+    ) {
+        out.correlation_partitions = u32::try_from(n).unwrap_or(out.correlation_partitions);
     }
     out.servers = servers;
     out.ca_file = raw.ca_file;

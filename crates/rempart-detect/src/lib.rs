@@ -13,6 +13,7 @@
 //! Architecture invariant: this crate does no I/O and never awaits.
 
 pub mod attack;
+mod partition;
 mod prefilter;
 mod route;
 mod view;
@@ -22,6 +23,7 @@ use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, Evaluation
 use serde::Serialize;
 
 pub use attack::AttackCatalog;
+pub use partition::Found;
 pub use route::{Route, route};
 pub use rsigma_eval::{ConditionTrace, DetectionTrace, ItemTrace, MatchReason, RuleExplanation};
 pub use view::{SigmaView, sigma_view};
@@ -88,6 +90,8 @@ pub struct RuleSet {
     /// The correlation state of the live stream [`RuleSet::alerts`] is fed (created on first
     /// use; a new rule set starts with fresh windows).
     stream: std::sync::Mutex<Option<Correlator>>,
+    /// Which cluster partition each correlation's groups belong to.
+    partitioning: partition::Partitioning,
 }
 
 /// The rules of one route, a range of [`RuleSet::compiled`].
@@ -297,6 +301,7 @@ impl RuleSet {
             compiled.extend(rules);
             groups.push((route, start..compiled.len()));
         }
+        let partitioning = partition::Partitioning::new(&kept, &referenced);
         let needs: Vec<prefilter::Need> = compiled.iter().map(prefilter::need_of_rule).collect();
         let prefilter = prefilter::Prefilter::build(&needs);
         let groups = groups
@@ -318,6 +323,7 @@ impl RuleSet {
                 referenced,
                 silent,
                 stream: std::sync::Mutex::new(None),
+                partitioning,
             },
             report,
         )
@@ -418,19 +424,25 @@ impl RuleSet {
         Some((admitted, candidates))
     }
 
-    /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
-    pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
-        let view = SigmaView::new(event);
+    /// The detection rules that match `event` (seen through `view`), routed and prefiltered.
+    fn detections(&self, event: &Event, view: &SigmaView<'_>) -> Vec<EvaluationResult> {
         let mut detections: Vec<EvaluationResult> = Vec::new();
-        if let Some((admitted, candidates)) = self.candidates_of(event, &view) {
+        if let Some((admitted, candidates)) = self.candidates_of(event, view) {
             for g in admitted {
                 detections.extend(
                     candidates
                         .in_range(g.rules.clone())
-                        .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], &view)),
+                        .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], view)),
                 );
             }
         }
+        detections
+    }
+
+    /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
+    pub fn evaluate_with(&self, event: &Event, correlator: Option<&mut Correlator>) -> Vec<RuleMatch> {
+        let view = SigmaView::new(event);
+        let detections = self.detections(event, &view);
         match correlator {
             Some(c) => c
                 .engine
@@ -603,10 +615,7 @@ impl RuleSet {
         let mut out = Vec::new();
         for e in order {
             for m in self.evaluate_with(e, Some(correlator)) {
-                let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
-                alert.techniques = self.techniques(&alert.tags);
-                alert.matched = m.matched;
-                out.push(alert);
+                out.push(self.alert(e, created, m));
             }
         }
         out
@@ -628,13 +637,18 @@ impl RuleSet {
         let mut out = Vec::new();
         for e in events {
             for m in self.evaluate_with(e, correlator.as_deref_mut()) {
-                let mut alert = rempart_model::Alert::for_event(e, created, m.rule_id, m.rule_title, m.level, m.tags);
-                alert.techniques = self.techniques(&alert.tags);
-                alert.matched = m.matched;
-                out.push(alert);
+                out.push(self.alert(e, created, m));
             }
         }
         out
+    }
+
+    /// The alert a match raises on `event`.
+    fn alert(&self, event: &Event, created: jiff::Timestamp, m: RuleMatch) -> rempart_model::Alert {
+        let mut alert = rempart_model::Alert::for_event(event, created, m.rule_id, m.rule_title, m.level, m.tags);
+        alert.techniques = self.techniques(&alert.tags);
+        alert.matched = m.matched;
+        alert
     }
 
     /// Resolves ATT&CK technique tags to names and tactics with `catalog` from now on.

@@ -186,9 +186,10 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
         }
     }
     let detectors = Detectors::of(state);
-    let batch = tokio::task::spawn_blocking(move || {
-        batch.detect_with(&detectors);
-        batch
+    let partitions = state.correlation_partitions;
+    let (batch, sent) = tokio::task::spawn_blocking(move || {
+        let sent = batch.detect_partitioned(&detectors, partitions);
+        (batch, sent)
     })
     .await
     .map_err(|e| rempart_bus::BusError::Bus(format!("detection task failed: {e}")))?;
@@ -218,6 +219,11 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
     // them and died before passing them on. The correlator skips those it has seen.
     if !batch.alerts.is_empty() {
         bus.publish_alerts(&batch.alerts, &batch.events, again).await?;
+    }
+    // The events the correlation rules need, to the owners of their groups' partitions.
+    for (partition, indexes) in sent {
+        let events: Vec<rempart_model::Event> = indexes.iter().map(|&i| batch.events[i].clone()).collect();
+        bus.publish_partition(partition, &events).await?;
     }
     Ok(())
 }
@@ -351,6 +357,215 @@ async fn correlate_batch(
             Ok(())
         }
     }
+}
+
+/// The lease, and the saved state, of a Sigma correlation partition.
+fn partition_name(partition: u32) -> String {
+    format!("sigma-correlation-{partition}")
+}
+
+/// Why a partition's owner stopped.
+enum Stop {
+    /// Cancelled: the process is stopping.
+    Cancelled,
+    /// The lease is lost: another process may own the partition now.
+    Lost(String),
+    /// A batch failed (store or bus): start again from the checkpoint, holding the lease.
+    Failed(String),
+}
+
+/// Owns the Sigma correlation partitions this process can take, until cancelled: for each, it
+/// waits for the partition's lease, and as its owner takes the partition's events off the bus
+/// in order, correlates them in the partition's windows, stores and passes on the alerts, and
+/// checkpoints the windows with the last sequence done before acknowledging. A new owner
+/// starts from the checkpoint: what the last owner did after it is done again, to the same
+/// alerts (their ids derive from the correlation and the event), which the store skips.
+pub async fn own_partitions(state: AppState, bus: Bus, cancel: CancellationToken) {
+    let mut owners = tokio::task::JoinSet::new();
+    for partition in 0..state.correlation_partitions {
+        owners.spawn(own_partition(state.clone(), bus.clone(), cancel.clone(), partition));
+    }
+    while owners.join_next().await.is_some() {}
+}
+
+async fn own_partition(state: AppState, bus: Bus, cancel: CancellationToken, partition: u32) {
+    let name = partition_name(partition);
+    loop {
+        let mut lease = loop {
+            match state.store.lease(&name).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, partition, "cannot ask for a correlation partition's lease"),
+            }
+            if sleep_or_cancel(&cancel, LEASE_EVERY).await {
+                return;
+            }
+        };
+        tracing::info!(partition, "this process owns a Sigma correlation partition");
+        loop {
+            match run_partition(&state, &bus, &cancel, partition, &mut *lease).await {
+                Stop::Cancelled => return,
+                Stop::Lost(e) => {
+                    tracing::warn!(partition, error = %e, "lost a correlation partition's lease");
+                    break;
+                }
+                Stop::Failed(e) => {
+                    tracing::warn!(partition, error = %e, "correlation partition starts again from its checkpoint");
+                    if sleep_or_cancel(&cancel, RETRY_AFTER).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A partition's checkpoint: the last sequence done and the windows after it.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    sequence: u64,
+    windows: serde_json::Value,
+}
+
+async fn run_partition(
+    state: &AppState,
+    bus: &Bus,
+    cancel: &CancellationToken,
+    partition: u32,
+    lease: &mut dyn rempart_store::Lease,
+) -> Stop {
+    let name = partition_name(partition);
+    let saved = match state.store.state_get(&name).await {
+        Ok(saved) => saved,
+        Err(e) => return Stop::Failed(format!("cannot read the checkpoint: {e}")),
+    };
+    let mut checkpoint: Checkpoint = saved.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    let inbox = match bus.partition_inbox(partition).await {
+        Ok(inbox) => inbox,
+        Err(e) => return Stop::Failed(e.to_string()),
+    };
+    // The rules in force, and their windows; a reload starts from the same windows.
+    let mut rules = state.rules.current();
+    let mut correlator = rules.as_ref().and_then(|r| r.correlator());
+    if let Some(c) = correlator.as_mut()
+        && !checkpoint.windows.is_null()
+        && !c.restore(checkpoint.windows.clone())
+    {
+        tracing::warn!(
+            partition,
+            "a checkpoint this release cannot read: the windows start empty"
+        );
+    }
+    let mut checked = Instant::now();
+    loop {
+        if checked.elapsed() >= LEASE_EVERY {
+            if let Err(e) = lease.check().await {
+                return Stop::Lost(e.to_string());
+            }
+            checked = Instant::now();
+        }
+        let now = state.rules.current();
+        if !same_rules(&now, &rules) {
+            let windows = correlator.as_ref().map(rempart_detect::Correlator::snapshot);
+            correlator = now.as_ref().and_then(|r| r.correlator());
+            if let (Some(c), Some(w)) = (correlator.as_mut(), windows) {
+                c.restore(w);
+            }
+            rules = now;
+        }
+        let Some(deliveries) = next(&inbox, 1, cancel).await else {
+            return Stop::Cancelled;
+        };
+        for d in &deliveries {
+            let outcome = correlate_partition_message(
+                state,
+                bus,
+                d,
+                (partition, rules.as_deref(), correlator.as_mut()),
+                &mut checkpoint,
+            )
+            .await;
+            match outcome {
+                Ok(()) => settle(state, d, "sigma", Ok(())).await,
+                Err(e) => {
+                    let message = e.to_string();
+                    settle(state, d, "sigma", Err(e)).await;
+                    return Stop::Failed(message);
+                }
+            }
+        }
+    }
+}
+
+fn same_rules(
+    a: &Option<std::sync::Arc<rempart_detect::RuleSet>>,
+    b: &Option<std::sync::Arc<rempart_detect::RuleSet>>,
+) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// One message of a partition: skipped when the checkpoint is past it; else its events
+/// correlated, the alerts stored, recorded and passed on, and the checkpoint saved.
+async fn correlate_partition_message(
+    state: &AppState,
+    bus: &Bus,
+    d: &Delivery,
+    (partition, rules, correlator): (
+        u32,
+        Option<&rempart_detect::RuleSet>,
+        Option<&mut rempart_detect::Correlator>,
+    ),
+    checkpoint: &mut Checkpoint,
+) -> Result<(), DeliverError> {
+    let (sequence, _) = d.position();
+    if sequence <= checkpoint.sequence {
+        return Ok(());
+    }
+    let events = match d.events() {
+        Ok(wire) => wire.events,
+        Err(e) => {
+            keep_undecodable(state, d, e).await?;
+            Vec::new()
+        }
+    };
+    let (Some(rules), Some(correlator)) = (rules, correlator) else {
+        // No correlation rule in force: nothing to keep.
+        return Ok(());
+    };
+    let alerts = rules.correlation_alerts(
+        &events,
+        correlator,
+        partition,
+        state.correlation_partitions,
+        jiff::Timestamp::now(),
+    );
+    if !alerts.is_empty() {
+        let stored = state.store.insert_alerts(&alerts).await?;
+        let new = new_alerts(&alerts, &stored);
+        if !new.is_empty()
+            && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
+        {
+            state.metrics.audit_failures.inc();
+            tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
+        }
+        // Possibly passed on before (by an owner that died before its checkpoint).
+        bus.publish_alerts(&alerts, &events, true).await?;
+    }
+    let next = Checkpoint {
+        sequence,
+        windows: correlator.snapshot(),
+    };
+    let value = serde_json::to_value(&next).map_err(|e| rempart_bus::BusError::Bus(format!("checkpoint: {e}")))?;
+    state
+        .store
+        .state_put(&partition_name(partition), &value, jiff::Timestamp::now())
+        .await?;
+    *checkpoint = next;
+    Ok(())
 }
 
 /// Tells the respond processes, through the bus, what happens to incidents in this process

@@ -96,6 +96,9 @@ pub struct AppState {
     /// The cluster's bus: when set, what is ingested is handed to it (and detected by the
     /// `detect` processes) instead of being detected and stored here.
     pub bus: Option<rempart_bus::Bus>,
+    /// Partitions of the Sigma correlation rules' groups on the bus (`[bus]
+    /// correlation_partitions`; 1 without a bus).
+    pub correlation_partitions: u32,
     /// The console's sessions and sign-in codes.
     pub console: Arc<console::Console>,
     /// Client certificates that stand for a role (`[[server.tls.clients]]`).
@@ -132,6 +135,7 @@ impl AppState {
             response: None,
             anomaly: None,
             bus: None,
+            correlation_partitions: 1,
             console: Arc::default(),
             cert_clients: Arc::default(),
             oidc: None,

@@ -79,6 +79,25 @@ impl Batch {
         }
     }
 
+    /// Runs every detector in `with` over the batch's events as a cluster's detect process
+    /// does: Sigma correlations are left to the owners of their partitions (of
+    /// `partitions`); returns, for each partition, the indexes of the events it must be sent.
+    pub fn detect_partitioned(&mut self, with: &Detectors, partitions: u32) -> BTreeMap<u32, Vec<usize>> {
+        let mut sent = BTreeMap::new();
+        if let Some(rules) = &with.rules {
+            let (alerts, to) = rules.partitioned_alerts(&self.events, partitions, Timestamp::now());
+            self.alerts.extend(alerts);
+            sent = to;
+        }
+        if let Some(intel) = &with.intel {
+            self.match_intel(intel);
+        }
+        if let Some(anomaly) = &with.anomaly {
+            self.baselines(anomaly);
+        }
+        sent
+    }
+
     /// Runs detection rules over the batch's events (CPU-bound: call it off the async
     /// workers for large batches).
     pub fn detect(&mut self, rules: &RuleSet) {

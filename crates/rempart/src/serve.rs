@@ -96,6 +96,8 @@ pub async fn serve_store(
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());
     let detects = matches!(role, Role::All | Role::Detect);
+    // The correlate role owns the Sigma correlation partitions: it needs the rules too.
+    let loads_rules = detects || role == Role::Correlate;
     if detects {
         state.anomaly = instance::anomaly(config, &*store).await;
     }
@@ -112,7 +114,7 @@ pub async fn serve_store(
     }
     state.privacy = Some(privacy);
     let gateway = state.gateway.clone();
-    if detects && !config.detection.rules.is_empty() {
+    if loads_rules && !config.detection.rules.is_empty() {
         let (rules, report) = crate::detect::load_rules(&config.detection.rules, config.detection.attack.as_deref())?;
         tracing::info!(
             loaded = report.loaded.len(),
@@ -177,7 +179,7 @@ pub async fn serve_store(
             );
         }
     };
-    if detects && !config.detection.rules.is_empty() {
+    if loads_rules && !config.detection.rules.is_empty() {
         spawn_rule_reload(&tracker, cancel.clone(), &state, config);
     }
     if detects {
@@ -194,6 +196,7 @@ pub async fn serve_store(
                 .await
                 .context("cannot connect to the bus")?;
             state.bus = Some(bus.clone());
+            state.correlation_partitions = settings.correlation_partitions;
             tracker.spawn(rempart_server::cluster::watch_lag(
                 state.clone(),
                 bus.clone(),
@@ -207,6 +210,11 @@ pub async fn serve_store(
                     tracker.spawn(rempart_server::cluster::respond(state.clone(), bus, cancel.clone()));
                 }
                 Role::Correlate => {
+                    tracker.spawn(rempart_server::cluster::own_partitions(
+                        state.clone(),
+                        bus.clone(),
+                        cancel.clone(),
+                    ));
                     let (state, cancel, failed, fail) = (state.clone(), cancel.clone(), failed.clone(), fail.clone());
                     let telling = bus.clone();
                     tracker.spawn(async move {

@@ -880,3 +880,108 @@ fn two_respond_processes_racing_on_a_burst_hold_its_limits() {
         assert!(handled > 0, "a respond process took no part:\n{metrics}");
     }
 }
+
+/// Sigma correlation rules in a cluster: two detect processes share the events, three
+/// partitions hold the correlations' groups, and the process owning them is killed with
+/// `kill -9` halfway (its standby takes the partitions over from their checkpoints). Every
+/// account with five failed logons in a burst is reported once, and none with four.
+#[test]
+fn sigma_correlations_hold_across_detect_processes_and_a_killed_partition_owner() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(nats_dir.path());
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("brute.yml"),
+        "title: Failed Logon\nname: failed_logon\nlogsource: {product: windows, service: security}\n\
+         detection:\n    selection: {EventID: 4625}\n    condition: selection\nlevel: low\n---\n\
+         title: Brute Force Against One Account\nid: 7d3e0a52-1c8f-4b0e-9a57-2f6c9d1e4b11\n\
+         correlation:\n    type: event_count\n    rules: [failed_logon]\n    group-by: [TargetUserName]\n\
+         \x20   timespan: 10m\n    condition: {gte: 5}\nlevel: high\n",
+    )
+    .unwrap();
+    let cluster = Deployment::with(
+        Some(nats.port),
+        rules.path(),
+        "correlation_partitions = 3\n\n[triage]\nauto = false\n",
+    );
+    let token = cluster.token();
+    let (_ingest, addr) = cluster.serve("ingest");
+    let _detect = [cluster.serve("detect").0, cluster.serve("detect").0];
+    let mut owner = Some(cluster.serve("correlate").0);
+    std::thread::sleep(Duration::from_secs(3));
+    let _standby = cluster.serve("correlate").0;
+    let _respond = cluster.serve("respond").0;
+
+    // 60 accounts, each failing in a burst of its own 20 minutes apart from the next: the
+    // even ones five times, the odd ones four. Lines in time order, in batches of 25.
+    let start = jiff::Timestamp::now().as_second() - 86_400;
+    let mut lines = Vec::new();
+    for account in 0..60i64 {
+        let failures = if account % 2 == 0 { 5 } else { 4 };
+        for k in 0..failures {
+            let at = jiff::Timestamp::from_second(start + account * 1_200 + k * 30).unwrap();
+            lines.push(
+                serde_json::json!({"Event": {
+                    "System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                               "EventID": 4625, "Channel": "Security", "Computer": "dc01.corp.example.eu",
+                               "TimeCreated": {"#attributes": {"SystemTime": at.to_string()}}},
+                    "EventData": {"TargetUserName": format!("account{account:02}"), "IpAddress": "10.2.0.9",
+                                  "LogonType": 3}}})
+                .to_string(),
+            );
+        }
+    }
+    let batches: Vec<String> = lines.chunks(25).map(|c| c.join("\n")).collect();
+    let half = batches.len() / 2;
+    send(&addr, &token, &batches, |n| {
+        if n == half {
+            // Give the partitions time to take some batches, then kill their owner.
+            std::thread::sleep(Duration::from_secs(2));
+            drop(owner.take());
+        }
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(cluster.pool());
+    settle(&cluster, &rt, &pool);
+    let status = cluster.status();
+    let partitions = status["bus"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "REMPART_SIGMA")
+        .count();
+    assert_eq!(partitions, 3, "{status}");
+    let rows: Vec<(String, String)> = rt
+        .block_on(
+            sqlx::query_as(
+                "SELECT rule_title, matched FROM alerts WHERE rule_title = 'Brute Force Against One Account'",
+            )
+            .fetch_all(&pool),
+        )
+        .unwrap();
+    let mut reported: Vec<String> = rows
+        .iter()
+        .map(|(_, matched)| {
+            let matched: Value = serde_json::from_str(matched).unwrap();
+            matched
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["field"] == "TargetUserName")
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .unwrap()
+        })
+        .collect();
+    reported.sort();
+    let expected: Vec<String> = (0..60).step_by(2).map(|a| format!("account{a:02}")).collect();
+    assert_eq!(reported, expected, "each burst of five once, none of four");
+    let failed: i64 = rt.block_on(scalar(
+        &pool,
+        "SELECT count(*) FROM alerts WHERE rule_title = 'Failed Logon'",
+    ));
+    assert_eq!(failed, 0, "a rule that only feeds a correlation raises nothing itself");
+    assert_eq!(
+        rt.block_on(scalar(&pool, "SELECT count(*) FROM events")),
+        lines.len() as i64
+    );
+}

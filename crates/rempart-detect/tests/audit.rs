@@ -214,7 +214,10 @@ fn twins_fire_alike(dir: &str, id: u64, carried: &[&str], twin: fn(&Event) -> Op
         for sysmon in events.iter().filter(|e| is_sysmon(e, id)) {
             let Some(twin) = twin(sysmon) else { continue };
             twins += 1;
-            let on_twin: BTreeSet<String> = set.evaluate(&twin).into_iter().filter_map(|m| m.rule_id).collect();
+            let found = set.evaluate(&twin);
+            // The prefilter's literals hold under the mapping: nothing it skips would match.
+            assert_eq!(found, set.evaluate_exhaustively(&twin), "{}", sample.display());
+            let on_twin: BTreeSet<String> = found.into_iter().filter_map(|m| m.rule_id).collect();
             for m in set.evaluate(sysmon) {
                 let Some(id) = m.rule_id else { continue };
                 let tested = &fields[&id];

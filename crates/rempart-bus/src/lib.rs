@@ -60,6 +60,19 @@ const QUEUES: [(&str, &str); 3] = [
     (INCIDENTS_STREAM, RESPOND),
 ];
 
+/// A durable pull consumer that acknowledges each message explicitly, with at most
+/// `max_ack_pending` delivered and not yet acknowledged.
+fn pull_consumer(durable: &str, max_ack_pending: i64, description: String) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(durable.to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        max_ack_pending,
+        description: Some(description),
+        ..consumer::pull::Config::default()
+    }
+}
+
 /// The subject of a Sigma correlation partition.
 pub fn partition_subject(partition: u32) -> String {
     format!("rempart.sigma.{partition}")
@@ -487,18 +500,9 @@ impl Bus {
                 .get_or_create_stream(config)
                 .await
                 .map_err(|e| BusError::Bus(format!("stream {name}: {e}")))?;
+            let config = pull_consumer(durable, 4096, format!("Rempart's {durable} role"));
             stream
-                .get_or_create_consumer(
-                    durable,
-                    consumer::pull::Config {
-                        durable_name: Some(durable.to_owned()),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: ACK_WAIT,
-                        max_ack_pending: 4096,
-                        description: Some(format!("Rempart's {durable} role")),
-                        ..consumer::pull::Config::default()
-                    },
-                )
+                .get_or_create_consumer(durable, config)
                 .await
                 .map_err(|e| BusError::Bus(format!("consumer {durable} of {name}: {e}")))?;
         }
@@ -515,22 +519,14 @@ impl Bus {
             .map_err(|e| BusError::Bus(format!("stream {SIGMA_STREAM}: {e}")))?;
         for p in 0..settings.correlation_partitions {
             let durable = partition_consumer(p);
+            // One message at a time, in order: its owner's windows and checkpoint follow the
+            // partition's sequence, and a message given back is the next one delivered.
+            let config = consumer::pull::Config {
+                filter_subject: partition_subject(p),
+                ..pull_consumer(&durable, 1, format!("Rempart's Sigma correlation, partition {p}"))
+            };
             stream
-                .get_or_create_consumer(
-                    &durable,
-                    consumer::pull::Config {
-                        durable_name: Some(durable.clone()),
-                        filter_subject: partition_subject(p),
-                        ack_policy: consumer::AckPolicy::Explicit,
-                        ack_wait: ACK_WAIT,
-                        // One message at a time, in order: its owner's windows and checkpoint
-                        // follow the partition's sequence, and a message given back is the
-                        // next one delivered.
-                        max_ack_pending: 1,
-                        description: Some(format!("Rempart's Sigma correlation, partition {p}")),
-                        ..consumer::pull::Config::default()
-                    },
-                )
+                .get_or_create_consumer(&durable, config)
                 .await
                 .map_err(|e| BusError::Bus(format!("consumer {durable} of {SIGMA_STREAM}: {e}")))?;
         }

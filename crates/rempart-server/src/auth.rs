@@ -158,6 +158,17 @@ pub fn is_bearer_token(token: &TokenRecord) -> bool {
 pub struct Caller(pub TokenRecord);
 
 impl Caller {
+    /// The caller as four eyes count votes on a response.
+    pub fn voter(&self) -> crate::respond::Voter {
+        let t = &self.0;
+        crate::respond::Voter {
+            actor: self.actor(),
+            person: self.person(),
+            role: t.role,
+            token: is_bearer_token(t).then(|| (t.created, t.created_by.clone())),
+        }
+    }
+
     /// How the caller appears in ledger records.
     pub fn actor(&self) -> String {
         actor_of(&self.0)

@@ -14,19 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{ApiError, AppState, auth};
 
-/// The indicator index in force; replaced whole.
-#[derive(Debug, Clone, Default)]
-pub struct ActiveIntel(Arc<std::sync::RwLock<Option<Arc<IocIndex>>>>);
-
-impl ActiveIntel {
-    pub fn current(&self) -> Option<Arc<IocIndex>> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    pub fn replace(&self, index: Arc<IocIndex>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(index);
-    }
-}
+pub use rempart_services::active::ActiveIntel;
 
 /// Every stored indicator, indexed. A record that no longer reads is skipped with a warning.
 pub async fn load(store: &dyn IntelStore) -> Result<IocIndex, StoreError> {

@@ -6,7 +6,6 @@
 //! request in flight is completed and acknowledged, or not acknowledged at all), flushes the
 //! syslog batches, and returns.
 
-pub mod anomaly;
 mod api;
 pub mod audit;
 pub mod auth;
@@ -15,19 +14,15 @@ pub mod console;
 mod error;
 pub mod gateway;
 pub mod incident_api;
-pub mod incidents;
 pub mod intel;
 pub mod listen;
-pub mod metrics;
 pub mod oidc;
 mod openapi;
 pub mod pipeline;
 mod privacy;
-pub mod respond;
 pub mod respond_api;
 pub mod syslog;
 pub mod tls;
-pub mod triage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +40,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::ApiError;
 pub use openapi::OPENAPI;
+pub use rempart_services::active::ActiveRules;
+pub use rempart_services::{anomaly, incidents, metrics, respond, triage};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -108,6 +105,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What triage works with, from this state.
+    pub fn triage_parts(&self) -> triage::Parts {
+        triage::Parts {
+            store: self.store.clone(),
+            ledger: self.ledger.clone(),
+            gateway: self.gateway.clone(),
+            privacy: self.privacy.clone(),
+            intel: self.intel.clone(),
+            rules: self.rules.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
     /// Runs a people's event search: it waits for a search slot (at most its budget, then
     /// `Busy`), and the store stops it past its budget.
     pub async fn search_events(
@@ -155,26 +165,6 @@ impl AppState {
             query_budget: std::time::Duration::from_secs(10),
             rules: ActiveRules::default(),
         }
-    }
-}
-
-/// The detection rules in force. A reload swaps the whole set: a batch is evaluated by one set
-/// from start to end.
-#[derive(Debug, Clone, Default)]
-pub struct ActiveRules(Arc<std::sync::RwLock<Option<Arc<rempart_detect::RuleSet>>>>);
-
-impl ActiveRules {
-    pub fn new(rules: Option<Arc<rempart_detect::RuleSet>>) -> Self {
-        ActiveRules(Arc::new(std::sync::RwLock::new(rules)))
-    }
-
-    /// The rules now in force.
-    pub fn current(&self) -> Option<Arc<rempart_detect::RuleSet>> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    pub fn replace(&self, rules: Arc<rempart_detect::RuleSet>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rules);
     }
 }
 

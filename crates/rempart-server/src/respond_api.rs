@@ -72,7 +72,7 @@ pub async fn run_playbook(
 ) -> Result<Json<Value>, ApiError> {
     let incident = parse_id(&body.incident, "incident")?;
     let run = response(&state)?
-        .run_playbook(&id, incident, &crate::respond::Voter::of(&caller), body.dry_run)
+        .run_playbook(&id, incident, &caller.voter(), body.dry_run)
         .await?;
     Ok(Json(json!({"run": run})))
 }
@@ -141,7 +141,7 @@ async fn vote(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id, "approval")?;
     let (approval, run) = response(state)?
-        .vote(id, &crate::respond::Voter::of(caller), approve, &body.comment)
+        .vote(id, &caller.voter(), approve, &body.comment)
         .await?;
     Ok(Json(json!({"approval": approval, "run": run})))
 }

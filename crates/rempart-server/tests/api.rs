@@ -70,7 +70,7 @@ impl Server {
         .await
         .unwrap();
         state.triage = Some(rempart_server::triage::Triage::new(
-            &state,
+            state.triage_parts(),
             incidents.clone(),
             None,
             rempart_config::Triage::default(),

@@ -458,7 +458,8 @@ async fn triage_all(
     config: &Config,
 ) -> anyhow::Result<Vec<(rempart_model::Incident, rempart_model::Verdict)>> {
     let state = rempart_server::AppState::new(store.clone(), ledger.clone(), DecodeOptions::default());
-    let triage = rempart_server::triage::Triage::new(&state, incidents.clone(), None, config.triage.clone());
+    let triage =
+        rempart_server::triage::Triage::new(state.triage_parts(), incidents.clone(), None, config.triage.clone());
     let open = incidents
         .store()
         .incidents_list(&rempart_store::IncidentQuery::open())

@@ -192,7 +192,7 @@ pub async fn wire(data_dir: &Path, config: &rempart_config::Config, wiring: Wiri
         .transpose()?
         .map(Arc::new);
     state.triage = Some(rempart_server::triage::Triage::new(
-        &state,
+        state.triage_parts(),
         incidents.clone(),
         attack,
         config.triage.clone(),

@@ -135,7 +135,8 @@ pub async fn serve_store(
         .map(crate::detect::load_attack)
         .transpose()?
         .map(Arc::new);
-    let triage = rempart_server::triage::Triage::new(&state, incidents.clone(), attack, config.triage.clone());
+    let triage =
+        rempart_server::triage::Triage::new(state.triage_parts(), incidents.clone(), attack, config.triage.clone());
     state.triage = Some(triage.clone());
     tracing::info!(
         playbooks = response.playbooks().len(),

@@ -1608,9 +1608,7 @@ pub async fn vote(
     if comment.is_empty() {
         return Err(ApiError::BadRequest("a reason is required for a vote".into()).into());
     }
-    response(&state)?
-        .vote(id, &crate::respond::Voter::of(&caller), approve, comment)
-        .await?;
+    response(&state)?.vote(id, &caller.voter(), approve, comment).await?;
     Ok(Redirect::to("/approvals").into_response())
 }
 

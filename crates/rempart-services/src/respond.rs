@@ -91,17 +91,6 @@ pub struct Voter {
 }
 
 impl Voter {
-    /// An API or console caller.
-    pub fn of(caller: &crate::auth::Caller) -> Voter {
-        let t = &caller.0;
-        Voter {
-            actor: caller.actor(),
-            person: caller.person(),
-            role: t.role,
-            token: crate::auth::is_bearer_token(t).then(|| (t.created, t.created_by.clone())),
-        }
-    }
-
     /// A person acting without a token (the command line: its operating-system account).
     pub fn person(actor: &str, role: Role) -> Voter {
         Voter {

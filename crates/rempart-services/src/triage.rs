@@ -20,10 +20,9 @@ use rempart_triage::context::{self, EntityHistory, Material, TechniqueNote};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::active::{ActiveIntel, ActiveRules};
 use crate::incidents::{IncidentError, Incidents};
-use crate::intel::ActiveIntel;
 use crate::metrics::Metrics;
-use crate::{ActiveRules, AppState};
 
 /// The gateway client name of the triage agent: `[gateway.clients.triage]` sets its class,
 /// routes and quotas like any other client's.
@@ -32,6 +31,18 @@ pub const CLIENT: &str = "triage";
 const HISTORY_DAYS: u32 = 7;
 /// Most entities whose history is given.
 const HISTORY_ENTITIES: usize = 4;
+
+/// What triage works with, taken from the process that runs it.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub ledger: Ledger,
+    pub gateway: Option<Gateway>,
+    pub privacy: Option<Arc<rempart_privacy::Privacy>>,
+    pub intel: ActiveIntel,
+    pub rules: ActiveRules,
+    pub metrics: Arc<Metrics>,
+}
 
 #[derive(Debug)]
 struct Inner {
@@ -90,9 +101,9 @@ enum Fallback {
 }
 
 impl Triage {
-    /// From the server's state (its gateway, privacy engine, intel and rules).
+    /// From what a process runs (its store, ledger, gateway, privacy engine, intel and rules).
     pub fn new(
-        state: &AppState,
+        parts: Parts,
         incidents: Incidents,
         attack: Option<Arc<AttackCatalog>>,
         config: rempart_config::Triage,
@@ -100,15 +111,15 @@ impl Triage {
         Triage {
             inner: Arc::new(Inner {
                 incidents,
-                store: state.store.clone(),
-                ledger: state.ledger.clone(),
-                gateway: state.gateway.clone(),
-                privacy: state.privacy.clone(),
-                intel: state.intel.clone(),
-                rules: state.rules.clone(),
+                store: parts.store,
+                ledger: parts.ledger,
+                gateway: parts.gateway,
+                privacy: parts.privacy,
+                intel: parts.intel,
+                rules: parts.rules,
                 attack,
                 config,
-                metrics: state.metrics.clone(),
+                metrics: parts.metrics,
                 started: Mutex::default(),
                 retried: Mutex::default(),
             }),

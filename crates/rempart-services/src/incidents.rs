@@ -69,7 +69,7 @@ fn subject_of(incident: &Incident) -> Option<String> {
 }
 
 /// A ledger record about an incident, sealed under its subject.
-pub(crate) fn draft(actor: &str, kind: &str, incident: &Incident, payload: serde_json::Value) -> Draft {
+pub fn draft(actor: &str, kind: &str, incident: &Incident, payload: serde_json::Value) -> Draft {
     let d = Draft::new(actor, kind, payload);
     match subject_of(incident) {
         Some(s) => d.about(s),

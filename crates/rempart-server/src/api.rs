@@ -95,7 +95,7 @@ pub async fn ingest_events(
         .map_err(|e| ApiError::Internal(format!("decode slots: {e}")))?;
     // In a cluster, the `detect` processes detect; here only what is decoded is handed on.
     let detectors = match state.bus {
-        None => Detectors::of(&state),
+        None => state.detectors(),
         Some(_) => Detectors::default(),
     };
     // Decoding (and inflating) is CPU-bound: keep it off the async workers.
@@ -129,7 +129,7 @@ pub async fn ingest_events(
                 )
                 .await?
         }
-        Some(_) => batch.deliver(&state, "http").await?,
+        Some(_) => crate::pipeline::deliver(&mut batch, &state, "http").await?,
     }
     let status = if batch.events.is_empty() && !batch.rejected.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -30,7 +30,7 @@ use rempart_store::Quarantined;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::pipeline::{Batch, DeliverError, Detectors, alert_record, new_alerts};
+use crate::pipeline::{Batch, DeliverError, alert_record, new_alerts};
 
 /// What a process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,7 +185,7 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
             Err(e) => keep_undecodable(state, d, e).await?,
         }
     }
-    let detectors = Detectors::of(state);
+    let detectors = state.detectors();
     let partitions = state.correlation_partitions;
     let (batch, sent) = tokio::task::spawn_blocking(move || {
         let sent = batch.detect_partitioned(&detectors, partitions);

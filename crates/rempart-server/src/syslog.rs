@@ -83,7 +83,7 @@ async fn detect_and_commit(
     batch: &mut Batch,
     kind: &'static str,
 ) -> Result<(), crate::pipeline::DeliverError> {
-    batch.deliver(state, kind).await
+    crate::pipeline::deliver(batch, state, kind).await
 }
 
 fn decode_one(state: &AppState, source: &str, line: &[u8], kind: &'static str) -> Vec<Item> {

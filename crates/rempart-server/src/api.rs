@@ -45,7 +45,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI)
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,6 +40,13 @@ pub enum ApiError {
     Store(#[from] rempart_store::StoreError),
     #[error("audit ledger: {0}")]
     Audit(#[from] rempart_audit::AuditError),
+    /// This server does not host the service the route belongs to (a cluster node in another
+    /// role, or a server started without it).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The ledger could not record what the request would do, so nothing was done.
+    #[error("the ledger refused the record: {0}")]
+    LedgerRefused(String),
     /// A service this request needs (the identity provider) did not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -60,6 +67,7 @@ impl ApiError {
             ApiError::Csrf(_) => (StatusCode::FORBIDDEN, "csrf"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::NotConfigured(_) => (StatusCode::NOT_FOUND, "not_configured"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyFailures(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_failures"),
@@ -82,7 +90,7 @@ impl ApiError {
             ApiError::Audit(rempart_audit::AuditError::Config(_) | rempart_audit::AuditError::Checkpoint(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
-            ApiError::Audit(_) => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
+            ApiError::Audit(_) | ApiError::LedgerRefused(_) => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             ApiError::Unavailable(_) => (StatusCode::BAD_GATEWAY, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -19,10 +19,9 @@ use crate::{ApiError, AppState, auth};
 pub const CLASS_HEADER: &str = "x-rempart-data-class";
 
 fn engine(state: &AppState) -> Result<&Gateway, ApiError> {
-    state
-        .gateway
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("the gateway (no `[gateway]` routes are configured)".to_owned()))
+    state.gateway.as_ref().ok_or_else(|| {
+        ApiError::NotConfigured("this server runs no gateway (no `[gateway]` routes are configured)".to_owned())
+    })
 }
 
 fn failure(format: Format, e: &GatewayError) -> Response {

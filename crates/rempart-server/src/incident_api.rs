@@ -20,7 +20,7 @@ impl From<IncidentError> for ApiError {
             IncidentError::NotFound(id) => ApiError::NotFound(format!("incident {id}")),
             IncidentError::Invalid(m) => ApiError::Conflict(m),
             IncidentError::Store(e) => ApiError::Store(e),
-            IncidentError::Audit(m) => ApiError::Internal(format!("the ledger refused the record: {m}")),
+            IncidentError::Audit(m) => ApiError::LedgerRefused(m),
         }
     }
 }
@@ -29,7 +29,7 @@ pub(crate) fn incidents(state: &AppState) -> Result<&Incidents, ApiError> {
     state
         .incidents
         .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server keeps no incidents".into()))
+        .ok_or_else(|| ApiError::NotConfigured("this server keeps no incidents".into()))
 }
 
 fn parse_id(s: &str, what: &str) -> Result<EventId, ApiError> {
@@ -103,7 +103,7 @@ pub(crate) fn triage_service(state: &AppState) -> Result<&crate::triage::Triage,
     state
         .triage
         .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no triage".into()))
+        .ok_or_else(|| ApiError::NotConfigured("this server runs no triage".into()))
 }
 
 /// Whether a role may read verdicts re-identified (analyst, approver, admin; not viewer).

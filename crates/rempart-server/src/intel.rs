@@ -35,7 +35,7 @@ fn store(state: &AppState) -> Result<&Arc<dyn IntelStore>, ApiError> {
     state
         .intel_store
         .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server keeps no threat intelligence".to_owned()))
+        .ok_or_else(|| ApiError::NotConfigured("this server keeps no threat intelligence".to_owned()))
 }
 
 /// `GET /api/v1/intel`: how many indicators are stored, by source (role viewer).

@@ -1,244 +1,176 @@
 //! The OpenAPI 3.1 description of the API, served at `/openapi.json`. A test checks that
 //! every route the router serves is described here, and nothing else.
 
-/// The OpenAPI document.
-pub const OPENAPI: &str = r##"{
-  "openapi": "3.1.0",
-  "info": {
-    "title": "Rempart API",
-    "version": "0.1.0",
-    "description": "Sovereign, auditable AI security operations. Every endpoint except /healthz and /readyz requires `Authorization: Bearer <token>` with a role that grants it: admin grants every role; analyst and approver grant viewer; auditor grants only the audit endpoints."
-  },
-  "components": {
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-    "schemas": {
-      "Incident": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "title": {"type": "string"},
-        "status": {"type": "string", "enum": ["new", "triaged", "investigating", "contained", "resolved", "false_positive", "merged"]},
-        "severity": {"type": "string", "enum": ["informational", "low", "medium", "high", "critical"]},
-        "score": {"type": "integer", "minimum": 0, "maximum": 100}, "max_level": {"type": "string"},
-        "owner": {"type": ["string", "null"]}, "created": {"type": "string", "format": "date-time"}, "updated": {"type": "string", "format": "date-time"},
-        "first_seen": {"type": "string", "format": "date-time"}, "last_seen": {"type": "string", "format": "date-time"},
-        "alert_count": {"type": "integer"}, "rules": {"type": "array", "items": {"type": "string"}},
-        "entities": {"type": "array", "items": {"type": "object", "properties": {"kind": {"type": "string", "enum": ["host", "user", "ip", "process", "hash", "domain"]}, "value": {"type": "string"}}}},
-        "techniques": {"type": "array", "items": {"type": "string"}}, "tactics": {"type": "array", "items": {"type": "string"}},
-        "assets": {"type": "array", "items": {"type": "string"}}, "merged_into": {"type": ["string", "null"]},
-        "history": {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "string"}, "actor": {"type": "string"}, "what": {"type": "string"}, "reason": {"type": "string"}}}},
-        "triage": {"type": ["object", "null"], "properties": {"verdict": {"type": "string"}, "time": {"type": "string"}, "mode": {"type": "string", "enum": ["model", "degraded"]}, "classification": {"type": "string"}, "stale": {"type": "boolean"}, "flags": {"type": "array", "items": {"type": "string"}}}}
-      }},
-      "Verdict": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "incident": {"type": "string", "format": "uuid"}, "created": {"type": "string", "format": "date-time"},
-        "mode": {"type": "string", "enum": ["model", "degraded"]}, "provider": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
-        "classification": {"type": "string", "enum": ["true_positive", "benign", "false_positive"]}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "severity": {"type": "string"}, "summary": {"type": "string", "description": "Plain text a model may have written after reading attacker-controlled data: show it as text, never as markdown or HTML (no links, no images)"},
-        "timeline": {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "string"}, "description": {"type": "string", "description": "Plain text; show it as text"}, "events": {"type": "array", "items": {"type": "string"}}}}},
-        "techniques": {"type": "array", "items": {"type": "string"}}, "entities": {"type": "array", "items": {"type": "string"}},
-        "recommended_actions": {"type": "array", "items": {"type": "object", "properties": {"action": {"type": "string", "enum": ["notify", "create_ticket", "block_ip", "block_domain", "isolate_host", "disable_account", "reset_credentials", "kill_process", "quarantine_file", "collect_forensics", "monitor", "close_incident"]}, "target": {"type": "string"}, "reason": {"type": "string"}}}},
-        "queries": {"type": "array", "items": {"type": "object", "properties": {"tool": {"type": "string"}, "arguments": {}, "outcome": {"type": "string"}}}},
-        "evidence": {"type": "array", "items": {"type": "object", "properties": {"claim": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}}}}},
-        "flags": {"type": "array", "items": {"type": "string"}, "description": "prompt_injection_suspected, held_for_review, model_verdict_held, unknown_event_cited, no_evidence, model_unavailable, model_failed, triage_budget_exhausted"},
-        "injection": {"type": "array", "description": "Signs of prompt injection in what the model read", "items": {"type": "object", "required": ["field", "class", "phrase", "weight"], "properties": {
-          "field": {"type": "string", "description": "Where, in what the model read (key_events[0].fields.EventData.CommandLine)"},
-          "class": {"type": "string", "enum": ["instruction_override", "role_claim", "fence_forgery", "chat_template", "tool_call_forgery", "verdict_steering", "response_suppression", "exfiltration", "markup_beacon", "prompt_leak", "jailbreak", "hidden_text", "homoglyph", "encoded"]},
-          "phrase": {"type": "string", "maxLength": 161, "description": "The words as the detector read them (plain text)"},
-          "language": {"type": "string"}, "weight": {"type": "number", "minimum": 0, "maximum": 1}}}},
-        "domain": {"type": ["string", "null"], "description": "The pseudonymization domain the text is written in"},
-        "steps": {"type": "integer"}, "tokens": {"type": "integer"}
-      }},
-      "Run": {"type": "object", "description": "A playbook run: the actions its steps expanded into, with outcomes", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "playbook": {"type": "string"}, "digest": {"type": "string", "description": "SHA-256 of the playbook file followed"},
-        "incident": {"type": "string", "format": "uuid"}, "verdict": {"type": ["string", "null"]}, "trigger": {"type": "string", "enum": ["created", "grown", "triaged", "manual"]},
-        "requested_by": {"type": "string"}, "created": {"type": "string", "format": "date-time"}, "updated": {"type": "string", "format": "date-time"},
-        "status": {"type": "string", "enum": ["running", "waiting", "completed", "failed", "rolling_back", "rolled_back"]}, "dry_run": {"type": "boolean"},
-        "actions": {"type": "array", "items": {"type": "object", "properties": {
-          "key": {"type": "string", "description": "Idempotency key, sent to connectors"}, "step": {"type": "string"}, "action": {"type": "string"},
-          "connector": {"type": ["string", "null"]}, "target": {"type": ["string", "null"]}, "params": {"type": "object"},
-          "state": {"type": "string", "enum": ["pending", "awaiting_approval", "succeeded", "failed", "rejected", "timed_out", "skipped", "limited", "dry_run", "rolled_back"]},
-          "gate": {"type": ["object", "null"]}, "approval": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "detail": {"type": "string"},
-          "time": {"type": ["string", "null"]}, "undo": {"type": ["string", "null"]}}}},
-        "outcomes": {"type": "object", "additionalProperties": {"type": "string"}}, "notes": {"type": "array", "items": {"type": "string"}}}},
-      "Approval": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "run": {"type": "string", "format": "uuid"}, "incident": {"type": "string", "format": "uuid"},
-        "playbook": {"type": "string"}, "step": {"type": "string"},
-        "actions": {"type": "array", "items": {"type": "object", "properties": {"action": {"type": "string"}, "target": {"type": ["string", "null"]}, "connector": {"type": ["string", "null"]}, "prepared": {"type": "string", "description": "Exactly what would be sent"}}}},
-        "rule": {"type": "object", "properties": {"role": {"type": "string"}, "approvers": {"type": "integer"}, "timeout_secs": {"type": "integer"}, "on_timeout": {"type": "string", "enum": ["reject", "run"]}}},
-        "reason": {"type": "string"}, "requested_by": {"type": "string"}, "created": {"type": "string", "format": "date-time"}, "deadline": {"type": "string", "format": "date-time"},
-        "status": {"type": "string", "enum": ["pending", "approved", "rejected", "timed_out"]},
-        "votes": {"type": "array", "items": {"type": "object", "properties": {"actor": {"type": "string"}, "approve": {"type": "boolean"}, "comment": {"type": "string"}, "time": {"type": "string"}}}}}},
-      "Deadline": {"type": "object", "properties": {
-        "report": {"type": "string", "enum": ["nis2_early_warning", "nis2_notification", "nis2_final", "dora_initial", "dora_intermediate", "dora_final", "gdpr_notification"]},
-        "regime": {"type": "string", "enum": ["nis2", "dora", "gdpr"]}, "due": {"type": "string", "format": "date-time"}, "basis": {"type": "string"},
-        "provisional": {"type": "boolean", "description": "Counted from an earlier report's deadline until that report is recorded as sent"},
-        "submitted": {"type": ["string", "null"]}, "state": {"type": "string", "enum": ["open", "due_soon", "overdue", "met", "late"]}}},
-      "DoraCriteria": {"type": "object", "description": "Delegated Regulation (EU) 2024/1772 criteria as assessed", "properties": {
-        "critical_services_affected": {"type": "boolean"}, "malicious_unauthorised_access": {"type": "boolean"},
-        "clients_affected_pct": {"type": ["number", "null"]}, "clients_affected": {"type": ["integer", "null"]},
-        "counterparts_affected_pct": {"type": ["number", "null"]}, "transactions_affected_pct": {"type": ["number", "null"]},
-        "material_clients_impact": {"type": "boolean"}, "reputational_impact": {"type": "boolean"},
-        "duration_hours": {"type": ["number", "null"]}, "downtime_hours": {"type": ["number", "null"]},
-        "member_states_affected": {"type": ["integer", "null"]}, "data_losses": {"type": "boolean"}, "economic_impact_eur": {"type": ["number", "null"]}}},
-      "Regulatory": {"type": "object", "properties": {
-        "incident": {"type": "string", "format": "uuid"},
-        "assessment": {"type": ["object", "null"], "properties": {"aware_at": {"type": "string"}, "nis2_significant": {"type": "boolean"}, "affects_trust_services": {"type": "boolean"}, "dora": {"$ref": "#/components/schemas/DoraCriteria"}, "dora_classified_at": {"type": ["string", "null"]}, "personal_data_breach": {"type": "boolean"}, "breach_aware_at": {"type": ["string", "null"]}, "submissions": {"type": "array", "items": {"type": "object"}}}},
-        "dora": {"type": ["object", "null"], "properties": {"major": {"type": "boolean"}, "criteria_met": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}}},
-        "deadlines": {"type": "array", "items": {"$ref": "#/components/schemas/Deadline"}}}},
-      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-      "Normalized": {"type": "object", "properties": {
-        "host": {"type": "string"}, "user": {"type": "string"}, "user_domain": {"type": "string"},
-        "src_ip": {"type": "string"}, "src_port": {"type": "integer"}, "dst_ip": {"type": "string"}, "dst_port": {"type": "integer"},
-        "protocol": {"type": "string"}, "process": {"type": "string"}, "process_id": {"type": "integer"}, "command_line": {"type": "string"},
-        "parent_process": {"type": "string"}, "parent_process_id": {"type": "integer"}, "parent_command_line": {"type": "string"},
-        "event_id": {"type": "integer"}, "channel": {"type": "string"}, "provider": {"type": "string"},
-        "severity": {"enum": ["info", "low", "medium", "high", "critical"]}, "message": {"type": "string"}}},
-      "Event": {"type": "object", "required": ["id", "time", "ingested", "format", "origin", "class", "normalized", "fields"], "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "time": {"type": "string", "format": "date-time"},
-        "ingested": {"type": "string", "format": "date-time"},
-        "format": {"enum": ["json", "syslog-5424", "syslog-3164", "cef", "evtx", "windows-json", "suricata-eve", "zeek-tsv", "zeek-json", "auditd"]},
-        "origin": {"type": "object", "properties": {"source": {"type": "string"}, "location": {"type": "string"}}},
-        "class": {"enum": ["clear", "green", "amber", "amber-strict", "red"]},
-        "normalized": {"$ref": "#/components/schemas/Normalized"},
-        "fields": {"type": "object", "description": "The original fields, verbatim."}}},
-      "LedgerRecord": {"type": "object", "required": ["seq", "time", "actor", "kind", "payload_hash", "prev_hash", "leaf_hash", "status"], "properties": {
-        "seq": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "kind": {"type": "string"},
-        "key_id": {"type": ["string", "null"]}, "payload_hash": {"type": "string"}, "prev_hash": {"type": "string"}, "leaf_hash": {"type": "string"},
-        "status": {"enum": ["public", "sealed", "erased", "pruned"]}, "payload": {"description": "The payload, or null when erased or pruned"}}},
-      "Alert": {"type": "object", "required": ["id", "time", "created", "rule_title", "tags", "event"], "properties": {
-        "id": {"type": "string", "format": "uuid"}, "time": {"type": "string", "format": "date-time"}, "created": {"type": "string", "format": "date-time"},
-        "rule_id": {"type": "string"}, "rule_title": {"type": "string"}, "level": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
-        "matched": {"type": "array", "description": "The fields and values that matched (a correlation: its group and count; an indicator: the matched values)", "items": {"type": "object", "properties": {"field": {"type": "string"}, "value": {"type": "string"}}}},
-        "event": {"type": "string", "format": "uuid", "description": "The matched event: GET /api/v1/events/{id}"}, "host": {"type": "string"}, "user": {"type": "string"}}},
-      "Token": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["viewer", "analyst", "approver", "admin", "ingest", "gateway-client", "auditor"]}, "created": {"type": "string", "format": "date-time"}, "revoked": {"type": "boolean"}, "owner": {"type": ["string", "null"], "description": "The person the token acts for"}, "created_by": {"type": ["string", "null"], "description": "The person who created it"}}}
-    },
-    "responses": {
-      "Unauthenticated": {"description": "No valid token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Forbidden": {"description": "The token's role does not grant this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "BadRequest": {"description": "Invalid parameters", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    }
-  },
-  "security": [{"bearer": []}],
-  "paths": {
-    "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
-    "/readyz": {"get": {"summary": "Readiness: the store answers and, in a cluster, the bus is connected", "security": [], "responses": {"200": {"description": "Ready"}, "503": {"description": "Store or bus unavailable"}}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics (role viewer)", "responses": {"200": {"description": "OpenMetrics text"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/openapi.json": {"get": {"summary": "This document (role viewer)", "responses": {"200": {"description": "OpenAPI 3.1"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
-    "/api/v1/events": {
-      "post": {
-        "summary": "Ingest events (role ingest). Acknowledged only once every event is durable: stored, or in a cluster stored by JetStream for the detect processes.",
-        "parameters": [
-          {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "Force a format instead of detecting it"},
-          {"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256}, "description": "Source name recorded on each event (default http)"},
-          {"name": "Content-Encoding", "in": "header", "schema": {"enum": ["identity", "gzip"]}, "description": "gzip bodies are inflated up to a cap (256 MiB by default)"}
-        ],
-        "requestBody": {"required": true, "description": "NDJSON, a JSON array, syslog lines, CEF, Zeek TSV, auditd, or an EVTX file; capped by server.max_body_bytes", "content": {"application/x-ndjson": {}, "application/json": {}, "text/plain": {}, "application/octet-stream": {}}},
-        "responses": {
-          "200": {"description": "Stored; undecodable parts quarantined", "content": {"application/json": {"schema": {"type": "object", "properties": {"accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "alerts": {"type": "integer", "description": "Alerts raised on the batch here (0 in a cluster, where the detect processes raise them)"}, "by_format": {"type": "object"}, "rejections": {"type": "array", "items": {"type": "object", "properties": {"location": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
-          "413": {"description": "Body larger than the configured cap, or a gzip body inflating past its cap, or (in a cluster) one event larger than a bus message"},
-          "415": {"description": "Content-Encoding other than gzip or identity"},
-          "503": {"description": "The store, or in a cluster the bus, did not take the batch: nothing was acknowledged, retry"},
-          "422": {"description": "Nothing in the body could be decoded; all of it was quarantined"},
-          "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}
+/// The OpenAPI document as written (`openapi.json`), before [`document`] adds the answers
+/// of the layers every route passes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The document as served: [`OPENAPI`] with, on every operation, the answers the server's
+/// common layers can give besides the operation's own, where the operation does not already
+/// describe them: 401, 403, 429 and 503 behind authentication; 400 and 404 for a path
+/// parameter; 400 for query parameters; 400, 408, 413, 415 and 422 for a body; 404 where the
+/// service is optional. They come
+/// from layers every route passes (authentication, the rate limit, the store, the body cap
+/// and clock, the extractors), so they are added from those rules rather than written by
+/// hand per route. Errors on `/v1/…` are in the client's format (OpenAI's or Anthropic's).
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or(serde_json::Value::Null);
+        with_common_answers(&mut doc);
+        doc.to_string()
+    })
+}
+
+/// The tags of the services a server may run without (by its configuration or its cluster
+/// role): their operations answer 404 `not_configured` there.
+const OPTIONAL_SERVICES: [&str; 7] = [
+    "Incidents",
+    "Triage",
+    "Response",
+    "Regulatory",
+    "Privacy",
+    "Intelligence",
+    "Gateway",
+];
+
+fn with_common_answers(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let retry =
+        json!({"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}});
+    let answer = |description: &str, schema: &str, retry_after: bool| {
+        let mut r = json!({"description": description,
+                           "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        if retry_after {
+            r["headers"] = retry.clone();
         }
-      },
-      "get": {
-        "summary": "Query events, newest first (role viewer)",
-        "parameters": [
-          {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-          {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-          {"name": "filter", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true, "description": "field=value; a normalized field, format, class, source, or fields.<dotted.path>"},
-          {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Case-insensitive text anywhere in the event"},
-          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
-        ],
-        "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {"count": {"type": "integer"}, "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}
-      }
-    },
-    "/api/v1/events/{id}": {"get": {"summary": "One event (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The event", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}, "404": {"description": "No such event"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
-    "/api/v1/alerts": {"get": {"summary": "Alerts raised by detection rules on ingested events, newest first (role viewer)", "parameters": [
-        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "level", "in": "query", "schema": {"enum": ["informational", "low", "medium", "high", "critical"]}, "description": "This level and above"},
-        {"name": "rule", "in": "query", "schema": {"type": "string"}, "description": "A rule id"},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
-      ], "responses": {"200": {"description": "Alerts", "content": {"application/json": {"schema": {"type": "object", "properties": {"count": {"type": "integer"}, "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/stats": {"get": {"summary": "Counts of stored and quarantined events (role viewer)", "responses": {"200": {"description": "Counts"}, "401": {"$ref": "#/components/responses/Unauthenticated"}}}},
-    "/api/v1/quarantine": {"get": {"summary": "Quarantined input with source, position and reason (role analyst)", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}], "responses": {"200": {"description": "Items"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/tokens": {
-      "get": {"summary": "List tokens, without secrets (role admin)", "responses": {"200": {"description": "Tokens"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
-      "post": {"summary": "Create a token; the secret is returned once (role admin)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "role"], "properties": {"name": {"type": "string"}, "role": {"type": "string"}, "owner": {"type": "string", "description": "The person the token acts for (approvals count people); the caller when absent"}}}}}}, "responses": {"201": {"description": "Created"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/api/v1/tokens/{id}": {"delete": {"summary": "Revoke a token (role admin)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"204": {"description": "Revoked"}, "404": {"description": "No such token"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/privacy/redact": {"post": {"summary": "Pseudonymize text or NDJSON (role analyst): typed keyed pseudonyms per domain, prefix-preserving addresses, secrets removed; the originals are sealed in the vault before the answer. Lists what was found where, never the originals.", "parameters": [{"name": "domain", "in": "query", "schema": {"type": "string", "maxLength": 128, "default": "default"}, "description": "Pseudonymization domain (tenant, incident)"}], "requestBody": {"required": true, "content": {"text/plain": {}, "application/x-ndjson": {}}}, "responses": {"200": {"description": "Pseudonymized", "content": {"application/json": {"schema": {"type": "object", "properties": {"domain": {"type": "string"}, "output": {"type": "string"}, "found": {"type": "object"}, "replacements": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "path": {"type": "string"}, "type": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}, "recognizer": {"type": "string"}, "pseudonym": {"type": "string"}}}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "413": {"description": "A line too large to scan whole: nothing released"}}}},
-    "/api/v1/privacy/reveal": {"post": {"summary": "Re-identify pseudonyms of a domain (role approver); recorded in the audit ledger before the answer. Pseudonyms of erased subjects stay pseudonyms.", "parameters": [{"name": "domain", "in": "query", "schema": {"type": "string", "default": "default"}}], "requestBody": {"required": true, "content": {"text/plain": {}, "application/x-ndjson": {}}}, "responses": {"200": {"description": "Re-identified", "content": {"application/json": {"schema": {"type": "object", "properties": {"domain": {"type": "string"}, "output": {"type": "string"}, "revealed": {"type": "integer"}, "unresolved": {"type": "array", "items": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/privacy/subjects/{subject}": {
-      "get": {"summary": "Everything kept about a data subject, GDPR Art. 15 (role admin): pseudonyms in every domain, ledger records sealed for it, and the stored rows (events, quarantine, alerts, incidents, verdicts, response records, detector state) that name it in clear, by table with their ids; recorded", "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}, "description": "TYPE:VALUE, e.g. user:alice"}], "responses": {"200": {"description": "The report"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
-      "delete": {"summary": "Erase a data subject, GDPR Art. 17 (role admin): every occurrence in stored telemetry (events, quarantine, alerts, incidents, verdicts, response records, detector state, and the server's live incidents and baselines) is replaced by one marker drawn for this erasure (an address by a reserved one), then its keys are destroyed, so its pseudonyms and sealed records become irreversible; the ledger stays verifiable and records the counts. Repeating it finishes an interrupted erasure.", "parameters": [{"name": "subject", "in": "path", "required": true, "schema": {"type": "string"}, "description": "TYPE:VALUE, e.g. user:alice, ip:10.0.0.5, iban:DE89…"}], "responses": {"200": {"description": "Erased", "content": {"application/json": {"schema": {"type": "object", "properties": {"subject": {"type": "string"}, "keys_destroyed": {"type": "integer"}, "replaced_by": {"type": "string", "description": "What now stands for the subject in stored telemetry"}, "stored": {"type": "object", "properties": {"rows": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Rows rewritten, by table"}, "occurrences": {"type": "integer"}, "ids": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}, "description": "The rows' ids, at most 1000 per table"}, "purged": {"type": "boolean", "description": "Whether the store's own files no longer hold old copies"}}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/api/v1/intel": {
-      "get": {"summary": "Threat-intelligence indicators stored, by source, and how many are in force (role viewer)", "responses": {"200": {"description": "Counts", "content": {"application/json": {"schema": {"type": "object", "properties": {"stored": {"type": "integer"}, "in_force": {"type": "integer"}, "sources": {"type": "object", "additionalProperties": {"type": "integer"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}},
-      "post": {"summary": "Import a STIX 2.1 bundle or a MISP event (role analyst): its indicators are stored and matched against everything ingested from the next batch on; those that cannot be matched are listed with the reason. Recorded in the audit ledger.", "parameters": [{"name": "source", "in": "query", "schema": {"type": "string", "maxLength": 256, "default": "api"}}], "requestBody": {"required": true, "content": {"application/json": {}}}, "responses": {"200": {"description": "Imported", "content": {"application/json": {"schema": {"type": "object", "properties": {"imported": {"type": "integer"}, "skipped": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "reason": {"type": "string"}}}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}
-    },
-    "/api/v1/incidents": {"get": {"summary": "Incidents, most recently active first (role viewer): alerts grouped by shared hosts, accounts, addresses, process instances, hashes and domains within a time window, or along the ATT&CK kill chain; merged incidents only when asked for", "parameters": [
-        {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated: new, triaged, investigating, contained, resolved, false_positive, merged (default: all but merged)"},
-        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Only incidents whose last alert is at or after this time"},
-        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}, "description": "Only incidents whose first alert is before this time"},
-        {"name": "severity", "in": "query", "schema": {"type": "string", "enum": ["informational", "low", "medium", "high", "critical"]}, "description": "Only incidents of this severity or above"},
-        {"name": "owner", "in": "query", "schema": {"type": "string"}, "description": "Only incidents whose owner contains this (ASCII letters in any case); `-` for those with none"},
-        {"name": "rule", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with a rule title containing this (ASCII letters in any case)"},
-        {"name": "entity", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with an entity (host, account, address, process, file, domain) containing this (ASCII letters in any case)"},
-        {"name": "tactic", "in": "query", "schema": {"type": "string"}, "description": "Only incidents with an ATT&CK tactic containing this"},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}
-      ], "responses": {"200": {"description": "Incidents", "content": {"application/json": {"schema": {"type": "object", "properties": {"incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/incidents/{id}": {
-      "get": {"summary": "One incident with its alerts (oldest first) and triage verdicts (newest first). Verdicts are stored in the pseudonyms the model saw; analysts, approvers and admins read them re-identified (recorded), viewers as stored.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}, {"name": "alerts", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500}}], "responses": {"200": {"description": "The incident", "content": {"application/json": {"schema": {"type": "object", "properties": {"incident": {"$ref": "#/components/schemas/Incident"}, "alerts": {"type": "array", "items": {"type": "object"}}, "verdicts": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}}},
-      "post": {"summary": "Change an incident's status (new → triaged → investigating → contained → resolved / false_positive; a closed incident may be reopened as investigating) and/or owner, with a reason (role analyst); recorded in its history and the audit ledger", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["reason"], "properties": {"status": {"type": "string", "enum": ["triaged", "investigating", "contained", "resolved", "false_positive"]}, "owner": {"type": "string"}, "reason": {"type": "string"}}}}}}, "responses": {"200": {"description": "The incident", "content": {"application/json": {"schema": {"type": "object", "properties": {"incident": {"$ref": "#/components/schemas/Incident"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "The transition is not allowed (e.g. from merged)"}}}
-    },
-    "/api/v1/incidents/{id}/split": {"post": {"summary": "Move alerts of an open incident into a new incident, with a reason (role analyst); recorded", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["alerts", "reason"], "properties": {"alerts": {"type": "array", "items": {"type": "string", "format": "uuid"}}, "reason": {"type": "string"}}}}}}, "responses": {"200": {"description": "Both incidents", "content": {"application/json": {"schema": {"type": "object", "properties": {"incident": {"$ref": "#/components/schemas/Incident"}, "split": {"$ref": "#/components/schemas/Incident"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "Not open, alerts not in it, or nothing would be left"}}}},
-    "/api/v1/incidents/{id}/held": {"post": {"summary": "Decide on a model verdict held for review (role analyst): a model's verdict that read text flagged as a prompt-injection attempt, or that concludes less than the deterministic triage, waits for a person while the deterministic verdict stays in force. `accept` puts the model's verdict in force (playbook conditions then read it); otherwise it is set aside. Recorded.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["accept", "reason"], "properties": {"accept": {"type": "boolean"}, "reason": {"type": "string", "minLength": 1}}}}}}, "responses": {"200": {"description": "The incident", "content": {"application/json": {"schema": {"type": "object", "properties": {"incident": {"$ref": "#/components/schemas/Incident"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "Nothing is held, or no reason given"}}}},
-    "/api/v1/incidents/{id}/triage": {"post": {"summary": "Triage now (role analyst): the agent sends the incident's alerts, key events, entity history and ATT&CK notes through the sovereignty gateway (route `[triage] route`, pseudonymized, policy-checked), runs the read-only tools the model calls (search_events, entity_history, lookup_intel, get_rule) within step, token and time budgets, and validates the verdict against its schema. With no model available the verdict is deterministic and labelled `degraded`. Recorded in the audit ledger.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The verdict (re-identified for the caller)", "content": {"application/json": {"schema": {"type": "object", "properties": {"verdict": {"$ref": "#/components/schemas/Verdict"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "The incident was merged into another"}}}},
-    "/api/v1/verdicts/{id}/feedback": {"post": {"summary": "Confirm or override a triage verdict with a reason (role analyst); recorded, counted in /metrics (`rempart_triage_feedback_total`) and /api/v1/triage/stats", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["agrees", "reason"], "properties": {"agrees": {"type": "boolean"}, "classification": {"type": "string", "enum": ["true_positive", "benign", "false_positive"], "description": "Required when disagreeing"}, "reason": {"type": "string"}}}}}}, "responses": {"200": {"description": "The feedback"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such verdict"}}}},
-    "/api/v1/triage/stats": {"get": {"summary": "Agreement between verdicts and analysts, and false-positive rejection, overall, per model and per rule (role viewer)", "responses": {"200": {"description": "Rates", "content": {"application/json": {"schema": {"type": "object", "properties": {"overall": {"type": "object"}, "per_model": {"type": "object"}, "per_rule": {"type": "object"}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/playbooks": {"get": {"summary": "The playbooks in force: trigger, steps, approvals and limits (role viewer)", "responses": {"200": {"description": "Playbooks", "content": {"application/json": {"schema": {"type": "object", "properties": {"playbooks": {"type": "array", "items": {"type": "object"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/playbooks/{id}/run": {"post": {"summary": "Run a playbook on an incident now (role analyst). The caller is the requester and cannot approve the run's steps (four eyes). With `dry_run` every step is described exactly and nothing is sent. Recorded.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["incident"], "properties": {"incident": {"type": "string", "format": "uuid"}, "dry_run": {"type": "boolean", "default": false}}}}}}, "responses": {"200": {"description": "The run as far as it got (completed, or waiting for approval)", "content": {"application/json": {"schema": {"type": "object", "properties": {"run": {"$ref": "#/components/schemas/Run"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such playbook or incident"}}}},
-    "/api/v1/runs": {"get": {"summary": "Playbook runs, newest first (role viewer)", "parameters": [{"name": "incident", "in": "query", "schema": {"type": "string", "format": "uuid"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}], "responses": {"200": {"description": "Runs", "content": {"application/json": {"schema": {"type": "object", "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/runs/{id}": {"get": {"summary": "One run (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The run", "content": {"application/json": {"schema": {"type": "object", "properties": {"run": {"$ref": "#/components/schemas/Run"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such run"}}}},
-    "/api/v1/approvals": {"get": {"summary": "The approval queue, oldest first (role viewer)", "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "approved", "rejected", "timed_out", "all"], "default": "pending"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}], "responses": {"200": {"description": "Approvals", "content": {"application/json": {"schema": {"type": "object", "properties": {"approvals": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/approvals/{id}": {"get": {"summary": "One approval (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "The approval", "content": {"application/json": {"schema": {"type": "object", "properties": {"approval": {"$ref": "#/components/schemas/Approval"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such approval"}}}},
-    "/api/v1/approvals/{id}/approve": {"post": {"summary": "Approve (role approver, or admin where the step names admin; never the requester; one vote each). When enough people approved, the step runs and the answer holds the run as it then stands. Recorded.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"comment": {"type": "string"}}}}}}, "responses": {"200": {"description": "The approval and its run", "content": {"application/json": {"schema": {"type": "object", "properties": {"approval": {"$ref": "#/components/schemas/Approval"}, "run": {"$ref": "#/components/schemas/Run"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such approval"}, "409": {"description": "Already decided, past its deadline, the requester's own run, or already voted"}}}},
-    "/api/v1/approvals/{id}/reject": {"post": {"summary": "Reject: the step does not run; later steps may branch on `rejected`. Same rules as approve.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"comment": {"type": "string"}}}}}}, "responses": {"200": {"description": "The approval and its run", "content": {"application/json": {"schema": {"type": "object", "properties": {"approval": {"$ref": "#/components/schemas/Approval"}, "run": {"$ref": "#/components/schemas/Run"}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such approval"}, "409": {"description": "Already decided, past its deadline, the requester's own run, or already voted"}}}},
-    "/api/v1/deadlines": {"get": {"summary": "Every incident's NIS2, DORA and GDPR reporting deadlines, soonest first, with where each stands (role viewer)", "responses": {"200": {"description": "Deadlines, each with its incident", "content": {"application/json": {"schema": {"type": "object", "properties": {"deadlines": {"type": "array", "items": {"$ref": "#/components/schemas/Deadline"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/incidents/{id}/regulatory": {"get": {"summary": "An incident's regulatory assessment, DORA classification and deadlines (role viewer)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "Assessment and deadlines", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Regulatory"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}}}, "post": {"summary": "Open or change the assessment (role analyst): awareness time (default: when the incident opened), NIS2 significance, trust services, personal data breach, DORA criteria. Recorded.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"aware_at": {"type": "string", "format": "date-time"}, "nis2_significant": {"type": "boolean"}, "affects_trust_services": {"type": "boolean"}, "personal_data_breach": {"type": "boolean"}, "breach_aware_at": {"type": "string", "format": "date-time"}, "dora": {"$ref": "#/components/schemas/DoraCriteria"}}}}}}, "responses": {"200": {"description": "Assessment and deadlines", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Regulatory"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}}}},
-    "/api/v1/incidents/{id}/regulatory/submissions": {"post": {"summary": "Record a report as sent to its authority (role analyst); later deadlines then count from it. Recorded.", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["report"], "properties": {"report": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "reference": {"type": "string"}}}}}}, "responses": {"200": {"description": "Assessment and deadlines", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Regulatory"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "No assessment, or the incident owes no such report"}}}},
-    "/api/v1/incidents/{id}/reports/{report}": {"get": {"summary": "The draft of a report in the structure of its template (docs/reports.md), filled from the incident; `to_complete` lists what a person must add (role analyst)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}, {"name": "report", "in": "path", "required": true, "schema": {"type": "string", "enum": ["nis2_early_warning", "nis2_notification", "nis2_final", "dora_initial", "dora_intermediate", "dora_final", "gdpr_notification"]}}], "responses": {"200": {"description": "The draft", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}, "409": {"description": "The incident owes no such report as assessed"}}}},
-    "/api/v1/incidents/{id}/report.html": {"get": {"summary": "A printable HTML report: summary, verdict, deadlines, timeline of alerts, changes and response actions, entities (role analyst)", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}], "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such incident"}}}},
-    "/api/v1/gateway/providers": {"get": {"summary": "Every model provider of the gateway with its jurisdiction, class ceiling, revocation, circuit state, calls, failures, last error and cost since start (`cost_eur`) (role admin)", "responses": {"200": {"description": "Providers", "content": {"application/json": {"schema": {"type": "object", "properties": {"providers": {"type": "array", "items": {"type": "object"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No gateway is configured"}}}},
-    "/api/v1/gateway/providers/{name}/revoke": {"post": {"summary": "Cut a provider off at once, e.g. under export controls (role admin); recorded first. Requests fail over to the next allowed provider.", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "Revoked"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such provider"}}}},
-    "/api/v1/gateway/providers/{name}/restore": {"post": {"summary": "Allow a revoked provider again (role admin); recorded first", "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "Restored"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "404": {"description": "No such provider"}}}},
-    "/v1/chat/completions": {"post": {"summary": "OpenAI Chat Completions through the sovereignty gateway (role gateway-client). `model` names a route (`rempart/NAME`). The request's data class (the client's, raised by the `x-rempart-data-class` header) decides which providers may receive it; personal data is pseudonymized before it leaves and the answer re-identified; providers fail over in route order; every call is recorded. Streaming (SSE), tools and `response_format` JSON Schema (validated by the gateway) are supported. Errors use OpenAI's error format; 503 `rempart_degraded` when no model could serve.", "parameters": [{"name": "x-rempart-data-class", "in": "header", "schema": {"type": "string"}, "description": "TLP label or institutional level; raises the class only"}], "requestBody": {"required": true, "content": {"application/json": {}}}, "responses": {"200": {"description": "A chat completion, or an event stream of chunks when `stream` is true"}, "400": {"description": "Invalid request"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"description": "Forbidden, or the policy allows no provider (`policy_refused`, with each provider's reason)"}, "404": {"description": "Unknown model"}, "429": {"description": "Client quota exceeded (Retry-After)"}, "503": {"description": "Degraded: no model could serve, with each attempt"}}}},
-    "/v1/responses": {"post": {"summary": "OpenAI Responses through the sovereignty gateway (role gateway-client), stateless: the whole conversation travels in `input`, nothing is stored here or at the provider (`store: true`, `previous_response_id`, `conversation`, stored prompts and `background` are refused with 400), and every answer says `store: false`. Same policy, pseudonymization, failover, JSON Schema validation (`text.format`) and recording as /v1/chat/completions; function tools only. Streaming sends the Responses events from `response.created` to `response.completed`. Errors use OpenAI's error format.", "parameters": [{"name": "x-rempart-data-class", "in": "header", "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {}}}, "responses": {"200": {"description": "A response object, or an event stream when `stream` is true"}, "400": {"description": "Invalid request, or one that would keep state"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"description": "Forbidden or refused by policy"}, "404": {"description": "Unknown model"}, "429": {"description": "Client quota exceeded (Retry-After)"}, "503": {"description": "Degraded: no model could serve"}}}},
-    "/v1/messages": {"post": {"summary": "Anthropic Messages through the sovereignty gateway (role gateway-client; `x-api-key` or bearer token). Same policy, pseudonymization, failover and recording as /v1/chat/completions; errors use Anthropic's error format.", "parameters": [{"name": "x-rempart-data-class", "in": "header", "schema": {"type": "string"}}], "requestBody": {"required": true, "content": {"application/json": {}}}, "responses": {"200": {"description": "A message, or an event stream when `stream` is true"}, "400": {"description": "Invalid request"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"description": "Forbidden or refused by policy"}, "404": {"description": "Unknown model"}, "429": {"description": "Client quota exceeded"}, "503": {"description": "Degraded: no model could serve"}}}},
-    "/v1/models": {"get": {"summary": "The routes this gateway client may use, as OpenAI models (role gateway-client)", "responses": {"200": {"description": "Model list"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/records": {"get": {"summary": "Ledger records with their payloads where keys and retention allow (role auditor). The read is itself recorded.", "parameters": [
-        {"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
-      ], "responses": {"200": {"description": "Records", "content": {"application/json": {"schema": {"type": "object", "properties": {"records": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerRecord"}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}, "503": {"description": "The ledger could not record the read, so nothing was returned"}}}},
-    "/api/v1/audit/records/{seq}": {"get": {"summary": "One ledger record (role auditor); the read is recorded", "parameters": [{"name": "seq", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}], "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LedgerRecord"}}}}, "404": {"description": "No such record"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/checkpoints": {"get": {"summary": "Every signed checkpoint (C2SP signed notes) and the verifier keys (role auditor)", "responses": {"200": {"description": "Checkpoints", "content": {"application/json": {"schema": {"type": "object", "properties": {"origin": {"type": "string"}, "verifier_keys": {"type": "array", "items": {"type": "string"}}, "checkpoints": {"type": "array", "items": {"type": "object", "properties": {"size": {"type": "integer"}, "root": {"type": "string"}, "time": {"type": "string", "format": "date-time"}, "note": {"type": "string"}}}}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/proof/inclusion": {"get": {"summary": "RFC 9162 inclusion proof of a record in the tree of the first `size` records (role auditor)", "parameters": [
-        {"name": "seq", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 0}},
-        {"name": "size", "in": "query", "schema": {"type": "integer"}, "description": "Default: the latest checkpoint's size"}
-      ], "responses": {"200": {"description": "Proof", "content": {"application/json": {"schema": {"type": "object", "properties": {"seq": {"type": "integer"}, "size": {"type": "integer"}, "leaf_hash": {"type": "string"}, "proof": {"type": "array", "items": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/proof/consistency": {"get": {"summary": "RFC 9162 consistency proof between the trees of the first `from` and `to` records (role auditor)", "parameters": [
-        {"name": "from", "in": "query", "required": true, "schema": {"type": "integer", "minimum": 1}},
-        {"name": "to", "in": "query", "schema": {"type": "integer"}, "description": "Default: the latest checkpoint's size"}
-      ], "responses": {"200": {"description": "Proof", "content": {"application/json": {"schema": {"type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "proof": {"type": "array", "items": {"type": "string"}}}}}}}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/verify": {"get": {"summary": "Verify the whole ledger now (role auditor)", "responses": {"200": {"description": "`ok` with a report, or the first problem found and where", "content": {"application/json": {"schema": {"type": "object", "properties": {"ok": {"type": "boolean"}, "report": {"type": "object"}, "problem": {"type": "object"}, "message": {"type": "string"}}}}}}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}},
-    "/api/v1/audit/export": {"get": {"summary": "Export records with payloads, per-record keys, inclusion proofs and a signed checkpoint (format rempart-audit-export/1), for third-party verification (role auditor); the export is recorded", "parameters": [
-        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "previous", "in": "query", "schema": {"type": "string"}, "description": "A checkpoint note the caller holds, base64: the export adds a consistency proof from it"}
-      ], "responses": {"200": {"description": "The export document"}, "400": {"$ref": "#/components/responses/BadRequest"}, "401": {"$ref": "#/components/responses/Unauthenticated"}, "403": {"$ref": "#/components/responses/Forbidden"}}}}
-  }
-}"##;
+        r
+    };
+    let mut responses = serde_json::Map::new();
+    for (prefix, schema) in [("", "Error"), ("Client", "ClientError")] {
+        for (name, description, retry_after) in [
+            ("BadRequest", "Invalid parameters or body", false),
+            ("Unauthenticated", "No valid credential", false),
+            ("Forbidden", "The credential's role does not grant this", false),
+            ("NotFound", "No such resource", false),
+            (
+                "NotFoundOrNotConfigured",
+                "No such resource (`not_found`), or this server does not run the service (`not_configured`)",
+                false,
+            ),
+            (
+                "NotConfigured",
+                "This server does not run the service (`not_configured`): a cluster node in another role, or a server started without it",
+                false,
+            ),
+            (
+                "BodyTimeout",
+                "The body did not arrive in time; the connection is closed",
+                false,
+            ),
+            ("TooLarge", "The body is over the configured cap", false),
+            (
+                "UnsupportedMediaType",
+                "The body's content type is not one the operation reads",
+                false,
+            ),
+            (
+                "Unprocessable",
+                "The body does not have the shape the operation reads",
+                false,
+            ),
+            ("TooManyRequests", "Over the caller's rate or quota", true),
+            (
+                "Unavailable",
+                "The store (or the bus, or every provider) is unavailable",
+                true,
+            ),
+        ] {
+            responses.insert(format!("{prefix}{name}"), answer(description, schema, retry_after));
+        }
+    }
+    let components = &mut doc["components"];
+    components["schemas"]["ClientError"] = json!({"type": "object", "required": ["error"],
+        "description": "An error in the client's own format: OpenAI's {error: {message, type, code}} or Anthropic's {type: error, error: {type, message}}",
+        "properties": {"error": {"type": "object"}}});
+    if let Some(existing) = components["responses"].as_object_mut() {
+        for (k, v) in responses {
+            existing.entry(k).or_insert(v);
+        }
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, operations) in paths.iter_mut() {
+        let prefix = if path.starts_with("/v1/") { "Client" } else { "" };
+        let Some(operations) = operations.as_object_mut() else {
+            continue;
+        };
+        for operation in operations.values_mut() {
+            let public = operation["security"].as_array().is_some_and(Vec::is_empty);
+            let params = operation["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path = params.iter().any(|p| p["in"] == "path");
+            let in_query = params.iter().any(|p| p["in"] == "query");
+            let body = operation.get("requestBody").is_some();
+            let optional_service = operation["tags"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| OPTIONAL_SERVICES.contains(&t.as_str().unwrap_or_default()))
+            });
+            let mut add: Vec<(&str, &str)> = Vec::new();
+            if !public {
+                add.extend([
+                    ("401", "Unauthenticated"),
+                    ("403", "Forbidden"),
+                    ("429", "TooManyRequests"),
+                    ("503", "Unavailable"),
+                ]);
+            }
+            if optional_service {
+                if !in_path {
+                    add.push(("404", "NotConfigured"));
+                }
+                // An operation's own 404 (no such incident) also stands for the service absent.
+                if let Some(own) = operation["responses"]["404"]["description"].as_str() {
+                    let both = format!("{own}; or `not_configured`: this server does not run the service");
+                    operation["responses"]["404"]["description"] = Value::from(both);
+                }
+            }
+            if in_path {
+                add.extend([
+                    ("400", "BadRequest"),
+                    (
+                        "404",
+                        if optional_service {
+                            "NotFoundOrNotConfigured"
+                        } else {
+                            "NotFound"
+                        },
+                    ),
+                ]);
+            }
+            if in_query {
+                add.push(("400", "BadRequest"));
+            }
+            if body {
+                add.extend([
+                    ("400", "BadRequest"),
+                    ("408", "BodyTimeout"),
+                    ("413", "TooLarge"),
+                    ("415", "UnsupportedMediaType"),
+                    ("422", "Unprocessable"),
+                ]);
+            }
+            let Some(answers) = operation["responses"].as_object_mut() else {
+                continue;
+            };
+            for (status, name) in add {
+                answers
+                    .entry(status)
+                    .or_insert_with(|| json!({"$ref": format!("#/components/responses/{prefix}{name}")}));
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

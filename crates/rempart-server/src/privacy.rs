@@ -24,7 +24,7 @@ fn engine(state: &AppState) -> Result<&Privacy, ApiError> {
     state
         .privacy
         .as_deref()
-        .ok_or_else(|| ApiError::Internal("the privacy engine is not configured on this server".to_owned()))
+        .ok_or_else(|| ApiError::NotConfigured("the privacy engine is not configured on this server".to_owned()))
 }
 
 /// The engine, the domain named by the request (`default` when none) and its redactor.
@@ -137,7 +137,7 @@ fn erasure_store(state: &AppState) -> Result<&dyn rempart_store::ErasureStore, A
     state
         .erasure
         .as_deref()
-        .ok_or_else(|| ApiError::Internal("this server's store cannot answer data-subject requests".to_owned()))
+        .ok_or_else(|| ApiError::NotConfigured("this server's store cannot answer data-subject requests".to_owned()))
 }
 
 /// `GET /api/v1/privacy/subjects/{subject}`: everything kept about a data subject (GDPR Art. 15).

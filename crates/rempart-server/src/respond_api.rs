@@ -32,7 +32,7 @@ impl From<ResponseError> for ApiError {
             ResponseError::Approval(e) => ApiError::Conflict(e.to_string()),
             ResponseError::Store(e) => ApiError::Store(e),
             ResponseError::Incident(e) => e.into(),
-            ResponseError::Audit(m) => ApiError::Internal(format!("the ledger refused the record: {m}")),
+            ResponseError::Audit(m) => ApiError::LedgerRefused(m),
         }
     }
 }
@@ -41,7 +41,7 @@ pub(crate) fn response(state: &AppState) -> Result<&Response, ApiError> {
     state
         .response
         .as_ref()
-        .ok_or_else(|| ApiError::Internal("this server runs no playbooks".into()))
+        .ok_or_else(|| ApiError::NotConfigured("this server runs no playbooks".into()))
 }
 
 fn parse_id(s: &str, what: &str) -> Result<EventId, ApiError> {

@@ -1373,3 +1373,115 @@ async fn analysts_import_indicators_that_match_the_next_events() {
     assert_eq!(alerts["alerts"][0]["matched"][0]["value"], "198.51.100.23");
     server.stop().await;
 }
+
+/// What the server answers is what its document says: every route, with the role it needs,
+/// probed with no body, a body that is not JSON, a body of another content type, bad query
+/// parameters, a malformed identifier, and without a credential; each status received is one
+/// the served document lists for that operation.
+#[tokio::test]
+async fn every_status_the_server_answers_is_documented() {
+    let server = Server::start(1 << 20).await;
+    let client = reqwest::Client::new();
+    let doc: Value = client
+        .get(server.url("/openapi.json"))
+        .bearer_auth(server.token(Role::Viewer).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let template = |path: &str| -> String {
+        let segments: Vec<&str> = path.split('/').collect();
+        paths
+            .keys()
+            .find(|t| {
+                let ts: Vec<&str> = t.split('/').collect();
+                ts.len() == segments.len()
+                    && ts
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+            })
+            .unwrap_or_else(|| panic!("{path} is not in the document"))
+            .clone()
+    };
+    let mut tokens = std::collections::HashMap::new();
+    for role in Role::ALL {
+        tokens.insert(role, server.token(role).await);
+    }
+    let mut undocumented = Vec::new();
+    let mut probes = 0;
+    for (method, path, role) in ROUTES {
+        let operation = &doc["paths"][template(path.split('?').next().unwrap_or(path))][method.to_lowercase()];
+        let documented = |status: u16| operation["responses"].get(status.to_string()).is_some();
+        let malformed_id = path.replace("0190c2c5-0000-7000-8000-000000000000", "not-an-id");
+        let mut attempts: Vec<(&str, reqwest::RequestBuilder)> = vec![
+            (
+                "as sent",
+                request(&client, method, &server.url(path)).bearer_auth(&tokens[role]),
+            ),
+            ("without a credential", request(&client, method, &server.url(path))),
+            (
+                "with bad query parameters",
+                request(
+                    &client,
+                    method,
+                    &server.url(&format!(
+                        "{path}{}limit=-1&since=yesterday&status=nope",
+                        if path.contains('?') { '&' } else { '?' }
+                    )),
+                )
+                .bearer_auth(&tokens[role]),
+            ),
+        ];
+        if malformed_id != *path {
+            attempts.push((
+                "with a malformed id",
+                request(&client, method, &server.url(&malformed_id)).bearer_auth(&tokens[role]),
+            ));
+        }
+        if *method == "POST" {
+            let url = server.url(path);
+            attempts.push((
+                "with a body that is not JSON",
+                client
+                    .post(&url)
+                    .bearer_auth(&tokens[role])
+                    .header("content-type", "application/json")
+                    .body("{"),
+            ));
+            attempts.push((
+                "with a body of another type",
+                client
+                    .post(&url)
+                    .bearer_auth(&tokens[role])
+                    .header("content-type", "text/xml")
+                    .body("<a/>"),
+            ));
+            attempts.push((
+                "with a JSON body of another shape",
+                client
+                    .post(&url)
+                    .bearer_auth(&tokens[role])
+                    .header("content-type", "application/json")
+                    .body("[1, 2]"),
+            ));
+        }
+        for (how, attempt) in attempts {
+            let status = attempt.send().await.unwrap().status().as_u16();
+            probes += 1;
+            if !documented(status) {
+                undocumented.push(format!("{method} {path} {how}: {status}"));
+            }
+        }
+    }
+    assert!(probes > 150, "{probes} probes");
+    assert!(
+        undocumented.is_empty(),
+        "answers the document does not list:\n{}",
+        undocumented.join("\n")
+    );
+    server.stop().await;
+}

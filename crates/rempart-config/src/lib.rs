@@ -175,6 +175,9 @@ pub struct Server {
     /// Requests each token, certificate or person may make per minute to the API and the
     /// console (the gateway has its own quotas); 0 for no limit.
     pub requests_per_minute: u32,
+    /// Failed authentications one address may make in a minute before it is held back (429
+    /// until the minute ends); 0 for no hold-back.
+    pub auth_failures_per_minute: u32,
     /// Longest a person's event search may run before it is stopped.
     pub query_budget_secs: u64,
     /// People's event searches running at once (0: one per core).
@@ -307,6 +310,7 @@ impl Default for Config {
                 tls: None,
                 allow_plaintext: false,
                 requests_per_minute: 6000,
+                auth_failures_per_minute: 30,
                 query_budget_secs: 10,
                 concurrent_queries: 0,
                 connections: Connections::HTTP,
@@ -368,6 +372,7 @@ struct RawServer {
     max_body_bytes: Option<u64>,
     allow_plaintext: Option<bool>,
     requests_per_minute: Option<i64>,
+    auth_failures_per_minute: Option<i64>,
     query_budget_secs: Option<i64>,
     concurrent_queries: Option<i64>,
     max_connections: Option<i64>,
@@ -639,6 +644,14 @@ impl Config {
             Some(n) => problems.push(Problem {
                 path: "server.requests_per_minute".into(),
                 message: format!("{n} is outside 0 (no limit) to 10000000"),
+            }),
+            None => {}
+        }
+        match server.auth_failures_per_minute {
+            Some(n) if (0..=1_000_000).contains(&n) => cfg.server.auth_failures_per_minute = n as u32,
+            Some(n) => problems.push(Problem {
+                path: "server.auth_failures_per_minute".into(),
+                message: format!("{n} is outside 0 (no hold-back) to 1000000"),
             }),
             None => {}
         }

@@ -28,12 +28,13 @@ pub fn import(doc: &Value, source: &str) -> Result<Imported, String> {
     let mut out = Imported::default();
     match doc {
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("bundle") => {
-            for obj in o
-                .get("objects")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            let objects = match o.get("objects") {
+                None => &[][..],
+                Some(Value::Array(objects)) => objects.as_slice(),
+                Some(_) => return Err("the bundle's `objects` is not an array".into()),
+            };
+            objects_only(objects, "objects")?;
+            for obj in objects {
                 stix_object(obj, source, &mut out);
             }
         }
@@ -44,11 +45,18 @@ pub fn import(doc: &Value, source: &str) -> Result<Imported, String> {
         {
             stix_object(doc, source, &mut out);
         }
-        Value::Object(o) if o.contains_key("Event") => misp_event(&o["Event"], source, &mut out),
+        Value::Object(o) if o.contains_key("Event") => {
+            misp_shape(&o["Event"], "Event")?;
+            misp_event(&o["Event"], source, &mut out)
+        }
         Value::Object(o) if o.contains_key("Attribute") || o.contains_key("Object") => {
+            misp_shape(doc, "the event")?;
             misp_event(doc, source, &mut out)
         }
         Value::Array(items) if items.iter().all(|i| i.get("Event").is_some()) && !items.is_empty() => {
+            for (n, i) in items.iter().enumerate() {
+                misp_shape(&i["Event"], &format!("[{n}].Event"))?;
+            }
             for i in items {
                 misp_event(&i["Event"], source, &mut out);
             }
@@ -64,6 +72,43 @@ pub fn import(doc: &Value, source: &str) -> Result<Imported, String> {
         }
     }
     Ok(out)
+}
+
+/// Every item of `items` (found at `at`) is an object.
+fn objects_only(items: &[Value], at: &str) -> Result<(), String> {
+    match items.iter().position(|i| !i.is_object()) {
+        Some(n) => Err(format!("`{at}[{n}]` is not an object")),
+        None => Ok(()),
+    }
+}
+
+/// A MISP event has the shape its readers expect: an object whose `info` is text and whose
+/// `Attribute`, `Object` (and each object's `Attribute`) and `Tag` are lists of objects.
+/// Attributes the importer cannot use are skipped one by one; a document of another shape is
+/// refused whole.
+fn misp_shape(ev: &Value, at: &str) -> Result<(), String> {
+    let Some(ev) = ev.as_object() else {
+        return Err(format!("`{at}` is not an object"));
+    };
+    if ev.get("info").is_some_and(|i| !i.is_string()) {
+        return Err(format!("`{at}.info` is not text"));
+    }
+    fn list<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a [Value], String> {
+        match v {
+            None => Ok(&[]),
+            Some(Value::Array(items)) => {
+                objects_only(items, name)?;
+                Ok(items.as_slice())
+            }
+            Some(_) => Err(format!("`{name}` is not a list")),
+        }
+    }
+    list(ev.get("Attribute"), &format!("{at}.Attribute"))?;
+    list(ev.get("Tag"), &format!("{at}.Tag"))?;
+    for (n, obj) in list(ev.get("Object"), &format!("{at}.Object"))?.iter().enumerate() {
+        list(obj.get("Attribute"), &format!("{at}.Object[{n}].Attribute"))?;
+    }
+    Ok(())
 }
 
 fn time(v: Option<&Value>) -> Option<Timestamp> {
@@ -253,6 +298,42 @@ fn misp_event(ev: &Value, source: &str, out: &mut Imported) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_document_of_another_shape_is_refused_naming_where() {
+        for (doc, says) in [
+            (
+                json!({"type": "bundle", "objects": {"id": "x"}}),
+                "`objects` is not an array",
+            ),
+            (
+                json!({"type": "bundle", "objects": [{}, 5]}),
+                "`objects[1]` is not an object",
+            ),
+            (json!({"Event": "phishing"}), "`Event` is not an object"),
+            (json!({"Event": {"info": 5}}), "`Event.info` is not text"),
+            (json!({"Event": {"Attribute": {}}}), "`Event.Attribute` is not a list"),
+            (json!({"Attribute": [1]}), "`the event.Attribute[0]` is not an object"),
+            (
+                json!([{"Event": {"Object": [{"Attribute": 3}]}}]),
+                "`[0].Event.Object[0].Attribute` is not a list",
+            ),
+            (
+                json!({"response": [{"Event": {"Tag": ["tlp"]}}]}),
+                "`[0].Event.Tag[0]` is not an object",
+            ),
+        ] {
+            let refused = import(&doc, "t").err().unwrap_or_default();
+            assert!(refused.contains(says), "{doc}: {refused}");
+        }
+        // The same documents in the expected shape are read (their contents skipped).
+        for doc in [
+            json!({"type": "bundle", "objects": [{}]}),
+            json!({"Event": {"info": "x", "Attribute": [], "Object": [{"Attribute": []}], "Tag": []}}),
+        ] {
+            assert!(import(&doc, "t").is_ok(), "{doc}");
+        }
+    }
 
     #[test]
     fn misp_pipes_and_to_ids() {

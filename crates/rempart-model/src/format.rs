@@ -81,11 +81,10 @@ impl FromStr for Format {
     type Err = UnknownFormat;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim().to_ascii_lowercase();
         Format::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .or(match s.as_str() {
+            .or(match s {
                 "ndjson" | "jsonl" => Some(Format::Json),
                 "syslog" | "rfc5424" => Some(Format::Syslog5424),
                 "rfc3164" | "bsd-syslog" => Some(Format::Syslog3164),
@@ -93,7 +92,7 @@ impl FromStr for Format {
                 "zeek" => Some(Format::ZeekTsv),
                 _ => None,
             })
-            .ok_or(UnknownFormat(s))
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
 

@@ -79,13 +79,29 @@ pub async fn ingest_events(
         Some("gzip" | "x-gzip") => true,
         Some(other) => return Err(ApiError::UnsupportedEncoding(other.to_owned())),
     };
+    // A body labelled JSON is an object or an array (or objects, one per line): anything
+    // else is refused before a decoder named by `format` reads it as something else.
+    let labelled_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if labelled_json
+        && !gzipped
+        && let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace())
+        && !matches!(first, b'{' | b'[')
+    {
+        return Err(ApiError::BadRequest(
+            "a body sent as application/json holds a JSON object or an array of them".into(),
+        ));
+    }
     let mut opts: DecodeOptions = (*state.decode).clone();
     if let Some(f) = params.format.as_deref() {
         opts.format = Some(f.parse::<Format>().map_err(|e| ApiError::BadRequest(e.to_string()))?);
     }
     let source = params.source.unwrap_or_else(|| "http".to_owned());
-    if source.len() > 256 {
-        return Err(ApiError::BadRequest("`source` is longer than 256 bytes".into()));
+    if source.chars().count() > 256 {
+        return Err(ApiError::BadRequest("`source` is longer than 256 characters".into()));
     }
     let cap = state.max_inflated_bytes;
     let _slot = state
@@ -167,11 +183,10 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
             "filter" => q.filters.push(FieldFilter::parse(&value)?),
             "q" => q.text = Some(value),
             "limit" => {
-                q.limit = Some(
-                    value
-                        .parse()
-                        .map_err(|_| ApiError::BadRequest(format!("`limit` `{value}` is not a number")))?,
-                )
+                let n = value
+                    .parse()
+                    .map_err(|_| ApiError::BadRequest(format!("`limit` `{value}` is not a number")))?;
+                q.limit = Some(crate::error::limit(Some(n), 100, EventQuery::MAX_LIMIT)?);
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
@@ -248,7 +263,7 @@ pub async fn query_alerts(
         until: p.until.as_deref().map(|s| parse_time("until", s)).transpose()?,
         min_level: p.level,
         rule_id: p.rule,
-        limit: p.limit,
+        limit: Some(crate::error::limit(p.limit, 100, EventQuery::MAX_LIMIT)?),
     };
     let alerts = state.store.query_alerts(&q).await?;
     Ok(Json(json!({"count": alerts.len(), "alerts": alerts})))
@@ -283,7 +298,10 @@ pub async fn list_quarantine(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let items = state.store.list_quarantine(p.limit.unwrap_or(100).min(10_000)).await?;
+    let items = state
+        .store
+        .list_quarantine(crate::error::limit(p.limit, 100, 10_000)?)
+        .await?;
     Ok(Json(json!({"count": items.len(), "items": items})))
 }
 
@@ -306,8 +324,8 @@ pub async fn create_token(
     Json(req): Json<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     let role: Role = req.role.parse().map_err(ApiError::BadRequest)?;
-    if req.name.is_empty() || req.name.len() > 128 {
-        return Err(ApiError::BadRequest("`name` must be 1 to 128 bytes".into()));
+    if req.name.is_empty() || req.name.chars().count() > 128 {
+        return Err(ApiError::BadRequest("`name` must be 1 to 128 characters".into()));
     }
     let (actor, person) = (caller.actor(), caller.person());
     let by = auth::By {

@@ -52,7 +52,7 @@ pub async fn records(
     Query(p): Query<RecordsParams>,
 ) -> Result<Json<Value>, ApiError> {
     let from = p.from.unwrap_or(0);
-    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = crate::error::limit(p.limit, 100, 1000)?;
     let entries = state.ledger.entries(from, limit).await?;
     if let Some(last) = entries.last() {
         let read = json!({"from": from, "to": last.record.seq});

@@ -50,10 +50,10 @@ pub async fn create_token(
     new: NewToken<'_>,
 ) -> Result<(TokenRecord, String), ApiError> {
     if let Some(owner) = new.owner
-        && (owner.is_empty() || owner.len() > 128 || owner.chars().any(char::is_control))
+        && (owner.is_empty() || owner.chars().count() > 128 || owner.chars().any(char::is_control))
     {
         return Err(ApiError::BadRequest(
-            "`owner` must be 1 to 128 bytes without control characters".into(),
+            "`owner` must be 1 to 128 characters, none of them a control character".into(),
         ));
     }
     let secret = format!("{TOKEN_PREFIX}{}", hex::encode(random::<32>()?));
@@ -449,8 +449,11 @@ impl Failures {
         }
     }
 
-    /// Seconds left to wait, if the address is held back.
+    /// Seconds left to wait, if the address is held back. A limit of 0 holds no one back.
     pub fn blocked(&self, ip: std::net::IpAddr) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
         let map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (n, start) = map.get(&ip)?;
         let elapsed = start.elapsed();
@@ -459,6 +462,9 @@ impl Failures {
 
     /// Counts a failure; the seconds to wait if the address is now held back.
     pub fn fail(&self, ip: std::net::IpAddr) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
         let mut map = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= Self::MAX_TRACKED {
             map.retain(|_, (_, start)| start.elapsed() < Self::WINDOW);

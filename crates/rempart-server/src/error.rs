@@ -54,6 +54,16 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A list's `limit`: `default` when absent, else 1 to `max` (the bounds the API document
+/// states), refused outside them rather than quietly clamped.
+pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!("`limit` {n} is outside 1 to {max}"))),
+    }
+}
+
 impl ApiError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {

@@ -40,7 +40,7 @@ fn parse_id(s: &str, what: &str) -> Result<EventId, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Comma-separated statuses (default: all but `merged`).
+    /// Comma-separated statuses, exactly (default, or empty: all but `merged`).
     status: Option<String>,
     /// Only incidents active at or after this time (RFC 3339).
     since: Option<String>,
@@ -62,9 +62,9 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
     let status = p
         .status
         .iter()
-        .flat_map(|s| s.split(','))
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim().parse::<IncidentStatus>().map_err(ApiError::BadRequest))
+        .flat_map(|s| s.split(','))
+        .map(|s| s.parse::<IncidentStatus>().map_err(ApiError::BadRequest))
         .collect::<Result<Vec<_>, _>>()?;
     let time = |s: Option<String>, what: &str| {
         s.map(|s| {
@@ -92,7 +92,7 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
         rule: p.rule,
         entity: p.entity,
         tactic: p.tactic,
-        limit: p.limit,
+        limit: Some(crate::error::limit(p.limit, 100, 10_000)?),
     };
     let list = incidents(&state)?.store().incidents_list(&query).await?;
     Ok(Json(json!({"incidents": list})))
@@ -170,7 +170,7 @@ pub async fn show(
     let incident = service.get(id).await?;
     let alerts = service
         .store()
-        .incident_alerts(id, p.alerts.unwrap_or(500).clamp(1, 10_000))
+        .incident_alerts(id, crate::error::limit(p.alerts, 500, 10_000)?)
         .await?;
     let mut verdicts = service.store().verdicts_of(id).await?;
     if may_reveal(&caller) {
@@ -311,15 +311,16 @@ pub async fn record_feedback(
         return Err(ApiError::BadRequest("`reason` is required".into()));
     }
     let classification = match (agrees, classification) {
+        // Against the verdict as it stands: a conflict with the resource, not a malformed body.
         (true, Some(c)) if c != verdict.classification => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::Conflict(format!(
                 "agreeing with a `{}` verdict cannot classify it `{c}`",
                 verdict.classification
             )));
         }
         (true, _) => verdict.classification,
         (false, Some(c)) if c == verdict.classification => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ApiError::Conflict(format!(
                 "disagreeing needs a classification other than the verdict's `{c}`"
             )));
         }

@@ -87,8 +87,8 @@ pub async fn import(
 ) -> Result<Json<Value>, ApiError> {
     let intel_store = store(&state)?.clone();
     let source = p.source.unwrap_or_else(|| "api".to_owned());
-    if source.is_empty() || source.len() > 256 {
-        return Err(ApiError::BadRequest("`source` must be 1 to 256 bytes".into()));
+    if source.is_empty() || source.chars().count() > 256 {
+        return Err(ApiError::BadRequest("`source` must be 1 to 256 characters".into()));
     }
     let doc: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;

@@ -168,6 +168,24 @@ fn with_common_answers(doc: &mut serde_json::Value) {
                     .entry(status)
                     .or_insert_with(|| json!({"$ref": format!("#/components/responses/{prefix}{name}")}));
             }
+            for (status, answer) in answers.iter_mut() {
+                if !status.starts_with(['4', '5']) {
+                    continue;
+                }
+                // A shared answer written on a `/v1/` operation is in the client's format.
+                if let Some(shared) = answer["$ref"].as_str()
+                    && let Some(name) = shared.strip_prefix("#/components/responses/")
+                    && !name.starts_with(prefix)
+                {
+                    answer["$ref"] = Value::from(format!("#/components/responses/{prefix}{name}"));
+                }
+                // An error described only in words has the error body all errors have.
+                if answer.get("$ref").is_none() && answer.get("content").is_none() {
+                    let schema = if prefix.is_empty() { "Error" } else { "ClientError" };
+                    answer["content"] =
+                        json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
+                }
+            }
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct RunsParams {
 pub async fn runs(State(state): State<AppState>, Query(p): Query<RunsParams>) -> Result<Json<Value>, ApiError> {
     let incident = p.incident.as_deref().map(|i| parse_id(i, "incident")).transpose()?;
     let runs = response(&state)?
-        .runs(incident, p.limit.unwrap_or(100).clamp(1, 10_000))
+        .runs(incident, crate::error::limit(p.limit, 100, 10_000)?)
         .await?;
     Ok(Json(json!({"runs": runs})))
 }
@@ -114,7 +114,7 @@ pub async fn approvals(
 ) -> Result<Json<Value>, ApiError> {
     let status = ApprovalStatus::filter(p.status.as_deref().unwrap_or("pending")).map_err(ApiError::BadRequest)?;
     let list = response(&state)?
-        .approvals(status, p.limit.unwrap_or(100).clamp(1, 10_000))
+        .approvals(status, crate::error::limit(p.limit, 100, 10_000)?)
         .await?;
     Ok(Json(json!({"approvals": list})))
 }
@@ -147,14 +147,14 @@ async fn vote(
 }
 
 /// `POST /api/v1/approvals/{id}/approve` (role approver, or admin where the step names admin;
-/// never the person who asked).
+/// never the person who asked). The body, `{"comment": …}`, is optional.
 pub async fn approve(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,
     Path(id): Path<String>,
-    Json(body): Json<VoteBody>,
+    body: Option<Json<VoteBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    vote(&state, &caller, &id, true, body).await
+    vote(&state, &caller, &id, true, body.map(|Json(b)| b).unwrap_or_default()).await
 }
 
 /// `POST /api/v1/approvals/{id}/reject`.
@@ -162,9 +162,9 @@ pub async fn reject(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,
     Path(id): Path<String>,
-    Json(body): Json<VoteBody>,
+    body: Option<Json<VoteBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    vote(&state, &caller, &id, false, body).await
+    vote(&state, &caller, &id, false, body.map(|Json(b)| b).unwrap_or_default()).await
 }
 
 /// `GET /api/v1/incidents/{id}/regulatory` (role viewer): the assessment, the DORA

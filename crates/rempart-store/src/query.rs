@@ -14,12 +14,11 @@ pub struct FieldFilter {
 }
 
 impl FieldFilter {
-    /// Reads `field=value`.
+    /// Reads `field=value`, exactly: the field's name is not trimmed.
     pub fn parse(s: &str) -> Result<FieldFilter, StoreError> {
         let (field, value) = s
             .split_once('=')
             .ok_or_else(|| StoreError::InvalidQuery(format!("filter `{s}` is not `field=value`")))?;
-        let field = field.trim();
         if field.is_empty() {
             return Err(StoreError::InvalidQuery(format!("filter `{s}` has no field name")));
         }

@@ -92,6 +92,9 @@ pub async fn serve_store(
     state.rate = Arc::new(rempart_server::auth::RateLimit::per_minute(
         config.server.requests_per_minute,
     ));
+    state.auth_failures = Arc::new(rempart_server::auth::Failures::with_limit(
+        config.server.auth_failures_per_minute,
+    ));
     state.erasure = Some(erasure);
     let response = instance::response(config, &ledger, sqlite, incidents.clone(), state.metrics.clone())?;
     state.intel_store = Some(intel_store.clone());

@@ -513,7 +513,7 @@ async fn a_model_triages_through_the_gateway_with_tools_and_never_sees_personal_
         (
             format!("/api/v1/verdicts/{verdict_id}/feedback"),
             json!({"agrees": true, "classification": "benign", "reason": "r"}),
-            400,
+            409,
             "cannot classify it `benign`",
         ),
         (

@@ -77,21 +77,30 @@ impl fmt::Display for Format {
 #[error("unknown format `{0}`")]
 pub struct UnknownFormat(pub String);
 
+impl Format {
+    /// Other names a format is known by: the file or protocol names people use.
+    pub const ALIASES: [(&'static str, Format); 9] = [
+        ("ndjson", Format::Json),
+        ("jsonl", Format::Json),
+        ("syslog", Format::Syslog5424),
+        ("rfc5424", Format::Syslog5424),
+        ("rfc3164", Format::Syslog3164),
+        ("bsd-syslog", Format::Syslog3164),
+        ("eve", Format::SuricataEve),
+        ("suricata", Format::SuricataEve),
+        ("zeek", Format::ZeekTsv),
+    ];
+}
+
 impl FromStr for Format {
     type Err = UnknownFormat;
 
+    /// A format's name or one of its [`Format::ALIASES`], exactly as written.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .or(match s {
-                "ndjson" | "jsonl" => Some(Format::Json),
-                "syslog" | "rfc5424" => Some(Format::Syslog5424),
-                "rfc3164" | "bsd-syslog" => Some(Format::Syslog3164),
-                "eve" | "suricata" => Some(Format::SuricataEve),
-                "zeek" => Some(Format::ZeekTsv),
-                _ => None,
-            })
+            .or_else(|| Format::ALIASES.iter().find(|(alias, _)| *alias == s).map(|(_, f)| *f))
             .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
@@ -112,6 +121,20 @@ mod tests {
         for f in Format::ALL {
             let json = serde_json::to_string(&f).ok();
             assert_eq!(json, Some(format!("\"{}\"", f.as_str())));
+        }
+    }
+
+    #[test]
+    fn aliases_name_their_format_and_names_are_exact() {
+        for (alias, f) in Format::ALIASES {
+            assert_eq!(alias.parse::<Format>(), Ok(f));
+            assert!(
+                Format::ALL.iter().all(|g| g.as_str() != alias),
+                "{alias} is also a name"
+            );
+        }
+        for written in ["JSON", " json", "json ", "Syslog"] {
+            assert_eq!(written.parse::<Format>(), Err(UnknownFormat(written.to_owned())));
         }
     }
 

@@ -194,15 +194,78 @@ fn with_common_answers(doc: &mut serde_json::Value) {
 mod tests {
     use serde_json::Value;
 
+    fn strings(v: &Value) -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The request schemas' enumerations and patterns are the sets the handlers parse.
+    #[test]
+    fn request_schemas_state_the_values_the_handlers_accept() {
+        let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
+        let schemas = &doc["components"]["schemas"];
+        let roles: Vec<String> = rempart_store::Role::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        assert_eq!(strings(&schemas["Role"]["enum"]), roles);
+        let mut formats: Vec<String> = rempart_model::Format::ALL
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect();
+        formats.extend(rempart_model::Format::ALIASES.iter().map(|(a, _)| (*a).to_owned()));
+        assert_eq!(strings(&schemas["Format"]["enum"]), formats);
+        let path = |p: &str, method: &str| doc["paths"][p][method].clone();
+        let body = |p: &str| path(p, "post")["requestBody"]["content"]["application/json"]["schema"].clone();
+        let reports: Vec<String> = rempart_respond::clocks::ReportKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(
+            strings(&body("/api/v1/incidents/{id}/regulatory/submissions")["properties"]["report"]["enum"]),
+            reports
+        );
+        let statuses: Vec<String> = rempart_model::IncidentStatus::ALL
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        // (`null`, absent, is not a string.)
+        let settable = strings(&body("/api/v1/incidents/{id}")["properties"]["status"]["enum"]);
+        assert_eq!(settable, statuses);
+        let classes: Vec<String> = rempart_model::Classification::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        let given = strings(&body("/api/v1/verdicts/{id}/feedback")["properties"]["classification"]["enum"]);
+        assert_eq!(given, classes);
+        // The list filter's pattern names every status; the event filter's every field.
+        let param = |p: &str, name: &str| {
+            path(p, "get")["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|x| x["name"] == name).cloned())
+                .unwrap_or(Value::Null)
+        };
+        let status = param("/api/v1/incidents", "status")["schema"]["pattern"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(status.contains(&format!("({})", statuses.join("|"))), "{status}");
+        let filter = param("/api/v1/events", "filter")["schema"]["items"]["pattern"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            filter.contains(&format!(
+                "^({}|format|class|source|",
+                rempart_store::NORMALIZED.join("|")
+            )),
+            "{filter}"
+        );
+    }
+
     #[test]
     fn the_document_lists_every_injection_class_and_action() {
         let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
         let verdict = &doc["components"]["schemas"]["Verdict"]["properties"];
-        let names = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default()
-        };
+        let names = strings;
         let classes: Vec<String> = rempart_model::InjectionClass::ALL
             .iter()
             .map(|c| c.as_str().to_owned())

@@ -33,7 +33,7 @@ pub use ledger::{
     Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,
 };
 pub use postgres::{PgSettings, PgStore, redact_url};
-pub use query::{AlertQuery, EventQuery, FieldFilter};
+pub use query::{AlertQuery, EventQuery, FieldFilter, NORMALIZED};
 pub use response::{ActionRow, ApprovalRow, Exclusive, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 

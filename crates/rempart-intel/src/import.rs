@@ -299,6 +299,54 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Any JSON value: a leaf, or lists and objects of them, with the keys the importer reads.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z-]{0,8}".prop_map(Value::from),
+            Just(Value::from("bundle")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            let key = prop_oneof![
+                Just("type".to_owned()),
+                Just("objects".to_owned()),
+                Just("Event".to_owned()),
+                Just("Attribute".to_owned()),
+                Just("Object".to_owned()),
+                Just("Tag".to_owned()),
+                Just("info".to_owned()),
+                Just("response".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(key, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON document is read or refused with a reason, never a panic; a bundle with
+        /// an item that is not an object is refused naming that item.
+        #[test]
+        fn any_document_is_read_or_refused_with_a_reason(doc in any_json(), at in 0usize..4) {
+            if let Err(why) = import(&doc, "prop") {
+                proptest::prop_assert!(!why.is_empty());
+            }
+            let mut objects = vec![json!({}); 4];
+            objects[at] = doc.clone();
+            let bundle = json!({"type": "bundle", "objects": objects});
+            match (import(&bundle, "prop"), doc.is_object()) {
+                (Ok(_), true) => {}
+                (Err(why), false) => proptest::prop_assert!(why.contains(&format!("`objects[{at}]`")), "{why}"),
+                (answer, _) => proptest::prop_assert!(false, "{doc}: {answer:?}"),
+            }
+        }
+    }
+
     #[test]
     fn a_document_of_another_shape_is_refused_naming_where() {
         for (doc, says) in [

@@ -194,6 +194,11 @@ fn with_common_answers(doc: &mut serde_json::Value) {
 mod tests {
     use serde_json::Value;
 
+    /// The names of every value of an enumeration, as the handlers parse them.
+    fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<String> {
+        all.iter().map(|v| name(*v).to_owned()).collect()
+    }
+
     fn strings(v: &Value) -> Vec<String> {
         v.as_array()
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
@@ -205,35 +210,32 @@ mod tests {
     fn request_schemas_state_the_values_the_handlers_accept() {
         let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
         let schemas = &doc["components"]["schemas"];
-        let roles: Vec<String> = rempart_store::Role::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        let roles = names(&rempart_store::Role::ALL, rempart_store::Role::as_str);
         assert_eq!(strings(&schemas["Role"]["enum"]), roles);
-        let mut formats: Vec<String> = rempart_model::Format::ALL
-            .iter()
-            .map(|f| f.as_str().to_owned())
-            .collect();
+        let mut formats = names(&rempart_model::Format::ALL, rempart_model::Format::as_str);
         formats.extend(rempart_model::Format::ALIASES.iter().map(|(a, _)| (*a).to_owned()));
         assert_eq!(strings(&schemas["Format"]["enum"]), formats);
         let path = |p: &str, method: &str| doc["paths"][p][method].clone();
         let body = |p: &str| path(p, "post")["requestBody"]["content"]["application/json"]["schema"].clone();
-        let reports: Vec<String> = rempart_respond::clocks::ReportKind::ALL
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
+        let reports = names(
+            &rempart_respond::clocks::ReportKind::ALL,
+            rempart_respond::clocks::ReportKind::as_str,
+        );
         assert_eq!(
             strings(&body("/api/v1/incidents/{id}/regulatory/submissions")["properties"]["report"]["enum"]),
             reports
         );
-        let statuses: Vec<String> = rempart_model::IncidentStatus::ALL
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect();
+        let statuses = names(
+            &rempart_model::IncidentStatus::ALL,
+            rempart_model::IncidentStatus::as_str,
+        );
         // (`null`, absent, is not a string.)
         let settable = strings(&body("/api/v1/incidents/{id}")["properties"]["status"]["enum"]);
         assert_eq!(settable, statuses);
-        let classes: Vec<String> = rempart_model::Classification::ALL
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect();
+        let classes = names(
+            &rempart_model::Classification::ALL,
+            rempart_model::Classification::as_str,
+        );
         let given = strings(&body("/api/v1/verdicts/{id}/feedback")["properties"]["classification"]["enum"]);
         assert_eq!(given, classes);
         // The list filter's pattern names every status; the event filter's every field.
@@ -265,22 +267,16 @@ mod tests {
     fn the_document_lists_every_injection_class_and_action() {
         let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
         let verdict = &doc["components"]["schemas"]["Verdict"]["properties"];
-        let names = strings;
-        let classes: Vec<String> = rempart_model::InjectionClass::ALL
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect();
         assert_eq!(
-            names(&verdict["injection"]["items"]["properties"]["class"]["enum"]),
-            classes
+            strings(&verdict["injection"]["items"]["properties"]["class"]["enum"]),
+            names(
+                &rempart_model::InjectionClass::ALL,
+                rempart_model::InjectionClass::as_str
+            )
         );
-        let actions: Vec<String> = rempart_model::ActionKind::ALL
-            .iter()
-            .map(|a| a.as_str().to_owned())
-            .collect();
         assert_eq!(
-            names(&verdict["recommended_actions"]["items"]["properties"]["action"]["enum"]),
-            actions
+            strings(&verdict["recommended_actions"]["items"]["properties"]["action"]["enum"]),
+            names(&rempart_model::ActionKind::ALL, rempart_model::ActionKind::as_str)
         );
     }
 }

@@ -14,6 +14,7 @@ use rempart_store::{AlertQuery, EventQuery, FieldFilter, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::page::List;
 use crate::pipeline::{Batch, Detectors};
 use crate::{ApiError, AppState, auth};
 
@@ -182,6 +183,7 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
             "until" => q.until = Some(parse_time("until", &value)?),
             "filter" => q.filters.push(FieldFilter::parse(&value)?),
             "q" => q.text = Some(value),
+            "cursor" => q.before = Some(List::Events.position(&value)?),
             "limit" => {
                 let n = value
                     .parse()
@@ -190,13 +192,14 @@ pub async fn query_events(State(state): State<AppState>, RawQuery(raw): RawQuery
             }
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter `{other}` (expected since, until, filter, q, limit)"
+                    "unknown query parameter `{other}` (expected since, until, filter, q, limit, cursor)"
                 )));
             }
         }
     }
     let events = state.search_events(&q).await?;
-    Ok(Json(json!({"count": events.len(), "events": events})))
+    let next = List::Events.next(&events, q.effective_limit(), |e| (e.time, e.id));
+    Ok(Json(json!({"count": events.len(), "events": events, "next": next})))
 }
 
 fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
@@ -251,6 +254,8 @@ pub struct AlertParams {
     level: Option<String>,
     rule: Option<String>,
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/alerts?since=…&until=…&level=high&rule=ID&limit=N`, newest first.
@@ -263,10 +268,12 @@ pub async fn query_alerts(
         until: p.until.as_deref().map(|s| parse_time("until", s)).transpose()?,
         min_level: p.level,
         rule_id: p.rule,
+        before: List::Alerts.past(p.cursor.as_deref())?,
         limit: Some(crate::error::limit(p.limit, 100, EventQuery::MAX_LIMIT)?),
     };
     let alerts = state.store.query_alerts(&q).await?;
-    Ok(Json(json!({"count": alerts.len(), "alerts": alerts})))
+    let next = List::Alerts.next(&alerts, q.effective_limit(), |a| (a.time, a.id));
+    Ok(Json(json!({"count": alerts.len(), "alerts": alerts, "next": next})))
 }
 
 pub async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -292,17 +299,21 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 pub async fn list_quarantine(
     State(state): State<AppState>,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let limit = crate::error::limit(p.limit, 100, 10_000)?;
     let items = state
         .store
-        .list_quarantine(crate::error::limit(p.limit, 100, 10_000)?)
+        .list_quarantine(List::Quarantine.past(p.cursor.as_deref())?, limit)
         .await?;
-    Ok(Json(json!({"count": items.len(), "items": items})))
+    let next = List::Quarantine.next(&items, limit, |q| (q.received, q.id));
+    Ok(Json(json!({"count": items.len(), "items": items, "next": next})))
 }
 
 pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -65,7 +65,13 @@ pub async fn records(
     for e in &entries {
         out.push(record_json(&state.ledger, e).await?);
     }
-    Ok(Json(json!({"records": out})))
+    // Records are numbered: the following page starts at the next number.
+    let full = u32::try_from(entries.len()).is_ok_and(|n| n >= limit);
+    let next = entries
+        .last()
+        .filter(|_| full)
+        .and_then(|last| last.record.seq.checked_add(1));
+    Ok(Json(json!({"records": out, "next": next})))
 }
 
 /// `GET /api/v1/audit/records/{seq}`.

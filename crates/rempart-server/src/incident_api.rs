@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::incidents::{IncidentError, Incidents};
+use crate::page::List;
 use crate::{ApiError, AppState, auth};
 
 impl From<IncidentError> for ApiError {
@@ -55,6 +56,8 @@ pub struct ListParams {
     entity: Option<String>,
     tactic: Option<String>,
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/incidents` (role viewer): incidents, most recently active first.
@@ -92,10 +95,12 @@ pub async fn list(State(state): State<AppState>, Query(p): Query<ListParams>) ->
         rule: p.rule,
         entity: p.entity,
         tactic: p.tactic,
+        before: List::Incidents.past(p.cursor.as_deref())?,
         limit: Some(crate::error::limit(p.limit, 100, 10_000)?),
     };
     let list = incidents(&state)?.store().incidents_list(&query).await?;
-    Ok(Json(json!({"incidents": list})))
+    let next = List::Incidents.next(&list, query.effective_limit(), |i| (i.last_seen, i.id));
+    Ok(Json(json!({"incidents": list, "next": next})))
 }
 
 /// The triage service, if this server runs one.

@@ -18,6 +18,7 @@ pub mod intel;
 pub mod listen;
 pub mod oidc;
 mod openapi;
+mod page;
 pub mod pipeline;
 mod privacy;
 pub mod respond_api;

@@ -11,6 +11,7 @@ use rempart_respond::clocks::{ReportKind, dora_major};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::page::List;
 use crate::respond::{AssessmentChange, Response, ResponseError};
 use crate::{ApiError, AppState, auth};
 
@@ -82,15 +83,19 @@ pub async fn run_playbook(
 pub struct RunsParams {
     incident: Option<String>,
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/runs` (role viewer): playbook runs, newest first.
 pub async fn runs(State(state): State<AppState>, Query(p): Query<RunsParams>) -> Result<Json<Value>, ApiError> {
     let incident = p.incident.as_deref().map(|i| parse_id(i, "incident")).transpose()?;
+    let limit = crate::error::limit(p.limit, 100, 10_000)?;
     let runs = response(&state)?
-        .runs(incident, crate::error::limit(p.limit, 100, 10_000)?)
+        .runs(incident, List::Runs.past(p.cursor.as_deref())?, limit)
         .await?;
-    Ok(Json(json!({"runs": runs})))
+    let next = List::Runs.next(&runs, limit, |r| (r.created, r.id));
+    Ok(Json(json!({"runs": runs, "next": next})))
 }
 
 /// `GET /api/v1/runs/{id}` (role viewer).
@@ -105,6 +110,8 @@ pub struct ApprovalsParams {
     /// `pending` (default), `approved`, `rejected`, `timed_out` or `all`.
     status: Option<String>,
     limit: Option<u32>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 /// `GET /api/v1/approvals` (role viewer): the approval queue, oldest first.
@@ -113,10 +120,12 @@ pub async fn approvals(
     Query(p): Query<ApprovalsParams>,
 ) -> Result<Json<Value>, ApiError> {
     let status = ApprovalStatus::filter(p.status.as_deref().unwrap_or("pending")).map_err(ApiError::BadRequest)?;
+    let limit = crate::error::limit(p.limit, 100, 10_000)?;
     let list = response(&state)?
-        .approvals(status, crate::error::limit(p.limit, 100, 10_000)?)
+        .approvals(status, List::Approvals.past(p.cursor.as_deref())?, limit)
         .await?;
-    Ok(Json(json!({"approvals": list})))
+    let next = List::Approvals.next(&list, limit, |a| (a.created, a.id));
+    Ok(Json(json!({"approvals": list, "next": next})))
 }
 
 /// `GET /api/v1/approvals/{id}` (role viewer).

@@ -146,7 +146,7 @@ async fn tcp_lines_starting_with_digits_and_over_long_lines_lose_nothing() {
     }
     let mut quarantined = Vec::new();
     for _ in 0..100 {
-        quarantined = store.list_quarantine(10).await.unwrap();
+        quarantined = store.list_quarantine(None, 10).await.unwrap();
         if quarantined.len() >= 2 {
             break;
         }

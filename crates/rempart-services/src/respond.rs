@@ -447,14 +447,21 @@ impl Response {
         from_json(row.body, &id.to_string())
     }
 
-    /// Runs, newest first, of one incident or of all.
-    pub async fn runs(&self, incident: Option<EventId>, limit: u32) -> Result<Vec<Run>, ResponseError> {
+    /// Runs, newest first, of one incident or of all, from past `before` (the `(created, id)`
+    /// of the last run of the previous page).
+    pub async fn runs(
+        &self,
+        incident: Option<EventId>,
+        before: Option<rempart_store::Position>,
+        limit: u32,
+    ) -> Result<Vec<Run>, ResponseError> {
         let rows = self
             .inner
             .store
             .runs_list(&RunQuery {
                 incident,
                 status: Vec::new(),
+                before,
                 limit,
             })
             .await?;
@@ -854,12 +861,18 @@ impl Response {
         from_json(row.body, &id.to_string())
     }
 
-    /// Approvals in `status` (all when `None`), oldest first.
-    pub async fn approvals(&self, status: Option<ApprovalStatus>, limit: u32) -> Result<Vec<Approval>, ResponseError> {
+    /// Approvals in `status` (all when `None`), oldest first, from past `after` (the
+    /// `(created, id)` of the last approval of the previous page).
+    pub async fn approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+        after: Option<rempart_store::Position>,
+        limit: u32,
+    ) -> Result<Vec<Approval>, ResponseError> {
         let rows = self
             .inner
             .store
-            .approvals_list(status.map(ApprovalStatus::as_str), limit)
+            .approvals_list(status.map(ApprovalStatus::as_str), after, limit)
             .await?;
         rows.into_iter().map(|r| from_json(r.body, &r.id.to_string())).collect()
     }
@@ -945,7 +958,7 @@ impl Response {
 
     /// Times out approvals past their deadline and moves their runs on; returns how many.
     pub async fn sweep(&self, now: Timestamp) -> Result<usize, ResponseError> {
-        let pending = self.approvals(Some(ApprovalStatus::Pending), 10_000).await?;
+        let pending = self.approvals(Some(ApprovalStatus::Pending), None, 10_000).await?;
         let mut n = 0;
         for a in pending.into_iter().filter(|a| now > a.deadline) {
             let lock = self.run_lock(a.run);
@@ -1074,6 +1087,7 @@ impl Response {
         let query = RunQuery {
             incident: Some(incident),
             status: Vec::new(),
+            before: None,
             limit: 1,
         };
         Ok(!self.inner.store.runs_list(&query).await?.is_empty())
@@ -1090,6 +1104,7 @@ impl Response {
                     RunStatus::Running.as_str().into(),
                     RunStatus::RollingBack.as_str().into(),
                 ],
+                before: None,
                 limit: 10_000,
             })
             .await?;
@@ -1311,7 +1326,7 @@ impl Response {
     async fn report_input(&self, id: EventId) -> Result<ReportParts, ResponseError> {
         let incident = self.inner.incidents.get(id).await?;
         let verdict = self.latest_verdict(&incident).await?;
-        let runs = self.runs(Some(id), 1_000).await?;
+        let runs = self.runs(Some(id), None, 1_000).await?;
         let (assessment, deadlines) = self.deadlines(id).await?;
         Ok(ReportParts {
             incident,
@@ -1485,7 +1500,7 @@ mod tests {
         for again in [IncidentEvent::Created(incident.id), IncidentEvent::Grown(incident.id)] {
             assert!(response.on_incident(again).await.unwrap().is_empty(), "{again:?}");
         }
-        let runs = response.runs(Some(incident.id), 10).await.unwrap();
+        let runs = response.runs(Some(incident.id), None, 10).await.unwrap();
         assert_eq!(runs.len(), 1, "{runs:?}");
     }
 }

@@ -3,14 +3,45 @@
 
 use jiff::Timestamp;
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{ColumnIndex, Decode, Encode, QueryBuilder, Row, Type};
 
-use crate::{Hash, LedgerEntry, LedgerRecord, Result, StoreError};
+use crate::{Hash, LedgerEntry, LedgerRecord, Position, Result, StoreError};
 
 /// A time as stored: nanoseconds since the epoch, clamped to what `i64` holds (years 1677 to
 /// 2262).
 pub(crate) fn nanos(t: Timestamp) -> i64 {
     i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_second() < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Which way a keyset page goes from its position.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Past {
+    /// A list ordered newest first: the rows ordered below the position.
+    Older,
+    /// A list ordered oldest first: the rows ordered above it.
+    Newer,
+}
+
+/// ` AND (time_column, id) < (time, id)` (`>` for [`Past::Newer`]): the rows of a list ordered
+/// by both columns that come after `pos`. Row values compare lexicographically in SQLite and
+/// PostgreSQL alike, and ids are UUIDv7 text compared bytewise, so rows sharing a time are
+/// neither skipped nor repeated.
+pub(crate) fn push_past<'a, DB>(qb: &mut QueryBuilder<'a, DB>, time_column: &str, past: Past, pos: Option<Position>)
+where
+    DB: sqlx::Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let Some((time, id)) = pos else { return };
+    let op = match past {
+        Past::Older => "<",
+        Past::Newer => ">",
+    };
+    qb.push(format!(" AND ({time_column}, id) {op} ("))
+        .push_bind(nanos(time))
+        .push(", ")
+        .push_bind(id.to_string())
+        .push(")");
 }
 
 pub(crate) fn from_nanos(id: &str, n: i64) -> Result<Timestamp> {

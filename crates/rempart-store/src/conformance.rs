@@ -172,7 +172,7 @@ pub async fn quarantines_bad_input(store: &dyn Store) {
     };
     store.quarantine(std::slice::from_ref(&q)).await.expect("quarantine");
     assert_eq!(store.count_quarantine().await.expect("count"), 1);
-    assert_eq!(store.list_quarantine(10).await.expect("list"), vec![q]);
+    assert_eq!(store.list_quarantine(None, 10).await.expect("list"), vec![q]);
 }
 
 /// Retention deletes only what is older than the cut.
@@ -843,6 +843,7 @@ pub async fn response_runs_approvals_and_actions<S: crate::ResponseStore>(store:
         .runs_list(&RunQuery {
             incident: Some(incident),
             status: Vec::new(),
+            before: None,
             limit: 10,
         })
         .await
@@ -852,13 +853,14 @@ pub async fn response_runs_approvals_and_actions<S: crate::ResponseStore>(store:
         .runs_list(&RunQuery {
             incident: None,
             status: vec!["waiting".into()],
+            before: None,
             limit: 10,
         })
         .await
         .expect("list");
     assert_eq!(waiting, vec![r2.clone()]);
     assert_eq!(
-        store.approvals_list(Some("pending"), 10).await.expect("list"),
+        store.approvals_list(Some("pending"), None, 10).await.expect("list"),
         vec![approval.clone()]
     );
     let mut decided = approval.clone();
@@ -869,7 +871,7 @@ pub async fn response_runs_approvals_and_actions<S: crate::ResponseStore>(store:
         .expect("write");
     assert!(
         store
-            .approvals_list(Some("pending"), 10)
+            .approvals_list(Some("pending"), None, 10)
             .await
             .expect("list")
             .is_empty()
@@ -1060,7 +1062,7 @@ where
         Some(his),
         "someone else's event is untouched"
     );
-    let q = store.list_quarantine(10).await.expect("quarantine");
+    let q = store.list_quarantine(None, 10).await.expect("quarantine");
     assert_eq!(
         String::from_utf8_lossy(&q[0].raw),
         "sshd: Accepted password for erased-user-1 from 10.0.0.5 \u{fffd}"
@@ -1120,6 +1122,174 @@ where
     );
 }
 
+/// Follows a list page by page, each page starting past the last item of the one before,
+/// until a page comes back empty: every item of the list, in the order the pages gave them.
+async fn walk_pages<T, F, Fut>(mut page: F, position: impl Fn(&T) -> crate::Position) -> Vec<T>
+where
+    F: FnMut(Option<crate::Position>) -> Fut,
+    Fut: std::future::Future<Output = crate::Result<Vec<T>>>,
+{
+    let mut all = Vec::new();
+    let mut past = None;
+    loop {
+        let items = page(past).await.expect("page");
+        let Some(last) = items.last() else { return all };
+        past = Some(position(last));
+        all.extend(items);
+    }
+}
+
+/// Every list the API pages through (alerts, incidents, playbook runs, approvals, quarantine)
+/// gives each item exactly once and in the list's order when followed page by page, with many
+/// items sharing a time and filters in force.
+pub async fn pages_through_every_list_sharing_times<S>(store: &S)
+where
+    S: Store + crate::IncidentStore + crate::ResponseStore,
+{
+    use crate::{ApprovalRow, IncidentQuery, RunQuery, RunRow};
+    const N: i64 = 23;
+    const PAGE: u32 = 4;
+    let t = |i: i64| Timestamp::from_second(1_000 + i / 5).expect("time");
+    // Newest first (or oldest first), ties broken by id: what a single query returns.
+    fn order<T>(items: &mut [T], key: impl Fn(&T) -> crate::Position, newest_first: bool) {
+        items.sort_by_key(|x| key(x));
+        if newest_first {
+            items.reverse();
+        }
+    }
+
+    let e = event("ws1", "alice", 1_000, json!({}));
+    let mut alerts: Vec<rempart_model::Alert> = (0..N)
+        .map(|i| {
+            let mut ev = e.clone();
+            ev.id = EventId::generate();
+            ev.time = t(i);
+            let level = if i % 3 == 0 { "low" } else { "high" };
+            rempart_model::Alert::for_event(
+                &ev,
+                ev.time,
+                Some("r".into()),
+                "r".into(),
+                Some(level.into()),
+                Vec::new(),
+            )
+        })
+        .collect();
+    store.insert_alerts(&alerts).await.expect("alerts");
+    alerts.retain(|a| a.level.as_deref() == Some("high"));
+    order(&mut alerts, |a| (a.time, a.id), true);
+    let paged = walk_pages(
+        |before| async move {
+            store
+                .query_alerts(&AlertQuery {
+                    min_level: Some("high".into()),
+                    before,
+                    limit: Some(PAGE),
+                    ..AlertQuery::default()
+                })
+                .await
+        },
+        |a| (a.time, a.id),
+    )
+    .await;
+    assert_eq!(paged, alerts, "alerts");
+
+    let mut incidents: Vec<rempart_model::Incident> = (0..N)
+        .map(|i| {
+            let mut x = incident(1_000, "paged");
+            x.last_seen = t(i);
+            x
+        })
+        .collect();
+    store
+        .incidents_write(crate::IncidentWrite {
+            incidents: &incidents,
+            links: &[],
+            moves: &[],
+        })
+        .await
+        .expect("incidents");
+    order(&mut incidents, |x| (x.last_seen, x.id), true);
+    let paged = walk_pages(
+        |before| async move {
+            store
+                .incidents_list(&IncidentQuery {
+                    rule: Some("PAGED".into()),
+                    before,
+                    limit: Some(PAGE),
+                    ..IncidentQuery::default()
+                })
+                .await
+        },
+        |x| (x.last_seen, x.id),
+    )
+    .await;
+    assert_eq!(paged, incidents, "incidents");
+
+    let incident_id = EventId::generate();
+    let mut runs: Vec<RunRow> = (0..N)
+        .map(|i| RunRow {
+            id: EventId::generate(),
+            incident: incident_id,
+            playbook: "contain".into(),
+            status: "completed".into(),
+            created: t(i),
+            updated: t(i),
+            body: json!({"i": i}),
+        })
+        .collect();
+    let mut approvals: Vec<ApprovalRow> = runs
+        .iter()
+        .map(|r| ApprovalRow {
+            id: EventId::generate(),
+            run: r.id,
+            status: "pending".into(),
+            created: r.created,
+            deadline: r.created,
+            body: json!({"step": "block"}),
+        })
+        .collect();
+    store.response_write(&runs, &approvals).await.expect("response");
+    order(&mut runs, |r| (r.created, r.id), true);
+    let paged = walk_pages(
+        |before| async move {
+            store
+                .runs_list(&RunQuery {
+                    incident: Some(incident_id),
+                    status: Vec::new(),
+                    before,
+                    limit: PAGE,
+                })
+                .await
+        },
+        |r| (r.created, r.id),
+    )
+    .await;
+    assert_eq!(paged, runs, "runs");
+    order(&mut approvals, |a| (a.created, a.id), false);
+    let paged = walk_pages(
+        |after| store.approvals_list(Some("pending"), after, PAGE),
+        |a| (a.created, a.id),
+    )
+    .await;
+    assert_eq!(paged, approvals, "approvals, oldest first");
+
+    let mut quarantined: Vec<Quarantined> = (0..N)
+        .map(|i| Quarantined {
+            id: EventId::generate(),
+            received: t(i),
+            source: "a.log".into(),
+            location: Some(format!("line {i}")),
+            reason: "invalid JSON".into(),
+            raw: b"{".to_vec(),
+        })
+        .collect();
+    store.quarantine(&quarantined).await.expect("quarantine");
+    order(&mut quarantined, |q| (q.received, q.id), true);
+    let paged = walk_pages(|before| store.list_quarantine(before, PAGE), |q| (q.received, q.id)).await;
+    assert_eq!(paged, quarantined, "quarantine");
+}
+
 /// Expands to one test per conformance check, each on a fresh store made by `$make`
 /// (an async expression yielding a fixture whose `store` field is the store; the fixture lives
 /// for the whole test, so it can own temporary directories or database schemas).
@@ -1129,7 +1299,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@tests $make;
             round_trips_events, queries_by_time_range, queries_by_fields_and_text,
             quarantines_bad_input, prunes_old_events, inserts_are_idempotent, manages_tokens, stores_and_queries_alerts,
-            pages_through_events_sharing_a_time, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
+            pages_through_events_sharing_a_time, pages_through_every_list_sharing_times, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
             verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,
             sweeps_a_subject_everywhere, filters_incidents_as_the_query_says, stops_a_query_past_its_budget);

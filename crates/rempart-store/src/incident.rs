@@ -47,6 +47,10 @@ pub struct IncidentQuery {
     /// Only incidents with a tactic containing this (ASCII letters in any case).
     #[serde(default)]
     pub tactic: Option<String>,
+    /// Only incidents ordered after this one, most recently active first: the `(last_seen, id)`
+    /// of the last incident of the previous page.
+    #[serde(default)]
+    pub before: Option<crate::Position>,
 }
 
 impl IncidentQuery {

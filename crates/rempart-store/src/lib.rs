@@ -33,7 +33,7 @@ pub use ledger::{
     Hash, LedgerAppend, LedgerEntry, LedgerRecord, LedgerStore, StoredCheckpoint, SubjectKey, VaultEntry, VaultStore,
 };
 pub use postgres::{PgSettings, PgStore, redact_url};
-pub use query::{AlertQuery, EventQuery, FieldFilter, NORMALIZED};
+pub use query::{AlertQuery, EventQuery, FieldFilter, NORMALIZED, Position};
 pub use response::{ActionRow, ApprovalRow, Exclusive, ResponseStore, RunQuery, RunRow};
 pub use sqlite::SqliteStore;
 
@@ -255,8 +255,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Timestamp,
         until: Timestamp,
     ) -> BoxFuture<'a, Result<u64>>;
-    /// Quarantined input, newest first.
-    fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>>;
+    /// Quarantined input, newest first, from past `before` (the `(received, id)` of the last
+    /// item of the previous page).
+    fn list_quarantine(&self, before: Option<Position>, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>>;
     /// How many quarantined items are stored.
     fn count_quarantine(&self) -> BoxFuture<'_, Result<u64>>;
     /// Deletes events that happened before `before`; returns how many.

@@ -672,13 +672,7 @@ fn events_statement(query: &EventQuery) -> Result<QueryBuilder<'_, sqlx::Postgre
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
-    if let Some((time, id)) = query.before {
-        qb.push(" AND (time, id) < (")
-            .push_bind(nanos(time))
-            .push(", ")
-            .push_bind(id.to_string())
-            .push(")");
-    }
+    crate::codec::push_past(&mut qb, "time", crate::codec::Past::Older, query.before);
     qb.push(" ORDER BY time DESC, id DESC LIMIT ")
         .push_bind(i64::from(query.effective_limit()));
     Ok(qb)
@@ -842,15 +836,14 @@ impl Store for PgStore {
         })
     }
 
-    fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>> {
+    fn list_quarantine(&self, before: Option<crate::Position>, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT id, received, source, location, reason, raw FROM quarantine \
-                 ORDER BY received DESC, id DESC LIMIT $1",
-            )
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+            let mut qb =
+                QueryBuilder::new("SELECT id, received, source, location, reason, raw FROM quarantine WHERE TRUE");
+            crate::codec::push_past(&mut qb, "received", crate::codec::Past::Older, before);
+            qb.push(" ORDER BY received DESC, id DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = qb.build().fetch_all(&self.pool).await?;
             rows.iter()
                 .map(|row| {
                     let id: String = row.try_get("id")?;
@@ -1030,6 +1023,7 @@ impl Store for PgStore {
             if let Some(rule) = &query.rule_id {
                 qb.push(" AND rule_id = ").push_bind(rule.clone());
             }
+            crate::codec::push_past(&mut qb, "time", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY time DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.pool).await?;

@@ -100,6 +100,10 @@ pub const NORMALIZED: &[&str] = &[
     "message",
 ];
 
+/// A place in a list ordered by time and id: the `(time, id)` of the last item of the page
+/// before. Paging past it never skips or repeats items that share a time.
+pub type Position = (Timestamp, rempart_model::EventId);
+
 /// Which events to return.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EventQuery {
@@ -113,7 +117,7 @@ pub struct EventQuery {
     pub text: Option<String>,
     /// Only events ordered after this one, newest first: the `(time, id)` of the last event
     /// of the previous page. Keyset paging never skips or repeats events sharing a time.
-    pub before: Option<(Timestamp, rempart_model::EventId)>,
+    pub before: Option<Position>,
     /// At most this many (capped at 10,000; 100 when unset).
     pub limit: Option<u32>,
 }
@@ -135,6 +139,9 @@ pub struct AlertQuery {
     pub min_level: Option<String>,
     /// Only alerts of this rule id.
     pub rule_id: Option<String>,
+    /// Only alerts ordered after this one, newest first (keyset paging).
+    #[serde(default)]
+    pub before: Option<Position>,
     /// At most this many (capped at 10,000; 100 when unset).
     pub limit: Option<u32>,
 }

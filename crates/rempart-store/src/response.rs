@@ -38,6 +38,9 @@ pub struct RunQuery {
     pub incident: Option<EventId>,
     /// Only runs in these statuses; all when empty.
     pub status: Vec<String>,
+    /// Only runs ordered after this one, newest first: the `(created, id)` of the last run of
+    /// the previous page.
+    pub before: Option<crate::Position>,
     pub limit: u32,
 }
 
@@ -64,8 +67,14 @@ pub trait ResponseStore: Send + Sync + std::fmt::Debug {
     /// Runs by `query`, newest first.
     fn runs_list<'a>(&'a self, query: &'a RunQuery) -> BoxFuture<'a, Result<Vec<RunRow>>>;
     fn approval_get(&self, id: EventId) -> BoxFuture<'_, Result<Option<ApprovalRow>>>;
-    /// Approvals in `status` (all when `None`), oldest first.
-    fn approvals_list<'a>(&'a self, status: Option<&'a str>, limit: u32) -> BoxFuture<'a, Result<Vec<ApprovalRow>>>;
+    /// Approvals in `status` (all when `None`), oldest first, from past `after` (the
+    /// `(created, id)` of the last approval of the previous page).
+    fn approvals_list<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        after: Option<crate::Position>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<ApprovalRow>>>;
     /// Records an action as started; `false` if its key was already recorded (it ran, or is
     /// running, and must not run twice).
     fn action_begin<'a>(&'a self, action: &'a ActionRow) -> BoxFuture<'a, Result<bool>>;

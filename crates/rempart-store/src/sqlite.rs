@@ -603,12 +603,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_quarantine(&self, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>> {
+    fn list_quarantine(&self, before: Option<crate::Position>, limit: u32) -> BoxFuture<'_, Result<Vec<Quarantined>>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT id, received, source, location, reason, raw FROM quarantine ORDER BY received DESC, id DESC LIMIT ?")
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await?;
+            let mut qb =
+                QueryBuilder::new("SELECT id, received, source, location, reason, raw FROM quarantine WHERE 1 = 1");
+            crate::codec::push_past(&mut qb, "received", crate::codec::Past::Older, before);
+            qb.push(" ORDER BY received DESC, id DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = qb.build().fetch_all(&self.reader).await?;
             rows.iter()
                 .map(|row| {
                     let id: String = row.try_get("id")?;
@@ -758,6 +760,7 @@ impl Store for SqliteStore {
             if let Some(rule) = &query.rule_id {
                 qb.push(" AND rule_id = ").push_bind(rule.clone());
             }
+            crate::codec::push_past(&mut qb, "time", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY time DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.reader).await?;
@@ -846,15 +849,7 @@ fn events_statement(query: &EventQuery) -> Result<QueryBuilder<'_, sqlx::Sqlite>
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }
-    if let Some((time, id)) = query.before {
-        // Row values compare lexicographically: strictly older, or as old with a
-        // smaller id (UUIDv7 text sorts by creation).
-        qb.push(" AND (time, id) < (")
-            .push_bind(nanos(time))
-            .push(", ")
-            .push_bind(id.to_string())
-            .push(")");
-    }
+    crate::codec::push_past(&mut qb, "time", crate::codec::Past::Older, query.before);
     qb.push(" ORDER BY time DESC, id DESC LIMIT ")
         .push_bind(i64::from(query.effective_limit()));
     Ok(qb)

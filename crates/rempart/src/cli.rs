@@ -446,6 +446,7 @@ async fn alerts(data_dir: &std::path::Path, config: &Config, args: AlertsArgs, j
         until: args.until,
         min_level: args.level,
         rule_id: args.rule,
+        before: None,
         limit: Some(args.limit),
     };
     let alerts = store.query_alerts(&q).await?;

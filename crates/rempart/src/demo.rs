@@ -365,7 +365,7 @@ async fn respond(
             .await?;
     }
     out.approvals = response
-        .approvals(Some(rempart_respond::approval::ApprovalStatus::Pending), 100)
+        .approvals(Some(rempart_respond::approval::ApprovalStatus::Pending), None, 100)
         .await?;
     out.deadlines = response.all_deadlines(Timestamp::now()).await?;
     Ok(out)

@@ -191,7 +191,7 @@ async fn playbooks_dispatch(response: &Response, command: PlaybooksCommand, json
             print_run(&mut out, &run, json_out)?;
         }
         PlaybooksCommand::Runs { incident, limit } => {
-            for r in response.runs(incident, limit).await? {
+            for r in response.runs(incident, None, limit).await? {
                 if json_out {
                     writeln!(out, "{}", serde_json::to_string(&r)?)?;
                 } else {
@@ -313,7 +313,7 @@ async fn approvals_dispatch(response: &Response, command: ApprovalsCommand, json
     match command {
         ApprovalsCommand::List { status, limit } => {
             let status = ApprovalStatus::filter(&status).map_err(anyhow::Error::msg)?;
-            let list = response.approvals(status, limit).await?;
+            let list = response.approvals(status, None, limit).await?;
             for a in &list {
                 if json_out {
                     writeln!(out, "{}", serde_json::to_string(a)?)?;

@@ -606,6 +606,7 @@ impl QueueParams {
             rule: text(&self.rule),
             entity: text(&self.entity),
             tactic: text(&self.tactic),
+            before: None,
             // Sorting by something else than activity needs every match before the page.
             limit: Some(if self.sort.is_empty() || self.sort == "last_seen" {
                 page
@@ -1273,8 +1274,8 @@ pub async fn incident(
         .collect();
     let (runs, approvals, deadlines) = match &state.response {
         Some(r) => (
-            r.runs(Some(id), 100).await?,
-            r.approvals(None, 10_000)
+            r.runs(Some(id), None, 100).await?,
+            r.approvals(None, None, 10_000)
                 .await?
                 .into_iter()
                 .filter(|a| a.incident == id)
@@ -1529,7 +1530,7 @@ pub async fn approvals(
 ) -> Result<Response, PageError> {
     let status_s = p.status.unwrap_or_else(|| "pending".into());
     let status = ApprovalStatus::filter(&status_s).map_err(ApiError::BadRequest)?;
-    let list = response(&state)?.approvals(status, 1000).await?;
+    let list = response(&state)?.approvals(status, None, 1000).await?;
     let service = incidents(&state)?;
     let mut views = Vec::with_capacity(list.len());
     for a in list {
@@ -2034,6 +2035,7 @@ pub async fn health(
             until: None,
             min_level: None,
             rule_id: None,
+            before: None,
             limit: Some(10_000),
         })
         .await?;
@@ -2085,7 +2087,7 @@ pub async fn health(
         .collect();
     let quarantine = state
         .store
-        .list_quarantine(50)
+        .list_quarantine(None, 50)
         .await?
         .into_iter()
         .map(|q| {

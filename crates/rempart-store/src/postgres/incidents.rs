@@ -148,6 +148,7 @@ impl IncidentStore for PgStore {
                     .push(") > 0)");
                 }
             }
+            crate::codec::push_past(&mut qb, "last_seen", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.pool).await?;

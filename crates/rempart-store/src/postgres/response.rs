@@ -111,6 +111,7 @@ impl ResponseStore for PgStore {
             if !query.status.is_empty() {
                 qb.push(" AND status = ANY(").push_bind(query.status.clone()).push(")");
             }
+            crate::codec::push_past(&mut qb, "created", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY created DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.limit.clamp(1, 10_000)));
             let rows = qb.build().fetch_all(&self.pool).await?;
@@ -128,16 +129,21 @@ impl ResponseStore for PgStore {
         })
     }
 
-    fn approvals_list<'a>(&'a self, status: Option<&'a str>, limit: u32) -> BoxFuture<'a, Result<Vec<ApprovalRow>>> {
+    fn approvals_list<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        after: Option<crate::Position>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<ApprovalRow>>> {
         Box::pin(async move {
-            let rows = sqlx::query(&format!(
-                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE ($1::text IS NULL OR status = $1) \
-                 ORDER BY created, id LIMIT $2"
-            ))
-            .bind(status)
-            .bind(i64::from(limit.clamp(1, 10_000)))
-            .fetch_all(&self.pool)
-            .await?;
+            let mut qb = sqlx::QueryBuilder::new(format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE TRUE"));
+            if let Some(s) = status {
+                qb.push(" AND status = ").push_bind(s);
+            }
+            crate::codec::push_past(&mut qb, "created", crate::codec::Past::Newer, after);
+            qb.push(" ORDER BY created, id LIMIT ")
+                .push_bind(i64::from(limit.clamp(1, 10_000)));
+            let rows = qb.build().fetch_all(&self.pool).await?;
             rows.iter().map(approval_of).collect()
         })
     }

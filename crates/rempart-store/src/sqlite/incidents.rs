@@ -118,6 +118,7 @@ impl IncidentStore for SqliteStore {
                     .push(") > 0)");
                 }
             }
+            crate::codec::push_past(&mut qb, "last_seen", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.effective_limit()));
             let rows = qb.build().fetch_all(&self.reader).await?;

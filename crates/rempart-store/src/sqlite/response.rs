@@ -105,6 +105,7 @@ impl ResponseStore for SqliteStore {
                 }
                 qb.push(")");
             }
+            crate::codec::push_past(&mut qb, "created", crate::codec::Past::Older, query.before);
             qb.push(" ORDER BY created DESC, id DESC LIMIT ")
                 .push_bind(i64::from(query.limit.clamp(1, 10_000)));
             let rows = qb.build().fetch_all(&self.reader).await?;
@@ -122,23 +123,21 @@ impl ResponseStore for SqliteStore {
         })
     }
 
-    fn approvals_list<'a>(&'a self, status: Option<&'a str>, limit: u32) -> BoxFuture<'a, Result<Vec<ApprovalRow>>> {
+    fn approvals_list<'a>(
+        &'a self,
+        status: Option<&'a str>,
+        after: Option<crate::Position>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<ApprovalRow>>> {
         Box::pin(async move {
-            let rows = match status {
-                Some(s) => {
-                    sqlx::query("SELECT * FROM approvals WHERE status = ? ORDER BY created, id LIMIT ?")
-                        .bind(s)
-                        .bind(i64::from(limit.clamp(1, 10_000)))
-                        .fetch_all(&self.reader)
-                        .await?
-                }
-                None => {
-                    sqlx::query("SELECT * FROM approvals ORDER BY created, id LIMIT ?")
-                        .bind(i64::from(limit.clamp(1, 10_000)))
-                        .fetch_all(&self.reader)
-                        .await?
-                }
-            };
+            let mut qb = sqlx::QueryBuilder::new("SELECT * FROM approvals WHERE 1 = 1");
+            if let Some(s) = status {
+                qb.push(" AND status = ").push_bind(s);
+            }
+            crate::codec::push_past(&mut qb, "created", crate::codec::Past::Newer, after);
+            qb.push(" ORDER BY created, id LIMIT ")
+                .push_bind(i64::from(limit.clamp(1, 10_000)));
+            let rows = qb.build().fetch_all(&self.reader).await?;
             rows.iter().map(approval_of).collect()
         })
     }

@@ -7,7 +7,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, text_parts};
+use crate::wire::{bad, stream_flag, text_parts};
 
 /// The API version every request is sent with.
 pub const VERSION: &str = "2023-06-01";
@@ -116,7 +116,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                     })
                     .collect::<Result<_, _>>()?;
             }
-            "stream" => req.stream = v.as_bool().unwrap_or(false),
+            "stream" => req.stream = stream_flag(v)?,
             "metadata" => req.user = v.get("user_id").and_then(Value::as_str).map(str::to_owned),
             // `output_config.format` today, `output_format` in the earlier beta; `effort` is the
             // provider's business.

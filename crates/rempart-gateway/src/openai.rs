@@ -9,7 +9,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, text_parts};
+use crate::wire::{bad, str_field, stream_flag, text_parts};
 
 /// Sampling parameters passed through to OpenAI-compatible providers as they are.
 const PASSTHROUGH: &[&str] = &[
@@ -141,12 +141,12 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                     _ => return Err(bad("stop", "expected a string or a list of strings")),
                 };
             }
-            "stream" => req.stream = v.as_bool().unwrap_or(false),
+            "stream" => req.stream = stream_flag(v)?,
             "stream_options" => {
                 req.stream_usage = v.get("include_usage").and_then(Value::as_bool).unwrap_or(false);
             }
             "user" => req.user = v.as_str().map(str::to_owned),
-            "n" if v.as_u64().is_some_and(|n| n > 1) => {
+            "n" if !v.is_null() && v.as_f64() != Some(1.0) => {
                 return Err(bad("n", "the gateway returns one choice per request"));
             }
             k if PASSTHROUGH.contains(&k) => {

@@ -14,7 +14,7 @@ use crate::WireError;
 use crate::chat::{
     Assembler, ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, text_parts};
+use crate::wire::{bad, str_field, stream_flag, text_parts};
 
 /// The body sent to `POST /responses` for `model`.
 pub fn render_request(req: &ChatRequest, model: &str, stream: bool) -> Value {
@@ -287,7 +287,11 @@ fn push_part(req: &mut ChatRequest, role: Role, part: Part) {
 }
 
 fn parse_item(item: &Value, path: &str, req: &mut ChatRequest) -> Result<(), WireError> {
-    let kind = item.get("type").and_then(Value::as_str).unwrap_or("message");
+    let kind = match item.get("type") {
+        None => "message",
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(_) => return Err(bad(&format!("{path}.type"), "expected a string")),
+    };
     match kind {
         "message" => {
             let role = str_field(item, "role", path)?;
@@ -446,7 +450,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
             }
             "temperature" => req.temperature = number(v, key)?,
             "top_p" => req.top_p = number(v, key)?,
-            "stream" => req.stream = v.as_bool().unwrap_or(false),
+            "stream" => req.stream = stream_flag(v)?,
             "store" if v.as_bool() == Some(true) => {
                 return Err(bad(
                     "store",

@@ -10,6 +10,16 @@ pub(crate) fn bad(path: &str, why: impl std::fmt::Display) -> WireError {
     WireError::Request(format!("`{path}`: {why}"))
 }
 
+/// `stream`: true or false (`null`: false). Anything else is refused rather than read as
+/// false, so that a client that meant to stream is told.
+pub(crate) fn stream_flag(v: &Value) -> Result<bool, WireError> {
+    match v {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(*b),
+        _ => Err(bad("stream", "expected true or false")),
+    }
+}
+
 /// The string `v[key]`, found at `path`.
 pub(crate) fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
     v.get(key)

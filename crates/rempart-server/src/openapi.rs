@@ -279,4 +279,233 @@ mod tests {
             names(&rempart_model::ActionKind::ALL, rempart_model::ActionKind::as_str)
         );
     }
+
+    /// A request body for the gateway, in a neutral form [`for_format`] turns into each wire
+    /// format's: fields drawn from the formats' own names and values, so that valid bodies are
+    /// frequent, and each value replaced by a stray one now and then.
+    fn gateway_body() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        use proptest::sample::select;
+        type Field = BoxedStrategy<Option<(&'static str, Value)>>;
+        fn stray() -> BoxedStrategy<Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                select(vec![0i64, 1, 2, -1, 4_294_967_296]).prop_map(Value::from),
+                Just(Value::from(1.5)),
+                select(vec!["", "x", "image_url", "item_reference"]).prop_map(Value::from),
+                Just(serde_json::json!({})),
+                Just(serde_json::json!([])),
+            ]
+            .boxed()
+        }
+        fn mostly(s: impl Strategy<Value = Value> + 'static) -> BoxedStrategy<Value> {
+            prop_oneof![12 => s, 1 => stray()].boxed()
+        }
+        fn words(w: &[&'static str]) -> BoxedStrategy<Value> {
+            mostly(select(w.to_vec()).prop_map(Value::from))
+        }
+        fn field(key: &'static str, p: f64, s: BoxedStrategy<Value>) -> Field {
+            proptest::option::weighted(p, s)
+                .prop_map(move |v| v.map(|v| (key, v)))
+                .boxed()
+        }
+        fn object(fields: Vec<Field>) -> BoxedStrategy<Value> {
+            fields
+                .prop_map(|fs| Value::Object(fs.into_iter().flatten().map(|(k, v)| (k.to_owned(), v)).collect()))
+                .boxed()
+        }
+        fn list(item: BoxedStrategy<Value>, n: std::ops::Range<usize>) -> BoxedStrategy<Value> {
+            mostly(proptest::collection::vec(item, n).prop_map(Value::Array))
+        }
+        let text = || words(&["x", ""]);
+        let part = object(vec![
+            field(
+                "type",
+                0.95,
+                words(&[
+                    "text",
+                    "input_text",
+                    "output_text",
+                    "refusal",
+                    "tool_use",
+                    "tool_result",
+                    "thinking",
+                ]),
+            ),
+            field("text", 0.85, text()),
+            field("refusal", 0.2, text()),
+            field("id", 0.3, words(&["t1"])),
+            field("name", 0.3, words(&["f"])),
+            field("tool_use_id", 0.3, words(&["t1"])),
+            field("input", 0.2, Just(serde_json::json!({})).boxed()),
+            field("content", 0.2, text()),
+        ]);
+        let content = prop_oneof![3 => text(), 1 => Just(Value::Null), 4 => list(part, 0..3)].boxed();
+        let tool_call = object(vec![
+            field("id", 0.9, words(&["c1"])),
+            field("type", 0.5, words(&["function"])),
+            field(
+                "function",
+                0.9,
+                object(vec![
+                    field("name", 0.9, words(&["f"])),
+                    field("arguments", 0.5, words(&["{}"])),
+                ]),
+            ),
+        ]);
+        let message = object(vec![
+            field(
+                "type",
+                0.3,
+                words(&["message", "function_call", "function_call_output", "reasoning"]),
+            ),
+            field(
+                "role",
+                0.9,
+                words(&["user", "assistant", "system", "developer", "tool"]),
+            ),
+            field("content", 0.85, content.clone()),
+            field("tool_calls", 0.2, list(tool_call, 0..2)),
+            field("tool_call_id", 0.2, words(&["c1"])),
+            field("call_id", 0.2, words(&["c1"])),
+            field("name", 0.2, words(&["f"])),
+            field("output", 0.2, content.clone()),
+        ]);
+        let format = object(vec![
+            field("type", 0.9, words(&["text", "json_object", "json_schema"])),
+            field("schema", 0.6, Just(serde_json::json!({"type": "object"})).boxed()),
+            field(
+                "json_schema",
+                0.5,
+                object(vec![field("schema", 0.8, Just(serde_json::json!({})).boxed())]),
+            ),
+        ]);
+        let tool = object(vec![
+            field("type", 0.8, words(&["function", "custom", "web_search"])),
+            field("name", 0.8, words(&["f"])),
+            field("function", 0.6, object(vec![field("name", 0.9, words(&["f"]))])),
+        ]);
+        let tool_choice = prop_oneof![
+            words(&["auto", "none", "required", "any"]),
+            object(vec![
+                field("type", 0.9, words(&["auto", "none", "any", "tool", "function"])),
+                field("name", 0.6, words(&["f"])),
+                field("function", 0.5, object(vec![field("name", 0.9, words(&["f"]))])),
+            ]),
+        ]
+        .boxed();
+        object(vec![
+            field("model", 0.97, words(&["triage"])),
+            field(
+                "messages",
+                0.95,
+                prop_oneof![9 => list(message, 0..4), 1 => text()].boxed(),
+            ),
+            field(
+                "max",
+                0.7,
+                mostly(select(vec![1i64, 0, 4_294_967_296]).prop_map(Value::from)),
+            ),
+            field("instructions", 0.2, content),
+            field("format", 0.2, format),
+            field("tools", 0.2, list(tool, 0..3)),
+            field("tool_choice", 0.2, tool_choice),
+            field("stream", 0.3, mostly(any::<bool>().prop_map(Value::Bool))),
+            field(
+                "n",
+                0.1,
+                mostly(select(vec![Value::from(1), Value::from(2), Value::Null])),
+            ),
+            field("stop", 0.1, mostly(Just(serde_json::json!(["x"])))),
+            field("store", 0.1, mostly(any::<bool>().prop_map(Value::Bool))),
+            field("background", 0.05, mostly(any::<bool>().prop_map(Value::Bool))),
+            field("previous_response_id", 0.05, mostly(Just(Value::Null))),
+            field("temperature", 0.1, mostly(Just(Value::from(0.5)))),
+            field("seed", 0.05, stray()),
+            field("top_k", 0.05, stray()),
+            field("stray", 0.03, stray()),
+        ])
+    }
+
+    /// `body` in the wire format of `schema`: the neutral `messages`, `max`, `instructions`,
+    /// `format` and `stop` under that format's own names.
+    fn for_format(schema: &str, body: &Value) -> Value {
+        let mut out = body.clone();
+        let Some(o) = out.as_object_mut() else { return out };
+        let mut rename = |from: &str, to: &str| {
+            if let Some(v) = o.remove(from) {
+                o.insert(to.to_owned(), v);
+            }
+        };
+        match schema {
+            "ChatCompletionsRequest" => {
+                rename("max", "max_tokens");
+                rename("format", "response_format");
+                rename("instructions", "user");
+            }
+            "MessagesRequest" => {
+                rename("max", "max_tokens");
+                rename("instructions", "system");
+                rename("stop", "stop_sequences");
+                if let Some(f) = o.remove("format") {
+                    o.insert("output_config".into(), serde_json::json!({ "format": f }));
+                }
+            }
+            _ => {
+                rename("messages", "input");
+                rename("max", "max_output_tokens");
+                if let Some(f) = o.remove("format") {
+                    o.insert("text".into(), serde_json::json!({ "format": f }));
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+
+        /// The gateway's request schemas in the document accept exactly the bodies its
+        /// parsers accept, for each of OpenAI's Chat Completions, Anthropic's Messages and
+        /// OpenAI's Responses.
+        #[test]
+        fn the_gateway_s_request_schemas_accept_what_its_parsers_accept(body in gateway_body()) {
+            use std::sync::OnceLock;
+            type Parse = fn(&Value) -> Result<rempart_gateway::chat::ChatRequest, rempart_gateway::WireError>;
+            static VALIDATORS: OnceLock<Vec<(&'static str, jsonschema::Validator, Parse)>> = OnceLock::new();
+            let validators = VALIDATORS.get_or_init(|| {
+                let doc: Value = serde_json::from_str(super::OPENAPI).unwrap_or(Value::Null);
+                let parsers: [(&str, Parse); 3] = [
+                    ("ChatCompletionsRequest", rempart_gateway::openai::parse_request),
+                    ("MessagesRequest", rempart_gateway::anthropic::parse_request),
+                    ("ResponsesRequest", rempart_gateway::responses::parse_request),
+                ];
+                parsers
+                    .into_iter()
+                    .map(|(name, parse)| {
+                        let schema = serde_json::json!({
+                            "$ref": format!("#/components/schemas/{name}"),
+                            "components": doc["components"].clone(),
+                        });
+                        let validator = jsonschema::draft202012::new(&schema)
+                            .unwrap_or_else(|e| panic!("{name} is not a valid JSON Schema: {e}"));
+                        (name, validator, parse)
+                    })
+                    .collect()
+            });
+            for (name, validator, parse) in validators {
+                let body = for_format(name, &body);
+                let parsed = parse(&body);
+                proptest::prop_assert_eq!(
+                    validator.is_valid(&body),
+                    parsed.is_ok(),
+                    "{}: {} (the parser: {:?})",
+                    name,
+                    body,
+                    parsed.err()
+                );
+            }
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! The API contract, tried as an integrator would: `schemathesis` (from PyPI, unmodified) fuzzes
-//! every operation of the served `/openapi.json` against a server holding the demo's data,
-//! with every check on and the examples, coverage, fuzzing and stateful phases, once with each
-//! role's token; and a client generated from the document by `openapi-python-client` lists
-//! incidents, approves an action and reads the ledger.
+//! every operation of the served `/openapi.json` against a server holding the demo's data and
+//! running the model gateway (in front of providers on loopback that speak OpenAI's and
+//! Anthropic's wire formats), with every check on and the examples, coverage, fuzzing and
+//! stateful phases, once with each role's token; and a client generated from the document by
+//! `openapi-python-client` lists incidents, approves an action and reads the ledger.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,6 +12,7 @@
 )]
 
 mod common;
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -43,10 +45,37 @@ struct Demo {
     child: Child,
     addr: String,
     document: PathBuf,
+    /// The providers the gateway forwards to, if any, and the runtime that serves them.
+    providers: Option<(upstream::Fakes, tokio::runtime::Runtime)>,
+}
+
+/// The gateway's part of the configuration: a provider of each wire format, both allowed
+/// every class (so that a request reaches one rather than stopping at the policy), each the
+/// only provider of its route.
+fn gateway_config(providers: &upstream::Fakes) -> String {
+    let provider = |name: &str, kind: &str| {
+        format!(
+            "[[gateway.providers]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{}\"\n\
+             model = \"{name}-model\"\njurisdiction = \"eu\"\nmax_class = \"TLP:RED\"\ntimeout_secs = 5\n",
+            providers.base_url(name)
+        )
+    };
+    format!(
+        "\n[gateway]\ndefault_class = \"TLP:GREEN\"\n{}{}\
+         [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"openai\"]\n\
+         [[gateway.routes]]\nname = \"claude\"\npurpose = \"triage\"\nchain = [\"anthropic\"]\n",
+        provider("openai", "openai"),
+        provider("anthropic", "anthropic"),
+    )
 }
 
 impl Demo {
+    /// The demo's instance, served without a gateway.
     fn start() -> Demo {
+        Demo::start_with_gateway(false)
+    }
+
+    fn start_with_gateway(gateway: bool) -> Demo {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("instance");
         let out = rempart(&dir).args(["demo", "--no-serve"]).output().unwrap();
@@ -54,6 +83,12 @@ impl Demo {
         let config = dir.join("rempart.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str("\n[server]\nrequests_per_minute = 0\nauth_failures_per_minute = 0\n");
+        let providers = gateway.then(|| {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let fakes = runtime.block_on(upstream::Fakes::start());
+            text.push_str(&gateway_config(&fakes));
+            (fakes, runtime)
+        });
         std::fs::write(&config, text).unwrap();
         let mut c = rempart(&dir);
         c.arg("--config").arg(&config);
@@ -78,6 +113,7 @@ impl Demo {
             child,
             addr,
             document,
+            providers,
         }
     }
 }
@@ -91,7 +127,7 @@ impl Drop for Demo {
 
 #[test]
 fn schemathesis_finds_no_failure_with_any_role() {
-    let demo = Demo::start();
+    let demo = Demo::start_with_gateway(true);
     let schemathesis = beside_python("schemathesis");
     // The administrator last: its run changes the most (tokens, incidents, approvals).
     let mut failed = Vec::new();
@@ -128,6 +164,11 @@ fn schemathesis_finds_no_failure_with_any_role() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+    // The gateway's operations were tried through to a provider, not only refused.
+    let (providers, _) = demo.providers.as_ref().unwrap();
+    for name in ["openai", "anthropic"] {
+        assert!(!providers.received(name).is_empty(), "no request reached {name}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, stream_flag, text_parts};
+use crate::wire::{bad, stream_flag, text_parts, token_count};
 
 /// The API version every request is sent with.
 pub const VERSION: &str = "2023-06-01";
@@ -41,11 +41,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
         match key.as_str() {
             "model" => {}
             "max_tokens" => {
-                req.max_tokens = Some(
-                    v.as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| bad(key, "expected a positive integer"))?,
-                );
+                req.max_tokens = Some(token_count(v, key)?);
             }
             "system" => req.system.push(text_blocks(v, "system")?),
             "messages" => {

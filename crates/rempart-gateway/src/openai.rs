@@ -9,7 +9,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, stream_flag, text_parts};
+use crate::wire::{bad, str_field, stream_flag, text_parts, token_count};
 
 /// Sampling parameters passed through to OpenAI-compatible providers as they are.
 const PASSTHROUGH: &[&str] = &[
@@ -118,11 +118,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                 };
             }
             "max_tokens" | "max_completion_tokens" => {
-                req.max_tokens = Some(
-                    v.as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| bad(key, "expected a positive integer"))?,
-                );
+                req.max_tokens = Some(token_count(v, key)?);
             }
             "temperature" => req.temperature = Some(v.as_f64().ok_or_else(|| bad(key, "expected a number"))?),
             "top_p" => req.top_p = Some(v.as_f64().ok_or_else(|| bad(key, "expected a number"))?),

@@ -14,7 +14,7 @@ use crate::WireError;
 use crate::chat::{
     Assembler, ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, stream_flag, text_parts};
+use crate::wire::{bad, str_field, stream_flag, text_parts, token_count};
 
 /// The body sent to `POST /responses` for `model`.
 pub fn render_request(req: &ChatRequest, model: &str, stream: bool) -> Value {
@@ -441,11 +441,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
             "max_output_tokens" => {
                 req.max_tokens = match v {
                     Value::Null => None,
-                    _ => Some(
-                        v.as_u64()
-                            .and_then(|n| u32::try_from(n).ok())
-                            .ok_or_else(|| bad(key, "expected a positive integer"))?,
-                    ),
+                    _ => Some(token_count(v, key)?),
                 };
             }
             "temperature" => req.temperature = number(v, key)?,

@@ -20,6 +20,19 @@ pub(crate) fn stream_flag(v: &Value) -> Result<bool, WireError> {
     }
 }
 
+/// A token count: a whole number from 0 to `u32::MAX`, written as an integer or, as JSON
+/// allows, with a fraction of zero (`1024.0`).
+pub(crate) fn token_count(v: &Value, key: &str) -> Result<u32, WireError> {
+    let whole = v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .and_then(|f| format!("{f:.0}").parse().ok())
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| bad(key, "expected a whole number from 0 to 4294967295"))
+}
+
 /// The string `v[key]`, found at `path`.
 pub(crate) fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
     v.get(key)

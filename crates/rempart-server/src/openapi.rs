@@ -405,7 +405,14 @@ mod tests {
             field(
                 "max",
                 0.7,
-                mostly(select(vec![1i64, 0, 4_294_967_296]).prop_map(Value::from)),
+                mostly(select(vec![
+                    Value::from(1),
+                    Value::from(0),
+                    Value::from(4_294_967_296i64),
+                    Value::from(2.0),
+                    Value::from(4_294_967_295.0),
+                    Value::from(2.5),
+                ])),
             ),
             field("instructions", 0.2, content),
             field("format", 0.2, format),

@@ -365,6 +365,11 @@ impl Gateway {
             .collect()
     }
 
+    /// The institution's own classification levels, accepted beside the TLP labels.
+    pub fn levels(&self) -> Vec<String> {
+        self.inner.config.levels.keys().cloned().collect()
+    }
+
     /// Every provider's state.
     pub fn providers(&self) -> Vec<ProviderStatus> {
         let now = Instant::now();

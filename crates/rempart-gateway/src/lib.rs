@@ -23,7 +23,7 @@ pub mod sse;
 pub mod upstream;
 mod wire;
 
-pub use gateway::{Answer, Attempt, Call, Caller, Format, Gateway, ProviderStatus};
+pub use gateway::{Answer, Attempt, Call, Caller, Format, Gateway, ProviderStatus, ROUTE_PREFIX};
 
 use serde_json::Value;
 

@@ -45,8 +45,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
+/// `GET /openapi.json`: the document, stating this server's gateway routes and levels as
+/// the caller may use them.
+pub async fn openapi(State(state): State<AppState>, Extension(caller): Extension<auth::Caller>) -> impl IntoResponse {
+    let terms = state
+        .gateway
+        .as_ref()
+        .map(|g| crate::openapi::GatewayTerms {
+            models: g.models(&rempart_gateway::Caller {
+                id: caller.0.id.clone(),
+                name: caller.0.name.clone(),
+            }),
+            levels: g.levels(),
+        })
+        .unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_for(&terms),
+    )
 }
 
 #[derive(Debug, Deserialize)]

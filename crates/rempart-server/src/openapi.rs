@@ -15,11 +15,72 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// hand per route. Errors on `/v1/…` are in the client's format (OpenAI's or Anthropic's).
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| {
+    DOCUMENT.get_or_init(|| base().to_string())
+}
+
+/// [`document`] as a value, parsed once.
+fn base() -> &'static serde_json::Value {
+    static BASE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
         let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or(serde_json::Value::Null);
         with_common_answers(&mut doc);
-        doc.to_string()
+        doc
     })
+}
+
+/// What the document states of this server's gateway for one caller.
+#[derive(Debug, Default)]
+pub struct GatewayTerms {
+    /// The model names the caller may ask for (`GET /v1/models`).
+    pub models: Vec<String>,
+    /// The institution's own classification levels, accepted beside the TLP labels.
+    pub levels: Vec<String>,
+}
+
+/// The request schemas of the gateway's operations whose `model` names a route.
+const MODEL_SCHEMAS: [&str; 3] = ["ChatCompletionsRequest", "MessagesRequest", "ResponsesRequest"];
+
+/// [`document`] for a server running a gateway: each request's `model` is one of the routes
+/// the caller may use (with or without the `rempart/` prefix), and the data-class header
+/// takes the institution's levels too, so that the document states exactly what this server
+/// accepts from this caller.
+pub fn document_for(terms: &GatewayTerms) -> String {
+    if terms.models.is_empty() && terms.levels.is_empty() {
+        return document().to_owned();
+    }
+    let mut doc = base().clone();
+    if !terms.models.is_empty() {
+        let mut names: Vec<&str> = Vec::new();
+        for m in &terms.models {
+            names.push(m);
+            names.push(m.strip_prefix(rempart_gateway::ROUTE_PREFIX).unwrap_or(m));
+        }
+        names.sort_unstable();
+        names.dedup();
+        for schema in MODEL_SCHEMAS {
+            doc["components"]["schemas"][schema]["properties"]["model"] = serde_json::json!({
+                "type": "string",
+                "enum": names,
+                "description": "A route this caller may use (`GET /v1/models`), with or without its `rempart/` prefix",
+            });
+        }
+    }
+    if !terms.levels.is_empty()
+        && let Some(paths) = doc["paths"].as_object_mut()
+    {
+        for path in paths.values_mut().filter_map(serde_json::Value::as_object_mut) {
+            for op in path.values_mut() {
+                let Some(params) = op["parameters"].as_array_mut() else {
+                    continue;
+                };
+                for p in params.iter_mut().filter(|p| p["name"] == "x-rempart-data-class") {
+                    let tlp = p["schema"].take();
+                    p["schema"] = serde_json::json!({"anyOf": [tlp, {"type": "string", "enum": terms.levels}]});
+                }
+            }
+        }
+    }
+    doc.to_string()
 }
 
 /// The tags of the services a server may run without (by its configuration or its cluster

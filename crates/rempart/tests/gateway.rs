@@ -711,6 +711,28 @@ async fn the_data_class_decides_where_a_request_may_go() {
     let fakes = Fakes::start().await;
     let gw = Gateway::start(&fakes, "[gateway.levels]\n\"RESTREINT UE\" = \"TLP:AMBER+STRICT\"\n");
 
+    // The document states the routes its reader may use and the institution's levels.
+    let doc: Value = reqwest::Client::new()
+        .get(gw.url("/openapi.json"))
+        .bearer_auth(&gw.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let model = &doc["components"]["schemas"]["ChatCompletionsRequest"]["properties"]["model"]["enum"];
+    for route in ["triage", "rempart/triage", "claude", "rempart/claude"] {
+        assert!(model.as_array().unwrap().contains(&json!(route)), "{route} in {model}");
+    }
+    let header = &doc["paths"]["/v1/chat/completions"]["post"]["parameters"][0];
+    assert_eq!(header["name"], "x-rempart-data-class");
+    assert_eq!(
+        header["schema"]["anyOf"][1]["enum"],
+        json!(["RESTREINT UE"]),
+        "{header}"
+    );
+
     // TLP:GREEN (the default here) may go abroad.
     let (status, _) = gw
         .post("/v1/chat/completions", chat("rempart/triage", PROMPT), None)

@@ -7,7 +7,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, stream_flag, text_parts, token_count};
+use crate::wire::{answer_schema, bad, stream_flag, text_parts, token_count};
 
 /// The API version every request is sent with.
 pub const VERSION: &str = "2023-06-01";
@@ -126,10 +126,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                     Some("json_schema") => {
                         req.format = OutputFormat::JsonSchema {
                             name: "response".into(),
-                            schema: f
-                                .get("schema")
-                                .cloned()
-                                .ok_or_else(|| bad(&format!("{path}.schema"), "missing"))?,
+                            schema: answer_schema(f.get("schema"), &format!("{path}.schema"))?,
                             strict: true,
                         };
                     }

@@ -9,7 +9,7 @@ use crate::WireError;
 use crate::chat::{
     ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, stream_flag, text_parts, token_count};
+use crate::wire::{answer_schema, bad, str_field, stream_flag, text_parts, token_count};
 
 /// Sampling parameters passed through to OpenAI-compatible providers as they are.
 const PASSTHROUGH: &[&str] = &[
@@ -107,10 +107,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                             .ok_or_else(|| bad("response_format.json_schema", "missing"))?;
                         OutputFormat::JsonSchema {
                             name: s.get("name").and_then(Value::as_str).unwrap_or("response").to_owned(),
-                            schema: s
-                                .get("schema")
-                                .cloned()
-                                .ok_or_else(|| bad("response_format.json_schema.schema", "missing"))?,
+                            schema: answer_schema(s.get("schema"), "response_format.json_schema.schema")?,
                             strict: s.get("strict").and_then(Value::as_bool).unwrap_or(false),
                         }
                     }

@@ -14,7 +14,7 @@ use crate::WireError;
 use crate::chat::{
     Assembler, ChatRequest, ChatResponse, Delta, Finish, Message, OutputFormat, Part, Role, Tool, ToolChoice, Usage,
 };
-use crate::wire::{bad, str_field, stream_flag, text_parts, token_count};
+use crate::wire::{answer_schema, bad, str_field, stream_flag, text_parts, token_count};
 
 /// The body sent to `POST /responses` for `model`.
 pub fn render_request(req: &ChatRequest, model: &str, stream: bool) -> Value {
@@ -428,10 +428,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, WireError> {
                         Some("json_object") => OutputFormat::JsonObject,
                         Some("json_schema") => OutputFormat::JsonSchema {
                             name: f.get("name").and_then(Value::as_str).unwrap_or("response").to_owned(),
-                            schema: f
-                                .get("schema")
-                                .cloned()
-                                .ok_or_else(|| bad("text.format.schema", "missing"))?,
+                            schema: answer_schema(f.get("schema"), "text.format.schema")?,
                             strict: f.get("strict").and_then(Value::as_bool).unwrap_or(false),
                         },
                         _ => return Err(bad("text.format.type", "expected text, json_object or json_schema")),

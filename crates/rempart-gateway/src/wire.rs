@@ -33,6 +33,17 @@ pub(crate) fn token_count(v: &Value, key: &str) -> Result<u32, WireError> {
         .ok_or_else(|| bad(key, "expected a whole number from 0 to 4294967295"))
 }
 
+/// The JSON Schema a client asks answers to follow, at `path`: one that does not compile is
+/// refused here, before any provider is called, rather than failing every provider's answer.
+pub(crate) fn answer_schema(v: Option<&Value>, path: &str) -> Result<Value, WireError> {
+    let schema = v.ok_or_else(|| bad(path, "missing"))?;
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err(bad(path, "expected a JSON Schema (an object or a boolean)"));
+    }
+    jsonschema::validator_for(schema).map_err(|e| bad(path, format!("not a valid JSON Schema: {e}")))?;
+    Ok(schema.clone())
+}
+
 /// The string `v[key]`, found at `path`.
 pub(crate) fn str_field<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str, WireError> {
     v.get(key)

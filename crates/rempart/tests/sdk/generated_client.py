@@ -44,6 +44,19 @@ def main() -> None:
     assert incidents, "the demo holds an incident"
     incident = incidents[0]
 
+    # The same incidents a page of one at a time, following each answer's `next` cursor.
+    paged, cursor = [], None
+    while True:
+        kwargs = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+        page = list_incidents.sync_detailed(client=client(analyst), **kwargs)
+        assert page.status_code == 200, page
+        paged += [i.id for i in page.parsed.incidents]
+        cursor = page.parsed.to_dict().get("next")
+        if cursor is None:
+            break
+        assert len(paged) <= len(incidents), "the pages do not end"
+    assert paged == [i.id for i in incidents], (paged, [i.id for i in incidents])
+
     # The first pending approval, approved by an approver (not the person who asked).
     pending = list_approvals.sync_detailed(client=client(approver))
     assert pending.status_code == 200, pending
@@ -58,16 +71,14 @@ def main() -> None:
     # The ledger holds the decision, read by an auditor page by page.
     decisions = []
     start = 0
-    while True:
+    while start is not None:
         page = list_records.sync_detailed(client=client(auditor), from_=start, limit=1000)
         assert page.status_code == 200, page
         records = page.parsed.records
         decisions += [
             r for r in records if r.kind == "approval.decision" and str(first.id) in json.dumps(r.to_dict())
         ]
-        if len(records) < 1000:
-            break
-        start = records[-1].seq + 1
+        start = page.parsed.to_dict().get("next")
     assert decisions, "the approval's decision is in the ledger"
 
     print(

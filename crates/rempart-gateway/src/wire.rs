@@ -37,8 +37,10 @@ pub(crate) fn token_count(v: &Value, key: &str) -> Result<u32, WireError> {
 /// refused here, before any provider is called, rather than failing every provider's answer.
 pub(crate) fn answer_schema(v: Option<&Value>, path: &str) -> Result<Value, WireError> {
     let schema = v.ok_or_else(|| bad(path, "missing"))?;
-    if !schema.is_object() && !schema.is_boolean() {
-        return Err(bad(path, "expected a JSON Schema (an object or a boolean)"));
+    // An object, as the providers take it (a boolean schema is either no constraint or one
+    // no answer can meet).
+    if !schema.is_object() {
+        return Err(bad(path, "expected a JSON Schema object"));
     }
     jsonschema::validator_for(schema).map_err(|e| bad(path, format!("not a valid JSON Schema: {e}")))?;
     Ok(schema.clone())

@@ -174,15 +174,16 @@ enum Answer {
 }
 
 fn answer(last_user: &str, tool_result: Option<&str>, tool: Option<&str>, structured: bool, mode: &Mode) -> Answer {
-    if let Some(r) = tool_result {
-        return Answer::Text(format!("Tool said: {r}"));
-    }
+    // A structured answer asked for is given whatever came before, as providers do.
     if structured {
         return Answer::Json(if *mode == Mode::WrongSchema {
             json!({"verdict": 42})
         } else {
             json!({"verdict": "benign", "summary": last_user})
         });
+    }
+    if let Some(r) = tool_result {
+        return Answer::Text(format!("Tool said: {r}"));
     }
     if let Some(t) = tool {
         return Answer::Tool {
@@ -273,7 +274,10 @@ async fn openai(State(f): State<Fakes>, Path(name): Path<String>, body: Bytes) -
     let tool_result = (last["role"] == "tool").then(|| last["content"].as_str().unwrap_or_default().to_owned());
     let forced = matches!(req["tool_choice"].as_str(), Some("required" | "any")) || req["tool_choice"].is_object();
     let tool = req["tools"][0]["function"]["name"].as_str().filter(|_| forced);
-    let structured = req["response_format"]["type"] == "json_schema" || req.get("structured_outputs").is_some();
+    let structured = matches!(
+        req["response_format"]["type"].as_str(),
+        Some("json_schema" | "json_object")
+    ) || req.get("structured_outputs").is_some();
     let a = answer(&last_user, tool_result.as_deref(), tool, structured, &mode);
     let (content, calls, finish) = match &a {
         Answer::Text(t) => (Value::String(t.clone()), None, "stop"),
@@ -462,7 +466,10 @@ async fn responses(State(f): State<Fakes>, Path(name): Path<String>, body: Bytes
         .map(|i| i["output"].as_str().unwrap_or_default().to_owned());
     let forced = req["tool_choice"] == "required" || req["tool_choice"].is_object();
     let tool = req["tools"][0]["name"].as_str().filter(|_| forced);
-    let structured = req["text"]["format"]["type"] == "json_schema";
+    let structured = matches!(
+        req["text"]["format"]["type"].as_str(),
+        Some("json_schema" | "json_object")
+    );
     let a = answer(&last_user, tool_result.as_deref(), tool, structured, &mode);
     let item = match &a {
         Answer::Text(t) => json!({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",

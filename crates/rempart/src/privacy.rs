@@ -88,13 +88,18 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut number = 0usize;
     let mut total = std::collections::BTreeMap::new();
-    // One input line and one batch of output, reused: a batch of lines kept as separate
-    // strings cost more in allocation than their redaction.
+    // One input line, one batch of output and the batch's distinct replacements, reused: a
+    // batch of lines kept as separate strings, or every occurrence of every value kept for
+    // the vault, cost more in allocation (fresh pages, each zeroed by the kernel) than the
+    // redaction itself.
     let mut line = String::new();
     let mut batch_out: Vec<u8> = Vec::new();
+    let mut replacements: Vec<rempart_privacy::redact::Replacement> = Vec::new();
+    let mut pseudonyms: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut end = false;
     while !end {
-        let mut replacements = Vec::new();
+        replacements.clear();
+        pseudonyms.clear();
         batch_out.clear();
         for _ in 0..BATCH {
             let Some(text) = next_line(&mut stdin, &mut line, number + 1)? else {
@@ -116,7 +121,14 @@ async fn run_redact(ledger: &Ledger, privacy: &Privacy, args: &RedactArgs) -> an
                 batch_out.extend_from_slice(r.output.as_bytes());
                 batch_out.push(b'\n');
             }
-            replacements.extend(r.replacements);
+            // The vault keeps one original per pseudonym: the first occurrence of each is
+            // enough.
+            for rep in r.replacements {
+                if !pseudonyms.contains(rep.pseudonym.as_str()) {
+                    pseudonyms.insert(rep.pseudonym.clone());
+                    replacements.push(rep);
+                }
+            }
         }
         // The originals are sealed in the vault before the pseudonymized lines leave.
         if !replacements.is_empty() {

@@ -293,9 +293,15 @@ impl Needs {
 
 /// An IPv4 address in text.
 pub const IPV4: &str = r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b";
-/// An IPv6 address in text (candidates; parsed before use).
-pub const IPV6: &str =
-    r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}";
+/// An IPv6 address in text (candidates; parsed before use). The first alternative is the form
+/// ending in an IPv4 address (RFC 4291 section 2.2, form 3: `::ffff:192.0.2.1`,
+/// `64:ff9b::192.0.2.1`), so that it is taken whole rather than cut after its first group
+/// with the IPv4 address's last three numbers left in clear.
+pub const IPV6: &str = concat!(
+    r"(?i)(?:(?:[0-9a-f]{1,4}:){1,6}:?|::)(?:[0-9a-f]{1,4}:){0,5}",
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
+    r"|(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}"
+);
 
 /// How far before a match context words are looked for, in bytes.
 const CONTEXT_WINDOW: usize = 48;
@@ -606,24 +612,8 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             &["pps", "ppsn", "personal public service"],
             Needs::Run(7),
         )?,
-        p(
-            "ipv4",
-            Ip,
-            r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
-            0,
-            Some(ip_check),
-            &[],
-            Needs::DotAndDigits,
-        )?,
-        p(
-            "ipv6",
-            Ip,
-            r"(?i)(?:[0-9a-f]{1,4}:){1,7}(?:(?::[0-9a-f]{1,4}){1,6}|[0-9a-f]{1,4}|:)|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}",
-            0,
-            Some(ipv6_check),
-            &[],
-            Needs::Colons,
-        )?,
+        p("ipv4", Ip, IPV4, 0, Some(ip_check), &[], Needs::DotAndDigits)?,
+        p("ipv6", Ip, IPV6, 0, Some(ipv6_check), &[], Needs::Colons)?,
         p(
             "mac",
             Mac,

@@ -1637,6 +1637,22 @@ mod tests {
         assert_eq!(field_entity("CommandLine"), None);
     }
 
+    /// A secret's label before a yes or no answer names a setting, not a secret: Windows'
+    /// process creation events (4688) say `Elevated Token: Yes`, which a triage needs.
+    #[test]
+    fn a_label_before_a_boolean_is_a_setting() {
+        for setting in [
+            "Elevated Token:\t\tYes",
+            "Elevated Token:\t\tNo",
+            "token: true",
+            "API key: false",
+        ] {
+            assert!(kinds(setting).is_empty(), "{setting}: {:?}", kinds(setting));
+        }
+        assert_eq!(kinds("Token: Yes-1234abcd")[0].0, Entity::Secret);
+        assert_eq!(kinds("password: yesyesyes")[0].1, "yesyesyes");
+    }
+
     #[test]
     fn word_boundaries_become_ascii_and_escaped_backslashes_stay() {
         assert_eq!(ascii_boundaries(r"\b\d{2}\b"), r"(?-u:\b)\d{2}(?-u:\b)");

@@ -284,27 +284,22 @@ impl Vault {
         domain: &Domain,
         lines: &[String],
     ) -> Result<(Vec<String>, Revealed), PrivacyError> {
-        enum Line {
-            Text,
-            Json(serde_json::Value),
-        }
-        let mut parsed = Vec::with_capacity(lines.len());
+        // JSON lines are read for their string values and written back with only the
+        // revealed spans changed, every other byte (escapes, spacing, key order) as it came.
+        let mut json = Vec::with_capacity(lines.len());
         let mut pieces: Vec<String> = Vec::new();
         for line in lines {
-            let t = line.trim_start();
-            match (t.starts_with('{') || t.starts_with('['))
-                .then(|| serde_json::from_str::<serde_json::Value>(line).ok())
-                .flatten()
-            {
-                Some(mut v) => {
-                    visit_strings(&mut v, &mut |s| pieces.push(s.clone()));
-                    parsed.push(Line::Json(v));
-                }
-                None => {
-                    pieces.push(line.clone());
-                    parsed.push(Line::Text);
-                }
+            let strings_before = pieces.len();
+            let is_json = crate::json_text::rewrite_strings(line, |_, s| {
+                pieces.push(s.to_owned());
+                Vec::new()
+            })
+            .is_some();
+            if !is_json {
+                pieces.truncate(strings_before);
+                pieces.push(line.clone());
             }
+            json.push(is_json);
         }
         if pieces.iter().any(|p| p.contains('\0')) {
             return Err(PrivacyError::Config(
@@ -328,13 +323,15 @@ impl Vault {
             back.next();
         }
         let mut out = Vec::with_capacity(lines.len());
-        for line in parsed {
-            match line {
-                Line::Text => out.push(back.next().unwrap_or_default()),
-                Line::Json(mut v) => {
-                    visit_strings(&mut v, &mut |s| *s = back.next().unwrap_or_default());
-                    out.push(serde_json::to_string(&v).map_err(|e| PrivacyError::Config(e.to_string()))?);
-                }
+        for (line, is_json) in lines.iter().zip(json) {
+            if is_json {
+                let rewritten = crate::json_text::rewrite_strings(line, |_, s| {
+                    let r = back.next().unwrap_or_default();
+                    changed_span(s, &r).into_iter().collect()
+                });
+                out.push(rewritten.unwrap_or_else(|| line.clone()));
+            } else {
+                out.push(back.next().unwrap_or_default());
             }
         }
         if back.next().is_some() {
@@ -368,12 +365,28 @@ impl Vault {
     }
 }
 
-/// Calls `f` on every string in `v`, depth first, in document order.
-fn visit_strings(v: &mut serde_json::Value, f: &mut impl FnMut(&mut String)) {
-    match v {
-        serde_json::Value::String(s) => f(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| visit_strings(i, f)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|i| visit_strings(i, f)),
-        _ => {}
+/// The one edit that turns `before` into `after`: the span between their common beginning and
+/// end (on character boundaries) and what replaces it; `None` when they are equal.
+fn changed_span(before: &str, after: &str) -> Option<crate::json_text::Edit> {
+    if before == after {
+        return None;
     }
+    let prefix = before
+        .char_indices()
+        .zip(after.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or_else(|| before.len().min(after.len()), |((i, _), _)| i);
+    let (b_rest, a_rest) = (&before[prefix..], &after[prefix..]);
+    let suffix = b_rest
+        .chars()
+        .rev()
+        .zip(a_rest.chars().rev())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum::<usize>();
+    Some((
+        prefix,
+        before.len() - suffix,
+        a_rest[..a_rest.len() - suffix].to_owned(),
+    ))
 }

@@ -1262,7 +1262,22 @@ fn in_path(text: &str, start: usize, end: usize) -> bool {
         .as_bytes()
         .windows(3)
         .any(|w| w[0].is_ascii_alphabetic() && w[1] == b':' && w[2] == b'\\');
-    drive || segment.trim_start().starts_with("\\\\")
+    let segment = segment.trim_start();
+    // In a key, the step that holds the match is a name of a few words (`Trust Providers`),
+    // not a sentence that names an account after the key (`… set by CORP\\dave`).
+    let step = &before[before.rfind('\\').map_or(0, |i| i + 1)..];
+    drive || segment.starts_with("\\\\") || (registry_root(segment) && step.matches(' ').count() <= 2)
+}
+
+/// Whether text starts with a registry root (`HKLM\`, `HKU\`, `HKEY_LOCAL_MACHINE\`,
+/// `\REGISTRY\`): a key's path, whose steps may hold spaces (`…\Trust Providers\Software
+/// Publishing`) and are never accounts.
+fn registry_root(text: &str) -> bool {
+    const ROOTS: [&str; 7] = ["hklm\\", "hkcu\\", "hku\\", "hkcr\\", "hkcc\\", "hkey_", "\\registry\\"];
+    ROOTS.iter().any(|root| {
+        text.get(..root.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(root))
+    })
 }
 
 /// Where the last argument of `before` starts: after its last quote, `=`, ` /` or ` -`, found
@@ -1612,6 +1627,20 @@ mod tests {
         );
         assert_eq!(kinds(r"net use \\fs01.corp\share")[0].1, "fs01.corp");
         assert!(kinds(r"copy \\10.1.2.3\c$\x").iter().all(|(e, _)| *e != Entity::Host));
+        // A registry key's steps may hold spaces: none is an account.
+        for key in [
+            r"HKU\S-1-5-21-1-2-3-1106\Software\Microsoft\WinTrust\Trust Providers\Software Publishing",
+            r"HKLM\System\CurrentControlSet\Services\Remote Access\Parameters",
+            r"\REGISTRY\MACHINE\SOFTWARE\Some Vendor\Agent",
+        ] {
+            assert!(
+                kinds(key).iter().all(|(e, _)| *e != Entity::User),
+                "{key}: {:?}",
+                kinds(key)
+            );
+        }
+        assert_eq!(kinds(r"HKCU run key set by CORP\dave")[0].1, "dave");
+        assert_eq!(kinds(r"HKLM\Software\Run value was set by CORP\erin")[0].1, "erin");
     }
 
     #[test]

@@ -327,7 +327,8 @@ impl Vault {
             if is_json {
                 let rewritten = crate::json_text::rewrite_strings(line, |_, s| {
                     let r = back.next().unwrap_or_default();
-                    changed_span(s, &r).into_iter().collect()
+                    let spans = Self::candidates(s).unwrap_or_default();
+                    changed_spans(s, &r, &spans)
                 });
                 out.push(rewritten.unwrap_or_else(|| line.clone()));
             } else {
@@ -365,6 +366,64 @@ impl Vault {
     }
 }
 
+/// The edits that turn `before` into `after`, where `after` is `before` with some of the
+/// pseudonyms at `spans` replaced: one edit per replaced pseudonym, so that the text between
+/// two of them keeps its bytes (its escapes, in a JSON string). Where the replacements cannot
+/// be lined up with the spans (a pseudonym read shorter than its span), the one span between
+/// the first and the last difference; either way, the edits applied give `after` exactly.
+fn changed_spans(before: &str, after: &str, spans: &[(usize, usize)]) -> Vec<crate::json_text::Edit> {
+    let lined_up = || -> Option<Vec<crate::json_text::Edit>> {
+        let mut edits = Vec::new();
+        let (mut b, mut a) = (0, 0);
+        let mut spans = spans.iter().filter(|(s, e)| s < e).peekable();
+        while let Some(&(start, end)) = spans.next() {
+            if start < b {
+                continue;
+            }
+            let same = before.get(b..start)?;
+            if !after.get(a..)?.starts_with(same) {
+                return None;
+            }
+            a += same.len();
+            // The unchanged text after this pseudonym, up to the next one or the end.
+            let next = spans.peek().map_or(before.len(), |&&(s, _)| s.max(end));
+            let tail = before.get(end..next)?;
+            let rest = after.get(a..)?;
+            let value_len = if next == before.len() {
+                rest.len().checked_sub(tail.len())?
+            } else if tail.is_empty() {
+                return None;
+            } else {
+                rest.find(tail)?
+            };
+            let value = rest.get(..value_len)?;
+            if value != &before[start..end] {
+                edits.push((start, end, value.to_owned()));
+            }
+            a += value_len;
+            b = end;
+        }
+        Some(edits)
+    };
+    match lined_up() {
+        Some(edits) if apply(before, &edits) == after => edits,
+        _ => changed_span(before, after).into_iter().collect(),
+    }
+}
+
+/// `text` with `edits` (in order, apart) applied.
+fn apply(text: &str, edits: &[crate::json_text::Edit]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, with) in edits {
+        out.push_str(&text[at..*start]);
+        out.push_str(with);
+        at = *end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// The one edit that turns `before` into `after`: the span between their common beginning and
 /// end (on character boundaries) and what replaces it; `None` when they are equal.
 fn changed_span(before: &str, after: &str) -> Option<crate::json_text::Edit> {
@@ -389,4 +448,49 @@ fn changed_span(before: &str, after: &str) -> Option<crate::json_text::Edit> {
         before.len() - suffix,
         a_rest[..a_rest.len() - suffix].to_owned(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{apply, changed_spans};
+
+    proptest! {
+        /// Whatever the spans say, the edits give `after` exactly: lined up with the spans when
+        /// the replacements are there, one span otherwise.
+        #[test]
+        fn the_edits_always_give_the_revealed_text(
+            before in "[a-c_\\\\é ]{0,24}",
+            after in "[a-c_\\\\é ]{0,24}",
+            cuts in proptest::collection::vec((0usize..30, 0usize..30), 0..4),
+        ) {
+            let mut spans: Vec<(usize, usize)> = cuts
+                .into_iter()
+                .map(|(x, y)| (x.min(y), x.max(y)))
+                .filter(|&(s, e)| e <= before.len() && before.is_char_boundary(s) && before.is_char_boundary(e))
+                .collect();
+            spans.sort_unstable();
+            prop_assert_eq!(apply(&before, &changed_spans(&before, &after, &spans)), after);
+        }
+
+        /// Pseudonyms replaced at their spans give one edit each, the text between them kept.
+        #[test]
+        fn replaced_pseudonyms_give_one_edit_each(
+            parts in proptest::collection::vec(("[a-z ]{1,6}", "[a-z]{1,8}"), 1..5),
+        ) {
+            let (mut before, mut after, mut spans) = (String::new(), String::new(), Vec::new());
+            for (i, (between, original)) in parts.iter().enumerate() {
+                before.push_str(between);
+                after.push_str(between);
+                let pseudonym = format!("user_{i:010x}");
+                spans.push((before.len(), before.len() + pseudonym.len()));
+                before.push_str(&pseudonym);
+                after.push_str(original);
+            }
+            let edits = changed_spans(&before, &after, &spans);
+            prop_assert_eq!(edits.len(), parts.len());
+            prop_assert_eq!(apply(&before, &edits), after);
+        }
+    }
 }

@@ -327,6 +327,12 @@ impl Vault {
             if is_json {
                 let rewritten = crate::json_text::rewrite_strings(line, |_, s| {
                     let r = back.next().unwrap_or_default();
+                    if r == s {
+                        // Most strings hold no pseudonym: no second search for one.
+                        return Vec::new();
+                    }
+                    // The search ran on the same text in `reveal` already; were it to fail
+                    // here, one span between the differences still gives the revealed text.
                     let spans = Self::candidates(s).unwrap_or_default();
                     changed_spans(s, &r, &spans)
                 });

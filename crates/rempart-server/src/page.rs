@@ -76,9 +76,14 @@ impl List {
             .ok_or_else(|| refused("its time is not one the server wrote"))?;
         let id = uuid::Uuid::try_parse(id)
             .ok()
-            .filter(|_| id.len() == 32)
             .ok_or_else(|| refused("its id is not one the server wrote"))?;
-        Ok((time, EventId(id)))
+        let position = (time, EventId(id));
+        // Only the spelling the server writes (no leading zeros, no other form of the id), so
+        // that a position has one cursor.
+        if self.cursor(position) != cursor {
+            return Err(refused("not one the server wrote"));
+        }
+        Ok(position)
     }
 
     /// The answer's `next`: the cursor past the last item when the page is full (more may
@@ -154,5 +159,18 @@ mod tests {
             panic!("accepted")
         };
         assert!(why.contains("base64url"), "{why}");
+        // The same position spelt otherwise (a leading zero, a hyphenated id) is not a cursor.
+        let id = uuid::Uuid::from_u128(7);
+        for other in [
+            format!("events.012.{}", id.simple()),
+            format!("events.12.{}", id.hyphenated()),
+        ] {
+            let Err(ApiError::BadRequest(why)) = List::Events.position(&URL_SAFE_NO_PAD.encode(&other)) else {
+                panic!("{other} accepted")
+            };
+            assert!(why.contains("not one the server wrote"), "{why}");
+        }
+        let canonical = URL_SAFE_NO_PAD.encode(format!("events.12.{}", id.simple()));
+        assert!(List::Events.position(&canonical).is_ok());
     }
 }

@@ -70,7 +70,9 @@ pub fn document_for(terms: &GatewayTerms) -> String {
     {
         for path in paths.values_mut().filter_map(serde_json::Value::as_object_mut) {
             for op in path.values_mut() {
-                let Some(params) = op["parameters"].as_array_mut() else {
+                // `get_mut`, not indexing: a path item's other members (a summary, shared
+                // parameters) are not objects, and indexing one mutably would panic.
+                let Some(params) = op.get_mut("parameters").and_then(serde_json::Value::as_array_mut) else {
                     continue;
                 };
                 for p in params.iter_mut().filter(|p| p["name"] == "x-rempart-data-class") {

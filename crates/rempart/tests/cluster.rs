@@ -163,11 +163,13 @@ impl Deployment {
     }
 
     /// A deployment detecting with the rules in `rules`, `extra` appended to its configuration.
+    /// Each process's pool is held to four connections, as a deployment sizes its pools to the
+    /// server's `max_connections` (100 by default): a test starts up to nine processes.
     fn with(bus: Option<u16>, rules: &Path, extra: &str) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let schema = format!("rempart_test_{}", uuid::Uuid::now_v7().simple());
         let mut text = format!(
-            "version = 1\n\n[store]\nurl = \"{}\"\nschema = \"{schema}\"\n\n[retention]\nevents_days = 36500\n\n\
+            "version = 1\n\n[store]\nurl = \"{}\"\nschema = \"{schema}\"\nmax_connections = 4\n\n[retention]\nevents_days = 36500\n\n\
              [detection]\nrules = [\"{}\"]\n",
             url(),
             rules.display()

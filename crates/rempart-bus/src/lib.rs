@@ -5,6 +5,8 @@
 //!  ingest ──publish (acked by JetStream)──► REMPART_EVENTS ──work queue "detect"──► detect workers
 //!  detect ──publish──► REMPART_ALERTS ──work queue "correlate"──► the active correlator
 //!  correlator ──publish──► REMPART_INCIDENTS ──work queue "respond"──► respond processes
+//!  detect ──publish──► REMPART_SIGMA ──one consumer per partition──► each partition's owner
+//!  detect ──publish──► REMPART_ANOMALY ──read in order from a checkpoint──► the anomaly owner
 //! ```
 //!
 //! A sender is told its events are stored only once JetStream has acknowledged every message
@@ -39,10 +41,15 @@ pub const ALERTS_SUBJECT: &str = "rempart.alerts";
 /// The stream holding what happened to incidents (created, grown, triaged), for the playbooks.
 pub const INCIDENTS_STREAM: &str = "REMPART_INCIDENTS";
 pub const INCIDENTS_SUBJECT: &str = "rempart.incidents";
-/// The durable consumer the detect workers share.
 /// Events for Sigma correlation, one subject per partition (`rempart.sigma.<n>`).
 pub const SIGMA_STREAM: &str = "REMPART_SIGMA";
 pub const SIGMA_SUBJECTS: &str = "rempart.sigma.*";
+/// Events for the anomaly detectors, read in order by the one process that owns them.
+pub const ANOMALY_STREAM: &str = "REMPART_ANOMALY";
+pub const ANOMALY_SUBJECT: &str = "rempart.anomaly";
+/// The name the anomaly stream's reader is shown under in the status.
+pub const ANOMALY_READER: &str = "anomaly";
+/// The durable consumer the detect workers share.
 pub const DETECT: &str = "detect";
 /// The durable consumer of the active correlator.
 pub const CORRELATE: &str = "correlate";
@@ -506,6 +513,20 @@ impl Bus {
                 .await
                 .map_err(|e| BusError::Bus(format!("consumer {durable} of {name}: {e}")))?;
         }
+        // The anomaly detectors: a log, not a work queue. Their owner reads it in order from
+        // its checkpoint's sequence and removes what a checkpoint holds (`anomaly_done`).
+        self.js
+            .get_or_create_stream(stream::Config {
+                retention: stream::RetentionPolicy::Limits,
+                ..work_queue(
+                    ANOMALY_STREAM,
+                    ANOMALY_SUBJECT,
+                    settings.max_bytes / 4,
+                    "Rempart: events for the anomaly detectors, read in order by their owner",
+                )
+            })
+            .await
+            .map_err(|e| BusError::Bus(format!("stream {ANOMALY_STREAM}: {e}")))?;
         // Sigma correlation: one consumer per partition, each reading its own subject.
         let stream = self
             .js
@@ -556,6 +577,66 @@ impl Bus {
             consumer,
             stream: SIGMA_STREAM,
         })
+    }
+
+    /// Publishes the events the anomaly detectors look at; returns once JetStream has stored
+    /// every message. Named by their events, like a partition's: the same events sent again
+    /// within the duplicate window are stored once.
+    pub async fn publish_anomaly(&self, events: &[Event]) -> Result<usize, BusError> {
+        let mut messages = event_messages(events, &[], self.max_payload())?;
+        for m in &mut messages {
+            m.id = format!("a-{}", m.id);
+        }
+        self.publish(ANOMALY_SUBJECT, messages).await
+    }
+
+    /// The anomaly stream, read in order from the message after sequence `after` (or from
+    /// its first message, when the stream holds nothing that old: it was made anew). Returns
+    /// the reader and the sequence it starts from.
+    pub async fn anomaly_reader(&self, after: u64) -> Result<(Reader, u64), BusError> {
+        let stream = self
+            .js
+            .get_stream(ANOMALY_STREAM)
+            .await
+            .map_err(|e| BusError::Bus(format!("stream {ANOMALY_STREAM}: {e}")))?;
+        let state = stream.get_info().await.map_err(bus_error)?.state;
+        // A stream that ends before the checkpoint was lost and made again: what it holds
+        // now is all new.
+        let from = if state.last_sequence < after {
+            tracing::warn!(
+                checkpoint = after,
+                last = state.last_sequence,
+                "the anomaly stream ends before the checkpoint (it was made anew): reading it from its start"
+            );
+            state.first_sequence.max(1)
+        } else {
+            after + 1
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                description: Some("Rempart's anomaly owner".to_owned()),
+                ..consumer::pull::OrderedConfig::default()
+            })
+            .await
+            .map_err(|e| BusError::Bus(format!("reader of {ANOMALY_STREAM}: {e}")))?;
+        let messages = consumer.messages().await.map_err(bus_error)?;
+        Ok((Reader { messages }, from))
+    }
+
+    /// Removes the anomaly stream's messages up to `sequence`, which a checkpoint holds.
+    pub async fn anomaly_done(&self, sequence: u64) -> Result<(), BusError> {
+        let stream = self
+            .js
+            .get_stream(ANOMALY_STREAM)
+            .await
+            .map_err(|e| BusError::Bus(format!("stream {ANOMALY_STREAM}: {e}")))?;
+        stream
+            .purge()
+            .sequence(sequence.saturating_add(1))
+            .await
+            .map_err(bus_error)?;
+        Ok(())
     }
 
     /// The largest message the servers accept.
@@ -658,6 +739,26 @@ impl Bus {
                 },
             });
         }
+        // The anomaly stream holds what its owner has not checkpointed yet: that is its lag.
+        let mut stream = self
+            .js
+            .get_stream(ANOMALY_STREAM)
+            .await
+            .map_err(|e| BusError::Bus(format!("stream {ANOMALY_STREAM}: {e}")))?;
+        let s = stream.info().await.map_err(bus_error)?.clone();
+        streams.push(StreamStatus {
+            name: ANOMALY_STREAM.to_owned(),
+            messages: s.state.messages,
+            bytes: s.state.bytes,
+            replicas: s.config.num_replicas,
+            consumer: ConsumerStatus {
+                name: ANOMALY_READER.to_owned(),
+                pending: s.state.messages,
+                unacknowledged: 0,
+                redelivered: 0,
+                waiting: 0,
+            },
+        });
         Ok(BusStatus {
             servers: self.servers.clone(),
             server: info.server_name,
@@ -719,6 +820,39 @@ impl Inbox {
                 message: m.map_err(bus_error)?,
                 stream: self.stream,
             });
+        }
+        Ok(out)
+    }
+}
+
+/// A stream read in order, without acknowledgements: its reader keeps its place itself (in
+/// a checkpoint) and starts again from there.
+pub struct Reader {
+    messages: consumer::pull::Ordered,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// Up to `max` messages in order, waiting at most `wait` for the first and not at all
+    /// for the others once none is at hand.
+    pub async fn next(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut out = Vec::new();
+        let mut limit = wait;
+        while out.len() < max {
+            match tokio::time::timeout(limit, self.messages.next()).await {
+                Err(_) => break,
+                Ok(None) => return Err(BusError::Bus(format!("the reader of {ANOMALY_STREAM} ended"))),
+                Ok(Some(m)) => out.push(Delivery {
+                    message: m.map_err(bus_error)?,
+                    stream: ANOMALY_STREAM,
+                }),
+            }
+            limit = Duration::from_millis(1);
         }
         Ok(out)
     }

@@ -196,7 +196,14 @@ pub async fn require(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let req = admit(&state, required, req).await?;
+    let req = admit(&state, Some(required), req).await?;
+    Ok(next.run(req).await)
+}
+
+/// Middleware: the request must carry a live token or session, of any role (what every
+/// caller may read: the API's description).
+pub async fn require_any(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let req = admit(&state, None, req).await?;
     Ok(next.run(req).await)
 }
 
@@ -330,15 +337,16 @@ async fn identify(
     })
 }
 
-/// Lets a request in if its caller's role grants `required`, and puts the [`Caller`] (and the
-/// console [`Session`](crate::console::Session), if it came through one) into its extensions.
+/// Lets a request in if its caller's role grants `required` (any role when `None`), and puts
+/// the [`Caller`] (and the console [`Session`](crate::console::Session), if it came through
+/// one) into its extensions.
 ///
 /// A bearer token wins over a client certificate (mutual TLS, mapped by
 /// `[[server.tls.clients]]`), which wins over a session cookie. A request through a session that may change
 /// state (any method but GET and HEAD) must also come from this server's own pages: a
 /// same-origin `Origin` when the browser sends one, and the session's CSRF token as the
 /// `x-csrf-token` header or the `csrf` field of a form.
-pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result<Request, ApiError> {
+pub async fn admit(state: &AppState, required: Option<Role>, mut req: Request) -> Result<Request, ApiError> {
     let ip = req
         .extensions()
         .get::<axum::extract::ConnectInfo<crate::tls::Peer>>()
@@ -374,7 +382,7 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
         Err(e) => return Err(e),
     };
     // The gateway's clients are held to its own quotas; everyone else to the per-caller rate.
-    if required != Role::GatewayClient
+    if required != Some(Role::GatewayClient)
         && let Some(retry) = state.rate.take(&token.id)
     {
         return Err(ApiError::RateLimited {
@@ -382,7 +390,9 @@ pub async fn admit(state: &AppState, required: Role, mut req: Request) -> Result
             retry,
         });
     }
-    if !token.role.grants(required) {
+    if let Some(required) = required
+        && !token.role.grants(required)
+    {
         state.metrics.auth_denied.inc();
         return Err(ApiError::Forbidden {
             held: token.role.to_string(),

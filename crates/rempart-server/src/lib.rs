@@ -9,7 +9,6 @@
 mod api;
 pub mod audit;
 pub mod auth;
-pub mod cluster;
 pub mod console;
 mod error;
 pub mod gateway;
@@ -42,7 +41,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub use error::ApiError;
 pub use openapi::OPENAPI;
 pub use rempart_services::active::ActiveRules;
-pub use rempart_services::{anomaly, incidents, metrics, respond, triage};
+pub use rempart_services::{anomaly, cluster, incidents, metrics, respond, triage};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -106,6 +105,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the cluster's loops work with, from this state.
+    pub fn services(&self) -> cluster::Services {
+        cluster::Services {
+            store: self.store.clone(),
+            ledger: self.ledger.clone(),
+            metrics: self.metrics.clone(),
+            rules: self.rules.clone(),
+            intel: self.intel.clone(),
+            anomaly: self.anomaly.clone(),
+            incidents: self.incidents.clone(),
+            response: self.response.clone(),
+            correlation_partitions: self.correlation_partitions,
+        }
+    }
+
     /// What triage works with, from this state.
     pub fn triage_parts(&self) -> triage::Parts {
         triage::Parts {
@@ -192,9 +206,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             .route("/api/v1/approvals/{id}", get(respond_api::approval))
             .route("/api/v1/deadlines", get(respond_api::deadlines))
             .route("/api/v1/incidents/{id}/regulatory", get(respond_api::regulatory))
-            .route("/metrics", get(api::metrics))
-            .route("/openapi.json", get(api::openapi)),
+            .route("/metrics", get(api::metrics)),
     );
+    // The API's description, for every caller: a gateway client reads its `/v1` operations
+    // (with the models it may use) there, an ingest token its one operation.
+    let any_role = Router::new()
+        .route("/openapi.json", get(api::openapi))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_any));
     let analyst = with_role(
         Role::Analyst,
         Router::new()
@@ -263,6 +281,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .merge(any_role)
         .merge(viewer)
         .merge(analyst)
         .merge(approver)

@@ -183,10 +183,13 @@ fn with_common_answers(doc: &mut serde_json::Value) {
             if !public {
                 add.extend([
                     ("401", "Unauthenticated"),
-                    ("403", "Forbidden"),
                     ("429", "TooManyRequests"),
                     ("503", "Unavailable"),
                 ]);
+                // What every role may read has no role to refuse.
+                if operation.get("x-any-role") != Some(&Value::Bool(true)) {
+                    add.push(("403", "Forbidden"));
+                }
             }
             if optional_service {
                 if !in_path {

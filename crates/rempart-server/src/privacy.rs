@@ -158,7 +158,8 @@ pub async fn subject(
 /// `DELETE /api/v1/privacy/subjects/{subject}`: erase a data subject (GDPR Art. 17) from the
 /// store, the vault and the ledger, and from what this server holds in memory: the correlator
 /// is held meanwhile (no incident is written) and then takes the open incidents back from the
-/// store, and the anomaly baselines are rewritten like the stored ones.
+/// store, and the anomaly baselines are rewritten like the stored ones. The other processes of
+/// a cluster learn of it from the erasure epoch (`Store::erasure_advance`).
 pub async fn erase(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,
@@ -168,14 +169,23 @@ pub async fn erase(
     let store = erasure_store(&state)?;
     let eraser = privacy.eraser(&subject).await?;
     let actor = caller.actor();
+    // In a cluster the detectors learn in their owner, not here.
+    let anomaly = state.anomaly.as_ref().filter(|_| state.bus.is_none());
     let work = async {
-        if let Some(anomaly) = &state.anomaly {
+        if let Some(anomaly) = anomaly {
             anomaly
                 .rewrite(&|s: &mut String| eraser.rewrite(s))
                 .map_err(|e| ApiError::Internal(format!("anomaly baselines: {e}")))?;
         }
-        let erased = privacy.erase(&state.ledger, store, &actor, &eraser).await?;
-        if let Some(anomaly) = &state.anomaly {
+        // The erasure epoch is odd while the store is rewritten: the processes of a cluster
+        // that keep in memory what the store also holds (the anomaly detectors, the Sigma
+        // partitions, the correlator) save none of it meanwhile, and load it again, rewritten,
+        // once the epoch has moved on.
+        state.store.erasure_advance().await?;
+        let erased = privacy.erase(&state.ledger, store, &actor, &eraser).await;
+        state.store.erasure_advance().await?;
+        let erased = erased?;
+        if let Some(anomaly) = anomaly {
             anomaly.save(state.store.as_ref()).await.map_err(ApiError::Internal)?;
         }
         Ok::<_, ApiError>(erased)

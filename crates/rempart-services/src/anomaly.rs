@@ -71,7 +71,7 @@ struct EdgeStreams {
     network: MidasR,
     logon: MidasR,
     process: MidasR,
-    /// Ticks count the minutes that had events, so a stream with gaps (an archive spanning
+    /// Ticks count the minutes that had edges, so a stream with gaps (an archive spanning
     /// months) keeps its rates. Flattened: the stored state keeps its `minute` and `tick` keys.
     #[serde(flatten)]
     ticks: Ticks,
@@ -391,6 +391,50 @@ pub fn observation<'a>(e: &'a Event, sender: Option<&'a str>) -> Option<Observat
     })
 }
 
+/// The sender of a flow without a host, whose address names the baseline's entity.
+fn sender(e: &Event) -> Option<String> {
+    if e.normalized.host.is_none() && e.normalized.dst_ip.is_some() {
+        e.normalized.src_ip.map(|a| a.to_string())
+    } else {
+        None
+    }
+}
+
+/// An event's edge in each stream: the stream and its two ends' keys.
+type Edges = [Option<(Stream, u64, u64)>; 3];
+
+/// The edges event `e` adds to the three streams, keys hashed in place (case-folded,
+/// addresses by their bytes), and the logon's account and host, written out only for an
+/// alert.
+fn edge_keys(e: &Event) -> (Edges, Option<(String, String)>) {
+    let n = &e.normalized;
+    let mut edges: Edges = [None; 3];
+    if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip)
+        && src != dst
+        && routable(src)
+        && routable(dst)
+    {
+        edges[0] = Some((Stream::Network, ip_key(src), ip_key(dst)));
+        if let Some(p) = n.process.as_deref() {
+            edges[1] = Some((Stream::Process, key(image_of(p)), ip_key(dst)));
+        }
+    }
+    // Canonical names, so `CORP\\alice` and `alice` are one account; built-in and machine
+    // accounts, which log on constantly by design, are left out.
+    let logon = (n.event_id == Some(4624))
+        .then(|| {
+            Some((
+                n.user.as_deref().and_then(canonical::user)?,
+                n.host.as_deref().and_then(canonical::host)?,
+            ))
+        })
+        .flatten();
+    if let Some((u, h)) = &logon {
+        edges[2] = Some((Stream::Logon, key(u), key(h)));
+    }
+    (edges, logon)
+}
+
 /// An alert of the live detector on event `e`: rule `rempart-anomaly/<rule>`, the technique
 /// the departure most often means, what was typical and what happened in its matched fields.
 fn anomaly_alert(
@@ -471,12 +515,7 @@ impl Anomaly {
         for e in order {
             let tuning = self.config.tuning(&e.origin.source);
             if tuning.detectors.baselines {
-                // Only a flow without a host needs its sender's address as text.
-                let sender = if e.normalized.host.is_none() && e.normalized.dst_ip.is_some() {
-                    e.normalized.src_ip.map(|a| a.to_string())
-                } else {
-                    None
-                };
+                let sender = sender(e);
                 if let Some(o) = observation(e, sender.as_deref()) {
                     for f in state.baselines.observe(&o) {
                         out.push(alert(e, &f, now));
@@ -491,6 +530,19 @@ impl Anomaly {
             }
         }
         out
+    }
+
+    /// Whether [`Anomaly::alerts`] looks at event `e` at all: the events a cluster's detect
+    /// processes send to the detectors' owner.
+    pub fn looks_at(&self, e: &Event) -> bool {
+        let sources = &self.config.sources;
+        if !sources.is_empty() && !sources.contains(&e.origin.source) {
+            return false;
+        }
+        let tuning = self.config.tuning(&e.origin.source);
+        (tuning.detectors.baselines && observation(e, sender(e).as_deref()).is_some())
+            || (tuning.detectors.edges && edge_keys(e).0.iter().any(Option::is_some))
+            || (tuning.detectors.flows && flow(e).is_some())
     }
 
     /// Scores a connection record against its service's model.
@@ -572,33 +624,11 @@ impl Anomaly {
 
     fn edges(tuning: &AnomalyTuning, s: &mut EdgeStreams, e: &Event, now: Timestamp, out: &mut Vec<Alert>) {
         let n = &e.normalized;
+        let (edges, logon) = edge_keys(e);
+        if edges.iter().all(Option::is_none) {
+            return;
+        }
         let tick = s.ticks.at(e.time.as_second().div_euclid(60));
-        // Keys are hashed in place (case-folded, addresses by their bytes); names are written
-        // out only for an alert.
-        let mut edges: [Option<(Stream, u64, u64)>; 3] = [None; 3];
-        if let (Some(src), Some(dst)) = (n.src_ip, n.dst_ip)
-            && src != dst
-            && routable(src)
-            && routable(dst)
-        {
-            edges[0] = Some((Stream::Network, ip_key(src), ip_key(dst)));
-            if let Some(p) = n.process.as_deref() {
-                edges[1] = Some((Stream::Process, key(image_of(p)), ip_key(dst)));
-            }
-        }
-        // Canonical names, so `CORP\\alice` and `alice` are one account; built-in and machine
-        // accounts, which log on constantly by design, are left out.
-        let logon = (n.event_id == Some(4624))
-            .then(|| {
-                Some((
-                    n.user.as_deref().and_then(canonical::user)?,
-                    n.host.as_deref().and_then(canonical::host)?,
-                ))
-            })
-            .flatten();
-        if let Some((u, h)) = &logon {
-            edges[2] = Some((Stream::Logon, key(u), key(h)));
-        }
         for (stream, ku, kv) in edges.into_iter().flatten() {
             let m = match stream {
                 Stream::Network => &mut s.network,
@@ -701,14 +731,21 @@ impl Anomaly {
             }
         };
         Arc::new(match loaded {
-            Some(mut state) => {
-                state.baselines.set_params(params(config));
-                Anomaly {
-                    state: Mutex::new(state),
-                    config: config.clone(),
-                }
-            }
+            Some(state) => Anomaly::with_state(config, state),
             None => Anomaly::fresh(config),
         })
+    }
+
+    /// The detectors holding `state` (a [`Anomaly::snapshot`]), set up by `config`.
+    pub fn restore(config: &rempart_config::Anomaly, state: Value) -> Result<Anomaly, serde_json::Error> {
+        Ok(Anomaly::with_state(config, serde_json::from_value(state)?))
+    }
+
+    fn with_state(config: &rempart_config::Anomaly, mut state: State) -> Anomaly {
+        state.baselines.set_params(params(config));
+        Anomaly {
+            state: Mutex::new(state),
+            config: config.clone(),
+        }
     }
 }

@@ -21,6 +21,16 @@ pub struct Detectors {
     pub anomaly: Option<std::sync::Arc<crate::anomaly::Anomaly>>,
 }
 
+/// Where a cluster's detect process sends a batch's events after detection, by index in the
+/// batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Onward {
+    /// The events each Sigma correlation partition's owner needs.
+    pub partitions: BTreeMap<u32, Vec<usize>>,
+    /// The events the anomaly detectors look at, for their owner.
+    pub anomaly: Vec<usize>,
+}
+
 /// A batch of decoded items on its way to the store.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -71,21 +81,24 @@ impl Batch {
 
     /// Runs every detector in `with` over the batch's events as a cluster's detect process
     /// does: Sigma correlations are left to the owners of their partitions (of
-    /// `partitions`); returns, for each partition, the indexes of the events it must be sent.
-    pub fn detect_partitioned(&mut self, with: &Detectors, partitions: u32) -> BTreeMap<u32, Vec<usize>> {
-        let mut sent = BTreeMap::new();
+    /// `partitions`), and the anomaly detectors, which learn from every event in order, to
+    /// their one owner. Returns which events go on to each.
+    pub fn detect_partitioned(&mut self, with: &Detectors, partitions: u32) -> Onward {
+        let mut onward = Onward::default();
         if let Some(rules) = &with.rules {
             let (alerts, to) = rules.partitioned_alerts(&self.events, partitions, Timestamp::now());
             self.alerts.extend(alerts);
-            sent = to;
+            onward.partitions = to;
         }
         if let Some(intel) = &with.intel {
             self.match_intel(intel);
         }
         if let Some(anomaly) = &with.anomaly {
-            self.baselines(anomaly);
+            onward.anomaly = (0..self.events.len())
+                .filter(|&i| anomaly.looks_at(&self.events[i]))
+                .collect();
         }
-        sent
+        onward
     }
 
     /// Runs detection rules over the batch's events (CPU-bound: call it off the async

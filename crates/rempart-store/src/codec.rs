@@ -166,3 +166,15 @@ pub(crate) fn like_contains(s: &str) -> String {
     p.push('%');
     p
 }
+
+/// The erasure epoch in a detector state's body (absent: the first).
+pub(crate) fn epoch_of(body: Option<String>) -> Result<crate::Epoch, StoreError> {
+    body.map_or(Ok(crate::Epoch::FIRST), |b| {
+        serde_json::from_str(&b).map_err(|e| corrupt(crate::EPOCH_STATE, "erasure epoch", e))
+    })
+}
+
+/// The body the erasure epoch is saved as.
+pub(crate) fn epoch_body(epoch: crate::Epoch) -> String {
+    serde_json::json!({"epoch": epoch.epoch, "since": epoch.since}).to_string()
+}

@@ -936,6 +936,44 @@ pub async fn detector_state_round_trips(store: &dyn Store) {
     );
 }
 
+/// A state is saved at an erasure epoch only while that epoch holds and no erasure runs, so
+/// that what a process learnt before an erasure never writes over what the erasure rewrote.
+pub async fn saves_state_only_at_the_erasure_epoch_it_read(store: &dyn Store) {
+    let t = Timestamp::from_second(10).expect("valid fixture time");
+    let first = store.erasure_epoch().await.expect("epoch");
+    assert_eq!(first, crate::Epoch::FIRST);
+    assert!(
+        store
+            .state_put_at("anomaly", &json!({"v": 1}), t, first)
+            .await
+            .expect("put")
+    );
+    let begun = store.erasure_advance().await.expect("advance");
+    assert!(begun.erasing() && begun.epoch == 1, "{begun:?}");
+    assert_eq!(store.erasure_epoch().await.expect("epoch"), begun);
+    assert!(
+        !store
+            .state_put_at("anomaly", &json!({"v": 2}), t, first)
+            .await
+            .expect("put"),
+        "a state learnt before the erasure"
+    );
+    assert_eq!(store.state_get("anomaly").await.expect("get"), Some(json!({"v": 1})));
+    let ended = store.erasure_advance().await.expect("advance");
+    assert!(
+        !ended.erasing() && ended.epoch == 2 && ended.since >= begun.since,
+        "{ended:?}"
+    );
+    assert_eq!(store.erasure_epoch().await.expect("epoch"), ended);
+    assert!(
+        store
+            .state_put_at("anomaly", &json!({"v": 4}), t, ended)
+            .await
+            .expect("put")
+    );
+    assert_eq!(store.state_get("anomaly").await.expect("get"), Some(json!({"v": 4})));
+}
+
 /// Replaces `alice`, as a whole word in any case, by `erased-user-1`: the kind of rewrite the
 /// privacy engine hands a sweep.
 fn erase_alice(s: &mut String) -> usize {
@@ -1302,6 +1340,7 @@ macro_rules! store_conformance {
             pages_through_events_sharing_a_time, pages_through_every_list_sharing_times, ledger_round_trips_in_order, ledger_refuses_a_fork_or_a_gap,
             ledger_prunes_bodies_and_keeps_records, ledger_erases_subject_keys, incidents_link_and_merge,
             verdicts_and_feedback_round_trip, counts_an_entity_s_events, response_runs_approvals_and_actions, detector_state_round_trips,
+            saves_state_only_at_the_erasure_epoch_it_read,
             sweeps_a_subject_everywhere, filters_incidents_as_the_query_says, stops_a_query_past_its_budget);
     };
     (@tests $make:expr; $($check:ident),*) => {

@@ -319,4 +319,53 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<()>>;
     /// A detector's saved state.
     fn state_get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<serde_json::Value>>>;
+    /// The erasure epoch: it advances when an erasure begins, so that it is odd while one
+    /// rewrites the store, and again when it ends. A process keeping state in memory that the
+    /// store also holds (a checkpoint) learns from it that an erasure rewrote what it loaded.
+    fn erasure_epoch(&self) -> BoxFuture<'_, Result<Epoch>>;
+    /// Advances the erasure epoch, once saves at the current epoch ([`Store::state_put_at`])
+    /// have committed; returns the new one.
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<Epoch>>;
+    /// [`Store::state_put`], only while the erasure epoch is still `epoch`, the one the state
+    /// was loaded at: a state loaded before an erasure began never writes over what the
+    /// erasure rewrote. (A process loads only once no erasure runs, so its epoch is even,
+    /// unless it waited out an erasure whose process died.) Returns whether it was saved.
+    fn state_put_at<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a serde_json::Value,
+        updated: Timestamp,
+        epoch: Epoch,
+    ) -> BoxFuture<'a, Result<bool>>;
 }
+
+/// An erasure epoch ([`Store::erasure_epoch`]) and since when it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epoch {
+    pub epoch: u64,
+    pub since: Timestamp,
+}
+
+impl Epoch {
+    /// The epoch of a store no erasure ever ran on.
+    pub const FIRST: Epoch = Epoch {
+        epoch: 0,
+        since: Timestamp::UNIX_EPOCH,
+    };
+
+    /// Whether an erasure is rewriting the store.
+    pub fn erasing(self) -> bool {
+        self.epoch % 2 == 1
+    }
+
+    /// The next epoch, from `now`.
+    pub fn next(self, now: Timestamp) -> Epoch {
+        Epoch {
+            epoch: self.epoch + 1,
+            since: now,
+        }
+    }
+}
+
+/// Where the erasure epoch is kept, among the detectors' states.
+pub const EPOCH_STATE: &str = "erasure-epoch";

@@ -370,6 +370,18 @@ impl PgStore {
         self.exclusive.clone().lock_owned().await
     }
 
+    /// Makes sure the erasure epoch's row exists, so that saves and erasures lock one row.
+    async fn epoch_row(&self) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO detector_state (name, updated, body) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(crate::EPOCH_STATE)
+        .bind(crate::codec::epoch_body(crate::Epoch::FIRST))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The advisory lock behind lease `name` (as `pg_locks` shows it: `classid << 32 | objid`),
     /// to find which session holds it.
     pub fn lease_key(&self, name: &str) -> i64 {
@@ -1139,6 +1151,74 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
             Ok(())
+        })
+    }
+
+    fn erasure_epoch(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = $1")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&self.pool)
+                .await?;
+            crate::codec::epoch_of(body)
+        })
+    }
+
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            self.epoch_row().await?;
+            let mut tx = self.pool.begin().await?;
+            // Waits for the saves holding the row shared (`state_put_at`) to commit.
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = $1 FOR UPDATE")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let now = Timestamp::now();
+            let next = crate::codec::epoch_of(body)?.next(now);
+            sqlx::query("UPDATE detector_state SET updated = $2, body = $3 WHERE name = $1")
+                .bind(crate::EPOCH_STATE)
+                .bind(nanos(now))
+                .bind(crate::codec::epoch_body(next))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+    }
+
+    fn state_put_at<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a serde_json::Value,
+        updated: Timestamp,
+        epoch: crate::Epoch,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let body = state.to_string();
+            self.epoch_row().await?;
+            let mut tx = self.pool.begin().await?;
+            // Shared until the commit: an erasure beginning meanwhile waits for this save, and
+            // its sweep then rewrites it; one that began first is seen here.
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT body FROM detector_state WHERE name = $1 FOR SHARE")
+                    .bind(crate::EPOCH_STATE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let current = crate::codec::epoch_of(current)?;
+            if current != epoch {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO detector_state (name, updated, body) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET updated = EXCLUDED.updated, body = EXCLUDED.body",
+            )
+            .bind(name)
+            .bind(nanos(updated))
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

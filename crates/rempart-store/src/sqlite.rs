@@ -448,6 +448,66 @@ impl Store for SqliteStore {
         })
     }
 
+    fn erasure_epoch(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&self.reader)
+                .await?;
+            crate::codec::epoch_of(body)
+        })
+    }
+
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            // The one writer connection, held: no save slips between the read and the write.
+            let mut tx = self.writer.begin().await?;
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let now = Timestamp::now();
+            let next = crate::codec::epoch_of(body)?.next(now);
+            sqlx::query("INSERT OR REPLACE INTO detector_state (name, updated, body) VALUES (?, ?, ?)")
+                .bind(crate::EPOCH_STATE)
+                .bind(nanos(now))
+                .bind(crate::codec::epoch_body(next))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+    }
+
+    fn state_put_at<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a serde_json::Value,
+        updated: Timestamp,
+        epoch: crate::Epoch,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let body = state.to_string();
+            let mut tx = self.writer.begin().await?;
+            let current: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let current = crate::codec::epoch_of(current)?;
+            if current != epoch {
+                return Ok(false);
+            }
+            sqlx::query("INSERT OR REPLACE INTO detector_state (name, updated, body) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(nanos(updated))
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     fn insert_events<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             if events.is_empty() {

@@ -12,8 +12,9 @@ use crate::instance;
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// The processes alive and their roles, the correlator lease's holder, the bus's streams
-    /// with each consumer's lag, and whether the store answers
+    /// The processes alive and their roles, the holders of the correlator's, the anomaly
+    /// detectors' and each correlation partition's leases, the bus's streams with each
+    /// consumer's lag, and whether the store answers
     Status,
 }
 
@@ -34,6 +35,20 @@ pub async fn run(
         .lease_holder(rempart_server::cluster::CORRELATOR_LEASE)
         .await
         .context("cannot read the correlator lease")?;
+    // Who owns what a single process must run: the anomaly detectors and each Sigma
+    // correlation partition.
+    let mut owned = vec![rempart_server::cluster::ANOMALY_LEASE.to_owned()];
+    if let Some(bus) = &config.bus {
+        owned.extend((0..bus.correlation_partitions).map(rempart_server::cluster::partition_name));
+    }
+    let mut owners = Vec::with_capacity(owned.len());
+    for lease in owned {
+        let holder = store
+            .lease_holder(&lease)
+            .await
+            .with_context(|| format!("cannot read the lease `{lease}`"))?;
+        owners.push((lease, holder));
+    }
     let bus = match &config.bus {
         Some(settings) => Some(
             rempart_bus::Bus::connect(settings, &instance::application())
@@ -63,10 +78,15 @@ pub async fn run(
                 })
             })
             .collect();
+        let owners: Vec<_> = owners
+            .iter()
+            .map(|(lease, holder)| json!({"lease": lease, "holder": holder}))
+            .collect();
         let status = json!({
             "store": {"kind": store_kind, "answers": true},
             "processes": processes,
             "correlator": holder,
+            "owners": owners,
             "bus": bus,
         });
         writeln!(crate::out::stdout(), "{status}")?;
@@ -100,6 +120,12 @@ pub async fn run(
         Some(h) => writeln!(out, "correlator lease: held by {h}")?,
         None if config.bus.is_some() => writeln!(out, "correlator lease: not held (no correlator is running)")?,
         None => {}
+    }
+    if config.bus.is_some() {
+        writeln!(out, "owners:")?;
+        for (lease, holder) in &owners {
+            writeln!(out, "  {lease:<22} {}", holder.as_deref().unwrap_or("not held"))?;
+        }
     }
     match &bus {
         Some(bus) => {

@@ -101,8 +101,15 @@ pub async fn serve_store(
     let detects = matches!(role, Role::All | Role::Detect);
     // The correlate role owns the Sigma correlation partitions: it needs the rules too.
     let loads_rules = detects || role == Role::Correlate;
-    if detects {
-        state.anomaly = instance::anomaly(config, &*store).await;
+    match role {
+        // One process: the detectors learn here, from the stored state.
+        Role::All => state.anomaly = instance::anomaly(config, &*store).await,
+        // A cluster's detect process only tells which events the detectors look at; their
+        // owner, a correlate process, runs them.
+        Role::Detect if config.anomaly.enabled => {
+            state.anomaly = Some(Arc::new(rempart_server::anomaly::Anomaly::fresh(&config.anomaly)));
+        }
+        _ => {}
     }
     state.incidents = Some(incidents.clone());
     if !config.gateway.routes.is_empty() {
@@ -201,29 +208,39 @@ pub async fn serve_store(
                 .context("cannot connect to the bus")?;
             state.bus = Some(bus.clone());
             state.correlation_partitions = settings.correlation_partitions;
+            let services = state.services();
             tracker.spawn(rempart_server::cluster::watch_lag(
-                state.clone(),
+                services.clone(),
                 bus.clone(),
                 cancel.clone(),
             ));
             match role {
                 Role::Detect => {
-                    tracker.spawn(rempart_server::cluster::detect(state.clone(), bus, cancel.clone()));
+                    tracker.spawn(rempart_server::cluster::detect(services.clone(), bus, cancel.clone()));
                 }
                 Role::Respond => {
-                    tracker.spawn(rempart_server::cluster::respond(state.clone(), bus, cancel.clone()));
+                    tracker.spawn(rempart_server::cluster::respond(services.clone(), bus, cancel.clone()));
                 }
                 Role::Correlate => {
                     tracker.spawn(rempart_server::cluster::own_partitions(
-                        state.clone(),
+                        services.clone(),
                         bus.clone(),
                         cancel.clone(),
                     ));
-                    let (state, cancel, failed, fail) = (state.clone(), cancel.clone(), failed.clone(), fail.clone());
+                    if config.anomaly.enabled {
+                        tracker.spawn(rempart_server::cluster::own_anomaly(
+                            services.clone(),
+                            bus.clone(),
+                            cancel.clone(),
+                            config.anomaly.clone(),
+                        ));
+                    }
+                    let (services, cancel, failed, fail) =
+                        (services.clone(), cancel.clone(), failed.clone(), fail.clone());
                     let telling = bus.clone();
                     tracker.spawn(async move {
                         let lead = move || lead(Some(telling));
-                        if let Err(e) = rempart_server::cluster::correlate(state, bus, cancel, lead).await {
+                        if let Err(e) = rempart_server::cluster::correlate(services, bus, cancel, lead).await {
                             tracing::error!(error = %e, "the correlator stopped");
                             *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                             fail.cancel();
@@ -235,7 +252,7 @@ pub async fn serve_store(
         }
         (role, None) => anyhow::bail!("`--role {role}` needs `[bus]`"),
     }
-    if let Some(anomaly) = state.anomaly.clone() {
+    if let Some(anomaly) = state.anomaly.clone().filter(|_| role == Role::All) {
         let store = state.store.clone();
         let cancel = cancel.clone();
         // The baselines' state is saved every minute and when the server stops.

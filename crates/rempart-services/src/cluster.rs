@@ -8,12 +8,14 @@
 //! - `ingest` listens for syslog too, and hands every decoded batch to the bus;
 //! - `api` serves the API and the console only (an ingest request is handed to the bus);
 //! - `detect` takes batches of events off the bus (a work queue shared by every detect
-//!   process), runs the rules, indicators and baselines, stores the events and alerts, and
-//!   passes the alerts on;
+//!   process), runs the rules and indicators, stores the events and alerts, passes the
+//!   alerts on, and sends the events that Sigma correlations and the anomaly detectors need
+//!   to their owners;
 //! - `correlate` waits for the correlator lease; the one process holding it groups alerts into
 //!   incidents and runs triage, approval timeouts, reporting deadlines and retention, and
 //!   tells what happened to incidents on the bus. A standby takes over when the holder dies; a
-//!   holder that loses the lease stops;
+//!   holder that loses the lease stops. Each `correlate` process also asks for the leases of
+//!   the Sigma correlation partitions and of the anomaly detectors, and owns those it gets;
 //! - `respond` takes those changes off the bus (a work queue shared by every respond process)
 //!   and starts the playbooks they trigger. Hourly limits are counted and action keys claimed
 //!   in the store, so processes racing on one burst overshoot no limit and act once.
@@ -29,8 +31,38 @@ use rempart_model::EventId;
 use rempart_store::Quarantined;
 use tokio_util::sync::CancellationToken;
 
-use crate::AppState;
-use crate::pipeline::{Batch, DeliverError, alert_record, new_alerts};
+use crate::anomaly::Anomaly;
+use crate::pipeline::{Batch, DeliverError, Detectors, alert_record, new_alerts};
+
+/// What the loops of a cluster's roles work with: this process's services, without HTTP (the
+/// API and the console hold the same services, and more).
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: std::sync::Arc<dyn rempart_store::Store>,
+    pub ledger: rempart_audit::Ledger,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The detection rules in force (a reload replaces them).
+    pub rules: crate::active::ActiveRules,
+    /// The indicators in force (a reload replaces them).
+    pub intel: crate::active::ActiveIntel,
+    /// In a detect process, the anomaly detectors' settings: which events they look at.
+    pub anomaly: Option<std::sync::Arc<Anomaly>>,
+    pub incidents: Option<crate::incidents::Incidents>,
+    pub response: Option<crate::respond::Response>,
+    /// Partitions of the Sigma correlation rules' groups on the bus.
+    pub correlation_partitions: u32,
+}
+
+impl Services {
+    /// The rules, indicators and anomaly settings in force now.
+    pub fn detectors(&self) -> Detectors {
+        Detectors {
+            rules: self.rules.current(),
+            intel: self.intel.current(),
+            anomaly: self.anomaly.clone(),
+        }
+    }
+}
 
 /// What a process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,7 +144,7 @@ const LEASE_EVERY: Duration = Duration::from_secs(2);
 
 /// Takes batches of events off the bus until cancelled: detects, stores, passes alerts on,
 /// acknowledges.
-pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
+pub async fn detect(state: Services, bus: Bus, cancel: CancellationToken) {
     let Some(inbox) = inbox(&bus, DETECT, &cancel).await else {
         return;
     };
@@ -130,7 +162,7 @@ pub async fn detect(state: AppState, bus: Bus, cancel: CancellationToken) {
 
 /// Settles every message with one outcome, the acknowledgements in flight together.
 async fn settle_all(
-    state: &AppState,
+    state: &Services,
     deliveries: &[Delivery],
     stream: &'static str,
     outcome: Result<(), DeliverError>,
@@ -144,7 +176,7 @@ async fn settle_all(
 }
 
 /// Acknowledges a message done, or gives it back for later.
-async fn settle(state: &AppState, d: &Delivery, stream: &'static str, outcome: Result<(), DeliverError>) {
+async fn settle(state: &Services, d: &Delivery, stream: &'static str, outcome: Result<(), DeliverError>) {
     let (sequence, delivered) = d.position();
     match outcome {
         Ok(()) => match d.ack().await {
@@ -171,7 +203,7 @@ async fn settle(state: &AppState, d: &Delivery, stream: &'static str, outcome: R
 /// Batches of events: detection, then events, quarantine and alerts stored (skipping what a
 /// previous delivery stored), the new alerts recorded in the ledger, every alert passed on
 /// (marked as possibly seen when a message was delivered before).
-async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> Result<(), DeliverError> {
+async fn detect_batch(state: &Services, bus: &Bus, deliveries: &[Delivery]) -> Result<(), DeliverError> {
     let mut batch = Batch::default();
     let mut quarantine: Vec<Quarantined> = Vec::new();
     let mut again = false;
@@ -187,9 +219,9 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
     }
     let detectors = state.detectors();
     let partitions = state.correlation_partitions;
-    let (batch, sent) = tokio::task::spawn_blocking(move || {
-        let sent = batch.detect_partitioned(&detectors, partitions);
-        (batch, sent)
+    let (batch, onward) = tokio::task::spawn_blocking(move || {
+        let onward = batch.detect_partitioned(&detectors, partitions);
+        (batch, onward)
     })
     .await
     .map_err(|e| rempart_bus::BusError::Bus(format!("detection task failed: {e}")))?;
@@ -220,17 +252,22 @@ async fn detect_batch(state: &AppState, bus: &Bus, deliveries: &[Delivery]) -> R
     if !batch.alerts.is_empty() {
         bus.publish_alerts(&batch.alerts, &batch.events, again).await?;
     }
-    // The events the correlation rules need, to the owners of their groups' partitions.
-    for (partition, indexes) in sent {
-        let events: Vec<rempart_model::Event> = indexes.iter().map(|&i| batch.events[i].clone()).collect();
-        bus.publish_partition(partition, &events).await?;
+    // The events the correlation rules need, to the owners of their groups' partitions, and
+    // those the anomaly detectors look at, to theirs.
+    let pick =
+        |indexes: &[usize]| -> Vec<rempart_model::Event> { indexes.iter().map(|&i| batch.events[i].clone()).collect() };
+    for (partition, indexes) in &onward.partitions {
+        bus.publish_partition(*partition, &pick(indexes)).await?;
+    }
+    if !onward.anomaly.is_empty() {
+        bus.publish_anomaly(&pick(&onward.anomaly)).await?;
     }
     Ok(())
 }
 
 /// A message that does not decode is input like any other: kept in quarantine with its bytes.
 async fn keep_undecodable(
-    state: &AppState,
+    state: &Services,
     d: &Delivery,
     error: rempart_bus::BusError,
 ) -> Result<(), rempart_store::StoreError> {
@@ -253,7 +290,7 @@ async fn keep_undecodable(
 /// alerts from the bus into incidents until cancelled. Returns an error when the lease is
 /// lost, so that the process stops everything it started as the holder.
 pub async fn correlate(
-    state: AppState,
+    state: Services,
     bus: Bus,
     cancel: CancellationToken,
     lead: impl FnOnce(),
@@ -277,6 +314,12 @@ pub async fn correlate(
         }
     };
     // What the previous holder wrote is the truth now.
+    let Some(mut epoch) = settled_epoch(&*state.store, &cancel)
+        .await
+        .map_err(|e| format!("cannot read the erasure epoch: {e}"))?
+    else {
+        return Ok(());
+    };
     incidents
         .reload()
         .await
@@ -306,16 +349,44 @@ pub async fn correlate(
         if deliveries.is_empty() {
             continue;
         }
-        let outcome = correlate_batch(&state, &incidents, &deliveries).await;
+        // An erasure rewrote the incidents since they were loaded: load them again, once it
+        // is over, before correlating anything into them.
+        let outcome = match state.store.erasure_epoch().await {
+            Ok(now) if now == epoch => correlate_batch(&state, &incidents, &deliveries).await,
+            Ok(_) => match reload_after_erasure(&state, &incidents, &cancel).await {
+                Ok(Some(now)) => {
+                    epoch = now;
+                    correlate_batch(&state, &incidents, &deliveries).await
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        };
         settle_all(&state, &deliveries, "alerts", outcome).await;
     }
     Ok(())
 }
 
+/// The open incidents loaded again once an erasure is over; the epoch they were loaded at
+/// (`None` if cancelled first).
+async fn reload_after_erasure(
+    state: &Services,
+    incidents: &crate::incidents::Incidents,
+    cancel: &CancellationToken,
+) -> Result<Option<rempart_store::Epoch>, rempart_store::StoreError> {
+    let Some(epoch) = settled_epoch(&*state.store, cancel).await? else {
+        return Ok(None);
+    };
+    incidents.reload().await?;
+    tracing::info!(epoch = epoch.epoch, "open incidents loaded again after an erasure");
+    Ok(Some(epoch))
+}
+
 /// Batches of alerts: correlated, except those already in an incident when they may have
 /// been seen (the message, or the events' message before it, was delivered before).
 async fn correlate_batch(
-    state: &AppState,
+    state: &Services,
     incidents: &crate::incidents::Incidents,
     deliveries: &[Delivery],
 ) -> Result<(), DeliverError> {
@@ -359,8 +430,32 @@ async fn correlate_batch(
     }
 }
 
+/// How long an owner waits for an erasure to end before it loads its checkpoint anyway (the
+/// process erasing died: the epoch stays odd until an erasure runs again).
+const ERASURE_WAIT: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+
+/// The erasure epoch to load a checkpoint at: once no erasure rewrites the store (see
+/// [`ERASURE_WAIT`]); `None` if cancelled first.
+async fn settled_epoch(
+    store: &dyn rempart_store::Store,
+    cancel: &CancellationToken,
+) -> Result<Option<rempart_store::Epoch>, rempart_store::StoreError> {
+    loop {
+        let epoch = store.erasure_epoch().await?;
+        if !epoch.erasing() || jiff::Timestamp::now().duration_since(epoch.since) > ERASURE_WAIT {
+            return Ok(Some(epoch));
+        }
+        if sleep_or_cancel(cancel, Duration::from_millis(250)).await {
+            return Ok(None);
+        }
+    }
+}
+
+/// The error of a save refused because an erasure rewrote the checkpoint since it was loaded.
+const ERASED: &str = "an erasure rewrote the checkpoint: starting again from it";
+
 /// The lease, and the saved state, of a Sigma correlation partition.
-fn partition_name(partition: u32) -> String {
+pub fn partition_name(partition: u32) -> String {
     format!("sigma-correlation-{partition}")
 }
 
@@ -380,7 +475,7 @@ enum Stop {
 /// checkpoints the windows with the last sequence done before acknowledging. A new owner
 /// starts from the checkpoint: what the last owner did after it is done again, to the same
 /// alerts (their ids derive from the correlation and the event), which the store skips.
-pub async fn own_partitions(state: AppState, bus: Bus, cancel: CancellationToken) {
+pub async fn own_partitions(state: Services, bus: Bus, cancel: CancellationToken) {
     let mut owners = tokio::task::JoinSet::new();
     for partition in 0..state.correlation_partitions {
         owners.spawn(own_partition(state.clone(), bus.clone(), cancel.clone(), partition));
@@ -388,7 +483,7 @@ pub async fn own_partitions(state: AppState, bus: Bus, cancel: CancellationToken
     while owners.join_next().await.is_some() {}
 }
 
-async fn own_partition(state: AppState, bus: Bus, cancel: CancellationToken, partition: u32) {
+async fn own_partition(state: Services, bus: Bus, cancel: CancellationToken, partition: u32) {
     let name = partition_name(partition);
     loop {
         let mut lease = loop {
@@ -428,13 +523,18 @@ struct Checkpoint {
 }
 
 async fn run_partition(
-    state: &AppState,
+    state: &Services,
     bus: &Bus,
     cancel: &CancellationToken,
     partition: u32,
     lease: &mut dyn rempart_store::Lease,
 ) -> Stop {
     let name = partition_name(partition);
+    let epoch = match settled_epoch(&*state.store, cancel).await {
+        Ok(Some(epoch)) => epoch,
+        Ok(None) => return Stop::Cancelled,
+        Err(e) => return Stop::Failed(format!("cannot read the erasure epoch: {e}")),
+    };
     let saved = match state.store.state_get(&name).await {
         Ok(saved) => saved,
         Err(e) => return Stop::Failed(format!("cannot read the checkpoint: {e}")),
@@ -482,7 +582,7 @@ async fn run_partition(
                 bus,
                 d,
                 (partition, rules.as_deref(), correlator.as_mut()),
-                &mut checkpoint,
+                (&mut checkpoint, epoch),
             )
             .await;
             match outcome {
@@ -511,7 +611,7 @@ fn same_rules(
 /// One message of a partition: skipped when the checkpoint is past it; else its events
 /// correlated, the alerts stored, recorded and passed on, and the checkpoint saved.
 async fn correlate_partition_message(
-    state: &AppState,
+    state: &Services,
     bus: &Bus,
     d: &Delivery,
     (partition, rules, correlator): (
@@ -519,7 +619,7 @@ async fn correlate_partition_message(
         Option<&rempart_detect::RuleSet>,
         Option<&mut rempart_detect::Correlator>,
     ),
-    checkpoint: &mut Checkpoint,
+    (checkpoint, epoch): (&mut Checkpoint, rempart_store::Epoch),
 ) -> Result<(), DeliverError> {
     let (sequence, _) = d.position();
     if sequence <= checkpoint.sequence {
@@ -560,11 +660,248 @@ async fn correlate_partition_message(
         windows: correlator.snapshot(),
     };
     let value = serde_json::to_value(&next).map_err(|e| rempart_bus::BusError::Bus(format!("checkpoint: {e}")))?;
-    state
+    let saved = state
         .store
-        .state_put(&partition_name(partition), &value, jiff::Timestamp::now())
+        .state_put_at(&partition_name(partition), &value, jiff::Timestamp::now(), epoch)
         .await?;
+    if !saved {
+        return Err(rempart_bus::BusError::Bus(ERASED.to_owned()).into());
+    }
     *checkpoint = next;
+    Ok(())
+}
+
+/// The lease of the anomaly detectors' owner.
+pub const ANOMALY_LEASE: &str = "anomaly";
+/// The owner's checkpoint in the store: the detectors' state and the last sequence in it.
+const ANOMALY_CHECKPOINT: &str = "anomaly-checkpoint";
+/// Messages of the anomaly stream taken at once.
+const ANOMALY_FETCH: usize = 64;
+/// How often the owner checkpoints while events flow (and at once when the stream is idle):
+/// what a new owner reads again after a crash.
+const ANOMALY_CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// The anomaly owner's checkpoint.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct AnomalyCheckpoint {
+    /// The last message of the anomaly stream the state has learnt from.
+    sequence: u64,
+    state: serde_json::Value,
+}
+
+/// Owns the anomaly detectors when this process holds their lease, until cancelled. The
+/// detectors learn from every event in order, so one process runs them for the whole
+/// cluster: the detect processes send it the events they look at, which it reads in order
+/// from the stream. The owner raises the alerts, stores, records and passes them on, and
+/// checkpoints the detectors' state with the last sequence in it (then the stream forgets
+/// what the checkpoint holds). A new owner starts from the checkpoint and reads again what
+/// the last one read after it, raising the same alerts (their ids derive from the detector
+/// and the event), which the store skips.
+pub async fn own_anomaly(state: Services, bus: Bus, cancel: CancellationToken, config: rempart_config::Anomaly) {
+    loop {
+        let mut lease = loop {
+            match state.store.lease(ANOMALY_LEASE).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot ask for the anomaly detectors' lease"),
+            }
+            if sleep_or_cancel(&cancel, LEASE_EVERY).await {
+                return;
+            }
+        };
+        tracing::info!("this process owns the anomaly detectors");
+        loop {
+            match run_anomaly(&state, &bus, &cancel, &config, &mut *lease).await {
+                Stop::Cancelled => return,
+                Stop::Lost(e) => {
+                    tracing::warn!(error = %e, "lost the anomaly detectors' lease");
+                    break;
+                }
+                Stop::Failed(e) => {
+                    tracing::warn!(error = %e, "the anomaly detectors start again from their checkpoint");
+                    if sleep_or_cancel(&cancel, RETRY_AFTER).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The detectors as the checkpoint holds them, and its sequence. With no checkpoint yet, the
+/// state an embedded instance saved (one moved into a cluster keeps its baselines).
+async fn anomaly_checkpoint(
+    state: &Services,
+    config: &rempart_config::Anomaly,
+) -> Result<(std::sync::Arc<Anomaly>, u64), rempart_store::StoreError> {
+    let Some(saved) = state.store.state_get(ANOMALY_CHECKPOINT).await? else {
+        return Ok((Anomaly::load(&*state.store, config).await, 0));
+    };
+    let (detectors, sequence) = match serde_json::from_value::<AnomalyCheckpoint>(saved) {
+        Ok(c) => match Anomaly::restore(config, c.state) {
+            Ok(detectors) => (detectors, c.sequence),
+            Err(e) => {
+                tracing::warn!(error = %e, "the anomaly checkpoint's state does not read: the detectors start fresh");
+                (Anomaly::fresh(config), c.sequence)
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "the anomaly checkpoint does not read: the detectors start fresh");
+            (Anomaly::fresh(config), 0)
+        }
+    };
+    Ok((std::sync::Arc::new(detectors), sequence))
+}
+
+async fn run_anomaly(
+    state: &Services,
+    bus: &Bus,
+    cancel: &CancellationToken,
+    config: &rempart_config::Anomaly,
+    lease: &mut dyn rempart_store::Lease,
+) -> Stop {
+    let epoch = match settled_epoch(&*state.store, cancel).await {
+        Ok(Some(epoch)) => epoch,
+        Ok(None) => return Stop::Cancelled,
+        Err(e) => return Stop::Failed(format!("cannot read the erasure epoch: {e}")),
+    };
+    let (detectors, mut sequence) = match anomaly_checkpoint(state, config).await {
+        Ok(c) => c,
+        Err(e) => return Stop::Failed(format!("cannot read the checkpoint: {e}")),
+    };
+    let mut reader = match bus.anomaly_reader(sequence).await {
+        Ok((reader, from)) => {
+            sequence = from - 1;
+            reader
+        }
+        Err(e) => return Stop::Failed(e.to_string()),
+    };
+    let mut checked = Instant::now();
+    let mut saved = Instant::now();
+    let mut unsaved = false;
+    loop {
+        if checked.elapsed() >= LEASE_EVERY {
+            if let Err(e) = lease.check().await {
+                return Stop::Lost(e.to_string());
+            }
+            checked = Instant::now();
+        }
+        let deliveries = tokio::select! {
+            () = cancel.cancelled() => {
+                if unsaved && let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch)).await {
+                    tracing::warn!(error = %e, "the anomaly detectors stopped without a last checkpoint");
+                }
+                return Stop::Cancelled;
+            }
+            d = reader.next(ANOMALY_FETCH, FETCH_WAIT) => match d {
+                Ok(d) => d,
+                Err(e) => return Stop::Failed(e.to_string()),
+            },
+        };
+        // Message by message, as they were sent: the detectors order events within one, so
+        // the same messages give the same alerts however many are read at once.
+        for d in &deliveries {
+            let (at, _) = d.position();
+            if at <= sequence {
+                continue;
+            }
+            if let Err(e) = anomaly_message(state, bus, &detectors, d).await {
+                return Stop::Failed(e.to_string());
+            }
+            sequence = at;
+            unsaved = true;
+            state
+                .metrics
+                .bus_messages
+                .get_or_create(&vec![
+                    ("stream", "anomaly".to_owned()),
+                    ("delivery", "first".to_owned()),
+                ])
+                .inc();
+        }
+        if unsaved && (deliveries.is_empty() || saved.elapsed() >= ANOMALY_CHECKPOINT_EVERY) {
+            if let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch)).await {
+                return Stop::Failed(e);
+            }
+            saved = Instant::now();
+            unsaved = false;
+        }
+    }
+}
+
+/// One message of the anomaly stream: its events through the detectors, the alerts stored,
+/// recorded and passed on.
+async fn anomaly_message(
+    state: &Services,
+    bus: &Bus,
+    detectors: &std::sync::Arc<Anomaly>,
+    d: &Delivery,
+) -> Result<(), DeliverError> {
+    let events = match d.events() {
+        Ok(wire) => wire.events,
+        Err(e) => {
+            keep_undecodable(state, d, e).await?;
+            return Ok(());
+        }
+    };
+    let (events, alerts) = {
+        let detectors = detectors.clone();
+        tokio::task::spawn_blocking(move || {
+            let alerts = detectors.alerts(&events, jiff::Timestamp::now());
+            (events, alerts)
+        })
+        .await
+        .map_err(|e| rempart_bus::BusError::Bus(format!("anomaly task failed: {e}")))?
+    };
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let stored = state.store.insert_alerts(&alerts).await?;
+    let new = new_alerts(&alerts, &stored);
+    if !new.is_empty()
+        && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
+    {
+        state.metrics.audit_failures.inc();
+        tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
+    }
+    for a in &new {
+        state
+            .metrics
+            .alerts
+            .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
+            .inc();
+    }
+    // Possibly passed on before (by an owner that died before its checkpoint).
+    bus.publish_alerts(&alerts, &events, true).await?;
+    Ok(())
+}
+
+/// Checkpoints the detectors at `sequence` (unless an erasure rewrote the checkpoint since
+/// `epoch`: then the detectors must be loaded again), then lets the stream forget what the
+/// checkpoint holds.
+async fn anomaly_save(
+    state: &Services,
+    bus: &Bus,
+    detectors: &Anomaly,
+    (sequence, epoch): (u64, rempart_store::Epoch),
+) -> Result<(), String> {
+    let checkpoint = AnomalyCheckpoint {
+        sequence,
+        state: detectors.snapshot().map_err(|e| format!("checkpoint: {e}"))?,
+    };
+    let value = serde_json::to_value(&checkpoint).map_err(|e| format!("checkpoint: {e}"))?;
+    let saved = state
+        .store
+        .state_put_at(ANOMALY_CHECKPOINT, &value, jiff::Timestamp::now(), epoch)
+        .await
+        .map_err(|e| format!("cannot save the checkpoint: {e}"))?;
+    if !saved {
+        return Err(ERASED.to_owned());
+    }
+    // Kept until the next checkpoint when this fails: the stream only holds more meanwhile.
+    if let Err(e) = bus.anomaly_done(sequence).await {
+        tracing::warn!(error = %e, sequence, "the anomaly stream keeps what the checkpoint holds");
+    }
     Ok(())
 }
 
@@ -612,7 +949,7 @@ const RETELL_WITHIN: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 /// Tells the respond processes again of the open incidents of the last hour on which no
 /// playbook ran: a holder killed between correlating and telling lost those changes. Safe to
 /// repeat, since a playbook starts once per incident whatever it is told. Returns how many.
-async fn retell(state: &AppState, bus: &Bus) -> Result<usize, String> {
+async fn retell(state: &Services, bus: &Bus) -> Result<usize, String> {
     let (Some(incidents), Some(response)) = (&state.incidents, &state.response) else {
         return Ok(0);
     };
@@ -662,7 +999,7 @@ fn notice(change: crate::incidents::IncidentEvent) -> Option<Notice> {
 /// changes are handled. Runs a restart left running are driven first. A playbook starts once
 /// per incident whichever process is told (its run key is claimed in the store), and hourly
 /// limits are counted in the store under a lock every process shares.
-pub async fn respond(state: AppState, bus: Bus, cancel: CancellationToken) {
+pub async fn respond(state: Services, bus: Bus, cancel: CancellationToken) {
     let Some(response) = state.response.clone() else {
         tracing::error!("the respond role needs the response service");
         return;
@@ -688,7 +1025,7 @@ pub async fn respond(state: AppState, bus: Bus, cancel: CancellationToken) {
 
 /// One message of changes: the playbooks each triggers. A store that fails gives the message
 /// back; anything else (an incident since deleted, a ledger refusal) is logged and done.
-async fn respond_to(state: &AppState, response: &crate::respond::Response, d: &Delivery) -> Result<(), DeliverError> {
+async fn respond_to(state: &Services, response: &crate::respond::Response, d: &Delivery) -> Result<(), DeliverError> {
     use crate::incidents::IncidentEvent as E;
     let wire = match d.notices() {
         Ok(wire) => wire,
@@ -710,7 +1047,7 @@ async fn respond_to(state: &AppState, response: &crate::respond::Response, d: &D
 }
 
 /// Keeps the lag gauges current (every 5 s) until cancelled.
-pub async fn watch_lag(state: AppState, bus: Bus, cancel: CancellationToken) {
+pub async fn watch_lag(state: Services, bus: Bus, cancel: CancellationToken) {
     loop {
         match bus.status().await {
             Ok(status) => {

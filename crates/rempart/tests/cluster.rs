@@ -601,7 +601,10 @@ fn a_cluster_loses_nothing_acknowledged_to_kill_9_and_raises_what_one_process_ra
         .into_iter()
         .collect();
     for host in busy.keys().chain(busy_cluster.keys()) {
-        let (one, many) = (busy.get(host).copied().unwrap_or(0), busy_cluster.get(host).copied().unwrap_or(0));
+        let (one, many) = (
+            busy.get(host).copied().unwrap_or(0),
+            busy_cluster.get(host).copied().unwrap_or(0),
+        );
         assert!(
             many == one || (many > one && twice.contains(&host.to_lowercase())),
             "{host}: reported {many} times by the partitions, {one} by one process ({killed:?}; hosts sent twice {twice:?})"

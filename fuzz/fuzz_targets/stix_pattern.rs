@@ -1,5 +1,5 @@
-//! Fuzzes the STIX pattern parser and the extraction of matchable alternatives: no input
-//! panics, errors point inside the input.
+//! Fuzzes the STIX pattern parser, the extraction of matchable alternatives, the import of
+//! documents and their lessons for tuning: no input panics, errors point inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,5 +14,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = rempart_intel::import(&v, "fuzz");
+        if let Ok(lessons) = rempart_intel::knowledge::lessons(&v) {
+            assert!(lessons.iter().all(|l| !l.question.is_empty() && !l.answer.is_empty()));
+        }
     }
 });

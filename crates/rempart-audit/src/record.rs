@@ -82,6 +82,8 @@ pub mod kind {
     pub const APPROVAL_DECISION: &str = "approval.decision";
     /// An incident's regulatory assessment changed, or a report was recorded as sent.
     pub const REGULATORY_UPDATE: &str = "regulatory.update";
+    /// A tuning data set was written: its hash, domain, counts and files.
+    pub const TUNING_DATASET: &str = "tuning.dataset";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

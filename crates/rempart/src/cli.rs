@@ -81,6 +81,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::triage::TriageCommand,
     },
+    /// Tuning a model on the institution's own history and intelligence, inside the boundary:
+    /// pseudonymized, checked data sets and a job directory for its own GPU
+    Tuning {
+        #[command(subcommand)]
+        command: crate::tuning::TuningCommand,
+    },
     /// The store: copy an embedded instance into PostgreSQL
     Store {
         #[command(subcommand)]
@@ -322,6 +328,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::respond::approvals(&dir(), &config, command, json).await
         }
         Command::Triage { command } => crate::triage::run(&dir(), &config, command, json).await,
+        Command::Tuning { command } => crate::tuning::run(&dir(), &config, command, json).await,
         Command::Events(args) => events(&dir(), &config, args, json).await,
         Command::Hunt(args) if args.explain_rule.is_some() => {
             let rule = args.explain_rule.as_deref().unwrap_or_default();

@@ -21,6 +21,7 @@ mod respond;
 mod serve;
 mod store;
 mod triage;
+mod tuning;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -115,7 +115,7 @@ pub async fn run(
 }
 
 /// The verdict as the model would have had to write it, with the analyst's classification.
-fn target(v: &Verdict, classification: Classification) -> Value {
+pub fn target(v: &Verdict, classification: Classification) -> Value {
     json!({
         "classification": classification,
         "confidence": if classification == v.classification { v.confidence } else { 1.0 - v.confidence },
@@ -129,26 +129,42 @@ fn target(v: &Verdict, classification: Classification) -> Value {
     })
 }
 
-/// Writes the data set; returns how many examples were written and which incidents were
-/// left out, with why.
-async fn export_dataset(state: &AppState, out: &Path, domain: &str) -> anyhow::Result<(u64, Vec<(String, String)>)> {
+/// An incident an analyst judged, as a training example: pseudonymized in a data set's domain
+/// and checked.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub incident: rempart_model::EventId,
+    /// When the incident began: data sets are split by it.
+    pub time: jiff::Timestamp,
+    /// The analyst's classification.
+    pub classification: Classification,
+    /// System, user and assistant (the verdict with the analyst's classification).
+    pub messages: [Value; 3],
+    /// The model's verdict as it answered, when the analyst disagreed with it: the rejected
+    /// answer of a preference pair.
+    pub rejected: Option<Value>,
+    /// What was replaced, for the vault.
+    pub replaced: Vec<rempart_privacy::redact::Replacement>,
+}
+
+/// Every incident an analyst judged (the latest judgement of each), pseudonymized with
+/// `redactor`; and those left out, with why (none is written with a recognized value left in
+/// clear).
+pub async fn judged_examples(
+    state: &AppState,
+    redactor: &rempart_privacy::redact::Redactor,
+) -> anyhow::Result<(Vec<Judged>, Vec<(String, String)>)> {
     let service = state.incidents.as_ref().context("no incident service")?;
     let triage = state.triage.as_ref().context("no triage service")?;
-    let privacy = state.privacy.as_ref().context("no privacy engine")?;
-    let redactor = privacy.redactor(domain)?;
     // The latest judgement of each incident wins.
     let mut judged: Vec<(rempart_model::Feedback, Verdict)> = service.store().feedback_all().await?;
     judged.reverse();
     let mut seen = std::collections::HashSet::new();
     judged.retain(|(f, _)| seen.insert(f.incident));
     judged.reverse();
-    let tmp = out.with_extension("partial");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?,
-    );
-    let (mut written, mut skipped) = (0u64, Vec::new());
+    let (mut examples, mut skipped) = (Vec::new(), Vec::new());
     for (f, v) in judged {
-        let (_, _, ctx) = match triage.prompt(f.incident).await {
+        let (incident, _, ctx) = match triage.prompt(f.incident).await {
             Ok(p) => p,
             Err(e) => {
                 skipped.push((f.incident.to_string(), e.to_string()));
@@ -164,24 +180,36 @@ async fn export_dataset(state: &AppState, out: &Path, domain: &str) -> anyhow::R
         let [v] = verdict;
         let mut user: Value = serde_json::from_str(&ctx.user)?;
         let mut assistant = target(&v, f.classification);
+        let mut rejected = (v.classification != f.classification).then(|| target(&v, v.classification));
         let mut replaced = redactor.redact_json(&mut user)?;
         replaced.extend(redactor.redact_json(&mut assistant)?);
+        if let Some(r) = rejected.as_mut() {
+            replaced.extend(redactor.redact_json(r)?);
+        }
         let system = redactor.redact_text(&ctx.system)?;
         replaced.extend(system.replacements);
         // A value recognized anywhere is replaced everywhere (a host named in a field and
         // again, bare, in the verdict's summary).
         rempart_privacy::redact::Redactor::replace_known(&mut user, &replaced);
         rempart_privacy::redact::Redactor::replace_known(&mut assistant, &replaced);
-        let example = json!({"messages": [
-            {"role": "system", "content": system.output},
-            {"role": "user", "content": user.to_string()},
-            {"role": "assistant", "content": assistant.to_string()},
-        ]});
-        let line = example.to_string();
+        if let Some(r) = rejected.as_mut() {
+            rempart_privacy::redact::Redactor::replace_known(r, &replaced);
+        }
+        let messages = [
+            json!({"role": "system", "content": system.output}),
+            json!({"role": "user", "content": user.to_string()}),
+            json!({"role": "assistant", "content": assistant.to_string()}),
+        ];
+        let rejected = rejected.map(|r| json!({"role": "assistant", "content": r.to_string()}));
+        let text = format!(
+            "{} {}",
+            Value::from(messages.to_vec()),
+            rejected.clone().unwrap_or_default()
+        );
         // The check: no original the recognizers found survives anywhere in the example.
         if let Some(r) = replaced
             .iter()
-            .find(|r| r.original.len() >= 3 && line.contains(&r.original))
+            .find(|r| r.original.len() >= 3 && text.contains(&r.original))
         {
             skipped.push((
                 f.incident.to_string(),
@@ -189,11 +217,35 @@ async fn export_dataset(state: &AppState, out: &Path, domain: &str) -> anyhow::R
             ));
             continue;
         }
+        examples.push(Judged {
+            incident: f.incident,
+            time: incident.first_seen,
+            classification: f.classification,
+            messages,
+            rejected,
+            replaced,
+        });
+    }
+    Ok((examples, skipped))
+}
+
+/// Writes the data set; returns how many examples were written and which incidents were
+/// left out, with why.
+async fn export_dataset(state: &AppState, out: &Path, domain: &str) -> anyhow::Result<(u64, Vec<(String, String)>)> {
+    let privacy = state.privacy.as_ref().context("no privacy engine")?;
+    let redactor = privacy.redactor(domain)?;
+    let (examples, skipped) = judged_examples(state, &redactor).await?;
+    let tmp = out.with_extension("partial");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write `{}`", tmp.display()))?,
+    );
+    let mut written = 0u64;
+    for e in &examples {
         privacy
             .vault()
-            .remember(redactor.domain(), &replaced, jiff::Timestamp::now())
+            .remember(redactor.domain(), &e.replaced, jiff::Timestamp::now())
             .await?;
-        writeln!(file, "{line}")?;
+        writeln!(file, "{}", json!({"messages": e.messages}))?;
         written += 1;
     }
     file.flush()?;

@@ -1,0 +1,768 @@
+//! `rempart tuning`: tuning a model on the institution's own history and intelligence inside
+//! the boundary.
+//!
+//! `prepare` writes a job directory for the institution's own GPU: data sets built from what it
+//! knows (incidents analysts judged, as chat examples; their corrections, as preference pairs;
+//! STIX and MISP intelligence, as questions and answers), every value the privacy engine
+//! recognizes pseudonymized in a domain of the data set's own and the result checked line by
+//! line; split by time with each incident or intelligence object whole in one split; in the
+//! formats the tools read (OpenAI's and Mistral's chat JSONL, OpenAI's preference JSONL, TRL's
+//! conversational prompt / chosen / rejected); a TRL + PEFT LoRA script and an Axolotl
+//! configuration; and a data card. The data set's hash is recorded in the ledger.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+use rempart_privacy::redact::{Redactor, Replacement};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::{incidents, instance};
+
+#[derive(Debug, Subcommand)]
+pub enum TuningCommand {
+    /// Write a tuning job directory for a GPU inside the boundary: the data sets (incidents
+    /// analysts judged, their corrections as preference pairs, and the intelligence given with
+    /// --intel), pseudonymized in a domain of their own and checked, split by time; a TRL +
+    /// PEFT LoRA script, an Axolotl configuration, a runner script and a data card. The data
+    /// set's hash is recorded in the ledger
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The job directory to write (new, or empty)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The pseudonymization domain of the data set (one per data set: two data sets in
+    /// different domains cannot be linked, nor to what a provider saw)
+    #[arg(long, default_value = "tuning")]
+    pub domain: String,
+    /// STIX 2.1 bundles and MISP events (files, or folders of `.json` files), turned into
+    /// questions and answers: which actor, which technique, what to look for
+    #[arg(long = "intel", value_name = "PATH")]
+    pub intel: Vec<PathBuf>,
+    /// The open-weight model the adapter is tuned from (a Hugging Face name or a local path)
+    #[arg(long, default_value = "mistralai/Mistral-7B-Instruct-v0.3", value_name = "MODEL")]
+    pub base_model: String,
+    /// Percent of the units (incidents, intelligence objects), the latest, kept for validation
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=40))]
+    pub validation: u8,
+    /// Percent of the units, the latest of all, kept for the test split
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=40))]
+    pub test: u8,
+}
+
+/// The splits, in time order.
+pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
+
+/// One example, whole: the unit it belongs to decides its split.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The incident or intelligence object it comes from.
+    pub unit: String,
+    /// `incident` or `intel`.
+    pub source: &'static str,
+    pub time: Timestamp,
+    /// The analyst's classification of an incident; the TLP of intelligence.
+    pub label: Option<String>,
+    /// System (for incidents), user and assistant.
+    pub messages: Vec<Value>,
+    /// The rejected answer, for a preference pair.
+    pub rejected: Option<Value>,
+}
+
+/// The examples of each split, by index into `examples`: for each source (incidents,
+/// intelligence), units sorted by their first time, the latest `test` percent to the test
+/// split, the `validation` percent before them to the validation split. A unit (all of an
+/// incident's examples) is never in two splits, and no unit of a split began after a unit of
+/// the same source in the next one.
+pub fn split(examples: &[Example], validation: u8, test: u8) -> [Vec<usize>; 3] {
+    // Each source on its own time line: a model tuned on earlier incidents is tested on later
+    // ones, and likewise for intelligence.
+    let mut out: [Vec<usize>; 3] = Default::default();
+    let sources: BTreeSet<&str> = examples.iter().map(|e| e.source).collect();
+    for source in sources {
+        let idx: Vec<usize> = (0..examples.len()).filter(|&i| examples[i].source == source).collect();
+        let picked: Vec<Example> = idx.iter().map(|&i| examples[i].clone()).collect();
+        for (s, part) in split_one(&picked, validation, test).into_iter().enumerate() {
+            out[s].extend(part.into_iter().map(|j| idx[j]));
+        }
+    }
+    for part in &mut out {
+        part.sort_unstable();
+    }
+    out
+}
+
+fn split_one(examples: &[Example], validation: u8, test: u8) -> [Vec<usize>; 3] {
+    let mut units: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for e in examples {
+        let t = units.entry(e.unit.as_str()).or_insert(e.time);
+        *t = (*t).min(e.time);
+    }
+    let mut order: Vec<(Timestamp, &str)> = units.into_iter().map(|(u, t)| (t, u)).collect();
+    order.sort();
+    let n = order.len();
+    let share = |percent: u8| (n * usize::from(percent) + 50) / 100;
+    let (n_test, n_validation) = (share(test), share(validation));
+    let mut which: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, (_, unit)) in order.iter().enumerate() {
+        let s = if i >= n - n_test {
+            2
+        } else if i >= n - n_test - n_validation.min(n - n_test) {
+            1
+        } else {
+            0
+        };
+        which.insert(unit, s);
+    }
+    // A unit's examples all go where its first one does.
+    let mut out: [Vec<usize>; 3] = Default::default();
+    for (i, e) in examples.iter().enumerate() {
+        out[which[e.unit.as_str()]].push(i);
+    }
+    out
+}
+
+pub async fn run(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    command: TuningCommand,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let TuningCommand::Prepare(args) = command;
+    let state = incidents::wire(data_dir, config, incidents::Wiring::Triage(None)).await?;
+    let result = prepare(&state, &args).await;
+    state.ledger.close().await;
+    let card = result?;
+    let mut o = crate::out::stdout();
+    if json_out {
+        writeln!(o, "{card}")?;
+    } else {
+        writeln!(o, "wrote the tuning job `{}`", args.out.display())?;
+        for (name, n) in card["counts"].as_object().into_iter().flatten() {
+            writeln!(o, "  {name}: {n}")?;
+        }
+        writeln!(o, "  data set sha256 {}", card["sha256"].as_str().unwrap_or_default())?;
+        for s in card["pseudonymization"]["skipped"].as_array().into_iter().flatten() {
+            writeln!(
+                o,
+                "  left out {}: {}",
+                s["unit"].as_str().unwrap_or_default(),
+                s["reason"].as_str().unwrap_or_default()
+            )?;
+        }
+        writeln!(o, "run it on the GPU host: {}/run.sh", args.out.display())?;
+    }
+    Ok(())
+}
+
+/// The JSON files under `paths` (files as given, folders walked in name order).
+fn json_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walk(p)?;
+            found.retain(|f| f.extension().is_some_and(|e| e == "json"));
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read `{}`", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(walk(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// Longest intelligence file read.
+const MAX_INTEL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The questions and answers of the intelligence files, pseudonymized; and what was left out.
+fn intel_examples(
+    files: &[PathBuf],
+    redactor: &Redactor,
+    replaced: &mut Vec<Replacement>,
+    skipped: &mut Vec<(String, String)>,
+) -> anyhow::Result<Vec<Example>> {
+    let mut out = Vec::new();
+    for file in files {
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("cannot read `{}`", file.display()))?
+            .len();
+        anyhow::ensure!(
+            size <= MAX_INTEL_BYTES,
+            "`{}` is {size} bytes, more than the {MAX_INTEL_BYTES} read",
+            file.display()
+        );
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+        let doc: Value = serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))?;
+        let lessons =
+            rempart_intel::knowledge::lessons(&doc).map_err(|e| anyhow::anyhow!("`{}`: {e}", file.display()))?;
+        for l in lessons {
+            let q = redactor.redact_text(&l.question)?;
+            let a = redactor.redact_text(&l.answer)?;
+            let mut found = q.replacements;
+            found.extend(a.replacements);
+            // A value recognized in the question is replaced in the answer too, and back.
+            let (question, _) = Redactor::replace_known_text(&q.output, &found);
+            let (answer, _) = Redactor::replace_known_text(&a.output, &found);
+            if let Some(r) = found
+                .iter()
+                .find(|r| r.original.len() >= 3 && (question.contains(&r.original) || answer.contains(&r.original)))
+            {
+                skipped.push((
+                    l.id.clone(),
+                    format!("a {} value would remain in clear", r.entity.prefix()),
+                ));
+                continue;
+            }
+            replaced.extend(found);
+            out.push(Example {
+                unit: l.id,
+                source: "intel",
+                // An object without a time counts as the oldest knowledge.
+                time: l.time.unwrap_or(Timestamp::UNIX_EPOCH),
+                label: l.tlp,
+                messages: vec![
+                    json!({"role": "user", "content": question}),
+                    json!({"role": "assistant", "content": answer}),
+                ],
+                rejected: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The system prompt of intelligence questions.
+const INTEL_SYSTEM: &str = "You are a security analyst of a European institution's SOC. Answer from the institution's threat intelligence: actors, techniques (MITRE ATT&CK), tools and what to look for.";
+
+/// Writes the job directory; returns its data card.
+pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        u16::from(args.validation) + u16::from(args.test) < 100,
+        "--validation and --test leave nothing to train on"
+    );
+    if args.out.exists() {
+        anyhow::ensure!(
+            args.out.is_dir() && std::fs::read_dir(&args.out)?.next().is_none(),
+            "`{}` exists and is not an empty directory",
+            args.out.display()
+        );
+    }
+    let privacy = state.privacy.as_ref().context("no privacy engine")?;
+    let redactor = privacy.redactor(&args.domain)?;
+    let (judged, mut skipped) = crate::triage::judged_examples(state, &redactor).await?;
+    let mut replaced: Vec<Replacement> = Vec::new();
+    let mut examples: Vec<Example> = Vec::new();
+    for j in judged {
+        replaced.extend(j.replaced);
+        examples.push(Example {
+            unit: j.incident.to_string(),
+            source: "incident",
+            time: j.time,
+            label: Some(
+                serde_json::to_value(j.classification)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            messages: j.messages.to_vec(),
+            rejected: j.rejected,
+        });
+    }
+    let intel = intel_examples(&json_files(&args.intel)?, &redactor, &mut replaced, &mut skipped)?;
+    for mut e in intel {
+        e.messages.insert(0, json!({"role": "system", "content": INTEL_SYSTEM}));
+        examples.push(e);
+    }
+    // The same example twice (two intelligence files sharing an object) is kept once.
+    let mut seen = BTreeSet::new();
+    examples.retain(|e| seen.insert(Value::from(e.messages.clone()).to_string()));
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "nothing to tune on: no incident an analyst judged, and no intelligence given (--intel)"
+    );
+    examples.sort_by(|a, b| (a.time, &a.unit).cmp(&(b.time, &b.unit)));
+    let splits = split(&examples, args.validation, args.test);
+
+    // The last check: every text a model will read (each message, a user message holding
+    // JSON read as JSON) read again by the recognizers, which must find nothing but this
+    // data set's own pseudonyms.
+    let known: BTreeSet<&str> = replaced
+        .iter()
+        .map(|r| r.pseudonym.as_str())
+        .chain([rempart_privacy::redact::SECRET_REMOVED])
+        .collect();
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for (s, name) in SPLITS.iter().enumerate() {
+        let picked: Vec<&Example> = splits[s].iter().map(|&i| &examples[i]).collect();
+        for (n, e) in picked.iter().enumerate() {
+            for m in e.messages.iter().chain(&e.rejected) {
+                let content = m["content"].as_str().unwrap_or_default();
+                let again = redactor.redact_line(content)?;
+                if let Some(r) = again
+                    .replacements
+                    .iter()
+                    .find(|r| !only_pseudonyms(&r.original, &known) && !within_pseudonym(content, r, &known))
+                {
+                    anyhow::bail!(
+                        "refusing to write the tuning job: in `data/sft/{name}.jsonl` line {} ({} {}), a {} value ({}) is still recognizable",
+                        n + 1,
+                        e.source,
+                        e.unit,
+                        r.entity.prefix(),
+                        r.recognizer
+                    );
+                }
+            }
+        }
+        let sft: Vec<String> = picked
+            .iter()
+            .map(|e| json!({"messages": e.messages}).to_string())
+            .collect();
+        let pairs: Vec<&Example> = picked.iter().copied().filter(|e| e.rejected.is_some()).collect();
+        let prompt = |e: &Example| e.messages[..e.messages.len() - 1].to_vec();
+        let openai: Vec<String> = pairs
+            .iter()
+            .map(|e| {
+                json!({
+                    "input": {"messages": prompt(e)},
+                    "preferred_output": [e.messages.last()],
+                    "non_preferred_output": [e.rejected],
+                })
+                .to_string()
+            })
+            .collect();
+        let trl: Vec<String> = pairs
+            .iter()
+            .map(|e| json!({"prompt": prompt(e), "chosen": [e.messages.last()], "rejected": [e.rejected]}).to_string())
+            .collect();
+        files.insert(format!("data/sft/{name}.jsonl"), lines(&sft));
+        files.insert(format!("data/preference/{name}.jsonl"), lines(&openai));
+        files.insert(format!("data/preference-trl/{name}.jsonl"), lines(&trl));
+    }
+    let digest = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let hashes: BTreeMap<&String, String> = files.iter().map(|(p, t)| (p, digest(t))).collect();
+    let dataset_hash = digest(&hashes.iter().map(|(p, h)| format!("{h}  {p}\n")).collect::<String>());
+
+    let time_span = |idx: &[usize]| -> Value {
+        match (
+            idx.iter().map(|&i| examples[i].time).min(),
+            idx.iter().map(|&i| examples[i].time).max(),
+        ) {
+            (Some(a), Some(b)) => json!({"from": a, "to": b}),
+            _ => Value::Null,
+        }
+    };
+    let mut counts = serde_json::Map::new();
+    let mut splits_card = serde_json::Map::new();
+    for (s, name) in SPLITS.iter().enumerate() {
+        let idx = &splits[s];
+        let by = |source: &str| idx.iter().filter(|&&i| examples[i].source == source).count();
+        let pairs = idx.iter().filter(|&&i| examples[i].rejected.is_some()).count();
+        counts.insert(format!("{name} examples"), json!(idx.len()));
+        counts.insert(format!("{name} preference pairs"), json!(pairs));
+        let of = |source: &str| {
+            idx.iter()
+                .copied()
+                .filter(|&i| examples[i].source == source)
+                .collect::<Vec<_>>()
+        };
+        splits_card.insert(
+            (*name).to_owned(),
+            json!({
+                "examples": idx.len(), "incidents": by("incident"), "intelligence": by("intel"),
+                "preference_pairs": pairs,
+                "units": idx.iter().map(|&i| examples[i].unit.as_str()).collect::<BTreeSet<_>>().len(),
+                "time": {"incidents": time_span(&of("incident")), "intelligence": time_span(&of("intel"))},
+            }),
+        );
+    }
+    let mut labels: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &examples {
+        *labels
+            .entry(format!("{}: {}", e.source, e.label.as_deref().unwrap_or("unmarked")))
+            .or_default() += 1;
+    }
+    let mut entities: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in &replaced {
+        entities
+            .entry(r.entity.prefix())
+            .or_default()
+            .insert(r.pseudonym.as_str());
+    }
+    let card = json!({
+        "name": args.out.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "created": Timestamp::now(),
+        "sha256": dataset_hash,
+        "base_model": args.base_model,
+        "domain": args.domain,
+        "sources": {
+            "incidents": examples.iter().filter(|e| e.source == "incident").count(),
+            "intelligence": examples.iter().filter(|e| e.source == "intel").count(),
+            "intelligence_files": json_files(&args.intel)?.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        },
+        "counts": counts,
+        "splits": splits_card,
+        "split_rule": format!(
+            "for incidents and intelligence apart, units (an incident, an intelligence object) in time order; the latest {}% for test, the {}% before them for validation; a unit is whole in one split",
+            args.test, args.validation
+        ),
+        "labels": labels,
+        "time": time_span(&(0..examples.len()).collect::<Vec<_>>()),
+        "pseudonymization": {
+            "domain": args.domain,
+            "values_replaced": entities.iter().map(|(k, v)| (k.to_string(), json!(v.len()))).collect::<serde_json::Map<_, _>>(),
+            "skipped": skipped.iter().map(|(u, r)| json!({"unit": u, "reason": r})).collect::<Vec<_>>(),
+            "check": "every line read again by the recognizers: nothing recognizable but this domain's pseudonyms",
+        },
+        "formats": {
+            "data/sft": "chat JSONL ({\"messages\": [...]}): OpenAI and Mistral fine-tuning, TRL SFTTrainer, Axolotl chat_template",
+            "data/preference": "OpenAI preference (DPO) JSONL: input.messages, preferred_output, non_preferred_output",
+            "data/preference-trl": "TRL conversational preference JSONL: prompt, chosen, rejected",
+        },
+        "files": hashes,
+    });
+    // Written only once everything is checked: a refusal leaves no partial job behind.
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create `{}`", args.out.display()))?;
+    for (path, text) in &files {
+        write(&args.out.join(path), text)?;
+    }
+    write(&args.out.join("train_lora.py"), &train_script(&args.base_model))?;
+    write(&args.out.join("axolotl.yaml"), &axolotl(&args.base_model))?;
+    write(&args.out.join("run.sh"), RUN_SH)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(args.out.join("run.sh"), std::fs::Permissions::from_mode(0o750))?;
+    }
+    write(
+        &args.out.join("data_card.json"),
+        &format!("{}\n", serde_json::to_string_pretty(&card)?),
+    )?;
+    write(&args.out.join("DATA_CARD.md"), &card_markdown(&card))?;
+    privacy
+        .vault()
+        .remember(redactor.domain(), &replaced, Timestamp::now())
+        .await?;
+    state
+        .ledger
+        .append(rempart_audit::Draft::new(
+            instance::cli_actor(),
+            rempart_audit::kind::TUNING_DATASET,
+            json!({
+                "sha256": dataset_hash, "domain": args.domain, "base_model": args.base_model,
+                "counts": card["counts"], "skipped": skipped.len(), "files": card["files"],
+            }),
+        ))
+        .await?;
+    Ok(card)
+}
+
+/// Whether what the recognizers found again is this data set's own pseudonyms and nothing
+/// more: with every pseudonym it holds taken out, no run of three letters or digits is left.
+fn only_pseudonyms(found: &str, known: &BTreeSet<&str>) -> bool {
+    let mut rest = found.to_owned();
+    for k in known.iter().filter(|k| found.contains(**k)) {
+        rest = rest.replace(k, " ");
+    }
+    rest.split(|c: char| !c.is_alphanumeric())
+        .all(|run| run.chars().count() < 3)
+}
+
+/// Whether a finding lies inside one of the pseudonyms written (the recognizers may take
+/// part of `[secret removed]` after a password flag for a password).
+fn within_pseudonym(content: &str, found: &Replacement, known: &BTreeSet<&str>) -> bool {
+    // Where the finding sits: its own span when it is a plain string's, else its first
+    // occurrence (a JSON text's spans are its strings').
+    let Some(at) = content.find(&found.original) else {
+        return false;
+    };
+    let end = at + found.original.len();
+    known.iter().filter(|k| k.contains(&found.original)).any(|k| {
+        content
+            .match_indices(*k)
+            .any(|(start, k)| start <= at && end <= start + k.len())
+    })
+}
+
+fn lines(items: &[String]) -> String {
+    items.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A Python string literal of `s` (JSON's escapes are Python's).
+fn py(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// The TRL + PEFT LoRA training script: supervised tuning on `data/sft`, then, when the data set
+/// holds preference pairs, DPO on `data/preference-trl`.
+fn train_script(base_model: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env python3
+"""LoRA tuning of {base_model} on this job's data, with TRL and PEFT, on this machine.
+
+Written by `rempart tuning prepare`. The data is pseudonymized (see DATA_CARD.md); nothing here
+reaches a network but the model's own download, which HF_HUB_OFFLINE=1 forbids once the
+weights are local.
+"""
+import json
+import os
+import sys
+
+from datasets import load_dataset
+from peft import LoraConfig
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+BASE_MODEL = os.environ.get("REMPART_BASE_MODEL", {model})
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "adapter")
+
+
+def data(kind, split):
+    path = os.path.join(HERE, "data", kind, split + ".jsonl")
+    return path if os.path.getsize(path) > 0 else None
+
+
+def lora():
+    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def main():
+    files = {{s: data("sft", s) for s in ("train", "validation")}}
+    sft = load_dataset("json", data_files={{k: v for k, v in files.items() if v}})
+    trainer = SFTTrainer(
+        model=BASE_MODEL,
+        train_dataset=sft["train"],
+        eval_dataset=sft.get("validation"),
+        peft_config=lora(),
+        args=SFTConfig(output_dir=os.path.join(OUT, "sft"), num_train_epochs=3, learning_rate=2e-4,
+                       per_device_train_batch_size=1, gradient_accumulation_steps=8, logging_steps=10,
+                       eval_strategy="epoch" if "validation" in sft else "no", save_strategy="epoch",
+                       report_to="none"),
+    )
+    trainer.train()
+    trainer.save_model(os.path.join(OUT, "sft"))
+    pairs = data("preference-trl", "train")
+    if pairs:
+        dpo = load_dataset("json", data_files={{"train": pairs}})
+        trainer = DPOTrainer(
+            model=os.path.join(OUT, "sft"),
+            train_dataset=dpo["train"],
+            peft_config=lora(),
+            args=DPOConfig(output_dir=os.path.join(OUT, "dpo"), num_train_epochs=1, learning_rate=5e-6,
+                           per_device_train_batch_size=1, gradient_accumulation_steps=8, report_to="none"),
+        )
+        trainer.train()
+        trainer.save_model(os.path.join(OUT, "dpo"))
+    json.dump({{"base_model": BASE_MODEL, "adapter": OUT}}, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
+"#,
+        model = py(base_model)
+    )
+}
+
+/// The Axolotl configuration of the same tuning.
+fn axolotl(base_model: &str) -> String {
+    format!(
+        "# LoRA tuning with Axolotl on this job's data (written by `rempart tuning prepare`).\n\
+         # axolotl train axolotl.yaml\n\
+         base_model: {model}\n\
+         adapter: lora\n\
+         lora_r: 16\n\
+         lora_alpha: 32\n\
+         lora_dropout: 0.05\n\
+         lora_target_linear: true\n\
+         chat_template: tokenizer_default\n\
+         datasets:\n\
+         \x20 - path: data/sft/train.jsonl\n\
+         \x20   ds_type: json\n\
+         \x20   type: chat_template\n\
+         \x20   field_messages: messages\n\
+         test_datasets:\n\
+         \x20 - path: data/sft/validation.jsonl\n\
+         \x20   ds_type: json\n\
+         \x20   split: train\n\
+         \x20   type: chat_template\n\
+         \x20   field_messages: messages\n\
+         sequence_len: 8192\n\
+         micro_batch_size: 1\n\
+         gradient_accumulation_steps: 8\n\
+         num_epochs: 3\n\
+         learning_rate: 0.0002\n\
+         optimizer: adamw_torch\n\
+         lr_scheduler: cosine\n\
+         output_dir: ./adapter/axolotl\n",
+        model = py(base_model)
+    )
+}
+
+/// The runner: the training script in the job directory, nothing else.
+const RUN_SH: &str = "#!/bin/sh\n# Runs this tuning job on the host's GPU (written by `rempart tuning prepare`).\n\
+set -eu\ncd \"$(dirname \"$0\")\"\nexport HF_HUB_DISABLE_TELEMETRY=1\nexec python3 train_lora.py \"$@\"\n";
+
+/// The data card, for people.
+fn card_markdown(card: &Value) -> String {
+    let mut md = format!(
+        "# Data card: {}\n\nData set sha256 `{}` (recorded in the audit ledger), made {} for `{}`.\n\n",
+        card["name"].as_str().unwrap_or("tuning job"),
+        card["sha256"].as_str().unwrap_or_default(),
+        card["created"].as_str().unwrap_or_default(),
+        card["base_model"].as_str().unwrap_or_default(),
+    );
+    md.push_str(&format!(
+        "## Sources\n\n- incidents judged by analysts: {}\n- intelligence (STIX, MISP): {} questions and answers\n\n",
+        card["sources"]["incidents"], card["sources"]["intelligence"]
+    ));
+    md.push_str(
+        "## Splits\n\n| split | examples | incidents | intelligence | preference pairs | incidents from – to | intelligence from – to |\n|---|---|---|---|---|---|---|\n",
+    );
+    for name in SPLITS {
+        let s = &card["splits"][name];
+        let span = |source: &str| {
+            let t = &s["time"][source];
+            format!(
+                "{} – {}",
+                t["from"].as_str().unwrap_or("-"),
+                t["to"].as_str().unwrap_or("-")
+            )
+        };
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} | {} | {} | {} |\n",
+            s["examples"],
+            s["incidents"],
+            s["intelligence"],
+            s["preference_pairs"],
+            span("incidents"),
+            span("intelligence"),
+        ));
+    }
+    md.push_str(&format!(
+        "\n{}.\n\n## Labels\n\n",
+        card["split_rule"].as_str().unwrap_or_default()
+    ));
+    for (k, v) in card["labels"].as_object().into_iter().flatten() {
+        md.push_str(&format!("- {k}: {v}\n"));
+    }
+    let p = &card["pseudonymization"];
+    md.push_str(&format!(
+        "\n## Pseudonymization\n\nDomain `{}`: its pseudonyms are linked to no other domain's, nor to what a provider saw.\n\n",
+        p["domain"].as_str().unwrap_or_default()
+    ));
+    for (k, v) in p["values_replaced"].as_object().into_iter().flatten() {
+        md.push_str(&format!("- {k}: {v} distinct values replaced\n"));
+    }
+    md.push_str(&format!("\nCheck: {}.\n", p["check"].as_str().unwrap_or_default()));
+    let skipped = p["skipped"].as_array().cloned().unwrap_or_default();
+    if !skipped.is_empty() {
+        md.push_str("\nLeft out:\n\n");
+        for s in skipped {
+            md.push_str(&format!(
+                "- {}: {}\n",
+                s["unit"].as_str().unwrap_or_default(),
+                s["reason"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    md.push_str("\n## Files\n\n| file | sha256 |\n|---|---|\n");
+    for (f, h) in card["files"].as_object().into_iter().flatten() {
+        md.push_str(&format!("| `{f}` | `{}` |\n", h.as_str().unwrap_or_default()));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn example(unit: usize, secs: i64) -> Example {
+        Example {
+            unit: format!("u{unit}"),
+            source: "incident",
+            time: Timestamp::from_second(secs).unwrap(),
+            label: None,
+            messages: vec![json!({"role": "user", "content": format!("{unit}/{secs}")})],
+            rejected: None,
+        }
+    }
+
+    #[test]
+    fn what_is_found_again_must_be_pseudonyms_only() {
+        let known: BTreeSet<&str> = ["user_3fa9", "host_77c1", "10.9.8.7"].into_iter().collect();
+        assert!(only_pseudonyms("user_3fa9", &known));
+        assert!(only_pseudonyms("host_77c1 (10.9.8.7)", &known));
+        assert!(!only_pseudonyms("CORP\\alice", &known));
+        assert!(!only_pseudonyms("alice@host_77c1", &known));
+    }
+
+    proptest! {
+        /// Whatever the units and their times: each example is in exactly one split, a unit
+        /// never in two, and time never goes back from one split to the next.
+        #[test]
+        fn splits_leak_neither_units_nor_time(
+            items in prop::collection::vec((0usize..40, 0i64..1_000), 1..200),
+            validation in 0u8..=40,
+            test in 0u8..=40,
+        ) {
+            let examples: Vec<Example> = items
+                .iter()
+                .map(|&(u, t)| Example { source: if u % 3 == 0 { "intel" } else { "incident" }, ..example(u, t) })
+                .collect();
+            let splits = split(&examples, validation, test);
+            let mut all: Vec<usize> = splits.iter().flatten().copied().collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, (0..examples.len()).collect::<Vec<_>>());
+            let units = |s: usize| splits[s].iter().map(|&i| examples[i].unit.clone()).collect::<BTreeSet<_>>();
+            for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+                prop_assert!(units(a).is_disjoint(&units(b)));
+            }
+            // Within a source, each unit's first time orders the splits.
+            for source in ["incident", "intel"] {
+                let first = |s: usize| -> Vec<Timestamp> {
+                    units(s)
+                        .iter()
+                        .filter(|u| examples.iter().any(|e| &e.unit == *u && e.source == source))
+                        .map(|u| examples.iter().filter(|e| &e.unit == u).map(|e| e.time).min().unwrap())
+                        .collect()
+                };
+                for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+                    if let (Some(late), Some(early)) = (first(a).into_iter().max(), first(b).into_iter().min()) {
+                        prop_assert!(late <= early, "{}: split {} ends after split {} begins", source, a, b);
+                    }
+                }
+                let n = (0..3).map(|s| first(s).len()).sum::<usize>();
+                prop_assert_eq!(first(2).len(), (n * usize::from(test) + 50) / 100);
+            }
+        }
+    }
+}

@@ -84,6 +84,16 @@ pub mod kind {
     pub const REGULATORY_UPDATE: &str = "regulatory.update";
     /// A tuning data set was written: its hash, domain, counts and files.
     pub const TUNING_DATASET: &str = "tuning.dataset";
+    /// A data set offered to a provider's fine-tuning API: the policy's decision and why.
+    pub const TUNING_SUBMIT: &str = "tuning.submit";
+    /// A data set's file uploaded to a provider (its id there, its size and hash).
+    pub const TUNING_UPLOAD: &str = "tuning.upload";
+    /// A fine-tuning job created at a provider, or ended there (with the tuned model).
+    pub const TUNING_JOB: &str = "tuning.job";
+    /// A tuning job run inside the boundary: started, and ended (exit status, adapter).
+    pub const TUNING_RUN: &str = "tuning.run";
+    /// An adapter loaded by the adapter server, under the name the gateway routes to.
+    pub const TUNING_ADAPTER: &str = "tuning.adapter";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

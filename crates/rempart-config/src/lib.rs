@@ -23,6 +23,7 @@ pub mod intel;
 pub mod oidc;
 pub mod respond;
 pub mod store;
+pub mod tuning;
 pub use anomaly::{Anomaly, AnomalyTuning, Detectors};
 pub use bus::Bus;
 pub use gateway::Gateway;
@@ -62,6 +63,8 @@ pub struct Config {
     pub anomaly: Anomaly,
     /// Threat-intelligence feeds the server polls.
     pub intel: Intel,
+    /// Where `rempart tuning run` trains, and the server that serves the adapters.
+    pub tuning: tuning::Tuning,
 }
 
 /// The privacy engine.
@@ -332,6 +335,7 @@ impl Default for Config {
             regulatory: Regulatory::default(),
             anomaly: Anomaly::default(),
             intel: Intel::default(),
+            tuning: tuning::Tuning::default(),
             audit: Audit::default(),
             privacy: Privacy::default(),
             oidc: None,
@@ -493,6 +497,7 @@ const SECTIONS: &[&str] = &[
     "anomaly",
     "intel",
     "oidc",
+    "tuning",
 ];
 
 /// A listener's connection limits from `[section]`: `max_connections` (at least `min_max`),
@@ -601,6 +606,7 @@ impl Config {
         let regulatory: respond::RawRegulatory = section(&table, "regulatory", &mut problems);
         let anomaly: anomaly::RawAnomaly = section(&table, "anomaly", &mut problems);
         let intel: intel::RawIntel = section(&table, "intel", &mut problems);
+        let tuning: tuning::RawTuning = section(&table, "tuning", &mut problems);
         let store: store::RawStore = section(&table, "store", &mut problems);
         let bus: Option<bus::RawBus> = section(&table, "bus", &mut problems);
         let oidc: Option<oidc::RawOidc> = section(&table, "oidc", &mut problems);
@@ -822,6 +828,7 @@ impl Config {
         cfg.regulatory = respond::validate_regulatory(regulatory, &cfg.connectors, &mut problems);
         cfg.anomaly = anomaly::validate(anomaly, &mut problems);
         cfg.intel = intel::validate(intel, &mut problems);
+        cfg.tuning = tuning::validate(tuning, &mut problems);
         cfg.store = store::validate(store, &mut problems);
         cfg.bus = bus::validate(bus, &mut problems);
         cfg.oidc = oidc.map(|o| oidc::validate(o, &mut problems));

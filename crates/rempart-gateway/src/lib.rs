@@ -20,6 +20,7 @@ pub mod policy;
 pub mod responses;
 mod reveal;
 pub mod sse;
+pub mod tuning;
 pub mod upstream;
 mod wire;
 

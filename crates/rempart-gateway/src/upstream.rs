@@ -198,25 +198,28 @@ pub fn tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Ga
         .with_no_client_auth())
 }
 
+/// A provider's API key, read from where the configuration says.
+pub fn api_key(config: &Provider) -> Result<Option<String>, GatewayError> {
+    Ok(match &config.api_key {
+        Secret::None => None,
+        Secret::Env(var) => Some(std::env::var(var).map_err(|_| {
+            GatewayError::Config(format!(
+                "provider `{}`: environment variable `{var}` (its API key) is not set",
+                config.name
+            ))
+        })?),
+        Secret::File(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| GatewayError::Config(format!("provider `{}`: `{}`: {e}", config.name, path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+    })
+}
+
 impl Upstream {
     pub fn new(config: Provider) -> Result<Upstream, GatewayError> {
-        let key = match &config.api_key {
-            Secret::None => None,
-            Secret::Env(var) => Some(std::env::var(var).map_err(|_| {
-                GatewayError::Config(format!(
-                    "provider `{}`: environment variable `{var}` (its API key) is not set",
-                    config.name
-                ))
-            })?),
-            Secret::File(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| {
-                        GatewayError::Config(format!("provider `{}`: `{}`: {e}", config.name, path.display()))
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-        };
+        let key = api_key(&config)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls(config.ca_file.as_deref())?)
             .connect_timeout(Duration::from_secs(config.timeout_secs.min(10)))

@@ -280,11 +280,15 @@ impl Triage {
     }
 
     /// What the model would be shown for incident `id`, as Rempart writes it (before the
-    /// gateway pseudonymizes it), and the alerts it was built from.
-    pub async fn prompt(&self, id: EventId) -> Result<(Incident, Vec<Alert>, context::Context), IncidentError> {
+    /// gateway pseudonymizes it), the alerts it was built from, and the most restricted data
+    /// class of its events.
+    pub async fn prompt(
+        &self,
+        id: EventId,
+    ) -> Result<(Incident, Vec<Alert>, context::Context, DataClass), IncidentError> {
         let incident = self.inner.incidents.get(id).await?;
-        let (alerts, ctx, _) = self.prepare(&incident).await?;
-        Ok((incident, alerts, ctx))
+        let (alerts, ctx, class) = self.prepare(&incident).await?;
+        Ok((incident, alerts, ctx, class))
     }
 
     /// The incident's alerts, the model's context, and the most restricted data class of the

@@ -138,6 +138,8 @@ pub struct Judged {
     pub time: jiff::Timestamp,
     /// The analyst's classification.
     pub classification: Classification,
+    /// The most restricted data class of the events shown.
+    pub class: rempart_model::DataClass,
     /// System, user and assistant (the verdict with the analyst's classification).
     pub messages: [Value; 3],
     /// The model's verdict as it answered, when the analyst disagreed with it: the rejected
@@ -164,7 +166,7 @@ pub async fn judged_examples(
     judged.reverse();
     let (mut examples, mut skipped) = (Vec::new(), Vec::new());
     for (f, v) in judged {
-        let (incident, _, ctx) = match triage.prompt(f.incident).await {
+        let (incident, _, ctx, class) = match triage.prompt(f.incident).await {
             Ok(p) => p,
             Err(e) => {
                 skipped.push((f.incident.to_string(), e.to_string()));
@@ -221,6 +223,7 @@ pub async fn judged_examples(
             incident: f.incident,
             time: incident.first_seen,
             classification: f.classification,
+            class,
             messages,
             rejected,
             replaced,

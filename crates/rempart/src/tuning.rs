@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
+use rempart_model::DataClass;
 use rempart_privacy::redact::{Redactor, Replacement};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -31,6 +32,53 @@ pub enum TuningCommand {
     /// PEFT LoRA script, an Axolotl configuration, a runner script and a data card. The data
     /// set's hash is recorded in the ledger
     Prepare(PrepareArgs),
+    /// Send a prepared job's data to a provider's OpenAI-compatible fine-tuning API (its files,
+    /// then a job), only if the gateway's policy lets the data set's class reach that provider
+    /// (the provider's ceiling, its jurisdiction's, the `tuning` purpose). The refusal, or
+    /// every upload and the job, is recorded in the ledger with the data set's hash
+    Submit(SubmitArgs),
+    /// Train a prepared job inside the boundary: `[tuning] runner` (a program, no shell) runs
+    /// the job's `train_lora.py` in the job directory, its output followed here; the adapter
+    /// it makes is then loaded by `[tuning] adapter_server` (vLLM) under the job's name, a
+    /// model the gateway can route to. The start, the end and the registration are recorded
+    /// in the ledger with the data set's hash
+    Run(RunArgs),
+    /// A submitted job as its provider sees it now; once it has ended (succeeded, failed,
+    /// cancelled), the end and the tuned model are recorded in the ledger
+    Status {
+        /// The provider it was submitted to (a `[gateway.providers]` name)
+        #[arg(long)]
+        provider: String,
+        /// The provider's job id (`ftjob-…`)
+        job: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job directory `tuning prepare` wrote
+    #[arg(long, value_name = "DIR")]
+    pub job: PathBuf,
+    /// The adapter's name on the adapter server (the model name the gateway asks for)
+    /// [default: `rempart-` and the data set's hash's first 12 characters]
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job directory `tuning prepare` wrote
+    #[arg(long, value_name = "DIR")]
+    pub job: PathBuf,
+    /// The provider (a `[gateway.providers]` name)
+    #[arg(long)]
+    pub provider: String,
+    /// `supervised` (the chat examples) or `dpo` (the preference pairs)
+    #[arg(long, default_value = "supervised", value_parser = ["supervised", "dpo"])]
+    pub method: String,
+    /// The model to tune [default: the provider's configured model]
+    #[arg(long)]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +118,9 @@ pub struct Example {
     pub time: Timestamp,
     /// The analyst's classification of an incident; the TLP of intelligence.
     pub label: Option<String>,
+    /// How far it may be disclosed: an incident's most restricted event, intelligence's TLP
+    /// (unmarked: `TLP:AMBER`, as telemetry).
+    pub class: DataClass,
     /// System (for incidents), user and assistant.
     pub messages: Vec<Value>,
     /// The rejected answer, for a preference pair.
@@ -135,7 +186,77 @@ pub async fn run(
     command: TuningCommand,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let TuningCommand::Prepare(args) = command;
+    let args = match command {
+        TuningCommand::Prepare(args) => args,
+        TuningCommand::Submit(args) => {
+            let store = instance::open_store(data_dir, config).await?;
+            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let result = submit(config, &ledger, &args).await;
+            ledger.close().await;
+            let done = result?;
+            let mut o = crate::out::stdout();
+            if json_out {
+                writeln!(o, "{done}")?;
+            } else {
+                writeln!(
+                    o,
+                    "job {} at `{}`: {}",
+                    done["job"]["id"].as_str().unwrap_or_default(),
+                    args.provider,
+                    done["job"]["status"].as_str().unwrap_or_default()
+                )?;
+            }
+            return Ok(());
+        }
+        TuningCommand::Run(args) => {
+            let store = instance::open_store(data_dir, config).await?;
+            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let result = train(config, &ledger, &args).await;
+            ledger.close().await;
+            let done = result?;
+            let mut o = crate::out::stdout();
+            if json_out {
+                writeln!(o, "{done}")?;
+            } else {
+                writeln!(
+                    o,
+                    "adapter `{}` at {}",
+                    done["name"].as_str().unwrap_or_default(),
+                    done["adapter"].as_str().unwrap_or_default()
+                )?;
+                if let Some(p) = done["provider"].as_str() {
+                    writeln!(
+                        o,
+                        "loaded by the adapter server; to route to it, add to the configuration:\n{p}"
+                    )?;
+                }
+            }
+            return Ok(());
+        }
+        TuningCommand::Status { provider, job } => {
+            let store = instance::open_store(data_dir, config).await?;
+            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let result = status(config, &ledger, &provider, &job).await;
+            ledger.close().await;
+            let job = result?;
+            let mut o = crate::out::stdout();
+            if json_out {
+                writeln!(o, "{job}")?;
+            } else {
+                writeln!(
+                    o,
+                    "job {}: {}{}",
+                    job["id"].as_str().unwrap_or_default(),
+                    job["status"].as_str().unwrap_or_default(),
+                    job["fine_tuned_model"]
+                        .as_str()
+                        .map(|m| format!(", model {m}"))
+                        .unwrap_or_default()
+                )?;
+            }
+            return Ok(());
+        }
+    };
     let state = incidents::wire(data_dir, config, incidents::Wiring::Triage(None)).await?;
     let result = prepare(&state, &args).await;
     state.ledger.close().await;
@@ -239,6 +360,7 @@ fn intel_examples(
                 source: "intel",
                 // An object without a time counts as the oldest knowledge.
                 time: l.time.unwrap_or(Timestamp::UNIX_EPOCH),
+                class: l.tlp.as_deref().map_or(DataClass::default(), tlp_class),
                 label: l.tlp,
                 messages: vec![
                     json!({"role": "user", "content": question}),
@@ -249,6 +371,12 @@ fn intel_examples(
         }
     }
     Ok(out)
+}
+
+/// The class of a TLP marking as STIX and MISP write it (`white` is TLP 1.0's `clear`); one
+/// not known is taken as the strictest.
+fn tlp_class(tlp: &str) -> DataClass {
+    tlp.parse().unwrap_or(DataClass::Red)
 }
 
 /// The system prompt of intelligence questions.
@@ -284,6 +412,7 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
                     .unwrap_or_default()
                     .to_owned(),
             ),
+            class: j.class,
             messages: j.messages.to_vec(),
             rejected: j.rejected,
         });
@@ -409,10 +538,13 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
             .or_default()
             .insert(r.pseudonym.as_str());
     }
+    // The data set goes no further than its most restricted example may.
+    let class = examples.iter().map(|e| e.class).max().unwrap_or_default();
     let card = json!({
         "name": args.out.file_name().map(|n| n.to_string_lossy().into_owned()),
         "created": Timestamp::now(),
         "sha256": dataset_hash,
+        "class": class.tlp_label(),
         "base_model": args.base_model,
         "domain": args.domain,
         "sources": {
@@ -503,6 +635,269 @@ fn within_pseudonym(content: &str, found: &Replacement, known: &BTreeSet<&str>) 
             .any(|(start, k)| start <= at && end <= start + k.len())
     })
 }
+
+/// The provider named `name` in `[gateway]`.
+fn provider<'a>(
+    config: &'a rempart_config::Config,
+    name: &str,
+) -> anyhow::Result<&'a rempart_config::gateway::Provider> {
+    config
+        .gateway
+        .providers
+        .iter()
+        .find(|p| p.name == name)
+        .with_context(|| {
+            let names: Vec<&str> = config.gateway.providers.iter().map(|p| p.name.as_str()).collect();
+            format!("no provider `{name}` in `[gateway]` (configured: {})", names.join(", "))
+        })
+}
+
+/// A prepared job's card, once every file is as the card says (nothing changed since).
+fn checked_card(job: &Path) -> anyhow::Result<Value> {
+    let path = job.join("data_card.json");
+    let card: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?,
+    )
+    .with_context(|| format!("`{}` is not a data card", path.display()))?;
+    let files = card["files"].as_object().context("the data card lists no files")?;
+    for (file, hash) in files {
+        let bytes = std::fs::read(job.join(file)).with_context(|| format!("cannot read `{file}` of the job"))?;
+        anyhow::ensure!(
+            hex::encode(sha2::Sha256::digest(&bytes)) == hash.as_str().unwrap_or_default(),
+            "`{file}` changed since the job was prepared: prepare the job again"
+        );
+    }
+    Ok(card)
+}
+
+/// Sends a job's data to a provider, if the policy allows it; the job as the provider created
+/// it, with the files.
+pub async fn submit(
+    config: &rempart_config::Config,
+    ledger: &rempart_audit::Ledger,
+    args: &SubmitArgs,
+) -> anyhow::Result<Value> {
+    let p = provider(config, &args.provider)?;
+    let card = checked_card(&args.job)?;
+    let dataset = card["sha256"].as_str().unwrap_or_default().to_owned();
+    let label = card["class"]
+        .as_str()
+        .context("the data card has no class: prepare the job again")?;
+    let class: DataClass = label
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the data card's class `{label}`: {e}"))?;
+    let verdict = rempart_gateway::policy::decide(&config.gateway, p, class, PURPOSE, p.revoked);
+    ledger
+        .append(rempart_audit::Draft::new(
+            instance::cli_actor(),
+            rempart_audit::kind::TUNING_SUBMIT,
+            json!({
+                "sha256": dataset, "provider": p.name, "jurisdiction": p.jurisdiction.to_string(),
+                "class": class.tlp_label(), "allowed": verdict.allowed, "reason": verdict.reason,
+                "method": args.method,
+            }),
+        ))
+        .await?;
+    anyhow::ensure!(
+        verdict.allowed,
+        "the gateway's policy keeps this data set from provider `{}`: {}",
+        p.name,
+        verdict.reason
+    );
+    let kind = if args.method == "dpo" { "preference" } else { "sft" };
+    let api = rempart_gateway::tuning::TuningApi::new(p)?;
+    let mut uploaded = serde_json::Map::new();
+    for split in ["train", "validation"] {
+        let name = format!("data/{kind}/{split}.jsonl");
+        let bytes = std::fs::read(args.job.join(&name)).with_context(|| format!("cannot read `{name}` of the job"))?;
+        if bytes.is_empty() {
+            anyhow::ensure!(
+                split != "train",
+                "`{name}` is empty: nothing to tune on with `{}`",
+                args.method
+            );
+            continue;
+        }
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        let size = bytes.len();
+        let file = api.upload(&format!("{split}.jsonl"), bytes).await?;
+        ledger
+            .append(rempart_audit::Draft::new(
+                instance::cli_actor(),
+                rempart_audit::kind::TUNING_UPLOAD,
+                json!({"sha256": dataset, "provider": p.name, "file": file["id"], "name": name, "bytes": size, "file_sha256": sha}),
+            ))
+            .await?;
+        uploaded.insert(split.to_owned(), file["id"].clone());
+    }
+    let mut body = json!({
+        "model": args.model.as_deref().unwrap_or(&p.model),
+        "training_file": uploaded["train"],
+        "method": {"type": args.method},
+        "suffix": "rempart",
+        "metadata": {"dataset_sha256": dataset},
+    });
+    if let Some(v) = uploaded.get("validation") {
+        body["validation_file"] = v.clone();
+    }
+    let job = api.create_job(&body).await?;
+    ledger
+        .append(rempart_audit::Draft::new(
+            instance::cli_actor(),
+            rempart_audit::kind::TUNING_JOB,
+            json!({
+                "sha256": dataset, "provider": p.name, "job": job["id"], "status": job["status"],
+                "model": body["model"], "method": args.method, "files": uploaded,
+            }),
+        ))
+        .await?;
+    Ok(json!({"job": job, "files": uploaded, "sha256": dataset}))
+}
+
+/// Where a provider's job stands; an ended job is recorded in the ledger.
+pub async fn status(
+    config: &rempart_config::Config,
+    ledger: &rempart_audit::Ledger,
+    provider_name: &str,
+    job: &str,
+) -> anyhow::Result<Value> {
+    let p = provider(config, provider_name)?;
+    let api = rempart_gateway::tuning::TuningApi::new(p)?;
+    let now = api.job(job).await?;
+    if matches!(now["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+        ledger
+            .append(rempart_audit::Draft::new(
+                instance::cli_actor(),
+                rempart_audit::kind::TUNING_JOB,
+                json!({
+                    "provider": p.name, "job": now["id"], "status": now["status"],
+                    "fine_tuned_model": now["fine_tuned_model"], "error": now["error"],
+                    "metadata": now["metadata"],
+                }),
+            ))
+            .await?;
+    }
+    Ok(now)
+}
+
+/// Runs a job through `[tuning] runner`, then loads its adapter on `[tuning] adapter_server`.
+pub async fn train(
+    config: &rempart_config::Config,
+    ledger: &rempart_audit::Ledger,
+    args: &RunArgs,
+) -> anyhow::Result<Value> {
+    let (program, fixed) = config.tuning.runner.as_ref().context(
+        "no `[tuning] runner`: name the program that runs a job's train_lora.py (e.g. a Python with TRL and PEFT)",
+    )?;
+    let card = checked_card(&args.job)?;
+    let dataset = card["sha256"].as_str().unwrap_or_default().to_owned();
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rempart-{}", &dataset[..dataset.len().min(12)]));
+    anyhow::ensure!(
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+        "`{name}` is not an adapter name (letters, digits, `-`, `_`, `.`)"
+    );
+    let job = std::fs::canonicalize(&args.job).with_context(|| format!("cannot read `{}`", args.job.display()))?;
+    let draft = |kind: &str, body: Value| rempart_audit::Draft::new(instance::cli_actor(), kind, body);
+    ledger
+        .append(draft(
+            rempart_audit::kind::TUNING_RUN,
+            json!({"sha256": dataset, "runner": program, "name": name, "stage": "started"}),
+        ))
+        .await?;
+    // The program itself, with its arguments and the script: no shell reads any of it.
+    let mut child = tokio::process::Command::new(program)
+        .args(fixed)
+        .arg(job.join("train_lora.py"))
+        .current_dir(&job)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start the runner `{}`", program.display()))?;
+    // Its output, followed line by line on standard error.
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (status, (), ()) = tokio::join!(child.wait(), follow(out), follow(err));
+    let status = status.context("the runner could not be waited for")?;
+    // The DPO stage's adapter when there was one, else the supervised one.
+    let adapter = ["adapter/dpo", "adapter/sft"]
+        .iter()
+        .map(|d| job.join(d))
+        .find(|d| d.join("adapter_config.json").is_file());
+    ledger
+        .append(draft(
+            rempart_audit::kind::TUNING_RUN,
+            json!({
+                "sha256": dataset, "name": name, "stage": "ended", "exit": status.code(),
+                "adapter": adapter.as_ref().map(|a| a.display().to_string()),
+            }),
+        ))
+        .await?;
+    anyhow::ensure!(status.success(), "the runner failed ({status}): see its output above");
+    let adapter = adapter.with_context(|| {
+        format!(
+            "the runner ended without an adapter (`adapter_config.json` under `{}/adapter/`)",
+            job.display()
+        )
+    })?;
+    let mut done = json!({"name": name, "adapter": adapter.display().to_string(), "sha256": dataset});
+    let Some(server) = &config.tuning.adapter_server else {
+        return Ok(done);
+    };
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(rempart_gateway::upstream::tls(None)?)
+        .timeout(std::time::Duration::from_secs(300))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut rb = http
+        .post(format!("{server}/v1/load_lora_adapter"))
+        .json(&json!({"lora_name": name, "lora_path": adapter.display().to_string()}));
+    if let Some(var) = &config.tuning.adapter_server_key_env {
+        let key = std::env::var(var).with_context(|| format!("`{var}` (the adapter server's key) is not set"))?;
+        rb = rb.bearer_auth(key);
+    }
+    let resp = rb
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the adapter server {server}"))?;
+    let code = resp.status();
+    let said = resp.text().await.unwrap_or_default();
+    ledger
+        .append(draft(
+            rempart_audit::kind::TUNING_ADAPTER,
+            json!({"sha256": dataset, "name": name, "server": server, "adapter": adapter.display().to_string(), "status": code.as_u16()}),
+        ))
+        .await?;
+    anyhow::ensure!(
+        code.is_success(),
+        "the adapter server refused the adapter ({code}): {}",
+        said.chars().take(300).collect::<String>()
+    );
+    done["server"] = json!(server);
+    done["provider"] = json!(format!(
+        "[[gateway.providers]]\nname = \"{name}\"\nkind = \"vllm\"\nbase_url = \"{server}/v1\"\nmodel = \"{name}\"\njurisdiction = \"on-prem\"\nmax_class = \"TLP:RED\"\n"
+    ));
+    Ok(done)
+}
+
+/// Copies a runner's output to standard error, line by line, as it comes.
+async fn follow<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) {
+    if let Some(pipe) = pipe {
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(pipe));
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("runner: {line}");
+        }
+    }
+}
+
+/// The purpose tuning declares to the gateway's policy.
+const PURPOSE: &str = "tuning";
 
 fn lines(items: &[String]) -> String {
     items.iter().map(|l| format!("{l}\n")).collect()
@@ -640,6 +1035,10 @@ fn card_markdown(card: &Value) -> String {
         card["base_model"].as_str().unwrap_or_default(),
     );
     md.push_str(&format!(
+        "Class {}: the most restricted of its examples; `rempart tuning submit` sends it only where the gateway's policy lets that class go.\n\n",
+        card["class"].as_str().unwrap_or_default()
+    ));
+    md.push_str(&format!(
         "## Sources\n\n- incidents judged by analysts: {}\n- intelligence (STIX, MISP): {} questions and answers\n\n",
         card["sources"]["incidents"], card["sources"]["intelligence"]
     ));
@@ -711,6 +1110,7 @@ mod tests {
             source: "incident",
             time: Timestamp::from_second(secs).unwrap(),
             label: None,
+            class: DataClass::default(),
             messages: vec![json!({"role": "user", "content": format!("{unit}/{secs}")})],
             rejected: None,
         }

@@ -9,7 +9,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "tests: a failed unwrap is a failed test"
+    clippy::disallowed_methods,
+    reason = "tests: a failed unwrap is a failed test; the fake provider's server lives as long as the test"
 )]
 
 mod common;
@@ -266,6 +267,158 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
         String::from_utf8_lossy(&checked.stderr)
     );
 
+    // To a provider's fine-tuning API: refused for a third country (the data set is
+    // TLP:AMBER, a US provider's ceiling TLP:GREEN) before anything is sent; to an EU provider,
+    // the files exactly as prepared, then a job, every step in the ledger.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(FineTuning::start());
+    assert_eq!(card["class"], "TLP:AMBER", "{card}");
+    let config = tmp.path().join("rempart.toml");
+    let provider = |name: &str, jurisdiction: &str, ceiling: &str| {
+        format!(
+            "[[gateway.providers]]\nname = \"{name}\"\nkind = \"openai\"\nbase_url = \"http://{}/{name}/v1\"\n\
+             model = \"{name}-base\"\njurisdiction = \"{jurisdiction}\"\nmax_class = \"{ceiling}\"\napi_key_env = \"REMPART_TEST_TUNING_KEY\"\n",
+            fake.addr
+        )
+    };
+    // A runner that trains nothing: it reads the job as the real script does and leaves a
+    // LoRA adapter's files behind (no model weights are at hand here).
+    let trainer = tmp.path().join("fake_trainer.py");
+    std::fs::write(&trainer, FAKE_TRAINER).unwrap();
+    let python = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())
+        .expect("python3 on PATH");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[gateway]\n{}{}[tuning]\nrunner = [\"{}\", \"{}\"]\nadapter_server = \"http://{}/vllm\"\n",
+            provider("abroad", "us", "TLP:AMBER"),
+            provider("union", "eu", "TLP:AMBER"),
+            python.display(),
+            trainer.display(),
+            fake.addr
+        ),
+    )
+    .unwrap();
+    let tuning = |args: &[&str]| {
+        rempart(&dir)
+            .arg("--config")
+            .arg(&config)
+            .env("REMPART_TEST_TUNING_KEY", "sk-test-tuning")
+            .arg("--json")
+            .arg("tuning")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let refused = tuning(&["submit", "--job", job.to_str().unwrap(), "--provider", "abroad"]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("TLP:AMBER may not go to jurisdiction `us`"), "{why}");
+    assert!(
+        fake.received().is_empty(),
+        "nothing reaches a provider the policy refuses"
+    );
+    let sent = tuning(&["submit", "--job", job.to_str().unwrap(), "--provider", "union"]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let sent: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let job_id = sent["job"]["id"].as_str().unwrap().to_owned();
+    let received = fake.received();
+    let uploads: Vec<&(String, Vec<u8>)> = received.iter().filter(|(path, _)| path.ends_with("/files")).collect();
+    assert_eq!(uploads.len(), 2, "train and validation");
+    for (split, (_, body)) in ["train", "validation"].iter().zip(&uploads) {
+        let file = std::fs::read(job.join(format!("data/sft/{split}.jsonl"))).unwrap();
+        assert!(
+            contains(body, &file),
+            "the {split} upload is the prepared file, byte for byte"
+        );
+        let text = String::from_utf8_lossy(body).to_lowercase();
+        for v in &held {
+            assert!(!text.contains(v.as_str()), "`{v}` reached the provider");
+        }
+    }
+    let created: Value = serde_json::from_slice(
+        &received
+            .iter()
+            .find(|(path, _)| path.ends_with("/fine_tuning/jobs"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(created["model"], "union-base");
+    assert_eq!(created["training_file"], sent["files"]["train"]);
+    assert_eq!(created["validation_file"], sent["files"]["validation"]);
+    assert_eq!(created["metadata"]["dataset_sha256"], card["sha256"]);
+    assert_eq!(created["method"]["type"], "supervised");
+    // The job runs, then succeeds: its end and the tuned model are recorded.
+    let status = |id: &str| -> Value {
+        let out = tuning(&["status", "--provider", "union", id]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(status(&job_id)["status"], "running");
+    let done = status(&job_id);
+    assert_eq!(done["status"], "succeeded");
+    let failed = tuning(&["status", "--provider", "union", "../files"]);
+    assert!(
+        !failed.status.success(),
+        "a job id that would leave the path is refused"
+    );
+    let kinds: Vec<String> = run(&dir, &["audit", "list", "--last", "40"])
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for (kind, n) in [("tuning.submit", 2), ("tuning.upload", 2), ("tuning.job", 2)] {
+        assert_eq!(kinds.iter().filter(|k| *k == kind).count(), n, "{kind}: {kinds:?}");
+    }
+
+    // Inside the boundary: a runner that fails is reported, and nothing is loaded; one that
+    // succeeds leaves an adapter, which the adapter server loads under the job's name.
+    let failed = rempart(&dir)
+        .arg("--config")
+        .arg(&config)
+        .env("FAKE_TRAINER_FAIL", "1")
+        .args(["tuning", "run", "--job", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let why = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        why.contains("runner: training on") && why.contains("the runner failed"),
+        "{why}"
+    );
+    assert!(!fake.received().iter().any(|(p, _)| p.contains("load_lora_adapter")));
+    let trained = tuning(&["run", "--job", job.to_str().unwrap(), "--name", "soc-triage-v1"]);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let trained: Value = serde_json::from_slice(&trained.stdout).unwrap();
+    let adapter = std::fs::canonicalize(job.join("adapter/sft")).unwrap();
+    assert_eq!(trained["adapter"], adapter.display().to_string());
+    assert!(
+        trained["provider"]
+            .as_str()
+            .unwrap()
+            .contains("model = \"soc-triage-v1\""),
+        "{trained}"
+    );
+    let loaded: Vec<Value> = fake
+        .received()
+        .iter()
+        .filter(|(p, _)| p == "/vllm/v1/load_lora_adapter")
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    assert_eq!(
+        loaded,
+        [serde_json::json!({"lora_name": "soc-triage-v1", "lora_path": adapter.display().to_string()})]
+    );
+    let kinds: Vec<String> = run(&dir, &["audit", "list", "--last", "40"])
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "tuning.run").count(), 4, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "tuning.adapter").count(), 1, "{kinds:?}");
+    drop(rt);
+
     // A second job into the same directory is refused, and leaves it as it was.
     let out = rempart(&dir)
         .args(["tuning", "prepare", "--out"])
@@ -274,6 +427,155 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an empty directory"));
+}
+
+/// The runner of the test: it reads the job as `train_lora.py` would (it is given the
+/// script's path, in the job directory), and writes a LoRA adapter's files.
+const FAKE_TRAINER: &str = r#"import json, os, sys
+script = sys.argv[1]
+job = os.path.dirname(script)
+assert os.path.samefile(os.getcwd(), job), (os.getcwd(), job)
+with open(os.path.join(job, "data", "sft", "train.jsonl")) as f:
+    n = sum(1 for line in f if json.loads(line)["messages"])
+print(f"training on {n} examples", flush=True)
+if os.environ.get("FAKE_TRAINER_FAIL"):
+    sys.exit(3)
+out = os.path.join(job, "adapter", "sft")
+os.makedirs(out, exist_ok=True)
+with open(os.path.join(out, "adapter_config.json"), "w") as f:
+    json.dump({"peft_type": "LORA", "r": 16, "lora_alpha": 32, "target_modules": "all-linear"}, f)
+with open(os.path.join(out, "adapter_model.safetensors"), "wb") as f:
+    f.write(bytes(16))
+"#;
+
+/// Whether `haystack` holds `needle` whole.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A provider's OpenAI-compatible files and fine-tuning jobs API on loopback, answering with
+/// the objects OpenAI's API reference describes (`file`, `fine_tuning.job`) and keeping what
+/// it receives. A job is `running` when first asked about, then `succeeded`.
+struct FineTuning {
+    addr: std::net::SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<Shared>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Vec<(String, Vec<u8>)>,
+    asked: std::collections::HashMap<String, u32>,
+}
+
+impl FineTuning {
+    async fn start() -> FineTuning {
+        use axum::extract::{Path as UrlPath, State};
+        use axum::routing::{get, post};
+        type S = std::sync::Arc<std::sync::Mutex<Shared>>;
+        let state: S = S::default();
+        let keep = |state: &S, path: String, body: &[u8], key: Option<&axum::http::HeaderValue>| {
+            assert_eq!(key.and_then(|k| k.to_str().ok()), Some("Bearer sk-test-tuning"));
+            state.lock().unwrap().received.push((path, body.to_vec()));
+        };
+        let app = axum::Router::new()
+            .route(
+                "/{provider}/v1/files",
+                post(
+                    move |State(state): State<S>,
+                          UrlPath(provider): UrlPath<String>,
+                          headers: axum::http::HeaderMap,
+                          body: axum::body::Bytes| async move {
+                        assert!(
+                            headers["content-type"]
+                                .to_str()
+                                .unwrap()
+                                .starts_with("multipart/form-data; boundary=")
+                        );
+                        keep(
+                            &state,
+                            format!("/{provider}/v1/files"),
+                            &body,
+                            headers.get("authorization"),
+                        );
+                        let n = state.lock().unwrap().received.len();
+                        axum::Json(
+                            serde_json::json!({"object": "file", "id": format!("file-{n}"), "bytes": body.len(),
+                            "created_at": 1_765_000_000, "filename": "train.jsonl", "purpose": "fine-tune"}),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/{provider}/v1/fine_tuning/jobs",
+                post(
+                    move |State(state): State<S>,
+                          UrlPath(provider): UrlPath<String>,
+                          headers: axum::http::HeaderMap,
+                          body: axum::body::Bytes| async move {
+                        keep(
+                            &state,
+                            format!("/{provider}/v1/fine_tuning/jobs"),
+                            &body,
+                            headers.get("authorization"),
+                        );
+                        let req: Value = serde_json::from_slice(&body).unwrap();
+                        axum::Json(
+                            serde_json::json!({"object": "fine_tuning.job", "id": "ftjob-abc123", "model": req["model"],
+                            "created_at": 1_765_000_000, "status": "validating_files", "fine_tuned_model": null,
+                            "training_file": req["training_file"], "validation_file": req["validation_file"],
+                            "metadata": req["metadata"], "method": req["method"], "error": null}),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/vllm/v1/load_lora_adapter",
+                post(move |State(state): State<S>, body: axum::body::Bytes| async move {
+                    state
+                        .lock()
+                        .unwrap()
+                        .received
+                        .push(("/vllm/v1/load_lora_adapter".to_owned(), body.to_vec()));
+                    let req: Value = serde_json::from_slice(&body).unwrap();
+                    format!(
+                        "Success: LoRA adapter '{}' added successfully.",
+                        req["lora_name"].as_str().unwrap()
+                    )
+                }),
+            )
+            .route(
+                "/{provider}/v1/fine_tuning/jobs/{id}",
+                get(
+                    move |State(state): State<S>, UrlPath((_, id)): UrlPath<(String, String)>| async move {
+                        let n = {
+                            let mut s = state.lock().unwrap();
+                            let n = s.asked.entry(id.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        let (status, model) = if n == 1 {
+                            ("running", Value::Null)
+                        } else {
+                            ("succeeded", Value::from("ft:union-base:rempart:abc123"))
+                        };
+                        axum::Json(
+                            serde_json::json!({"object": "fine_tuning.job", "id": id, "model": "union-base",
+                        "created_at": 1_765_000_000, "status": status, "fine_tuned_model": model, "error": null,
+                        "metadata": {"dataset_sha256": "x"}}),
+                        )
+                    },
+                ),
+            )
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FineTuning { addr, state }
+    }
+
+    fn received(&self) -> Vec<(String, Vec<u8>)> {
+        self.state.lock().unwrap().received.clone()
+    }
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -233,20 +233,7 @@ async fn detect_batch(state: &Services, bus: &Bus, deliveries: &[Delivery]) -> R
         .metrics
         .store_write_seconds
         .observe(started.elapsed().as_secs_f64());
-    let new = new_alerts(&batch.alerts, &stored);
-    if !new.is_empty()
-        && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
-    {
-        state.metrics.audit_failures.inc();
-        tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
-    }
-    for a in &new {
-        state
-            .metrics
-            .alerts
-            .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
-            .inc();
-    }
+    record_new(state, &batch.alerts, &stored).await;
     // Every alert of the batch, not only the new ones: a previous delivery may have stored
     // them and died before passing them on. The correlator skips those it has seen.
     if !batch.alerts.is_empty() {
@@ -263,6 +250,25 @@ async fn detect_batch(state: &Services, bus: &Bus, deliveries: &[Delivery]) -> R
         bus.publish_anomaly(&pick(&onward.anomaly)).await?;
     }
     Ok(())
+}
+
+/// Records in the ledger, and counts, the alerts of `alerts` the store newly took (`stored`):
+/// one delivered again, already stored, is neither recorded nor counted twice.
+async fn record_new(state: &Services, alerts: &[rempart_model::Alert], stored: &[EventId]) {
+    let new = new_alerts(alerts, stored);
+    if !new.is_empty()
+        && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
+    {
+        state.metrics.audit_failures.inc();
+        tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
+    }
+    for a in &new {
+        state
+            .metrics
+            .alerts
+            .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
+            .inc();
+    }
 }
 
 /// A message that does not decode is input like any other: kept in quarantine with its bytes.
@@ -645,13 +651,7 @@ async fn correlate_partition_message(
     );
     if !alerts.is_empty() {
         let stored = state.store.insert_alerts(&alerts).await?;
-        let new = new_alerts(&alerts, &stored);
-        if !new.is_empty()
-            && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
-        {
-            state.metrics.audit_failures.inc();
-            tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
-        }
+        record_new(state, &alerts, &stored).await;
         // Possibly passed on before (by an owner that died before its checkpoint).
         bus.publish_alerts(&alerts, &events, true).await?;
     }
@@ -857,20 +857,7 @@ async fn anomaly_message(
         return Ok(());
     }
     let stored = state.store.insert_alerts(&alerts).await?;
-    let new = new_alerts(&alerts, &stored);
-    if !new.is_empty()
-        && let Err(e) = state.ledger.append_all(new.iter().map(alert_record).collect()).await
-    {
-        state.metrics.audit_failures.inc();
-        tracing::error!(error = %e, alerts = new.len(), "alerts stored but not recorded in the ledger");
-    }
-    for a in &new {
-        state
-            .metrics
-            .alerts
-            .get_or_create(&vec![("level", a.level.clone().unwrap_or_else(|| "none".to_owned()))])
-            .inc();
-    }
+    record_new(state, &alerts, &stored).await;
     // Possibly passed on before (by an owner that died before its checkpoint).
     bus.publish_alerts(&alerts, &events, true).await?;
     Ok(())

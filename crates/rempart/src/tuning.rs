@@ -186,101 +186,90 @@ pub async fn run(
     command: TuningCommand,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let args = match command {
-        TuningCommand::Prepare(args) => args,
+    let (done, text) = match command {
+        TuningCommand::Prepare(args) => {
+            let state = incidents::wire(data_dir, config, incidents::Wiring::Triage(None)).await?;
+            let result = prepare(&state, &args).await;
+            state.ledger.close().await;
+            let card = result?;
+            let mut text = format!("wrote the tuning job `{}`\n", args.out.display());
+            for (name, n) in card["counts"].as_object().into_iter().flatten() {
+                text.push_str(&format!("  {name}: {n}\n"));
+            }
+            text.push_str(&format!(
+                "  data set sha256 {}\n",
+                card["sha256"].as_str().unwrap_or_default()
+            ));
+            for s in card["pseudonymization"]["skipped"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "  left out {}: {}\n",
+                    s["unit"].as_str().unwrap_or_default(),
+                    s["reason"].as_str().unwrap_or_default()
+                ));
+            }
+            text.push_str(&format!("run it on the GPU host: {}/run.sh", args.out.display()));
+            (card, text)
+        }
         TuningCommand::Submit(args) => {
-            let store = instance::open_store(data_dir, config).await?;
-            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let ledger = ledger(data_dir, config).await?;
             let result = submit(config, &ledger, &args).await;
             ledger.close().await;
             let done = result?;
-            let mut o = crate::out::stdout();
-            if json_out {
-                writeln!(o, "{done}")?;
-            } else {
-                writeln!(
-                    o,
-                    "job {} at `{}`: {}",
-                    done["job"]["id"].as_str().unwrap_or_default(),
-                    args.provider,
-                    done["job"]["status"].as_str().unwrap_or_default()
-                )?;
-            }
-            return Ok(());
+            let text = format!(
+                "job {} at `{}`: {}",
+                done["job"]["id"].as_str().unwrap_or_default(),
+                args.provider,
+                done["job"]["status"].as_str().unwrap_or_default()
+            );
+            (done, text)
         }
         TuningCommand::Run(args) => {
-            let store = instance::open_store(data_dir, config).await?;
-            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let ledger = ledger(data_dir, config).await?;
             let result = train(config, &ledger, &args).await;
             ledger.close().await;
             let done = result?;
-            let mut o = crate::out::stdout();
-            if json_out {
-                writeln!(o, "{done}")?;
-            } else {
-                writeln!(
-                    o,
-                    "adapter `{}` at {}",
-                    done["name"].as_str().unwrap_or_default(),
-                    done["adapter"].as_str().unwrap_or_default()
-                )?;
-                if let Some(p) = done["provider"].as_str() {
-                    writeln!(
-                        o,
-                        "loaded by the adapter server; to route to it, add to the configuration:\n{p}"
-                    )?;
-                }
+            let mut text = format!(
+                "adapter `{}` at {}",
+                done["name"].as_str().unwrap_or_default(),
+                done["adapter"].as_str().unwrap_or_default()
+            );
+            if let Some(p) = done["provider"].as_str() {
+                text.push_str(&format!(
+                    "\nloaded by the adapter server; to route to it, add to the configuration:\n{p}"
+                ));
             }
-            return Ok(());
+            (done, text)
         }
         TuningCommand::Status { provider, job } => {
-            let store = instance::open_store(data_dir, config).await?;
-            let ledger = instance::open_ledger(data_dir, config, store).await?;
+            let ledger = ledger(data_dir, config).await?;
             let result = status(config, &ledger, &provider, &job).await;
             ledger.close().await;
             let job = result?;
-            let mut o = crate::out::stdout();
-            if json_out {
-                writeln!(o, "{job}")?;
-            } else {
-                writeln!(
-                    o,
-                    "job {}: {}{}",
-                    job["id"].as_str().unwrap_or_default(),
-                    job["status"].as_str().unwrap_or_default(),
-                    job["fine_tuned_model"]
-                        .as_str()
-                        .map(|m| format!(", model {m}"))
-                        .unwrap_or_default()
-                )?;
-            }
-            return Ok(());
+            let text = format!(
+                "job {}: {}{}",
+                job["id"].as_str().unwrap_or_default(),
+                job["status"].as_str().unwrap_or_default(),
+                job["fine_tuned_model"]
+                    .as_str()
+                    .map(|m| format!(", model {m}"))
+                    .unwrap_or_default()
+            );
+            (job, text)
         }
     };
-    let state = incidents::wire(data_dir, config, incidents::Wiring::Triage(None)).await?;
-    let result = prepare(&state, &args).await;
-    state.ledger.close().await;
-    let card = result?;
     let mut o = crate::out::stdout();
     if json_out {
-        writeln!(o, "{card}")?;
+        writeln!(o, "{done}")?;
     } else {
-        writeln!(o, "wrote the tuning job `{}`", args.out.display())?;
-        for (name, n) in card["counts"].as_object().into_iter().flatten() {
-            writeln!(o, "  {name}: {n}")?;
-        }
-        writeln!(o, "  data set sha256 {}", card["sha256"].as_str().unwrap_or_default())?;
-        for s in card["pseudonymization"]["skipped"].as_array().into_iter().flatten() {
-            writeln!(
-                o,
-                "  left out {}: {}",
-                s["unit"].as_str().unwrap_or_default(),
-                s["reason"].as_str().unwrap_or_default()
-            )?;
-        }
-        writeln!(o, "run it on the GPU host: {}/run.sh", args.out.display())?;
+        writeln!(o, "{}", text.trim_end())?;
     }
     Ok(())
+}
+
+/// The instance's ledger, for the commands that need nothing else of it.
+async fn ledger(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<rempart_audit::Ledger> {
+    let store = instance::open_store(data_dir, config).await?;
+    instance::open_ledger(data_dir, config, store).await
 }
 
 /// The JSON files under `paths` (files as given, folders walked in name order).

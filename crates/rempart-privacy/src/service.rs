@@ -182,11 +182,13 @@ impl Privacy {
         actor: &str,
         eraser: &Eraser,
     ) -> Result<Erasure, PrivacyError> {
-        let rewrite = |s: &mut String| eraser.rewrite(s);
-        let mut swept = store.sweep(&eraser.sweep(&rewrite, false)).await?;
-        let keys_destroyed = ledger.erase_subject(actor, eraser.subject()).await?;
-        let late = store.sweep(&eraser.sweep(&rewrite, false)).await?;
-        merge(&mut swept, late);
+        // The erasure epoch is odd while the store is rewritten: processes of a cluster that
+        // keep in memory what the store also holds save none of it meanwhile, and load it
+        // again, rewritten, once the epoch has moved on.
+        store.erasure_advance().await?;
+        let erased = self.erase_between(ledger, store, actor, eraser).await;
+        store.erasure_advance().await?;
+        let (swept, keys_destroyed) = erased?;
         let mac = ledger.keyring().subject_mac(eraser.subject());
         ledger
             .append(
@@ -204,6 +206,25 @@ impl Privacy {
             replaced_by: eraser.marker(),
             stored: swept,
         })
+    }
+}
+
+impl Privacy {
+    /// The erasure proper, between the epoch's two advances: the sweep, the keys, the sweep
+    /// again for what arrived meanwhile.
+    async fn erase_between(
+        &self,
+        ledger: &Ledger,
+        store: &dyn ErasureStore,
+        actor: &str,
+        eraser: &Eraser,
+    ) -> Result<(SweepReport, u64), PrivacyError> {
+        let rewrite = |s: &mut String| eraser.rewrite(s);
+        let mut swept = store.sweep(&eraser.sweep(&rewrite, false)).await?;
+        let keys_destroyed = ledger.erase_subject(actor, eraser.subject()).await?;
+        let late = store.sweep(&eraser.sweep(&rewrite, false)).await?;
+        merge(&mut swept, late);
+        Ok((swept, keys_destroyed))
     }
 }
 

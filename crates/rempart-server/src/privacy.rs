@@ -159,7 +159,7 @@ pub async fn subject(
 /// store, the vault and the ledger, and from what this server holds in memory: the correlator
 /// is held meanwhile (no incident is written) and then takes the open incidents back from the
 /// store, and the anomaly baselines are rewritten like the stored ones. The other processes of
-/// a cluster learn of it from the erasure epoch (`Store::erasure_advance`).
+/// a cluster learn of it from the erasure epoch (`ErasureStore::erasure_advance`).
 pub async fn erase(
     State(state): State<AppState>,
     Extension(caller): Extension<auth::Caller>,
@@ -177,14 +177,10 @@ pub async fn erase(
                 .rewrite(&|s: &mut String| eraser.rewrite(s))
                 .map_err(|e| ApiError::Internal(format!("anomaly baselines: {e}")))?;
         }
-        // The erasure epoch is odd while the store is rewritten: the processes of a cluster
-        // that keep in memory what the store also holds (the anomaly detectors, the Sigma
-        // partitions, the correlator) save none of it meanwhile, and load it again, rewritten,
-        // once the epoch has moved on.
-        state.store.erasure_advance().await?;
-        let erased = privacy.erase(&state.ledger, store, &actor, &eraser).await;
-        state.store.erasure_advance().await?;
-        let erased = erased?;
+        // The erasure advances the erasure epoch before its sweep and after: the processes of
+        // a cluster that keep in memory what the store also holds (the anomaly detectors, the
+        // Sigma partitions, the correlator) load it again, rewritten.
+        let erased = privacy.erase(&state.ledger, store, &actor, &eraser).await?;
         if let Some(anomaly) = anomaly {
             anomaly.save(state.store.as_ref()).await.map_err(ApiError::Internal)?;
         }

@@ -938,7 +938,7 @@ pub async fn detector_state_round_trips(store: &dyn Store) {
 
 /// A state is saved at an erasure epoch only while that epoch holds and no erasure runs, so
 /// that what a process learnt before an erasure never writes over what the erasure rewrote.
-pub async fn saves_state_only_at_the_erasure_epoch_it_read(store: &dyn Store) {
+pub async fn saves_state_only_at_the_erasure_epoch_it_read<S: Store + crate::ErasureStore>(store: &S) {
     let t = Timestamp::from_second(10).expect("valid fixture time");
     let first = store.erasure_epoch().await.expect("epoch");
     assert_eq!(first, crate::Epoch::FIRST);

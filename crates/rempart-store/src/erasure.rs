@@ -170,6 +170,10 @@ pub trait ErasureStore: Send + Sync + std::fmt::Debug {
     /// the store's own files (a write-ahead log, free pages), so that the originals are gone
     /// from disk, not only from the tables. Repeating a sweep is harmless.
     fn sweep<'a>(&'a self, sweep: &'a Sweep<'a>) -> BoxFuture<'a, Result<SweepReport>>;
+    /// Advances the erasure epoch ([`crate::Store::erasure_epoch`]), once saves at the
+    /// current epoch ([`crate::Store::state_put_at`]) have committed; returns the new one. An
+    /// erasure advances it before its sweep and after.
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>>;
 }
 
 #[cfg(test)]

@@ -323,9 +323,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// rewrites the store, and again when it ends. A process keeping state in memory that the
     /// store also holds (a checkpoint) learns from it that an erasure rewrote what it loaded.
     fn erasure_epoch(&self) -> BoxFuture<'_, Result<Epoch>>;
-    /// Advances the erasure epoch, once saves at the current epoch ([`Store::state_put_at`])
-    /// have committed; returns the new one.
-    fn erasure_advance(&self) -> BoxFuture<'_, Result<Epoch>>;
     /// [`Store::state_put`], only while the erasure epoch is still `epoch`, the one the state
     /// was loaded at: a state loaded before an erasure began never writes over what the
     /// erasure rewrote. (A process loads only once no erasure runs, so its epoch is even,

@@ -371,7 +371,7 @@ impl PgStore {
     }
 
     /// Makes sure the erasure epoch's row exists, so that saves and erasures lock one row.
-    async fn epoch_row(&self) -> Result<()> {
+    pub(crate) async fn epoch_row(&self) -> Result<()> {
         sqlx::query(
             "INSERT INTO detector_state (name, updated, body) VALUES ($1, 0, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -1161,28 +1161,6 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
             crate::codec::epoch_of(body)
-        })
-    }
-
-    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
-        Box::pin(async move {
-            self.epoch_row().await?;
-            let mut tx = self.pool.begin().await?;
-            // Waits for the saves holding the row shared (`state_put_at`) to commit.
-            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = $1 FOR UPDATE")
-                .bind(crate::EPOCH_STATE)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let now = Timestamp::now();
-            let next = crate::codec::epoch_of(body)?.next(now);
-            sqlx::query("UPDATE detector_state SET updated = $2, body = $3 WHERE name = $1")
-                .bind(crate::EPOCH_STATE)
-                .bind(nanos(now))
-                .bind(crate::codec::epoch_body(next))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(next)
         })
     }
 

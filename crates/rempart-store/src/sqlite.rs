@@ -458,27 +458,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
-        Box::pin(async move {
-            // The one writer connection, held: no save slips between the read and the write.
-            let mut tx = self.writer.begin().await?;
-            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
-                .bind(crate::EPOCH_STATE)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let now = Timestamp::now();
-            let next = crate::codec::epoch_of(body)?.next(now);
-            sqlx::query("INSERT OR REPLACE INTO detector_state (name, updated, body) VALUES (?, ?, ?)")
-                .bind(crate::EPOCH_STATE)
-                .bind(nanos(now))
-                .bind(crate::codec::epoch_body(next))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(next)
-        })
-    }
-
     fn state_put_at<'a>(
         &'a self,
         name: &'a str,

@@ -175,6 +175,17 @@ fn erasure_and_access_requests_over_the_vault_and_the_ledger() {
         .output()
         .unwrap();
     assert!(erased.status.success());
+    // The erasure moved the erasure epoch on twice, before its sweep and after, so that the
+    // processes of a cluster holding state in memory load it again, rewritten.
+    let epoch = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT body FROM detector_state WHERE name = 'erasure-epoch'\").fetchone()[0])")
+        .arg(dir.path().join("rempart.db"))
+        .output()
+        .unwrap();
+    let epoch: Value = serde_json::from_slice(&epoch.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&epoch.stderr)));
+    assert_eq!(epoch["epoch"], 2, "{epoch}");
     let back = String::from_utf8(piped(dir.path(), &["redact", "--reveal"], &redacted).stdout).unwrap();
     assert!(!back.contains("alice"), "{back}");
     assert!(

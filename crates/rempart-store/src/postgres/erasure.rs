@@ -219,6 +219,28 @@ impl PgStore {
 }
 
 impl ErasureStore for PgStore {
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            self.epoch_row().await?;
+            let mut tx = self.pool.begin().await?;
+            // Waits for the saves holding the row shared (`state_put_at`) to commit.
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = $1 FOR UPDATE")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let now = jiff::Timestamp::now();
+            let next = crate::codec::epoch_of(body)?.next(now);
+            sqlx::query("UPDATE detector_state SET updated = $2, body = $3 WHERE name = $1")
+                .bind(crate::EPOCH_STATE)
+                .bind(crate::codec::nanos(now))
+                .bind(crate::codec::epoch_body(next))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+    }
+
     fn sweep<'a>(&'a self, sweep: &'a Sweep<'a>) -> BoxFuture<'a, Result<SweepReport>> {
         Box::pin(async move {
             if sweep.needles.is_empty() || sweep.needles.iter().any(String::is_empty) {

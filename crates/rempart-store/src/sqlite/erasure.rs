@@ -214,6 +214,27 @@ impl SqliteStore {
 }
 
 impl ErasureStore for SqliteStore {
+    fn erasure_advance(&self) -> BoxFuture<'_, Result<crate::Epoch>> {
+        Box::pin(async move {
+            // The one writer connection, held: no save slips between the read and the write.
+            let mut tx = self.writer.begin().await?;
+            let body: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
+                .bind(crate::EPOCH_STATE)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let now = jiff::Timestamp::now();
+            let next = crate::codec::epoch_of(body)?.next(now);
+            sqlx::query("INSERT OR REPLACE INTO detector_state (name, updated, body) VALUES (?, ?, ?)")
+                .bind(crate::EPOCH_STATE)
+                .bind(crate::codec::nanos(now))
+                .bind(crate::codec::epoch_body(next))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(next)
+        })
+    }
+
     fn sweep<'a>(&'a self, sweep: &'a Sweep<'a>) -> BoxFuture<'a, Result<SweepReport>> {
         Box::pin(async move {
             if sweep.needles.is_empty() || sweep.needles.iter().any(String::is_empty) {

@@ -126,6 +126,7 @@ impl Privacy {
             ))
             .await?;
         let pseudonyms = self.vault.subject_records(&subject).await?;
+        let tuning = tuning_holding(ledger, &keyring.subject_mac(&subject)).await?;
         let key_ids = ledger.subject_key_ids(&subject).await?;
         let mut records = Vec::new();
         let mut from = 0;
@@ -153,7 +154,9 @@ impl Privacy {
             }
             Err(e) => json!({"not_searched": e.to_string()}),
         };
-        Ok(json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records, "stored": stored}))
+        Ok(
+            json!({"subject": subject, "pseudonyms": pseudonyms, "ledger_records": records, "stored": stored, "tuning": tuning}),
+        )
     }
 
     /// Prepares the erasure of `subject` (`user:alice`, `ip:10.0.0.5`): what it is called,
@@ -185,6 +188,7 @@ impl Privacy {
         // The erasure epoch is odd while the store is rewritten: processes of a cluster that
         // keep in memory what the store also holds save none of it meanwhile, and load it
         // again, rewritten, once the epoch has moved on.
+        let tuning = tuning_holding(ledger, &ledger.keyring().subject_mac(eraser.subject())).await?;
         store.erasure_advance().await?;
         let erased = self.erase_between(ledger, store, actor, eraser).await;
         store.erasure_advance().await?;
@@ -205,6 +209,7 @@ impl Privacy {
             keys_destroyed,
             replaced_by: eraser.marker(),
             stored: swept,
+            tuning,
         })
     }
 }
@@ -237,6 +242,54 @@ pub struct Erasure {
     pub replaced_by: String,
     /// The rows rewritten, by table.
     pub stored: SweepReport,
+    /// The tuning data sets that hold the subject's pseudonyms, with the jobs and runs made
+    /// from them. Their pseudonyms of the subject can no longer be revealed (its keys are
+    /// destroyed); a model tuned on them never saw the subject's values. Prepare and train
+    /// again to leave not even the pseudonyms (`docs/tuning.md`).
+    pub tuning: Vec<Value>,
+}
+
+/// The tuning data sets (`tuning.dataset` records) holding the subject whose keyed digest is
+/// `mac`, each with the uploads, jobs, runs and adapters made from it.
+async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, PrivacyError> {
+    let mut sets: Vec<Value> = Vec::new();
+    let mut made: Vec<(String, Value)> = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = ledger.entries(from, 8192).await?;
+        let Some(last) = page.last() else { break };
+        from = last.record.seq + 1;
+        for e in page.iter().filter(|e| e.record.kind.starts_with("tuning.")) {
+            let payload = match ledger.open_payload(e).await? {
+                PayloadView::Sealed { payload, .. } | PayloadView::Public { payload } => payload,
+                PayloadView::Erased | PayloadView::Pruned => continue,
+            };
+            let step = json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload});
+            if e.record.kind == kind::TUNING_DATASET {
+                if payload["subjects"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|m| m.as_str() == Some(mac)))
+                {
+                    sets.push(json!({
+                        "seq": e.record.seq, "time": e.record.time, "sha256": payload["sha256"],
+                        "domain": payload["domain"], "out": payload["out"], "made": [],
+                    }));
+                }
+            } else if let Some(sha) = payload["sha256"].as_str() {
+                made.push((sha.to_owned(), step));
+            }
+        }
+    }
+    for set in &mut sets {
+        let sha = set["sha256"].as_str().unwrap_or_default().to_owned();
+        set["made"] = Value::from(
+            made.iter()
+                .filter(|(s, _)| *s == sha)
+                .map(|(_, m)| m.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    Ok(sets)
 }
 
 /// `TYPE:VALUE` as the ledger names subjects.

@@ -266,5 +266,14 @@ async fn erase(
             "warning: old copies may remain in the store's own files: in SQLite's write-ahead log until its next checkpoint (a reader kept it open); in PostgreSQL's write-ahead log, WAL archive and backups until they expire (docs/deployment.md)"
         )?;
     }
+    for set in &erased.tuning {
+        writeln!(
+            out,
+            "tuning data set {} ({}) holds its pseudonyms, no longer revealable; {} job(s), run(s) and adapter(s) were made from it: prepare and train again to drop them (docs/tuning.md)",
+            set["sha256"].as_str().unwrap_or_default(),
+            set["out"].as_str().unwrap_or_default(),
+            set["made"].as_array().map_or(0, Vec::len)
+        )?;
+    }
     Ok(())
 }

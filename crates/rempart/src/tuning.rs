@@ -584,6 +584,12 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
         .vault()
         .remember(redactor.domain(), &replaced, Timestamp::now())
         .await?;
+    let keyring = state.ledger.keyring();
+    let subjects: BTreeSet<String> = replaced
+        .iter()
+        .filter_map(|r| r.subject.as_deref())
+        .map(|s| keyring.subject_mac(s))
+        .collect();
     state
         .ledger
         .append(rempart_audit::Draft::new(
@@ -592,6 +598,10 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
             json!({
                 "sha256": dataset_hash, "domain": args.domain, "base_model": args.base_model,
                 "counts": card["counts"], "skipped": skipped.len(), "files": card["files"],
+                "out": std::fs::canonicalize(&args.out).unwrap_or_else(|_| args.out.clone()),
+                // Whose pseudonyms it holds, as keyed digests: an access or erasure request
+                // for a subject lists the data sets and jobs that hold it.
+                "subjects": subjects,
             }),
         ))
         .await?;
@@ -759,6 +769,7 @@ pub async fn status(
                 instance::cli_actor(),
                 rempart_audit::kind::TUNING_JOB,
                 json!({
+                    "sha256": now["metadata"]["dataset_sha256"],
                     "provider": p.name, "job": now["id"], "status": now["status"],
                     "fine_tuned_model": now["fine_tuned_model"], "error": now["error"],
                     "metadata": now["metadata"],

@@ -419,6 +419,44 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     assert_eq!(kinds.iter().filter(|k| *k == "tuning.adapter").count(), 1, "{kinds:?}");
     drop(rt);
 
+    // An access request for one of the people in the data set lists the data set and what
+    // was made from it; their erasure lists them too.
+    let subject = held
+        .iter()
+        .flat_map(|v| [format!("user:{v}"), format!("host:{v}")])
+        .find(|s| {
+            let out = rempart(&dir)
+                .args(["privacy", "export", "--subject", s])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["tuning"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .expect("someone of the recordings is in the data set");
+    let [erased] = run(&dir, &["privacy", "erase", "--subject", &subject])
+        .try_into()
+        .unwrap();
+    let [set] = erased["tuning"].as_array().unwrap().clone().try_into().unwrap();
+    assert_eq!(set["sha256"], card["sha256"]);
+    assert_eq!(set["out"], std::fs::canonicalize(&job).unwrap().display().to_string());
+    let made: Vec<&str> = set["made"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "tuning.submit",
+        "tuning.upload",
+        "tuning.job",
+        "tuning.run",
+        "tuning.adapter",
+    ] {
+        assert!(made.contains(&kind), "{kind}: {made:?}");
+    }
+
     // A second job into the same directory is refused, and leaves it as it was.
     let out = rempart(&dir)
         .args(["tuning", "prepare", "--out"])

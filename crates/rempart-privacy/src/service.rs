@@ -126,7 +126,8 @@ impl Privacy {
             ))
             .await?;
         let pseudonyms = self.vault.subject_records(&subject).await?;
-        let tuning = tuning_holding(ledger, &keyring.subject_mac(&subject)).await?;
+        let mut tuning = tuning_holding(ledger, &keyring.subject_mac(&subject)).await?;
+        tuning.iter_mut().for_each(forget_record);
         let key_ids = ledger.subject_key_ids(&subject).await?;
         let mut records = Vec::new();
         let mut from = 0;
@@ -188,11 +189,18 @@ impl Privacy {
         // The erasure epoch is odd while the store is rewritten: processes of a cluster that
         // keep in memory what the store also holds save none of it meanwhile, and load it
         // again, rewritten, once the epoch has moved on.
-        let tuning = tuning_holding(ledger, &ledger.keyring().subject_mac(eraser.subject())).await?;
+        let mac = ledger.keyring().subject_mac(eraser.subject());
+        let mut tuning = tuning_holding(ledger, &mac).await?;
+        // Its pseudonyms, read while the vault still holds them, for the data sets' files.
+        let pseudonyms = self.vault.subject_records(eraser.subject()).await?;
         store.erasure_advance().await?;
         let erased = self.erase_between(ledger, store, actor, eraser).await;
         store.erasure_advance().await?;
         let (swept, keys_destroyed) = erased?;
+        for set in &mut tuning {
+            rewrite_dataset(ledger, actor, set, &pseudonyms, &eraser.marker(), &mac).await?;
+            forget_record(set);
+        }
         let mac = ledger.keyring().subject_mac(eraser.subject());
         ledger
             .append(
@@ -249,11 +257,145 @@ pub struct Erasure {
     pub tuning: Vec<Value>,
 }
 
+/// Rewrites a tuning job directory that holds an erased subject's pseudonyms (`set`, from
+/// [`tuning_holding`]), when it is on this machine: each of its data files (those its
+/// `data_card.json` lists) has the subject's pseudonyms of the data set's domain replaced by
+/// `marker`, and the card its files' and the data set's new hashes, with the erasure noted. The
+/// data set is recorded again (`tuning.dataset`, with its previous hash and without the
+/// subject). `set` says what was done (`rewritten`: the files changed, or why none was).
+async fn rewrite_dataset(
+    ledger: &Ledger,
+    actor: &str,
+    set: &mut Value,
+    pseudonyms: &[crate::vault::SubjectRecord],
+    marker: &str,
+    mac: &str,
+) -> Result<(), PrivacyError> {
+    use sha2::Digest as _;
+    let domain = set["domain"].as_str().unwrap_or_default().to_owned();
+    let tokens: Vec<&str> = pseudonyms
+        .iter()
+        .filter(|p| p.domain == domain)
+        .map(|p| p.pseudonym.as_str())
+        .collect();
+    let dir = std::path::PathBuf::from(set["out"].as_str().unwrap_or_default());
+    let card_path = dir.join("data_card.json");
+    let Ok(card_text) = std::fs::read_to_string(&card_path) else {
+        set["rewritten"] = json!("the job directory is not on this machine");
+        return Ok(());
+    };
+    let io = |what: &std::path::Path, e: std::io::Error| PrivacyError::Config(format!("`{}`: {e}", what.display()));
+    let mut card: Value = serde_json::from_str(&card_text)
+        .map_err(|e| PrivacyError::Config(format!("`{}`: {e}", card_path.display())))?;
+    if card["sha256"] != set["sha256"] {
+        set["rewritten"] = json!("the job directory holds another data set now");
+        return Ok(());
+    }
+    let files: Vec<String> = card["files"]
+        .as_object()
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut changed = Vec::new();
+    for file in &files {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        let (new, n) = replace_tokens(&text, &tokens, marker);
+        if n > 0 {
+            let tmp = path.with_extension("erasing");
+            std::fs::write(&tmp, &new).map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+            changed.push(json!({"file": file, "occurrences": n}));
+        }
+        card["files"][file] = json!(hex::encode(sha2::Sha256::digest(new.as_bytes())));
+    }
+    let previous = card["sha256"].clone();
+    let sums: String = files
+        .iter()
+        .map(|f| format!("{}  {f}\n", card["files"][f].as_str().unwrap_or_default()))
+        .collect();
+    card["sha256"] = json!(hex::encode(sha2::Sha256::digest(sums.as_bytes())));
+    let now = jiff::Timestamp::now();
+    if !card["erasures"].is_array() {
+        card["erasures"] = json!([]);
+    }
+    if let Some(e) = card["erasures"].as_array_mut() {
+        e.push(json!({"time": now, "subject_mac": mac, "files": changed, "previous_sha256": previous}));
+    }
+    let text = serde_json::to_string_pretty(&card).map_err(|e| PrivacyError::Config(e.to_string()))?;
+    std::fs::write(&card_path, format!("{text}\n")).map_err(|e| io(&card_path, e))?;
+    let md = dir.join("DATA_CARD.md");
+    if let Ok(mut doc) = std::fs::read_to_string(&md) {
+        doc.push_str(&format!(
+            "\n## Erasure, {now}\n\nA data subject's pseudonyms were replaced in {} file(s). The data set's sha256 is now `{}` (was `{}`); `data_card.json` lists the files' new hashes.\n",
+            changed.len(),
+            card["sha256"].as_str().unwrap_or_default(),
+            previous.as_str().unwrap_or_default()
+        ));
+        std::fs::write(&md, doc).map_err(|e| io(&md, e))?;
+    }
+    // The data set as it is now, recorded as a new one that no longer holds the subject.
+    let mut record = ledger_payload(set);
+    record["sha256"] = card["sha256"].clone();
+    record["previous_sha256"] = previous;
+    record["files"] = card["files"].clone();
+    if let Some(s) = record["subjects"].as_array_mut() {
+        s.retain(|m| m.as_str() != Some(mac));
+    }
+    ledger.append(Draft::new(actor, kind::TUNING_DATASET, record)).await?;
+    set["rewritten"] = json!(changed);
+    set["sha256_now"] = card["sha256"].clone();
+    Ok(())
+}
+
+/// Drops the record a listed data set was found in: it names other subjects (as digests),
+/// which an access or erasure request for one has no business seeing.
+fn forget_record(set: &mut Value) {
+    if let Some(o) = set.as_object_mut() {
+        o.remove("record");
+    }
+}
+
+/// The payload of the `tuning.dataset` record `set` was found in.
+fn ledger_payload(set: &Value) -> Value {
+    set.get("record").cloned().unwrap_or_else(|| json!({}))
+}
+
+/// `text` with every whole occurrence of `tokens` (no letter, digit, `_` or `.` before, no
+/// letter, digit or `_` after) replaced by `marker`; how many were replaced.
+fn replace_tokens(text: &str, tokens: &[&str], marker: &str) -> (String, usize) {
+    let name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = text.to_owned();
+    let mut n = 0;
+    for t in tokens.iter().filter(|t| !t.is_empty()) {
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(t) {
+            let before = rest[..at].chars().next_back().or_else(|| result.chars().next_back());
+            let after = rest[at + t.len()..].chars().next();
+            result.push_str(&rest[..at]);
+            if before.is_some_and(|c| name(c) || c == '.') || after.is_some_and(name) {
+                result.push_str(t);
+            } else {
+                result.push_str(marker);
+                n += 1;
+            }
+            rest = &rest[at + t.len()..];
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    (out, n)
+}
+
 /// The tuning data sets (`tuning.dataset` records) holding the subject whose keyed digest is
-/// `mac`, each with the uploads, jobs, runs and adapters made from it.
+/// `mac`, each with the uploads, jobs, runs and adapters made from it; a data set an erasure
+/// rewrote since is left out (its rewritten version, recorded anew, no longer holds the one
+/// erased).
 async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, PrivacyError> {
     let mut sets: Vec<Value> = Vec::new();
     let mut made: Vec<(String, Value)> = Vec::new();
+    // Data sets an erasure rewrote since: the rewritten one, recorded anew, stands for them.
+    let mut superseded: Vec<String> = Vec::new();
     let mut from = 0;
     loop {
         let page = ledger.entries(from, 8192).await?;
@@ -265,6 +407,9 @@ async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, Privac
                 PayloadView::Erased | PayloadView::Pruned => continue,
             };
             let step = json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload});
+            if let Some(previous) = payload["previous_sha256"].as_str() {
+                superseded.push(previous.to_owned());
+            }
             if e.record.kind == kind::TUNING_DATASET {
                 if payload["subjects"]
                     .as_array()
@@ -273,6 +418,7 @@ async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, Privac
                     sets.push(json!({
                         "seq": e.record.seq, "time": e.record.time, "sha256": payload["sha256"],
                         "domain": payload["domain"], "out": payload["out"], "made": [],
+                        "record": payload,
                     }));
                 }
             } else if let Some(sha) = payload["sha256"].as_str() {
@@ -280,6 +426,7 @@ async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, Privac
             }
         }
     }
+    sets.retain(|set| !superseded.iter().any(|s| set["sha256"].as_str() == Some(s.as_str())));
     for set in &mut sets {
         let sha = set["sha256"].as_str().unwrap_or_default().to_owned();
         set["made"] = Value::from(
@@ -316,4 +463,24 @@ fn merge(into: &mut SweepReport, later: SweepReport) {
         kept.extend(ids.into_iter().take(room));
     }
     into.purged = later.purged;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_tokens;
+
+    #[test]
+    fn only_whole_pseudonyms_are_replaced() {
+        let text = r#"{"content":"user_3fa9 logged on to host_77c1 (10.9.8.7); user_3fa90 and x10.9.8.7 are others"}"#;
+        let (out, n) = replace_tokens(text, &["user_3fa9", "10.9.8.7"], "erased-user-1");
+        assert_eq!(n, 2, "{out}");
+        assert_eq!(
+            out,
+            r#"{"content":"erased-user-1 logged on to host_77c1 (erased-user-1); user_3fa90 and x10.9.8.7 are others"}"#
+        );
+        assert_eq!(
+            replace_tokens("nothing here", &["user_1"], "m"),
+            ("nothing here".to_owned(), 0)
+        );
+    }
 }

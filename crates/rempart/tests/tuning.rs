@@ -435,6 +435,26 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
                 .is_some_and(|t| !t.is_empty())
         })
         .expect("someone of the recordings is in the data set");
+    let export = rempart(&dir)
+        .args(["privacy", "export", "--subject", &subject])
+        .output()
+        .unwrap();
+    let export: Value = serde_json::from_slice(&export.stdout).unwrap();
+    let tokens: Vec<String> = export["pseudonyms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["domain"] == "tuning")
+        .map(|p| p["pseudonym"].as_str().unwrap().to_owned())
+        .collect();
+    let all_data = |job: &Path| -> String {
+        ["sft", "preference", "preference-trl"]
+            .iter()
+            .flat_map(|k| ["train", "validation", "test"].map(|s| job.join(format!("data/{k}/{s}.jsonl"))))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    };
+    assert!(tokens.iter().any(|t| all_data(&job).contains(t.as_str())), "{tokens:?}");
     let [erased] = run(&dir, &["privacy", "erase", "--subject", &subject])
         .try_into()
         .unwrap();
@@ -456,6 +476,35 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     ] {
         assert!(made.contains(&kind), "{kind}: {made:?}");
     }
+    assert!(set.get("record").is_none(), "other subjects' digests are not shown");
+    // The data set's files no longer hold the subject's pseudonyms; the card holds the new
+    // hashes, and the ledger the data set as it is now.
+    assert!(!set["rewritten"].as_array().unwrap().is_empty(), "{set}");
+    let data = all_data(&job);
+    for t in &tokens {
+        assert!(!data.contains(t.as_str()), "`{t}` is still in the data set");
+    }
+    assert!(data.contains(erased["replaced_by"].as_str().unwrap()));
+    let now: Value = serde_json::from_str(&std::fs::read_to_string(job.join("data_card.json")).unwrap()).unwrap();
+    assert_ne!(now["sha256"], card["sha256"]);
+    assert_eq!(now["sha256"], set["sha256_now"]);
+    let mut sums = String::new();
+    for (file, hash) in now["files"].as_object().unwrap() {
+        let got = hex_sha256(&std::fs::read(job.join(file)).unwrap());
+        assert_eq!(got, hash.as_str().unwrap(), "{file}");
+        sums.push_str(&format!("{got}  {file}\n"));
+    }
+    assert_eq!(hex_sha256(sums.as_bytes()), now["sha256"].as_str().unwrap());
+    let again = rempart(&dir)
+        .args(["privacy", "export", "--subject", &subject])
+        .output()
+        .unwrap();
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        again["tuning"],
+        serde_json::json!([]),
+        "the data set as it is now no longer holds them"
+    );
 
     // A second job into the same directory is refused, and leaves it as it was.
     let out = rempart(&dir)

@@ -43,6 +43,11 @@ pub enum TuningCommand {
     /// model the gateway can route to. The start, the end and the registration are recorded
     /// in the ledger with the data set's hash
     Run(RunArgs),
+    /// The registry of tuned models, from the ledger: each data set (its hash, domain, base
+    /// model, counts), what was made from it (submissions and the policy's decisions, uploads,
+    /// jobs and the tuned models they gave, runs, adapters and their names), and, for each
+    /// tuned model that has triaged incidents, how often analysts agreed with it
+    List,
     /// A submitted job as its provider sees it now; once it has ended (succeeded, failed,
     /// cancelled), the end and the tuned model are recorded in the ledger
     Status {
@@ -239,6 +244,43 @@ pub async fn run(
                 ));
             }
             (done, text)
+        }
+        TuningCommand::List => {
+            let state = incidents::wire(data_dir, config, incidents::Wiring::Records).await?;
+            let result = registry(&state).await;
+            state.ledger.close().await;
+            let sets = result?;
+            let mut text = String::new();
+            for s in sets.as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "data set {} ({}, domain {}, {} examples), for {}\n",
+                    s["sha256"].as_str().unwrap_or_default(),
+                    s["time"].as_str().unwrap_or_default(),
+                    s["domain"].as_str().unwrap_or_default(),
+                    s["examples"],
+                    s["base_model"].as_str().unwrap_or_default(),
+                ));
+                for m in s["models"].as_array().into_iter().flatten() {
+                    text.push_str(&format!(
+                        "  model {} ({}): {} verdict(s) judged, agreement {}\n",
+                        m["name"].as_str().unwrap_or_default(),
+                        m["made_by"].as_str().unwrap_or_default(),
+                        m["triage"]["judged"],
+                        m["triage"]["agreement_rate"],
+                    ));
+                }
+                for step in s["made"].as_array().into_iter().flatten() {
+                    text.push_str(&format!(
+                        "  {} {}\n",
+                        step["kind"].as_str().unwrap_or_default(),
+                        step["time"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            if text.is_empty() {
+                text.push_str("no tuning data set yet (rempart tuning prepare)");
+            }
+            (sets, text)
         }
         TuningCommand::Status { provider, job } => {
             let ledger = ledger(data_dir, config).await?;
@@ -884,6 +926,87 @@ pub async fn train(
         "[[gateway.providers]]\nname = \"{name}\"\nkind = \"vllm\"\nbase_url = \"{server}/v1\"\nmodel = \"{name}\"\njurisdiction = \"on-prem\"\nmax_class = \"TLP:RED\"\n"
     ));
     Ok(done)
+}
+
+/// The registry of tuned models: every `tuning.*` record of the ledger, grouped by data set,
+/// with the models made from each (an adapter's name, a provider job's tuned model) and the
+/// analysts' agreement with each one's verdicts.
+pub async fn registry(state: &rempart_server::AppState) -> anyhow::Result<Value> {
+    let mut sets: Vec<Value> = Vec::new();
+    let mut made: Vec<(String, Value)> = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = state.ledger.entries(from, 8192).await?;
+        let Some(last) = page.last() else { break };
+        from = last.record.seq + 1;
+        for e in page.iter().filter(|e| e.record.kind.starts_with("tuning.")) {
+            let payload = match state.ledger.open_payload(e).await? {
+                rempart_audit::PayloadView::Sealed { payload, .. } | rempart_audit::PayloadView::Public { payload } => {
+                    payload
+                }
+                rempart_audit::PayloadView::Erased | rempart_audit::PayloadView::Pruned => continue,
+            };
+            let sha = payload["sha256"].as_str().unwrap_or_default().to_owned();
+            if e.record.kind == rempart_audit::kind::TUNING_DATASET {
+                let examples: u64 = SPLITS
+                    .iter()
+                    .filter_map(|s| payload["counts"][format!("{s} examples")].as_u64())
+                    .sum();
+                sets.push(json!({
+                    "sha256": sha, "time": e.record.time, "domain": payload["domain"],
+                    "base_model": payload["base_model"], "out": payload["out"], "examples": examples,
+                    "previous_sha256": payload["previous_sha256"], "made": [], "models": [],
+                }));
+            } else {
+                let step =
+                    json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload});
+                made.push((sha, step));
+            }
+        }
+    }
+    let agreement = match &state.incidents {
+        Some(incidents) => rempart_server::incident_api::agreement(incidents)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => json!({}),
+    };
+    for set in &mut sets {
+        let sha = set["sha256"].as_str().unwrap_or_default().to_owned();
+        let steps: Vec<Value> = made.iter().filter(|(s, _)| *s == sha).map(|(_, m)| m.clone()).collect();
+        // The models made from it: adapters loaded under a name, jobs that gave a tuned model.
+        let mut models = BTreeMap::new();
+        for s in &steps {
+            let p = &s["payload"];
+            let (name, by) = match s["kind"].as_str() {
+                Some(rempart_audit::kind::TUNING_ADAPTER)
+                    if p["status"].as_u64().is_some_and(|c| (200..300).contains(&c)) =>
+                {
+                    (
+                        p["name"].as_str(),
+                        format!("adapter on {}", p["server"].as_str().unwrap_or_default()),
+                    )
+                }
+                Some(rempart_audit::kind::TUNING_JOB) => (
+                    p["fine_tuned_model"].as_str(),
+                    format!(
+                        "job {} at {}",
+                        p["job"].as_str().unwrap_or_default(),
+                        p["provider"].as_str().unwrap_or_default()
+                    ),
+                ),
+                _ => (None, String::new()),
+            };
+            if let Some(name) = name {
+                models.insert(
+                    name.to_owned(),
+                    json!({"name": name, "made_by": by, "triage": agreement["per_model"].get(name).cloned().unwrap_or(json!({"judged": 0, "agreement_rate": null}))}),
+                );
+            }
+        }
+        set["made"] = Value::from(steps);
+        set["models"] = Value::from(models.into_values().collect::<Vec<_>>());
+    }
+    Ok(Value::from(sets))
 }
 
 /// Copies a runner's output to standard error, line by line, as it comes.

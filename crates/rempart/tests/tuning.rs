@@ -417,6 +417,7 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "tuning.run").count(), 4, "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| *k == "tuning.adapter").count(), 1, "{kinds:?}");
+    let fake_addr = fake.addr;
     drop(rt);
 
     // An access request for one of the people in the data set lists the data set and what
@@ -506,6 +507,31 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
         "the data set as it is now no longer holds them"
     );
 
+    // The registry: both versions of the data set (before and after the erasure), and the
+    // models made from the first, each with its provenance.
+    let [sets] = run(&dir, &["tuning", "list"]).try_into().unwrap();
+    let sets = sets.as_array().unwrap();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert_eq!(sets[0]["sha256"], card["sha256"]);
+    assert_eq!(sets[1]["previous_sha256"], card["sha256"]);
+    let models: Vec<(&str, &str)> = sets[0]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["made_by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("ft:union-base:rempart:abc123", "job ftjob-abc123 at union"),
+            (
+                "soc-triage-v1",
+                format!("adapter on http://{}/vllm", fake_addr).as_str()
+            ),
+        ],
+        "{sets:?}"
+    );
+
     // A second job into the same directory is refused, and leaves it as it was.
     let out = rempart(&dir)
         .args(["tuning", "prepare", "--out"])
@@ -552,6 +578,8 @@ struct FineTuning {
 struct Shared {
     received: Vec<(String, Vec<u8>)>,
     asked: std::collections::HashMap<String, u32>,
+    /// The metadata the job was created with, given back as the API does.
+    metadata: Value,
 }
 
 impl FineTuning {
@@ -606,6 +634,7 @@ impl FineTuning {
                             headers.get("authorization"),
                         );
                         let req: Value = serde_json::from_slice(&body).unwrap();
+                        state.lock().unwrap().metadata = req["metadata"].clone();
                         axum::Json(
                             serde_json::json!({"object": "fine_tuning.job", "id": "ftjob-abc123", "model": req["model"],
                             "created_at": 1_765_000_000, "status": "validating_files", "fine_tuned_model": null,
@@ -634,11 +663,11 @@ impl FineTuning {
                 "/{provider}/v1/fine_tuning/jobs/{id}",
                 get(
                     move |State(state): State<S>, UrlPath((_, id)): UrlPath<(String, String)>| async move {
-                        let n = {
+                        let (n, metadata) = {
                             let mut s = state.lock().unwrap();
                             let n = s.asked.entry(id.clone()).or_insert(0);
                             *n += 1;
-                            *n
+                            (*n, s.metadata.clone())
                         };
                         let (status, model) = if n == 1 {
                             ("running", Value::Null)
@@ -648,7 +677,7 @@ impl FineTuning {
                         axum::Json(
                             serde_json::json!({"object": "fine_tuning.job", "id": id, "model": "union-base",
                         "created_at": 1_765_000_000, "status": status, "fine_tuned_model": model, "error": null,
-                        "metadata": {"dataset_sha256": "x"}}),
+                        "metadata": metadata}),
                         )
                     },
                 ),

@@ -878,6 +878,15 @@ impl Delivery {
         &self.message.payload
     }
 
+    /// The id it was published with (`Nats-Msg-Id`), which names its content.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(async_nats::HeaderValue::as_str)
+    }
+
     fn decode<T: for<'de> Deserialize<'de>>(&self) -> Result<T, BusError> {
         serde_json::from_slice(&self.message.payload).map_err(|e| BusError::Decode {
             stream: self.stream.to_owned(),

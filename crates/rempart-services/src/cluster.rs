@@ -207,10 +207,13 @@ async fn detect_batch(state: &Services, bus: &Bus, deliveries: &[Delivery]) -> R
     let mut batch = Batch::default();
     let mut quarantine: Vec<Quarantined> = Vec::new();
     let mut again = false;
+    // Where each message's events end in the batch.
+    let mut ends: Vec<usize> = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         match d.events() {
             Ok(wire) => {
                 batch.events.extend(wire.events);
+                ends.push(batch.events.len());
                 quarantine.extend(wire.rejected.into_iter().map(rempart_bus::Rejected::into_quarantined));
                 again |= d.position().1 > 1;
             }
@@ -240,16 +243,60 @@ async fn detect_batch(state: &Services, bus: &Bus, deliveries: &[Delivery]) -> R
         bus.publish_alerts(&batch.alerts, &batch.events, again).await?;
     }
     // The events the correlation rules need, to the owners of their groups' partitions, and
-    // those the anomaly detectors look at, to theirs.
-    let pick =
-        |indexes: &[usize]| -> Vec<rempart_model::Event> { indexes.iter().map(|&i| batch.events[i].clone()).collect() };
-    for (partition, indexes) in &onward.partitions {
-        bus.publish_partition(*partition, &pick(indexes)).await?;
-    }
-    if !onward.anomaly.is_empty() {
-        bus.publish_anomaly(&pick(&onward.anomaly)).await?;
+    // those the anomaly detectors look at, to theirs: message by message as they came, so
+    // that a message delivered again (its worker died before acknowledging it), whatever it
+    // is fetched with then, is sent on as the same messages, which JetStream drops as
+    // duplicates instead of letting an owner count its events twice.
+    for part in per_message(&ends) {
+        let pick = |indexes: &[usize]| -> Vec<rempart_model::Event> {
+            indexes
+                .iter()
+                .filter(|i| part.contains(i))
+                .map(|&i| batch.events[i].clone())
+                .collect()
+        };
+        for (partition, indexes) in &onward.partitions {
+            let events = pick(indexes);
+            if !events.is_empty() {
+                bus.publish_partition(*partition, &events).await?;
+            }
+        }
+        let events = pick(&onward.anomaly);
+        if !events.is_empty() {
+            bus.publish_anomaly(&events).await?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_remembers_the_last_messages_done() {
+        let mut c = Checkpoint::default();
+        assert!(!c.done(Some("p1-a")) && !c.done(None));
+        for n in 0..RECENT_IDS + 10 {
+            c.recent = c.remember(Some(&format!("p1-{n}")));
+        }
+        assert_eq!(c.recent.len(), RECENT_IDS);
+        assert!(c.done(Some(&format!("p1-{}", RECENT_IDS + 9))));
+        assert!(!c.done(Some("p1-0")), "the oldest are forgotten");
+        assert_eq!(per_message(&[2, 2, 5]), vec![0..2, 2..2, 2..5]);
+    }
+}
+
+/// The ranges of a batch's events that each message brought, from where each ends.
+fn per_message(ends: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            let r = start..end;
+            start = end;
+            r
+        })
+        .collect()
 }
 
 /// Records in the ledger, and counts, the alerts of `alerts` the store newly took (`stored`):
@@ -526,6 +573,32 @@ async fn own_partition(state: Services, bus: Bus, cancel: CancellationToken, par
 struct Checkpoint {
     sequence: u64,
     windows: serde_json::Value,
+    /// The ids of the last messages done: the same events published again (their detect
+    /// message delivered twice after JetStream forgot the first publish) count once.
+    #[serde(default)]
+    recent: std::collections::VecDeque<String>,
+}
+
+/// Message ids a checkpoint remembers.
+const RECENT_IDS: usize = 256;
+
+impl Checkpoint {
+    /// Whether message `id` was done already.
+    fn done(&self, id: Option<&str>) -> bool {
+        id.is_some_and(|id| self.recent.iter().any(|r| r == id))
+    }
+
+    /// `recent` with `id` remembered.
+    fn remember(&self, id: Option<&str>) -> std::collections::VecDeque<String> {
+        let mut recent = self.recent.clone();
+        if let Some(id) = id {
+            recent.push_back(id.to_owned());
+            while recent.len() > RECENT_IDS {
+                recent.pop_front();
+            }
+        }
+        recent
+    }
 }
 
 async fn run_partition(
@@ -628,7 +701,7 @@ async fn correlate_partition_message(
     (checkpoint, epoch): (&mut Checkpoint, rempart_store::Epoch),
 ) -> Result<(), DeliverError> {
     let (sequence, _) = d.position();
-    if sequence <= checkpoint.sequence {
+    if sequence <= checkpoint.sequence || checkpoint.done(d.message_id()) {
         return Ok(());
     }
     let events = match d.events() {
@@ -658,6 +731,7 @@ async fn correlate_partition_message(
     let next = Checkpoint {
         sequence,
         windows: correlator.snapshot(),
+        recent: checkpoint.remember(d.message_id()),
     };
     let value = serde_json::to_value(&next).map_err(|e| rempart_bus::BusError::Bus(format!("checkpoint: {e}")))?;
     let saved = state
@@ -687,7 +761,13 @@ struct AnomalyCheckpoint {
     /// The last message of the anomaly stream the state has learnt from.
     sequence: u64,
     state: serde_json::Value,
+    /// The ids of the last messages learnt from: the same events sent again count once.
+    #[serde(default)]
+    recent: std::collections::VecDeque<String>,
 }
+
+/// The detectors, the checkpoint's sequence and its recent message ids.
+type Restored = (std::sync::Arc<Anomaly>, u64, std::collections::VecDeque<String>);
 
 /// Owns the anomaly detectors when this process holds their lease, until cancelled. The
 /// detectors learn from every event in order, so one process runs them for the whole
@@ -733,24 +813,24 @@ pub async fn own_anomaly(state: Services, bus: Bus, cancel: CancellationToken, c
 async fn anomaly_checkpoint(
     state: &Services,
     config: &rempart_config::Anomaly,
-) -> Result<(std::sync::Arc<Anomaly>, u64), rempart_store::StoreError> {
+) -> Result<Restored, rempart_store::StoreError> {
     let Some(saved) = state.store.state_get(ANOMALY_CHECKPOINT).await? else {
-        return Ok((Anomaly::load(&*state.store, config).await, 0));
+        return Ok((Anomaly::load(&*state.store, config).await, 0, Default::default()));
     };
-    let (detectors, sequence) = match serde_json::from_value::<AnomalyCheckpoint>(saved) {
+    let (detectors, sequence, recent) = match serde_json::from_value::<AnomalyCheckpoint>(saved) {
         Ok(c) => match Anomaly::restore(config, c.state) {
-            Ok(detectors) => (detectors, c.sequence),
+            Ok(detectors) => (detectors, c.sequence, c.recent),
             Err(e) => {
                 tracing::warn!(error = %e, "the anomaly checkpoint's state does not read: the detectors start fresh");
-                (Anomaly::fresh(config), c.sequence)
+                (Anomaly::fresh(config), c.sequence, c.recent)
             }
         },
         Err(e) => {
             tracing::warn!(error = %e, "the anomaly checkpoint does not read: the detectors start fresh");
-            (Anomaly::fresh(config), 0)
+            (Anomaly::fresh(config), 0, Default::default())
         }
     };
-    Ok((std::sync::Arc::new(detectors), sequence))
+    Ok((std::sync::Arc::new(detectors), sequence, recent))
 }
 
 async fn run_anomaly(
@@ -765,7 +845,7 @@ async fn run_anomaly(
         Ok(None) => return Stop::Cancelled,
         Err(e) => return Stop::Failed(format!("cannot read the erasure epoch: {e}")),
     };
-    let (detectors, mut sequence) = match anomaly_checkpoint(state, config).await {
+    let (detectors, mut sequence, mut recent) = match anomaly_checkpoint(state, config).await {
         Ok(c) => c,
         Err(e) => return Stop::Failed(format!("cannot read the checkpoint: {e}")),
     };
@@ -788,7 +868,7 @@ async fn run_anomaly(
         }
         let deliveries = tokio::select! {
             () = cancel.cancelled() => {
-                if unsaved && let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch)).await {
+                if unsaved && let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch, &recent)).await {
                     tracing::warn!(error = %e, "the anomaly detectors stopped without a last checkpoint");
                 }
                 return Stop::Cancelled;
@@ -805,8 +885,17 @@ async fn run_anomaly(
             if at <= sequence {
                 continue;
             }
-            if let Err(e) = anomaly_message(state, bus, &detectors, d).await {
+            let id = d.message_id();
+            if !id.is_some_and(|id| recent.iter().any(|r| r == id))
+                && let Err(e) = anomaly_message(state, bus, &detectors, d).await
+            {
                 return Stop::Failed(e.to_string());
+            }
+            if let Some(id) = id {
+                recent.push_back(id.to_owned());
+                while recent.len() > RECENT_IDS {
+                    recent.pop_front();
+                }
             }
             sequence = at;
             unsaved = true;
@@ -820,7 +909,7 @@ async fn run_anomaly(
                 .inc();
         }
         if unsaved && (deliveries.is_empty() || saved.elapsed() >= ANOMALY_CHECKPOINT_EVERY) {
-            if let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch)).await {
+            if let Err(e) = anomaly_save(state, bus, &detectors, (sequence, epoch, &recent)).await {
                 return Stop::Failed(e);
             }
             saved = Instant::now();
@@ -870,11 +959,12 @@ async fn anomaly_save(
     state: &Services,
     bus: &Bus,
     detectors: &Anomaly,
-    (sequence, epoch): (u64, rempart_store::Epoch),
+    (sequence, epoch, recent): (u64, rempart_store::Epoch, &std::collections::VecDeque<String>),
 ) -> Result<(), String> {
     let checkpoint = AnomalyCheckpoint {
         sequence,
         state: detectors.snapshot().map_err(|e| format!("checkpoint: {e}"))?,
+        recent: recent.clone(),
     };
     let value = serde_json::to_value(&checkpoint).map_err(|e| format!("checkpoint: {e}"))?;
     let saved = state

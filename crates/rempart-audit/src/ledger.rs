@@ -533,8 +533,12 @@ struct State {
 
 impl State {
     async fn load(store: &dyn LedgerStore, signer: &Signer) -> Result<State, AuditError> {
-        let head = store.ledger_head().await?;
+        // The checkpoints first, then the head: a checkpoint only covers records already
+        // stored, so a head read after it holds them all, even while another process appends
+        // and checkpoints in between (read the other way round, its new checkpoint could cover
+        // records past the head read before it, and look like records removed).
         let checkpoints = store.ledger_checkpoints().await?;
+        let head = store.ledger_head().await?;
         let mut frontier = Frontier::new();
         if let Some(cp) = checkpoints.last() {
             // The saved frontier must hash to the root the checkpoint signed, or the tree we

@@ -8,7 +8,7 @@ pub mod redact;
 pub mod service;
 pub mod vault;
 
-pub use service::Privacy;
+pub use service::{Privacy, TuningSet, tuning_history};
 
 /// What can go wrong in the privacy engine.
 #[derive(Debug, thiserror::Error)]

@@ -387,15 +387,30 @@ fn replace_tokens(text: &str, tokens: &[&str], marker: &str) -> (String, usize) 
     (out, n)
 }
 
-/// The tuning data sets (`tuning.dataset` records) holding the subject whose keyed digest is
-/// `mac`, each with the uploads, jobs, runs and adapters made from it; a data set an erasure
-/// rewrote since is left out (its rewritten version, recorded anew, no longer holds the one
-/// erased).
-async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, PrivacyError> {
-    let mut sets: Vec<Value> = Vec::new();
+/// A tuning data set as the ledger holds it: its `tuning.dataset` record and every
+/// `tuning.*` step made from it (submissions, uploads, jobs, runs, adapters).
+#[derive(Debug, Clone)]
+pub struct TuningSet {
+    pub seq: u64,
+    pub time: jiff::Timestamp,
+    /// The `tuning.dataset` record's payload (hash, domain, base model, counts, files, the
+    /// subjects' digests, the previous hash if an erasure rewrote it).
+    pub record: Value,
+    /// Each step as `{seq, time, kind, payload}`, in ledger order.
+    pub made: Vec<Value>,
+}
+
+impl TuningSet {
+    pub fn sha256(&self) -> &str {
+        self.record["sha256"].as_str().unwrap_or_default()
+    }
+}
+
+/// Every tuning data set the ledger records, in ledger order, each with what was made from it
+/// (steps name their data set by its hash). One pass over the ledger.
+pub async fn tuning_history(ledger: &Ledger) -> Result<Vec<TuningSet>, PrivacyError> {
+    let mut sets: Vec<TuningSet> = Vec::new();
     let mut made: Vec<(String, Value)> = Vec::new();
-    // Data sets an erasure rewrote since: the rewritten one, recorded anew, stands for them.
-    let mut superseded: Vec<String> = Vec::new();
     let mut from = 0;
     loop {
         let page = ledger.entries(from, 8192).await?;
@@ -406,37 +421,55 @@ async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, Privac
                 PayloadView::Sealed { payload, .. } | PayloadView::Public { payload } => payload,
                 PayloadView::Erased | PayloadView::Pruned => continue,
             };
-            let step = json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload});
-            if let Some(previous) = payload["previous_sha256"].as_str() {
-                superseded.push(previous.to_owned());
-            }
             if e.record.kind == kind::TUNING_DATASET {
-                if payload["subjects"]
-                    .as_array()
-                    .is_some_and(|s| s.iter().any(|m| m.as_str() == Some(mac)))
-                {
-                    sets.push(json!({
-                        "seq": e.record.seq, "time": e.record.time, "sha256": payload["sha256"],
-                        "domain": payload["domain"], "out": payload["out"], "made": [],
-                        "record": payload,
-                    }));
-                }
-            } else if let Some(sha) = payload["sha256"].as_str() {
-                made.push((sha.to_owned(), step));
+                sets.push(TuningSet {
+                    seq: e.record.seq,
+                    time: e.record.time,
+                    record: payload,
+                    made: Vec::new(),
+                });
+            } else if let Some(sha) = payload["sha256"].as_str().map(str::to_owned) {
+                made.push((
+                    sha,
+                    json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload}),
+                ));
             }
         }
     }
-    sets.retain(|set| !superseded.iter().any(|s| set["sha256"].as_str() == Some(s.as_str())));
     for set in &mut sets {
-        let sha = set["sha256"].as_str().unwrap_or_default().to_owned();
-        set["made"] = Value::from(
-            made.iter()
-                .filter(|(s, _)| *s == sha)
-                .map(|(_, m)| m.clone())
-                .collect::<Vec<_>>(),
-        );
+        set.made = made
+            .iter()
+            .filter(|(s, _)| s == set.sha256())
+            .map(|(_, m)| m.clone())
+            .collect();
     }
     Ok(sets)
+}
+
+/// The tuning data sets holding the subject whose keyed digest is `mac`, each with what was
+/// made from it; a data set an erasure rewrote since is left out (its rewritten version,
+/// recorded anew, no longer holds the one erased).
+async fn tuning_holding(ledger: &Ledger, mac: &str) -> Result<Vec<Value>, PrivacyError> {
+    let history = tuning_history(ledger).await?;
+    let superseded: Vec<&str> = history
+        .iter()
+        .filter_map(|s| s.record["previous_sha256"].as_str())
+        .collect();
+    Ok(history
+        .iter()
+        .filter(|s| {
+            !superseded.contains(&s.sha256())
+                && s.record["subjects"]
+                    .as_array()
+                    .is_some_and(|subjects| subjects.iter().any(|m| m.as_str() == Some(mac)))
+        })
+        .map(|s| {
+            json!({
+                "seq": s.seq, "time": s.time, "sha256": s.record["sha256"], "domain": s.record["domain"],
+                "out": s.record["out"], "made": s.made, "record": s.record,
+            })
+        })
+        .collect())
 }
 
 /// `TYPE:VALUE` as the ledger names subjects.

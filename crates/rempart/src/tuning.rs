@@ -364,9 +364,18 @@ fn intel_examples(
             file.display()
         );
         let bytes = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
-        let doc: Value = serde_json::from_slice(&bytes).with_context(|| format!("`{}` is not JSON", file.display()))?;
-        let lessons =
-            rempart_intel::knowledge::lessons(&doc).map_err(|e| anyhow::anyhow!("`{}`: {e}", file.display()))?;
+        // A file that holds no intelligence is named in the card with why; the others count.
+        let lessons = match serde_json::from_slice::<Value>(&bytes) {
+            Err(e) => Err(format!("not JSON: {e}")),
+            Ok(doc) => rempart_intel::knowledge::lessons(&doc),
+        };
+        let lessons = match lessons {
+            Ok(lessons) => lessons,
+            Err(why) => {
+                skipped.push((file.display().to_string(), why));
+                continue;
+            }
+        };
         for l in lessons {
             let q = redactor.redact_text(&l.question)?;
             let a = redactor.redact_text(&l.answer)?;
@@ -448,7 +457,8 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
             rejected: j.rejected,
         });
     }
-    let intel = intel_examples(&json_files(&args.intel)?, &redactor, &mut replaced, &mut skipped)?;
+    let intel_files = json_files(&args.intel)?;
+    let intel = intel_examples(&intel_files, &redactor, &mut replaced, &mut skipped)?;
     for mut e in intel {
         e.messages.insert(0, json!({"role": "system", "content": INTEL_SYSTEM}));
         examples.push(e);
@@ -581,7 +591,7 @@ pub async fn prepare(state: &rempart_server::AppState, args: &PrepareArgs) -> an
         "sources": {
             "incidents": examples.iter().filter(|e| e.source == "incident").count(),
             "intelligence": examples.iter().filter(|e| e.source == "intel").count(),
-            "intelligence_files": json_files(&args.intel)?.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "intelligence_files": intel_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         },
         "counts": counts,
         "splits": splits_card,
@@ -932,38 +942,21 @@ pub async fn train(
 /// with the models made from each (an adapter's name, a provider job's tuned model) and the
 /// analysts' agreement with each one's verdicts.
 pub async fn registry(state: &rempart_server::AppState) -> anyhow::Result<Value> {
-    let mut sets: Vec<Value> = Vec::new();
-    let mut made: Vec<(String, Value)> = Vec::new();
-    let mut from = 0;
-    loop {
-        let page = state.ledger.entries(from, 8192).await?;
-        let Some(last) = page.last() else { break };
-        from = last.record.seq + 1;
-        for e in page.iter().filter(|e| e.record.kind.starts_with("tuning.")) {
-            let payload = match state.ledger.open_payload(e).await? {
-                rempart_audit::PayloadView::Sealed { payload, .. } | rempart_audit::PayloadView::Public { payload } => {
-                    payload
-                }
-                rempart_audit::PayloadView::Erased | rempart_audit::PayloadView::Pruned => continue,
-            };
-            let sha = payload["sha256"].as_str().unwrap_or_default().to_owned();
-            if e.record.kind == rempart_audit::kind::TUNING_DATASET {
-                let examples: u64 = SPLITS
-                    .iter()
-                    .filter_map(|s| payload["counts"][format!("{s} examples")].as_u64())
-                    .sum();
-                sets.push(json!({
-                    "sha256": sha, "time": e.record.time, "domain": payload["domain"],
-                    "base_model": payload["base_model"], "out": payload["out"], "examples": examples,
-                    "previous_sha256": payload["previous_sha256"], "made": [], "models": [],
-                }));
-            } else {
-                let step =
-                    json!({"seq": e.record.seq, "time": e.record.time, "kind": e.record.kind, "payload": payload});
-                made.push((sha, step));
-            }
-        }
-    }
+    let mut sets: Vec<Value> = rempart_privacy::tuning_history(&state.ledger)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let examples: u64 = SPLITS
+                .iter()
+                .filter_map(|n| s.record["counts"][format!("{n} examples")].as_u64())
+                .sum();
+            json!({
+                "sha256": s.record["sha256"], "time": s.time, "domain": s.record["domain"],
+                "base_model": s.record["base_model"], "out": s.record["out"], "examples": examples,
+                "previous_sha256": s.record["previous_sha256"], "made": s.made, "models": [],
+            })
+        })
+        .collect();
     let agreement = match &state.incidents {
         Some(incidents) => rempart_server::incident_api::agreement(incidents)
             .await
@@ -971,11 +964,9 @@ pub async fn registry(state: &rempart_server::AppState) -> anyhow::Result<Value>
         None => json!({}),
     };
     for set in &mut sets {
-        let sha = set["sha256"].as_str().unwrap_or_default().to_owned();
-        let steps: Vec<Value> = made.iter().filter(|(s, _)| *s == sha).map(|(_, m)| m.clone()).collect();
         // The models made from it: adapters loaded under a name, jobs that gave a tuned model.
         let mut models = BTreeMap::new();
-        for s in &steps {
+        for s in set["made"].as_array().into_iter().flatten() {
             let p = &s["payload"];
             let (name, by) = match s["kind"].as_str() {
                 Some(rempart_audit::kind::TUNING_ADAPTER)
@@ -1003,7 +994,6 @@ pub async fn registry(state: &rempart_server::AppState) -> anyhow::Result<Value>
                 );
             }
         }
-        set["made"] = Value::from(steps);
         set["models"] = Value::from(models.into_values().collect::<Vec<_>>());
     }
     Ok(Value::from(sets))

@@ -126,6 +126,9 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     let job = tmp.path().join("job");
     let stix = data().join("stix/examples");
     let misp = data().join("misp");
+    // A file that holds no intelligence is named with why, and loses nothing else.
+    let broken = tmp.path().join("truncated-bundle.json");
+    std::fs::write(&broken, r#"{"type": "bundle", "objects": [{"type": "indicator""#).unwrap();
     let [card] = run(
         &dir,
         &[
@@ -137,6 +140,8 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
             stix.to_str().unwrap(),
             "--intel",
             misp.to_str().unwrap(),
+            "--intel",
+            broken.to_str().unwrap(),
             "--validation",
             "15",
             "--test",
@@ -165,6 +170,13 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     assert_eq!(
         card["sources"]["incidents"].as_u64().unwrap() + card["sources"]["intelligence"].as_u64().unwrap(),
         all as u64
+    );
+    let skipped = card["pseudonymization"]["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["unit"] == broken.display().to_string() && s["reason"].as_str().unwrap().starts_with("not JSON")),
+        "{skipped:?}"
     );
     // An incident with a recognized value that would stay in clear is left out, named.
     let ids: BTreeSet<String> = incidents.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();

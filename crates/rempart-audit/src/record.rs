@@ -94,6 +94,12 @@ pub mod kind {
     pub const TUNING_RUN: &str = "tuning.run";
     /// An adapter loaded by the adapter server, under the name the gateway routes to.
     pub const TUNING_ADAPTER: &str = "tuning.adapter";
+    /// Two triage routes measured on the gold set: each one's rates with their intervals, the
+    /// paired difference, and which is better if either is shown to be.
+    pub const TRIAGE_EVALUATION: &str = "triage.evaluation";
+    /// A route put in force for triage: the evaluation that showed it better, or an
+    /// administrator's override with the reason.
+    pub const TRIAGE_PROMOTE: &str = "triage.promote";
 }
 
 /// The time as the ledger encodes it: nanoseconds, clamped to what an i64 holds.

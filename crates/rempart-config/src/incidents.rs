@@ -65,7 +65,64 @@ pub struct Triage {
     /// How often an incident triaged without a model is offered to the model again, and how
     /// often the automatic triage looks for work when nothing wakes it.
     pub retry_secs: u64,
+    /// Activity the institution declared beforehand (a penetration test, a vulnerability scan,
+    /// a change): an incident wholly inside one is what it declares, not an intrusion.
+    pub declared: Vec<Declared>,
 }
+
+/// `[[triage.declared]]`: a window of activity declared by the institution, never by the data.
+///
+/// ```toml
+/// [[triage.declared]]
+/// name = "External penetration test Q4"
+/// kind = "penetration_test"          # or vulnerability_scan, change
+/// reference = "CHG-2026-0412"
+/// hosts = ["pt-kali-*", "ws-fin-07"] # the machines the activity runs on or reaches
+/// accounts = ["pentest.*"]           # optional: only these accounts
+/// from = "2026-11-20T08:00:00Z"
+/// until = "2026-11-21T18:00:00Z"
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    pub name: String,
+    /// `penetration_test`, `vulnerability_scan` or `change`.
+    pub kind: String,
+    /// The change or engagement ticket.
+    pub reference: String,
+    /// Host name patterns (`*` for any run, case-insensitive).
+    pub hosts: Vec<String>,
+    /// Account patterns; empty: any account.
+    pub accounts: Vec<String>,
+    pub from: jiff::Timestamp,
+    pub until: jiff::Timestamp,
+}
+
+impl Declared {
+    /// Whether an alert on `host` by `user` at `time` falls inside the window.
+    pub fn covers(&self, host: Option<&str>, user: Option<&str>, time: jiff::Timestamp) -> bool {
+        let matches = |patterns: &[String], v: &str| {
+            // `CORP\name` and `name@corp` name the account `name`.
+            let bare = v.rsplit('\\').next().unwrap_or(v);
+            let bare = bare.split('@').next().unwrap_or(bare);
+            patterns
+                .iter()
+                .any(|p| rempart_model::glob(p, v) || rempart_model::glob(p, bare))
+        };
+        // A host is named by its short name or its full one, in the pattern as in the logs.
+        let short = |v: &str| v.split('.').next().unwrap_or(v).to_ascii_lowercase();
+        let host_matches = |h: &str| {
+            matches(&self.hosts, h)
+                || matches(&self.hosts, &short(h))
+                || self.hosts.iter().any(|p| !p.contains('*') && short(p) == short(h))
+        };
+        (self.from..=self.until).contains(&time)
+            && host.is_some_and(host_matches)
+            && (self.accounts.is_empty() || user.is_none_or(|u| matches(&self.accounts, u)))
+    }
+}
+
+/// The kinds of declared activity.
+pub const DECLARED_KINDS: &[&str] = &["penetration_test", "vulnerability_scan", "change"];
 
 impl Default for Triage {
     fn default() -> Self {
@@ -78,6 +135,7 @@ impl Default for Triage {
             timeout_secs: 120,
             min_severity: "low".into(),
             retry_secs: 300,
+            declared: Vec::new(),
         }
     }
 }
@@ -112,6 +170,19 @@ pub(crate) struct RawTriage {
     timeout_secs: Option<i64>,
     min_severity: Option<String>,
     retry_secs: Option<i64>,
+    declared: Option<Vec<RawDeclared>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeclared {
+    name: String,
+    kind: String,
+    reference: Option<String>,
+    hosts: Vec<String>,
+    accounts: Option<Vec<String>>,
+    from: String,
+    until: String,
 }
 
 const ENTITY_KINDS: &[&str] = &["host", "user", "ip", "process", "hash", "domain"];
@@ -262,5 +333,63 @@ pub(crate) fn validate_triage(raw: RawTriage, problems: &mut Vec<Problem>) -> Tr
             });
         }
     }
+    for (i, d) in raw.declared.unwrap_or_default().into_iter().enumerate() {
+        if let Some(d) = validate_declared(d, &format!("triage.declared[{i}]"), problems) {
+            out.declared.push(d);
+        }
+    }
     out
+}
+
+fn validate_declared(d: RawDeclared, path: &str, problems: &mut Vec<Problem>) -> Option<Declared> {
+    let before = problems.len();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem {
+            path: format!("{path}.{field}"),
+            message,
+        });
+    };
+    if d.name.trim().is_empty() {
+        problem("name", "empty: say what the activity is".into());
+    }
+    if !DECLARED_KINDS.contains(&d.kind.as_str()) {
+        problem(
+            "kind",
+            format!("`{}` is not one of {}", d.kind, DECLARED_KINDS.join(", ")),
+        );
+    }
+    if d.hosts.is_empty() || d.hosts.iter().any(|h| h.trim().is_empty() || h.trim() == "*") {
+        problem(
+            "hosts",
+            "name the machines (a window over every host would silence every incident)".into(),
+        );
+    }
+    let mut time = |field: &str, v: &str| match v.parse::<jiff::Timestamp>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            problem(field, format!("`{v}` is not an RFC 3339 time: {e}"));
+            None
+        }
+    };
+    let (from, until) = (time("from", &d.from), time("until", &d.until));
+    if let (Some(f), Some(u)) = (from, until) {
+        if u <= f {
+            problem("until", "must be after `from`".into());
+        } else if u.duration_since(f).as_secs() > 31 * 86_400 {
+            problem("until", "a declared window lasts at most 31 days".into());
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let lower = |v: Vec<String>| v.into_iter().map(|p| p.trim().to_ascii_lowercase()).collect();
+    Some(Declared {
+        name: d.name,
+        kind: d.kind,
+        reference: d.reference.unwrap_or_default(),
+        hosts: lower(d.hosts),
+        accounts: lower(d.accounts.unwrap_or_default()),
+        from: from?,
+        until: until?,
+    })
 }

@@ -1111,6 +1111,41 @@ mod tests {
     }
 
     #[test]
+    fn declared_activity_is_read_and_a_window_over_everything_refused() {
+        let cfg = Config::parse(
+            "version = 1\n[[triage.declared]]\nname = \"Q4 test\"\nkind = \"penetration_test\"\n\
+             reference = \"PT-7\"\nhosts = [\"WS-FIN-*\"]\nfrom = \"2026-11-20T08:00:00Z\"\n\
+             until = \"2026-11-21T18:00:00Z\"\n",
+            "t",
+        )
+        .unwrap();
+        let d = &cfg.triage.declared[0];
+        assert_eq!(d.hosts, ["ws-fin-*"]);
+        assert!(d.covers(Some("ws-fin-07.corp.example.eu"), Some("CORP\\anyone"), d.from));
+        assert!(!d.covers(Some("ws-hr-01"), None, d.from));
+        let err = Config::parse(
+            "version = 1\n[[triage.declared]]\nname = \"\"\nkind = \"holiday\"\nhosts = [\"*\"]\n\
+             from = \"2026-11-20T08:00:00Z\"\nuntil = \"2027-01-20T08:00:00Z\"\n\
+             [[triage.declared]]\nname = \"x\"\nkind = \"change\"\nhosts = [\"db01\"]\n\
+             from = \"yesterday\"\nuntil = \"2026-11-20T08:00:00Z\"\n",
+            "t",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "triage.declared[0].name",
+                "triage.declared[0].kind",
+                "triage.declared[0].hosts",
+                "triage.declared[0].until",
+                "triage.declared[1].from"
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
     fn reports_every_problem_at_once() {
         let err = Config::parse(
             r#"

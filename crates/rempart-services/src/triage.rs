@@ -60,7 +60,16 @@ struct Inner {
     started: Mutex<VecDeque<Instant>>,
     /// When a degraded incident was last retried with a model.
     retried: Mutex<HashMap<EventId, Instant>>,
+    /// The route in force (`[triage] route`, or one promoted since), and when it was read.
+    route: Mutex<(String, Option<Instant>)>,
 }
+
+/// The state that holds the route promoted for triage (`rempart triage promote`).
+pub const PROMOTED_ROUTE: &str = "triage-route";
+
+/// How long the route in force is trusted before it is read again: a promotion reaches every
+/// process within this.
+const ROUTE_TTL: Duration = Duration::from_secs(5);
 
 /// The triage service.
 #[derive(Debug, Clone)]
@@ -118,22 +127,68 @@ impl Triage {
                 intel: parts.intel,
                 rules: parts.rules,
                 attack,
-                config,
                 metrics: parts.metrics,
                 started: Mutex::default(),
                 retried: Mutex::default(),
+                route: Mutex::new((config.route.clone(), None)),
+                config,
             }),
         }
     }
 
     /// Whether a model route is configured (else every verdict is degraded).
     pub fn has_model(&self) -> bool {
-        self.inner.gateway.as_ref().is_some_and(|g| {
-            g.is_configured()
-                && g.models(&caller())
-                    .iter()
-                    .any(|m| route_name(m) == self.inner.config.route)
-        })
+        let route = self.route();
+        self.inner
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.is_configured() && g.models(&caller()).iter().any(|m| route_name(m) == route))
+    }
+
+    /// The route that triages: the one promoted last (`rempart triage promote`), else
+    /// `[triage] route`.
+    pub fn route(&self) -> String {
+        self.inner
+            .route
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Reads the promoted route again when the one held is older than a few seconds.
+    async fn refresh_route(&self) {
+        let due = {
+            let held = self.inner.route.lock().unwrap_or_else(PoisonError::into_inner);
+            held.1.is_none_or(|t| t.elapsed() >= ROUTE_TTL)
+        };
+        if !due {
+            return;
+        }
+        let route = match self.inner.store.state_get(PROMOTED_ROUTE).await {
+            Ok(Some(v)) => v["route"].as_str().map(str::to_owned),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the promoted triage route; keeping the one in force");
+                return;
+            }
+        };
+        let route = route.unwrap_or_else(|| self.inner.config.route.clone());
+        let mut held = self.inner.route.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.0 != route && held.1.is_some() {
+            tracing::info!(route = %route, previous = %held.0, "triage route promoted");
+        }
+        *held = (route, Some(Instant::now()));
+    }
+
+    /// The verdict without a model, and what the institution declared: an incident wholly
+    /// inside a declared penetration test, scan or change is benign, with its ticket.
+    fn deterministic(&self, incident: &Incident, alerts: &[Alert], flags: Vec<String>) -> Verdict {
+        let mut v = rempart_triage::verdict::degraded(incident, alerts, flags, Timestamp::now());
+        if let Some(d) = rempart_triage::verdict::declared(incident, alerts, &self.inner.config.declared) {
+            rempart_triage::verdict::within_declared(&mut v, d);
+        }
+        v
     }
 
     /// Triages an incident now; `actor` is who asked (`triage` when automatic).
@@ -151,6 +206,7 @@ impl Triage {
                 incident.merged_into.map(|m| m.to_string()).unwrap_or_default()
             )));
         }
+        self.refresh_route().await;
         let (alerts, ctx, class) = self.prepare(&incident).await?;
         // The most restricted class of the events the model sees, raised by every event a tool
         // returns: the gateway's policy decides by it which providers may take the request.
@@ -163,7 +219,7 @@ impl Triage {
         let outcome = if self.has_model() {
             let job = Job {
                 incident: id,
-                route: self.inner.config.route.clone(),
+                route: self.route(),
                 context: ctx,
                 limits: Limits {
                     max_steps: self.inner.config.max_steps,
@@ -195,7 +251,7 @@ impl Triage {
             Ok(mut v) => {
                 // The deterministic verdict stands until a person confirms a model's that read
                 // an injection attempt or concludes less.
-                let mut det = rempart_triage::verdict::degraded(&incident, &alerts, flags.clone(), Timestamp::now());
+                let mut det = self.deterministic(&incident, &alerts, flags.clone());
                 det.injection.clone_from(&v.injection);
                 if let Some(reason) = rempart_triage::verdict::must_hold(&v, &det) {
                     v.flags.push("held_for_review".into());
@@ -223,7 +279,7 @@ impl Triage {
                     }
                     .into(),
                 );
-                let mut v = rempart_triage::verdict::degraded(&incident, &alerts, flags, Timestamp::now());
+                let mut v = self.deterministic(&incident, &alerts, flags);
                 v.injection = signs;
                 v.summary = format!("{} Model: {reason}.", v.summary);
                 v
@@ -305,7 +361,7 @@ impl Triage {
         let class = material.events.iter().map(|e| e.class).max().unwrap_or_default();
         // 122 random bits: the data cannot guess the fence.
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let ctx = context::build(
+        let mut ctx = context::build(
             Material {
                 incident,
                 alerts: &alerts,
@@ -315,6 +371,9 @@ impl Triage {
             },
             &nonce,
         );
+        if let Some(d) = rempart_triage::verdict::declared(incident, &alerts, &self.inner.config.declared) {
+            ctx.system.push_str(&rempart_triage::context::declared_note(d));
+        }
         tracing::debug!(incident = %incident.id, ms = started.elapsed().as_millis() as u64, "triage context assembled");
         Ok((alerts, ctx, class))
     }
@@ -470,6 +529,7 @@ impl Triage {
                     continue;
                 }
             };
+            self.refresh_route().await;
             for incident in open.into_iter().filter(|i| i.severity >= min) {
                 if cancel.is_cancelled() {
                     return;
@@ -492,12 +552,7 @@ impl Triage {
                             .incident_alerts(incident.id, context::MAX_ALERTS as u32)
                             .await
                             .unwrap_or_default();
-                        let v = rempart_triage::verdict::degraded(
-                            &incident,
-                            &alerts,
-                            vec!["triage_budget_exhausted".into()],
-                            Timestamp::now(),
-                        );
+                        let v = self.deterministic(&incident, &alerts, vec!["triage_budget_exhausted".into()]);
                         if let Err(e) = self
                             .record(&incident, &v, "triage", Effect::InForce { held: None })
                             .await

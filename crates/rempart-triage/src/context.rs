@@ -197,6 +197,31 @@ pub fn system_prompt(nonce: &str) -> String {
     s
 }
 
+/// What the system prompt says of activity the institution declared (from its configuration,
+/// never from the data): the model may weigh it, and the deterministic verdict already has.
+pub fn declared_note(d: &rempart_config::incidents::Declared) -> String {
+    format!(
+        "\nDeclared by the institution beforehand (its configuration, not the data): a {} named {:?}{}, \
+         from {} to {}, on hosts matching {:?}{}. Every alert of this incident falls inside it. \
+         Classify as benign only what this activity explains; anything else stays a true positive.\n",
+        d.kind.replace('_', " "),
+        d.name,
+        if d.reference.is_empty() {
+            String::new()
+        } else {
+            format!(" (reference {})", d.reference)
+        },
+        d.from,
+        d.until,
+        d.hosts,
+        if d.accounts.is_empty() {
+            String::new()
+        } else {
+            format!(" by accounts matching {:?}", d.accounts)
+        },
+    )
+}
+
 /// Builds the prompt for `m` with the fence `nonce` (random per triage).
 pub fn build(m: Material<'_>, nonce: &str) -> Context {
     let inc = m.incident;

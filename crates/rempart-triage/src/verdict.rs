@@ -372,6 +372,76 @@ pub fn degraded(incident: &Incident, alerts: &[Alert], flags: Vec<String>, now: 
     }
 }
 
+/// The declared activity an incident lies wholly inside: its span, every host and account it
+/// names, and every alert shown fall inside one window the institution declared. Never when an
+/// indicator of compromise matched (a declared test does not explain known-bad infrastructure)
+/// or when alerts are missing from those shown.
+pub fn declared<'a>(
+    incident: &Incident,
+    alerts: &[Alert],
+    windows: &'a [rempart_config::incidents::Declared],
+) -> Option<&'a rempart_config::incidents::Declared> {
+    if alerts.is_empty() || (alerts.len() as u64) < incident.alert_count || alerts.iter().any(is_intel) {
+        return None;
+    }
+    let hosts: Vec<&str> = incident
+        .entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::Host)
+        .map(|e| e.value.as_str())
+        .collect();
+    let users: Vec<&str> = incident
+        .entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::User)
+        .map(|e| e.value.as_str())
+        .collect();
+    windows.iter().find(|w| {
+        (w.from..=w.until).contains(&incident.first_seen)
+            && (w.from..=w.until).contains(&incident.last_seen)
+            && hosts.iter().all(|h| w.covers(Some(h), None, incident.first_seen))
+            && users
+                .iter()
+                .all(|u| w.covers(hosts.first().copied(), Some(u), incident.first_seen))
+            && alerts
+                .iter()
+                .all(|a| w.covers(a.host.as_deref(), a.user.as_deref(), a.time))
+    })
+}
+
+/// The deterministic verdict on an incident inside declared activity: benign, said why, with
+/// the ticket to check it against; nothing to contain.
+pub fn within_declared(v: &mut Verdict, d: &rempart_config::incidents::Declared) {
+    v.classification = Classification::Benign;
+    v.confidence = 0.6;
+    v.severity = IncidentSeverity::Informational;
+    v.recommended_actions = vec![Recommendation {
+        action: ActionKind::Monitor,
+        target: d.name.clone(),
+        reason: format!(
+            "inside the declared {} `{}`{}: confirm with its owner that this activity is theirs",
+            d.kind.replace('_', " "),
+            d.name,
+            if d.reference.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.reference)
+            }
+        ),
+    }];
+    v.summary = format!(
+        "Inside the declared {} `{}` ({} to {}). {}",
+        d.kind.replace('_', " "),
+        d.name,
+        d.from,
+        d.until,
+        v.summary
+    );
+    if !v.flags.iter().any(|f| f == "declared_activity") {
+        v.flags.push("declared_activity".into());
+    }
+}
+
 fn is_public(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
@@ -445,5 +515,113 @@ mod tests {
         let calm = verdict(Benign, Low, &[]);
         assert!(must_hold(&verdict(FalsePositive, Low, &[]), &calm).is_none());
         assert!(must_hold(&verdict(TruePositive, High, &[]), &calm).is_none());
+    }
+
+    fn window() -> rempart_config::incidents::Declared {
+        rempart_config::incidents::Declared {
+            name: "Q4 test".into(),
+            kind: "penetration_test".into(),
+            reference: "PT-1".into(),
+            hosts: vec!["ws-fin-07.corp.example.eu".into(), "srv-*".into()],
+            accounts: vec!["pentest.*".into()],
+            from: "2026-11-20T08:00:00Z".parse().unwrap(),
+            until: "2026-11-20T18:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn alert(time: &str, host: &str, user: &str, rule: &str) -> Alert {
+        Alert {
+            id: EventId::generate(),
+            time: time.parse().unwrap(),
+            created: time.parse().unwrap(),
+            rule_id: None,
+            rule_title: rule.into(),
+            level: Some("high".into()),
+            tags: Vec::new(),
+            techniques: Vec::new(),
+            matched: Vec::new(),
+            event: EventId::generate(),
+            host: Some(host.into()),
+            user: Some(user.into()),
+        }
+    }
+
+    fn incident_of(alerts: &[Alert]) -> Incident {
+        let mut entities = Vec::new();
+        for a in alerts {
+            entities.push(rempart_model::Entity::new(EntityKind::Host, a.host.clone().unwrap()));
+            entities.push(rempart_model::Entity::new(EntityKind::User, a.user.clone().unwrap()));
+        }
+        Incident {
+            id: EventId::generate(),
+            title: "t".into(),
+            status: rempart_model::IncidentStatus::New,
+            severity: IncidentSeverity::High,
+            score: 50,
+            max_level: IncidentSeverity::High,
+            owner: None,
+            created: alerts[0].time,
+            updated: alerts[0].time,
+            first_seen: alerts.iter().map(|a| a.time).min().unwrap(),
+            last_seen: alerts.iter().map(|a| a.time).max().unwrap(),
+            alert_count: alerts.len() as u64,
+            rules: alerts.iter().map(|a| a.rule_title.clone()).collect(),
+            entities,
+            techniques: Vec::new(),
+            tactics: vec!["credential-access".into()],
+            assets: Vec::new(),
+            merged_into: None,
+            history: Vec::new(),
+            triage: None,
+        }
+    }
+
+    #[test]
+    fn an_incident_is_declared_activity_only_when_wholly_inside_the_window() {
+        let windows = [window()];
+        let inside = [
+            alert(
+                "2026-11-20T09:00:00Z",
+                "WS-FIN-07",
+                "CORP\\pentest.anna",
+                "Mimikatz Use",
+            ),
+            alert(
+                "2026-11-20T09:05:00Z",
+                "srv-db-02.corp.example.eu",
+                "pentest.anna@corp",
+                "LSASS Dump",
+            ),
+        ];
+        let d = declared(&incident_of(&inside), &inside, &windows).expect("inside the declared test");
+        let mut v = degraded(&incident_of(&inside), &inside, Vec::new(), Timestamp::UNIX_EPOCH);
+        assert_eq!(v.classification, Classification::TruePositive);
+        within_declared(&mut v, d);
+        assert_eq!(v.classification, Classification::Benign);
+        assert!(v.summary.contains("Q4 test") && v.recommended_actions[0].reason.contains("PT-1"));
+        assert!(v.flags.contains(&"declared_activity".to_owned()));
+
+        // One alert outside the window's time, hosts or accounts, an indicator of compromise,
+        // or alerts not shown: the incident is not explained by the declaration.
+        let outside = [
+            ("2026-11-20T19:00:00Z", "ws-fin-07", "pentest.anna", "Mimikatz Use"),
+            ("2026-11-20T09:00:00Z", "ws-hr-01", "pentest.anna", "Mimikatz Use"),
+            ("2026-11-20T09:00:00Z", "ws-fin-07", "m.dubois", "Mimikatz Use"),
+        ];
+        for (time, host, user, rule) in outside {
+            let alerts = [inside[0].clone(), alert(time, host, user, rule)];
+            assert!(
+                declared(&incident_of(&alerts), &alerts, &windows).is_none(),
+                "{host} {user} {time}"
+            );
+        }
+        let mut intel = inside.clone();
+        intel[1].matched = vec![rempart_model::MatchedField::new("ioc.ip", "203.0.113.9")];
+        assert!(is_intel(&intel[1]));
+        assert!(declared(&incident_of(&intel), &intel, &windows).is_none());
+        let mut more = incident_of(&inside);
+        more.alert_count = 40;
+        assert!(declared(&more, &inside, &windows).is_none());
+        assert!(declared(&incident_of(&inside), &inside, &[]).is_none());
     }
 }

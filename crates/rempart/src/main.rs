@@ -5,6 +5,7 @@
 
 mod anomaly;
 mod audit;
+mod benign;
 mod cli;
 mod cluster;
 mod demo;

@@ -39,6 +39,21 @@ pub enum TriageCommand {
     /// prompt-injection detector: recall on attempts generated from templates into six event
     /// shapes (and on --injection-corpus), false flags on the real data's incidents
     Eval(EvalArgs),
+    /// Put a route in force for triage (every process of the instance takes it within
+    /// seconds), only if the latest `triage eval --compare CURRENT ROUTE` recorded shows it
+    /// better than the route in force, on the models the configuration routes to now; or, for
+    /// an administrator, with --override and a reason. Recorded in the ledger
+    /// (`triage.promote`) with the evaluation or the reason
+    Promote {
+        /// The route to put in force (a `[[gateway.routes]]` name)
+        route: String,
+        /// Promote without an evaluation showing the route better
+        #[arg(long = "override", requires = "reason")]
+        force: bool,
+        /// Why the override (kept in the ledger)
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +73,20 @@ pub struct EvalArgs {
     /// Leave out the benign cases
     #[arg(long)]
     pub no_benign: bool,
+    /// Benign cases drawn (administration, backups, deployment, scanners, automation,
+    /// declared penetration tests; each from a routine's templates with random values)
+    /// [default: 330, or --limit when given]
+    #[arg(long, value_name = "N")]
+    pub benign: Option<usize>,
+    /// The gateway route that triages [default: `[triage] route`]
+    #[arg(long, value_name = "ROUTE", conflicts_with = "compare")]
+    pub route: Option<String>,
+    /// Run the gold set against two routes (the one in force first, the candidate second)
+    /// and report both side by side, with the paired difference in accuracy and its 95 %
+    /// interval. Recorded in the instance's ledger (`triage.evaluation`): `tuning promote`
+    /// puts the candidate in force only if such a record shows it better
+    #[arg(long, num_args = 2, value_names = ["CURRENT", "CANDIDATE"])]
+    pub compare: Option<Vec<String>>,
     /// Seed of the generated injection corpus [default: a random one, printed]
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
@@ -101,7 +130,39 @@ pub async fn run(
             }
             Ok(())
         }
-        TriageCommand::Eval(args) => {
+        TriageCommand::Promote { route, force, reason } => {
+            let state = incidents::wire(data_dir, config, incidents::Wiring::Records).await?;
+            let result = promote(&state, config, &route, force.then_some(reason.unwrap_or_default())).await;
+            state.ledger.close().await;
+            let promoted = result?;
+            let mut o = crate::out::stdout();
+            if json_out {
+                writeln!(o, "{promoted}")?;
+            } else {
+                writeln!(
+                    o,
+                    "`{}` triages from now on (was `{}`); {}",
+                    promoted["route"].as_str().unwrap_or_default(),
+                    promoted["previous"].as_str().unwrap_or_default(),
+                    match promoted["evaluation"].as_u64() {
+                        Some(seq) => format!("shown better by the evaluation recorded at ledger #{seq}"),
+                        None => format!("by override: {}", promoted["reason"].as_str().unwrap_or_default()),
+                    }
+                )?;
+            }
+            Ok(())
+        }
+        TriageCommand::Eval(mut args) => {
+            if let Some([current, candidate]) = args.compare.take().as_deref() {
+                let comparison = compare(data_dir, config, args, current, candidate).await?;
+                let mut o = crate::out::stdout();
+                if json_out {
+                    writeln!(o, "{}", serde_json::to_string(&comparison)?)?;
+                } else {
+                    print_comparison(&mut o, &comparison)?;
+                }
+                return Ok(());
+            }
             let report = eval(config, args).await?;
             let mut o = crate::out::stdout();
             if json_out {
@@ -265,6 +326,105 @@ async fn export_dataset(state: &AppState, out: &Path, domain: &str) -> anyhow::R
     Ok((written, skipped))
 }
 
+/// The models a route sends to, as an evaluation records them.
+fn route_models(config: &rempart_config::Config, route: &str) -> Option<Vec<Value>> {
+    config.gateway.routes.iter().find(|x| x.name == route).map(|x| {
+        x.chain
+            .iter()
+            .filter_map(|p| config.gateway.providers.iter().find(|q| &q.name == p))
+            .map(|p| json!({"provider": p.name, "model": p.model, "jurisdiction": p.jurisdiction.to_string()}))
+            .collect()
+    })
+}
+
+/// Puts `route` in force for triage if the latest recorded comparison of the route in force
+/// with it shows it better (on the models routed to now), or if `override_reason` says why not.
+async fn promote(
+    state: &AppState,
+    config: &rempart_config::Config,
+    route: &str,
+    override_reason: Option<String>,
+) -> anyhow::Result<Value> {
+    let models = route_models(config, route).with_context(|| format!("no `[[gateway.routes]]` is named `{route}`"))?;
+    let promoted = state.store.state_get(rempart_server::triage::PROMOTED_ROUTE).await?;
+    let current = promoted
+        .as_ref()
+        .and_then(|v| v["route"].as_str())
+        .filter(|r| config.gateway.routes.iter().any(|x| &x.name == r))
+        .unwrap_or(&config.triage.route)
+        .to_owned();
+    anyhow::ensure!(current != route, "`{route}` already triages");
+    // The latest comparison of these two routes.
+    let mut latest: Option<(u64, Value)> = None;
+    let mut from = 0;
+    loop {
+        let page = state.ledger.entries(from, 8192).await?;
+        let Some(last) = page.last() else { break };
+        from = last.record.seq + 1;
+        for e in page
+            .iter()
+            .filter(|e| e.record.kind == rempart_audit::kind::TRIAGE_EVALUATION)
+        {
+            if let rempart_audit::PayloadView::Public { payload } | rempart_audit::PayloadView::Sealed { payload, .. } =
+                state.ledger.open_payload(e).await?
+            {
+                if payload["current"]["route"] == current.as_str() && payload["candidate"]["route"] == route {
+                    latest = Some((e.record.seq, payload));
+                }
+            }
+        }
+    }
+    let shown = match &latest {
+        None => Err(format!(
+            "no comparison of `{current}` (in force) with `{route}` is recorded: run `rempart triage eval --compare {current} {route}`"
+        )),
+        Some((seq, p)) if p["candidate"]["providers"] != Value::from(models.clone()) => Err(format!(
+            "the comparison at ledger #{seq} measured other models behind `{route}` than the configuration routes to now: compare again"
+        )),
+        Some((seq, p)) if p["better"] == route => Ok(*seq),
+        Some((seq, p)) => Err(format!(
+            "the comparison at ledger #{seq} does not show `{route}` better than `{current}` (accuracy difference {} with 95 % interval {})",
+            p["paired"]["difference"], p["paired"]["interval"]
+        )),
+    };
+    let (evaluation, reason) = match (shown, override_reason) {
+        (Ok(seq), _) => (Some(seq), None),
+        (Err(why), None) => {
+            anyhow::bail!("not promoted: {why}; an administrator may promote anyway with --override --reason")
+        }
+        (Err(why), Some(reason)) => {
+            anyhow::ensure!(!reason.trim().is_empty(), "--override needs a --reason");
+            (None, Some(format!("{reason} (overriding: {why})")))
+        }
+    };
+    let record = json!({
+        "route": route,
+        "previous": current,
+        "models": models,
+        "evaluation": evaluation,
+        "override": reason.is_some(),
+        "reason": reason,
+    });
+    let receipt = state
+        .ledger
+        .append(
+            rempart_audit::Draft::new(
+                instance::cli_actor(),
+                rempart_audit::kind::TRIAGE_PROMOTE,
+                record.clone(),
+            )
+            .public(),
+        )
+        .await?;
+    state
+        .store
+        .state_put(rempart_server::triage::PROMOTED_ROUTE, &record, jiff::Timestamp::now())
+        .await?;
+    let mut shown = record;
+    shown["ledger"] = receipt.seq.into();
+    Ok(shown)
+}
+
 /// One case of the gold set.
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
@@ -276,6 +436,15 @@ pub struct Case {
     pub expected: Classification,
     /// ATT&CK techniques the case is known to show.
     pub techniques: Vec<String>,
+    /// Why a benign case's activity happens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<crate::benign::Family>,
+    /// The window the institution declared for the case's activity (a penetration test).
+    #[serde(skip)]
+    pub declared: Option<rempart_config::incidents::Declared>,
+    /// A generated case's events (NDJSON), written next to its instance when it runs.
+    #[serde(skip)]
+    pub lines: Option<String>,
 }
 
 /// What triage made of one case.
@@ -304,6 +473,8 @@ pub struct CaseResult {
     pub injection_signs: Vec<rempart_model::InjectionSign>,
     pub seconds: f64,
     pub tokens: u64,
+    /// What the providers charged for the case, at their configured prices.
+    pub cost_eur: f64,
 }
 
 /// The harness's figures.
@@ -321,6 +492,16 @@ pub struct Report {
     pub technique_recall: Option<f64>,
     /// Of detected benign cases, share the triage called benign or a false positive.
     pub false_positive_rejection: Option<f64>,
+    /// The 95 % Wilson score interval of each rate.
+    pub intervals: Intervals,
+    /// False-positive rejection by kind of benign activity.
+    pub benign_families: Vec<FamilyRate>,
+    /// The route that triaged (none: the degraded triage).
+    pub route: Option<String>,
+    /// The seed of the generated cases (benign routines and injection attempts).
+    pub seed: u64,
+    /// What the providers charged, at their configured prices.
+    pub cost_eur: f64,
     /// Verdicts by a model and by the degraded triage.
     pub model_verdicts: usize,
     pub degraded_verdicts: usize,
@@ -350,6 +531,103 @@ pub struct FalseFlags {
 
 fn share(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// The 95 % intervals of a report's rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Intervals {
+    pub verdict_accuracy: Option<[f64; 2]>,
+    pub technique_recall: Option<[f64; 2]>,
+    pub false_positive_rejection: Option<[f64; 2]>,
+}
+
+/// False-positive rejection on one kind of benign activity.
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilyRate {
+    pub family: crate::benign::Family,
+    pub cases: usize,
+    pub detected: usize,
+    pub rejected: usize,
+    pub rate: Option<f64>,
+    pub interval: Option<[f64; 2]>,
+}
+
+/// The 95 % Wilson score interval of `k` successes in `n` trials (Wilson, 1927): unlike the
+/// normal approximation it stays inside [0, 1] and means something for small `n` and for
+/// rates near 0 or 1, which is where a gold set's rates live.
+pub fn wilson(k: usize, n: usize) -> Option<[f64; 2]> {
+    if n == 0 {
+        return None;
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = Z * Z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+}
+
+/// Two routes on the same cases.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub current: Report,
+    pub candidate: Report,
+    pub paired: Paired,
+    /// The route shown better (the interval of the difference excludes zero), if either is.
+    pub better: Option<String>,
+    /// The ledger record of this comparison (its sequence number).
+    pub record: u64,
+}
+
+/// The paired difference in verdict accuracy, candidate minus current, on the cases both
+/// routes triaged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paired {
+    pub cases: usize,
+    /// Cases only the candidate got right, and only the current route.
+    pub candidate_only: usize,
+    pub current_only: usize,
+    pub difference: Option<f64>,
+    /// 95 % percentile bootstrap interval (10,000 resamples of the cases, seeded).
+    pub interval: Option<[f64; 2]>,
+}
+
+/// The paired difference of `pairs` (current right, candidate right), with a percentile
+/// bootstrap interval: resampling whole cases keeps the pairing, and needs no normal
+/// approximation on a difference bounded by ±1.
+pub fn paired(pairs: &[(bool, bool)], seed: u64) -> Paired {
+    let n = pairs.len();
+    let diff = |idx: &mut dyn Iterator<Item = usize>| {
+        let mut d = 0i64;
+        for i in idx {
+            d += i64::from(pairs[i].1) - i64::from(pairs[i].0);
+        }
+        d as f64 / n as f64
+    };
+    let (difference, interval) = if n == 0 {
+        (None, None)
+    } else {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        const RESAMPLES: usize = 10_000;
+        let mut draws: Vec<f64> = (0..RESAMPLES)
+            .map(|_| diff(&mut (0..n).map(|_| rng.random_range(0..n))))
+            .collect();
+        draws.sort_by(f64::total_cmp);
+        (
+            Some(diff(&mut (0..n))),
+            Some([draws[RESAMPLES * 25 / 1000], draws[RESAMPLES * 975 / 1000 - 1]]),
+        )
+    };
+    Paired {
+        cases: n,
+        candidate_only: pairs.iter().filter(|(a, b)| *b && !*a).count(),
+        current_only: pairs.iter().filter(|(a, b)| *a && !*b).count(),
+        difference,
+        interval,
+    }
 }
 
 /// `T1003.001` → `T1003`.
@@ -425,6 +703,9 @@ fn otrf_cases(root: &Path) -> anyhow::Result<Vec<Case>> {
                 path: path.clone(),
                 expected: Classification::TruePositive,
                 techniques,
+                family: None,
+                declared: None,
+                lines: None,
             });
         }
     }
@@ -452,70 +733,34 @@ fn evtx_cases(root: &Path) -> anyhow::Result<Vec<Case>> {
             source: "evtx-attack-samples",
             path: f.clone(),
             expected: Classification::TruePositive,
+            family: None,
+            declared: None,
+            lines: None,
         });
     }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(cases)
 }
 
-/// Benign administration the SigmaHQ rules flag at low and medium levels: each case one
-/// administrator's routine on one server.
-fn benign_cases(dir: &Path) -> anyhow::Result<Vec<Case>> {
-    const ROUTINES: &[(&str, &str, &str)] = &[
-        (
-            "inventory with whoami",
-            "C:\\Windows\\System32\\whoami.exe",
-            "whoami /all",
-        ),
-        (
-            "nightly backup task",
-            "C:\\Windows\\System32\\schtasks.exe",
-            "schtasks /create /tn \"Backup\" /tr \"C:\\Program Files\\Veeam\\backup.exe\" /sc daily /st 02:00 /ru SYSTEM",
-        ),
-        ("network check", "C:\\Windows\\System32\\ipconfig.exe", "ipconfig /all"),
-        (
-            "autorun audit",
-            "C:\\Windows\\System32\\reg.exe",
-            "reg query HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
-        ),
-        (
-            "patch level check",
-            "C:\\Windows\\System32\\wbem\\WMIC.exe",
-            "wmic qfe list brief",
-        ),
-        (
-            "domain controller lookup",
-            "C:\\Windows\\System32\\nltest.exe",
-            "nltest /dsgetdc:corp",
-        ),
-        (
-            "inventory script",
-            "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
-            "powershell.exe -ExecutionPolicy Bypass -File C:\\Scripts\\inventory.ps1",
-        ),
-    ];
-    std::fs::create_dir_all(dir)?;
-    let mut cases = Vec::new();
-    for (i, (name, image, cmd)) in ROUTINES.iter().enumerate() {
-        let event = json!({"Event": {
-            "System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}}, "EventID": 1,
-                       "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": format!("SRV-ADM-{:02}.corp.example.eu", i + 1),
-                       "TimeCreated": {"#attributes": {"SystemTime": format!("2026-11-20T09:{:02}:00Z", i)}}},
-            "EventData": {"Image": image, "CommandLine": cmd, "ParentImage": "C:\\Windows\\System32\\cmd.exe",
-                          "ParentCommandLine": "cmd.exe", "User": "CORP\\it.admin", "IntegrityLevel": "High",
-                          "ProcessId": 4242, "ParentProcessId": 4000}
-        }});
-        let path = dir.join(format!("benign-{i}.ndjson"));
-        std::fs::write(&path, format!("{event}\n"))?;
-        cases.push(Case {
-            name: (*name).to_owned(),
+/// How many benign cases the gold set draws unless told.
+const BENIGN_CASES: usize = 330;
+
+/// The benign half of the gold set, drawn from `seed` (see [`crate::benign`]): each case one
+/// routine run once, written where the harness's instances read it.
+fn benign_cases(seed: u64, count: usize) -> Vec<Case> {
+    crate::benign::generate(seed, count)
+        .into_iter()
+        .map(|g| Case {
+            name: g.name,
             source: "benign",
-            path,
+            path: PathBuf::new(),
             expected: Classification::Benign,
             techniques: Vec::new(),
-        });
-    }
-    Ok(cases)
+            family: Some(g.family),
+            declared: g.declared,
+            lines: Some(g.ndjson),
+        })
+        .collect()
 }
 
 fn take(mut v: Vec<Case>, limit: usize) -> Vec<Case> {
@@ -534,7 +779,15 @@ async fn run_case(
 ) -> anyhow::Result<CaseResult> {
     let started = Instant::now();
     let dir = scratch.join(uuid::Uuid::now_v7().simple().to_string());
-    let state = incidents::wire(&dir, config, incidents::Wiring::Triage(Some(rules.clone()))).await?;
+    // A declared penetration test is declared as an operator declares it: in the configuration.
+    let mut config = config.clone();
+    config.triage.declared.extend(case.declared.iter().cloned());
+    let state = incidents::wire(&dir, &config, incidents::Wiring::Triage(Some(rules.clone()))).await?;
+    let mut case = case;
+    if let Some(lines) = case.lines.take() {
+        case.path = dir.join("case.ndjson");
+        std::fs::write(&case.path, lines).with_context(|| format!("cannot write `{}`", case.path.display()))?;
+    }
     let service = state.incidents.clone().context("no incident service")?;
     let triage = state.triage.clone().context("no triage service")?;
     let summary = ingest::ingest_paths(
@@ -557,7 +810,9 @@ async fn run_case(
         let v = triage.triage(i.id, "eval").await?;
         verdicts.push((i, v));
     }
+    let mut cost_eur = 0.0;
     if let Some(g) = &state.gateway {
+        cost_eur = g.providers().iter().map(|p| p.cost_eur).sum();
         g.close().await;
     }
     state.ledger.close().await;
@@ -621,6 +876,7 @@ async fn run_case(
         mode: main.map(|(_, v)| v.mode),
         confidence: main.map(|(_, v)| v.confidence),
         tokens: verdicts.iter().map(|(_, v)| v.tokens).sum(),
+        cost_eur,
         verdict,
         found,
         correct,
@@ -629,13 +885,21 @@ async fn run_case(
     })
 }
 
-pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Result<Report> {
+/// What every route of an evaluation is measured on.
+struct GoldSet {
+    cases: Vec<Case>,
+    rules: Arc<rempart_detect::RuleSet>,
+    seed: u64,
+    injection: crate::injection::CorpusReport,
+    external: Option<crate::injection::CorpusReport>,
+}
+
+fn gold_set(config: &rempart_config::Config, args: &EvalArgs) -> anyhow::Result<GoldSet> {
     let data = std::env::var_os("REMPART_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let otrf = args.otrf.unwrap_or_else(|| data.join("otrf/atomic"));
-    let evtx = args.evtx.unwrap_or_else(|| data.join("evtx-attack-samples"));
-    let scratch = std::env::temp_dir().join(format!("rempart-eval-{}", uuid::Uuid::now_v7().simple()));
+    let otrf = args.otrf.clone().unwrap_or_else(|| data.join("otrf/atomic"));
+    let evtx = args.evtx.clone().unwrap_or_else(|| data.join("evtx-attack-samples"));
     let seed = args.seed.unwrap_or_else(rand::random);
     let injection = crate::injection::evaluate(seed, args.injection_cases)?;
     let external = match &args.injection_corpus {
@@ -650,7 +914,10 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
         cases.extend(take(otrf_cases(&otrf)?, args.limit));
         cases.extend(take(evtx_cases(&evtx)?, args.limit));
         if !args.no_benign {
-            cases.extend(take(benign_cases(&scratch.join("benign"))?, args.limit));
+            let count = args
+                .benign
+                .unwrap_or(if args.limit > 0 { args.limit } else { BENIGN_CASES });
+            cases.extend(benign_cases(seed, count));
         }
     }
     let rules = if args.injection_only {
@@ -660,18 +927,122 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
         anyhow::ensure!(!report.loaded.is_empty(), "no rule loaded from {:?}", args.rules);
         rules
     };
-    let rules = Arc::new(rules);
-    let started = Instant::now();
-    let mut results = Vec::with_capacity(cases.len());
-    for case in cases {
-        let name = case.name.clone();
-        results.push(
-            run_case(config, &rules, &scratch, case, args.scan_events)
-                .await
-                .with_context(|| format!("case `{name}`"))?,
+    Ok(GoldSet {
+        cases,
+        rules: Arc::new(rules),
+        seed,
+        injection,
+        external,
+    })
+}
+
+/// Runs every case of `gold` with `route` triaging (or the configured one), each on a fresh
+/// temporary instance.
+async fn run_gold(
+    config: &rempart_config::Config,
+    gold: &GoldSet,
+    route: Option<&str>,
+    scan_events: bool,
+) -> anyhow::Result<Report> {
+    let mut config = config.clone();
+    if let Some(r) = route {
+        anyhow::ensure!(
+            config.gateway.routes.iter().any(|x| x.name == r),
+            "no `[[gateway.routes]]` is named `{r}`"
         );
+        r.clone_into(&mut config.triage.route);
+    }
+    let scratch = std::env::temp_dir().join(format!("rempart-eval-{}", uuid::Uuid::now_v7().simple()));
+    let started = Instant::now();
+    let mut results = Vec::with_capacity(gold.cases.len());
+    for case in &gold.cases {
+        let result = run_case(&config, &gold.rules, &scratch, case.clone(), scan_events).await;
+        results.push(result.with_context(|| format!("case `{}`", case.name))?);
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    let routed = config.gateway.routes.iter().any(|r| r.name == config.triage.route);
+    Ok(score(
+        results,
+        started.elapsed().as_secs_f64(),
+        gold,
+        routed.then(|| config.triage.route.clone()),
+    ))
+}
+
+pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Result<Report> {
+    let gold = gold_set(config, &args)?;
+    run_gold(config, &gold, args.route.as_deref(), args.scan_events).await
+}
+
+/// Runs the gold set against the route in force and a candidate, compares them case by case,
+/// and records the comparison in the instance's ledger.
+async fn compare(
+    data_dir: &Path,
+    config: &rempart_config::Config,
+    args: EvalArgs,
+    current: &str,
+    candidate: &str,
+) -> anyhow::Result<Comparison> {
+    anyhow::ensure!(
+        !args.injection_only,
+        "--compare measures routes on the gold set: drop --injection-only"
+    );
+    anyhow::ensure!(current != candidate, "compare two different routes");
+    let gold = gold_set(config, &args)?;
+    let current_report = run_gold(config, &gold, Some(current), args.scan_events).await?;
+    let candidate_report = run_gold(config, &gold, Some(candidate), args.scan_events).await?;
+    let pairs: Vec<(bool, bool)> = current_report
+        .per_case
+        .iter()
+        .zip(&candidate_report.per_case)
+        .filter_map(|(a, b)| Some((a.correct?, b.correct?)))
+        .collect();
+    let paired = paired(&pairs, gold.seed);
+    let better = match paired.interval {
+        Some([low, _]) if low > 0.0 => Some(candidate.to_owned()),
+        Some([_, high]) if high < 0.0 => Some(current.to_owned()),
+        _ => None,
+    };
+    let summary = |r: &Report| {
+        json!({
+            "route": r.route, "providers": r.route.as_deref().and_then(|r| route_models(config, r)),
+            "verdict_accuracy": r.verdict_accuracy, "technique_recall": r.technique_recall,
+            "false_positive_rejection": r.false_positive_rejection, "intervals": r.intervals,
+            "detected": r.detected, "tokens": r.tokens, "cost_eur": r.cost_eur,
+        })
+    };
+    let ledger = crate::tuning::ledger(data_dir, config).await?;
+    let recorded = ledger
+        .append(
+            rempart_audit::Draft::new(
+                instance::cli_actor(),
+                rempart_audit::kind::TRIAGE_EVALUATION,
+                json!({
+                    "current": summary(&current_report),
+                    "candidate": summary(&candidate_report),
+                    "paired": paired,
+                    "better": better,
+                    "seed": gold.seed,
+                    "cases": gold.cases.len(),
+                    "attacks": current_report.attacks,
+                    "benign": current_report.benign,
+                }),
+            )
+            .public(),
+        )
+        .await;
+    ledger.close().await;
+    let record = recorded?;
+    Ok(Comparison {
+        current: current_report,
+        candidate: candidate_report,
+        paired,
+        better,
+        record: record.seq,
+    })
+}
+
+fn score(results: Vec<CaseResult>, seconds: f64, gold: &GoldSet, route: Option<String>) -> Report {
     let detected: Vec<&CaseResult> = results.iter().filter(|r| r.incidents > 0).collect();
     let correct = detected.iter().filter(|r| r.correct == Some(true)).count();
     let (mut expected_total, mut named) = (0usize, 0usize);
@@ -690,11 +1061,30 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
         .filter(|r| r.case.expected != Classification::TruePositive)
         .collect();
     let rejected = benign.iter().filter(|r| r.correct == Some(true)).count();
+    let mut families: Vec<crate::benign::Family> = results.iter().filter_map(|r| r.case.family).collect();
+    families.sort();
+    families.dedup();
+    let benign_families = families
+        .into_iter()
+        .map(|family| {
+            let of: Vec<&CaseResult> = results.iter().filter(|r| r.case.family == Some(family)).collect();
+            let detected = of.iter().filter(|r| r.incidents > 0).count();
+            let rejected = of.iter().filter(|r| r.incidents > 0 && r.correct == Some(true)).count();
+            FamilyRate {
+                family,
+                cases: of.len(),
+                detected,
+                rejected,
+                rate: share(rejected, detected),
+                interval: wilson(rejected, detected),
+            }
+        })
+        .collect();
     let incidents: u64 = results.iter().map(|r| r.incidents).sum();
     let flagged: u64 = results.iter().map(|r| r.injection_flagged).sum();
     let events: u64 = results.iter().map(|r| r.events).sum();
     let events_flagged: u64 = results.iter().map(|r| r.events_flagged).sum();
-    Ok(Report {
+    Report {
         false_flags: FalseFlags {
             incidents,
             flagged,
@@ -703,8 +1093,8 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
             events_flagged,
             event_rate: (events > 0).then(|| events_flagged as f64 / events as f64),
         },
-        injection,
-        injection_external: external,
+        injection: gold.injection.clone(),
+        injection_external: gold.external.clone(),
         cases: results.len(),
         attacks: results
             .iter()
@@ -718,16 +1108,96 @@ pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Re
         verdict_accuracy: share(correct, detected.len()),
         technique_recall: share(named, expected_total),
         false_positive_rejection: share(rejected, benign.len()),
+        intervals: Intervals {
+            verdict_accuracy: wilson(correct, detected.len()),
+            technique_recall: wilson(named, expected_total),
+            false_positive_rejection: wilson(rejected, benign.len()),
+        },
+        benign_families,
+        route,
+        seed: gold.seed,
+        cost_eur: results.iter().map(|r| r.cost_eur).sum(),
         model_verdicts: results.iter().filter(|r| r.mode == Some(TriageMode::Model)).count(),
         degraded_verdicts: results.iter().filter(|r| r.mode == Some(TriageMode::Degraded)).count(),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         tokens: results.iter().map(|r| r.tokens).sum(),
         per_case: results,
-    })
+    }
 }
 
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn interval(v: Option<[f64; 2]>) -> String {
+    v.map_or_else(String::new, |[a, b]| format!("[{:.1}–{:.1}]", a * 100.0, b * 100.0))
+}
+
+fn print_comparison(o: &mut impl Write, c: &Comparison) -> anyhow::Result<()> {
+    let (a, b) = (&c.current, &c.candidate);
+    let name = |r: &Report| r.route.clone().unwrap_or_else(|| "degraded".into());
+    writeln!(
+        o,
+        "{} cases ({} attacks, {} benign), seed {}; 95 % intervals in brackets\n",
+        a.cases, a.attacks, a.benign, a.seed
+    )?;
+    writeln!(o, "{:<26} {:>28} {:>28}", "", name(a), name(b))?;
+    let rates = |r: &Report| {
+        [
+            ("verdict accuracy", r.verdict_accuracy, r.intervals.verdict_accuracy),
+            ("technique recall", r.technique_recall, r.intervals.technique_recall),
+            (
+                "false-positive rejection",
+                r.false_positive_rejection,
+                r.intervals.false_positive_rejection,
+            ),
+        ]
+    };
+    for ((what, x, xi), (_, y, yi)) in rates(a).into_iter().zip(rates(b)) {
+        writeln!(
+            o,
+            "{what:<26} {:>28} {:>28}",
+            format!("{} {}", pct(x), interval(xi)),
+            format!("{} {}", pct(y), interval(yi))
+        )?;
+    }
+    writeln!(o, "{:<26} {:>28} {:>28}", "tokens", a.tokens, b.tokens)?;
+    writeln!(
+        o,
+        "{:<26} {:>28} {:>28}",
+        "cost",
+        format!("{:.2} EUR", a.cost_eur),
+        format!("{:.2} EUR", b.cost_eur)
+    )?;
+    let p = &c.paired;
+    writeln!(
+        o,
+        "\naccuracy, {} minus {}: {} {} on {} cases both triaged ({} right only with {}, {} only with {})",
+        name(b),
+        name(a),
+        p.difference
+            .map_or_else(|| "-".into(), |d| format!("{:+.1} points", d * 100.0)),
+        p.interval
+            .map_or_else(String::new, |[l, h]| format!("[{:+.1}, {:+.1}]", l * 100.0, h * 100.0)),
+        p.cases,
+        p.candidate_only,
+        name(b),
+        p.current_only,
+        name(a)
+    )?;
+    match &c.better {
+        Some(r) => writeln!(
+            o,
+            "better: {r} (the interval excludes zero); recorded at ledger #{}",
+            c.record
+        )?,
+        None => writeln!(
+            o,
+            "neither is shown better (the interval includes zero); recorded at ledger #{}",
+            c.record
+        )?,
+    }
+    Ok(())
 }
 
 fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
@@ -756,9 +1226,43 @@ fn print_report(o: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         "\n{} cases ({} attacks, {} benign), {} detected; {} model and {} degraded verdicts; {:.1} s, {} tokens",
         r.cases, r.attacks, r.benign, r.detected, r.model_verdicts, r.degraded_verdicts, r.seconds, r.tokens
     )?;
-    writeln!(o, "verdict accuracy          {}", pct(r.verdict_accuracy))?;
-    writeln!(o, "technique recall          {}", pct(r.technique_recall))?;
-    writeln!(o, "false-positive rejection  {}", pct(r.false_positive_rejection))?;
+    writeln!(
+        o,
+        "route {}; {:.2} EUR; seed {} (95 % Wilson intervals in brackets)",
+        r.route.as_deref().unwrap_or("none (degraded triage)"),
+        r.cost_eur,
+        r.seed
+    )?;
+    writeln!(
+        o,
+        "verdict accuracy          {} {}",
+        pct(r.verdict_accuracy),
+        interval(r.intervals.verdict_accuracy)
+    )?;
+    writeln!(
+        o,
+        "technique recall          {} {}",
+        pct(r.technique_recall),
+        interval(r.intervals.technique_recall)
+    )?;
+    writeln!(
+        o,
+        "false-positive rejection  {} {}",
+        pct(r.false_positive_rejection),
+        interval(r.intervals.false_positive_rejection)
+    )?;
+    for f in &r.benign_families {
+        writeln!(
+            o,
+            "  {:<24} {:>6} {} ({} of {} detected, {} cases)",
+            f.family.as_str(),
+            pct(f.rate),
+            interval(f.interval),
+            f.rejected,
+            f.detected,
+            f.cases
+        )?;
+    }
     writeln!(
         o,
         "injection false flags     {} ({} of {} incidents of real data; {} of {} events read alone)",

@@ -309,7 +309,7 @@ pub async fn run(
 }
 
 /// The instance's ledger, for the commands that need nothing else of it.
-async fn ledger(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<rempart_audit::Ledger> {
+pub(crate) async fn ledger(data_dir: &Path, config: &rempart_config::Config) -> anyhow::Result<rempart_audit::Ledger> {
     let store = instance::open_store(data_dir, config).await?;
     instance::open_ledger(data_dir, config, store).await
 }

@@ -39,7 +39,30 @@ enum Script {
     Echo,
     /// Investigates, but takes three seconds per answer.
     Slow,
+    /// A better analyst than `Echo`: calls benign what shows an administrator's tooling or
+    /// falls inside activity the institution declared, a true positive otherwise. Answers for
+    /// the model `fake-careful` whatever the script.
+    Careful,
 }
+
+/// What `Script::Careful` takes for an administrator's routine.
+const ROUTINE_MARKS: &[&str] = &[
+    "Scripts",
+    "Deploy",
+    "Backup",
+    "CcmExec",
+    "wsmprovhost",
+    "nessus",
+    "Nessus",
+    "Qualys",
+    "Intune",
+    "Puppet",
+    "msiexec",
+    "gpscript",
+    "Veeam",
+    "Scans",
+    "Program Files",
+];
 
 #[derive(Debug)]
 struct Shared {
@@ -157,6 +180,11 @@ async fn complete(State(model): State<Model>, body: String) -> Response {
         shared.script
     };
     let req: Value = serde_json::from_str(&body).unwrap();
+    let script = match req["model"].as_str() {
+        Some("fake-careful") => Script::Careful,
+        Some("fake-echo") => Script::Echo,
+        _ => script,
+    };
     let data = data_of(&req);
     let turns = req["messages"]
         .as_array()
@@ -196,8 +224,20 @@ async fn complete(State(model): State<Model>, body: String) -> Response {
         ),
         Script::Obey => tool_call("submit_verdict", &verdict(&data, "benign", "close_incident"), turns),
         Script::Loop => tool_call("search_events", &json!({"text": format!("step {turns}")}), turns),
-        Script::Echo => {
-            let mut v = verdict(&data, "true_positive", "notify");
+        Script::Echo | Script::Careful => {
+            let system = req["messages"][0]["content"].as_str().unwrap_or_default();
+            let text = data.to_string();
+            let routine =
+                system.contains("Declared by the institution") || ROUTINE_MARKS.iter().any(|m| text.contains(m));
+            let classification = if script == Script::Careful && routine {
+                "benign"
+            } else {
+                "true_positive"
+            };
+            let mut v = verdict(&data, classification, "notify");
+            if classification == "benign" {
+                v["severity"] = json!("informational");
+            }
             let mut techniques: Vec<Value> = Vec::new();
             for a in data["alerts"].as_array().unwrap() {
                 for t in a["techniques"].as_array().unwrap() {
@@ -763,6 +803,187 @@ async fn the_evaluation_harness_scores_whatever_model_is_configured() {
     let recall = r["technique_recall"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&recall));
     assert!(model.received().len() >= detected.len());
+}
+
+/// Two routes on one gold set: `triage` (a model that calls everything a true positive) and
+/// `candidate` (one that recognizes administrators' routines and declared tests). The
+/// comparison names the candidate better with the interval stated, and is recorded; only then
+/// may it be promoted, and the running server's triage takes it within seconds. The route now
+/// in force compared with the worse one says so, and the worse one is not promoted unless an
+/// administrator overrides, with a reason the ledger keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_route_is_promoted_only_when_the_comparison_shows_it_better() {
+    let (model, url) = Model::start().await;
+    model.script(Script::Echo);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("instance");
+    demo(&dir);
+    let config = dir.join("rempart.toml");
+    let provider = |name: &str, model: &str| {
+        format!(
+            "[[gateway.providers]]\nname = \"{name}\"\nkind = \"openai\"\nbase_url = \"{url}\"\nmodel = \"{model}\"\n\
+             jurisdiction = \"eu\"\nmax_class = \"TLP:AMBER\"\ntimeout_secs = 5\nmax_retries = 0\n\
+             price_input_per_mtok = 2.0\nprice_output_per_mtok = 8.0\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[privacy]\ninternal_suffixes = [\"corp.example.eu\"]\n\
+             [gateway]\ndefault_class = \"TLP:AMBER\"\n{}{}\
+             [[gateway.routes]]\nname = \"triage\"\npurpose = \"triage\"\nchain = [\"echo\"]\n\
+             [[gateway.routes]]\nname = \"candidate\"\npurpose = \"triage\"\nchain = [\"careful\"]\n\
+             [gateway.clients.triage]\nrequests_per_minute = 100000\n\
+             [triage]\nauto = false\nmax_steps = 3\n",
+            provider("echo", "fake-echo"),
+            provider("careful", "fake-careful"),
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let out = rempart(&dir)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("REMPART_DATA", common::data())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let rules = common::data().join("sigma/rules/windows");
+    let rules = rules.to_str().unwrap();
+    let compare = |current: &str, candidate: &str| {
+        let (ok, stdout, stderr) = cli(&[
+            "--json",
+            "triage",
+            "eval",
+            "--limit",
+            "2",
+            "--benign",
+            "36",
+            "--rules",
+            rules,
+            "--compare",
+            current,
+            candidate,
+        ]);
+        assert!(ok, "{stderr}");
+        serde_json::from_slice::<Value>(&stdout).unwrap()
+    };
+
+    // Nothing compared yet: no promotion.
+    let (ok, _, stderr) = cli(&["triage", "promote", "candidate"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no comparison of `triage` (in force) with `candidate`"),
+        "{stderr}"
+    );
+
+    let c = compare("triage", "candidate");
+    let (a, b) = (&c["current"], &c["candidate"]);
+    assert_eq!(a["route"], "triage");
+    assert_eq!(b["route"], "candidate");
+    // The same cases, drawn once: the benign routines fire the SigmaHQ rules and are triaged
+    // by both models.
+    assert_eq!(a["cases"], b["cases"]);
+    assert_eq!(a["benign"], 36);
+    assert_eq!(a["seed"], b["seed"]);
+    let benign_detected = a["per_case"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["expected"] == "benign" && c["incidents"].as_u64().unwrap() > 0)
+        .count();
+    assert!(
+        benign_detected >= 30,
+        "{benign_detected} of 36 benign cases raised an incident"
+    );
+    // Every rate has its interval, and the interval holds the rate.
+    for r in [a, b] {
+        for rate in ["verdict_accuracy", "false_positive_rejection", "technique_recall"] {
+            let v = r[rate].as_f64().unwrap();
+            let [lo, hi] = [
+                r["intervals"][rate][0].as_f64().unwrap(),
+                r["intervals"][rate][1].as_f64().unwrap(),
+            ];
+            assert!(lo <= v && v <= hi && hi - lo > 0.0, "{rate}: {v} in [{lo}, {hi}]");
+        }
+        assert!(r["cost_eur"].as_f64().unwrap() > 0.0, "the calls were priced");
+    }
+    // The careless model rejects no false positive; the careful one most.
+    assert_eq!(a["false_positive_rejection"].as_f64().unwrap(), 0.0);
+    assert!(
+        b["false_positive_rejection"].as_f64().unwrap() >= 0.8,
+        "{}",
+        b["false_positive_rejection"]
+    );
+    let p = &c["paired"];
+    assert!(p["interval"][0].as_f64().unwrap() > 0.0, "{p}");
+    assert!(p["candidate_only"].as_u64().unwrap() > 0);
+    assert_eq!(p["current_only"], 0, "{p}");
+    assert_eq!(c["better"], "candidate");
+
+    // Shown better: promoted, recorded, and the running server triages with it.
+    let server = Server::start_config(&dir, &std::fs::read_to_string(&config).unwrap());
+    let list = server.get(&server.viewer, "/api/v1/incidents").await;
+    let id = list["incidents"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.triage(&id).await["model"], "fake-echo");
+    let (ok, stdout, stderr) = cli(&["--json", "triage", "promote", "candidate"]);
+    assert!(ok, "{stderr}");
+    let promoted: Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(promoted["previous"], "triage");
+    assert_eq!(promoted["evaluation"], c["record"]);
+    assert_eq!(promoted["override"], false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if server.triage(&id).await["model"] == "fake-careful" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never took the promoted route"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    server.stop();
+
+    // The route in force now against the worse one: the worse one is not promoted.
+    let c = compare("candidate", "triage");
+    assert_eq!(c["better"], "candidate", "{}", c["paired"]);
+    assert!(c["paired"]["interval"][1].as_f64().unwrap() < 0.0);
+    let (ok, _, stderr) = cli(&["triage", "promote", "triage"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("does not show `triage` better than `candidate`"),
+        "{stderr}"
+    );
+    // An override needs a reason, and is recorded as one.
+    let (ok, _, stderr) = cli(&["triage", "promote", "triage", "--override"]);
+    assert!(!ok, "{stderr}");
+    let (ok, stdout, stderr) = cli(&[
+        "--json",
+        "triage",
+        "promote",
+        "triage",
+        "--override",
+        "--reason",
+        "the candidate's provider ends its contract tonight",
+    ]);
+    assert!(ok, "{stderr}");
+    let promoted: Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(promoted["override"], true);
+    assert!(promoted["evaluation"].is_null());
+    let seq = promoted["ledger"].as_u64().unwrap().to_string();
+    let (ok, stdout, stderr) = cli(&["--json", "audit", "show", &seq]);
+    assert!(ok, "{stderr}");
+    let log = String::from_utf8_lossy(&stdout);
+    assert!(log.contains("triage.promote"), "{log}");
+    assert!(log.contains("ends its contract tonight"), "{log}");
+    assert!(log.contains("overriding"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

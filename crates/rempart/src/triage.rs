@@ -33,7 +33,9 @@ pub enum TriageCommand {
     },
     /// Measure triage on a gold set built from real data: OTRF attack simulations (ATT&CK
     /// techniques from their metadata), EVTX-ATTACK-SAMPLES (techniques from file names) and
-    /// benign administration written by the harness. Each case runs on a fresh temporary
+    /// benign cases drawn afresh from routines of administration, backups, deployment,
+    /// scanners, automation and declared penetration tests, every rate with its 95 % interval;
+    /// or two routes side by side (--compare). Each case runs on a fresh temporary
     /// instance: ingest with the rules, group into incidents, triage with whatever model the
     /// configuration routes (or the degraded triage when none). Also measures the
     /// prompt-injection detector: recall on attempts generated from templates into six event

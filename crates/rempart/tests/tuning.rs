@@ -372,6 +372,13 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     assert_eq!(status(&job_id)["status"], "running");
     let done = status(&job_id);
     assert_eq!(done["status"], "succeeded");
+    // A job that failed, and one that was cancelled: each end recorded with the data set's
+    // hash, the failure with the provider's reason; no tuned model comes of either.
+    let failed = status("ftjob-abc123-failed");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"]["code"], "invalid_training_file");
+    assert!(failed["fine_tuned_model"].is_null());
+    assert_eq!(status("ftjob-abc123-cancelled")["status"], "cancelled");
     let failed = tuning(&["status", "--provider", "union", "../files"]);
     assert!(
         !failed.status.success(),
@@ -381,7 +388,7 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap().to_owned())
         .collect();
-    for (kind, n) in [("tuning.submit", 2), ("tuning.upload", 2), ("tuning.job", 2)] {
+    for (kind, n) in [("tuning.submit", 2), ("tuning.upload", 2), ("tuning.job", 4)] {
         assert_eq!(kinds.iter().filter(|k| *k == kind).count(), n, "{kind}: {kinds:?}");
     }
 
@@ -681,14 +688,23 @@ impl FineTuning {
                             *n += 1;
                             (*n, s.metadata.clone())
                         };
-                        let (status, model) = if n == 1 {
-                            ("running", Value::Null)
+                        let (status, model, error) = if id.ends_with("-failed") {
+                            (
+                                "failed",
+                                Value::Null,
+                                serde_json::json!({"code": "invalid_training_file", "param": "training_file",
+                                    "message": "The job failed due to an invalid training file."}),
+                            )
+                        } else if id.ends_with("-cancelled") {
+                            ("cancelled", Value::Null, Value::Null)
+                        } else if n == 1 {
+                            ("running", Value::Null, Value::Null)
                         } else {
-                            ("succeeded", Value::from("ft:union-base:rempart:abc123"))
+                            ("succeeded", Value::from("ft:union-base:rempart:abc123"), Value::Null)
                         };
                         axum::Json(
                             serde_json::json!({"object": "fine_tuning.job", "id": id, "model": "union-base",
-                        "created_at": 1_765_000_000, "status": status, "fine_tuned_model": model, "error": null,
+                        "created_at": 1_765_000_000, "status": status, "fine_tuned_model": model, "error": error,
                         "metadata": metadata}),
                         )
                     },

@@ -925,7 +925,7 @@ async fn the_openai_side_follows_openai_s_openapi_description() {
         );
     }
     gw.stop();
-    check_against_openai_s_description(&checks);
+    common::check_against_openai_s_description(&checks);
 }
 
 /// The Responses API both ways: what clients send and get back from `POST /v1/responses`
@@ -988,50 +988,7 @@ async fn the_responses_side_follows_openai_s_openapi_description() {
         .await;
     checks.push(json!({"schema": "ErrorResponse", "instance": error, "what": "error"}));
     gw.stop();
-    check_against_openai_s_description(&checks);
-}
-
-/// Runs `openapi_check.py` over `checks` against `../shared/data/openai/openapi.yaml.gz`: every
-/// document must be valid against its schema.
-fn check_against_openai_s_description(checks: &[Value]) {
-    let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openapi_check.py");
-    let child = Command::new(&python)
-        .arg(&script)
-        .arg(common::data().join("openai/openapi.yaml.gz"))
-        .stdin(std::process::Stdio::piped())
-        .output_with_stdin(checks.iter().map(|c| format!("{c}\n")).collect::<String>());
-    assert!(
-        child.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&child.stdout),
-        String::from_utf8_lossy(&child.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&child.stderr).to_string();
-    assert!(
-        stderr.contains(&format!("checked {} documents, 0 violations", checks.len())),
-        "{stderr}"
-    );
-}
-
-trait OutputWithStdin {
-    fn output_with_stdin(&mut self, input: String) -> std::process::Output;
-}
-
-impl OutputWithStdin for Command {
-    fn output_with_stdin(&mut self, input: String) -> std::process::Output {
-        use std::io::Write;
-        let mut child = self
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
-    }
+    common::check_against_openai_s_description(&checks);
 }
 
 /// `rempart gateway policy`: the decision table from the configuration alone.

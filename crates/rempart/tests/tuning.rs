@@ -379,6 +379,9 @@ fn a_tuning_job_from_judged_incidents_and_intelligence_exposes_no_one() {
     assert_eq!(failed["error"]["code"], "invalid_training_file");
     assert!(failed["fine_tuned_model"].is_null());
     assert_eq!(status("ftjob-abc123-cancelled")["status"], "cancelled");
+    // The job Rempart created, and every file and job object the fake answered, follow
+    // OpenAI's own description of the API.
+    assert!(fake.check_wire() >= 6);
     let failed = tuning(&["status", "--provider", "union", "../files"]);
     assert!(
         !failed.status.success(),
@@ -597,8 +600,26 @@ struct FineTuning {
 struct Shared {
     received: Vec<(String, Vec<u8>)>,
     asked: std::collections::HashMap<String, u32>,
-    /// The metadata the job was created with, given back as the API does.
-    metadata: Value,
+    /// The request the job was created with: the job object gives its fields back.
+    request: Value,
+    /// What the fake answered, with the schema of OpenAI's description it must follow.
+    answered: Vec<(&'static str, Value)>,
+}
+
+/// A fine-tuning job object as the API gives it (`FineTuningJob`: every required field).
+fn job_object(id: &str, request: &Value, status: &str, model: Value, error: Value) -> Value {
+    let ended = matches!(status, "succeeded" | "failed" | "cancelled");
+    serde_json::json!({
+        "object": "fine_tuning.job", "id": id, "model": request["model"].as_str().unwrap_or("union-base"),
+        "created_at": 1_765_000_000, "finished_at": if ended { Value::from(1_765_003_600) } else { Value::Null },
+        "status": status, "fine_tuned_model": model, "error": error,
+        "organization_id": "org-union", "result_files": if status == "succeeded" { serde_json::json!(["file-result"]) } else { serde_json::json!([]) },
+        "trained_tokens": if status == "succeeded" { Value::from(48_210) } else { Value::Null },
+        "training_file": request["training_file"].as_str().unwrap_or("file-1"),
+        "validation_file": request["validation_file"],
+        "hyperparameters": {"batch_size": "auto", "learning_rate_multiplier": "auto", "n_epochs": "auto"},
+        "seed": 42, "metadata": request["metadata"], "method": request["method"],
+    })
 }
 
 impl FineTuning {
@@ -631,11 +652,13 @@ impl FineTuning {
                             &body,
                             headers.get("authorization"),
                         );
-                        let n = state.lock().unwrap().received.len();
-                        axum::Json(
-                            serde_json::json!({"object": "file", "id": format!("file-{n}"), "bytes": body.len(),
-                            "created_at": 1_765_000_000, "filename": "train.jsonl", "purpose": "fine-tune"}),
-                        )
+                        let mut s = state.lock().unwrap();
+                        let n = s.received.len();
+                        let file = serde_json::json!({"object": "file", "id": format!("file-{n}"), "bytes": body.len(),
+                            "created_at": 1_765_000_000, "filename": "train.jsonl", "purpose": "fine-tune",
+                            "status": "processed"});
+                        s.answered.push(("OpenAIFile", file.clone()));
+                        axum::Json(file)
                     },
                 ),
             )
@@ -653,13 +676,12 @@ impl FineTuning {
                             headers.get("authorization"),
                         );
                         let req: Value = serde_json::from_slice(&body).unwrap();
-                        state.lock().unwrap().metadata = req["metadata"].clone();
-                        axum::Json(
-                            serde_json::json!({"object": "fine_tuning.job", "id": "ftjob-abc123", "model": req["model"],
-                            "created_at": 1_765_000_000, "status": "validating_files", "fine_tuned_model": null,
-                            "training_file": req["training_file"], "validation_file": req["validation_file"],
-                            "metadata": req["metadata"], "method": req["method"], "error": null}),
-                        )
+                        let job = job_object("ftjob-abc123", &req, "validating_files", Value::Null, Value::Null);
+                        let mut s = state.lock().unwrap();
+                        s.answered.push(("CreateFineTuningJobRequest", req.clone()));
+                        s.answered.push(("FineTuningJob", job.clone()));
+                        s.request = req;
+                        axum::Json(job)
                     },
                 ),
             )
@@ -682,11 +704,11 @@ impl FineTuning {
                 "/{provider}/v1/fine_tuning/jobs/{id}",
                 get(
                     move |State(state): State<S>, UrlPath((_, id)): UrlPath<(String, String)>| async move {
-                        let (n, metadata) = {
+                        let (n, request) = {
                             let mut s = state.lock().unwrap();
                             let n = s.asked.entry(id.clone()).or_insert(0);
                             *n += 1;
-                            (*n, s.metadata.clone())
+                            (*n, s.request.clone())
                         };
                         let (status, model, error) = if id.ends_with("-failed") {
                             (
@@ -702,11 +724,9 @@ impl FineTuning {
                         } else {
                             ("succeeded", Value::from("ft:union-base:rempart:abc123"), Value::Null)
                         };
-                        axum::Json(
-                            serde_json::json!({"object": "fine_tuning.job", "id": id, "model": "union-base",
-                        "created_at": 1_765_000_000, "status": status, "fine_tuned_model": model, "error": error,
-                        "metadata": metadata}),
-                        )
+                        let job = job_object(&id, &request, status, model, error);
+                        state.lock().unwrap().answered.push(("FineTuningJob", job.clone()));
+                        axum::Json(job)
                     },
                 ),
             )
@@ -719,6 +739,21 @@ impl FineTuning {
 
     fn received(&self) -> Vec<(String, Vec<u8>)> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// What Rempart sent and what the fake answered, each against its schema in OpenAI's
+    /// description (`../shared/data/openai/openapi.yaml.gz`).
+    fn check_wire(&self) -> usize {
+        let checks: Vec<Value> = self
+            .state
+            .lock()
+            .unwrap()
+            .answered
+            .iter()
+            .map(|(schema, instance)| serde_json::json!({"schema": schema, "instance": instance, "what": schema}))
+            .collect();
+        common::check_against_openai_s_description(&checks);
+        checks.len()
     }
 }
 

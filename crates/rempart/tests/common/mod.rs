@@ -14,6 +14,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use serde_json::Value;
+
 /// The binary on a given data directory.
 pub fn rempart(data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rempart"));
@@ -220,4 +222,47 @@ pub async fn metrics(addr: &str, token: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// Runs `openapi_check.py` over `checks` against `../shared/data/openai/openapi.yaml.gz`: every
+/// document must be valid against its schema.
+pub fn check_against_openai_s_description(checks: &[Value]) {
+    let python = std::env::var("REMPART_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openapi_check.py");
+    let child = Command::new(&python)
+        .arg(&script)
+        .arg(data().join("openai/openapi.yaml.gz"))
+        .stdin(std::process::Stdio::piped())
+        .output_with_stdin(checks.iter().map(|c| format!("{c}\n")).collect::<String>());
+    assert!(
+        child.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&child.stderr).to_string();
+    assert!(
+        stderr.contains(&format!("checked {} documents, 0 violations", checks.len())),
+        "{stderr}"
+    );
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: String) -> std::process::Output;
+}
+
+impl OutputWithStdin for Command {
+    fn output_with_stdin(&mut self, input: String) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
 }

@@ -369,10 +369,10 @@ async fn promote(
         {
             if let rempart_audit::PayloadView::Public { payload } | rempart_audit::PayloadView::Sealed { payload, .. } =
                 state.ledger.open_payload(e).await?
+                && payload["current"]["route"] == current.as_str()
+                && payload["candidate"]["route"] == route
             {
-                if payload["current"]["route"] == current.as_str() && payload["candidate"]["route"] == route {
-                    latest = Some((e.record.seq, payload));
-                }
+                latest = Some((e.record.seq, payload));
             }
         }
     }

@@ -568,7 +568,10 @@ pub fn wilson(k: usize, n: usize) -> Option<[f64; 2]> {
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+    // At 0 of n and n of n the bounds are 0 and 1 exactly, not their rounding.
+    let low = if k == 0.0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if k == n { 1.0 } else { (centre + half).min(1.0) };
+    Some([low, high])
 }
 
 /// Two routes on the same cases.
@@ -1315,6 +1318,39 @@ fn print_corpus(o: &mut impl Write, what: &str, c: &crate::injection::CorpusRepo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_intervals_hold_the_rate_and_narrow_with_more_cases() {
+        assert_eq!(wilson(0, 0), None);
+        assert_eq!(wilson(0, 40), Some([0.0, wilson(0, 40).unwrap()[1]]));
+        assert_eq!(wilson(40, 40).unwrap()[1], 1.0);
+        // 2 of 7 (the old gold set's benign cases): 8.2 % to 64.1 % (Wilson, 1927).
+        let [lo, hi] = wilson(2, 7).unwrap();
+        assert!((lo - 0.0822).abs() < 1e-3 && (hi - 0.6411).abs() < 1e-3, "{lo} {hi}");
+        for (k, n) in [(1, 3), (50, 100), (64, 326), (299, 300)] {
+            let [lo, hi] = wilson(k, n).unwrap();
+            let p = k as f64 / n as f64;
+            assert!(lo < p && p < hi, "{k}/{n}: {lo} {hi}");
+            let [lo10, hi10] = wilson(k * 10, n * 10).unwrap();
+            assert!(hi10 - lo10 < hi - lo);
+        }
+    }
+
+    #[test]
+    fn the_paired_interval_excludes_zero_only_for_a_consistent_difference() {
+        let same: Vec<(bool, bool)> = (0..50).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
+        let p = paired(&same, 1);
+        assert_eq!((p.difference, p.interval), (Some(0.0), Some([0.0, 0.0])));
+        // The candidate right on 20 more of 60 cases: clearly better.
+        let better: Vec<(bool, bool)> = (0..60).map(|i| (i < 30, i < 50)).collect();
+        let p = paired(&better, 1);
+        assert!(p.interval.unwrap()[0] > 0.0, "{p:?}");
+        assert_eq!((p.candidate_only, p.current_only), (20, 0));
+        // Two wins each way on 40 cases: no difference shown.
+        let mixed: Vec<(bool, bool)> = (0..40).map(|i| (i < 2 || i >= 4, i >= 2)).collect();
+        let [lo, hi] = paired(&mixed, 1).interval.unwrap();
+        assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
+    }
 
     #[test]
     fn technique_ids_in_file_names() {

@@ -1347,7 +1347,7 @@ mod tests {
         assert!(p.interval.unwrap()[0] > 0.0, "{p:?}");
         assert_eq!((p.candidate_only, p.current_only), (20, 0));
         // Two wins each way on 40 cases: no difference shown.
-        let mixed: Vec<(bool, bool)> = (0..40).map(|i| (i < 2 || i >= 4, i >= 2)).collect();
+        let mixed: Vec<(bool, bool)> = (0..40).map(|i| (!(2..4).contains(&i), i >= 2)).collect();
         let [lo, hi] = paired(&mixed, 1).interval.unwrap();
         assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
     }

@@ -123,6 +123,8 @@ async fn load(
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let in_flight = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    // Why requests failed: an HTTP status, or `transport` for no response at all.
+    let failures = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     let shed = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     // Warm the connection pool.
@@ -152,16 +154,21 @@ async fn load(
         if let Some(t) = &token {
             rb = rb.bearer_auth(t);
         }
-        let (tx, in_flight, errors) = (tx.clone(), in_flight.clone(), errors.clone());
+        let (tx, in_flight, errors, failures) = (tx.clone(), in_flight.clone(), errors.clone(), failures.clone());
         tokio::spawn(async move {
-            let ok = match rb.send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
+            let failure = match rb.send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.err().map(|_| "body".to_owned()),
+                Ok(r) => Some(r.status().as_u16().to_string()),
+                Err(_) => Some("transport".to_owned()),
             };
-            if ok {
-                let _ = tx.send(u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX));
-            } else {
-                errors.fetch_add(1, Ordering::Relaxed);
+            match failure {
+                None => {
+                    let _ = tx.send(u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX));
+                }
+                Some(why) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    *failures.lock().unwrap().entry(why).or_default() += 1;
+                }
             }
             in_flight.fetch_sub(1, Ordering::Relaxed);
         });
@@ -175,7 +182,8 @@ async fn load(
     lat.sort_unstable();
     let out = json!({
         "url": url, "rate": rate, "seconds": seconds, "requests": total, "ok": lat.len(),
-        "errors": errors.load(Ordering::Relaxed), "shed": shed.load(Ordering::Relaxed),
+        "errors": errors.load(Ordering::Relaxed), "failures": *failures.lock().unwrap(),
+        "shed": shed.load(Ordering::Relaxed),
         "achieved_rps": lat.len() as f64 / elapsed,
         "p50_ms": percentile(&lat, 50.0), "p90_ms": percentile(&lat, 90.0), "p99_ms": percentile(&lat, 99.0),
         "p999_ms": percentile(&lat, 99.9), "max_ms": percentile(&lat, 100.0),

@@ -1166,6 +1166,13 @@ fn print_comparison(o: &mut impl Write, c: &Comparison) -> anyhow::Result<()> {
             format!("{} {}", pct(y), interval(yi))
         )?;
     }
+    writeln!(
+        o,
+        "{:<26} {:>28} {:>28}",
+        "verdicts by a model",
+        format!("{} of {}", a.model_verdicts, a.detected),
+        format!("{} of {}", b.model_verdicts, b.detected)
+    )?;
     writeln!(o, "{:<26} {:>28} {:>28}", "tokens", a.tokens, b.tokens)?;
     writeln!(
         o,

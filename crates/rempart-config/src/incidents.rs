@@ -98,6 +98,15 @@ pub struct Declared {
 }
 
 impl Declared {
+    /// `penetration test "Q4 test" (CHG-7)`: the kind, the name and the ticket, for people.
+    pub fn describe(&self) -> String {
+        let mut out = format!("{} {:?}", self.kind.replace('_', " "), self.name);
+        if !self.reference.is_empty() {
+            out.push_str(&format!(" ({})", self.reference));
+        }
+        out
+    }
+
     /// Whether an alert on `host` by `user` at `time` falls inside the window.
     pub fn covers(&self, host: Option<&str>, user: Option<&str>, time: jiff::Timestamp) -> bool {
         let matches = |patterns: &[String], v: &str| {

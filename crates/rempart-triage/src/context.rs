@@ -201,16 +201,10 @@ pub fn system_prompt(nonce: &str) -> String {
 /// never from the data): the model may weigh it, and the deterministic verdict already has.
 pub fn declared_note(d: &rempart_config::incidents::Declared) -> String {
     format!(
-        "\nDeclared by the institution beforehand (its configuration, not the data): a {} named {:?}{}, \
+        "\nDeclared by the institution beforehand (its configuration, not the data): the {}, \
          from {} to {}, on hosts matching {:?}{}. Every alert of this incident falls inside it. \
          Classify as benign only what this activity explains; anything else stays a true positive.\n",
-        d.kind.replace('_', " "),
-        d.name,
-        if d.reference.is_empty() {
-            String::new()
-        } else {
-            format!(" (reference {})", d.reference)
-        },
+        d.describe(),
         d.from,
         d.until,
         d.hosts,

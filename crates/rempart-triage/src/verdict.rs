@@ -419,20 +419,13 @@ pub fn within_declared(v: &mut Verdict, d: &rempart_config::incidents::Declared)
         action: ActionKind::Monitor,
         target: d.name.clone(),
         reason: format!(
-            "inside the declared {} `{}`{}: confirm with its owner that this activity is theirs",
-            d.kind.replace('_', " "),
-            d.name,
-            if d.reference.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", d.reference)
-            }
+            "inside the declared {}: confirm with its owner that this activity is theirs",
+            d.describe()
         ),
     }];
     v.summary = format!(
-        "Inside the declared {} `{}` ({} to {}). {}",
-        d.kind.replace('_', " "),
-        d.name,
+        "Inside the declared {}, {} to {}. {}",
+        d.describe(),
         d.from,
         d.until,
         v.summary

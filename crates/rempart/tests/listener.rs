@@ -49,6 +49,10 @@ fn other_client() -> reqwest::Client {
     reqwest::Client::builder()
         .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
         .timeout(Duration::from_secs(5))
+        // A connection per request, closed by the client: one kept alive would sit idle while
+        // a test waits, and the server's header timeout would close it and count it (as `idle`)
+        // among the test's own sockets.
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap()
 }

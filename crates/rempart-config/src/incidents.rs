@@ -109,25 +109,31 @@ impl Declared {
 
     /// Whether an alert on `host` by `user` at `time` falls inside the window.
     pub fn covers(&self, host: Option<&str>, user: Option<&str>, time: jiff::Timestamp) -> bool {
-        let matches = |patterns: &[String], v: &str| {
-            // `CORP\name` and `name@corp` name the account `name`.
-            let bare = v.rsplit('\\').next().unwrap_or(v);
-            let bare = bare.split('@').next().unwrap_or(bare);
-            patterns
-                .iter()
-                .any(|p| rempart_model::glob(p, v) || rempart_model::glob(p, bare))
-        };
-        // A host is named by its short name or its full one, in the pattern as in the logs.
-        let short = |v: &str| v.split('.').next().unwrap_or(v).to_ascii_lowercase();
-        let host_matches = |h: &str| {
-            matches(&self.hosts, h)
-                || matches(&self.hosts, &short(h))
-                || self.hosts.iter().any(|p| !p.contains('*') && short(p) == short(h))
-        };
         (self.from..=self.until).contains(&time)
-            && host.is_some_and(host_matches)
-            && (self.accounts.is_empty() || user.is_none_or(|u| matches(&self.accounts, u)))
+            && host.is_some_and(|h| self.covers_host(h))
+            && user.is_none_or(|u| self.covers_account(u))
     }
+
+    /// Whether `host` is one of the window's machines, named by its short name or its full
+    /// one, in the pattern as in the logs.
+    pub fn covers_host(&self, host: &str) -> bool {
+        let short = |v: &str| v.split('.').next().unwrap_or(v).to_ascii_lowercase();
+        any_glob(&self.hosts, host)
+            || any_glob(&self.hosts, &short(host))
+            || self.hosts.iter().any(|p| !p.contains('*') && short(p) == short(host))
+    }
+
+    /// Whether `user` is one of the window's accounts (any, when it names none). `CORP\name`
+    /// and `name@corp` name the account `name`.
+    pub fn covers_account(&self, user: &str) -> bool {
+        let bare = user.rsplit('\\').next().unwrap_or(user);
+        let bare = bare.split('@').next().unwrap_or(bare);
+        self.accounts.is_empty() || any_glob(&self.accounts, user) || any_glob(&self.accounts, bare)
+    }
+}
+
+fn any_glob(patterns: &[String], value: &str) -> bool {
+    patterns.iter().any(|p| rempart_model::glob(p, value))
 }
 
 /// The kinds of declared activity.

@@ -399,10 +399,8 @@ pub fn declared<'a>(
     windows.iter().find(|w| {
         (w.from..=w.until).contains(&incident.first_seen)
             && (w.from..=w.until).contains(&incident.last_seen)
-            && hosts.iter().all(|h| w.covers(Some(h), None, incident.first_seen))
-            && users
-                .iter()
-                .all(|u| w.covers(hosts.first().copied(), Some(u), incident.first_seen))
+            && hosts.iter().all(|h| w.covers_host(h))
+            && users.iter().all(|u| w.covers_account(u))
             && alerts
                 .iter()
                 .all(|a| w.covers(a.host.as_deref(), a.user.as_deref(), a.time))

@@ -380,7 +380,7 @@ async fn promote(
         None => Err(format!(
             "no comparison of `{current}` (in force) with `{route}` is recorded: run `rempart triage eval --compare {current} {route}`"
         )),
-        Some((seq, p)) if p["candidate"]["providers"] != Value::from(models.clone()) => Err(format!(
+        Some((seq, p)) if p["candidate"]["providers"].as_array() != Some(&models) => Err(format!(
             "the comparison at ledger #{seq} measured other models behind `{route}` than the configuration routes to now: compare again"
         )),
         Some((seq, p)) if p["better"] == route => Ok(*seq),
@@ -951,10 +951,6 @@ async fn run_gold(
 ) -> anyhow::Result<Report> {
     let mut config = config.clone();
     if let Some(r) = route {
-        anyhow::ensure!(
-            config.gateway.routes.iter().any(|x| x.name == r),
-            "no `[[gateway.routes]]` is named `{r}`"
-        );
         r.clone_into(&mut config.triage.route);
     }
     let scratch = std::env::temp_dir().join(format!("rempart-eval-{}", uuid::Uuid::now_v7().simple()));
@@ -974,7 +970,19 @@ async fn run_gold(
     ))
 }
 
+/// Refuses a route the configuration does not name, before any case runs.
+fn known_route(config: &rempart_config::Config, route: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.gateway.routes.iter().any(|x| x.name == route),
+        "no `[[gateway.routes]]` is named `{route}`"
+    );
+    Ok(())
+}
+
 pub async fn eval(config: &rempart_config::Config, args: EvalArgs) -> anyhow::Result<Report> {
+    if let Some(r) = &args.route {
+        known_route(config, r)?;
+    }
     let gold = gold_set(config, &args)?;
     run_gold(config, &gold, args.route.as_deref(), args.scan_events).await
 }
@@ -993,6 +1001,8 @@ async fn compare(
         "--compare measures routes on the gold set: drop --injection-only"
     );
     anyhow::ensure!(current != candidate, "compare two different routes");
+    known_route(config, current)?;
+    known_route(config, candidate)?;
     let gold = gold_set(config, &args)?;
     let current_report = run_gold(config, &gold, Some(current), args.scan_events).await?;
     let candidate_report = run_gold(config, &gold, Some(candidate), args.scan_events).await?;

@@ -875,6 +875,16 @@ async fn a_candidate_route_is_promoted_only_when_the_comparison_shows_it_better(
         serde_json::from_slice::<Value>(&stdout).unwrap()
     };
 
+    // Bad input: a route the configuration does not name is refused at once, by name.
+    for args in [
+        &["triage", "promote", "nosuch"][..],
+        &["triage", "eval", "--rules", rules, "--compare", "triage", "nosuch"][..],
+    ] {
+        let (ok, _, stderr) = cli(args);
+        assert!(!ok);
+        assert!(stderr.contains("no `[[gateway.routes]]` is named `nosuch`"), "{stderr}");
+    }
+
     // Nothing compared yet: no promotion.
     let (ok, _, stderr) = cli(&["triage", "promote", "candidate"]);
     assert!(!ok);

@@ -3,6 +3,7 @@ pub mod checks;
 pub mod cryptopan;
 pub mod erase;
 pub mod json_text;
+mod recent;
 pub mod recognize;
 pub mod redact;
 pub mod service;

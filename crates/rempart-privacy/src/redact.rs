@@ -23,7 +23,8 @@ use sha2::Sha256;
 
 use crate::PrivacyError;
 use crate::cryptopan::CryptoPan;
-use crate::recognize::{Entity, FieldRule, Finding, Recognizers, placeholder};
+use crate::recent::Recent;
+use crate::recognize::{Entity, FieldRule, Finding, LineMemo, Recognizers, placeholder};
 
 /// What a removed secret becomes.
 pub const SECRET_REMOVED: &str = "[secret removed]";
@@ -140,46 +141,10 @@ pub struct Redactor {
     /// same images, parents, hashes, channels and command lines in event after event), and the
     /// findings of a string depend on nothing but the string.
     seen: std::sync::Mutex<Recent<Box<str>, Box<[Finding]>>>,
-}
-
-/// What was computed lately, bounded in entries and in weight (bytes): an insert that would
-/// pass either bound starts the map over.
-#[derive(Debug)]
-struct Recent<K, V> {
-    /// Keyed with a per-process random seed (the keys are event text: no chosen collisions),
-    /// and several times faster than SipHash on the long strings the findings cache holds.
-    map: std::collections::HashMap<K, V, foldhash::fast::RandomState>,
-    weight: usize,
-    max_entries: usize,
-    max_weight: usize,
-}
-
-impl<K: std::hash::Hash + Eq, V> Recent<K, V> {
-    fn new(max_entries: usize, max_weight: usize) -> Self {
-        Recent {
-            map: std::collections::HashMap::default(),
-            weight: 0,
-            max_entries,
-            max_weight,
-        }
-    }
-
-    fn get<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.map.get(key)
-    }
-
-    fn insert(&mut self, key: K, value: V, weight: usize) {
-        if self.map.len() >= self.max_entries || self.weight + weight > self.max_weight {
-            self.map.clear();
-            self.weight = 0;
-        }
-        self.weight += weight;
-        self.map.insert(key, value);
-    }
+    /// What the recognizers found in the lines of texts seen lately: the texts of rendered
+    /// messages differ from event to event (a process id, a time) while most of their lines
+    /// recur, and a line's findings depend on nothing but the line.
+    lines: LineMemo,
 }
 
 /// Pseudonyms remembered before the memo starts over.
@@ -190,6 +155,9 @@ const SEEN_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Longer strings are scanned every time (they would crowd the cache). Windows' rendered
 /// messages run to a few kilobytes and recur (a tenth of the bytes of an OTRF recording).
 const SEEN_MAX_LEN: usize = 16 * 1024;
+/// Lines remembered with what their scan found before the cache starts over, and their size.
+const LINES_MAX: usize = 32_768;
+const LINES_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The subject a value is about (see [`rempart_audit::subject_id`]).
 pub fn subject(entity: Entity, value: &str) -> String {
@@ -209,6 +177,7 @@ impl Redactor {
             domain,
             memo: std::sync::Mutex::new(Recent::new(MEMO_MAX, usize::MAX)),
             seen: std::sync::Mutex::new(Recent::new(SEEN_MAX, SEEN_MAX_BYTES)),
+            lines: std::sync::Mutex::new(Recent::new(LINES_MAX, LINES_MAX_BYTES)),
         }
     }
 
@@ -299,13 +268,13 @@ impl Redactor {
     /// The recognizers' findings in `text`, from the cache when the string was seen lately.
     fn findings(&self, text: &str) -> Vec<Finding> {
         if text.len() > SEEN_MAX_LEN {
-            return self.recognizers.find(text);
+            return self.recognizers.find_remembering(text, &self.lines);
         }
         let lock = || self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = lock().get(text) {
             return hit.to_vec();
         }
-        let found = self.recognizers.find(text);
+        let found = self.recognizers.find_remembering(text, &self.lines);
         lock().insert(text.into(), found.as_slice().into(), text.len());
         found
     }
@@ -815,24 +784,4 @@ mod tests {
         "ws-fin-07.corp.example.eu",
         "The analyst Jan Kowalski called",
     ];
-
-    #[test]
-    fn what_is_remembered_stays_within_its_bounds() {
-        let mut by_count: Recent<u32, ()> = Recent::new(3, usize::MAX);
-        for k in 0..3 {
-            by_count.insert(k, (), 0);
-        }
-        assert!(by_count.get(&0).is_some() && by_count.get(&2).is_some());
-        by_count.insert(3, (), 0);
-        assert_eq!((by_count.get(&0), by_count.get(&3)), (None, Some(&())));
-        let mut by_weight: Recent<&str, ()> = Recent::new(100, 10);
-        by_weight.insert("a", (), 6);
-        by_weight.insert("b", (), 4);
-        assert!(by_weight.get("a").is_some());
-        by_weight.insert("c", (), 1);
-        assert_eq!(
-            (by_weight.get("a"), by_weight.get("c"), by_weight.weight),
-            (None, Some(&()), 1)
-        );
-    }
 }

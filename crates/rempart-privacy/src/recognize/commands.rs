@@ -146,12 +146,14 @@ impl Commands {
         })
     }
 
-    /// Every credential in `text`'s command lines.
-    pub(super) fn find(&self, text: &str, out: &mut Vec<Found>) {
+    /// Every credential in `text`'s command lines, `text` being one line (a command line ends
+    /// at a line break, as in every shell); returns whether the words of the shapes occur in it,
+    /// for [`Commands::shapes`] to read the whole text.
+    pub(super) fn find_in_line(&self, line: &str, out: &mut Vec<Found>) -> bool {
         let (mut commands, mut shapes) = (false, false);
-        for m in self.gate.find_iter(text) {
+        for m in self.gate.find_iter(line) {
             match self.opens[m.pattern().as_usize()] {
-                Opens::Program => commands |= stands_alone(text, m.start(), m.end()),
+                Opens::Program => commands |= stands_alone(line, m.start(), m.end()),
                 Opens::Flag => commands = true,
                 Opens::Shape => shapes = true,
             }
@@ -160,11 +162,14 @@ impl Commands {
             }
         }
         if commands {
-            self.command_line(text, 0, 0, out);
+            self.command_line(line, 0, 0, out);
         }
-        if !shapes {
-            return;
-        }
+        shapes
+    }
+
+    /// The credentials the shapes carry in `text` (the whole text: a shape may continue on the
+    /// next line), where [`Commands::find_in_line`] found their words in one of its lines.
+    pub(super) fn shapes(&self, text: &str, out: &mut Vec<Found>) {
         for (re, entities, name) in &self.shapes {
             for caps in re.captures_iter(text) {
                 let groups = caps.iter().skip(1).flatten();
@@ -445,6 +450,14 @@ fn split(text: &str) -> Vec<(usize, usize, bool)> {
             }
             i += 1;
         }
+        // A shell's line continuation (`\`, `` ` ``, `^` before a line break) is no argument.
+        let continued = &b[i..];
+        if i - start == 1
+            && matches!(b[start], b'\\' | b'`' | b'^')
+            && (continued.starts_with(b"\n") || continued.starts_with(b"\r\n"))
+        {
+            continue;
+        }
         let mut end = i;
         let mut separator = false;
         while end > start && matches!(b[end - 1], b';' | b'|' | b'&') {
@@ -467,7 +480,9 @@ mod tests {
     fn found(text: &str) -> Vec<(Entity, String)> {
         let c = Commands::new().unwrap_or_else(|e| panic!("{e}"));
         let mut out = Vec::new();
-        c.find(text, &mut out);
+        if c.find_in_line(text, &mut out) {
+            c.shapes(text, &mut out);
+        }
         out.sort_by_key(|f| f.1);
         out.into_iter().map(|(e, s, t, _)| (e, text[s..t].to_owned())).collect()
     }
@@ -481,6 +496,13 @@ mod tests {
             ["cmd", "/c", "\"net use x\"", "--p=\"a b\"", "O'Brien", "x;y", "a"]
         );
         assert!(split(t).last().is_some_and(|a| a.2), "a trailing && ends a command");
+        let continued = "curl \\\n -u a:b `\r\n x ^\n y ^z \\";
+        let args: Vec<&str> = split(continued).into_iter().map(|(s, e, _)| &continued[s..e]).collect();
+        assert_eq!(
+            args,
+            ["curl", "-u", "a:b", "x", "y", "^z", "\\"],
+            "continuations are no arguments"
+        );
     }
 
     #[test]

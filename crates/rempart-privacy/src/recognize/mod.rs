@@ -141,6 +141,34 @@ struct Pattern {
     context: &'static [&'static str],
     /// What a text must contain for the pattern to have a chance, checked before running it.
     needs: Needs,
+    /// Whether the pattern reads across lines ([`spans_lines`], or context words looked for
+    /// before and after a match): searched in the whole text, the others line by line.
+    whole: bool,
+}
+
+/// Whether a regular expression can match a line break, or depends on where its text starts
+/// or ends (`^`, `$`, `\A`, `\z` outside multi-line mode): searched in a line on its own, it
+/// could find what it does not find in the whole text, or miss what it finds there. Word
+/// boundaries look at one character, and a line break is no word character, so they read a
+/// line alone as they read it in its text. A pattern that does not parse counts as spanning.
+fn spans_lines(pattern: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind, Look};
+    fn walk(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Empty => false,
+            HirKind::Literal(l) => l.0.contains(&b'\n'),
+            HirKind::Class(Class::Unicode(c)) => c.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end()),
+            HirKind::Class(Class::Bytes(c)) => c.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+            HirKind::Look(look) => matches!(look, Look::Start | Look::End),
+            HirKind::Repetition(r) => walk(&r.sub),
+            HirKind::Capture(c) => walk(&c.sub),
+            HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(walk),
+        }
+    }
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .ok()
+        .is_none_or(|hir| walk(&hir))
 }
 
 /// Cheap facts about a text, computed in one pass, that rule recognizers out before their
@@ -167,6 +195,27 @@ struct Features {
 }
 
 impl Features {
+    /// The features of a text made of the texts of `self` and `other`, with a line break
+    /// between them (which no feature counts, and which ends a run of digits).
+    fn merge(&mut self, other: &Features) {
+        self.digits += other.digits;
+        self.longest_digit_run = self.longest_digit_run.max(other.longest_digit_run);
+        self.at |= other.at;
+        self.colon |= other.colon;
+        self.colons += other.colons;
+        self.dots += other.dots;
+        self.dot |= other.dot;
+        self.backslash |= other.backslash;
+        self.slash |= other.slash;
+        self.equals |= other.equals;
+        self.dash |= other.dash;
+        self.dashes += other.dashes;
+        self.double_colon |= other.double_colon;
+        self.dollar |= other.dollar;
+        self.upper += other.upper;
+        self.plus_or_zero |= other.plus_or_zero;
+    }
+
     fn of(text: &str) -> Features {
         let mut f = Features::default();
         let mut run = 0;
@@ -366,16 +415,18 @@ natid!(ie_id, "IE");
 /// start).
 fn builtin() -> Result<Vec<Pattern>, regex::Error> {
     let p = |name, entity, re: &str, group, check: Option<Check>, context: &'static [&'static str], needs| {
+        let re = ascii_boundaries(re);
         Ok::<_, regex::Error>(Pattern {
             name,
             entity,
-            regex: Regex::new(&ascii_boundaries(re))?,
+            regex: Regex::new(&re)?,
             group,
             tail: None,
             screened: None,
             check,
             context,
             needs,
+            whole: !context.is_empty() || spans_lines(&re),
         })
     };
     use Entity::*;
@@ -682,7 +733,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             // recognizers).
             "unc-host",
             Host,
-            r"(?:^|[^\\])\\\\([A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*)(?:\\|$|[\s\x22'])",
+            r"(?:(?m:^)|[^\\\n])\\\\([A-Za-z0-9][A-Za-z0-9-]{0,62}(?:\.[A-Za-z0-9-]{1,63})*)(?:\\|(?m:$)|[[\s\x22']--\n])",
             1,
             Some(not_an_address),
             &[],
@@ -692,7 +743,7 @@ fn builtin() -> Result<Vec<Pattern>, regex::Error> {
             p(
                 "domain-user",
                 User,
-                r"(?i)\b[a-z0-9][a-z0-9_.-]{0,62}(?:\\\\|\\)([a-z0-9][a-z0-9._-]{0,63})(?:\b|$)",
+                r"(?i)\b[a-z0-9][a-z0-9_.-]{0,62}(?:\\\\|\\)([a-z0-9][a-z0-9._-]{0,63})(?:\b|(?m:$))",
                 1,
                 None,
                 &[],
@@ -1081,18 +1132,107 @@ impl Recognizers {
 
     /// Every finding in `text`, in order, non-overlapping.
     pub fn find(&self, text: &str) -> Vec<Finding> {
-        self.search(text, true)
+        self.search(text, true, None)
+    }
+
+    /// [`Recognizers::find`], with the scans of `text`'s lines remembered in `lines` (and taken
+    /// from it): the lines of Windows' rendered messages and PowerShell's context recur from
+    /// event to event while the texts around them differ.
+    pub(crate) fn find_remembering(&self, text: &str, lines: &LineMemo) -> Vec<Finding> {
+        self.search(text, true, Some(lines))
     }
 
     /// [`Recognizers::find`], with the shortcuts (`fast`: the screening set, searches without
     /// capture groups) or without them, which must find the same (tested).
-    fn search(&self, text: &str, fast: bool) -> Vec<Finding> {
-        let mut found: Vec<(Finding, usize)> = Vec::new();
-        let features = Features::of(text);
+    ///
+    /// A text is read line by line ([`lines`]), except by the patterns that read across lines
+    /// ([`Pattern::whole`]) and the command-line shapes, which read the whole text: no other
+    /// recognizer finds a value across a line break, so a line's findings depend on nothing but
+    /// the line, and a line seen before need not be scanned again.
+    fn search(&self, text: &str, fast: bool, memo: Option<&LineMemo>) -> Vec<Finding> {
+        let mut found: Vec<Found> = Vec::new();
+        let mut features = Features::default();
+        let mut shapes = false;
+        // A text of one line is remembered whole by the caller, if at all.
+        let memo = memo.filter(|_| memchr::memchr(b'\n', text.as_bytes()).is_some());
+        for (at, line) in lines(text) {
+            let mut take = |scan: &LineScan| {
+                features.merge(&scan.features);
+                shapes |= scan.shapes;
+                found.extend(scan.found.iter().map(|f| f.moved(at)));
+            };
+            match memo {
+                Some(memo) if line.len() <= LINE_MAX_LEN => {
+                    let lock = || memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let hit = lock().get(line).cloned();
+                    let scan = hit.unwrap_or_else(|| {
+                        let scan = std::sync::Arc::new(self.scan_line(line, fast));
+                        lock().insert(line.into(), scan.clone(), line.len());
+                        scan
+                    });
+                    take(&scan);
+                }
+                _ => take(&self.scan_line(line, fast)),
+            }
+        }
+        self.scan_whole(text, &features, shapes, fast, &mut found);
+        resolve(found)
+    }
+
+    /// What the recognizers that read line by line find in `line`.
+    fn scan_line(&self, line: &str, fast: bool) -> LineScan {
+        let features = Features::of(line);
+        let mut found = Vec::new();
+        self.patterns(line, &features, fast, false, &mut found);
+        if !self.disabled.has(Entity::Host) {
+            for (start, end) in self.internal_hosts(line) {
+                if !self.allowed(&line[start..end]) {
+                    found.push(Found {
+                        finding: Finding {
+                            entity: Entity::Host,
+                            start,
+                            end,
+                            recognizer: "internal-host",
+                        },
+                        // After secrets and e-mail addresses, before everything else.
+                        priority: 9,
+                        rank: Rank::Table,
+                    });
+                }
+            }
+        }
+        let mut extra: Vec<commands::Found> = Vec::new();
+        self.syslog_hosts(line, &mut extra);
+        let shapes = self.commands.find_in_line(line, &mut extra);
+        self.labels.find(line, &self.names, &mut extra);
+        if features.upper > 0 && !self.disabled.has(Entity::Person) {
+            self.names.find(line, &mut extra);
+        }
+        self.tabled(line, extra, &mut found);
+        LineScan {
+            found: found.into_boxed_slice(),
+            features,
+            shapes,
+        }
+    }
+
+    /// What the recognizers that read across lines find in `text`, whose features are
+    /// `features`; `shapes`: whether the words of the command-line shapes occur in it.
+    fn scan_whole(&self, text: &str, features: &Features, shapes: bool, fast: bool, found: &mut Vec<Found>) {
+        self.patterns(text, features, fast, true, found);
+        if shapes {
+            let mut extra = Vec::new();
+            self.commands.shapes(text, &mut extra);
+            self.tabled(text, extra, found);
+        }
+    }
+
+    /// The findings of the patterns that read across lines (`whole`) or of the others.
+    fn patterns(&self, text: &str, features: &Features, fast: bool, whole: bool, found: &mut Vec<Found>) {
         let mut lower: Option<String> = None;
         let mut screened: Option<regex::SetMatches> = None;
         for (priority, p) in self.patterns.iter().enumerate() {
-            if self.disabled.has(p.entity) || !p.needs.met(&features, text) {
+            if p.whole != whole || self.disabled.has(p.entity) || !p.needs.met(features, text) {
                 continue;
             }
             if let Some(i) = p.screened
@@ -1116,15 +1256,16 @@ impl Recognizers {
                 {
                     return;
                 }
-                found.push((
-                    Finding {
+                found.push(Found {
+                    finding: Finding {
                         entity: p.entity,
                         start,
                         end,
                         recognizer: p.name,
                     },
                     priority,
-                ));
+                    rank: Rank::Pattern,
+                });
             };
             if let Some(tail) = p.tail.filter(|_| fast) {
                 for m in p.regex.find_iter(text) {
@@ -1164,32 +1305,11 @@ impl Recognizers {
                 }
             }
         }
-        if !self.disabled.has(Entity::Host) {
-            for (start, end) in self.internal_hosts(text) {
-                if !self.allowed(&text[start..end]) {
-                    found.push((
-                        Finding {
-                            entity: Entity::Host,
-                            start,
-                            end,
-                            recognizer: "internal-host",
-                        },
-                        // After secrets and e-mail addresses, before everything else.
-                        9,
-                    ));
-                }
-            }
-        }
-        self.tabled(text, &features, &mut found);
-        resolve(found)
     }
-}
 
-impl Recognizers {
-    /// The findings of the table-driven recognizers and the syslog header.
-    fn tabled(&self, text: &str, features: &Features, found: &mut Vec<(Finding, usize)>) {
-        let mut extra: Vec<commands::Found> = Vec::new();
-        // Each line of a text may be a record of its own (logs pasted into a message).
+    /// The host of a syslog header at the start of `text`'s lines (a line may hold a record of
+    /// its own, as logs pasted into a message do).
+    fn syslog_hosts(&self, text: &str, extra: &mut Vec<commands::Found>) {
         let mut line_start = 0;
         for line in text.split('\n') {
             if let Some(caps) = self.syslog.captures(line)
@@ -1207,11 +1327,10 @@ impl Recognizers {
             }
             line_start += line.len() + 1;
         }
-        self.commands.find(text, &mut extra);
-        self.labels.find(text, &self.names, &mut extra);
-        if features.upper > 0 && !self.disabled.has(Entity::Person) {
-            self.names.find(text, &mut extra);
-        }
+    }
+
+    /// The findings of the table-driven recognizers, `extra`, with their priorities.
+    fn tabled(&self, text: &str, extra: Vec<commands::Found>, found: &mut Vec<Found>) {
         for (entity, start, end, recognizer) in extra {
             if self.disabled.has(entity) || start >= end || self.allowed(&text[start..end]) {
                 continue;
@@ -1234,17 +1353,90 @@ impl Recognizers {
                 "person-name" => PERSON,
                 _ => CUED,
             };
-            found.push((
-                Finding {
+            found.push(Found {
+                finding: Finding {
                     entity,
                     start,
                     end,
                     recognizer,
                 },
                 priority,
-            ));
+                rank: Rank::Table,
+            });
         }
     }
+}
+
+/// A finding before the overlaps are resolved.
+#[derive(Debug, Clone)]
+struct Found {
+    finding: Finding,
+    /// Lower wins an overlap ([`resolve`]).
+    priority: usize,
+    /// At equal start, priority and length, a pattern's finding wins.
+    rank: Rank,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Pattern,
+    Table,
+}
+
+impl Found {
+    /// The same finding in a text where its line starts at `at`.
+    fn moved(&self, at: usize) -> Found {
+        let mut f = self.clone();
+        f.finding.start += at;
+        f.finding.end += at;
+        f
+    }
+}
+
+/// What scanning one line found, and what the scan of its whole text needs of it.
+#[derive(Debug)]
+pub(crate) struct LineScan {
+    /// The findings of the recognizers that read line by line, at offsets in the line.
+    found: Box<[Found]>,
+    features: Features,
+    /// Whether the words of the command-line shapes occur in the line.
+    shapes: bool,
+}
+
+/// Lines scanned lately, with what the scan found (see [`Recognizers::find_remembering`]).
+pub(crate) type LineMemo = std::sync::Mutex<crate::recent::Recent<Box<str>, std::sync::Arc<LineScan>>>;
+
+/// Longer lines are scanned every time.
+const LINE_MAX_LEN: usize = 16 * 1024;
+
+/// The lines of `text`, each with its offset: split at line breaks, the break left out (a
+/// carriage return before it stays in its line), except after a line continued on the next
+/// (ending in `\`, `` ` `` or `^`, as shells continue a command), which is kept with it.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let b = text.as_bytes();
+    let mut start = 0;
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        if start > b.len() {
+            return None;
+        }
+        loop {
+            let Some(i) = memchr::memchr(b'\n', &b[from..]).map(|i| from + i) else {
+                let line = (start, &text[start..]);
+                start = b.len() + 1;
+                return Some(line);
+            };
+            let body = b[start..i].strip_suffix(b"\r").unwrap_or(&b[start..i]);
+            if matches!(body.last(), Some(b'\\' | b'`' | b'^')) {
+                from = i + 1;
+                continue;
+            }
+            let line = (start, &text[start..i]);
+            start = i + 1;
+            from = start;
+            return Some(line);
+        }
+    })
 }
 
 /// Whether a `DOMAIN\\user` match spanning `start..end` is a step of a path instead: preceded by a
@@ -1311,20 +1503,26 @@ fn has_context(text: &str, at: usize, end: usize, words: &[&str]) -> bool {
     })
 }
 
-/// Keeps the earliest finding, then the higher-priority one at equal start, then the longest;
+/// Keeps the earliest finding, then the higher-priority one at equal start, then the longest,
+/// then a pattern's;
 /// drops whatever overlaps a kept one.
-fn resolve(mut found: Vec<(Finding, usize)>) -> Vec<Finding> {
-    found.sort_by(|(a, pa), (b, pb)| {
-        a.start
-            .cmp(&b.start)
-            .then(pa.cmp(pb))
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
+fn resolve(mut found: Vec<Found>) -> Vec<Finding> {
+    found.sort_by(|a, b| {
+        let (fa, fb) = (&a.finding, &b.finding);
+        fa.start
+            .cmp(&fb.start)
+            .then(a.priority.cmp(&b.priority))
+            .then((fb.end - fb.start).cmp(&(fa.end - fa.start)))
+            .then(a.rank.cmp(&b.rank))
     });
     // A secret or e-mail that starts later but covers an earlier, lower-priority finding wins:
     // first keep high-priority findings, then fill in the rest where they do not overlap.
     let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
     for pass in [true, false] {
-        for (f, priority) in &found {
+        for Found {
+            finding: f, priority, ..
+        } in &found
+        {
             let high = *priority < 9;
             if high != pass {
                 continue;
@@ -1759,7 +1957,65 @@ mod tests {
         "tel ",
         "{6a910b9d-498a-5ee0-c903-000000000400}",
         "ws01$",
+        "\n",
+        " \\\n",
+        " `\r\n",
+        "net use \\\\srv\\s ",
+        " /user:",
+        "curl -u ",
+        "pesel ",
+        "Password: ",
+        "user ",
+        "Jan Kowalski",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "ConvertTo-SecureString ",
+        "'Pw1'",
     ];
+
+    /// A text is read line by line: what its lines hold is found in each line as in the line
+    /// alone, a value never runs on past a line break, and only the recognizers that read across
+    /// lines (a private key's block, context words, the shapes of command lines) see past one.
+    #[test]
+    fn a_text_is_read_line_by_line() {
+        let r = Recognizers::new(&RecognizerConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        let values = |text: &str| -> Vec<(Entity, String)> {
+            r.find(text)
+                .into_iter()
+                .map(|f| (f.entity, text[f.start..f.end].to_owned()))
+                .collect()
+        };
+        let lines = [
+            "Account Name:\t\tpnowak",
+            "Process Command Line:\tnet use \\\\fs01\\share Winter2024 /user:CORP\\anna",
+            "Source Network Address:\t10.1.2.3",
+            "The analyst Jan Kowalski reviewed it",
+        ];
+        let alone: Vec<_> = lines.iter().flat_map(|l| values(l)).collect();
+        assert_eq!(values(&lines.join("\r\n")), alone);
+        assert_eq!(values(&lines.join("\n")), alone);
+        // `CORP\anna.` at a line's end ends there, as at the end of a text.
+        assert_eq!(values("CORP\\anna.\nx"), values("CORP\\anna."));
+        // A command continued on the next line is read as one; a line break ends any other.
+        for continued in [
+            "curl \\\n  -u anna:S3cret https://x",
+            "curl -u anna:S3cret ^\r\n  https://x",
+        ] {
+            assert_eq!(
+                values(continued),
+                [(Entity::User, "anna".into()), (Entity::Secret, "S3cret".into())],
+                "{continued:?}"
+            );
+        }
+        assert!(values("curl\n-u anna:S3cret").is_empty());
+        // Across lines: a private key's block, a context word on the line before.
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(values(key), [(Entity::Secret, key.into())]);
+        assert_eq!(
+            values("PESEL:\n44051401359"),
+            [(Entity::NationalId, "44051401359".into())]
+        );
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
@@ -1786,7 +2042,30 @@ mod tests {
                 Recognizers::new(&RecognizerConfig::default()).unwrap_or_else(|e| panic!("{e}"))
             });
             let text: String = picks.iter().map(|&i| PIECES[i]).collect();
-            proptest::prop_assert_eq!(R.search(&text, true), R.search(&text, false), "{:?}", text);
+            proptest::prop_assert_eq!(R.search(&text, true, None), R.search(&text, false, None), "{:?}", text);
+        }
+
+        /// Remembering lines changes nothing: a text whose lines come from the memo (seen in
+        /// this text or an earlier one) is found as when every line is scanned afresh.
+        #[test]
+        fn remembered_lines_find_what_fresh_scans_find(
+            lines in proptest::collection::vec(proptest::collection::vec(0..PIECES.len(), 0..8), 1..6),
+            picks in proptest::collection::vec((0..6usize, 0..4usize), 1..12),
+        ) {
+            static R: std::sync::LazyLock<Recognizers> = std::sync::LazyLock::new(|| {
+                Recognizers::new(&RecognizerConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+            });
+            static MEMO: std::sync::LazyLock<LineMemo> =
+                std::sync::LazyLock::new(|| std::sync::Mutex::new(crate::recent::Recent::new(64, 1 << 20)));
+            let breaks = ["\n", "\r\n", " `\n", "\n\n"];
+            let text: String = picks
+                .iter()
+                .map(|&(l, b)| {
+                    let line: String = lines[l % lines.len()].iter().map(|&i| PIECES[i]).collect();
+                    line + breaks[b]
+                })
+                .collect();
+            proptest::prop_assert_eq!(R.search(&text, true, Some(&MEMO)), R.search(&text, true, None), "{:?}", text);
         }
     }
 }

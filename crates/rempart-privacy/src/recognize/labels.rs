@@ -124,6 +124,8 @@ impl Labels {
                 let in_query = text[..label_start].ends_with(['?', '&']);
                 secret(rest, in_query).filter(|v| !NOT_VALUES.contains(&v.to_lowercase().as_str()) && !is_path(v))
             }
+            // `User: NT AUTHORITY\NETWORK SERVICE` names the system's own account.
+            Entity::User if super::starts_with_authority(rest) => None,
             Entity::User => token(rest).filter(|v| account(v, separated) && (separated || !sentence_word(v, names))),
             Entity::Host => {
                 let strong = separated && STRONG_HOST.iter().any(|s| s.eq_ignore_ascii_case(label));

@@ -1270,7 +1270,8 @@ impl Recognizers {
             if let Some(tail) = p.tail.filter(|_| fast) {
                 for m in p.regex.find_iter(text) {
                     let start = m.start() + tail(m.as_str());
-                    if p.name == "domain-user" && in_path(text, m.start(), m.end()) {
+                    if p.name == "domain-user" && (in_path(text, m.start(), m.end()) || after_authority(&text[..start]))
+                    {
                         continue;
                     }
                     consider(start, m.end());
@@ -1298,7 +1299,9 @@ impl Recognizers {
                     let (Some(whole), Some(m)) = (caps.get(0), caps.get(p.group)) else {
                         continue;
                     };
-                    if p.name == "domain-user" && in_path(text, whole.start(), m.end()) {
+                    if p.name == "domain-user"
+                        && (in_path(text, whole.start(), m.end()) || after_authority(&text[..m.start()]))
+                    {
                         continue;
                     }
                     consider(m.start(), m.end());
@@ -1454,22 +1457,78 @@ fn in_path(text: &str, start: usize, end: usize) -> bool {
         .as_bytes()
         .windows(3)
         .any(|w| w[0].is_ascii_alphabetic() && w[1] == b':' && w[2] == b'\\');
-    let segment = segment.trim_start();
-    // In a key, the step that holds the match is a name of a few words (`Trust Providers`),
-    // not a sentence that names an account after the key (`… set by CORP\\dave`).
+    // In a key, the step that holds the match is a name (`Trust Providers`), not a sentence
+    // that names an account after the key (`… set by CORP\\dave`).
     let step = &before[before.rfind('\\').map_or(0, |i| i + 1)..];
-    drive || segment.starts_with("\\\\") || (registry_root(segment) && step.matches(' ').count() <= 2)
+    // The key's root may be the match's own first step (`TargetObject: HKLM\\SOFTWARE`).
+    let key = &text[start - segment.len()..end];
+    // A step of many words is a key's too when each is capitalized (`Windows Live ID Token
+    // Issuer`), as a sentence's are not.
+    let key_step = step.matches(' ').count() <= 2
+        || step
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .all(|w| w.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit()));
+    drive || segment.trim_start().starts_with("\\\\") || (holds_registry_key(key) && key_step)
 }
 
-/// Whether text starts with a registry root (`HKLM\`, `HKU\`, `HKEY_LOCAL_MACHINE\`,
-/// `\REGISTRY\`): a key's path, whose steps may hold spaces (`…\Trust Providers\Software
-/// Publishing`) and are never accounts.
-fn registry_root(text: &str) -> bool {
-    const ROOTS: [&str; 7] = ["hklm\\", "hkcu\\", "hku\\", "hkcr\\", "hkcc\\", "hkey_", "\\registry\\"];
-    ROOTS.iter().any(|root| {
-        text.get(..root.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(root))
+/// Whether text holds a registry key's path (`HKLM\`, `HKU\`, `HKEY_LOCAL_MACHINE\`,
+/// `\REGISTRY\`, as a word of its own: `TargetObject: HKLM\…`), whose steps may hold spaces
+/// (`…\Trust Providers\Software Publishing`) and are never accounts.
+fn holds_registry_key(text: &str) -> bool {
+    const ROOTS: [&str; 5] = ["hklm", "hkcu", "hku", "hkcr", "hkcc"];
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'\\', b).any(|j| {
+        // The word before the backslash, and what comes before that word.
+        let start = b[..j]
+            .iter()
+            .rposition(|c| !c.is_ascii_alphanumeric() && *c != b'_')
+            .map_or(0, |i| i + 1);
+        let word = &text[start..j];
+        let alone = start == 0 || !b[start - 1].is_ascii_alphanumeric() && b[start - 1] != b'\\';
+        let root = ROOTS.iter().any(|r| word.eq_ignore_ascii_case(r))
+            || word.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("hkey_"));
+        (alone && root)
+            || (start > 0
+                && b[start - 1] == b'\\'
+                && word.eq_ignore_ascii_case("registry")
+                && (start == 1 || b[start - 2] != b'\\'))
     })
+}
+
+/// Windows' authorities whose accounts are the system's own (services, the virtual accounts
+/// of the desktop window manager and the font driver host, built-in groups, application
+/// pools), never a person's.
+const AUTHORITIES: &[&str] = &[
+    "nt authority",
+    "nt service",
+    "builtin",
+    "window manager",
+    "font driver host",
+    "iis apppool",
+    "nt virtual machine",
+];
+
+/// Whether `before` ends with one of [`AUTHORITIES`] and its separator (`NT AUTHORITY\`).
+fn after_authority(before: &str) -> bool {
+    let name = before.trim_end_matches('\\');
+    name.len() < before.len()
+        && AUTHORITIES.iter().any(|a| {
+            name.len() >= a.len()
+                && name.is_char_boundary(name.len() - a.len())
+                && name[name.len() - a.len()..].eq_ignore_ascii_case(a)
+                && name[..name.len() - a.len()]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !c.is_alphanumeric())
+        })
+}
+
+/// Whether `text` starts with one of [`AUTHORITIES`] and its separator.
+pub(crate) fn starts_with_authority(text: &str) -> bool {
+    AUTHORITIES
+        .iter()
+        .any(|a| text.get(..a.len()).is_some_and(|t| t.eq_ignore_ascii_case(a)) && text[a.len()..].starts_with('\\'))
 }
 
 /// Where the last argument of `before` starts: after its last quote, `=`, ` /` or ` -`, found
@@ -1837,6 +1896,38 @@ mod tests {
                 kinds(key)
             );
         }
+        // After a label, too (a Sysmon message's `TargetObject: HKLM\…`).
+        for line in [
+            r"TargetObject: HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections",
+            r"Object Name: \REGISTRY\MACHINE\SYSTEM\ControlSet001\Services\VSS\Diag\Registry Writer\THAW (Enter)",
+            "\tObject Name:\t\t\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Control\\Session Manager\\Environment\r\n\tHandle ID:\t\t0x9bc",
+            r"TargetObject: HKU\S-1-5-21-1-2-3-1106\SOFTWARE\Microsoft\SystemCertificates\Windows Live ID Token Issuer\CRLs",
+        ] {
+            assert!(
+                kinds(line).iter().all(|(e, _)| *e != Entity::User),
+                "{line}: {:?}",
+                kinds(line)
+            );
+        }
+        // The system's own accounts are nobody's.
+        for line in [
+            r"User: NT AUTHORITY\NETWORK SERVICE",
+            r"TargetUser: NT AUTHORITY\LOCAL SERVICE",
+            r"TargetUser: Window Manager\DWM-1",
+            r"TargetUser: Font Driver Host\UMFD-0",
+            r"Account: NT SERVICE\TrustedInstaller",
+        ] {
+            assert!(
+                kinds(line).iter().all(|(e, _)| *e != Entity::User),
+                "{line}: {:?}",
+                kinds(line)
+            );
+        }
+        // A path on the line before leaves an account on this one an account.
+        assert_eq!(
+            kinds("CallTrace: C:\\Windows\\SYSTEM32\\ntdll.dll+7e3db\r\nSourceUser: PANDALAB\\Administrator"),
+            [(Entity::User, "Administrator".to_owned())]
+        );
         assert_eq!(kinds(r"HKCU run key set by CORP\dave")[0].1, "dave");
         assert_eq!(kinds(r"HKLM\Software\Run value was set by CORP\erin")[0].1, "erin");
     }

@@ -1151,10 +1151,17 @@ impl Recognizers {
     /// the line, and a line seen before need not be scanned again.
     fn search(&self, text: &str, fast: bool, memo: Option<&LineMemo>) -> Vec<Finding> {
         let mut found: Vec<Found> = Vec::new();
+        if memchr::memchr(b'\n', text.as_bytes()).is_none() {
+            // One line: every recognizer reads it at once (and the caller remembers it whole,
+            // if at all).
+            let features = Features::of(text);
+            if self.scan_line_into(text, &features, fast, Reads::Everything, &mut found) {
+                self.shapes(text, &mut found);
+            }
+            return resolve(found);
+        }
         let mut features = Features::default();
         let mut shapes = false;
-        // A text of one line is remembered whole by the caller, if at all.
-        let memo = memo.filter(|_| memchr::memchr(b'\n', text.as_bytes()).is_some());
         for (at, line) in lines(text) {
             let mut take = |scan: &LineScan| {
                 features.merge(&scan.features);
@@ -1175,7 +1182,11 @@ impl Recognizers {
                 _ => take(&self.scan_line(line, fast)),
             }
         }
-        self.scan_whole(text, &features, shapes, fast, &mut found);
+        // What reads across lines reads the whole text.
+        self.patterns(text, &features, fast, Reads::Whole, &mut found);
+        if shapes {
+            self.shapes(text, &mut found);
+        }
         resolve(found)
     }
 
@@ -1183,7 +1194,26 @@ impl Recognizers {
     fn scan_line(&self, line: &str, fast: bool) -> LineScan {
         let features = Features::of(line);
         let mut found = Vec::new();
-        self.patterns(line, &features, fast, false, &mut found);
+        let shapes = self.scan_line_into(line, &features, fast, Reads::Line, &mut found);
+        LineScan {
+            found: found.into_boxed_slice(),
+            features,
+            shapes,
+        }
+    }
+
+    /// The findings in `line` (whose features are `features`) of the patterns `reads` names and
+    /// of the table-driven recognizers; returns whether the words of the command-line shapes
+    /// occur in it.
+    fn scan_line_into(
+        &self,
+        line: &str,
+        features: &Features,
+        fast: bool,
+        reads: Reads,
+        found: &mut Vec<Found>,
+    ) -> bool {
+        self.patterns(line, features, fast, reads, found);
         if !self.disabled.has(Entity::Host) {
             for (start, end) in self.internal_hosts(line) {
                 if !self.allowed(&line[start..end]) {
@@ -1208,31 +1238,29 @@ impl Recognizers {
         if features.upper > 0 && !self.disabled.has(Entity::Person) {
             self.names.find(line, &mut extra);
         }
-        self.tabled(line, extra, &mut found);
-        LineScan {
-            found: found.into_boxed_slice(),
-            features,
-            shapes,
-        }
+        self.tabled(line, extra, found);
+        shapes
     }
 
-    /// What the recognizers that read across lines find in `text`, whose features are
-    /// `features`; `shapes`: whether the words of the command-line shapes occur in it.
-    fn scan_whole(&self, text: &str, features: &Features, shapes: bool, fast: bool, found: &mut Vec<Found>) {
-        self.patterns(text, features, fast, true, found);
-        if shapes {
-            let mut extra = Vec::new();
-            self.commands.shapes(text, &mut extra);
-            self.tabled(text, extra, found);
-        }
+    /// What the command-line shapes find in `text` (a whole text: a shape may continue on the
+    /// next line).
+    fn shapes(&self, text: &str, found: &mut Vec<Found>) {
+        let mut extra = Vec::new();
+        self.commands.shapes(text, &mut extra);
+        self.tabled(text, extra, found);
     }
 
-    /// The findings of the patterns that read across lines (`whole`) or of the others.
-    fn patterns(&self, text: &str, features: &Features, fast: bool, whole: bool, found: &mut Vec<Found>) {
+    /// The findings of the patterns `reads` names.
+    fn patterns(&self, text: &str, features: &Features, fast: bool, reads: Reads, found: &mut Vec<Found>) {
         let mut lower: Option<String> = None;
         let mut screened: Option<regex::SetMatches> = None;
         for (priority, p) in self.patterns.iter().enumerate() {
-            if p.whole != whole || self.disabled.has(p.entity) || !p.needs.met(features, text) {
+            let read = match reads {
+                Reads::Everything => true,
+                Reads::Line => !p.whole,
+                Reads::Whole => p.whole,
+            };
+            if !read || self.disabled.has(p.entity) || !p.needs.met(features, text) {
                 continue;
             }
             if let Some(i) = p.screened
@@ -1368,6 +1396,17 @@ impl Recognizers {
             });
         }
     }
+}
+
+/// Which patterns a scan runs.
+#[derive(Debug, Clone, Copy)]
+enum Reads {
+    /// All: the text is one line.
+    Everything,
+    /// Those that read line by line, in one line of a text.
+    Line,
+    /// Those that read across lines ([`Pattern::whole`]), in a whole text.
+    Whole,
 }
 
 /// A finding before the overlaps are resolved.

@@ -242,7 +242,48 @@ impl Event {
 
 /// Looks up `path` in `map`: the whole path as one key first, then every split at a dot, the
 /// shortest head first (`a.b.c` tries `a.b.c`, then `a` → `b.c`, then `a.b` → `c`).
+///
+/// A map of a few dozen keys (an event's) is searched in one pass over its keys, which answers
+/// the whole path and every head of it at once: normalization asks for many paths that are
+/// not there, and hashing each path and each head with the map's SipHash cost more than the
+/// pass (`lookup_path_is_the_hashed_lookup`, the bench `ndjson/decode+normalize`).
 pub fn lookup_path<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    /// The most keys searched by a pass, and the most heads of a path it keeps.
+    const SCAN_MAX: usize = 48;
+    const HEADS_MAX: usize = 8;
+    if map.len() > SCAN_MAX {
+        return lookup_hashed(map, path);
+    }
+    let p = path.as_bytes();
+    let mut heads: [(usize, Option<&'a Map<String, Value>>); HEADS_MAX] = [(0, None); HEADS_MAX];
+    let mut n = 0;
+    for (k, v) in map {
+        let k = k.as_bytes();
+        if k.len() == p.len() {
+            if k == p {
+                return Some(v);
+            }
+        } else if k.len() < p.len()
+            && p[k.len()] == b'.'
+            && let Value::Object(inner) = v
+            && p.starts_with(k)
+        {
+            if n == HEADS_MAX {
+                return lookup_hashed(map, path);
+            }
+            heads[n] = (k.len(), Some(inner));
+            n += 1;
+        }
+    }
+    let heads = &mut heads[..n];
+    heads.sort_unstable_by_key(|(len, _)| *len);
+    heads
+        .iter()
+        .find_map(|&(len, inner)| lookup_path(inner?, &path[len + 1..]))
+}
+
+/// [`lookup_path`] by the map's hash: the whole path, then each head.
+fn lookup_hashed<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     if let Some(v) = map.get(path) {
         return Some(v);
     }
@@ -256,6 +297,51 @@ pub fn lookup_path<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Va
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The lookup by hash alone, as `lookup_path` was before its pass over the keys.
+    fn hashed(map: &Map<String, Value>, path: &str) -> Option<Value> {
+        if let Some(v) = map.get(path) {
+            return Some(v.clone());
+        }
+        path.match_indices('.').find_map(|(i, _)| match map.get(&path[..i])? {
+            Value::Object(inner) => hashed(inner, &path[i + 1..]),
+            _ => None,
+        })
+    }
+
+    /// A map whose keys may hold dots and whose values may be maps, with `filler` more keys.
+    fn map_strategy() -> impl proptest::strategy::Strategy<Value = Map<String, Value>> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec!["a", "b", "c", "a.b", "b.c", "a.b.c", "", "é", "a.", ".b"]);
+        let leaf = prop::sample::select(vec!["1", "2", "3"]).prop_map(|s| Value::String(s.to_owned()));
+        let nested = key.clone();
+        let value = leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop::collection::vec((nested.clone(), inner), 0..5)
+                .prop_map(|kvs| Value::Object(kvs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+        });
+        (prop::collection::vec((key, value), 0..8), 0..60usize).prop_map(|(kvs, filler)| {
+            let mut m: Map<String, Value> = kvs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            for i in 0..filler {
+                m.insert(format!("filler{i}"), Value::Bool(true));
+            }
+            m
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The pass over a map's keys finds what looking up the path and each head by hash
+        /// finds, literal keys with dots before their dotted reading, in maps small and large.
+        #[test]
+        fn lookup_path_is_the_hashed_lookup(
+            map in map_strategy(),
+            path in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "c", "é", ""]), 1..5),
+        ) {
+            let path = path.join(".");
+            proptest::prop_assert_eq!(lookup_path(&map, &path).cloned(), hashed(&map, &path), "{}", path);
+        }
+    }
 
     fn event(fields: Value) -> Event {
         let Value::Object(map) = fields else {
@@ -271,6 +357,14 @@ mod tests {
         assert_eq!(e.field("a.b.c"), Some(&json!(1)));
         assert_eq!(e.field("x.y.z"), Some(&json!(3)));
         assert_eq!(e.field("a.q"), None);
+        // Of two heads that both lead somewhere, the shorter is read first, whatever the order
+        // of the keys.
+        for fields in [
+            json!({"a": {"b.c": 1}, "a.b": {"c": 2}}),
+            json!({"a.b": {"c": 2}, "a": {"b.c": 1}}),
+        ] {
+            assert_eq!(event(fields).field("a.b.c"), Some(&json!(1)));
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod cef;
 mod evtx;
 mod fields;
 mod json;
+mod line;
 mod syslog;
 mod time;
 mod windows;
@@ -25,6 +26,7 @@ use rempart_model::{DataClass, Event, Format, Origin};
 use serde_json::{Map, Value};
 
 use crate::Limits;
+use line::JsonLine;
 
 pub use self::evtx::{decode_evtx, is_evtx};
 
@@ -278,14 +280,14 @@ impl<'o> StreamDecoder<'o> {
         let result = match family {
             Family::Json => {
                 let trimmed = trim_ascii_start(line);
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(Value::Object(map)) => Ok(self.json_event(map)),
-                    Ok(Value::Array(items)) => {
+                match line::parse(line) {
+                    Ok(JsonLine::Object(map)) => Ok(self.json_event(map)),
+                    Ok(JsonLine::Array(items)) => {
                         self.any_line_decoded = true;
                         self.json_items(items, out);
                         return;
                     }
-                    Ok(other) => Err(format!("expected a JSON object, found {}", json_kind(&other))),
+                    Ok(JsonLine::Other(other)) => Err(format!("expected a JSON object, found {}", json_kind(&other))),
                     Err(e) if e.is_eof() && !self.any_line_decoded && matches!(trimmed.first(), Some(b'{' | b'[')) => {
                         // A document spread over several lines: buffer the rest of the stream.
                         self.document_start_line = self.line_no;

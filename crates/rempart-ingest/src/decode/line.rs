@@ -27,15 +27,15 @@ const MAX_FIELDS: usize = 64;
 pub(super) fn parse(line: &[u8]) -> serde_json::Result<JsonLine> {
     let mut de = serde_json::Deserializer::from_slice(line);
     let capacity = (line.len() / BYTES_PER_FIELD).clamp(MIN_FIELDS, MAX_FIELDS);
-    let value = Sized(capacity).deserialize(&mut de)?;
+    let value = Capacity(capacity).deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
 /// The seed and visitor of a line whose object gets this capacity.
-struct Sized(usize);
+struct Capacity(usize);
 
-impl<'de> DeserializeSeed<'de> for Sized {
+impl<'de> DeserializeSeed<'de> for Capacity {
     type Value = JsonLine;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonLine, D::Error> {
@@ -43,7 +43,7 @@ impl<'de> DeserializeSeed<'de> for Sized {
     }
 }
 
-impl<'de> Visitor<'de> for Sized {
+impl<'de> Visitor<'de> for Capacity {
     type Value = JsonLine;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

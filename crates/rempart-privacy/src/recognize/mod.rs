@@ -173,7 +173,7 @@ fn spans_lines(pattern: &str) -> bool {
 
 /// Cheap facts about a text, computed in one pass, that rule recognizers out before their
 /// regular expression runs (most strings in an event hold nothing personal).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Features {
     digits: usize,
     longest_digit_run: usize,
@@ -198,22 +198,41 @@ impl Features {
     /// The features of a text made of the texts of `self` and `other`, with a line break
     /// between them (which no feature counts, and which ends a run of digits).
     fn merge(&mut self, other: &Features) {
-        self.digits += other.digits;
-        self.longest_digit_run = self.longest_digit_run.max(other.longest_digit_run);
-        self.at |= other.at;
-        self.colon |= other.colon;
-        self.colons += other.colons;
-        self.dots += other.dots;
-        self.dot |= other.dot;
-        self.backslash |= other.backslash;
-        self.slash |= other.slash;
-        self.equals |= other.equals;
-        self.dash |= other.dash;
-        self.dashes += other.dashes;
-        self.double_colon |= other.double_colon;
-        self.dollar |= other.dollar;
-        self.upper += other.upper;
-        self.plus_or_zero |= other.plus_or_zero;
+        // Every field named, so that a new one cannot be left out of the merge.
+        let Features {
+            digits,
+            longest_digit_run,
+            at,
+            colon,
+            colons,
+            dots,
+            dot,
+            backslash,
+            slash,
+            equals,
+            dash,
+            dashes,
+            double_colon,
+            dollar,
+            upper,
+            plus_or_zero,
+        } = *other;
+        self.digits += digits;
+        self.longest_digit_run = self.longest_digit_run.max(longest_digit_run);
+        self.at |= at;
+        self.colon |= colon;
+        self.colons += colons;
+        self.dots += dots;
+        self.dot |= dot;
+        self.backslash |= backslash;
+        self.slash |= slash;
+        self.equals |= equals;
+        self.dash |= dash;
+        self.dashes += dashes;
+        self.double_colon |= double_colon;
+        self.dollar |= dollar;
+        self.upper += upper;
+        self.plus_or_zero |= plus_or_zero;
     }
 
     fn of(text: &str) -> Features {
@@ -1524,7 +1543,7 @@ fn holds_registry_key(text: &str) -> bool {
             .rposition(|c| !c.is_ascii_alphanumeric() && *c != b'_')
             .map_or(0, |i| i + 1);
         let word = &text[start..j];
-        let alone = start == 0 || !b[start - 1].is_ascii_alphanumeric() && b[start - 1] != b'\\';
+        let alone = start == 0 || (!b[start - 1].is_ascii_alphanumeric() && b[start - 1] != b'\\');
         let root = ROOTS.iter().any(|r| word.eq_ignore_ascii_case(r))
             || word.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("hkey_"));
         (alone && root)
@@ -2157,6 +2176,17 @@ mod tests {
             });
             let text: String = picks.iter().map(|&i| PIECES[i]).collect();
             proptest::prop_assert_eq!(R.search(&text, true, None), R.search(&text, false, None), "{:?}", text);
+        }
+
+        /// The features of a text are those of its lines merged: what the patterns that read
+        /// the whole text are gated by, without a pass of its own over the text.
+        #[test]
+        fn a_text_s_features_are_its_lines_merged(text in "[0-9a-zA-Z:.@=$+\\\\/ -]{0,12}(\n[0-9a-zA-Z:.@=$+\\\\/ -]{0,12}){0,5}") {
+            let mut merged = Features::default();
+            for (_, line) in lines(&text) {
+                merged.merge(&Features::of(line));
+            }
+            proptest::prop_assert_eq!(merged, Features::of(&text), "{:?}", text);
         }
 
         /// Remembering lines changes nothing: a text whose lines come from the memo (seen in

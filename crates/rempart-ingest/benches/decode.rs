@@ -8,6 +8,7 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
@@ -65,6 +66,16 @@ fn count_records(bytes: &[u8]) -> u64 {
     n
 }
 
+/// Decodes one file, dropping its events; how many there were.
+fn decode_counting(bytes: &[u8], opts: &DecodeOptions) -> u64 {
+    let mut n = 0u64;
+    decode_evtx("bench", bytes.to_vec(), opts, Timestamp::UNIX_EPOCH, &mut |d| {
+        n += u64::from(matches!(d, Decoded::Event(_)));
+        black_box(d);
+    });
+    n
+}
+
 fn evtx(c: &mut Criterion) {
     let samples = evtx_samples();
     let records: u64 = samples.iter().map(|b| count_records(b)).sum();
@@ -91,18 +102,31 @@ fn evtx(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u64;
             for bytes in &samples {
-                decode_evtx(
-                    "bench",
-                    bytes.clone(),
-                    &DecodeOptions::default(),
-                    Timestamp::UNIX_EPOCH,
-                    &mut |d| {
-                        n += u64::from(matches!(d, Decoded::Event(_)));
-                        black_box(d);
-                    },
-                );
+                n += decode_counting(bytes, &DecodeOptions::default());
             }
             n
+        })
+    });
+    // Each of two threads takes the next file and decodes it whole: a folder as `rempart hunt`
+    // reads it on this machine's two cores.
+    g.bench_function("decode+normalize-2-threads", |b| {
+        let opts = DecodeOptions::default();
+        b.iter(|| {
+            let next = AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut n = 0u64;
+                            while let Some(bytes) = samples.get(next.fetch_add(1, Ordering::Relaxed)) {
+                                n += decode_counting(bytes, &opts);
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap_or(0)).sum::<u64>()
+            })
         })
     });
     g.finish();

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::Timestamp;
 use rempart_model::Origin;
@@ -48,6 +49,38 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `each` over `files` on up to `threads` threads, a whole file per call, the next file
+/// going to the first thread free; returns what each call gave, in the files' order. A folder
+/// of many files keeps every thread busy from the first file on, and a result never depends on
+/// how the files were shared out.
+pub fn map_files<T: Send>(files: &[PathBuf], threads: usize, each: impl Fn(&Path) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, files.len().max(1));
+    if threads == 1 {
+        return files.iter().map(|f| each(f)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break done };
+                        done.push((i, each(file)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Decodes one file, whatever it holds: plain text or JSON, EVTX, gzip, zip, tar, tar.gz.
@@ -322,5 +355,36 @@ fn whole(source: &str, reason: String) -> Rejection {
         },
         reason,
         raw: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Files shared out to several threads come back in the files' order, each file handled
+    /// once, and the threads really ran side by side.
+    #[test]
+    fn map_files_keeps_the_files_order_whatever_thread_took_each() {
+        let files: Vec<PathBuf> = (0..40).map(|i| PathBuf::from(format!("f{i:02}"))).collect();
+        let threads = Mutex::new(HashSet::new());
+        let out = map_files(&files, 3, |f| {
+            threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(std::thread::current().id());
+            // Early files take longest, so a later file finishes first.
+            let n: u64 = f.to_string_lossy()[1..].parse().unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(40u64.saturating_sub(n)));
+            f.to_path_buf()
+        });
+        assert_eq!(out, files);
+        assert!(threads.into_inner().unwrap_or_else(|e| e.into_inner()).len() > 1);
+        assert_eq!(map_files(&files, 1, |f| f.to_path_buf()), files);
+        assert!(map_files(&[], 4, |f| f.to_path_buf()).is_empty());
     }
 }

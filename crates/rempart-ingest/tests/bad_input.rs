@@ -153,6 +153,39 @@ fn a_truncated_evtx_keeps_the_intact_chunks_and_names_the_damage() {
     );
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..Default::default() })]
+
+    /// Damage in a file decoded on several threads is reported as one thread reports it: the
+    /// same rejections, at the same places, between the same kept records, whichever chunks are
+    /// hit and however.
+    #[test]
+    fn a_damaged_evtx_on_several_threads_is_reported_as_on_one(
+        damage in proptest::collection::vec((0usize..4, 512usize..60_000, 8usize..200, 1u8..), 1..3),
+    ) {
+        let source = data().join("evtx-attack-samples/Command and Control/bits_openvpn.evtx");
+        let mut bytes = std::fs::read(&source).unwrap();
+        // Flip a run of bytes inside a chunk's record area (a header of 4 KiB, chunks of 64 KiB).
+        for (chunk, offset, len, mask) in damage {
+            let at = 4096 + chunk * 65536 + offset;
+            for b in &mut bytes[at..at + len] {
+                *b ^= mask;
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.evtx");
+        std::fs::write(&path, &bytes).unwrap();
+        let summary = |(events, rejected): (Vec<Event>, Vec<Rejection>)| {
+            let events: Vec<_> = events.into_iter().map(|e| (e.origin, e.fields)).collect();
+            let rejected: Vec<_> = rejected.into_iter().map(|r| (r.origin, r.reason)).collect();
+            (events, rejected)
+        };
+        let one = summary(decode_with(&path, &DecodeOptions::default()));
+        let threads = DecodeOptions { threads: 3, ..DecodeOptions::default() };
+        proptest::prop_assert_eq!(summary(decode_with(&path, &threads)), one);
+    }
+}
+
 #[test]
 fn a_corrupt_archive_is_one_clear_rejection() {
     let dir = tempfile::tempdir().unwrap();

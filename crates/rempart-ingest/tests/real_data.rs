@@ -80,6 +80,55 @@ fn every_evtx_sample_ingests_exactly_what_the_crate_reads() {
     assert!(total > 8_000, "only {total} records");
 }
 
+/// What decoding one file gives, every event reduced to what the file determines (an event's
+/// id and ingest time are drawn anew on each run).
+fn decoded_with(path: &Path, opts: &DecodeOptions) -> Vec<String> {
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    decode_file(path, opts, now, &mut |d| match d {
+        Decoded::Event(e) => out.push(format!(
+            "{:?} {} {:?} {:?} {:?}",
+            e.origin,
+            e.time,
+            e.class,
+            e.normalized,
+            serde_json::Value::Object(e.fields)
+        )),
+        Decoded::Rejected(r) => out.push(format!("rejected {:?} {}", r.origin, r.reason)),
+    });
+    out
+}
+
+/// A file of many chunks decoded on several threads gives exactly what one thread gives, in the
+/// same order: every such file of the samples.
+#[test]
+fn an_evtx_file_decoded_on_several_threads_gives_what_one_thread_gives() {
+    let root = data();
+    let mut files = walk(&[root.join("evtx-attack-samples")]).unwrap();
+    // A header of 4 KiB, then 64 KiB chunks: a file this long declares at least 8 of them.
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "evtx") && std::fs::metadata(p).is_ok_and(|m| m.len() >= 4096 + 8 * 65536)
+    });
+    assert!(files.len() >= 10, "expected the full sample set, found {}", files.len());
+    let mut records = 0;
+    for f in &files {
+        let one = decoded_with(f, &DecodeOptions::default());
+        let several = decoded_with(
+            f,
+            &DecodeOptions {
+                threads: 3,
+                ..DecodeOptions::default()
+            },
+        );
+        assert_eq!(several.len(), one.len(), "{}", f.display());
+        if let Some(i) = (0..one.len()).find(|&i| several[i] != one[i]) {
+            panic!("{}: item {i} differs:\n{}\n{}", f.display(), one[i], several[i]);
+        }
+        records += one.len();
+    }
+    assert!(records > 5_000, "only {records} records");
+}
+
 #[test]
 fn every_regression_json_ingests_as_windows_events_with_normalized_fields() {
     let root = data().join("sigma/regression_data");

@@ -181,26 +181,30 @@ pub async fn hunt(
             let files = files::walk(paths).context("cannot list input")?;
             let opts = DecodeOptions::default();
             let now = Timestamp::now();
-            if correlating || threads <= 1 {
-                for f in &files {
-                    files::decode_file(f, &opts, now, &mut |d| {
-                        if let Decoded::Event(e) = d {
-                            scanned += 1;
-                            if correlating {
-                                events.push(*e);
-                            } else if failed.is_none() {
-                                match evaluate(&e) {
-                                    Ok(found) => lines.extend(found),
-                                    Err(err) => failed = Some(err),
-                                }
-                            }
-                        }
-                    });
+            if correlating {
+                // Correlation needs every event: the files are decoded side by side and their
+                // events gathered in the files' order.
+                for mut decoded in files::map_files(&files, threads, |f| decode_events(f, &opts, now)) {
+                    scanned += decoded.len() as u64;
+                    events.append(&mut decoded);
                 }
-            } else {
+            } else if threads > 1 && files.len() == 1 {
+                // One file: decoded on this thread (an EVTX file's chunks side by side),
+                // evaluated on the workers.
+                let opts = DecodeOptions { threads, ..opts };
                 let (n, found) = evaluate_parallel(&files, &opts, now, threads, &evaluate)?;
                 scanned += n;
                 lines.extend(found);
+            } else {
+                // Many files: each decoded and evaluated whole on one thread, every thread busy
+                // from the first file on.
+                for (n, found) in files::map_files(&files, threads, |f| evaluate_file(f, &opts, now, &evaluate)) {
+                    scanned += n;
+                    match found {
+                        Ok(found) => lines.extend(found),
+                        Err(e) => failed = failed.or(Some(e)),
+                    }
+                }
             }
         }
     }
@@ -478,6 +482,41 @@ fn item_line(s: &mut String, item: &rempart_detect::ItemTrace, indent: usize) {
 const HUNT_BATCH: usize = 256;
 
 type Found = Vec<(Timestamp, String)>;
+
+/// The events of one file, in its order.
+fn decode_events(file: &Path, opts: &DecodeOptions, now: Timestamp) -> Vec<Event> {
+    let mut events = Vec::new();
+    files::decode_file(file, opts, now, &mut |d| {
+        if let Decoded::Event(e) = d {
+            events.push(*e);
+        }
+    });
+    events
+}
+
+/// Decodes one file and evaluates its events as they come: how many it held, and what was
+/// found (or the first failure, after which its other events are only counted).
+fn evaluate_file(
+    file: &Path,
+    opts: &DecodeOptions,
+    now: Timestamp,
+    evaluate: &(dyn Fn(&Event) -> anyhow::Result<Found> + Sync),
+) -> (u64, anyhow::Result<Found>) {
+    let mut scanned = 0u64;
+    let mut found = Ok(Vec::new());
+    files::decode_file(file, opts, now, &mut |d| {
+        if let Decoded::Event(e) = d {
+            scanned += 1;
+            if let Ok(lines) = &mut found {
+                match evaluate(&e) {
+                    Ok(more) => lines.extend(more),
+                    Err(err) => found = Err(err),
+                }
+            }
+        }
+    });
+    (scanned, found)
+}
 
 /// Decodes `files` on this thread and evaluates the events on `threads` workers, in batches;
 /// returns how many events were read and the lines found, in the order a single thread would

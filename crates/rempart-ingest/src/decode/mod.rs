@@ -44,6 +44,9 @@ pub struct DecodeOptions {
     /// `?source=`, `syslog`, a file's path) and the class of its events.
     pub classify: Vec<(String, DataClass)>,
     pub limits: Limits,
+    /// Threads that decode an EVTX file, its chunks side by side (records still come out in
+    /// the file's order). 0 and 1 both mean the calling thread alone.
+    pub threads: usize,
 }
 
 impl DecodeOptions {

@@ -230,8 +230,10 @@ pub struct HuntArgs {
     /// [default: `detection.attack`]
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
-    /// Threads evaluating events read from files (correlation rules and --stored use one)
-    /// [default: the machine's cores]
+    /// Threads reading files and evaluating their events, a whole file each (one file: its
+    /// EVTX chunks decoded side by side, its events evaluated in batches). With correlation
+    /// rules they only decode, and evaluation runs on one thread in event-time order; --stored
+    /// uses one [default: the machine's cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
     /// Instead of hunting, explain for each event in PATH why the rule with this id (or title)

@@ -130,6 +130,24 @@ fn evtx(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The files of eight chunks or more (a 4 KiB header, then 64 KiB chunks), decoded one
+    // after the other, their chunks on one thread or side by side on two.
+    let large: Vec<&Vec<u8>> = samples.iter().filter(|b| b.len() >= 4096 + 8 * 65536).collect();
+    let records: u64 = large.iter().map(|b| count_records(b)).sum();
+    let mut g = c.benchmark_group("evtx-large-files");
+    g.throughput(Throughput::Elements(records));
+    g.sample_size(10);
+    for threads in [1, 2] {
+        let opts = DecodeOptions {
+            threads,
+            ..DecodeOptions::default()
+        };
+        g.bench_function(format!("decode+normalize-chunks-on-{threads}-threads"), |b| {
+            b.iter(|| large.iter().map(|bytes| decode_counting(bytes, &opts)).sum::<u64>())
+        });
+    }
+    g.finish();
 }
 
 /// Typical events of about 500 bytes: a Sysmon process creation in the flat shape of

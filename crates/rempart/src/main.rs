@@ -31,7 +31,9 @@ use clap::Parser;
 
 /// mimalloc: decoding allocates many small strings and maps per event, and glibc's malloc
 /// spent a fifth of ingest time in allocation and free (measured with `perf`, see
-/// BENCHMARKS.md).
+/// BENCHMARKS.md). Built without transparent huge pages (`no_thp`): on a virtual machine, a
+/// fresh huge page is zeroed at the host's pace, and loading SigmaHQ's rules spent 0.4 s of
+/// system time on it (more than half their load time) for no steady-state gain.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -112,7 +112,12 @@ fn event_of(record: SerializedEvtxRecord<Vec<u8>>, origin: &Origin, class: DataC
             raw: Vec::new(),
         })
     };
-    let map = match serde_json::from_slice::<Value>(&record.data) {
+    // Validated once as a whole, the text is then parsed without checking each string again.
+    let text = match std::str::from_utf8(&record.data) {
+        Ok(text) => text,
+        Err(e) => return reject(format!("record rendered to text that is not UTF-8: {e}")),
+    };
+    let map = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => map,
         Ok(_) => return reject("record did not render to a JSON object".to_owned()),
         Err(e) => return reject(format!("record rendered to unreadable JSON: {e}")),

@@ -230,5 +230,57 @@ fn ndjson(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, evtx, ndjson);
+/// The JSON lines inside the OTRF Security Datasets' Windows archives: real exported events
+/// (Sysmon, Security, PowerShell … as Winlogbeat and NXLog wrote them), unpacked once.
+fn otrf_input() -> Vec<Vec<u8>> {
+    let root = std::env::var_os("REMPART_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let mut files = walk(&root.join("otrf/atomic/windows"));
+    files.retain(|p| p.extension().is_some_and(|e| e == "zip"));
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(file) = std::fs::File::open(&f) else { continue };
+        let Ok(mut archive) = zip::ZipArchive::new(file) else {
+            continue;
+        };
+        for i in 0..archive.len() {
+            let Ok(mut member) = archive.by_index(i) else { continue };
+            let mut bytes = Vec::new();
+            if member.is_file() && std::io::Read::read_to_end(&mut member, &mut bytes).is_ok() {
+                out.push(bytes);
+            }
+        }
+    }
+    out
+}
+
+fn otrf(c: &mut Criterion) {
+    let input = otrf_input();
+    let count = |opts: &DecodeOptions| {
+        let mut events = 0u64;
+        for bytes in &input {
+            decode_bytes("bench", bytes, opts, Timestamp::UNIX_EPOCH, &mut |d| {
+                events += u64::from(matches!(d, Decoded::Event(_)));
+                black_box(d);
+            });
+        }
+        events
+    };
+    let events = count(&DecodeOptions::default());
+    let bytes: usize = input.iter().map(Vec::len).sum();
+    eprintln!(
+        "otrf: {} files, {events} events, {} bytes per event on average",
+        input.len(),
+        bytes / events.max(1) as usize
+    );
+    let mut g = c.benchmark_group("otrf-windows");
+    g.throughput(Throughput::Elements(events));
+    g.sample_size(10);
+    g.bench_function("decode+normalize", |b| b.iter(|| count(&DecodeOptions::default())));
+    g.finish();
+}
+
+criterion_group!(benches, evtx, ndjson, otrf);
 criterion_main!(benches);

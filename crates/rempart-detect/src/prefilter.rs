@@ -351,7 +351,9 @@ type ByNumber = std::collections::HashMap<u64, Vec<(u32, u8)>>;
 /// Literals in one automaton, each with the rules and clauses it satisfies.
 struct Literals {
     automaton: DoubleArrayAhoCorasick<u32>,
-    /// For each pattern of the automaton, the rules and clauses it satisfies.
+    /// For each pattern of the automaton, the rules and clauses it satisfies, with those of
+    /// every pattern it ends with: the automaton reports only the longest pattern ending at a
+    /// position, and the others ending there are its suffixes.
     rules_of: Vec<Vec<(u32, u8)>>,
     /// Whether a literal may occur in a number written out (digits, `-`, `.`); if not,
     /// numbers are not scanned.
@@ -371,9 +373,23 @@ impl Literals {
             .keys()
             .any(|l| l.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'));
         let in_booleans = patterns.keys().any(|l| "true".contains(l) || "false".contains(l));
+        // A pattern's suffixes that are patterns too start at one of its character boundaries
+        // (a UTF-8 string cannot start inside a character).
+        let rules_of = patterns
+            .iter()
+            .map(|(pattern, rules)| {
+                let mut all = rules.clone();
+                for (at, _) in pattern.char_indices().skip(1) {
+                    all.extend(patterns.get(&pattern[at..]).into_iter().flatten());
+                }
+                all.sort_unstable();
+                all.dedup();
+                all
+            })
+            .collect();
         Ok(Some(Literals {
             automaton,
-            rules_of: patterns.into_values().collect(),
+            rules_of,
             in_numbers,
             in_booleans,
         }))
@@ -620,7 +636,7 @@ impl<'a> Scan<'a> {
 
 impl Found<'_> {
     fn search(&mut self, lowercase: &str) {
-        for m in self.literals.automaton.find_overlapping_iter(lowercase) {
+        for m in self.literals.automaton.find_overlapping_no_suffix_iter(lowercase) {
             let p = m.value() as usize;
             if !bit(&self.seen, p) {
                 set_bit(&mut self.seen, p);
@@ -753,6 +769,47 @@ mod tests {
             let (set, _) = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
             for e in &events {
                 prop_assert_eq!(set.evaluate(e), set.evaluate_exhaustively(e), "event {:?}", e.fields);
+            }
+        }
+    }
+
+    /// Text over three characters: literals made of it often end one another (`b`, `ab`,
+    /// `bab`), which is what the automaton's reporting of only the longest pattern ending at a
+    /// position must not lose.
+    fn dense_text(min: usize, max: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(&['a', 'b', 'B'][..]), min..max)
+            .prop_map(|c| c.into_iter().collect())
+    }
+
+    fn dense_selection() -> impl Strategy<Value = String> {
+        let modifier = proptest::sample::select(vec!["|contains", "|endswith", "|startswith", "", "|contains|all"]);
+        (modifier, proptest::collection::vec(dense_text(1, 5), 1..4)).prop_map(|(m, values)| {
+            let list: Vec<String> = values.iter().map(|v| format!("      - {}", yaml_quoted(v))).collect();
+            format!("    A{m}:\n{}\n", list.join("\n"))
+        })
+    }
+
+    fn dense_rule() -> impl Strategy<Value = String> {
+        let condition = proptest::sample::select(vec!["sel1", "sel1 and sel2", "sel1 or sel2", "sel1 and not sel2"]);
+        (dense_selection(), dense_selection(), condition).prop_map(|(s1, s2, condition)| {
+            format!(
+                "title: Dense\nid: 22222222-2222-4222-8222-222222222222\nlogsource:\n  product: test\ndetection:\n  sel1:\n{s1}  sel2:\n{s2}  condition: {condition}\nlevel: low\n"
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Rules whose literals end one another: the prefiltered evaluation still finds exactly
+        /// what evaluating every rule finds.
+        #[test]
+        fn literals_ending_one_another_are_all_found(rules in proptest::collection::vec(dense_rule(), 1..6), values in proptest::collection::vec(dense_text(0, 10), 1..6)) {
+            let texts: Vec<(String, String)> = rules.iter().enumerate().map(|(i, t)| (format!("r{i}.yml"), t.clone())).collect();
+            let (set, _) = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+            for v in &values {
+                let e = json_event(serde_json::json!({ "A": v }));
+                prop_assert_eq!(set.evaluate(&e), set.evaluate_exhaustively(&e), "value {:?}", v);
             }
         }
     }

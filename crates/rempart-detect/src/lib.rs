@@ -78,7 +78,6 @@ pub struct RuleSet {
     /// Each route's rules.
     groups: Vec<Group>,
     compiled: Vec<CompiledRule>,
-    prefilter: prefilter::Prefilter,
     rules: Vec<LoadedRule>,
     attack: Option<AttackCatalog>,
     /// Correlation rules, and the detection rules they refer to (by id or name).
@@ -99,9 +98,24 @@ pub struct RuleSet {
 struct Group {
     route: Route,
     rules: std::ops::Range<usize>,
+    /// The literal prefilter of these rules alone (its rule `i` is `rules.start + i`): an
+    /// event is scanned only for the literals, and under the field names, of the rules its
+    /// routes admit.
+    prefilter: prefilter::Prefilter,
     /// Whether one of the rules needs a literal that may occur in any value (keywords): the
     /// prefilter then scans every value of an event this route admits.
     every_value: bool,
+}
+
+impl Group {
+    /// The rules of this group `view` may match, as indices of [`RuleSet::compiled`], in order.
+    fn candidates(&self, view: &SigmaView<'_>) -> Vec<usize> {
+        let candidates = self.prefilter.candidates(view, self.every_value);
+        candidates
+            .in_range(0..self.rules.len())
+            .map(|i| self.rules.start + i)
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -116,7 +130,6 @@ impl std::fmt::Debug for RuleSet {
                     .map(|g| (&g.route, g.rules.len()))
                     .collect::<Vec<_>>(),
             )
-            .field("prefilter", &self.prefilter)
             .finish_non_exhaustive()
     }
 }
@@ -303,20 +316,22 @@ impl RuleSet {
         }
         let partitioning = partition::Partitioning::new(&kept, &referenced);
         let needs: Vec<prefilter::Need> = compiled.iter().map(prefilter::need_of_rule).collect();
-        let prefilter = prefilter::Prefilter::build(&needs);
         let groups = groups
             .into_iter()
-            .map(|(route, rules)| Group {
-                every_value: prefilter.reads_anywhere(rules.clone()),
-                route,
-                rules,
+            .map(|(route, rules)| {
+                let prefilter = prefilter::Prefilter::build(&needs[rules.clone()]);
+                Group {
+                    every_value: prefilter.reads_anywhere(0..rules.len()),
+                    prefilter,
+                    route,
+                    rules,
+                }
             })
             .collect();
         (
             RuleSet {
                 groups,
                 compiled,
-                prefilter,
                 rules: report.loaded.clone(),
                 attack: None,
                 correlations: kept,
@@ -391,15 +406,9 @@ impl RuleSet {
     /// How many rules the prefilter leaves to evaluate for `event`, of those its route admits.
     pub fn candidates(&self, event: &Event) -> (usize, usize) {
         let view = SigmaView::new(event);
-        let Some((admitted, candidates)) = self.candidates_of(event, &view) else {
-            return (0, 0);
-        };
-        let all = admitted.iter().map(|g| g.rules.len()).sum();
-        let left = admitted
-            .into_iter()
-            .map(|g| candidates.in_range(g.rules.clone()).count())
-            .sum();
-        (left, all)
+        self.admitted(event, &view)
+            .map(|g| (g.candidates(&view).len(), g.rules.len()))
+            .fold((0, 0), |(left, all), (l, a)| (left + l, all + a))
     }
 
     /// The groups whose route admits `event`.
@@ -408,35 +417,12 @@ impl RuleSet {
         self.groups.iter().filter(move |g| g.route.admits(event, view, key))
     }
 
-    /// The groups whose route admits `event`, and the candidates the prefilter finds among
-    /// their rules; `None` when no route admits it (nothing to scan).
-    fn candidates_of<'s>(
-        &'s self,
-        event: &'s Event,
-        view: &'s SigmaView<'_>,
-    ) -> Option<(Vec<&'s Group>, prefilter::Candidates)> {
-        let admitted: Vec<&Group> = self.admitted(event, view).collect();
-        if admitted.is_empty() {
-            return None;
-        }
-        let every_value = admitted.iter().any(|g| g.every_value);
-        let candidates = self.prefilter.candidates(view, every_value);
-        Some((admitted, candidates))
-    }
-
     /// The detection rules that match `event` (seen through `view`), routed and prefiltered.
     fn detections(&self, event: &Event, view: &SigmaView<'_>) -> Vec<EvaluationResult> {
-        let mut detections: Vec<EvaluationResult> = Vec::new();
-        if let Some((admitted, candidates)) = self.candidates_of(event, view) {
-            for g in admitted {
-                detections.extend(
-                    candidates
-                        .in_range(g.rules.clone())
-                        .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], view)),
-                );
-            }
-        }
-        detections
+        self.admitted(event, view)
+            .flat_map(|g| g.candidates(view))
+            .filter_map(|i| rsigma_eval::evaluate_rule(&self.compiled[i], view))
+            .collect()
     }
 
     /// Every rule that matches `event`, and, with a correlator, every correlation it completes.
@@ -501,9 +487,9 @@ impl RuleSet {
                 c.title.eq_ignore_ascii_case(rule)
             }
         };
-        let candidates = self.candidates_of(event, &view).map(|(_, c)| c);
         let mut out = Vec::new();
         for g in &self.groups {
+            let mut candidates: Option<Vec<usize>> = None;
             for i in g.rules.clone() {
                 let compiled = &self.compiled[i];
                 if !chosen(compiled) {
@@ -514,10 +500,7 @@ impl RuleSet {
                     .iter()
                     .find(|r| r.id == compiled.id && r.title == compiled.title);
                 let routed = g.route.admits(event, &view, key);
-                let candidate = routed
-                    && candidates
-                        .as_ref()
-                        .is_some_and(|c| c.in_range(i..i + 1).next().is_some());
+                let candidate = routed && candidates.get_or_insert_with(|| g.candidates(&view)).contains(&i);
                 let detection = rsigma_eval::explain_rule(compiled, &view);
                 out.push(Explanation {
                     rule_id: compiled.id.clone(),

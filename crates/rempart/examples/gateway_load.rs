@@ -126,7 +126,8 @@ async fn load(
     // Why requests failed: an HTTP status, or `transport` for no response at all.
     let failures = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     let shed = Arc::new(AtomicU64::new(0));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    // Each answered request: the second of the run it was scheduled in, and its latency (µs).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
     // Warm the connection pool.
     for _ in 0..50 {
         let mut rb = client
@@ -163,7 +164,8 @@ async fn load(
             };
             match failure {
                 None => {
-                    let _ = tx.send(u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    let second = i / rate;
+                    let _ = tx.send((second, u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX)));
                 }
                 Some(why) => {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -175,9 +177,16 @@ async fn load(
     }
     drop(tx);
     let mut lat = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    while let Some(us) = rx.recv().await {
+    // The slowest answer of each second of the run: a stall shows where it happened (at the
+    // start, or every few seconds).
+    let mut max_by_second = vec![0u64; usize::try_from(seconds).unwrap_or(0)];
+    while let Some((second, us)) = rx.recv().await {
         lat.push(us);
+        if let Some(m) = max_by_second.get_mut(usize::try_from(second).unwrap_or(usize::MAX)) {
+            *m = (*m).max(us);
+        }
     }
+    let max_by_second: Vec<f64> = max_by_second.iter().map(|&us| us as f64 / 1000.0).collect();
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_unstable();
     let out = json!({
@@ -187,6 +196,7 @@ async fn load(
         "achieved_rps": lat.len() as f64 / elapsed,
         "p50_ms": percentile(&lat, 50.0), "p90_ms": percentile(&lat, 90.0), "p99_ms": percentile(&lat, 99.0),
         "p999_ms": percentile(&lat, 99.9), "max_ms": percentile(&lat, 100.0),
+        "max_ms_by_second": max_by_second,
     });
     println!("{out}");
 }

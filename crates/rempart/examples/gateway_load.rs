@@ -165,7 +165,10 @@ async fn load(
             match failure {
                 None => {
                     let second = i / rate;
-                    let _ = tx.send((second, u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX)));
+                    let _ = tx.send((
+                        second,
+                        u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    ));
                 }
                 Some(why) => {
                     errors.fetch_add(1, Ordering::Relaxed);

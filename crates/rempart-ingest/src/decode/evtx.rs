@@ -23,14 +23,7 @@ pub fn is_evtx(bytes: &[u8]) -> bool {
 
 /// Decodes a whole EVTX file held in memory.
 pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Timestamp, out: &mut impl FnMut(Decoded)) {
-    let reject = |location: &str, reason: String, raw: &[u8]| Rejection {
-        origin: Origin {
-            source: source.to_owned(),
-            location: Some(location.to_owned()),
-        },
-        reason,
-        raw: raw.to_vec(),
-    };
+    let reject = |location: &str, reason: String, raw: &[u8]| rejection(source, location, reason, raw);
     let class = opts.class_of(source);
     let len = bytes.len() as u64;
     if len > opts.limits.max_evtx_bytes {
@@ -57,6 +50,9 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
             return;
         }
     };
+    // The header says how many 64 KiB chunks follow its 4 KiB block; a shorter file was cut
+    // (a copy interrupted, a disk full), which is said below: the crate reads what is there
+    // silently.
     let declared = u64::from(parser.header().chunk_count);
     // A file of a few chunks is read faster on this thread than handed to others and waited for.
     let threads = if declared >= MIN_CHUNKS_SHARED {
@@ -102,16 +98,7 @@ pub fn decode_evtx(source: &str, bytes: Vec<u8>, opts: &DecodeOptions, now: Time
 /// One rendered record as an event, or a rejection naming it.
 fn event_of(record: SerializedEvtxRecord<Vec<u8>>, origin: &Origin, class: DataClass, now: Timestamp) -> Decoded {
     let location = format!("record {}", record.event_record_id);
-    let reject = |reason: String| {
-        Decoded::Rejected(Rejection {
-            origin: Origin {
-                source: origin.source.clone(),
-                location: Some(location.clone()),
-            },
-            reason,
-            raw: Vec::new(),
-        })
-    };
+    let reject = |reason: String| Decoded::Rejected(rejection(&origin.source, &location, reason, &[]));
     // Validated once as a whole, the text is then parsed without checking each string again.
     let text = match std::str::from_utf8(&record.data) {
         Ok(text) => text,
@@ -131,4 +118,16 @@ fn event_of(record: SerializedEvtxRecord<Vec<u8>>, origin: &Origin, class: DataC
         location: Some(location),
     };
     Decoded::Event(Box::new(event))
+}
+
+/// A rejection of part of `source`, at `location`.
+fn rejection(source: &str, location: &str, reason: String, raw: &[u8]) -> Rejection {
+    Rejection {
+        origin: Origin {
+            source: source.to_owned(),
+            location: Some(location.to_owned()),
+        },
+        reason,
+        raw: raw.to_vec(),
+    }
 }

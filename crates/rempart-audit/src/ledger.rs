@@ -47,6 +47,11 @@ pub struct LedgerOptions {
     pub witnesses: Vec<PathBuf>,
     /// Most drafts committed in one transaction.
     pub max_batch: usize,
+    /// How long a batch made only of records nobody waits for ([`Ledger::record`]) may wait
+    /// for more before it is committed: under a steady stream of such records (the gateway's
+    /// calls), fewer and larger transactions. A record someone waits for ends the wait at
+    /// once; a crash loses at most this much of records that were never acknowledged.
+    pub linger: Duration,
     /// Keys this ledger was signed with before (rotated away), trusted when verifying.
     pub retired_keys: Vec<NoteVerifier>,
 }
@@ -58,6 +63,7 @@ impl Default for LedgerOptions {
             checkpoint_interval: Duration::from_secs(60),
             witnesses: Vec::new(),
             max_batch: 2048,
+            linger: Duration::from_millis(5),
             retired_keys: Vec::new(),
         }
     }
@@ -99,8 +105,16 @@ pub enum PayloadView {
 
 type Reply<T> = oneshot::Sender<Result<T, AuditError>>;
 
+/// Who learns that appended records were committed.
+enum Waiter {
+    /// A caller waiting for their receipts.
+    Caller(Reply<Vec<Receipt>>),
+    /// Nobody: a failure is logged by the writer.
+    Nobody,
+}
+
 enum Command {
-    Append(Vec<Draft>, Reply<Vec<Receipt>>),
+    Append(Vec<Draft>, Waiter),
     /// Records an erasure, then destroys the subject's keys, with nothing sealed in between.
     Erase(Draft, String, Reply<u64>),
     Checkpoint(Vec<Signer>, Reply<Option<StoredCheckpoint>>),
@@ -230,26 +244,22 @@ impl Ledger {
         receipts.pop().ok_or(AuditError::Closed)
     }
 
-    /// Appends records in this order, all or none.
-    /// Queues a record and returns without waiting for it to be committed: the receiver yields
-    /// its receipt once it is durable. Waits only while the writer's queue is full, so a caller
-    /// that must not add the commit's latency (the gateway's calls) still cannot outrun the
-    /// ledger.
-    pub async fn submit(
-        &self,
-        draft: Draft,
-    ) -> Result<oneshot::Receiver<Result<Vec<Receipt>, AuditError>>, AuditError> {
+    /// Queues a record and returns without waiting for it to be committed: for callers that
+    /// must not add a commit's latency to their own (the gateway's calls). The writer logs a
+    /// failure to commit it. Waits only while the writer's queue is full, so such a caller
+    /// still cannot outrun the ledger; records queued before [`Ledger::close`] are committed
+    /// before it returns.
+    pub async fn record(&self, draft: Draft) -> Result<(), AuditError> {
         check_label("actor", &draft.actor)?;
         check_label("kind", &draft.kind)?;
-        let (reply, rx) = oneshot::channel();
         self.inner
             .tx
-            .send(Command::Append(vec![draft], reply))
+            .send(Command::Append(vec![draft], Waiter::Nobody))
             .await
-            .map_err(|_| AuditError::Closed)?;
-        Ok(rx)
+            .map_err(|_| AuditError::Closed)
     }
 
+    /// Appends records in this order, all or none.
     pub async fn append_all(&self, drafts: Vec<Draft>) -> Result<Vec<Receipt>, AuditError> {
         for d in &drafts {
             check_label("actor", &d.actor)?;
@@ -258,7 +268,7 @@ impl Ledger {
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
-            .send(Command::Append(drafts, reply))
+            .send(Command::Append(drafts, Waiter::Caller(reply)))
             .await
             .map_err(|_| AuditError::Closed)?;
         rx.await.map_err(|_| AuditError::Closed)?
@@ -710,24 +720,9 @@ impl Writer {
             };
             match command {
                 None => break,
-                Some(Command::Append(drafts, reply)) => {
-                    // Group commit: take whatever else is waiting, up to the batch limit.
-                    let mut batch = vec![(drafts, reply)];
-                    let mut count = batch[0].0.len();
-                    let mut held = None;
-                    while count < self.options.max_batch {
-                        match rx.try_recv() {
-                            Ok(Command::Append(d, r)) => {
-                                count += d.len();
-                                batch.push((d, r));
-                            }
-                            Ok(other) => {
-                                held = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                Some(Command::Append(drafts, waiter)) => {
+                    let mut batch = vec![(drafts, waiter)];
+                    let held = self.gather(&mut rx, &mut batch).await;
                     self.append_batch(batch).await;
                     match held {
                         Some(Command::Checkpoint(extra, reply)) => {
@@ -762,7 +757,7 @@ impl Writer {
     async fn erase(&mut self, draft: Draft, mac: &str) -> Result<u64, AuditError> {
         self.keys.entries.remove(mac);
         let (reply, rx) = oneshot::channel();
-        self.append_batch(vec![(vec![draft], reply)]).await;
+        self.append_batch(vec![(vec![draft], Waiter::Caller(reply))]).await;
         rx.await.map_err(|_| AuditError::Closed)??;
         // The erasure record itself is public, so it did not put the key back in the cache.
         let erased = self.store.ledger_erase_subject(mac, self.clock.now()).await?;
@@ -778,7 +773,37 @@ impl Writer {
         }
     }
 
-    async fn append_batch(&mut self, batch: Vec<(Vec<Draft>, Reply<Vec<Receipt>>)>) {
+    /// Group commit: adds to `batch` whatever else is queued, up to the batch limit. While
+    /// every record gathered is one nobody waits for, it waits up to [`LedgerOptions::linger`]
+    /// after the first for more. Returns a command other than an append met on the way.
+    async fn gather(&self, rx: &mut mpsc::Receiver<Command>, batch: &mut Vec<(Vec<Draft>, Waiter)>) -> Option<Command> {
+        let deadline = tokio::time::Instant::now() + self.options.linger;
+        let mut count: usize = batch.iter().map(|(d, _)| d.len()).sum();
+        let mut unwaited = batch.iter().all(|(_, w)| matches!(w, Waiter::Nobody));
+        while count < self.options.max_batch {
+            let command = match rx.try_recv() {
+                Ok(c) => c,
+                Err(mpsc::error::TryRecvError::Empty) if unwaited && !self.options.linger.is_zero() => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(c)) => c,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            };
+            match command {
+                Command::Append(d, w) => {
+                    count += d.len();
+                    unwaited &= matches!(w, Waiter::Nobody);
+                    batch.push((d, w));
+                }
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    async fn append_batch(&mut self, batch: Vec<(Vec<Draft>, Waiter)>) {
         let drafts: Vec<&Draft> = batch.iter().flat_map(|(d, _)| d).collect();
         let mut result = self.commit(&drafts).await;
         let mut attempt = 0u32;
@@ -800,15 +825,25 @@ impl Writer {
         match result {
             Ok(receipts) => {
                 let mut receipts = receipts.into_iter();
-                for (d, reply) in batch {
-                    let _ = reply.send(Ok(receipts.by_ref().take(d.len()).collect()));
+                for (d, waiter) in batch {
+                    let mine: Vec<Receipt> = receipts.by_ref().take(d.len()).collect();
+                    if let Waiter::Caller(reply) = waiter {
+                        let _ = reply.send(Ok(mine));
+                    }
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "ledger append failed; nothing was recorded");
+                let unacknowledged = batch
+                    .iter()
+                    .filter(|(_, w)| matches!(w, Waiter::Nobody))
+                    .map(|(d, _)| d.len())
+                    .sum::<usize>();
+                tracing::error!(error = %e, records = drafts.len(), unacknowledged, "ledger append failed; nothing was recorded");
                 let message = e.to_string();
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(AuditError::AppendFailed(message.clone())));
+                for (_, waiter) in batch {
+                    if let Waiter::Caller(reply) = waiter {
+                        let _ = reply.send(Err(AuditError::AppendFailed(message.clone())));
+                    }
                 }
             }
         }
@@ -826,9 +861,9 @@ impl Writer {
             let now = self.clock.now();
             let time = if now > state.last_time { now } else { state.last_time };
             let seq = state.next;
-            let plain = serde_json::to_vec(&d.payload).map_err(|e| AuditError::Config(e.to_string()))?;
+            let plain = &d.payload;
             let (key_id, body) = if d.public {
-                (None, plain)
+                (None, plain.clone())
             } else {
                 let subject = match &d.subject {
                     Some(s) => s.clone(),
@@ -846,7 +881,7 @@ impl Writer {
                         (id, k)
                     }
                 };
-                let body = seal::seal(&seal::record_key(&key, seq), seq, &d.kind, &plain);
+                let body = seal::seal(&seal::record_key(&key, seq), seq, &d.kind, plain);
                 (Some(key_id), body)
             };
             let mut record = LedgerRecord {

@@ -146,7 +146,8 @@ pub struct Draft {
     /// Stored in clear instead of sealed: only for records a verifier must read (key
     /// announcements, pruning horizons), never for personal data.
     pub public: bool,
-    pub payload: serde_json::Value,
+    /// The payload's JSON text, serialized once when the record is drafted.
+    pub payload: Vec<u8>,
 }
 
 impl Draft {
@@ -157,7 +158,7 @@ impl Draft {
             kind: kind.into(),
             subject: None,
             public: false,
-            payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+            payload: serde_json::to_vec(&payload).unwrap_or_else(|_| b"null".to_vec()),
         }
     }
 

@@ -149,6 +149,66 @@ async fn appends_chain_and_checkpoint_every_n_records() {
 }
 
 #[tokio::test]
+async fn records_nobody_waits_for_linger_until_an_append_or_close() {
+    let f = Fixture::new().await;
+    let options = LedgerOptions {
+        checkpoint_interval: Duration::from_secs(3600),
+        witnesses: vec![f.witness()],
+        linger: Duration::from_secs(3600),
+        ..LedgerOptions::default()
+    };
+    let open = || {
+        Ledger::open(
+            f.store.clone() as Arc<dyn LedgerStore>,
+            f.master.clone(),
+            f.signer.clone(),
+            options.clone(),
+            f.clock.clone(),
+        )
+    };
+    let kinds = |entries: &[rempart_store::LedgerEntry]| -> Vec<String> {
+        entries.iter().map(|e| e.record.kind.clone()).collect()
+    };
+    let ledger = open().await.unwrap();
+    for i in 0..5 {
+        ledger
+            .record(Draft::new("system", "test.unwaited", json!({"i": i})))
+            .await
+            .unwrap();
+    }
+    // An hour's linger: the five wait for more.
+    assert!(ledger.entries(0, 100).await.unwrap().is_empty());
+    // A record someone waits for is committed at once, after the five, in one transaction.
+    let receipt = tokio::time::timeout(
+        Duration::from_secs(60),
+        ledger.append(Draft::new("system", "test.waited", json!({}))),
+    )
+    .await
+    .expect("an append does not wait for the linger")
+    .unwrap();
+    assert_eq!(receipt.seq, 5);
+    let mut expected = vec!["test.unwaited"; 5];
+    expected.push("test.waited");
+    assert_eq!(kinds(&ledger.entries(0, 100).await.unwrap()), expected);
+    // Closing commits what is still lingering.
+    for _ in 0..3 {
+        ledger
+            .record(Draft::new("system", "test.last", json!({})))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), ledger.close())
+        .await
+        .expect("close does not wait for the linger");
+    let reopened = open().await.unwrap();
+    expected.extend(["test.last"; 3]);
+    assert_eq!(kinds(&reopened.entries(0, 100).await.unwrap()), expected);
+    reopened.close().await;
+    let report = f.verify(vec![f.witness_anchor()]).await.unwrap();
+    assert_eq!(report.records, 9);
+}
+
+#[tokio::test]
 async fn concurrent_callers_and_two_writers_never_fork_or_leave_a_gap() {
     let f = Fixture::new().await;
     // Two ledgers on one store stand for two processes.

@@ -12,6 +12,7 @@ use rempart_config::gateway::{Jurisdiction, Provider};
 use rempart_model::DataClass;
 use rempart_privacy::Privacy;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -245,22 +246,52 @@ impl Plan {
 }
 
 /// A redacted request or answer as its ledger record keeps it (whole up to [`MAX_RECORDED`]),
-/// and the SHA-256 of all of it.
-fn recorded(v: &impl Serialize) -> (Value, String) {
-    let text = serde_json::to_string(v).unwrap_or_default();
+/// and the SHA-256 of all of it: serialized once, the record embeds that very text.
+fn recorded(v: &impl Serialize) -> (Box<RawValue>, String) {
+    let whole = serde_json::value::to_raw_value(v).unwrap_or_default();
+    let text = whole.get();
     let hash = hex::encode(Sha256::digest(text.as_bytes()));
     if text.len() <= MAX_RECORDED {
-        (serde_json::to_value(v).unwrap_or(Value::Null), hash)
-    } else {
-        let mut cut = MAX_RECORDED;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        (
-            json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]}),
-            hash,
-        )
+        return (whole, hash);
     }
+    let mut cut = MAX_RECORDED;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let kept = serde_json::value::to_raw_value(&json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]}));
+    (kept.unwrap_or_default(), hash)
+}
+
+/// The ledger record of a call (`gateway.call`), serialized straight from what the call
+/// holds.
+#[derive(Serialize)]
+struct CallRecord<'a> {
+    client: &'a str,
+    route: &'a str,
+    purpose: &'a str,
+    class: DataClass,
+    declared_class: Option<&'a str>,
+    format: Format,
+    stream: bool,
+    policy: &'a [Verdict],
+    outcome: &'static str,
+    provider: Option<&'a str>,
+    jurisdiction: Option<String>,
+    provider_retention_days: Option<u32>,
+    model: Option<&'a str>,
+    attempts: &'a [Attempt],
+    retries: u32,
+    usage: Usage,
+    cost_eur: f64,
+    latency_ms: f64,
+    pseudonymized: bool,
+    recorded_as: &'static str,
+    found: Option<std::collections::BTreeMap<&'static str, u64>>,
+    reidentified: usize,
+    request_sha256: &'a str,
+    response_sha256: Option<&'a str>,
+    request: &'a RawValue,
+    response: Option<&'a RawValue>,
 }
 
 /// Checks a JSON answer against the requested format.
@@ -848,7 +879,8 @@ impl Gateway {
         }
     }
 
-    /// Queues the call's ledger record; the caller does not wait for it to be committed.
+    /// Queues the call's ledger record; the caller does not wait for it to be committed (the
+    /// ledger logs a failure to commit it).
     #[allow(clippy::too_many_arguments, reason = "one record gathers every part of a call")]
     async fn record(
         &self,
@@ -867,8 +899,12 @@ impl Gateway {
         let usage = response.map(|r| r.usage).unwrap_or_default();
         // The hashes are of what went and came back; the record keeps both in pseudonyms
         // (when a privacy engine is configured), whatever form they travelled in.
-        let request_hash = recorded(sent).1;
-        let request_record = recorded(plan.request_for(true)).0;
+        let kept_request = recorded(plan.request_for(true));
+        let request_hash = if std::ptr::eq(sent, plan.request_for(true)) {
+            kept_request.1.clone()
+        } else {
+            recorded(sent).1
+        };
         let response_record = match (response, &plan.redactor) {
             (Some(r), Some(redactor)) if !pseudonymized => {
                 let (kept, replacements) = reveal::pseudonymize_response(redactor, r)?;
@@ -884,46 +920,49 @@ impl Gateway {
             }
             (r, _) => r.map(recorded),
         };
-        let payload = json!({
-            "client": call.caller.name,
-            "route": plan.route,
-            "purpose": plan.purpose,
-            "class": plan.class,
-            "declared_class": call.declared_class,
-            "format": call.format,
-            "stream": stream,
-            "policy": plan.verdicts,
-            "outcome": if slot.is_some() { "served" } else { "degraded" },
-            "provider": slot.map(|s| s.config().name.clone()),
-            "jurisdiction": slot.map(|s| s.config().jurisdiction.to_string()),
-            "provider_retention_days": slot.and_then(|s| s.config().retention_days),
-            "model": response.map(|r| r.model.clone()).or_else(|| slot.map(|s| s.config().model.clone())),
-            "attempts": attempts,
-            "retries": retries,
-            "usage": usage,
-            "cost_eur": slot.map_or(0.0, |s| s.cost(usage)),
-            "latency_ms": plan.started.elapsed().as_secs_f64() * 1000.0,
-            "pseudonymized": pseudonymized,
-            "recorded_as": if plan.pseudonymized.is_some() { "pseudonyms" } else { "clear" },
-            "found": plan.pseudonymized.as_ref().filter(|_| pseudonymized).map(|p| reveal::found(&p.replacements)),
-            "reidentified": revealed,
-            "request_sha256": request_hash,
-            "response_sha256": response_record.as_ref().map(|r| r.1.clone()),
-            "request": request_record,
-            "response": response_record.map(|r| r.0),
-        });
-        let rx = self
-            .inner
+        let config = slot.map(Slot::config);
+        let payload = CallRecord {
+            client: &call.caller.name,
+            route: &plan.route,
+            purpose: &plan.purpose,
+            class: plan.class,
+            declared_class: call.declared_class.as_deref(),
+            format: call.format,
+            stream,
+            policy: &plan.verdicts,
+            outcome: if slot.is_some() { "served" } else { "degraded" },
+            provider: config.map(|c| c.name.as_str()),
+            jurisdiction: config.map(|c| c.jurisdiction.to_string()),
+            provider_retention_days: config.and_then(|c| c.retention_days),
+            model: response
+                .map(|r| r.model.as_str())
+                .or_else(|| config.map(|c| c.model.as_str())),
+            attempts,
+            retries,
+            usage,
+            cost_eur: slot.map_or(0.0, |s| s.cost(usage)),
+            latency_ms: plan.started.elapsed().as_secs_f64() * 1000.0,
+            pseudonymized,
+            recorded_as: if plan.pseudonymized.is_some() {
+                "pseudonyms"
+            } else {
+                "clear"
+            },
+            found: plan
+                .pseudonymized
+                .as_ref()
+                .filter(|_| pseudonymized)
+                .map(|p| reveal::found(&p.replacements)),
+            reidentified: revealed,
+            request_sha256: &request_hash,
+            response_sha256: response_record.as_ref().map(|r| r.1.as_str()),
+            request: &kept_request.0,
+            response: response_record.as_ref().map(|r| &*r.0),
+        };
+        self.inner
             .ledger
-            .submit(Draft::new(call.caller.actor(), kind::GATEWAY_CALL, payload))
+            .record(Draft::new(call.caller.actor(), kind::GATEWAY_CALL, payload))
             .await?;
-        self.inner.tasks.spawn(async move {
-            match rx.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "gateway call record failed"),
-                Err(_) => tracing::error!("gateway call record dropped: the ledger closed"),
-            }
-        });
         Ok(())
     }
 }
@@ -1005,10 +1044,11 @@ mod tests {
     #[test]
     fn long_payloads_are_kept_truncated_with_their_size() {
         let big = "é".repeat(MAX_RECORDED);
-        let (v, hash) = recorded(&big);
+        let (raw, hash) = recorded(&big);
+        let v: Value = serde_json::from_str(raw.get()).unwrap();
         assert_eq!(v["truncated"], true);
         assert_eq!(v["bytes"], big.len() + 2);
         assert_eq!(hash, hex::encode(Sha256::digest(serde_json::to_string(&big).unwrap())));
-        assert!(recorded(&"small").0.is_string());
+        assert_eq!(recorded(&"small").0.get(), r#""small""#);
     }
 }

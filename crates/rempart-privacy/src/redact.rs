@@ -540,8 +540,9 @@ fn replace_tokens(s: &mut String, known: &[(&str, &str)]) -> usize {
 /// for which `name_char` holds continues on either side.
 pub(crate) fn replace_tokens_where(s: &mut String, known: &[(&str, &str)], name_char: impl Fn(char) -> bool) -> usize {
     let mut n = 0;
+    // Lower-cased once, and again only after a replacement changed the text.
+    let mut lower = s.to_lowercase();
     for (original, pseudonym) in known {
-        let lower = s.to_lowercase();
         let needle = original.to_lowercase();
         // Lower-casing can change lengths outside ASCII: only then fall back to exact matching.
         let (hay, pat) = if lower.len() == s.len() && needle.len() == original.len() {
@@ -565,10 +566,14 @@ pub(crate) fn replace_tokens_where(s: &mut String, known: &[(&str, &str)], name_
             }
             from = end;
         }
+        if spans.is_empty() {
+            continue;
+        }
         for (start, end) in spans.into_iter().rev() {
             s.replace_range(start..end, pseudonym);
             n += 1;
         }
+        lower = s.to_lowercase();
     }
     n
 }

@@ -43,9 +43,30 @@ pub use openapi::OPENAPI;
 pub use rempart_services::active::ActiveRules;
 pub use rempart_services::{anomaly, cluster, incidents, metrics, respond, triage};
 
-/// What every handler shares.
+/// What every handler shares, behind one reference count: the router clones the state for
+/// every request and every layer it passes, so a clone is one atomic increment, not one per
+/// part. Changing a part (while the server is being assembled) changes this handle's own copy
+/// only, as with any clone.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The parts of an [`AppState`].
+#[derive(Debug, Clone)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<metrics::Metrics>,
     pub decode: Arc<DecodeOptions>,
@@ -147,7 +168,7 @@ impl AppState {
     }
 
     pub fn new(store: Arc<dyn Store>, ledger: Ledger, decode: DecodeOptions) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             ledger,
             logged_in: Arc::default(),
@@ -179,7 +200,7 @@ impl AppState {
             )),
             query_budget: std::time::Duration::from_secs(10),
             rules: ActiveRules::default(),
-        }
+        }))
     }
 }
 

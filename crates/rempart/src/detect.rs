@@ -10,7 +10,6 @@ use rempart_ingest::decode::{DecodeOptions, Decoded};
 use rempart_ingest::files;
 use rempart_model::Event;
 use rempart_store::EventQuery;
-use serde_json::json;
 
 use crate::instance;
 
@@ -598,6 +597,20 @@ fn evaluate_parallel(
     })
 }
 
+/// A match as `--json` writes it.
+#[derive(serde::Serialize)]
+struct MatchLine<'a> {
+    rule_id: Option<&'a str>,
+    rule_title: &'a str,
+    level: Option<&'a str>,
+    tags: &'a [String],
+    techniques: Vec<rempart_model::Technique>,
+    matched: &'a [rempart_model::MatchedField],
+    timestamp: jiff::Timestamp,
+    source: String,
+    event: &'a Event,
+}
+
 /// One match as a line of the hunt's output.
 fn render_match(
     output: Output,
@@ -611,9 +624,18 @@ fn render_match(
                 Some(l) => format!("{} ({l})", e.origin.source),
                 None => e.origin.source.clone(),
             };
-            json!({"rule_id": m.rule_id, "rule_title": m.rule_title, "level": m.level, "tags": m.tags, "techniques": set.techniques(&m.tags),
-                   "matched": m.matched, "timestamp": e.time, "source": source, "event": e})
-            .to_string()
+            // Serialized straight from the match and its event (no `Value` copy of either).
+            serde_json::to_string(&MatchLine {
+                rule_id: m.rule_id.as_deref(),
+                rule_title: &m.rule_title,
+                level: m.level.as_deref(),
+                tags: &m.tags,
+                techniques: set.techniques(&m.tags),
+                matched: &m.matched,
+                timestamp: e.time,
+                source,
+                event: e,
+            })?
         }
         Output::Csv => {
             let fields = [

@@ -205,7 +205,8 @@ struct Inner {
     privacy: Option<Arc<Privacy>>,
     ledger: Ledger,
     usage: Mutex<HashMap<String, Usage_>>,
-    /// Streams being served and records being committed: shutdown waits for them.
+    /// Streams being served: shutdown waits for them (and their records, queued when each
+    /// ends, for the ledger's `close` to commit).
     tasks: tokio_util::task::TaskTracker,
 }
 
@@ -372,8 +373,9 @@ impl Gateway {
         })
     }
 
-    /// Waits for the streams being served and the records being committed (at shutdown, after
-    /// the server stopped taking requests).
+    /// Waits for the streams being served (at shutdown, after the server stopped taking
+    /// requests). Every call's record is then queued in the ledger; closing the ledger commits
+    /// them.
     pub async fn close(&self) {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
@@ -900,6 +902,7 @@ impl Gateway {
         // The hashes are of what went and came back; the record keeps both in pseudonyms
         // (when a privacy engine is configured), whatever form they travelled in.
         let kept_request = recorded(plan.request_for(true));
+        // Sent as kept (in pseudonyms, or in clear with no privacy engine): one serialization.
         let request_hash = if std::ptr::eq(sent, plan.request_for(true)) {
             kept_request.1.clone()
         } else {

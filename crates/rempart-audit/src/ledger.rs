@@ -368,8 +368,20 @@ impl Ledger {
         Ok(lo)
     }
 
-    /// Records from `from`, at most `limit`.
+    /// Waits until every record queued through this ledger before the call is committed
+    /// (those given to [`Ledger::record`] included): what was recorded is then readable.
+    /// A closed ledger has committed everything already.
+    pub async fn settle(&self) -> Result<(), AuditError> {
+        match self.append_all(Vec::new()).await {
+            Ok(_) | Err(AuditError::Closed) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records from `from`, at most `limit`: every record queued through this ledger before
+    /// the call included (see [`Ledger::settle`]).
     pub async fn entries(&self, from: u64, limit: u32) -> Result<Vec<LedgerEntry>, AuditError> {
+        self.settle().await?;
         Ok(self.inner.store.ledger_entries(from, limit).await?)
     }
 
@@ -805,6 +817,15 @@ impl Writer {
 
     async fn append_batch(&mut self, batch: Vec<(Vec<Draft>, Waiter)>) {
         let drafts: Vec<&Draft> = batch.iter().flat_map(|(d, _)| d).collect();
+        if drafts.is_empty() {
+            // Only callers settling: everything queued before them is committed by now.
+            for (_, waiter) in batch {
+                if let Waiter::Caller(reply) = waiter {
+                    let _ = reply.send(Ok(Vec::new()));
+                }
+            }
+            return;
+        }
         let mut result = self.commit(&drafts).await;
         let mut attempt = 0u32;
         while let Err(AuditError::Store(StoreError::Conflict(reason))) = &result

@@ -149,7 +149,7 @@ async fn appends_chain_and_checkpoint_every_n_records() {
 }
 
 #[tokio::test]
-async fn records_nobody_waits_for_linger_until_an_append_or_close() {
+async fn records_nobody_waits_for_linger_until_an_append_a_read_or_close() {
     let f = Fixture::new().await;
     let options = LedgerOptions {
         checkpoint_interval: Duration::from_secs(3600),
@@ -170,15 +170,28 @@ async fn records_nobody_waits_for_linger_until_an_append_or_close() {
         entries.iter().map(|e| e.record.kind.clone()).collect()
     };
     let ledger = open().await.unwrap();
-    for i in 0..5 {
-        ledger
-            .record(Draft::new("system", "test.unwaited", json!({"i": i})))
-            .await
-            .unwrap();
-    }
-    // An hour's linger: the five wait for more.
-    assert!(ledger.entries(0, 100).await.unwrap().is_empty());
-    // A record someone waits for is committed at once, after the five, in one transaction.
+    let stored = || async { f.store.ledger_entries(0, 100).await.unwrap() };
+    let handle = &ledger;
+    let unwaited = |n: usize| async move {
+        for i in 0..n {
+            handle
+                .record(Draft::new("system", "test.unwaited", json!({"i": i})))
+                .await
+                .unwrap();
+        }
+    };
+    unwaited(3).await;
+    // An hour's linger: the three wait for more; the store holds nothing yet.
+    assert!(stored().await.is_empty());
+    // Reading through the ledger settles it first: the three are committed, then read.
+    let read = tokio::time::timeout(Duration::from_secs(60), ledger.entries(0, 100))
+        .await
+        .expect("a read does not wait for the linger")
+        .unwrap();
+    assert_eq!(kinds(&read), ["test.unwaited"; 3]);
+    unwaited(2).await;
+    assert_eq!(stored().await.len(), 3);
+    // A record someone waits for is committed at once, after the two, in one transaction.
     let receipt = tokio::time::timeout(
         Duration::from_secs(60),
         ledger.append(Draft::new("system", "test.waited", json!({}))),
@@ -189,7 +202,7 @@ async fn records_nobody_waits_for_linger_until_an_append_or_close() {
     assert_eq!(receipt.seq, 5);
     let mut expected = vec!["test.unwaited"; 5];
     expected.push("test.waited");
-    assert_eq!(kinds(&ledger.entries(0, 100).await.unwrap()), expected);
+    assert_eq!(kinds(&stored().await), expected);
     // Closing commits what is still lingering.
     for _ in 0..3 {
         ledger

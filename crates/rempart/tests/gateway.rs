@@ -93,26 +93,35 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
-    /// The payload of the ledger's latest `gateway.call` record.
-    fn last_call_record(&self) -> Value {
-        let out = rempart(self.dir())
-            .args(["--json", "audit", "list", "--last", "1000"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let seq = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .rfind(|r| r["kind"] == "gateway.call")
-            .expect("a gateway.call record")["seq"]
-            .as_u64()
-            .unwrap();
-        let out = rempart(self.dir())
-            .args(["--json", "audit", "show", &seq.to_string()])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["payload"].clone()
+    /// The payload of the ledger's latest `gateway.call` record, read through the auditors'
+    /// API: the server answers a call before its record is committed, and a read of the
+    /// ledger there includes every record queued before it.
+    async fn last_call_record(&self) -> Value {
+        let client = reqwest::Client::new();
+        let mut from = 0u64;
+        let mut last = None;
+        loop {
+            let page: Value = client
+                .get(self.url(&format!("/api/v1/audit/records?from={from}&limit=1000")))
+                .bearer_auth(&self.admin)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let records = page["records"].as_array().unwrap();
+            if let Some(r) = records.iter().rfind(|r| r["kind"] == "gateway.call") {
+                last = Some(r["payload"].clone());
+            }
+            match page["next"].as_u64() {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        last.expect("a gateway.call record")
     }
 
     /// Runs the official SDK `sdk` on `scenario`; what it returned.
@@ -177,10 +186,6 @@ impl Gateway {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "server exit: {status}");
         self.dir.take().unwrap()
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.as_ref().unwrap().path()
     }
 }
 
@@ -299,7 +304,7 @@ async fn the_responses_api_keeps_nothing_and_is_recorded_like_the_others() {
     assert_eq!(plain["status"], "completed", "{plain}");
     assert_eq!(plain["store"], false, "{plain}");
     assert!(plain["id"].as_str().unwrap().starts_with("resp_"), "{plain}");
-    let record = gw.last_call_record();
+    let record = gw.last_call_record().await;
     assert_eq!(record["format"], "responses", "{record}");
     assert_eq!(record["pseudonymized"], true, "{record}");
 
@@ -692,7 +697,7 @@ async fn provider_errors_that_quote_the_prompt_are_not_passed_on() {
         .await
         .unwrap();
     // The ledger keeps the request itself, sealed, by design; its attempts must not repeat it.
-    let record = gw.last_call_record()["attempts"].to_string();
+    let record = gw.last_call_record().await["attempts"].to_string();
     let log = gw.log.lock().unwrap().clone();
     assert!(log.contains("gateway request not served"), "{log}");
     for (what, text) in [
@@ -769,7 +774,7 @@ async fn the_data_class_decides_where_a_request_may_go() {
     fakes.clear();
     // The ledger keeps that call in pseudonyms all the same (request and answer), so that an
     // erasure reaches it: no stored prompt holds a subject in clear.
-    let record = gw.last_call_record();
+    let record = gw.last_call_record().await;
     assert_eq!(record["pseudonymized"], false, "{record}");
     assert_eq!(record["recorded_as"], "pseudonyms");
     assert_eq!(record["provider"], "local");

@@ -137,95 +137,30 @@ impl std::fmt::Debug for RuleSet {
 impl RuleSet {
     /// Compiles the rules in `sources` (file name, YAML text), reporting each one.
     pub fn load<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> (RuleSet, LoadReport) {
+        RuleSet::load_on(sources, 1)
+    }
+
+    /// [`RuleSet::load`] on up to `threads` threads: the files parsed and compiled side by
+    /// side, then each route's prefilter built side by side. The rule set and the report are
+    /// the same whatever the number of threads, in the files' order.
+    pub fn load_on<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>, threads: usize) -> (RuleSet, LoadReport) {
+        let sources: Vec<(&str, &str)> = sources.into_iter().collect();
+        let files = rempart_model::parallel::map_ordered(&sources, threads, |(file, text)| load_file(file, text));
         let mut by_route: Vec<(Route, Vec<CompiledRule>)> = Vec::new();
         let mut report = LoadReport::default();
         let mut correlations: Vec<(String, usize, rsigma_parser::CorrelationRule)> = Vec::new();
         let mut all_rules: Vec<rsigma_parser::SigmaRule> = Vec::new();
-        for (file, text) in sources {
-            let collection = match rsigma_parser::parse_sigma_yaml(text) {
-                Ok(c) => c,
-                Err(e) => {
-                    let reason = e.to_string();
-                    report.rejected.push(RejectedRule {
-                        file: file.to_owned(),
-                        line: line_in(&reason),
-                        title: None,
-                        reason,
-                    });
-                    continue;
+        for file in files {
+            report.rejected.extend(file.rejected);
+            report.filters += file.filters;
+            correlations.extend(file.correlations);
+            for (rule_route, compiled, rule, loaded) in file.rules {
+                match by_route.iter_mut().find(|(r, _)| *r == rule_route) {
+                    Some((_, rules)) => rules.push(compiled),
+                    None => by_route.push((rule_route, vec![compiled])),
                 }
-            };
-            for reason in &collection.errors {
-                report.rejected.push(RejectedRule {
-                    file: file.to_owned(),
-                    line: line_in(reason),
-                    title: None,
-                    reason: reason.clone(),
-                });
-            }
-            report.filters += collection.filters.len();
-            let mut collection = collection;
-            // A rule with a name but no id is known by its name: correlations refer to it so.
-            for rule in &mut collection.rules {
-                if rule.id.is_none() {
-                    rule.id.clone_from(&rule.name);
-                }
-                for detection in rule.detection.named.values_mut() {
-                    wildcard_ends(detection);
-                }
-            }
-            for corr in &mut collection.correlations {
-                if corr.id.is_none() {
-                    corr.id.clone_from(&corr.name);
-                }
-                all_rules_must_match(corr);
-            }
-            correlations.extend(
-                collection
-                    .correlations
-                    .iter()
-                    .map(|c| (file.to_owned(), title_line(text, &c.title), c.clone())),
-            );
-            for rule in &collection.rules {
-                let line = title_line(text, &rule.title);
-                let ls = &rule.logsource;
-                let (product, category, service) =
-                    (ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
-                if let Some(reason) = route::unroutable(product, category, service) {
-                    report.rejected.push(RejectedRule {
-                        file: file.to_owned(),
-                        line,
-                        title: Some(rule.title.clone()),
-                        reason,
-                    });
-                    continue;
-                }
-                let rule_route = route(product, category, service);
-                match rsigma_eval::compile_rule(rule) {
-                    Ok(compiled) => {
-                        match by_route.iter_mut().find(|(r, _)| *r == rule_route) {
-                            Some((_, rules)) => rules.push(compiled),
-                            None => by_route.push((rule_route, vec![compiled])),
-                        }
-                        all_rules.push(rule.clone());
-                        report.loaded.push(LoadedRule {
-                            id: rule.id.clone(),
-                            title: rule.title.clone(),
-                            level: rule.level.as_ref().map(level_name),
-                            file: file.to_owned(),
-                            line,
-                            tags: rule.tags.clone(),
-                            description: rule.description.clone(),
-                            falsepositives: rule.falsepositives.clone(),
-                        });
-                    }
-                    Err(e) => report.rejected.push(RejectedRule {
-                        file: file.to_owned(),
-                        line,
-                        title: Some(rule.title.clone()),
-                        reason: e.to_string(),
-                    }),
-                }
+                all_rules.push(rule);
+                report.loaded.push(loaded);
             }
         }
         // A correlation loads if it compiles and every rule it refers to loaded.
@@ -316,16 +251,17 @@ impl RuleSet {
         }
         let partitioning = partition::Partitioning::new(&kept, &referenced);
         let needs: Vec<prefilter::Need> = compiled.iter().map(prefilter::need_of_rule).collect();
+        let prefilters = rempart_model::parallel::map_ordered(&groups, threads, |(_, rules)| {
+            prefilter::Prefilter::build(&needs[rules.clone()])
+        });
         let groups = groups
             .into_iter()
-            .map(|(route, rules)| {
-                let prefilter = prefilter::Prefilter::build(&needs[rules.clone()]);
-                Group {
-                    every_value: prefilter.reads_anywhere(0..rules.len()),
-                    prefilter,
-                    route,
-                    rules,
-                }
+            .zip(prefilters)
+            .map(|((route, rules), prefilter)| Group {
+                every_value: prefilter.reads_anywhere(0..rules.len()),
+                prefilter,
+                route,
+                rules,
             })
             .collect();
         (
@@ -719,6 +655,100 @@ fn all_rules_must_match(corr: &mut rsigma_parser::CorrelationRule) {
     {
         predicates[0].1 = u64::try_from(corr.rules.len()).unwrap_or(u64::MAX);
     }
+}
+
+/// What one rule file gave, in the file's order.
+#[derive(Default)]
+struct FileRules {
+    rejected: Vec<RejectedRule>,
+    filters: usize,
+    /// Each detection rule that compiled: its route, the rule compiled, the rule itself (for
+    /// the correlations that refer to it) and how the report lists it.
+    rules: Vec<(Route, CompiledRule, rsigma_parser::SigmaRule, LoadedRule)>,
+    /// Each correlation rule with its file and line, checked once every file is read.
+    correlations: Vec<(String, usize, rsigma_parser::CorrelationRule)>,
+}
+
+/// Parses one rule file and compiles its detection rules; the correlations are checked by the
+/// caller, once every rule they may refer to is known.
+fn load_file(file: &str, text: &str) -> FileRules {
+    let mut out = FileRules::default();
+    let mut collection = match rsigma_parser::parse_sigma_yaml(text) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = e.to_string();
+            out.rejected.push(RejectedRule {
+                file: file.to_owned(),
+                line: line_in(&reason),
+                title: None,
+                reason,
+            });
+            return out;
+        }
+    };
+    for reason in &collection.errors {
+        out.rejected.push(RejectedRule {
+            file: file.to_owned(),
+            line: line_in(reason),
+            title: None,
+            reason: reason.clone(),
+        });
+    }
+    out.filters = collection.filters.len();
+    // A rule with a name but no id is known by its name: correlations refer to it so.
+    for rule in &mut collection.rules {
+        if rule.id.is_none() {
+            rule.id.clone_from(&rule.name);
+        }
+        for detection in rule.detection.named.values_mut() {
+            wildcard_ends(detection);
+        }
+    }
+    for mut corr in collection.correlations {
+        if corr.id.is_none() {
+            corr.id.clone_from(&corr.name);
+        }
+        all_rules_must_match(&mut corr);
+        out.correlations
+            .push((file.to_owned(), title_line(text, &corr.title), corr));
+    }
+    for rule in collection.rules {
+        let line = title_line(text, &rule.title);
+        let ls = &rule.logsource;
+        let (product, category, service) = (ls.product.as_deref(), ls.category.as_deref(), ls.service.as_deref());
+        if let Some(reason) = route::unroutable(product, category, service) {
+            out.rejected.push(RejectedRule {
+                file: file.to_owned(),
+                line,
+                title: Some(rule.title.clone()),
+                reason,
+            });
+            continue;
+        }
+        let rule_route = route(product, category, service);
+        match rsigma_eval::compile_rule(&rule) {
+            Ok(compiled) => {
+                let loaded = LoadedRule {
+                    id: rule.id.clone(),
+                    title: rule.title.clone(),
+                    level: rule.level.as_ref().map(level_name),
+                    file: file.to_owned(),
+                    line,
+                    tags: rule.tags.clone(),
+                    description: rule.description.clone(),
+                    falsepositives: rule.falsepositives.clone(),
+                };
+                out.rules.push((rule_route, compiled, rule, loaded));
+            }
+            Err(e) => out.rejected.push(RejectedRule {
+                file: file.to_owned(),
+                line,
+                title: Some(rule.title.clone()),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    out
 }
 
 fn level_name(level: &rsigma_parser::Level) -> String {

@@ -1,5 +1,6 @@
 //! The literal prefilter leaves every match to be found: over real events and the whole SigmaHQ
-//! rule tree, [`RuleSet::evaluate`] finds exactly what evaluating every admitted rule finds.
+//! rule tree, [`RuleSet::evaluate`] finds exactly what evaluating every admitted rule finds,
+//! and a rule set loaded on several threads is the one loaded on one.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,6 +27,12 @@ fn the_prefilter_loses_no_match_of_the_sigmahq_rules_on_real_events() {
         .collect();
     let (set, report) = RuleSet::load(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
     assert!(report.loaded.len() > 3_000, "{} rules loaded", report.loaded.len());
+    // Files compiled and prefilters built side by side: the same report, in the same order.
+    let (parallel, parallel_report) = RuleSet::load_on(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())), 3);
+    assert_eq!(
+        serde_json::to_string(&parallel_report).unwrap(),
+        serde_json::to_string(&report).unwrap()
+    );
 
     let mut samples = Vec::new();
     walk(&data().join("evtx-attack-samples"), &mut samples);
@@ -38,19 +45,21 @@ fn the_prefilter_loses_no_match_of_the_sigmahq_rules_on_real_events() {
             if let Decoded::Event(e) = d {
                 events += 1;
                 let fast = set.evaluate(&e);
+                let loaded_in_parallel = parallel.evaluate(&e);
                 let reference = set.evaluate_exhaustively(&e);
                 matches += reference.len();
                 let (l, a) = set.candidates(&e);
                 left += l;
                 admitted += a;
-                if fast != reference && differences.len() < 20 {
+                if (fast != reference || loaded_in_parallel != fast) && differences.len() < 20 {
                     let titles =
                         |v: &[rempart_detect::RuleMatch]| v.iter().map(|m| m.rule_title.clone()).collect::<Vec<_>>();
                     differences.push(format!(
-                        "{}: prefiltered {:?}, exhaustive {:?}",
+                        "{}: prefiltered {:?}, exhaustive {:?}, loaded in parallel {:?}",
                         sample.display(),
                         titles(&fast),
-                        titles(&reference)
+                        titles(&reference),
+                        titles(&loaded_in_parallel)
                     ));
                 }
             }

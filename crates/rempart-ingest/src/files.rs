@@ -8,7 +8,6 @@
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::Timestamp;
 use rempart_model::Origin;
@@ -56,31 +55,7 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
 /// of many files keeps every thread busy from the first file on, and a result never depends on
 /// how the files were shared out.
 pub fn map_files<T: Send>(files: &[PathBuf], threads: usize, each: impl Fn(&Path) -> T + Sync) -> Vec<T> {
-    let threads = threads.clamp(1, files.len().max(1));
-    if threads == 1 {
-        return files.iter().map(|f| each(f)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break done };
-                        done.push((i, each(file)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, t)| t).collect()
+    rempart_model::parallel::map_ordered(files, threads, |f| each(f))
 }
 
 /// Decodes one file, whatever it holds: plain text or JSON, EVTX, gzip, zip, tar, tar.gz.

@@ -13,6 +13,7 @@ mod event;
 mod format;
 mod glob;
 mod incident;
+pub mod parallel;
 
 pub use alert::{Alert, MatchedField, Technique};
 pub use class::{DataClass, UnknownDataClass};

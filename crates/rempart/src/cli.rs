@@ -347,10 +347,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let stored = args.stored.then_some((args.since, args.until));
             let attack = args.attack.clone().or_else(|| config.detection.attack.clone());
-            let threads = args.threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-                usize::from,
-            );
+            let threads = args.threads.map_or_else(detect::all_threads, usize::from);
             detect::hunt(
                 instance::Instance {
                     data_dir: &dir(),

@@ -13,9 +13,23 @@ use rempart_store::EventQuery;
 
 use crate::instance;
 
-/// Reads every `.yml`/`.yaml` under `paths` and compiles them.
-/// Loads rules, resolving their ATT&CK tags with the catalogue at `attack` if one is given.
+/// Reads every `.yml`/`.yaml` under `paths` and compiles them on every core, resolving their
+/// ATT&CK tags with the catalogue at `attack` if one is given.
 pub fn load_rules(paths: &[PathBuf], attack: Option<&Path>) -> anyhow::Result<(RuleSet, LoadReport)> {
+    load_rules_on(paths, attack, all_threads())
+}
+
+/// As many threads as this process may run at once.
+pub fn all_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// [`load_rules`] on up to `threads` threads.
+pub fn load_rules_on(
+    paths: &[PathBuf],
+    attack: Option<&Path>,
+    threads: usize,
+) -> anyhow::Result<(RuleSet, LoadReport)> {
     let files = files::walk(paths).context("cannot list rules")?;
     let mut sources = Vec::new();
     for f in files
@@ -25,7 +39,7 @@ pub fn load_rules(paths: &[PathBuf], attack: Option<&Path>) -> anyhow::Result<(R
         let text = std::fs::read_to_string(f).with_context(|| format!("cannot read `{}`", f.display()))?;
         sources.push((f.display().to_string(), text));
     }
-    let (set, report) = RuleSet::load(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())));
+    let (set, report) = RuleSet::load_on(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())), threads);
     let set = match attack {
         Some(path) => set.with_attack(load_attack(path)?),
         None => set,
@@ -87,7 +101,7 @@ pub async fn hunt(
     output: Output,
     threads: usize,
 ) -> anyhow::Result<()> {
-    let (set, report) = load_rules(rules, attack)?;
+    let (set, report) = load_rules_on(rules, attack, threads)?;
     if report.loaded.is_empty() {
         anyhow::bail!(
             "no rule loaded from {} ({} rejected; see `rempart rules check`)",

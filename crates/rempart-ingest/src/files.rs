@@ -91,6 +91,237 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions, now: Timestamp, out: &mut 
     );
 }
 
+/// About how many bytes of whole lines a thread of [`decode_file_blocks`] takes at a time.
+const LINE_BLOCK: usize = 1 << 20;
+
+/// [`decode_file`] on up to `threads` threads, for a file of plain text whose lines decode on
+/// their own (JSON lines, syslog, CEF, auditd): once the first lines have told the format,
+/// blocks of whole lines go to the threads, the next block to the first thread free, and
+/// each block's items are folded by `fold` into a `T` of its own. Returns the `T`s in the
+/// file's order: folding them in turn gives what folding [`decode_file`]'s items gives, the
+/// same items in the same order with the same line numbers. `None` for a file that is not
+/// plain text (an archive, compressed, EVTX): [`decode_file`] reads those. A file whose
+/// lines depend on each other (a multi-line JSON document, Zeek's TSV) or a line over the
+/// length limit makes the rest be read on this thread.
+pub fn decode_file_blocks<T: Default + Send>(
+    path: &Path,
+    opts: &DecodeOptions,
+    now: Timestamp,
+    threads: usize,
+    fold: impl Fn(&mut T, Decoded) + Sync,
+) -> Option<Vec<T>> {
+    decode_blocks_sized(path, opts, now, threads, LINE_BLOCK, fold)
+}
+
+/// [`decode_file_blocks`] with blocks of about `block_size` bytes.
+fn decode_blocks_sized<T: Default + Send>(
+    path: &Path,
+    opts: &DecodeOptions,
+    now: Timestamp,
+    threads: usize,
+    block_size: usize,
+    fold: impl Fn(&mut T, Decoded) + Sync,
+) -> Option<Vec<T>> {
+    let source = path.display().to_string();
+    let mut file = File::open(path).ok()?;
+    let magic = peek(&mut BufReader::new(&mut file)).ok()?;
+    if Kind::of(&magic) != Kind::Text {
+        return None;
+    }
+    let mut reader = BufReader::with_capacity(256 * 1024, Cursor::new(magic).chain(file));
+    let max_line = opts.limits.max_line_bytes;
+    let mut decoder = StreamDecoder::new(source.as_str(), opts, now);
+    let mut head = T::default();
+    // The first lines, on this thread, until they tell whether the rest may be shared out.
+    let mut line = Vec::new();
+    let fork = loop {
+        if threads > 1
+            && let Some(fork) = decoder.fork_at(decoder.lines_read())
+        {
+            break fork;
+        }
+        if !decoder.sniffing() {
+            // A format whose lines depend on each other, or one thread: the rest as one stream.
+            read_rest(&mut decoder, &source, reader, &mut |d| fold(&mut head, d));
+            return Some(vec![head]);
+        }
+        line.clear();
+        match read_line(&mut reader, max_line, &mut line) {
+            Ok(Line::Whole) => decoder.line(&line, &mut |d| fold(&mut head, d)),
+            Ok(Line::Eof) => {
+                decoder.finish(&mut |d| fold(&mut head, d));
+                return Some(vec![head]);
+            }
+            Ok(Line::TooLong) => {
+                // The rest as one stream: the decoder rejects the long line as it always does.
+                let rest = BufReader::new(Cursor::new(std::mem::take(&mut line)).chain(reader));
+                read_rest(&mut decoder, &source, rest, &mut |d| fold(&mut head, d));
+                return Some(vec![head]);
+            }
+            Err(e) => {
+                decoder.finish(&mut |d| fold(&mut head, d));
+                fold(&mut head, Decoded::Rejected(whole(&source, read_error(&e))));
+                return Some(vec![head]);
+            }
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, u64, Vec<u8>)>(threads * 2);
+    let rx = std::sync::Mutex::new(rx);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                        let Ok((seq, first_line, block)) = next else { break done };
+                        let mut t = T::default();
+                        if let Some(mut d) = fork.fork_at(first_line) {
+                            // Reading memory cannot fail.
+                            let _ = d.read(&block[..], &mut |item| fold(&mut t, item));
+                        }
+                        done.push((seq, t));
+                    }
+                })
+            })
+            .collect();
+        let mut done = vec![(0, head)];
+        let mut seq = 1;
+        let mut lines_before = decoder.lines_read();
+        loop {
+            let mut block = Vec::with_capacity(block_size + 4096);
+            match read_block(&mut reader, block_size, max_line, &mut block) {
+                Ok(Block::Lines) => {
+                    let lines = memchr::memchr_iter(b'\n', &block).count() as u64
+                        + u64::from(block.last().is_some_and(|b| *b != b'\n'));
+                    // A send fails only if every worker is gone, which a panic reports below.
+                    let _ = tx.send((seq, lines_before, block));
+                    seq += 1;
+                    lines_before += lines;
+                }
+                Ok(Block::Eof) => break,
+                Ok(Block::TooLong) => {
+                    // The rest on this thread, from the line that does not end in time.
+                    let mut t = T::default();
+                    if let Some(mut d) = fork.fork_at(lines_before) {
+                        let rest = BufReader::new(Cursor::new(block).chain(&mut reader));
+                        read_rest(&mut d, &source, rest, &mut |item| fold(&mut t, item));
+                    }
+                    done.push((seq, t));
+                    break;
+                }
+                Err(e) => {
+                    let mut t = T::default();
+                    fold(&mut t, Decoded::Rejected(whole(&source, read_error(&e))));
+                    done.push((seq, t));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        for w in workers {
+            done.extend(w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(seq, _)| *seq);
+    Some(done.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Reads the rest of a stream into `decoder`, a read error rejecting the rest.
+fn read_rest(decoder: &mut StreamDecoder<'_>, source: &str, rest: impl io::BufRead, out: &mut impl FnMut(Decoded)) {
+    if let Err(e) = decoder.read(rest, out) {
+        out(Decoded::Rejected(whole(source, read_error(&e))));
+    }
+}
+
+/// What [`read_line`] found.
+enum Line {
+    /// A line, its newline left out (or the last line, without one).
+    Whole,
+    /// The end of the input.
+    Eof,
+    /// A line over the limit: what was read of it is kept.
+    TooLong,
+}
+
+/// Reads one line into `line` (empty on entry), up to `max` bytes.
+fn read_line(reader: &mut impl io::BufRead, max: usize, line: &mut Vec<u8>) -> io::Result<Line> {
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if line.is_empty() { Line::Eof } else { Line::Whole });
+        }
+        let (chunk, consumed, complete) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if line.len() + chunk.len() > max {
+            return Ok(Line::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        reader.consume(consumed);
+        if complete {
+            return Ok(Line::Whole);
+        }
+    }
+}
+
+/// What [`read_block`] found.
+enum Block {
+    /// Whole lines, newlines included (the last line of the input may have none).
+    Lines,
+    Eof,
+    /// Whole lines, then the beginning of a line over the limit.
+    TooLong,
+}
+
+/// Reads about `size` bytes of whole lines into `block`: up to the first newline after that
+/// many bytes, a line of at most `max` bytes.
+fn read_block(reader: &mut impl io::BufRead, size: usize, max: usize, block: &mut Vec<u8>) -> io::Result<Block> {
+    // Where the line being read began.
+    let mut line_start = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(if block.is_empty() { Block::Eof } else { Block::Lines });
+        }
+        if block.len() < size {
+            // Take what fits, then go on to the end of its last line.
+            let take = buf.len().min(size - block.len());
+            if let Some(i) = memchr::memrchr(b'\n', &buf[..take]) {
+                line_start = block.len() + i + 1;
+            }
+            block.extend_from_slice(&buf[..take]);
+            reader.consume(take);
+        } else {
+            let (consumed, complete) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            block.extend_from_slice(&buf[..consumed]);
+            reader.consume(consumed);
+            if complete {
+                return Ok(Block::Lines);
+            }
+        }
+        if block.len() - line_start > max {
+            return Ok(Block::TooLong);
+        }
+        if block.len() >= size && block.last() == Some(&b'\n') {
+            return Ok(Block::Lines);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Gzip,
@@ -340,6 +571,140 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// One decoded item as a comparable line: an event without its random id, or a rejection.
+    fn summary(d: Decoded) -> String {
+        match d {
+            Decoded::Event(e) => {
+                let mut v = serde_json::to_value(&*e).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("id");
+                }
+                format!("event {v}")
+            }
+            Decoded::Rejected(r) => format!("rejected {:?} {} {:?}", r.origin, r.reason, r.raw),
+        }
+    }
+
+    /// What [`decode_file`] gives, and what [`decode_blocks_sized`] gives with these threads
+    /// and block size, folded in order (`None` for a file it leaves to `decode_file`).
+    fn both(path: &Path, opts: &DecodeOptions, threads: usize, block: usize) -> (Vec<String>, Option<Vec<String>>) {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut whole = Vec::new();
+        decode_file(path, opts, now, &mut |d| whole.push(summary(d)));
+        let blocks = decode_blocks_sized(path, opts, now, threads, block, |t: &mut Vec<String>, d| {
+            t.push(summary(d));
+        });
+        (whole, blocks.map(|b| b.concat()))
+    }
+
+    /// One line of a generated stream, from templates with random values.
+    fn line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let word = "[a-zA-Z0-9 .\\\\:_-]{0,40}";
+        prop_oneof![
+            6 => (0u32..100_000, word, word, 1u8..28).prop_map(|(id, image, cmd, day)| format!(
+                r#"{{"@timestamp":"2026-11-{day:02}T10:00:00Z","EventID":{id},"Image":{},"CommandLine":{}}}"#,
+                serde_json::Value::from(image),
+                serde_json::Value::from(cmd)
+            )
+            .into_bytes()),
+            1 => Just(Vec::new()),
+            1 => Just(b"   \t".to_vec()),
+            1 => word.prop_map(|w| format!("{{\"a\":\"{}\"}}\r", w.replace(['"', '\\'], "")).into_bytes()),
+            1 => (0u32..9).prop_map(|n| format!("[{{\"n\":{n}}},{{\"m\":\"x\"}},{n}]").into_bytes()),
+            1 => (0u32..9).prop_map(|n| format!("{n}").into_bytes()),
+            1 => Just(b"{\"truncated\": ".to_vec()),
+            1 => Just(b"{\"bytes\":\"\xff\xfe\"}".to_vec()),
+            1 => (200usize..900).prop_map(|n| format!("{{\"long\":\"{}\"}}", "x".repeat(n)).into_bytes()),
+            1 => (0u32..255, word).prop_map(|(n, w)| format!("<13>Dec  7 10:00:{:02} host{n} app[{n}]: {w}", n % 60).into_bytes()),
+            1 => (0u32..255).prop_map(|n| format!("CEF:0|Vendor|Product|1.0|100|Blocked|5|src=10.0.0.{n} dst=192.0.2.1").into_bytes()),
+        ]
+    }
+
+    /// How a generated stream begins: its first lines decide whether it may be shared out.
+    fn start() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => Just(Vec::new()),
+            1 => Just(b"{\n  \"pretty\": 1,\n  \"EventID\": 4624\n}\n".to_vec()),
+            1 => Just(b"#separator \\x09\n#fields\tts\tuid\n#types\ttime\tstring\n1700000000.0\tC1\n".to_vec()),
+            1 => Just(b"not a known format\nnor this\n".to_vec()),
+            1 => Just(b"<13>Dec  7 10:00:00 host app: first\n".to_vec()),
+            1 => Just(b"CEF:0|V|P|1|1|N|5|src=10.0.0.1\n".to_vec()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// A file of lines decoded in blocks on several threads gives what it gives on one,
+        /// item by item (events, rejections, line numbers), whatever the lines, the size of the
+        /// blocks, the line limit and the end of the file.
+        #[test]
+        fn a_file_decoded_in_blocks_is_the_file_decoded_whole(
+            start in start(),
+            lines in proptest::collection::vec(line(), 0..120),
+            crlf in proptest::bool::ANY,
+            last_newline in proptest::bool::ANY,
+            threads in 1usize..4,
+            block in proptest::sample::select(vec![1usize, 16, 100, 700, 1 << 20]),
+            max_line in proptest::sample::select(vec![300usize, 1000, 1 << 20]),
+        ) {
+            let mut text = start;
+            for (i, l) in lines.iter().enumerate() {
+                text.extend_from_slice(l);
+                if i + 1 < lines.len() || last_newline {
+                    text.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+                }
+            }
+            let dir = tempfile::tempdir().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let path = dir.path().join("lines.log");
+            std::fs::write(&path, &text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let mut opts = DecodeOptions::default();
+            opts.limits.max_line_bytes = max_line;
+            let (whole, blocks) = both(&path, &opts, threads, block);
+            let blocks = blocks.unwrap_or_default();
+            let first = whole.iter().zip(&blocks).position(|(a, b)| a != b);
+            proptest::prop_assert!(
+                whole == blocks,
+                "{} items whole, {} in blocks; first difference at {first:?}: {:?} / {:?}",
+                whole.len(),
+                blocks.len(),
+                first.map(|i| &whole[i]),
+                first.map(|i| &blocks[i])
+            );
+        }
+    }
+
+    /// Over a real recording (the OTRF Windows events of one intrusion, as JSON lines), in
+    /// blocks of a few kilobytes on three threads: the same events in the same order; and a
+    /// file that is not plain text is left to `decode_file`.
+    #[test]
+    fn a_real_recording_decoded_in_blocks_is_the_recording_decoded_whole() {
+        let Some(data) = std::env::var_os("REMPART_DATA") else {
+            panic!("REMPART_DATA names the shared test data");
+        };
+        let zip = PathBuf::from(data).join("otrf/atomic/windows/collection/host/msf_record_mic.zip");
+        let mut archive = zip::ZipArchive::new(File::open(&zip).unwrap_or_else(|e| panic!("{}: {e}", zip.display())))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut text = Vec::new();
+        let mut member = archive.by_index(0).unwrap_or_else(|e| panic!("{e}"));
+        read_capped(&mut member, 64 << 20, &mut text).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("otrf.json");
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        let opts = DecodeOptions::default();
+        let (whole, blocks) = both(&path, &opts, 3, 4096);
+        assert!(whole.len() > 1_000, "{} items", whole.len());
+        assert!(
+            whole.iter().all(|s| s.starts_with("event ")),
+            "{:?}",
+            whole.iter().find(|s| !s.starts_with("event "))
+        );
+        assert_eq!(blocks, Some(whole));
+        assert!(both(&zip, &opts, 3, 4096).1.is_none());
+    }
 
     /// Files shared out to several threads come back in the files' order, each file handled
     /// once, and the threads really ran side by side.

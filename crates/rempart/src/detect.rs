@@ -201,9 +201,23 @@ pub async fn hunt(
                     scanned += decoded.len() as u64;
                     events.append(&mut decoded);
                 }
+            } else if threads > 1
+                && let [file] = files.as_slice()
+                && let Some(blocks) = files::decode_file_blocks(file, &opts, now, threads, |scan: &mut Scan, d| {
+                    scan.add(d, &evaluate);
+                })
+            {
+                // One file of lines: blocks of lines decoded and evaluated side by side.
+                for scan in blocks {
+                    scanned += scan.scanned;
+                    match scan.failed {
+                        Some(e) => failed = failed.or(Some(e)),
+                        None => lines.extend(scan.found),
+                    }
+                }
             } else if threads > 1 && files.len() == 1 {
-                // One file: decoded on this thread (an EVTX file's chunks side by side),
-                // evaluated on the workers.
+                // One file of another kind: decoded on this thread (an EVTX file's chunks side
+                // by side), evaluated on the workers.
                 let opts = DecodeOptions { threads, ..opts };
                 let (n, found) = evaluate_parallel(&files, &opts, now, threads, &evaluate)?;
                 scanned += n;
@@ -496,6 +510,29 @@ const HUNT_BATCH: usize = 256;
 
 type Found = Vec<(Timestamp, String)>;
 
+/// What a part of a hunt found: the events it read, the lines found, or the first failure
+/// (after which its events are only counted).
+#[derive(Default)]
+struct Scan {
+    scanned: u64,
+    found: Found,
+    failed: Option<anyhow::Error>,
+}
+
+impl Scan {
+    fn add(&mut self, decoded: Decoded, evaluate: &(dyn Fn(&Event) -> anyhow::Result<Found> + Sync)) {
+        if let Decoded::Event(e) = decoded {
+            self.scanned += 1;
+            if self.failed.is_none() {
+                match evaluate(&e) {
+                    Ok(found) => self.found.extend(found),
+                    Err(err) => self.failed = Some(err),
+                }
+            }
+        }
+    }
+}
+
 /// The events of one file, in its order.
 fn decode_events(file: &Path, opts: &DecodeOptions, now: Timestamp) -> Vec<Event> {
     let mut events = Vec::new();
@@ -515,20 +552,9 @@ fn evaluate_file(
     now: Timestamp,
     evaluate: &(dyn Fn(&Event) -> anyhow::Result<Found> + Sync),
 ) -> (u64, anyhow::Result<Found>) {
-    let mut scanned = 0u64;
-    let mut found = Ok(Vec::new());
-    files::decode_file(file, opts, now, &mut |d| {
-        if let Decoded::Event(e) = d {
-            scanned += 1;
-            if let Ok(lines) = &mut found {
-                match evaluate(&e) {
-                    Ok(more) => lines.extend(more),
-                    Err(err) => found = Err(err),
-                }
-            }
-        }
-    });
-    (scanned, found)
+    let mut scan = Scan::default();
+    files::decode_file(file, opts, now, &mut |d| scan.add(d, evaluate));
+    (scan.scanned, scan.failed.map_or(Ok(scan.found), Err))
 }
 
 /// Decodes `files` on this thread and evaluates the events on `threads` workers, in batches;

@@ -670,16 +670,17 @@ fn imported_indicators_raise_alerts_in_ingest_hunts_and_a_running_server() {
 }
 
 /// A hunt over files evaluates on several threads and prints exactly what one thread prints,
-/// in the same order (event ids aside, which each run draws anew).
+/// in the same order (event ids aside, which each run draws anew): over a folder, and over one
+/// file of JSON lines.
 #[test]
 fn a_hunt_on_several_threads_prints_what_one_thread_prints() {
     let dir = tempfile::tempdir().unwrap();
     let samples = data().join("evtx-attack-samples/Credential Access");
-    let run = |threads: &str| -> Vec<Value> {
+    let run = |threads: &str, input: &std::path::Path| -> Vec<Value> {
         let out = rempart(dir.path())
             .args(["hunt", "--json", "--threads", threads, "--rules"])
             .arg(data().join("sigma/rules/windows"))
-            .arg(&samples)
+            .arg(input)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -698,9 +699,24 @@ fn a_hunt_on_several_threads_prints_what_one_thread_prints() {
             })
             .collect()
     };
-    let one = run("1");
+    let one = run("1", &samples);
     assert!(one.len() > 100, "{} matches", one.len());
-    assert_eq!(run("3"), one);
+    assert_eq!(run("3", &samples), one);
+
+    // One file of JSON lines, megabytes of them: shared out in blocks of lines.
+    let lines = dir.path().join("events.ndjson");
+    let mut text = String::new();
+    for _ in 0..60 {
+        for m in &one {
+            text.push_str(&m["event"]["fields"].to_string());
+            text.push('\n');
+        }
+    }
+    assert!(text.len() > 3 << 20, "{} bytes: fewer than three blocks", text.len());
+    std::fs::write(&lines, text).unwrap();
+    let one = run("1", &lines);
+    assert!(one.len() > 6_000, "{} matches", one.len());
+    assert_eq!(run("2", &lines), one);
 }
 
 /// What telemetry wrote cannot drive the terminal a person reads it on: on a terminal (a real

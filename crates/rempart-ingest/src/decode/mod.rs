@@ -222,7 +222,10 @@ impl<'o> StreamDecoder<'o> {
                 continue;
             }
             if overflow {
+                // The sample is the line's first bytes, however its reads were cut.
                 overflow_len += chunk.len();
+                let keep = REJECTED_SAMPLE_BYTES.saturating_sub(line.len()).min(chunk.len());
+                line.extend_from_slice(&chunk[..keep]);
             } else if line.len() + chunk.len() > max {
                 overflow = true;
                 overflow_len = line.len() + chunk.len();
@@ -242,6 +245,46 @@ impl<'o> StreamDecoder<'o> {
                 line.clear();
             }
         }
+    }
+
+    /// How many lines this decoder has read.
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Whether the stream's format is still to be told by its next lines.
+    pub fn sniffing(&self) -> bool {
+        self.family.is_none() && !self.abandoned
+    }
+
+    /// A decoder that takes this stream up after its line `line_no`, decoding each line as
+    /// this one would: `None` until every line decodes on its own. That is once the format is
+    /// known and carries nothing from line to line (JSON lines after one line decoded, when a
+    /// line that does not end is a truncated record rather than the start of a multi-line
+    /// document; syslog, CEF, auditd; not Zeek's TSV, whose header lines set the columns), with
+    /// no document pending and the stream not abandoned.
+    pub fn fork_at(&self, line_no: u64) -> Option<StreamDecoder<'o>> {
+        let independent = match self.family? {
+            Family::Json => self.any_line_decoded,
+            Family::Syslog | Family::Cef | Family::Auditd => true,
+            Family::ZeekTsv => false,
+        };
+        (independent && self.document.is_none() && !self.abandoned && self.unrecognized.is_empty()).then(|| {
+            StreamDecoder {
+                opts: self.opts,
+                source: self.source.clone(),
+                class: self.class,
+                now: self.now,
+                family: self.family,
+                zeek: zeek::TsvState::default(),
+                line_no,
+                document: None,
+                document_start_line: 0,
+                any_line_decoded: self.any_line_decoded,
+                unrecognized: Vec::new(),
+                abandoned: false,
+            }
+        })
     }
 
     /// Decodes one line (without its newline).

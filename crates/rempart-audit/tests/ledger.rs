@@ -260,6 +260,55 @@ async fn concurrent_callers_and_two_writers_never_fork_or_leave_a_gap() {
     assert_eq!(report.records, n);
 }
 
+/// Two processes on one SQLite file (two stores, each with its own connections): a writer
+/// waits for the other's commit instead of failing with "database is locked", and the chain
+/// has every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_sqlite_file_wait_for_each_other() {
+    let f = Fixture::new().await;
+    let other = Arc::new(SqliteStore::open(&f.dir.path().join("rempart.db")).await.unwrap());
+    let options = LedgerOptions {
+        checkpoint_every: 50,
+        checkpoint_interval: Duration::from_secs(3600),
+        ..LedgerOptions::default()
+    };
+    let open = |store: Arc<SqliteStore>| {
+        Ledger::open(
+            store as Arc<dyn LedgerStore>,
+            f.master.clone(),
+            f.signer.clone(),
+            options.clone(),
+            f.clock.clone(),
+        )
+    };
+    let a = open(f.store.clone()).await.unwrap();
+    let b = open(other).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..6 {
+        let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..100 {
+                // Records about subjects: a new subject's key is read, then written, in the
+                // same transaction as the record.
+                let draft = Draft::new(format!("task:{t}"), "test.race", json!({"t": t, "i": i}))
+                    .about(format!("user-{t}-{}", i % 7));
+                seqs.push(ledger.append(draft).await.unwrap().seq);
+            }
+            seqs
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(seqs) = tasks.join_next().await {
+        all.extend(seqs.unwrap());
+    }
+    a.close().await;
+    b.close().await;
+    all.sort_unstable();
+    assert_eq!(all, (0..600).collect::<Vec<u64>>());
+    assert_eq!(f.verify(vec![]).await.unwrap().records, 600);
+}
+
 #[tokio::test]
 async fn a_reopened_ledger_continues_its_chain_and_tree() {
     let f = Fixture::new().await;

@@ -281,6 +281,14 @@ fn private_files(path: &Path) -> std::io::Result<()> {
 }
 
 impl SqliteStore {
+    /// A write transaction, its lock taken at once (`BEGIN IMMEDIATE`): a transaction that
+    /// reads first and writes later cannot wait for another process's writer (SQLite refuses
+    /// at once, "database is locked", when a read turns into a write behind another commit);
+    /// taken at the start, the lock is waited for up to the busy timeout like any other.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
     }
@@ -338,7 +346,7 @@ impl SqliteStore {
             .fetch_one(&self.writer)
             .await?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             sqlx::raw_sql(sql)
                 .execute(&mut *tx)
                 .await
@@ -467,7 +475,7 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let body = state.to_string();
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             let current: Option<String> = sqlx::query_scalar("SELECT body FROM detector_state WHERE name = ?")
                 .bind(crate::EPOCH_STATE)
                 .fetch_optional(&mut *tx)
@@ -503,7 +511,7 @@ impl Store for SqliteStore {
                     Ok((n, f))
                 })
                 .collect::<Result<_>>()?;
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             for (chunk, json) in events.chunks(ROWS_PER_STATEMENT).zip(rows.chunks(ROWS_PER_STATEMENT)) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO events (id, time, ingested, format, source, location, class, normalized, fields) ",
@@ -532,7 +540,7 @@ impl Store for SqliteStore {
             if items.is_empty() {
                 return Ok(());
             }
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             for chunk in items.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = QueryBuilder::new("INSERT INTO quarantine (id, received, source, location, reason, raw) ");
                 qb.push_values(chunk, |mut b, q| {
@@ -750,7 +758,7 @@ impl Store for SqliteStore {
                 })
                 .collect();
             let mut stored = Vec::new();
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             for (chunk, tags) in alerts.chunks(ROWS_PER_STATEMENT).zip(tags.chunks(ROWS_PER_STATEMENT)) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO alerts (id, time, created, rule_id, rule_title, level, tags, techniques, matched, event, host, user) ",
@@ -955,7 +963,7 @@ impl LedgerStore for SqliteStore {
             let Some(first) = append.entries.first() else {
                 return Ok(());
             };
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM ledger")
                 .fetch_one(&mut *tx)
                 .await?;
@@ -1011,7 +1019,7 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_checkpoint<'a>(&'a self, checkpoint: &'a StoredCheckpoint) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             let records: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger")
                 .fetch_one(&mut *tx)
                 .await?;
@@ -1157,7 +1165,7 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_insert_keys<'a>(&'a self, keys: &'a [SubjectKey]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             insert_keys(&mut tx, keys).await?;
             tx.commit().await?;
             Ok(())
@@ -1199,7 +1207,7 @@ impl VaultStore for SqliteStore {
     fn vault_put<'a>(&'a self, entries: &'a [VaultEntry]) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
             let mut collisions = Vec::new();
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             // Which tokens exist already, and for whom: one query per chunk, not per token.
             let mut existing: std::collections::HashMap<(String, String), (String, String)> =
                 std::collections::HashMap::new();
@@ -1301,7 +1309,7 @@ impl VaultStore for SqliteStore {
 impl crate::IntelStore for SqliteStore {
     fn intel_put<'a>(&'a self, records: &'a [crate::IntelRecord]) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = self.write().await?;
             for chunk in records.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = QueryBuilder::new("INSERT OR REPLACE INTO intel_indicators (source, id, body, imported) ");
                 qb.push_values(chunk, |mut b, r| {

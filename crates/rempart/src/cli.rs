@@ -230,8 +230,9 @@ pub struct HuntArgs {
     /// [default: `detection.attack`]
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
-    /// Threads reading files and evaluating their events, a whole file each (one file: its
-    /// EVTX chunks decoded side by side, its events evaluated in batches). With correlation
+    /// Threads loading the rules, then reading files and evaluating their events, a whole file
+    /// each (one file of JSON lines, syslog, CEF or auditd: blocks of its lines each; one EVTX
+    /// file: its chunks decoded side by side, its events evaluated in batches). With correlation
     /// rules they only decode, and evaluation runs on one thread in event-time order; --stored
     /// uses one [default: the machine's cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]

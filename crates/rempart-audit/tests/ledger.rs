@@ -221,34 +221,42 @@ async fn records_nobody_waits_for_linger_until_an_append_a_read_or_close() {
     assert_eq!(report.records, 9);
 }
 
+/// `tasks` tasks appending `each` records at once, shared between ledgers `a` and `b`, each
+/// record about a subject if `about`; every sequence number acknowledged, in order. Both
+/// ledgers are closed.
+async fn race(a: &Ledger, b: &Ledger, tasks: usize, each: usize, about: bool) -> Vec<u64> {
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
+        set.spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..each {
+                let mut draft = Draft::new(format!("task:{t}"), "test.race", json!({"t": t, "i": i}));
+                if about {
+                    draft = draft.about(format!("user-{t}-{}", i % 7));
+                }
+                seqs.push(ledger.append(draft).await.unwrap().seq);
+            }
+            seqs
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(seqs) = set.join_next().await {
+        all.extend(seqs.unwrap());
+    }
+    a.close().await;
+    b.close().await;
+    all.sort_unstable();
+    all
+}
+
 #[tokio::test]
 async fn concurrent_callers_and_two_writers_never_fork_or_leave_a_gap() {
     let f = Fixture::new().await;
     // Two ledgers on one store stand for two processes.
     let a = f.ledger(100).await;
     let b = f.ledger(100).await;
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..8 {
-        let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.spawn(async move {
-            let mut seqs = Vec::new();
-            for i in 0..150 {
-                let r = ledger
-                    .append(Draft::new(format!("task:{t}"), "test.race", json!({"t": t, "i": i})))
-                    .await
-                    .unwrap();
-                seqs.push(r.seq);
-            }
-            seqs
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(seqs) = tasks.join_next().await {
-        all.extend(seqs.unwrap());
-    }
-    a.close().await;
-    b.close().await;
-    all.sort_unstable();
+    let all = race(&a, &b, 8, 150, false).await;
     let n = all.len() as u64;
     assert_eq!(n, 1200);
     assert_eq!(
@@ -283,28 +291,9 @@ async fn two_processes_on_one_sqlite_file_wait_for_each_other() {
     };
     let a = open(f.store.clone()).await.unwrap();
     let b = open(other).await.unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..6 {
-        let ledger = if t % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.spawn(async move {
-            let mut seqs = Vec::new();
-            for i in 0..100 {
-                // Records about subjects: a new subject's key is read, then written, in the
-                // same transaction as the record.
-                let draft = Draft::new(format!("task:{t}"), "test.race", json!({"t": t, "i": i}))
-                    .about(format!("user-{t}-{}", i % 7));
-                seqs.push(ledger.append(draft).await.unwrap().seq);
-            }
-            seqs
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(seqs) = tasks.join_next().await {
-        all.extend(seqs.unwrap());
-    }
-    a.close().await;
-    b.close().await;
-    all.sort_unstable();
+    // Records about subjects: a new subject's key is read, then written, in the same
+    // transaction as the record.
+    let all = race(&a, &b, 6, 100, true).await;
     assert_eq!(all, (0..600).collect::<Vec<u64>>());
     assert_eq!(f.verify(vec![]).await.unwrap().records, 600);
 }

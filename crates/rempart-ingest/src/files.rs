@@ -235,6 +235,19 @@ fn read_rest(decoder: &mut StreamDecoder<'_>, source: &str, rest: impl io::BufRe
     }
 }
 
+/// `reader.fill_buf()`, tried again when interrupted.
+fn fill(reader: &mut impl io::BufRead) -> io::Result<&[u8]> {
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // What the successful call buffered, not read again.
+    reader.fill_buf()
+}
+
 /// What [`read_line`] found.
 enum Line {
     /// A line, its newline left out (or the last line, without one).
@@ -248,11 +261,7 @@ enum Line {
 /// Reads one line into `line` (empty on entry), up to `max` bytes.
 fn read_line(reader: &mut impl io::BufRead, max: usize, line: &mut Vec<u8>) -> io::Result<Line> {
     loop {
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
+        let buf = fill(reader)?;
         if buf.is_empty() {
             return Ok(if line.is_empty() { Line::Eof } else { Line::Whole });
         }
@@ -286,11 +295,7 @@ fn read_block(reader: &mut impl io::BufRead, size: usize, max: usize, block: &mu
     // Where the line being read began.
     let mut line_start = 0;
     loop {
-        let buf = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
+        let buf = fill(reader)?;
         if buf.is_empty() {
             return Ok(if block.is_empty() { Block::Eof } else { Block::Lines });
         }

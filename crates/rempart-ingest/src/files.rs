@@ -176,10 +176,10 @@ fn decode_blocks_sized<T: Default + Send>(
                         let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
                         let Ok((seq, first_line, block)) = next else { break done };
                         let mut t = T::default();
-                        if let Some(mut d) = fork.fork_at(first_line) {
-                            // Reading memory cannot fail.
-                            let _ = d.read(&block[..], &mut |item| fold(&mut t, item));
-                        }
+                        // Reading memory cannot fail.
+                        let _ = fork
+                            .taken_up_at(first_line)
+                            .read(&block[..], &mut |item| fold(&mut t, item));
                         done.push((seq, t));
                     }
                 })
@@ -203,10 +203,10 @@ fn decode_blocks_sized<T: Default + Send>(
                 Ok(Block::TooLong) => {
                     // The rest on this thread, from the line that does not end in time.
                     let mut t = T::default();
-                    if let Some(mut d) = fork.fork_at(lines_before) {
-                        let rest = BufReader::new(Cursor::new(block).chain(&mut reader));
-                        read_rest(&mut d, &source, rest, &mut |item| fold(&mut t, item));
-                    }
+                    let rest = BufReader::new(Cursor::new(block).chain(&mut reader));
+                    read_rest(&mut fork.taken_up_at(lines_before), &source, rest, &mut |item| {
+                        fold(&mut t, item);
+                    });
                     done.push((seq, t));
                     break;
                 }

@@ -269,22 +269,27 @@ impl<'o> StreamDecoder<'o> {
             Family::Syslog | Family::Cef | Family::Auditd => true,
             Family::ZeekTsv => false,
         };
-        (independent && self.document.is_none() && !self.abandoned && self.unrecognized.is_empty()).then(|| {
-            StreamDecoder {
-                opts: self.opts,
-                source: self.source.clone(),
-                class: self.class,
-                now: self.now,
-                family: self.family,
-                zeek: zeek::TsvState::default(),
-                line_no,
-                document: None,
-                document_start_line: 0,
-                any_line_decoded: self.any_line_decoded,
-                unrecognized: Vec::new(),
-                abandoned: false,
-            }
-        })
+        (independent && self.document.is_none() && !self.abandoned && self.unrecognized.is_empty())
+            .then(|| self.taken_up_at(line_no))
+    }
+
+    /// This stream taken up after its line `line_no`, for a decoder [`StreamDecoder::fork_at`]
+    /// gave (whose lines decode on their own, so that any of its lines may be the first).
+    pub(crate) fn taken_up_at(&self, line_no: u64) -> StreamDecoder<'o> {
+        StreamDecoder {
+            opts: self.opts,
+            source: self.source.clone(),
+            class: self.class,
+            now: self.now,
+            family: self.family,
+            zeek: zeek::TsvState::default(),
+            line_no,
+            document: None,
+            document_start_line: 0,
+            any_line_decoded: self.any_line_decoded,
+            unrecognized: Vec::new(),
+            abandoned: false,
+        }
     }
 
     /// Decodes one line (without its newline).

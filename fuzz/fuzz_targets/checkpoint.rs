@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(signer) = Signer::new("rempart/fuzz", ed25519_seed()) else { return };
     let _ = Checkpoint::open(text, &[signer.verifier()]);
     // A note as an outside anchor must be refused or held, never panic.
-    let anchors = vec![Anchor { note: text.to_owned(), source_name: "fuzz".to_owned() }];
+    let anchors = vec![Anchor::outside(text.to_owned(), "fuzz")];
     if let Ok(v) = Verifier::new(vec![signer.verifier()], anchors) {
         let _ = v.finish();
     }

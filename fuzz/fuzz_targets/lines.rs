@@ -1,5 +1,6 @@
 //! Fuzzes the reading of a file of lines in blocks on several threads: whatever the bytes, it
-//! gives what reading the file whole gives, item by item.
+//! gives what reading the file whole gives, item by item; and an event that kept its line's
+//! text reads back from that text to its fields.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,7 +9,14 @@ use rempart_ingest::files::{decode_file, decode_file_blocks};
 
 fn summary(d: Decoded) -> String {
     match d {
-        Decoded::Event(e) => format!("event {:?} {:?} {:?}", e.origin, e.fields, e.normalized),
+        Decoded::Event(e) => {
+            if let Some(text) = e.fields.text() {
+                let back: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(text).unwrap_or_else(|err| panic!("{err}: {text}"));
+                assert_eq!(back, *e.fields, "{text}");
+            }
+            format!("event {:?} {:?} {:?}", e.origin, e.fields, e.normalized)
+        }
         Decoded::Rejected(r) => format!("rejected {:?} {} {:?}", r.origin, r.reason, r.raw),
     }
 }

@@ -92,7 +92,7 @@ fn decoded_with(path: &Path, opts: &DecodeOptions) -> Vec<String> {
             e.time,
             e.class,
             e.normalized,
-            serde_json::Value::Object(e.fields)
+            serde_json::Value::Object(e.fields.into_map())
         )),
         Decoded::Rejected(r) => out.push(format!("rejected {:?} {}", r.origin, r.reason)),
     });

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{DataClass, Format};
+use crate::{DataClass, Fields, Format};
 
 /// A unique, time-ordered event identifier (UUIDv7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -214,13 +214,14 @@ pub struct Event {
     pub origin: Origin,
     pub class: DataClass,
     pub normalized: Normalized,
-    /// The original fields, verbatim.
-    pub fields: Map<String, Value>,
+    /// The original fields, verbatim (with the JSON text they came in, when they came as
+    /// JSON: see [`Fields`]).
+    pub fields: Fields,
 }
 
 impl Event {
     /// A new event with a fresh id and no normalized fields yet.
-    pub fn new(format: Format, time: Timestamp, ingested: Timestamp, fields: Map<String, Value>) -> Self {
+    pub fn new(format: Format, time: Timestamp, ingested: Timestamp, fields: impl Into<Fields>) -> Self {
         Event {
             id: EventId::generate(),
             time,
@@ -229,7 +230,7 @@ impl Event {
             origin: Origin::default(),
             class: DataClass::default(),
             normalized: Normalized::default(),
-            fields,
+            fields: fields.into(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod canonical;
 mod class;
 mod clock;
 mod event;
+mod fields;
 mod format;
 mod glob;
 mod incident;
@@ -19,6 +20,7 @@ pub use alert::{Alert, MatchedField, Technique};
 pub use class::{DataClass, UnknownDataClass};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{Event, EventId, Normalized, Origin, Severity, lookup_path};
+pub use fields::Fields;
 pub use format::{Format, UnknownFormat};
 pub use glob::glob;
 pub use incident::{

@@ -11,7 +11,7 @@
 )]
 
 use jiff::Timestamp;
-use rempart_model::{DataClass, Event, EventId, Format, Origin};
+use rempart_model::{DataClass, Event, EventId, Fields, Format, Origin};
 use serde_json::json;
 
 use crate::{
@@ -49,6 +49,29 @@ pub async fn round_trips_events(store: &dyn Store) {
     let got = store.get_event(e.id).await.expect("get").expect("present");
     assert_eq!(got, e);
     assert_eq!(store.get_event(EventId::generate()).await.expect("get"), None);
+
+    // Fields that came as JSON text are stored as that text (spaces, number forms and a
+    // repeated key as the source wrote them) and read back to the same map.
+    let text = r#"{ "Image": "C:\\Windows\\cmd.exe", "n": 1.50, "big": 100000000000000000000, "a": 1, "a": "last", "s": "tab\there \"q\" \u001f" }"#;
+    let mut verbatim = event("ws1", "alice", 1_700_000_001, json!({}));
+    verbatim.fields = Fields::parse(text).expect("an object");
+    assert_eq!(verbatim.fields.text(), Some(text.trim()));
+    store
+        .insert_events(std::slice::from_ref(&verbatim))
+        .await
+        .expect("insert");
+    let got = store.get_event(verbatim.id).await.expect("get").expect("present");
+    assert_eq!(got, verbatim);
+    assert_eq!(got.fields.get("a"), Some(&json!("last")));
+    assert_eq!(got.fields.get("Image"), Some(&json!("C:\\Windows\\cmd.exe")));
+    let found = store
+        .query_events(&EventQuery {
+            text: Some("CMD.EXE".to_owned()),
+            ..EventQuery::default()
+        })
+        .await
+        .expect("query");
+    assert_eq!(found.iter().map(|e| e.id).collect::<Vec<_>>(), [verbatim.id]);
 }
 
 /// Time ranges are half-open, results newest first, limits respected.
@@ -1092,7 +1115,7 @@ where
         Some("C:\\Users\\erased-user-1\\Security.evtx")
     );
     assert_eq!(
-        serde_json::Value::Object(got.fields.clone()),
+        serde_json::Value::Object(got.fields.clone().into_map()),
         json!({"TargetUserName": "erased-user-1", "CommandLine": "runas /user:CORP\\erased-user-1 cmd", "erased-user-1": {"logons": 3}, "Note": "malice aforethought"})
     );
     assert_eq!(

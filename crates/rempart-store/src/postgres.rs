@@ -499,7 +499,7 @@ impl PgStore {
             c.normalized
                 .push(serde_json::to_string(&e.normalized).map_err(|err| corrupt(&id, "normalized", err))?);
             c.fields
-                .push(serde_json::to_string(&e.fields).map_err(|err| corrupt(&id, "fields", err))?);
+                .push(e.fields.to_json().map_err(|err| corrupt(&id, "fields", err))?);
             c.id.push(id);
             c.time.push(nanos(e.time));
             c.ingested.push(nanos(e.ingested));

@@ -506,8 +506,10 @@ impl Store for SqliteStore {
                 .map(|e| {
                     let n = serde_json::to_string(&e.normalized)
                         .map_err(|err| corrupt(&e.id.to_string(), "normalized", err))?;
-                    let f =
-                        serde_json::to_string(&e.fields).map_err(|err| corrupt(&e.id.to_string(), "fields", err))?;
+                    let f = e
+                        .fields
+                        .to_json()
+                        .map_err(|err| corrupt(&e.id.to_string(), "fields", err))?;
                     Ok((n, f))
                 })
                 .collect::<Result<_>>()?;

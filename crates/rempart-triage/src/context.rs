@@ -146,7 +146,7 @@ fn asset_json(described: &str) -> Value {
 /// An event as the model sees it.
 pub fn event_json(e: &Event) -> Value {
     let mut budget = MAX_FIELDS;
-    let fields = trimmed(&Value::Object(e.fields.clone()), &mut budget, 0);
+    let fields = trimmed(&Value::Object(e.fields.clone().into_map()), &mut budget, 0);
     let normalized = serde_json::to_value(&e.normalized).unwrap_or(Value::Null);
     json!({
         "event_id": e.id.to_string(),

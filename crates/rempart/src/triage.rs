@@ -857,7 +857,7 @@ async fn run_case(
                 if let rempart_ingest::decode::Decoded::Event(e) = d {
                     events += 1;
                     signs.clear();
-                    rempart_triage::injection::scan_value("fields", &Value::Object(e.fields), &mut signs);
+                    rempart_triage::injection::scan_value("fields", &Value::Object(e.fields.into_map()), &mut signs);
                     events_flagged += u64::from(!signs.is_empty());
                     if event_signs.len() < 3 {
                         event_signs.extend(signs.iter().take(3 - event_signs.len()).cloned());

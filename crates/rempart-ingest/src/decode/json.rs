@@ -2,7 +2,7 @@
 //! normalization of each.
 
 use jiff::Timestamp;
-use rempart_model::{Event, Format, Normalized, Severity};
+use rempart_model::{Event, Fields, Format, Normalized, Severity};
 use serde_json::{Map, Value};
 
 use super::fields::{ip, lookup, port, text, uint};
@@ -23,7 +23,7 @@ const TIME_FIELDS: &[&str] = &[
 ];
 
 /// Decodes one JSON object. Never fails: any object is a valid generic event.
-pub fn decode(map: Map<String, Value>, now: Timestamp, opts: &DecodeOptions) -> Event {
+pub fn decode(map: Fields, now: Timestamp, opts: &DecodeOptions) -> Event {
     let format = match opts.format {
         Some(f @ (Format::WindowsJson | Format::SuricataEve | Format::ZeekJson | Format::Json)) => f,
         _ => classify(&map),
@@ -59,7 +59,7 @@ pub fn classify(map: &Map<String, Value>) -> Format {
     }
 }
 
-fn generic(map: Map<String, Value>, now: Timestamp, timestamp_field: Option<&str>) -> Event {
+fn generic(map: Fields, now: Timestamp, timestamp_field: Option<&str>) -> Event {
     let time = timestamp_field
         .and_then(|f| lookup(&map, f))
         .and_then(time::from_value)
@@ -142,7 +142,7 @@ fn severity_word(s: &str) -> Option<Severity> {
     }
 }
 
-fn suricata(map: Map<String, Value>, now: Timestamp) -> Event {
+fn suricata(map: Fields, now: Timestamp) -> Event {
     let time = map.get("timestamp").and_then(time::from_value).unwrap_or(now);
     let event_type = text(&map, &["event_type"]);
     let alert_severity = uint(&map, &["alert.severity"]);
@@ -170,7 +170,7 @@ fn suricata(map: Map<String, Value>, now: Timestamp) -> Event {
     event
 }
 
-fn zeek(map: Map<String, Value>, now: Timestamp) -> Event {
+fn zeek(map: Fields, now: Timestamp) -> Event {
     let time = map.get("ts").and_then(time::from_value).unwrap_or(now);
     let mut event = Event::new(Format::ZeekJson, time, now, Map::new());
     event.normalized = zeek_normalized(&map);

@@ -1,16 +1,18 @@
 //! One JSON line read as the stream reads it: an object (an event), an array (a batch of them)
 //! or anything else (refused by its kind). The object's map is sized from the line's length
 //! before its keys come, so that its table is not grown and rehashed key after key (a tenth of
-//! decoding an NDJSON event went to that).
+//! decoding an NDJSON event went to that). An object keeps the line's text beside its map
+//! ([`Fields`]), written out as it came.
 
 use std::fmt;
 
+use rempart_model::Fields;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// What a line held.
 pub(super) enum JsonLine {
-    Object(Map<String, Value>),
+    Object(Fields),
     Array(Vec<Value>),
     Other(Value),
 }
@@ -23,81 +25,129 @@ const MAX_FIELDS: usize = 64;
 
 /// Parses `line` as one JSON value, as `serde_json::from_slice::<Value>` does (same errors,
 /// same treatment of repeated keys: the last value in the first key's place), with the
-/// top-level object's map sized in advance.
+/// top-level object's map sized in advance, and an object's text kept.
 pub(super) fn parse(line: &[u8]) -> serde_json::Result<JsonLine> {
     let mut de = serde_json::Deserializer::from_slice(line);
     let capacity = (line.len() / BYTES_PER_FIELD).clamp(MIN_FIELDS, MAX_FIELDS);
     let value = Capacity(capacity).deserialize(&mut de)?;
     de.end()?;
-    Ok(value)
+    Ok(match value {
+        Parsed::Object(map) if escapes_as_written(line) => match std::str::from_utf8(line.trim_ascii()) {
+            Ok(text) => JsonLine::Object(Fields::verbatim(map, text.into())),
+            Err(_) => JsonLine::Object(map.into()),
+        },
+        Parsed::Object(map) => JsonLine::Object(map.into()),
+        Parsed::Array(items) => JsonLine::Array(items),
+        Parsed::Other(value) => JsonLine::Other(value),
+    })
+}
+
+/// Whether every escape in `text` is one `serde_json` writes itself (`\"`, `\\`, `\b`, `\f`,
+/// `\n`, `\r`, `\t`, and `\u00xx` for the other control characters), so that its strings read
+/// as the map written out would write them: a search of the stored text finds what it would
+/// find in the map's. Writers that escape more (`\/`, `\u00e9` for `é`, .NET's `\u0027` for
+/// `'`) keep no text: their events are written from the map, as before.
+fn escapes_as_written(text: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(found) = memchr::memchr(b'\\', &text[at..]) {
+        let escape = at + found;
+        match text.get(escape + 1) {
+            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => at = escape + 2,
+            Some(b'u') => match text.get(escape + 2..escape + 6) {
+                Some([b'0', b'0', high @ (b'0' | b'1'), low @ (b'0'..=b'9' | b'a'..=b'f')])
+                    if !matches!((high, low), (b'0', b'8' | b'9' | b'a' | b'c' | b'd')) =>
+                {
+                    at = escape + 6
+                }
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// What the parser builds, before an object's text is added.
+enum Parsed {
+    Object(Map<String, Value>),
+    Array(Vec<Value>),
+    Other(Value),
 }
 
 /// The seed and visitor of a line whose object gets this capacity.
 struct Capacity(usize);
 
 impl<'de> DeserializeSeed<'de> for Capacity {
-    type Value = JsonLine;
+    type Value = Parsed;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonLine, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Parsed, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Capacity {
-    type Value = JsonLine;
+    type Value = Parsed;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<JsonLine, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Parsed, A::Error> {
         let mut map = Map::with_capacity(self.0);
         while let Some((key, value)) = access.next_entry::<String, Value>()? {
             map.insert(key, value);
         }
-        Ok(JsonLine::Object(map))
+        Ok(Parsed::Object(map))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<JsonLine, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Parsed, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = access.next_element::<Value>()? {
             items.push(item);
         }
-        Ok(JsonLine::Array(items))
+        Ok(Parsed::Array(items))
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::Bool(v)))
+    fn visit_bool<E>(self, v: bool) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::Bool(v)))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::from(v)))
+    fn visit_i64<E>(self, v: i64) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::from(v)))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::from(v)))
+    fn visit_u64<E>(self, v: u64) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::from(v)))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::from(v)))
+    fn visit_f64<E>(self, v: f64) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::from(v)))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::String(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::String(v.to_owned())))
     }
 
-    fn visit_unit<E>(self) -> Result<JsonLine, E> {
-        Ok(JsonLine::Other(Value::Null))
+    fn visit_unit<E>(self) -> Result<Parsed, E> {
+        Ok(Parsed::Other(Value::Null))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
+    /// The value a line held; an object's text, if kept, must read back to its map.
     fn as_value(line: JsonLine) -> Value {
         match line {
-            JsonLine::Object(map) => Value::Object(map),
+            JsonLine::Object(fields) => {
+                if let Some(text) = fields.text() {
+                    assert_eq!(serde_json::from_str::<Map<String, Value>>(text).unwrap(), *fields);
+                }
+                Value::Object(fields.into_map())
+            }
             JsonLine::Array(items) => Value::Array(items),
             JsonLine::Other(v) => v,
         }
@@ -166,11 +216,97 @@ mod tests {
         }
     }
 
+    /// Every string of `value`, keys included.
+    fn strings(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                strings(v, out);
+            }),
+            _ => {}
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// An object written by `serde_json` (any strings: control characters, quotes,
+        /// backslashes, any Unicode) keeps its text, which is the line.
+        #[test]
+        fn a_line_written_by_serde_json_keeps_its_text(
+            fields in proptest::collection::vec((".{0,8}", proptest::prop_oneof![
+                ".{0,24}".prop_map(Value::String),
+                proptest::prelude::any::<i64>().prop_map(Value::from),
+                proptest::prelude::any::<bool>().prop_map(Value::Bool),
+                proptest::collection::vec("\\PC{0,6}", 0..4)
+                    .prop_map(|v| Value::Array(v.into_iter().map(Value::String).collect())),
+            ]), 0..12),
+        ) {
+            let map: Map<String, Value> = fields.into_iter().collect();
+            let line = Value::Object(map.clone()).to_string();
+            let Ok(JsonLine::Object(parsed)) = parse(line.as_bytes()) else {
+                return Err(proptest::test_runner::TestCaseError::fail("not an object"));
+            };
+            proptest::prop_assert_eq!(parsed.text(), Some(line.as_str()));
+            proptest::prop_assert_eq!(&*parsed, &map);
+        }
+
+        /// Whatever escapes a writer chose, a kept text holds every string of the map as the
+        /// map written out holds it (what a search of the stored text relies on).
+        #[test]
+        fn a_kept_text_holds_each_string_as_the_map_writes_it(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "é", " ", "\\\\", "\\\"", "\\/", "\\n", "\\u000a", "\\u0008", "\\b", "\\u001f",
+                "\\u001F", "\\u00e9", "\\u0027", "\\t", "\\u007f", "C:", "\\ud83d\\ude00",
+            ]), 0..12),
+        ) {
+            let line = format!(r#"{{"k{0}":"{0}","n":[1,"{0}"]}}"#, pieces.concat());
+            let Ok(JsonLine::Object(parsed)) = parse(line.as_bytes()) else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("not an object: {line}")));
+            };
+            if let Some(text) = parsed.text() {
+                let mut all = Vec::new();
+                strings(&Value::Object(parsed.clone().into_map()), &mut all);
+                for s in all {
+                    let written = Value::String(s).to_string();
+                    proptest::prop_assert!(text.contains(&written), "{} not in {}", written, text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writers_that_escape_more_keep_no_text() {
+        for line in [
+            r#"{"a":"x\/y"}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"O\u0027Brien"}"#,
+            r#"{"a":"\u0008"}"#,
+            r#"{"a":"\u001F"}"#,
+        ] {
+            let Ok(JsonLine::Object(parsed)) = parse(line.as_bytes()) else {
+                panic!("{line}")
+            };
+            assert_eq!(parsed.text(), None, "{line}");
+        }
+        for line in [
+            r#"{"a":"C:\\Windows\\x","b":"say \"hi\"\n\u001f"}"#,
+            r#"  {"a" : 1.50}  "#,
+        ] {
+            let Ok(JsonLine::Object(parsed)) = parse(line.as_bytes()) else {
+                panic!("{line}")
+            };
+            assert_eq!(parsed.text(), Some(line.trim()), "{line}");
+        }
+    }
+
     #[test]
     fn repeated_keys_keep_the_first_place_and_the_last_value() {
         let JsonLine::Object(map) = parse(br#"{"a":1,"b":2,"a":3}"#).unwrap_or_else(|e| panic!("{e}")) else {
             panic!("not an object");
         };
-        assert_eq!(Value::Object(map).to_string(), r#"{"a":3,"b":2}"#);
+        assert_eq!(Value::Object(map.into_map()).to_string(), r#"{"a":3,"b":2}"#);
     }
 }

@@ -22,8 +22,8 @@ mod zeek;
 use std::io::{self, BufRead};
 
 use jiff::Timestamp;
-use rempart_model::{DataClass, Event, Format, Origin};
-use serde_json::{Map, Value};
+use rempart_model::{DataClass, Event, Fields, Format, Origin};
+use serde_json::Value;
 
 use crate::Limits;
 use line::JsonLine;
@@ -475,8 +475,8 @@ impl<'o> StreamDecoder<'o> {
         }
     }
 
-    fn json_event(&self, map: Map<String, Value>) -> Event {
-        json::decode(map, self.now, self.opts)
+    fn json_event(&self, fields: impl Into<Fields>) -> Event {
+        json::decode(fields.into(), self.now, self.opts)
     }
 
     fn emit(&self, mut event: Event, out: &mut impl FnMut(Decoded)) {

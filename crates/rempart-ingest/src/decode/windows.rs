@@ -12,7 +12,7 @@
 //! All three normalize through one function reading the event data and the system fields.
 
 use jiff::Timestamp;
-use rempart_model::{Event, Format, Normalized, Severity};
+use rempart_model::{Event, Fields, Format, Normalized, Severity};
 use serde_json::{Map, Value};
 
 use super::fields::{ip, lookup, port, split_domain_user, text, uint, value_text, value_uint};
@@ -57,13 +57,14 @@ struct System {
 }
 
 /// Decodes a Windows event exported as JSON.
-pub fn from_json(map: Map<String, Value>, now: Timestamp) -> Event {
-    let parts = parts(&map);
+pub fn from_json(fields: impl Into<Fields>, now: Timestamp) -> Event {
+    let fields = fields.into();
+    let parts = parts(&fields);
     let time = parts.system.time.unwrap_or(now);
     let normalized = normalize(&parts);
     let mut event = Event::new(Format::WindowsJson, time, now, Map::new());
     event.normalized = normalized;
-    event.fields = map;
+    event.fields = fields;
     event
 }
 

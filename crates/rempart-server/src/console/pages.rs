@@ -1830,7 +1830,7 @@ fn summary(e: &rempart_model::Event) -> String {
         ));
     }
     if parts.is_empty() {
-        serde_json::Value::Object(e.fields.clone()).to_string()
+        e.fields.to_json().unwrap_or_default()
     } else {
         parts.join("  ")
     }
@@ -1912,7 +1912,11 @@ pub async fn event(
     put("channel", n.channel.clone());
     put("provider", n.provider.clone());
     let mut original = Vec::new();
-    flatten("", &serde_json::Value::Object(e.fields.clone()), &mut original);
+    flatten(
+        "",
+        &serde_json::Value::Object(e.fields.clone().into_map()),
+        &mut original,
+    );
     Ok(render(&EventPage {
         page: Page::new("Event", "search", &caller, session.as_ref().map(|s| &s.0)),
         id: e.id.to_string(),

@@ -48,16 +48,20 @@ pub(super) fn parse(line: &[u8]) -> serde_json::Result<JsonLine> {
 /// find in the map's. Writers that escape more (`\/`, `\u00e9` for `é`, .NET's `\u0027` for
 /// `'`) keep no text: their events are written from the map, as before.
 fn escapes_as_written(text: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(found) = memchr::memchr(b'\\', &text[at..]) {
-        let escape = at + found;
+    // Where the next escape may start: the character after a backslash is part of its escape
+    // (the second backslash of `\\` starts none).
+    let mut free = 0;
+    for escape in memchr::memchr_iter(b'\\', text) {
+        if escape < free {
+            continue;
+        }
         match text.get(escape + 1) {
-            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => at = escape + 2,
+            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => free = escape + 2,
             Some(b'u') => match text.get(escape + 2..escape + 6) {
                 Some([b'0', b'0', high @ (b'0' | b'1'), low @ (b'0'..=b'9' | b'a'..=b'f')])
                     if !matches!((high, low), (b'0', b'8' | b'9' | b'a' | b'c' | b'd')) =>
                 {
-                    at = escape + 6
+                    free = escape + 6
                 }
                 _ => return false,
             },

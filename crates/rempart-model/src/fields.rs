@@ -19,32 +19,43 @@ use serde_json::{Map, Value};
 #[derive(Clone, Default)]
 pub struct Fields {
     map: Map<String, Value>,
-    text: Option<Box<str>>,
+    /// The bytes the map was parsed from. Read as text only on demand ([`Fields::text`]), so
+    /// that decoding pays for a copy, not for a check nobody may need (a hunt never stores).
+    line: Option<Box<[u8]>>,
 }
 
 impl Fields {
-    /// The fields of `map`, with `text` as the JSON they came in; `text` must be the object
-    /// `map` was parsed from (checked in debug builds). A `text` that is not an object is
-    /// not kept.
-    pub fn verbatim(map: Map<String, Value>, text: Box<str>) -> Fields {
+    /// The fields of `map`, with `line` as the JSON they came in; `line` must be the object
+    /// `map` was parsed from, surrounding whitespace aside (checked in debug builds).
+    pub fn verbatim(map: Map<String, Value>, line: &[u8]) -> Fields {
+        let line = line.trim_ascii();
         debug_assert_eq!(
-            serde_json::from_str::<Map<String, Value>>(&text).ok().as_ref(),
+            serde_json::from_slice::<Map<String, Value>>(line).ok().as_ref(),
             Some(&map),
             "an event's text says what its map says"
         );
-        let text = text.starts_with('{').then_some(text);
-        Fields { map, text }
+        let line = line.starts_with(b"{").then(|| line.into());
+        Fields { map, line }
     }
 
     /// Parses one JSON object, keeping its text (from its `{` to its `}`).
     pub fn parse(json: &str) -> serde_json::Result<Fields> {
         let map = serde_json::from_str(json)?;
-        Ok(Fields::verbatim(map, json.trim_matches([' ', '\t', '\n', '\r']).into()))
+        Ok(Fields::verbatim(map, json.as_bytes()))
     }
 
-    /// The JSON text the fields came in, if they came as JSON and were not changed since.
+    /// The JSON text the fields came in, if they came as JSON, were not changed since, and
+    /// every escape in the text is one `serde_json` writes itself (`\"`, `\\`, `\b`, `\f`,
+    /// `\n`, `\r`, `\t`, and `\u00xx` for the other control characters): then the text shows
+    /// each string as the map written out would, and a search of the stored text finds what it
+    /// would find in the map's. Writers that escape more (`\/`, `\u00e9` for `é`, .NET's
+    /// `\u0027` for `'`) have no text here: their fields are written from the map.
     pub fn text(&self) -> Option<&str> {
-        self.text.as_deref()
+        let line = self.line.as_deref()?;
+        if !escapes_as_written(line) {
+            return None;
+        }
+        std::str::from_utf8(line).ok()
     }
 
     /// The fields as a JSON object: their text when they have one, else the map written out.
@@ -61,9 +72,34 @@ impl Fields {
     }
 }
 
+/// Whether every escape in `text` is one `serde_json` writes itself (see [`Fields::text`]).
+fn escapes_as_written(text: &[u8]) -> bool {
+    // Where the next escape may start: the character after a backslash is part of its escape
+    // (the second backslash of `\\` starts none).
+    let mut free = 0;
+    for (escape, &byte) in text.iter().enumerate() {
+        if byte != b'\\' || escape < free {
+            continue;
+        }
+        match text.get(escape + 1) {
+            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => free = escape + 2,
+            Some(b'u') => match text.get(escape + 2..escape + 6) {
+                Some([b'0', b'0', high @ (b'0' | b'1'), low @ (b'0'..=b'9' | b'a'..=b'f')])
+                    if !matches!((high, low), (b'0', b'8' | b'9' | b'a' | b'c' | b'd')) =>
+                {
+                    free = escape + 6
+                }
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
 impl From<Map<String, Value>> for Fields {
     fn from(map: Map<String, Value>) -> Fields {
-        Fields { map, text: None }
+        Fields { map, line: None }
     }
 }
 
@@ -78,7 +114,7 @@ impl Deref for Fields {
 impl DerefMut for Fields {
     /// The map, to change: its text no longer says the same and is dropped.
     fn deref_mut(&mut self) -> &mut Map<String, Value> {
-        self.text = None;
+        self.line = None;
         &mut self.map
     }
 }
@@ -129,20 +165,36 @@ mod tests {
 
     #[test]
     fn the_text_is_written_as_it_came() {
-        let text = r#"{"b": 1.50, "a":"x\u0041",  "n":100000000000000000000}"#;
+        let text = r#"{"b": 1.50, "a":"x\"A",  "n":100000000000000000000}"#;
         let fields = Fields::parse(text).unwrap();
         assert_eq!(fields.text(), Some(text));
         assert_eq!(fields.to_json().unwrap(), text);
         assert_eq!(
             serde_json::to_string(&fields).unwrap(),
-            r#"{"b":1.5,"a":"xA","n":1e+20}"#,
+            r#"{"b":1.5,"a":"x\"A","n":1e+20}"#,
             "serde writes the map"
         );
-        assert_eq!(fields.get("a"), Some(&json!("xA")));
+        assert_eq!(fields.get("a"), Some(&json!("x\"A")));
         // The text reads back to the same map.
         let back: Fields = serde_json::from_str(&fields.to_json().unwrap()).unwrap();
         assert_eq!(back, fields);
         assert_eq!(back.text(), None);
+    }
+
+    #[test]
+    fn a_text_with_escapes_serde_json_would_not_write_is_not_kept() {
+        for text in [
+            r#"{"a":"x\/y"}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"O\u0027Brien"}"#,
+            r#"{"a":"\u0008"}"#,
+        ] {
+            let fields = Fields::parse(text).unwrap();
+            assert_eq!(fields.text(), None, "{text}");
+            assert_eq!(fields.to_json().unwrap(), serde_json::to_string(&*fields).unwrap());
+        }
+        let text = r#"{"a":"C:\\Windows","b":"\"\n\u001f\u0000"}"#;
+        assert_eq!(Fields::parse(text).unwrap().text(), Some(text));
     }
 
     #[test]

@@ -32,43 +32,10 @@ pub(super) fn parse(line: &[u8]) -> serde_json::Result<JsonLine> {
     let value = Capacity(capacity).deserialize(&mut de)?;
     de.end()?;
     Ok(match value {
-        Parsed::Object(map) if escapes_as_written(line) => match std::str::from_utf8(line.trim_ascii()) {
-            Ok(text) => JsonLine::Object(Fields::verbatim(map, text.into())),
-            Err(_) => JsonLine::Object(map.into()),
-        },
-        Parsed::Object(map) => JsonLine::Object(map.into()),
+        Parsed::Object(map) => JsonLine::Object(Fields::verbatim(map, line)),
         Parsed::Array(items) => JsonLine::Array(items),
         Parsed::Other(value) => JsonLine::Other(value),
     })
-}
-
-/// Whether every escape in `text` is one `serde_json` writes itself (`\"`, `\\`, `\b`, `\f`,
-/// `\n`, `\r`, `\t`, and `\u00xx` for the other control characters), so that its strings read
-/// as the map written out would write them: a search of the stored text finds what it would
-/// find in the map's. Writers that escape more (`\/`, `\u00e9` for `é`, .NET's `\u0027` for
-/// `'`) keep no text: their events are written from the map, as before.
-fn escapes_as_written(text: &[u8]) -> bool {
-    // Where the next escape may start: the character after a backslash is part of its escape
-    // (the second backslash of `\\` starts none).
-    let mut free = 0;
-    for escape in memchr::memchr_iter(b'\\', text) {
-        if escape < free {
-            continue;
-        }
-        match text.get(escape + 1) {
-            Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => free = escape + 2,
-            Some(b'u') => match text.get(escape + 2..escape + 6) {
-                Some([b'0', b'0', high @ (b'0' | b'1'), low @ (b'0'..=b'9' | b'a'..=b'f')])
-                    if !matches!((high, low), (b'0', b'8' | b'9' | b'a' | b'c' | b'd')) =>
-                {
-                    free = escape + 6
-                }
-                _ => return false,
-            },
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// What the parser builds, before an object's text is added.

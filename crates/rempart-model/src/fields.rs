@@ -26,7 +26,8 @@ pub struct Fields {
 
 impl Fields {
     /// The fields of `map`, with `line` as the JSON they came in; `line` must be the object
-    /// `map` was parsed from, surrounding whitespace aside (checked in debug builds).
+    /// `map` was parsed from, surrounding whitespace aside (checked in debug builds); a line
+    /// that is not an object is not kept.
     pub fn verbatim(map: Map<String, Value>, line: &[u8]) -> Fields {
         let line = line.trim_ascii();
         debug_assert_eq!(
@@ -188,6 +189,7 @@ mod tests {
             r#"{"a":"\u00e9"}"#,
             r#"{"a":"O\u0027Brien"}"#,
             r#"{"a":"\u0008"}"#,
+            r#"{"a":"\u001F"}"#,
         ] {
             let fields = Fields::parse(text).unwrap();
             assert_eq!(fields.text(), None, "{text}");

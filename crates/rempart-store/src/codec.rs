@@ -167,6 +167,21 @@ pub(crate) fn like_contains(s: &str) -> String {
     p
 }
 
+/// `LIKE` patterns (escape character `\`) matching stored JSON text that holds `s`: as
+/// written, and as JSON writes it inside a string (`\` as `\\`, `"` as `\"`, control
+/// characters escaped), so that a Windows path or a quoted word is found in the text the
+/// stores keep. One pattern when both forms are the same.
+pub(crate) fn like_contains_json(s: &str) -> Vec<String> {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    let escaped = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
+    let (plain, escaped) = (like_contains(s), like_contains(escaped));
+    if plain == escaped {
+        vec![plain]
+    } else {
+        vec![plain, escaped]
+    }
+}
+
 /// The erasure epoch in a detector state's body (absent: the first).
 pub(crate) fn epoch_of(body: Option<String>) -> Result<crate::Epoch, StoreError> {
     body.map_or(Ok(crate::Epoch::FIRST), |b| {

@@ -64,14 +64,22 @@ pub async fn round_trips_events(store: &dyn Store) {
     assert_eq!(got, verbatim);
     assert_eq!(got.fields.get("a"), Some(&json!("last")));
     assert_eq!(got.fields.get("Image"), Some(&json!("C:\\Windows\\cmd.exe")));
-    let found = store
-        .query_events(&EventQuery {
-            text: Some("CMD.EXE".to_owned()),
-            ..EventQuery::default()
-        })
-        .await
-        .expect("query");
-    assert_eq!(found.iter().map(|e| e.id).collect::<Vec<_>>(), [verbatim.id]);
+    // Free text is found as the values read, whatever JSON escapes in the stored text: a
+    // Windows path's `\`, a quote, a tab.
+    for text in ["CMD.EXE", "c:\\windows\\cmd", "\"q\" \u{1f}", "tab\there"] {
+        let found = store
+            .query_events(&EventQuery {
+                text: Some(text.to_owned()),
+                ..EventQuery::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(
+            found.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [verbatim.id],
+            "{text:?}"
+        );
+    }
 }
 
 /// Time ranges are half-open, results newest first, limits respected.
@@ -129,7 +137,7 @@ pub async fn queries_by_fields_and_text(store: &dyn Store) {
         "ws1",
         "alice",
         1,
-        json!({"Event": {"EventData": {"CommandLine": "mimikatz.exe sekurlsa::logonpasswords"}}}),
+        json!({"Event": {"EventData": {"CommandLine": "C:\\Tools\\mimikatz.exe \"sekurlsa::logonpasswords\""}}}),
     );
     let b = event(
         "ws2",
@@ -171,6 +179,14 @@ pub async fn queries_by_fields_and_text(store: &dyn Store) {
     );
     assert_eq!(
         ids(store.query_events(&by(&[], Some("MIMIKATZ"))).await.expect("q")),
+        [a.id]
+    );
+    // A path and quotes are searched as they read, not as JSON escapes them.
+    assert_eq!(
+        ids(store
+            .query_events(&by(&[], Some("tools\\MIMIKATZ.exe \"sekurlsa")))
+            .await
+            .expect("q")),
         [a.id]
     );
     // `%` and `_` in the text are literal, not wildcards.

@@ -151,14 +151,9 @@ pub(crate) fn rewrite_cell(
 /// inside JSON strings.
 pub(crate) fn like_patterns(needles: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for n in needles {
-        let json = serde_json::to_string(n).unwrap_or_default();
-        let escaped_json = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
-        for form in [n.as_str(), escaped_json] {
-            let p = crate::codec::like_contains(form);
-            if !out.contains(&p) {
-                out.push(p);
-            }
+    for p in needles.iter().flat_map(|n| crate::codec::like_contains_json(n)) {
+        if !out.contains(&p) {
+            out.push(p);
         }
     }
     out

@@ -113,7 +113,8 @@ pub struct EventQuery {
     pub until: Option<Timestamp>,
     /// All must match (exact value).
     pub filters: Vec<FieldFilter>,
-    /// Case-insensitive substring anywhere in the event.
+    /// Case-insensitive substring anywhere in the event, as its values read: a `\` or a `"`
+    /// is typed as itself, not as the stored JSON escapes it.
     pub text: Option<String>,
     /// Only events ordered after this one, newest first: the `(time, id)` of the last event
     /// of the previous page. Keyset paging never skips or repeats events sharing a time.

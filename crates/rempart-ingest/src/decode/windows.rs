@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use rempart_model::{Event, Fields, Format, Normalized, Severity};
 use serde_json::{Map, Value};
 
-use super::fields::{ip, lookup, port, split_domain_user, text, uint, value_text, value_uint};
+use super::fields::{lookup, parse_ip, split_domain_user, text, uint, value_text, value_uint};
 use super::time;
 
 /// Whether a JSON object is a Windows event in one of the known shapes.
@@ -173,6 +173,151 @@ fn level_word(s: &str) -> Option<u64> {
     }
 }
 
+/// The names of the event data fields [`normalize`] reads, and where each one's value is
+/// kept in a [`Data`]: an event's data is read in one pass over its keys, not searched once
+/// for each of these names (a search per name was 6 % of decoding real Windows JSON).
+macro_rules! data_names {
+    ($($name:literal),+ $(,)?) => {
+        const DATA_NAMES: &[&str] = &[$($name),+];
+
+        /// Where a key of an event's data is kept, if normalization reads it.
+        fn data_slot_of(key: &str) -> Option<usize> {
+            match key {
+                $($name => Some(const { data_slot($name) }),)+
+                _ => None,
+            }
+        }
+    };
+}
+
+data_names!(
+    "Image",
+    "NewProcessName",
+    "ProcessName",
+    "Application",
+    "SourceImage",
+    "ProcessId",
+    "NewProcessId",
+    "ProcessID",
+    "SourceProcessId",
+    "CommandLine",
+    "ProcessCommandLine",
+    "ScriptBlockText",
+    "ParentImage",
+    "ParentProcessName",
+    "ParentProcessId",
+    "CreatorProcessId",
+    "ParentCommandLine",
+    "TargetUserName",
+    "TargetDomainName",
+    "SubjectUserName",
+    "SubjectDomainName",
+    "User",
+    "AccountName",
+    "UserName",
+    "SourceUser",
+    "Domain",
+    "AccountDomain",
+    "SourceIp",
+    "IpAddress",
+    "SourceAddress",
+    "ClientAddress",
+    "SourcePort",
+    "IpPort",
+    "ClientPort",
+    "DestinationIp",
+    "DestAddress",
+    "DestinationAddress",
+    "DestinationPort",
+    "DestPort",
+    "Protocol",
+    "Hostname",
+    "Computer",
+    "WorkstationName",
+    "Message",
+    "RuleName",
+);
+
+/// Where `name` is kept in a [`Data`]; a name missing from [`DATA_NAMES`] does not compile.
+const fn data_slot(name: &str) -> usize {
+    let mut i = 0;
+    while i < DATA_NAMES.len() {
+        if const_str_eq(DATA_NAMES[i], name) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("a field name normalization reads is missing from DATA_NAMES")
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The slots of names, checked when compiled: `slots!["Image", "NewProcessName"]`.
+macro_rules! slots {
+    ($($name:literal),+ $(,)?) => {
+        [$(const { data_slot($name) }),+]
+    };
+}
+
+/// The values of an event's data that normalization reads, found in one pass over its keys.
+/// Each name's value is the one [`lookup`] finds: none of the names has a dot, so each is a
+/// key of the data itself.
+struct Data<'a> {
+    values: [Option<&'a Value>; DATA_NAMES.len()],
+}
+
+impl<'a> Data<'a> {
+    fn of(map: &'a Map<String, Value>) -> Data<'a> {
+        let mut values = [None; DATA_NAMES.len()];
+        for (k, v) in map {
+            if let Some(i) = data_slot_of(k) {
+                values[i] = Some(v);
+            }
+        }
+        Data { values }
+    }
+
+    fn get(&self, slot: usize) -> Option<&'a Value> {
+        self.values.get(slot).copied().flatten()
+    }
+
+    /// The first of `slots` whose value reads as text (as [`text`]).
+    fn text(&self, slots: &[usize]) -> Option<String> {
+        slots.iter().find_map(|&i| value_text(self.get(i)?))
+    }
+
+    /// The first of `slots` whose value reads as an unsigned integer (as [`uint`]).
+    fn uint(&self, slots: &[usize]) -> Option<u64> {
+        slots.iter().find_map(|&i| value_uint(self.get(i)?))
+    }
+
+    /// The first of `slots` whose value reads as an IP address (as [`super::fields::ip`]).
+    fn ip(&self, slots: &[usize]) -> Option<std::net::IpAddr> {
+        slots.iter().find_map(|&i| match self.get(i)? {
+            Value::String(s) => parse_ip(s),
+            _ => None,
+        })
+    }
+
+    /// The first of `slots` whose value reads as a port (as [`super::fields::port`]).
+    fn port(&self, slots: &[usize]) -> Option<u16> {
+        self.uint(slots).and_then(|p| u16::try_from(p).ok())
+    }
+}
+
 fn normalize(parts: &Parts<'_>) -> Normalized {
     let sys = &parts.system;
     let mut n = Normalized {
@@ -187,51 +332,132 @@ fn normalize(parts: &Parts<'_>) -> Normalized {
         n.user = sys.user_sid.clone();
         return n;
     };
+    let d = Data::of(d);
     // Process: Sysmon (`Image`), Security 4688 (`NewProcessName`), others (`ProcessName`).
-    n.process = text(
-        d,
-        &["Image", "NewProcessName", "ProcessName", "Application", "SourceImage"],
-    );
-    n.process_id = uint(d, &["ProcessId", "NewProcessId", "ProcessID", "SourceProcessId"]).or(sys.process_id);
-    n.command_line = text(d, &["CommandLine", "ProcessCommandLine", "ScriptBlockText"]);
-    n.parent_process = text(d, &["ParentImage", "ParentProcessName"]);
-    n.parent_process_id = uint(d, &["ParentProcessId", "CreatorProcessId"]);
-    n.parent_command_line = text(d, &["ParentCommandLine"]);
+    n.process = d.text(&slots![
+        "Image",
+        "NewProcessName",
+        "ProcessName",
+        "Application",
+        "SourceImage"
+    ]);
+    n.process_id = d
+        .uint(&slots!["ProcessId", "NewProcessId", "ProcessID", "SourceProcessId"])
+        .or(sys.process_id);
+    n.command_line = d.text(&slots!["CommandLine", "ProcessCommandLine", "ScriptBlockText"]);
+    n.parent_process = d.text(&slots!["ParentImage", "ParentProcessName"]);
+    n.parent_process_id = d.uint(&slots!["ParentProcessId", "CreatorProcessId"]);
+    n.parent_command_line = d.text(&slots!["ParentCommandLine"]);
 
     // User: the account acted upon where the event names one (logons), else the actor.
-    if let Some(target) =
-        text(d, &["TargetUserName"]).filter(|u| !u.ends_with('$') || text(d, &["SubjectUserName"]).is_none())
+    let subject = || d.text(&slots!["SubjectUserName"]);
+    if let Some(target) = d
+        .text(&slots!["TargetUserName"])
+        .filter(|u| !u.ends_with('$') || subject().is_none())
     {
         n.user = Some(target);
-        n.user_domain = text(d, &["TargetDomainName"]);
-    } else if let Some(user) = text(d, &["User", "AccountName", "UserName", "SourceUser"]) {
+        n.user_domain = d.text(&slots!["TargetDomainName"]);
+    } else if let Some(user) = d.text(&slots!["User", "AccountName", "UserName", "SourceUser"]) {
         let (domain, name) = split_domain_user(&user);
         n.user = Some(name);
-        n.user_domain = domain.or_else(|| text(d, &["Domain", "AccountDomain"]));
-    } else if let Some(subject) = text(d, &["SubjectUserName"]) {
+        n.user_domain = domain.or_else(|| d.text(&slots!["Domain", "AccountDomain"]));
+    } else if let Some(subject) = subject() {
         n.user = Some(subject);
-        n.user_domain = text(d, &["SubjectDomainName"]);
+        n.user_domain = d.text(&slots!["SubjectDomainName"]);
     } else {
         n.user = sys.user_sid.clone();
     }
 
     // Network: Sysmon 3 (`SourceIp`), Security logons (`IpAddress`), WFP 5156 (`SourceAddress`).
-    n.src_ip = ip(d, &["SourceIp", "IpAddress", "SourceAddress", "ClientAddress"]);
-    n.src_port = port(d, &["SourcePort", "IpPort", "ClientPort"]);
-    n.dst_ip = ip(d, &["DestinationIp", "DestAddress", "DestinationAddress"]);
-    n.dst_port = port(d, &["DestinationPort", "DestPort"]);
-    n.protocol = text(d, &["Protocol"]);
+    n.src_ip = d.ip(&slots!["SourceIp", "IpAddress", "SourceAddress", "ClientAddress"]);
+    n.src_port = d.port(&slots!["SourcePort", "IpPort", "ClientPort"]);
+    n.dst_ip = d.ip(&slots!["DestinationIp", "DestAddress", "DestinationAddress"]);
+    n.dst_port = d.port(&slots!["DestinationPort", "DestPort"]);
+    n.protocol = d.text(&slots!["Protocol"]);
     if n.host.is_none() {
-        n.host = text(d, &["Hostname", "Computer", "WorkstationName"]);
+        n.host = d.text(&slots!["Hostname", "Computer", "WorkstationName"]);
     }
-    n.message = text(d, &["Message", "RuleName"]).filter(|m| m != "-");
+    n.message = d.text(&slots!["Message", "RuleName"]).filter(|m| m != "-");
     n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Keys of event data: the names normalization reads, their dotted and differently cased
+    /// neighbours, and others.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(DATA_NAMES).prop_map(str::to_owned),
+            proptest::sample::select(DATA_NAMES).prop_map(|n| format!("{n}.x")),
+            proptest::sample::select(DATA_NAMES).prop_map(|n| format!("Event.{n}")),
+            proptest::sample::select(DATA_NAMES).prop_map(str::to_ascii_lowercase),
+            "[A-Za-z.]{1,12}",
+        ]
+    }
+
+    /// Values as exports write them: text (placeholders, numbers, addresses), numbers, and the
+    /// rest.
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            proptest::sample::select(vec![
+                "-",
+                "",
+                " 10.0.0.1 ",
+                "::ffff:10.1.2.3",
+                "[2001:db8::1]",
+                "0x1F4",
+                "445",
+                "70000",
+                "CORP\\alice",
+                "host$"
+            ])
+            .prop_map(|s| json!(s)),
+            "[ -~]{0,12}".prop_map(Value::String),
+            any::<u32>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+            Just(json!({"Image": "nested", "x": 1})),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The one pass over an event's data finds, for any names normalization asks for,
+        /// what looking each name up finds, read as text, number, address or port alike; in
+        /// data small and large (past the size where lookups hash).
+        #[test]
+        fn one_pass_reads_what_a_lookup_per_name_reads(
+            entries in proptest::collection::vec((key(), value()), 0..70),
+            names in proptest::collection::vec(proptest::sample::select(DATA_NAMES), 1..5),
+        ) {
+            let map: Map<String, Value> = entries.into_iter().collect();
+            let d = Data::of(&map);
+            for name in DATA_NAMES {
+                prop_assert_eq!(d.get(data_slot(name)), lookup(&map, name), "{}", name);
+            }
+            let slots: Vec<usize> = names.iter().map(|n| data_slot(n)).collect();
+            prop_assert_eq!(d.text(&slots), text(&map, &names));
+            prop_assert_eq!(d.uint(&slots), uint(&map, &names));
+            prop_assert_eq!(d.ip(&slots), super::super::fields::ip(&map, &names));
+            prop_assert_eq!(d.port(&slots), super::super::fields::port(&map, &names));
+        }
+    }
+
+    #[test]
+    fn every_data_name_has_its_own_slot() {
+        for (i, name) in DATA_NAMES.iter().enumerate() {
+            assert_eq!(data_slot_of(name), Some(i), "{name}");
+            assert_eq!(data_slot(name), i, "{name}");
+        }
+        assert_eq!(data_slot_of("image"), None);
+        assert_eq!(data_slot_of("Event.Image"), None);
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         match v {

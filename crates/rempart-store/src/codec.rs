@@ -44,6 +44,29 @@ where
         .push(")");
 }
 
+/// ` AND (…)`: `text` found in any of `columns` (JSON text) by `like` (`LIKE`, `ILIKE`), as
+/// typed or as JSON escapes it ([`like_contains_json`]).
+pub(crate) fn push_text<'a, DB>(qb: &mut QueryBuilder<'a, DB>, text: &str, columns: &[&str], like: &str)
+where
+    DB: sqlx::Database,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    qb.push(" AND (");
+    let mut first = true;
+    for pattern in like_contains_json(text) {
+        for column in columns {
+            if !first {
+                qb.push(" OR ");
+            }
+            first = false;
+            qb.push(format!("{column} {like} "))
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\'");
+        }
+    }
+    qb.push(")");
+}
+
 pub(crate) fn from_nanos(id: &str, n: i64) -> Result<Timestamp> {
     Timestamp::from_nanosecond(i128::from(n)).map_err(|e| StoreError::Corrupt {
         id: id.to_owned(),

@@ -891,18 +891,7 @@ fn events_statement(query: &EventQuery) -> Result<QueryBuilder<'_, sqlx::Sqlite>
         }
     }
     if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
-        qb.push(" AND (");
-        for (i, pattern) in crate::codec::like_contains_json(text).into_iter().enumerate() {
-            if i > 0 {
-                qb.push(" OR ");
-            }
-            qb.push("fields LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR normalized LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\'");
-        }
-        qb.push(")");
+        crate::codec::push_text(&mut qb, text, &["fields", "normalized"], "LIKE");
     }
     crate::codec::push_past(&mut qb, "time", crate::codec::Past::Older, query.before);
     qb.push(" ORDER BY time DESC, id DESC LIMIT ")

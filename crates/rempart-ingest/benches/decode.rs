@@ -2,7 +2,9 @@
 //!
 //! `evtx/bare-crate` is the `evtx` crate alone rendering records to JSON values;
 //! `evtx/decode+normalize` is Rempart's EVTX path on the same file, so the difference is the
-//! cost of normalization. `ndjson/…` decodes typical 500-byte events.
+//! cost of normalization. `ndjson/…` decodes typical 500-byte events. `otrf-windows/…` decodes
+//! real exported Windows events, and `bus/…` writes them out and reads them back as the
+//! cluster's nodes do.
 //!
 //! Run: `cargo bench -p rempart-ingest --bench decode`
 
@@ -282,6 +284,62 @@ fn otrf(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events));
     g.sample_size(10);
     g.bench_function("decode+normalize", |b| b.iter(|| count(&DecodeOptions::default())));
+    g.finish();
+    bus(c, &input);
+}
+
+/// What the cluster does with a decoded event besides detecting it: the ingest node writes it
+/// out for the bus (`bus/encode`), and a detect worker reads it back and hands the store its
+/// fields as JSON text (`bus/decode+store-text`). 40,000 real OTRF Windows events.
+fn bus(c: &mut Criterion, input: &[Vec<u8>]) {
+    let mut events = Vec::new();
+    'files: for bytes in input {
+        let mut full = false;
+        decode_bytes(
+            "bench",
+            bytes,
+            &DecodeOptions::default(),
+            Timestamp::UNIX_EPOCH,
+            &mut |d| {
+                if let Decoded::Event(e) = d
+                    && events.len() < 40_000
+                {
+                    events.push(*e);
+                }
+                full = events.len() >= 40_000;
+            },
+        );
+        if full {
+            break 'files;
+        }
+    }
+    let encoded: Vec<Vec<u8>> = events.iter().filter_map(|e| serde_json::to_vec(e).ok()).collect();
+    assert_eq!(encoded.len(), events.len(), "every event is written out");
+    assert!(
+        encoded
+            .iter()
+            .all(|bytes| serde_json::from_slice::<rempart_model::Event>(bytes).is_ok()),
+        "every event reads back"
+    );
+    let mut g = c.benchmark_group("bus");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(10);
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            for e in &events {
+                black_box(serde_json::to_vec(e).ok());
+            }
+        })
+    });
+    g.bench_function("decode+store-text", |b| {
+        b.iter(|| {
+            for bytes in &encoded {
+                if let Ok(event) = serde_json::from_slice::<rempart_model::Event>(bytes) {
+                    black_box(event.fields.to_json().ok());
+                }
+            }
+        })
+    });
     g.finish();
 }
 

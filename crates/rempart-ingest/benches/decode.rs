@@ -8,6 +8,7 @@
 //!
 //! Run: `cargo bench -p rempart-ingest --bench decode`
 
+use std::borrow::Cow;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use rempart_ingest::decode::{DecodeOptions, Decoded, decode_bytes, decode_evtx};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// The allocator the `rempart` binary uses, so figures match the product.
 #[global_allocator]
@@ -233,6 +235,8 @@ fn ndjson(c: &mut Criterion) {
     });
     g.bench_function("uuid-v7", |b| b.iter(|| black_box(uuid::Uuid::now_v7())));
     g.finish();
+    let lines: Vec<&[u8]> = input.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    parsers(c, "ndjson", &lines);
 }
 
 /// The JSON lines inside the OTRF Security Datasets' Windows archives: real exported events
@@ -285,6 +289,13 @@ fn otrf(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("decode+normalize", |b| b.iter(|| count(&DecodeOptions::default())));
     g.finish();
+    let lines: Vec<&[u8]> = input
+        .iter()
+        .flat_map(|member| member.split(|b| *b == b'\n'))
+        .filter(|l| l.trim_ascii().starts_with(b"{"))
+        .take(100_000)
+        .collect();
+    parsers(c, "otrf-windows", &lines);
     bus(c, &input);
 }
 
@@ -338,6 +349,165 @@ fn bus(c: &mut Criterion, input: &[Vec<u8>]) {
                     black_box(event.fields.to_json().ok());
                 }
             }
+        })
+    });
+    g.finish();
+}
+
+/// A JSON value whose strings borrow from the input where they hold no escapes: what a
+/// borrowed parse with `serde_json` builds (no owned map, no key copied).
+#[derive(Debug)]
+#[expect(
+    dead_code,
+    reason = "the bench builds values it does not read: building them is what it measures"
+)]
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl Json<'_> {
+    /// How many entries it holds at the top (what each parser's bench counts).
+    fn len(&self) -> usize {
+        match self {
+            Json::Array(items) => items.len(),
+            Json::Object(entries) => entries.len(),
+            Json::Null | Json::Bool(_) | Json::I64(_) | Json::U64(_) | Json::F64(_) | Json::Str(_) => 0,
+        }
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json<'de>, E> {
+        Ok(Json::I64(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json<'de>, E> {
+        Ok(Json::U64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
+        Ok(Json::F64(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Json<'de>, A::Error> {
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(item) = access.next_element::<Json<'de>>()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Json<'de>, A::Error> {
+        let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(8));
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            entries.push((key, access.next_value::<Json<'de>>()?));
+        }
+        Ok(Json::Object(entries))
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json<'de>, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+/// An object's key, borrowed where it holds no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The parsers a borrowed decode could stand on, over the same lines: `serde_json` into owned
+/// maps (what decoding does now), `serde_json` into a borrowed tree, `sonic-rs` into its own
+/// value, `simd-json` into its borrowed value (on a copy of the line: it parses in place).
+fn parsers(c: &mut Criterion, name: &str, lines: &[&[u8]]) {
+    let mut g = c.benchmark_group(format!("parse-{name}"));
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.sample_size(10);
+    g.bench_function("serde_json-owned-map", |b| {
+        b.iter(|| {
+            let mut count = 0;
+            for line in lines {
+                let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line).unwrap_or_default();
+                count += v.len();
+            }
+            black_box(count)
+        })
+    });
+    g.bench_function("serde_json-borrowed", |b| {
+        b.iter(|| {
+            let mut count = 0;
+            for line in lines {
+                if let Ok(v) = serde_json::from_slice::<Json<'_>>(line) {
+                    count += v.len();
+                }
+            }
+            black_box(count)
+        })
+    });
+    g.bench_function("sonic-rs-value", |b| {
+        use sonic_rs::JsonContainerTrait as _;
+        b.iter(|| {
+            let mut count = 0;
+            for line in lines {
+                if let Ok(v) = sonic_rs::from_slice::<sonic_rs::Value>(line) {
+                    count += v.as_object().map_or(0, sonic_rs::Object::len);
+                }
+            }
+            black_box(count)
+        })
+    });
+    g.bench_function("simd-json-borrowed", |b| {
+        let mut buf = Vec::new();
+        b.iter(|| {
+            let mut count = 0;
+            for line in lines {
+                buf.clear();
+                buf.extend_from_slice(line);
+                if let Ok(v) = simd_json::to_borrowed_value(&mut buf) {
+                    count += simd_json::prelude::ValueAsObject::as_object(&v).map_or(0, |o| o.len());
+                }
+            }
+            black_box(count)
         })
     });
     g.finish();
